@@ -1,0 +1,491 @@
+//! The broker: publish, subscribe, unsubscribe, stats.
+//!
+//! # Data path
+//! `publish(topic, payload)` validates the topic, loads one routing-table snapshot, walks the trie, and
+//! offers the message to each matching subscription's queue under that subscription's overflow policy.
+//! The message (topic and payload) is allocated once, lazily, only if something matched, and shared by
+//! every subscription it reaches. No lock is taken; no system call is made unless a receiver is parked.
+//!
+//! # Control path
+//! `subscribe` and `unsubscribe` serialise on one mutex, build the next routing table (sharing every
+//! unchanged trie node) and swap it in; see [`crate::routing`].
+//!
+//! # Retiring a subscription without losing a message
+//! Unsubscribing removes the subscription from the table, closes it and counts what was queued as
+//! dropped (`unsubscribed`). A publisher that loaded the previous table a moment earlier may still be
+//! offering it a message. Closed subscriptions count such late offers as `unsubscribed` drops; if one
+//! slips into the queue between the close and the drain, it is still there when the subscription is
+//! finalised. A removed subscription stays on a *retiring* list, still counted in the totals, until the
+//! broker holds its only reference ([`Arc::get_mut`] succeeds: no routing table, cached route or
+//! receiver handle can reach it any more, and its reference drops have been acquired); then its queue
+//! is drained one last time and its counters are folded into the broker's retired totals. So broker-wide
+//! totals never go backwards and `matched = delivered + dropped + depth` holds across churn.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+
+use crate::counters::DroppedByReason;
+use crate::message::Message;
+use crate::policy::OverflowPolicy;
+use crate::routing::Routing;
+use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
+use crate::subscription::{Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions};
+use crate::sync::{AtomicU64, Ordering};
+use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
+
+/// Why a subscribe was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The filter is not valid.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(#[from] TopicError),
+    /// A capacity of zero was asked for.
+    #[error("capacity must be at least 1 message, got 0")]
+    ZeroCapacity,
+    /// A capacity over [`SubscriptionOptions::MAX_CAPACITY`] was asked for.
+    #[error("capacity {capacity} is over the limit of {max} messages per subscription")]
+    CapacityTooLarge {
+        /// What was asked for.
+        capacity: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The topic is not valid.
+    #[error("invalid topic: {0}")]
+    InvalidTopic(#[from] TopicError),
+}
+
+/// An operation named a subscription the broker does not have (never had, or already removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no subscription with id {0}")]
+pub struct UnknownSubscription(pub SubscriptionId);
+
+/// What one publish did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishOutcome {
+    /// Subscriptions whose filter matched the topic.
+    pub matched: usize,
+    /// Of those, how many queued the message.
+    pub queued: usize,
+    /// Messages dropped because of this publish: the new message where it was refused (full queue, block
+    /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
+    pub dropped: usize,
+}
+
+impl PublishOutcome {
+    #[inline]
+    fn count(&mut self, offer: Offer) {
+        self.matched += 1;
+        match offer {
+            Offer::Queued => self.queued += 1,
+            Offer::QueuedEvicting => {
+                self.queued += 1;
+                self.dropped += 1;
+            }
+            Offer::Dropped => self.dropped += 1,
+        }
+    }
+
+    /// Adds another outcome to this one (for batches).
+    pub fn merge(&mut self, other: PublishOutcome) {
+        self.matched += other.matched;
+        self.queued += other.queued;
+        self.dropped += other.dropped;
+    }
+}
+
+/// Counts folded in from removed subscriptions, so totals stay monotonic.
+#[derive(Debug, Default)]
+struct RetiredTotals {
+    matched: u64,
+    delivered: u64,
+    dropped: DroppedByReason,
+}
+
+#[derive(Debug)]
+struct RateSample {
+    at: Instant,
+    published: u64,
+    delivered: u64,
+    dropped: u64,
+}
+
+/// State only the control path touches, behind the control mutex.
+#[derive(Debug)]
+struct Control {
+    next_id: SubscriptionId,
+    live: BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
+    retiring: Vec<Arc<SubscriptionCore>>,
+    retired: RetiredTotals,
+    last_sample: RateSample,
+}
+
+impl Control {
+    /// Finalises every retiring subscription that nothing but this list can reach any more.
+    fn finalize_retiring(&mut self) {
+        let retired = &mut self.retired;
+        self.retiring.retain_mut(|core| {
+            if Arc::get_mut(core).is_none() {
+                return true;
+            }
+            core.drain_unsubscribed();
+            let s = core.stats();
+            retired.matched += s.matched;
+            retired.delivered += s.delivered;
+            retired.dropped.add(&s.dropped_by_reason);
+            false
+        });
+    }
+}
+
+/// The broker's shared state; [`Broker`], [`Publisher`] and [`Subscription`] hold it.
+#[derive(Debug)]
+pub(crate) struct BrokerShared {
+    routing: Routing,
+    published: CachePadded<AtomicU64>,
+    unrouted: CachePadded<AtomicU64>,
+    control: Mutex<Control>,
+    limits: TopicLimits,
+    started: Instant,
+}
+
+impl BrokerShared {
+    fn control(&self) -> MutexGuard<'_, Control> {
+        // The control state stays consistent even if a holder panicked: every update to it is a
+        // single assignment or push after the fallible work is done.
+        self.control.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Removes subscription `id`: out of the table, closed, drained. Returns whether it was live.
+    pub(crate) fn retire(&self, id: SubscriptionId) -> bool {
+        let mut ctl = self.control();
+        let Some(core) = ctl.live.remove(&id) else {
+            return false;
+        };
+        self.routing.update(|trie| {
+            trie.remove(core.filter.as_str(), id)
+                .unwrap_or_else(|| trie.clone())
+        });
+        core.close();
+        core.drain_unsubscribed();
+        ctl.retiring.push(core);
+        ctl.finalize_retiring();
+        true
+    }
+
+    #[inline]
+    fn count_publish(&self, outcome: &PublishOutcome) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        if outcome.matched == 0 {
+            self.unrouted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A lock-free publish/subscribe broker. Cheap to clone: clones share one broker.
+///
+/// ```
+/// use switchyard::Broker;
+///
+/// let broker = Broker::new();
+/// let prices = broker.subscribe("stocks/+/price").unwrap();
+/// broker.publish("stocks/AAPL/price", "189.5").unwrap();
+/// let d = prices.try_recv().unwrap();
+/// assert_eq!(d.topic(), "stocks/AAPL/price");
+/// assert_eq!(&d.payload()[..], b"189.5");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Broker {
+    shared: Arc<BrokerShared>,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Broker {
+    /// A broker with the default [`TopicLimits`].
+    pub fn new() -> Self {
+        Self::with_limits(TopicLimits::default())
+    }
+
+    /// A broker that validates topics and filters against `limits`.
+    pub fn with_limits(limits: TopicLimits) -> Self {
+        let now = Instant::now();
+        Self {
+            shared: Arc::new(BrokerShared {
+                routing: Routing::new(),
+                published: CachePadded::new(AtomicU64::new(0)),
+                unrouted: CachePadded::new(AtomicU64::new(0)),
+                control: Mutex::new(Control {
+                    next_id: 1,
+                    live: BTreeMap::new(),
+                    retiring: Vec::new(),
+                    retired: RetiredTotals::default(),
+                    last_sample: RateSample {
+                        at: now,
+                        published: 0,
+                        delivered: 0,
+                        dropped: 0,
+                    },
+                }),
+                limits,
+                started: now,
+            }),
+        }
+    }
+
+    /// The limits topics and filters are validated against.
+    pub fn limits(&self) -> TopicLimits {
+        self.shared.limits
+    }
+
+    /// Subscribes to `filter` with default options (capacity 256, `DropNewest`).
+    pub fn subscribe(&self, filter: &str) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with(filter, SubscriptionOptions::default())
+    }
+
+    /// Subscribes to `filter` with `options`. Publishes that start after this returns reach the new
+    /// subscription.
+    pub fn subscribe_with(
+        &self,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> Result<Subscription, SubscribeError> {
+        let filter = Filter::with_limits(filter, &self.shared.limits)?;
+        if options.capacity == 0 {
+            return Err(SubscribeError::ZeroCapacity);
+        }
+        if options.capacity > SubscriptionOptions::MAX_CAPACITY {
+            return Err(SubscribeError::CapacityTooLarge {
+                capacity: options.capacity,
+                max: SubscriptionOptions::MAX_CAPACITY,
+            });
+        }
+        let mut ctl = self.shared.control();
+        ctl.finalize_retiring();
+        let id = ctl.next_id;
+        ctl.next_id += 1;
+        let core = Arc::new(SubscriptionCore::new(id, filter, &options));
+        let subscription = Subscription::new(core.clone(), self.shared.clone());
+        self.shared
+            .routing
+            .update(|trie| trie.insert(core.filter.as_str(), id, core.clone()));
+        ctl.live.insert(id, core);
+        Ok(subscription)
+    }
+
+    /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped
+    /// (`unsubscribed`). Its receivers then get `Closed`.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), UnknownSubscription> {
+        if self.shared.retire(id) {
+            Ok(())
+        } else {
+            Err(UnknownSubscription(id))
+        }
+    }
+
+    /// Changes the overflow policy of subscription `id` while it runs.
+    pub fn set_policy(
+        &self,
+        id: SubscriptionId,
+        policy: OverflowPolicy,
+    ) -> Result<(), UnknownSubscription> {
+        let ctl = self.shared.control();
+        let core = ctl.live.get(&id).ok_or(UnknownSubscription(id))?;
+        core.set_policy(policy);
+        Ok(())
+    }
+
+    /// Publishes `payload` on `topic`.
+    ///
+    /// Returns what happened: how many subscriptions matched, queued it, or dropped a message. A publish
+    /// that matches nothing is counted as `unrouted`. Never blocks unless a matching subscription uses
+    /// [`OverflowPolicy::Block`] and its queue is full.
+    #[inline]
+    pub fn publish(&self, topic: &str, payload: impl Into<Bytes>) -> Result<PublishOutcome, PublishError> {
+        validate_topic(topic, &self.shared.limits)?;
+        let table = self.shared.routing.load();
+        let mut outcome = PublishOutcome::default();
+        let mut payload = Some(payload);
+        let mut message: Option<Message> = None;
+        table.trie.for_each_match(topic, |core| {
+            let msg = message.get_or_insert_with(|| {
+                Message::new(
+                    Topic::new_unchecked(topic),
+                    payload.take().map(Into::into).unwrap_or_default(),
+                )
+            });
+            outcome.count(core.offer(msg));
+        });
+        self.shared.count_publish(&outcome);
+        Ok(outcome)
+    }
+
+    /// A publishing handle bound to `topic`: validated once, its route cached (see [`Publisher`]).
+    pub fn publisher(&self, topic: &str) -> Result<Publisher, TopicError> {
+        Ok(Publisher {
+            shared: self.shared.clone(),
+            topic: Topic::with_limits(topic, &self.shared.limits)?,
+            version: u64::MAX,
+            routes: Vec::new(),
+        })
+    }
+
+    /// The counters of live subscription `id`.
+    pub fn subscription_stats(&self, id: SubscriptionId) -> Option<SubscriptionStats> {
+        self.shared.control().live.get(&id).map(|c| c.stats())
+    }
+
+    /// A snapshot of every counter, in the `switchyard.stats/v1` schema.
+    ///
+    /// `rates` cover the interval since the previous call on this broker (or since it was created).
+    /// Exact (`balances()` is true) when taken with no publish or receive in flight.
+    pub fn stats(&self) -> StatsSnapshot {
+        let mut ctl = self.shared.control();
+        ctl.finalize_retiring();
+        let subscriptions: Vec<SubscriptionStats> = ctl.live.values().map(|c| c.stats()).collect();
+        let mut matched = ctl.retired.matched;
+        let mut delivered = ctl.retired.delivered;
+        let mut dropped = ctl.retired.dropped;
+        let mut depth = 0;
+        for s in subscriptions
+            .iter()
+            .chain(ctl.retiring.iter().map(|c| c.stats()).collect::<Vec<_>>().iter())
+        {
+            matched += s.matched;
+            delivered += s.delivered;
+            dropped.add(&s.dropped_by_reason);
+            depth += s.depth;
+        }
+        let totals = Totals {
+            published: self.shared.published.load(Ordering::Relaxed),
+            unrouted: self.shared.unrouted.load(Ordering::Relaxed),
+            matched,
+            delivered,
+            dropped: dropped.total(),
+            depth,
+            subscriptions: subscriptions.len() as u64,
+        };
+        let now = Instant::now();
+        let last = &ctl.last_sample;
+        let secs = now.duration_since(last.at).as_secs_f64();
+        let per_s = |now: u64, before: u64| {
+            if secs > 0.0 {
+                now.saturating_sub(before) as f64 / secs
+            } else {
+                0.0
+            }
+        };
+        let rates = Rates {
+            published_per_s: per_s(totals.published, last.published),
+            delivered_per_s: per_s(totals.delivered, last.delivered),
+            dropped_per_s: per_s(totals.dropped, last.dropped),
+        };
+        ctl.last_sample = RateSample {
+            at: now,
+            published: totals.published,
+            delivered: totals.delivered,
+            dropped: totals.dropped,
+        };
+        StatsSnapshot {
+            schema: SCHEMA.to_string(),
+            taken_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            uptime_s: now.duration_since(self.shared.started).as_secs_f64(),
+            totals,
+            rates,
+            subscriptions,
+            latency_us: None,
+            load: None,
+        }
+    }
+}
+
+/// A publishing handle bound to one topic.
+///
+/// It validates the topic once and caches the list of subscriptions the topic reaches, tagged with the
+/// routing table's version. Each publish checks the broker's version (one atomic load) and recomputes
+/// the route only when the table changed. This is the fastest way to publish many messages on one topic.
+///
+/// A cached route keeps removed subscriptions reachable until the next publish notices the new version;
+/// they are finalised after that (see the broker's module docs), so nothing is lost or miscounted.
+#[derive(Debug)]
+pub struct Publisher {
+    shared: Arc<BrokerShared>,
+    topic: Topic,
+    version: u64,
+    routes: Vec<Arc<SubscriptionCore>>,
+}
+
+impl Publisher {
+    /// The topic this handle publishes on.
+    pub fn topic(&self) -> &Topic {
+        &self.topic
+    }
+
+    #[inline]
+    fn refresh(&mut self) {
+        if self.shared.routing.version() == self.version {
+            return;
+        }
+        let table = self.shared.routing.load();
+        self.routes.clear();
+        table
+            .trie
+            .for_each_match(self.topic.as_str(), |core| self.routes.push(core.clone()));
+        self.version = table.version;
+    }
+
+    /// Publishes `payload` on this handle's topic. See [`Broker::publish`].
+    #[inline]
+    pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
+        self.refresh();
+        self.send(payload)
+    }
+
+    /// Publishes each payload in turn, checking the route once. Returns the summed outcome.
+    pub fn publish_batch<P: Into<Bytes>>(&mut self, payloads: impl IntoIterator<Item = P>) -> PublishOutcome {
+        self.refresh();
+        let mut total = PublishOutcome::default();
+        for payload in payloads {
+            total.merge(self.send(payload));
+        }
+        total
+    }
+
+    /// Offers one message along the cached route.
+    #[inline]
+    fn send(&self, payload: impl Into<Bytes>) -> PublishOutcome {
+        let mut outcome = PublishOutcome::default();
+        if !self.routes.is_empty() {
+            let msg = Message::new(self.topic.clone(), payload);
+            for core in &self.routes {
+                outcome.count(core.offer(&msg));
+            }
+        }
+        self.shared.count_publish(&outcome);
+        outcome
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        // Release cached routes first, then let the broker finalise anything they kept reachable.
+        let had_closed = self.routes.iter().any(|c| c.is_closed());
+        self.routes.clear();
+        if had_closed {
+            self.shared.control().finalize_retiring();
+        }
+    }
+}

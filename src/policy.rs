@@ -1,0 +1,197 @@
+//! What a subscription does when its queue is full.
+//!
+//! # `DropNewest` (the default)
+//! The incoming message is not queued and is counted as dropped (`queue_full`). What is already queued
+//! is delivered in order. Choose it when the oldest data still matters (a job queue, an audit trail).
+//!
+//! # `DropOldest`
+//! The oldest queued message is evicted to make room and counted as dropped (`evicted`); the new one is
+//! queued. Choose it when only recent data matters (price ticks, sensor readings): a slow receiver
+//! catches up with the present instead of working through the past.
+//!
+//! # `Block { timeout }`
+//! The publisher waits for room (back-pressure), up to `timeout`; if none appears, the message is counted
+//! as dropped (`timeout`). Choose it when the producer can slow down and losing messages is worse than
+//! waiting. A publisher blocked on one subscription delays every later subscription of the same publish.
+//!
+//! The policy belongs to one subscription, never to the broker, and can be changed while the
+//! subscription runs ([`crate::Subscription::set_policy`]): each message is judged by the policy in force
+//! when it meets a full queue, and is counted exactly once either way.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sync::{AtomicU64, AtomicU8, Ordering};
+
+/// The overflow policy of a subscription. See the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "policy")]
+pub enum OverflowPolicy {
+    /// Refuse the incoming message and count it as dropped (`queue_full`).
+    #[default]
+    DropNewest,
+    /// Evict the oldest queued message, count it as dropped (`evicted`), queue the new one.
+    DropOldest,
+    /// Make the publisher wait up to `timeout` for room; then count the message as dropped (`timeout`).
+    Block {
+        /// How long a publisher may wait for room.
+        #[serde(with = "duration_ms")]
+        timeout: Duration,
+    },
+}
+
+impl OverflowPolicy {
+    /// The name used in stats and on the command line: `drop-newest`, `drop-oldest` or `block`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::DropNewest => "drop-newest",
+            Self::DropOldest => "drop-oldest",
+            Self::Block { .. } => "block",
+        }
+    }
+
+    /// The default wait of [`OverflowPolicy::Block`] when none is given: one second.
+    pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+}
+
+impl fmt::Display for OverflowPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Block { timeout } => write!(f, "block:{}", humantime::format_duration(*timeout)),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// An overflow policy that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown overflow policy `{0}`; expected `drop-newest`, `drop-oldest`, `block` or `block:<timeout>` \
+     (such as `block:250ms`)"
+)]
+pub struct ParsePolicyError(pub String);
+
+impl FromStr for OverflowPolicy {
+    type Err = ParsePolicyError;
+
+    /// Parses `drop-newest`, `drop-oldest`, `block` (one second) or `block:<duration>` (`block:250ms`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "drop-newest" => Ok(Self::DropNewest),
+            "drop-oldest" => Ok(Self::DropOldest),
+            "block" => Ok(Self::Block {
+                timeout: Self::DEFAULT_BLOCK_TIMEOUT,
+            }),
+            other => other
+                .strip_prefix("block:")
+                .and_then(|t| humantime::parse_duration(t.trim()).ok())
+                .map(|timeout| Self::Block { timeout })
+                .ok_or_else(|| ParsePolicyError(s.to_string())),
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+const KIND_DROP_NEWEST: u8 = 0;
+const KIND_DROP_OLDEST: u8 = 1;
+const KIND_BLOCK: u8 = 2;
+
+/// An [`OverflowPolicy`] that can be read on the data path and replaced while publishers run.
+///
+/// Stored as a kind byte and a timeout in nanoseconds. A writer stores the timeout before the kind
+/// (release), a reader loads the kind (acquire) before the timeout, so a reader that sees `Block` sees
+/// the timeout that came with it or a newer one, never a stale one from before the change.
+#[derive(Debug)]
+pub(crate) struct AtomicPolicy {
+    kind: AtomicU8,
+    timeout_ns: AtomicU64,
+}
+
+impl AtomicPolicy {
+    pub(crate) fn new(policy: OverflowPolicy) -> Self {
+        let this = Self {
+            kind: AtomicU8::new(KIND_DROP_NEWEST),
+            timeout_ns: AtomicU64::new(0),
+        };
+        this.store(policy);
+        this
+    }
+
+    pub(crate) fn store(&self, policy: OverflowPolicy) {
+        let kind = match policy {
+            OverflowPolicy::DropNewest => KIND_DROP_NEWEST,
+            OverflowPolicy::DropOldest => KIND_DROP_OLDEST,
+            OverflowPolicy::Block { timeout } => {
+                let ns = timeout.as_nanos().try_into().unwrap_or(u64::MAX);
+                self.timeout_ns.store(ns, Ordering::Relaxed);
+                KIND_BLOCK
+            }
+        };
+        self.kind.store(kind, Ordering::Release);
+    }
+
+    #[inline]
+    pub(crate) fn load(&self) -> OverflowPolicy {
+        match self.kind.load(Ordering::Acquire) {
+            KIND_DROP_OLDEST => OverflowPolicy::DropOldest,
+            KIND_BLOCK => OverflowPolicy::Block {
+                timeout: Duration::from_nanos(self.timeout_ns.load(Ordering::Relaxed)),
+            },
+            _ => OverflowPolicy::DropNewest,
+        }
+    }
+
+    /// Whether publishers may be waiting for room, so receivers must wake them after taking a message.
+    #[inline]
+    pub(crate) fn is_block(&self) -> bool {
+        self.kind.load(Ordering::Relaxed) == KIND_BLOCK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_policy_name_and_rejects_others_with_the_input_named() {
+        assert_eq!("drop-newest".parse(), Ok(OverflowPolicy::DropNewest));
+        assert_eq!("drop-oldest".parse(), Ok(OverflowPolicy::DropOldest));
+        assert_eq!(
+            "block:250ms".parse(),
+            Ok(OverflowPolicy::Block {
+                timeout: Duration::from_millis(250)
+            })
+        );
+        let e = "drop-all".parse::<OverflowPolicy>().unwrap_err();
+        assert!(e.to_string().contains("`drop-all`"));
+        assert!("block:soon".parse::<OverflowPolicy>().is_err());
+    }
+
+    #[test]
+    fn atomic_policy_round_trips() {
+        let p = AtomicPolicy::new(OverflowPolicy::DropOldest);
+        assert_eq!(p.load(), OverflowPolicy::DropOldest);
+        let block = OverflowPolicy::Block {
+            timeout: Duration::from_millis(7),
+        };
+        p.store(block);
+        assert_eq!(p.load(), block);
+        assert!(p.is_block());
+    }
+}

@@ -1,0 +1,626 @@
+//! Subscriptions: a filter, a bounded lock-free queue, its counters, and the handles receivers hold.
+//!
+//! # Queue
+//! Each subscription owns a [`crossbeam_queue::ArrayQueue`] (Vyukov's bounded MPMC array queue) of
+//! [`Message`]s. Any number of publishers push and any number of receivers pop without a lock. Every
+//! slot is allocated up front, so a subscription costs about `capacity × 16` bytes whether or not
+//! anything is queued (see the README's memory figures).
+//!
+//! # Receivers: fan-out and competing consumers
+//! Different subscriptions each get their own copy of a message (a reference-count increment, never a
+//! copy of the payload). Clones of one [`Subscription`] handle share its queue: each message goes to
+//! exactly one of them, which makes a work queue. Dropping the last handle unsubscribes; what was still
+//! queued is counted as dropped (`unsubscribed`).
+//!
+//! # Waiting
+//! Empty-queue receivers park instead of spinning: `recv` blocks the thread and `recv_async` awaits,
+//! both on an [`event_listener::Event`] that publishers notify after each push. The receiver registers
+//! its listener *then* checks the queue again, and the publisher pushes *then* notifies (with the
+//! `SeqCst` fence `Event::notify` issues), so a push can never fall between the check and the park.
+//! A publisher pays one fence and one load when nobody is parked, and no system call.
+//!
+//! # Gaps
+//! A receiver learns in-band that messages were dropped since it last received: each [`Delivery`] carries
+//! [`Delivery::missed`], `Some` with the count per reason when drops happened since this handle's
+//! previous receive. Checking costs one load of a cache line that is written only when something is
+//! dropped. Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use event_listener::{Event, Listener};
+
+use crate::broker::BrokerShared;
+use crate::counters::{DropReason, DroppedByReason, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters};
+use crate::message::Message;
+use crate::policy::{AtomicPolicy, OverflowPolicy};
+use crate::stats::SubscriptionStats;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::topic::Filter;
+
+/// Identifies a subscription within its broker. Ids are never reused.
+pub type SubscriptionId = u64;
+
+/// How a subscription is set up. Build with [`SubscriptionOptions::new`] and the setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionOptions {
+    /// Queue capacity in messages (non-zero, at most [`SubscriptionOptions::MAX_CAPACITY`]).
+    /// This is how far *this* subscription may fall behind, not a broker-wide total.
+    pub capacity: usize,
+    /// What happens when the queue is full.
+    pub policy: OverflowPolicy,
+    /// A name shown in stats; `s<id>` when `None`.
+    pub name: Option<String>,
+}
+
+impl SubscriptionOptions {
+    /// The default capacity: 256 messages, about 4 KiB of queue per subscription, so that a hundred
+    /// thousand subscriptions fit in well under a gigabyte.
+    pub const DEFAULT_CAPACITY: usize = 256;
+    /// The largest capacity accepted: 2^24 messages (256 MiB of slots).
+    pub const MAX_CAPACITY: usize = 1 << 24;
+
+    /// Default options: capacity 256, `DropNewest`, no name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the queue capacity.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets the overflow policy.
+    pub fn policy(mut self, policy: OverflowPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the name shown in stats.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+impl Default for SubscriptionOptions {
+    fn default() -> Self {
+        Self {
+            capacity: Self::DEFAULT_CAPACITY,
+            policy: OverflowPolicy::default(),
+            name: None,
+        }
+    }
+}
+
+/// The outcome of offering one message to one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Queued; nothing dropped.
+    Queued,
+    /// Queued, and an older message was evicted to make room.
+    QueuedEvicting,
+    /// Not queued; counted as dropped.
+    Dropped,
+}
+
+/// The shared state of one subscription: what the routing table points at.
+pub(crate) struct SubscriptionCore {
+    pub(crate) id: SubscriptionId,
+    pub(crate) name: Arc<str>,
+    pub(crate) filter: Filter,
+    queue: ArrayQueue<Message>,
+    pub(crate) counters: SubscriptionCounters,
+    policy: AtomicPolicy,
+    closed: AtomicBool,
+    receivers: AtomicUsize,
+    not_empty: Event,
+    not_full: Event,
+}
+
+impl fmt::Debug for SubscriptionCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionCore")
+            .field("id", &self.id)
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubscriptionCore {
+    pub(crate) fn new(id: SubscriptionId, filter: Filter, options: &SubscriptionOptions) -> Self {
+        let name = match &options.name {
+            Some(n) => Arc::from(n.as_str()),
+            None => Arc::from(format!("s{id}")),
+        };
+        Self {
+            id,
+            name,
+            filter,
+            queue: ArrayQueue::new(options.capacity),
+            counters: SubscriptionCounters::default(),
+            policy: AtomicPolicy::new(options.policy),
+            closed: AtomicBool::new(false),
+            receivers: AtomicUsize::new(0),
+            not_empty: Event::new(),
+            not_full: Event::new(),
+        }
+    }
+
+    /// Offers `msg` to this subscription under its current policy. Publisher side.
+    #[inline]
+    pub(crate) fn offer(&self, msg: &Message) -> Offer {
+        let matched = self.counters.add_matched();
+        if self.closed.load(Ordering::Acquire) {
+            self.counters.add_dropped(DropReason::Unsubscribed, 1);
+            return Offer::Dropped;
+        }
+        let outcome = match self.policy.load() {
+            OverflowPolicy::DropNewest => match self.queue.push(msg.clone()) {
+                Ok(()) => Offer::Queued,
+                Err(_) => {
+                    self.counters.raise_high_water(self.queue.capacity() as u64);
+                    self.counters.add_dropped(DropReason::QueueFull, 1);
+                    return Offer::Dropped;
+                }
+            },
+            OverflowPolicy::DropOldest => match self.queue.force_push(msg.clone()) {
+                None => Offer::Queued,
+                Some(_evicted) => {
+                    self.counters.raise_high_water(self.queue.capacity() as u64);
+                    self.counters.add_dropped(DropReason::Evicted, 1);
+                    Offer::QueuedEvicting
+                }
+            },
+            OverflowPolicy::Block { timeout } => match self.push_blocking(msg, timeout) {
+                Ok(()) => Offer::Queued,
+                Err(reason) => {
+                    self.counters.add_dropped(reason, 1);
+                    return Offer::Dropped;
+                }
+            },
+        };
+        if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
+            self.counters.raise_high_water(self.queue.len() as u64);
+        }
+        self.not_empty.notify(1);
+        outcome
+    }
+
+    /// Waits up to `timeout` for room. Parks on `not_full`, which receivers notify while the policy is
+    /// `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag, so a policy change
+    /// or an unsubscribe during the wait is honoured promptly even if no receiver runs.
+    fn push_blocking(&self, msg: &Message, timeout: Duration) -> Result<(), DropReason> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if self.queue.push(msg.clone()).is_ok() {
+                return Ok(());
+            }
+            self.counters.raise_high_water(self.queue.capacity() as u64);
+            if self.closed.load(Ordering::Acquire) {
+                return Err(DropReason::Unsubscribed);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(DropReason::Timeout);
+            }
+            match self.policy.load() {
+                OverflowPolicy::Block { .. } => {}
+                OverflowPolicy::DropNewest => return Err(DropReason::QueueFull),
+                OverflowPolicy::DropOldest => {
+                    if self.queue.force_push(msg.clone()).is_some() {
+                        self.counters.add_dropped(DropReason::Evicted, 1);
+                    }
+                    return Ok(());
+                }
+            }
+            let listener = self.not_full.listen();
+            if self.queue.push(msg.clone()).is_ok() {
+                return Ok(());
+            }
+            let slice = now + Duration::from_millis(10);
+            let _ = listener.wait_deadline(deadline.map_or(slice, |d| d.min(slice)));
+        }
+    }
+
+    /// Takes one message and counts it delivered. Receiver side.
+    #[inline]
+    fn take(&self) -> Option<Message> {
+        let msg = self.queue.pop()?;
+        self.counters.add_delivered(1);
+        if self.policy.is_block() {
+            self.not_full.notify(1);
+        }
+        Some(msg)
+    }
+
+    /// Marks the subscription closed and wakes everyone waiting on it. Returns `false` if it already was.
+    pub(crate) fn close(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        self.not_empty.notify(usize::MAX);
+        self.not_full.notify(usize::MAX);
+        first
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Empties the queue, counting each message dropped as `unsubscribed`. Control side, after close.
+    pub(crate) fn drain_unsubscribed(&self) -> u64 {
+        let mut n = 0;
+        while self.queue.pop().is_some() {
+            n += 1;
+        }
+        if n > 0 {
+            self.counters.add_dropped(DropReason::Unsubscribed, n);
+        }
+        n
+    }
+
+    pub(crate) fn set_policy(&self, policy: OverflowPolicy) {
+        self.policy.store(policy);
+        // Publishers blocked under the old policy re-read it when woken.
+        self.not_full.notify(usize::MAX);
+    }
+
+    pub(crate) fn policy(&self) -> OverflowPolicy {
+        self.policy.load()
+    }
+
+    pub(crate) fn receivers(&self) -> usize {
+        self.receivers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn stats(&self) -> SubscriptionStats {
+        let depth = self.queue.len() as u64;
+        self.counters.raise_high_water(depth);
+        let dropped_by_reason = self.counters.dropped_by_reason();
+        SubscriptionStats {
+            id: self.id,
+            name: self.name.to_string(),
+            filter: self.filter.to_string(),
+            policy: self.policy().name().to_string(),
+            capacity: self.capacity() as u64,
+            matched: self.counters.matched(),
+            delivered: self.counters.delivered(),
+            dropped: dropped_by_reason.total(),
+            dropped_by_reason,
+            depth,
+            high_water: self.counters.high_water(),
+            receivers: self.receivers() as u64,
+        }
+    }
+}
+
+/// What all clones of one [`Subscription`] share. Dropping it (the last handle) unsubscribes.
+pub(crate) struct ReceiverGroup {
+    pub(crate) core: Arc<SubscriptionCore>,
+    broker: Arc<BrokerShared>,
+}
+
+impl Drop for ReceiverGroup {
+    fn drop(&mut self) {
+        self.broker.retire(self.core.id);
+    }
+}
+
+/// A message as one receiver got it, with any drops since that receiver's previous receive.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    message: Message,
+    missed: Option<DroppedByReason>,
+}
+
+impl Delivery {
+    /// The message.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The message, by value.
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+
+    /// The topic the message was published on.
+    pub fn topic(&self) -> &str {
+        self.message.topic().as_str()
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &bytes::Bytes {
+        self.message.payload()
+    }
+
+    /// Messages of this subscription dropped since this handle last received, by reason; `None` when
+    /// there were none. With several receivers on one subscription, each handle sees each gap once.
+    pub fn missed(&self) -> Option<DroppedByReason> {
+        self.missed
+    }
+}
+
+/// Why [`Subscription::try_recv`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing is queued right now.
+    #[error("the subscription's queue is empty")]
+    Empty,
+    /// The subscription was unsubscribed; nothing more will arrive.
+    #[error("the subscription was unsubscribed")]
+    Closed,
+}
+
+/// Why [`Subscription::recv`] or [`Subscription::recv_async`] returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// The subscription was unsubscribed; nothing more will arrive.
+    #[error("the subscription was unsubscribed")]
+    Closed,
+}
+
+/// Why [`Subscription::recv_timeout`] returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived within the timeout.
+    #[error("no message arrived within the timeout")]
+    Timeout,
+    /// The subscription was unsubscribed; nothing more will arrive.
+    #[error("the subscription was unsubscribed")]
+    Closed,
+}
+
+/// What [`Subscription::drain_into`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// How many messages were appended.
+    pub count: usize,
+    /// Drops since this handle's previous receive, as in [`Delivery::missed`].
+    pub missed: Option<DroppedByReason>,
+}
+
+/// A receiver of one subscription.
+///
+/// Clone it to add a competing receiver (each message goes to one of them). Drop every clone, or call
+/// [`Subscription::unsubscribe`] or [`crate::Broker::unsubscribe`], to end the subscription.
+/// `Subscription` is `Send + Sync`; receive methods take `&self`.
+pub struct Subscription {
+    group: Arc<ReceiverGroup>,
+    /// This handle's view of the drop counters at its previous receive, for [`Delivery::missed`].
+    seen_total: AtomicU64,
+    seen_by_reason: [AtomicU64; 4],
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("filter", &self.filter().as_str())
+            .finish()
+    }
+}
+
+impl Clone for Subscription {
+    fn clone(&self) -> Self {
+        Self::new_receiver(self.group.clone())
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.group.core.receivers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<BrokerShared>) -> Self {
+        Self::new_receiver(Arc::new(ReceiverGroup { core, broker }))
+    }
+
+    fn new_receiver(group: Arc<ReceiverGroup>) -> Self {
+        // A new receiver starts with the drops so far already seen: it reports only later gaps.
+        let seen = group.core.counters.dropped_by_reason();
+        group.core.receivers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            seen_total: AtomicU64::new(seen.total()),
+            seen_by_reason: [
+                AtomicU64::new(seen.queue_full),
+                AtomicU64::new(seen.evicted),
+                AtomicU64::new(seen.timeout),
+                AtomicU64::new(seen.unsubscribed),
+            ],
+            group,
+        }
+    }
+
+    fn core(&self) -> &SubscriptionCore {
+        &self.group.core
+    }
+
+    /// The subscription's id.
+    pub fn id(&self) -> SubscriptionId {
+        self.core().id
+    }
+
+    /// The subscription's name (`s<id>` unless one was given).
+    pub fn name(&self) -> &str {
+        &self.core().name
+    }
+
+    /// The filter it was subscribed with.
+    pub fn filter(&self) -> &Filter {
+        &self.core().filter
+    }
+
+    /// Queue capacity in messages.
+    pub fn capacity(&self) -> usize {
+        self.core().capacity()
+    }
+
+    /// Messages queued now.
+    pub fn len(&self) -> usize {
+        self.core().len()
+    }
+
+    /// Whether nothing is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The overflow policy in force.
+    pub fn policy(&self) -> OverflowPolicy {
+        self.core().policy()
+    }
+
+    /// Replaces the overflow policy while the subscription runs. Each message is judged by the policy in
+    /// force when it meets a full queue; none is lost or counted twice by the change.
+    pub fn set_policy(&self, policy: OverflowPolicy) {
+        self.core().set_policy(policy);
+    }
+
+    /// Whether the subscription has been unsubscribed.
+    pub fn is_closed(&self) -> bool {
+        self.core().is_closed()
+    }
+
+    /// This subscription's counters now.
+    pub fn stats(&self) -> SubscriptionStats {
+        self.core().stats()
+    }
+
+    /// Ends the subscription for every receiver; what is still queued is counted as dropped
+    /// (`unsubscribed`). Equivalent to [`crate::Broker::unsubscribe`] with this id.
+    pub fn unsubscribe(self) {
+        self.group.broker.retire(self.id());
+    }
+
+    fn missed(&self) -> Option<DroppedByReason> {
+        let counters = &self.core().counters;
+        let total = counters.dropped_total();
+        if total == self.seen_total.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.seen_total.store(total, Ordering::Relaxed);
+        let now = counters.dropped_by_reason();
+        let now_array = [now.queue_full, now.evicted, now.timeout, now.unsubscribed];
+        let delta: [u64; 4] = std::array::from_fn(|i| {
+            let before = self.seen_by_reason[i].swap(now_array[i], Ordering::Relaxed);
+            now_array[i].saturating_sub(before)
+        });
+        let delta = DroppedByReason::from_array(delta);
+        (delta.total() > 0).then_some(delta)
+    }
+
+    /// Takes the next message if one is queued.
+    #[inline]
+    pub fn try_recv(&self) -> Result<Delivery, TryRecvError> {
+        match self.core().take() {
+            Some(message) => Ok(Delivery {
+                message,
+                missed: self.missed(),
+            }),
+            None if self.core().is_closed() => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Takes the next message, parking the thread while the queue is empty.
+    ///
+    /// Returns [`RecvError::Closed`] once the subscription is unsubscribed.
+    pub fn recv(&self) -> Result<Delivery, RecvError> {
+        self.recv_until(None).map_err(|_| RecvError::Closed)
+    }
+
+    /// Takes the next message, parking the thread up to `timeout` while the queue is empty.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, RecvTimeoutError> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Delivery, RecvTimeoutError> {
+        loop {
+            match self.try_recv() {
+                Ok(d) => return Ok(d),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let listener = self.core().not_empty.listen();
+            match self.try_recv() {
+                Ok(d) => return Ok(d),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() {
+                        return self.try_recv().map_err(|e| match e {
+                            TryRecvError::Closed => RecvTimeoutError::Closed,
+                            TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the next message, waiting asynchronously while the queue is empty. Works on any executor
+    /// (tokio included): it awaits an `event_listener` future and never blocks the thread.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe. A message is taken only in the same poll that returns it, so dropping the future
+    /// (in a `tokio::select!` branch that lost, say) never loses a message; if the future was woken for a
+    /// message and dropped, the wake-up passes to another waiting receiver.
+    pub async fn recv_async(&self) -> Result<Delivery, RecvError> {
+        loop {
+            match self.try_recv() {
+                Ok(d) => return Ok(d),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let listener = self.core().not_empty.listen();
+            match self.try_recv() {
+                Ok(d) => return Ok(d),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            listener.await;
+        }
+    }
+
+    /// Moves up to `max` queued messages into `out` without waiting; counts them delivered in one step.
+    pub fn drain_into(&self, out: &mut Vec<Message>, max: usize) -> Drained {
+        let core = self.core();
+        let mut count = 0;
+        while count < max {
+            match core.queue.pop() {
+                Some(m) => {
+                    out.push(m);
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        if count > 0 {
+            core.counters.add_delivered(count as u64);
+            if core.policy.is_block() {
+                core.not_full.notify(count);
+            }
+        }
+        Drained {
+            count,
+            missed: self.missed(),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The topic trie: which subscriptions does a topic reach?
+//!
+//! # Shape
+//! Each node stands for a filter prefix. A node holds
+//! - `children`: exact next levels, in a persistent hash map (an `imbl` HAMT keyed by the level text,
+//!   hashed with `foldhash`), so a level with a million children is looked up in a few steps and is
+//!   *not* copied when one child changes;
+//! - `plus`: the child for a `+` (or `*`) level, kept apart so matching never has to scan siblings;
+//! - `exact`: the entries whose filter ends at this node;
+//! - `multi`: the entries whose filter is this prefix followed by `#`.
+//!
+//! Matching a topic walks its levels once, following at each node at most the exact child and the `+`
+//! child, and collects `multi` entries on the way. Its cost grows with the topic's depth (and the number
+//! of `+` branches that also match), not with the number of installed filters.
+//!
+//! # Persistence
+//! A [`Trie`] is immutable. [`Trie::insert`] and [`Trie::remove`] return a new trie that shares every
+//! node off the updated path with the old one (path copying), so an update costs about the depth of the
+//! filter times a HAMT update, whatever the size of the table. That is what lets the routing table
+//! publish a whole new version atomically (see [`crate::routing`]) while readers keep using the old one.
+//! Entry lists are behind `Arc` too, so copying a node on the path does not copy them; only the list at
+//! the updated node is copied, so that cost grows with the number of entries sharing *one* filter.
+//!
+//! Filters are validated before they reach the trie ([`crate::topic::validate_filter`]); the trie
+//! assumes well-formed input.
+
+use std::sync::Arc;
+
+type Children<T> = imbl::GenericHashMap<
+    Arc<str>,
+    Arc<Node<T>>,
+    foldhash::fast::RandomState,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
+
+/// One entry in the trie: an id (to find it again on removal) and the value handed to matchers.
+#[derive(Debug, Clone)]
+struct Entry<T> {
+    id: u64,
+    value: T,
+}
+
+#[derive(Debug, Clone)]
+struct Node<T> {
+    children: Children<T>,
+    plus: Option<Arc<Node<T>>>,
+    exact: Arc<Vec<Entry<T>>>,
+    multi: Arc<Vec<Entry<T>>>,
+}
+
+impl<T: Clone> Default for Node<T> {
+    fn default() -> Self {
+        Self {
+            children: Children::default(),
+            plus: None,
+            exact: Arc::default(),
+            multi: Arc::default(),
+        }
+    }
+}
+
+impl<T: Clone> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.plus.is_none() && self.exact.is_empty() && self.multi.is_empty()
+    }
+}
+
+/// A persistent map from filters to entries, matched by topic.
+#[derive(Debug, Clone)]
+pub struct Trie<T> {
+    root: Arc<Node<T>>,
+    len: usize,
+}
+
+impl<T: Clone> Default for Trie<T> {
+    fn default() -> Self {
+        Self {
+            root: Arc::new(Node::default()),
+            len: 0,
+        }
+    }
+}
+
+fn is_single_wildcard(level: &str) -> bool {
+    level == "+" || level == "*"
+}
+
+impl<T: Clone> Trie<T> {
+    /// An empty trie.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the trie has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A new trie with `value` installed under `filter` (a validated filter) as entry `id`.
+    pub fn insert(&self, filter: &str, id: u64, value: T) -> Self {
+        let levels: Vec<&str> = filter.split('/').collect();
+        Self {
+            root: Arc::new(insert_at(&self.root, &levels, Entry { id, value })),
+            len: self.len + 1,
+        }
+    }
+
+    /// A new trie without entry `id` under `filter`, or `None` when no such entry is installed.
+    pub fn remove(&self, filter: &str, id: u64) -> Option<Self> {
+        let levels: Vec<&str> = filter.split('/').collect();
+        let root = remove_at(&self.root, &levels, id)?;
+        Some(Self {
+            root: Arc::new(root.unwrap_or_default()),
+            len: self.len - 1,
+        })
+    }
+
+    /// Calls `visit` once for every entry whose filter matches `topic` (a validated topic).
+    ///
+    /// Each matching entry is visited exactly once; the order is unspecified.
+    #[inline]
+    pub fn for_each_match<'a>(&'a self, topic: &str, mut visit: impl FnMut(&'a T)) {
+        let root = &*self.root;
+        if topic.starts_with('$') {
+            // MQTT: a leading wildcard does not match a `$` topic. Only exact first levels apply.
+            let (level, rest) = split_level(topic);
+            if let Some(child) = root.children.get(level) {
+                walk(child, rest, &mut visit);
+            }
+        } else {
+            walk(root, Some(topic), &mut visit);
+        }
+    }
+
+    /// The entries matching `topic`, cloned into a `Vec`.
+    pub fn matches(&self, topic: &str) -> Vec<T> {
+        let mut out = Vec::new();
+        self.for_each_match(topic, |v| out.push(v.clone()));
+        out
+    }
+}
+
+#[inline]
+fn split_level(s: &str) -> (&str, Option<&str>) {
+    match s.find('/') {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// Visits the entries under `node` that match the remaining topic `rest` (`None`: the topic ended at
+/// the level this node stands for).
+fn walk<'a, T>(node: &'a Node<T>, rest: Option<&str>, visit: &mut impl FnMut(&'a T)) {
+    for e in node.multi.iter() {
+        visit(&e.value);
+    }
+    match rest {
+        None => {
+            for e in node.exact.iter() {
+                visit(&e.value);
+            }
+        }
+        Some(rest) => {
+            let (level, next) = split_level(rest);
+            if let Some(child) = node.children.get(level) {
+                walk(child, next, visit);
+            }
+            if let Some(plus) = &node.plus {
+                walk(plus, next, visit);
+            }
+        }
+    }
+}
+
+fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node<T> {
+    let mut node = node.clone();
+    match levels {
+        [] => Arc::make_mut(&mut node.exact).push(entry),
+        ["#"] => Arc::make_mut(&mut node.multi).push(entry),
+        [level, rest @ ..] if is_single_wildcard(level) => {
+            let child = match &node.plus {
+                Some(child) => insert_at(child, rest, entry),
+                None => insert_at(&Node::default(), rest, entry),
+            };
+            node.plus = Some(Arc::new(child));
+        }
+        [level, rest @ ..] => {
+            let child = match node.children.get(*level) {
+                Some(child) => insert_at(child, rest, entry),
+                None => insert_at(&Node::default(), rest, entry),
+            };
+            node.children.insert(Arc::from(*level), Arc::new(child));
+        }
+    }
+    node
+}
+
+/// Removes entry `id` below `node`. `None`: not found. `Some(None)`: found, and the node is now empty
+/// (the caller prunes it). `Some(Some(n))`: found, `n` is the updated node.
+fn remove_at<T: Clone>(node: &Node<T>, levels: &[&str], id: u64) -> Option<Option<Node<T>>> {
+    fn without<T: Clone>(list: &Arc<Vec<Entry<T>>>, id: u64) -> Option<Arc<Vec<Entry<T>>>> {
+        let at = list.iter().position(|e| e.id == id)?;
+        let mut list = list.as_ref().clone();
+        list.swap_remove(at);
+        Some(Arc::new(list))
+    }
+    let mut node = node.clone();
+    match levels {
+        [] => node.exact = without(&node.exact, id)?,
+        ["#"] => node.multi = without(&node.multi, id)?,
+        [level, rest @ ..] if is_single_wildcard(level) => {
+            let child = remove_at(node.plus.as_deref()?, rest, id)?;
+            node.plus = child.map(Arc::new);
+        }
+        [level, rest @ ..] => {
+            match remove_at(node.children.get(*level)?, rest, id)? {
+                Some(child) => node.children.insert(Arc::from(*level), Arc::new(child)),
+                None => node.children.remove(*level),
+            };
+        }
+    }
+    Some(if node.is_empty() { None } else { Some(node) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::filter_matches;
+
+    fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn classic_broker_demo_routes_as_expected() {
+        let filters = ["stocks/+/price", "alerts/#", "#", "stocks/*/price", "logs/application"];
+        let mut trie = Trie::new();
+        for (i, f) in filters.iter().enumerate() {
+            trie = trie.insert(f, i as u64, i as u64);
+        }
+        assert_eq!(sorted(trie.matches("stocks/AAPL/price")), vec![0, 2, 3]);
+        assert_eq!(sorted(trie.matches("alerts/system/health")), vec![1, 2]);
+        assert_eq!(sorted(trie.matches("alerts")), vec![1, 2]);
+        assert_eq!(sorted(trie.matches("logs/application")), vec![2, 4]);
+        assert_eq!(sorted(trie.matches("$SYS/x")), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn removal_prunes_and_keeps_the_old_version_intact() {
+        let t1 = Trie::new().insert("a/b/c", 1, 1u64).insert("a/+/c", 2, 2);
+        let t2 = t1.remove("a/b/c", 1).expect("installed");
+        assert_eq!(t1.matches("a/b/c").len(), 2, "old version unchanged");
+        assert_eq!(t2.matches("a/b/c"), vec![2]);
+        let t3 = t2.remove("a/+/c", 2).expect("installed");
+        assert!(t3.is_empty() && t3.root.is_empty(), "empty nodes are pruned");
+        assert!(t3.remove("a/+/c", 2).is_none(), "removing twice reports not found");
+        assert!(t1.remove("a/b/c", 99).is_none(), "wrong id is not found");
+    }
+
+    #[test]
+    fn same_filter_many_entries() {
+        let mut t = Trie::new();
+        for i in 0..100u64 {
+            t = t.insert("x/#", i, i);
+        }
+        assert_eq!(t.matches("x/y").len(), 100);
+        for i in 0..50u64 {
+            t = t.remove("x/#", i).unwrap();
+        }
+        assert_eq!(sorted(t.matches("x")), (50..100).collect::<Vec<_>>());
+        assert_eq!(t.len(), 50);
+    }
+
+    #[test]
+    fn agrees_with_reference_on_a_small_grid() {
+        let filters = ["#", "+", "a", "a/#", "a/+", "+/b", "+/+", "a/b", "/#", "+/", "a//b", "$x/#", "+/#"];
+        let topics = ["a", "a/b", "/b", "a/", "/", "a//b", "b/c/d", "$x/a", "$x", "a/b/c"];
+        let mut trie = Trie::new();
+        for (i, f) in filters.iter().enumerate() {
+            trie = trie.insert(f, i as u64, i as u64);
+        }
+        for t in topics {
+            let want: Vec<u64> = (0..filters.len() as u64)
+                .filter(|&i| filter_matches(filters[i as usize], t))
+                .collect();
+            assert_eq!(sorted(trie.matches(t)), want, "topic {t}");
+        }
+    }
+}
