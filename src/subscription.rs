@@ -176,11 +176,8 @@ impl SubscriptionCore {
                 }
             },
             OverflowPolicy::Block { timeout } => match self.push_blocking(msg, timeout) {
-                Ok(()) => Offer::Queued,
-                Err(reason) => {
-                    self.counters.add_dropped(reason, 1);
-                    return Offer::Dropped;
-                }
+                Offer::Dropped => return Offer::Dropped,
+                queued => queued,
             },
         };
         if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
@@ -193,33 +190,40 @@ impl SubscriptionCore {
     /// Waits up to `timeout` for room. Parks on `not_full`, which receivers notify while the policy is
     /// `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag, so a policy change
     /// or an unsubscribe during the wait is honoured promptly even if no receiver runs.
-    fn push_blocking(&self, msg: &Message, timeout: Duration) -> Result<(), DropReason> {
+    fn push_blocking(&self, msg: &Message, timeout: Duration) -> Offer {
         let deadline = Instant::now().checked_add(timeout);
+        let dropped = |reason| {
+            self.counters.add_dropped(reason, 1);
+            Offer::Dropped
+        };
         loop {
             if self.queue.push(msg.clone()).is_ok() {
-                return Ok(());
+                return Offer::Queued;
             }
             self.counters.raise_high_water(self.queue.capacity() as u64);
             if self.closed.load(Ordering::Acquire) {
-                return Err(DropReason::Unsubscribed);
+                return dropped(DropReason::Unsubscribed);
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Err(DropReason::Timeout);
+                return dropped(DropReason::Timeout);
             }
             match self.policy.load() {
                 OverflowPolicy::Block { .. } => {}
-                OverflowPolicy::DropNewest => return Err(DropReason::QueueFull),
+                OverflowPolicy::DropNewest => return dropped(DropReason::QueueFull),
                 OverflowPolicy::DropOldest => {
-                    if self.queue.force_push(msg.clone()).is_some() {
-                        self.counters.add_dropped(DropReason::Evicted, 1);
-                    }
-                    return Ok(());
+                    return match self.queue.force_push(msg.clone()) {
+                        None => Offer::Queued,
+                        Some(_evicted) => {
+                            self.counters.add_dropped(DropReason::Evicted, 1);
+                            Offer::QueuedEvicting
+                        }
+                    };
                 }
             }
             let listener = self.not_full.listen();
             if self.queue.push(msg.clone()).is_ok() {
-                return Ok(());
+                return Offer::Queued;
             }
             let slice = now + Duration::from_millis(10);
             let _ = listener.wait_deadline(deadline.map_or(slice, |d| d.min(slice)));

@@ -1,0 +1,138 @@
+//! The broker's public contract: validation errors, outcomes, publisher handles, stats.
+
+use switchyard::{
+    Broker, OverflowPolicy, PublishError, SubscribeError, SubscriptionOptions, TopicError, TopicLimits,
+    UnknownSubscription,
+};
+
+#[test]
+fn invalid_filters_are_refused_with_an_error_naming_the_problem() {
+    let broker = Broker::new();
+    let err = broker.subscribe("stocks/AAPL#").unwrap_err();
+    assert!(matches!(err, SubscribeError::InvalidFilter(TopicError::PartialWildcard { level: 1, .. })));
+    assert!(err.to_string().contains("`AAPL#`"), "{err}");
+    assert!(broker.subscribe("a/#/b").unwrap_err().to_string().contains("last level"));
+    assert_eq!(broker.stats().totals.subscriptions, 0, "nothing was installed");
+}
+
+#[test]
+fn zero_and_huge_capacities_are_refused() {
+    let broker = Broker::new();
+    let zero = broker.subscribe_with("a", SubscriptionOptions::new().capacity(0));
+    assert_eq!(zero.unwrap_err(), SubscribeError::ZeroCapacity);
+    let huge = broker.subscribe_with("a", SubscriptionOptions::new().capacity(usize::MAX));
+    assert!(matches!(huge.unwrap_err(), SubscribeError::CapacityTooLarge { .. }));
+}
+
+#[test]
+fn publishing_to_a_wildcard_or_over_limit_topic_is_an_error_and_not_counted() {
+    let broker = Broker::with_limits(TopicLimits {
+        max_bytes: 16,
+        max_levels: 3,
+    });
+    let _all = broker.subscribe("#").unwrap();
+    assert!(matches!(broker.publish("a/+", "x"), Err(PublishError::InvalidTopic(_))));
+    let err = broker.publish("a/b/c/d", "x").unwrap_err();
+    assert!(err.to_string().contains("limit of 3 levels"), "{err}");
+    assert!(broker.publisher("a/b/c/d").is_err());
+    assert_eq!(broker.stats().totals.published, 0);
+}
+
+#[test]
+fn unsubscribing_an_unknown_id_is_an_error() {
+    let broker = Broker::new();
+    assert_eq!(broker.unsubscribe(42), Err(UnknownSubscription(42)));
+    let sub = broker.subscribe("a").unwrap();
+    broker.unsubscribe(sub.id()).unwrap();
+    assert_eq!(broker.unsubscribe(sub.id()), Err(UnknownSubscription(sub.id())));
+    assert!(broker.set_policy(sub.id(), OverflowPolicy::DropOldest).is_err());
+}
+
+#[test]
+fn a_publisher_handle_follows_subscribe_and_unsubscribe() {
+    let broker = Broker::new();
+    let mut publisher = broker.publisher("sensors/kitchen/temp").unwrap();
+    assert_eq!(publisher.publish("1").matched, 0);
+    let sub = broker.subscribe("sensors/+/temp").unwrap();
+    assert_eq!(publisher.publish("2").matched, 1, "the cached route is refreshed");
+    let other = broker.subscribe("sensors/#").unwrap();
+    assert_eq!(publisher.publish_batch(["3", "4"]).queued, 4);
+    broker.unsubscribe(sub.id()).unwrap();
+    assert_eq!(publisher.publish("5").matched, 1);
+    drop(publisher);
+    let stats = broker.stats();
+    assert_eq!((stats.totals.published, stats.totals.unrouted), (5, 1));
+    assert_eq!(other.len(), 3);
+    assert!(stats.balances(), "{stats:?}");
+    assert_eq!(stats.totals.matched, 1 + 2 + 2 + 1);
+}
+
+#[test]
+fn unrouted_publishes_are_counted_and_allocate_no_message() {
+    let broker = Broker::new();
+    let _s = broker.subscribe("a/+").unwrap();
+    let outcome = broker.publish("b/c", "x").unwrap();
+    assert_eq!(outcome.matched, 0);
+    let t = broker.stats().totals;
+    assert_eq!((t.published, t.unrouted, t.matched), (1, 1, 0));
+}
+
+#[test]
+fn dollar_topics_are_not_matched_by_leading_wildcards() {
+    let broker = Broker::new();
+    let all = broker.subscribe("#").unwrap();
+    let sys = broker.subscribe("$SYS/#").unwrap();
+    broker.publish("$SYS/broker/load", "1").unwrap();
+    assert!(all.is_empty());
+    assert_eq!(sys.len(), 1);
+}
+
+#[test]
+fn stats_serialise_to_the_documented_v1_schema() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with("stocks/+/price", SubscriptionOptions::new().name("prices").capacity(8))
+        .unwrap();
+    broker.publish("stocks/AAPL/price", "1").unwrap();
+    sub.try_recv().unwrap();
+    let json = serde_json::to_value(broker.stats()).unwrap();
+    assert_eq!(json["schema"], "switchyard.stats/v1");
+    assert!(json["taken_at"].as_str().unwrap().ends_with('Z'));
+    assert!(json["uptime_s"].is_f64());
+    for key in ["published", "unrouted", "matched", "delivered", "dropped", "depth", "subscriptions"] {
+        assert!(json["totals"][key].is_u64(), "totals.{key}");
+    }
+    for key in ["published_per_s", "delivered_per_s", "dropped_per_s"] {
+        assert!(json["rates"][key].is_number(), "rates.{key}");
+    }
+    let s = &json["subscriptions"][0];
+    assert_eq!(s["name"], "prices");
+    assert_eq!(s["filter"], "stocks/+/price");
+    assert_eq!(s["policy"], "drop-newest");
+    assert_eq!(s["capacity"], 8);
+    assert_eq!(s["delivered"], 1);
+    for key in ["queue_full", "evicted", "timeout", "unsubscribed"] {
+        assert!(s["dropped_by_reason"][key].is_u64(), "dropped_by_reason.{key}");
+    }
+    for key in ["id", "matched", "dropped", "depth", "high_water", "receivers"] {
+        assert!(s[key].is_u64(), "subscriptions[0].{key}");
+    }
+    assert!(json["latency_us"].is_null());
+    assert!(json["load"].is_null());
+    let back: switchyard::StatsSnapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(back.subscriptions[0].name, "prices");
+}
+
+#[test]
+fn rates_cover_the_interval_since_the_previous_snapshot() {
+    let broker = Broker::new();
+    let _ = broker.stats();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _ in 0..10 {
+        broker.publish("a", "x").unwrap();
+    }
+    let s = broker.stats();
+    assert!(s.rates.published_per_s > 0.0);
+    let again = broker.stats();
+    assert_eq!(again.rates.published_per_s, 0.0, "nothing was published since");
+}

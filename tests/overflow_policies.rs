@@ -1,0 +1,158 @@
+//! Each overflow policy: what is kept, what is dropped, and that every drop is counted by reason.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use switchyard::{Broker, OverflowPolicy, SubscriptionOptions, TryRecvError};
+
+fn payloads(sub: &switchyard::Subscription) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(d) = sub.try_recv() {
+        out.push(String::from_utf8(d.payload().to_vec()).unwrap());
+    }
+    out
+}
+
+#[test]
+fn drop_newest_keeps_the_oldest_and_counts_refused_messages_as_queue_full() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with("t", SubscriptionOptions::new().capacity(2))
+        .unwrap();
+    for p in ["1", "2", "3", "4"] {
+        broker.publish("t", p).unwrap();
+    }
+    let s = sub.stats();
+    assert_eq!((s.matched, s.depth, s.dropped_by_reason.queue_full), (4, 2, 2));
+    assert_eq!(s.high_water, 2);
+    let first = sub.try_recv().unwrap();
+    assert_eq!(&first.payload()[..], b"1");
+    assert_eq!(first.missed().map(|m| m.queue_full), Some(2), "the gap is reported in-band");
+    assert_eq!(payloads(&sub), ["2"]);
+    assert!(sub.stats().balances());
+}
+
+#[test]
+fn drop_oldest_evicts_to_make_room_and_counts_evictions() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new().capacity(2).policy(OverflowPolicy::DropOldest),
+        )
+        .unwrap();
+    let mut dropped = 0;
+    for p in ["1", "2", "3", "4"] {
+        dropped += broker.publish("t", p).unwrap().dropped;
+    }
+    assert_eq!(dropped, 2, "the publish outcome reports evictions");
+    assert_eq!(sub.stats().dropped_by_reason.evicted, 2);
+    assert_eq!(payloads(&sub), ["3", "4"]);
+    assert!(sub.stats().balances());
+}
+
+#[test]
+fn block_waits_for_room_then_delivers_everything() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::Block {
+                timeout: Duration::from_secs(30),
+            }),
+        )
+        .unwrap();
+    let consumer = {
+        let sub = sub.clone();
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            while got.len() < 100 {
+                let d = sub.recv().unwrap();
+                assert!(d.missed().is_none());
+                got.push(d.payload().clone());
+                if got.len() % 10 == 0 {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+    };
+    for i in 0..100u32 {
+        let outcome = broker.publish("t", i.to_string()).unwrap();
+        assert_eq!((outcome.queued, outcome.dropped), (1, 0));
+    }
+    let got = consumer.join().unwrap();
+    let want: Vec<String> = (0..100).map(|i: u32| i.to_string()).collect();
+    let got: Vec<String> = got.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
+    assert_eq!(got, want, "back-pressure keeps order and loses nothing");
+    let s = sub.stats();
+    assert_eq!((s.matched, s.delivered, s.dropped), (100, 100, 0));
+}
+
+#[test]
+fn block_times_out_and_counts_the_message_as_timeout() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::Block {
+                timeout: Duration::from_millis(30),
+            }),
+        )
+        .unwrap();
+    broker.publish("t", "kept").unwrap();
+    let started = Instant::now();
+    let outcome = broker.publish("t", "late").unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(30), "the publisher waited");
+    assert_eq!(outcome.dropped, 1);
+    let s = sub.stats();
+    assert_eq!((s.dropped_by_reason.timeout, s.depth), (1, 1));
+    let d = sub.try_recv().unwrap();
+    assert_eq!(d.missed().map(|m| m.timeout), Some(1));
+    assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Empty);
+}
+
+#[test]
+fn changing_the_policy_while_blocked_releases_the_publisher_without_losing_count() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::Block {
+                timeout: Duration::from_secs(60),
+            }),
+        )
+        .unwrap();
+    broker.publish("t", "a").unwrap();
+    let publisher = {
+        let broker = broker.clone();
+        thread::spawn(move || broker.publish("t", "b").unwrap())
+    };
+    thread::sleep(Duration::from_millis(20));
+    sub.set_policy(OverflowPolicy::DropOldest);
+    let outcome = publisher.join().unwrap();
+    assert_eq!((outcome.queued, outcome.dropped), (1, 1));
+    assert_eq!(payloads(&sub), ["b"]);
+    let s = sub.stats();
+    assert_eq!(s.policy, "drop-oldest");
+    assert_eq!((s.matched, s.delivered, s.dropped_by_reason.evicted), (2, 1, 1));
+    assert!(s.balances());
+}
+
+#[test]
+fn each_subscription_keeps_its_own_policy() {
+    let broker = Broker::new();
+    let newest = broker
+        .subscribe_with("t", SubscriptionOptions::new().capacity(1))
+        .unwrap();
+    let oldest = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::DropOldest),
+        )
+        .unwrap();
+    broker.publish("t", "1").unwrap();
+    broker.publish("t", "2").unwrap();
+    assert_eq!(payloads(&newest), ["1"]);
+    assert_eq!(payloads(&oldest), ["2"]);
+}
