@@ -1,0 +1,416 @@
+//! Key handling and state, on fixed data: no broker, no terminal.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{Command, Level, Mode, SortColumn};
+use super::fixtures::{self, sample, snapshot_at, snapshot_with, sub};
+use super::keys::handle_key;
+use super::link::SubscribeRequest;
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+fn type_text(app: &mut super::app::App, text: &str) {
+    for c in text.chars() {
+        assert_eq!(
+            handle_key(app, ch(c)),
+            None,
+            "typing {c:?} asked for a command"
+        );
+    }
+}
+
+fn selected_name(app: &super::app::App) -> String {
+    app.selected().map(|s| s.name.clone()).unwrap_or_default()
+}
+
+#[test]
+fn j_k_g_and_big_g_move_the_selection_within_the_table() {
+    let mut app = fixtures::app(true);
+    assert_eq!(selected_name(&app), "prices");
+    handle_key(&mut app, ch('k'));
+    assert_eq!(selected_name(&app), "prices", "k at the top stays");
+    handle_key(&mut app, ch('j'));
+    handle_key(&mut app, key(KeyCode::Down));
+    assert_eq!(selected_name(&app), "security");
+    handle_key(&mut app, ch('G'));
+    assert_eq!(selected_name(&app), "slow-audit");
+    handle_key(&mut app, ch('j'));
+    assert_eq!(selected_name(&app), "slow-audit", "j at the bottom stays");
+    handle_key(&mut app, key(KeyCode::Up));
+    assert_eq!(selected_name(&app), "log-workers");
+    handle_key(&mut app, ch('g'));
+    assert_eq!(selected_name(&app), "prices");
+}
+
+#[test]
+fn the_selection_follows_its_subscription_when_rows_are_resorted() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('G')); // slow-audit, id 5
+    handle_key(&mut app, ch('O')); // descending by id: slow-audit moves to the top
+    assert_eq!(app.table.selected, 0);
+    assert_eq!(selected_name(&app), "slow-audit");
+}
+
+#[test]
+fn o_cycles_the_sort_column_and_big_o_flips_the_direction() {
+    let mut app = fixtures::app(true);
+    assert_eq!(app.table.sort, SortColumn::Id);
+    handle_key(&mut app, ch('o'));
+    assert_eq!(app.table.sort, SortColumn::Name);
+    let names: Vec<_> = app
+        .table
+        .rows
+        .iter()
+        .map(|&i| app.snapshot.subscriptions[i].name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "all-alerts",
+            "log-workers",
+            "prices",
+            "security",
+            "slow-audit"
+        ]
+    );
+    for _ in 0..5 {
+        handle_key(&mut app, ch('o'));
+    }
+    assert_eq!(app.table.sort, SortColumn::Dropped);
+    handle_key(&mut app, ch('O'));
+    assert!(app.table.descending);
+    let top = app.table.rows[0];
+    assert_eq!(app.snapshot.subscriptions[top].name, "slow-audit");
+    handle_key(&mut app, ch('o'));
+    assert_eq!(app.table.sort, SortColumn::Id, "the cycle wraps around");
+}
+
+#[test]
+fn slash_filters_rows_case_insensitively_and_esc_clears_the_filter() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('/'));
+    assert_eq!(app.mode, Mode::Filter);
+    type_text(&mut app, "ALERTS");
+    let shown: Vec<_> = app
+        .table
+        .rows
+        .iter()
+        .map(|&i| app.snapshot.subscriptions[i].name.clone())
+        .collect();
+    assert_eq!(
+        shown,
+        ["all-alerts", "security"],
+        "matches the name or the filter"
+    );
+    handle_key(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.mode, Mode::Normal);
+    app.apply(sample(snapshot_at(80.25), &[]));
+    assert_eq!(app.table.rows.len(), 2, "the filter survives new samples");
+    handle_key(&mut app, ch('/'));
+    handle_key(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.table.rows.len(), 5);
+    assert!(app.running, "Esc in the filter does not quit");
+}
+
+#[test]
+fn q_esc_and_ctrl_c_quit_but_esc_in_a_form_only_closes_it() {
+    for quit in [
+        ch('q'),
+        key(KeyCode::Esc),
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    ] {
+        let mut app = fixtures::app(true);
+        handle_key(&mut app, quit);
+        assert!(!app.running, "{quit:?} should quit");
+    }
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('p'));
+    assert_eq!(app.mode, Mode::PublishForm);
+    handle_key(&mut app, ch('q')); // typed into the topic
+    handle_key(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.running);
+    handle_key(&mut app, ch('s'));
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    );
+    assert!(!app.running, "Ctrl-C quits from a form too");
+}
+
+#[test]
+fn the_subscribe_form_validates_as_you_type_and_shows_the_library_error() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('s'));
+    assert_eq!(
+        app.subscribe_form.visible_error(&app.limits),
+        None,
+        "nothing typed, nothing shown"
+    );
+    type_text(&mut app, "alerts/#/x");
+    let error = app
+        .subscribe_form
+        .visible_error(&app.limits)
+        .expect("an inline error");
+    assert_eq!(error.field, 0);
+    assert!(
+        error.message.contains("must be the last level"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        None,
+        "an invalid form sends nothing"
+    );
+    assert_eq!(app.mode, Mode::SubscribeForm, "and stays open");
+    for _ in 0..2 {
+        handle_key(&mut app, key(KeyCode::Backspace));
+    }
+    assert_eq!(
+        app.subscribe_form.visible_error(&app.limits),
+        None,
+        "alerts/# is valid"
+    );
+    handle_key(&mut app, key(KeyCode::Tab));
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+    ); // clear the line
+    type_text(&mut app, "0");
+    let error = app
+        .subscribe_form
+        .visible_error(&app.limits)
+        .expect("capacity 0 is refused");
+    assert_eq!(
+        (error.field, error.message.as_str()),
+        (1, "capacity must be at least 1 message, got 0")
+    );
+    handle_key(&mut app, key(KeyCode::Backspace));
+    type_text(&mut app, "8");
+    handle_key(&mut app, key(KeyCode::Tab));
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+    );
+    type_text(&mut app, "drop-all");
+    let error = app
+        .subscribe_form
+        .visible_error(&app.limits)
+        .expect("unknown policy");
+    assert!(
+        error.message.contains("unknown overflow policy `drop-all`"),
+        "{}",
+        error.message
+    );
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+    );
+    type_text(&mut app, "drop-oldest");
+    handle_key(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "mine");
+    let command = handle_key(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        command,
+        Some(Command::Subscribe(SubscribeRequest {
+            filter: "alerts/#".into(),
+            capacity: 8,
+            policy: switchyard::OverflowPolicy::DropOldest,
+            name: Some("mine".into()),
+        }))
+    );
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn enter_on_an_untouched_invalid_form_shows_every_error() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('s'));
+    handle_key(&mut app, key(KeyCode::Enter));
+    let error = app
+        .subscribe_form
+        .visible_error(&app.limits)
+        .expect("the empty filter is reported");
+    assert!(
+        error.message.contains("filter is empty"),
+        "{}",
+        error.message
+    );
+    assert_eq!(app.mode, Mode::SubscribeForm);
+}
+
+#[test]
+fn the_publish_form_refuses_wildcards_and_bad_counts_then_sends() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('p'));
+    type_text(&mut app, "stocks/+/price");
+    let error = app
+        .publish_form
+        .visible_error(&app.limits)
+        .expect("a wildcard topic is refused");
+    assert!(
+        error.message.contains("only filters may use"),
+        "{}",
+        error.message
+    );
+    for _ in 0.."+/price".len() {
+        handle_key(&mut app, key(KeyCode::Backspace));
+    }
+    type_text(&mut app, "AAPL/price");
+    handle_key(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "189.5");
+    handle_key(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "x");
+    assert!(
+        app.publish_form
+            .visible_error(&app.limits)
+            .is_some_and(|e| e.field == 2)
+    );
+    handle_key(&mut app, key(KeyCode::Backspace));
+    type_text(&mut app, "0");
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        Some(Command::Publish {
+            topic: "stocks/AAPL/price".into(),
+            payload: "189.5".into(),
+            count: 10,
+        })
+    );
+    // The form keeps its values, so `p` then Enter sends the same message again.
+    handle_key(&mut app, ch('p'));
+    assert!(matches!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        Some(Command::Publish { count: 10, .. })
+    ));
+}
+
+#[test]
+fn unsubscribe_asks_for_confirmation_first() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('u'));
+    assert_eq!(
+        app.mode,
+        Mode::ConfirmUnsubscribe {
+            id: 1,
+            name: "prices".into()
+        }
+    );
+    assert_eq!(handle_key(&mut app, ch('n')), None);
+    assert_eq!(app.mode, Mode::Normal);
+    handle_key(&mut app, key(KeyCode::Delete));
+    assert_eq!(
+        handle_key(&mut app, ch('y')),
+        Some(Command::Unsubscribe {
+            id: 1,
+            name: "prices".into()
+        })
+    );
+}
+
+#[test]
+fn space_toggles_the_selected_consumer_and_e_d_ask_for_export_and_demo() {
+    let mut app = fixtures::app(true);
+    assert!(matches!(
+        handle_key(&mut app, ch(' ')),
+        Some(Command::SetPaused {
+            id: 1,
+            paused: true,
+            ..
+        })
+    ));
+    handle_key(&mut app, ch('G')); // slow-audit is paused in the fixture
+    assert!(matches!(
+        handle_key(&mut app, ch(' ')),
+        Some(Command::SetPaused {
+            id: 5,
+            paused: false,
+            ..
+        })
+    ));
+    assert_eq!(handle_key(&mut app, ch('e')), Some(Command::Export));
+    assert_eq!(handle_key(&mut app, ch('d')), Some(Command::SetDemo(false)));
+}
+
+#[test]
+fn keys_that_need_a_selection_log_instead_of_failing_on_an_empty_table() {
+    let mut app = super::app::App::new(
+        Default::default(),
+        ".".into(),
+        super::theme::Theme::new(false),
+    );
+    for k in ['u', ' ', 'j', 'k', 'G', 'g', 'o', 'O'] {
+        assert_eq!(handle_key(&mut app, ch(k)), None);
+    }
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.log
+            .iter()
+            .any(|e| e.text.contains("no subscription selected"))
+    );
+}
+
+#[test]
+fn help_opens_with_a_question_mark_and_any_key_closes_it() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('?'));
+    assert_eq!(app.mode, Mode::Help);
+    handle_key(&mut app, ch('x'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.running);
+}
+
+#[test]
+fn headline_rates_equal_the_charts_last_point() {
+    let app = fixtures::app(true);
+    let last = *app.history.points().back().unwrap();
+    assert_eq!(app.history.latest(), last);
+    assert!((last.published - 184.0).abs() < 1e-6, "{last:?}");
+    assert!((last.delivered - 234.0).abs() < 1e-6, "{last:?}");
+    assert!((last.dropped - 72.0).abs() < 1e-6, "{last:?}");
+    let first = app.history.points().front().unwrap();
+    assert!(
+        last.t - first.t <= 60.0,
+        "the chart keeps the last minute only"
+    );
+}
+
+#[test]
+fn a_subscription_starting_to_drop_is_logged_once() {
+    let app = fixtures::app(true);
+    let started: Vec<_> = app
+        .log
+        .iter()
+        .filter(|e| e.text.contains("started dropping"))
+        .collect();
+    assert_eq!(started.len(), 1, "{:?}", app.log);
+    assert_eq!(started[0].level, Level::Warn);
+    assert!(
+        started[0]
+            .text
+            .starts_with("slow-audit started dropping (queue full"),
+        "{}",
+        started[0].text
+    );
+    // A quiet spell, then new drops: logged again.
+    let quiet = |t: f64, dropped: u64| {
+        snapshot_with(t, 0, vec![sub(9, "bursty", "x/#", 4, 10, dropped, 0)])
+    };
+    let mut app = fixtures::app(true);
+    app.apply(sample(quiet(100.0, 1), &[]));
+    app.apply(sample(quiet(105.0, 1), &[]));
+    app.apply(sample(quiet(106.0, 2), &[]));
+    app.apply(sample(quiet(120.0, 3), &[]));
+    let bursty = app
+        .log
+        .iter()
+        .filter(|e| e.text.starts_with("bursty started dropping"))
+        .count();
+    assert_eq!(bursty, 2);
+}

@@ -1,0 +1,280 @@
+//! The dashboard driven end to end in-process: keys into the [`App`], commands through a real
+//! [`EmbeddedBroker`], samples back. Waits poll with a deadline instead of sleeping a fixed time.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::actions::execute;
+use super::app::{App, Level, Mode};
+use super::embedded::EmbeddedBroker;
+use super::keys::handle_key;
+use super::link::{BrokerLink, ConsumerState};
+use super::theme::Theme;
+
+struct Harness {
+    app: App,
+    link: EmbeddedBroker,
+}
+
+impl Harness {
+    fn new(demo: bool) -> Self {
+        Self::in_dir(demo, std::env::temp_dir())
+    }
+
+    fn in_dir(demo: bool, export_dir: std::path::PathBuf) -> Self {
+        let link = EmbeddedBroker::new(demo).unwrap();
+        let app = App::new(link.limits(), export_dir, Theme::new(false));
+        let mut h = Self { app, link };
+        h.tick();
+        h
+    }
+
+    fn press(&mut self, code: KeyCode) {
+        if let Some(command) = handle_key(&mut self.app, KeyEvent::new(code, KeyModifiers::NONE)) {
+            execute(&mut self.app, command, &mut self.link);
+        }
+    }
+
+    fn type_text(&mut self, text: &str) {
+        text.chars().for_each(|c| self.press(KeyCode::Char(c)));
+    }
+
+    fn tick(&mut self) {
+        let sample = self.link.sample(self.app.table.selected_id);
+        self.app.apply(sample);
+    }
+
+    /// Ticks until `done` holds, failing after five seconds with `what`.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            self.tick();
+            if done(&self.app) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log: {:#?}",
+                self.app.log
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn subscribe(&mut self, filter: &str, capacity: &str) {
+        self.press(KeyCode::Char('s'));
+        self.type_text(filter);
+        self.press(KeyCode::Tab);
+        self.press(KeyCode::Backspace);
+        self.press(KeyCode::Backspace);
+        self.press(KeyCode::Backspace);
+        self.type_text(capacity);
+        self.press(KeyCode::Enter);
+        assert_eq!(self.app.mode, Mode::Normal, "the form closed");
+    }
+
+    fn publish(&mut self, topic: &str, payload: &str, count: &str) {
+        self.press(KeyCode::Char('p'));
+        self.type_text(topic);
+        self.press(KeyCode::Tab);
+        self.type_text(payload);
+        self.press(KeyCode::Tab);
+        self.press(KeyCode::Backspace);
+        self.type_text(count);
+        self.press(KeyCode::Enter);
+        assert_eq!(self.app.mode, Mode::Normal, "the form closed");
+    }
+
+    fn delivered(&self) -> u64 {
+        self.app.selected().map_or(0, |s| s.delivered)
+    }
+}
+
+#[test]
+fn a_subscription_made_with_s_appears_selected_with_a_running_consumer() {
+    let mut h = Harness::new(false);
+    h.subscribe("e2e/#", "256");
+    h.wait_for("the new row", |app| {
+        app.selected().is_some_and(|s| s.filter == "e2e/#")
+    });
+    let s = h.app.selected().unwrap();
+    assert_eq!(
+        (s.capacity, s.receivers, s.policy.as_str()),
+        (256, 1, "drop-newest")
+    );
+    assert_eq!(h.app.consumer(s.id), ConsumerState::Running);
+    assert!(
+        h.app
+            .log
+            .iter()
+            .any(|e| e.text.starts_with("subscribed s1 to e2e/#"))
+    );
+}
+
+#[test]
+fn a_message_published_with_p_is_delivered_and_shown_in_the_detail_pane() {
+    let mut h = Harness::new(false);
+    h.subscribe("e2e/#", "256");
+    h.publish("e2e/hello", "hi there", "3");
+    h.wait_for("3 deliveries", |app| {
+        app.selected().is_some_and(|s| s.delivered == 3)
+    });
+    h.wait_for("the recent messages", |app| app.recent.len() == 3);
+    assert_eq!(h.app.recent[0].topic, "e2e/hello");
+    assert_eq!(h.app.recent[0].preview, "hi there");
+    assert!(
+        h.app
+            .log
+            .iter()
+            .any(|e| e.text == "published 3× to e2e/hello: 3 queued"),
+        "{:?}",
+        h.app.log
+    );
+}
+
+#[test]
+fn a_publish_nobody_hears_is_logged_as_unrouted() {
+    let mut h = Harness::new(false);
+    h.publish("nobody/home", "x", "1");
+    h.wait_for("the publish result", |app| {
+        app.log.iter().any(|e| e.text.contains("unrouted"))
+    });
+    assert_eq!(h.app.snapshot.totals.unrouted, 1);
+}
+
+#[test]
+fn unsubscribing_with_u_and_y_removes_the_row() {
+    let mut h = Harness::new(false);
+    h.subscribe("a/+", "16");
+    h.subscribe("b/#", "16");
+    h.wait_for("two rows", |app| app.table.rows.len() == 2);
+    h.press(KeyCode::Char('g'));
+    h.press(KeyCode::Char('u'));
+    h.press(KeyCode::Char('y'));
+    h.wait_for("one row", |app| app.table.rows.len() == 1);
+    assert_eq!(h.app.selected().unwrap().filter, "b/#");
+    assert!(h.app.log.iter().any(|e| e.text == "unsubscribed s1"));
+}
+
+#[test]
+fn pausing_stops_deliveries_so_the_queue_fills_and_drops_until_resumed() {
+    let mut h = Harness::new(false);
+    h.subscribe("p/#", "4");
+    h.wait_for("the row", |app| app.selected().is_some());
+    h.press(KeyCode::Char(' '));
+    let id = h.app.selected().unwrap().id;
+    h.wait_for("the consumer to pause", |app| {
+        app.consumer(id) == ConsumerState::Paused
+    });
+    assert_eq!(h.app.paused_count(), 1);
+    h.publish("p/x", "m", "10");
+    h.wait_for("10 matched", |app| {
+        app.selected().is_some_and(|s| s.matched == 10)
+    });
+    let s = h.app.selected().unwrap().clone();
+    assert_eq!((s.delivered, s.depth, s.dropped), (0, 4, 6), "{s:?}");
+    assert!(
+        h.app
+            .log
+            .iter()
+            .any(|e| e.level == Level::Warn && e.text.starts_with("s1 started dropping")),
+        "{:?}",
+        h.app.log
+    );
+    h.press(KeyCode::Char(' '));
+    h.wait_for("the queue to drain", |app| {
+        app.selected()
+            .is_some_and(|s| s.delivered == 4 && s.depth == 0)
+    });
+    assert_eq!(h.app.consumer(id), ConsumerState::Running);
+    assert!(h.delivered() == 4);
+}
+
+#[test]
+fn export_writes_a_v1_snapshot_and_logs_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::in_dir(false, dir.path().to_path_buf());
+    h.subscribe("x/#", "8");
+    h.tick();
+    h.press(KeyCode::Char('e'));
+    h.press(KeyCode::Char('e')); // a second export in the same instant gets its own file
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            name.starts_with("switchyard-") && name.ends_with(".json"),
+            "{name}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(json["schema"], "switchyard.stats/v1");
+        assert_eq!(json["subscriptions"][0]["filter"], "x/#");
+        assert!(
+            h.app
+                .log
+                .iter()
+                .any(|e| e.text == format!("exported snapshot to {}", path.display()))
+        );
+    }
+}
+
+#[test]
+fn a_failed_export_is_logged_as_an_error() {
+    let mut h = Harness::in_dir(false, "/nonexistent-switchyard-dir".into());
+    h.press(KeyCode::Char('e'));
+    let last = h.app.log.back().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(
+        last.text.starts_with("export failed:")
+            && last.text.contains("/nonexistent-switchyard-dir"),
+        "{}",
+        last.text
+    );
+}
+
+#[test]
+fn demo_traffic_shows_drops_on_the_slow_subscriber_within_a_second_and_d_stops_it() {
+    let mut h = Harness::new(true);
+    let started = Instant::now();
+    h.wait_for("slow-audit to drop", |app| {
+        app.snapshot
+            .subscriptions
+            .iter()
+            .any(|s| s.name == "slow-audit" && s.dropped > 0)
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drops took {:?}",
+        started.elapsed()
+    );
+    let filters: Vec<_> = h
+        .app
+        .snapshot
+        .subscriptions
+        .iter()
+        .map(|s| s.filter.as_str())
+        .collect();
+    assert!(filters.iter().any(|f| f.contains('+')) && filters.iter().any(|f| f.contains('#')));
+    assert!(h.app.demo);
+    h.press(KeyCode::Char('d'));
+    assert!(!h.app.demo && !h.link.demo_running());
+    h.tick();
+    let before = h.app.snapshot.totals.published;
+    std::thread::sleep(Duration::from_millis(100));
+    h.tick();
+    assert_eq!(
+        h.app.snapshot.totals.published, before,
+        "no demo traffic after d"
+    );
+    h.press(KeyCode::Char('d'));
+    assert!(h.link.demo_running());
+    assert_eq!(
+        h.app.snapshot.totals.subscriptions, 5,
+        "turning the demo on again adds no subscriptions"
+    );
+}

@@ -1,0 +1,147 @@
+//! Fixed data for tests: snapshots, samples and a populated [`App`], with no clock and no threads, so
+//! rendered screens are the same on every run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use switchyard::{DroppedByReason, StatsSnapshot, SubscriptionStats, TopicLimits, Totals};
+
+use super::app::{App, Level};
+use super::link::{ConsumerState, RecentMessage, Sample};
+use super::theme::Theme;
+
+/// One subscription's counters, balanced (`matched = delivered + dropped + depth`).
+pub fn sub(
+    id: u64,
+    name: &str,
+    filter: &str,
+    capacity: u64,
+    delivered: u64,
+    queue_full: u64,
+    depth: u64,
+) -> SubscriptionStats {
+    let dropped_by_reason = DroppedByReason {
+        queue_full,
+        ..DroppedByReason::default()
+    };
+    SubscriptionStats {
+        id,
+        name: name.to_string(),
+        filter: filter.to_string(),
+        policy: if id == 1 {
+            "drop-oldest"
+        } else {
+            "drop-newest"
+        }
+        .to_string(),
+        capacity,
+        matched: delivered + queue_full + depth,
+        delivered,
+        dropped: queue_full,
+        dropped_by_reason,
+        depth,
+        high_water: depth.max(capacity.min(3)),
+        receivers: if id == 4 { 2 } else { 1 },
+    }
+}
+
+/// A snapshot at uptime `t` seconds of the demo-like set of subscriptions, whose counters grow at fixed
+/// rates (so every rate the dashboard computes is a round number).
+pub fn snapshot_at(t: f64) -> StatsSnapshot {
+    let n = |per_s: f64| (per_s * t).round() as u64;
+    let subscriptions = vec![
+        sub(1, "prices", "stocks/+/price", 1024, n(120.0), 0, 0),
+        sub(2, "all-alerts", "alerts/#", 256, n(4.0), 0, 0),
+        sub(3, "security", "alerts/security/+", 64, n(2.0), 0, 0),
+        sub(4, "log-workers", "logs/+", 512, n(60.0), 0, 3),
+        sub(5, "slow-audit", "stocks/#", 16, n(48.0), n(72.0), 16),
+    ];
+    snapshot_with(t, n(184.0), subscriptions)
+}
+
+/// A snapshot at `t` with these subscriptions and `published` accepted publishes.
+pub fn snapshot_with(
+    t: f64,
+    published: u64,
+    subscriptions: Vec<SubscriptionStats>,
+) -> StatsSnapshot {
+    let mut totals = Totals {
+        published,
+        subscriptions: subscriptions.len() as u64,
+        ..Totals::default()
+    };
+    for s in &subscriptions {
+        totals.matched += s.matched;
+        totals.delivered += s.delivered;
+        totals.dropped += s.dropped;
+        totals.depth += s.depth;
+    }
+    StatsSnapshot {
+        schema: switchyard::SCHEMA.to_string(),
+        taken_at: "2026-11-22T18:00:00.000Z".to_string(),
+        uptime_s: t,
+        totals,
+        rates: Default::default(),
+        subscriptions,
+        latency_us: None,
+        load: None,
+    }
+}
+
+/// A sample carrying `snapshot`, every consumer running but those in `paused`.
+pub fn sample(snapshot: StatsSnapshot, paused: &[u64]) -> Sample {
+    let consumers: BTreeMap<u64, ConsumerState> = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| {
+            let state = if paused.contains(&s.id) {
+                ConsumerState::Paused
+            } else {
+                ConsumerState::Running
+            };
+            (s.id, state)
+        })
+        .collect();
+    let first = snapshot.subscriptions.first().map(|s| s.id);
+    Sample {
+        snapshot,
+        consumers,
+        recent: vec![
+            RecentMessage {
+                topic: "stocks/AAPL/price".into(),
+                preview: "189.52".into(),
+                missed: 0,
+            },
+            RecentMessage {
+                topic: "stocks/MSFT/price".into(),
+                preview: "411.07".into(),
+                missed: 3,
+            },
+        ],
+        recent_for: first,
+        demo: true,
+        events: Vec::new(),
+    }
+}
+
+/// An app that has seen 80 s of demo-like traffic at 4 Hz, with a few log lines.
+pub fn app(color: bool) -> App {
+    let mut app = App::new(
+        TopicLimits::default(),
+        PathBuf::from("."),
+        Theme::new(color),
+    );
+    app.log(
+        Level::Info,
+        "dashboard started with demo traffic: space pauses a consumer, ? lists keys",
+    );
+    for i in 1..=320 {
+        let t = f64::from(i) * 0.25;
+        app.apply(sample(snapshot_at(t), &[5]));
+    }
+    app.log(
+        Level::Error,
+        "export failed: cannot write /readonly/x.json: directory /readonly is not writable",
+    );
+    app
+}

@@ -1,0 +1,151 @@
+//! The one seam between the dashboard and a broker.
+//!
+//! Widgets and key handling never touch a [`switchyard::Broker`]: they read plain data ([`Sample`]) and
+//! emit commands that go through [`BrokerLink`]. Today the only implementation is
+//! [`super::embedded::EmbeddedBroker`], which runs a broker in this process; the same trait is meant to
+//! be implemented by a client that attaches to a broker in another process, with the
+//! `switchyard.stats/v1` snapshot as its wire format. That is why every method takes and returns owned,
+//! serialisable-shaped values and nothing here borrows broker internals.
+
+use std::collections::BTreeMap;
+
+use switchyard::{OverflowPolicy, StatsSnapshot, SubscriptionId, TopicLimits};
+
+/// What the subscribe form asks the broker for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    /// The filter, already validated by the form (the broker validates it again).
+    pub filter: String,
+    /// Queue capacity in messages.
+    pub capacity: usize,
+    /// Overflow policy.
+    pub policy: OverflowPolicy,
+    /// Name shown in stats; the broker names it `s<id>` when `None`.
+    pub name: Option<String>,
+}
+
+/// What the consumer of one subscription is doing, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsumerState {
+    /// Receiving messages as fast as it can (or at its configured pace).
+    #[default]
+    Running,
+    /// Asked to pause; at least one of its threads has not yet noticed.
+    Pausing,
+    /// Paused: nothing is taken from the queue, so it fills and then drops.
+    Paused,
+    /// Its subscription is gone and the consumer has stopped.
+    Stopped,
+}
+
+impl ConsumerState {
+    /// A short word for tables and the detail pane.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Pausing => "pausing",
+            Self::Paused => "PAUSED",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// Whether a pause has been asked for (acknowledged or not).
+    pub fn is_paused(self) -> bool {
+        matches!(self, Self::Pausing | Self::Paused)
+    }
+}
+
+/// One message a consumer received, cut down for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentMessage {
+    /// The topic it was published on.
+    pub topic: String,
+    /// The start of the payload as text, control characters replaced.
+    pub preview: String,
+    /// Messages this consumer was told it missed just before this one (`Delivery::missed`).
+    pub missed: u64,
+}
+
+/// Something that happened on the broker side between two samples, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// A publish request finished.
+    Published {
+        /// The topic.
+        topic: String,
+        /// How many messages were published.
+        count: u64,
+        /// Subscription deliveries queued (summed over the messages).
+        queued: u64,
+        /// Messages dropped because of these publishes.
+        dropped: u64,
+        /// Publishes that matched no subscription.
+        unrouted: u64,
+    },
+    /// Something failed in the background.
+    Error(String),
+}
+
+/// Everything the dashboard reads on one tick: plain data, so rendering never calls the broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The broker's counters.
+    pub snapshot: StatsSnapshot,
+    /// The consumer of each live subscription.
+    pub consumers: BTreeMap<SubscriptionId, ConsumerState>,
+    /// The last messages received by the consumer of `recent_for`, oldest first.
+    pub recent: Vec<RecentMessage>,
+    /// Which subscription `recent` belongs to.
+    pub recent_for: Option<SubscriptionId>,
+    /// Whether demo traffic is running.
+    pub demo: bool,
+    /// Background results since the previous sample.
+    pub events: Vec<LinkEvent>,
+}
+
+/// How many recent messages the detail pane shows (and consumers keep).
+pub const RECENT_MESSAGES: usize = 8;
+
+/// The commands and reads the dashboard needs from a broker. Nothing more, on purpose: see the module
+/// docs. Every method returns promptly; slow work (publishing into a `block` queue) happens elsewhere and
+/// reports back through [`BrokerLink::take_events`].
+pub trait BrokerLink {
+    /// The limits topics and filters are validated against, so forms can validate as the user types.
+    fn limits(&self) -> TopicLimits;
+    /// A stats snapshot. Its `rates` cover the time since the previous call.
+    fn snapshot(&mut self) -> StatsSnapshot;
+    /// The state of the consumer of each live subscription.
+    fn consumer_states(&self) -> BTreeMap<SubscriptionId, ConsumerState>;
+    /// The last messages (up to [`RECENT_MESSAGES`]) the consumer of `id` received, oldest first.
+    fn recent_messages(&self, id: SubscriptionId) -> Vec<RecentMessage>;
+    /// Publishes `payload` on `topic` `count` times. Validates the topic before returning; the publishing
+    /// itself may finish later and is reported as a [`LinkEvent::Published`].
+    fn publish(&mut self, topic: &str, payload: &str, count: u64) -> anyhow::Result<()>;
+    /// Subscribes and starts a consumer for the new subscription.
+    fn subscribe(&mut self, request: &SubscribeRequest) -> anyhow::Result<SubscriptionId>;
+    /// Unsubscribes `id`; its queued messages are counted as dropped (`unsubscribed`).
+    fn unsubscribe(&mut self, id: SubscriptionId) -> anyhow::Result<()>;
+    /// Pauses or resumes the consumer of `id`.
+    fn set_paused(&mut self, id: SubscriptionId, paused: bool) -> anyhow::Result<()>;
+    /// Whether demo traffic is running.
+    fn demo_running(&self) -> bool;
+    /// Starts or stops demo traffic.
+    fn set_demo(&mut self, on: bool) -> anyhow::Result<()>;
+    /// Background results since the previous call.
+    fn take_events(&mut self) -> Vec<LinkEvent>;
+
+    /// Reads everything one tick needs. `selected` is the subscription whose recent messages are wanted.
+    fn sample(&mut self, selected: Option<SubscriptionId>) -> Sample {
+        let snapshot = self.snapshot();
+        Sample {
+            consumers: self.consumer_states(),
+            recent: selected
+                .map(|id| self.recent_messages(id))
+                .unwrap_or_default(),
+            recent_for: selected,
+            demo: self.demo_running(),
+            events: self.take_events(),
+            snapshot,
+        }
+    }
+}

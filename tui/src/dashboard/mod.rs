@@ -1,0 +1,150 @@
+//! The live dashboard: `switchyard` with no arguments (or `switchyard dashboard`).
+//!
+//! A ratatui + crossterm screen over an embedded broker with demo traffic. The pieces:
+//! - [`link`]: the one seam to a broker ([`link::BrokerLink`]); [`embedded`] implements it in-process
+//!   with [`consumer`] threads and [`demo`] traffic.
+//! - [`app`]: the state (plain data, a [`app::Mode`]); [`keys`] turns key presses into state changes
+//!   and [`app::Command`]s; [`actions`] carries commands out through the link; [`forms`] validates input
+//!   with the library's own checks.
+//! - [`history`]: rates computed from monotonic counters, shared by the header, chart and table.
+//! - [`render`]: `impl Widget for &App`, one module per panel.
+//! - [`events`]: terminal events and the tick on which stats are sampled.
+//!
+//! The UI thread never waits on the broker: sampling reads atomics, publishing runs on its own thread,
+//! consumers and demo publishers run on theirs.
+
+mod actions;
+mod app;
+mod consumer;
+mod demo;
+mod embedded;
+mod events;
+mod format;
+mod forms;
+mod history;
+mod keys;
+mod link;
+mod render;
+mod theme;
+
+#[cfg(test)]
+mod app_tests;
+#[cfg(test)]
+mod embedded_tests;
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod render_tests;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use self::app::App;
+use self::embedded::EmbeddedBroker;
+use self::events::{Event, Events};
+use self::link::BrokerLink;
+use self::theme::Theme;
+
+/// Options of the dashboard.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DashboardArgs {
+    /// Start without demo traffic or demo subscriptions (press `d` to start them later).
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Directory where `e` writes `switchyard-<timestamp>.json` snapshots [default: the current
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+    /// How often stats are sampled and the screen redrawn, from 100ms to 1s.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_refresh)]
+    pub refresh: Duration,
+}
+
+impl Default for DashboardArgs {
+    fn default() -> Self {
+        Self {
+            no_demo: false,
+            export_dir: None,
+            refresh: DEFAULT_REFRESH,
+        }
+    }
+}
+
+/// 4 Hz: smooth enough for a live chart, cheap enough to idle at well under 1% of a core.
+const DEFAULT_REFRESH: Duration = Duration::from_millis(250);
+
+fn parse_refresh(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration such as 250ms: {e}"))?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(1) {
+        return Err(format!("refresh must be from 100ms to 1s, got {text}"));
+    }
+    Ok(d)
+}
+
+/// Runs the dashboard until the user quits.
+pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the dashboard needs a terminal on stdout; for scripts and CI use `switchyard load` \
+             (headless, with JSON output: see `switchyard load --help`)"
+        );
+    }
+    let export_dir = match args.export_dir {
+        Some(dir) => {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "--export-dir {} is not a directory",
+                dir.display()
+            );
+            dir
+        }
+        None => PathBuf::from("."),
+    };
+    let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
+    let mut app = App::new(link.limits(), export_dir, Theme::from_env());
+    app.log(
+        app::Level::Info,
+        if args.no_demo {
+            "dashboard started without demo traffic: s subscribes, p publishes, d starts the demo, ? lists keys"
+        } else {
+            "dashboard started with demo traffic: space pauses a consumer, ? lists keys"
+        },
+    );
+
+    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
+    ratatui::restore();
+    drop(link); // stops demo traffic and consumers after the terminal is back
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    link: &mut dyn BrokerLink,
+    refresh: Duration,
+) -> anyhow::Result<()> {
+    let mut events = Events::new(refresh);
+    while app.running {
+        match events.next().context("reading terminal events")? {
+            Event::Tick => app.apply(link.sample(app.table.selected_id)),
+            Event::Key(key) => {
+                if let Some(command) = keys::handle_key(app, key) {
+                    actions::execute(app, command, link);
+                }
+            }
+            Event::Resize => {}
+        }
+        if app.running {
+            terminal
+                .draw(|frame| frame.render_widget(&*app, frame.area()))
+                .context("drawing the dashboard")?;
+        }
+    }
+    Ok(())
+}

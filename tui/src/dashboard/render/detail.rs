@@ -1,0 +1,148 @@
+//! The detail pane: the selected subscription's counters, drops by reason, a sparkline of its delivery
+//! rate, its consumer's state and the last messages it received.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Sparkline, Widget};
+
+use crate::dashboard::app::App;
+use crate::dashboard::format::{count, fit, rate};
+use crate::dashboard::link::ConsumerState;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let Some(s) = app.selected() else {
+        let block = Block::bordered()
+            .border_style(th.border())
+            .title(Span::styled(" Detail ", th.accent()));
+        Paragraph::new(Line::styled("select a subscription with j/k", th.dim()))
+            .block(block)
+            .render(area, buf);
+        return;
+    };
+    let consumer = app.consumer(s.id);
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", s.name), th.accent()),
+        Span::styled(format!("#{} {} ", s.id, s.filter), th.dim()),
+    ]);
+    let block = Block::bordered().border_style(th.border()).title(title);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.is_empty() {
+        return;
+    }
+
+    let consumer_style = match consumer {
+        ConsumerState::Running => th.delivered(),
+        ConsumerState::Pausing | ConsumerState::Paused => th.badge(),
+        ConsumerState::Stopped => th.dim(),
+    };
+    let d = &s.dropped_by_reason;
+    let history = app.history.subscription(s.id);
+    let per_s = history.map_or(0.0, |h| h.delivered_per_s());
+    let lines = vec![
+        Line::from(vec![
+            Span::styled(consumer.label(), consumer_style),
+            Span::styled(format!(" ×{}  ", s.receivers), th.dim()),
+            Span::raw(s.policy.clone()),
+            Span::styled("  depth ", th.dim()),
+            Span::raw(format!("{}/{}", count(s.depth), count(s.capacity))),
+            Span::styled("  hwm ", th.dim()),
+            Span::raw(count(s.high_water)),
+        ]),
+        Line::from(vec![
+            Span::styled("matched ", th.dim()),
+            Span::raw(count(s.matched)),
+            Span::styled("  delivered ", th.dim()),
+            Span::styled(count(s.delivered), th.delivered()),
+            Span::styled("  dropped ", th.dim()),
+            Span::styled(
+                count(s.dropped),
+                if s.dropped > 0 {
+                    th.dropped()
+                } else {
+                    th.text()
+                },
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("drops full ", th.dim()),
+            Span::raw(count(d.queue_full)),
+            Span::styled("  evicted ", th.dim()),
+            Span::raw(count(d.evicted)),
+            Span::styled("  timeout ", th.dim()),
+            Span::raw(count(d.timeout)),
+            Span::styled("  unsub ", th.dim()),
+            Span::raw(count(d.unsubscribed)),
+        ]),
+    ];
+    let fixed = lines.len() as u16;
+    let [text_area, spark_row, recent_area] = Layout::vertical([
+        Constraint::Length(fixed),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    Paragraph::new(lines).render(text_area, buf);
+
+    // The sparkline: one bar per sample, the newest on the right.
+    let label = format!("{:>6}/s ", rate(per_s));
+    let [label_area, spark_area] = Layout::horizontal([
+        Constraint::Length(label.chars().count() as u16),
+        Constraint::Fill(1),
+    ])
+    .areas(spark_row);
+    Line::styled(label, th.delivered()).render(label_area, buf);
+    if let Some(h) = history {
+        let width = usize::from(spark_area.width);
+        let skip = h.delivered_rate.len().saturating_sub(width);
+        let data: Vec<u64> = h
+            .delivered_rate
+            .iter()
+            .skip(skip)
+            .map(|r| r.round() as u64)
+            .collect();
+        Sparkline::default()
+            .data(&data)
+            .style(th.delivered())
+            .render(spark_area, buf);
+    }
+
+    if recent_area.is_empty() {
+        return;
+    }
+    let recent: &[_] = if app.recent_for == Some(s.id) {
+        &app.recent
+    } else {
+        &[]
+    };
+    let mut lines = vec![Line::styled("last messages, newest first", th.dim())];
+    if recent.is_empty() {
+        lines.push(Line::styled("  (none yet)", th.dim()));
+    }
+    let room = usize::from(recent_area.height).saturating_sub(1);
+    let longest = recent
+        .iter()
+        .map(|m| m.topic.chars().count())
+        .max()
+        .unwrap_or(0);
+    let topic_w = longest.min(usize::from(recent_area.width / 2)).max(8);
+    for m in recent.iter().skip(recent.len().saturating_sub(room)).rev() {
+        let mut spans = vec![
+            Span::styled(
+                format!("  {:<w$} ", fit(&m.topic, topic_w), w = topic_w),
+                th.published(),
+            ),
+            Span::raw(m.preview.clone()),
+        ];
+        if m.missed > 0 {
+            spans.push(Span::styled(
+                format!("  (missed {} before)", m.missed),
+                th.dropped(),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    Paragraph::new(lines).render(recent_area, buf);
+}

@@ -1,0 +1,55 @@
+//! The header: uptime, subscription count, totals and the current rates, with DEMO and PAUSED badges.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::dashboard::app::App;
+use crate::dashboard::format::{count, rate, uptime};
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let t = &app.snapshot.totals;
+    // The same point the chart ends on, so the headline never disagrees with the line under it.
+    let now = app.history.latest();
+    let mut first = vec![
+        Span::styled(" SWITCHYARD ", th.accent()),
+        Span::styled(" up ", th.dim()),
+        Span::raw(uptime(app.snapshot.uptime_s)),
+        Span::styled("  subs ", th.dim()),
+        Span::raw(count(t.subscriptions)),
+        Span::styled("  queued ", th.dim()),
+        Span::raw(count(t.depth)),
+        Span::styled("  unrouted ", th.dim()),
+        Span::raw(count(t.unrouted)),
+        Span::raw("  "),
+    ];
+    first.push(if app.demo {
+        Span::styled(" DEMO ", th.badge())
+    } else {
+        Span::styled("demo off", th.dim())
+    });
+    let paused = app.paused_count();
+    if paused > 0 {
+        first.push(Span::raw(" "));
+        first.push(Span::styled(format!(" PAUSED {paused} "), th.badge()));
+    }
+    let dropped_style = if now.dropped > 0.0 {
+        th.dropped()
+    } else {
+        th.text()
+    };
+    let second = vec![
+        Span::styled(" published ", th.dim()),
+        Span::styled(count(t.published), th.published()),
+        Span::styled(format!(" {}/s", rate(now.published)), th.published()),
+        Span::styled("  delivered ", th.dim()),
+        Span::styled(count(t.delivered), th.delivered()),
+        Span::styled(format!(" {}/s", rate(now.delivered)), th.delivered()),
+        Span::styled("  dropped ", th.dim()),
+        Span::styled(count(t.dropped), dropped_style),
+        Span::styled(format!(" {}/s", rate(now.dropped)), dropped_style),
+    ];
+    Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
+}

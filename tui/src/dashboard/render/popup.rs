@@ -1,0 +1,185 @@
+//! Overlays drawn over the main screen: the forms, the unsubscribe confirmation and the help.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+
+use crate::dashboard::app::App;
+use crate::dashboard::forms::Form;
+use crate::dashboard::keys::BINDINGS;
+use switchyard::SubscriptionId;
+
+/// A `width` × `height` rectangle centred in `area`, shrunk to fit.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+const LABEL_WIDTH: u16 = 10;
+
+pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let n = form.fields.len() as u16;
+    let popup = centered(area, 74, n + 8);
+    Clear.render(popup, buf);
+    let block = Block::bordered()
+        .border_style(th.focus())
+        .title(Span::styled(format!(" {} ", form.title()), th.accent()));
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let [fields_area, _, error_area, hint_area, keys_area] = Layout::vertical([
+        Constraint::Length(n),
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+
+    let error = form.visible_error(&app.limits);
+    for (i, field) in form.fields.iter().enumerate() {
+        let row = Rect {
+            y: fields_area.y + i as u16,
+            height: 1,
+            ..fields_area
+        };
+        if row.y >= fields_area.bottom() {
+            break;
+        }
+        let focused = i == form.focus;
+        let invalid = error.as_ref().is_some_and(|e| e.field == i);
+        let label_style = if invalid {
+            th.error()
+        } else if focused {
+            th.focus()
+        } else {
+            th.dim()
+        };
+        let marker = if focused { "▸" } else { " " };
+        let mut spans = vec![Span::styled(
+            format!(
+                "{marker}{:<w$}",
+                field.label,
+                w = usize::from(LABEL_WIDTH - 1)
+            ),
+            label_style,
+        )];
+        let value_width = usize::from(row.width.saturating_sub(LABEL_WIDTH)).max(1);
+        let scroll = field.input.visual_scroll(value_width.saturating_sub(1));
+        let chars: Vec<char> = field.input.value().chars().collect();
+        let visible: String = chars.iter().skip(scroll).take(value_width).collect();
+        if focused {
+            let cursor = field.input.visual_cursor().saturating_sub(scroll);
+            let before: String = visible.chars().take(cursor).collect();
+            let at: String = visible
+                .chars()
+                .nth(cursor)
+                .map_or(" ".to_string(), String::from);
+            let after: String = visible.chars().skip(cursor + 1).collect();
+            spans.push(Span::raw(before));
+            spans.push(Span::styled(at, th.selected()));
+            spans.push(Span::raw(after));
+        } else {
+            spans.push(Span::raw(visible));
+        }
+        Line::from(spans).render(row, buf);
+    }
+
+    if let Some(e) = error {
+        Paragraph::new(Line::styled(format!("✗ {}", e.message), th.error()))
+            .wrap(Wrap { trim: true })
+            .render(error_area, buf);
+    }
+    if let Some(field) = form.fields.get(form.focus) {
+        Line::styled(field.hint, th.dim()).render(hint_area, buf);
+    }
+    Line::from(vec![
+        Span::styled("Enter", th.accent()),
+        Span::styled(" send  ", th.dim()),
+        Span::styled("Tab", th.accent()),
+        Span::styled(" next field  ", th.dim()),
+        Span::styled("Esc", th.accent()),
+        Span::styled(" cancel", th.dim()),
+    ])
+    .render(keys_area, buf);
+}
+
+pub fn confirm_unsubscribe(
+    app: &App,
+    id: SubscriptionId,
+    name: &str,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let th = &app.theme;
+    let filter = app
+        .snapshot
+        .subscriptions
+        .iter()
+        .find(|s| s.id == id)
+        .map_or(String::new(), |s| format!(" ({})", s.filter));
+    let popup = centered(area, 60, 6);
+    Clear.render(popup, buf);
+    let lines = vec![
+        Line::from(vec![
+            Span::raw("Unsubscribe "),
+            Span::styled(name.to_string(), th.accent()),
+            Span::raw(format!("{filter}?")),
+        ]),
+        Line::styled(
+            "Messages still queued are counted as dropped (unsubscribed).",
+            th.dim(),
+        ),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("y", th.accent()),
+            Span::styled(" unsubscribe   ", th.dim()),
+            Span::styled("any other key", th.accent()),
+            Span::styled(" keep it", th.dim()),
+        ]),
+    ];
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .block(
+            Block::bordered()
+                .border_style(th.focus())
+                .title(Span::styled(" Unsubscribe ", th.accent())),
+        )
+        .render(popup, buf);
+}
+
+pub fn help(app: &App, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let popup = centered(area, 78, BINDINGS.len() as u16 + 4);
+    Clear.render(popup, buf);
+    let key_width = BINDINGS
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines: Vec<Line> = BINDINGS
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {keys:<key_width$}  "), th.accent()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::styled(" any key closes this help", th.dim()));
+    Paragraph::new(lines)
+        .block(
+            Block::bordered()
+                .border_style(th.focus())
+                .title(Span::styled(" Keys ", th.accent())),
+        )
+        .render(popup, buf);
+}

@@ -1,0 +1,303 @@
+//! The subscriptions table. Only the rows on screen are built, so a thousand subscriptions scroll as
+//! smoothly as ten; columns that do not fit are left out, least important first.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Row, StatefulWidget, Table, TableState};
+
+use crate::dashboard::app::{App, Mode, SortColumn};
+use crate::dashboard::format::{bar, compact, count, fit, rate};
+use crate::dashboard::link::ConsumerState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    State,
+    Id,
+    Name,
+    Filter,
+    Policy,
+    Depth,
+    HighWater,
+    Delivered,
+    Rate,
+    Dropped,
+    Receivers,
+}
+
+impl Column {
+    /// In order of importance: the first ones are kept on narrow screens.
+    const BY_PRIORITY: [Column; 11] = [
+        Self::State,
+        Self::Name,
+        Self::Filter,
+        Self::Depth,
+        Self::Delivered,
+        Self::Rate,
+        Self::Dropped,
+        Self::HighWater,
+        Self::Policy,
+        Self::Id,
+        Self::Receivers,
+    ];
+    /// In order on screen.
+    const ON_SCREEN: [Column; 11] = [
+        Self::State,
+        Self::Id,
+        Self::Name,
+        Self::Filter,
+        Self::Policy,
+        Self::Depth,
+        Self::HighWater,
+        Self::Delivered,
+        Self::Rate,
+        Self::Dropped,
+        Self::Receivers,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::State => "",
+            Self::Id => "id",
+            Self::Name => "name",
+            Self::Filter => "filter",
+            Self::Policy => "policy",
+            Self::Depth => "depth/capacity",
+            Self::HighWater => "hwm",
+            Self::Delivered => "delivered",
+            Self::Rate => "deliv/s",
+            Self::Dropped => "dropped",
+            Self::Receivers => "rcv",
+        }
+    }
+
+    fn width(self) -> u16 {
+        match self {
+            Self::State => 1,
+            Self::Id => 4,
+            Self::Name => 12,
+            Self::Filter => 16,
+            Self::Policy => 11,
+            Self::Depth => 17,
+            Self::HighWater => 5,
+            Self::Delivered => 9,
+            Self::Rate => 7,
+            Self::Dropped => 8,
+            Self::Receivers => 3,
+        }
+    }
+
+    fn sort(self) -> Option<SortColumn> {
+        match self {
+            Self::Id => Some(SortColumn::Id),
+            Self::Name => Some(SortColumn::Name),
+            Self::Filter => Some(SortColumn::Filter),
+            Self::Depth => Some(SortColumn::Depth),
+            Self::Delivered => Some(SortColumn::Delivered),
+            Self::Rate => Some(SortColumn::Rate),
+            Self::Dropped => Some(SortColumn::Dropped),
+            _ => None,
+        }
+    }
+
+    fn numeric(self) -> bool {
+        matches!(
+            self,
+            Self::Id
+                | Self::HighWater
+                | Self::Delivered
+                | Self::Rate
+                | Self::Dropped
+                | Self::Receivers
+        )
+    }
+}
+
+/// The columns that fit in `width` (one cell between columns, two for the selection marker).
+fn columns_for(width: u16) -> Vec<Column> {
+    let mut used: u16 = 2;
+    let mut chosen = Vec::new();
+    for c in Column::BY_PRIORITY {
+        let need = c.width() + u16::from(!chosen.is_empty());
+        if used + need <= width {
+            used += need;
+            chosen.push(c);
+        }
+    }
+    Column::ON_SCREEN
+        .into_iter()
+        .filter(|c| chosen.contains(c))
+        .collect()
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let view = &app.table;
+    let arrow = if view.descending { "↓" } else { "↑" };
+    let mut title = vec![
+        Span::styled(
+            format!(
+                " Subscriptions {}/{} ",
+                view.rows.len(),
+                app.snapshot.subscriptions.len()
+            ),
+            th.accent(),
+        ),
+        Span::styled(format!("sort {} {arrow} ", view.sort.label()), th.dim()),
+    ];
+    if app.mode == Mode::Filter {
+        title.push(Span::styled(
+            format!("/{}█ ", view.filter.value()),
+            th.focus(),
+        ));
+    } else if !view.filter.value().is_empty() {
+        title.push(Span::styled(
+            format!("filter \"{}\" ", view.filter.value()),
+            th.warn(),
+        ));
+    }
+    let block = Block::bordered()
+        .border_style(th.border())
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    ratatui::widgets::Widget::render(block, area, buf);
+    if inner.is_empty() {
+        return;
+    }
+
+    let columns = columns_for(inner.width);
+    // The filter column takes whatever the fixed-width columns leave.
+    let fixed: u16 = columns
+        .iter()
+        .filter(|c| **c != Column::Filter)
+        .map(|c| c.width() + 1)
+        .sum::<u16>()
+        + 2;
+    let filter_width = inner
+        .width
+        .saturating_sub(fixed)
+        .max(Column::Filter.width());
+    let visible = usize::from(inner.height.saturating_sub(1)).max(1);
+    let total = view.rows.len();
+    let mut offset = view.offset.get();
+    if view.selected < offset {
+        offset = view.selected;
+    } else if view.selected >= offset + visible {
+        offset = view.selected + 1 - visible;
+    }
+    offset = offset.min(total.saturating_sub(visible));
+    view.offset.set(offset);
+
+    let header = Row::new(columns.iter().map(|c| {
+        let mut text = c.title().to_string();
+        if c.sort() == Some(view.sort) {
+            text.push_str(arrow);
+        }
+        let line = Line::from(text);
+        Cell::from(if c.numeric() {
+            line.right_aligned()
+        } else {
+            line
+        })
+    }))
+    .style(th.dim());
+
+    let rows = view.rows[offset..total.min(offset + visible)]
+        .iter()
+        .filter_map(|&i| {
+            let s = app.snapshot.subscriptions.get(i)?;
+            let history = app.history.subscription(s.id);
+            let dropping = history.is_some_and(|h| h.dropping_now);
+            let consumer = app.consumer(s.id);
+            let cells = columns.iter().map(|c| {
+                let (text, style) = match c {
+                    Column::State => match consumer {
+                        ConsumerState::Paused | ConsumerState::Pausing => {
+                            ("‖".to_string(), th.badge())
+                        }
+                        ConsumerState::Stopped => ("×".to_string(), th.dim()),
+                        ConsumerState::Running => (" ".to_string(), th.text()),
+                    },
+                    Column::Id => (s.id.to_string(), th.dim()),
+                    Column::Name => (fit(&s.name, 12), th.text()),
+                    Column::Filter => (fit(&s.filter, usize::from(filter_width)), th.text()),
+                    Column::Policy => (s.policy.clone(), th.dim()),
+                    Column::Depth => {
+                        let full = s.depth >= s.capacity;
+                        let text = format!(
+                            "{} {:>5}/{:<5}",
+                            bar(s.depth, s.capacity, 5),
+                            compact(s.depth),
+                            compact(s.capacity)
+                        );
+                        (text, if full { th.dropped() } else { th.delivered() })
+                    }
+                    Column::HighWater => (compact(s.high_water), th.dim()),
+                    Column::Delivered => (count(s.delivered), th.text()),
+                    Column::Rate => (
+                        rate(history.map_or(0.0, |h| h.delivered_per_s())),
+                        th.delivered(),
+                    ),
+                    Column::Dropped => (
+                        count(s.dropped),
+                        if dropping { th.dropped() } else { th.text() },
+                    ),
+                    Column::Receivers => (s.receivers.to_string(), th.dim()),
+                };
+                let line = Line::from(Span::styled(text, style));
+                Cell::from(if c.numeric() {
+                    line.right_aligned()
+                } else {
+                    line
+                })
+            });
+            Some(Row::new(cells))
+        });
+
+    let widths = columns.iter().map(|c| match c {
+        Column::Filter => Constraint::Length(filter_width),
+        other => Constraint::Length(other.width()),
+    });
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(th.selected())
+        .highlight_symbol("▶ ");
+    let mut state = TableState::default();
+    if total > 0 {
+        state.select(Some(view.selected - offset));
+    }
+    StatefulWidget::render(table, inner, buf, &mut state);
+    if total == 0 {
+        let hint = if app.snapshot.subscriptions.is_empty() {
+            "no subscriptions yet: press s to subscribe, d for demo traffic"
+        } else {
+            "no subscription matches the filter (/ to change it)"
+        };
+        let at = Rect {
+            y: inner.y + 1,
+            height: 1,
+            ..inner
+        };
+        ratatui::widgets::Widget::render(
+            Line::styled(fit(hint, usize::from(at.width)), th.dim()),
+            at,
+            buf,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_tables_keep_the_most_important_columns() {
+        let narrow = columns_for(78);
+        assert!(narrow.contains(&Column::Name) && narrow.contains(&Column::Dropped));
+        assert!(!narrow.contains(&Column::Receivers));
+        let wide = columns_for(200);
+        assert_eq!(wide.len(), Column::ON_SCREEN.len());
+        assert!(columns_for(0).is_empty());
+    }
+}
