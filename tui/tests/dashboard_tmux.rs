@@ -90,13 +90,56 @@ fn row_with<'a>(screen: &'a str, filter: &str) -> Option<&'a str> {
         .find(|l| l.contains(filter) && l.contains("drop-newest"))
 }
 
-#[test]
-fn subscribe_publish_unsubscribe_export_and_quit_in_a_real_terminal() {
+fn require_tmux() {
     let found = Command::new("tmux").arg("-V").output();
     assert!(
         found.is_ok_and(|o| o.status.success()),
         "tmux is required for this test (CI installs it; here: apt-get install -y tmux)"
     );
+}
+
+#[test]
+fn ctrl_c_quits_the_demo_dashboard_with_status_0() {
+    require_tmux();
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux {
+        socket: dir.path().join("tmux.sock"),
+    };
+    let command = format!(
+        "'{}'; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_switchyard"),
+        exit_file.display()
+    );
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        "dash",
+        "sh",
+        "-c",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_for("demo traffic with drops", |s| {
+        let totals = s.lines().nth(1).unwrap_or_default();
+        s.contains("DEMO") && totals.contains(" dropped ") && !totals.contains(" dropped 0 ")
+    });
+    tmux.send(&["C-c"]);
+    assert_eq!(wait_for_file(&exit_file).trim(), "0");
+}
+
+#[test]
+fn subscribe_publish_unsubscribe_export_and_quit_in_a_real_terminal() {
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let export_dir = dir.path().join("exports");
     std::fs::create_dir(&export_dir).unwrap();

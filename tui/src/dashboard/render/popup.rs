@@ -27,7 +27,7 @@ const LABEL_WIDTH: u16 = 10;
 pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
     let th = &app.theme;
     let n = form.fields.len() as u16;
-    let popup = centered(area, 74, n + 8);
+    let popup = centered(area, 74, n + 7);
     Clear.render(popup, buf);
     let block = Block::bordered()
         .border_style(th.focus())
