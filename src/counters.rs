@@ -145,16 +145,18 @@ impl SubscriptionCounters {
         self.receive.delivered.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts `n` drops for `reason`. The reason's counter is raised before the total (release), so a
+    /// reader that sees a total (acquire, [`Self::dropped_total`]) sees every reason that makes it up.
     #[inline]
     pub(crate) fn add_dropped(&self, reason: DropReason, n: u64) {
         self.drops.by_reason[reason.index()].fetch_add(n, Ordering::Relaxed);
-        self.drops.total.fetch_add(n, Ordering::Relaxed);
+        self.drops.total.fetch_add(n, Ordering::Release);
     }
 
     /// All drops so far; one load, cheap while nothing is being dropped.
     #[inline]
     pub(crate) fn dropped_total(&self) -> u64 {
-        self.drops.total.load(Ordering::Relaxed)
+        self.drops.total.load(Ordering::Acquire)
     }
 
     pub(crate) fn dropped_by_reason(&self) -> DroppedByReason {
@@ -173,5 +175,92 @@ impl SubscriptionCounters {
 
     pub(crate) fn high_water(&self) -> u64 {
         self.publish.high_water.load(Ordering::Relaxed)
+    }
+}
+
+/// One receiver's view of the drop counters, to tell it in-band what it missed since its last receive.
+///
+/// `check` compares the subscription's drop total with the total this receiver saw last (one load of a
+/// line written only on drops); only when they differ does it advance its per-reason marks and report
+/// the difference. Each per-reason mark only moves forward (`fetch_max`), so when several threads share
+/// one receiver handle, every drop is reported exactly once in total, to one of them. The ordering argument: `add_dropped`
+/// raises a reason before the total (release) and `check` reads the total (acquire) before the reasons,
+/// so a total that `check` records as seen never runs ahead of the reasons it swapped. The loom model
+/// `loom_gap_tracker_reports_each_drop_exactly_once` checks this.
+#[derive(Debug)]
+pub(crate) struct GapTracker {
+    seen_total: AtomicU64,
+    seen_by_reason: [AtomicU64; 4],
+}
+
+impl GapTracker {
+    /// A tracker that has already seen every drop counted so far.
+    pub(crate) fn new(counters: &SubscriptionCounters) -> Self {
+        let total = counters.dropped_total();
+        let seen = counters.dropped_by_reason();
+        Self {
+            seen_total: AtomicU64::new(total),
+            seen_by_reason: [
+                AtomicU64::new(seen.queue_full),
+                AtomicU64::new(seen.evicted),
+                AtomicU64::new(seen.timeout),
+                AtomicU64::new(seen.unsubscribed),
+            ],
+        }
+    }
+
+    /// Drops since the previous check, by reason; `None` when there were none.
+    #[inline]
+    pub(crate) fn check(&self, counters: &SubscriptionCounters) -> Option<DroppedByReason> {
+        let total = counters.dropped_total();
+        if total == self.seen_total.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.seen_total.store(total, Ordering::Relaxed);
+        let delta: [u64; 4] = std::array::from_fn(|i| {
+            let now = counters.drops.by_reason[i].load(Ordering::Relaxed);
+            // `fetch_max`, not `swap`: a thread holding an older reading must not move the mark back,
+            // or a later check would report the same drops again.
+            let before = self.seen_by_reason[i].fetch_max(now, Ordering::Relaxed);
+            now.saturating_sub(before)
+        });
+        let delta = DroppedByReason::from_array(delta);
+        (delta.total() > 0).then_some(delta)
+    }
+}
+
+#[cfg(all(test, switchyard_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    #[test]
+    fn loom_gap_tracker_reports_each_drop_exactly_once() {
+        // Two preemptions find the lost-update bug a `swap` instead of `fetch_max` would have, and
+        // keep the model to seconds rather than minutes.
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let counters = Arc::new(SubscriptionCounters::default());
+            let tracker = Arc::new(GapTracker::new(&counters));
+            let dropper = {
+                let c = counters.clone();
+                thread::spawn(move || {
+                    c.add_dropped(DropReason::QueueFull, 1);
+                    c.add_dropped(DropReason::Evicted, 1);
+                })
+            };
+            let other_receiver = {
+                let (c, t) = (counters.clone(), tracker.clone());
+                thread::spawn(move || t.check(&c).map_or(0, |d| d.total()))
+            };
+            let here = tracker.check(&counters).map_or(0, |d| d.total());
+            dropper.join().unwrap();
+            let there = other_receiver.join().unwrap();
+            let rest = tracker.check(&counters).map_or(0, |d| d.total());
+            assert_eq!(here + there + rest, 2);
+        });
     }
 }

@@ -195,3 +195,30 @@ mod tests {
         assert!(p.is_block());
     }
 }
+
+#[cfg(all(test, switchyard_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    #[test]
+    fn loom_a_reader_that_sees_block_sees_its_timeout() {
+        loom::model(|| {
+            let policy = Arc::new(AtomicPolicy::new(OverflowPolicy::DropNewest));
+            let writer = {
+                let p = policy.clone();
+                thread::spawn(move || {
+                    p.store(OverflowPolicy::Block {
+                        timeout: Duration::from_millis(5),
+                    })
+                })
+            };
+            if let OverflowPolicy::Block { timeout } = policy.load() {
+                assert_eq!(timeout, Duration::from_millis(5));
+            }
+            writer.join().unwrap();
+        });
+    }
+}

@@ -33,11 +33,11 @@ use crossbeam_queue::ArrayQueue;
 use event_listener::{Event, Listener};
 
 use crate::broker::BrokerShared;
-use crate::counters::{DropReason, DroppedByReason, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters};
+use crate::counters::{DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters};
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::stats::SubscriptionStats;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::topic::Filter;
 
 /// Identifies a subscription within its broker. Ids are never reused.
@@ -402,8 +402,7 @@ pub struct Drained {
 pub struct Subscription {
     group: Arc<ReceiverGroup>,
     /// This handle's view of the drop counters at its previous receive, for [`Delivery::missed`].
-    seen_total: AtomicU64,
-    seen_by_reason: [AtomicU64; 4],
+    gaps: GapTracker,
 }
 
 impl fmt::Debug for Subscription {
@@ -434,17 +433,9 @@ impl Subscription {
     }
 
     fn new_receiver(group: Arc<ReceiverGroup>) -> Self {
-        // A new receiver starts with the drops so far already seen: it reports only later gaps.
-        let seen = group.core.counters.dropped_by_reason();
         group.core.receivers.fetch_add(1, Ordering::Relaxed);
         Self {
-            seen_total: AtomicU64::new(seen.total()),
-            seen_by_reason: [
-                AtomicU64::new(seen.queue_full),
-                AtomicU64::new(seen.evicted),
-                AtomicU64::new(seen.timeout),
-                AtomicU64::new(seen.unsubscribed),
-            ],
+            gaps: GapTracker::new(&group.core.counters),
             group,
         }
     }
@@ -511,20 +502,7 @@ impl Subscription {
     }
 
     fn missed(&self) -> Option<DroppedByReason> {
-        let counters = &self.core().counters;
-        let total = counters.dropped_total();
-        if total == self.seen_total.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.seen_total.store(total, Ordering::Relaxed);
-        let now = counters.dropped_by_reason();
-        let now_array = [now.queue_full, now.evicted, now.timeout, now.unsubscribed];
-        let delta: [u64; 4] = std::array::from_fn(|i| {
-            let before = self.seen_by_reason[i].swap(now_array[i], Ordering::Relaxed);
-            now_array[i].saturating_sub(before)
-        });
-        let delta = DroppedByReason::from_array(delta);
-        (delta.total() > 0).then_some(delta)
+        self.gaps.check(&self.core().counters)
     }
 
     /// Takes the next message if one is queued.
