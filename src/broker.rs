@@ -33,7 +33,9 @@ use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
-use crate::subscription::{Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions};
+use crate::subscription::{
+    Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
+};
 use crate::sync::{AtomicU64, Ordering};
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 
@@ -162,7 +164,9 @@ impl BrokerShared {
     fn control(&self) -> MutexGuard<'_, Control> {
         // The control state stays consistent even if a holder panicked: every update to it is a
         // single assignment or push after the fallible work is done.
-        self.control.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.control
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Removes subscription `id`: out of the table, closed, drained. Returns whether it was live.
@@ -314,7 +318,11 @@ impl Broker {
     /// that matches nothing is counted as `unrouted`. Never blocks unless a matching subscription uses
     /// [`OverflowPolicy::Block`] and its queue is full.
     #[inline]
-    pub fn publish(&self, topic: &str, payload: impl Into<Bytes>) -> Result<PublishOutcome, PublishError> {
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
         let table = self.shared.routing.load();
         let mut outcome = PublishOutcome::default();
@@ -360,10 +368,13 @@ impl Broker {
         let mut delivered = ctl.retired.delivered;
         let mut dropped = ctl.retired.dropped;
         let mut depth = 0;
-        for s in subscriptions
-            .iter()
-            .chain(ctl.retiring.iter().map(|c| c.stats()).collect::<Vec<_>>().iter())
-        {
+        for s in subscriptions.iter().chain(
+            ctl.retiring
+                .iter()
+                .map(|c| c.stats())
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
             matched += s.matched;
             delivered += s.delivered;
             dropped.add(&s.dropped_by_reason);
@@ -455,7 +466,10 @@ impl Publisher {
     }
 
     /// Publishes each payload in turn, checking the route once. Returns the summed outcome.
-    pub fn publish_batch<P: Into<Bytes>>(&mut self, payloads: impl IntoIterator<Item = P>) -> PublishOutcome {
+    pub fn publish_batch<P: Into<Bytes>>(
+        &mut self,
+        payloads: impl IntoIterator<Item = P>,
+    ) -> PublishOutcome {
         self.refresh();
         let mut total = PublishOutcome::default();
         for payload in payloads {

@@ -50,14 +50,16 @@ mod sync;
 pub mod topic;
 pub mod trie;
 
-pub use broker::{Broker, PublishError, PublishOutcome, Publisher, SubscribeError, UnknownSubscription};
+pub use broker::{
+    Broker, PublishError, PublishOutcome, Publisher, SubscribeError, UnknownSubscription,
+};
 pub use bytes::Bytes;
 pub use counters::{DropReason, DroppedByReason};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 pub use subscription::{
-    Delivery, Drained, RecvError, RecvTimeoutError, Subscription, SubscriptionId, SubscriptionOptions,
-    TryRecvError,
+    Delivery, Drained, RecvError, RecvTimeoutError, Subscription, SubscriptionId,
+    SubscriptionOptions, TryRecvError,
 };
 pub use topic::{Filter, Topic, TopicError, TopicLimits, filter_matches};

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sync::{AtomicU64, AtomicU8, Ordering};
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
 
 /// The overflow policy of a subscription. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

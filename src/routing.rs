@@ -77,7 +77,10 @@ impl Routing {
 
     /// Replaces the table with `f(current)`. Callers must hold the broker's control mutex, which makes
     /// writers take turns; readers are never blocked.
-    pub(crate) fn update(&self, f: impl FnOnce(&Trie<Arc<SubscriptionCore>>) -> Trie<Arc<SubscriptionCore>>) {
+    pub(crate) fn update(
+        &self,
+        f: impl FnOnce(&Trie<Arc<SubscriptionCore>>) -> Trie<Arc<SubscriptionCore>>,
+    ) {
         let current = self.table.load_full();
         let version = current.version + 1;
         let trie = f(&current.trie);

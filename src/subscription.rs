@@ -33,7 +33,9 @@ use crossbeam_queue::ArrayQueue;
 use event_listener::{Event, Listener};
 
 use crate::broker::BrokerShared;
-use crate::counters::{DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters};
+use crate::counters::{
+    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
+};
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::stats::SubscriptionStats;

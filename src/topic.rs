@@ -361,21 +361,27 @@ mod tests {
 
     #[test]
     fn topics_with_empty_levels_and_stars_inside_levels_are_valid() {
-        for t in ["a", "a/b/c", "a//b", "/", "/a", "a/", "$SYS/x", "a*", "**", "a/b*c"] {
+        for t in [
+            "a", "a/b/c", "a//b", "/", "/a", "a/", "$SYS/x", "a*", "**", "a/b*c",
+        ] {
             assert!(topic_ok(t), "{t} should be a valid topic");
         }
     }
 
     #[test]
     fn topics_with_wildcards_empty_or_nul_are_rejected() {
-        for t in ["", "+", "a/+", "a+b", "#", "a/#", "a/b#", "*", "a/*/b", "a\0b"] {
+        for t in [
+            "", "+", "a/+", "a+b", "#", "a/#", "a/b#", "*", "a/*/b", "a\0b",
+        ] {
             assert!(!topic_ok(t), "{t:?} should be rejected as a topic");
         }
     }
 
     #[test]
     fn filters_accept_whole_level_wildcards_and_a_final_hash() {
-        for f in ["#", "+", "*", "a/+/c", "a/*/c", "a/#", "+/+", "a//#", "a*", "**/x"] {
+        for f in [
+            "#", "+", "*", "a/+/c", "a/*/c", "a/#", "+/+", "a//#", "a*", "**/x",
+        ] {
             assert!(filter_ok(f), "{f} should be a valid filter");
         }
     }
@@ -405,9 +411,29 @@ mod tests {
             max_levels: 3,
         };
         let e = validate_topic("abcdefghij", &limits).unwrap_err();
-        assert!(matches!(e, TopicError::TooLong { len: 10, max: 8, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                TopicError::TooLong {
+                    len: 10,
+                    max: 8,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = validate_filter("a/b/c/d", &limits).unwrap_err();
-        assert!(matches!(e, TopicError::TooManyLevels { levels: 4, max: 3, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                TopicError::TooManyLevels {
+                    levels: 4,
+                    max: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("limit of 3 levels"));
     }
 

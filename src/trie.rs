@@ -61,7 +61,10 @@ impl<T: Clone> Default for Node<T> {
 
 impl<T: Clone> Node<T> {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.plus.is_none() && self.exact.is_empty() && self.multi.is_empty()
+        self.children.is_empty()
+            && self.plus.is_none()
+            && self.exact.is_empty()
+            && self.multi.is_empty()
     }
 }
 
@@ -239,7 +242,13 @@ mod tests {
 
     #[test]
     fn classic_broker_demo_routes_as_expected() {
-        let filters = ["stocks/+/price", "alerts/#", "#", "stocks/*/price", "logs/application"];
+        let filters = [
+            "stocks/+/price",
+            "alerts/#",
+            "#",
+            "stocks/*/price",
+            "logs/application",
+        ];
         let mut trie = Trie::new();
         for (i, f) in filters.iter().enumerate() {
             trie = trie.insert(f, i as u64, i as u64);
@@ -258,8 +267,14 @@ mod tests {
         assert_eq!(t1.matches("a/b/c").len(), 2, "old version unchanged");
         assert_eq!(t2.matches("a/b/c"), vec![2]);
         let t3 = t2.remove("a/+/c", 2).expect("installed");
-        assert!(t3.is_empty() && t3.root.is_empty(), "empty nodes are pruned");
-        assert!(t3.remove("a/+/c", 2).is_none(), "removing twice reports not found");
+        assert!(
+            t3.is_empty() && t3.root.is_empty(),
+            "empty nodes are pruned"
+        );
+        assert!(
+            t3.remove("a/+/c", 2).is_none(),
+            "removing twice reports not found"
+        );
         assert!(t1.remove("a/b/c", 99).is_none(), "wrong id is not found");
     }
 
@@ -279,8 +294,12 @@ mod tests {
 
     #[test]
     fn agrees_with_reference_on_a_small_grid() {
-        let filters = ["#", "+", "a", "a/#", "a/+", "+/b", "+/+", "a/b", "/#", "+/", "a//b", "$x/#", "+/#"];
-        let topics = ["a", "a/b", "/b", "a/", "/", "a//b", "b/c/d", "$x/a", "$x", "a/b/c"];
+        let filters = [
+            "#", "+", "a", "a/#", "a/+", "+/b", "+/+", "a/b", "/#", "+/", "a//b", "$x/#", "+/#",
+        ];
+        let topics = [
+            "a", "a/b", "/b", "a/", "/", "a//b", "b/c/d", "$x/a", "$x", "a/b/c",
+        ];
         let mut trie = Trie::new();
         for (i, f) in filters.iter().enumerate() {
             trie = trie.insert(f, i as u64, i as u64);

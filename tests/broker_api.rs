@@ -1,18 +1,31 @@
 //! The broker's public contract: validation errors, outcomes, publisher handles, stats.
 
 use switchyard::{
-    Broker, OverflowPolicy, PublishError, SubscribeError, SubscriptionOptions, TopicError, TopicLimits,
-    UnknownSubscription,
+    Broker, OverflowPolicy, PublishError, SubscribeError, SubscriptionOptions, TopicError,
+    TopicLimits, UnknownSubscription,
 };
 
 #[test]
 fn invalid_filters_are_refused_with_an_error_naming_the_problem() {
     let broker = Broker::new();
     let err = broker.subscribe("stocks/AAPL#").unwrap_err();
-    assert!(matches!(err, SubscribeError::InvalidFilter(TopicError::PartialWildcard { level: 1, .. })));
+    assert!(matches!(
+        err,
+        SubscribeError::InvalidFilter(TopicError::PartialWildcard { level: 1, .. })
+    ));
     assert!(err.to_string().contains("`AAPL#`"), "{err}");
-    assert!(broker.subscribe("a/#/b").unwrap_err().to_string().contains("last level"));
-    assert_eq!(broker.stats().totals.subscriptions, 0, "nothing was installed");
+    assert!(
+        broker
+            .subscribe("a/#/b")
+            .unwrap_err()
+            .to_string()
+            .contains("last level")
+    );
+    assert_eq!(
+        broker.stats().totals.subscriptions,
+        0,
+        "nothing was installed"
+    );
 }
 
 #[test]
@@ -21,7 +34,10 @@ fn zero_and_huge_capacities_are_refused() {
     let zero = broker.subscribe_with("a", SubscriptionOptions::new().capacity(0));
     assert_eq!(zero.unwrap_err(), SubscribeError::ZeroCapacity);
     let huge = broker.subscribe_with("a", SubscriptionOptions::new().capacity(usize::MAX));
-    assert!(matches!(huge.unwrap_err(), SubscribeError::CapacityTooLarge { .. }));
+    assert!(matches!(
+        huge.unwrap_err(),
+        SubscribeError::CapacityTooLarge { .. }
+    ));
 }
 
 #[test]
@@ -31,7 +47,10 @@ fn publishing_to_a_wildcard_or_over_limit_topic_is_an_error_and_not_counted() {
         max_levels: 3,
     });
     let _all = broker.subscribe("#").unwrap();
-    assert!(matches!(broker.publish("a/+", "x"), Err(PublishError::InvalidTopic(_))));
+    assert!(matches!(
+        broker.publish("a/+", "x"),
+        Err(PublishError::InvalidTopic(_))
+    ));
     let err = broker.publish("a/b/c/d", "x").unwrap_err();
     assert!(err.to_string().contains("limit of 3 levels"), "{err}");
     assert!(broker.publisher("a/b/c/d").is_err());
@@ -44,8 +63,15 @@ fn unsubscribing_an_unknown_id_is_an_error() {
     assert_eq!(broker.unsubscribe(42), Err(UnknownSubscription(42)));
     let sub = broker.subscribe("a").unwrap();
     broker.unsubscribe(sub.id()).unwrap();
-    assert_eq!(broker.unsubscribe(sub.id()), Err(UnknownSubscription(sub.id())));
-    assert!(broker.set_policy(sub.id(), OverflowPolicy::DropOldest).is_err());
+    assert_eq!(
+        broker.unsubscribe(sub.id()),
+        Err(UnknownSubscription(sub.id()))
+    );
+    assert!(
+        broker
+            .set_policy(sub.id(), OverflowPolicy::DropOldest)
+            .is_err()
+    );
 }
 
 #[test]
@@ -54,7 +80,11 @@ fn a_publisher_handle_follows_subscribe_and_unsubscribe() {
     let mut publisher = broker.publisher("sensors/kitchen/temp").unwrap();
     assert_eq!(publisher.publish("1").matched, 0);
     let sub = broker.subscribe("sensors/+/temp").unwrap();
-    assert_eq!(publisher.publish("2").matched, 1, "the cached route is refreshed");
+    assert_eq!(
+        publisher.publish("2").matched,
+        1,
+        "the cached route is refreshed"
+    );
     let other = broker.subscribe("sensors/#").unwrap();
     assert_eq!(publisher.publish_batch(["3", "4"]).queued, 4);
     broker.unsubscribe(sub.id()).unwrap();
@@ -91,7 +121,10 @@ fn dollar_topics_are_not_matched_by_leading_wildcards() {
 fn stats_serialise_to_the_documented_v1_schema() {
     let broker = Broker::new();
     let sub = broker
-        .subscribe_with("stocks/+/price", SubscriptionOptions::new().name("prices").capacity(8))
+        .subscribe_with(
+            "stocks/+/price",
+            SubscriptionOptions::new().name("prices").capacity(8),
+        )
         .unwrap();
     broker.publish("stocks/AAPL/price", "1").unwrap();
     sub.try_recv().unwrap();
@@ -99,7 +132,15 @@ fn stats_serialise_to_the_documented_v1_schema() {
     assert_eq!(json["schema"], "switchyard.stats/v1");
     assert!(json["taken_at"].as_str().unwrap().ends_with('Z'));
     assert!(json["uptime_s"].is_f64());
-    for key in ["published", "unrouted", "matched", "delivered", "dropped", "depth", "subscriptions"] {
+    for key in [
+        "published",
+        "unrouted",
+        "matched",
+        "delivered",
+        "dropped",
+        "depth",
+        "subscriptions",
+    ] {
         assert!(json["totals"][key].is_u64(), "totals.{key}");
     }
     for key in ["published_per_s", "delivered_per_s", "dropped_per_s"] {
@@ -112,9 +153,19 @@ fn stats_serialise_to_the_documented_v1_schema() {
     assert_eq!(s["capacity"], 8);
     assert_eq!(s["delivered"], 1);
     for key in ["queue_full", "evicted", "timeout", "unsubscribed"] {
-        assert!(s["dropped_by_reason"][key].is_u64(), "dropped_by_reason.{key}");
+        assert!(
+            s["dropped_by_reason"][key].is_u64(),
+            "dropped_by_reason.{key}"
+        );
     }
-    for key in ["id", "matched", "dropped", "depth", "high_water", "receivers"] {
+    for key in [
+        "id",
+        "matched",
+        "dropped",
+        "depth",
+        "high_water",
+        "receivers",
+    ] {
         assert!(s[key].is_u64(), "subscriptions[0].{key}");
     }
     assert!(json["latency_us"].is_null());
@@ -134,5 +185,8 @@ fn rates_cover_the_interval_since_the_previous_snapshot() {
     let s = broker.stats();
     assert!(s.rates.published_per_s > 0.0);
     let again = broker.stats();
-    assert_eq!(again.rates.published_per_s, 0.0, "nothing was published since");
+    assert_eq!(
+        again.rates.published_per_s, 0.0,
+        "nothing was published since"
+    );
 }

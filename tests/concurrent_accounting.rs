@@ -3,8 +3,8 @@
 //! match, and the counters balance.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -32,7 +32,12 @@ fn receive_all(sub: Subscription, delivered: Arc<AtomicU64>) -> Vec<u64> {
     loop {
         match sub.recv_timeout(Duration::from_millis(50)) {
             Ok(d) => {
-                assert!(filter_matches(&filter, d.topic()), "{} delivered to {}", d.topic(), filter);
+                assert!(
+                    filter_matches(&filter, d.topic()),
+                    "{} delivered to {}",
+                    d.topic(),
+                    filter
+                );
                 got.push(u64::from_le_bytes(d.payload()[..8].try_into().unwrap()));
                 delivered.fetch_add(1, Ordering::Relaxed);
             }
@@ -50,7 +55,12 @@ fn run(policy: OverflowPolicy) {
     let mut ids = Vec::new();
     for (i, f) in FILTERS.iter().enumerate() {
         let sub = broker
-            .subscribe_with(f, SubscriptionOptions::new().capacity(16 + i * 8).policy(policy))
+            .subscribe_with(
+                f,
+                SubscriptionOptions::new()
+                    .capacity(16 + i * 8)
+                    .policy(policy),
+            )
             .unwrap();
         ids.push(sub.id());
         for _ in 0..2 {
@@ -85,14 +95,19 @@ fn run(policy: OverflowPolicy) {
         .map(|p| {
             let broker = broker.clone();
             thread::spawn(move || {
-                let mut handles: Vec<_> = TOPICS.iter().map(|t| broker.publisher(t).unwrap()).collect();
+                let mut handles: Vec<_> = TOPICS
+                    .iter()
+                    .map(|t| broker.publisher(t).unwrap())
+                    .collect();
                 for seq in 0..MESSAGES_PER_PUBLISHER {
                     let id = (p << 32) | seq;
                     let which = (seq as usize) % TOPICS.len();
                     if seq % 2 == 0 {
                         handles[which].publish(id.to_le_bytes().to_vec());
                     } else {
-                        broker.publish(TOPICS[which], id.to_le_bytes().to_vec()).unwrap();
+                        broker
+                            .publish(TOPICS[which], id.to_le_bytes().to_vec())
+                            .unwrap();
                     }
                 }
             })
@@ -123,14 +138,26 @@ fn run(policy: OverflowPolicy) {
     }
     for (id, got) in &per_sub {
         let unique: HashSet<u64> = got.iter().copied().collect();
-        assert_eq!(unique.len(), got.len(), "subscription {id} got a message twice");
+        assert_eq!(
+            unique.len(),
+            got.len(),
+            "subscription {id} got a message twice"
+        );
     }
     let end = broker.stats();
     let t = end.totals;
     assert_eq!(t.published, published);
     assert_eq!(t.unrouted, 0, "`#` matches everything");
-    assert_eq!(t.delivered, delivered.load(Ordering::Relaxed), "every delivery was seen by a receiver");
-    assert_eq!(t.matched, t.delivered + t.dropped, "nothing queued, nothing lost: {t:?}");
+    assert_eq!(
+        t.delivered,
+        delivered.load(Ordering::Relaxed),
+        "every delivery was seen by a receiver"
+    );
+    assert_eq!(
+        t.matched,
+        t.delivered + t.dropped,
+        "nothing queued, nothing lost: {t:?}"
+    );
     assert_eq!(t.depth, 0);
     assert!(end.balances());
     let at_least = published * 2; // `#` and one more filter match every topic
@@ -184,6 +211,10 @@ fn an_unsubscribe_racing_publishers_loses_nothing() {
         assert_eq!(t.published, 2000);
         assert_eq!(t.delivered, received);
         assert_eq!(t.matched, t.delivered + t.dropped, "round {round}: {t:?}");
-        assert_eq!(t.matched + t.unrouted, 2000, "round {round}: every publish is either routed or unrouted");
+        assert_eq!(
+            t.matched + t.unrouted,
+            2000,
+            "round {round}: every publish is either routed or unrouted"
+        );
     }
 }

@@ -23,11 +23,18 @@ fn drop_newest_keeps_the_oldest_and_counts_refused_messages_as_queue_full() {
         broker.publish("t", p).unwrap();
     }
     let s = sub.stats();
-    assert_eq!((s.matched, s.depth, s.dropped_by_reason.queue_full), (4, 2, 2));
+    assert_eq!(
+        (s.matched, s.depth, s.dropped_by_reason.queue_full),
+        (4, 2, 2)
+    );
     assert_eq!(s.high_water, 2);
     let first = sub.try_recv().unwrap();
     assert_eq!(&first.payload()[..], b"1");
-    assert_eq!(first.missed().map(|m| m.queue_full), Some(2), "the gap is reported in-band");
+    assert_eq!(
+        first.missed().map(|m| m.queue_full),
+        Some(2),
+        "the gap is reported in-band"
+    );
     assert_eq!(payloads(&sub), ["2"]);
     assert!(sub.stats().balances());
 }
@@ -38,7 +45,9 @@ fn drop_oldest_evicts_to_make_room_and_counts_evictions() {
     let sub = broker
         .subscribe_with(
             "t",
-            SubscriptionOptions::new().capacity(2).policy(OverflowPolicy::DropOldest),
+            SubscriptionOptions::new()
+                .capacity(2)
+                .policy(OverflowPolicy::DropOldest),
         )
         .unwrap();
     let mut dropped = 0;
@@ -57,9 +66,11 @@ fn block_waits_for_room_then_delivers_everything() {
     let sub = broker
         .subscribe_with(
             "t",
-            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::Block {
-                timeout: Duration::from_secs(30),
-            }),
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::from_secs(30),
+                }),
         )
         .unwrap();
     let consumer = {
@@ -83,7 +94,10 @@ fn block_waits_for_room_then_delivers_everything() {
     }
     let got = consumer.join().unwrap();
     let want: Vec<String> = (0..100).map(|i: u32| i.to_string()).collect();
-    let got: Vec<String> = got.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
+    let got: Vec<String> = got
+        .iter()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        .collect();
     assert_eq!(got, want, "back-pressure keeps order and loses nothing");
     let s = sub.stats();
     assert_eq!((s.matched, s.delivered, s.dropped), (100, 100, 0));
@@ -95,15 +109,20 @@ fn block_times_out_and_counts_the_message_as_timeout() {
     let sub = broker
         .subscribe_with(
             "t",
-            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::Block {
-                timeout: Duration::from_millis(30),
-            }),
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::from_millis(30),
+                }),
         )
         .unwrap();
     broker.publish("t", "kept").unwrap();
     let started = Instant::now();
     let outcome = broker.publish("t", "late").unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(30), "the publisher waited");
+    assert!(
+        started.elapsed() >= Duration::from_millis(30),
+        "the publisher waited"
+    );
     assert_eq!(outcome.dropped, 1);
     let s = sub.stats();
     assert_eq!((s.dropped_by_reason.timeout, s.depth), (1, 1));
@@ -118,9 +137,11 @@ fn changing_the_policy_while_blocked_releases_the_publisher_without_losing_count
     let sub = broker
         .subscribe_with(
             "t",
-            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::Block {
-                timeout: Duration::from_secs(60),
-            }),
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::from_secs(60),
+                }),
         )
         .unwrap();
     broker.publish("t", "a").unwrap();
@@ -135,7 +156,10 @@ fn changing_the_policy_while_blocked_releases_the_publisher_without_losing_count
     assert_eq!(payloads(&sub), ["b"]);
     let s = sub.stats();
     assert_eq!(s.policy, "drop-oldest");
-    assert_eq!((s.matched, s.delivered, s.dropped_by_reason.evicted), (2, 1, 1));
+    assert_eq!(
+        (s.matched, s.delivered, s.dropped_by_reason.evicted),
+        (2, 1, 1)
+    );
     assert!(s.balances());
 }
 
@@ -148,7 +172,9 @@ fn each_subscription_keeps_its_own_policy() {
     let oldest = broker
         .subscribe_with(
             "t",
-            SubscriptionOptions::new().capacity(1).policy(OverflowPolicy::DropOldest),
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::DropOldest),
         )
         .unwrap();
     broker.publish("t", "1").unwrap();

@@ -17,7 +17,11 @@ fn every_subscription_gets_the_same_shared_message() {
     let ma = a.try_recv().unwrap().into_message();
     let mb = b.try_recv().unwrap().into_message();
     assert!(Message::ptr_eq(&ma, &mb), "fan-out shares one allocation");
-    assert_eq!(ma.payload().as_ptr(), mb.payload().as_ptr(), "the payload is not copied");
+    assert_eq!(
+        ma.payload().as_ptr(),
+        mb.payload().as_ptr(),
+        "the payload is not copied"
+    );
 }
 
 #[test]
@@ -57,7 +61,11 @@ fn competing_receivers_each_get_distinct_messages_and_all_are_delivered() {
     }
     let unique: HashSet<u32> = all.iter().copied().collect();
     assert_eq!(all.len(), unique.len(), "no message was delivered twice");
-    assert_eq!(unique.len(), 10_000, "every job was retried until queued, then delivered");
+    assert_eq!(
+        unique.len(),
+        10_000,
+        "every job was retried until queued, then delivered"
+    );
     let stats = broker.stats();
     assert!(stats.balances(), "{stats:?}");
     assert_eq!(stats.totals.matched, 10_000 + stats.totals.dropped);
@@ -75,7 +83,11 @@ fn recv_timeout_times_out_on_an_empty_queue_and_returns_closed_after_unsubscribe
     let waiter = thread::spawn(move || rx.recv());
     thread::sleep(Duration::from_millis(10));
     broker.unsubscribe(sub.id()).unwrap();
-    assert_eq!(waiter.join().unwrap().unwrap_err(), RecvError::Closed, "parked receivers are woken");
+    assert_eq!(
+        waiter.join().unwrap().unwrap_err(),
+        RecvError::Closed,
+        "parked receivers are woken"
+    );
     assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Closed);
     assert!(sub.is_closed());
 }
@@ -157,7 +169,11 @@ fn dropping_the_last_handle_unsubscribes_and_counts_queued_messages() {
     broker.publish("t", "a").unwrap();
     broker.publish("t", "b").unwrap();
     drop(sub);
-    assert_eq!(broker.stats().totals.subscriptions, 1, "one handle is still alive");
+    assert_eq!(
+        broker.stats().totals.subscriptions,
+        1,
+        "one handle is still alive"
+    );
     drop(second);
     let stats = broker.stats();
     assert_eq!(stats.totals.subscriptions, 0);

@@ -33,13 +33,14 @@ fn filter_strategy() -> impl Strategy<Value = String> {
         2 => Just("+".to_string()),
         1 => Just("*".to_string()),
     ];
-    (prop::collection::vec(level, 1..5), any::<bool>()).prop_map(|(mut levels, hash)| {
-        if hash {
-            levels.push("#".to_string());
-        }
-        levels.join("/")
-    })
-    .prop_filter("non-empty", |f| !f.is_empty())
+    (prop::collection::vec(level, 1..5), any::<bool>())
+        .prop_map(|(mut levels, hash)| {
+            if hash {
+                levels.push("#".to_string());
+            }
+            levels.join("/")
+        })
+        .prop_filter("non-empty", |f| !f.is_empty())
 }
 
 #[derive(Debug, Clone)]
