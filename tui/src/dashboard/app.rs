@@ -95,7 +95,8 @@ pub enum SortColumn {
 }
 
 impl SortColumn {
-    const ALL: [SortColumn; 7] = [
+    /// Every column, in the order of `o`'s cycle and of the keys `1` to `7`.
+    pub const ALL: [SortColumn; 7] = [
         Self::Id,
         Self::Name,
         Self::Filter,

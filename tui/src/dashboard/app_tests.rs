@@ -92,6 +92,30 @@ fn o_cycles_the_sort_column_and_big_o_flips_the_direction() {
 }
 
 #[test]
+fn number_keys_sort_by_a_column_and_the_same_key_again_flips_it() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('7'));
+    assert_eq!(
+        (app.table.sort, app.table.descending),
+        (SortColumn::Dropped, false)
+    );
+    handle_key(&mut app, ch('7'));
+    assert_eq!(
+        (app.table.sort, app.table.descending),
+        (SortColumn::Dropped, true)
+    );
+    assert_eq!(
+        app.snapshot.subscriptions[app.table.rows[0]].name,
+        "slow-audit"
+    );
+    handle_key(&mut app, ch('2'));
+    assert_eq!(
+        (app.table.sort, app.table.descending),
+        (SortColumn::Name, true)
+    );
+}
+
+#[test]
 fn slash_filters_rows_case_insensitively_and_esc_clears_the_filter() {
     let mut app = fixtures::app(true);
     handle_key(&mut app, ch('/'));

@@ -4,7 +4,7 @@
 use crossterm::event::{Event as CrosstermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::app::{App, Command, Level, Mode};
+use super::app::{App, Command, Level, Mode, SortColumn};
 use super::forms::{Form, FormOutcome, Submission};
 
 /// Rows moved by PageUp/PageDown.
@@ -15,8 +15,9 @@ pub const BINDINGS: &[(&str, &str)] = &[
     ("j / ↓, k / ↑", "select the next / previous subscription"),
     ("g / Home, G / End", "select the first / last subscription"),
     ("PgDn / PgUp", "move the selection by 10 rows"),
-    ("o", "sort by the next column"),
-    ("O", "flip the sort direction"),
+    ("1-7", "sort: id name filter depth delivered rate dropped"),
+    ("1-7 again", "flip the sort direction"),
+    ("o / O", "sort by the next column / flip the direction"),
     (
         "/",
         "filter rows by name or filter (Enter keeps, Esc clears)",
@@ -53,9 +54,6 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Option<Command> {
     match app.mode.clone() {
         Mode::Normal => normal(app, key),
         Mode::Help => {
-            if matches!(key.code, KeyCode::Char('q')) {
-                app.running = false;
-            }
             app.mode = Mode::Normal;
             None
         }
@@ -137,6 +135,16 @@ fn normal(app: &mut App, key: KeyEvent) -> Option<Command> {
         }
         KeyCode::Char('O') => {
             app.table.descending = !app.table.descending;
+            app.rebuild_rows();
+        }
+        KeyCode::Char(c @ '1'..='7') => {
+            // The same column again flips the direction, as in k9s.
+            let column = SortColumn::ALL[usize::from(c as u8 - b'1')];
+            if app.table.sort == column {
+                app.table.descending = !app.table.descending;
+            } else {
+                app.table.sort = column;
+            }
             app.rebuild_rows();
         }
         KeyCode::Char('/') => app.mode = Mode::Filter,

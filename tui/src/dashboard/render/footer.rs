@@ -26,7 +26,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ("e", "export"),
             ("d", "demo"),
             ("/", "filter"),
-            ("o/O", "sort"),
+            ("1-7/o/O", "sort"),
             ("j/k", "select"),
         ],
     };
