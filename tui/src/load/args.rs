@@ -1,0 +1,451 @@
+//! The command line of `switchyard load`: every option, its default, and the checks that make a bad
+//! value exit with status 2 and a message naming the option.
+//!
+//! Single values are checked by clap `value_parser`s (so clap names the option in its error); checks that
+//! involve two options at once live in [`LoadArgs::validate`], which returns a `clap::Error` of the same
+//! kind so the exit status and message format stay the same.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use switchyard::OverflowPolicy;
+
+/// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
+/// 256 slots cost 4 KiB per subscription: 100,000 subscriptions need about 400 MiB of queue, while a
+/// 1→1 run still has room to batch.
+pub const DEFAULT_CAPACITY: u64 = 256;
+
+/// How subscriptions choose their filters. See `--filters` in `--help` for who gets what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterMode {
+    /// Subscription `i` listens on exactly topic `i mod topics`.
+    Exact,
+    /// Wildcards only: `load/+/t<j>` (the same topic through `+`), and every 32nd subscription
+    /// `load/p<k>/#` (all topics of one publisher that owns topics).
+    Wildcard,
+    /// Even subscriptions exact, odd subscriptions as in `wildcard`.
+    Mixed,
+}
+
+/// Which broker the generator drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// The switchyard core (the thing being measured).
+    Switchyard,
+    /// A deliberately naive baseline: one mutex-guarded Vec of (filter, channel) scanned linearly on
+    /// every publish with `switchyard::filter_matches`. Only for comparison in `--scenarios`.
+    Naive,
+}
+
+/// `--slow N:DELAY`: N subscriptions whose consumers take DELAY per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowSpec {
+    /// How many subscriptions are slow (the first N, by index).
+    pub subscriptions: u32,
+    /// Time each of their messages takes to consume.
+    pub delay: Duration,
+}
+
+/// Options of `switchyard load`.
+///
+/// Topics are `load/p<k>/t<j>`: topic `j` (0-based, `--topics` of them) belongs to publisher
+/// `k = j mod publishers`; each publisher cycles at random (from `--seed`) over its own topics, or
+/// shares topic `k mod topics` when there are fewer topics than publishers.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 success (also after Ctrl-C, which still drains and reports); \
+                  1 runtime failure, including books that do not balance; 2 bad arguments.\n\n\
+                  Example: switchyard load --publishers 2 --subscribers 1000 --filters mixed \
+                  --duration 5s --slow 3:1ms --json run.json"
+)]
+pub struct LoadArgs {
+    /// Publisher threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub publishers: u32,
+
+    /// Subscriptions (pooled: a few consumer threads serve all of them, so 100000 is fine).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub subscribers: u32,
+
+    /// Competing receivers per subscription (each message of a subscription goes to one of them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub receivers: u32,
+
+    /// Distinct topics, `load/p<publisher>/t<topic>`, spread over the publishers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub topics: u32,
+
+    /// How subscription i chooses its filter. exact: topic `i mod topics`, `load/p<k>/t<j>`.
+    /// wildcard: `load/+/t<j>` with j = i mod topics, except every 32nd subscription (i mod 32 = 31)
+    /// takes `load/p<k>/#` (all topics of publisher k = (i/32) mod min(publishers, topics)).
+    /// mixed: even i as exact, odd i as wildcard.
+    #[arg(long, value_enum, default_value_t = FilterMode::Exact)]
+    pub filters: FilterMode,
+
+    /// Payload size in bytes (at least 8: the first 8 carry the publish timestamp).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(8..=16 * 1024 * 1024))]
+    pub payload: u64,
+
+    /// Total publish rate over all publishers, messages per second; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+
+    /// How long to publish (`10s`, `500ms`, `1m`). Not together with --messages.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration, conflicts_with = "messages")]
+    pub duration: Duration,
+
+    /// Publish exactly this many messages in total (split over the publishers), then stop.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: Option<u64>,
+
+    /// Queue capacity of each subscription, in messages. Each slot is preallocated (16 bytes), so
+    /// the default 256 costs 4 KiB per subscription (100000 subscriptions: ~400 MiB).
+    #[arg(long, default_value_t = DEFAULT_CAPACITY, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
+    pub capacity: u64,
+
+    /// Overflow policy of every subscription: drop-newest, drop-oldest, block (waits up to 1s) or
+    /// block:<timeout> such as block:250ms.
+    #[arg(long, default_value = "drop-newest", value_parser = parse_policy)]
+    pub policy: OverflowPolicy,
+
+    /// Make the first N subscriptions slow: their consumers take DELAY per message (`3:1ms`), to show
+    /// queues filling and dropping. The drain at the end runs at full speed. Default: none.
+    #[arg(long, value_name = "N:DELAY", value_parser = parse_slow)]
+    pub slow: Option<SlowSpec>,
+
+    /// Seed of the random choices (topic order per publisher, payload bytes), so a run can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Latency sampling: every Nth message of each publisher carries a timestamp (nanoseconds since
+    /// the run started, in payload bytes 0..8) and only those read the clock at the consumer, which
+    /// keeps the measurement's cost far below 10% of throughput. 1 = every message, 0 = off.
+    #[arg(long, default_value_t = 32)]
+    pub latency_every: u32,
+
+    /// Consumer threads serving all receivers round-robin. Default: one per receiver, at most the
+    /// number of CPUs.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub consumer_threads: Option<u32>,
+
+    /// Do not drain the queues at the end: what is still queued stays counted as depth.
+    #[arg(long)]
+    pub no_drain: bool,
+
+    /// Write the final `switchyard.stats/v1` snapshot (with `latency_us` and `load`) to PATH,
+    /// atomically; `-` writes it to stdout and moves the human summary to stderr. Default: none.
+    #[arg(long, value_name = "PATH", value_parser = parse_output_path)]
+    pub json: Option<PathBuf>,
+
+    /// Interval of the snapshots written to --stats-jsonl (default 1s when --stats-jsonl is given).
+    #[arg(long, value_parser = parse_positive_duration, requires = "stats_jsonl")]
+    pub stats_every: Option<Duration>,
+
+    /// Append one snapshot per --stats-every interval to PATH as JSON lines, flushed each time (the file
+    /// is truncated when the run starts). Default: none.
+    #[arg(long, value_name = "PATH", value_parser = parse_jsonl_path)]
+    pub stats_jsonl: Option<PathBuf>,
+
+    /// Interval of the progress line on stderr (updated in place on a terminal, one line per interval
+    /// otherwise).
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration)]
+    pub progress_every: Duration,
+
+    /// No progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Run the standard scenarios (1→1, 1→4, 4→4, 10k mixed filters, a slow consumer) against the
+    /// switchyard core and the naive baseline, interleaved, and print one table.
+    #[arg(long)]
+    pub scenarios: bool,
+
+    /// With --scenarios: how long each scenario run publishes.
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration, requires = "scenarios")]
+    pub scenario_duration: Duration,
+
+    /// With --scenarios: repetitions of each scenario per engine, interleaved (A B A B).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100), requires = "scenarios")]
+    pub repeat: u32,
+
+    /// Broker to drive (hidden: the naive baseline is for comparison only).
+    #[arg(long, value_enum, default_value_t = EngineKind::Switchyard, hide = true)]
+    pub engine: EngineKind,
+}
+
+impl LoadArgs {
+    /// Checks that involve more than one option. The error has clap's kinds and format, so it exits 2.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        if let Some(slow) = self.slow
+            && slow.subscriptions > self.subscribers
+        {
+            return Err(invalid(format!(
+                "--slow {}:…: asks for {} slow subscriptions but --subscribers is {}",
+                slow.subscriptions, slow.subscriptions, self.subscribers
+            )));
+        }
+        if self.engine == EngineKind::Naive && self.policy == OverflowPolicy::DropOldest {
+            return Err(invalid(
+                "--policy drop-oldest is not supported by --engine naive (a std channel cannot evict)".into(),
+            ));
+        }
+        if let (Some(json), Some(jsonl)) = (&self.json, &self.stats_jsonl)
+            && json == jsonl
+        {
+            return Err(invalid(format!(
+                "--json and --stats-jsonl name the same file {}",
+                json.display()
+            )));
+        }
+        let total_receivers = u64::from(self.subscribers) * u64::from(self.receivers);
+        if total_receivers > 10_000_000 {
+            return Err(invalid(format!(
+                "--subscribers × --receivers is {total_receivers}; at most 10000000 receiver handles"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Consumer threads to start: the option, or one per receiver up to the number of CPUs.
+    pub fn effective_consumer_threads(&self) -> u32 {
+        let receivers = u64::from(self.subscribers) * u64::from(self.receivers);
+        match self.consumer_threads {
+            Some(n) => n.min(u32::try_from(receivers).unwrap_or(u32::MAX)),
+            None => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+                u32::try_from(receivers.min(cpus).max(1)).unwrap_or(1)
+            }
+        }
+    }
+}
+
+fn invalid(message: String) -> clap::Error {
+    clap::Error::raw(ErrorKind::ArgumentConflict, format!("{message}\n"))
+}
+
+/// A duration such as `10s`, `500ms` or `1m 30s`; zero is refused.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration such as 10s or 500ms ({e})"))?;
+    if d.is_zero() {
+        return Err(format!(
+            "`{s}` is zero; give a positive duration such as 10s or 500ms"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_policy(s: &str) -> Result<OverflowPolicy, String> {
+    s.parse::<OverflowPolicy>().map_err(|e| e.to_string())
+}
+
+/// `N:DELAY`, with N ≥ 1 and a positive DELAY.
+pub fn parse_slow(s: &str) -> Result<SlowSpec, String> {
+    let (n, delay) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not N:DELAY such as 3:1ms"))?;
+    let subscriptions: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` in `{s}` is not a number of subscriptions"))?;
+    if subscriptions == 0 {
+        return Err(format!(
+            "`{s}` asks for 0 slow subscriptions; leave --slow out instead"
+        ));
+    }
+    let delay = parse_positive_duration(delay)?;
+    Ok(SlowSpec {
+        subscriptions,
+        delay,
+    })
+}
+
+/// The directory a file at `path` would be written into.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks, before the run starts, that a file can be created next to `path` (the atomic write creates a
+/// temporary file there and renames it). The probe file is removed at once.
+fn check_writable(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if path.is_dir() {
+        return Err(format!("{s} is a directory, not a file path"));
+    }
+    let dir = parent_dir(&path);
+    tempfile::Builder::new()
+        .prefix(".switchyard-probe-")
+        .tempfile_in(dir)
+        .map_err(|e| {
+            format!(
+                "cannot write {s}: directory {} is not writable ({e})",
+                dir.display()
+            )
+        })?;
+    Ok(path)
+}
+
+/// `--json`: `-` (stdout) or a path whose directory is writable.
+pub fn parse_output_path(s: &str) -> Result<PathBuf, String> {
+    if s == "-" {
+        return Ok(PathBuf::from("-"));
+    }
+    check_writable(s)
+}
+
+/// `--stats-jsonl`: a path whose directory is writable (stdout is kept for the summary or --json).
+fn parse_jsonl_path(s: &str) -> Result<PathBuf, String> {
+    if s == "-" {
+        return Err("--stats-jsonl needs a file path; `-` is not supported".into());
+    }
+    check_writable(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<LoadArgs, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("load").chain(args.iter().copied()))?;
+        cli.load.validate()?;
+        Ok(cli.load)
+    }
+
+    fn error_of(args: &[&str]) -> String {
+        parse(args).expect_err("should be refused").to_string()
+    }
+
+    #[test]
+    fn defaults_are_one_to_one_for_ten_seconds_at_full_speed() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(
+            (a.publishers, a.subscribers, a.receivers, a.topics),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(a.duration, Duration::from_secs(10));
+        assert_eq!(a.capacity, DEFAULT_CAPACITY);
+        assert_eq!(a.policy, OverflowPolicy::DropNewest);
+        assert_eq!(a.rate, 0);
+        assert_eq!(a.messages, None);
+        assert_eq!(a.engine, EngineKind::Switchyard);
+    }
+
+    #[test]
+    fn zero_counts_are_refused_naming_the_option() {
+        for opt in [
+            "--publishers",
+            "--subscribers",
+            "--receivers",
+            "--topics",
+            "--capacity",
+            "--messages",
+        ] {
+            let e = error_of(&[opt, "0"]);
+            assert!(e.contains(opt), "{opt}: {e}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_humantime_and_refuse_zero_and_garbage() {
+        assert_eq!(
+            parse(&["--duration", "500ms"]).unwrap().duration,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse(&["--duration", "2s"]).unwrap().duration,
+            Duration::from_secs(2)
+        );
+        assert!(error_of(&["--duration", "10x"]).contains("--duration"));
+        assert!(error_of(&["--duration", "0s"]).contains("zero"));
+        assert!(
+            error_of(&["--stats-every", "fast", "--stats-jsonl", "/tmp/x.jsonl"])
+                .contains("--stats-every")
+        );
+    }
+
+    #[test]
+    fn policies_parse_with_an_optional_block_timeout() {
+        let a = parse(&["--policy", "block:250ms"]).unwrap();
+        assert_eq!(
+            a.policy,
+            OverflowPolicy::Block {
+                timeout: Duration::from_millis(250)
+            }
+        );
+        assert_eq!(
+            parse(&["--policy", "drop-oldest"]).unwrap().policy,
+            OverflowPolicy::DropOldest
+        );
+        assert!(error_of(&["--policy", "drop-all"]).contains("--policy"));
+    }
+
+    #[test]
+    fn slow_takes_a_count_and_a_delay_no_larger_than_the_subscriptions() {
+        let a = parse(&["--subscribers", "4", "--slow", "2:1ms"]).unwrap();
+        assert_eq!(
+            a.slow,
+            Some(SlowSpec {
+                subscriptions: 2,
+                delay: Duration::from_millis(1)
+            })
+        );
+        assert!(error_of(&["--slow", "2:1ms"]).contains("--subscribers is 1"));
+        assert!(error_of(&["--slow", "0:1ms"]).contains("--slow"));
+        assert!(error_of(&["--slow", "1"]).contains("N:DELAY"));
+        assert!(error_of(&["--slow", "1:soon"]).contains("--slow"));
+    }
+
+    #[test]
+    fn messages_and_duration_exclude_each_other() {
+        assert_eq!(parse(&["--messages", "10"]).unwrap().messages, Some(10));
+        assert!(parse(&["--messages", "10", "--duration", "1s"]).is_err());
+    }
+
+    #[test]
+    fn payload_must_hold_the_timestamp() {
+        assert!(error_of(&["--payload", "7"]).contains("--payload"));
+        assert_eq!(parse(&["--payload", "8"]).unwrap().payload, 8);
+    }
+
+    #[test]
+    fn an_unwritable_json_path_is_refused_before_the_run() {
+        let e = error_of(&["--json", "/nonexistent-dir/out.json"]);
+        assert!(e.contains("/nonexistent-dir/out.json"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("out.json");
+        let a = parse(&["--json", ok.to_str().unwrap()]).unwrap();
+        assert_eq!(a.json.as_deref(), Some(ok.as_path()));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the probe file is removed"
+        );
+    }
+
+    #[test]
+    fn stats_every_needs_a_jsonl_path() {
+        assert!(parse(&["--stats-every", "1s"]).is_err());
+    }
+
+    #[test]
+    fn consumer_threads_default_to_receivers_capped_by_cpus() {
+        let a = parse(&["--subscribers", "1", "--consumer-threads", "8"]).unwrap();
+        assert_eq!(a.effective_consumer_threads(), 1);
+        let b = parse(&["--subscribers", "100000"]).unwrap();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        assert_eq!(b.effective_consumer_threads(), cpus);
+    }
+}

@@ -1,0 +1,150 @@
+//! Pooled consumers: a few threads serve every receiver, so 100,000 subscriptions need no more threads
+//! than 1.
+//!
+//! Receiver `g` (subscription `g / receivers`, clone `g mod receivers`) is served by thread
+//! `g mod threads`, so the competing receivers of one subscription land on different threads. Each
+//! thread passes over its receivers round-robin, taking up to [`BATCH`] messages from each with one
+//! `drain_into`. When a whole pass finds nothing it backs off: a thread serving a single receiver blocks
+//! in the broker's own wait (woken by the next publish, so latency is not inflated by polling); a thread
+//! serving many yields, then sleeps from 20 µs up to 1 ms.
+//!
+//! A slow receiver (`--slow`) does not sleep, which would stall every receiver sharing its thread:
+//! it is given a due time instead, and takes one message per `delay` on average while the run lasts. During the
+//! drain every receiver takes what is queued at full speed, so the run ends promptly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::engine::Engine;
+use super::latency::LatencyRecorder;
+
+/// Messages taken from one receiver per visit: large enough to amortise the `delivered` counter update
+/// and the pass overhead, small enough that one busy receiver does not starve the others on its thread.
+pub const BATCH: usize = 128;
+
+/// Consumers keep consuming at the configured pace.
+pub const PHASE_RUNNING: u8 = 0;
+/// Publishers have stopped: take everything queued at full speed, then exit.
+pub const PHASE_DRAINING: u8 = 1;
+/// Exit now, leaving what is queued (`--no-drain`).
+pub const PHASE_STOP: u8 = 2;
+
+/// One receiver as a consumer thread holds it.
+pub struct Slot<E: Engine> {
+    /// The receiver handle.
+    pub receiver: E::Receiver,
+    /// Per-message delay for a slow subscription.
+    pub slow: Option<Duration>,
+    next_due: Option<Instant>,
+}
+
+impl<E: Engine> Slot<E> {
+    /// A slot for `receiver`, slow if `slow` is set.
+    pub fn new(receiver: E::Receiver, slow: Option<Duration>) -> Self {
+        Self {
+            receiver,
+            slow,
+            next_due: None,
+        }
+    }
+}
+
+/// Counters a consumer thread shares with the progress line, on their own cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct ConsumerCounters {
+    /// Messages taken so far.
+    pub delivered: AtomicU64,
+}
+
+/// What a consumer thread hands back when it ends: its receivers (kept alive until the final snapshot
+/// is taken, since dropping the last handle would unsubscribe) and its latency histogram.
+pub struct ConsumerResult<E: Engine> {
+    /// The receivers it served, held only so the subscriptions outlive the final snapshot.
+    #[expect(dead_code, reason = "held to keep the subscriptions alive, never read")]
+    pub slots: Vec<Slot<E>>,
+    /// Latencies it measured, in nanoseconds.
+    pub histogram: Histogram<u64>,
+    /// Messages it took.
+    pub delivered: u64,
+}
+
+/// Serves `slots` until the phase says to stop (or, when draining, until a pass finds nothing).
+pub fn consume_loop<E: Engine>(
+    mut slots: Vec<Slot<E>>,
+    start: Instant,
+    phase: &AtomicU8,
+    counters: Arc<ConsumerCounters>,
+) -> ConsumerResult<E> {
+    let mut latency = LatencyRecorder::new(start);
+    let mut buf: Vec<E::Message> = Vec::with_capacity(BATCH);
+    let mut delivered = 0u64;
+    let mut idle_passes = 0u32;
+    let single = slots.len() == 1 && slots[0].slow.is_none();
+    loop {
+        let phase_now = phase.load(Ordering::Acquire);
+        if phase_now == PHASE_STOP {
+            break;
+        }
+        let draining = phase_now == PHASE_DRAINING;
+        let mut taken = 0usize;
+        for slot in &mut slots {
+            let max = match (slot.slow, draining) {
+                (Some(delay), false) => {
+                    let now = Instant::now();
+                    let due = *slot.next_due.get_or_insert(now);
+                    if now < due {
+                        continue;
+                    }
+                    // One message per `delay` on average: take every turn that has come due since
+                    // the last visit (the thread may have slept), but never bank more than a batch.
+                    let turns = (now.duration_since(due).as_nanos() / delay.as_nanos().max(1))
+                        .min(BATCH as u128 - 1) as u32
+                        + 1;
+                    let floor = now
+                        .checked_sub(delay.saturating_mul(BATCH as u32))
+                        .unwrap_or(due);
+                    slot.next_due = Some(due.max(floor) + delay.saturating_mul(turns));
+                    turns as usize
+                }
+                _ => BATCH,
+            };
+            let n = E::drain(&slot.receiver, &mut buf, max);
+            for m in buf.drain(..) {
+                latency.observe(E::payload(&m));
+            }
+            taken += n;
+        }
+        if taken > 0 {
+            delivered += taken as u64;
+            counters.delivered.store(delivered, Ordering::Relaxed);
+            idle_passes = 0;
+            continue;
+        }
+        if draining {
+            break;
+        }
+        idle_passes += 1;
+        if single {
+            if let Some(m) = E::wait(&slots[0].receiver, Duration::from_millis(10)) {
+                latency.observe(E::payload(&m));
+                delivered += 1;
+                counters.delivered.store(delivered, Ordering::Relaxed);
+            }
+        } else if idle_passes < 4 {
+            std::thread::yield_now();
+        } else {
+            let micros = 20u64 << (idle_passes - 4).min(6);
+            std::thread::sleep(Duration::from_micros(micros.min(1000)));
+        }
+    }
+    counters.delivered.store(delivered, Ordering::Relaxed);
+    ConsumerResult {
+        slots,
+        histogram: latency.into_histogram(),
+        delivered,
+    }
+}

@@ -1,0 +1,109 @@
+//! The seam between the generator and the broker it drives.
+//!
+//! The generator is generic over [`Engine`] so that the same publishers, consumers, pacing and latency
+//! measurement drive both the switchyard core and the naive baseline (see [`super::naive`]); the hot
+//! loops are monomorphised, so the seam costs nothing on the data path.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use switchyard::{
+    Broker, Bytes, Message, OverflowPolicy, Publisher, StatsSnapshot, Subscription,
+    SubscriptionOptions,
+};
+
+/// A broker the generator can drive.
+pub trait Engine: Send + Sync + 'static {
+    /// A handle that publishes on one topic.
+    type Publisher: Send + 'static;
+    /// One receiver of one subscription; clones compete for the subscription's messages.
+    type Receiver: Send + 'static;
+    /// What a receiver takes out of a queue.
+    type Message: Send + 'static;
+
+    /// Subscribes `filter` with the given queue capacity and overflow policy.
+    fn subscribe(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> Result<Self::Receiver>;
+    /// Another competing receiver of the same subscription.
+    fn add_receiver(receiver: &Self::Receiver) -> Self::Receiver;
+    /// A publishing handle for `topic`.
+    fn publisher(&self, topic: &str) -> Result<Self::Publisher>;
+    /// Publishes one payload; returns how many messages this publish caused to be dropped.
+    fn publish(publisher: &mut Self::Publisher, payload: Bytes) -> usize;
+    /// Moves up to `max` queued messages into `out` without waiting; returns how many.
+    fn drain(receiver: &Self::Receiver, out: &mut Vec<Self::Message>, max: usize) -> usize;
+    /// Waits up to `timeout` for one message (used by a consumer thread that serves one receiver, so it
+    /// is woken by the publish instead of polling).
+    fn wait(receiver: &Self::Receiver, timeout: Duration) -> Option<Self::Message>;
+    /// The payload of a message.
+    fn payload(message: &Self::Message) -> &[u8];
+    /// A snapshot of every counter.
+    fn stats(&self) -> StatsSnapshot;
+}
+
+/// The switchyard core: publishes through [`Publisher`] handles (validated once, route cached) and
+/// receives with `drain_into` batches.
+#[derive(Debug, Clone, Default)]
+pub struct CoreEngine {
+    broker: Broker,
+}
+
+impl Engine for CoreEngine {
+    type Publisher = Publisher;
+    type Receiver = Subscription;
+    type Message = Message;
+
+    fn subscribe(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> Result<Subscription> {
+        self.broker
+            .subscribe_with(
+                filter,
+                SubscriptionOptions::new().capacity(capacity).policy(policy),
+            )
+            .with_context(|| format!("subscribing {filter}"))
+    }
+
+    fn add_receiver(receiver: &Subscription) -> Subscription {
+        receiver.clone()
+    }
+
+    fn publisher(&self, topic: &str) -> Result<Publisher> {
+        self.broker
+            .publisher(topic)
+            .with_context(|| format!("publishing on {topic}"))
+    }
+
+    #[inline]
+    fn publish(publisher: &mut Publisher, payload: Bytes) -> usize {
+        publisher.publish(payload).dropped
+    }
+
+    #[inline]
+    fn drain(receiver: &Subscription, out: &mut Vec<Message>, max: usize) -> usize {
+        receiver.drain_into(out, max).count
+    }
+
+    fn wait(receiver: &Subscription, timeout: Duration) -> Option<Message> {
+        receiver
+            .recv_timeout(timeout)
+            .ok()
+            .map(|d| d.into_message())
+    }
+
+    #[inline]
+    fn payload(message: &Message) -> &[u8] {
+        message.payload()
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.broker.stats()
+    }
+}

@@ -1,0 +1,101 @@
+//! `switchyard load`: the headless load generator.
+//!
+//! It drives an embedded broker with publisher threads and pooled consumer threads, shows progress on
+//! stderr, and ends with a human summary (stdout) and optionally the final `switchyard.stats/v1`
+//! snapshot as JSON, whose `load` section ([`report::LoadSection`]) holds the configuration and result.
+//! A run whose books do not balance exits 1.
+//!
+//! - [`args`]: the command line and its validation;
+//! - [`workload`]: topics, filter assignment, payloads and the publisher loop;
+//! - [`consumers`]: the pooled consumer threads;
+//! - [`latency`]: timestamps in payloads and the HDR histograms;
+//! - [`generator`]: one run from subscribe to final snapshot;
+//! - [`progress`], [`report`]: what the user sees;
+//! - [`engine`], [`naive`]: the broker seam, and the naive baseline for comparison;
+//! - [`scenarios`]: the standard scenario table (`--scenarios`).
+
+mod args;
+mod consumers;
+mod engine;
+mod generator;
+mod latency;
+mod naive;
+mod progress;
+mod report;
+mod scenarios;
+mod signals;
+mod workload;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args as _;
+
+use args::EngineKind;
+pub use args::LoadArgs;
+use engine::CoreEngine;
+use generator::{Observers, Plan, RunOutcome, execute};
+use naive::NaiveEngine;
+
+/// How long between `--stats-jsonl` snapshots when `--stats-every` is not given.
+const DEFAULT_STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `switchyard load`. Exit status: 0 success, 1 runtime failure (books off), 2 bad arguments.
+pub fn run(args: LoadArgs) -> Result<ExitCode> {
+    if let Err(e) = args.validate() {
+        let mut cmd = LoadArgs::augment_args(clap::Command::new("switchyard load"));
+        let e = e.format(&mut cmd);
+        let _ = e.print();
+        return Ok(ExitCode::from(2));
+    }
+    signals::install();
+    if args.scenarios {
+        return scenarios::run(&args);
+    }
+    let plan = Plan::from_args(&args);
+    let jsonl = match &args.stats_jsonl {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Some((file, args.stats_every.unwrap_or(DEFAULT_STATS_EVERY)))
+        }
+        None => None,
+    };
+    let observers = Observers {
+        progress: (!args.no_progress).then_some(args.progress_every),
+        jsonl,
+    };
+    let outcome = match plan.engine {
+        EngineKind::Switchyard => execute(CoreEngine::default(), &plan, observers)?,
+        EngineKind::Naive => execute(NaiveEngine::default(), &plan, observers)?,
+    };
+    report(&outcome, args.json.as_deref())
+}
+
+/// Prints the summary and writes the JSON; the exit status says whether the run was sound.
+fn report(outcome: &RunOutcome, json: Option<&Path>) -> Result<ExitCode> {
+    let summary = report::summary(&outcome.snapshot);
+    let json_to_stdout = json == Some(Path::new("-"));
+    if let Some(path) = json {
+        crate::export::write_json_atomic(path, &outcome.snapshot)?;
+    }
+    if json_to_stdout {
+        eprint!("{summary}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(summary.as_bytes())
+            .context("writing the summary")?;
+        out.flush().context("writing the summary")?;
+    }
+    if outcome.problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &outcome.problems {
+            eprintln!("switchyard load: error: {p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

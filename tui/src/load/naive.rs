@@ -1,0 +1,312 @@
+//! The naive baseline broker the scenario table compares against.
+//!
+//! It is what one writes first: a `Mutex<Vec<subscription>>` scanned linearly on every publish with
+//! [`switchyard::filter_matches`], each subscription a bounded `std::sync::mpsc::sync_channel`. The
+//! message is still allocated once and shared (an `Arc`), so the comparison measures routing and
+//! queueing, not copying. It keeps the same counters as the core so its books can be checked too; its
+//! `depth` is derived (`matched - delivered - dropped`) because a std channel has no length.
+//!
+//! `DropOldest` is not offered (a channel cannot evict); `Block` retries `try_send` with short sleeps
+//! until the timeout, holding the broker lock, as a naive implementation would.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Result, bail};
+use switchyard::{
+    Bytes, DroppedByReason, OverflowPolicy, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Topic,
+    Totals, filter_matches,
+};
+
+use super::engine::Engine;
+
+/// A message of the naive broker: topic and payload, shared by every subscription it reaches.
+pub type NaiveMessage = Arc<(Arc<str>, Bytes)>;
+
+struct NaiveSubscription {
+    id: u64,
+    filter: String,
+    capacity: usize,
+    policy: OverflowPolicy,
+    sender: SyncSender<NaiveMessage>,
+    receiver: Mutex<Receiver<NaiveMessage>>,
+    matched: AtomicU64,
+    delivered: AtomicU64,
+    queue_full: AtomicU64,
+    timeout: AtomicU64,
+    receivers: AtomicU64,
+}
+
+struct NaiveShared {
+    subscriptions: Mutex<Vec<Arc<NaiveSubscription>>>,
+    published: AtomicU64,
+    unrouted: AtomicU64,
+    started: Instant,
+}
+
+/// The naive broker. Cheap to clone.
+#[derive(Clone)]
+pub struct NaiveEngine {
+    shared: Arc<NaiveShared>,
+}
+
+impl Default for NaiveEngine {
+    fn default() -> Self {
+        Self {
+            shared: Arc::new(NaiveShared {
+                subscriptions: Mutex::new(Vec::new()),
+                published: AtomicU64::new(0),
+                unrouted: AtomicU64::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A receiver of the naive broker.
+pub struct NaiveReceiver(Arc<NaiveSubscription>);
+
+/// A publishing handle of the naive broker: the topic, validated once.
+pub struct NaivePublisher {
+    shared: Arc<NaiveShared>,
+    topic: Arc<str>,
+}
+
+impl NaiveSubscription {
+    /// Offers one message; returns whether it was dropped.
+    fn offer(&self, msg: &NaiveMessage) -> bool {
+        self.matched.fetch_add(1, Ordering::Relaxed);
+        match self.sender.try_send(msg.clone()) {
+            Ok(()) => false,
+            Err(TrySendError::Full(m)) => match self.policy {
+                OverflowPolicy::Block { timeout } => {
+                    let deadline = Instant::now() + timeout;
+                    let mut m = m;
+                    loop {
+                        std::thread::sleep(Duration::from_micros(20));
+                        match self.sender.try_send(m) {
+                            Ok(()) => return false,
+                            Err(TrySendError::Full(back)) if Instant::now() < deadline => m = back,
+                            Err(_) => {
+                                self.timeout.fetch_add(1, Ordering::Relaxed);
+                                return true;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    self.queue_full.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+            },
+            // The receiver lives as long as the subscription, so the channel cannot be disconnected.
+            Err(TrySendError::Disconnected(_)) => {
+                self.queue_full.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+
+    fn stats(&self) -> SubscriptionStats {
+        // Read `delivered` and the drops before `matched`, so a snapshot under load never shows a
+        // negative depth; at quiescence it is exact.
+        let delivered = self.delivered.load(Ordering::Relaxed);
+        let dropped_by_reason = DroppedByReason {
+            queue_full: self.queue_full.load(Ordering::Relaxed),
+            timeout: self.timeout.load(Ordering::Relaxed),
+            ..DroppedByReason::default()
+        };
+        let matched = self.matched.load(Ordering::Relaxed);
+        let depth = matched.saturating_sub(delivered + dropped_by_reason.total());
+        SubscriptionStats {
+            id: self.id,
+            name: format!("s{}", self.id),
+            filter: self.filter.clone(),
+            policy: self.policy.name().to_string(),
+            capacity: self.capacity as u64,
+            matched,
+            delivered,
+            dropped: dropped_by_reason.total(),
+            dropped_by_reason,
+            depth,
+            high_water: depth,
+            receivers: self.receivers.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Engine for NaiveEngine {
+    type Publisher = NaivePublisher;
+    type Receiver = NaiveReceiver;
+    type Message = NaiveMessage;
+
+    fn subscribe(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> Result<NaiveReceiver> {
+        switchyard::Filter::new(filter)?;
+        if policy == OverflowPolicy::DropOldest {
+            bail!("the naive baseline cannot evict: drop-oldest is not supported");
+        }
+        let (sender, receiver) = sync_channel(capacity);
+        let mut subs = lock(&self.shared.subscriptions);
+        let sub = Arc::new(NaiveSubscription {
+            id: subs.len() as u64 + 1,
+            filter: filter.to_string(),
+            capacity,
+            policy,
+            sender,
+            receiver: Mutex::new(receiver),
+            matched: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            queue_full: AtomicU64::new(0),
+            timeout: AtomicU64::new(0),
+            receivers: AtomicU64::new(1),
+        });
+        subs.push(sub.clone());
+        Ok(NaiveReceiver(sub))
+    }
+
+    fn add_receiver(receiver: &NaiveReceiver) -> NaiveReceiver {
+        receiver.0.receivers.fetch_add(1, Ordering::Relaxed);
+        NaiveReceiver(receiver.0.clone())
+    }
+
+    fn publisher(&self, topic: &str) -> Result<NaivePublisher> {
+        Topic::new(topic)?;
+        Ok(NaivePublisher {
+            shared: self.shared.clone(),
+            topic: Arc::from(topic),
+        })
+    }
+
+    fn publish(publisher: &mut NaivePublisher, payload: Bytes) -> usize {
+        let shared = &publisher.shared;
+        let msg: NaiveMessage = Arc::new((publisher.topic.clone(), payload));
+        let mut matched = 0;
+        let mut dropped = 0;
+        for sub in lock(&shared.subscriptions).iter() {
+            if filter_matches(&sub.filter, &publisher.topic) {
+                matched += 1;
+                dropped += usize::from(sub.offer(&msg));
+            }
+        }
+        shared.published.fetch_add(1, Ordering::Relaxed);
+        if matched == 0 {
+            shared.unrouted.fetch_add(1, Ordering::Relaxed);
+        }
+        dropped
+    }
+
+    fn drain(receiver: &NaiveReceiver, out: &mut Vec<NaiveMessage>, max: usize) -> usize {
+        let Ok(rx) = receiver.0.receiver.try_lock() else {
+            return 0; // another receiver of this subscription is draining it
+        };
+        let mut n = 0;
+        while n < max {
+            match rx.try_recv() {
+                Ok(m) => {
+                    out.push(m);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        drop(rx);
+        receiver.0.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    fn wait(receiver: &NaiveReceiver, timeout: Duration) -> Option<NaiveMessage> {
+        let rx = lock(&receiver.0.receiver);
+        match rx.recv_timeout(timeout) {
+            Ok(m) => {
+                receiver.0.delivered.fetch_add(1, Ordering::Relaxed);
+                Some(m)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    fn payload(message: &NaiveMessage) -> &[u8] {
+        &message.1
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        let subscriptions: Vec<SubscriptionStats> = lock(&self.shared.subscriptions)
+            .iter()
+            .map(|s| s.stats())
+            .collect();
+        let mut totals = Totals {
+            published: self.shared.published.load(Ordering::Relaxed),
+            unrouted: self.shared.unrouted.load(Ordering::Relaxed),
+            subscriptions: subscriptions.len() as u64,
+            ..Totals::default()
+        };
+        for s in &subscriptions {
+            totals.matched += s.matched;
+            totals.delivered += s.delivered;
+            totals.dropped += s.dropped;
+            totals.depth += s.depth;
+        }
+        let uptime_s = self.shared.started.elapsed().as_secs_f64();
+        let per_s = |n: u64| {
+            if uptime_s > 0.0 {
+                n as f64 / uptime_s
+            } else {
+                0.0
+            }
+        };
+        StatsSnapshot {
+            schema: SCHEMA.to_string(),
+            taken_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            uptime_s,
+            totals,
+            rates: Rates {
+                published_per_s: per_s(totals.published),
+                delivered_per_s: per_s(totals.delivered),
+                dropped_per_s: per_s(totals.dropped),
+            },
+            subscriptions,
+            latency_us: None,
+            load: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_naive_broker_routes_by_filter_and_keeps_balanced_books() {
+        let e = NaiveEngine::default();
+        let all = e
+            .subscribe("load/#", 2, OverflowPolicy::DropNewest)
+            .unwrap();
+        let one = e
+            .subscribe("load/+/t1", 8, OverflowPolicy::DropNewest)
+            .unwrap();
+        let mut p0 = e.publisher("load/p0/t0").unwrap();
+        let mut p1 = e.publisher("load/p1/t1").unwrap();
+        for _ in 0..3 {
+            NaiveEngine::publish(&mut p0, Bytes::from_static(b"x"));
+            NaiveEngine::publish(&mut p1, Bytes::from_static(b"y"));
+        }
+        let mut out = Vec::new();
+        assert_eq!(NaiveEngine::drain(&one, &mut out, 10), 3);
+        assert_eq!(NaiveEngine::drain(&all, &mut out, 10), 2);
+        let s = e.stats();
+        assert_eq!(s.totals.published, 6);
+        assert_eq!(s.totals.dropped, 4);
+        assert!(s.balances());
+    }
+}

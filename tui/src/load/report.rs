@@ -1,0 +1,356 @@
+//! What a run reports: the `load` section of the JSON snapshot, the human summary, and RSS readings.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use switchyard::{DroppedByReason, LatencySummary, StatsSnapshot};
+
+use super::args::{EngineKind, FilterMode};
+
+/// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSection {
+    /// The effective configuration (defaults filled in).
+    pub config: LoadConfig,
+    /// What happened.
+    pub result: LoadResult,
+}
+
+/// The effective configuration of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadConfig {
+    /// `switchyard` or `naive`.
+    pub engine: EngineKind,
+    /// Publisher threads.
+    pub publishers: u32,
+    /// Subscriptions.
+    pub subscribers: u32,
+    /// Receivers per subscription.
+    pub receivers: u32,
+    /// Consumer threads serving the receivers.
+    pub consumer_threads: u32,
+    /// Distinct topics.
+    pub topics: u32,
+    /// Filter assignment.
+    pub filters: FilterMode,
+    /// Payload size.
+    pub payload_bytes: u64,
+    /// Total publish rate asked for, messages per second; 0 = as fast as possible.
+    pub rate_per_s: u64,
+    /// Publishing time asked for (null when bounded by `messages`).
+    pub duration_s: Option<f64>,
+    /// Messages asked for (null when bounded by `duration_s`).
+    pub messages: Option<u64>,
+    /// Queue capacity per subscription.
+    pub capacity: u64,
+    /// Overflow policy, as on the command line (`block:250ms`).
+    pub policy: String,
+    /// Slow subscriptions, if any.
+    pub slow: Option<SlowConfig>,
+    /// Seed of the random choices.
+    pub seed: u64,
+    /// One message in this many carries a timestamp (0 = latency not measured).
+    pub latency_every: u32,
+    /// Whether queues were drained at the end.
+    pub drain: bool,
+}
+
+/// `--slow` as configured.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SlowConfig {
+    /// How many subscriptions are slow.
+    pub subscriptions: u32,
+    /// Per-message delay, milliseconds.
+    pub delay_ms: f64,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadResult {
+    /// False in the periodic `--stats-jsonl` snapshots, true in the final one.
+    pub complete: bool,
+    /// The run was ended early by SIGINT or SIGTERM.
+    pub interrupted: bool,
+    /// Seconds spent publishing.
+    pub publish_s: f64,
+    /// Seconds spent draining after publishers stopped.
+    pub drain_s: f64,
+    /// Messages published by the generator.
+    pub published: u64,
+    /// Sum over subscriptions of messages matched.
+    pub matched: u64,
+    /// Messages delivered to receivers.
+    pub delivered: u64,
+    /// Messages dropped.
+    pub dropped: u64,
+    /// Drops by reason.
+    pub dropped_by_reason: DroppedByReason,
+    /// Messages still queued at the end.
+    pub depth: u64,
+    /// `published / publish_s`.
+    pub published_per_s: f64,
+    /// `delivered / (publish_s + drain_s)`.
+    pub delivered_per_s: f64,
+    /// Resident set size when the run started (before subscribing), bytes; null off Linux.
+    pub rss_start_bytes: Option<u64>,
+    /// Resident set size after subscribing, bytes.
+    pub rss_subscribed_bytes: Option<u64>,
+    /// Resident set size at the end, bytes.
+    pub rss_end_bytes: Option<u64>,
+    /// `matched = delivered + dropped + depth` for every subscription and in total.
+    pub balanced: bool,
+}
+
+/// The resident set size of this process in bytes, from `/proc/self/status` (`VmRSS`, in kB, which
+/// saves knowing the page size `statm` counts in). `None` where there is no procfs.
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `12,345,678`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1.23M`, `456.7k`, `89`.
+pub fn rate(per_s: f64) -> String {
+    if per_s >= 1e6 {
+        format!("{:.2}M", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.1}k", per_s / 1e3)
+    } else {
+        format!("{per_s:.0}")
+    }
+}
+
+/// `12.3 MiB`, or `n/a`.
+pub fn bytes(b: Option<u64>) -> String {
+    match b {
+        Some(b) if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        Some(b) => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        None => "n/a".into(),
+    }
+}
+
+fn latency_line(l: &LatencySummary) -> String {
+    format!(
+        "p50 {:.1} µs  p90 {:.1} µs  p99 {:.1} µs  p99.9 {:.1} µs  max {:.1} µs  ({} samples)",
+        l.p50,
+        l.p90,
+        l.p99,
+        l.p999,
+        l.max,
+        count(l.count)
+    )
+}
+
+fn reasons(d: &DroppedByReason) -> String {
+    format!(
+        "queue_full {}, evicted {}, timeout {}, unsubscribed {}",
+        count(d.queue_full),
+        count(d.evicted),
+        count(d.timeout),
+        count(d.unsubscribed)
+    )
+}
+
+/// How many subscriptions the summary lists by drops.
+pub const TOP_BY_DROPS: usize = 5;
+
+/// The human summary printed at the end of a run.
+pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
+    let mut s = String::new();
+    let Some(load) = &snapshot.load else {
+        return s;
+    };
+    let (c, r) = (&load.config, &load.result);
+    let bound = match (c.messages, c.duration_s) {
+        (Some(m), _) => format!("{} messages", count(m)),
+        (None, Some(d)) => format!("{d}s"),
+        (None, None) => String::new(),
+    };
+    let _ = writeln!(
+        s,
+        "switchyard load ({:?} engine): {} publisher(s) → {} subscription(s) × {} receiver(s) on {} \
+         consumer thread(s), {} topic(s), {:?} filters, {} B payload, capacity {} {}, rate {}, {bound}, seed {}",
+        c.engine,
+        c.publishers,
+        count(u64::from(c.subscribers)),
+        c.receivers,
+        c.consumer_threads,
+        count(u64::from(c.topics)),
+        c.filters,
+        c.payload_bytes,
+        count(c.capacity),
+        c.policy,
+        if c.rate_per_s == 0 {
+            "max".to_string()
+        } else {
+            format!("{}/s", count(c.rate_per_s))
+        },
+        c.seed,
+    );
+    if let Some(slow) = c.slow {
+        let _ = writeln!(
+            s,
+            "slow        {} subscription(s) at {} ms per message",
+            slow.subscriptions, slow.delay_ms
+        );
+    }
+    let _ = writeln!(
+        s,
+        "time        {:.3} s publishing + {:.3} s draining{}",
+        r.publish_s,
+        r.drain_s,
+        if r.interrupted {
+            "  (interrupted by a signal)"
+        } else {
+            ""
+        }
+    );
+    let t = &snapshot.totals;
+    let _ = writeln!(
+        s,
+        "published   {:>16}   {}/s",
+        count(r.published),
+        rate(r.published_per_s)
+    );
+    let _ = writeln!(
+        s,
+        "matched     {:>16}   (unrouted {})",
+        count(t.matched),
+        count(t.unrouted)
+    );
+    let _ = writeln!(
+        s,
+        "delivered   {:>16}   {}/s",
+        count(t.delivered),
+        rate(r.delivered_per_s)
+    );
+    let _ = writeln!(
+        s,
+        "dropped     {:>16}   ({})",
+        count(t.dropped),
+        reasons(&r.dropped_by_reason)
+    );
+    let _ = writeln!(s, "queued      {:>16}   at the end", count(t.depth));
+    match &snapshot.latency_us {
+        Some(l) => {
+            let _ = writeln!(s, "latency     {}", latency_line(l));
+        }
+        None if c.latency_every == 0 => {
+            let _ = writeln!(s, "latency     not measured (--latency-every 0)");
+        }
+        None => {
+            let _ = writeln!(s, "latency     no timestamped message was received");
+        }
+    }
+    let per_sub = match (r.rss_start_bytes, r.rss_subscribed_bytes) {
+        // Page granularity makes the figure meaningless for a handful of subscriptions.
+        (Some(a), Some(b)) if c.subscribers >= 1000 => {
+            format!(
+                ", ~{} B per subscription",
+                b.saturating_sub(a) / u64::from(c.subscribers)
+            )
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        s,
+        "memory      RSS {} at start, {} subscribed, {} at end{per_sub}",
+        bytes(r.rss_start_bytes),
+        bytes(r.rss_subscribed_bytes),
+        bytes(r.rss_end_bytes)
+    );
+    let mut top: Vec<_> = snapshot
+        .subscriptions
+        .iter()
+        .filter(|s| s.dropped > 0)
+        .collect();
+    if !top.is_empty() {
+        top.sort_by(|a, b| b.dropped.cmp(&a.dropped).then(a.id.cmp(&b.id)));
+        let _ = writeln!(
+            s,
+            "top subscriptions by drops ({} of {} dropped something):",
+            top.len().min(TOP_BY_DROPS),
+            top.len()
+        );
+        for sub in top.iter().take(TOP_BY_DROPS) {
+            let _ = writeln!(
+                s,
+                "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}/{}",
+                sub.name,
+                sub.filter,
+                count(sub.dropped),
+                count(sub.matched),
+                reasons(&sub.dropped_by_reason),
+                count(sub.high_water),
+                count(sub.capacity),
+            );
+        }
+    }
+    if r.balanced {
+        let _ = writeln!(
+            s,
+            "books       balanced: matched = delivered + dropped + depth for all {} subscriptions",
+            count(snapshot.subscriptions.len() as u64)
+        );
+    } else {
+        let bad: Vec<_> = snapshot
+            .subscriptions
+            .iter()
+            .filter(|s| !s.balances())
+            .collect();
+        let _ = writeln!(
+            s,
+            "books       DO NOT BALANCE ({} subscriptions off):",
+            bad.len()
+        );
+        for sub in bad.iter().take(TOP_BY_DROPS) {
+            let _ = writeln!(
+                s,
+                "  {} {}: matched {} != delivered {} + dropped {} + depth {}",
+                sub.name, sub.filter, sub.matched, sub.delivered, sub.dropped, sub.depth
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(12_345_678), "12,345,678");
+    }
+
+    #[test]
+    fn rates_scale_to_k_and_m() {
+        assert_eq!(rate(12.0), "12");
+        assert_eq!(rate(12_345.0), "12.3k");
+        assert_eq!(rate(1_234_567.0), "1.23M");
+    }
+
+    #[test]
+    fn rss_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(rss_bytes().unwrap() > 0);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! `switchyard load --scenarios`: the standard scenarios against the switchyard core and the naive
+//! baseline, in one table.
+//!
+//! Runs are interleaved (every scenario and engine once, then again: A B A B …) so that a noisy
+//! neighbour or a frequency change hits both engines alike; the table shows the median of the
+//! repetitions. A "raw" row measures the core alone (one `Publisher`, one thread draining with
+//! `drain_into`, no generator), the ceiling the generator's 1→1 exact run is compared against.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use switchyard::{Broker, Bytes, OverflowPolicy, SubscriptionOptions};
+
+use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
+use super::engine::CoreEngine;
+use super::generator::{Observers, Plan, execute};
+use super::naive::NaiveEngine;
+use super::report::{count, rate};
+use super::signals;
+
+/// One row of the table, before engines and repetitions.
+struct Scenario {
+    name: &'static str,
+    publishers: u32,
+    subscribers: u32,
+    topics: u32,
+    filters: FilterMode,
+    capacity: u64,
+    rate: u64,
+    slow: Option<SlowSpec>,
+}
+
+fn standard() -> Vec<Scenario> {
+    let base = Scenario {
+        name: "",
+        publishers: 1,
+        subscribers: 1,
+        topics: 1,
+        filters: FilterMode::Exact,
+        capacity: 256,
+        rate: 0,
+        slow: None,
+    };
+    vec![
+        Scenario {
+            name: "1→1 exact",
+            ..base
+        },
+        Scenario {
+            name: "1→4 fan-out",
+            subscribers: 4,
+            ..base
+        },
+        Scenario {
+            name: "4→4 exact",
+            publishers: 4,
+            subscribers: 4,
+            topics: 4,
+            ..base
+        },
+        Scenario {
+            name: "10k subs mixed",
+            publishers: 2,
+            subscribers: 10_000,
+            topics: 1_000,
+            filters: FilterMode::Mixed,
+            capacity: 64,
+            ..base
+        },
+        Scenario {
+            name: "slow consumer",
+            subscribers: 4,
+            rate: 100_000,
+            slow: Some(SlowSpec {
+                subscriptions: 1,
+                delay: Duration::from_micros(100),
+            }),
+            ..base
+        },
+    ]
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    delivered_per_s: f64,
+    p99_us: Option<f64>,
+    dropped: u64,
+}
+
+fn plan_for(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> Plan {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    Plan {
+        engine,
+        publishers: s.publishers,
+        subscribers: s.subscribers,
+        receivers: 1,
+        consumer_threads: s.subscribers.min(cpus).max(1),
+        topics: s.topics,
+        filters: s.filters,
+        payload: 64,
+        rate: s.rate,
+        duration: Some(duration),
+        messages: None,
+        capacity: s.capacity,
+        policy: OverflowPolicy::DropNewest,
+        slow: s.slow,
+        seed,
+        latency_every: 32,
+        drain: true,
+    }
+}
+
+fn measure(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> Result<Sample> {
+    let plan = plan_for(s, engine, duration, seed);
+    let observers = Observers {
+        progress: None,
+        jsonl: None,
+    };
+    let outcome = match engine {
+        EngineKind::Switchyard => execute(CoreEngine::default(), &plan, observers)?,
+        EngineKind::Naive => execute(NaiveEngine::default(), &plan, observers)?,
+    };
+    if !outcome.problems.is_empty() {
+        bail!(
+            "scenario {} on {engine:?}: {}",
+            s.name,
+            outcome.problems.join("; ")
+        );
+    }
+    let load = outcome.snapshot.load.as_ref();
+    Ok(Sample {
+        delivered_per_s: load.map_or(0.0, |l| l.result.delivered_per_s),
+        p99_us: outcome.snapshot.latency_us.map(|l| l.p99),
+        dropped: outcome.snapshot.totals.dropped,
+    })
+}
+
+/// The core alone: one publisher handle, one thread draining with `drain_into`, a shared static payload,
+/// no pacing, stamping or counters of the generator's own. Returns messages delivered per second.
+fn raw_core(duration: Duration) -> Result<f64> {
+    static PAYLOAD: [u8; 64] = [0; 64];
+    let broker = Broker::new();
+    let sub = broker.subscribe_with("raw/t", SubscriptionOptions::new().capacity(256))?;
+    let mut publisher = broker.publisher("raw/t")?;
+    let done = AtomicBool::new(false);
+    let delivered = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut buf = Vec::with_capacity(128);
+            let mut n = 0u64;
+            loop {
+                let got = sub.drain_into(&mut buf, 128).count;
+                buf.clear();
+                n += got as u64;
+                if got == 0 {
+                    if done.load(Ordering::Acquire) && sub.is_empty() {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+            delivered.store(n, Ordering::Relaxed);
+        });
+        let deadline = start + duration;
+        'publish: loop {
+            for _ in 0..1024 {
+                publisher.publish(Bytes::from_static(&PAYLOAD));
+            }
+            if Instant::now() >= deadline {
+                break 'publish;
+            }
+        }
+        done.store(true, Ordering::Release);
+    });
+    Ok(delivered.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{model}, {cpus} CPUs, {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    )
+}
+
+/// Runs every scenario `--repeat` times per engine, interleaved, and prints the table on stdout.
+pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
+    let scenarios = standard();
+    let engines = [EngineKind::Switchyard, EngineKind::Naive];
+    let duration = args.scenario_duration;
+    let reps = args.repeat as usize;
+    let mut samples = vec![vec![Vec::<Sample>::new(); engines.len()]; scenarios.len()];
+    let mut raw = Vec::new();
+    let total = reps * (scenarios.len() * engines.len() + 1);
+    let mut done = 0;
+    'reps: for rep in 0..reps {
+        for (si, s) in scenarios.iter().enumerate() {
+            for (ei, &engine) in engines.iter().enumerate() {
+                if signals::interrupted() {
+                    break 'reps;
+                }
+                done += 1;
+                eprintln!("[{done}/{total}] rep {} {} on {engine:?}", rep + 1, s.name);
+                samples[si][ei].push(measure(
+                    s,
+                    engine,
+                    duration,
+                    args.seed.wrapping_add(rep as u64),
+                )?);
+            }
+            if si == 0 {
+                done += 1;
+                eprintln!("[{done}/{total}] rep {} raw core 1→1", rep + 1);
+                raw.push(raw_core(duration)?);
+            }
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "switchyard load --scenarios: {}; {} per run, median of {reps} interleaved repetitions",
+        machine(),
+        humantime::format_duration(duration)
+    );
+    let _ = writeln!(
+        out,
+        "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+        "scenario", "engine", "delivered/s", "p99 µs", "drops", "switchyard/naive"
+    );
+    let raw_rate = median(raw.clone());
+    for (si, s) in scenarios.iter().enumerate() {
+        let rates: Vec<f64> = samples[si]
+            .iter()
+            .map(|v| median(v.iter().map(|x| x.delivered_per_s).collect()))
+            .collect();
+        for (ei, engine) in engines.iter().enumerate() {
+            let v = &samples[si][ei];
+            let p99 = median(v.iter().filter_map(|x| x.p99_us).collect());
+            let drops = median(v.iter().map(|x| x.dropped as f64).collect());
+            let ratio = if ei == 0 && rates[1] > 0.0 {
+                format!("{:.1}×", rates[0] / rates[1])
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                s.name,
+                format!("{engine:?}").to_lowercase(),
+                rate(rates[ei]),
+                if p99.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{p99:.1}")
+                },
+                if drops.is_nan() {
+                    "-".into()
+                } else {
+                    count(drops as u64)
+                },
+                ratio
+            );
+        }
+        if si == 0 {
+            let _ = writeln!(
+                out,
+                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                "1→1 raw core",
+                "switchyard",
+                rate(raw_rate),
+                "-",
+                "-",
+                format!("gen/raw {:.0}%", 100.0 * rates[0] / raw_rate)
+            );
+        }
+    }
+    print!("{out}");
+    Ok(std::process::ExitCode::SUCCESS)
+}

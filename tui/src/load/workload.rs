@@ -1,0 +1,234 @@
+//! What the generator publishes and who listens: topic names, filter assignment, payloads, and the
+//! publisher threads' loop (pacing, message budget, timestamp stamping).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use switchyard::Bytes;
+
+use super::args::FilterMode;
+use super::engine::Engine;
+use super::latency;
+
+/// The topic with index `j`: `load/p<k>/t<j>`, owned by publisher `k = j mod publishers`.
+pub fn topic_name(j: u32, publishers: u32) -> String {
+    format!("load/p{}/t{j}", j % publishers)
+}
+
+/// The topic indices publisher `p` publishes on: those it owns, or `p mod topics` when there are fewer
+/// topics than publishers (then several publishers share a topic).
+pub fn topics_of_publisher(p: u32, publishers: u32, topics: u32) -> Vec<u32> {
+    if topics < publishers {
+        return vec![p % topics];
+    }
+    (p..topics).step_by(publishers as usize).collect()
+}
+
+/// Every `WILDCARD_HASH_EVERY`th wildcard subscription takes a `#` filter over one publisher's topics;
+/// the rest take `load/+/t<j>`. `#` subscriptions match many topics, so they are kept rare enough that a
+/// 10k-subscription run measures routing rather than one huge fan-out.
+pub const WILDCARD_HASH_EVERY: u32 = 32;
+
+/// The filter of subscription `i` (see `--filters` in `--help`).
+pub fn filter_for(i: u32, mode: FilterMode, publishers: u32, topics: u32) -> String {
+    let exact = |i: u32| topic_name(i % topics, publishers);
+    let wildcard = |i: u32| {
+        if i % WILDCARD_HASH_EVERY == WILDCARD_HASH_EVERY - 1 {
+            // Only publishers that own a topic (k < topics) have anything under `load/p<k>/`.
+            format!(
+                "load/p{}/#",
+                (i / WILDCARD_HASH_EVERY) % publishers.min(topics)
+            )
+        } else {
+            format!("load/+/t{}", i % topics)
+        }
+    };
+    match mode {
+        FilterMode::Exact => exact(i),
+        FilterMode::Wildcard => wildcard(i),
+        FilterMode::Mixed if i % 2 == 0 => exact(i),
+        FilterMode::Mixed => wildcard(i),
+    }
+}
+
+/// The payload every unstamped message shares: `payload` bytes, zero in 0..8 (no timestamp), the rest
+/// random from the seed.
+///
+/// It is leaked on purpose: a `&'static` buffer makes `Bytes::from_static` clones free (no reference
+/// count for publishers on different cores to fight over). One buffer per run, `payload` bytes.
+pub fn shared_payload(payload: usize, seed: u64) -> &'static [u8] {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut buf = vec![0u8; payload];
+    for b in buf.iter_mut().skip(latency::STAMP_BYTES) {
+        *b = rng.u8(..);
+    }
+    Box::leak(buf.into_boxed_slice())
+}
+
+/// Counters a publisher thread shares with the progress line, on their own cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct PublisherCounters {
+    /// Messages published so far.
+    pub published: AtomicU64,
+    /// Messages dropped because of this publisher's publishes.
+    pub dropped: AtomicU64,
+}
+
+/// What one publisher thread does.
+pub struct PublisherPlan<E: Engine> {
+    /// One handle per topic it publishes on.
+    pub handles: Vec<E::Publisher>,
+    /// Messages to publish, or `None` until stopped.
+    pub budget: Option<u64>,
+    /// Time between two messages of this publisher, or `None` for as fast as possible.
+    pub interval: Option<Duration>,
+    /// Every Nth message carries a timestamp (0: none).
+    pub latency_every: u32,
+    /// The shared unstamped payload.
+    pub payload: &'static [u8],
+    /// Seeds the topic choice.
+    pub seed: u64,
+}
+
+/// What a publisher thread did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublisherResult {
+    /// Messages published.
+    pub published: u64,
+    /// Messages dropped because of its publishes.
+    pub dropped: u64,
+}
+
+/// Publishes until the budget is spent or `stop` is set.
+pub fn publish_loop<E: Engine>(
+    mut plan: PublisherPlan<E>,
+    start: Instant,
+    stop: &AtomicBool,
+    counters: &PublisherCounters,
+) -> PublisherResult {
+    let mut rng = fastrand::Rng::with_seed(plan.seed);
+    let topics = plan.handles.len();
+    let budget = plan.budget.unwrap_or(u64::MAX);
+    let every = u64::from(plan.latency_every);
+    let t0 = Instant::now();
+    let mut published = 0u64;
+    let mut dropped = 0u64;
+    while published < budget && !stop.load(Ordering::Relaxed) {
+        if let Some(interval) = plan.interval {
+            pace(t0 + interval.mul_f64(published as f64), stop);
+        }
+        let payload = if every != 0 && published % every == 0 {
+            latency::stamped_payload(plan.payload, start)
+        } else {
+            Bytes::from_static(plan.payload)
+        };
+        let t = if topics == 1 { 0 } else { rng.usize(..topics) };
+        dropped += E::publish(&mut plan.handles[t], payload) as u64;
+        published += 1;
+        // A store to this publisher's own cache line: about a nanosecond, and the progress line stays
+        // exact even when each publish fans out to thousands of subscriptions.
+        counters.published.store(published, Ordering::Relaxed);
+        counters.dropped.store(dropped, Ordering::Relaxed);
+    }
+    counters.published.store(published, Ordering::Relaxed);
+    counters.dropped.store(dropped, Ordering::Relaxed);
+    PublisherResult { published, dropped }
+}
+
+/// Waits until `at`: sleeps while more than 200 µs remain (sleep overshoots by tens of µs), then
+/// yields, so a paced publisher neither burns a core nor bunches its messages.
+fn pace(at: Instant, stop: &AtomicBool) {
+    loop {
+        let now = Instant::now();
+        if now >= at || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let left = at - now;
+        if left > Duration::from_micros(200) {
+            std::thread::sleep((left - Duration::from_micros(100)).min(Duration::from_millis(50)));
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Splits `total` over `parts` as evenly as possible (the first `total mod parts` get one more).
+pub fn split(total: u64, parts: u32, index: u32) -> u64 {
+    let parts = u64::from(parts);
+    total / parts + u64::from(u64::from(index) < total % parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_filters_cycle_over_the_topics() {
+        let f: Vec<_> = (0..4)
+            .map(|i| filter_for(i, FilterMode::Exact, 2, 3))
+            .collect();
+        assert_eq!(f, ["load/p0/t0", "load/p1/t1", "load/p0/t2", "load/p0/t0"]);
+    }
+
+    #[test]
+    fn wildcard_filters_use_plus_and_every_32nd_a_hash_over_one_publisher() {
+        assert_eq!(filter_for(0, FilterMode::Wildcard, 2, 3), "load/+/t0");
+        assert_eq!(filter_for(31, FilterMode::Wildcard, 2, 3), "load/p0/#");
+        assert_eq!(filter_for(63, FilterMode::Wildcard, 2, 3), "load/p1/#");
+    }
+
+    #[test]
+    fn mixed_filters_alternate_exact_and_wildcard() {
+        assert_eq!(filter_for(0, FilterMode::Mixed, 1, 4), "load/p0/t0");
+        assert_eq!(filter_for(1, FilterMode::Mixed, 1, 4), "load/+/t1");
+        assert_eq!(filter_for(2, FilterMode::Mixed, 1, 4), "load/p0/t2");
+        assert_eq!(filter_for(31, FilterMode::Mixed, 1, 4), "load/p0/#");
+    }
+
+    #[test]
+    fn every_filter_matches_some_topic_that_is_published() {
+        for mode in [FilterMode::Exact, FilterMode::Wildcard, FilterMode::Mixed] {
+            for (publishers, topics) in [(1, 1), (3, 2), (2, 7), (4, 100)] {
+                let published: Vec<String> = (0..publishers)
+                    .flat_map(|p| topics_of_publisher(p, publishers, topics))
+                    .map(|j| topic_name(j, publishers))
+                    .collect();
+                for i in 0..200 {
+                    let f = filter_for(i, mode, publishers, topics);
+                    assert!(
+                        published.iter().any(|t| switchyard::filter_matches(&f, t)),
+                        "{mode:?} {publishers}p {topics}t: {f} matches nothing"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn publishers_own_disjoint_topics_or_share_when_there_are_fewer() {
+        assert_eq!(topics_of_publisher(0, 2, 5), [0, 2, 4]);
+        assert_eq!(topics_of_publisher(1, 2, 5), [1, 3]);
+        assert_eq!(topics_of_publisher(3, 4, 2), [1]);
+    }
+
+    #[test]
+    fn split_hands_out_exactly_the_total() {
+        for (total, parts) in [(10, 3), (2, 4), (0, 1), (7, 7)] {
+            assert_eq!(
+                (0..parts).map(|i| split(total, parts, i)).sum::<u64>(),
+                total
+            );
+        }
+        assert_eq!(split(10, 3, 0), 4);
+        assert_eq!(split(10, 3, 2), 3);
+    }
+
+    #[test]
+    fn the_shared_payload_has_no_timestamp_and_is_seeded() {
+        let a = shared_payload(32, 7);
+        assert_eq!(&a[..8], &[0; 8]);
+        assert_eq!(a, shared_payload(32, 7));
+        assert_ne!(a, shared_payload(32, 8));
+    }
+}

@@ -1,0 +1,60 @@
+//! `--messages N` publishes exactly N, split over the publishers.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+#[test]
+fn messages_n_publishes_exactly_n_over_several_publishers() {
+    for (publishers, n) in [("1", 1u64), ("3", 1000), ("4", 4097)] {
+        let out = Command::cargo_bin("switchyard")
+            .unwrap()
+            .args([
+                "load",
+                "--no-progress",
+                "--json",
+                "-",
+                "--topics",
+                "8",
+                "--publishers",
+                publishers,
+            ])
+            .args(["--messages", &n.to_string(), "--capacity", "8192"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["totals"]["published"], n, "{publishers} publishers");
+        assert_eq!(v["load"]["result"]["published"], n);
+        // Every topic of `exact` on one subscription is matched once per message routed to it.
+        assert_eq!(v["totals"]["delivered"], v["totals"]["matched"]);
+    }
+}
+
+#[test]
+fn a_paced_run_keeps_to_its_rate() {
+    let out = Command::cargo_bin("switchyard")
+        .unwrap()
+        .args([
+            "load",
+            "--no-progress",
+            "--json",
+            "-",
+            "--messages",
+            "200",
+            "--rate",
+            "1000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secs = v["load"]["result"]["publish_s"].as_f64().unwrap();
+    assert!(
+        (0.15..1.0).contains(&secs),
+        "200 messages at 1000/s took {secs}s"
+    );
+}
