@@ -2,9 +2,9 @@
 //!
 //! # Shape
 //! Each node stands for a filter prefix. A node holds
-//! - `children`: exact next levels, in a persistent hash map (an `imbl` HAMT keyed by the level text,
-//!   hashed with `foldhash`), so a level with a million children is looked up in a few steps and is
-//!   *not* copied when one child changes;
+//! - `children`: exact next levels, keyed by the level text: a short vector while there are at most
+//!   eight, then a persistent hash map (an `imbl` HAMT hashed with `foldhash`), so a level with a
+//!   million children is looked up in a few steps and is *not* copied when one child changes;
 //! - `plus`: the child for a `+` (or `*`) level, kept apart so matching never has to scan siblings;
 //! - `exact`: the entries whose filter ends at this node;
 //! - `multi`: the entries whose filter is this prefix followed by `#`.
@@ -26,12 +26,79 @@
 
 use std::sync::Arc;
 
-type Children<T> = imbl::GenericHashMap<
+type WideChildren<T> = imbl::GenericHashMap<
     Arc<str>,
     Arc<Node<T>>,
     foldhash::fast::RandomState,
     imbl::shared_ptr::DefaultSharedPtr,
 >;
+
+/// Up to this many children live in a plain vector; more go into a persistent hash map.
+const FEW_CHILDREN: usize = 8;
+
+/// A node's exact-level children.
+///
+/// Most nodes have a handful of children: a linear scan of a few short strings is faster than
+/// hashing, and a small vector costs one small allocation where a HAMT node reserves 32 slots (about
+/// 1 KiB per node, which dominated the memory of a large table). Past [`FEW_CHILDREN`] the children move
+/// to a persistent hash map, so a level with a million children is neither scanned nor copied whole.
+#[derive(Debug, Clone)]
+enum Children<T> {
+    Few(Vec<(Arc<str>, Arc<Node<T>>)>),
+    Many(WideChildren<T>),
+}
+
+impl<T> Children<T> {
+    #[inline]
+    fn get(&self, level: &str) -> Option<&Arc<Node<T>>> {
+        match self {
+            Self::Few(v) => v.iter().find(|(l, _)| &**l == level).map(|(_, n)| n),
+            Self::Many(m) => m.get(level),
+        }
+    }
+}
+
+impl<T: Clone> Children<T> {
+    fn insert(&mut self, level: &str, node: Arc<Node<T>>) {
+        match self {
+            Self::Few(v) => {
+                if let Some(slot) = v.iter_mut().find(|(l, _)| &**l == level) {
+                    slot.1 = node;
+                } else if v.len() < FEW_CHILDREN {
+                    v.push((Arc::from(level), node));
+                } else {
+                    let mut m: WideChildren<T> = v.drain(..).collect();
+                    m.insert(Arc::from(level), node);
+                    *self = Self::Many(m);
+                }
+            }
+            Self::Many(m) => {
+                m.insert(Arc::from(level), node);
+            }
+        }
+    }
+
+    fn remove(&mut self, level: &str) {
+        match self {
+            Self::Few(v) => v.retain(|(l, _)| &**l != level),
+            Self::Many(m) => {
+                m.remove(level);
+                // Move back to the vector well below the threshold, so a level hovering around it
+                // does not convert on every update.
+                if m.len() <= FEW_CHILDREN / 2 {
+                    *self = Self::Few(m.iter().map(|(l, n)| (l.clone(), n.clone())).collect());
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Few(v) => v.is_empty(),
+            Self::Many(m) => m.is_empty(),
+        }
+    }
+}
 
 /// One entry in the trie: an id (to find it again on removal) and the value handed to matchers.
 #[derive(Debug, Clone)]
@@ -40,21 +107,55 @@ struct Entry<T> {
     value: T,
 }
 
+/// The entries ending at one node. Shared between versions; `None` (no allocation) when empty, which
+/// most nodes are.
+#[derive(Debug, Clone)]
+struct Entries<T>(Option<Arc<Vec<Entry<T>>>>);
+
+impl<T> Entries<T> {
+    #[inline]
+    fn iter(&self) -> std::slice::Iter<'_, Entry<T>> {
+        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    }
+}
+
+impl<T: Clone> Entries<T> {
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn push(&mut self, entry: Entry<T>) {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default)).push(entry);
+    }
+
+    /// These entries without entry `id`, or `None` when it is not among them.
+    fn without(&self, id: u64) -> Option<Self> {
+        let list = self.0.as_ref()?;
+        let at = list.iter().position(|e| e.id == id)?;
+        if list.len() == 1 {
+            return Some(Self(None));
+        }
+        let mut list = list.as_ref().clone();
+        list.swap_remove(at);
+        Some(Self(Some(Arc::new(list))))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Node<T> {
     children: Children<T>,
     plus: Option<Arc<Node<T>>>,
-    exact: Arc<Vec<Entry<T>>>,
-    multi: Arc<Vec<Entry<T>>>,
+    exact: Entries<T>,
+    multi: Entries<T>,
 }
 
 impl<T: Clone> Default for Node<T> {
     fn default() -> Self {
         Self {
-            children: Children::default(),
+            children: Children::Few(Vec::new()),
             plus: None,
-            exact: Arc::default(),
-            multi: Arc::default(),
+            exact: Entries(None),
+            multi: Entries(None),
         }
     }
 }
@@ -183,8 +284,8 @@ fn walk<'a, T>(node: &'a Node<T>, rest: Option<&str>, visit: &mut impl FnMut(&'a
 fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node<T> {
     let mut node = node.clone();
     match levels {
-        [] => Arc::make_mut(&mut node.exact).push(entry),
-        ["#"] => Arc::make_mut(&mut node.multi).push(entry),
+        [] => node.exact.push(entry),
+        ["#"] => node.multi.push(entry),
         [level, rest @ ..] if is_single_wildcard(level) => {
             let child = match &node.plus {
                 Some(child) => insert_at(child, rest, entry),
@@ -197,7 +298,7 @@ fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node
                 Some(child) => insert_at(child, rest, entry),
                 None => insert_at(&Node::default(), rest, entry),
             };
-            node.children.insert(Arc::from(*level), Arc::new(child));
+            node.children.insert(level, Arc::new(child));
         }
     }
     node
@@ -206,23 +307,17 @@ fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node
 /// Removes entry `id` below `node`. `None`: not found. `Some(None)`: found, and the node is now empty
 /// (the caller prunes it). `Some(Some(n))`: found, `n` is the updated node.
 fn remove_at<T: Clone>(node: &Node<T>, levels: &[&str], id: u64) -> Option<Option<Node<T>>> {
-    fn without<T: Clone>(list: &Arc<Vec<Entry<T>>>, id: u64) -> Option<Arc<Vec<Entry<T>>>> {
-        let at = list.iter().position(|e| e.id == id)?;
-        let mut list = list.as_ref().clone();
-        list.swap_remove(at);
-        Some(Arc::new(list))
-    }
     let mut node = node.clone();
     match levels {
-        [] => node.exact = without(&node.exact, id)?,
-        ["#"] => node.multi = without(&node.multi, id)?,
+        [] => node.exact = node.exact.without(id)?,
+        ["#"] => node.multi = node.multi.without(id)?,
         [level, rest @ ..] if is_single_wildcard(level) => {
             let child = remove_at(node.plus.as_deref()?, rest, id)?;
             node.plus = child.map(Arc::new);
         }
         [level, rest @ ..] => {
             match remove_at(node.children.get(*level)?, rest, id)? {
-                Some(child) => node.children.insert(Arc::from(*level), Arc::new(child)),
+                Some(child) => node.children.insert(level, Arc::new(child)),
                 None => node.children.remove(*level),
             };
         }
