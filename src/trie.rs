@@ -294,7 +294,7 @@ fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node
             node.plus = Some(Arc::new(child));
         }
         [level, rest @ ..] => {
-            let child = match node.children.get(*level) {
+            let child = match node.children.get(level) {
                 Some(child) => insert_at(child, rest, entry),
                 None => insert_at(&Node::default(), rest, entry),
             };
@@ -316,9 +316,9 @@ fn remove_at<T: Clone>(node: &Node<T>, levels: &[&str], id: u64) -> Option<Optio
             node.plus = child.map(Arc::new);
         }
         [level, rest @ ..] => {
-            match remove_at(node.children.get(*level)?, rest, id)? {
+            match remove_at(node.children.get(level)?, rest, id)? {
                 Some(child) => node.children.insert(level, Arc::new(child)),
-                None => node.children.remove(*level),
+                None => node.children.remove(level),
             };
         }
     }
