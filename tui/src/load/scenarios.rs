@@ -30,7 +30,16 @@ struct Scenario {
     capacity: u64,
     rate: u64,
     slow: Option<SlowSpec>,
+    policy: OverflowPolicy,
 }
+
+/// Flat-out scenarios use back-pressure: under a drop policy a publisher that outruns its consumer
+/// spends its time failing pushes on a full queue and fighting the consumer for the queue's cache
+/// lines, which measures that fight rather than the broker. With `block` every message is delivered
+/// and delivered/s is the sustainable end-to-end rate.
+const FLAT_OUT_POLICY: OverflowPolicy = OverflowPolicy::Block {
+    timeout: Duration::from_secs(1),
+};
 
 fn standard() -> Vec<Scenario> {
     let base = Scenario {
@@ -42,6 +51,7 @@ fn standard() -> Vec<Scenario> {
         capacity: 256,
         rate: 0,
         slow: None,
+        policy: FLAT_OUT_POLICY,
     };
     vec![
         Scenario {
@@ -77,6 +87,8 @@ fn standard() -> Vec<Scenario> {
                 subscriptions: 1,
                 delay: Duration::from_micros(100),
             }),
+            // Paced, and dropping: this row is about the slow subscription's drops.
+            policy: OverflowPolicy::DropNewest,
             ..base
         },
     ]
@@ -89,6 +101,10 @@ struct Sample {
     p99_us: Option<f64>,
     dropped: u64,
 }
+
+/// The generator's default latency sampling, used by every scenario but the unstamped 1→1 run that
+/// measures what sampling costs.
+const LATENCY_EVERY: u32 = 32;
 
 fn plan_for(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> Plan {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
@@ -105,16 +121,23 @@ fn plan_for(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> 
         duration: Some(duration),
         messages: None,
         capacity: s.capacity,
-        policy: OverflowPolicy::DropNewest,
+        policy: s.policy,
         slow: s.slow,
         seed,
-        latency_every: 32,
+        latency_every: LATENCY_EVERY,
         drain: true,
     }
 }
 
-fn measure(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> Result<Sample> {
-    let plan = plan_for(s, engine, duration, seed);
+fn measure(
+    s: &Scenario,
+    engine: EngineKind,
+    duration: Duration,
+    seed: u64,
+    latency_every: u32,
+) -> Result<Sample> {
+    let mut plan = plan_for(s, engine, duration, seed);
+    plan.latency_every = latency_every;
     let observers = Observers {
         progress: None,
         jsonl: None,
@@ -143,7 +166,12 @@ fn measure(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> R
 fn raw_core(duration: Duration) -> Result<f64> {
     static PAYLOAD: [u8; 64] = [0; 64];
     let broker = Broker::new();
-    let sub = broker.subscribe_with("raw/t", SubscriptionOptions::new().capacity(256))?;
+    let sub = broker.subscribe_with(
+        "raw/t",
+        SubscriptionOptions::new()
+            .capacity(256)
+            .policy(FLAT_OUT_POLICY),
+    )?;
     let mut publisher = broker.publisher("raw/t")?;
     let done = AtomicBool::new(false);
     let delivered = AtomicU64::new(0);
@@ -221,7 +249,8 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     let reps = args.repeat as usize;
     let mut samples = vec![vec![Vec::<Sample>::new(); engines.len()]; scenarios.len()];
     let mut raw = Vec::new();
-    let total = reps * (scenarios.len() * engines.len() + 1);
+    let mut unstamped = Vec::new();
+    let total = reps * (scenarios.len() * engines.len() + 2);
     let mut done = 0;
     'reps: for rep in 0..reps {
         for (si, s) in scenarios.iter().enumerate() {
@@ -231,17 +260,21 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 }
                 done += 1;
                 eprintln!("[{done}/{total}] rep {} {} on {engine:?}", rep + 1, s.name);
-                samples[si][ei].push(measure(
-                    s,
-                    engine,
-                    duration,
-                    args.seed.wrapping_add(rep as u64),
-                )?);
+                let seed = args.seed.wrapping_add(rep as u64);
+                samples[si][ei].push(measure(s, engine, duration, seed, LATENCY_EVERY)?);
             }
             if si == 0 {
                 done += 1;
                 eprintln!("[{done}/{total}] rep {} raw core 1→1", rep + 1);
                 raw.push(raw_core(duration)?);
+                done += 1;
+                eprintln!(
+                    "[{done}/{total}] rep {} 1→1 without latency stamps",
+                    rep + 1
+                );
+                let seed = args.seed.wrapping_add(rep as u64);
+                unstamped
+                    .push(measure(s, EngineKind::Switchyard, duration, seed, 0)?.delivered_per_s);
             }
         }
     }
@@ -301,6 +334,17 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 "-",
                 "-",
                 format!("gen/raw {:.0}%", 100.0 * rates[0] / raw_rate)
+            );
+            let plain = median(unstamped.clone());
+            let _ = writeln!(
+                out,
+                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                "1→1 no stamps",
+                "switchyard",
+                rate(plain),
+                "-",
+                "-",
+                format!("stamps cost {:.0}%", 100.0 * (1.0 - rates[0] / plain))
             );
         }
     }
