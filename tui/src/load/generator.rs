@@ -194,6 +194,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         .map(|_| Arc::new(ConsumerCounters::default()))
         .collect();
     let config = plan.config();
+    let measure_latency = plan.latency_every > 0;
 
     let watched = std::thread::scope(|scope| -> Result<_> {
         let abort = || {
@@ -207,7 +208,9 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             let phase = &phase;
             let spawned = std::thread::Builder::new()
                 .name(format!("consumer-{t}"))
-                .spawn_scoped(scope, move || consume_loop(slots, start, phase, counters));
+                .spawn_scoped(scope, move || {
+                    consume_loop(slots, start, measure_latency, phase, counters)
+                });
             match spawned {
                 Ok(h) => consumers.push(h),
                 Err(e) => {

@@ -165,6 +165,12 @@ fn reasons(d: &DroppedByReason) -> String {
     )
 }
 
+/// An option value as it is spelled on the command line (`exact`, `naive`).
+pub fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
 /// How many subscriptions the summary lists by drops.
 pub const TOP_BY_DROPS: usize = 5;
 
@@ -182,15 +188,15 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     };
     let _ = writeln!(
         s,
-        "switchyard load ({:?} engine): {} publisher(s) → {} subscription(s) × {} receiver(s) on {} \
-         consumer thread(s), {} topic(s), {:?} filters, {} B payload, capacity {} {}, rate {}, {bound}, seed {}",
-        c.engine,
+        "switchyard load ({} engine): {} publisher(s) → {} subscription(s) × {} receiver(s) on {} \
+         consumer thread(s), {} topic(s), {} filters, {} B payload, capacity {} {}, rate {}, {bound}, seed {}",
+        value_name(c.engine),
         c.publishers,
         count(u64::from(c.subscribers)),
         c.receivers,
         c.consumer_threads,
         count(u64::from(c.topics)),
-        c.filters,
+        value_name(c.filters),
         c.payload_bytes,
         count(c.capacity),
         c.policy,

@@ -17,7 +17,7 @@ use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
 use super::engine::CoreEngine;
 use super::generator::{Observers, Plan, execute};
 use super::naive::NaiveEngine;
-use super::report::{count, rate};
+use super::report::{count, rate, value_name};
 use super::signals;
 
 /// One row of the table, before engines and repetitions.
@@ -148,8 +148,9 @@ fn measure(
     };
     if !outcome.problems.is_empty() {
         bail!(
-            "scenario {} on {engine:?}: {}",
+            "scenario {} on {}: {}",
             s.name,
+            value_name(engine),
             outcome.problems.join("; ")
         );
     }
@@ -259,7 +260,12 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                     break 'reps;
                 }
                 done += 1;
-                eprintln!("[{done}/{total}] rep {} {} on {engine:?}", rep + 1, s.name);
+                eprintln!(
+                    "[{done}/{total}] rep {} {} on {}",
+                    rep + 1,
+                    s.name,
+                    value_name(engine)
+                );
                 let seed = args.seed.wrapping_add(rep as u64);
                 samples[si][ei].push(measure(s, engine, duration, seed, LATENCY_EVERY)?);
             }
@@ -309,7 +315,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 out,
                 "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
                 s.name,
-                format!("{engine:?}").to_lowercase(),
+                value_name(*engine),
                 rate(rates[ei]),
                 if p99.is_nan() {
                     "-".into()
