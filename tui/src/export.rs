@@ -27,6 +27,15 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .suffix(".json.tmp")
         .tempfile_in(dir)
         .with_context(|| format!("cannot write {}: directory {} is not writable", path.display(), dir.display()))?;
+    // tempfile creates its files owner-only (0600); a snapshot is an ordinary report that CI jobs and
+    // other users read, so give it the mode a plain `File::create` would have under a usual umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting the permissions of {}", path.display()))?;
+    }
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         serde_json::to_writer_pretty(&mut w, value).with_context(|| format!("writing {}", path.display()))?;
