@@ -14,7 +14,7 @@ use switchyard::OverflowPolicy;
 /// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
 /// 256 slots cost 4 KiB per subscription; with the ~1.5 KiB the core spends per subscription besides
 /// its slots (measured: RSS after subscribing 100,000 at capacity 4), 100,000 subscriptions need about
-/// 550 MiB, while a 1→1 run still has room to batch.
+/// 600 MiB (measured 598 MiB), while a 1→1 run still has room to batch.
 pub const DEFAULT_CAPACITY: u64 = 256;
 
 /// How subscriptions choose their filters. See `--filters` in `--help` for who gets what.
@@ -104,7 +104,7 @@ pub struct LoadArgs {
 
     /// Queue capacity of each subscription, in messages. Each slot is preallocated (16 bytes), so
     /// the default 256 costs 4 KiB per subscription, plus ~1.5 KiB of fixed overhead (100000
-    /// subscriptions: ~550 MiB; use --capacity 4 for ~150 MiB).
+    /// subscriptions: ~600 MiB; with --capacity 4, ~150 MiB).
     #[arg(long, default_value_t = DEFAULT_CAPACITY, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub capacity: u64,
 
