@@ -107,37 +107,85 @@ struct Entry<T> {
     value: T,
 }
 
-/// The entries ending at one node. Shared between versions; `None` (no allocation) when empty, which
-/// most nodes are.
+/// Up to this many entries on one node live in a shared vector; more go into a persistent ordered map.
+const FEW_ENTRIES: usize = 16;
+
+/// The entries ending at one node, shared between table versions.
+///
+/// Usually there are none (no allocation) or a few (a shared vector, the fastest to walk when
+/// matching). When many subscriptions share one filter, a vector would be copied whole on every
+/// subscribe and unsubscribe, which made 100,000 subscriptions to one topic take minutes; past
+/// [`FEW_ENTRIES`] they move to a persistent map keyed by id, where an update costs `O(log n)`.
 #[derive(Debug, Clone)]
-struct Entries<T>(Option<Arc<Vec<Entry<T>>>>);
+enum Entries<T> {
+    Few(Option<Arc<Vec<Entry<T>>>>),
+    Many(imbl::OrdMap<u64, T>),
+}
 
 impl<T> Entries<T> {
     #[inline]
-    fn iter(&self) -> std::slice::Iter<'_, Entry<T>> {
-        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    fn for_each<'a>(&'a self, visit: &mut impl FnMut(&'a T)) {
+        match self {
+            Self::Few(None) => {}
+            Self::Few(Some(list)) => list.iter().for_each(|e| visit(&e.value)),
+            Self::Many(map) => map.values().for_each(visit),
+        }
     }
 }
 
 impl<T: Clone> Entries<T> {
     fn is_empty(&self) -> bool {
-        self.0.is_none()
+        match self {
+            Self::Few(list) => list.is_none(),
+            Self::Many(map) => map.is_empty(),
+        }
     }
 
     fn push(&mut self, entry: Entry<T>) {
-        Arc::make_mut(self.0.get_or_insert_with(Arc::default)).push(entry);
+        match self {
+            Self::Few(list) => {
+                let list = Arc::make_mut(list.get_or_insert_with(Arc::default));
+                if list.len() < FEW_ENTRIES {
+                    list.push(entry);
+                } else {
+                    let mut map: imbl::OrdMap<u64, T> =
+                        list.drain(..).map(|e| (e.id, e.value)).collect();
+                    map.insert(entry.id, entry.value);
+                    *self = Self::Many(map);
+                }
+            }
+            Self::Many(map) => {
+                map.insert(entry.id, entry.value);
+            }
+        }
     }
 
     /// These entries without entry `id`, or `None` when it is not among them.
     fn without(&self, id: u64) -> Option<Self> {
-        let list = self.0.as_ref()?;
-        let at = list.iter().position(|e| e.id == id)?;
-        if list.len() == 1 {
-            return Some(Self(None));
+        match self {
+            Self::Few(list) => {
+                let list = list.as_ref()?;
+                let at = list.iter().position(|e| e.id == id)?;
+                if list.len() == 1 {
+                    return Some(Self::Few(None));
+                }
+                let mut list = list.as_ref().clone();
+                list.swap_remove(at);
+                Some(Self::Few(Some(Arc::new(list))))
+            }
+            Self::Many(map) => {
+                let mut map = map.clone();
+                map.remove(&id)?;
+                if map.len() <= FEW_ENTRIES / 2 {
+                    let list = map
+                        .into_iter()
+                        .map(|(id, value)| Entry { id, value })
+                        .collect();
+                    return Some(Self::Few(Some(Arc::new(list))));
+                }
+                Some(Self::Many(map))
+            }
         }
-        let mut list = list.as_ref().clone();
-        list.swap_remove(at);
-        Some(Self(Some(Arc::new(list))))
     }
 }
 
@@ -154,8 +202,8 @@ impl<T: Clone> Default for Node<T> {
         Self {
             children: Children::Few(Vec::new()),
             plus: None,
-            exact: Entries(None),
-            multi: Entries(None),
+            exact: Entries::Few(None),
+            multi: Entries::Few(None),
         }
     }
 }
@@ -260,14 +308,10 @@ fn split_level(s: &str) -> (&str, Option<&str>) {
 /// Visits the entries under `node` that match the remaining topic `rest` (`None`: the topic ended at
 /// the level this node stands for).
 fn walk<'a, T>(node: &'a Node<T>, rest: Option<&str>, visit: &mut impl FnMut(&'a T)) {
-    for e in node.multi.iter() {
-        visit(&e.value);
-    }
+    node.multi.for_each(visit);
     match rest {
         None => {
-            for e in node.exact.iter() {
-                visit(&e.value);
-            }
+            node.exact.for_each(visit);
         }
         Some(rest) => {
             let (level, next) = split_level(rest);
@@ -385,6 +429,20 @@ mod tests {
         }
         assert_eq!(sorted(t.matches("x")), (50..100).collect::<Vec<_>>());
         assert_eq!(t.len(), 50);
+    }
+
+    #[test]
+    fn entries_sharing_one_filter_move_between_vector_and_map_without_loss() {
+        let mut t = Trie::new();
+        for i in 0..40u64 {
+            t = t.insert("same/+", i, i);
+            assert_eq!(sorted(t.matches("same/x")), (0..=i).collect::<Vec<_>>());
+        }
+        for i in (0..40u64).rev() {
+            t = t.remove("same/+", i).expect("installed");
+            assert_eq!(sorted(t.matches("same/x")), (0..i).collect::<Vec<_>>());
+        }
+        assert!(t.root.is_empty());
     }
 
     #[test]
