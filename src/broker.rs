@@ -31,6 +31,7 @@ use crossbeam_utils::CachePadded;
 use crate::counters::DroppedByReason;
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
+use crate::priority::Priority;
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
@@ -102,6 +103,26 @@ impl PublishOutcome {
         self.matched += other.matched;
         self.queued += other.queued;
         self.dropped += other.dropped;
+    }
+}
+
+/// How to publish one message. `PublishOptions::default()` is what [`Broker::publish`] does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// The message's priority; receivers take higher priorities first.
+    pub priority: Priority,
+}
+
+impl PublishOptions {
+    /// `Normal` priority.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 }
 
@@ -341,6 +362,33 @@ impl Broker {
         Ok(outcome)
     }
 
+    /// Publishes `payload` on `topic` with `options` (a priority). This is [`Broker::publish`] with the
+    /// message in the lane of its priority; it costs the same.
+    pub fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        options: PublishOptions,
+    ) -> Result<PublishOutcome, PublishError> {
+        validate_topic(topic, &self.shared.limits)?;
+        let table = self.shared.routing.load();
+        let mut outcome = PublishOutcome::default();
+        let mut payload = Some(payload);
+        let mut message: Option<Message> = None;
+        table.trie.for_each_match(topic, |core| {
+            let msg = message.get_or_insert_with(|| {
+                Message::with_priority(
+                    Topic::new_unchecked(topic),
+                    payload.take().map(Into::into).unwrap_or_default(),
+                    options.priority,
+                )
+            });
+            outcome.count(core.offer(msg));
+        });
+        self.shared.count_publish(&outcome);
+        Ok(outcome)
+    }
+
     /// A publishing handle bound to `topic`: validated once, its route cached (see [`Publisher`]).
     pub fn publisher(&self, topic: &str) -> Result<Publisher, TopicError> {
         Ok(Publisher {
@@ -463,6 +511,24 @@ impl Publisher {
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
         self.send(payload)
+    }
+
+    /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`].
+    pub fn publish_with(
+        &mut self,
+        payload: impl Into<Bytes>,
+        options: PublishOptions,
+    ) -> PublishOutcome {
+        self.refresh();
+        let mut outcome = PublishOutcome::default();
+        if !self.routes.is_empty() {
+            let msg = Message::with_priority(self.topic.clone(), payload, options.priority);
+            for core in &self.routes {
+                outcome.count(core.offer(&msg));
+            }
+        }
+        self.shared.count_publish(&outcome);
+        outcome
     }
 
     /// Publishes each payload in turn, checking the route once. Returns the summed outcome.

@@ -16,6 +16,7 @@
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
+use crate::priority::{DroppedByPriority, Priority};
 use crate::sync::{AtomicU64, Ordering};
 
 /// Why a message was dropped.
@@ -104,6 +105,7 @@ struct PublishSide {
 struct DropSide {
     total: AtomicU64,
     by_reason: [AtomicU64; 4],
+    by_priority: [AtomicU64; 4],
 }
 
 /// Written by receivers.
@@ -145,12 +147,20 @@ impl SubscriptionCounters {
         self.receive.delivered.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Counts `n` drops for `reason`. The reason's counter is raised before the total (release), so a
-    /// reader that sees a total (acquire, [`Self::dropped_total`]) sees every reason that makes it up.
+    /// Counts `n` drops of `priority` messages for `reason`. The reason's counter is raised before the
+    /// total (release), so a reader that sees a total (acquire, [`Self::dropped_total`]) sees every
+    /// reason that makes it up. The per-priority split is informational (stats only) and relaxed.
     #[inline]
-    pub(crate) fn add_dropped(&self, reason: DropReason, n: u64) {
+    pub(crate) fn add_dropped(&self, reason: DropReason, priority: Priority, n: u64) {
+        self.drops.by_priority[priority.index()].fetch_add(n, Ordering::Relaxed);
         self.drops.by_reason[reason.index()].fetch_add(n, Ordering::Relaxed);
         self.drops.total.fetch_add(n, Ordering::Release);
+    }
+
+    pub(crate) fn dropped_by_priority(&self) -> DroppedByPriority {
+        DroppedByPriority::from_array(std::array::from_fn(|i| {
+            self.drops.by_priority[i].load(Ordering::Relaxed)
+        }))
     }
 
     /// All drops so far; one load, cheap while nothing is being dropped.
@@ -248,8 +258,8 @@ mod loom_models {
             let dropper = {
                 let c = counters.clone();
                 thread::spawn(move || {
-                    c.add_dropped(DropReason::QueueFull, 1);
-                    c.add_dropped(DropReason::Evicted, 1);
+                    c.add_dropped(DropReason::QueueFull, Priority::Normal, 1);
+                    c.add_dropped(DropReason::Evicted, Priority::High, 1);
                 })
             };
             let other_receiver = {

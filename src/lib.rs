@@ -43,6 +43,7 @@ mod broker;
 pub mod counters;
 mod message;
 pub mod policy;
+pub mod priority;
 pub mod routing;
 pub mod stats;
 pub mod subscription;
@@ -51,12 +52,14 @@ pub mod topic;
 pub mod trie;
 
 pub use broker::{
-    Broker, PublishError, PublishOutcome, Publisher, SubscribeError, UnknownSubscription,
+    Broker, PublishError, PublishOptions, PublishOutcome, Publisher, SubscribeError,
+    UnknownSubscription,
 };
 pub use bytes::Bytes;
 pub use counters::{DropReason, DroppedByReason};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
+pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 pub use subscription::{
     Delivery, Drained, RecvError, RecvTimeoutError, Subscription, SubscriptionId,

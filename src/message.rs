@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::priority::Priority;
 use crate::topic::Topic;
 
 /// A published message.
@@ -17,15 +18,28 @@ pub struct Message(Arc<MessageInner>);
 struct MessageInner {
     topic: Topic,
     payload: Bytes,
+    priority: Priority,
 }
 
 impl Message {
-    /// A message on `topic` carrying `payload`.
+    /// A message on `topic` carrying `payload`, with [`Priority::Normal`].
     pub fn new(topic: Topic, payload: impl Into<Bytes>) -> Self {
+        Self::with_priority(topic, payload, Priority::Normal)
+    }
+
+    /// A message on `topic` carrying `payload` with `priority`.
+    pub fn with_priority(topic: Topic, payload: impl Into<Bytes>, priority: Priority) -> Self {
         Self(Arc::new(MessageInner {
             topic,
             payload: payload.into(),
+            priority,
         }))
+    }
+
+    /// Its priority.
+    #[inline]
+    pub fn priority(&self) -> Priority {
+        self.0.priority
     }
 
     /// The topic it was published on.
@@ -49,6 +63,7 @@ impl fmt::Debug for Message {
         f.debug_struct("Message")
             .field("topic", &self.0.topic)
             .field("payload_len", &self.0.payload.len())
+            .field("priority", &self.0.priority)
             .finish()
     }
 }

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::counters::DroppedByReason;
+use crate::priority::ByPriority;
 use crate::subscription::SubscriptionId;
 
 /// The schema identifier written in every snapshot.
@@ -46,7 +47,7 @@ pub struct Rates {
 }
 
 /// One subscription's counters. `matched = delivered + dropped + depth` at quiescence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionStats {
     /// The subscription's id.
     pub id: SubscriptionId,
@@ -56,7 +57,7 @@ pub struct SubscriptionStats {
     pub filter: String,
     /// Its overflow policy: `drop-newest`, `drop-oldest` or `block`.
     pub policy: String,
-    /// Queue capacity in messages.
+    /// Queue capacity in messages, per priority lane (each lane that is used has this capacity).
     pub capacity: u64,
     /// Published messages whose topic matched the filter.
     pub matched: u64,
@@ -66,8 +67,14 @@ pub struct SubscriptionStats {
     pub dropped: u64,
     /// Drops by reason.
     pub dropped_by_reason: DroppedByReason,
-    /// Messages queued now.
+    /// Drops by the dropped message's priority (v1 addition; sums to `dropped`).
+    #[serde(default)]
+    pub dropped_by_priority: ByPriority,
+    /// Messages queued now, over every priority lane.
     pub depth: u64,
+    /// Messages queued now, by priority lane (v1 addition; sums to `depth`).
+    #[serde(default)]
+    pub depth_by_priority: ByPriority,
     /// The largest depth seen (sampled; never below any depth a snapshot reported).
     pub high_water: u64,
     /// Receiver handles alive.
@@ -100,7 +107,7 @@ pub struct LatencySummary {
 }
 
 /// A point-in-time view of a broker. See the [module docs](self) and the README for the JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatsSnapshot<L = ()> {
     /// Always [`SCHEMA`].
     pub schema: String,

@@ -26,7 +26,7 @@
 //! dropped. Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
@@ -38,8 +38,9 @@ use crate::counters::{
 };
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
+use crate::priority::{ByPriority, Priority};
 use crate::stats::SubscriptionStats;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::topic::Filter;
 
 /// Identifies a subscription within its broker. Ids are never reused.
@@ -109,12 +110,114 @@ pub(crate) enum Offer {
     Dropped,
 }
 
+/// A subscription's queues, one lane per priority. See [`crate::priority`] for the design.
+struct Lanes {
+    /// The `Normal` lane, allocated up front.
+    normal: ArrayQueue<Message>,
+    /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
+    /// lane's initialiser, so before any message can be pushed into it; read (acquire) on every receive.
+    in_use: AtomicU8,
+    /// `Low`, `High`, `Critical`, allocated on first use. Boxed so an unused lane costs one pointer.
+    lazy: [OnceLock<Box<ArrayQueue<Message>>>; 3],
+}
+
+impl Lanes {
+    fn new(capacity: usize) -> Self {
+        Self {
+            normal: ArrayQueue::new(capacity),
+            in_use: AtomicU8::new(0),
+            lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The slot of a lazily allocated lane.
+    #[inline]
+    fn slot(priority: Priority) -> usize {
+        match priority {
+            Priority::Low => 0,
+            Priority::High => 1,
+            Priority::Critical | Priority::Normal => 2,
+        }
+    }
+
+    /// The lane for `priority`, allocating it on first use. Publisher side.
+    #[inline]
+    fn for_push(&self, priority: Priority) -> &ArrayQueue<Message> {
+        if priority == Priority::Normal {
+            return &self.normal;
+        }
+        let slot = Self::slot(priority);
+        self.lazy[slot].get_or_init(|| {
+            let lane = Box::new(ArrayQueue::new(self.normal.capacity()));
+            // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
+            self.in_use.fetch_or(1 << slot, Ordering::Release);
+            lane
+        })
+    }
+
+    /// The lane for `priority` if it was ever allocated.
+    #[inline]
+    fn get(&self, priority: Priority) -> Option<&ArrayQueue<Message>> {
+        if priority == Priority::Normal {
+            Some(&self.normal)
+        } else {
+            self.lazy[Self::slot(priority)].get().map(|b| &**b)
+        }
+    }
+
+    /// Takes the highest-priority message queued. While only `Normal` was ever used this is one load of
+    /// `in_use` and the `Normal` pop.
+    #[inline]
+    fn pop(&self) -> Option<Message> {
+        let in_use = self.in_use.load(Ordering::Acquire);
+        if in_use == 0 {
+            return self.normal.pop();
+        }
+        self.pop_by_priority(in_use)
+    }
+
+    #[cold]
+    fn pop_by_priority(&self, in_use: u8) -> Option<Message> {
+        let lazy = |slot: usize| -> Option<Message> {
+            if in_use & (1 << slot) == 0 {
+                return None;
+            }
+            self.lazy[slot].get().and_then(|lane| lane.pop())
+        };
+        lazy(2)
+            .or_else(|| lazy(1))
+            .or_else(|| self.normal.pop())
+            .or_else(|| lazy(0))
+    }
+
+    /// Messages queued now, over every lane.
+    fn len(&self) -> usize {
+        let mut n = self.normal.len();
+        if self.in_use.load(Ordering::Acquire) != 0 {
+            n += self
+                .lazy
+                .iter()
+                .filter_map(|l| l.get())
+                .map(|l| l.len())
+                .sum::<usize>();
+        }
+        n
+    }
+
+    /// Messages queued now, by priority.
+    fn len_by_priority(&self) -> ByPriority {
+        ByPriority::from_array(std::array::from_fn(|i| {
+            self.get(Priority::ALL[i]).map_or(0, |l| l.len() as u64)
+        }))
+    }
+}
+
 /// The shared state of one subscription: what the routing table points at.
 pub(crate) struct SubscriptionCore {
     pub(crate) id: SubscriptionId,
     pub(crate) name: Arc<str>,
     pub(crate) filter: Filter,
-    queue: ArrayQueue<Message>,
+    lanes: Lanes,
     pub(crate) counters: SubscriptionCounters,
     policy: AtomicPolicy,
     closed: AtomicBool,
@@ -142,7 +245,7 @@ impl SubscriptionCore {
             id,
             name,
             filter,
-            queue: ArrayQueue::new(options.capacity),
+            lanes: Lanes::new(options.capacity),
             counters: SubscriptionCounters::default(),
             policy: AtomicPolicy::new(options.policy),
             closed: AtomicBool::new(false),
@@ -152,57 +255,65 @@ impl SubscriptionCore {
         }
     }
 
-    /// Offers `msg` to this subscription under its current policy. Publisher side.
+    /// Counts `msg` dropped for `reason`.
+    #[cold]
+    fn drop_message(&self, msg: &Message, reason: DropReason) {
+        self.counters.add_dropped(reason, msg.priority(), 1);
+    }
+
+    /// Offers `msg` to this subscription under its current policy, into the lane of its priority.
+    /// Publisher side.
     #[inline]
     pub(crate) fn offer(&self, msg: &Message) -> Offer {
         let matched = self.counters.add_matched();
         if self.closed.load(Ordering::Acquire) {
-            self.counters.add_dropped(DropReason::Unsubscribed, 1);
+            self.drop_message(msg, DropReason::Unsubscribed);
             return Offer::Dropped;
         }
+        let lane = self.lanes.for_push(msg.priority());
         let outcome = match self.policy.load() {
-            OverflowPolicy::DropNewest => match self.queue.push(msg.clone()) {
+            OverflowPolicy::DropNewest => match lane.push(msg.clone()) {
                 Ok(()) => Offer::Queued,
                 Err(_) => {
-                    self.counters.raise_high_water(self.queue.capacity() as u64);
-                    self.counters.add_dropped(DropReason::QueueFull, 1);
+                    self.counters.raise_high_water(lane.capacity() as u64);
+                    self.drop_message(msg, DropReason::QueueFull);
                     return Offer::Dropped;
                 }
             },
-            OverflowPolicy::DropOldest => match self.queue.force_push(msg.clone()) {
+            OverflowPolicy::DropOldest => match lane.force_push(msg.clone()) {
                 None => Offer::Queued,
-                Some(_evicted) => {
-                    self.counters.raise_high_water(self.queue.capacity() as u64);
-                    self.counters.add_dropped(DropReason::Evicted, 1);
+                Some(evicted) => {
+                    self.counters.raise_high_water(lane.capacity() as u64);
+                    self.drop_message(&evicted, DropReason::Evicted);
                     Offer::QueuedEvicting
                 }
             },
-            OverflowPolicy::Block { timeout } => match self.push_blocking(msg, timeout) {
+            OverflowPolicy::Block { timeout } => match self.push_blocking(lane, msg, timeout) {
                 Offer::Dropped => return Offer::Dropped,
                 queued => queued,
             },
         };
         if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
-            self.counters.raise_high_water(self.queue.len() as u64);
+            self.counters.raise_high_water(self.lanes.len() as u64);
         }
         self.not_empty.notify(1);
         outcome
     }
 
-    /// Waits up to `timeout` for room. Parks on `not_full`, which receivers notify while the policy is
-    /// `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag, so a policy change
-    /// or an unsubscribe during the wait is honoured promptly even if no receiver runs.
-    fn push_blocking(&self, msg: &Message, timeout: Duration) -> Offer {
+    /// Waits up to `timeout` for room in `lane`. Parks on `not_full`, which receivers notify while the
+    /// policy is `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag, so a
+    /// policy change or an unsubscribe during the wait is honoured promptly even if no receiver runs.
+    fn push_blocking(&self, lane: &ArrayQueue<Message>, msg: &Message, timeout: Duration) -> Offer {
         let deadline = Instant::now().checked_add(timeout);
         let dropped = |reason| {
-            self.counters.add_dropped(reason, 1);
+            self.drop_message(msg, reason);
             Offer::Dropped
         };
         loop {
-            if self.queue.push(msg.clone()).is_ok() {
+            if lane.push(msg.clone()).is_ok() {
                 return Offer::Queued;
             }
-            self.counters.raise_high_water(self.queue.capacity() as u64);
+            self.counters.raise_high_water(lane.capacity() as u64);
             if self.closed.load(Ordering::Acquire) {
                 return dropped(DropReason::Unsubscribed);
             }
@@ -214,17 +325,17 @@ impl SubscriptionCore {
                 OverflowPolicy::Block { .. } => {}
                 OverflowPolicy::DropNewest => return dropped(DropReason::QueueFull),
                 OverflowPolicy::DropOldest => {
-                    return match self.queue.force_push(msg.clone()) {
+                    return match lane.force_push(msg.clone()) {
                         None => Offer::Queued,
-                        Some(_evicted) => {
-                            self.counters.add_dropped(DropReason::Evicted, 1);
+                        Some(evicted) => {
+                            self.drop_message(&evicted, DropReason::Evicted);
                             Offer::QueuedEvicting
                         }
                     };
                 }
             }
             let listener = self.not_full.listen();
-            if self.queue.push(msg.clone()).is_ok() {
+            if lane.push(msg.clone()).is_ok() {
                 return Offer::Queued;
             }
             let slice = now + Duration::from_millis(10);
@@ -232,10 +343,10 @@ impl SubscriptionCore {
         }
     }
 
-    /// Takes one message and counts it delivered. Receiver side.
+    /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     fn take(&self) -> Option<Message> {
-        let msg = self.queue.pop()?;
+        let msg = self.lanes.pop()?;
         self.counters.add_delivered(1);
         if self.policy.is_block() {
             self.not_full.notify(1);
@@ -258,11 +369,9 @@ impl SubscriptionCore {
     /// Empties the queue, counting each message dropped as `unsubscribed`. Control side, after close.
     pub(crate) fn drain_unsubscribed(&self) -> u64 {
         let mut n = 0;
-        while self.queue.pop().is_some() {
+        while let Some(msg) = self.lanes.pop() {
+            self.drop_message(&msg, DropReason::Unsubscribed);
             n += 1;
-        }
-        if n > 0 {
-            self.counters.add_dropped(DropReason::Unsubscribed, n);
         }
         n
     }
@@ -281,16 +390,18 @@ impl SubscriptionCore {
         self.receivers.load(Ordering::Relaxed)
     }
 
+    /// Capacity of each lane.
     pub(crate) fn capacity(&self) -> usize {
-        self.queue.capacity()
+        self.lanes.normal.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        self.lanes.len()
     }
 
     pub(crate) fn stats(&self) -> SubscriptionStats {
-        let depth = self.queue.len() as u64;
+        let depth_by_priority = self.lanes.len_by_priority();
+        let depth = depth_by_priority.total();
         self.counters.raise_high_water(depth);
         let dropped_by_reason = self.counters.dropped_by_reason();
         SubscriptionStats {
@@ -303,7 +414,9 @@ impl SubscriptionCore {
             delivered: self.counters.delivered(),
             dropped: dropped_by_reason.total(),
             dropped_by_reason,
+            dropped_by_priority: self.counters.dropped_by_priority(),
             depth,
+            depth_by_priority,
             high_water: self.counters.high_water(),
             receivers: self.receivers() as u64,
         }
@@ -348,6 +461,11 @@ impl Delivery {
     /// The payload.
     pub fn payload(&self) -> &bytes::Bytes {
         self.message.payload()
+    }
+
+    /// The message's priority.
+    pub fn priority(&self) -> Priority {
+        self.message.priority()
     }
 
     /// Messages of this subscription dropped since this handle last received, by reason; `None` when
@@ -588,7 +706,7 @@ impl Subscription {
         let core = self.core();
         let mut count = 0;
         while count < max {
-            match core.queue.pop() {
+            match core.lanes.pop() {
                 Some(m) => {
                     out.push(m);
                     count += 1;

@@ -42,6 +42,7 @@ pub fn sub(
         depth,
         high_water: depth.max(capacity.min(3)),
         receivers: if id == 4 { 2 } else { 1 },
+        ..SubscriptionStats::default()
     }
 }
 

@@ -137,6 +137,7 @@ impl NaiveSubscription {
             depth,
             high_water: depth,
             receivers: self.receivers.load(Ordering::Relaxed),
+            ..SubscriptionStats::default()
         }
     }
 }

@@ -1,0 +1,157 @@
+//! Message priorities and the lanes that carry them.
+//!
+//! # Guarantee
+//! Within one subscription, a receive takes the highest-priority message that was queued when it began,
+//! and messages of one priority in the order they were queued (FIFO per priority). Across subscriptions
+//! nothing is ordered. The lanes are separate lock-free queues checked highest first, not one atomic
+//! heap: a message that arrives *during* a receive, in a lane the receive has already looked at, may be
+//! overtaken by a lower-priority message found in the same call; the next receive takes it. A steady stream of higher-priority messages can starve lower ones: that is what priority
+//! means here, not a weighted share.
+//!
+//! # Lanes
+//! A subscription has one bounded lock-free queue (a *lane*) per priority. The `Normal` lane is
+//! allocated when the subscription is created, exactly as before priorities existed; the `Low`, `High`
+//! and `Critical` lanes are allocated on the first message of that priority (a [`std::sync::OnceLock`]),
+//! so a subscription that only ever sees `Normal` costs what it always did. Each lane has the
+//! subscription's full `capacity` (capacity is **per lane**, not shared: a shared budget would need a
+//! counter every publisher and receiver writes, a read-modify-write on the data path). The overflow
+//! policy applies per lane: `DropNewest` refuses a message when *its* lane is full, `DropOldest` evicts
+//! the oldest message of the same priority, `Block` waits for room in that lane.
+//!
+//! # What the receiver pays
+//! A bit mask of allocated lanes sits beside the lanes. It is written once per lane, when the lane is
+//! allocated, and read (one load) on every receive: while it is zero, a receive is exactly the old
+//! single-queue pop. The bit is set inside the lane's one-time initialiser, so every thread that can
+//! push into a lane does so after the bit is set; a receiver that was woken for a message in a lane
+//! therefore sees the lane's bit (the push, the notification and the receiver's re-check are ordered
+//! by the `SeqCst` fence of `event_listener`, as for the `Normal` lane).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How urgent a message is. Receivers take higher priorities first; `Normal` is the default.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum Priority {
+    /// Taken only when nothing else is queued.
+    Low = 0,
+    /// The default.
+    #[default]
+    Normal = 1,
+    /// Taken before `Normal` and `Low`.
+    High = 2,
+    /// Taken before everything else.
+    Critical = 3,
+}
+
+impl Priority {
+    /// Every priority, lowest first (the order of [`DroppedByPriority`]'s fields).
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Critical,
+    ];
+
+    /// The name used in stats and on the command line: `low`, `normal`, `high`, `critical`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A priority name that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown priority `{0}`; expected `low`, `normal`, `high` or `critical`")]
+pub struct ParsePriorityError(pub String);
+
+impl FromStr for Priority {
+    type Err = ParsePriorityError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(Priority::Low),
+            "normal" => Ok(Priority::Normal),
+            "high" => Ok(Priority::High),
+            "critical" => Ok(Priority::Critical),
+            _ => Err(ParsePriorityError(s.to_string())),
+        }
+    }
+}
+
+/// Counts split by priority. Serialises as `{ "low": 0, "normal": 0, "high": 0, "critical": 0 }`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByPriority {
+    /// `Low` messages.
+    pub low: u64,
+    /// `Normal` messages.
+    pub normal: u64,
+    /// `High` messages.
+    pub high: u64,
+    /// `Critical` messages.
+    pub critical: u64,
+}
+
+/// Dropped messages, split by priority (the `dropped_by_priority` object of the stats schema).
+pub type DroppedByPriority = ByPriority;
+
+impl ByPriority {
+    /// All priorities together.
+    pub fn total(&self) -> u64 {
+        self.low + self.normal + self.high + self.critical
+    }
+
+    /// The count for one priority.
+    pub fn get(&self, priority: Priority) -> u64 {
+        match priority {
+            Priority::Low => self.low,
+            Priority::Normal => self.normal,
+            Priority::High => self.high,
+            Priority::Critical => self.critical,
+        }
+    }
+
+    pub(crate) fn from_array(a: [u64; 4]) -> Self {
+        Self {
+            low: a[0],
+            normal: a[1],
+            high: a[2],
+            critical: a[3],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_parse_by_name_and_order_low_to_critical() {
+        for p in Priority::ALL {
+            assert_eq!(p.name().parse(), Ok(p));
+        }
+        assert!(Priority::Low < Priority::Normal && Priority::High < Priority::Critical);
+        let e = "urgent".parse::<Priority>().unwrap_err();
+        assert!(e.to_string().contains("`urgent`"));
+    }
+}
