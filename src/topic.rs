@@ -178,7 +178,47 @@ fn check_common(kind: &'static str, input: &str, limits: &TopicLimits) -> Result
 }
 
 /// Checks that `topic` is a valid topic under `limits`.
+///
+/// Runs on every publish, so the common case is one pass over the bytes ([`topic_is_plainly_valid`]);
+/// only a topic that fails it is examined again, level by level, to build an error that names the
+/// offending level.
+#[inline]
 pub fn validate_topic(topic: &str, limits: &TopicLimits) -> Result<(), TopicError> {
+    if topic_is_plainly_valid(topic.as_bytes(), limits) {
+        return Ok(());
+    }
+    explain_invalid_topic(topic, limits)
+}
+
+/// One pass over the bytes: non-empty, within the limits, no `+`, `#` or NUL, no level that is just `*`.
+/// Agrees with [`explain_invalid_topic`] on every input (a property test checks it).
+#[inline]
+fn topic_is_plainly_valid(bytes: &[u8], limits: &TopicLimits) -> bool {
+    if bytes.is_empty() || bytes.len() > limits.max_bytes {
+        return false;
+    }
+    let star_level = |start: usize, end: usize| end - start == 1 && bytes[start] == b'*';
+    let mut levels = 1;
+    let mut level_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'/' => {
+                if star_level(level_start, i) {
+                    return false;
+                }
+                levels += 1;
+                level_start = i + 1;
+            }
+            b'+' | b'#' | 0 => return false,
+            _ => {}
+        }
+    }
+    !star_level(level_start, bytes.len()) && levels <= limits.max_levels
+}
+
+/// The slow path of [`validate_topic`]: finds what is wrong and says where.
+#[cold]
+fn explain_invalid_topic(topic: &str, limits: &TopicLimits) -> Result<(), TopicError> {
     check_common("topic", topic, limits)?;
     for (level, text) in topic.split('/').enumerate() {
         let wildcard = if text == "*" {
@@ -350,6 +390,8 @@ impl fmt::Display for Filter {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     fn topic_ok(t: &str) -> bool {
@@ -402,6 +444,19 @@ mod tests {
         assert!(e.to_string().contains("must be the last level"), "{e}");
         let e = validate_topic("x/+", &TopicLimits::default()).unwrap_err();
         assert!(e.to_string().contains("only filters"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_topic_check_agrees_with_the_explaining_one(
+            topic in proptest::collection::vec(
+                proptest::sample::select(vec!['a', '/', '+', '#', '*', '\0', 'é']), 0..12
+            ).prop_map(|cs| cs.into_iter().collect::<String>()),
+        ) {
+            let limits = TopicLimits { max_bytes: 10, max_levels: 4 };
+            let fast = topic_is_plainly_valid(topic.as_bytes(), &limits);
+            proptest::prop_assert_eq!(fast, explain_invalid_topic(&topic, &limits).is_ok(), "{:?}", topic);
+        }
     }
 
     #[test]
