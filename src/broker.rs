@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
@@ -35,7 +35,7 @@ use crate::priority::Priority;
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
-    Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
+    JoinError, Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
 };
 use crate::sync::{AtomicU64, Ordering};
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
@@ -399,6 +399,19 @@ impl Broker {
         })
     }
 
+    /// Waits up to `timeout` until every message of joinable subscription `id` has been processed
+    /// (received and acknowledged with [`Subscription::done`]) or dropped. See [`crate::join`].
+    pub fn join(&self, id: SubscriptionId, timeout: Duration) -> Result<(), JoinError> {
+        let core = self
+            .shared
+            .control()
+            .live
+            .get(&id)
+            .cloned()
+            .ok_or(JoinError::Unknown(id))?;
+        core.join_until(Instant::now().checked_add(timeout))
+    }
+
     /// The counters of live subscription `id`.
     pub fn subscription_stats(&self, id: SubscriptionId) -> Option<SubscriptionStats> {
         self.shared.control().live.get(&id).map(|c| c.stats())
@@ -529,6 +542,20 @@ impl Publisher {
         }
         self.shared.count_publish(&outcome);
         outcome
+    }
+
+    /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
+    /// processed every message queued on it (see [`crate::join`]). Returns how many joinable
+    /// subscriptions it waited for; subscriptions that are not joinable are skipped.
+    pub fn join(&mut self, timeout: Duration) -> Result<usize, JoinError> {
+        self.refresh();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut joined = 0;
+        for core in self.routes.iter().filter(|c| c.is_joinable()) {
+            core.join_until(deadline)?;
+            joined += 1;
+        }
+        Ok(joined)
     }
 
     /// Publishes each payload in turn, checking the route once. Returns the summed outcome.

@@ -41,6 +41,7 @@
 
 mod broker;
 pub mod counters;
+pub mod join;
 mod message;
 pub mod policy;
 pub mod priority;
@@ -62,7 +63,7 @@ pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 pub use subscription::{
-    Delivery, Drained, RecvError, RecvTimeoutError, Subscription, SubscriptionId,
-    SubscriptionOptions, TryRecvError,
+    Delivery, DoneError, Drained, JoinError, RecvError, RecvTimeoutError, Subscription,
+    SubscriptionId, SubscriptionOptions, TryRecvError,
 };
 pub use topic::{Filter, Topic, TopicError, TopicLimits, filter_matches};

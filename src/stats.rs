@@ -79,6 +79,10 @@ pub struct SubscriptionStats {
     pub high_water: u64,
     /// Receiver handles alive.
     pub receivers: u64,
+    /// For joinable subscriptions, messages queued or delivered and not yet acknowledged with `done`;
+    /// `null` otherwise (v1 addition).
+    #[serde(default)]
+    pub unfinished: Option<u64>,
 }
 
 impl SubscriptionStats {

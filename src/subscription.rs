@@ -36,6 +36,7 @@ use crate::broker::BrokerShared;
 use crate::counters::{
     DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
 };
+use crate::join::JoinCounter;
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{ByPriority, Priority};
@@ -56,6 +57,9 @@ pub struct SubscriptionOptions {
     pub policy: OverflowPolicy,
     /// A name shown in stats; `s<id>` when `None`.
     pub name: Option<String>,
+    /// Count unfinished messages so publishers can [`Subscription::join`]; receivers acknowledge with
+    /// [`Subscription::done`]. See [`crate::join`].
+    pub joinable: bool,
 }
 
 impl SubscriptionOptions {
@@ -87,6 +91,12 @@ impl SubscriptionOptions {
         self.name = Some(name.into());
         self
     }
+
+    /// Makes the subscription joinable (see [`crate::join`]).
+    pub fn joinable(mut self, joinable: bool) -> Self {
+        self.joinable = joinable;
+        self
+    }
 }
 
 impl Default for SubscriptionOptions {
@@ -95,6 +105,7 @@ impl Default for SubscriptionOptions {
             capacity: Self::DEFAULT_CAPACITY,
             policy: OverflowPolicy::default(),
             name: None,
+            joinable: false,
         }
     }
 }
@@ -224,6 +235,14 @@ pub(crate) struct SubscriptionCore {
     receivers: AtomicUsize,
     not_empty: Event,
     not_full: Event,
+    /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
+    join: Option<Box<JoinState>>,
+}
+
+/// The unfinished count of a joinable subscription and the event its joiners wait on.
+struct JoinState {
+    counter: JoinCounter,
+    idle: Event,
 }
 
 impl fmt::Debug for SubscriptionCore {
@@ -252,20 +271,46 @@ impl SubscriptionCore {
             receivers: AtomicUsize::new(0),
             not_empty: Event::new(),
             not_full: Event::new(),
+            join: options.joinable.then(|| {
+                Box::new(JoinState {
+                    counter: JoinCounter::default(),
+                    idle: Event::new(),
+                })
+            }),
         }
     }
 
-    /// Counts `msg` dropped for `reason`.
+    /// Counts `msg` dropped for `reason`; it is no longer unfinished work.
     #[cold]
     fn drop_message(&self, msg: &Message, reason: DropReason) {
         self.counters.add_dropped(reason, msg.priority(), 1);
+        self.abandon(1);
+    }
+
+    /// `n` messages counted as unfinished will never be processed.
+    #[inline]
+    fn abandon(&self, n: u64) {
+        if let Some(join) = &self.join {
+            if join.counter.abandon(n) {
+                join.idle.notify(usize::MAX);
+            }
+        }
+    }
+
+    /// Counts one matched message, and one unfinished if the subscription is joinable.
+    #[inline]
+    fn count_matched(&self) -> u64 {
+        if let Some(join) = &self.join {
+            join.counter.begin();
+        }
+        self.counters.add_matched()
     }
 
     /// Offers `msg` to this subscription under its current policy, into the lane of its priority.
     /// Publisher side.
     #[inline]
     pub(crate) fn offer(&self, msg: &Message) -> Offer {
-        let matched = self.counters.add_matched();
+        let matched = self.count_matched();
         if self.closed.load(Ordering::Acquire) {
             self.drop_message(msg, DropReason::Unsubscribed);
             return Offer::Dropped;
@@ -376,6 +421,50 @@ impl SubscriptionCore {
         n
     }
 
+    pub(crate) fn is_joinable(&self) -> bool {
+        self.join.is_some()
+    }
+
+    /// Acknowledges one processed message. See [`crate::join`].
+    pub(crate) fn done(&self) -> Result<(), DoneError> {
+        let join = self.join.as_ref().ok_or(DoneError::NotJoinable(self.id))?;
+        match join.counter.done(self.counters.delivered()) {
+            Ok(idle) => {
+                if idle {
+                    join.idle.notify(usize::MAX);
+                }
+                Ok(())
+            }
+            Err(()) => Err(DoneError::NothingToAcknowledge(self.id)),
+        }
+    }
+
+    /// Waits until nothing is unfinished, or until `deadline`.
+    pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), JoinError> {
+        let join = self.join.as_ref().ok_or(JoinError::NotJoinable(self.id))?;
+        loop {
+            if join.counter.unfinished() == 0 {
+                return Ok(());
+            }
+            let listener = join.idle.listen();
+            let unfinished = join.counter.unfinished();
+            if unfinished == 0 {
+                return Ok(());
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() && join.counter.unfinished() != 0 {
+                        return Err(JoinError::Timeout {
+                            id: self.id,
+                            unfinished: join.counter.unfinished(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn set_policy(&self, policy: OverflowPolicy) {
         self.policy.store(policy);
         // Publishers blocked under the old policy re-read it when woken.
@@ -419,6 +508,7 @@ impl SubscriptionCore {
             depth_by_priority,
             high_water: self.counters.high_water(),
             receivers: self.receivers() as u64,
+            unfinished: self.join.as_ref().map(|j| j.counter.unfinished()),
         }
     }
 }
@@ -473,6 +563,36 @@ impl Delivery {
     pub fn missed(&self) -> Option<DroppedByReason> {
         self.missed
     }
+}
+
+/// Why [`Subscription::done`] was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DoneError {
+    /// The subscription was not created with [`SubscriptionOptions::joinable`].
+    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
+    NotJoinable(SubscriptionId),
+    /// Every message delivered so far was already acknowledged.
+    #[error("subscription {0} has no delivered message left to acknowledge")]
+    NothingToAcknowledge(SubscriptionId),
+}
+
+/// Why a join returned before everything was processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The subscription was not created with [`SubscriptionOptions::joinable`].
+    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
+    NotJoinable(SubscriptionId),
+    /// No live subscription has this id.
+    #[error("no subscription with id {0}")]
+    Unknown(SubscriptionId),
+    /// Messages were still unfinished when the timeout ran out.
+    #[error("subscription {id} still had {unfinished} unfinished messages when the join timed out")]
+    Timeout {
+        /// The subscription.
+        id: SubscriptionId,
+        /// Messages queued or delivered and not acknowledged at the timeout.
+        unfinished: u64,
+    },
 }
 
 /// Why [`Subscription::try_recv`] returned nothing.
@@ -608,6 +728,18 @@ impl Subscription {
     /// Whether the subscription has been unsubscribed.
     pub fn is_closed(&self) -> bool {
         self.core().is_closed()
+    }
+
+    /// Acknowledges one message this subscription delivered as processed (`task_done`). See
+    /// [`crate::join`]. Any receiver handle of the subscription may acknowledge any delivered message.
+    pub fn done(&self) -> Result<(), DoneError> {
+        self.core().done()
+    }
+
+    /// Waits up to `timeout` until every message queued on this subscription has been received and
+    /// acknowledged with [`Subscription::done`] (or dropped). See [`crate::join`].
+    pub fn join(&self, timeout: Duration) -> Result<(), JoinError> {
+        self.core().join_until(Instant::now().checked_add(timeout))
     }
 
     /// This subscription's counters now.

@@ -1,0 +1,120 @@
+//! Joinable subscriptions: wait until every message queued has been processed.
+//!
+//! Like a joinable work queue (`task_done` / `join`): a subscription created with
+//! [`crate::SubscriptionOptions::joinable`] counts *unfinished* messages, those queued or delivered but
+//! not yet acknowledged. Receivers acknowledge each processed message with
+//! [`crate::Subscription::done`]; [`crate::Subscription::join`], [`crate::Publisher::join`] and
+//! [`crate::Broker::join`] wait, with a timeout, until the count is zero.
+//!
+//! A message that is dropped instead of processed (refused by a full lane, evicted, discarded on
+//! unsubscribe) stops being unfinished when it is dropped: `join` waits for work, not for messages that
+//! will never arrive. `join` covers every message of the subscription, whichever publisher sent it,
+//! exactly as `queue.join()` does.
+//!
+//! # Cost
+//! Only joinable subscriptions pay: two atomic read-modify-writes per message (one when it is offered,
+//! one on `done`). The plain path checks one plain `Option` field of the subscription.
+//!
+//! # Memory ordering
+//! A publisher raises `unfinished` *before* it pushes the message (relaxed is enough: the push's own
+//! release orders it before any pop), so a receiver can never acknowledge a message whose increment is
+//! still to come, and the count never goes below the truth. `done` first claims one delivered but
+//! unacknowledged message (`acknowledged < delivered`, so a stray `done` is an error, not an early join),
+//! then lowers `unfinished` with release; a joiner reads zero with acquire, so everything a receiver did
+//! before its `done` happens before `join` returns. The loom model
+//! `loom_join_returns_only_after_the_work_acknowledged_before_it` checks this.
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// The counts of one joinable subscription. See the [module docs](self).
+#[derive(Debug, Default)]
+pub(crate) struct JoinCounter {
+    /// Messages queued or delivered and not yet acknowledged.
+    unfinished: AtomicU64,
+    /// `done` calls accepted so far; never above the subscription's `delivered`.
+    acknowledged: AtomicU64,
+}
+
+impl JoinCounter {
+    /// A message is about to be pushed. Publisher side, before the push.
+    #[inline]
+    pub(crate) fn begin(&self) {
+        self.unfinished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` messages counted by `begin` will never be processed (refused, evicted, discarded). Returns
+    /// whether the count reached zero, so joiners must be woken.
+    #[inline]
+    pub(crate) fn abandon(&self, n: u64) -> bool {
+        self.unfinished.fetch_sub(n, Ordering::Release) == n
+    }
+
+    /// Acknowledges one processed message, given how many the subscription has delivered so far.
+    /// `Ok(true)` when the count reached zero; `Err(())` when every delivered message was already
+    /// acknowledged.
+    pub(crate) fn done(&self, delivered: u64) -> Result<bool, ()> {
+        self.acknowledged
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                (a < delivered).then_some(a + 1)
+            })
+            .map_err(|_| ())?;
+        Ok(self.unfinished.fetch_sub(1, Ordering::Release) == 1)
+    }
+
+    /// Messages queued or delivered and not yet acknowledged.
+    #[inline]
+    pub(crate) fn unfinished(&self) -> u64 {
+        self.unfinished.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(all(test, switchyard_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, AtomicU64};
+    use loom::thread;
+
+    use super::*;
+
+    #[test]
+    fn loom_join_returns_only_after_the_work_acknowledged_before_it() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let join = Arc::new(JoinCounter::default());
+            let queued = Arc::new(AtomicBool::new(false));
+            let delivered = Arc::new(AtomicU64::new(0));
+            let processed = Arc::new(AtomicBool::new(false));
+            // The publisher: count, then push.
+            join.begin();
+            queued.store(true, Ordering::Release);
+            let receiver = {
+                let (join, queued, delivered, processed) = (
+                    join.clone(),
+                    queued.clone(),
+                    delivered.clone(),
+                    processed.clone(),
+                );
+                thread::spawn(move || {
+                    if queued.swap(false, Ordering::Acquire) {
+                        let d = delivered.fetch_add(1, Ordering::Relaxed) + 1;
+                        processed.store(true, Ordering::Relaxed);
+                        assert!(
+                            join.done(d).is_ok(),
+                            "a delivered message can be acknowledged"
+                        );
+                        assert!(join.done(d).is_err(), "but only once");
+                    }
+                })
+            };
+            if join.unfinished() == 0 {
+                assert!(
+                    processed.load(Ordering::Relaxed),
+                    "join saw zero before the work was done"
+                );
+            }
+            receiver.join().unwrap();
+            assert_eq!(join.unfinished(), 0);
+        });
+    }
+}
