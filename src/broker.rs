@@ -29,6 +29,7 @@ use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 
 use crate::counters::DroppedByReason;
+use crate::dead_letter::{DeadLetterQueue, DeadLetters};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
@@ -106,6 +107,35 @@ impl PublishOutcome {
     }
 }
 
+/// How a broker is set up. `BrokerOptions::default()` is what [`Broker::new`] builds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerOptions {
+    /// Limits topics and filters are validated against.
+    pub limits: TopicLimits,
+    /// Capacity of the dead-letter queue; `None` (the default) keeps no dead letters.
+    /// See [`crate::dead_letter`].
+    pub dead_letters: Option<usize>,
+}
+
+impl BrokerOptions {
+    /// Default options: default limits, no dead-letter queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the topic limits.
+    pub fn limits(mut self, limits: TopicLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Keeps up to `capacity` dead letters (at least 1; a zero is raised to 1).
+    pub fn dead_letters(mut self, capacity: usize) -> Self {
+        self.dead_letters = Some(capacity.max(1));
+        self
+    }
+}
+
 /// How to publish one message. `PublishOptions::default()` is what [`Broker::publish`] does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PublishOptions {
@@ -179,6 +209,7 @@ pub(crate) struct BrokerShared {
     control: Mutex<Control>,
     limits: TopicLimits,
     started: Instant,
+    dead_letters: Option<Arc<DeadLetterQueue>>,
 }
 
 impl BrokerShared {
@@ -247,6 +278,15 @@ impl Broker {
 
     /// A broker that validates topics and filters against `limits`.
     pub fn with_limits(limits: TopicLimits) -> Self {
+        Self::with_options(BrokerOptions::new().limits(limits))
+    }
+
+    /// A broker set up with `options`.
+    pub fn with_options(options: BrokerOptions) -> Self {
+        let BrokerOptions {
+            limits,
+            dead_letters,
+        } = options;
         let now = Instant::now();
         Self {
             shared: Arc::new(BrokerShared {
@@ -267,8 +307,14 @@ impl Broker {
                 }),
                 limits,
                 started: now,
+                dead_letters: dead_letters.map(|c| Arc::new(DeadLetterQueue::new(c.max(1)))),
             }),
         }
+    }
+
+    /// A reader of the dead-letter queue, if the broker keeps one ([`BrokerOptions::dead_letters`]).
+    pub fn dead_letters(&self) -> Option<DeadLetters> {
+        self.shared.dead_letters.clone().map(DeadLetters::new)
     }
 
     /// The limits topics and filters are validated against.
@@ -302,7 +348,12 @@ impl Broker {
         ctl.finalize_retiring();
         let id = ctl.next_id;
         ctl.next_id += 1;
-        let core = Arc::new(SubscriptionCore::new(id, filter, &options));
+        let core = Arc::new(SubscriptionCore::new(
+            id,
+            filter,
+            &options,
+            self.shared.dead_letters.clone(),
+        ));
         let subscription = Subscription::new(core.clone(), self.shared.clone());
         self.shared
             .routing
@@ -480,6 +531,7 @@ impl Broker {
             subscriptions,
             latency_us: None,
             load: None,
+            dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
         }
     }
 }

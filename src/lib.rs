@@ -41,6 +41,7 @@
 
 mod broker;
 pub mod counters;
+pub mod dead_letter;
 pub mod join;
 mod message;
 pub mod policy;
@@ -53,11 +54,12 @@ pub mod topic;
 pub mod trie;
 
 pub use broker::{
-    Broker, PublishError, PublishOptions, PublishOutcome, Publisher, SubscribeError,
+    Broker, BrokerOptions, PublishError, PublishOptions, PublishOutcome, Publisher, SubscribeError,
     UnknownSubscription,
 };
 pub use bytes::Bytes;
 pub use counters::{DropReason, DroppedByReason};
+pub use dead_letter::{DeadLetter, DeadLetterStats, DeadLetters};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};

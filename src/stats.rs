@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::counters::DroppedByReason;
+use crate::dead_letter::DeadLetterStats;
 use crate::priority::ByPriority;
 use crate::subscription::SubscriptionId;
 
@@ -129,6 +130,9 @@ pub struct StatsSnapshot<L = ()> {
     pub latency_us: Option<LatencySummary>,
     /// The load generator's configuration and result, when it produced the snapshot; else `null`.
     pub load: Option<L>,
+    /// The dead-letter queue's counters, when the broker keeps one; else `null` (v1 addition).
+    #[serde(default)]
+    pub dead_letters: Option<DeadLetterStats>,
 }
 
 impl<L> StatsSnapshot<L> {
@@ -143,6 +147,7 @@ impl<L> StatsSnapshot<L> {
             subscriptions: self.subscriptions,
             latency_us: self.latency_us,
             load: Some(load),
+            dead_letters: self.dead_letters,
         }
     }
 
@@ -152,5 +157,9 @@ impl<L> StatsSnapshot<L> {
         let t = &self.totals;
         self.subscriptions.iter().all(SubscriptionStats::balances)
             && t.matched == t.delivered + t.dropped + t.depth
+            && self
+                .dead_letters
+                .as_ref()
+                .is_none_or(DeadLetterStats::balances)
     }
 }

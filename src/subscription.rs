@@ -36,6 +36,7 @@ use crate::broker::BrokerShared;
 use crate::counters::{
     DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
 };
+use crate::dead_letter::DeadLetterQueue;
 use crate::join::JoinCounter;
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
@@ -237,6 +238,8 @@ pub(crate) struct SubscriptionCore {
     not_full: Event,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
     join: Option<Box<JoinState>>,
+    /// The broker's dead-letter queue, when it has one.
+    dead_letters: Option<Arc<DeadLetterQueue>>,
 }
 
 /// The unfinished count of a joinable subscription and the event its joiners wait on.
@@ -255,7 +258,12 @@ impl fmt::Debug for SubscriptionCore {
 }
 
 impl SubscriptionCore {
-    pub(crate) fn new(id: SubscriptionId, filter: Filter, options: &SubscriptionOptions) -> Self {
+    pub(crate) fn new(
+        id: SubscriptionId,
+        filter: Filter,
+        options: &SubscriptionOptions,
+        dead_letters: Option<Arc<DeadLetterQueue>>,
+    ) -> Self {
         let name = match &options.name {
             Some(n) => Arc::from(n.as_str()),
             None => Arc::from(format!("s{id}")),
@@ -277,14 +285,19 @@ impl SubscriptionCore {
                     idle: Event::new(),
                 })
             }),
+            dead_letters,
         }
     }
 
-    /// Counts `msg` dropped for `reason`; it is no longer unfinished work.
+    /// Counts `msg` dropped for `reason`; it is no longer unfinished work, and it goes to the broker's
+    /// dead-letter queue if there is one.
     #[cold]
     fn drop_message(&self, msg: &Message, reason: DropReason) {
         self.counters.add_dropped(reason, msg.priority(), 1);
         self.abandon(1);
+        if let Some(dlq) = &self.dead_letters {
+            dlq.offer(msg, self.id, &self.name, reason);
+        }
     }
 
     /// `n` messages counted as unfinished will never be processed.

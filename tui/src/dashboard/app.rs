@@ -397,5 +397,6 @@ pub fn empty_snapshot() -> StatsSnapshot {
         subscriptions: Vec::new(),
         latency_us: None,
         load: None,
+        ..Default::default()
     }
 }

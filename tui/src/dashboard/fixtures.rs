@@ -86,6 +86,7 @@ pub fn snapshot_with(
         subscriptions,
         latency_us: None,
         load: None,
+        ..Default::default()
     }
 }
 

@@ -279,6 +279,7 @@ impl Engine for NaiveEngine {
             subscriptions,
             latency_us: None,
             load: None,
+            ..Default::default()
         }
     }
 }
