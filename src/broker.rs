@@ -33,6 +33,7 @@ use crate::dead_letter::{DeadLetterQueue, DeadLetters};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
+use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
@@ -66,6 +67,18 @@ pub enum PublishError {
     /// The topic is not valid.
     #[error("invalid topic: {0}")]
     InvalidTopic(#[from] TopicError),
+    /// A retained publish would take the retained store over one of its bounds; nothing was published.
+    #[error(
+        "cannot retain a message on `{topic}`: the retained store is at its {limit} limit of {max}"
+    )]
+    RetainedFull {
+        /// The topic of the refused message.
+        topic: String,
+        /// Which bound: `max_messages` or `max_bytes`.
+        limit: &'static str,
+        /// The bound's value.
+        max: usize,
+    },
 }
 
 /// An operation named a subscription the broker does not have (never had, or already removed).
@@ -115,6 +128,8 @@ pub struct BrokerOptions {
     /// Capacity of the dead-letter queue; `None` (the default) keeps no dead letters.
     /// See [`crate::dead_letter`].
     pub dead_letters: Option<usize>,
+    /// Bounds of the retained-message store. See [`crate::retained`].
+    pub retained: RetainedLimits,
 }
 
 impl BrokerOptions {
@@ -126,6 +141,12 @@ impl BrokerOptions {
     /// Sets the topic limits.
     pub fn limits(mut self, limits: TopicLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the bounds of the retained-message store.
+    pub fn retained(mut self, limits: RetainedLimits) -> Self {
+        self.retained = limits;
         self
     }
 
@@ -141,6 +162,8 @@ impl BrokerOptions {
 pub struct PublishOptions {
     /// The message's priority; receivers take higher priorities first.
     pub priority: Priority,
+    /// Keep it as the topic's retained message; an empty payload clears it. See [`crate::retained`].
+    pub retain: bool,
 }
 
 impl PublishOptions {
@@ -152,6 +175,12 @@ impl PublishOptions {
     /// Sets the priority.
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Sets whether the message is retained.
+    pub fn retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
         self
     }
 }
@@ -210,9 +239,40 @@ pub(crate) struct BrokerShared {
     limits: TopicLimits,
     started: Instant,
     dead_letters: Option<Arc<DeadLetterQueue>>,
+    /// Taken only by retained publishes and by subscribes that ask for retained messages.
+    retained: Mutex<RetainedStore>,
 }
 
 impl BrokerShared {
+    fn retained(&self) -> MutexGuard<'_, RetainedStore> {
+        // Every update of the store is completed before anything that could panic.
+        self.retained
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Stores `msg` as its topic's retained message and routes it, under the retained mutex, so a
+    /// subscription being replayed the store sees it exactly once. See [`crate::retained`].
+    #[cold]
+    fn publish_retained(&self, msg: Message) -> Result<PublishOutcome, PublishError> {
+        let mut store = self.retained();
+        store
+            .retain(&msg)
+            .map_err(|full| PublishError::RetainedFull {
+                topic: msg.topic().to_string(),
+                limit: full.limit,
+                max: full.max,
+            })?;
+        let table = self.routing.load();
+        let mut outcome = PublishOutcome::default();
+        table
+            .trie
+            .for_each_match(msg.topic().as_str(), |core| outcome.count(core.offer(&msg)));
+        self.count_publish(&outcome);
+        drop(store);
+        Ok(outcome)
+    }
+
     fn control(&self) -> MutexGuard<'_, Control> {
         // The control state stays consistent even if a holder panicked: every update to it is a
         // single assignment or push after the fallible work is done.
@@ -286,6 +346,7 @@ impl Broker {
         let BrokerOptions {
             limits,
             dead_letters,
+            retained,
         } = options;
         let now = Instant::now();
         Self {
@@ -308,6 +369,7 @@ impl Broker {
                 limits,
                 started: now,
                 dead_letters: dead_letters.map(|c| Arc::new(DeadLetterQueue::new(c.max(1)))),
+                retained: Mutex::new(RetainedStore::new(retained)),
             }),
         }
     }
@@ -344,6 +406,9 @@ impl Broker {
                 max: SubscriptionOptions::MAX_CAPACITY,
             });
         }
+        // Lock order: retained store, then control. Held across the table swap and the replay, so no
+        // retained publish falls between them (see `crate::retained`).
+        let mut retained = options.receive_retained.then(|| self.shared.retained());
         let mut ctl = self.shared.control();
         ctl.finalize_retiring();
         let id = ctl.next_id;
@@ -358,7 +423,15 @@ impl Broker {
         self.shared
             .routing
             .update(|trie| trie.insert(core.filter.as_str(), id, core.clone()));
-        ctl.live.insert(id, core);
+        ctl.live.insert(id, core.clone());
+        drop(ctl);
+        if let Some(store) = retained.as_mut() {
+            let replay = store.matching(|topic| core.filter.matches(topic));
+            for msg in &replay {
+                core.offer_nonblocking(msg);
+            }
+            store.count_replayed(replay.len());
+        }
         Ok(subscription)
     }
 
@@ -413,8 +486,12 @@ impl Broker {
         Ok(outcome)
     }
 
-    /// Publishes `payload` on `topic` with `options` (a priority). This is [`Broker::publish`] with the
-    /// message in the lane of its priority; it costs the same.
+    /// Publishes `payload` on `topic` with `options`: a priority, and whether to retain it.
+    ///
+    /// Without `retain` this is [`Broker::publish`] with the message in the lane of its priority, at the
+    /// same cost. With `retain` the message also becomes the topic's retained message (see
+    /// [`crate::retained`]); that path takes the retained store's mutex and may fail with
+    /// [`PublishError::RetainedFull`].
     pub fn publish_with(
         &self,
         topic: &str,
@@ -422,6 +499,13 @@ impl Broker {
         options: PublishOptions,
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
+        if options.retain {
+            return self.shared.publish_retained(Message::with_priority(
+                Topic::new_unchecked(topic),
+                payload,
+                options.priority,
+            ));
+        }
         let table = self.shared.routing.load();
         let mut outcome = PublishOutcome::default();
         let mut payload = Some(payload);
@@ -473,6 +557,7 @@ impl Broker {
     /// `rates` cover the interval since the previous call on this broker (or since it was created).
     /// Exact (`balances()` is true) when taken with no publish or receive in flight.
     pub fn stats(&self) -> StatsSnapshot {
+        let retained = self.shared.retained().stats();
         let mut ctl = self.shared.control();
         ctl.finalize_retiring();
         let subscriptions: Vec<SubscriptionStats> = ctl.live.values().map(|c| c.stats()).collect();
@@ -532,6 +617,7 @@ impl Broker {
             latency_us: None,
             load: None,
             dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
+            retained,
         }
     }
 }
@@ -578,12 +664,20 @@ impl Publisher {
         self.send(payload)
     }
 
-    /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`].
+    /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`]; only a
+    /// retained publish can fail.
     pub fn publish_with(
         &mut self,
         payload: impl Into<Bytes>,
         options: PublishOptions,
-    ) -> PublishOutcome {
+    ) -> Result<PublishOutcome, PublishError> {
+        if options.retain {
+            return self.shared.publish_retained(Message::with_priority(
+                self.topic.clone(),
+                payload,
+                options.priority,
+            ));
+        }
         self.refresh();
         let mut outcome = PublishOutcome::default();
         if !self.routes.is_empty() {
@@ -593,7 +687,7 @@ impl Publisher {
             }
         }
         self.shared.count_publish(&outcome);
-        outcome
+        Ok(outcome)
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has

@@ -46,6 +46,7 @@ pub mod join;
 mod message;
 pub mod policy;
 pub mod priority;
+pub mod retained;
 pub mod routing;
 pub mod stats;
 pub mod subscription;
@@ -63,6 +64,7 @@ pub use dead_letter::{DeadLetter, DeadLetterStats, DeadLetters};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
+pub use retained::{RetainedLimits, RetainedStats};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 pub use subscription::{
     Delivery, DoneError, Drained, JoinError, RecvError, RecvTimeoutError, Subscription,

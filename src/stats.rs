@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::counters::DroppedByReason;
 use crate::dead_letter::DeadLetterStats;
 use crate::priority::ByPriority;
+use crate::retained::RetainedStats;
 use crate::subscription::SubscriptionId;
 
 /// The schema identifier written in every snapshot.
@@ -133,6 +134,9 @@ pub struct StatsSnapshot<L = ()> {
     /// The dead-letter queue's counters, when the broker keeps one; else `null` (v1 addition).
     #[serde(default)]
     pub dead_letters: Option<DeadLetterStats>,
+    /// The retained-message store's counters (v1 addition).
+    #[serde(default)]
+    pub retained: RetainedStats,
 }
 
 impl<L> StatsSnapshot<L> {
@@ -148,6 +152,7 @@ impl<L> StatsSnapshot<L> {
             latency_us: self.latency_us,
             load: Some(load),
             dead_letters: self.dead_letters,
+            retained: self.retained,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct SubscriptionOptions {
     pub policy: OverflowPolicy,
     /// A name shown in stats; `s<id>` when `None`.
     pub name: Option<String>,
+    /// Receive the retained messages that match the filter first (see [`crate::retained`]).
+    pub receive_retained: bool,
     /// Count unfinished messages so publishers can [`Subscription::join`]; receivers acknowledge with
     /// [`Subscription::done`]. See [`crate::join`].
     pub joinable: bool,
@@ -93,6 +95,12 @@ impl SubscriptionOptions {
         self
     }
 
+    /// Asks for the retained messages that match the filter, before live traffic.
+    pub fn receive_retained(mut self, receive: bool) -> Self {
+        self.receive_retained = receive;
+        self
+    }
+
     /// Makes the subscription joinable (see [`crate::join`]).
     pub fn joinable(mut self, joinable: bool) -> Self {
         self.joinable = joinable;
@@ -106,6 +114,7 @@ impl Default for SubscriptionOptions {
             capacity: Self::DEFAULT_CAPACITY,
             policy: OverflowPolicy::default(),
             name: None,
+            receive_retained: false,
             joinable: false,
         }
     }
@@ -356,6 +365,31 @@ impl SubscriptionCore {
         }
         self.not_empty.notify(1);
         outcome
+    }
+
+    /// Offers `msg` without ever waiting: under `Block` a full lane refuses it (`queue_full`). For
+    /// replaying retained messages into a subscription nobody can receive from yet.
+    pub(crate) fn offer_nonblocking(&self, msg: &Message) -> Offer {
+        if self.policy.is_block() {
+            self.count_matched();
+            let lane = self.lanes.for_push(msg.priority());
+            if self.closed.load(Ordering::Acquire) {
+                self.drop_message(msg, DropReason::Unsubscribed);
+                return Offer::Dropped;
+            }
+            return match lane.push(msg.clone()) {
+                Ok(()) => {
+                    self.not_empty.notify(1);
+                    Offer::Queued
+                }
+                Err(_) => {
+                    self.counters.raise_high_water(lane.capacity() as u64);
+                    self.drop_message(msg, DropReason::QueueFull);
+                    Offer::Dropped
+                }
+            };
+        }
+        self.offer(msg)
     }
 
     /// Waits up to `timeout` for room in `lane`. Parks on `not_full`, which receivers notify while the
