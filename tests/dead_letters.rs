@@ -152,6 +152,8 @@ fn dead_letter_accounting_balances_under_concurrent_overflow_and_churn() {
             let mut n = 0u64;
             while let Some(_l) = dlq.recv_timeout(Duration::from_millis(200)) {
                 n += 1;
+                // A slow reader, so the dead-letter queue overflows while it reads.
+                thread::sleep(Duration::from_micros(20));
             }
             n
         })
