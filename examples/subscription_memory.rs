@@ -35,11 +35,16 @@ static ALLOCATOR: Counting = Counting;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse().map_err(|e| format!("COUNT must be a whole number: {e}"))?,
+        Some(n) => n
+            .parse()
+            .map_err(|e| format!("COUNT must be a whole number: {e}"))?,
         None => 100_000,
     };
     println!("{count} subscriptions, each with its own filter");
-    println!("{:>8} {:>12} {:>12} {:>16}", "capacity", "bytes/sub", "queue part", "for 100k subs");
+    println!(
+        "{:>8} {:>12} {:>12} {:>16}",
+        "capacity", "bytes/sub", "queue part", "for 100k subs"
+    );
     for capacity in [1, 16, 64, 256, 1024] {
         let broker = Broker::new();
         let before = LIVE_BYTES.load(Ordering::Relaxed);

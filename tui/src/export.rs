@@ -26,7 +26,13 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .prefix(".switchyard-")
         .suffix(".json.tmp")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot write {}: directory {} is not writable", path.display(), dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot write {}: directory {} is not writable",
+                path.display(),
+                dir.display()
+            )
+        })?;
     // tempfile creates its files owner-only (0600); a snapshot is an ordinary report that CI jobs and
     // other users read, so give it the mode a plain `File::create` would have under a usual umask.
     #[cfg(unix)]
@@ -38,11 +44,15 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     }
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
-        serde_json::to_writer_pretty(&mut w, value).with_context(|| format!("writing {}", path.display()))?;
+        serde_json::to_writer_pretty(&mut w, value)
+            .with_context(|| format!("writing {}", path.display()))?;
         writeln!(w).with_context(|| format!("writing {}", path.display()))?;
-        w.flush().with_context(|| format!("writing {}", path.display()))?;
+        w.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -68,15 +78,24 @@ mod tests {
         let path = dir.path().join("out.json");
         write_json_atomic(&path, &serde_json::json!({"a": 1})).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap()["a"], 1);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()["a"],
+            1
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
     }
 
     #[test]
     fn an_unwritable_directory_is_an_error_naming_the_path() {
         let err = write_json_atomic(Path::new("/nonexistent-dir/x/out.json"), &1).unwrap_err();
-        assert!(format!("{err:#}").contains("/nonexistent-dir/x/out.json"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("/nonexistent-dir/x/out.json"),
+            "{err:#}"
+        );
         assert!(!Path::new("/nonexistent-dir/x/out.json").exists());
     }
 }

@@ -10,7 +10,12 @@ use clap::{Parser, Subcommand};
 
 /// Switchyard: a lock-free in-memory pub/sub broker, with a live dashboard and a load generator.
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "switchyard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
