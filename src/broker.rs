@@ -33,6 +33,7 @@ use crate::dead_letter::{DeadLetterQueue, DeadLetters};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
+use crate::request::{PendingReply, ReplySlot, RequestCounters, RequestError};
 use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
@@ -239,6 +240,7 @@ pub(crate) struct BrokerShared {
     limits: TopicLimits,
     started: Instant,
     dead_letters: Option<Arc<DeadLetterQueue>>,
+    requests: Arc<RequestCounters>,
     /// Taken only by retained publishes and by subscribes that ask for retained messages.
     retained: Mutex<RetainedStore>,
 }
@@ -370,6 +372,7 @@ impl Broker {
                 started: now,
                 dead_letters: dead_letters.map(|c| Arc::new(DeadLetterQueue::new(c.max(1)))),
                 retained: Mutex::new(RetainedStore::new(retained)),
+                requests: Arc::new(RequestCounters::default()),
             }),
         }
     }
@@ -524,6 +527,55 @@ impl Broker {
         Ok(outcome)
     }
 
+    /// Publishes a request on `topic` and blocks up to `timeout` for the first reply. See
+    /// [`crate::request`].
+    ///
+    /// Fails at once with [`RequestError::Unrouted`] when no subscription matches, and with
+    /// [`RequestError::NotQueued`] when every matching subscription dropped it.
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        self.request_async(topic, payload)?.wait(timeout)
+    }
+
+    /// Publishes a request on `topic` and returns the reply as a future ([`PendingReply`]). Routing
+    /// errors come at once, as for [`Broker::request`]. Put a timeout around the future with your
+    /// runtime; dropping it gives up (later replies count as late).
+    pub fn request_async(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PendingReply, RequestError> {
+        let topic = Topic::with_limits(topic, &self.shared.limits)?;
+        let slot = ReplySlot::new(self.shared.requests.clone());
+        let msg = Message::request(topic.clone(), payload.into(), slot.clone());
+        let pending = PendingReply::new(slot, topic.clone());
+        let table = self.shared.routing.load();
+        let mut outcome = PublishOutcome::default();
+        table
+            .trie
+            .for_each_match(topic.as_str(), |core| outcome.count(core.offer(&msg)));
+        self.shared.count_publish(&outcome);
+        if outcome.matched == 0 {
+            pending.never_sent();
+            return Err(RequestError::Unrouted {
+                topic: topic.to_string(),
+            });
+        }
+        if outcome.queued == 0 {
+            pending.never_sent();
+            return Err(RequestError::NotQueued {
+                topic: topic.to_string(),
+                matched: outcome.matched,
+            });
+        }
+        self.shared.requests.count_sent();
+        Ok(pending)
+    }
+
     /// A publishing handle bound to `topic`: validated once, its route cached (see [`Publisher`]).
     pub fn publisher(&self, topic: &str) -> Result<Publisher, TopicError> {
         Ok(Publisher {
@@ -618,6 +670,7 @@ impl Broker {
             load: None,
             dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
             retained,
+            requests: self.shared.requests.stats(),
         }
     }
 }

@@ -46,6 +46,7 @@ pub mod join;
 mod message;
 pub mod policy;
 pub mod priority;
+pub mod request;
 pub mod retained;
 pub mod routing;
 pub mod stats;
@@ -64,6 +65,7 @@ pub use dead_letter::{DeadLetter, DeadLetterStats, DeadLetters};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
+pub use request::{PendingReply, ReplyError, RequestError, RequestStats};
 pub use retained::{RetainedLimits, RetainedStats};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 pub use subscription::{

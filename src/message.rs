@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::priority::Priority;
+use crate::request::{ReplyError, ReplySlot};
 use crate::topic::Topic;
 
 /// A published message.
@@ -19,6 +20,8 @@ struct MessageInner {
     topic: Topic,
     payload: Bytes,
     priority: Priority,
+    /// Where replies go, for messages published by `Broker::request`.
+    reply_to: Option<Arc<ReplySlot>>,
 }
 
 impl Message {
@@ -33,7 +36,30 @@ impl Message {
             topic,
             payload: payload.into(),
             priority,
+            reply_to: None,
         }))
+    }
+
+    /// A request: a message whose replies go to `slot`.
+    pub(crate) fn request(topic: Topic, payload: Bytes, slot: Arc<ReplySlot>) -> Self {
+        Self(Arc::new(MessageInner {
+            topic,
+            payload,
+            priority: Priority::Normal,
+            reply_to: Some(slot),
+        }))
+    }
+
+    /// Whether it was published by a request and can be replied to.
+    pub fn is_request(&self) -> bool {
+        self.0.reply_to.is_some()
+    }
+
+    /// Replies to a request. The first reply to a request is delivered to the requester; see
+    /// [`crate::request`] for late and surplus replies.
+    pub fn reply(&self, payload: impl Into<Bytes>) -> Result<(), ReplyError> {
+        let slot = self.0.reply_to.as_ref().ok_or(ReplyError::NotARequest)?;
+        slot.reply(&self.0.topic, payload.into())
     }
 
     /// Its priority.

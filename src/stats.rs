@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::counters::DroppedByReason;
 use crate::dead_letter::DeadLetterStats;
 use crate::priority::ByPriority;
+use crate::request::RequestStats;
 use crate::retained::RetainedStats;
 use crate::subscription::SubscriptionId;
 
@@ -137,6 +138,9 @@ pub struct StatsSnapshot<L = ()> {
     /// The retained-message store's counters (v1 addition).
     #[serde(default)]
     pub retained: RetainedStats,
+    /// Request/reply counters (v1 addition).
+    #[serde(default)]
+    pub requests: RequestStats,
 }
 
 impl<L> StatsSnapshot<L> {
@@ -153,6 +157,7 @@ impl<L> StatsSnapshot<L> {
             load: Some(load),
             dead_letters: self.dead_letters,
             retained: self.retained,
+            requests: self.requests,
         }
     }
 

@@ -605,6 +605,11 @@ impl Delivery {
         self.message.priority()
     }
 
+    /// Replies to the request this message carries (see [`crate::request`]).
+    pub fn reply(&self, payload: impl Into<bytes::Bytes>) -> Result<(), crate::ReplyError> {
+        self.message.reply(payload)
+    }
+
     /// Messages of this subscription dropped since this handle last received, by reason; `None` when
     /// there were none. With several receivers on one subscription, each handle sees each gap once.
     pub fn missed(&self) -> Option<DroppedByReason> {

@@ -1,0 +1,321 @@
+//! Request/reply: publish a message that carries a reply address, wait for the first reply.
+//!
+//! [`crate::Broker::request`] publishes like any message, with a private *reply slot* attached, then
+//! waits up to a timeout for a responder to call [`crate::Delivery::reply`]. The reply goes straight into
+//! that slot: it is not a publish, matches no subscription and never counts as `unrouted`. The request
+//! itself is an ordinary publish, counted and routed as one.
+//!
+//! - **No responder**: a request that matches no subscription fails at once with
+//!   [`RequestError::Unrouted`] (and counts as an unrouted publish); one that matched but was queued
+//!   nowhere (every lane full) fails at once with [`RequestError::NotQueued`].
+//! - **First reply wins**: with several responders (fan-out, or a retried request) the first reply is
+//!   kept; later ones get [`ReplyError::AlreadyAnswered`] and are counted as `surplus_replies`.
+//! - **Late replies**: once the requester has given up (timeout, or its [`PendingReply`] was dropped), a
+//!   reply gets [`ReplyError::RequesterGone`] and is counted as `late_replies`, never delivered.
+//!
+//! The async form is [`crate::Broker::request_async`]: it returns a [`PendingReply`], a future. The core
+//! depends on no runtime and so has no timer: put the timeout around it with your runtime
+//! (`tokio::time::timeout(d, pending)`); dropping the future gives up, and later replies count as late.
+//!
+//! # Cost
+//! One reply slot (a small allocation with a mutex) per request; nothing on the plain publish path
+//! beyond one pointer in each message.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+use event_listener::{Event, EventListener, Listener};
+use serde::{Deserialize, Serialize};
+
+use crate::message::Message;
+use crate::sync::{AtomicU64, Ordering};
+use crate::topic::{Topic, TopicError};
+
+/// Why a request got no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The topic is not valid.
+    #[error("invalid request topic: {0}")]
+    InvalidTopic(#[from] TopicError),
+    /// No subscription matched the topic: nobody can answer.
+    #[error("no subscription matches `{topic}`: the request has no responder")]
+    Unrouted {
+        /// The request's topic.
+        topic: String,
+    },
+    /// Subscriptions matched but none queued the request (their lanes were full).
+    #[error("the request on `{topic}` matched {matched} subscriptions but every one dropped it")]
+    NotQueued {
+        /// The request's topic.
+        topic: String,
+        /// How many subscriptions matched.
+        matched: usize,
+    },
+    /// No reply arrived within the timeout.
+    #[error("no reply to the request on `{topic}` within {timeout:?}")]
+    Timeout {
+        /// The request's topic.
+        topic: String,
+        /// How long the requester waited.
+        timeout: Duration,
+    },
+}
+
+/// Why a reply was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// The message was published without a reply address (not by `request`).
+    #[error("the message is not a request: it has no reply address")]
+    NotARequest,
+    /// Another responder answered first.
+    #[error("the request was already answered by another responder")]
+    AlreadyAnswered,
+    /// The requester timed out or stopped waiting; the reply was counted as late and discarded.
+    #[error(
+        "the requester stopped waiting (timed out); the reply was discarded and counted as late"
+    )]
+    RequesterGone,
+}
+
+/// Request/reply counters (the `requests` object of the stats schema, a v1 addition).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestStats {
+    /// Requests published (that matched at least one subscription that queued them).
+    pub sent: u64,
+    /// Requests that got their reply in time.
+    pub replied: u64,
+    /// Requests whose requester gave up (timeout or dropped future) before a reply.
+    pub timed_out: u64,
+    /// Replies that came after the requester gave up: counted, not delivered.
+    pub late_replies: u64,
+    /// Replies after the first one to the same request: counted, not delivered.
+    pub surplus_replies: u64,
+}
+
+/// The broker's request counters.
+#[derive(Debug, Default)]
+pub(crate) struct RequestCounters {
+    sent: CachePadded<AtomicU64>,
+    replied: AtomicU64,
+    timed_out: AtomicU64,
+    late_replies: AtomicU64,
+    surplus_replies: AtomicU64,
+}
+
+impl RequestCounters {
+    pub(crate) fn count_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> RequestStats {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RequestStats {
+            sent: l(&self.sent),
+            replied: l(&self.replied),
+            timed_out: l(&self.timed_out),
+            late_replies: l(&self.late_replies),
+            surplus_replies: l(&self.surplus_replies),
+        }
+    }
+}
+
+enum SlotState {
+    Waiting,
+    Replied(Message),
+    /// The requester took its reply or gave up.
+    Closed {
+        answered: bool,
+    },
+}
+
+/// Where the reply to one request goes. Shared by the request message and the requester.
+pub(crate) struct ReplySlot {
+    state: Mutex<SlotState>,
+    ready: Event,
+    counters: Arc<RequestCounters>,
+}
+
+impl fmt::Debug for ReplySlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplySlot").finish_non_exhaustive()
+    }
+}
+
+impl ReplySlot {
+    pub(crate) fn new(counters: Arc<RequestCounters>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(SlotState::Waiting),
+            ready: Event::new(),
+            counters,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, SlotState> {
+        // Each update is one assignment: the state is consistent even after a panic elsewhere.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A responder's reply.
+    pub(crate) fn reply(&self, topic: &Topic, payload: Bytes) -> Result<(), ReplyError> {
+        let mut state = self.state();
+        match &*state {
+            SlotState::Waiting => {
+                *state = SlotState::Replied(Message::new(topic.clone(), payload));
+                drop(state);
+                self.ready.notify(usize::MAX);
+                Ok(())
+            }
+            SlotState::Replied(_) | SlotState::Closed { answered: true } => {
+                self.counters
+                    .surplus_replies
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(ReplyError::AlreadyAnswered)
+            }
+            SlotState::Closed { answered: false } => {
+                self.counters.late_replies.fetch_add(1, Ordering::Relaxed);
+                Err(ReplyError::RequesterGone)
+            }
+        }
+    }
+
+    /// The requester takes the reply if it is there.
+    fn take(&self) -> Option<Message> {
+        let mut state = self.state();
+        if matches!(*state, SlotState::Replied(_)) {
+            if let SlotState::Replied(m) =
+                std::mem::replace(&mut *state, SlotState::Closed { answered: true })
+            {
+                self.counters.replied.fetch_add(1, Ordering::Relaxed);
+                return Some(m);
+            }
+        }
+        None
+    }
+
+    /// The requester gives up; a reply that raced in is still taken.
+    fn give_up(&self) -> Option<Message> {
+        let mut state = self.state();
+        match std::mem::replace(&mut *state, SlotState::Closed { answered: false }) {
+            SlotState::Waiting => {
+                self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            SlotState::Replied(m) => {
+                *state = SlotState::Closed { answered: true };
+                self.counters.replied.fetch_add(1, Ordering::Relaxed);
+                Some(m)
+            }
+            closed @ SlotState::Closed { .. } => {
+                *state = closed;
+                None
+            }
+        }
+    }
+}
+
+/// A request waiting for its reply: wait for it with [`PendingReply::wait`], or `.await` it.
+///
+/// Dropping it gives up: a reply that comes later is counted as late and discarded.
+///
+/// # Cancel safety
+/// Awaiting is cancel-safe in the sense that dropping the future never loses a reply that arrived
+/// before the drop *and was returned*; a reply arriving after the drop is counted as late.
+pub struct PendingReply {
+    slot: Arc<ReplySlot>,
+    topic: Topic,
+    listener: Option<EventListener>,
+    finished: bool,
+}
+
+impl fmt::Debug for PendingReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingReply")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingReply {
+    pub(crate) fn new(slot: Arc<ReplySlot>, topic: Topic) -> Self {
+        Self {
+            slot,
+            topic,
+            listener: None,
+            finished: false,
+        }
+    }
+
+    /// The request reached no queue: close the slot without counting a timeout.
+    pub(crate) fn never_sent(mut self) {
+        self.finished = true;
+        *self.slot.state() = SlotState::Closed { answered: false };
+    }
+
+    /// Blocks up to `timeout` for the reply.
+    pub fn wait(mut self, timeout: Duration) -> Result<Message, RequestError> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(m) = self.slot.take() {
+                self.finished = true;
+                return Ok(m);
+            }
+            let listener = self.slot.ready.listen();
+            if let Some(m) = self.slot.take() {
+                self.finished = true;
+                return Ok(m);
+            }
+            let timed_out = match deadline {
+                None => {
+                    listener.wait();
+                    false
+                }
+                Some(d) => listener.wait_deadline(d).is_none(),
+            };
+            if timed_out {
+                self.finished = true;
+                return self.slot.give_up().ok_or_else(|| RequestError::Timeout {
+                    topic: self.topic.to_string(),
+                    timeout,
+                });
+            }
+        }
+    }
+}
+
+impl Future for PendingReply {
+    type Output = Message;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Message> {
+        let this = self.get_mut();
+        loop {
+            if let Some(m) = this.slot.take() {
+                this.finished = true;
+                return Poll::Ready(m);
+            }
+            match &mut this.listener {
+                None => this.listener = Some(this.slot.ready.listen()),
+                Some(listener) => {
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Counted as a timed-out request; a reply that raced in is counted as replied but unused.
+            let _ = self.slot.give_up();
+        }
+    }
+}
