@@ -49,13 +49,17 @@ impl JoinCounter {
         self.unfinished.fetch_sub(n, Ordering::Release) == n
     }
 
-    /// Acknowledges one processed message, given how many the subscription has delivered so far.
+    /// Acknowledges one processed message; `delivered` reads how many the subscription has delivered.
     /// `Ok(true)` when the count reached zero; `Err(())` when every delivered message was already
     /// acknowledged.
-    pub(crate) fn done(&self, delivered: u64) -> Result<bool, ()> {
+    ///
+    /// `delivered` is read afresh on every attempt, after the load of `acknowledged` (acquire): an
+    /// acknowledgement seen there was released after its receiver counted its delivery, so that
+    /// delivery is seen too, and a receiver racing another is never refused for the other's `done`.
+    pub(crate) fn done(&self, delivered: impl Fn() -> u64) -> Result<bool, ()> {
         self.acknowledged
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
-                (a < delivered).then_some(a + 1)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
+                (a < delivered()).then_some(a + 1)
             })
             .map_err(|_| ())?;
         Ok(self.unfinished.fetch_sub(1, Ordering::Release) == 1)
@@ -97,8 +101,9 @@ mod loom_models {
                 );
                 thread::spawn(move || {
                     if queued.swap(false, Ordering::Acquire) {
-                        let d = delivered.fetch_add(1, Ordering::Relaxed) + 1;
+                        delivered.fetch_add(1, Ordering::Relaxed);
                         processed.store(true, Ordering::Relaxed);
+                        let d = || delivered.load(Ordering::Relaxed);
                         assert!(
                             join.done(d).is_ok(),
                             "a delivered message can be acknowledged"
@@ -114,6 +119,43 @@ mod loom_models {
                 );
             }
             receiver.join().unwrap();
+            assert_eq!(join.unfinished(), 0);
+        });
+    }
+}
+
+#[cfg(all(test, switchyard_loom))]
+mod loom_racing_receivers {
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU64;
+    use loom::thread;
+
+    use super::*;
+
+    #[test]
+    fn loom_two_receivers_acknowledging_at_once_are_never_refused() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let join = Arc::new(JoinCounter::default());
+            let delivered = Arc::new(AtomicU64::new(0));
+            join.begin();
+            join.begin();
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (join, delivered) = (join.clone(), delivered.clone());
+                    thread::spawn(move || {
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                        join.done(|| delivered.load(Ordering::Relaxed)).is_ok()
+                    })
+                })
+                .collect();
+            for r in receivers {
+                assert!(
+                    r.join().unwrap(),
+                    "a receiver was refused for the other's done"
+                );
+            }
             assert_eq!(join.unfinished(), 0);
         });
     }

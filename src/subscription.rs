@@ -475,7 +475,7 @@ impl SubscriptionCore {
     /// Acknowledges one processed message. See [`crate::join`].
     pub(crate) fn done(&self) -> Result<(), DoneError> {
         let join = self.join.as_ref().ok_or(DoneError::NotJoinable(self.id))?;
-        match join.counter.done(self.counters.delivered()) {
+        match join.counter.done(|| self.counters.delivered()) {
             Ok(idle) => {
                 if idle {
                     join.idle.notify(usize::MAX);
