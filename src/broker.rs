@@ -22,6 +22,7 @@
 //! totals never go backwards and `matched = delivered + dropped + depth` holds across churn.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,6 +31,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::counters::DroppedByReason;
 use crate::dead_letter::{DeadLetterQueue, DeadLetters};
+use crate::durable::{DurableState, STATE_SCHEMA, StateError, read_state, write_state};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
@@ -52,6 +54,17 @@ pub enum SubscribeError {
     /// A capacity of zero was asked for.
     #[error("capacity must be at least 1 message, got 0")]
     ZeroCapacity,
+    /// A durable subscription was asked for without a name.
+    #[error("a durable subscription needs a name (SubscriptionOptions::name)")]
+    DurableNeedsName,
+    /// A durable subscription of that name exists with another filter.
+    #[error("the durable subscription `{name}` already exists with filter `{filter}`")]
+    DurableNameTaken {
+        /// The name asked for.
+        name: String,
+        /// The existing subscription's filter.
+        filter: String,
+    },
     /// A capacity over [`SubscriptionOptions::MAX_CAPACITY`] was asked for.
     #[error("capacity {capacity} is over the limit of {max} messages per subscription")]
     CapacityTooLarge {
@@ -414,6 +427,22 @@ impl Broker {
         let mut retained = options.receive_retained.then(|| self.shared.retained());
         let mut ctl = self.shared.control();
         ctl.finalize_retiring();
+        if options.durable {
+            let name = options
+                .name
+                .as_deref()
+                .ok_or(SubscribeError::DurableNeedsName)?;
+            if let Some(existing) = ctl.live.values().find(|c| c.durable && &*c.name == name) {
+                if existing.filter.as_str() != filter.as_str() {
+                    return Err(SubscribeError::DurableNameTaken {
+                        name: name.to_string(),
+                        filter: existing.filter.to_string(),
+                    });
+                }
+                // The same durable subscription again: a new receiver of it.
+                return Ok(Subscription::new(existing.clone(), self.shared.clone()));
+            }
+        }
         let id = ctl.next_id;
         ctl.next_id += 1;
         let core = Arc::new(SubscriptionCore::new(
@@ -436,6 +465,52 @@ impl Broker {
             store.count_replayed(replay.len());
         }
         Ok(subscription)
+    }
+
+    /// A new receiver of the durable subscription called `name`, if there is one. See
+    /// [`crate::durable`].
+    pub fn attach(&self, name: &str) -> Option<Subscription> {
+        let ctl = self.shared.control();
+        let core = ctl.live.values().find(|c| c.durable && &*c.name == name)?;
+        Some(Subscription::new(core.clone(), self.shared.clone()))
+    }
+
+    /// The durable subscriptions now, as a state file holds them.
+    pub fn durable_state(&self) -> DurableState {
+        let ctl = self.shared.control();
+        DurableState {
+            schema: STATE_SCHEMA.to_string(),
+            subscriptions: ctl
+                .live
+                .values()
+                .filter_map(|c| c.durable_entry())
+                .collect(),
+        }
+    }
+
+    /// Saves the durable subscriptions to `path` (write to a temporary file, then rename). Messages are
+    /// not saved. See [`crate::durable`].
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
+        write_state(path.as_ref(), &self.durable_state())
+    }
+
+    /// Recreates the durable subscriptions saved in `path` (a missing file restores nothing) and
+    /// returns how many it restored; ones that already exist are kept. The file is never modified.
+    /// A file that is not a valid state file is [`StateError::Corrupt`], naming the file and the
+    /// problem.
+    pub fn restore_state(&self, path: impl AsRef<Path>) -> Result<usize, StateError> {
+        let path = path.as_ref();
+        let state = read_state(path)?;
+        let mut restored = 0;
+        for entry in &state.subscriptions {
+            self.subscribe_with(&entry.filter, entry.options())
+                .map_err(|e| StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    problem: format!("subscription `{}`: {e}", entry.name),
+                })?;
+            restored += 1;
+        }
+        Ok(restored)
     }
 
     /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped

@@ -42,6 +42,7 @@
 mod broker;
 pub mod counters;
 pub mod dead_letter;
+pub mod durable;
 pub mod join;
 mod message;
 pub mod policy;
@@ -62,6 +63,7 @@ pub use broker::{
 pub use bytes::Bytes;
 pub use counters::{DropReason, DroppedByReason};
 pub use dead_letter::{DeadLetter, DeadLetterStats, DeadLetters};
+pub use durable::{DurableState, DurableSubscription, STATE_SCHEMA, StateError};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};

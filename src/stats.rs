@@ -86,6 +86,9 @@ pub struct SubscriptionStats {
     /// `null` otherwise (v1 addition).
     #[serde(default)]
     pub unfinished: Option<u64>,
+    /// Whether the subscription is durable (v1 addition).
+    #[serde(default)]
+    pub durable: bool,
 }
 
 impl SubscriptionStats {

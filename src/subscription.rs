@@ -37,6 +37,7 @@ use crate::counters::{
     DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
 };
 use crate::dead_letter::DeadLetterQueue;
+use crate::durable::DurableSubscription;
 use crate::join::JoinCounter;
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
@@ -58,6 +59,9 @@ pub struct SubscriptionOptions {
     pub policy: OverflowPolicy,
     /// A name shown in stats; `s<id>` when `None`.
     pub name: Option<String>,
+    /// Keep the subscription when its last receiver is dropped, and include it in saved state. Needs a
+    /// name. See [`crate::durable`].
+    pub durable: bool,
     /// Receive the retained messages that match the filter first (see [`crate::retained`]).
     pub receive_retained: bool,
     /// Count unfinished messages so publishers can [`Subscription::join`]; receivers acknowledge with
@@ -95,6 +99,12 @@ impl SubscriptionOptions {
         self
     }
 
+    /// Makes the subscription durable (see [`crate::durable`]); it must also have a name.
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
     /// Asks for the retained messages that match the filter, before live traffic.
     pub fn receive_retained(mut self, receive: bool) -> Self {
         self.receive_retained = receive;
@@ -114,6 +124,7 @@ impl Default for SubscriptionOptions {
             capacity: Self::DEFAULT_CAPACITY,
             policy: OverflowPolicy::default(),
             name: None,
+            durable: false,
             receive_retained: false,
             joinable: false,
         }
@@ -249,6 +260,8 @@ pub(crate) struct SubscriptionCore {
     join: Option<Box<JoinState>>,
     /// The broker's dead-letter queue, when it has one.
     dead_letters: Option<Arc<DeadLetterQueue>>,
+    /// Outlives its receivers; saved in state files.
+    pub(crate) durable: bool,
 }
 
 /// The unfinished count of a joinable subscription and the event its joiners wait on.
@@ -295,6 +308,7 @@ impl SubscriptionCore {
                 })
             }),
             dead_letters,
+            durable: options.durable,
         }
     }
 
@@ -472,6 +486,17 @@ impl SubscriptionCore {
         self.join.is_some()
     }
 
+    /// The state-file entry of a durable subscription.
+    pub(crate) fn durable_entry(&self) -> Option<DurableSubscription> {
+        self.durable.then(|| DurableSubscription {
+            name: self.name.to_string(),
+            filter: self.filter.to_string(),
+            capacity: self.capacity(),
+            policy: self.policy(),
+            joinable: self.is_joinable(),
+        })
+    }
+
     /// Acknowledges one processed message. See [`crate::join`].
     pub(crate) fn done(&self) -> Result<(), DoneError> {
         let join = self.join.as_ref().ok_or(DoneError::NotJoinable(self.id))?;
@@ -556,6 +581,7 @@ impl SubscriptionCore {
             high_water: self.counters.high_water(),
             receivers: self.receivers() as u64,
             unfinished: self.join.as_ref().map(|j| j.counter.unfinished()),
+            durable: self.durable,
         }
     }
 }
@@ -568,6 +594,10 @@ pub(crate) struct ReceiverGroup {
 
 impl Drop for ReceiverGroup {
     fn drop(&mut self) {
+        if self.core.durable {
+            // Durable subscriptions outlive their receivers; only an explicit unsubscribe ends them.
+            return;
+        }
         self.broker.retire(self.core.id);
     }
 }
