@@ -5,9 +5,10 @@
 //! may make a publish wait (up to its timeout, per message); the UI must never wait on the broker.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use switchyard::{Broker, StatsSnapshot, SubscriptionId, SubscriptionOptions, TopicLimits};
@@ -35,6 +36,8 @@ pub struct EmbeddedBroker {
     jobs: Option<Sender<PublishJob>>,
     publisher: Option<JoinHandle<()>>,
     events: Receiver<LinkEvent>,
+    /// `--state`: where durable subscriptions are saved after every subscribe and unsubscribe.
+    state_file: Option<PathBuf>,
 }
 
 impl EmbeddedBroker {
@@ -60,6 +63,7 @@ impl EmbeddedBroker {
             jobs: Some(jobs),
             publisher: Some(publisher),
             events,
+            state_file: None,
         };
         if demo {
             link.set_demo(true)?;
@@ -87,6 +91,63 @@ impl EmbeddedBroker {
             Consumer::start(subscription, receivers, pace).context("starting a consumer thread")?;
         self.consumers.insert(id, consumer);
         Ok(id)
+    }
+
+    /// `--state PATH`: restores the durable subscriptions saved in `path` (each gets a consumer), then
+    /// saves there after every change. A corrupt file is an error naming it, and is left untouched;
+    /// with `reset` it is moved aside to `PATH.corrupt-<unix seconds>` and the broker starts empty.
+    /// Returns a line for the log.
+    pub fn use_state_file(&mut self, path: PathBuf, reset: bool) -> anyhow::Result<String> {
+        let mut note = String::new();
+        let restored = match self.broker.restore_state(&path) {
+            Ok(n) => n,
+            Err(e) if e.is_corrupt() && reset => {
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let mut aside = path.clone().into_os_string();
+                aside.push(format!(".corrupt-{secs}"));
+                let aside = PathBuf::from(aside);
+                std::fs::rename(&path, &aside).with_context(|| {
+                    format!(
+                        "{e}; and it could not be moved aside to {}",
+                        aside.display()
+                    )
+                })?;
+                note = format!(" ({e}; moved aside to {})", aside.display());
+                0
+            }
+            Err(e) if e.is_corrupt() => {
+                anyhow::bail!(
+                    "{e}\nThe file was left as it is. Fix it, or start with --state-reset to move it \
+                     aside and start with no durable subscriptions."
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for entry in self.broker.durable_state().subscriptions {
+            if let Some(sub) = self.broker.attach(&entry.name) {
+                let id = sub.id();
+                let consumer = Consumer::start(sub, 1, Duration::ZERO)
+                    .context("starting a consumer thread")?;
+                self.consumers.insert(id, consumer);
+            }
+        }
+        self.broker.save_state(&path)?;
+        let line = format!(
+            "state file {}: restored {restored} durable subscriptions{note}",
+            path.display()
+        );
+        self.state_file = Some(path);
+        Ok(line)
+    }
+
+    /// Saves the durable subscriptions to the `--state` file, if there is one.
+    fn save_state(&self) -> anyhow::Result<()> {
+        if let Some(path) = &self.state_file {
+            self.broker.save_state(path)?;
+        }
+        Ok(())
     }
 
     /// Forgets consumers whose threads have all stopped (their subscription ended on its own).
@@ -170,11 +231,14 @@ impl BrokerLink for EmbeddedBroker {
     }
 
     fn subscribe(&mut self, request: &SubscribeRequest) -> anyhow::Result<SubscriptionId> {
-        self.subscribe_paced(request, 1, Duration::ZERO)
+        let id = self.subscribe_paced(request, 1, Duration::ZERO)?;
+        self.save_state()?;
+        Ok(id)
     }
 
     fn unsubscribe(&mut self, id: SubscriptionId) -> anyhow::Result<()> {
         self.broker.unsubscribe(id)?;
+        self.save_state()?;
         if let Some(mut consumer) = self.consumers.remove(&id) {
             consumer.stop();
             self.stopping.push(consumer);

@@ -278,3 +278,78 @@ fn demo_traffic_shows_drops_on_the_slow_subscriber_within_a_second_and_d_stops_i
         "turning the demo on again adds no subscriptions"
     );
 }
+
+fn state_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-state-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_corrupt_state_file_stops_the_start_and_is_left_untouched() {
+    let dir = state_dir("corrupt");
+    let path = dir.join("state.json");
+    std::fs::write(&path, "not json").unwrap();
+    let mut link = EmbeddedBroker::new(false).unwrap();
+    let err = link
+        .use_state_file(path.clone(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("state.json") && err.contains("corrupt"),
+        "{err}"
+    );
+    assert!(err.contains("--state-reset"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "not json");
+}
+
+#[test]
+fn state_reset_moves_a_corrupt_file_aside_and_starts_empty() {
+    let dir = state_dir("reset");
+    let path = dir.join("state.json");
+    std::fs::write(&path, "not json").unwrap();
+    let mut link = EmbeddedBroker::new(false).unwrap();
+    let note = link.use_state_file(path.clone(), true).unwrap();
+    assert!(note.contains("moved aside"), "{note}");
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(aside[0].path()).unwrap(),
+        "not json"
+    );
+    let fresh: switchyard::DurableState =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(fresh.subscriptions.is_empty());
+}
+
+#[test]
+fn durable_subscriptions_in_the_state_file_are_restored_with_a_consumer() {
+    let dir = state_dir("restore");
+    let path = dir.join("state.json");
+    let broker = switchyard::Broker::new();
+    let _s = broker
+        .subscribe_with(
+            "orders/#",
+            switchyard::SubscriptionOptions::new()
+                .name("billing")
+                .durable(true),
+        )
+        .unwrap();
+    broker.save_state(&path).unwrap();
+    let mut link = EmbeddedBroker::new(false).unwrap();
+    let note = link.use_state_file(path, false).unwrap();
+    assert!(note.contains("restored 1"), "{note}");
+    let snapshot = link.snapshot();
+    assert_eq!(snapshot.subscriptions.len(), 1);
+    assert!(snapshot.subscriptions[0].durable);
+    assert_eq!(snapshot.subscriptions[0].receivers, 1);
+}

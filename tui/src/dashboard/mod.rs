@@ -62,6 +62,14 @@ pub struct DashboardArgs {
     /// How often stats are sampled and the screen redrawn, from 100ms to 1s.
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_refresh)]
     pub refresh: Duration,
+    /// Restore durable subscriptions from this JSON file at start, and save them there after every
+    /// subscribe and unsubscribe (written to a temporary file, then renamed). Messages are not saved.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// With --state: if the file is corrupt, move it aside to PATH.corrupt-<unix seconds> and start with
+    /// no durable subscriptions (without it, a corrupt file stops the dashboard and is left untouched).
+    #[arg(long, requires = "state")]
+    pub state_reset: bool,
 }
 
 impl Default for DashboardArgs {
@@ -70,6 +78,8 @@ impl Default for DashboardArgs {
             no_demo: false,
             export_dir: None,
             refresh: DEFAULT_REFRESH,
+            state: None,
+            state_reset: false,
         }
     }
 }
@@ -106,7 +116,14 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         None => PathBuf::from("."),
     };
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
+    let state_note = match args.state {
+        Some(path) => Some(link.use_state_file(path, args.state_reset)?),
+        None => None,
+    };
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
+    if let Some(note) = state_note {
+        app.log(app::Level::Info, note);
+    }
     app.log(
         app::Level::Info,
         if args.no_demo {
