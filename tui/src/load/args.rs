@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use switchyard::OverflowPolicy;
+use switchyard::{OverflowPolicy, ParsePriorityError, Priority};
+
+use super::workload::PriorityMix;
 
 /// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
 /// 256 slots cost 4 KiB per subscription; with the ~1.5 KiB the core spends per subscription besides
@@ -112,6 +114,17 @@ pub struct LoadArgs {
     /// block:<timeout> such as block:250ms.
     #[arg(long, default_value = "drop-newest", value_parser = parse_policy)]
     pub policy: OverflowPolicy,
+
+    /// Publish a mix of priorities, as weights: `low:1,normal:6,high:2,critical:1` (names not given
+    /// weigh 0). Each subscription gets one lane per priority used, each of --capacity messages.
+    /// Default: every message Normal, through the plain publish path.
+    #[arg(long, value_name = "MIX", value_parser = parse_priorities)]
+    pub priorities: Option<PriorityMix>,
+
+    /// Publish every message as retained (the last message per topic is kept; costs a mutex per
+    /// publish, which is what this measures).
+    #[arg(long)]
+    pub retain: bool,
 
     /// Make the first N subscriptions slow: their consumers take DELAY per message (`3:1ms`), to show
     /// queues filling and dropping. The drain at the end runs at full speed. Default: none.
@@ -244,6 +257,30 @@ fn parse_policy(s: &str) -> Result<OverflowPolicy, String> {
     s.parse::<OverflowPolicy>().map_err(|e| e.to_string())
 }
 
+/// `name:weight,...` over low, normal, high, critical; at least one weight above zero.
+pub fn parse_priorities(s: &str) -> Result<PriorityMix, String> {
+    let mut weights = [0u32; 4];
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, weight) = part
+            .split_once(':')
+            .ok_or_else(|| format!("`{part}` is not name:weight such as high:2"))?;
+        let priority: Priority = name
+            .parse()
+            .map_err(|e: ParsePriorityError| e.to_string())?;
+        let weight: u32 = weight
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{weight}` in `{part}` is not a whole-number weight"))?;
+        weights[priority as usize] = weight;
+    }
+    if weights.iter().all(|w| *w == 0) {
+        return Err(format!(
+            "`{s}` gives every priority weight 0; use e.g. normal:8,high:2"
+        ));
+    }
+    Ok(PriorityMix { weights })
+}
+
 /// `N:DELAY`, with N ≥ 1 and a positive DELAY.
 pub fn parse_slow(s: &str) -> Result<SlowSpec, String> {
     let (n, delay) = s
@@ -311,6 +348,25 @@ fn parse_jsonl_path(s: &str) -> Result<PathBuf, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn priority_mixes_parse_as_weights_and_bad_ones_name_the_problem() {
+        let mix = parse_priorities("low:1, normal:6,high:2,critical:1").unwrap();
+        assert_eq!(mix.weights, [1, 6, 2, 1]);
+        assert_eq!(mix.to_string(), "low:1,normal:6,high:2,critical:1");
+        assert!(parse_priorities("high:0").unwrap_err().contains("weight 0"));
+        assert!(
+            parse_priorities("urgent:1")
+                .unwrap_err()
+                .contains("`urgent`")
+        );
+        assert!(
+            parse_priorities("high")
+                .unwrap_err()
+                .contains("name:weight")
+        );
+        assert!(parse_priorities("high:x").unwrap_err().contains("`x`"));
+    }
+
     use super::*;
     use clap::Parser;
 

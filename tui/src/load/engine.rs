@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use switchyard::{
-    Broker, Bytes, Message, OverflowPolicy, Publisher, StatsSnapshot, Subscription,
-    SubscriptionOptions,
+    Broker, Bytes, Message, OverflowPolicy, Priority, PublishOptions, Publisher, StatsSnapshot,
+    Subscription, SubscriptionOptions,
 };
 
 /// A broker the generator can drive.
@@ -34,6 +34,16 @@ pub trait Engine: Send + Sync + 'static {
     fn publisher(&self, topic: &str) -> Result<Self::Publisher>;
     /// Publishes one payload; returns how many messages this publish caused to be dropped.
     fn publish(publisher: &mut Self::Publisher, payload: Bytes) -> usize;
+    /// Publishes one payload with a priority, retained or not; returns how many messages it caused to be
+    /// dropped. Engines without priorities or retention publish it plainly.
+    fn publish_with(
+        publisher: &mut Self::Publisher,
+        payload: Bytes,
+        _priority: Priority,
+        _retain: bool,
+    ) -> usize {
+        Self::publish(publisher, payload)
+    }
     /// Moves up to `max` queued messages into `out` without waiting; returns how many.
     fn drain(receiver: &Self::Receiver, out: &mut Vec<Self::Message>, max: usize) -> usize;
     /// Waits up to `timeout` for one message (used by a consumer thread that serves one receiver, so it
@@ -84,6 +94,19 @@ impl Engine for CoreEngine {
     #[inline]
     fn publish(publisher: &mut Publisher, payload: Bytes) -> usize {
         publisher.publish(payload).dropped
+    }
+
+    fn publish_with(
+        publisher: &mut Publisher,
+        payload: Bytes,
+        priority: Priority,
+        retain: bool,
+    ) -> usize {
+        let options = PublishOptions::new().priority(priority).retain(retain);
+        // A retained publish refused by a full retained store publishes nothing and drops nothing.
+        publisher
+            .publish_with(payload, options)
+            .map_or(0, |o| o.dropped)
     }
 
     #[inline]

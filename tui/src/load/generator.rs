@@ -22,8 +22,8 @@ use super::progress::{Counts, Progress};
 use super::report::{LoadConfig, LoadResult, LoadSection, SlowConfig, rss_bytes};
 use super::signals;
 use super::workload::{
-    PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop, shared_payload,
-    split, topic_name, topics_of_publisher,
+    PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop,
+    shared_payload, split, topic_name, topics_of_publisher,
 };
 
 /// The effective configuration of a run, in the types the generator uses.
@@ -63,6 +63,10 @@ pub struct Plan {
     pub latency_every: u32,
     /// Drain queues at the end.
     pub drain: bool,
+    /// `--priorities`.
+    pub priorities: Option<PriorityMix>,
+    /// `--retain`.
+    pub retain: bool,
 }
 
 impl Plan {
@@ -90,6 +94,8 @@ impl Plan {
             seed: a.seed,
             latency_every: a.latency_every,
             drain: !a.no_drain,
+            priorities: a.priorities,
+            retain: a.retain,
         }
     }
 
@@ -116,6 +122,8 @@ impl Plan {
             seed: self.seed,
             latency_every: self.latency_every,
             drain: self.drain,
+            priorities: self.priorities.map(|m| m.to_string()),
+            retain: self.retain,
         }
     }
 }
@@ -182,6 +190,8 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             latency_every: plan.latency_every,
             payload,
             seed: plan.seed.wrapping_add(u64::from(p) + 1),
+            priorities: plan.priorities,
+            retain: plan.retain,
         });
     }
 

@@ -53,6 +53,10 @@ pub struct LoadConfig {
     pub latency_every: u32,
     /// Whether queues were drained at the end.
     pub drain: bool,
+    /// `--priorities` as weights (`low:1,normal:6`), or null for plain Normal publishes.
+    pub priorities: Option<String>,
+    /// `--retain`: every message was published retained.
+    pub retain: bool,
 }
 
 /// `--slow` as configured.
@@ -293,16 +297,25 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
             top.len()
         );
         for sub in top.iter().take(TOP_BY_DROPS) {
+            // Capacity is per priority lane: with several priorities in use the depth can exceed it.
+            let high_water = if sub.high_water > sub.capacity {
+                format!(
+                    "{} ({} per priority lane)",
+                    count(sub.high_water),
+                    count(sub.capacity)
+                )
+            } else {
+                format!("{}/{}", count(sub.high_water), count(sub.capacity))
+            };
             let _ = writeln!(
                 s,
-                "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}/{}",
+                "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}",
                 sub.name,
                 sub.filter,
                 count(sub.dropped),
                 count(sub.matched),
                 reasons(&sub.dropped_by_reason),
-                count(sub.high_water),
-                count(sub.capacity),
+                high_water,
             );
         }
     }

@@ -126,6 +126,8 @@ fn plan_for(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> 
         seed,
         latency_every: LATENCY_EVERY,
         drain: true,
+        priorities: None,
+        retain: false,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use switchyard::Bytes;
+use switchyard::{Bytes, Priority};
 
 use super::args::FilterMode;
 use super::engine::Engine;
@@ -75,6 +75,41 @@ pub struct PublisherCounters {
     pub dropped: AtomicU64,
 }
 
+/// `--priorities`: how often each priority is published, as weights (`low:1,normal:6,high:2,critical:1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorityMix {
+    /// Weights in the order of [`Priority::ALL`] (low, normal, high, critical); their sum is non-zero.
+    pub weights: [u32; 4],
+}
+
+impl PriorityMix {
+    /// Draws a priority with probability proportional to its weight.
+    #[inline]
+    pub fn pick(&self, rng: &mut fastrand::Rng) -> Priority {
+        let total: u32 = self.weights.iter().sum();
+        let mut x = rng.u32(..total);
+        for (w, p) in self.weights.iter().zip(Priority::ALL) {
+            if x < *w {
+                return p;
+            }
+            x -= w;
+        }
+        Priority::Normal
+    }
+}
+
+impl std::fmt::Display for PriorityMix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = Priority::ALL
+            .iter()
+            .zip(self.weights)
+            .filter(|(_, w)| *w > 0)
+            .map(|(p, w)| format!("{p}:{w}"))
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
 /// What one publisher thread does.
 pub struct PublisherPlan<E: Engine> {
     /// One handle per topic it publishes on.
@@ -89,6 +124,10 @@ pub struct PublisherPlan<E: Engine> {
     pub payload: &'static [u8],
     /// Seeds the topic choice.
     pub seed: u64,
+    /// `--priorities`: the mix to publish with; `None` publishes plain (`Normal`) messages.
+    pub priorities: Option<PriorityMix>,
+    /// `--retain`: publish every message as retained.
+    pub retain: bool,
 }
 
 /// What a publisher thread did.
@@ -124,7 +163,14 @@ pub fn publish_loop<E: Engine>(
             Bytes::from_static(plan.payload)
         };
         let t = if topics == 1 { 0 } else { rng.usize(..topics) };
-        dropped += E::publish(&mut plan.handles[t], payload) as u64;
+        dropped += if plan.priorities.is_none() && !plan.retain {
+            E::publish(&mut plan.handles[t], payload)
+        } else {
+            let priority = plan
+                .priorities
+                .map_or(Priority::Normal, |mix| mix.pick(&mut rng));
+            E::publish_with(&mut plan.handles[t], payload, priority, plan.retain)
+        } as u64;
         published += 1;
         // A store to this publisher's own cache line: about a nanosecond, and the progress line stays
         // exact even when each publish fans out to thousands of subscriptions.
