@@ -12,9 +12,10 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
             topic,
             payload,
             count,
+            options,
         } => {
             // Success is logged when the publishing finishes (a `LinkEvent::Published`).
-            if let Err(e) = link.publish(&topic, &payload, count) {
+            if let Err(e) = link.publish(&topic, &payload, count, options) {
                 app.log(Level::Error, format!("publish to {topic} failed: {e:#}"));
             }
         }

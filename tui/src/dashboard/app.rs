@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-use switchyard::{StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits};
+use switchyard::{PublishOptions, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits};
 use tui_input::Input;
 
 use super::forms::Form;
@@ -49,6 +49,8 @@ pub enum Command {
         payload: String,
         /// How many times.
         count: u64,
+        /// Priority and retain flag.
+        options: PublishOptions,
     },
     /// Subscribe and start a consumer.
     Subscribe(SubscribeRequest),

@@ -25,6 +25,14 @@ fn type_text(app: &mut super::app::App, text: &str) {
     }
 }
 
+/// Clears the focused field and types `text`.
+fn select_all_and_type(app: &mut super::app::App, text: &str) {
+    for _ in 0..32 {
+        handle_key(app, key(KeyCode::Backspace));
+    }
+    type_text(app, text);
+}
+
 fn selected_name(app: &super::app::App) -> String {
     app.selected().map(|s| s.name.clone()).unwrap_or_default()
 }
@@ -248,6 +256,7 @@ fn the_subscribe_form_validates_as_you_type_and_shows_the_library_error() {
             capacity: 8,
             policy: switchyard::OverflowPolicy::DropOldest,
             name: Some("mine".into()),
+            ..SubscribeRequest::default()
         }))
     );
     assert_eq!(app.mode, Mode::Normal);
@@ -305,6 +314,7 @@ fn the_publish_form_refuses_wildcards_and_bad_counts_then_sends() {
             topic: "stocks/AAPL/price".into(),
             payload: "189.5".into(),
             count: 10,
+            options: switchyard::PublishOptions::default(),
         })
     );
     // The form keeps its values, so `p` then Enter sends the same message again.
@@ -437,4 +447,58 @@ fn a_subscription_starting_to_drop_is_logged_once() {
         .filter(|e| e.text.starts_with("bursty started dropping"))
         .count();
     assert_eq!(bursty, 2);
+}
+
+#[test]
+fn the_publish_form_takes_a_priority_and_a_retain_flag() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('p'));
+    type_text(&mut app, "alerts/db");
+    for _ in 0..3 {
+        handle_key(&mut app, key(KeyCode::Tab));
+    }
+    select_all_and_type(&mut app, "critical");
+    handle_key(&mut app, key(KeyCode::Tab));
+    select_all_and_type(&mut app, "yes");
+    let command = handle_key(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            command,
+            Some(Command::Publish { options, .. })
+                if options.priority == switchyard::Priority::Critical && options.retain
+        ),
+        "{command:?}"
+    );
+}
+
+#[test]
+fn the_subscribe_form_refuses_a_durable_subscription_without_a_name() {
+    let mut app = fixtures::app(true);
+    handle_key(&mut app, ch('s'));
+    type_text(&mut app, "orders/#");
+    for _ in 0..4 {
+        handle_key(&mut app, key(KeyCode::Tab));
+    }
+    select_all_and_type(&mut app, "yes");
+    handle_key(&mut app, key(KeyCode::Tab));
+    select_all_and_type(&mut app, "yes");
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        None,
+        "no name yet"
+    );
+    let error = app.subscribe_form.visible_error(&app.limits).unwrap();
+    assert_eq!(error.field, 3);
+    assert!(error.message.contains("needs a name"), "{}", error.message);
+    // Focus went to the Name field with the error; type one and submit.
+    type_text(&mut app, "billing");
+    let command = handle_key(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            command,
+            Some(Command::Subscribe(SubscribeRequest { durable: true, receive_retained: true, ref name, .. }))
+                if name.as_deref() == Some("billing")
+        ),
+        "{command:?}"
+    );
 }

@@ -57,6 +57,7 @@ pub fn default_subscriptions() -> Vec<DemoSubscription> {
                 capacity,
                 policy,
                 name: Some(name.to_string()),
+                ..SubscribeRequest::default()
             },
             receivers,
             pace: Duration::from_millis(pace_ms),

@@ -4,24 +4,32 @@
 //! publishing thread. Publishing runs off the UI thread because a subscription with the `block` policy
 //! may make a publish wait (up to its timeout, per message); the UI must never wait on the broker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use switchyard::{Broker, StatsSnapshot, SubscriptionId, SubscriptionOptions, TopicLimits};
+use switchyard::{
+    Broker, BrokerOptions, DeadLetters, DropReason, PublishOptions, StatsSnapshot, SubscriptionId,
+    SubscriptionOptions, TopicLimits,
+};
 
 use super::consumer::Consumer;
+use super::consumer::preview;
 use super::demo::{self, DemoTraffic};
-use super::link::{BrokerLink, ConsumerState, LinkEvent, RecentMessage, SubscribeRequest};
+use super::link::{
+    BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, RECENT_DEAD_LETTERS, RecentMessage,
+    SubscribeRequest,
+};
 
 /// One publish request for the publishing thread.
 struct PublishJob {
     topic: String,
     payload: String,
     count: u64,
+    options: PublishOptions,
 }
 
 /// A broker in this process, with consumers for its subscriptions and optional demo traffic.
@@ -38,12 +46,16 @@ pub struct EmbeddedBroker {
     events: Receiver<LinkEvent>,
     /// `--state`: where durable subscriptions are saved after every subscribe and unsubscribe.
     state_file: Option<PathBuf>,
+    /// The broker's dead-letter queue, drained into `dead_letters` on every read.
+    dead_letter_queue: Option<DeadLetters>,
+    /// The most recent dead letters, oldest first.
+    dead_letters: VecDeque<DeadLetterRow>,
 }
 
 impl EmbeddedBroker {
     /// A new broker, with demo traffic and its subscriptions when `demo` is true.
     pub fn new(demo: bool) -> anyhow::Result<Self> {
-        let broker = Broker::new();
+        let broker = Broker::with_options(BrokerOptions::new().dead_letters(DEAD_LETTER_CAPACITY));
         let (events_tx, events) = mpsc::channel();
         let (jobs, job_rx) = mpsc::channel::<PublishJob>();
         let publisher = {
@@ -54,6 +66,7 @@ impl EmbeddedBroker {
                 .spawn(move || publish_jobs(&broker, &job_rx, &events_tx))
                 .context("starting the publishing thread")?
         };
+        let broker_dead_letters = broker.dead_letters();
         let mut link = Self {
             broker,
             consumers: BTreeMap::new(),
@@ -64,6 +77,8 @@ impl EmbeddedBroker {
             publisher: Some(publisher),
             events,
             state_file: None,
+            dead_letter_queue: broker_dead_letters,
+            dead_letters: VecDeque::new(),
         };
         if demo {
             link.set_demo(true)?;
@@ -84,6 +99,9 @@ impl EmbeddedBroker {
         if let Some(name) = &request.name {
             options = options.name(name.clone());
         }
+        options = options
+            .durable(request.durable)
+            .receive_retained(request.receive_retained);
         let subscription = self.broker.subscribe_with(&request.filter, options)?;
         let id = subscription.id();
         // If the threads cannot start, the handle is dropped with them, which unsubscribes.
@@ -157,6 +175,20 @@ impl EmbeddedBroker {
     }
 }
 
+/// Dead letters the embedded broker keeps between two reads (the view shows the last
+/// [`RECENT_DEAD_LETTERS`]; older ones overflow, counted in the snapshot's `dead_letters`).
+const DEAD_LETTER_CAPACITY: usize = 4096;
+
+/// The stats schema's name of a drop reason.
+fn reason_name(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::QueueFull => "queue_full",
+        DropReason::Evicted => "evicted",
+        DropReason::Timeout => "timeout",
+        DropReason::Unsubscribed => "unsubscribed",
+    }
+}
+
 fn publish_jobs(broker: &Broker, jobs: &Receiver<PublishJob>, events: &Sender<LinkEvent>) {
     for job in jobs {
         let mut queued = 0;
@@ -164,7 +196,7 @@ fn publish_jobs(broker: &Broker, jobs: &Receiver<PublishJob>, events: &Sender<Li
         let mut unrouted = 0;
         let mut failed = None;
         for _ in 0..job.count {
-            match broker.publish(&job.topic, job.payload.clone()) {
+            match broker.publish_with(&job.topic, job.payload.clone(), job.options) {
                 Ok(outcome) => {
                     queued += outcome.queued as u64;
                     dropped += outcome.dropped as u64;
@@ -216,18 +248,42 @@ impl BrokerLink for EmbeddedBroker {
             .unwrap_or_default()
     }
 
-    fn publish(&mut self, topic: &str, payload: &str, count: u64) -> anyhow::Result<()> {
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &str,
+        count: u64,
+        options: PublishOptions,
+    ) -> anyhow::Result<()> {
         switchyard::topic::validate_topic(topic, &self.broker.limits())?;
         let job = PublishJob {
             topic: topic.to_string(),
             payload: payload.to_string(),
             count,
+            options,
         };
         self.jobs
             .as_ref()
             .context("the publishing thread has stopped")?
             .send(job)
             .map_err(|_| anyhow::anyhow!("the publishing thread has stopped"))
+    }
+
+    fn recent_dead_letters(&mut self) -> Vec<DeadLetterRow> {
+        if let Some(queue) = &self.dead_letter_queue {
+            while let Some(letter) = queue.try_recv() {
+                if self.dead_letters.len() == RECENT_DEAD_LETTERS {
+                    self.dead_letters.pop_front();
+                }
+                self.dead_letters.push_back(DeadLetterRow {
+                    subscription: letter.subscription_name().to_string(),
+                    reason: reason_name(letter.reason()).to_string(),
+                    topic: letter.message().topic().to_string(),
+                    preview: preview(letter.message().payload()),
+                });
+            }
+        }
+        self.dead_letters.iter().cloned().collect()
     }
 
     fn subscribe(&mut self, request: &SubscribeRequest) -> anyhow::Result<SubscriptionId> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use switchyard::{DroppedByReason, StatsSnapshot, SubscriptionStats, TopicLimits, Totals};
 
 use super::app::{App, Level};
-use super::link::{ConsumerState, RecentMessage, Sample};
+use super::link::{ConsumerState, DeadLetterRow, RecentMessage, Sample};
 use super::theme::Theme;
 
 /// One subscription's counters, balanced (`matched = delivered + dropped + depth`).
@@ -123,6 +123,12 @@ pub fn sample(snapshot: StatsSnapshot, paused: &[u64]) -> Sample {
         recent_for: first,
         demo: true,
         events: Vec::new(),
+        dead_letters: vec![DeadLetterRow {
+            subscription: "audit".into(),
+            reason: "queue_full".into(),
+            topic: "alerts/disk".into(),
+            preview: "disk 91% full".into(),
+        }],
     }
 }
 

@@ -7,7 +7,9 @@
 
 use crossterm::event::{Event as CrosstermEvent, KeyCode, KeyEvent};
 use switchyard::topic::{validate_filter, validate_topic};
-use switchyard::{OverflowPolicy, SubscribeError, SubscriptionOptions, TopicLimits};
+use switchyard::{
+    OverflowPolicy, Priority, PublishOptions, SubscribeError, SubscriptionOptions, TopicLimits,
+};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
@@ -74,6 +76,8 @@ pub enum Submission {
         payload: String,
         /// How many times.
         count: u64,
+        /// Priority and retain flag.
+        options: PublishOptions,
     },
     /// Subscribe.
     Subscribe(SubscribeRequest),
@@ -116,6 +120,16 @@ impl Form {
                 ),
                 Field::new("Payload", "any text, sent as UTF-8 bytes", ""),
                 Field::new("Count", "how many times to publish it (1 to 100000)", "1"),
+                Field::new(
+                    "Priority",
+                    "low | normal | high | critical: receivers take higher first",
+                    "normal",
+                ),
+                Field::new(
+                    "Retain",
+                    "yes keeps it as the topic's last message (empty payload clears)",
+                    "no",
+                ),
             ],
             focus: 0,
             attempted: false,
@@ -143,6 +157,16 @@ impl Form {
                     "drop-newest",
                 ),
                 Field::new("Name", "optional; shown in the table (default s<id>)", ""),
+                Field::new(
+                    "Durable",
+                    "yes outlives its consumer and is saved with --state (needs a name)",
+                    "no",
+                ),
+                Field::new(
+                    "Retained",
+                    "yes receives the retained messages matching the filter first",
+                    "no",
+                ),
             ],
             focus: 0,
             attempted: false,
@@ -208,12 +232,17 @@ impl Form {
                 topic: v(0),
                 payload: v(1),
                 count: parse_count(&v(2)).unwrap_or(1),
+                options: PublishOptions::new()
+                    .priority(v(3).parse().unwrap_or_default())
+                    .retain(parse_yes_no(&v(4)).unwrap_or(false)),
             },
             FormKind::Subscribe => Submission::Subscribe(SubscribeRequest {
                 filter: v(0),
                 capacity: parse_capacity(&v(1)).unwrap_or(SubscriptionOptions::DEFAULT_CAPACITY),
                 policy: v(2).parse().unwrap_or_default(),
                 name: Some(v(3).trim().to_string()).filter(|n| !n.is_empty()),
+                durable: parse_yes_no(&v(4)).unwrap_or(false),
+                receive_retained: parse_yes_no(&v(5)).unwrap_or(false),
             }),
         })
     }
@@ -224,6 +253,13 @@ impl Form {
             FormKind::Publish => vec![
                 (0, validate_topic(v(0), limits).map_err(|e| e.to_string())),
                 (2, parse_count(v(2)).map(|_| ())),
+                (
+                    3,
+                    v(3).parse::<Priority>()
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                ),
+                (4, parse_yes_no(v(4)).map(|_| ())),
             ],
             FormKind::Subscribe => vec![
                 (0, validate_filter(v(0), limits).map_err(|e| e.to_string())),
@@ -234,12 +270,31 @@ impl Form {
                         .map(|_| ())
                         .map_err(|e| e.to_string()),
                 ),
+                (
+                    3,
+                    match parse_yes_no(v(4)) {
+                        Ok(true) if v(3).trim().is_empty() => {
+                            Err(SubscribeError::DurableNeedsName.to_string())
+                        }
+                        _ => Ok(()),
+                    },
+                ),
+                (4, parse_yes_no(v(4)).map(|_| ())),
+                (5, parse_yes_no(v(5)).map(|_| ())),
             ],
         };
         checks
             .into_iter()
             .filter_map(|(field, r)| r.err().map(|message| FieldError { field, message }))
             .collect()
+    }
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" => Ok(true),
+        "no" | "n" | "false" | "" => Ok(false),
+        _ => Err(format!("`{text}` is not yes or no")),
     }
 }
 

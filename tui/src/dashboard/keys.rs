@@ -105,10 +105,12 @@ fn form_done(app: &mut App, outcome: FormOutcome) -> Option<Command> {
                     topic,
                     payload,
                     count,
+                    options,
                 } => Command::Publish {
                     topic,
                     payload,
                     count,
+                    options,
                 },
                 Submission::Subscribe(request) => {
                     app.subscribe_form = Form::subscribe();

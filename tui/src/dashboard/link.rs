@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use switchyard::{OverflowPolicy, StatsSnapshot, SubscriptionId, TopicLimits};
+use switchyard::{OverflowPolicy, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits};
 
 /// What the subscribe form asks the broker for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubscribeRequest {
     /// The filter, already validated by the form (the broker validates it again).
     pub filter: String,
@@ -22,7 +22,27 @@ pub struct SubscribeRequest {
     pub policy: OverflowPolicy,
     /// Name shown in stats; the broker names it `s<id>` when `None`.
     pub name: Option<String>,
+    /// Durable: outlives its consumer and is saved with `--state` (needs a name).
+    pub durable: bool,
+    /// Receive the retained messages matching the filter first.
+    pub receive_retained: bool,
 }
+
+/// One dead letter, cut down for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRow {
+    /// The subscription that dropped it (its name).
+    pub subscription: String,
+    /// Why: `queue_full`, `evicted`, `timeout`, `unsubscribed`.
+    pub reason: String,
+    /// The message's topic.
+    pub topic: String,
+    /// The start of the payload as text.
+    pub preview: String,
+}
+
+/// How many recent dead letters the dead-letter view keeps.
+pub const RECENT_DEAD_LETTERS: usize = 50;
 
 /// What the consumer of one subscription is doing, as the dashboard shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +121,8 @@ pub struct Sample {
     pub demo: bool,
     /// Background results since the previous sample.
     pub events: Vec<LinkEvent>,
+    /// The most recent dead letters, newest last.
+    pub dead_letters: Vec<DeadLetterRow>,
 }
 
 /// How many recent messages the detail pane shows (and consumers keep).
@@ -118,9 +140,18 @@ pub trait BrokerLink {
     fn consumer_states(&self) -> BTreeMap<SubscriptionId, ConsumerState>;
     /// The last messages (up to [`RECENT_MESSAGES`]) the consumer of `id` received, oldest first.
     fn recent_messages(&self, id: SubscriptionId) -> Vec<RecentMessage>;
-    /// Publishes `payload` on `topic` `count` times. Validates the topic before returning; the publishing
-    /// itself may finish later and is reported as a [`LinkEvent::Published`].
-    fn publish(&mut self, topic: &str, payload: &str, count: u64) -> anyhow::Result<()>;
+    /// Publishes `payload` on `topic` `count` times with `options` (priority, retain). Validates the
+    /// topic before returning; the publishing itself may finish later and is reported as a
+    /// [`LinkEvent::Published`].
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &str,
+        count: u64,
+        options: PublishOptions,
+    ) -> anyhow::Result<()>;
+    /// The most recent dead letters (up to [`RECENT_DEAD_LETTERS`]), oldest first.
+    fn recent_dead_letters(&mut self) -> Vec<DeadLetterRow>;
     /// Subscribes and starts a consumer for the new subscription.
     fn subscribe(&mut self, request: &SubscribeRequest) -> anyhow::Result<SubscriptionId>;
     /// Unsubscribes `id`; its queued messages are counted as dropped (`unsubscribed`).
@@ -145,6 +176,7 @@ pub trait BrokerLink {
             recent_for: selected,
             demo: self.demo_running(),
             events: self.take_events(),
+            dead_letters: self.recent_dead_letters(),
             snapshot,
         }
     }
