@@ -13,7 +13,9 @@ use tui_input::Input;
 
 use super::forms::Form;
 use super::history::History;
-use super::link::{ConsumerState, LinkEvent, RecentMessage, Sample, SubscribeRequest};
+use super::link::{
+    ConsumerState, DeadLetterRow, LinkEvent, RecentMessage, Sample, SubscribeRequest,
+};
 use super::theme::Theme;
 
 /// What the keyboard is talking to right now.
@@ -194,6 +196,10 @@ pub struct App {
     pub recent_for: Option<SubscriptionId>,
     /// Whether demo traffic runs.
     pub demo: bool,
+    /// The most recent dead letters, oldest first.
+    pub dead_letters: Vec<DeadLetterRow>,
+    /// `x`: the dead-letter view replaces the log pane.
+    pub show_dead_letters: bool,
     /// Rates over time.
     pub history: History,
     /// The subscriptions table.
@@ -221,6 +227,8 @@ impl App {
             recent: Vec::new(),
             recent_for: None,
             demo: false,
+            dead_letters: Vec::new(),
+            show_dead_letters: false,
             history: History::default(),
             table: TableView::default(),
             log: VecDeque::new(),
@@ -274,6 +282,7 @@ impl App {
         self.recent = sample.recent;
         self.recent_for = sample.recent_for;
         self.demo = sample.demo;
+        self.dead_letters = sample.dead_letters;
         self.rebuild_rows();
     }
 

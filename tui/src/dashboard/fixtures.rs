@@ -86,6 +86,13 @@ pub fn snapshot_with(
         subscriptions,
         latency_us: None,
         load: None,
+        dead_letters: Some(switchyard::DeadLetterStats {
+            capacity: 4096,
+            offered: 1,
+            delivered: 1,
+            overflow: 0,
+            depth: 0,
+        }),
         ..Default::default()
     }
 }

@@ -22,8 +22,8 @@ pub const BINDINGS: &[(&str, &str)] = &[
         "/",
         "filter rows by name or filter (Enter keeps, Esc clears)",
     ),
-    ("p", "publish: topic, payload, count"),
-    ("s", "subscribe: filter, capacity, policy, name"),
+    ("p", "publish: topic, payload, count, priority, retain"),
+    ("s", "subscribe: filter, capacity, policy, name, flags"),
     (
         "u / Delete",
         "unsubscribe the selected subscription (confirm with y)",
@@ -34,6 +34,7 @@ pub const BINDINGS: &[(&str, &str)] = &[
     ),
     ("e", "export a switchyard.stats/v1 snapshot as JSON"),
     ("d", "start / stop demo traffic"),
+    ("x", "show / hide recent dead letters (instead of the log)"),
     ("?", "show / hide this help"),
     ("q / Esc / Ctrl-C", "quit"),
     (
@@ -180,6 +181,7 @@ fn normal(app: &mut App, key: KeyEvent) -> Option<Command> {
         }
         KeyCode::Char('e') => return Some(Command::Export),
         KeyCode::Char('d') => return Some(Command::SetDemo(!app.demo)),
+        KeyCode::Char('x') => app.show_dead_letters = !app.show_dead_letters,
         _ => {}
     }
     None

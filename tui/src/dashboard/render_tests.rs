@@ -187,3 +187,17 @@ fn a_thousand_subscriptions_render_only_the_visible_rows_and_scroll_to_the_last(
         started.elapsed()
     );
 }
+
+#[test]
+fn x_shows_recent_dead_letters_with_their_reasons_in_place_of_the_log_100x30() {
+    let mut app = fixtures::app(false);
+    press(&mut app, "x");
+    assert!(app.show_dead_letters);
+    let terminal = draw(&app, 100, 30);
+    let text = format!("{:?}", terminal.backend());
+    assert!(
+        text.contains("queue_full") && text.contains("audit"),
+        "{text}"
+    );
+    insta::assert_snapshot!(terminal.backend());
+}

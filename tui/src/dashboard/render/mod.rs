@@ -4,6 +4,7 @@
 //! screen; that is what the snapshot tests rely on.
 
 mod chart;
+mod dead_letters;
 mod detail;
 mod footer;
 mod header;
@@ -57,7 +58,11 @@ impl Widget for &App {
         chart::render(self, chart_area, buf);
         table::render(self, table_area, buf);
         detail::render(self, detail_area, buf);
-        log::render(self, log_area, buf);
+        if self.show_dead_letters {
+            dead_letters::render(self, log_area, buf);
+        } else {
+            log::render(self, log_area, buf);
+        }
         footer::render(self, footer_area, buf);
 
         match &self.mode {
