@@ -190,7 +190,13 @@ fn concurrent_publishers_never_make_a_receiver_take_a_lower_priority_while_a_hig
                     let priority = Priority::ALL[((i + p) % 4) as usize];
                     let mut payload = p.to_le_bytes().to_vec();
                     payload.extend_from_slice(&i.to_le_bytes());
-                    assert_eq!(publisher.publish_with(payload, at(priority)).unwrap().queued, 1);
+                    assert_eq!(
+                        publisher
+                            .publish_with(payload, at(priority))
+                            .unwrap()
+                            .queued,
+                        1
+                    );
                 }
             })
         })
