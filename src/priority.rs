@@ -155,3 +155,70 @@ mod tests {
         assert!(e.to_string().contains("`urgent`"));
     }
 }
+
+#[cfg(all(test, switchyard_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
+    use loom::thread;
+
+    /// The lane protocol of `subscription::Lanes` with the queue and the `OnceLock` reduced to atomics:
+    /// the initialiser sets the lane's bit *before* publishing the lane (the `OnceLock` completion, a
+    /// release), a second publisher that sees the lane pushes and then notifies (`SeqCst` fence, then a
+    /// look at the waiter flag, as `event_listener` does), and the receiver announces itself, fences,
+    /// then checks the bit and the lane. Either the receiver finds the message or a publisher saw it
+    /// waiting and wakes it: a message in a lazily allocated lane is never stranded.
+    #[test]
+    fn loom_a_message_in_a_new_lane_is_found_or_its_receiver_woken() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let in_use = Arc::new(AtomicU8::new(0));
+            let lane_ready = Arc::new(AtomicBool::new(false));
+            let lane_len = Arc::new(AtomicUsize::new(0));
+            let waiting = Arc::new(AtomicBool::new(false));
+            let woken = Arc::new(AtomicBool::new(false));
+
+            let initialiser = {
+                let (in_use, lane_ready) = (in_use.clone(), lane_ready.clone());
+                thread::spawn(move || {
+                    in_use.fetch_or(1, Ordering::Release);
+                    lane_ready.store(true, Ordering::Release);
+                })
+            };
+            let publisher = {
+                let (lane_ready, lane_len, waiting, woken) = (
+                    lane_ready.clone(),
+                    lane_len.clone(),
+                    waiting.clone(),
+                    woken.clone(),
+                );
+                thread::spawn(move || {
+                    if lane_ready.load(Ordering::Acquire) {
+                        lane_len.fetch_add(1, Ordering::Release);
+                        fence(Ordering::SeqCst);
+                        if waiting.load(Ordering::Relaxed) {
+                            woken.store(true, Ordering::Relaxed);
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                })
+            };
+            waiting.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            let found = in_use.load(Ordering::Acquire) & 1 != 0
+                && lane_ready.load(Ordering::Acquire)
+                && lane_len.load(Ordering::Acquire) > 0;
+            initialiser.join().unwrap();
+            let pushed = publisher.join().unwrap();
+            if pushed {
+                assert!(
+                    found || woken.load(Ordering::Relaxed),
+                    "a message in a new lane was stranded"
+                );
+            }
+        });
+    }
+}
