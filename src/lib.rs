@@ -55,6 +55,7 @@ pub mod subscription;
 mod sync;
 pub mod topic;
 pub mod trie;
+mod waiters;
 
 pub use broker::{
     Broker, BrokerOptions, PublishError, PublishOptions, PublishOutcome, Publisher, SubscribeError,

@@ -24,7 +24,7 @@
 //! single-queue pop. The bit is set inside the lane's one-time initialiser, so every thread that can
 //! push into a lane does so after the bit is set; a receiver that was woken for a message in a lane
 //! therefore sees the lane's bit (the push, the notification and the receiver's re-check are ordered
-//! by the `SeqCst` fence of `event_listener`, as for the `Normal` lane).
+//! by the `SeqCst` fences of [`crate::waiters`], as for the `Normal` lane).
 
 use std::fmt;
 use std::str::FromStr;
@@ -165,7 +165,7 @@ mod loom_models {
     /// The lane protocol of `subscription::Lanes` with the queue and the `OnceLock` reduced to atomics:
     /// the initialiser sets the lane's bit *before* publishing the lane (the `OnceLock` completion, a
     /// release), a second publisher that sees the lane pushes and then notifies (`SeqCst` fence, then a
-    /// look at the waiter flag, as `event_listener` does), and the receiver announces itself, fences,
+    /// look at the waiter count, as [`crate::waiters::Waiters`] does), and the receiver announces itself, fences,
     /// then checks the bit and the lane. Either the receiver finds the message or a publisher saw it
     /// waiting and wakes it: a message in a lazily allocated lane is never stranded.
     #[test]

@@ -14,10 +14,11 @@
 //!
 //! # Waiting
 //! Empty-queue receivers park instead of spinning: `recv` blocks the thread and `recv_async` awaits,
-//! both on an [`event_listener::Event`] that publishers notify after each push. The receiver registers
-//! its listener *then* checks the queue again, and the publisher pushes *then* notifies (with the
-//! `SeqCst` fence `Event::notify` issues), so a push can never fall between the check and the park.
-//! A publisher pays one fence and one load when nobody is parked, and no system call.
+//! both through [`crate::waiters::Waiters`] (an `event_listener::Event` behind a count of waiters).
+//! The receiver registers *then* checks the queue again, and the publisher pushes *then* checks for
+//! waiters, with a `SeqCst` fence on each side, so a push can never fall between the check and the
+//! park. A publisher pays one fence and one load when nobody is parked: no lock, no system call.
+//! `Block` publishers spin briefly (crossbeam's `Backoff`) before they park on the `not_full` side.
 //!
 //! # Gaps
 //! A receiver learns in-band that messages were dropped since it last received: each [`Delivery`] carries
@@ -30,6 +31,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::Backoff;
 use event_listener::{Event, Listener};
 
 use crate::broker::BrokerShared;
@@ -45,6 +47,7 @@ use crate::priority::{ByPriority, Priority};
 use crate::stats::SubscriptionStats;
 use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::topic::Filter;
+use crate::waiters::Waiters;
 
 /// Identifies a subscription within its broker. Ids are never reused.
 pub type SubscriptionId = u64;
@@ -254,8 +257,8 @@ pub(crate) struct SubscriptionCore {
     policy: AtomicPolicy,
     closed: AtomicBool,
     receivers: AtomicUsize,
-    not_empty: Event,
-    not_full: Event,
+    not_empty: Waiters,
+    not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
     join: Option<Box<JoinState>>,
     /// The broker's dead-letter queue, when it has one.
@@ -299,8 +302,8 @@ impl SubscriptionCore {
             policy: AtomicPolicy::new(options.policy),
             closed: AtomicBool::new(false),
             receivers: AtomicUsize::new(0),
-            not_empty: Event::new(),
-            not_full: Event::new(),
+            not_empty: Waiters::default(),
+            not_full: Waiters::default(),
             join: options.joinable.then(|| {
                 Box::new(JoinState {
                     counter: JoinCounter::default(),
@@ -377,7 +380,7 @@ impl SubscriptionCore {
         if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
             self.counters.raise_high_water(self.lanes.len() as u64);
         }
-        self.not_empty.notify(1);
+        self.not_empty.notify_one();
         outcome
     }
 
@@ -393,7 +396,7 @@ impl SubscriptionCore {
             }
             return match lane.push(msg.clone()) {
                 Ok(()) => {
-                    self.not_empty.notify(1);
+                    self.not_empty.notify_one();
                     Offer::Queued
                 }
                 Err(_) => {
@@ -440,12 +443,21 @@ impl SubscriptionCore {
                     };
                 }
             }
-            let listener = self.not_full.listen();
+            // A receiver usually makes room within microseconds: spin, then yield, before parking,
+            // because parking costs both sides a system call per message.
+            let backoff = Backoff::new();
+            while !backoff.is_completed() {
+                backoff.snooze();
+                if lane.push(msg.clone()).is_ok() {
+                    return Offer::Queued;
+                }
+            }
+            let registration = self.not_full.register();
             if lane.push(msg.clone()).is_ok() {
                 return Offer::Queued;
             }
             let slice = now + Duration::from_millis(10);
-            let _ = listener.wait_deadline(deadline.map_or(slice, |d| d.min(slice)));
+            registration.wait_deadline(deadline.map_or(slice, |d| d.min(slice)));
         }
     }
 
@@ -455,7 +467,7 @@ impl SubscriptionCore {
         let msg = self.lanes.pop()?;
         self.counters.add_delivered(1);
         if self.policy.is_block() {
-            self.not_full.notify(1);
+            self.not_full.notify_one();
         }
         Some(msg)
     }
@@ -463,8 +475,8 @@ impl SubscriptionCore {
     /// Marks the subscription closed and wakes everyone waiting on it. Returns `false` if it already was.
     pub(crate) fn close(&self) -> bool {
         let first = !self.closed.swap(true, Ordering::AcqRel);
-        self.not_empty.notify(usize::MAX);
-        self.not_full.notify(usize::MAX);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
         first
     }
 
@@ -540,7 +552,7 @@ impl SubscriptionCore {
     pub(crate) fn set_policy(&self, policy: OverflowPolicy) {
         self.policy.store(policy);
         // Publishers blocked under the old policy re-read it when woken.
-        self.not_full.notify(usize::MAX);
+        self.not_full.notify_all();
     }
 
     pub(crate) fn policy(&self) -> OverflowPolicy {
@@ -871,16 +883,16 @@ impl Subscription {
                 Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
                 Err(TryRecvError::Empty) => {}
             }
-            let listener = self.core().not_empty.listen();
+            let registration = self.core().not_empty.register();
             match self.try_recv() {
                 Ok(d) => return Ok(d),
                 Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
                 Err(TryRecvError::Empty) => {}
             }
             match deadline {
-                None => listener.wait(),
+                None => registration.wait(),
                 Some(d) => {
-                    if listener.wait_deadline(d).is_none() {
+                    if !registration.wait_deadline(d) {
                         return self.try_recv().map_err(|e| match e {
                             TryRecvError::Closed => RecvTimeoutError::Closed,
                             TryRecvError::Empty => RecvTimeoutError::Timeout,
@@ -905,13 +917,13 @@ impl Subscription {
                 Err(TryRecvError::Closed) => return Err(RecvError::Closed),
                 Err(TryRecvError::Empty) => {}
             }
-            let listener = self.core().not_empty.listen();
+            let registration = self.core().not_empty.register();
             match self.try_recv() {
                 Ok(d) => return Ok(d),
                 Err(TryRecvError::Closed) => return Err(RecvError::Closed),
                 Err(TryRecvError::Empty) => {}
             }
-            listener.await;
+            registration.wait_async().await;
         }
     }
 

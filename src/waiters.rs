@@ -1,0 +1,165 @@
+//! Parking for the lock-free queues: an [`event_listener::Event`] plus a count of the threads and tasks
+//! waiting on it, so the side that makes progress pays almost nothing when nobody waits.
+//!
+//! `Event::notify` takes the event's internal mutex on every call, waiters or not (event-listener 5.4).
+//! A publisher notifies after every push and a receiver (under `Block`) after every pop, so calling it
+//! unconditionally put a lock on the data path. [`Waiters::notify_one`] first checks a count of
+//! registered waiters and calls into the event only when it is non-zero.
+//!
+//! # Why no wake-up is lost
+//! The classic store-buffering handshake, with a sequentially consistent fence on each side:
+//!
+//! ```text
+//! waiter                                   notifier
+//! listener = event.listen()                make progress visible (push / pop)
+//! waiting += 1; fence(SeqCst)             fence(SeqCst)
+//! re-check the condition                   if waiting > 0 { event.notify(1) }
+//! if still not ready: park on listener
+//! ```
+//!
+//! In the single total order of the two SeqCst fences either the waiter's comes first, so the notifier
+//! sees `waiting > 0` and notifies a listener that is already registered, or the notifier's comes
+//! first, so the waiter's re-check sees the progress and does not park. The loom model
+//! `loom_a_waiter_either_sees_progress_or_is_notified` checks this handshake.
+
+use std::time::Instant;
+
+use event_listener::{Event, EventListener, IntoNotification, Listener};
+
+use crate::sync::{AtomicUsize, Ordering, fence};
+
+/// The count half of [`Waiters`], kept apart so the loom model can exercise it directly.
+#[derive(Debug, Default)]
+pub(crate) struct WaiterCount {
+    waiting: AtomicUsize,
+}
+
+impl WaiterCount {
+    /// A waiter announces itself, after registering its listener and before re-checking.
+    #[inline]
+    pub(crate) fn announce(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        // The fence pairs with the notifier's: with an SC fence on both sides, the store-buffering
+        // outcome (each side misses the other's write) is forbidden. The waiter's re-check reads the
+        // queue with the queue's own (acquire) loads, so the RMW alone would not be enough.
+        fence(Ordering::SeqCst);
+    }
+
+    /// A waiter leaves (woken, timed out, or gave up because the condition held).
+    #[inline]
+    pub(crate) fn retract(&self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether anyone may be waiting; call after making progress visible.
+    #[inline]
+    pub(crate) fn anyone_waiting(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.waiting.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// An event that threads and tasks park on, with a waiter count in front of it. See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    count: WaiterCount,
+    event: Event,
+}
+
+impl Waiters {
+    /// Wakes one waiter if any is registered. Costs a fence and a load otherwise.
+    #[inline]
+    pub(crate) fn notify_one(&self) {
+        if self.count.anyone_waiting() {
+            self.event.notify(1.additional());
+        }
+    }
+
+    /// Wakes up to `n` waiters if any is registered.
+    #[inline]
+    pub(crate) fn notify(&self, n: usize) {
+        if self.count.anyone_waiting() {
+            self.event.notify(n.additional());
+        }
+    }
+
+    /// Wakes every waiter (closing). Unconditional: it is rare.
+    pub(crate) fn notify_all(&self) {
+        self.event.notify(usize::MAX);
+    }
+
+    /// Registers the caller as a waiter. The caller must re-check its condition after this and before
+    /// waiting on the registration; dropping the registration unregisters.
+    pub(crate) fn register(&self) -> Registration<'_> {
+        let listener = self.event.listen();
+        self.count.announce();
+        Registration {
+            count: &self.count,
+            listener,
+        }
+    }
+}
+
+/// A registered waiter. Dropping it unregisters (a notification it received passes to another waiter).
+pub(crate) struct Registration<'a> {
+    count: &'a WaiterCount,
+    listener: EventListener,
+}
+
+impl Registration<'_> {
+    /// Parks until notified.
+    pub(crate) fn wait(mut self) {
+        let listener = std::mem::replace(&mut self.listener, Event::new().listen());
+        listener.wait();
+    }
+
+    /// Parks until notified or `deadline`; `false` on timeout.
+    pub(crate) fn wait_deadline(mut self, deadline: Instant) -> bool {
+        let listener = std::mem::replace(&mut self.listener, Event::new().listen());
+        listener.wait_deadline(deadline).is_some()
+    }
+
+    /// Awaits a notification. Cancel-safe: dropping the future unregisters, and a notification it had
+    /// received passes to another waiter.
+    pub(crate) async fn wait_async(mut self) {
+        (&mut self.listener).await;
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.count.retract();
+    }
+}
+
+#[cfg(all(test, switchyard_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicBool;
+    use loom::thread;
+
+    use super::*;
+
+    #[test]
+    fn loom_a_waiter_either_sees_progress_or_is_notified() {
+        loom::model(|| {
+            let count = Arc::new(WaiterCount::default());
+            let ready = Arc::new(AtomicBool::new(false));
+            let notifier = {
+                let (count, ready) = (count.clone(), ready.clone());
+                thread::spawn(move || {
+                    // A queue push publishes its slot with a release store.
+                    ready.store(true, Ordering::Release);
+                    count.anyone_waiting()
+                })
+            };
+            count.announce();
+            let saw_progress = ready.load(Ordering::Acquire);
+            let notified = notifier.join().unwrap();
+            assert!(
+                saw_progress || notified,
+                "the waiter would park and never be woken"
+            );
+        });
+    }
+}
