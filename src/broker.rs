@@ -282,7 +282,7 @@ impl BrokerShared {
         let mut outcome = PublishOutcome::default();
         table
             .trie
-            .for_each_match(msg.topic().as_str(), |core| outcome.count(core.offer(&msg)));
+            .for_each_match(msg.topic(), |core| outcome.count(core.offer(&msg)));
         self.count_publish(&outcome);
         drop(store);
         Ok(outcome)
@@ -553,9 +553,10 @@ impl Broker {
         let mut message: Option<Message> = None;
         table.trie.for_each_match(topic, |core| {
             let msg = message.get_or_insert_with(|| {
-                Message::new(
-                    Topic::new_unchecked(topic),
+                Message::on_str(
+                    topic,
                     payload.take().map(Into::into).unwrap_or_default(),
+                    Priority::Normal,
                 )
             });
             outcome.count(core.offer(msg));
@@ -578,11 +579,9 @@ impl Broker {
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
         if options.retain {
-            return self.shared.publish_retained(Message::with_priority(
-                Topic::new_unchecked(topic),
-                payload,
-                options.priority,
-            ));
+            return self
+                .shared
+                .publish_retained(Message::on_str(topic, payload, options.priority));
         }
         let table = self.shared.routing.load();
         let mut outcome = PublishOutcome::default();
@@ -590,8 +589,8 @@ impl Broker {
         let mut message: Option<Message> = None;
         table.trie.for_each_match(topic, |core| {
             let msg = message.get_or_insert_with(|| {
-                Message::with_priority(
-                    Topic::new_unchecked(topic),
+                Message::on_str(
+                    topic,
                     payload.take().map(Into::into).unwrap_or_default(),
                     options.priority,
                 )
@@ -800,8 +799,8 @@ impl Publisher {
         options: PublishOptions,
     ) -> Result<PublishOutcome, PublishError> {
         if options.retain {
-            return self.shared.publish_retained(Message::with_priority(
-                self.topic.clone(),
+            return self.shared.publish_retained(Message::on_topic(
+                &self.topic,
                 payload,
                 options.priority,
             ));
@@ -809,7 +808,7 @@ impl Publisher {
         self.refresh();
         let mut outcome = PublishOutcome::default();
         if !self.routes.is_empty() {
-            let msg = Message::with_priority(self.topic.clone(), payload, options.priority);
+            let msg = Message::on_topic(&self.topic, payload, options.priority);
             for core in &self.routes {
                 outcome.count(core.offer(&msg));
             }
@@ -850,7 +849,7 @@ impl Publisher {
     fn send(&self, payload: impl Into<Bytes>) -> PublishOutcome {
         let mut outcome = PublishOutcome::default();
         if !self.routes.is_empty() {
-            let msg = Message::new(self.topic.clone(), payload);
+            let msg = Message::on_topic(&self.topic, payload, Priority::Normal);
             for core in &self.routes {
                 outcome.count(core.offer(&msg));
             }

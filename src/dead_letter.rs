@@ -68,7 +68,7 @@ impl DeadLetter {
 impl fmt::Debug for DeadLetter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeadLetter")
-            .field("topic", &self.message.topic().as_str())
+            .field("topic", &self.message.topic())
             .field("subscription", &self.subscription)
             .field("subscription_name", &&*self.subscription_name)
             .field("reason", &self.reason)

@@ -16,8 +16,52 @@ use crate::topic::Topic;
 #[derive(Clone)]
 pub struct Message(Arc<MessageInner>);
 
+/// Topics up to this many bytes are copied into the message's own allocation.
+const INLINE_TOPIC_BYTES: usize = 46;
+
+/// The topic text of a message.
+///
+/// Short topics (nearly all) are copied into the message: copying a few dozen bytes is cheaper than
+/// sharing a `Topic`, whose reference count the publisher raises and each receiver lowers on another
+/// core (a cache-line transfer per message), and `Broker::publish(&str, ..)` then needs no second
+/// allocation. Longer topics share the publisher's `Topic`.
+enum TopicText {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_TOPIC_BYTES],
+    },
+    Shared(Topic),
+}
+
+impl TopicText {
+    #[inline]
+    fn from_str(topic: &str, shared: impl FnOnce() -> Topic) -> Self {
+        if topic.len() <= INLINE_TOPIC_BYTES {
+            let mut bytes = [0; INLINE_TOPIC_BYTES];
+            bytes[..topic.len()].copy_from_slice(topic.as_bytes());
+            Self::Inline {
+                len: topic.len() as u8,
+                bytes,
+            }
+        } else {
+            Self::Shared(shared())
+        }
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Inline { len, bytes } => {
+                // The bytes are a copy of the first `len` bytes of a `&str`, so they are UTF-8.
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Shared(topic) => topic.as_str(),
+        }
+    }
+}
+
 struct MessageInner {
-    topic: Topic,
+    topic: TopicText,
     payload: Bytes,
     priority: Priority,
     /// Where replies go, for messages published by `Broker::request`.
@@ -32,8 +76,25 @@ impl Message {
 
     /// A message on `topic` carrying `payload` with `priority`.
     pub fn with_priority(topic: Topic, payload: impl Into<Bytes>, priority: Priority) -> Self {
+        Self::on_topic(&topic, payload, priority)
+    }
+
+    /// A message on a validated topic, copying it when short and sharing it otherwise.
+    #[inline]
+    pub(crate) fn on_topic(topic: &Topic, payload: impl Into<Bytes>, priority: Priority) -> Self {
         Self(Arc::new(MessageInner {
-            topic,
+            topic: TopicText::from_str(topic.as_str(), || topic.clone()),
+            payload: payload.into(),
+            priority,
+            reply_to: None,
+        }))
+    }
+
+    /// A message on a topic string the caller has validated.
+    #[inline]
+    pub(crate) fn on_str(topic: &str, payload: impl Into<Bytes>, priority: Priority) -> Self {
+        Self(Arc::new(MessageInner {
+            topic: TopicText::from_str(topic, || Topic::new_unchecked(topic)),
             payload: payload.into(),
             priority,
             reply_to: None,
@@ -43,7 +104,7 @@ impl Message {
     /// A request: a message whose replies go to `slot`.
     pub(crate) fn request(topic: Topic, payload: Bytes, slot: Arc<ReplySlot>) -> Self {
         Self(Arc::new(MessageInner {
-            topic,
+            topic: TopicText::Shared(topic),
             payload,
             priority: Priority::Normal,
             reply_to: Some(slot),
@@ -59,7 +120,7 @@ impl Message {
     /// [`crate::request`] for late and surplus replies.
     pub fn reply(&self, payload: impl Into<Bytes>) -> Result<(), ReplyError> {
         let slot = self.0.reply_to.as_ref().ok_or(ReplyError::NotARequest)?;
-        slot.reply(&self.0.topic, payload.into())
+        slot.reply(self.topic(), payload.into())
     }
 
     /// Its priority.
@@ -69,8 +130,9 @@ impl Message {
     }
 
     /// The topic it was published on.
-    pub fn topic(&self) -> &Topic {
-        &self.0.topic
+    #[inline]
+    pub fn topic(&self) -> &str {
+        self.0.topic.as_str()
     }
 
     /// The payload. Cloning the returned `Bytes` shares it rather than copying it.
@@ -87,7 +149,7 @@ impl Message {
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Message")
-            .field("topic", &self.0.topic)
+            .field("topic", &self.topic())
             .field("payload_len", &self.0.payload.len())
             .field("priority", &self.0.priority)
             .finish()

@@ -34,6 +34,7 @@ use event_listener::{Event, EventListener, Listener};
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
+use crate::priority::Priority;
 use crate::sync::{AtomicU64, Ordering};
 use crate::topic::{Topic, TopicError};
 
@@ -162,11 +163,11 @@ impl ReplySlot {
     }
 
     /// A responder's reply.
-    pub(crate) fn reply(&self, topic: &Topic, payload: Bytes) -> Result<(), ReplyError> {
+    pub(crate) fn reply(&self, topic: &str, payload: Bytes) -> Result<(), ReplyError> {
         let mut state = self.state();
         match &*state {
             SlotState::Waiting => {
-                *state = SlotState::Replied(Message::new(topic.clone(), payload));
+                *state = SlotState::Replied(Message::on_str(topic, payload, Priority::Normal));
                 drop(state);
                 self.ready.notify(usize::MAX);
                 Ok(())

@@ -98,7 +98,7 @@ impl RetainedStore {
 
     /// Stores `msg` as its topic's retained message, or clears the topic when the payload is empty.
     pub(crate) fn retain(&mut self, msg: &Message) -> Result<(), StoreFull> {
-        let topic = msg.topic().as_str();
+        let topic = msg.topic();
         let old_len = self.by_topic.get(topic).map(|m| m.payload().len());
         if msg.payload().is_empty() {
             if let Some(old) = old_len {

@@ -634,7 +634,7 @@ impl Delivery {
 
     /// The topic the message was published on.
     pub fn topic(&self) -> &str {
-        self.message.topic().as_str()
+        self.message.topic()
     }
 
     /// The payload.

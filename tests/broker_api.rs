@@ -190,3 +190,21 @@ fn rates_cover_the_interval_since_the_previous_snapshot() {
         "nothing was published since"
     );
 }
+
+#[test]
+fn short_and_long_topics_arrive_intact_through_both_publish_paths() {
+    let broker = Broker::new();
+    let all = broker.subscribe("#").unwrap();
+    let short = "a/b/c".to_string();
+    let long = format!("sensors/{}/temperature/ünïcode", "x".repeat(60));
+    for topic in [&short, &long] {
+        broker.publish(topic, "1").unwrap();
+        broker.publisher(topic).unwrap().publish("2");
+        for payload in ["1", "2"] {
+            let d = all.try_recv().unwrap();
+            assert_eq!(d.topic(), topic.as_str());
+            assert_eq!(d.message().topic(), topic.as_str());
+            assert_eq!(&d.payload()[..], payload.as_bytes());
+        }
+    }
+}
