@@ -848,11 +848,12 @@ impl Publisher {
     #[inline]
     fn send(&self, payload: impl Into<Bytes>) -> PublishOutcome {
         let mut outcome = PublishOutcome::default();
-        if !self.routes.is_empty() {
+        if let Some((last, others)) = self.routes.split_last() {
             let msg = Message::on_topic(&self.topic, payload, Priority::Normal);
-            for core in &self.routes {
+            for core in others {
                 outcome.count(core.offer(&msg));
             }
+            outcome.count(last.offer_owned(msg));
         }
         self.shared.count_publish(&outcome);
         outcome
