@@ -248,8 +248,11 @@ impl Lanes {
 }
 
 /// How many growing spins (crossbeam `Backoff::spin`: 1, 2, 4 .. 64 pause instructions) a `Block`
-/// publisher tries before it parks.
+/// publisher with a short timeout tries before it parks.
 const SPINS_BEFORE_PARKING: u32 = 7;
+
+/// A `Block` publisher with at least this long left before its timeout also yields before parking.
+const PATIENT_WAIT: Duration = Duration::from_millis(1);
 
 /// The shared state of one subscription: what the routing table points at.
 pub(crate) struct SubscriptionCore {
@@ -456,13 +459,26 @@ impl SubscriptionCore {
                     };
                 }
             }
-            // A receiver usually makes room within a microsecond: spin briefly (about a hundred
-            // pause instructions, never yielding) before parking, because parking costs both sides a
-            // system call per message. No yields: when the queue stays full, yielding publishers
-            // only hand the core to each other.
+            // A receiver usually makes room within microseconds: try again a few times before
+            // parking, because parking costs both sides a system call per message. A publisher with a
+            // long wait ahead also yields between tries (crossbeam's `Backoff::snooze`); one with a
+            // timeout under a millisecond only spins, since a yield can outlast its whole timeout.
+            let patient = deadline.is_none_or(|d| d.saturating_duration_since(now) >= PATIENT_WAIT);
             let backoff = Backoff::new();
-            for _ in 0..SPINS_BEFORE_PARKING {
-                backoff.spin();
+            let mut spins = 0;
+            loop {
+                if patient {
+                    if backoff.is_completed() {
+                        break;
+                    }
+                    backoff.snooze();
+                } else {
+                    if spins == SPINS_BEFORE_PARKING {
+                        break;
+                    }
+                    backoff.spin();
+                    spins += 1;
+                }
                 match lane.push(msg) {
                     Ok(()) => return Offer::Queued,
                     Err(back) => msg = back,
