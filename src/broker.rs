@@ -546,23 +546,7 @@ impl Broker {
         topic: &str,
         payload: impl Into<Bytes>,
     ) -> Result<PublishOutcome, PublishError> {
-        validate_topic(topic, &self.shared.limits)?;
-        let table = self.shared.routing.load();
-        let mut outcome = PublishOutcome::default();
-        let mut payload = Some(payload);
-        let mut message: Option<Message> = None;
-        table.trie.for_each_match(topic, |core| {
-            let msg = message.get_or_insert_with(|| {
-                Message::on_str(
-                    topic,
-                    payload.take().map(Into::into).unwrap_or_default(),
-                    Priority::Normal,
-                )
-            });
-            outcome.count(core.offer(msg));
-        });
-        self.shared.count_publish(&outcome);
-        Ok(outcome)
+        self.publish_with(topic, payload, PublishOptions::default())
     }
 
     /// Publishes `payload` on `topic` with `options`: a priority, and whether to retain it.

@@ -3,6 +3,7 @@
 mod dashboard;
 mod export;
 mod load;
+mod numbers;
 
 use std::process::ExitCode;
 

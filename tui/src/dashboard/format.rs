@@ -1,17 +1,6 @@
 //! Number and time formatting shared by the panels, so a figure reads the same everywhere.
 
-/// `1234567` as `1,234,567`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::numbers::count;
 
 /// A count in at most five characters: `999`, `12.3k`, `1.2M`, `4.0G`.
 pub fn compact(n: u64) -> String {

@@ -114,18 +114,7 @@ pub fn rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// `12,345,678`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::numbers::count;
 
 /// `1.23M`, `456.7k`, `89`.
 pub fn rate(per_s: f64) -> String {
@@ -350,14 +339,6 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_get_thousands_separators() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1000), "1,000");
-        assert_eq!(count(12_345_678), "12,345,678");
-    }
 
     #[test]
     fn rates_scale_to_k_and_m() {
