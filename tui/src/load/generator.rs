@@ -10,6 +10,7 @@ use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use serde::Serialize;
 use switchyard::{OverflowPolicy, StatsSnapshot};
 
 use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
@@ -19,17 +20,19 @@ use super::consumers::{
 use super::engine::Engine;
 use super::latency;
 use super::progress::{Counts, Progress};
-use super::report::{LoadConfig, LoadResult, LoadSection, SlowConfig, rss_bytes};
+use super::report::{self, LoadResult, LoadSection, rss_bytes};
 use super::signals;
 use super::workload::{
     PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop,
     shared_payload, split, topic_name, topics_of_publisher,
 };
 
-/// The effective configuration of a run, in the types the generator uses.
-#[derive(Debug, Clone)]
+/// The effective configuration of a run, in the types the generator uses. It serialises as the JSON
+/// `load.config` section, with units in the field names there (`payload_bytes`, `rate_per_s`,
+/// `duration_s`) and the policy, `--slow` and `--priorities` written as on the command line.
+#[derive(Debug, Clone, Serialize)]
 pub struct Plan {
-    /// Which broker.
+    /// Which broker: `switchyard` or `naive`.
     pub engine: EngineKind,
     /// Publisher threads.
     pub publishers: u32,
@@ -37,35 +40,41 @@ pub struct Plan {
     pub subscribers: u32,
     /// Receivers per subscription.
     pub receivers: u32,
-    /// Consumer threads.
+    /// Consumer threads serving the receivers.
     pub consumer_threads: u32,
     /// Distinct topics.
     pub topics: u32,
     /// Filter assignment.
     pub filters: FilterMode,
     /// Payload bytes.
+    #[serde(rename = "payload_bytes")]
     pub payload: u64,
-    /// Total messages per second, 0 = flat out.
+    /// Total messages per second asked for, 0 = flat out.
+    #[serde(rename = "rate_per_s")]
     pub rate: u64,
-    /// Publishing time (when not bounded by `messages`).
+    /// Publishing time (null when bounded by `messages`).
+    #[serde(rename = "duration_s", serialize_with = "report::seconds")]
     pub duration: Option<Duration>,
-    /// Total messages (when given).
+    /// Total messages (null when bounded by `duration_s`).
     pub messages: Option<u64>,
     /// Queue capacity per subscription.
     pub capacity: u64,
-    /// Overflow policy.
+    /// Overflow policy, written as on the command line (`block:250ms`).
+    #[serde(serialize_with = "report::display")]
     pub policy: OverflowPolicy,
-    /// Slow subscriptions.
+    /// Slow subscriptions, if any: `{ "subscriptions", "delay_ms" }`.
+    #[serde(serialize_with = "report::slow")]
     pub slow: Option<SlowSpec>,
-    /// Seed.
+    /// Seed of the random choices.
     pub seed: u64,
-    /// Latency sampling interval (0 = off).
+    /// One message in this many carries a timestamp (0 = latency not measured).
     pub latency_every: u32,
-    /// Drain queues at the end.
+    /// Whether queues are drained at the end.
     pub drain: bool,
-    /// `--priorities`.
+    /// `--priorities` as weights (`low:1,normal:6`), or null for plain Normal publishes.
+    #[serde(serialize_with = "report::display_option")]
     pub priorities: Option<PriorityMix>,
-    /// `--retain`.
+    /// `--retain`: every message is published retained.
     pub retain: bool,
 }
 
@@ -96,34 +105,6 @@ impl Plan {
             drain: !a.no_drain,
             priorities: a.priorities,
             retain: a.retain,
-        }
-    }
-
-    /// The configuration as the JSON `load.config` reports it.
-    pub fn config(&self) -> LoadConfig {
-        LoadConfig {
-            engine: self.engine,
-            publishers: self.publishers,
-            subscribers: self.subscribers,
-            receivers: self.receivers,
-            consumer_threads: self.consumer_threads,
-            topics: self.topics,
-            filters: self.filters,
-            payload_bytes: self.payload,
-            rate_per_s: self.rate,
-            duration_s: self.duration.map(|d| d.as_secs_f64()),
-            messages: self.messages,
-            capacity: self.capacity,
-            policy: self.policy.to_string(),
-            slow: self.slow.map(|s| SlowConfig {
-                subscriptions: s.subscriptions,
-                delay_ms: s.delay.as_secs_f64() * 1e3,
-            }),
-            seed: self.seed,
-            latency_every: self.latency_every,
-            drain: self.drain,
-            priorities: self.priorities.map(|m| m.to_string()),
-            retain: self.retain,
         }
     }
 }
@@ -203,7 +184,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let consumer_counters: Vec<Arc<ConsumerCounters>> = (0..threads)
         .map(|_| Arc::new(ConsumerCounters::default()))
         .collect();
-    let config = plan.config();
+    let config = plan.clone();
     let measure_latency = plan.latency_every > 0;
 
     let watched = std::thread::scope(|scope| -> Result<_> {

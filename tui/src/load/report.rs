@@ -1,71 +1,53 @@
 //! What a run reports: the `load` section of the JSON snapshot, the human summary, and RSS readings.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use switchyard::{DroppedByReason, LatencySummary, StatsSnapshot};
 
-use super::args::{EngineKind, FilterMode};
+use super::args::SlowSpec;
+use super::generator::Plan;
+
+/// Serialises an optional duration as seconds (`null` when absent).
+pub fn seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    d.map(|d| d.as_secs_f64()).serialize(s)
+}
+
+/// Serialises a value as its `Display` text (a policy as on the command line).
+pub fn display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Serialises an optional value as its `Display` text, or `null`.
+pub fn display_option<T: fmt::Display, S: Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(ToString::to_string).serialize(s)
+}
+
+/// Serialises `--slow` as `{ "subscriptions": N, "delay_ms": D }`, or `null`.
+pub fn slow<S: Serializer>(v: &Option<SlowSpec>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Slow {
+        subscriptions: u32,
+        delay_ms: f64,
+    }
+    v.map(|v| Slow {
+        subscriptions: v.subscriptions,
+        delay_ms: v.delay.as_secs_f64() * 1e3,
+    })
+    .serialize(s)
+}
 
 /// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadSection {
     /// The effective configuration (defaults filled in).
-    pub config: LoadConfig,
+    pub config: Plan,
     /// What happened.
     pub result: LoadResult,
-}
-
-/// The effective configuration of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadConfig {
-    /// `switchyard` or `naive`.
-    pub engine: EngineKind,
-    /// Publisher threads.
-    pub publishers: u32,
-    /// Subscriptions.
-    pub subscribers: u32,
-    /// Receivers per subscription.
-    pub receivers: u32,
-    /// Consumer threads serving the receivers.
-    pub consumer_threads: u32,
-    /// Distinct topics.
-    pub topics: u32,
-    /// Filter assignment.
-    pub filters: FilterMode,
-    /// Payload size.
-    pub payload_bytes: u64,
-    /// Total publish rate asked for, messages per second; 0 = as fast as possible.
-    pub rate_per_s: u64,
-    /// Publishing time asked for (null when bounded by `messages`).
-    pub duration_s: Option<f64>,
-    /// Messages asked for (null when bounded by `duration_s`).
-    pub messages: Option<u64>,
-    /// Queue capacity per subscription.
-    pub capacity: u64,
-    /// Overflow policy, as on the command line (`block:250ms`).
-    pub policy: String,
-    /// Slow subscriptions, if any.
-    pub slow: Option<SlowConfig>,
-    /// Seed of the random choices.
-    pub seed: u64,
-    /// One message in this many carries a timestamp (0 = latency not measured).
-    pub latency_every: u32,
-    /// Whether queues were drained at the end.
-    pub drain: bool,
-    /// `--priorities` as weights (`low:1,normal:6`), or null for plain Normal publishes.
-    pub priorities: Option<String>,
-    /// `--retain`: every message was published retained.
-    pub retain: bool,
-}
-
-/// `--slow` as configured.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct SlowConfig {
-    /// How many subscriptions are slow.
-    pub subscriptions: u32,
-    /// Per-message delay, milliseconds.
-    pub delay_ms: f64,
 }
 
 /// The outcome of a run.
@@ -174,9 +156,9 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
         return s;
     };
     let (c, r) = (&load.config, &load.result);
-    let bound = match (c.messages, c.duration_s) {
+    let bound = match (c.messages, c.duration) {
         (Some(m), _) => format!("{} messages", count(m)),
-        (None, Some(d)) => format!("{d}s"),
+        (None, Some(d)) => format!("{}s", d.as_secs_f64()),
         (None, None) => String::new(),
     };
     let _ = writeln!(
@@ -190,13 +172,13 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
         c.consumer_threads,
         count(u64::from(c.topics)),
         value_name(c.filters),
-        c.payload_bytes,
+        c.payload,
         count(c.capacity),
         c.policy,
-        if c.rate_per_s == 0 {
+        if c.rate == 0 {
             "max".to_string()
         } else {
-            format!("{}/s", count(c.rate_per_s))
+            format!("{}/s", count(c.rate))
         },
         c.seed,
     );
@@ -204,7 +186,8 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
         let _ = writeln!(
             s,
             "slow        {} subscription(s) at {} ms per message",
-            slow.subscriptions, slow.delay_ms
+            slow.subscriptions,
+            slow.delay.as_secs_f64() * 1e3
         );
     }
     let _ = writeln!(
