@@ -44,6 +44,7 @@ use crate::join::JoinCounter;
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{ByPriority, Priority};
+use crate::ready::ReadySignal;
 use crate::stats::SubscriptionStats;
 use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::topic::Filter;
@@ -70,6 +71,9 @@ pub struct SubscriptionOptions {
     /// Count unfinished messages so publishers can [`Subscription::join`]; receivers acknowledge with
     /// [`Subscription::done`]. See [`crate::join`].
     pub joinable: bool,
+    /// Notified after every push into this subscription, so one thread can wait on many subscriptions
+    /// (see [`crate::ready`]).
+    pub ready_signal: Option<Arc<ReadySignal>>,
 }
 
 impl SubscriptionOptions {
@@ -93,6 +97,12 @@ impl SubscriptionOptions {
     /// Sets the overflow policy.
     pub fn policy(mut self, policy: OverflowPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Attaches a [`ReadySignal`], notified after every push into this subscription.
+    pub fn ready_signal(mut self, signal: &Arc<ReadySignal>) -> Self {
+        self.ready_signal = Some(signal.clone());
         self
     }
 
@@ -130,6 +140,7 @@ impl Default for SubscriptionOptions {
             durable: false,
             receive_retained: false,
             joinable: false,
+            ready_signal: None,
         }
     }
 }
@@ -270,6 +281,8 @@ pub(crate) struct SubscriptionCore {
     join: Option<Box<JoinState>>,
     /// The broker's dead-letter queue, when it has one.
     dead_letters: Option<Arc<DeadLetterQueue>>,
+    /// Notified after every push, for threads that wait on many subscriptions.
+    ready_signal: Option<Arc<ReadySignal>>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
 }
@@ -318,6 +331,7 @@ impl SubscriptionCore {
                 })
             }),
             dead_letters,
+            ready_signal: options.ready_signal.clone(),
             durable: options.durable,
         }
     }
@@ -394,7 +408,7 @@ impl SubscriptionCore {
         if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
             self.counters.raise_high_water(self.lanes.len() as u64);
         }
-        self.not_empty.notify_one();
+        self.notify_receivers();
         outcome
     }
 
@@ -410,7 +424,7 @@ impl SubscriptionCore {
             }
             return match lane.push(msg.clone()) {
                 Ok(()) => {
-                    self.not_empty.notify_one();
+                    self.notify_receivers();
                     Offer::Queued
                 }
                 Err(_) => {
@@ -494,6 +508,15 @@ impl SubscriptionCore {
         }
     }
 
+    /// After a push: wakes a parked receiver, and the ready signal's waiter if there is a signal.
+    #[inline]
+    fn notify_receivers(&self) {
+        self.not_empty.notify_one();
+        if let Some(signal) = &self.ready_signal {
+            signal.notify();
+        }
+    }
+
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     fn take(&self) -> Option<Message> {
@@ -510,6 +533,9 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        if let Some(signal) = &self.ready_signal {
+            signal.notify_all();
+        }
         first
     }
 

@@ -4,12 +4,13 @@
 //! measurement drive both the switchyard core and the naive baseline (see [`super::naive`]); the hot
 //! loops are monomorphised, so the seam costs nothing on the data path.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use switchyard::{
-    Broker, Bytes, Message, OverflowPolicy, Priority, PublishOptions, Publisher, StatsSnapshot,
-    Subscription, SubscriptionOptions,
+    Broker, Bytes, Message, OverflowPolicy, Priority, PublishOptions, Publisher, ReadySignal,
+    StatsSnapshot, Subscription, SubscriptionOptions,
 };
 
 /// A broker the generator can drive.
@@ -28,6 +29,24 @@ pub trait Engine: Send + Sync + 'static {
         capacity: usize,
         policy: OverflowPolicy,
     ) -> Result<Self::Receiver>;
+    /// Whether [`Engine::subscribe_signalled`] really attaches its signal, so a consumer thread serving
+    /// many receivers can park on it instead of polling with sleeps.
+    const SIGNALS_PUSHES: bool = false;
+    /// Subscribes like [`Engine::subscribe`], with `signal` notified after every push into the
+    /// subscription. Engines without such a signal ignore it.
+    fn subscribe_signalled(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+        _signal: &Arc<ReadySignal>,
+    ) -> Result<Self::Receiver> {
+        self.subscribe(filter, capacity, policy)
+    }
+    /// Whether the receiver has a message queued, or will never have one again (closed).
+    fn is_ready(_receiver: &Self::Receiver) -> bool {
+        true
+    }
     /// Another competing receiver of the same subscription.
     fn add_receiver(receiver: &Self::Receiver) -> Self::Receiver;
     /// A publishing handle for `topic`.
@@ -79,6 +98,30 @@ impl Engine for CoreEngine {
                 SubscriptionOptions::new().capacity(capacity).policy(policy),
             )
             .with_context(|| format!("subscribing {filter}"))
+    }
+
+    const SIGNALS_PUSHES: bool = true;
+
+    fn subscribe_signalled(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+        signal: &Arc<ReadySignal>,
+    ) -> Result<Subscription> {
+        self.broker
+            .subscribe_with(
+                filter,
+                SubscriptionOptions::new()
+                    .capacity(capacity)
+                    .policy(policy)
+                    .ready_signal(signal),
+            )
+            .with_context(|| format!("subscribing {filter}"))
+    }
+
+    fn is_ready(receiver: &Subscription) -> bool {
+        !receiver.is_empty() || receiver.is_closed()
     }
 
     fn add_receiver(receiver: &Subscription) -> Subscription {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
-use switchyard::{OverflowPolicy, StatsSnapshot};
+use switchyard::{OverflowPolicy, ReadySignal, StatsSnapshot};
 
 use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
 use super::consumers::{
@@ -138,12 +138,24 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let payload_len =
         usize::try_from(plan.payload).context("--payload does not fit this machine")?;
 
-    // Subscribe, and deal receivers out to consumer threads round-robin.
+    // Subscribe, and deal receivers out to consumer threads round-robin. With one receiver per
+    // subscription each subscription is served by exactly one thread, so it can carry that thread's
+    // ready signal and the thread parks on the signal when idle instead of sleeping.
+    let signals: Option<Vec<Arc<ReadySignal>>> = (E::SIGNALS_PUSHES && plan.receivers == 1)
+        .then(|| (0..threads).map(|_| ReadySignal::new()).collect());
     let mut per_thread: Vec<Vec<Slot<E>>> = (0..threads).map(|_| Vec::new()).collect();
     let mut next_thread = 0usize;
     for i in 0..plan.subscribers {
         let filter = filter_for(i, plan.filters, plan.publishers, plan.topics);
-        let receiver = engine.subscribe(&filter, capacity, plan.policy)?;
+        let receiver = match &signals {
+            Some(signals) => engine.subscribe_signalled(
+                &filter,
+                capacity,
+                plan.policy,
+                &signals[next_thread % threads],
+            )?,
+            None => engine.subscribe(&filter, capacity, plan.policy)?,
+        };
         let slow = plan.slow.filter(|s| i < s.subscriptions).map(|s| s.delay);
         for _ in 1..plan.receivers {
             per_thread[next_thread % threads].push(Slot::new(E::add_receiver(&receiver), slow));
@@ -196,11 +208,12 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             Vec::with_capacity(threads);
         for (t, slots) in per_thread.into_iter().enumerate() {
             let counters = consumer_counters[t].clone();
+            let signal = signals.as_ref().map(|s| s[t].clone());
             let phase = &phase;
             let spawned = std::thread::Builder::new()
                 .name(format!("consumer-{t}"))
                 .spawn_scoped(scope, move || {
-                    consume_loop(slots, start, measure_latency, phase, counters)
+                    consume_loop(slots, start, measure_latency, phase, counters, signal)
                 });
             match spawned {
                 Ok(h) => consumers.push(h),
