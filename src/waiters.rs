@@ -95,7 +95,7 @@ impl Waiters {
         self.count.announce();
         Registration {
             count: &self.count,
-            listener,
+            listener: Some(listener),
         }
     }
 }
@@ -103,26 +103,32 @@ impl Waiters {
 /// A registered waiter. Dropping it unregisters (a notification it received passes to another waiter).
 pub(crate) struct Registration<'a> {
     count: &'a WaiterCount,
-    listener: EventListener,
+    /// Always `Some` until a blocking wait takes it (its `wait` consumes the listener); the
+    /// registration itself stays alive until then so the waiter stays counted.
+    listener: Option<EventListener>,
 }
 
 impl Registration<'_> {
     /// Parks until notified.
     pub(crate) fn wait(mut self) {
-        let listener = std::mem::replace(&mut self.listener, Event::new().listen());
-        listener.wait();
+        if let Some(listener) = self.listener.take() {
+            listener.wait();
+        }
     }
 
     /// Parks until notified or `deadline`; `false` on timeout.
     pub(crate) fn wait_deadline(mut self, deadline: Instant) -> bool {
-        let listener = std::mem::replace(&mut self.listener, Event::new().listen());
-        listener.wait_deadline(deadline).is_some()
+        self.listener
+            .take()
+            .is_some_and(|listener| listener.wait_deadline(deadline).is_some())
     }
 
     /// Awaits a notification. Cancel-safe: dropping the future unregisters, and a notification it had
     /// received passes to another waiter.
     pub(crate) async fn wait_async(mut self) {
-        (&mut self.listener).await;
+        if let Some(listener) = self.listener.as_mut() {
+            listener.await;
+        }
     }
 }
 

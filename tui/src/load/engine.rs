@@ -81,6 +81,18 @@ pub struct CoreEngine {
     broker: Broker,
 }
 
+impl CoreEngine {
+    fn subscribe_options(
+        &self,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> Result<Subscription> {
+        self.broker
+            .subscribe_with(filter, options)
+            .with_context(|| format!("subscribing {filter}"))
+    }
+}
+
 impl Engine for CoreEngine {
     type Publisher = Publisher;
     type Receiver = Subscription;
@@ -92,12 +104,10 @@ impl Engine for CoreEngine {
         capacity: usize,
         policy: OverflowPolicy,
     ) -> Result<Subscription> {
-        self.broker
-            .subscribe_with(
-                filter,
-                SubscriptionOptions::new().capacity(capacity).policy(policy),
-            )
-            .with_context(|| format!("subscribing {filter}"))
+        self.subscribe_options(
+            filter,
+            SubscriptionOptions::new().capacity(capacity).policy(policy),
+        )
     }
 
     const SIGNALS_PUSHES: bool = true;
@@ -109,15 +119,13 @@ impl Engine for CoreEngine {
         policy: OverflowPolicy,
         signal: &Arc<ReadySignal>,
     ) -> Result<Subscription> {
-        self.broker
-            .subscribe_with(
-                filter,
-                SubscriptionOptions::new()
-                    .capacity(capacity)
-                    .policy(policy)
-                    .ready_signal(signal),
-            )
-            .with_context(|| format!("subscribing {filter}"))
+        self.subscribe_options(
+            filter,
+            SubscriptionOptions::new()
+                .capacity(capacity)
+                .policy(policy)
+                .ready_signal(signal),
+        )
     }
 
     fn is_ready(receiver: &Subscription) -> bool {
