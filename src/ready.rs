@@ -51,27 +51,10 @@ impl ReadySignal {
     /// of them is non-empty or closed). It is called before parking and again after registering, so a
     /// message that arrives in between is never missed: its push notifies the registered waiter.
     pub fn wait_timeout(&self, timeout: Duration, mut is_ready: impl FnMut() -> bool) -> bool {
-        if is_ready() {
-            return true;
-        }
         let deadline = Instant::now().checked_add(timeout);
-        loop {
-            let registration = self.waiters.register();
-            if is_ready() {
-                return true;
-            }
-            match deadline {
-                None => registration.wait(),
-                Some(d) => {
-                    if !registration.wait_deadline(d) {
-                        return is_ready();
-                    }
-                }
-            }
-            if is_ready() {
-                return true;
-            }
-        }
+        self.waiters
+            .wait_for(deadline, || is_ready().then_some(()))
+            .is_some()
     }
 
     /// After a push into an attached subscription.

@@ -936,30 +936,14 @@ impl Subscription {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Delivery, RecvTimeoutError> {
-        loop {
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            let registration = self.core().not_empty.register();
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            match deadline {
-                None => registration.wait(),
-                Some(d) => {
-                    if !registration.wait_deadline(d) {
-                        return self.try_recv().map_err(|e| match e {
-                            TryRecvError::Closed => RecvTimeoutError::Closed,
-                            TryRecvError::Empty => RecvTimeoutError::Timeout,
-                        });
-                    }
-                }
-            }
-        }
+        self.core()
+            .not_empty
+            .wait_for(deadline, || match self.try_recv() {
+                Ok(d) => Some(Ok(d)),
+                Err(TryRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
+                Err(TryRecvError::Empty) => None,
+            })
+            .unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 
     /// Takes the next message, waiting asynchronously while the queue is empty. Works on any executor

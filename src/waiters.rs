@@ -88,6 +88,33 @@ impl Waiters {
         self.event.notify(usize::MAX);
     }
 
+    /// Calls `check` until it yields a value, parking between attempts until notified or until
+    /// `deadline`; `None` when the deadline passes (after one last check). The caller registers before
+    /// its re-check, so a notification between the check and the park is never missed.
+    pub(crate) fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            if let Some(value) = check() {
+                return Some(value);
+            }
+            let registration = self.register();
+            if let Some(value) = check() {
+                return Some(value);
+            }
+            match deadline {
+                None => registration.wait(),
+                Some(d) => {
+                    if !registration.wait_deadline(d) {
+                        return check();
+                    }
+                }
+            }
+        }
+    }
+
     /// Registers the caller as a waiter. The caller must re-check its condition after this and before
     /// waiting on the registration; dropping the registration unregisters.
     pub(crate) fn register(&self) -> Registration<'_> {
