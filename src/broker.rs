@@ -733,6 +733,58 @@ impl Broker {
     }
 }
 
+/// The control state a stats query reads, under the control mutex (see [`crate::stats_query`]).
+pub(crate) struct ControlView<'a> {
+    pub(crate) live: &'a BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
+    pub(crate) retiring: &'a [Arc<SubscriptionCore>],
+    pub(crate) retired: RetiredCounts,
+}
+
+/// What removed subscriptions counted, folded into the totals.
+pub(crate) struct RetiredCounts {
+    pub(crate) matched: u64,
+    pub(crate) delivered: u64,
+    pub(crate) dropped: DroppedByReason,
+}
+
+/// Hooks for [`crate::stats_query`], which reads what [`Broker::stats`] reads without touching its
+/// rate sample.
+impl Broker {
+    /// Runs `f` under the control mutex, after finalising what can be, as [`Broker::stats`] does.
+    pub(crate) fn with_control<R>(&self, f: impl FnOnce(ControlView<'_>) -> R) -> R {
+        let mut ctl = self.shared.control();
+        ctl.finalize_retiring();
+        f(ControlView {
+            live: &ctl.live,
+            retiring: &ctl.retiring,
+            retired: RetiredCounts {
+                matched: ctl.retired.matched,
+                delivered: ctl.retired.delivered,
+                dropped: ctl.retired.dropped,
+            },
+        })
+    }
+
+    /// `(published, unrouted, when the broker started)`.
+    pub(crate) fn publish_counts(&self) -> (u64, u64, Instant) {
+        (
+            self.shared.published.load(Ordering::Relaxed),
+            self.shared.unrouted.load(Ordering::Relaxed),
+            self.shared.started,
+        )
+    }
+
+    /// A snapshot with only the dead-letter, retained and request sections filled in.
+    pub(crate) fn stats_sections(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
+            retained: self.shared.retained().stats(),
+            requests: self.shared.requests.stats(),
+            ..StatsSnapshot::default()
+        }
+    }
+}
+
 /// A publishing handle bound to one topic.
 ///
 /// It validates the topic once and caches the list of subscriptions the topic reaches, tagged with the

@@ -52,6 +52,7 @@ pub mod request;
 pub mod retained;
 pub mod routing;
 pub mod stats;
+pub mod stats_query;
 pub mod subscription;
 mod sync;
 pub mod topic;
@@ -73,6 +74,7 @@ pub use ready::ReadySignal;
 pub use request::{PendingReply, ReplyError, RequestError, RequestStats};
 pub use retained::{RetainedLimits, RetainedStats};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
+pub use stats_query::{StatsQuery, StatsSelection, StatsSort};
 pub use subscription::{
     Delivery, DoneError, Drained, JoinError, RecvError, RecvTimeoutError, Subscription,
     SubscriptionId, SubscriptionOptions, TryRecvError,

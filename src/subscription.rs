@@ -631,6 +631,21 @@ impl SubscriptionCore {
         self.lanes.len()
     }
 
+    /// The counters that cost nothing to read (see [`crate::stats_query`]); raises `high_water` to
+    /// the depth read, as [`SubscriptionCore::stats`] does.
+    pub(crate) fn counts(&self) -> crate::stats_query::SubscriptionCounts {
+        let depth = self.len() as u64;
+        self.counters.raise_high_water(depth);
+        crate::stats_query::SubscriptionCounts {
+            id: self.id,
+            matched: self.counters.matched(),
+            delivered: self.counters.delivered(),
+            dropped: self.counters.dropped_total(),
+            depth,
+            capacity: self.capacity() as u64,
+        }
+    }
+
     pub(crate) fn stats(&self) -> SubscriptionStats {
         let depth_by_priority = self.lanes.len_by_priority();
         let depth = depth_by_priority.total();
