@@ -1,0 +1,343 @@
+//! `GET /metrics`: OpenMetrics text through `prometheus-client`, read from the broker at scrape time.
+//!
+//! A [`BrokerCollector`] is the one source of truth: it holds no metric of its own, it asks the
+//! broker ([`switchyard::Broker::stats_query_by`]) on every scrape and writes what it finds. Names
+//! follow Prometheus conventions: a `switchyard_` prefix, `_total` on counters (added by the crate),
+//! base units (`_seconds`), labels for the split of one quantity.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `switchyard_published_total` | counter | |
+//! | `switchyard_unrouted_total` | counter | |
+//! | `switchyard_matched_total` | counter | |
+//! | `switchyard_delivered_total` | counter | |
+//! | `switchyard_dropped_total` | counter | `reason` |
+//! | `switchyard_queued_messages` | gauge | |
+//! | `switchyard_subscriptions` | gauge | |
+//! | `switchyard_uptime_seconds` | gauge | |
+//! | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
+//! | `switchyard_subscription_capacity_messages` | gauge | `id`, `name`, `filter` |
+//! | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
+//! | `switchyard_subscription_delivered_total` | counter | `id`, `name`, `filter` |
+//! | `switchyard_subscription_dropped_total` | counter | `id`, `name`, `filter`, `reason` |
+//! | `switchyard_subscription_series_omitted` | gauge | |
+//! | `switchyard_endpoint_requests_total` | counter | |
+//! | `switchyard_endpoint_refused_total` | counter | `reason` |
+//!
+//! Per-subscription series are capped at [`crate::ServeOptions::metrics_subscription_cap`]
+//! (default [`crate::DEFAULT_METRICS_SUBSCRIPTION_CAP`]): the subscriptions with the most drops,
+//! then the deepest queues, so the interesting ones are the ones shown; how many were left out is
+//! `switchyard_subscription_series_omitted`. The broker-wide series always cover everything.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use hyper::{Response, StatusCode};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+use switchyard::{Broker, DropReason, SubscriptionStats};
+
+use crate::http::{Body, HttpError, bytes_response};
+use crate::server::Counts;
+use crate::server::blocking;
+
+/// The content type of OpenMetrics text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
+/// counters.
+pub(crate) struct MetricsEndpoint {
+    registry: Arc<Registry>,
+}
+
+impl MetricsEndpoint {
+    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<Counts>) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(BrokerCollector {
+            broker: broker.clone(),
+            cap,
+            endpoint: Some(counts),
+        }));
+        Self {
+            registry: Arc::new(registry),
+        }
+    }
+
+    /// Encodes the registry on the blocking pool.
+    pub(crate) async fn handle(&self) -> Result<Response<Body>, HttpError> {
+        let registry = self.registry.clone();
+        let text = blocking(move || encode(&registry)).await?.map_err(|e| {
+            HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the metrics: {e}"),
+            )
+        })?;
+        Ok(bytes_response(StatusCode::OK, CONTENT_TYPE, text.into()))
+    }
+}
+
+/// The OpenMetrics text of `registry`, ending in `# EOF`.
+fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}
+
+/// Reads a broker's counters at scrape time. Register it in your own [`Registry`] to put the
+/// broker's series beside your service's:
+///
+/// ```
+/// use prometheus_client::registry::Registry;
+/// use switchyard::Broker;
+/// use switchyard_observe::metrics::BrokerCollector;
+///
+/// let broker = Broker::new();
+/// let mut registry = Registry::default();
+/// registry.register_collector(Box::new(BrokerCollector::new(&broker, 100)));
+/// let mut text = String::new();
+/// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+/// assert!(text.contains("switchyard_published_total 0"));
+/// ```
+#[derive(Debug)]
+pub struct BrokerCollector {
+    broker: Broker,
+    cap: usize,
+    endpoint: Option<Arc<Counts>>,
+}
+
+impl BrokerCollector {
+    /// A collector of `broker`'s series, with per-subscription series for at most `cap`
+    /// subscriptions.
+    pub fn new(broker: &Broker, cap: usize) -> Self {
+        Self {
+            broker: broker.clone(),
+            cap,
+            endpoint: None,
+        }
+    }
+}
+
+fn reason_name(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::QueueFull => "queue_full",
+        DropReason::Evicted => "evicted",
+        DropReason::Timeout => "timeout",
+        DropReason::Unsubscribed => "unsubscribed",
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+/// One per-subscription family: `value` of each shown subscription, labelled.
+fn per_subscription(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    unit: Option<&Unit>,
+    shown: &[SubscriptionStats],
+    value: impl Fn(&SubscriptionStats) -> u64,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, unit, metric_type)?;
+    let mut id = String::new();
+    for s in shown {
+        id.clear();
+        write!(id, "{}", s.id)?;
+        let labels = [
+            ("id", id.as_str()),
+            ("name", s.name.as_str()),
+            ("filter", s.filter.as_str()),
+        ];
+        let series = family.encode_family(&labels)?;
+        match metric_type {
+            MetricType::Counter => ConstCounter::new(value(s)).encode(series)?,
+            _ => ConstGauge::new(value(s) as f64).encode(series)?,
+        }
+    }
+    Ok(())
+}
+
+impl Collector for BrokerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let selection = self
+            .broker
+            .stats_query_by(None, Some(self.cap), |c| (c.dropped, c.depth));
+        let snapshot = &selection.snapshot;
+        let t = &snapshot.totals;
+        let e = &mut encoder;
+        counter(
+            e,
+            "switchyard_published",
+            "Publishes accepted.",
+            t.published,
+        )?;
+        counter(
+            e,
+            "switchyard_unrouted",
+            "Publishes that matched no subscription.",
+            t.unrouted,
+        )?;
+        counter(
+            e,
+            "switchyard_matched",
+            "Subscription deliveries matched, over every subscription ever made.",
+            t.matched,
+        )?;
+        counter(
+            e,
+            "switchyard_delivered",
+            "Messages handed to a receiver, over every subscription ever made.",
+            t.delivered,
+        )?;
+        {
+            let metric_type = MetricType::Counter;
+            let mut family = e.encode_descriptor(
+                "switchyard_dropped",
+                "Matched messages that will never be delivered, by reason.",
+                None,
+                metric_type,
+            )?;
+            for reason in DropReason::ALL {
+                let labels = [("reason", reason_name(reason))];
+                ConstCounter::new(selection.dropped_by_reason.get(reason))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        gauge(
+            e,
+            "switchyard_queued_messages",
+            "Messages queued now, over every subscription.",
+            None,
+            t.depth as f64,
+        )?;
+        gauge(
+            e,
+            "switchyard_subscriptions",
+            "Live subscriptions.",
+            None,
+            t.subscriptions as f64,
+        )?;
+        gauge(
+            e,
+            "switchyard_uptime",
+            "Time since the broker was created.",
+            Some(&Unit::Seconds),
+            snapshot.uptime_s,
+        )?;
+        let shown = &snapshot.subscriptions;
+        let messages = Unit::Other("messages".into());
+        per_subscription(
+            e,
+            "switchyard_subscription_depth",
+            "Messages queued now in one subscription.",
+            MetricType::Gauge,
+            Some(&messages),
+            shown,
+            |s| s.depth,
+        )?;
+        per_subscription(
+            e,
+            "switchyard_subscription_capacity",
+            "Queue capacity of one subscription, per priority lane.",
+            MetricType::Gauge,
+            Some(&messages),
+            shown,
+            |s| s.capacity,
+        )?;
+        per_subscription(
+            e,
+            "switchyard_subscription_high_water",
+            "The largest depth seen in one subscription.",
+            MetricType::Gauge,
+            Some(&messages),
+            shown,
+            |s| s.high_water,
+        )?;
+        per_subscription(
+            e,
+            "switchyard_subscription_delivered",
+            "Messages one subscription handed to a receiver.",
+            MetricType::Counter,
+            None,
+            shown,
+            |s| s.delivered,
+        )?;
+        {
+            let mut family = e.encode_descriptor(
+                "switchyard_subscription_dropped",
+                "Messages one subscription dropped, by reason.",
+                None,
+                MetricType::Counter,
+            )?;
+            let mut id = String::new();
+            for s in shown {
+                id.clear();
+                write!(id, "{}", s.id)?;
+                for reason in DropReason::ALL {
+                    let labels = [
+                        ("id", id.as_str()),
+                        ("name", s.name.as_str()),
+                        ("filter", s.filter.as_str()),
+                        ("reason", reason_name(reason)),
+                    ];
+                    ConstCounter::new(s.dropped_by_reason.get(reason))
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        gauge(
+            e,
+            "switchyard_subscription_series_omitted",
+            "Live subscriptions left out of the per-subscription series by the cap.",
+            None,
+            t.subscriptions.saturating_sub(shown.len() as u64) as f64,
+        )?;
+        if let Some(counts) = &self.endpoint {
+            let endpoint = counts.read(false);
+            counter(
+                e,
+                "switchyard_endpoint_requests",
+                "Requests the stats endpoint answered.",
+                endpoint.requests,
+            )?;
+            let mut family = e.encode_descriptor(
+                "switchyard_endpoint_refused",
+                "Requests the stats endpoint refused, by reason.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, value) in [
+                ("unauthorized", endpoint.unauthorized),
+                ("read_only", endpoint.read_only),
+                ("bad_request", endpoint.bad_requests),
+                ("too_many_connections", endpoint.too_many_connections),
+            ] {
+                ConstCounter::new(value).encode(family.encode_family(&[("reason", reason)])?)?;
+            }
+        }
+        Ok(())
+    }
+}

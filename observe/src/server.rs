@@ -1,0 +1,303 @@
+//! The server: its thread and runtime, the accept loop with its connection limit, the routes, and the
+//! handle that stops it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use switchyard::Broker;
+use tokio::sync::oneshot;
+
+use crate::http::{Body, HttpError, json};
+use crate::metrics::MetricsEndpoint;
+use crate::options::ServeOptions;
+use crate::stats::RateSampler;
+use crate::taps::Taps;
+use crate::wire::EndpointCounts;
+use crate::{ServeError, commands, stats};
+
+/// A running endpoint. Dropping it (or [`ObserveHandle::stop`]) stops the server, closes its
+/// connections and unsubscribes its taps, and waits for its thread.
+#[derive(Debug)]
+pub struct ObserveHandle {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ObserveHandle {
+    /// The address the server listens on (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for ObserveHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the endpoint for `broker` on its own thread. See the [crate docs](crate) for the routes.
+///
+/// Fails when `options.addr` is not loopback and non-loopback was not allowed, when the address
+/// cannot be bound, or when the thread cannot start.
+///
+/// ```
+/// use switchyard::Broker;
+/// use switchyard_observe::{serve, ServeOptions};
+///
+/// let broker = Broker::new();
+/// let endpoint = serve(&broker, ServeOptions::default().addr("127.0.0.1:0".parse().unwrap())).unwrap();
+/// assert!(endpoint.local_addr().ip().is_loopback());
+/// drop(endpoint); // stops it
+/// ```
+pub fn serve(broker: &Broker, options: ServeOptions) -> Result<ObserveHandle, ServeError> {
+    options.check()?;
+    let listener =
+        std::net::TcpListener::bind(options.addr).map_err(|source| ServeError::Bind {
+            addr: options.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Start)?;
+    listener.set_nonblocking(true).map_err(ServeError::Start)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_name("switchyard-observe-blocking")
+        .build()
+        .map_err(ServeError::Start)?;
+    let state = Arc::new(State::new(broker.clone(), options));
+    let (tx, rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("switchyard-observe".into())
+        .spawn(move || {
+            runtime.block_on(accept_loop(listener, state, rx));
+            // Connection tasks and taps are dropped with the runtime; blocking work (a stats read,
+            // a publish into a `block` queue) gets a moment to finish.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        })
+        .map_err(ServeError::Start)?;
+    Ok(ObserveHandle {
+        addr,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+/// Threads for broker work (stats reads, scrapes, publishes): enough for a scrape and a publish to
+/// overlap, few enough that a flood of requests cannot take the machine's cores from the service.
+const BLOCKING_THREADS: usize = 2;
+
+/// Headers and the start line may take this much; more gets `431`.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub(crate) broker: Broker,
+    pub(crate) options: ServeOptions,
+    pub(crate) counts: Arc<Counts>,
+    pub(crate) taps: Taps,
+    pub(crate) rates: std::sync::Mutex<RateSampler>,
+    pub(crate) metrics: MetricsEndpoint,
+    open: AtomicUsize,
+}
+
+impl State {
+    fn new(broker: Broker, options: ServeOptions) -> Self {
+        let counts = Arc::new(Counts::default());
+        Self {
+            metrics: MetricsEndpoint::new(
+                &broker,
+                options.metrics_subscription_cap,
+                counts.clone(),
+            ),
+            taps: Taps::new(options.max_taps),
+            broker,
+            options,
+            counts,
+            rates: std::sync::Mutex::new(RateSampler::default()),
+            open: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The endpoint's own counters; see [`EndpointCounts`].
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    requests: AtomicU64,
+    unauthorized: AtomicU64,
+    read_only: AtomicU64,
+    bad_requests: AtomicU64,
+    too_many_connections: AtomicU64,
+}
+
+impl Counts {
+    fn count(&self, status: StatusCode) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let counter = match status {
+            StatusCode::UNAUTHORIZED => &self.unauthorized,
+            StatusCode::FORBIDDEN => &self.read_only,
+            StatusCode::SERVICE_UNAVAILABLE => &self.too_many_connections,
+            s if s.is_client_error() => &self.bad_requests,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self, commands: bool) -> EndpointCounts {
+        EndpointCounts {
+            requests: self.requests.load(Ordering::Relaxed),
+            commands,
+            unauthorized: self.unauthorized.load(Ordering::Relaxed),
+            read_only: self.read_only.load(Ordering::Relaxed),
+            bad_requests: self.bad_requests.load(Ordering::Relaxed),
+            too_many_connections: self.too_many_connections.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Decrements the open-connection count when a connection ends.
+struct OpenConnection(Arc<State>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(_) => return,
+    };
+    let max = state.options.max_connections;
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait a little rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let open = state.open.fetch_add(1, Ordering::Relaxed);
+        let guard = OpenConnection(state.clone());
+        if open >= 2 * max {
+            // Far over the limit: close at once rather than hold a socket to say so.
+            state.counts.count(StatusCode::SERVICE_UNAVAILABLE);
+            continue;
+        }
+        let over_limit = open >= max;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let _ = stream.set_nodelay(true);
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(state.options.header_timeout)
+                .max_buf_size(MAX_HEADER_BYTES.max(8192))
+                .keep_alive(!over_limit);
+            let service = service_fn(|req| {
+                let state = state.clone();
+                async move {
+                    let response = if over_limit {
+                        HttpError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "too many connections: the endpoint serves at most {max} at once; \
+                                 try again shortly"
+                            ),
+                        )
+                        .into_response()
+                    } else {
+                        route(req, &state).await
+                    };
+                    state.counts.count(response.status());
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Sends each request to its handler; unknown routes are `404`, known routes with another method `405`.
+async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let method = req.method().clone();
+    let result = match segments.as_slice() {
+        ["healthz"] => only(&method, Method::GET)
+            .map(|()| json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        ["v1", "stats"] => match only(&method, Method::GET) {
+            Ok(()) => stats::handle(state, req.uri().query()).await,
+            Err(e) => Err(e),
+        },
+        ["metrics"] => match only(&method, Method::GET) {
+            Ok(()) => state.metrics.handle().await,
+            Err(e) => Err(e),
+        },
+        ["v1", "publish"] | ["v1", "taps", ..] | ["v1", "subscriptions", _, "policy"] => {
+            commands::handle(req, state).await
+        }
+        _ => Err(HttpError::not_found(format!(
+            "no route {method} {path}; the routes are GET /healthz, GET /v1/stats, GET /metrics, and \
+             (with a token) POST /v1/publish, /v1/taps, PUT /v1/subscriptions/{{id}}/policy"
+        ))),
+    };
+    result.unwrap_or_else(HttpError::into_response)
+}
+
+/// `405` unless `method` is `allowed`.
+pub(crate) fn only(method: &Method, allowed: Method) -> Result<(), HttpError> {
+    if *method == allowed {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {method} is not allowed here; use {allowed}"),
+        ))
+    }
+}
+
+/// Runs broker work on the blocking pool, so the accept loop and other connections never wait on it.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HttpError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request's work failed: {e}"),
+        )
+    })
+}
