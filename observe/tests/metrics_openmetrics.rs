@@ -1,0 +1,231 @@
+//! `/metrics` parsed by the reference OpenMetrics parser (Python `prometheus_client`, installed by
+//! `scripts/test.sh`), before and after churn, with the per-subscription cap in force.
+//!
+//! Skips only when `python3` itself is missing; a missing `prometheus_client` package fails the test.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use serde_json::Value;
+use switchyard::{Broker, SubscriptionOptions};
+use switchyard_observe::client::Client;
+use switchyard_observe::{ServeOptions, serve};
+
+const PARSE: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    out[family.name] = {
+        "type": family.type,
+        "samples": [[s.name, s.labels, s.value] for s in family.samples],
+    }
+print(json.dumps(out))
+"#;
+
+/// The families of `text` as the reference parser reads them, or `None` without python3.
+fn parse(text: &str) -> Option<BTreeMap<String, Value>> {
+    use std::io::Write;
+    let mut child = match Command::new("python3")
+        .args(["-c", PARSE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("running python3: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the text (is prometheus-client installed? scripts/test.sh \
+         installs it):\n{}\n--- text ---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The value of the one sample `name` with `labels` in family `family`.
+fn sample(
+    families: &BTreeMap<String, Value>,
+    family: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    let samples = families[family]["samples"].as_array().unwrap();
+    let hits: Vec<_> = samples
+        .iter()
+        .filter(|s| s[0] == name && labels.iter().all(|(k, v)| s[1][*k] == *v))
+        .collect();
+    assert_eq!(hits.len(), 1, "{family}/{name}{labels:?}: {samples:?}");
+    hits[0][2].as_f64().unwrap()
+}
+
+fn series_count(families: &BTreeMap<String, Value>, family: &str) -> usize {
+    families[family]["samples"].as_array().unwrap().len()
+}
+
+#[test]
+fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
+    let broker = Broker::new();
+    let endpoint = serve(
+        &broker,
+        ServeOptions::default()
+            .addr("127.0.0.1:0".parse().unwrap())
+            .metrics_subscription_cap(5),
+    )
+    .unwrap();
+    let client = Client::new(&endpoint.local_addr().to_string()).unwrap();
+
+    let Some(before) = parse(&client.metrics().unwrap()) else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    assert_eq!(before["switchyard_published"]["type"], "counter");
+    assert_eq!(
+        sample(
+            &before,
+            "switchyard_published",
+            "switchyard_published_total",
+            &[]
+        ),
+        0.0
+    );
+    assert_eq!(
+        series_count(&before, "switchyard_subscription_depth_messages"),
+        0
+    );
+
+    // Churn: 20 subscriptions, names with characters that need escaping, traffic, drops, removals.
+    let mut subs = Vec::new();
+    for i in 0..20u64 {
+        let name = format!("sub \"{i}\"\\n");
+        subs.push(
+            broker
+                .subscribe_with(
+                    &format!("t/{i}/+"),
+                    SubscriptionOptions::new().capacity(4).name(name),
+                )
+                .unwrap(),
+        );
+    }
+    for i in 0..20u64 {
+        for _ in 0..i {
+            broker.publish(&format!("t/{i}/x"), "p").unwrap();
+        }
+    }
+    broker.publish("nobody/listens", "p").unwrap();
+    for s in subs.drain(..3) {
+        broker.unsubscribe(s.id()).unwrap();
+    }
+    let snapshot = broker.stats();
+    let after = parse(&client.metrics().unwrap()).unwrap();
+
+    let t = &snapshot.totals;
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_published",
+            "switchyard_published_total",
+            &[]
+        ),
+        t.published as f64
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_unrouted",
+            "switchyard_unrouted_total",
+            &[]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_matched",
+            "switchyard_matched_total",
+            &[]
+        ),
+        t.matched as f64
+    );
+    let by_reason: f64 = ["queue_full", "evicted", "timeout", "unsubscribed"]
+        .iter()
+        .map(|r| {
+            sample(
+                &after,
+                "switchyard_dropped",
+                "switchyard_dropped_total",
+                &[("reason", r)],
+            )
+        })
+        .sum();
+    assert_eq!(by_reason, t.dropped as f64);
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_subscriptions",
+            "switchyard_subscriptions",
+            &[]
+        ),
+        17.0
+    );
+    assert_eq!(after["switchyard_uptime_seconds"]["type"], "gauge");
+
+    // The cap: 5 subscriptions shown, the ones with the most drops (t/19 .. t/15), 12 left out.
+    assert_eq!(
+        series_count(&after, "switchyard_subscription_depth_messages"),
+        5
+    );
+    assert_eq!(
+        series_count(&after, "switchyard_subscription_dropped"),
+        5 * 4
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_subscription_series_omitted",
+            "switchyard_subscription_series_omitted",
+            &[]
+        ),
+        12.0
+    );
+    let top = &snapshot
+        .subscriptions
+        .iter()
+        .find(|s| s.filter == "t/19/+")
+        .unwrap();
+    let id = top.id.to_string();
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_subscription_dropped",
+            "switchyard_subscription_dropped_total",
+            &[("id", &id), ("reason", "queue_full")]
+        ),
+        15.0
+    );
+    let labels = &after["switchyard_subscription_capacity_messages"]["samples"][0][1];
+    assert_eq!(
+        labels["name"], "sub \"19\"\\n",
+        "escaped and read back intact"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "switchyard_subscription_capacity_messages",
+            "switchyard_subscription_capacity_messages",
+            &[("id", &id)]
+        ),
+        4.0
+    );
+    assert!(after.contains_key("switchyard_endpoint_refused"));
+}
