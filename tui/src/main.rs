@@ -1,9 +1,12 @@
-//! `switchyard`: the live dashboard (default) and the headless load generator (`switchyard load`).
+//! `switchyard`: the live dashboard (default), the headless load generator (`switchyard load`), and
+//! `switchyard stats`, which reads a broker's stats endpoint.
 
 mod dashboard;
 mod export;
 mod load;
 mod numbers;
+mod serve;
+mod stats_cmd;
 
 use std::process::ExitCode;
 
@@ -31,6 +34,9 @@ enum Command {
     Dashboard(dashboard::DashboardArgs),
     /// Drive an embedded broker headlessly and report throughput, latency and drops.
     Load(load::LoadArgs),
+    /// Read a broker's stats from its endpoint (`--attach ADDR`): a table, or JSON, once or every
+    /// interval.
+    Stats(stats_cmd::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Load(args)) => load::run(args),
         Some(Command::Dashboard(args)) => dashboard::run(args),
+        Some(Command::Stats(args)) => stats_cmd::run(args),
         None => dashboard::run(cli.dashboard),
     };
     match result {

@@ -186,6 +186,15 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100), requires = "scenarios")]
     pub repeat: u32,
 
+    /// The stats endpoint (--serve ADDR and its options).
+    #[command(flatten)]
+    pub serve: crate::serve::ServeArgs,
+
+    /// With --serve: keep the endpoint up this long after the run has finished and reported (or until
+    /// Ctrl-C), so its final, settled numbers can still be read. Default: stop at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, requires = "serve")]
+    pub serve_linger: Option<Duration>,
+
     /// Broker to drive (hidden: the naive baseline is for comparison only).
     #[arg(long, value_enum, default_value_t = EngineKind::Switchyard, hide = true)]
     pub engine: EngineKind,
@@ -214,6 +223,12 @@ impl LoadArgs {
                 "--json and --stats-jsonl name the same file {}",
                 json.display()
             )));
+        }
+        if self.serve.serve.is_some() && (self.scenarios || self.engine == EngineKind::Naive) {
+            return Err(invalid(
+                "--serve needs the switchyard engine and a single run (not --scenarios or --engine naive)"
+                    .into(),
+            ));
         }
         let total_receivers = u64::from(self.subscribers) * u64::from(self.receivers);
         if total_receivers > 10_000_000 {

@@ -82,6 +82,11 @@ pub struct CoreEngine {
 }
 
 impl CoreEngine {
+    /// The broker this engine drives (for `--serve`).
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     fn subscribe_options(
         &self,
         filter: &str,

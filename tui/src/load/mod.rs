@@ -68,11 +68,24 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
         progress: (!args.no_progress).then_some(args.progress_every),
         jsonl,
     };
-    let outcome = match plan.engine {
-        EngineKind::Switchyard => execute(CoreEngine::default(), &plan, observers)?,
-        EngineKind::Naive => execute(NaiveEngine::default(), &plan, observers)?,
+    let (outcome, endpoint) = match plan.engine {
+        EngineKind::Switchyard => {
+            let engine = CoreEngine::default();
+            let endpoint = args.serve.start(engine.broker())?;
+            (execute(engine, &plan, observers)?, endpoint)
+        }
+        EngineKind::Naive => (execute(NaiveEngine::default(), &plan, observers)?, None),
     };
-    report(&outcome, args.json.as_deref())
+    let code = report(&outcome, args.json.as_deref());
+    if let (Some(endpoint), Some(linger)) = (&endpoint, args.serve_linger) {
+        eprintln!(
+            "switchyard load: serving the final numbers on http://{} for {} (Ctrl-C stops)",
+            endpoint.local_addr(),
+            humantime::format_duration(linger)
+        );
+        signals::sleep_unless_interrupted(linger);
+    }
+    code
 }
 
 /// Prints the summary and writes the JSON; the exit status says whether the run was sound.

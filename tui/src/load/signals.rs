@@ -27,3 +27,15 @@ pub fn install() {
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
+
+/// Sleeps for `duration`, or less if a signal asks the run to end (checked every 50 ms).
+pub fn sleep_unless_interrupted(duration: std::time::Duration) {
+    let deadline = std::time::Instant::now() + duration;
+    while !interrupted() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+}

@@ -1,0 +1,327 @@
+//! `switchyard stats --attach ADDR`: a broker's stats from its endpoint, as a table or as JSON, once or
+//! every `--interval` (like `top -b -n`).
+//!
+//! Rates are computed here from two snapshots' counters and `uptime_s`, over this command's own
+//! interval, so any number of viewers can watch one broker without disturbing each other. The first
+//! output, with no earlier snapshot, shows averages since the broker started.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use switchyard::{Rates, SubscriptionId};
+use switchyard_observe::client::Client;
+use switchyard_observe::stats::{SortBy, StatsParams};
+use switchyard_observe::wire::EndpointStats;
+
+use crate::numbers::count;
+
+/// Options of `switchyard stats`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 success; 1 the endpoint could not be reached (or was lost for \
+                        longer than --reconnect-for); 2 bad arguments.\n\n\
+                        Example: switchyard stats --attach 127.0.0.1:9475 --sort dropped --limit 10 \
+                        --interval 1s --count 5"
+)]
+pub struct StatsArgs {
+    /// The endpoint to read, `host:port` (a service's `switchyard_observe::serve`, or `switchyard load
+    /// --serve`).
+    #[arg(long, value_name = "ADDR")]
+    pub attach: String,
+    /// A file holding the endpoint's bearer token (only commands need it; stats are readable without).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Print one snapshot and exit.
+    #[arg(long, conflicts_with = "count")]
+    pub once: bool,
+    /// Time between snapshots (`1s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Print this many snapshots, then exit [default: until interrupted].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Print each snapshot as pretty JSON (the `switchyard.stats/v1` schema with the endpoint's
+    /// `selection` and `endpoint` sections).
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// Print each snapshot as one line of JSON.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Order of the subscriptions: id, depth, fill, dropped, delivered or rate (largest first, id
+    /// ascending).
+    #[arg(long, value_name = "KEY", default_value = "id", value_parser = parse_sort)]
+    pub sort: SortBy,
+    /// Only subscriptions whose name or filter contains TEXT (ASCII case ignored).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// At most N subscriptions [default: 20 in the table, all in JSON]. Totals always cover all.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Once connected, how long to keep retrying a lost endpoint before giving up with exit 1.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_interval)]
+    pub reconnect_for: Duration,
+}
+
+/// Rows of the table when --limit is not given.
+const TABLE_ROWS: usize = 20;
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration such as 1s or 500ms: {e}"))?;
+    if d.is_zero() {
+        return Err("the duration must be above zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_sort(text: &str) -> Result<SortBy, String> {
+    text.parse()
+}
+
+/// Runs `switchyard stats`.
+pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
+    let token = args
+        .token_file
+        .as_deref()
+        .map(switchyard_observe::read_token_file)
+        .transpose()?;
+    let client = Client::new(&args.attach)?.with_token(token);
+    let table = !args.json && !args.jsonl;
+    let params = StatsParams {
+        sort: args.sort,
+        filter: args.filter.clone(),
+        limit: args.limit.or(table.then_some(TABLE_ROWS)),
+    };
+    let outputs = if args.once { Some(1) } else { args.count };
+    let mut previous: Option<EndpointStats> = None;
+    let mut printed = 0u64;
+    let mut lost_since: Option<Instant> = None;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let started = Instant::now();
+        match client.stats(&params) {
+            Ok(mut stats) => {
+                if let Some(since) = lost_since.take() {
+                    eprintln!(
+                        "switchyard stats: reconnected to {} after {:.1}s",
+                        client.addr(),
+                        since.elapsed().as_secs_f64()
+                    );
+                    previous = None; // possibly another broker: counters start again
+                }
+                let rates = previous.as_ref().and_then(|p| interval_rates(p, &stats));
+                if let Some(r) = rates {
+                    stats.snapshot.rates = r;
+                }
+                let text = if args.json {
+                    format!("{}\n", serde_json::to_string_pretty(&stats)?)
+                } else if args.jsonl {
+                    format!("{}\n", serde_json::to_string(&stats)?)
+                } else {
+                    table_text(client.addr(), &stats, previous.as_ref(), rates.is_some())
+                };
+                out.write_all(text.as_bytes())
+                    .context("writing to stdout")?;
+                out.flush().context("writing to stdout")?;
+                printed += 1;
+                previous = Some(stats);
+            }
+            Err(e) if printed == 0 && lost_since.is_none() => {
+                anyhow::bail!("cannot read stats from {}: {e}", args.attach);
+            }
+            Err(e) => {
+                let since = *lost_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= args.reconnect_for {
+                    anyhow::bail!(
+                        "lost {} for {} ({e}); giving up",
+                        args.attach,
+                        humantime::format_duration(args.reconnect_for)
+                    );
+                }
+                eprintln!("switchyard stats: {e}; retrying");
+            }
+        }
+        if outputs.is_some_and(|n| printed >= n) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(args.interval.saturating_sub(started.elapsed()));
+    }
+}
+
+/// Rates between two snapshots of the same broker, or `None` if `now` is not later (a restart).
+fn interval_rates(before: &EndpointStats, now: &EndpointStats) -> Option<Rates> {
+    let dt = now.snapshot.uptime_s - before.snapshot.uptime_s;
+    if dt <= 0.0 {
+        return None;
+    }
+    let (a, b) = (&before.snapshot.totals, &now.snapshot.totals);
+    let per_s = |now: u64, before: u64| now.saturating_sub(before) as f64 / dt;
+    Some(Rates {
+        published_per_s: per_s(b.published, a.published),
+        delivered_per_s: per_s(b.delivered, a.delivered),
+        dropped_per_s: per_s(b.dropped, a.dropped),
+    })
+}
+
+/// One subscription's deliveries and drops per second between two snapshots, when it is in both.
+fn subscription_rates(
+    before: Option<&EndpointStats>,
+    now: &EndpointStats,
+    id: SubscriptionId,
+) -> Option<(f64, f64)> {
+    let before = before?;
+    let dt = now.snapshot.uptime_s - before.snapshot.uptime_s;
+    let a = before.snapshot.subscriptions.iter().find(|s| s.id == id)?;
+    let b = now.snapshot.subscriptions.iter().find(|s| s.id == id)?;
+    (dt > 0.0).then(|| {
+        (
+            b.delivered.saturating_sub(a.delivered) as f64 / dt,
+            b.dropped.saturating_sub(a.dropped) as f64 / dt,
+        )
+    })
+}
+
+/// The plain table: a header of totals and rates, then one row per subscription shown.
+fn table_text(
+    addr: &str,
+    stats: &EndpointStats,
+    previous: Option<&EndpointStats>,
+    interval: bool,
+) -> String {
+    let s = &stats.snapshot;
+    let t = &s.totals;
+    let r = &s.rates;
+    let sel = &stats.selection;
+    let mut out = String::new();
+    let filter = sel
+        .filter
+        .as_ref()
+        .map(|f| format!(", filter \"{f}\""))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "switchyard {addr}  {}  up {:.1}s  {} subscriptions (showing {} of {} matching, sort {}{filter})\n",
+        s.taken_at,
+        s.uptime_s,
+        count(t.subscriptions),
+        s.subscriptions.len(),
+        count(sel.matching),
+        sel.sort,
+    ));
+    let per = if interval { "/s" } else { "/s since start" };
+    out.push_str(&format!(
+        "published {} ({:.0}{per})  delivered {} ({:.0}{per})  dropped {} ({:.0}{per})  queued {}  unrouted {}\n",
+        count(t.published),
+        r.published_per_s,
+        count(t.delivered),
+        r.delivered_per_s,
+        count(t.dropped),
+        r.dropped_per_s,
+        count(t.depth),
+        count(t.unrouted),
+    ));
+    out.push_str(&format!(
+        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>5} {:>12} {:>10} {:>9} {:>8}\n",
+        "ID",
+        "NAME",
+        "FILTER",
+        "POLICY",
+        "DEPTH",
+        "CAP",
+        "FILL",
+        "DELIVERED",
+        "DROPPED",
+        "DELIV/S",
+        "DROP/S"
+    ));
+    for sub in &s.subscriptions {
+        let (deliv, drop) = match subscription_rates(previous, stats, sub.id) {
+            Some((d, x)) => (format!("{d:.0}"), format!("{x:.0}")),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        let fill = 100.0 * sub.depth as f64 / sub.capacity.max(1) as f64;
+        out.push_str(&format!(
+            "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>12} {:>10} {:>9} {:>8}\n",
+            sub.id,
+            cut(&sub.name, 16),
+            cut(&sub.filter, 24),
+            sub.policy,
+            count(sub.depth),
+            count(sub.capacity),
+            fill,
+            count(sub.delivered),
+            count(sub.dropped),
+            deliv,
+            drop,
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// `text` cut to `width` characters, with `…` when cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(width - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard::{StatsSort, SubscriptionStats};
+
+    fn stats_at(uptime_s: f64, published: u64, delivered: u64) -> EndpointStats {
+        let mut s = EndpointStats::default();
+        s.snapshot.uptime_s = uptime_s;
+        s.snapshot.totals.published = published;
+        s.snapshot.totals.delivered = delivered;
+        s.snapshot.subscriptions.push(SubscriptionStats {
+            id: 7,
+            name: "a-very-long-subscription-name".into(),
+            filter: "x/#".into(),
+            policy: "drop-newest".into(),
+            capacity: 10,
+            depth: 5,
+            delivered,
+            ..Default::default()
+        });
+        s.selection.sort = StatsSort::Id.name().into();
+        s
+    }
+
+    #[test]
+    fn rates_come_from_two_snapshots_and_not_across_a_restart() {
+        let a = stats_at(10.0, 100, 50);
+        let b = stats_at(12.0, 300, 150);
+        let r = interval_rates(&a, &b).unwrap();
+        assert_eq!((r.published_per_s, r.delivered_per_s), (100.0, 50.0));
+        assert_eq!(subscription_rates(Some(&a), &b, 7), Some((50.0, 0.0)));
+        let restarted = stats_at(1.0, 5, 5);
+        assert!(interval_rates(&b, &restarted).is_none());
+    }
+
+    #[test]
+    fn the_table_shows_totals_rates_and_rows() {
+        let a = stats_at(10.0, 100, 50);
+        let b = stats_at(12.0, 300, 150);
+        let text = table_text("127.0.0.1:1", &b, Some(&a), true);
+        assert!(text.contains("published 300 (0/s)"), "{text}");
+        assert!(text.contains("a-very-long-sub…"), "{text}");
+        assert!(text.contains(" 50% "), "{text}");
+        assert!(
+            text.lines()
+                .nth(3)
+                .unwrap()
+                .trim_end()
+                .ends_with(" 50        0"),
+            "{text}"
+        );
+    }
+}
