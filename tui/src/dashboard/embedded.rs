@@ -86,6 +86,11 @@ impl EmbeddedBroker {
         Ok(link)
     }
 
+    /// The broker (for `--serve`).
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     /// Subscribes and starts `receivers` consumer threads that each spend `pace` per message.
     fn subscribe_paced(
         &mut self,

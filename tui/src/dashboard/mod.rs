@@ -2,7 +2,8 @@
 //!
 //! A ratatui + crossterm screen over an embedded broker with demo traffic. The pieces:
 //! - [`link`]: the one seam to a broker ([`link::BrokerLink`]); [`embedded`] implements it in-process
-//!   with [`consumer`] threads and [`demo`] traffic.
+//!   with [`consumer`] threads and [`demo`] traffic, [`remote`] through another process's stats
+//!   endpoint (`--attach ADDR`).
 //! - [`app`]: the state (plain data, a [`app::Mode`]); [`keys`] turns key presses into state changes
 //!   and [`app::Command`]s; [`actions`] carries commands out through the link; [`forms`] validates input
 //!   with the library's own checks.
@@ -24,6 +25,7 @@ mod forms;
 mod history;
 mod keys;
 mod link;
+mod remote;
 mod render;
 mod theme;
 
@@ -47,6 +49,7 @@ use self::app::App;
 use self::embedded::EmbeddedBroker;
 use self::events::{Event, Events};
 use self::link::BrokerLink;
+use self::remote::RemoteBroker;
 use self::theme::Theme;
 
 /// Options of the dashboard.
@@ -70,6 +73,17 @@ pub struct DashboardArgs {
     /// no durable subscriptions (without it, a corrupt file stops the dashboard and is left untouched).
     #[arg(long, requires = "state")]
     pub state_reset: bool,
+    /// Show the broker of another process, through its stats endpoint at ADDR (a service's
+    /// `switchyard_observe::serve`, or `switchyard load --serve`), instead of an embedded one.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["state", "serve", "no_demo"])]
+    pub attach: Option<String>,
+    /// With --attach: the file holding the endpoint's bearer token, for commands (publish, taps,
+    /// pause); without it the attached dashboard only watches.
+    #[arg(long, value_name = "PATH", requires = "attach")]
+    pub token_file: Option<PathBuf>,
+    /// The embedded broker's stats endpoint (--serve ADDR and its options).
+    #[command(flatten)]
+    pub serve: crate::serve::ServeArgs,
 }
 
 impl Default for DashboardArgs {
@@ -80,6 +94,9 @@ impl Default for DashboardArgs {
             refresh: DEFAULT_REFRESH,
             state: None,
             state_reset: false,
+            attach: None,
+            token_file: None,
+            serve: crate::serve::ServeArgs::default(),
         }
     }
 }
@@ -115,14 +132,44 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         }
         None => PathBuf::from("."),
     };
+    if let Some(addr) = &args.attach {
+        let token = args
+            .token_file
+            .as_deref()
+            .map(switchyard_observe::read_token_file)
+            .transpose()?;
+        let commands = if token.is_some() {
+            "commands through its token"
+        } else {
+            "watching only: no --token-file"
+        };
+        let mut link = RemoteBroker::attach(addr, token, args.refresh)
+            .with_context(|| format!("attaching to {addr}"))?;
+        let mut app = App::new(link.limits(), export_dir, Theme::from_env());
+        app.log(
+            app::Level::Info,
+            format!("attached to {addr} ({commands}); ? lists keys"),
+        );
+        let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+        let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
+        ratatui::restore();
+        return result.map(|()| ExitCode::SUCCESS);
+    }
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
     let state_note = match args.state {
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
         None => None,
     };
+    let endpoint = args.serve.start(link.broker())?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);
+    }
+    if let Some(endpoint) = &endpoint {
+        app.log(
+            app::Level::Info,
+            format!("stats endpoint on http://{}", endpoint.local_addr()),
+        );
     }
     app.log(
         app::Level::Info,
@@ -135,6 +182,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
 
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
+    drop(endpoint);
     ratatui::restore();
     drop(link); // stops demo traffic and consumers after the terminal is back
     result.map(|()| ExitCode::SUCCESS)
