@@ -121,15 +121,6 @@ impl BrokerCollector {
     }
 }
 
-fn reason_name(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::QueueFull => "queue_full",
-        DropReason::Evicted => "evicted",
-        DropReason::Timeout => "timeout",
-        DropReason::Unsubscribed => "unsubscribed",
-    }
-}
-
 fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
@@ -221,7 +212,7 @@ impl Collector for BrokerCollector {
                 metric_type,
             )?;
             for reason in DropReason::ALL {
-                let labels = [("reason", reason_name(reason))];
+                let labels = [("reason", reason.name())];
                 ConstCounter::new(selection.dropped_by_reason.get(reason))
                     .encode(family.encode_family(&labels)?)?;
             }
@@ -301,7 +292,7 @@ impl Collector for BrokerCollector {
                         ("id", id.as_str()),
                         ("name", s.name.as_str()),
                         ("filter", s.filter.as_str()),
-                        ("reason", reason_name(reason)),
+                        ("reason", reason.name()),
                     ];
                     ConstCounter::new(s.dropped_by_reason.get(reason))
                         .encode(family.encode_family(&labels)?)?;
