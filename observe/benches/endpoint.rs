@@ -8,6 +8,9 @@
 //! - `scrape_1000`, `scrape_100000`: one round trip over loopback for `/v1/stats?sort=depth&limit=50`,
 //!   the full `/v1/stats`, and `/metrics` (cap 1,000 series), at 1k and 100k subscriptions.
 //!
+//! - Then the same comparison in 500 ms windows alternating A B A B (10 pairs quick, 30 full), printed
+//!   as median [min - max] of the per-pair ratios.
+//!
 //! `SWITCHYARD_BENCH_QUICK=1` shortens every measurement; `SWITCHYARD_BENCH_REPS=N` sets the
 //! repetitions (default 3).
 
@@ -193,6 +196,9 @@ fn scrapes(c: &mut Criterion) {
 /// Prints scraped / no_endpoint throughput per repetition: median [min - max].
 fn report(tally: &Tally) {
     let tally = tally.lock().unwrap();
+    if tally.is_empty() {
+        return; // filtered out on the command line
+    }
     let rate = |contender: &str, rep: usize| {
         let (iters, time) = tally
             .iter()
@@ -202,23 +208,69 @@ fn report(tally: &Tally) {
             });
         iters as f64 / time.as_secs_f64()
     };
-    let mut ratios: Vec<f64> = (0..reps())
+    let ratios: Vec<f64> = (0..reps())
         .map(|rep| rate("scraped", rep) / rate("no_endpoint", rep))
         .collect();
-    ratios.sort_by(f64::total_cmp);
-    let median = if ratios.len() % 2 == 1 {
-        ratios[ratios.len() / 2]
-    } else {
-        (ratios[ratios.len() / 2 - 1] + ratios[ratios.len() / 2]) / 2.0
-    };
     println!(
-        "publish throughput at 1k subscriptions, scraped every 250 ms / no endpoint: {median:.3} \
-         [{:.3} - {:.3}] over {} interleaved repetitions (no endpoint: {:.0} publishes/s in r0)",
-        ratios[0],
-        ratios[ratios.len() - 1],
-        ratios.len(),
+        "publish throughput at 1k subscriptions, scraped every 250 ms / no endpoint: {} over {} \
+         interleaved repetitions (no endpoint: {:.0} publishes/s in r0)",
+        median_min_max(ratios),
+        reps(),
         rate("no_endpoint", 0),
     );
+}
+
+/// The same comparison in short alternating windows (A B A B ..., `WINDOW` each), so that both sides
+/// share whatever else the machine is doing at that moment; prints the per-pair ratio as median
+/// [min - max]. Less exposed to a shared machine's drifting load than the criterion repetitions.
+fn paired_windows() {
+    const WINDOW: Duration = Duration::from_millis(500);
+    let pairs = if quick() { 10 } else { 30 };
+    let (broker, _subs) = broker_with(1_000);
+    let topics: Vec<String> = (0..100).map(|t| format!("bench/{t}")).collect();
+    let publish_for = |window: Duration| {
+        let started = Instant::now();
+        let mut n = 0u64;
+        while started.elapsed() < window {
+            for _ in 0..256 {
+                broker
+                    .publish(&topics[n as usize % topics.len()], "payload")
+                    .unwrap();
+                n += 1;
+            }
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    publish_for(WINDOW); // warm-up
+    let mut ratios = Vec::with_capacity(pairs);
+    let mut scrapes = 0;
+    for _ in 0..pairs {
+        let quiet = publish_for(WINDOW);
+        let handle = endpoint(&broker);
+        let scraper = Scraper::start(handle.local_addr().to_string());
+        let watched = publish_for(WINDOW);
+        scrapes += scraper.stop();
+        drop(handle);
+        ratios.push(watched / quiet);
+    }
+    println!(
+        "paired {}ms windows, publish throughput at 1k subscriptions, scraped / no endpoint: {} \
+         over {pairs} pairs ({scrapes} scrapes of /v1/stats + /metrics)",
+        WINDOW.as_millis(),
+        median_min_max(ratios),
+    );
+}
+
+/// `median [min - max]` of `values`.
+fn median_min_max(mut values: Vec<f64>) -> String {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    format!("{median:.3} [{:.3} - {:.3}]", values[0], values[n - 1])
 }
 
 fn main() {
@@ -228,4 +280,5 @@ fn main() {
     scrapes(&mut c);
     c.final_summary();
     report(&tally);
+    paired_windows();
 }
