@@ -155,3 +155,48 @@ fn an_attached_dashboard_shows_a_load_run_moving_and_quits_at_once() {
     };
     assert_eq!(status.trim(), "0");
 }
+
+#[test]
+fn the_dashboard_serves_its_embedded_broker_to_stats_attach() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: dir.path().join("tmux.sock"),
+    };
+    let bin = env!("CARGO_BIN_EXE_switchyard");
+    tmux.start("dash", &format!("'{bin}' dashboard --serve 127.0.0.1:0"));
+    let screen = tmux.wait_for("dash", "the endpoint's address in the log", |s| {
+        s.contains("stats endpoint on http://") && s.contains("DEMO")
+    });
+    let addr = screen
+        .split("stats endpoint on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .trim_end_matches(['│', '┃'])
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let snapshot: serde_json::Value = loop {
+        let out = Command::new(bin)
+            .args(["stats", "--attach", &addr, "--once", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if v["totals"]["published"].as_u64().unwrap() > 0 || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        snapshot["totals"]["subscriptions"].as_u64().unwrap() > 0,
+        "{snapshot}"
+    );
+    assert!(
+        snapshot["totals"]["published"].as_u64().unwrap() > 0,
+        "demo traffic: {snapshot}"
+    );
+}
