@@ -447,3 +447,29 @@ fn a_client_names_the_address_it_cannot_reach() {
         "{e}"
     );
 }
+
+#[test]
+fn garbage_and_oversized_headers_close_the_connection_without_harm() {
+    let broker = Broker::new();
+    let (h, client) = start(&broker, loopback());
+    let answer = |bytes: &[u8]| {
+        let mut s = TcpStream::connect(h.local_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // hyper answers what it cannot parse itself (a plain 400 or 431) and closes the connection.
+    assert!(answer(b"NONSENSE\r\n\r\n").starts_with("HTTP/1.1 400"));
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let reply = answer(huge.as_bytes());
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 431"),
+        "{reply}"
+    );
+    client.health().unwrap(); // the server is still serving
+}
