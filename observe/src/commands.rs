@@ -3,10 +3,10 @@
 //! | route | body | answer |
 //! |---|---|---|
 //! | `POST /v1/publish` | [`PublishRequest`] | [`PublishResponse`] |
-//! | `POST /v1/taps` | [`TapRequest`] | `201` [`TapInfo`] |
+//! | `POST /v1/taps` | [`TapRequest`] | `201` [`TapInfo`](crate::wire::TapInfo) |
 //! | `GET /v1/taps` | | `[TapInfo]` |
-//! | `GET /v1/taps/{id}` | | [`TapInfo`] with `recent` |
-//! | `POST /v1/taps/{id}/pause`, `/resume` | | [`TapInfo`] |
+//! | `GET /v1/taps/{id}` | | [`TapInfo`](crate::wire::TapInfo) with `recent` |
+//! | `POST /v1/taps/{id}/pause`, `/resume` | | [`TapInfo`](crate::wire::TapInfo) |
 //! | `DELETE /v1/taps/{id}` | | `{"deleted": id}` |
 //! | `PUT /v1/subscriptions/{id}/policy` | [`PolicyRequest`] | `{"id": id, "policy": "..."}` |
 //!

@@ -108,7 +108,8 @@ pub fn serve(broker: &Broker, options: ServeOptions) -> Result<ObserveHandle, Se
 /// overlap, few enough that a flood of requests cannot take the machine's cores from the service.
 const BLOCKING_THREADS: usize = 2;
 
-/// Headers and the start line may take this much; more gets `431`.
+/// Headers and the start line may take this much (hyper's read buffer; at least 8 KiB); more gets
+/// hyper's own `431`.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// What every request handler shares.
@@ -223,7 +224,7 @@ async fn accept_loop(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(state.options.header_timeout)
-                .max_buf_size(MAX_HEADER_BYTES.max(8192))
+                .max_buf_size(MAX_HEADER_BYTES)
                 .keep_alive(!over_limit);
             let service = service_fn(|req| {
                 let state = state.clone();

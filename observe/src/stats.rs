@@ -9,7 +9,7 @@
 //! The snapshot comes from [`switchyard::Broker::stats_query`], so two viewers never disturb each
 //! other's rates, and only the subscriptions returned are turned into strings. The totals always
 //! cover every subscription. For `sort=rate` the endpoint keeps its own previous sample of each
-//! subscription's `delivered` counter ([`RateSampler`]), never the one `Broker::stats` shares.
+//! subscription's `delivered` counter (over [`RATE_WINDOW`]), never the one `Broker::stats` shares.
 
 use std::collections::HashMap;
 use std::sync::Arc;
