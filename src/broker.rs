@@ -199,6 +199,20 @@ impl PublishOptions {
     }
 }
 
+/// Refuses a capacity of zero or over [`SubscriptionOptions::MAX_CAPACITY`].
+fn check_capacity(capacity: usize) -> Result<(), SubscribeError> {
+    if capacity == 0 {
+        return Err(SubscribeError::ZeroCapacity);
+    }
+    if capacity > SubscriptionOptions::MAX_CAPACITY {
+        return Err(SubscribeError::CapacityTooLarge {
+            capacity,
+            max: SubscriptionOptions::MAX_CAPACITY,
+        });
+    }
+    Ok(())
+}
+
 /// Counts folded in from removed subscriptions, so totals stay monotonic.
 #[derive(Debug, Default)]
 struct RetiredTotals {
@@ -226,6 +240,11 @@ struct Control {
 }
 
 impl Control {
+    /// The live durable subscription called `name`.
+    fn durable(&self, name: &str) -> Option<&Arc<SubscriptionCore>> {
+        self.live.values().find(|c| c.durable && &*c.name == name)
+    }
+
     /// Finalises every retiring subscription that nothing but this list can reach any more.
     fn finalize_retiring(&mut self) {
         let retired = &mut self.retired;
@@ -266,25 +285,29 @@ impl BrokerShared {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Stores `msg` as its topic's retained message and routes it, under the retained mutex, so a
-    /// subscription being replayed the store sees it exactly once. See [`crate::retained`].
+    /// Stores `msg` as its topic's retained message and routes it. The store update and the table load
+    /// happen under the retained mutex, so a subscription being replayed the store sees the message
+    /// exactly once; the offers happen after the mutex is released, so a `Block` subscription that makes
+    /// this publish wait holds up neither [`Broker::stats`] nor other retained publishes. See
+    /// [`crate::retained`].
     #[cold]
     fn publish_retained(&self, msg: Message) -> Result<PublishOutcome, PublishError> {
-        let mut store = self.retained();
-        store
-            .retain(&msg)
-            .map_err(|full| PublishError::RetainedFull {
-                topic: msg.topic().to_string(),
-                limit: full.limit,
-                max: full.max,
-            })?;
-        let table = self.routing.load();
+        let table = {
+            let mut store = self.retained();
+            store
+                .retain(&msg)
+                .map_err(|full| PublishError::RetainedFull {
+                    topic: msg.topic().to_string(),
+                    limit: full.limit,
+                    max: full.max,
+                })?;
+            self.routing.load()
+        };
         let mut outcome = PublishOutcome::default();
         table
             .trie
             .for_each_match(msg.topic(), |core| outcome.count(core.offer(&msg)));
         self.count_publish(&outcome);
-        drop(store);
         Ok(outcome)
     }
 
@@ -413,15 +436,7 @@ impl Broker {
         options: SubscriptionOptions,
     ) -> Result<Subscription, SubscribeError> {
         let filter = Filter::with_limits(filter, &self.shared.limits)?;
-        if options.capacity == 0 {
-            return Err(SubscribeError::ZeroCapacity);
-        }
-        if options.capacity > SubscriptionOptions::MAX_CAPACITY {
-            return Err(SubscribeError::CapacityTooLarge {
-                capacity: options.capacity,
-                max: SubscriptionOptions::MAX_CAPACITY,
-            });
-        }
+        check_capacity(options.capacity)?;
         // Lock order: retained store, then control. Held across the table swap and the replay, so no
         // retained publish falls between them (see `crate::retained`).
         let mut retained = options.receive_retained.then(|| self.shared.retained());
@@ -432,7 +447,7 @@ impl Broker {
                 .name
                 .as_deref()
                 .ok_or(SubscribeError::DurableNeedsName)?;
-            if let Some(existing) = ctl.live.values().find(|c| c.durable && &*c.name == name) {
+            if let Some(existing) = ctl.durable(name) {
                 if existing.filter.as_str() != filter.as_str() {
                     return Err(SubscribeError::DurableNameTaken {
                         name: name.to_string(),
@@ -443,19 +458,7 @@ impl Broker {
                 return Ok(Subscription::new(existing.clone(), self.shared.clone()));
             }
         }
-        let id = ctl.next_id;
-        ctl.next_id += 1;
-        let core = Arc::new(SubscriptionCore::new(
-            id,
-            filter,
-            &options,
-            self.shared.dead_letters.clone(),
-        ));
-        let subscription = Subscription::new(core.clone(), self.shared.clone());
-        self.shared
-            .routing
-            .update(|trie| trie.insert(core.filter.as_str(), id, core.clone()));
-        ctl.live.insert(id, core.clone());
+        let core = self.add_subscription(&mut ctl, filter, &options);
         drop(ctl);
         if let Some(store) = retained.as_mut() {
             let replay = store.matching(|topic| core.filter.matches(topic));
@@ -464,15 +467,36 @@ impl Broker {
             }
             store.count_replayed(replay.len());
         }
-        Ok(subscription)
+        Ok(Subscription::new(core, self.shared.clone()))
+    }
+
+    /// Creates a subscription and swaps it into the routing table. Under the control lock.
+    fn add_subscription(
+        &self,
+        ctl: &mut Control,
+        filter: Filter,
+        options: &SubscriptionOptions,
+    ) -> Arc<SubscriptionCore> {
+        let id = ctl.next_id;
+        ctl.next_id += 1;
+        let core = Arc::new(SubscriptionCore::new(
+            id,
+            filter,
+            options,
+            self.shared.dead_letters.clone(),
+        ));
+        self.shared
+            .routing
+            .update(|trie| trie.insert(core.filter.as_str(), id, core.clone()));
+        ctl.live.insert(id, core.clone());
+        core
     }
 
     /// A new receiver of the durable subscription called `name`, if there is one. See
     /// [`crate::durable`].
     pub fn attach(&self, name: &str) -> Option<Subscription> {
-        let ctl = self.shared.control();
-        let core = ctl.live.values().find(|c| c.durable && &*c.name == name)?;
-        Some(Subscription::new(core.clone(), self.shared.clone()))
+        let core = self.shared.control().durable(name)?.clone();
+        Some(Subscription::new(core, self.shared.clone()))
     }
 
     /// The durable subscriptions now, as a state file holds them.
@@ -495,22 +519,45 @@ impl Broker {
     }
 
     /// Recreates the durable subscriptions saved in `path` (a missing file restores nothing) and
-    /// returns how many it restored; ones that already exist are kept. The file is never modified.
-    /// A file that is not a valid state file is [`StateError::Corrupt`], naming the file and the
-    /// problem.
+    /// returns how many entries the file has; ones that already exist here with the same filter are
+    /// kept as they are. The file is never modified (temporary files that a process killed mid-save
+    /// left beside it are removed).
+    ///
+    /// All or nothing: every entry is checked before any is subscribed. A file that is not a valid
+    /// state file, or has an invalid filter or capacity, is [`StateError::Corrupt`], naming the file and
+    /// the problem; a name that a live durable subscription has with another filter is
+    /// [`StateError::NameTaken`]. Either way nothing is subscribed.
     pub fn restore_state(&self, path: impl AsRef<Path>) -> Result<usize, StateError> {
         let path = path.as_ref();
         let state = read_state(path)?;
-        let mut restored = 0;
+        crate::durable::remove_stale_temporaries(path);
+        let mut ctl = self.shared.control();
+        let mut fresh = Vec::new();
         for entry in &state.subscriptions {
-            self.subscribe_with(&entry.filter, entry.options())
-                .map_err(|e| StateError::Corrupt {
-                    path: path.to_path_buf(),
-                    problem: format!("subscription `{}`: {e}", entry.name),
-                })?;
-            restored += 1;
+            let corrupt = |e: SubscribeError| StateError::Corrupt {
+                path: path.to_path_buf(),
+                problem: format!("subscription `{}`: {e}; nothing was restored", entry.name),
+            };
+            let filter = Filter::with_limits(&entry.filter, &self.shared.limits)
+                .map_err(|e| corrupt(e.into()))?;
+            check_capacity(entry.capacity).map_err(corrupt)?;
+            match ctl.durable(&entry.name) {
+                Some(live) if live.filter.as_str() != filter.as_str() => {
+                    return Err(StateError::NameTaken {
+                        path: path.to_path_buf(),
+                        name: entry.name.clone(),
+                        existing: live.filter.to_string(),
+                        filter: entry.filter.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => fresh.push((filter, entry.options())),
+            }
         }
-        Ok(restored)
+        for (filter, options) in fresh {
+            self.add_subscription(&mut ctl, filter, &options);
+        }
+        Ok(state.subscriptions.len())
     }
 
     /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped

@@ -45,6 +45,16 @@ impl DropReason {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The name used in stats and dead letters: `queue_full`, `evicted`, `timeout`, `unsubscribed`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Evicted => "evicted",
+            DropReason::Timeout => "timeout",
+            DropReason::Unsubscribed => "unsubscribed",
+        }
+    }
 }
 
 /// Dropped messages, split by reason. Serialises as the `dropped_by_reason` object of the stats schema.

@@ -136,7 +136,7 @@ impl DeadLetterQueue {
     ) {
         self.offered.fetch_add(1, Ordering::Relaxed);
         let letter = DeadLetter {
-            message: message.clone(),
+            message: message.for_dead_letter(),
             subscription,
             subscription_name: subscription_name.clone(),
             reason,

@@ -9,10 +9,13 @@
 //! matches (in topic order), then live traffic.
 //!
 //! # Exactly once per subscription
-//! Retained publishes serialise on the store's mutex and route *while holding it*; a subscription that
-//! asks for retained messages is added to the routing table and replayed under the same mutex. So each
-//! retained message reaches a new subscription exactly once: either it was stored before (replayed) or
-//! published after (routed live), never both and never neither.
+//! A retained publish updates the store and loads the routing table under the store's mutex; a
+//! subscription that asks for retained messages is added to the routing table and replayed under the
+//! same mutex. So each retained message reaches a new subscription exactly once: either it was stored
+//! before the subscription was added (replayed; the publish loaded a table without it) or after (routed
+//! live, from a table with it; not in the replay), never both and never neither. The publish offers the
+//! message *after* releasing the mutex, so one that waits on a full `Block` subscription holds up neither
+//! [`crate::Broker::stats`] nor other retained publishes and subscribes.
 //!
 //! # Accounting
 //! A replayed message counts as `matched` by the subscription it is replayed into (and then as delivered,

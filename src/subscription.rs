@@ -341,6 +341,7 @@ impl SubscriptionCore {
     #[cold]
     fn drop_message(&self, msg: &Message, reason: DropReason) {
         self.counters.add_dropped(reason, msg.priority(), 1);
+        msg.note_dropped(reason);
         self.abandon(1);
         if let Some(dlq) = &self.dead_letters {
             dlq.offer(msg, self.id, &self.name, reason);
@@ -400,7 +401,7 @@ impl SubscriptionCore {
                     Offer::QueuedEvicting
                 }
             },
-            OverflowPolicy::Block { timeout } => match self.push_blocking(lane, msg, timeout) {
+            OverflowPolicy::Block { .. } => match self.push_blocking(lane, msg) {
                 Offer::Dropped => return Offer::Dropped,
                 queued => queued,
             },
@@ -437,31 +438,33 @@ impl SubscriptionCore {
         self.offer(msg)
     }
 
-    /// Waits up to `timeout` for room in `lane`. Parks on `not_full`, which receivers notify while the
-    /// policy is `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag, so a
-    /// policy change or an unsubscribe during the wait is honoured promptly even if no receiver runs.
-    fn push_blocking(&self, lane: &ArrayQueue<Message>, msg: Message, timeout: Duration) -> Offer {
-        let deadline = Instant::now().checked_add(timeout);
+    /// Waits for room in `lane` while the policy is `Block`. Parks on `not_full`, which receivers notify
+    /// while the policy is `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag,
+    /// so a policy change or an unsubscribe during the wait is honoured promptly even if no receiver runs.
+    ///
+    /// The deadline is the wait's start plus the timeout of the `Block` policy in force *now*: a
+    /// [`Subscription::set_policy`] to another `Block` timeout applies to publishers already waiting
+    /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
+    /// before every push, so a publisher woken by an unsubscribe never queues into the closed
+    /// subscription (its message is dropped as `unsubscribed`).
+    fn push_blocking(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+        let started = Instant::now();
         let dropped = |msg: Message, reason| {
             self.drop_message(&msg, reason);
             Offer::Dropped
         };
         let mut msg = msg;
         loop {
+            if self.closed.load(Ordering::Acquire) {
+                return dropped(msg, DropReason::Unsubscribed);
+            }
             match lane.push(msg) {
                 Ok(()) => return Offer::Queued,
                 Err(back) => msg = back,
             }
             self.counters.raise_high_water(lane.capacity() as u64);
-            if self.closed.load(Ordering::Acquire) {
-                return dropped(msg, DropReason::Unsubscribed);
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return dropped(msg, DropReason::Timeout);
-            }
-            match self.policy.load() {
-                OverflowPolicy::Block { .. } => {}
+            let deadline = match self.policy.load() {
+                OverflowPolicy::Block { timeout } => started.checked_add(timeout),
                 OverflowPolicy::DropNewest => return dropped(msg, DropReason::QueueFull),
                 OverflowPolicy::DropOldest => {
                     return match lane.force_push(msg) {
@@ -472,6 +475,10 @@ impl SubscriptionCore {
                         }
                     };
                 }
+            };
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return dropped(msg, DropReason::Timeout);
             }
             // A receiver usually makes room within microseconds: try again a few times before
             // parking, because parking costs both sides a system call per message. A publisher with a
@@ -493,12 +500,18 @@ impl SubscriptionCore {
                     backoff.spin();
                     spins += 1;
                 }
+                if self.closed.load(Ordering::Acquire) {
+                    return dropped(msg, DropReason::Unsubscribed);
+                }
                 match lane.push(msg) {
                     Ok(()) => return Offer::Queued,
                     Err(back) => msg = back,
                 }
             }
             let registration = self.not_full.register();
+            if self.closed.load(Ordering::Acquire) {
+                return dropped(msg, DropReason::Unsubscribed);
+            }
             match lane.push(msg) {
                 Ok(()) => return Offer::Queued,
                 Err(back) => msg = back,
@@ -521,6 +534,12 @@ impl SubscriptionCore {
     #[inline]
     fn take(&self) -> Option<Message> {
         let msg = self.lanes.pop()?;
+        if self.is_closed() {
+            // A publisher that loaded the table before the unsubscribe can still slip a message in
+            // after the drain; receivers of a closed subscription get `Closed`, never such a message.
+            self.drop_message(&msg, DropReason::Unsubscribed);
+            return None;
+        }
         self.counters.add_delivered(1);
         if self.policy.is_block() {
             self.not_full.notify_one();
@@ -971,8 +990,12 @@ impl Subscription {
     }
 
     /// Moves up to `max` queued messages into `out` without waiting; counts them delivered in one step.
+    ///
+    /// Like [`Subscription::try_recv`], it takes nothing from a closed subscription: a message a late
+    /// publisher slipped in after the unsubscribe is counted as dropped (`unsubscribed`) instead.
     pub fn drain_into(&self, out: &mut Vec<Message>, max: usize) -> Drained {
         let core = self.core();
+        let start = out.len();
         let mut count = 0;
         while count < max {
             match core.lanes.pop() {
@@ -982,6 +1005,12 @@ impl Subscription {
                 }
                 None => break,
             }
+        }
+        if count > 0 && core.is_closed() {
+            for msg in out.drain(start..) {
+                core.drop_message(&msg, DropReason::Unsubscribed);
+            }
+            count = 0;
         }
         if count > 0 {
             core.counters.add_delivered(count as u64);

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use switchyard::{
-    Broker, BrokerOptions, DeadLetters, DropReason, PublishOptions, StatsSnapshot, SubscriptionId,
+    Broker, BrokerOptions, DeadLetters, PublishOptions, StatsSnapshot, SubscriptionId,
     SubscriptionOptions, TopicLimits,
 };
 
@@ -179,16 +179,6 @@ impl EmbeddedBroker {
 /// [`RECENT_DEAD_LETTERS`]; older ones overflow, counted in the snapshot's `dead_letters`).
 const DEAD_LETTER_CAPACITY: usize = 4096;
 
-/// The stats schema's name of a drop reason.
-fn reason_name(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::QueueFull => "queue_full",
-        DropReason::Evicted => "evicted",
-        DropReason::Timeout => "timeout",
-        DropReason::Unsubscribed => "unsubscribed",
-    }
-}
-
 fn publish_jobs(broker: &Broker, jobs: &Receiver<PublishJob>, events: &Sender<LinkEvent>) {
     for job in jobs {
         let mut queued = 0;
@@ -277,7 +267,7 @@ impl BrokerLink for EmbeddedBroker {
                 }
                 self.dead_letters.push_back(DeadLetterRow {
                     subscription: letter.subscription_name().to_string(),
-                    reason: reason_name(letter.reason()).to_string(),
+                    reason: letter.reason().label().to_string(),
                     topic: letter.message().topic().to_string(),
                     preview: preview(letter.message().payload()),
                 });
