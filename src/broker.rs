@@ -27,10 +27,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use crossbeam_utils::CachePadded;
 
 use crate::counters::DroppedByReason;
 use crate::dead_letter::{DeadLetterQueue, DeadLetters};
+pub use crate::delivery::PublishOutcome;
+use crate::delivery::{PublishCounters, Route};
 use crate::durable::{DurableState, STATE_SCHEMA, StateError, read_state, write_state};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
@@ -40,9 +41,8 @@ use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
-    JoinError, Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
+    JoinError, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions, Wait,
 };
-use crate::sync::{AtomicU64, Ordering};
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 
 /// Why a subscribe was refused.
@@ -99,40 +99,6 @@ pub enum PublishError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no subscription with id {0}")]
 pub struct UnknownSubscription(pub SubscriptionId);
-
-/// What one publish did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PublishOutcome {
-    /// Subscriptions whose filter matched the topic.
-    pub matched: usize,
-    /// Of those, how many queued the message.
-    pub queued: usize,
-    /// Messages dropped because of this publish: the new message where it was refused (full queue, block
-    /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
-    pub dropped: usize,
-}
-
-impl PublishOutcome {
-    #[inline]
-    fn count(&mut self, offer: Offer) {
-        self.matched += 1;
-        match offer {
-            Offer::Queued => self.queued += 1,
-            Offer::QueuedEvicting => {
-                self.queued += 1;
-                self.dropped += 1;
-            }
-            Offer::Dropped => self.dropped += 1,
-        }
-    }
-
-    /// Adds another outcome to this one (for batches).
-    pub fn merge(&mut self, other: PublishOutcome) {
-        self.matched += other.matched;
-        self.queued += other.queued;
-        self.dropped += other.dropped;
-    }
-}
 
 /// How a broker is set up. `BrokerOptions::default()` is what [`Broker::new`] builds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -266,8 +232,7 @@ impl Control {
 #[derive(Debug)]
 pub(crate) struct BrokerShared {
     routing: Routing,
-    published: CachePadded<AtomicU64>,
-    unrouted: CachePadded<AtomicU64>,
+    publishes: PublishCounters,
     control: Mutex<Control>,
     limits: TopicLimits,
     started: Instant,
@@ -303,12 +268,10 @@ impl BrokerShared {
                 })?;
             self.routing.load()
         };
-        let mut outcome = PublishOutcome::default();
-        table
-            .trie
-            .for_each_match(msg.topic(), |core| outcome.count(core.offer(&msg)));
-        self.count_publish(&outcome);
-        Ok(outcome)
+        let routed = msg.clone();
+        Ok(self
+            .publishes
+            .deliver(Route::Table(&table, msg.topic()), move || routed))
     }
 
     fn control(&self) -> MutexGuard<'_, Control> {
@@ -334,14 +297,6 @@ impl BrokerShared {
         ctl.retiring.push(core);
         ctl.finalize_retiring();
         true
-    }
-
-    #[inline]
-    fn count_publish(&self, outcome: &PublishOutcome) {
-        self.published.fetch_add(1, Ordering::Relaxed);
-        if outcome.matched == 0 {
-            self.unrouted.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 
@@ -390,8 +345,7 @@ impl Broker {
         Self {
             shared: Arc::new(BrokerShared {
                 routing: Routing::new(),
-                published: CachePadded::new(AtomicU64::new(0)),
-                unrouted: CachePadded::new(AtomicU64::new(0)),
+                publishes: PublishCounters::default(),
                 control: Mutex::new(Control {
                     next_id: 1,
                     live: BTreeMap::new(),
@@ -463,7 +417,7 @@ impl Broker {
         if let Some(store) = retained.as_mut() {
             let replay = store.matching(|topic| core.filter.matches(topic));
             for msg in &replay {
-                core.offer_nonblocking(msg);
+                core.offer(msg, Wait::Never);
             }
             store.count_replayed(replay.len());
         }
@@ -615,21 +569,12 @@ impl Broker {
                 .publish_retained(Message::on_str(topic, payload, options.priority));
         }
         let table = self.shared.routing.load();
-        let mut outcome = PublishOutcome::default();
-        let mut payload = Some(payload);
-        let mut message: Option<Message> = None;
-        table.trie.for_each_match(topic, |core| {
-            let msg = message.get_or_insert_with(|| {
-                Message::on_str(
-                    topic,
-                    payload.take().map(Into::into).unwrap_or_default(),
-                    options.priority,
-                )
-            });
-            outcome.count(core.offer(msg));
-        });
-        self.shared.count_publish(&outcome);
-        Ok(outcome)
+        Ok(self
+            .shared
+            .publishes
+            .deliver(Route::Table(&table, topic), || {
+                Message::on_str(topic, payload, options.priority)
+            }))
     }
 
     /// Publishes a request on `topic` and blocks up to `timeout` for the first reply. See
@@ -659,11 +604,10 @@ impl Broker {
         let msg = Message::request(topic.clone(), payload.into(), slot.clone());
         let pending = PendingReply::new(slot, topic.clone());
         let table = self.shared.routing.load();
-        let mut outcome = PublishOutcome::default();
-        table
-            .trie
-            .for_each_match(topic.as_str(), |core| outcome.count(core.offer(&msg)));
-        self.shared.count_publish(&outcome);
+        let outcome = self
+            .shared
+            .publishes
+            .deliver(Route::Table(&table, topic.as_str()), move || msg);
         if outcome.matched == 0 {
             pending.never_sent();
             return Err(RequestError::Unrouted {
@@ -735,8 +679,8 @@ impl Broker {
             depth += s.depth;
         }
         let totals = Totals {
-            published: self.shared.published.load(Ordering::Relaxed),
-            unrouted: self.shared.unrouted.load(Ordering::Relaxed),
+            published: self.shared.publishes.published(),
+            unrouted: self.shared.publishes.unrouted(),
             matched,
             delivered,
             dropped: dropped.total(),
@@ -819,7 +763,7 @@ impl Publisher {
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
-        self.send(payload)
+        self.send(payload, Priority::Normal)
     }
 
     /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`]; only a
@@ -837,15 +781,7 @@ impl Publisher {
             ));
         }
         self.refresh();
-        let mut outcome = PublishOutcome::default();
-        if !self.routes.is_empty() {
-            let msg = Message::on_topic(&self.topic, payload, options.priority);
-            for core in &self.routes {
-                outcome.count(core.offer(&msg));
-            }
-        }
-        self.shared.count_publish(&outcome);
-        Ok(outcome)
+        Ok(self.send(payload, options.priority))
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
@@ -870,24 +806,19 @@ impl Publisher {
         self.refresh();
         let mut total = PublishOutcome::default();
         for payload in payloads {
-            total.merge(self.send(payload));
+            total.merge(self.send(payload, Priority::Normal));
         }
         total
     }
 
     /// Offers one message along the cached route.
     #[inline]
-    fn send(&self, payload: impl Into<Bytes>) -> PublishOutcome {
-        let mut outcome = PublishOutcome::default();
-        if let Some((last, others)) = self.routes.split_last() {
-            let msg = Message::on_topic(&self.topic, payload, Priority::Normal);
-            for core in others {
-                outcome.count(core.offer(&msg));
-            }
-            outcome.count(last.offer_owned(msg));
-        }
-        self.shared.count_publish(&outcome);
-        outcome
+    fn send(&self, payload: impl Into<Bytes>, priority: Priority) -> PublishOutcome {
+        self.shared
+            .publishes
+            .deliver(Route::Cached(&self.routes), || {
+                Message::on_topic(&self.topic, payload, priority)
+            })
     }
 }
 

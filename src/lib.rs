@@ -42,6 +42,7 @@
 mod broker;
 pub mod counters;
 pub mod dead_letter;
+mod delivery;
 pub mod durable;
 pub mod join;
 mod message;

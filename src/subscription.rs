@@ -145,6 +145,16 @@ impl Default for SubscriptionOptions {
     }
 }
 
+/// Whether an offer may wait for room under [`OverflowPolicy::Block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A publish: a `Block` subscription makes the publisher wait for room, up to its timeout.
+    MayBlock,
+    /// Replaying retained messages into a subscription nobody can receive from yet: a full lane
+    /// refuses the message (`queue_full`) whatever the policy, since waiting could never end well.
+    Never,
+}
+
 /// The outcome of offering one message to one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
@@ -370,42 +380,33 @@ impl SubscriptionCore {
     /// Offers `msg` to this subscription under its current policy, into the lane of its priority.
     /// Publisher side.
     #[inline]
-    pub(crate) fn offer(&self, msg: &Message) -> Offer {
-        self.offer_owned(msg.clone())
+    pub(crate) fn offer(&self, msg: &Message, wait: Wait) -> Offer {
+        self.offer_owned(msg.clone(), wait)
     }
 
-    /// [`Self::offer`] taking the caller's handle, for the last subscription of a route: saves a
-    /// reference-count increment and decrement on a cache line the receiver is about to read.
+    /// The one offer: [`Self::offer`] taking the caller's handle (the last subscription of a route saves
+    /// a reference-count increment and decrement on a cache line the receiver is about to read).
+    ///
+    /// The policy decides a full lane: `DropNewest` refuses, `DropOldest` evicts, `Block` waits
+    /// ([`Self::push_blocking`]) unless `wait` is [`Wait::Never`], when it refuses like `DropNewest`.
     #[inline]
-    pub(crate) fn offer_owned(&self, msg: Message) -> Offer {
+    pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> Offer {
         let matched = self.count_matched();
         if self.closed.load(Ordering::Acquire) {
             self.drop_message(&msg, DropReason::Unsubscribed);
             return Offer::Dropped;
         }
         let lane = self.lanes.for_push(msg.priority());
-        let outcome = match self.policy.load() {
-            OverflowPolicy::DropNewest => match lane.push(msg) {
-                Ok(()) => Offer::Queued,
-                Err(msg) => {
-                    self.counters.raise_high_water(lane.capacity() as u64);
-                    self.drop_message(&msg, DropReason::QueueFull);
-                    return Offer::Dropped;
-                }
-            },
-            OverflowPolicy::DropOldest => match lane.force_push(msg) {
-                None => Offer::Queued,
-                Some(evicted) => {
-                    self.counters.raise_high_water(lane.capacity() as u64);
-                    self.drop_message(&evicted, DropReason::Evicted);
-                    Offer::QueuedEvicting
-                }
-            },
-            OverflowPolicy::Block { .. } => match self.push_blocking(lane, msg) {
-                Offer::Dropped => return Offer::Dropped,
-                queued => queued,
-            },
+        let outcome = match (self.policy.load(), wait) {
+            (OverflowPolicy::DropNewest, _) | (OverflowPolicy::Block { .. }, Wait::Never) => {
+                self.push_or_refuse(lane, msg)
+            }
+            (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
+            (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
         };
+        if outcome == Offer::Dropped {
+            return outcome;
+        }
         if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
             self.counters.raise_high_water(self.lanes.len() as u64);
         }
@@ -413,29 +414,30 @@ impl SubscriptionCore {
         outcome
     }
 
-    /// Offers `msg` without ever waiting: under `Block` a full lane refuses it (`queue_full`). For
-    /// replaying retained messages into a subscription nobody can receive from yet.
-    pub(crate) fn offer_nonblocking(&self, msg: &Message) -> Offer {
-        if self.policy.is_block() {
-            self.count_matched();
-            let lane = self.lanes.for_push(msg.priority());
-            if self.closed.load(Ordering::Acquire) {
-                self.drop_message(msg, DropReason::Unsubscribed);
-                return Offer::Dropped;
+    /// Queues `msg`, or refuses it as `queue_full` when the lane is full.
+    #[inline]
+    fn push_or_refuse(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+        match lane.push(msg) {
+            Ok(()) => Offer::Queued,
+            Err(msg) => {
+                self.counters.raise_high_water(lane.capacity() as u64);
+                self.drop_message(&msg, DropReason::QueueFull);
+                Offer::Dropped
             }
-            return match lane.push(msg.clone()) {
-                Ok(()) => {
-                    self.notify_receivers();
-                    Offer::Queued
-                }
-                Err(_) => {
-                    self.counters.raise_high_water(lane.capacity() as u64);
-                    self.drop_message(msg, DropReason::QueueFull);
-                    Offer::Dropped
-                }
-            };
         }
-        self.offer(msg)
+    }
+
+    /// Queues `msg`, evicting the oldest message (`evicted`) when the lane is full.
+    #[inline]
+    fn push_evicting(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+        match lane.force_push(msg) {
+            None => Offer::Queued,
+            Some(evicted) => {
+                self.counters.raise_high_water(lane.capacity() as u64);
+                self.drop_message(&evicted, DropReason::Evicted);
+                Offer::QueuedEvicting
+            }
+        }
     }
 
     /// Waits for room in `lane` while the policy is `Block`. Parks on `not_full`, which receivers notify
@@ -466,15 +468,7 @@ impl SubscriptionCore {
             let deadline = match self.policy.load() {
                 OverflowPolicy::Block { timeout } => started.checked_add(timeout),
                 OverflowPolicy::DropNewest => return dropped(msg, DropReason::QueueFull),
-                OverflowPolicy::DropOldest => {
-                    return match lane.force_push(msg) {
-                        None => Offer::Queued,
-                        Some(evicted) => {
-                            self.drop_message(&evicted, DropReason::Evicted);
-                            Offer::QueuedEvicting
-                        }
-                    };
-                }
+                OverflowPolicy::DropOldest => return self.push_evicting(lane, msg),
             };
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
