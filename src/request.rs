@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
-use event_listener::{Event, EventListener, Listener};
 use serde::{Deserialize, Serialize};
 
 use crate::counters::DropReason;
@@ -43,6 +42,7 @@ use crate::message::Message;
 use crate::priority::Priority;
 use crate::sync::{AtomicU8, AtomicU64, Ordering};
 use crate::topic::{Topic, TopicError};
+use crate::waiters::Waiters;
 
 /// Why a request got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,7 +167,7 @@ pub(crate) struct ReplySlot {
     state: Mutex<SlotState>,
     /// The last reason a queue dropped a copy of the request for (`DropReason` index + 1; 0: none).
     dropped: AtomicU8,
-    ready: Event,
+    ready: Waiters,
     counters: Arc<RequestCounters>,
 }
 
@@ -182,7 +182,7 @@ impl ReplySlot {
         Arc::new(Self {
             state: Mutex::new(SlotState::Waiting),
             dropped: AtomicU8::new(0),
-            ready: Event::new(),
+            ready: Waiters::default(),
             counters,
         })
     }
@@ -235,7 +235,7 @@ impl ReplySlot {
     }
 
     /// The requester takes the reply, or learns that it was abandoned, if either happened.
-    fn take(&self) -> Option<Result<Message, Option<DropReason>>> {
+    fn take(&self) -> Option<SlotOutcome> {
         let mut state = self.state();
         match std::mem::replace(&mut *state, SlotState::Closed { answered: true }) {
             SlotState::Replied(m) => {
@@ -289,9 +289,13 @@ impl ReplySlot {
 pub struct PendingReply {
     slot: Arc<ReplySlot>,
     topic: Topic,
-    listener: Option<EventListener>,
+    /// The wait of the future form, made on its first poll.
+    waiting: Option<Pin<Box<dyn Future<Output = SlotOutcome> + Send>>>,
     finished: bool,
 }
+
+/// What the requester finds in its slot: the reply, or the reason every copy was dropped.
+type SlotOutcome = Result<Message, Option<DropReason>>;
 
 impl fmt::Debug for PendingReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -306,7 +310,7 @@ impl PendingReply {
         Self {
             slot,
             topic,
-            listener: None,
+            waiting: None,
             finished: false,
         }
     }
@@ -319,31 +323,18 @@ impl PendingReply {
 
     /// Blocks up to `timeout` for the reply.
     pub fn wait(mut self, timeout: Duration) -> Result<Message, RequestError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(outcome) = self.slot.take() {
-                return self.finish(outcome);
-            }
-            let listener = self.slot.ready.listen();
-            if let Some(outcome) = self.slot.take() {
-                return self.finish(outcome);
-            }
-            let timed_out = match deadline {
-                None => {
-                    listener.wait();
-                    false
-                }
-                Some(d) => listener.wait_deadline(d).is_none(),
-            };
-            if timed_out {
-                if let Some(outcome) = self.slot.take() {
-                    return self.finish(outcome);
-                }
+        let slot = self.slot.clone();
+        match slot
+            .ready
+            .wait_for(Instant::now().checked_add(timeout), || slot.take())
+        {
+            Some(outcome) => self.finish(outcome),
+            None => {
                 self.finished = true;
-                return self.slot.give_up().ok_or_else(|| RequestError::Timeout {
+                self.slot.give_up().ok_or_else(|| RequestError::Timeout {
                     topic: self.topic.to_string(),
                     timeout,
-                });
+                })
             }
         }
     }
@@ -351,10 +342,7 @@ impl PendingReply {
 
 impl PendingReply {
     /// The requester's answer: the reply, or [`RequestError::Abandoned`].
-    fn finish(
-        &mut self,
-        outcome: Result<Message, Option<DropReason>>,
-    ) -> Result<Message, RequestError> {
+    fn finish(&mut self, outcome: SlotOutcome) -> Result<Message, RequestError> {
         self.finished = true;
         outcome.map_err(|dropped| RequestError::Abandoned {
             topic: self.topic.to_string(),
@@ -370,19 +358,13 @@ impl Future for PendingReply {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        loop {
-            if let Some(outcome) = this.slot.take() {
-                return Poll::Ready(this.finish(outcome));
-            }
-            match &mut this.listener {
-                None => this.listener = Some(this.slot.ready.listen()),
-                Some(listener) => {
-                    if Pin::new(listener).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.listener = None;
-                }
-            }
+        let waiting = this.waiting.get_or_insert_with(|| {
+            let slot = this.slot.clone();
+            Box::pin(async move { slot.ready.wait_for_async(|| slot.take()).await })
+        });
+        match waiting.as_mut().poll(cx) {
+            Poll::Ready(outcome) => Poll::Ready(this.finish(outcome)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

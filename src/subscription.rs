@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
-use event_listener::{Event, Listener};
 
 use crate::broker::BrokerShared;
 use crate::counters::{
@@ -40,7 +39,8 @@ use crate::counters::{
 };
 use crate::dead_letter::DeadLetterQueue;
 use crate::durable::DurableSubscription;
-use crate::join::JoinCounter;
+use crate::join::JoinState;
+pub use crate::join::{DoneError, JoinError};
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{ByPriority, Priority};
@@ -297,12 +297,6 @@ pub(crate) struct SubscriptionCore {
     pub(crate) durable: bool,
 }
 
-/// The unfinished count of a joinable subscription and the event its joiners wait on.
-struct JoinState {
-    counter: JoinCounter,
-    idle: Event,
-}
-
 impl fmt::Debug for SubscriptionCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SubscriptionCore")
@@ -334,12 +328,7 @@ impl SubscriptionCore {
             receivers: AtomicUsize::new(0),
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
-            join: options.joinable.then(|| {
-                Box::new(JoinState {
-                    counter: JoinCounter::default(),
-                    idle: Event::new(),
-                })
-            }),
+            join: options.joinable.then(Box::default),
             dead_letters,
             ready_signal: options.ready_signal.clone(),
             durable: options.durable,
@@ -362,9 +351,7 @@ impl SubscriptionCore {
     #[inline]
     fn abandon(&self, n: u64) {
         if let Some(join) = &self.join {
-            if join.counter.abandon(n) {
-                join.idle.notify(usize::MAX);
-            }
+            join.abandon(n);
         }
     }
 
@@ -372,7 +359,7 @@ impl SubscriptionCore {
     #[inline]
     fn count_matched(&self) -> u64 {
         if let Some(join) = &self.join {
-            join.counter.begin();
+            join.begin();
         }
         self.counters.add_matched()
     }
@@ -502,16 +489,27 @@ impl SubscriptionCore {
                     Err(back) => msg = back,
                 }
             }
-            let registration = self.not_full.register();
-            if self.closed.load(Ordering::Acquire) {
-                return dropped(msg, DropReason::Unsubscribed);
-            }
-            match lane.push(msg) {
-                Ok(()) => return Offer::Queued,
-                Err(back) => msg = back,
-            }
+            // Park until a receiver makes room, the subscription closes, or the slice ends; then go
+            // round again to re-read the closed flag, the policy and the deadline.
             let slice = now + Duration::from_millis(10);
-            registration.wait_deadline(deadline.map_or(slice, |d| d.min(slice)));
+            let mut waiting = Some(msg);
+            self.not_full
+                .wait_for(Some(deadline.map_or(slice, |d| d.min(slice))), || {
+                    if self.closed.load(Ordering::Acquire) {
+                        return Some(());
+                    }
+                    match lane.push(waiting.take()?) {
+                        Ok(()) => Some(()),
+                        Err(back) => {
+                            waiting = Some(back);
+                            None
+                        }
+                    }
+                });
+            match waiting {
+                None => return Offer::Queued,
+                Some(back) => msg = back,
+            }
         }
     }
 
@@ -584,41 +582,13 @@ impl SubscriptionCore {
     /// Acknowledges one processed message. See [`crate::join`].
     pub(crate) fn done(&self) -> Result<(), DoneError> {
         let join = self.join.as_ref().ok_or(DoneError::NotJoinable(self.id))?;
-        match join.counter.done(|| self.counters.delivered()) {
-            Ok(idle) => {
-                if idle {
-                    join.idle.notify(usize::MAX);
-                }
-                Ok(())
-            }
-            Err(()) => Err(DoneError::NothingToAcknowledge(self.id)),
-        }
+        join.done(self.id, || self.counters.delivered())
     }
 
     /// Waits until nothing is unfinished, or until `deadline`.
     pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), JoinError> {
         let join = self.join.as_ref().ok_or(JoinError::NotJoinable(self.id))?;
-        loop {
-            if join.counter.unfinished() == 0 {
-                return Ok(());
-            }
-            let listener = join.idle.listen();
-            let unfinished = join.counter.unfinished();
-            if unfinished == 0 {
-                return Ok(());
-            }
-            match deadline {
-                None => listener.wait(),
-                Some(d) => {
-                    if listener.wait_deadline(d).is_none() && join.counter.unfinished() != 0 {
-                        return Err(JoinError::Timeout {
-                            id: self.id,
-                            unfinished: join.counter.unfinished(),
-                        });
-                    }
-                }
-            }
-        }
+        join.wait_idle(self.id, deadline)
     }
 
     pub(crate) fn set_policy(&self, policy: OverflowPolicy) {
@@ -664,7 +634,7 @@ impl SubscriptionCore {
             depth_by_priority,
             high_water: self.counters.high_water(),
             receivers: self.receivers() as u64,
-            unfinished: self.join.as_ref().map(|j| j.counter.unfinished()),
+            unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
         }
     }
@@ -729,36 +699,6 @@ impl Delivery {
     pub fn missed(&self) -> Option<DroppedByReason> {
         self.missed
     }
-}
-
-/// Why [`Subscription::done`] was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DoneError {
-    /// The subscription was not created with [`SubscriptionOptions::joinable`].
-    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
-    NotJoinable(SubscriptionId),
-    /// Every message delivered so far was already acknowledged.
-    #[error("subscription {0} has no delivered message left to acknowledge")]
-    NothingToAcknowledge(SubscriptionId),
-}
-
-/// Why a join returned before everything was processed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum JoinError {
-    /// The subscription was not created with [`SubscriptionOptions::joinable`].
-    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
-    NotJoinable(SubscriptionId),
-    /// No live subscription has this id.
-    #[error("no subscription with id {0}")]
-    Unknown(SubscriptionId),
-    /// Messages were still unfinished when the timeout ran out.
-    #[error("subscription {id} still had {unfinished} unfinished messages when the join timed out")]
-    Timeout {
-        /// The subscription.
-        id: SubscriptionId,
-        /// Messages queued or delivered and not acknowledged at the timeout.
-        unfinished: u64,
-    },
 }
 
 /// Why [`Subscription::try_recv`] returned nothing.
@@ -967,20 +907,14 @@ impl Subscription {
     /// (in a `tokio::select!` branch that lost, say) never loses a message; if the future was woken for a
     /// message and dropped, the wake-up passes to another waiting receiver.
     pub async fn recv_async(&self) -> Result<Delivery, RecvError> {
-        loop {
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            let registration = self.core().not_empty.register();
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            registration.wait_async().await;
-        }
+        self.core()
+            .not_empty
+            .wait_for_async(|| match self.try_recv() {
+                Ok(d) => Some(Ok(d)),
+                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => None,
+            })
+            .await
     }
 
     /// Moves up to `max` queued messages into `out` without waiting; counts them delivered in one step.
