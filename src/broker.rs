@@ -41,7 +41,7 @@ use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
-    JoinError, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions, Wait,
+    JoinError, Retire, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions, Wait,
 };
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 
@@ -228,7 +228,8 @@ impl Control {
     }
 }
 
-/// The broker's shared state; [`Broker`], [`Publisher`] and [`Subscription`] hold it.
+/// The broker's shared state; [`Broker`] and [`Publisher`] hold it, and [`Subscription`]s hold it as
+/// the [`Retire`] that takes them out of routing.
 #[derive(Debug)]
 pub(crate) struct BrokerShared {
     routing: Routing,
@@ -281,9 +282,11 @@ impl BrokerShared {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
+}
 
+impl Retire for BrokerShared {
     /// Removes subscription `id`: out of the table, closed, drained. Returns whether it was live.
-    pub(crate) fn retire(&self, id: SubscriptionId) -> bool {
+    fn retire(&self, id: SubscriptionId) -> bool {
         let mut ctl = self.control();
         let Some(core) = ctl.live.remove(&id) else {
             return false;

@@ -27,13 +27,12 @@
 //! dropped. Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
 
-use crate::broker::BrokerShared;
 use crate::counters::{
     DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
 };
@@ -43,10 +42,10 @@ use crate::join::JoinState;
 pub use crate::join::{DoneError, JoinError};
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
-use crate::priority::{ByPriority, Priority};
+use crate::priority::{Lanes, Priority};
 use crate::ready::ReadySignal;
 use crate::stats::SubscriptionStats;
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -164,108 +163,6 @@ pub(crate) enum Offer {
     QueuedEvicting,
     /// Not queued; counted as dropped.
     Dropped,
-}
-
-/// A subscription's queues, one lane per priority. See [`crate::priority`] for the design.
-struct Lanes {
-    /// The `Normal` lane, allocated up front.
-    normal: ArrayQueue<Message>,
-    /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
-    /// lane's initialiser, so before any message can be pushed into it; read (acquire) on every receive.
-    in_use: AtomicU8,
-    /// `Low`, `High`, `Critical`, allocated on first use. Boxed so an unused lane costs one pointer.
-    lazy: [OnceLock<Box<ArrayQueue<Message>>>; 3],
-}
-
-impl Lanes {
-    fn new(capacity: usize) -> Self {
-        Self {
-            normal: ArrayQueue::new(capacity),
-            in_use: AtomicU8::new(0),
-            lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
-        }
-    }
-
-    /// The slot of a lazily allocated lane.
-    #[inline]
-    fn slot(priority: Priority) -> usize {
-        match priority {
-            Priority::Low => 0,
-            Priority::High => 1,
-            Priority::Critical | Priority::Normal => 2,
-        }
-    }
-
-    /// The lane for `priority`, allocating it on first use. Publisher side.
-    #[inline]
-    fn for_push(&self, priority: Priority) -> &ArrayQueue<Message> {
-        if priority == Priority::Normal {
-            return &self.normal;
-        }
-        let slot = Self::slot(priority);
-        self.lazy[slot].get_or_init(|| {
-            let lane = Box::new(ArrayQueue::new(self.normal.capacity()));
-            // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
-            self.in_use.fetch_or(1 << slot, Ordering::Release);
-            lane
-        })
-    }
-
-    /// The lane for `priority` if it was ever allocated.
-    #[inline]
-    fn get(&self, priority: Priority) -> Option<&ArrayQueue<Message>> {
-        if priority == Priority::Normal {
-            Some(&self.normal)
-        } else {
-            self.lazy[Self::slot(priority)].get().map(|b| &**b)
-        }
-    }
-
-    /// Takes the highest-priority message queued. While only `Normal` was ever used this is one load of
-    /// `in_use` and the `Normal` pop.
-    #[inline]
-    fn pop(&self) -> Option<Message> {
-        let in_use = self.in_use.load(Ordering::Acquire);
-        if in_use == 0 {
-            return self.normal.pop();
-        }
-        self.pop_by_priority(in_use)
-    }
-
-    #[cold]
-    fn pop_by_priority(&self, in_use: u8) -> Option<Message> {
-        let lazy = |slot: usize| -> Option<Message> {
-            if in_use & (1 << slot) == 0 {
-                return None;
-            }
-            self.lazy[slot].get().and_then(|lane| lane.pop())
-        };
-        lazy(2)
-            .or_else(|| lazy(1))
-            .or_else(|| self.normal.pop())
-            .or_else(|| lazy(0))
-    }
-
-    /// Messages queued now, over every lane.
-    fn len(&self) -> usize {
-        let mut n = self.normal.len();
-        if self.in_use.load(Ordering::Acquire) != 0 {
-            n += self
-                .lazy
-                .iter()
-                .filter_map(|l| l.get())
-                .map(|l| l.len())
-                .sum::<usize>();
-        }
-        n
-    }
-
-    /// Messages queued now, by priority.
-    fn len_by_priority(&self) -> ByPriority {
-        ByPriority::from_array(std::array::from_fn(|i| {
-            self.get(Priority::ALL[i]).map_or(0, |l| l.len() as u64)
-        }))
-    }
 }
 
 /// How many growing spins (crossbeam `Backoff::spin`: 1, 2, 4 .. 64 pause instructions) a `Block`
@@ -607,7 +504,7 @@ impl SubscriptionCore {
 
     /// Capacity of each lane.
     pub(crate) fn capacity(&self) -> usize {
-        self.lanes.normal.capacity()
+        self.lanes.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -640,10 +537,18 @@ impl SubscriptionCore {
     }
 }
 
+/// What routes messages to subscriptions and can take one out of routing: the broker. This is all a
+/// subscription knows of it, so that modules depend downwards (the broker knows subscriptions, not the
+/// other way round).
+pub(crate) trait Retire: Send + Sync {
+    /// Removes subscription `id`: out of routing, closed, drained. Returns whether it was live.
+    fn retire(&self, id: SubscriptionId) -> bool;
+}
+
 /// What all clones of one [`Subscription`] share. Dropping it (the last handle) unsubscribes.
 pub(crate) struct ReceiverGroup {
     pub(crate) core: Arc<SubscriptionCore>,
-    broker: Arc<BrokerShared>,
+    broker: Arc<dyn Retire>,
 }
 
 impl Drop for ReceiverGroup {
@@ -774,7 +679,7 @@ impl Drop for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<BrokerShared>) -> Self {
+    pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<dyn Retire>) -> Self {
         Self::new_receiver(Arc::new(ReceiverGroup { core, broker }))
     }
 
