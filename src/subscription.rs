@@ -43,7 +43,7 @@ pub use crate::join::{DoneError, JoinError};
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
-use crate::ready::ReadySignal;
+use crate::ready::{ReadyMark, ReadySignal};
 use crate::stats::SubscriptionStats;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::topic::Filter;
@@ -189,7 +189,7 @@ pub(crate) struct SubscriptionCore {
     /// The broker's dead-letter queue, when it has one.
     dead_letters: Option<Arc<DeadLetterQueue>>,
     /// Notified after every push, for threads that wait on many subscriptions.
-    ready_signal: Option<Arc<ReadySignal>>,
+    ready_signal: Option<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
 }
@@ -227,7 +227,10 @@ impl SubscriptionCore {
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
             dead_letters,
-            ready_signal: options.ready_signal.clone(),
+            ready_signal: options
+                .ready_signal
+                .clone()
+                .map(|signal| (signal, ReadySignal::mark_for(id))),
             durable: options.durable,
         }
     }
@@ -413,9 +416,10 @@ impl SubscriptionCore {
     /// After a push: wakes a parked receiver, and the ready signal's waiter if there is a signal.
     #[inline]
     fn notify_receivers(&self) {
+        // Its `SeqCst` fence also orders the push before the ready list's flag check.
         self.not_empty.notify_one();
-        if let Some(signal) = &self.ready_signal {
-            signal.notify();
+        if let Some((signal, mark)) = &self.ready_signal {
+            signal.notify(mark);
         }
     }
 
@@ -441,8 +445,8 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
-        if let Some(signal) = &self.ready_signal {
-            signal.notify_all();
+        if let Some((signal, mark)) = &self.ready_signal {
+            signal.notify_closed(mark);
         }
         first
     }
