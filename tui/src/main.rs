@@ -4,6 +4,7 @@ mod dashboard;
 mod export;
 mod load;
 mod numbers;
+mod radar;
 
 use std::process::ExitCode;
 
