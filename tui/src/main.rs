@@ -2,6 +2,7 @@
 
 mod dashboard;
 mod export;
+mod filter_totals;
 mod load;
 mod numbers;
 mod radar;

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use switchyard::{
-    Broker, BrokerOptions, DeadLetters, DropReason, PublishOptions, StatsSnapshot, SubscriptionId,
-    SubscriptionOptions, TopicLimits,
+    Broker, BrokerOptions, DeadLetters, DropReason, Explained, PublishOptions, StatsSnapshot,
+    SubscriptionId, SubscriptionOptions, TopicLimits,
 };
 
 use super::consumer::Consumer;
@@ -335,6 +335,10 @@ impl BrokerLink for EmbeddedBroker {
 
     fn take_events(&mut self) -> Vec<LinkEvent> {
         self.events.try_iter().collect()
+    }
+
+    fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
+        Ok(self.broker.explain(topic)?)
     }
 }
 
