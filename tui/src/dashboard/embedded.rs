@@ -11,9 +11,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use switchyard::Explained;
 use switchyard::{
-    Broker, BrokerOptions, DeadLetters, DropReason, Explained, PublishOptions, StatsSnapshot,
-    SubscriptionId, SubscriptionOptions, TopicLimits,
+    Broker, BrokerOptions, DeadLetters, DropReason, PublishOptions, StatsSnapshot, SubscriptionId,
+    SubscriptionOptions, TopicLimits,
 };
 
 use super::consumer::Consumer;
