@@ -6,9 +6,9 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Widget, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget, Wrap};
 
-use super::popup::{centered, fields};
+use super::popup::{centered, fields_with_error, frame};
 use crate::dashboard::app::App;
 use crate::dashboard::format::{bar, compact, count, fit};
 
@@ -23,13 +23,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .and_then(|a| a.result.as_ref().ok())
         .map_or(0, Vec::len);
     let result_rows = found.clamp(1, MAX_ROWS) as u16 + 2;
-    let popup = centered(area, 96, result_rows + 8);
-    Clear.render(popup, buf);
-    let block = Block::bordered()
-        .border_style(th.focus())
-        .title(Span::styled(format!(" {} ", form.title()), th.accent()));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
+    let inner = frame(app, form.title(), centered(area, 96, result_rows + 8), buf);
     let [
         field_area,
         error_area,
@@ -45,13 +39,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ])
     .areas(inner);
 
-    let error = form.visible_error(app.limits());
-    fields(app, form, error.as_ref().map(|e| e.field), field_area, buf);
-    match &error {
-        Some(e) => Paragraph::new(Line::styled(format!("✗ {}", e.message), th.error()))
-            .wrap(Wrap { trim: true })
-            .render(error_area, buf),
-        None => Line::styled(form.fields[0].hint, th.dim()).render(error_area, buf),
+    if !fields_with_error(app, form, field_area, error_area, buf) {
+        Line::styled(form.fields[0].hint, th.dim()).render(error_area, buf);
     }
 
     match answer {

@@ -6,10 +6,10 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Row, StatefulWidget, Table, TableState, Widget};
+use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::scroll;
-use crate::dashboard::app::{App, Mode, SortColumn};
+use super::{empty_table_hint, render_visible, table_block, visible_rows};
+use crate::dashboard::app::{App, SortColumn};
 use crate::dashboard::format::{bar, compact, count, fit};
 
 /// The filters table, scrolled by a `TableState` that rendering keeps up to date.
@@ -31,7 +31,7 @@ impl StatefulWidget for FiltersTable<'_> {
             SortColumn::Id | SortColumn::Name | SortColumn::Filter => "filter".to_string(),
             other => other.label().to_string(),
         };
-        let mut title = vec![
+        let title = vec![
             Span::styled(
                 format!(" Filters {}/{} ", view.rows.len(), view.filters.len()),
                 th.accent(),
@@ -44,49 +44,33 @@ impl StatefulWidget for FiltersTable<'_> {
                 th.dim(),
             ),
         ];
-        if *app.mode() == Mode::Filter {
-            title.push(Span::styled(
-                format!("/{}█ ", view.filter.value()),
-                th.focus(),
-            ));
-        } else if !view.filter.value().is_empty() {
-            title.push(Span::styled(
-                format!("filter \"{}\" ", view.filter.value()),
-                th.warn(),
-            ));
-        }
-        let block = Block::bordered()
-            .border_style(th.border())
-            .title(Line::from(title));
-        let inner = block.inner(area);
-        block.render(area, buf);
+        let inner = table_block(app, title, area, buf);
         if inner.is_empty() {
             return;
         }
 
         // Numeric columns are dropped from the right when the screen is narrow; the filter takes the rest.
-        let mut shown = WIDTHS.len();
-        while shown > 0 && WIDTHS[..shown].iter().map(|w| w + 1).sum::<u16>() + 2 + 12 > inner.width
+        let mut numeric = WIDTHS.len();
+        while numeric > 0
+            && WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2 + 12 > inner.width
         {
-            shown -= 1;
+            numeric -= 1;
         }
-        let fixed: u16 = WIDTHS[..shown].iter().map(|w| w + 1).sum::<u16>() + 2;
+        let fixed: u16 = WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2;
         let filter_width = inner.width.saturating_sub(fixed).max(1);
 
-        let visible = usize::from(inner.height.saturating_sub(1)).max(1);
+        let shown = visible_rows(app, state, inner);
         let total = view.rows.len();
-        let offset = scroll(state.offset(), view.selected, total, visible);
-        *state.offset_mut() = offset;
 
         let header = Row::new(
             std::iter::once(Cell::from("filter")).chain(
-                TITLES[..shown]
+                TITLES[..numeric]
                     .iter()
                     .map(|t| Cell::from(Line::from(*t).right_aligned())),
             ),
         )
         .style(th.dim());
-        let rows = view.rows[offset..total.min(offset + visible)]
+        let rows = view.rows[shown.clone()]
             .iter()
             .filter_map(|&i| view.filters.get(i))
             .map(|f| {
@@ -114,7 +98,7 @@ impl StatefulWidget for FiltersTable<'_> {
                         if full { th.dropped() } else { th.delivered() },
                     ),
                 ];
-                Row::new(cells.into_iter().take(shown + 1).enumerate().map(
+                Row::new(cells.into_iter().take(numeric + 1).enumerate().map(
                     |(column, (text, style))| {
                         let line = Line::from(Span::styled(text, style));
                         Cell::from(if column == 0 {
@@ -126,27 +110,21 @@ impl StatefulWidget for FiltersTable<'_> {
                 ))
             });
         let widths = std::iter::once(Constraint::Length(filter_width))
-            .chain(WIDTHS[..shown].iter().map(|w| Constraint::Length(*w)));
-        let table = Table::new(rows, widths)
-            .header(header)
-            .column_spacing(1)
-            .row_highlight_style(th.selected())
-            .highlight_symbol("▶ ");
-        let mut on_screen =
-            TableState::default().with_selected((total > 0).then(|| view.selected - offset));
-        StatefulWidget::render(table, inner, buf, &mut on_screen);
+            .chain(WIDTHS[..numeric].iter().map(|w| Constraint::Length(*w)));
+        render_visible(
+            app,
+            Table::new(rows, widths).header(header),
+            &shown,
+            inner,
+            buf,
+        );
         if total == 0 {
-            let hint = if view.filters.is_empty() {
-                "no subscriptions yet: press s to subscribe, d for demo traffic"
-            } else {
-                "no filter matches the row filter (/ to change it)"
-            };
-            let at = Rect {
-                y: inner.y + 1,
-                height: 1,
-                ..inner
-            };
-            Line::styled(fit(hint, usize::from(at.width)), th.dim()).render(at, buf);
+            empty_table_hint(
+                app,
+                "no filter matches the row filter (/ to change it)",
+                inner,
+                buf,
+            );
         }
     }
 }

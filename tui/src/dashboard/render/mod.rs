@@ -18,10 +18,11 @@ mod table;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, StatefulWidget, TableState, Widget, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
 
 use super::app::{App, Mode, View};
+use super::format;
 
 /// What rendering remembers between frames: the scroll position of each table.
 #[derive(Debug, Default)]
@@ -30,6 +31,69 @@ pub struct ScreenState {
     pub subscriptions: TableState,
     /// The filters view.
     pub filters: TableState,
+}
+
+/// Draws a table's border titled `title` followed by the row filter (being typed, or in force);
+/// returns the inside.
+fn table_block(app: &App, mut title: Vec<Span<'static>>, area: Rect, buf: &mut Buffer) -> Rect {
+    let th = app.theme();
+    let filter = app.table().filter.value();
+    if *app.mode() == Mode::Filter {
+        title.push(Span::styled(format!("/{filter}█ "), th.focus()));
+    } else if !filter.is_empty() {
+        title.push(Span::styled(format!("filter \"{filter}\" "), th.warn()));
+    }
+    let block = Block::bordered()
+        .border_style(th.border())
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    inner
+}
+
+/// Says in the first row of an empty table why it is empty: nothing yet, or nothing matches `/`.
+fn empty_table_hint(app: &App, no_match: &str, inner: Rect, buf: &mut Buffer) {
+    let hint = if app.snapshot().subscriptions.is_empty() {
+        "no subscriptions yet: press s to subscribe, d for demo traffic"
+    } else {
+        no_match
+    };
+    let at = Rect {
+        y: inner.y + 1,
+        height: 1,
+        ..inner
+    };
+    Line::styled(format::fit(hint, usize::from(at.width)), app.theme().dim()).render(at, buf);
+}
+
+/// The rows of the table view that fit in `inner` (under the header), scrolled as little as keeps the
+/// selection visible; the new scroll position is kept in `state`.
+fn visible_rows(app: &App, state: &mut TableState, inner: Rect) -> std::ops::Range<usize> {
+    let view = app.table();
+    let visible = usize::from(inner.height.saturating_sub(1)).max(1);
+    let total = view.rows.len();
+    let offset = scroll(state.offset(), view.selected, total, visible);
+    *state.offset_mut() = offset;
+    offset..total.min(offset + visible)
+}
+
+/// Renders `table`, built from the rows in `shown` only, with the selected row marked.
+fn render_visible(
+    app: &App,
+    table: Table,
+    shown: &std::ops::Range<usize>,
+    inner: Rect,
+    buf: &mut Buffer,
+) {
+    let table = table
+        .column_spacing(1)
+        .row_highlight_style(app.theme().selected())
+        .highlight_symbol("▶ ");
+    // The table gets only the rows on screen, so its own state is relative to them.
+    let selected = app.table().selected;
+    let mut on_screen = TableState::default()
+        .with_selected(shown.contains(&selected).then(|| selected - shown.start));
+    StatefulWidget::render(table, inner, buf, &mut on_screen);
 }
 
 /// The first row to show so that row `selected` of `total` is visible in `visible` rows, moving the

@@ -24,9 +24,44 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 const LABEL_WIDTH: u16 = 10;
 
+/// Clears `popup` and draws its border titled `title`; returns the inside.
+pub fn frame(app: &App, title: &str, popup: Rect, buf: &mut Buffer) -> Rect {
+    let th = app.theme();
+    Clear.render(popup, buf);
+    let block = Block::bordered()
+        .border_style(th.focus())
+        .title(Span::styled(format!(" {title} "), th.accent()));
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    inner
+}
+
+/// Draws `form`'s fields in `fields_area` and the error to show now (the library's text) in
+/// `error_area`. Returns whether an error is shown.
+pub fn fields_with_error(
+    app: &App,
+    form: &Form,
+    fields_area: Rect,
+    error_area: Rect,
+    buf: &mut Buffer,
+) -> bool {
+    let error = form.visible_error(app.limits());
+    fields(app, form, error.as_ref().map(|e| e.field), fields_area, buf);
+    let Some(e) = error else {
+        return false;
+    };
+    Paragraph::new(Line::styled(
+        format!("✗ {}", e.message),
+        app.theme().error(),
+    ))
+    .wrap(Wrap { trim: true })
+    .render(error_area, buf);
+    true
+}
+
 /// Draws `form`'s fields one per row of `area`, the focused one with its cursor, the one named by
 /// `invalid` with its label in the error colour.
-pub fn fields(app: &App, form: &Form, invalid: Option<usize>, area: Rect, buf: &mut Buffer) {
+fn fields(app: &App, form: &Form, invalid: Option<usize>, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
     for (i, field) in form.fields.iter().enumerate() {
         let row = Rect {
@@ -79,13 +114,7 @@ pub fn fields(app: &App, form: &Form, invalid: Option<usize>, area: Rect, buf: &
 pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
     let n = form.fields.len() as u16;
-    let popup = centered(area, 74, n + 7);
-    Clear.render(popup, buf);
-    let block = Block::bordered()
-        .border_style(th.focus())
-        .title(Span::styled(format!(" {} ", form.title()), th.accent()));
-    let inner = block.inner(popup);
-    block.render(popup, buf);
+    let inner = frame(app, form.title(), centered(area, 74, n + 7), buf);
     let [fields_area, _, error_area, hint_area, keys_area] = Layout::vertical([
         Constraint::Length(n),
         Constraint::Length(1),
@@ -94,15 +123,7 @@ pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
         Constraint::Length(1),
     ])
     .areas(inner);
-
-    let error = form.visible_error(app.limits());
-    fields(app, form, error.as_ref().map(|e| e.field), fields_area, buf);
-
-    if let Some(e) = error {
-        Paragraph::new(Line::styled(format!("✗ {}", e.message), th.error()))
-            .wrap(Wrap { trim: true })
-            .render(error_area, buf);
-    }
+    fields_with_error(app, form, fields_area, error_area, buf);
     if let Some(field) = form.fields.get(form.focus) {
         Line::styled(field.hint, th.dim()).render(hint_area, buf);
     }

@@ -11,10 +11,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Row, StatefulWidget, Table, TableState, Widget};
+use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::scroll;
-use crate::dashboard::app::{App, Mode, SortColumn, View};
+use super::{empty_table_hint, render_visible, table_block, visible_rows};
+use crate::dashboard::app::{App, SortColumn, View};
 use crate::dashboard::format::{bar, compact, count, fit, rate};
 use crate::dashboard::link::ConsumerState;
 use crate::radar::Verdict;
@@ -207,7 +207,7 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
     } else {
         format!("sort {} {arrow} ", view.sort.label())
     };
-    let mut title = vec![
+    let title = vec![
         Span::styled(
             format!(
                 " {} {}/{} ",
@@ -219,22 +219,7 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         ),
         Span::styled(order, th.dim()),
     ];
-    if *app.mode() == Mode::Filter {
-        title.push(Span::styled(
-            format!("/{}█ ", view.filter.value()),
-            th.focus(),
-        ));
-    } else if !view.filter.value().is_empty() {
-        title.push(Span::styled(
-            format!("filter \"{}\" ", view.filter.value()),
-            th.warn(),
-        ));
-    }
-    let block = Block::bordered()
-        .border_style(th.border())
-        .title(Line::from(title));
-    let inner = block.inner(area);
-    block.render(area, buf);
+    let inner = table_block(app, title, area, buf);
     if inner.is_empty() {
         return;
     }
@@ -251,10 +236,8 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         .width
         .saturating_sub(fixed)
         .max(Column::Filter.width());
-    let visible = usize::from(inner.height.saturating_sub(1)).max(1);
+    let shown = visible_rows(app, state, inner);
     let total = view.rows.len();
-    let offset = scroll(state.offset(), view.selected, total, visible);
-    *state.offset_mut() = offset;
 
     let header = Row::new(columns.iter().map(|c| {
         let mut text = c.title().to_string();
@@ -270,104 +253,93 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
     }))
     .style(th.dim());
 
-    let rows = view.rows[offset..total.min(offset + visible)]
-        .iter()
-        .filter_map(|&i| {
-            let s = app.snapshot().subscriptions.get(i)?;
-            let history = app.history().subscription(s.id);
-            let dropping = history.is_some_and(|h| h.dropping_now);
-            let consumer = app.consumer(s.id);
-            let r = app.radar(s.id);
-            let alarm: Option<Style> = match r.verdict {
-                Verdict::Stalled | Verdict::Dropping => Some(th.dropped()),
-                Verdict::Filling => Some(th.warn()),
-                _ => None,
-            }
-            .filter(|_| radar);
-            let cells = columns.iter().map(|c| {
-                let (text, style) = match c {
-                    Column::State => match consumer {
-                        ConsumerState::Paused | ConsumerState::Pausing => {
-                            ("‖".to_string(), th.badge())
-                        }
-                        ConsumerState::Stopped => ("×".to_string(), th.dim()),
-                        ConsumerState::Running => (" ".to_string(), th.text()),
+    let rows = view.rows[shown.clone()].iter().filter_map(|&i| {
+        let s = app.snapshot().subscriptions.get(i)?;
+        let history = app.history().subscription(s.id);
+        let dropping = history.is_some_and(|h| h.dropping_now);
+        let consumer = app.consumer(s.id);
+        let r = app.radar(s.id);
+        let alarm: Option<Style> = match r.verdict {
+            Verdict::Stalled | Verdict::Dropping => Some(th.dropped()),
+            Verdict::Filling => Some(th.warn()),
+            _ => None,
+        }
+        .filter(|_| radar);
+        let cells = columns.iter().map(|c| {
+            let (text, style) = match c {
+                Column::State => match consumer {
+                    ConsumerState::Paused | ConsumerState::Pausing => ("‖".to_string(), th.badge()),
+                    ConsumerState::Stopped => ("×".to_string(), th.dim()),
+                    ConsumerState::Running => (" ".to_string(), th.text()),
+                },
+                Column::Id => (s.id.to_string(), th.dim()),
+                Column::Name => (fit(&s.name, 12), th.text()),
+                Column::Filter => (fit(&s.filter, usize::from(filter_width)), th.text()),
+                Column::Policy => (s.policy.clone(), th.dim()),
+                Column::Depth => {
+                    let full = s.depth >= s.capacity;
+                    let text = format!(
+                        "{} {:>5}/{:<5}",
+                        bar(s.depth, s.capacity, 5),
+                        compact(s.depth),
+                        compact(s.capacity)
+                    );
+                    (text, if full { th.dropped() } else { th.delivered() })
+                }
+                Column::HighWater => (compact(s.high_water), th.dim()),
+                Column::Delivered => (count(s.delivered), th.text()),
+                Column::Rate => (
+                    rate(history.map_or(0.0, |h| h.delivered_per_s())),
+                    th.delivered(),
+                ),
+                Column::Dropped => (
+                    count(s.dropped),
+                    if dropping { th.dropped() } else { th.text() },
+                ),
+                Column::Receivers => (s.receivers.to_string(), th.dim()),
+                Column::Fill => (rate(r.fill_per_s), th.published()),
+                Column::Drain => (rate(r.drain_per_s), th.delivered()),
+                Column::DropRate => (
+                    rate(r.drop_per_s),
+                    if r.drop_per_s > 0.0 {
+                        th.dropped()
+                    } else {
+                        th.text()
                     },
-                    Column::Id => (s.id.to_string(), th.dim()),
-                    Column::Name => (fit(&s.name, 12), th.text()),
-                    Column::Filter => (fit(&s.filter, usize::from(filter_width)), th.text()),
-                    Column::Policy => (s.policy.clone(), th.dim()),
-                    Column::Depth => {
-                        let full = s.depth >= s.capacity;
-                        let text = format!(
-                            "{} {:>5}/{:<5}",
-                            bar(s.depth, s.capacity, 5),
-                            compact(s.depth),
-                            compact(s.capacity)
-                        );
-                        (text, if full { th.dropped() } else { th.delivered() })
-                    }
-                    Column::HighWater => (compact(s.high_water), th.dim()),
-                    Column::Delivered => (count(s.delivered), th.text()),
-                    Column::Rate => (
-                        rate(history.map_or(0.0, |h| h.delivered_per_s())),
-                        th.delivered(),
-                    ),
-                    Column::Dropped => (
-                        count(s.dropped),
-                        if dropping { th.dropped() } else { th.text() },
-                    ),
-                    Column::Receivers => (s.receivers.to_string(), th.dim()),
-                    Column::Fill => (rate(r.fill_per_s), th.published()),
-                    Column::Drain => (rate(r.drain_per_s), th.delivered()),
-                    Column::DropRate => (
-                        rate(r.drop_per_s),
-                        if r.drop_per_s > 0.0 {
-                            th.dropped()
-                        } else {
-                            th.text()
-                        },
-                    ),
-                    Column::TimeToFull => (r.time_to_full_label(), th.text()),
-                    Column::Verdict => (r.verdict.label().to_string(), th.text()),
-                };
-                // The radar colours a whole row that needs looking at.
-                let style = alarm.unwrap_or(style);
-                let line = Line::from(Span::styled(text, style));
-                Cell::from(if c.numeric() {
-                    line.right_aligned()
-                } else {
-                    line
-                })
-            });
-            Some(Row::new(cells))
+                ),
+                Column::TimeToFull => (r.time_to_full_label(), th.text()),
+                Column::Verdict => (r.verdict.label().to_string(), th.text()),
+            };
+            // The radar colours a whole row that needs looking at.
+            let style = alarm.unwrap_or(style);
+            let line = Line::from(Span::styled(text, style));
+            Cell::from(if c.numeric() {
+                line.right_aligned()
+            } else {
+                line
+            })
         });
+        Some(Row::new(cells))
+    });
 
     let widths = columns.iter().map(|c| match c {
         Column::Filter => Constraint::Length(filter_width),
         other => Constraint::Length(other.width()),
     });
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(th.selected())
-        .highlight_symbol("▶ ");
-    // The table gets only the rows on screen, so its own state is relative to them.
-    let mut on_screen =
-        TableState::default().with_selected((total > 0).then(|| view.selected - offset));
-    StatefulWidget::render(table, inner, buf, &mut on_screen);
+    render_visible(
+        app,
+        Table::new(rows, widths).header(header),
+        &shown,
+        inner,
+        buf,
+    );
     if total == 0 {
-        let hint = if app.snapshot().subscriptions.is_empty() {
-            "no subscriptions yet: press s to subscribe, d for demo traffic"
-        } else {
-            "no subscription matches the filter (/ to change it)"
-        };
-        let at = Rect {
-            y: inner.y + 1,
-            height: 1,
-            ..inner
-        };
-        Line::styled(fit(hint, usize::from(at.width)), th.dim()).render(at, buf);
+        empty_table_hint(
+            app,
+            "no subscription matches the filter (/ to change it)",
+            inner,
+            buf,
+        );
     }
 }
 
