@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::{empty_table_hint, render_visible, table_block, visible_rows};
+use super::{render_visible, table_block, visible_rows};
 use crate::dashboard::app::{App, SortColumn};
 use crate::dashboard::format::{bar, compact, count, fit};
 
@@ -60,7 +60,6 @@ impl StatefulWidget for FiltersTable<'_> {
         let filter_width = inner.width.saturating_sub(fixed).max(1);
 
         let shown = visible_rows(app, state, inner);
-        let total = view.rows.len();
 
         let header = Row::new(
             std::iter::once(Cell::from("filter")).chain(
@@ -115,16 +114,9 @@ impl StatefulWidget for FiltersTable<'_> {
             app,
             Table::new(rows, widths).header(header),
             &shown,
+            "no filter matches the row filter (/ to change it)",
             inner,
             buf,
         );
-        if total == 0 {
-            empty_table_hint(
-                app,
-                "no filter matches the row filter (/ to change it)",
-                inner,
-                buf,
-            );
-        }
     }
 }

@@ -77,11 +77,13 @@ fn visible_rows(app: &App, state: &mut TableState, inner: Rect) -> std::ops::Ran
     offset..total.min(offset + visible)
 }
 
-/// Renders `table`, built from the rows in `shown` only, with the selected row marked.
+/// Renders `table`, built from the rows in `shown` only, with the selected row marked; an empty table
+/// says why it is empty (`no_match` when the row filter hides every row).
 fn render_visible(
     app: &App,
     table: Table,
     shown: &std::ops::Range<usize>,
+    no_match: &str,
     inner: Rect,
     buf: &mut Buffer,
 ) {
@@ -94,6 +96,9 @@ fn render_visible(
     let mut on_screen = TableState::default()
         .with_selected(shown.contains(&selected).then(|| selected - shown.start));
     StatefulWidget::render(table, inner, buf, &mut on_screen);
+    if app.table().rows.is_empty() {
+        empty_table_hint(app, no_match, inner, buf);
+    }
 }
 
 /// The first row to show so that row `selected` of `total` is visible in `visible` rows, moving the

@@ -13,7 +13,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::{empty_table_hint, render_visible, table_block, visible_rows};
+use super::{render_visible, table_block, visible_rows};
 use crate::dashboard::app::{App, SortColumn, View};
 use crate::dashboard::format::{bar, compact, count, fit, rate};
 use crate::dashboard::link::ConsumerState;
@@ -237,7 +237,6 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         .saturating_sub(fixed)
         .max(Column::Filter.width());
     let shown = visible_rows(app, state, inner);
-    let total = view.rows.len();
 
     let header = Row::new(columns.iter().map(|c| {
         let mut text = c.title().to_string();
@@ -330,17 +329,10 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         app,
         Table::new(rows, widths).header(header),
         &shown,
+        "no subscription matches the filter (/ to change it)",
         inner,
         buf,
     );
-    if total == 0 {
-        empty_table_hint(
-            app,
-            "no subscription matches the filter (/ to change it)",
-            inner,
-            buf,
-        );
-    }
 }
 
 #[cfg(test)]
