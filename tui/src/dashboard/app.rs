@@ -451,15 +451,6 @@ impl App {
         }
     }
 
-    /// The selected row of the filters view.
-    pub fn selected_filter(&self) -> Option<&FilterTotals> {
-        if self.table.view.lists_subscriptions() {
-            return None;
-        }
-        let row = *self.table.rows.get(self.table.selected)?;
-        self.table.filters.get(row)
-    }
-
     /// The state of the consumer of `id`.
     pub fn consumer(&self, id: SubscriptionId) -> ConsumerState {
         self.observed
