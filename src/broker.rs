@@ -725,6 +725,11 @@ impl Broker {
             requests: self.shared.requests.stats(),
         }
     }
+
+    /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
+    pub(crate) fn routing_table(&self) -> arc_swap::Guard<Arc<crate::routing::RoutingTable>> {
+        self.shared.routing.load()
+    }
 }
 
 /// A publishing handle bound to one topic.

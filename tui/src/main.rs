@@ -2,8 +2,10 @@
 
 mod dashboard;
 mod export;
+mod filter_totals;
 mod load;
 mod numbers;
+mod radar;
 
 use std::process::ExitCode;
 

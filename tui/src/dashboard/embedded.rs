@@ -11,6 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use switchyard::Explained;
 use switchyard::{
     Broker, BrokerOptions, DeadLetters, PublishOptions, StatsSnapshot, SubscriptionId,
     SubscriptionOptions, TopicLimits,
@@ -325,6 +326,10 @@ impl BrokerLink for EmbeddedBroker {
 
     fn take_events(&mut self) -> Vec<LinkEvent> {
         self.events.try_iter().collect()
+    }
+
+    fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
+        Ok(self.broker.explain(topic)?)
     }
 }
 
