@@ -179,7 +179,6 @@ fn a_thousand_subscriptions_render_only_the_visible_rows_and_scroll_to_the_last(
         super::theme::Theme::new(false),
     );
     app.apply(sample(snapshot_with(1.0, 0, subs), &[]));
-    let started = std::time::Instant::now();
     let mut state = ScreenState::default();
     press(&mut app, "G");
     let screen = draw_with(&app, &mut state, 120, 40).backend().to_string();
@@ -199,11 +198,6 @@ fn a_thousand_subscriptions_render_only_the_visible_rows_and_scroll_to_the_last(
     }
     let screen = draw_with(&app, &mut state, 120, 40).backend().to_string();
     assert!(screen.contains("▶    799 sub-0799"), "{screen}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
