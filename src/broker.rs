@@ -22,7 +22,6 @@
 //! totals never go backwards and `matched = delivered + dropped + depth` holds across churn.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,7 +31,6 @@ use crate::counters::DroppedByReason;
 use crate::dead_letter::{DeadLetterQueue, DeadLetters};
 pub use crate::delivery::PublishOutcome;
 use crate::delivery::{PublishCounters, Route};
-use crate::durable::{DurableState, STATE_SCHEMA, StateError, read_state, write_state};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
@@ -41,7 +39,7 @@ use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
-    JoinError, Retire, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions, Wait,
+    JoinError, Retire, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
 };
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 
@@ -166,7 +164,7 @@ impl PublishOptions {
 }
 
 /// Refuses a capacity of zero or over [`SubscriptionOptions::MAX_CAPACITY`].
-fn check_capacity(capacity: usize) -> Result<(), SubscribeError> {
+pub(crate) fn check_capacity(capacity: usize) -> Result<(), SubscribeError> {
     if capacity == 0 {
         return Err(SubscribeError::ZeroCapacity);
     }
@@ -197,7 +195,7 @@ struct RateSample {
 
 /// State only the control path touches, behind the control mutex.
 #[derive(Debug)]
-struct Control {
+pub(crate) struct Control {
     next_id: SubscriptionId,
     live: BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
     retiring: Vec<Arc<SubscriptionCore>>,
@@ -207,8 +205,13 @@ struct Control {
 
 impl Control {
     /// The live durable subscription called `name`.
-    fn durable(&self, name: &str) -> Option<&Arc<SubscriptionCore>> {
-        self.live.values().find(|c| c.durable && &*c.name == name)
+    pub(crate) fn durable(&self, name: &str) -> Option<&Arc<SubscriptionCore>> {
+        self.durables().find(|c| &*c.name == name)
+    }
+
+    /// The live durable subscriptions, by id.
+    pub(crate) fn durables(&self) -> impl Iterator<Item = &Arc<SubscriptionCore>> {
+        self.live.values().filter(|c| c.durable)
     }
 
     /// Finalises every retiring subscription that nothing but this list can reach any more.
@@ -275,7 +278,7 @@ impl BrokerShared {
             .deliver(Route::Table(&table, msg.topic()), move || routed))
     }
 
-    fn control(&self) -> MutexGuard<'_, Control> {
+    pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
         // The control state stays consistent even if a holder panicked: every update to it is a
         // single assignment or push after the fallible work is done.
         self.control
@@ -370,6 +373,11 @@ impl Broker {
         }
     }
 
+    /// The shared state, for the feature modules' `impl Broker` blocks.
+    pub(crate) fn shared(&self) -> &Arc<BrokerShared> {
+        &self.shared
+    }
+
     /// A reader of the dead-letter queue, if the broker keeps one ([`BrokerOptions::dead_letters`]).
     pub fn dead_letters(&self) -> Option<DeadLetters> {
         self.shared.dead_letters.clone().map(DeadLetters::new)
@@ -418,17 +426,13 @@ impl Broker {
         let core = self.add_subscription(&mut ctl, filter, &options);
         drop(ctl);
         if let Some(store) = retained.as_mut() {
-            let replay = store.matching(|topic| core.filter.matches(topic));
-            for msg in &replay {
-                core.offer(msg, Wait::Never);
-            }
-            store.count_replayed(replay.len());
+            store.replay_into(&core);
         }
         Ok(Subscription::new(core, self.shared.clone()))
     }
 
     /// Creates a subscription and swaps it into the routing table. Under the control lock.
-    fn add_subscription(
+    pub(crate) fn add_subscription(
         &self,
         ctl: &mut Control,
         filter: Filter,
@@ -447,74 +451,6 @@ impl Broker {
             .update(|trie| trie.insert(core.filter.as_str(), id, core.clone()));
         ctl.live.insert(id, core.clone());
         core
-    }
-
-    /// A new receiver of the durable subscription called `name`, if there is one. See
-    /// [`crate::durable`].
-    pub fn attach(&self, name: &str) -> Option<Subscription> {
-        let core = self.shared.control().durable(name)?.clone();
-        Some(Subscription::new(core, self.shared.clone()))
-    }
-
-    /// The durable subscriptions now, as a state file holds them.
-    pub fn durable_state(&self) -> DurableState {
-        let ctl = self.shared.control();
-        DurableState {
-            schema: STATE_SCHEMA.to_string(),
-            subscriptions: ctl
-                .live
-                .values()
-                .filter_map(|c| c.durable_entry())
-                .collect(),
-        }
-    }
-
-    /// Saves the durable subscriptions to `path` (write to a temporary file, then rename). Messages are
-    /// not saved. See [`crate::durable`].
-    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
-        write_state(path.as_ref(), &self.durable_state())
-    }
-
-    /// Recreates the durable subscriptions saved in `path` (a missing file restores nothing) and
-    /// returns how many entries the file has; ones that already exist here with the same filter are
-    /// kept as they are. The file is never modified (temporary files that a process killed mid-save
-    /// left beside it are removed).
-    ///
-    /// All or nothing: every entry is checked before any is subscribed. A file that is not a valid
-    /// state file, or has an invalid filter or capacity, is [`StateError::Corrupt`], naming the file and
-    /// the problem; a name that a live durable subscription has with another filter is
-    /// [`StateError::NameTaken`]. Either way nothing is subscribed.
-    pub fn restore_state(&self, path: impl AsRef<Path>) -> Result<usize, StateError> {
-        let path = path.as_ref();
-        let state = read_state(path)?;
-        crate::durable::remove_stale_temporaries(path);
-        let mut ctl = self.shared.control();
-        let mut fresh = Vec::new();
-        for entry in &state.subscriptions {
-            let corrupt = |e: SubscribeError| StateError::Corrupt {
-                path: path.to_path_buf(),
-                problem: format!("subscription `{}`: {e}; nothing was restored", entry.name),
-            };
-            let filter = Filter::with_limits(&entry.filter, &self.shared.limits)
-                .map_err(|e| corrupt(e.into()))?;
-            check_capacity(entry.capacity).map_err(corrupt)?;
-            match ctl.durable(&entry.name) {
-                Some(live) if live.filter.as_str() != filter.as_str() => {
-                    return Err(StateError::NameTaken {
-                        path: path.to_path_buf(),
-                        name: entry.name.clone(),
-                        existing: live.filter.to_string(),
-                        filter: entry.filter.clone(),
-                    });
-                }
-                Some(_) => {}
-                None => fresh.push((filter, entry.options())),
-            }
-        }
-        for (filter, options) in fresh {
-            self.add_subscription(&mut ctl, filter, &options);
-        }
-        Ok(state.subscriptions.len())
     }
 
     /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped

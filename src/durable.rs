@@ -24,8 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::broker::{Broker, SubscribeError, check_capacity};
 use crate::policy::OverflowPolicy;
-use crate::subscription::SubscriptionOptions;
+use crate::subscription::{Subscription, SubscriptionCore, SubscriptionOptions};
+use crate::topic::Filter;
 
 /// The schema identifier of a state file.
 pub const STATE_SCHEMA: &str = "switchyard.state/v1";
@@ -65,6 +67,85 @@ impl DurableSubscription {
             .policy(self.policy)
             .joinable(self.joinable)
             .durable(true)
+    }
+}
+
+/// The state-file entry of a durable subscription.
+fn entry_of(core: &SubscriptionCore) -> DurableSubscription {
+    DurableSubscription {
+        name: core.name.to_string(),
+        filter: core.filter.to_string(),
+        capacity: core.capacity(),
+        policy: core.policy(),
+        joinable: core.is_joinable(),
+    }
+}
+
+/// The broker's durable-subscription calls. Subscribing a durable subscription (by name, attaching to
+/// an existing one) is part of [`Broker::subscribe_with`].
+impl Broker {
+    /// A new receiver of the durable subscription called `name`, if there is one. See
+    /// [`crate::durable`].
+    pub fn attach(&self, name: &str) -> Option<Subscription> {
+        let core = self.shared().control().durable(name)?.clone();
+        Some(Subscription::new(core, self.shared().clone()))
+    }
+
+    /// The durable subscriptions now, as a state file holds them.
+    pub fn durable_state(&self) -> DurableState {
+        let ctl = self.shared().control();
+        DurableState {
+            schema: STATE_SCHEMA.to_string(),
+            subscriptions: ctl.durables().map(|c| entry_of(c)).collect(),
+        }
+    }
+
+    /// Saves the durable subscriptions to `path` (write to a temporary file, then rename). Messages are
+    /// not saved. See [`crate::durable`].
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
+        write_state(path.as_ref(), &self.durable_state())
+    }
+
+    /// Recreates the durable subscriptions saved in `path` (a missing file restores nothing) and
+    /// returns how many entries the file has; ones that already exist here with the same filter are
+    /// kept as they are. The file is never modified (temporary files that a process killed mid-save
+    /// left beside it are removed).
+    ///
+    /// All or nothing: every entry is checked before any is subscribed. A file that is not a valid
+    /// state file, or has an invalid filter or capacity, is [`StateError::Corrupt`], naming the file and
+    /// the problem; a name that a live durable subscription has with another filter is
+    /// [`StateError::NameTaken`]. Either way nothing is subscribed.
+    pub fn restore_state(&self, path: impl AsRef<Path>) -> Result<usize, StateError> {
+        let path = path.as_ref();
+        let state = read_state(path)?;
+        remove_stale_temporaries(path);
+        let mut ctl = self.shared().control();
+        let mut fresh = Vec::new();
+        for entry in &state.subscriptions {
+            let corrupt = |e: SubscribeError| StateError::Corrupt {
+                path: path.to_path_buf(),
+                problem: format!("subscription `{}`: {e}; nothing was restored", entry.name),
+            };
+            let filter = Filter::with_limits(&entry.filter, &self.limits())
+                .map_err(|e| corrupt(e.into()))?;
+            check_capacity(entry.capacity).map_err(corrupt)?;
+            match ctl.durable(&entry.name) {
+                Some(live) if live.filter.as_str() != filter.as_str() => {
+                    return Err(StateError::NameTaken {
+                        path: path.to_path_buf(),
+                        name: entry.name.clone(),
+                        existing: live.filter.to_string(),
+                        filter: entry.filter.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => fresh.push((filter, entry.options())),
+            }
+        }
+        for (filter, options) in fresh {
+            self.add_subscription(&mut ctl, filter, &options);
+        }
+        Ok(state.subscriptions.len())
     }
 }
 

@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
+use crate::subscription::{SubscriptionCore, Wait};
 
 /// Bounds of the retained store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,16 +134,16 @@ impl RetainedStore {
     }
 
     /// The retained messages whose topic `matches`, in topic order.
-    pub(crate) fn matching(&self, matches: impl Fn(&str) -> bool) -> Vec<Message> {
-        self.by_topic
-            .iter()
-            .filter(|(t, _)| matches(t))
-            .map(|(_, m)| m.clone())
-            .collect()
-    }
-
-    pub(crate) fn count_replayed(&mut self, n: usize) {
-        self.stats.replayed += n as u64;
+    /// Replays every retained message `core`'s filter matches into it, in topic order, without ever
+    /// waiting (a full lane refuses, as `queue_full`). Called with the store's mutex held, after the
+    /// subscription was added to the routing table (see the module docs).
+    pub(crate) fn replay_into(&mut self, core: &SubscriptionCore) {
+        let mut replayed = 0;
+        for (_, msg) in self.by_topic.iter().filter(|(t, _)| core.filter.matches(t)) {
+            core.offer(msg, Wait::Never);
+            replayed += 1;
+        }
+        self.stats.replayed += replayed;
     }
 
     pub(crate) fn stats(&self) -> RetainedStats {

@@ -37,7 +37,6 @@ use crate::counters::{
     DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
 };
 use crate::dead_letter::DeadLetterQueue;
-use crate::durable::DurableSubscription;
 use crate::join::JoinState;
 pub use crate::join::{DoneError, JoinError};
 use crate::message::Message;
@@ -467,17 +466,6 @@ impl SubscriptionCore {
 
     pub(crate) fn is_joinable(&self) -> bool {
         self.join.is_some()
-    }
-
-    /// The state-file entry of a durable subscription.
-    pub(crate) fn durable_entry(&self) -> Option<DurableSubscription> {
-        self.durable.then(|| DurableSubscription {
-            name: self.name.to_string(),
-            filter: self.filter.to_string(),
-            capacity: self.capacity(),
-            policy: self.policy(),
-            joinable: self.is_joinable(),
-        })
     }
 
     /// Acknowledges one processed message. See [`crate::join`].
