@@ -22,16 +22,15 @@
 //! totals never go backwards and `matched = delivered + dropped + depth` holds across churn.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use crossbeam_utils::CachePadded;
 
 use crate::counters::DroppedByReason;
 use crate::dead_letter::{DeadLetterQueue, DeadLetters};
-use crate::durable::{DurableState, STATE_SCHEMA, StateError, read_state, write_state};
+pub use crate::delivery::PublishOutcome;
+use crate::delivery::{PublishCounters, Route};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
@@ -40,9 +39,8 @@ use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
 use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
-    JoinError, Offer, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
+    JoinError, Retire, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
 };
-use crate::sync::{AtomicU64, Ordering};
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 
 /// Why a subscribe was refused.
@@ -99,40 +97,6 @@ pub enum PublishError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no subscription with id {0}")]
 pub struct UnknownSubscription(pub SubscriptionId);
-
-/// What one publish did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PublishOutcome {
-    /// Subscriptions whose filter matched the topic.
-    pub matched: usize,
-    /// Of those, how many queued the message.
-    pub queued: usize,
-    /// Messages dropped because of this publish: the new message where it was refused (full queue, block
-    /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
-    pub dropped: usize,
-}
-
-impl PublishOutcome {
-    #[inline]
-    fn count(&mut self, offer: Offer) {
-        self.matched += 1;
-        match offer {
-            Offer::Queued => self.queued += 1,
-            Offer::QueuedEvicting => {
-                self.queued += 1;
-                self.dropped += 1;
-            }
-            Offer::Dropped => self.dropped += 1,
-        }
-    }
-
-    /// Adds another outcome to this one (for batches).
-    pub fn merge(&mut self, other: PublishOutcome) {
-        self.matched += other.matched;
-        self.queued += other.queued;
-        self.dropped += other.dropped;
-    }
-}
 
 /// How a broker is set up. `BrokerOptions::default()` is what [`Broker::new`] builds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,6 +163,20 @@ impl PublishOptions {
     }
 }
 
+/// Refuses a capacity of zero or over [`SubscriptionOptions::MAX_CAPACITY`].
+pub(crate) fn check_capacity(capacity: usize) -> Result<(), SubscribeError> {
+    if capacity == 0 {
+        return Err(SubscribeError::ZeroCapacity);
+    }
+    if capacity > SubscriptionOptions::MAX_CAPACITY {
+        return Err(SubscribeError::CapacityTooLarge {
+            capacity,
+            max: SubscriptionOptions::MAX_CAPACITY,
+        });
+    }
+    Ok(())
+}
+
 /// Counts folded in from removed subscriptions, so totals stay monotonic.
 #[derive(Debug, Default)]
 struct RetiredTotals {
@@ -217,7 +195,7 @@ struct RateSample {
 
 /// State only the control path touches, behind the control mutex.
 #[derive(Debug)]
-struct Control {
+pub(crate) struct Control {
     next_id: SubscriptionId,
     live: BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
     retiring: Vec<Arc<SubscriptionCore>>,
@@ -226,6 +204,16 @@ struct Control {
 }
 
 impl Control {
+    /// The live durable subscription called `name`.
+    pub(crate) fn durable(&self, name: &str) -> Option<&Arc<SubscriptionCore>> {
+        self.durables().find(|c| &*c.name == name)
+    }
+
+    /// The live durable subscriptions, by id.
+    pub(crate) fn durables(&self) -> impl Iterator<Item = &Arc<SubscriptionCore>> {
+        self.live.values().filter(|c| c.durable)
+    }
+
     /// Finalises every retiring subscription that nothing but this list can reach any more.
     fn finalize_retiring(&mut self) {
         let retired = &mut self.retired;
@@ -243,12 +231,12 @@ impl Control {
     }
 }
 
-/// The broker's shared state; [`Broker`], [`Publisher`] and [`Subscription`] hold it.
+/// The broker's shared state; [`Broker`] and [`Publisher`] hold it, and [`Subscription`]s hold it as
+/// the [`Retire`] that takes them out of routing.
 #[derive(Debug)]
 pub(crate) struct BrokerShared {
     routing: Routing,
-    published: CachePadded<AtomicU64>,
-    unrouted: CachePadded<AtomicU64>,
+    publishes: PublishCounters,
     control: Mutex<Control>,
     limits: TopicLimits,
     started: Instant,
@@ -266,38 +254,42 @@ impl BrokerShared {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Stores `msg` as its topic's retained message and routes it, under the retained mutex, so a
-    /// subscription being replayed the store sees it exactly once. See [`crate::retained`].
+    /// Stores `msg` as its topic's retained message and routes it. The store update and the table load
+    /// happen under the retained mutex, so a subscription being replayed the store sees the message
+    /// exactly once; the offers happen after the mutex is released, so a `Block` subscription that makes
+    /// this publish wait holds up neither [`Broker::stats`] nor other retained publishes. See
+    /// [`crate::retained`].
     #[cold]
     fn publish_retained(&self, msg: Message) -> Result<PublishOutcome, PublishError> {
-        let mut store = self.retained();
-        store
-            .retain(&msg)
-            .map_err(|full| PublishError::RetainedFull {
-                topic: msg.topic().to_string(),
-                limit: full.limit,
-                max: full.max,
-            })?;
-        let table = self.routing.load();
-        let mut outcome = PublishOutcome::default();
-        table
-            .trie
-            .for_each_match(msg.topic(), |core| outcome.count(core.offer(&msg)));
-        self.count_publish(&outcome);
-        drop(store);
-        Ok(outcome)
+        let table = {
+            let mut store = self.retained();
+            store
+                .retain(&msg)
+                .map_err(|full| PublishError::RetainedFull {
+                    topic: msg.topic().to_string(),
+                    limit: full.limit,
+                    max: full.max,
+                })?;
+            self.routing.load()
+        };
+        let routed = msg.clone();
+        Ok(self
+            .publishes
+            .deliver(Route::Table(&table, msg.topic()), move || routed))
     }
 
-    fn control(&self) -> MutexGuard<'_, Control> {
+    pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
         // The control state stays consistent even if a holder panicked: every update to it is a
         // single assignment or push after the fallible work is done.
         self.control
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
+}
 
+impl Retire for BrokerShared {
     /// Removes subscription `id`: out of the table, closed, drained. Returns whether it was live.
-    pub(crate) fn retire(&self, id: SubscriptionId) -> bool {
+    fn retire(&self, id: SubscriptionId) -> bool {
         let mut ctl = self.control();
         let Some(core) = ctl.live.remove(&id) else {
             return false;
@@ -311,14 +303,6 @@ impl BrokerShared {
         ctl.retiring.push(core);
         ctl.finalize_retiring();
         true
-    }
-
-    #[inline]
-    fn count_publish(&self, outcome: &PublishOutcome) {
-        self.published.fetch_add(1, Ordering::Relaxed);
-        if outcome.matched == 0 {
-            self.unrouted.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 
@@ -367,8 +351,7 @@ impl Broker {
         Self {
             shared: Arc::new(BrokerShared {
                 routing: Routing::new(),
-                published: CachePadded::new(AtomicU64::new(0)),
-                unrouted: CachePadded::new(AtomicU64::new(0)),
+                publishes: PublishCounters::default(),
                 control: Mutex::new(Control {
                     next_id: 1,
                     live: BTreeMap::new(),
@@ -388,6 +371,11 @@ impl Broker {
                 requests: Arc::new(RequestCounters::default()),
             }),
         }
+    }
+
+    /// The shared state, for the feature modules' `impl Broker` blocks.
+    pub(crate) fn shared(&self) -> &Arc<BrokerShared> {
+        &self.shared
     }
 
     /// A reader of the dead-letter queue, if the broker keeps one ([`BrokerOptions::dead_letters`]).
@@ -413,15 +401,7 @@ impl Broker {
         options: SubscriptionOptions,
     ) -> Result<Subscription, SubscribeError> {
         let filter = Filter::with_limits(filter, &self.shared.limits)?;
-        if options.capacity == 0 {
-            return Err(SubscribeError::ZeroCapacity);
-        }
-        if options.capacity > SubscriptionOptions::MAX_CAPACITY {
-            return Err(SubscribeError::CapacityTooLarge {
-                capacity: options.capacity,
-                max: SubscriptionOptions::MAX_CAPACITY,
-            });
-        }
+        check_capacity(options.capacity)?;
         // Lock order: retained store, then control. Held across the table swap and the replay, so no
         // retained publish falls between them (see `crate::retained`).
         let mut retained = options.receive_retained.then(|| self.shared.retained());
@@ -432,7 +412,7 @@ impl Broker {
                 .name
                 .as_deref()
                 .ok_or(SubscribeError::DurableNeedsName)?;
-            if let Some(existing) = ctl.live.values().find(|c| c.durable && &*c.name == name) {
+            if let Some(existing) = ctl.durable(name) {
                 if existing.filter.as_str() != filter.as_str() {
                     return Err(SubscribeError::DurableNameTaken {
                         name: name.to_string(),
@@ -443,74 +423,34 @@ impl Broker {
                 return Ok(Subscription::new(existing.clone(), self.shared.clone()));
             }
         }
+        let core = self.add_subscription(&mut ctl, filter, &options);
+        drop(ctl);
+        if let Some(store) = retained.as_mut() {
+            store.replay_into(&core);
+        }
+        Ok(Subscription::new(core, self.shared.clone()))
+    }
+
+    /// Creates a subscription and swaps it into the routing table. Under the control lock.
+    pub(crate) fn add_subscription(
+        &self,
+        ctl: &mut Control,
+        filter: Filter,
+        options: &SubscriptionOptions,
+    ) -> Arc<SubscriptionCore> {
         let id = ctl.next_id;
         ctl.next_id += 1;
         let core = Arc::new(SubscriptionCore::new(
             id,
             filter,
-            &options,
+            options,
             self.shared.dead_letters.clone(),
         ));
-        let subscription = Subscription::new(core.clone(), self.shared.clone());
         self.shared
             .routing
             .update(|trie| trie.insert(core.filter.as_str(), id, core.clone()));
         ctl.live.insert(id, core.clone());
-        drop(ctl);
-        if let Some(store) = retained.as_mut() {
-            let replay = store.matching(|topic| core.filter.matches(topic));
-            for msg in &replay {
-                core.offer_nonblocking(msg);
-            }
-            store.count_replayed(replay.len());
-        }
-        Ok(subscription)
-    }
-
-    /// A new receiver of the durable subscription called `name`, if there is one. See
-    /// [`crate::durable`].
-    pub fn attach(&self, name: &str) -> Option<Subscription> {
-        let ctl = self.shared.control();
-        let core = ctl.live.values().find(|c| c.durable && &*c.name == name)?;
-        Some(Subscription::new(core.clone(), self.shared.clone()))
-    }
-
-    /// The durable subscriptions now, as a state file holds them.
-    pub fn durable_state(&self) -> DurableState {
-        let ctl = self.shared.control();
-        DurableState {
-            schema: STATE_SCHEMA.to_string(),
-            subscriptions: ctl
-                .live
-                .values()
-                .filter_map(|c| c.durable_entry())
-                .collect(),
-        }
-    }
-
-    /// Saves the durable subscriptions to `path` (write to a temporary file, then rename). Messages are
-    /// not saved. See [`crate::durable`].
-    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
-        write_state(path.as_ref(), &self.durable_state())
-    }
-
-    /// Recreates the durable subscriptions saved in `path` (a missing file restores nothing) and
-    /// returns how many it restored; ones that already exist are kept. The file is never modified.
-    /// A file that is not a valid state file is [`StateError::Corrupt`], naming the file and the
-    /// problem.
-    pub fn restore_state(&self, path: impl AsRef<Path>) -> Result<usize, StateError> {
-        let path = path.as_ref();
-        let state = read_state(path)?;
-        let mut restored = 0;
-        for entry in &state.subscriptions {
-            self.subscribe_with(&entry.filter, entry.options())
-                .map_err(|e| StateError::Corrupt {
-                    path: path.to_path_buf(),
-                    problem: format!("subscription `{}`: {e}", entry.name),
-                })?;
-            restored += 1;
-        }
-        Ok(restored)
+        core
     }
 
     /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped
@@ -568,21 +508,12 @@ impl Broker {
                 .publish_retained(Message::on_str(topic, payload, options.priority));
         }
         let table = self.shared.routing.load();
-        let mut outcome = PublishOutcome::default();
-        let mut payload = Some(payload);
-        let mut message: Option<Message> = None;
-        table.trie.for_each_match(topic, |core| {
-            let msg = message.get_or_insert_with(|| {
-                Message::on_str(
-                    topic,
-                    payload.take().map(Into::into).unwrap_or_default(),
-                    options.priority,
-                )
-            });
-            outcome.count(core.offer(msg));
-        });
-        self.shared.count_publish(&outcome);
-        Ok(outcome)
+        Ok(self
+            .shared
+            .publishes
+            .deliver(Route::Table(&table, topic), || {
+                Message::on_str(topic, payload, options.priority)
+            }))
     }
 
     /// Publishes a request on `topic` and blocks up to `timeout` for the first reply. See
@@ -612,11 +543,10 @@ impl Broker {
         let msg = Message::request(topic.clone(), payload.into(), slot.clone());
         let pending = PendingReply::new(slot, topic.clone());
         let table = self.shared.routing.load();
-        let mut outcome = PublishOutcome::default();
-        table
-            .trie
-            .for_each_match(topic.as_str(), |core| outcome.count(core.offer(&msg)));
-        self.shared.count_publish(&outcome);
+        let outcome = self
+            .shared
+            .publishes
+            .deliver(Route::Table(&table, topic.as_str()), move || msg);
         if outcome.matched == 0 {
             pending.never_sent();
             return Err(RequestError::Unrouted {
@@ -688,8 +618,8 @@ impl Broker {
             depth += s.depth;
         }
         let totals = Totals {
-            published: self.shared.published.load(Ordering::Relaxed),
-            unrouted: self.shared.unrouted.load(Ordering::Relaxed),
+            published: self.shared.publishes.published(),
+            unrouted: self.shared.publishes.unrouted(),
             matched,
             delivered,
             dropped: dropped.total(),
@@ -731,6 +661,11 @@ impl Broker {
             requests: self.shared.requests.stats(),
         }
     }
+
+    /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
+    pub(crate) fn routing_table(&self) -> arc_swap::Guard<Arc<crate::routing::RoutingTable>> {
+        self.shared.routing.load()
+    }
 }
 
 /// The control state a stats query reads, under the control mutex (see [`crate::stats_query`]).
@@ -768,8 +703,8 @@ impl Broker {
     /// `(published, unrouted, when the broker started)`.
     pub(crate) fn publish_counts(&self) -> (u64, u64, Instant) {
         (
-            self.shared.published.load(Ordering::Relaxed),
-            self.shared.unrouted.load(Ordering::Relaxed),
+            self.shared.publishes.published(),
+            self.shared.publishes.unrouted(),
             self.shared.started,
         )
     }
@@ -824,7 +759,7 @@ impl Publisher {
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
-        self.send(payload)
+        self.send(payload, Priority::Normal)
     }
 
     /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`]; only a
@@ -842,15 +777,7 @@ impl Publisher {
             ));
         }
         self.refresh();
-        let mut outcome = PublishOutcome::default();
-        if !self.routes.is_empty() {
-            let msg = Message::on_topic(&self.topic, payload, options.priority);
-            for core in &self.routes {
-                outcome.count(core.offer(&msg));
-            }
-        }
-        self.shared.count_publish(&outcome);
-        Ok(outcome)
+        Ok(self.send(payload, options.priority))
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
@@ -875,24 +802,19 @@ impl Publisher {
         self.refresh();
         let mut total = PublishOutcome::default();
         for payload in payloads {
-            total.merge(self.send(payload));
+            total.merge(self.send(payload, Priority::Normal));
         }
         total
     }
 
     /// Offers one message along the cached route.
     #[inline]
-    fn send(&self, payload: impl Into<Bytes>) -> PublishOutcome {
-        let mut outcome = PublishOutcome::default();
-        if let Some((last, others)) = self.routes.split_last() {
-            let msg = Message::on_topic(&self.topic, payload, Priority::Normal);
-            for core in others {
-                outcome.count(core.offer(&msg));
-            }
-            outcome.count(last.offer_owned(msg));
-        }
-        self.shared.count_publish(&outcome);
-        outcome
+    fn send(&self, payload: impl Into<Bytes>, priority: Priority) -> PublishOutcome {
+        self.shared
+            .publishes
+            .deliver(Route::Cached(&self.routes), || {
+                Message::on_topic(&self.topic, payload, priority)
+            })
     }
 }
 

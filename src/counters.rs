@@ -42,19 +42,18 @@ impl DropReason {
         DropReason::Unsubscribed,
     ];
 
-    /// The reason's name in the stats schema (`dropped_by_reason`) and in metric labels:
-    /// `queue_full`, `evicted`, `timeout` or `unsubscribed`.
-    pub fn name(self) -> &'static str {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name used in stats and dead letters: `queue_full`, `evicted`, `timeout`, `unsubscribed`.
+    pub fn label(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::Evicted => "evicted",
             DropReason::Timeout => "timeout",
             DropReason::Unsubscribed => "unsubscribed",
         }
-    }
-
-    fn index(self) -> usize {
-        self as usize
     }
 }
 

@@ -26,13 +26,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
-use event_listener::{Event, Listener};
+
 use serde::{Deserialize, Serialize};
 
 use crate::counters::DropReason;
 use crate::message::Message;
 use crate::subscription::SubscriptionId;
 use crate::sync::{AtomicU64, Ordering};
+use crate::waiters::Waiters;
 
 /// A dropped message, with the subscription that dropped it and why.
 #[derive(Clone)]
@@ -104,7 +105,7 @@ pub(crate) struct DeadLetterQueue {
     offered: CachePadded<AtomicU64>,
     overflow: AtomicU64,
     delivered: CachePadded<AtomicU64>,
-    not_empty: Event,
+    not_empty: Waiters,
 }
 
 impl fmt::Debug for DeadLetterQueue {
@@ -122,7 +123,7 @@ impl DeadLetterQueue {
             offered: CachePadded::new(AtomicU64::new(0)),
             overflow: AtomicU64::new(0),
             delivered: CachePadded::new(AtomicU64::new(0)),
-            not_empty: Event::new(),
+            not_empty: Waiters::default(),
         }
     }
 
@@ -136,7 +137,7 @@ impl DeadLetterQueue {
     ) {
         self.offered.fetch_add(1, Ordering::Relaxed);
         let letter = DeadLetter {
-            message: message.clone(),
+            message: message.for_dead_letter(),
             subscription,
             subscription_name: subscription_name.clone(),
             reason,
@@ -144,7 +145,7 @@ impl DeadLetterQueue {
         if self.queue.force_push(letter).is_some() {
             self.overflow.fetch_add(1, Ordering::Relaxed);
         }
-        self.not_empty.notify(1);
+        self.not_empty.notify_one();
     }
 
     fn take(&self) -> Option<DeadLetter> {
@@ -183,24 +184,9 @@ impl DeadLetters {
 
     /// Takes the oldest dead letter, waiting up to `timeout` for one.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<DeadLetter> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(l) = self.queue.take() {
-                return Some(l);
-            }
-            let listener = self.queue.not_empty.listen();
-            if let Some(l) = self.queue.take() {
-                return Some(l);
-            }
-            match deadline {
-                None => listener.wait(),
-                Some(d) => {
-                    if listener.wait_deadline(d).is_none() {
-                        return self.queue.take();
-                    }
-                }
-            }
-        }
+        self.queue
+            .not_empty
+            .wait_for(Instant::now().checked_add(timeout), || self.queue.take())
     }
 
     /// Moves up to `max` dead letters into `out`, oldest first; returns how many.

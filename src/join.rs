@@ -24,7 +24,100 @@
 //! before its `done` happens before `join` returns. The loom model
 //! `loom_join_returns_only_after_the_work_acknowledged_before_it` checks this.
 
+use std::time::Instant;
+
+use crate::subscription::SubscriptionId;
 use crate::sync::{AtomicU64, Ordering};
+use crate::waiters::Waiters;
+
+/// Why [`crate::Subscription::done`] was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DoneError {
+    /// The subscription was not created with [`crate::SubscriptionOptions::joinable`].
+    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
+    NotJoinable(SubscriptionId),
+    /// Every message delivered so far was already acknowledged.
+    #[error("subscription {0} has no delivered message left to acknowledge")]
+    NothingToAcknowledge(SubscriptionId),
+}
+
+/// Why a join returned before everything was processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The subscription was not created with [`crate::SubscriptionOptions::joinable`].
+    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
+    NotJoinable(SubscriptionId),
+    /// No live subscription has this id.
+    #[error("no subscription with id {0}")]
+    Unknown(SubscriptionId),
+    /// Messages were still unfinished when the timeout ran out.
+    #[error("subscription {id} still had {unfinished} unfinished messages when the join timed out")]
+    Timeout {
+        /// The subscription.
+        id: SubscriptionId,
+        /// Messages queued or delivered and not acknowledged at the timeout.
+        unfinished: u64,
+    },
+}
+
+/// The join state of one joinable subscription: its counts and the joiners parked on them.
+#[derive(Debug, Default)]
+pub(crate) struct JoinState {
+    counter: JoinCounter,
+    idle: Waiters,
+}
+
+impl JoinState {
+    /// A message is about to be pushed. Publisher side, before the push.
+    #[inline]
+    pub(crate) fn begin(&self) {
+        self.counter.begin();
+    }
+
+    /// `n` messages counted by `begin` will never be processed; wakes joiners if none is left.
+    #[inline]
+    pub(crate) fn abandon(&self, n: u64) {
+        if self.counter.abandon(n) {
+            self.idle.notify(usize::MAX);
+        }
+    }
+
+    /// Acknowledges one processed message of subscription `id`, which has delivered `delivered()`.
+    pub(crate) fn done(
+        &self,
+        id: SubscriptionId,
+        delivered: impl Fn() -> u64,
+    ) -> Result<(), DoneError> {
+        match self.counter.done(delivered) {
+            Ok(idle) => {
+                if idle {
+                    self.idle.notify(usize::MAX);
+                }
+                Ok(())
+            }
+            Err(()) => Err(DoneError::NothingToAcknowledge(id)),
+        }
+    }
+
+    /// Messages queued or delivered and not yet acknowledged.
+    pub(crate) fn unfinished(&self) -> u64 {
+        self.counter.unfinished()
+    }
+
+    /// Waits until nothing of subscription `id` is unfinished, or until `deadline`.
+    pub(crate) fn wait_idle(
+        &self,
+        id: SubscriptionId,
+        deadline: Option<Instant>,
+    ) -> Result<(), JoinError> {
+        self.idle
+            .wait_for(deadline, || (self.unfinished() == 0).then_some(()))
+            .ok_or_else(|| JoinError::Timeout {
+                id,
+                unfinished: self.unfinished(),
+            })
+    }
+}
 
 /// The counts of one joinable subscription. See the [module docs](self).
 #[derive(Debug, Default)]

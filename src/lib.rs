@@ -42,7 +42,9 @@
 mod broker;
 pub mod counters;
 pub mod dead_letter;
+mod delivery;
 pub mod durable;
+pub mod explain;
 pub mod join;
 mod message;
 pub mod policy;
@@ -67,6 +69,7 @@ pub use bytes::Bytes;
 pub use counters::{DropReason, DroppedByReason};
 pub use dead_letter::{DeadLetter, DeadLetterStats, DeadLetters};
 pub use durable::{DurableState, DurableSubscription, STATE_SCHEMA, StateError};
+pub use explain::{Explained, Explanation};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::counters::DropReason;
 use crate::priority::Priority;
 use crate::request::{ReplyError, ReplySlot};
 use crate::topic::Topic;
@@ -65,7 +66,19 @@ struct MessageInner {
     payload: Bytes,
     priority: Priority,
     /// Where replies go, for messages published by `Broker::request`.
-    reply_to: Option<Arc<ReplySlot>>,
+    reply_to: Option<ReplyTo>,
+}
+
+/// The reply address a request carries. It goes when the last copy of the request goes: every
+/// subscription's copy was either taken by a receiver and let go, or dropped by its queue. If nobody
+/// replied by then, nobody can, and the requester is told at once ([`ReplySlot::abandon`]) instead of
+/// waiting out its whole timeout.
+struct ReplyTo(Arc<ReplySlot>);
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
 }
 
 impl Message {
@@ -107,8 +120,30 @@ impl Message {
             topic: TopicText::Shared(topic),
             payload,
             priority: Priority::Normal,
-            reply_to: Some(slot),
+            reply_to: Some(ReplyTo(slot)),
         }))
+    }
+
+    /// A copy for the dead-letter queue: a dropped request there no longer carries its reply address,
+    /// so the requester learns of the drop at once, and a dead letter cannot be answered.
+    pub(crate) fn for_dead_letter(&self) -> Self {
+        match &self.0.reply_to {
+            None => self.clone(),
+            Some(_) => Self(Arc::new(MessageInner {
+                topic: TopicText::from_str(self.topic(), || Topic::new_unchecked(self.topic())),
+                payload: self.0.payload.clone(),
+                priority: self.0.priority,
+                reply_to: None,
+            })),
+        }
+    }
+
+    /// A queue dropped this copy for `reason`: a request remembers why, to tell its requester if no
+    /// copy is left to answer it.
+    pub(crate) fn note_dropped(&self, reason: DropReason) {
+        if let Some(ReplyTo(slot)) = &self.0.reply_to {
+            slot.note_dropped(reason);
+        }
     }
 
     /// Whether it was published by a request and can be replied to.
@@ -119,7 +154,7 @@ impl Message {
     /// Replies to a request. The first reply to a request is delivered to the requester; see
     /// [`crate::request`] for late and surplus replies.
     pub fn reply(&self, payload: impl Into<Bytes>) -> Result<(), ReplyError> {
-        let slot = self.0.reply_to.as_ref().ok_or(ReplyError::NotARequest)?;
+        let ReplyTo(slot) = self.0.reply_to.as_ref().ok_or(ReplyError::NotARequest)?;
         slot.reply(self.topic(), payload.into())
     }
 

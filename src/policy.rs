@@ -38,7 +38,7 @@ pub enum OverflowPolicy {
     /// Make the publisher wait up to `timeout` for room; then count the message as dropped (`timeout`).
     Block {
         /// How long a publisher may wait for room.
-        #[serde(with = "duration_ms")]
+        #[serde(with = "duration_text")]
         timeout: Duration,
     },
 }
@@ -94,17 +94,48 @@ impl FromStr for OverflowPolicy {
     }
 }
 
-mod duration_ms {
+/// The `timeout` of `Block` in a state file: a duration text such as `"500us"` or `"1s"`, written
+/// exactly to the nanosecond. A number is read as milliseconds, as files written before this form hold.
+mod duration_text {
+    use std::fmt;
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
+        s.collect_str(&humantime::format_duration(*d))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
+        struct DurationVisitor;
+
+        impl Visitor<'_> for DurationVisitor {
+            type Value = Duration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a duration such as \"250ms\" or \"500us\", or a number of milliseconds",
+                )
+            }
+
+            fn visit_u64<E: de::Error>(self, ms: u64) -> Result<Duration, E> {
+                Ok(Duration::from_millis(ms))
+            }
+
+            fn visit_i64<E: de::Error>(self, ms: i64) -> Result<Duration, E> {
+                u64::try_from(ms)
+                    .map(Duration::from_millis)
+                    .map_err(|_| E::custom(format!("a negative timeout ({ms} ms)")))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+                humantime::parse_duration(text)
+                    .map_err(|e| E::custom(format!("timeout `{text}` is not a duration: {e}")))
+            }
+        }
+
+        d.deserialize_any(DurationVisitor)
     }
 }
 

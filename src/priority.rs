@@ -29,7 +29,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::OnceLock;
+
+use crossbeam_queue::ArrayQueue;
 use serde::{Deserialize, Serialize};
+
+use crate::message::Message;
+use crate::sync::{AtomicU8, Ordering};
 
 /// How urgent a message is. Receivers take higher priorities first; `Normal` is the default.
 #[derive(
@@ -138,6 +144,113 @@ impl ByPriority {
             high: a[2],
             critical: a[3],
         }
+    }
+}
+
+/// A subscription's queues, one lane per priority. See the [module docs](self) for the design.
+pub(crate) struct Lanes {
+    /// The `Normal` lane, allocated up front.
+    normal: ArrayQueue<Message>,
+    /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
+    /// lane's initialiser, so before any message can be pushed into it; read (acquire) on every receive.
+    in_use: AtomicU8,
+    /// `Low`, `High`, `Critical`, allocated on first use. Boxed so an unused lane costs one pointer.
+    lazy: [OnceLock<Box<ArrayQueue<Message>>>; 3],
+}
+
+impl Lanes {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            normal: ArrayQueue::new(capacity),
+            in_use: AtomicU8::new(0),
+            lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The capacity of each lane.
+    pub(crate) fn capacity(&self) -> usize {
+        self.normal.capacity()
+    }
+
+    /// The slot of a lazily allocated lane.
+    #[inline]
+    fn slot(priority: Priority) -> usize {
+        match priority {
+            Priority::Low => 0,
+            Priority::High => 1,
+            Priority::Critical | Priority::Normal => 2,
+        }
+    }
+
+    /// The lane for `priority`, allocating it on first use. Publisher side.
+    #[inline]
+    pub(crate) fn for_push(&self, priority: Priority) -> &ArrayQueue<Message> {
+        if priority == Priority::Normal {
+            return &self.normal;
+        }
+        let slot = Self::slot(priority);
+        self.lazy[slot].get_or_init(|| {
+            let lane = Box::new(ArrayQueue::new(self.normal.capacity()));
+            // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
+            self.in_use.fetch_or(1 << slot, Ordering::Release);
+            lane
+        })
+    }
+
+    /// The lane for `priority` if it was ever allocated.
+    #[inline]
+    fn get(&self, priority: Priority) -> Option<&ArrayQueue<Message>> {
+        if priority == Priority::Normal {
+            Some(&self.normal)
+        } else {
+            self.lazy[Self::slot(priority)].get().map(|b| &**b)
+        }
+    }
+
+    /// Takes the highest-priority message queued. While only `Normal` was ever used this is one load of
+    /// `in_use` and the `Normal` pop.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<Message> {
+        let in_use = self.in_use.load(Ordering::Acquire);
+        if in_use == 0 {
+            return self.normal.pop();
+        }
+        self.pop_by_priority(in_use)
+    }
+
+    #[cold]
+    fn pop_by_priority(&self, in_use: u8) -> Option<Message> {
+        let lazy = |slot: usize| -> Option<Message> {
+            if in_use & (1 << slot) == 0 {
+                return None;
+            }
+            self.lazy[slot].get().and_then(|lane| lane.pop())
+        };
+        lazy(2)
+            .or_else(|| lazy(1))
+            .or_else(|| self.normal.pop())
+            .or_else(|| lazy(0))
+    }
+
+    /// Messages queued now, over every lane.
+    pub(crate) fn len(&self) -> usize {
+        let mut n = self.normal.len();
+        if self.in_use.load(Ordering::Acquire) != 0 {
+            n += self
+                .lazy
+                .iter()
+                .filter_map(|l| l.get())
+                .map(|l| l.len())
+                .sum::<usize>();
+        }
+        n
+    }
+
+    /// Messages queued now, by priority.
+    pub(crate) fn len_by_priority(&self) -> ByPriority {
+        ByPriority::from_array(std::array::from_fn(|i| {
+            self.get(Priority::ALL[i]).map_or(0, |l| l.len() as u64)
+        }))
     }
 }
 

@@ -1,32 +1,69 @@
-//! Waiting on many subscriptions at once.
+//! Waiting on many subscriptions at once: a ready list.
 //!
 //! A thread that serves thousands of subscriptions (a pooled consumer) cannot block in one
-//! subscription's `recv`. Without help it polls, and sleeps between empty passes, which puts the sleep
-//! into the latency of the next message. A [`ReadySignal`] attached to subscriptions
-//! ([`crate::SubscriptionOptions::ready_signal`]) is notified after every push into any of them (and
-//! when one closes), so the consumer parks on the signal instead and is woken by the next message.
+//! subscription's `recv`, and passing over every subscription to find the few with messages costs
+//! O(subscriptions) per wake-up: at 100,000 subscriptions the pass *is* the latency. A [`ReadySignal`]
+//! attached to subscriptions ([`crate::SubscriptionOptions::ready_signal`]) keeps a *ready list*: a
+//! subscription goes on it when a message arrives (or it closes) and it is not on it already, and
+//! [`ReadySignal::wait_ready`] parks until the list is non-empty, then hands out the ids on it. The
+//! consumer visits exactly those: cost O(ready), not O(subscriptions).
 //!
-//! The cost falls only on subscriptions that have a signal: one more fence and load after a push (the
-//! same check as their own waiters, see [`crate::waiters`]), and a wake-up only when a consumer is
-//! parked on the signal. A notification wakes one parked thread, so a signal should be shared only by
-//! threads that serve the same subscriptions; give each consumer thread its own.
+//! # The protocol
+//! Each attached subscription has a `queued` flag, true while it is on the list.
+//!
+//! ```text
+//! publisher (after a push)                   consumer
+//! fence(SeqCst)  (the receivers' wake-up     pop an entry from the list
+//!                 check already does it)     queued = false; fence(SeqCst)
+//! if !queued && !queued.swap(true):          receive from that subscription
+//!     push the entry on the list; wake
+//! ```
+//! With a sequentially consistent fence on each side, either the publisher sees `queued == false` and
+//! puts the subscription on the list again, or the consumer's receive, which comes after its fence,
+//! sees the message. A message is never left in a subscription that is off the list with nobody
+//! coming. A subscription can be handed out with nothing in it (a receive took the message first);
+//! that costs one empty receive. A consumer that takes only part of what is queued keeps the
+//! subscription on its own to-do list: it is not announced again until another message arrives.
+//!
+//! # Cost
+//! Only subscriptions with a signal pay: after a push one load of their flag (a cache line written
+//! only when they go on or off the list), and the list push with a wake-up only on the transition to
+//! ready.
+//!
+//! A notification wakes one parked thread, so a signal should be shared only by threads that serve
+//! the same subscriptions; give each consumer thread its own.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::SegQueue;
+
+use crate::subscription::SubscriptionId;
+use crate::sync::{AtomicBool, Ordering, fence};
 use crate::waiters::Waiters;
 
-/// Wakes a thread parked on it when any subscription attached to it gets a message. See the
+/// A ready list of subscriptions, and the threads parked until it is non-empty. See the
 /// [module docs](self).
 #[derive(Default)]
 pub struct ReadySignal {
     waiters: Waiters,
+    ready: SegQueue<Arc<ReadyMark>>,
+}
+
+/// One attached subscription's place on the ready list.
+#[derive(Debug)]
+pub(crate) struct ReadyMark {
+    id: SubscriptionId,
+    /// True while the subscription is on the list (or being put there).
+    queued: AtomicBool,
 }
 
 impl fmt::Debug for ReadySignal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadySignal").finish_non_exhaustive()
+        f.debug_struct("ReadySignal")
+            .field("ready", &self.ready.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,26 +82,85 @@ impl ReadySignal {
         Arc::new(Self::default())
     }
 
-    /// Parks until `is_ready()` holds or `timeout` passes; returns the last answer of `is_ready`.
+    /// Hands out the subscriptions that got a message (or closed) since they were last handed out,
+    /// appending their ids to `out`, parking up to `timeout` while there are none. Returns how many
+    /// ids it appended (0 on timeout).
     ///
-    /// `is_ready` should look at the subscriptions attached to this signal (for example, whether any
-    /// of them is non-empty or closed). It is called before parking and again after registering, so a
-    /// message that arrives in between is never missed: its push notifies the registered waiter.
-    pub fn wait_timeout(&self, timeout: Duration, mut is_ready: impl FnMut() -> bool) -> bool {
+    /// Receive from each of them (`try_recv` or `drain_into`): a subscription is handed out again only
+    /// after another message arrives, so keep one that still has messages after your visit on your own
+    /// list. A handed-out subscription may turn out empty (another receiver was faster) or closed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::new();
+    /// let subs: Vec<_> = (0..1000)
+    ///     .map(|i| broker.subscribe_with(&format!("sensor/{i}"), SubscriptionOptions::new().ready_signal(&signal)).unwrap())
+    ///     .collect();
+    /// broker.publish("sensor/417", "21.5").unwrap();
+    ///
+    /// let mut ready = Vec::new();
+    /// signal.wait_ready(&mut ready, Duration::from_secs(1));
+    /// assert_eq!(ready, [subs[417].id()]); // only the subscription with a message, not all 1000
+    /// assert_eq!(&subs[417].try_recv().unwrap().payload()[..], b"21.5");
+    /// ```
+    pub fn wait_ready(&self, out: &mut Vec<SubscriptionId>, timeout: Duration) -> usize {
         let deadline = Instant::now().checked_add(timeout);
         self.waiters
-            .wait_for(deadline, || is_ready().then_some(()))
-            .is_some()
+            .wait_for(deadline, || match self.take_ready(out) {
+                0 => None,
+                n => Some(n),
+            })
+            .unwrap_or(0)
     }
 
-    /// After a push into an attached subscription.
+    /// [`ReadySignal::wait_ready`] without waiting: hands out what is on the list now.
+    pub fn try_ready(&self, out: &mut Vec<SubscriptionId>) -> usize {
+        self.take_ready(out)
+    }
+
+    /// Takes every entry on the list, clearing each one's flag before the caller receives from it.
+    fn take_ready(&self, out: &mut Vec<SubscriptionId>) -> usize {
+        let mut n = 0;
+        while let Some(mark) = self.ready.pop() {
+            mark.queued.store(false, Ordering::Relaxed);
+            out.push(mark.id);
+            n += 1;
+        }
+        if n > 0 {
+            // Pairs with the publisher's fence: see the module docs.
+            fence(Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// A place on this signal's list for subscription `id`.
+    pub(crate) fn mark_for(id: SubscriptionId) -> Arc<ReadyMark> {
+        Arc::new(ReadyMark {
+            id,
+            queued: AtomicBool::new(false),
+        })
+    }
+
+    /// After a push into the attached subscription `mark` stands for, and after the caller's
+    /// `SeqCst` fence: puts it on the list unless it is there, and wakes a parked thread.
     #[inline]
-    pub(crate) fn notify(&self) {
-        self.waiters.notify_one();
+    pub(crate) fn notify(&self, mark: &Arc<ReadyMark>) {
+        if !mark.queued.load(Ordering::Relaxed) && !mark.queued.swap(true, Ordering::AcqRel) {
+            self.ready.push(mark.clone());
+            self.waiters.notify_one();
+        }
     }
 
-    /// When an attached subscription closes: everyone re-checks.
-    pub(crate) fn notify_all(&self) {
+    /// When an attached subscription closes: it goes on the list (so its consumer sees `Closed`) and
+    /// everyone re-checks.
+    pub(crate) fn notify_closed(&self, mark: &Arc<ReadyMark>) {
+        fence(Ordering::SeqCst);
+        if !mark.queued.swap(true, Ordering::AcqRel) {
+            self.ready.push(mark.clone());
+        }
         self.waiters.notify_all();
     }
 }

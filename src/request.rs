@@ -10,6 +10,11 @@
 //!   nowhere (every lane full) fails at once with [`RequestError::NotQueued`].
 //! - **First reply wins**: with several responders (fan-out, or a retried request) the first reply is
 //!   kept; later ones get [`ReplyError::AlreadyAnswered`] and are counted as `surplus_replies`.
+//! - **Dropped unanswered**: when every copy of the request is gone with no reply (each subscription
+//!   that queued it dropped it, say because it was unsubscribed, or a receiver took it and let it go
+//!   without replying), nobody can answer any more: the requester gets [`RequestError::Abandoned`] at
+//!   once, with the queue's drop reason when a queue dropped it, instead of waiting out its timeout.
+//!   Counted as `abandoned`. A dead-letter copy of a dropped request carries no reply address.
 //! - **Late replies**: once the requester has given up (timeout, or its [`PendingReply`] was dropped), a
 //!   reply gets [`ReplyError::RequesterGone`] and is counted as `late_replies`, never delivered.
 //!
@@ -30,13 +35,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
-use event_listener::{Event, EventListener, Listener};
 use serde::{Deserialize, Serialize};
 
+use crate::counters::DropReason;
 use crate::message::Message;
 use crate::priority::Priority;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
 use crate::topic::{Topic, TopicError};
+use crate::waiters::Waiters;
 
 /// Why a request got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +63,20 @@ pub enum RequestError {
         topic: String,
         /// How many subscriptions matched.
         matched: usize,
+    },
+    /// Every copy of the request was dropped before anyone replied, so no reply can come.
+    #[error(
+        "the request on `{topic}` was dropped without a reply: {}",
+        match dropped {
+            Some(reason) => format!("a subscription's queue dropped it ({})", reason.label()),
+            None => "every receiver that took it let it go without replying".to_string(),
+        }
+    )]
+    Abandoned {
+        /// The request's topic.
+        topic: String,
+        /// Why a queue dropped it (the last such reason); `None` when receivers took it and let it go.
+        dropped: Option<DropReason>,
     },
     /// No reply arrived within the timeout.
     #[error("no reply to the request on `{topic}` within {timeout:?}")]
@@ -95,6 +115,9 @@ pub struct RequestStats {
     pub timed_out: u64,
     /// Replies that came after the requester gave up: counted, not delivered.
     pub late_replies: u64,
+    /// Requests whose every copy was dropped unanswered; the requester was told at once.
+    #[serde(default)]
+    pub abandoned: u64,
     /// Replies after the first one to the same request: counted, not delivered.
     pub surplus_replies: u64,
 }
@@ -107,6 +130,7 @@ pub(crate) struct RequestCounters {
     timed_out: AtomicU64,
     late_replies: AtomicU64,
     surplus_replies: AtomicU64,
+    abandoned: AtomicU64,
 }
 
 impl RequestCounters {
@@ -121,6 +145,7 @@ impl RequestCounters {
             replied: l(&self.replied),
             timed_out: l(&self.timed_out),
             late_replies: l(&self.late_replies),
+            abandoned: l(&self.abandoned),
             surplus_replies: l(&self.surplus_replies),
         }
     }
@@ -128,6 +153,8 @@ impl RequestCounters {
 
 enum SlotState {
     Waiting,
+    /// Every copy of the request is gone and nobody replied; the drop reason, if a queue dropped it.
+    Abandoned(Option<DropReason>),
     Replied(Message),
     /// The requester took its reply or gave up.
     Closed {
@@ -138,7 +165,9 @@ enum SlotState {
 /// Where the reply to one request goes. Shared by the request message and the requester.
 pub(crate) struct ReplySlot {
     state: Mutex<SlotState>,
-    ready: Event,
+    /// The last reason a queue dropped a copy of the request for (`DropReason` index + 1; 0: none).
+    dropped: AtomicU8,
+    ready: Waiters,
     counters: Arc<RequestCounters>,
 }
 
@@ -152,7 +181,8 @@ impl ReplySlot {
     pub(crate) fn new(counters: Arc<RequestCounters>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(SlotState::Waiting),
-            ready: Event::new(),
+            dropped: AtomicU8::new(0),
+            ready: Waiters::default(),
             counters,
         })
     }
@@ -178,25 +208,50 @@ impl ReplySlot {
                     .fetch_add(1, Ordering::Relaxed);
                 Err(ReplyError::AlreadyAnswered)
             }
-            SlotState::Closed { answered: false } => {
+            SlotState::Closed { answered: false } | SlotState::Abandoned(_) => {
                 self.counters.late_replies.fetch_add(1, Ordering::Relaxed);
                 Err(ReplyError::RequesterGone)
             }
         }
     }
 
-    /// The requester takes the reply if it is there.
-    fn take(&self) -> Option<Message> {
+    /// A queue dropped a copy of the request.
+    pub(crate) fn note_dropped(&self, reason: DropReason) {
+        self.dropped.store(reason as u8 + 1, Ordering::Relaxed);
+    }
+
+    /// The last copy of the request is gone: if nobody replied, nobody can, so wake the requester.
+    pub(crate) fn abandon(&self) {
         let mut state = self.state();
-        if matches!(*state, SlotState::Replied(_)) {
-            if let SlotState::Replied(m) =
-                std::mem::replace(&mut *state, SlotState::Closed { answered: true })
-            {
+        if matches!(*state, SlotState::Waiting) {
+            let dropped = match self.dropped.load(Ordering::Relaxed) {
+                0 => None,
+                n => DropReason::ALL.get(usize::from(n) - 1).copied(),
+            };
+            *state = SlotState::Abandoned(dropped);
+            drop(state);
+            self.ready.notify(usize::MAX);
+        }
+    }
+
+    /// The requester takes the reply, or learns that it was abandoned, if either happened.
+    fn take(&self) -> Option<SlotOutcome> {
+        let mut state = self.state();
+        match std::mem::replace(&mut *state, SlotState::Closed { answered: true }) {
+            SlotState::Replied(m) => {
                 self.counters.replied.fetch_add(1, Ordering::Relaxed);
-                return Some(m);
+                Some(Ok(m))
+            }
+            SlotState::Abandoned(dropped) => {
+                *state = SlotState::Closed { answered: false };
+                self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+                Some(Err(dropped))
+            }
+            other => {
+                *state = other;
+                None
             }
         }
-        None
     }
 
     /// The requester gives up; a reply that raced in is still taken.
@@ -211,6 +266,10 @@ impl ReplySlot {
                 *state = SlotState::Closed { answered: true };
                 self.counters.replied.fetch_add(1, Ordering::Relaxed);
                 Some(m)
+            }
+            SlotState::Abandoned(_) => {
+                self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+                None
             }
             closed @ SlotState::Closed { .. } => {
                 *state = closed;
@@ -230,9 +289,13 @@ impl ReplySlot {
 pub struct PendingReply {
     slot: Arc<ReplySlot>,
     topic: Topic,
-    listener: Option<EventListener>,
+    /// The wait of the future form, made on its first poll.
+    waiting: Option<Pin<Box<dyn Future<Output = SlotOutcome> + Send>>>,
     finished: bool,
 }
+
+/// What the requester finds in its slot: the reply, or the reason every copy was dropped.
+type SlotOutcome = Result<Message, Option<DropReason>>;
 
 impl fmt::Debug for PendingReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -247,7 +310,7 @@ impl PendingReply {
         Self {
             slot,
             topic,
-            listener: None,
+            waiting: None,
             finished: false,
         }
     }
@@ -260,54 +323,48 @@ impl PendingReply {
 
     /// Blocks up to `timeout` for the reply.
     pub fn wait(mut self, timeout: Duration) -> Result<Message, RequestError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(m) = self.slot.take() {
+        let slot = self.slot.clone();
+        match slot
+            .ready
+            .wait_for(Instant::now().checked_add(timeout), || slot.take())
+        {
+            Some(outcome) => self.finish(outcome),
+            None => {
                 self.finished = true;
-                return Ok(m);
-            }
-            let listener = self.slot.ready.listen();
-            if let Some(m) = self.slot.take() {
-                self.finished = true;
-                return Ok(m);
-            }
-            let timed_out = match deadline {
-                None => {
-                    listener.wait();
-                    false
-                }
-                Some(d) => listener.wait_deadline(d).is_none(),
-            };
-            if timed_out {
-                self.finished = true;
-                return self.slot.give_up().ok_or_else(|| RequestError::Timeout {
+                self.slot.give_up().ok_or_else(|| RequestError::Timeout {
                     topic: self.topic.to_string(),
                     timeout,
-                });
+                })
             }
         }
     }
 }
 
-impl Future for PendingReply {
-    type Output = Message;
+impl PendingReply {
+    /// The requester's answer: the reply, or [`RequestError::Abandoned`].
+    fn finish(&mut self, outcome: SlotOutcome) -> Result<Message, RequestError> {
+        self.finished = true;
+        outcome.map_err(|dropped| RequestError::Abandoned {
+            topic: self.topic.to_string(),
+            dropped,
+        })
+    }
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Message> {
+/// Resolves to the reply, or to [`RequestError::Abandoned`] as soon as every copy of the request was
+/// dropped unanswered. It has no timeout of its own: put one around it with your runtime.
+impl Future for PendingReply {
+    type Output = Result<Message, RequestError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        loop {
-            if let Some(m) = this.slot.take() {
-                this.finished = true;
-                return Poll::Ready(m);
-            }
-            match &mut this.listener {
-                None => this.listener = Some(this.slot.ready.listen()),
-                Some(listener) => {
-                    if Pin::new(listener).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.listener = None;
-                }
-            }
+        let waiting = this.waiting.get_or_insert_with(|| {
+            let slot = this.slot.clone();
+            Box::pin(async move { slot.ready.wait_for_async(|| slot.take()).await })
+        });
+        match waiting.as_mut().poll(cx) {
+            Poll::Ready(outcome) => Poll::Ready(this.finish(outcome)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -9,10 +9,13 @@
 //! matches (in topic order), then live traffic.
 //!
 //! # Exactly once per subscription
-//! Retained publishes serialise on the store's mutex and route *while holding it*; a subscription that
-//! asks for retained messages is added to the routing table and replayed under the same mutex. So each
-//! retained message reaches a new subscription exactly once: either it was stored before (replayed) or
-//! published after (routed live), never both and never neither.
+//! A retained publish updates the store and loads the routing table under the store's mutex; a
+//! subscription that asks for retained messages is added to the routing table and replayed under the
+//! same mutex. So each retained message reaches a new subscription exactly once: either it was stored
+//! before the subscription was added (replayed; the publish loaded a table without it) or after (routed
+//! live, from a table with it; not in the replay), never both and never neither. The publish offers the
+//! message *after* releasing the mutex, so one that waits on a full `Block` subscription holds up neither
+//! [`crate::Broker::stats`] nor other retained publishes and subscribes.
 //!
 //! # Accounting
 //! A replayed message counts as `matched` by the subscription it is replayed into (and then as delivered,
@@ -30,6 +33,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
+use crate::subscription::{SubscriptionCore, Wait};
 
 /// Bounds of the retained store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,16 +134,16 @@ impl RetainedStore {
     }
 
     /// The retained messages whose topic `matches`, in topic order.
-    pub(crate) fn matching(&self, matches: impl Fn(&str) -> bool) -> Vec<Message> {
-        self.by_topic
-            .iter()
-            .filter(|(t, _)| matches(t))
-            .map(|(_, m)| m.clone())
-            .collect()
-    }
-
-    pub(crate) fn count_replayed(&mut self, n: usize) {
-        self.stats.replayed += n as u64;
+    /// Replays every retained message `core`'s filter matches into it, in topic order, without ever
+    /// waiting (a full lane refuses, as `queue_full`). Called with the store's mutex held, after the
+    /// subscription was added to the routing table (see the module docs).
+    pub(crate) fn replay_into(&mut self, core: &SubscriptionCore) {
+        let mut replayed = 0;
+        for (_, msg) in self.by_topic.iter().filter(|(t, _)| core.filter.matches(t)) {
+            core.offer(msg, Wait::Never);
+            replayed += 1;
+        }
+        self.stats.replayed += replayed;
     }
 
     pub(crate) fn stats(&self) -> RetainedStats {

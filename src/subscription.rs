@@ -27,26 +27,24 @@
 //! dropped. Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
-use event_listener::{Event, Listener};
 
-use crate::broker::BrokerShared;
 use crate::counters::{
     DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
 };
 use crate::dead_letter::DeadLetterQueue;
-use crate::durable::DurableSubscription;
-use crate::join::JoinCounter;
+use crate::join::JoinState;
+pub use crate::join::{DoneError, JoinError};
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
-use crate::priority::{ByPriority, Priority};
-use crate::ready::ReadySignal;
+use crate::priority::{Lanes, Priority};
+use crate::ready::{ReadyMark, ReadySignal};
 use crate::stats::SubscriptionStats;
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -145,6 +143,16 @@ impl Default for SubscriptionOptions {
     }
 }
 
+/// Whether an offer may wait for room under [`OverflowPolicy::Block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A publish: a `Block` subscription makes the publisher wait for room, up to its timeout.
+    MayBlock,
+    /// Replaying retained messages into a subscription nobody can receive from yet: a full lane
+    /// refuses the message (`queue_full`) whatever the policy, since waiting could never end well.
+    Never,
+}
+
 /// The outcome of offering one message to one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
@@ -154,108 +162,6 @@ pub(crate) enum Offer {
     QueuedEvicting,
     /// Not queued; counted as dropped.
     Dropped,
-}
-
-/// A subscription's queues, one lane per priority. See [`crate::priority`] for the design.
-struct Lanes {
-    /// The `Normal` lane, allocated up front.
-    normal: ArrayQueue<Message>,
-    /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
-    /// lane's initialiser, so before any message can be pushed into it; read (acquire) on every receive.
-    in_use: AtomicU8,
-    /// `Low`, `High`, `Critical`, allocated on first use. Boxed so an unused lane costs one pointer.
-    lazy: [OnceLock<Box<ArrayQueue<Message>>>; 3],
-}
-
-impl Lanes {
-    fn new(capacity: usize) -> Self {
-        Self {
-            normal: ArrayQueue::new(capacity),
-            in_use: AtomicU8::new(0),
-            lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
-        }
-    }
-
-    /// The slot of a lazily allocated lane.
-    #[inline]
-    fn slot(priority: Priority) -> usize {
-        match priority {
-            Priority::Low => 0,
-            Priority::High => 1,
-            Priority::Critical | Priority::Normal => 2,
-        }
-    }
-
-    /// The lane for `priority`, allocating it on first use. Publisher side.
-    #[inline]
-    fn for_push(&self, priority: Priority) -> &ArrayQueue<Message> {
-        if priority == Priority::Normal {
-            return &self.normal;
-        }
-        let slot = Self::slot(priority);
-        self.lazy[slot].get_or_init(|| {
-            let lane = Box::new(ArrayQueue::new(self.normal.capacity()));
-            // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
-            self.in_use.fetch_or(1 << slot, Ordering::Release);
-            lane
-        })
-    }
-
-    /// The lane for `priority` if it was ever allocated.
-    #[inline]
-    fn get(&self, priority: Priority) -> Option<&ArrayQueue<Message>> {
-        if priority == Priority::Normal {
-            Some(&self.normal)
-        } else {
-            self.lazy[Self::slot(priority)].get().map(|b| &**b)
-        }
-    }
-
-    /// Takes the highest-priority message queued. While only `Normal` was ever used this is one load of
-    /// `in_use` and the `Normal` pop.
-    #[inline]
-    fn pop(&self) -> Option<Message> {
-        let in_use = self.in_use.load(Ordering::Acquire);
-        if in_use == 0 {
-            return self.normal.pop();
-        }
-        self.pop_by_priority(in_use)
-    }
-
-    #[cold]
-    fn pop_by_priority(&self, in_use: u8) -> Option<Message> {
-        let lazy = |slot: usize| -> Option<Message> {
-            if in_use & (1 << slot) == 0 {
-                return None;
-            }
-            self.lazy[slot].get().and_then(|lane| lane.pop())
-        };
-        lazy(2)
-            .or_else(|| lazy(1))
-            .or_else(|| self.normal.pop())
-            .or_else(|| lazy(0))
-    }
-
-    /// Messages queued now, over every lane.
-    fn len(&self) -> usize {
-        let mut n = self.normal.len();
-        if self.in_use.load(Ordering::Acquire) != 0 {
-            n += self
-                .lazy
-                .iter()
-                .filter_map(|l| l.get())
-                .map(|l| l.len())
-                .sum::<usize>();
-        }
-        n
-    }
-
-    /// Messages queued now, by priority.
-    fn len_by_priority(&self) -> ByPriority {
-        ByPriority::from_array(std::array::from_fn(|i| {
-            self.get(Priority::ALL[i]).map_or(0, |l| l.len() as u64)
-        }))
-    }
 }
 
 /// How many growing spins (crossbeam `Backoff::spin`: 1, 2, 4 .. 64 pause instructions) a `Block`
@@ -282,15 +188,9 @@ pub(crate) struct SubscriptionCore {
     /// The broker's dead-letter queue, when it has one.
     dead_letters: Option<Arc<DeadLetterQueue>>,
     /// Notified after every push, for threads that wait on many subscriptions.
-    ready_signal: Option<Arc<ReadySignal>>,
+    ready_signal: Option<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
-}
-
-/// The unfinished count of a joinable subscription and the event its joiners wait on.
-struct JoinState {
-    counter: JoinCounter,
-    idle: Event,
 }
 
 impl fmt::Debug for SubscriptionCore {
@@ -324,14 +224,12 @@ impl SubscriptionCore {
             receivers: AtomicUsize::new(0),
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
-            join: options.joinable.then(|| {
-                Box::new(JoinState {
-                    counter: JoinCounter::default(),
-                    idle: Event::new(),
-                })
-            }),
+            join: options.joinable.then(Box::default),
             dead_letters,
-            ready_signal: options.ready_signal.clone(),
+            ready_signal: options
+                .ready_signal
+                .clone()
+                .map(|signal| (signal, ReadySignal::mark_for(id))),
             durable: options.durable,
         }
     }
@@ -341,6 +239,7 @@ impl SubscriptionCore {
     #[cold]
     fn drop_message(&self, msg: &Message, reason: DropReason) {
         self.counters.add_dropped(reason, msg.priority(), 1);
+        msg.note_dropped(reason);
         self.abandon(1);
         if let Some(dlq) = &self.dead_letters {
             dlq.offer(msg, self.id, &self.name, reason);
@@ -351,9 +250,7 @@ impl SubscriptionCore {
     #[inline]
     fn abandon(&self, n: u64) {
         if let Some(join) = &self.join {
-            if join.counter.abandon(n) {
-                join.idle.notify(usize::MAX);
-            }
+            join.abandon(n);
         }
     }
 
@@ -361,7 +258,7 @@ impl SubscriptionCore {
     #[inline]
     fn count_matched(&self) -> u64 {
         if let Some(join) = &self.join {
-            join.counter.begin();
+            join.begin();
         }
         self.counters.add_matched()
     }
@@ -369,42 +266,33 @@ impl SubscriptionCore {
     /// Offers `msg` to this subscription under its current policy, into the lane of its priority.
     /// Publisher side.
     #[inline]
-    pub(crate) fn offer(&self, msg: &Message) -> Offer {
-        self.offer_owned(msg.clone())
+    pub(crate) fn offer(&self, msg: &Message, wait: Wait) -> Offer {
+        self.offer_owned(msg.clone(), wait)
     }
 
-    /// [`Self::offer`] taking the caller's handle, for the last subscription of a route: saves a
-    /// reference-count increment and decrement on a cache line the receiver is about to read.
+    /// The one offer: [`Self::offer`] taking the caller's handle (the last subscription of a route saves
+    /// a reference-count increment and decrement on a cache line the receiver is about to read).
+    ///
+    /// The policy decides a full lane: `DropNewest` refuses, `DropOldest` evicts, `Block` waits
+    /// ([`Self::push_blocking`]) unless `wait` is [`Wait::Never`], when it refuses like `DropNewest`.
     #[inline]
-    pub(crate) fn offer_owned(&self, msg: Message) -> Offer {
+    pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> Offer {
         let matched = self.count_matched();
         if self.closed.load(Ordering::Acquire) {
             self.drop_message(&msg, DropReason::Unsubscribed);
             return Offer::Dropped;
         }
         let lane = self.lanes.for_push(msg.priority());
-        let outcome = match self.policy.load() {
-            OverflowPolicy::DropNewest => match lane.push(msg) {
-                Ok(()) => Offer::Queued,
-                Err(msg) => {
-                    self.counters.raise_high_water(lane.capacity() as u64);
-                    self.drop_message(&msg, DropReason::QueueFull);
-                    return Offer::Dropped;
-                }
-            },
-            OverflowPolicy::DropOldest => match lane.force_push(msg) {
-                None => Offer::Queued,
-                Some(evicted) => {
-                    self.counters.raise_high_water(lane.capacity() as u64);
-                    self.drop_message(&evicted, DropReason::Evicted);
-                    Offer::QueuedEvicting
-                }
-            },
-            OverflowPolicy::Block { timeout } => match self.push_blocking(lane, msg, timeout) {
-                Offer::Dropped => return Offer::Dropped,
-                queued => queued,
-            },
+        let outcome = match (self.policy.load(), wait) {
+            (OverflowPolicy::DropNewest, _) | (OverflowPolicy::Block { .. }, Wait::Never) => {
+                self.push_or_refuse(lane, msg)
+            }
+            (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
+            (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
         };
+        if outcome == Offer::Dropped {
+            return outcome;
+        }
         if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
             self.counters.raise_high_water(self.lanes.len() as u64);
         }
@@ -412,66 +300,70 @@ impl SubscriptionCore {
         outcome
     }
 
-    /// Offers `msg` without ever waiting: under `Block` a full lane refuses it (`queue_full`). For
-    /// replaying retained messages into a subscription nobody can receive from yet.
-    pub(crate) fn offer_nonblocking(&self, msg: &Message) -> Offer {
-        if self.policy.is_block() {
-            self.count_matched();
-            let lane = self.lanes.for_push(msg.priority());
-            if self.closed.load(Ordering::Acquire) {
-                self.drop_message(msg, DropReason::Unsubscribed);
-                return Offer::Dropped;
+    /// Queues `msg`, or refuses it as `queue_full` when the lane is full.
+    #[inline]
+    fn push_or_refuse(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+        match lane.push(msg) {
+            Ok(()) => Offer::Queued,
+            Err(msg) => {
+                self.counters.raise_high_water(lane.capacity() as u64);
+                self.drop_message(&msg, DropReason::QueueFull);
+                Offer::Dropped
             }
-            return match lane.push(msg.clone()) {
-                Ok(()) => {
-                    self.notify_receivers();
-                    Offer::Queued
-                }
-                Err(_) => {
-                    self.counters.raise_high_water(lane.capacity() as u64);
-                    self.drop_message(msg, DropReason::QueueFull);
-                    Offer::Dropped
-                }
-            };
         }
-        self.offer(msg)
     }
 
-    /// Waits up to `timeout` for room in `lane`. Parks on `not_full`, which receivers notify while the
-    /// policy is `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag, so a
-    /// policy change or an unsubscribe during the wait is honoured promptly even if no receiver runs.
-    fn push_blocking(&self, lane: &ArrayQueue<Message>, msg: Message, timeout: Duration) -> Offer {
-        let deadline = Instant::now().checked_add(timeout);
+    /// Queues `msg`, evicting the oldest message (`evicted`) when the lane is full.
+    #[inline]
+    fn push_evicting(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+        match lane.force_push(msg) {
+            None => Offer::Queued,
+            Some(evicted) => {
+                self.counters.raise_high_water(lane.capacity() as u64);
+                self.drop_message(&evicted, DropReason::Evicted);
+                Offer::QueuedEvicting
+            }
+        }
+    }
+
+    /// Waits for room in `lane` while the policy is `Block`. Parks on `not_full`, which receivers notify
+    /// while the policy is `Block`. Wakes at least every 10 ms to re-read the policy and the closed flag,
+    /// so a policy change or an unsubscribe during the wait is honoured promptly even if no receiver runs.
+    ///
+    /// The deadline is the wait's start plus the timeout of the `Block` policy in force *now*: a
+    /// [`Subscription::set_policy`] to another `Block` timeout applies to publishers already waiting
+    /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
+    /// before every push, so a publisher woken by an unsubscribe never queues into the closed
+    /// subscription (its message is dropped as `unsubscribed`).
+    fn push_blocking(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+        // Room now: the usual case, decided before reading the clock (a `clock_gettime` per publish
+        // was a fifth of a single-threaded publish + receive).
+        let mut msg = match lane.push(msg) {
+            Ok(()) => return Offer::Queued,
+            Err(back) => back,
+        };
+        let started = Instant::now();
         let dropped = |msg: Message, reason| {
             self.drop_message(&msg, reason);
             Offer::Dropped
         };
-        let mut msg = msg;
         loop {
+            if self.closed.load(Ordering::Acquire) {
+                return dropped(msg, DropReason::Unsubscribed);
+            }
             match lane.push(msg) {
                 Ok(()) => return Offer::Queued,
                 Err(back) => msg = back,
             }
             self.counters.raise_high_water(lane.capacity() as u64);
-            if self.closed.load(Ordering::Acquire) {
-                return dropped(msg, DropReason::Unsubscribed);
-            }
+            let deadline = match self.policy.load() {
+                OverflowPolicy::Block { timeout } => started.checked_add(timeout),
+                OverflowPolicy::DropNewest => return dropped(msg, DropReason::QueueFull),
+                OverflowPolicy::DropOldest => return self.push_evicting(lane, msg),
+            };
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return dropped(msg, DropReason::Timeout);
-            }
-            match self.policy.load() {
-                OverflowPolicy::Block { .. } => {}
-                OverflowPolicy::DropNewest => return dropped(msg, DropReason::QueueFull),
-                OverflowPolicy::DropOldest => {
-                    return match lane.force_push(msg) {
-                        None => Offer::Queued,
-                        Some(evicted) => {
-                            self.drop_message(&evicted, DropReason::Evicted);
-                            Offer::QueuedEvicting
-                        }
-                    };
-                }
             }
             // A receiver usually makes room within microseconds: try again a few times before
             // parking, because parking costs both sides a system call per message. A publisher with a
@@ -493,27 +385,45 @@ impl SubscriptionCore {
                     backoff.spin();
                     spins += 1;
                 }
+                if self.closed.load(Ordering::Acquire) {
+                    return dropped(msg, DropReason::Unsubscribed);
+                }
                 match lane.push(msg) {
                     Ok(()) => return Offer::Queued,
                     Err(back) => msg = back,
                 }
             }
-            let registration = self.not_full.register();
-            match lane.push(msg) {
-                Ok(()) => return Offer::Queued,
-                Err(back) => msg = back,
-            }
+            // Park until a receiver makes room, the subscription closes, or the slice ends; then go
+            // round again to re-read the closed flag, the policy and the deadline.
             let slice = now + Duration::from_millis(10);
-            registration.wait_deadline(deadline.map_or(slice, |d| d.min(slice)));
+            let mut waiting = Some(msg);
+            self.not_full
+                .wait_for(Some(deadline.map_or(slice, |d| d.min(slice))), || {
+                    if self.closed.load(Ordering::Acquire) {
+                        return Some(());
+                    }
+                    match lane.push(waiting.take()?) {
+                        Ok(()) => Some(()),
+                        Err(back) => {
+                            waiting = Some(back);
+                            None
+                        }
+                    }
+                });
+            match waiting {
+                None => return Offer::Queued,
+                Some(back) => msg = back,
+            }
         }
     }
 
     /// After a push: wakes a parked receiver, and the ready signal's waiter if there is a signal.
     #[inline]
     fn notify_receivers(&self) {
+        // Its `SeqCst` fence also orders the push before the ready list's flag check.
         self.not_empty.notify_one();
-        if let Some(signal) = &self.ready_signal {
-            signal.notify();
+        if let Some((signal, mark)) = &self.ready_signal {
+            signal.notify(mark);
         }
     }
 
@@ -521,6 +431,12 @@ impl SubscriptionCore {
     #[inline]
     fn take(&self) -> Option<Message> {
         let msg = self.lanes.pop()?;
+        if self.is_closed() {
+            // A publisher that loaded the table before the unsubscribe can still slip a message in
+            // after the drain; receivers of a closed subscription get `Closed`, never such a message.
+            self.drop_message(&msg, DropReason::Unsubscribed);
+            return None;
+        }
         self.counters.add_delivered(1);
         if self.policy.is_block() {
             self.not_full.notify_one();
@@ -533,8 +449,8 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
-        if let Some(signal) = &self.ready_signal {
-            signal.notify_all();
+        if let Some((signal, mark)) = &self.ready_signal {
+            signal.notify_closed(mark);
         }
         first
     }
@@ -557,55 +473,16 @@ impl SubscriptionCore {
         self.join.is_some()
     }
 
-    /// The state-file entry of a durable subscription.
-    pub(crate) fn durable_entry(&self) -> Option<DurableSubscription> {
-        self.durable.then(|| DurableSubscription {
-            name: self.name.to_string(),
-            filter: self.filter.to_string(),
-            capacity: self.capacity(),
-            policy: self.policy(),
-            joinable: self.is_joinable(),
-        })
-    }
-
     /// Acknowledges one processed message. See [`crate::join`].
     pub(crate) fn done(&self) -> Result<(), DoneError> {
         let join = self.join.as_ref().ok_or(DoneError::NotJoinable(self.id))?;
-        match join.counter.done(|| self.counters.delivered()) {
-            Ok(idle) => {
-                if idle {
-                    join.idle.notify(usize::MAX);
-                }
-                Ok(())
-            }
-            Err(()) => Err(DoneError::NothingToAcknowledge(self.id)),
-        }
+        join.done(self.id, || self.counters.delivered())
     }
 
     /// Waits until nothing is unfinished, or until `deadline`.
     pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), JoinError> {
         let join = self.join.as_ref().ok_or(JoinError::NotJoinable(self.id))?;
-        loop {
-            if join.counter.unfinished() == 0 {
-                return Ok(());
-            }
-            let listener = join.idle.listen();
-            let unfinished = join.counter.unfinished();
-            if unfinished == 0 {
-                return Ok(());
-            }
-            match deadline {
-                None => listener.wait(),
-                Some(d) => {
-                    if listener.wait_deadline(d).is_none() && join.counter.unfinished() != 0 {
-                        return Err(JoinError::Timeout {
-                            id: self.id,
-                            unfinished: join.counter.unfinished(),
-                        });
-                    }
-                }
-            }
-        }
+        join.wait_idle(self.id, deadline)
     }
 
     pub(crate) fn set_policy(&self, policy: OverflowPolicy) {
@@ -624,7 +501,7 @@ impl SubscriptionCore {
 
     /// Capacity of each lane.
     pub(crate) fn capacity(&self) -> usize {
-        self.lanes.normal.capacity()
+        self.lanes.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -666,16 +543,24 @@ impl SubscriptionCore {
             depth_by_priority,
             high_water: self.counters.high_water(),
             receivers: self.receivers() as u64,
-            unfinished: self.join.as_ref().map(|j| j.counter.unfinished()),
+            unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
         }
     }
 }
 
+/// What routes messages to subscriptions and can take one out of routing: the broker. This is all a
+/// subscription knows of it, so that modules depend downwards (the broker knows subscriptions, not the
+/// other way round).
+pub(crate) trait Retire: Send + Sync {
+    /// Removes subscription `id`: out of routing, closed, drained. Returns whether it was live.
+    fn retire(&self, id: SubscriptionId) -> bool;
+}
+
 /// What all clones of one [`Subscription`] share. Dropping it (the last handle) unsubscribes.
 pub(crate) struct ReceiverGroup {
     pub(crate) core: Arc<SubscriptionCore>,
-    broker: Arc<BrokerShared>,
+    broker: Arc<dyn Retire>,
 }
 
 impl Drop for ReceiverGroup {
@@ -731,36 +616,6 @@ impl Delivery {
     pub fn missed(&self) -> Option<DroppedByReason> {
         self.missed
     }
-}
-
-/// Why [`Subscription::done`] was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DoneError {
-    /// The subscription was not created with [`SubscriptionOptions::joinable`].
-    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
-    NotJoinable(SubscriptionId),
-    /// Every message delivered so far was already acknowledged.
-    #[error("subscription {0} has no delivered message left to acknowledge")]
-    NothingToAcknowledge(SubscriptionId),
-}
-
-/// Why a join returned before everything was processed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum JoinError {
-    /// The subscription was not created with [`SubscriptionOptions::joinable`].
-    #[error("subscription {0} is not joinable; create it with SubscriptionOptions::joinable(true)")]
-    NotJoinable(SubscriptionId),
-    /// No live subscription has this id.
-    #[error("no subscription with id {0}")]
-    Unknown(SubscriptionId),
-    /// Messages were still unfinished when the timeout ran out.
-    #[error("subscription {id} still had {unfinished} unfinished messages when the join timed out")]
-    Timeout {
-        /// The subscription.
-        id: SubscriptionId,
-        /// Messages queued or delivered and not acknowledged at the timeout.
-        unfinished: u64,
-    },
 }
 
 /// Why [`Subscription::try_recv`] returned nothing.
@@ -836,7 +691,7 @@ impl Drop for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<BrokerShared>) -> Self {
+    pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<dyn Retire>) -> Self {
         Self::new_receiver(Arc::new(ReceiverGroup { core, broker }))
     }
 
@@ -969,25 +824,23 @@ impl Subscription {
     /// (in a `tokio::select!` branch that lost, say) never loses a message; if the future was woken for a
     /// message and dropped, the wake-up passes to another waiting receiver.
     pub async fn recv_async(&self) -> Result<Delivery, RecvError> {
-        loop {
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            let registration = self.core().not_empty.register();
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            registration.wait_async().await;
-        }
+        self.core()
+            .not_empty
+            .wait_for_async(|| match self.try_recv() {
+                Ok(d) => Some(Ok(d)),
+                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => None,
+            })
+            .await
     }
 
     /// Moves up to `max` queued messages into `out` without waiting; counts them delivered in one step.
+    ///
+    /// Like [`Subscription::try_recv`], it takes nothing from a closed subscription: a message a late
+    /// publisher slipped in after the unsubscribe is counted as dropped (`unsubscribed`) instead.
     pub fn drain_into(&self, out: &mut Vec<Message>, max: usize) -> Drained {
         let core = self.core();
+        let start = out.len();
         let mut count = 0;
         while count < max {
             match core.lanes.pop() {
@@ -997,6 +850,12 @@ impl Subscription {
                 }
                 None => break,
             }
+        }
+        if count > 0 && core.is_closed() {
+            for msg in out.drain(start..) {
+                core.drop_message(&msg, DropReason::Unsubscribed);
+            }
+            count = 0;
         }
         if count > 0 {
             core.counters.add_delivered(count as u64);

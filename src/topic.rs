@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 pub struct TopicLimits {
     /// Longest topic or filter, in bytes of UTF-8.
     pub max_bytes: usize,
-    /// Most levels (`a/b/c` has three).
+    /// Most levels (`a/b/c` has three). Values over [`TopicLimits::MAX_LEVELS`] act as that ceiling.
     pub max_levels: usize,
 }
 
@@ -41,6 +41,20 @@ impl TopicLimits {
     pub const DEFAULT_MAX_BYTES: usize = 1024;
     /// Default limit on the number of levels.
     pub const DEFAULT_MAX_LEVELS: usize = 32;
+
+    /// The most levels any limits allow: a larger [`TopicLimits::max_levels`] acts as this one.
+    ///
+    /// The trie walks, builds and frees one stack frame per level, so the depth it accepts has to fit
+    /// the stack of whatever thread publishes or subscribes. Measured: a debug build on a thread with
+    /// the default 2 MiB stack handles 1,000 levels and overflows at 2,000; this ceiling keeps half of
+    /// that in reserve for the caller's own frames (tokio's workers also run on 2 MiB stacks).
+    pub const MAX_LEVELS: usize = 512;
+
+    /// The level limit in force: [`TopicLimits::max_levels`], capped at [`TopicLimits::MAX_LEVELS`].
+    #[inline]
+    pub fn levels_allowed(&self) -> usize {
+        self.max_levels.min(Self::MAX_LEVELS)
+    }
 }
 
 impl Default for TopicLimits {
@@ -73,8 +87,15 @@ pub enum TopicError {
         /// The limit it exceeded.
         max: usize,
     },
-    /// More levels than [`TopicLimits::max_levels`].
-    #[error("{kind} `{input}` has {levels} levels, over the limit of {max} levels")]
+    /// More levels than [`TopicLimits::max_levels`] (or than the ceiling [`TopicLimits::MAX_LEVELS`]).
+    #[error(
+        "{kind} `{input}` has {levels} levels, over the limit of {max} levels{}",
+        if *max == TopicLimits::MAX_LEVELS {
+            " (the ceiling of TopicLimits::MAX_LEVELS, which no limits can raise)"
+        } else {
+            ""
+        }
+    )]
     TooManyLevels {
         /// `"topic"` or `"filter"`.
         kind: &'static str,
@@ -113,7 +134,8 @@ pub enum TopicError {
     /// `+` or `#` shared a level with other characters, as in `a+` or `b#`.
     #[error(
         "filter `{input}` has `{wildcard}` mixed with other characters in level {level} (`{level_text}`); \
-         a wildcard must fill its whole level, as in `a/{wildcard}/b`"
+         a wildcard must fill its whole level, as in `{}`",
+        if *wildcard == '#' { "a/#" } else { "a/+/b" }
     )]
     PartialWildcard {
         /// The filter.
@@ -159,12 +181,12 @@ fn check_common(kind: &'static str, input: &str, limits: &TopicLimits) -> Result
         });
     }
     let levels = input.split('/').count();
-    if levels > limits.max_levels {
+    if levels > limits.levels_allowed() {
         return Err(TopicError::TooManyLevels {
             kind,
             input: shown(input),
             levels,
-            max: limits.max_levels,
+            max: limits.levels_allowed(),
         });
     }
     if let Some(level) = input.split('/').position(|l| l.contains('\0')) {
@@ -213,7 +235,7 @@ fn topic_is_plainly_valid(bytes: &[u8], limits: &TopicLimits) -> bool {
             _ => {}
         }
     }
-    !star_level(level_start, bytes.len()) && levels <= limits.max_levels
+    !star_level(level_start, bytes.len()) && levels <= limits.levels_allowed()
 }
 
 /// The slow path of [`validate_topic`]: finds what is wrong and says where.

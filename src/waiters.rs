@@ -115,6 +115,22 @@ impl Waiters {
         }
     }
 
+    /// The async form of [`Waiters::wait_for`], without a deadline (put the runtime's timeout around
+    /// it). Cancel-safe: `check` takes something only in the poll that returns it, and dropping the
+    /// future unregisters, passing on a notification it had received.
+    pub(crate) async fn wait_for_async<T>(&self, mut check: impl FnMut() -> Option<T>) -> T {
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            let registration = self.register();
+            if let Some(value) = check() {
+                return value;
+            }
+            registration.wait_async().await;
+        }
+    }
+
     /// Registers the caller as a waiter. The caller must re-check its condition after this and before
     /// waiting on the registration; dropping the registration unregisters.
     pub(crate) fn register(&self) -> Registration<'_> {

@@ -208,3 +208,55 @@ fn short_and_long_topics_arrive_intact_through_both_publish_paths() {
         }
     }
 }
+
+#[test]
+fn a_partial_wildcard_error_shows_a_valid_example_of_that_wildcard() {
+    let broker = Broker::new();
+    for (filter, example) in [("##", "`a/#`"), ("a/b#", "`a/#`"), ("a+/b", "`a/+/b`")] {
+        let text = broker.subscribe(filter).unwrap_err().to_string();
+        assert!(text.contains(example), "{filter}: {text}");
+        assert!(!text.contains("`a/#/b`"), "{filter}: {text}");
+    }
+    // And every example the errors give is itself a valid filter.
+    for example in ["a/#", "a/+/b"] {
+        broker.subscribe(example).unwrap();
+    }
+}
+
+#[test]
+fn filters_as_deep_as_any_limits_allow_work_on_a_default_thread_stack_and_deeper_are_refused() {
+    let deepest = TopicLimits::MAX_LEVELS;
+    // Spawned threads get 2 MiB of stack, as tokio's workers do; the main test thread may have more.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let broker = Broker::with_limits(TopicLimits {
+                max_bytes: 1 << 20,
+                max_levels: 100_000,
+            });
+            let exact = vec!["a"; deepest].join("/");
+            let pluses = vec!["+"; deepest].join("/");
+            let a = broker.subscribe(&exact).unwrap();
+            let b = broker.subscribe(&pluses).unwrap();
+            assert_eq!(broker.publish(&exact, "deep").unwrap().queued, 2);
+            assert!(a.try_recv().is_ok() && b.try_recv().is_ok());
+
+            let too_deep = vec!["a"; deepest + 1].join("/");
+            let err = broker.subscribe(&too_deep).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    SubscribeError::InvalidFilter(TopicError::TooManyLevels { max, .. })
+                        if max == TopicLimits::MAX_LEVELS
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("MAX_LEVELS"), "{err}");
+            assert!(broker.publish(&vec!["a"; 4000].join("/"), "x").is_err());
+            drop((a, b));
+            assert!(broker.stats().balances());
+        })
+        .unwrap()
+        .join()
+        .expect("a filter within the limits overflowed the stack");
+}

@@ -140,3 +140,191 @@ fn an_unreadable_state_path_is_an_io_error_not_corruption() {
     assert!(matches!(err, StateError::Unreadable { .. }), "{err}");
     assert!(!err.is_corrupt());
 }
+
+#[test]
+fn a_block_timeout_under_a_millisecond_round_trips_exactly() {
+    let dir = temp_dir("timeout");
+    let path = dir.join("state.json");
+    let policy = OverflowPolicy::Block {
+        timeout: Duration::from_micros(500),
+    };
+    let broker = Broker::new();
+    let _sub = broker
+        .subscribe_with("jobs", durable("workers").policy(policy))
+        .unwrap();
+    broker.save_state(&path).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(r#""timeout": "500us""#), "{text}");
+    let restarted = Broker::new();
+    restarted.restore_state(&path).unwrap();
+    assert_eq!(restarted.attach("workers").unwrap().policy(), policy);
+}
+
+#[test]
+fn a_state_file_with_a_timeout_in_milliseconds_still_restores() {
+    let dir = temp_dir("timeout-ms");
+    let path = dir.join("state.json");
+    fs::write(
+        &path,
+        r#"{"schema":"switchyard.state/v1","subscriptions":[{"name":"w","filter":"jobs","capacity":4,"policy":"block","timeout":250}]}"#,
+    )
+    .unwrap();
+    let broker = Broker::new();
+    broker.restore_state(&path).unwrap();
+    assert_eq!(
+        broker.attach("w").unwrap().policy(),
+        OverflowPolicy::Block {
+            timeout: Duration::from_millis(250)
+        }
+    );
+}
+
+#[test]
+fn restoring_is_all_or_nothing_when_a_later_entry_is_bad() {
+    let dir = temp_dir("all-or-nothing");
+    let path = dir.join("state.json");
+    fs::write(
+        &path,
+        r#"{"schema":"switchyard.state/v1","subscriptions":[
+            {"name":"good","filter":"a/#","capacity":4,"policy":"drop-newest"},
+            {"name":"bad","filter":"a/#/b","capacity":4,"policy":"drop-newest"}]}"#,
+    )
+    .unwrap();
+    let broker = Broker::new();
+    let err = broker.restore_state(&path).unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(err.to_string().contains("nothing was restored"), "{err}");
+    assert!(
+        broker.attach("good").is_none(),
+        "the first entry was not kept"
+    );
+    assert_eq!(broker.stats().totals.subscriptions, 0);
+}
+
+#[test]
+fn a_name_taken_by_a_live_durable_subscription_is_a_conflict_not_corruption() {
+    let dir = temp_dir("clash");
+    let path = dir.join("state.json");
+    let saved = Broker::new();
+    let _a = saved.subscribe_with("x/#", durable("first")).unwrap();
+    let _b = saved
+        .subscribe_with("orders/#", durable("billing"))
+        .unwrap();
+    saved.save_state(&path).unwrap();
+
+    let broker = Broker::new();
+    let _live = broker.subscribe_with("other", durable("billing")).unwrap();
+    let err = broker.restore_state(&path).unwrap_err();
+    assert!(!err.is_corrupt(), "{err}");
+    assert!(
+        matches!(&err, StateError::NameTaken { name, existing, filter, .. }
+            if name == "billing" && existing == "other" && filter == "orders/#"),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("`billing` already exists with filter `other`"),
+        "{text}"
+    );
+    assert!(broker.attach("first").is_none(), "nothing was restored");
+}
+
+#[test]
+fn a_stats_snapshot_given_as_a_state_file_is_named_as_such() {
+    let dir = temp_dir("stats-as-state");
+    let path = dir.join("snapshot.json");
+    let broker = Broker::new();
+    let _s = broker.subscribe("a").unwrap();
+    fs::write(&path, serde_json::to_vec(&broker.stats()).unwrap()).unwrap();
+    let err = Broker::new().restore_state(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("stats snapshot"), "{text}");
+    assert!(text.contains("switchyard.state/v1"), "{text}");
+    assert!(!text.contains("missing field"), "{text}");
+}
+
+/// The child side of the kill test below: saves state in a loop until killed.
+#[test]
+#[ignore = "run by a_process_killed_mid_save_leaves_no_temporary_file_after_the_next_restore"]
+fn child_saves_state_until_killed() {
+    let Ok(path) = std::env::var("SWITCHYARD_TEST_STATE_PATH") else {
+        return;
+    };
+    let broker = Broker::new();
+    let _subs: Vec<_> = (0..200)
+        .map(|i| {
+            broker
+                .subscribe_with(&format!("t/{i}"), durable(&format!("d{i}")))
+                .unwrap()
+        })
+        .collect();
+    for _ in 0..1_000_000 {
+        broker.save_state(&path).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_process_killed_mid_save_leaves_no_temporary_file_after_the_next_restore() {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("killed");
+    let path = dir.join("state.json");
+    let exe = std::env::current_exe().unwrap();
+    let stray = || {
+        fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .count()
+    };
+    let mut left_behind = 0;
+    for round in 0..12 {
+        let mut child = Command::new(&exe)
+            .args([
+                "child_saves_state_until_killed",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("SWITCHYARD_TEST_STATE_PATH", &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it get into its save loop, at a different point each round.
+        std::thread::sleep(Duration::from_millis(40 + 7 * round));
+        child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
+        child.wait().unwrap();
+        left_behind = left_behind.max(stray());
+    }
+    let broker = Broker::new();
+    if path.exists() {
+        assert_eq!(
+            broker.restore_state(&path).unwrap(),
+            200,
+            "the state file is whole"
+        );
+    }
+    assert_eq!(
+        stray(),
+        0,
+        "restore removed the temporaries of dead processes"
+    );
+    // Saving cleans up too, and never leaves its own temporary behind.
+    fs::write(dir.join("state.json.tmp-999999999-0"), b"partial").unwrap();
+    broker.save_state(&path).unwrap();
+    assert_eq!(stray(), 0);
+    eprintln!("temporaries seen after kills before cleanup: {left_behind}");
+}
+
+#[test]
+fn a_temporary_file_of_a_live_process_is_left_alone() {
+    let dir = temp_dir("live-tmp");
+    let path = dir.join("state.json");
+    // pid 1 always exists.
+    let live = dir.join("state.json.tmp-1-0");
+    fs::write(&live, b"someone else's save in progress").unwrap();
+    Broker::new().save_state(&path).unwrap();
+    Broker::new().restore_state(&path).unwrap();
+    assert!(live.exists());
+}

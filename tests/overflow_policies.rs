@@ -182,3 +182,81 @@ fn each_subscription_keeps_its_own_policy() {
     assert_eq!(payloads(&newest), ["1"]);
     assert_eq!(payloads(&oldest), ["2"]);
 }
+
+/// Waits (bounded) until `sub` has matched `n` messages: a publisher that matched and found the queue
+/// full is then inside its `Block` wait.
+fn until_matched(sub: &switchyard::Subscription, n: u64) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while sub.stats().matched < n {
+        assert!(
+            Instant::now() < give_up,
+            "the publisher never reached the queue"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_publisher_blocked_on_a_subscription_that_is_unsubscribed_drops_its_message_as_unsubscribed() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::MAX,
+                }),
+        )
+        .unwrap();
+    broker.publish("t", "queued").unwrap();
+    let publisher = {
+        let broker = broker.clone();
+        thread::spawn(move || broker.publish("t", "late").unwrap())
+    };
+    until_matched(&sub, 2);
+    broker.unsubscribe(sub.id()).unwrap();
+    let outcome = publisher.join().unwrap();
+    assert_eq!((outcome.queued, outcome.dropped), (0, 1), "{outcome:?}");
+    assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Closed);
+    let s = sub.stats();
+    assert_eq!(
+        (s.delivered, s.dropped_by_reason.unsubscribed, s.depth),
+        (0, 2, 0)
+    );
+    assert!(s.balances());
+    assert!(broker.stats().balances());
+}
+
+#[test]
+fn a_new_block_timeout_applies_to_publishers_already_waiting() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::MAX,
+                }),
+        )
+        .unwrap();
+    broker.publish("t", "queued").unwrap();
+    let (done, outcome) = std::sync::mpsc::channel();
+    {
+        let broker = broker.clone();
+        thread::spawn(move || done.send(broker.publish("t", "waits").unwrap()));
+    }
+    until_matched(&sub, 2);
+    sub.set_policy(OverflowPolicy::Block {
+        timeout: Duration::from_millis(50),
+    });
+    // A bound for a broken build, not a speed claim: the new 50 ms timeout has long passed by then.
+    let outcome = outcome
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the publisher kept waiting under the old, endless timeout");
+    assert_eq!((outcome.queued, outcome.dropped), (0, 1));
+    let s = sub.stats();
+    assert_eq!((s.dropped_by_reason.timeout, s.depth), (1, 1));
+    assert!(s.balances());
+}

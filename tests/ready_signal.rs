@@ -38,8 +38,13 @@ fn a_push_into_any_attached_subscription_wakes_the_waiter() {
             })
         };
         let started = Instant::now();
-        let ready = signal.wait_timeout(LOST_WAKEUP, || subs.iter().any(|s| !s.is_empty()));
-        assert!(ready, "round {round}");
+        let mut ready = Vec::new();
+        assert_eq!(
+            signal.wait_ready(&mut ready, LOST_WAKEUP),
+            1,
+            "round {round}"
+        );
+        assert_eq!(ready, [subs[target].id()]);
         assert!(
             started.elapsed() < LOST_WAKEUP,
             "round {round}: woken by the push, not by the timeout"
@@ -66,8 +71,10 @@ fn closing_an_attached_subscription_wakes_the_waiter() {
         })
     };
     let started = Instant::now();
-    assert!(signal.wait_timeout(LOST_WAKEUP, || subs.iter().any(|s| s.is_closed())));
+    let mut ready = Vec::new();
+    assert_eq!(signal.wait_ready(&mut ready, LOST_WAKEUP), 1);
     assert!(started.elapsed() < LOST_WAKEUP);
+    assert!(subs[1].is_closed());
     closer.join().unwrap();
 }
 
@@ -75,10 +82,131 @@ fn closing_an_attached_subscription_wakes_the_waiter() {
 fn waiting_times_out_when_nothing_arrives_and_unattached_subscriptions_do_not_wake_it() {
     let broker = Broker::new();
     let signal = ReadySignal::new();
-    let subs = attached(&broker, &signal, 2);
+    let _subs = attached(&broker, &signal, 2);
     let _other = broker.subscribe("elsewhere").unwrap();
     broker.publish("elsewhere", "x").unwrap();
-    assert!(!signal.wait_timeout(Duration::from_millis(20), || {
-        subs.iter().any(|s| !s.is_empty())
-    }));
+    let mut ready = Vec::new();
+    assert_eq!(signal.wait_ready(&mut ready, Duration::from_millis(20)), 0);
+}
+
+#[test]
+fn the_ready_list_hands_out_only_the_subscriptions_that_got_a_message_each_once() {
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs = attached(&broker, &signal, 1000);
+    let mut ready = Vec::new();
+    assert_eq!(signal.try_ready(&mut ready), 0);
+    for target in [417, 3, 417, 999] {
+        broker.publish(&format!("pool/{target}"), "x").unwrap();
+    }
+    assert_eq!(signal.wait_ready(&mut ready, LOST_WAKEUP), 3);
+    ready.sort_unstable();
+    let mut expected = vec![subs[3].id(), subs[417].id(), subs[999].id()];
+    expected.sort_unstable();
+    assert_eq!(ready, expected, "once each, however many messages");
+    assert_eq!(signal.try_ready(&mut ready), 0, "nothing new arrived");
+    // Handed out, not yet emptied: it comes back only with a new message.
+    let _ = subs[417].try_recv().unwrap();
+    broker.publish("pool/417", "again").unwrap();
+    ready.clear();
+    assert_eq!(signal.wait_ready(&mut ready, LOST_WAKEUP), 1);
+    assert_eq!(ready, [subs[417].id()]);
+}
+
+#[test]
+fn a_closed_subscription_is_handed_out_so_its_consumer_sees_closed() {
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs = attached(&broker, &signal, 3);
+    broker.unsubscribe(subs[2].id()).unwrap();
+    let mut ready = Vec::new();
+    assert_eq!(signal.wait_ready(&mut ready, LOST_WAKEUP), 1);
+    assert_eq!(ready, [subs[2].id()]);
+    assert!(subs[2].is_closed());
+}
+
+/// Publishers spray messages over many subscriptions while one consumer serves them all through the
+/// ready list alone (no pass over idle subscriptions): every message arrives, none twice, the books
+/// balance. A lost wake-up or a subscription left off the list with messages would hang until
+/// `LOST_WAKEUP` and fail.
+#[test]
+fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
+    use std::collections::HashMap;
+    const SUBS: usize = 2000;
+    const PUBLISHERS: usize = 2;
+    const PER_PUBLISHER: usize = 20_000;
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs: Vec<Subscription> = (0..SUBS)
+        .map(|i| {
+            broker
+                .subscribe_with(
+                    &format!("pool/{i}"),
+                    SubscriptionOptions::new()
+                        .capacity(4)
+                        .policy(switchyard::OverflowPolicy::Block {
+                            timeout: Duration::MAX,
+                        })
+                        .ready_signal(&signal),
+                )
+                .unwrap()
+        })
+        .collect();
+    let by_id: HashMap<_, _> = subs.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let broker = broker.clone();
+            thread::spawn(move || {
+                let mut seed = 0x9e37_79b9_u64 + p as u64;
+                for n in 0..PER_PUBLISHER {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let target = (seed % SUBS as u64) as usize;
+                    broker
+                        .publish(&format!("pool/{target}"), format!("{p}:{n}"))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut ready = Vec::new();
+    let mut todo: Vec<usize> = Vec::new();
+    let mut batch = Vec::new();
+    let started = Instant::now();
+    while seen.len() < PUBLISHERS * PER_PUBLISHER {
+        assert!(
+            started.elapsed() < LOST_WAKEUP,
+            "stuck at {} messages",
+            seen.len()
+        );
+        ready.clear();
+        if todo.is_empty() {
+            signal.wait_ready(&mut ready, Duration::from_millis(100));
+        } else {
+            signal.try_ready(&mut ready);
+        }
+        todo.extend(ready.iter().map(|id| by_id[id]));
+        todo.sort_unstable();
+        todo.dedup();
+        let visiting = std::mem::take(&mut todo);
+        for i in visiting {
+            batch.clear();
+            subs[i].drain_into(&mut batch, 2);
+            for m in &batch {
+                assert!(seen.insert(m.payload().clone()), "a message came twice");
+            }
+            if !subs[i].is_empty() {
+                todo.push(i);
+            }
+        }
+    }
+    for p in publishers {
+        p.join().unwrap();
+    }
+    let stats = broker.stats();
+    assert_eq!(stats.totals.delivered, (PUBLISHERS * PER_PUBLISHER) as u64);
+    assert_eq!(stats.totals.dropped, 0);
+    assert!(stats.balances());
 }

@@ -128,7 +128,7 @@ async fn the_async_form_awaits_the_reply_and_a_dropped_future_makes_the_reply_la
     let pending = broker.request_async("echo", "ping").unwrap();
     let req = sub.recv_async().await.unwrap();
     req.reply("pong").unwrap();
-    assert_eq!(&pending.await.payload()[..], b"pong");
+    assert_eq!(&pending.await.unwrap().payload()[..], b"pong");
 
     let pending = broker.request_async("echo", "ping").unwrap();
     let timed = tokio::time::timeout(Duration::from_millis(20), pending).await;
@@ -202,4 +202,82 @@ fn concurrent_requests_with_timeouts_each_get_their_own_reply_or_time_out_and_th
     assert!(timed_out >= 100, "every odd request timed out");
     assert!(s.requests.late_replies <= timed_out);
     assert!(s.balances(), "{s:?}");
+}
+
+#[test]
+fn a_request_whose_only_copy_is_dropped_by_an_unsubscribe_fails_at_once_with_the_reason() {
+    let broker = Broker::new();
+    let sub = broker.subscribe("jobs").unwrap();
+    let pending = broker.request_async("jobs", "work").unwrap();
+    broker.unsubscribe(sub.id()).unwrap();
+    // The timeout is a bound for a broken build; the error must come from the drop, not from it.
+    let err = pending.wait(Duration::from_secs(60)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::Abandoned {
+                dropped: Some(switchyard::DropReason::Unsubscribed),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("unsubscribed"), "{err}");
+    let stats = broker.stats().requests;
+    assert_eq!((stats.abandoned, stats.timed_out), (1, 0));
+}
+
+#[test]
+fn a_request_a_receiver_drops_unanswered_fails_at_once() {
+    let broker = Broker::new();
+    let sub = broker.subscribe("jobs").unwrap();
+    let responder = thread::spawn(move || {
+        let req = sub.recv().unwrap();
+        drop(req); // taken, never answered
+        sub
+    });
+    let err = broker
+        .request("jobs", "work", Duration::from_secs(60))
+        .unwrap_err();
+    assert!(
+        matches!(err, RequestError::Abandoned { dropped: None, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("without replying"), "{err}");
+    drop(responder.join().unwrap());
+}
+
+#[test]
+fn a_request_still_held_by_one_of_two_responders_waits_for_its_reply() {
+    let broker = Broker::new();
+    let quiet = broker.subscribe("jobs").unwrap();
+    let answering = broker.subscribe("jobs").unwrap();
+    let pending = broker.request_async("jobs", "work").unwrap();
+    drop(quiet.try_recv().unwrap()); // one copy let go unanswered
+    let held = answering.try_recv().unwrap();
+    let replier = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        held.reply("done").unwrap();
+    });
+    assert_eq!(
+        &pending.wait(Duration::from_secs(60)).unwrap().payload()[..],
+        b"done"
+    );
+    replier.join().unwrap();
+}
+
+#[test]
+fn a_dead_letter_of_a_request_cannot_be_answered_and_does_not_hold_the_requester() {
+    let broker = Broker::with_options(switchyard::BrokerOptions::new().dead_letters(8));
+    let full = broker
+        .subscribe_with("jobs", SubscriptionOptions::new().capacity(1))
+        .unwrap();
+    broker.publish("jobs", "fills the queue").unwrap();
+    let err = broker
+        .request("jobs", "work", Duration::from_secs(60))
+        .unwrap_err();
+    assert!(matches!(err, RequestError::NotQueued { .. }), "{err}");
+    let letter = broker.dead_letters().unwrap().try_recv().unwrap();
+    assert!(!letter.message().is_request());
+    drop(full);
 }

@@ -186,3 +186,49 @@ fn under_churn_each_new_subscription_sees_every_topic_once_and_in_order_per_topi
     assert!(stats.balances(), "{stats:?}");
     assert_eq!(stats.retained.messages, TOPICS as u64);
 }
+
+#[test]
+fn a_stats_snapshot_does_not_wait_for_a_retained_publish_blocked_on_a_full_queue() {
+    use std::time::{Duration, Instant};
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "r/#",
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(switchyard::OverflowPolicy::Block {
+                    timeout: Duration::from_secs(60),
+                }),
+        )
+        .unwrap();
+    broker.publish("r/a", "fills the queue").unwrap();
+    let publisher = {
+        let broker = broker.clone();
+        thread::spawn(move || broker.publish_with("r/b", "waits", retain()).unwrap())
+    };
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while sub.stats().matched < 2 {
+        assert!(
+            Instant::now() < give_up,
+            "the retained publish never reached the queue"
+        );
+        thread::yield_now();
+    }
+    // The publish waits for room for up to a minute; the snapshot and another retained publish must
+    // not wait with it.
+    let stats = broker.stats();
+    broker
+        .publish_with("other", "not blocked", retain())
+        .unwrap();
+    assert!(
+        !publisher.is_finished(),
+        "the snapshot was taken while the publish still waited"
+    );
+    assert_eq!(stats.retained.stored, 1);
+    assert_eq!(stats.subscriptions[0].matched, 2);
+    assert_eq!(sub.try_recv().unwrap().topic(), "r/a");
+    let outcome = publisher.join().unwrap();
+    assert_eq!(outcome.queued, 1);
+    assert_eq!(sub.try_recv().unwrap().topic(), "r/b");
+    assert!(broker.stats().balances());
+}

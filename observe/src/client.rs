@@ -26,7 +26,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use switchyard::SubscriptionId;
+use switchyard::{Explanation, SubscriptionId};
 
 use crate::stats::StatsParams;
 use crate::wire::{
@@ -242,6 +242,16 @@ impl Client {
         self.call(
             Method::GET,
             &format!("/v1/stats{}", params.to_query()),
+            None::<&()>,
+        )
+    }
+
+    /// `GET /v1/explain?topic=`: the subscriptions a publish on `topic` would reach now. An invalid
+    /// topic is [`ClientError::Status`] `400` with the library's text.
+    pub fn explain(&self, topic: &str) -> Result<Explanation, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/v1/explain?topic={}", crate::http::percent_encode(topic)),
             None::<&()>,
         )
     }

@@ -19,6 +19,7 @@
 //! - `GET /healthz`: `{"status":"ok"}`.
 //! - `GET /v1/stats?sort=&limit=&filter=`: a `switchyard.stats/v1` snapshot ([`wire::EndpointStats`]);
 //!   see [`stats`].
+//! - `GET /v1/explain?topic=`: who gets this topic, a [`switchyard::Explanation`].
 //! - `GET /metrics`: OpenMetrics text; see [`metrics`].
 //! - Commands, only with a token ([`ServeOptions::token`]); see [`commands`]:
 //!   `POST /v1/publish`, `POST /v1/taps`, `GET /v1/taps`, `GET /v1/taps/{id}`,

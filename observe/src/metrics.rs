@@ -212,7 +212,7 @@ impl Collector for BrokerCollector {
                 metric_type,
             )?;
             for reason in DropReason::ALL {
-                let labels = [("reason", reason.name())];
+                let labels = [("reason", reason.label())];
                 ConstCounter::new(selection.dropped_by_reason.get(reason))
                     .encode(family.encode_family(&labels)?)?;
             }
@@ -292,7 +292,7 @@ impl Collector for BrokerCollector {
                         ("id", id.as_str()),
                         ("name", s.name.as_str()),
                         ("filter", s.filter.as_str()),
-                        ("reason", reason.name()),
+                        ("reason", reason.label()),
                     ];
                     ConstCounter::new(s.dropped_by_reason.get(reason))
                         .encode(family.encode_family(&labels)?)?;

@@ -264,6 +264,10 @@ async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
             Ok(()) => stats::handle(state, req.uri().query()).await,
             Err(e) => Err(e),
         },
+        ["v1", "explain"] => match only(&method, Method::GET) {
+            Ok(()) => stats::explain(state, req.uri().query()).await,
+            Err(e) => Err(e),
+        },
         ["metrics"] => match only(&method, Method::GET) {
             Ok(()) => state.metrics.handle().await,
             Err(e) => Err(e),
@@ -272,7 +276,8 @@ async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
             commands::handle(req, state).await
         }
         _ => Err(HttpError::not_found(format!(
-            "no route {method} {path}; the routes are GET /healthz, GET /v1/stats, GET /metrics, and \
+            "no route {method} {path}; the routes are GET /healthz, GET /v1/stats, GET /v1/explain, GET \
+             /metrics, and \
              (with a token) POST /v1/publish, /v1/taps, PUT /v1/subscriptions/{{id}}/policy"
         ))),
     };

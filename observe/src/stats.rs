@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use hyper::{Response, StatusCode};
 use switchyard::stats_query::{StatsQuery, StatsSort, SubscriptionCounts};
-use switchyard::{StatsSelection, SubscriptionId};
+use switchyard::{Explanation, StatsSelection, SubscriptionId};
 
 use crate::http::{Body, HttpError, json, query_pairs};
 use crate::options::Access;
@@ -132,6 +132,43 @@ pub(crate) async fn handle(
     let state = state.clone();
     let stats = blocking(move || collect(&state, &params)).await?;
     Ok(json(StatusCode::OK, &stats))
+}
+
+/// `GET /v1/explain?topic=`: every subscription a publish on `topic` would reach now
+/// ([`switchyard::Broker::explain`]), as a [`switchyard::Explanation`]; an invalid topic is `400` with
+/// the library's text.
+pub(crate) async fn explain(
+    state: &Arc<State>,
+    query: Option<&str>,
+) -> Result<Response<Body>, HttpError> {
+    let mut topic = None;
+    for (key, value) in query_pairs(query)? {
+        match key.as_str() {
+            "topic" => topic = Some(value),
+            other => {
+                return Err(HttpError::bad_request(format!(
+                    "unknown query parameter `{other}`; expected topic"
+                )));
+            }
+        }
+    }
+    let topic = topic.ok_or_else(|| {
+        HttpError::bad_request("missing query parameter `topic` (the topic to explain)")
+    })?;
+    let broker = state.broker.clone();
+    let (topic, result) = blocking(move || {
+        let result = broker.explain(&topic);
+        (topic, result)
+    })
+    .await?;
+    let subscriptions = result.map_err(|e| HttpError::bad_request(e.to_string()))?;
+    Ok(json(
+        StatusCode::OK,
+        &Explanation {
+            topic,
+            subscriptions,
+        },
+    ))
 }
 
 /// Takes the snapshot `params` ask for.

@@ -473,3 +473,25 @@ fn garbage_and_oversized_headers_close_the_connection_without_harm() {
     );
     client.health().unwrap(); // the server is still serving
 }
+
+#[test]
+fn explain_answers_who_gets_a_topic_and_refuses_a_filter_with_the_library_text() {
+    let broker = Broker::new();
+    let _prices = broker.subscribe("stocks/+/price").unwrap();
+    let _all = broker.subscribe("#").unwrap();
+    let (_h, client) = start(&broker, loopback());
+    let answer = client.explain("stocks/AAPL/price").unwrap();
+    assert_eq!(answer.topic, "stocks/AAPL/price");
+    assert_eq!(
+        answer.subscriptions,
+        broker.explain("stocks/AAPL/price").unwrap()
+    );
+    assert_eq!(broker.stats().totals.published, 0, "nothing was published");
+    let e = client.explain("stocks/+/price").unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let library = broker.explain("stocks/+/price").unwrap_err().to_string();
+    assert!(e.to_string().ends_with(&library), "{e}");
+    let (status, body) = status_of(&client, Method::GET, "/v1/explain", None);
+    assert_eq!(status, 400);
+    assert!(error_text(&body).contains("`topic`"));
+}

@@ -3,8 +3,10 @@
 
 mod dashboard;
 mod export;
+mod filter_totals;
 mod load;
 mod numbers;
+mod radar;
 mod serve;
 mod stats_cmd;
 

@@ -1,5 +1,6 @@
-//! The real `switchyard` binary in a real terminal (tmux): subscribe, publish, see the delivery,
-//! unsubscribe, export, quit with exit status 0. CI installs tmux; without it this test fails and says so.
+//! The real `switchyard` binary in a real terminal (tmux): subscribe, publish, see the delivery, ask
+//! who gets a topic, unsubscribe, export, quit with exit status 0. CI installs tmux; without it this
+//! test fails and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -138,7 +139,7 @@ fn ctrl_c_quits_the_demo_dashboard_with_status_0() {
 }
 
 #[test]
-fn subscribe_publish_unsubscribe_export_and_quit_in_a_real_terminal() {
+fn subscribe_publish_explain_unsubscribe_export_and_quit_in_a_real_terminal() {
     require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let export_dir = dir.path().join("exports");
@@ -200,6 +201,24 @@ fn subscribe_publish_unsubscribe_export_and_quit_in_a_real_terminal() {
     });
     let row = row_with(&screen, "e2e/#").unwrap();
     assert!(row.contains("s1"), "{row}");
+
+    // Who gets this topic? `w`, a topic, Enter: the subscription and the filter that matched.
+    tmux.send(&["w"]);
+    tmux.wait_for("the explainer", |s| s.contains("Who gets this topic?"));
+    tmux.type_text("e2e/hello/again");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the explainer's answer", |s| {
+        s.contains("e2e/hello/again reaches 1 subscription:")
+    });
+    let answer = screen
+        .lines()
+        .find(|l| l.contains(" s1 ") && l.contains("e2e/#"))
+        .unwrap_or_else(|| panic!("no row naming s1 and its filter:\n{screen}"));
+    assert!(answer.contains("drop-newest"), "{answer}");
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the explainer to close", |s| {
+        !s.contains("Who gets this topic?") && row_with(s, "e2e/#").is_some()
+    });
 
     // Unsubscribe with `u`, confirm with `y`.
     tmux.send(&["u"]);

@@ -29,8 +29,7 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
                         request.filter, request.capacity, request.policy
                     ),
                 );
-                app.table.selected_id = Some(id);
-                app.consumers.insert(id, ConsumerState::Running);
+                app.subscribed(id);
             }
             Err(e) => app.log(
                 Level::Error,
@@ -49,7 +48,7 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
                     "resumed the consumer of"
                 };
                 app.log(Level::Info, format!("{what} {name}"));
-                app.consumers.insert(
+                app.consumer_changed(
                     id,
                     if paused {
                         ConsumerState::Pausing
@@ -69,7 +68,7 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
         },
         Command::SetDemo(on) => match link.set_demo(on) {
             Ok(()) => {
-                app.demo = on;
+                app.demo_changed(on);
                 app.log(
                     Level::Info,
                     if on {
@@ -81,6 +80,10 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
             }
             Err(e) => app.log(Level::Error, format!("demo traffic: {e:#}")),
         },
+        Command::Explain(topic) => {
+            let result = link.explain(&topic).map_err(|e| format!("{e:#}"));
+            app.explained(topic, result);
+        }
     }
 }
 
@@ -88,7 +91,7 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
 /// overwriting an earlier export.
 fn export(app: &App) -> anyhow::Result<PathBuf> {
     let stamp: String = app
-        .snapshot
+        .snapshot()
         .taken_at
         .chars()
         .map(|c| {
@@ -104,8 +107,8 @@ fn export(app: &App) -> anyhow::Result<PathBuf> {
     } else {
         stamp
     };
-    let path = unused_path(&app.export_dir, &stamp);
-    crate::export::write_json_atomic(&path, &app.snapshot)?;
+    let path = unused_path(app.export_dir(), &stamp);
+    crate::export::write_json_atomic(&path, app.snapshot())?;
     Ok(path)
 }
 

@@ -4,19 +4,24 @@
 //! user asks for leaves as a [`Command`] (see [`super::keys`]) that [`super::actions`] carries out through
 //! the [`super::link::BrokerLink`].
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use switchyard::{PublishOptions, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits};
+use crossterm::event::{Event as CrosstermEvent, KeyEvent};
+use switchyard::{
+    Explained, PublishOptions, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits,
+};
 use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
 
-use super::forms::Form;
+use super::forms::{Form, FormOutcome};
 use super::history::History;
 use super::link::{
     ConsumerState, DeadLetterRow, LinkEvent, RecentMessage, Sample, SubscribeRequest,
 };
 use super::theme::Theme;
+use crate::filter_totals::{FilterTotals, by_filter};
+use crate::radar::Radar;
 
 /// What the keyboard is talking to right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +43,36 @@ pub enum Mode {
     Help,
     /// Typing a row filter (`/`).
     Filter,
+    /// "Who gets this topic?" (`w`): a topic field and the subscriptions it would reach.
+    Explain,
+}
+
+/// What the main table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Every subscription, sorted by the chosen column.
+    #[default]
+    Subscriptions,
+    /// The slow-consumer radar (`r`): fill against drain, time to full, stalled first.
+    Radar,
+    /// Totals per distinct filter (`f`).
+    Filters,
+}
+
+impl View {
+    /// The table's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Subscriptions => "Subscriptions",
+            Self::Radar => "Radar",
+            Self::Filters => "Filters",
+        }
+    }
+
+    /// Whether its rows are subscriptions (rather than filters).
+    pub fn lists_subscriptions(self) -> bool {
+        self != Self::Filters
+    }
 }
 
 /// Something the user asked the broker (or the file system) for.
@@ -76,6 +111,8 @@ pub enum Command {
     Export,
     /// Start or stop demo traffic.
     SetDemo(bool),
+    /// List the subscriptions a publish on `topic` would reach.
+    Explain(String),
 }
 
 /// A column the subscriptions table can be sorted by.
@@ -155,37 +192,10 @@ pub struct LogEntry {
 /// Log lines kept; older ones are forgotten.
 const LOG_LINES: usize = 200;
 
-/// The subscriptions table's view: sort, text filter, selection and scroll position.
-#[derive(Debug, Default)]
-pub struct TableView {
-    /// Sorted by.
-    pub sort: SortColumn,
-    /// Largest first.
-    pub descending: bool,
-    /// Rows must contain this text in their name or filter (case-insensitive).
-    pub filter: Input,
-    /// Indexes into the snapshot's subscriptions, in display order, filtered.
-    pub rows: Vec<usize>,
-    /// Index into `rows` of the selected row.
-    pub selected: usize,
-    /// Which subscription is selected, so the selection follows it when rows move.
-    pub selected_id: Option<SubscriptionId>,
-    /// First row on screen. Written by rendering (which alone knows the table's height) so that
-    /// scrolling moves only as far as needed to keep the selection visible, like a `TableState`.
-    pub offset: Cell<usize>,
-}
-
-/// All the dashboard's state.
+/// What the broker link last reported. Written only by [`App::apply`] and by the results of commands
+/// ([`App::subscribed`], [`App::consumer_changed`], [`App::demo_changed`]); everything else reads it.
 #[derive(Debug)]
-pub struct App {
-    /// False once the user asked to quit.
-    pub running: bool,
-    /// What the keyboard is talking to.
-    pub mode: Mode,
-    /// The publish form; kept between uses so a message can be sent again with `p`, Enter.
-    pub publish_form: Form,
-    /// The subscribe form.
-    pub subscribe_form: Form,
+pub struct Observed {
     /// The latest snapshot.
     pub snapshot: StatsSnapshot,
     /// Each subscription's consumer.
@@ -198,20 +208,67 @@ pub struct App {
     pub demo: bool,
     /// The most recent dead letters, oldest first.
     pub dead_letters: Vec<DeadLetterRow>,
-    /// `x`: the dead-letter view replaces the log pane.
-    pub show_dead_letters: bool,
-    /// Rates over time.
+    /// Rates over time, and each subscription's radar.
     pub history: History,
-    /// The subscriptions table.
-    pub table: TableView,
-    /// Actions, errors and notable events, oldest first.
-    pub log: VecDeque<LogEntry>,
-    /// Topic and filter limits, for validating forms.
-    pub limits: TopicLimits,
-    /// Where `e` writes snapshots.
-    pub export_dir: PathBuf,
-    /// Colours, or none under `NO_COLOR`.
-    pub theme: Theme,
+}
+
+/// The main table's view: which view, its sort, text filter and selection. The scroll position is
+/// not here: it belongs to rendering (a ratatui `TableState`, see [`super::render::ScreenState`]).
+#[derive(Debug, Default)]
+pub struct TableView {
+    /// Which rows: subscriptions, the radar, or filters.
+    pub view: View,
+    /// Sorted by (the subscriptions and filters views; the radar sorts by urgency).
+    pub sort: SortColumn,
+    /// Largest first.
+    pub descending: bool,
+    /// Rows must contain this text in their name or filter (case-insensitive).
+    pub filter: Input,
+    /// The rows in display order, filtered: indexes into the snapshot's subscriptions, or into
+    /// `filters` in the filters view.
+    pub rows: Vec<usize>,
+    /// Totals per distinct filter, ordered by filter text.
+    pub filters: Vec<FilterTotals>,
+    /// Index into `rows` of the selected row.
+    pub selected: usize,
+    /// Which subscription is selected, so the selection follows it when rows move (and the detail pane
+    /// keeps showing it in the filters view).
+    pub selected_id: Option<SubscriptionId>,
+}
+
+/// The answer shown by the "who gets this topic?" overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The topic asked about.
+    pub topic: String,
+    /// The subscriptions a publish would reach, or why the link could not say.
+    pub result: Result<Vec<Explained>, String>,
+}
+
+/// The forms, kept between uses so a message can be sent again with `p`, Enter.
+#[derive(Debug)]
+struct Forms {
+    publish: Form,
+    subscribe: Form,
+    explain: Form,
+}
+
+/// All the dashboard's state. Fields are private: key handling, commands and samples change it through
+/// the methods below, and rendering reads it through the accessors.
+#[derive(Debug)]
+pub struct App {
+    running: bool,
+    mode: Mode,
+    forms: Forms,
+    observed: Observed,
+    table: TableView,
+    explanation: Option<Explanation>,
+    /// `x`: the dead-letter view replaces the log pane.
+    show_dead_letters: bool,
+    log: VecDeque<LogEntry>,
+    limits: TopicLimits,
+    export_dir: PathBuf,
+    theme: Theme,
 }
 
 impl App {
@@ -220,17 +277,23 @@ impl App {
         Self {
             running: true,
             mode: Mode::Normal,
-            publish_form: Form::publish(),
-            subscribe_form: Form::subscribe(),
-            snapshot: empty_snapshot(),
-            consumers: BTreeMap::new(),
-            recent: Vec::new(),
-            recent_for: None,
-            demo: false,
-            dead_letters: Vec::new(),
-            show_dead_letters: false,
-            history: History::default(),
+            forms: Forms {
+                publish: Form::publish(),
+                subscribe: Form::subscribe(),
+                explain: Form::explain(),
+            },
+            observed: Observed {
+                snapshot: empty_snapshot(),
+                consumers: BTreeMap::new(),
+                recent: Vec::new(),
+                recent_for: None,
+                demo: false,
+                dead_letters: Vec::new(),
+                history: History::default(),
+            },
             table: TableView::default(),
+            explanation: None,
+            show_dead_letters: false,
             log: VecDeque::new(),
             limits,
             export_dir,
@@ -240,10 +303,11 @@ impl App {
 
     /// Takes in one tick's data: history, log lines for notable events, and the table's rows.
     pub fn apply(&mut self, sample: Sample) {
-        let started = self.history.push(&sample.snapshot);
-        self.snapshot = sample.snapshot;
+        let started = self.observed.history.push(&sample.snapshot);
+        self.observed.snapshot = sample.snapshot;
         for (id, name) in started {
             let reasons = self
+                .observed
                 .snapshot
                 .subscriptions
                 .iter()
@@ -278,11 +342,11 @@ impl App {
                 LinkEvent::Error(text) => self.log(Level::Error, text),
             }
         }
-        self.consumers = sample.consumers;
-        self.recent = sample.recent;
-        self.recent_for = sample.recent_for;
-        self.demo = sample.demo;
-        self.dead_letters = sample.dead_letters;
+        self.observed.consumers = sample.consumers;
+        self.observed.recent = sample.recent;
+        self.observed.recent_for = sample.recent_for;
+        self.observed.demo = sample.demo;
+        self.observed.dead_letters = sample.dead_letters;
         self.rebuild_rows();
     }
 
@@ -292,26 +356,219 @@ impl App {
             self.log.pop_front();
         }
         self.log.push_back(LogEntry {
-            t: self.snapshot.uptime_s,
+            t: self.observed.snapshot.uptime_s,
             level,
             text: text.into(),
         });
     }
 
-    /// The selected subscription's counters.
+    // ---- reading ----
+
+    /// False once the user asked to quit.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// What the keyboard is talking to.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// What the link last reported.
+    pub fn observed(&self) -> &Observed {
+        &self.observed
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> &StatsSnapshot {
+        &self.observed.snapshot
+    }
+
+    /// Rates over time.
+    pub fn history(&self) -> &History {
+        &self.observed.history
+    }
+
+    /// The main table's view and rows.
+    pub fn table(&self) -> &TableView {
+        &self.table
+    }
+
+    /// The publish form.
+    pub fn publish_form(&self) -> &Form {
+        &self.forms.publish
+    }
+
+    /// The subscribe form.
+    pub fn subscribe_form(&self) -> &Form {
+        &self.forms.subscribe
+    }
+
+    /// The "who gets this topic?" form.
+    pub fn explain_form(&self) -> &Form {
+        &self.forms.explain
+    }
+
+    /// The latest "who gets this topic?" answer.
+    pub fn explanation(&self) -> Option<&Explanation> {
+        self.explanation.as_ref()
+    }
+
+    /// Whether the dead-letter view replaces the log pane.
+    pub fn shows_dead_letters(&self) -> bool {
+        self.show_dead_letters
+    }
+
+    /// Actions, errors and notable events, oldest first.
+    pub fn log_entries(&self) -> &VecDeque<LogEntry> {
+        &self.log
+    }
+
+    /// Topic and filter limits, for validating forms.
+    pub fn limits(&self) -> &TopicLimits {
+        &self.limits
+    }
+
+    /// Where `e` writes snapshots.
+    pub fn export_dir(&self) -> &Path {
+        &self.export_dir
+    }
+
+    /// Colours, or none under `NO_COLOR`.
+    pub fn theme(&self) -> &Theme {
+        &self.theme
+    }
+
+    /// The selected subscription's counters (in the filters view: the one selected before).
     pub fn selected(&self) -> Option<&SubscriptionStats> {
-        let row = *self.table.rows.get(self.table.selected)?;
-        self.snapshot.subscriptions.get(row)
+        let subs = &self.observed.snapshot.subscriptions;
+        if self.table.view.lists_subscriptions() {
+            let row = *self.table.rows.get(self.table.selected)?;
+            subs.get(row)
+        } else {
+            let id = self.table.selected_id?;
+            subs.iter().find(|s| s.id == id)
+        }
     }
 
     /// The state of the consumer of `id`.
     pub fn consumer(&self, id: SubscriptionId) -> ConsumerState {
-        self.consumers.get(&id).copied().unwrap_or_default()
+        self.observed
+            .consumers
+            .get(&id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The radar's reading of subscription `id` (all zero before its first sample).
+    pub fn radar(&self, id: SubscriptionId) -> Radar {
+        self.observed
+            .history
+            .subscription(id)
+            .map(|h| h.radar)
+            .unwrap_or_default()
     }
 
     /// How many consumers are paused (or pausing), for the header's badge.
     pub fn paused_count(&self) -> usize {
-        self.consumers.values().filter(|c| c.is_paused()).count()
+        self.observed
+            .consumers
+            .values()
+            .filter(|c| c.is_paused())
+            .count()
+    }
+
+    // ---- what keys change ----
+
+    /// Asks the event loop to stop.
+    pub fn quit(&mut self) {
+        self.running = false;
+    }
+
+    /// Switches what the keyboard talks to. Opening a form reopens it as it was left.
+    pub fn set_mode(&mut self, mode: Mode) {
+        match mode {
+            Mode::PublishForm => self.forms.publish.reopen(),
+            Mode::Explain => self.forms.explain.reopen(),
+            _ => {}
+        }
+        self.mode = mode;
+    }
+
+    /// Passes a key to the open form.
+    pub fn form_key(&mut self, key: KeyEvent) -> FormOutcome {
+        let form = match self.mode {
+            Mode::PublishForm => &mut self.forms.publish,
+            Mode::SubscribeForm => &mut self.forms.subscribe,
+            Mode::Explain => &mut self.forms.explain,
+            _ => return FormOutcome::Cancelled,
+        };
+        form.handle_key(key, &self.limits)
+    }
+
+    /// Empties the subscribe form (after a subscribe was sent), so the next one starts fresh.
+    pub fn reset_subscribe_form(&mut self) {
+        self.forms.subscribe = Form::subscribe();
+    }
+
+    /// Passes a key to the row filter being typed.
+    pub fn filter_key(&mut self, key: KeyEvent) {
+        self.table.filter.handle_event(&CrosstermEvent::Key(key));
+        self.rebuild_rows();
+    }
+
+    /// Clears the row filter.
+    pub fn clear_filter(&mut self) {
+        self.table.filter.reset();
+        self.rebuild_rows();
+    }
+
+    /// Shows `view` in the main table, or the subscriptions again if it is already shown.
+    pub fn toggle_view(&mut self, view: View) {
+        self.table.view = if self.table.view == view {
+            View::Subscriptions
+        } else {
+            view
+        };
+        self.table.selected = 0;
+        self.rebuild_rows();
+    }
+
+    /// Sorts by `column`; the same column again flips the direction, as in k9s.
+    pub fn sort_by(&mut self, column: SortColumn) {
+        self.leave_radar();
+        if self.table.sort == column {
+            self.table.descending = !self.table.descending;
+        } else {
+            self.table.sort = column;
+        }
+        self.rebuild_rows();
+    }
+
+    /// Sorts by the next column in `o`'s cycle.
+    pub fn sort_by_next_column(&mut self) {
+        self.leave_radar();
+        self.table.sort = self.table.sort.next();
+        self.rebuild_rows();
+    }
+
+    /// Flips the sort direction.
+    pub fn flip_sort(&mut self) {
+        self.leave_radar();
+        self.table.descending = !self.table.descending;
+        self.rebuild_rows();
+    }
+
+    /// The radar has its own order, so a sort key there shows the subscriptions sorted as asked.
+    fn leave_radar(&mut self) {
+        if self.table.view == View::Radar {
+            self.table.view = View::Subscriptions;
+        }
+    }
+
+    /// Shows or hides the dead letters in place of the log.
+    pub fn toggle_dead_letters(&mut self) {
+        self.show_dead_letters = !self.show_dead_letters;
     }
 
     /// Moves the selection by `delta` rows, staying within the table.
@@ -325,51 +582,110 @@ impl App {
     pub fn select_row(&mut self, row: usize) {
         let row = row.min(self.table.rows.len().saturating_sub(1));
         self.table.selected = row;
-        self.table.selected_id = self
-            .table
-            .rows
-            .get(row)
-            .and_then(|&i| self.snapshot.subscriptions.get(i))
-            .map(|s| s.id);
+        if self.table.view.lists_subscriptions() {
+            self.table.selected_id = self
+                .table
+                .rows
+                .get(row)
+                .and_then(|&i| self.observed.snapshot.subscriptions.get(i))
+                .map(|s| s.id);
+        }
     }
 
-    /// Recomputes the table's rows from the snapshot, sort and text filter, keeping the selection on
-    /// the same subscription when it is still shown.
+    // ---- what command results change ----
+
+    /// A subscribe succeeded: select the new subscription and show its consumer running.
+    pub fn subscribed(&mut self, id: SubscriptionId) {
+        self.table.selected_id = Some(id);
+        self.observed.consumers.insert(id, ConsumerState::Running);
+    }
+
+    /// A pause or resume was accepted: show it until the next sample says more.
+    pub fn consumer_changed(&mut self, id: SubscriptionId, state: ConsumerState) {
+        self.observed.consumers.insert(id, state);
+    }
+
+    /// Demo traffic was started or stopped.
+    pub fn demo_changed(&mut self, on: bool) {
+        self.observed.demo = on;
+    }
+
+    /// The link answered "who gets `topic`?".
+    pub fn explained(&mut self, topic: String, result: Result<Vec<Explained>, String>) {
+        self.explanation = Some(Explanation { topic, result });
+    }
+
+    /// Recomputes the table's rows from the snapshot, view, sort and text filter, keeping the
+    /// selection on the same subscription when it is still shown.
     pub fn rebuild_rows(&mut self) {
         let needle = self.table.filter.value().to_lowercase();
-        let subs = &self.snapshot.subscriptions;
+        let matches = |text: &str| needle.is_empty() || text.to_lowercase().contains(&needle);
+        let subs = &self.observed.snapshot.subscriptions;
+        let descending = self.table.descending;
+        let directed = |order: std::cmp::Ordering| {
+            if descending { order.reverse() } else { order }
+        };
+        if self.table.view == View::Filters {
+            self.table.filters = by_filter(subs);
+            let filters = &self.table.filters;
+            let mut rows: Vec<usize> = (0..filters.len())
+                .filter(|&i| matches(&filters[i].filter))
+                .collect();
+            let fill = |f: &FilterTotals| f.depth as f64 / f.capacity.max(1) as f64;
+            rows.sort_by(|&a, &b| {
+                let (a, b) = (&filters[a], &filters[b]);
+                let order = match self.table.sort {
+                    SortColumn::Id | SortColumn::Name | SortColumn::Filter => {
+                        std::cmp::Ordering::Equal
+                    }
+                    SortColumn::Depth => fill(a).total_cmp(&fill(b)),
+                    SortColumn::Delivered | SortColumn::Rate => a.delivered.cmp(&b.delivered),
+                    SortColumn::Dropped => a.dropped.cmp(&b.dropped),
+                };
+                directed(order.then(a.filter.cmp(&b.filter)))
+            });
+            self.table.rows = rows;
+            let selected = self.table.selected;
+            self.select_row(selected);
+            return;
+        }
         let mut rows: Vec<usize> = (0..subs.len())
-            .filter(|&i| {
-                needle.is_empty()
-                    || subs[i].name.to_lowercase().contains(&needle)
-                    || subs[i].filter.to_lowercase().contains(&needle)
-            })
+            .filter(|&i| matches(&subs[i].name) || matches(&subs[i].filter))
             .collect();
-        let history = &self.history;
+        let history = &self.observed.history;
         let rate = |s: &SubscriptionStats| {
             history
                 .subscription(s.id)
                 .map_or(0.0, |h| h.delivered_per_s())
         };
+        let radar = |s: &SubscriptionStats| {
+            history
+                .subscription(s.id)
+                .map(|h| h.radar)
+                .unwrap_or_default()
+        };
         let fill = |s: &SubscriptionStats| s.depth as f64 / s.capacity.max(1) as f64;
-        rows.sort_by(|&a, &b| {
-            let (a, b) = (&subs[a], &subs[b]);
-            let order = match self.table.sort {
-                SortColumn::Id => a.id.cmp(&b.id),
-                SortColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                SortColumn::Filter => a.filter.cmp(&b.filter),
-                SortColumn::Depth => fill(a).total_cmp(&fill(b)),
-                SortColumn::Delivered => a.delivered.cmp(&b.delivered),
-                SortColumn::Rate => rate(a).total_cmp(&rate(b)),
-                SortColumn::Dropped => a.dropped.cmp(&b.dropped),
-            };
-            let order = order.then(a.id.cmp(&b.id));
-            if self.table.descending {
-                order.reverse()
-            } else {
-                order
-            }
-        });
+        if self.table.view == View::Radar {
+            // Most urgent first, whatever the sort: stalled, dropping, then the soonest full.
+            rows.sort_by(|&a, &b| {
+                let (a, b) = (&subs[a], &subs[b]);
+                radar(a).urgency(&radar(b)).then(a.id.cmp(&b.id))
+            });
+        } else {
+            rows.sort_by(|&a, &b| {
+                let (a, b) = (&subs[a], &subs[b]);
+                let order = match self.table.sort {
+                    SortColumn::Id => a.id.cmp(&b.id),
+                    SortColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+                    SortColumn::Filter => a.filter.cmp(&b.filter),
+                    SortColumn::Depth => fill(a).total_cmp(&fill(b)),
+                    SortColumn::Delivered => a.delivered.cmp(&b.delivered),
+                    SortColumn::Rate => rate(a).total_cmp(&rate(b)),
+                    SortColumn::Dropped => a.dropped.cmp(&b.dropped),
+                };
+                directed(order.then(a.id.cmp(&b.id)))
+            });
+        }
         self.table.rows = rows;
         let keep = self
             .table

@@ -11,6 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use switchyard::Explained;
 use switchyard::{
     Broker, BrokerOptions, DeadLetters, PublishOptions, StatsSnapshot, SubscriptionId,
     SubscriptionOptions, TopicLimits,
@@ -272,7 +273,7 @@ impl BrokerLink for EmbeddedBroker {
                 }
                 self.dead_letters.push_back(DeadLetterRow {
                     subscription: letter.subscription_name().to_string(),
-                    reason: letter.reason().name().to_string(),
+                    reason: letter.reason().label().to_string(),
                     topic: letter.message().topic().to_string(),
                     preview: preview(letter.message().payload()),
                 });
@@ -330,6 +331,10 @@ impl BrokerLink for EmbeddedBroker {
 
     fn take_events(&mut self) -> Vec<LinkEvent> {
         self.events.try_iter().collect()
+    }
+
+    fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
+        Ok(self.broker.explain(topic)?)
     }
 }
 

@@ -160,3 +160,28 @@ pub fn app(color: bool) -> App {
     );
     app
 }
+
+/// An app that has seen 10 s (at 4 Hz) of one subscription in each of the radar's states: `reports`
+/// stalled (paused, 12 waiting, nothing delivered), `audit` full and dropping, `billing` filling at
+/// 8/s, `prices` and `alerts` keeping up, `archive` idle. `billing` and `archive` share `orders/#`.
+pub fn radar_app() -> App {
+    let mut app = App::new(
+        TopicLimits::default(),
+        PathBuf::from("."),
+        Theme::new(false),
+    );
+    for i in 1..=40 {
+        let t = f64::from(i) * 0.25;
+        let n = |per_s: f64| (per_s * t).round() as u64;
+        let subscriptions = vec![
+            sub(1, "prices", "stocks/+/price", 1024, n(120.0), 0, 0),
+            sub(2, "audit", "stocks/#", 16, n(10.0), n(30.0), 16),
+            sub(3, "billing", "orders/#", 256, n(20.0), 0, n(8.0)),
+            sub(4, "reports", "reports/#", 64, 50, 0, 12),
+            sub(5, "archive", "orders/#", 64, 0, 0, 0),
+            sub(6, "alerts", "alerts/#", 256, n(4.0), 0, 0),
+        ];
+        app.apply(sample(snapshot_with(t, n(150.0), subscriptions), &[4]));
+    }
+    app
+}

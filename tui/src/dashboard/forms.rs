@@ -54,6 +54,8 @@ pub enum FormKind {
     Publish,
     /// `s`: filter, capacity, policy, name.
     Subscribe,
+    /// `w`: the topic whose receivers to list.
+    Explain,
 }
 
 /// A field that failed validation, and the library's reason.
@@ -81,6 +83,11 @@ pub enum Submission {
     },
     /// Subscribe.
     Subscribe(SubscribeRequest),
+    /// List the subscriptions a publish on `topic` would reach.
+    Explain {
+        /// The topic.
+        topic: String,
+    },
 }
 
 /// What a key did to a form.
@@ -173,11 +180,33 @@ impl Form {
         }
     }
 
+    /// The "who gets this topic?" form: one topic.
+    pub fn explain() -> Self {
+        Self {
+            kind: FormKind::Explain,
+            fields: vec![Field::new(
+                "Topic",
+                "a topic such as stocks/AAPL/price: Enter lists who would receive it",
+                "",
+            )],
+            focus: 0,
+            attempted: false,
+        }
+    }
+
+    /// Opens the form again as it was left: values kept, errors hidden until the next edit or submit.
+    pub fn reopen(&mut self) {
+        self.attempted = false;
+        self.focus = 0;
+        self.fields.iter_mut().for_each(|f| f.edited = false);
+    }
+
     /// The title shown on the form's border.
     pub fn title(&self) -> &'static str {
         match self.kind {
             FormKind::Publish => "Publish",
             FormKind::Subscribe => "Subscribe",
+            FormKind::Explain => "Who gets this topic?",
         }
     }
 
@@ -244,6 +273,7 @@ impl Form {
                 durable: parse_yes_no(&v(4)).unwrap_or(false),
                 receive_retained: parse_yes_no(&v(5)).unwrap_or(false),
             }),
+            FormKind::Explain => Submission::Explain { topic: v(0) },
         })
     }
 
@@ -282,6 +312,7 @@ impl Form {
                 (4, parse_yes_no(v(4)).map(|_| ())),
                 (5, parse_yes_no(v(5)).map(|_| ())),
             ],
+            FormKind::Explain => vec![(0, validate_topic(v(0), limits).map_err(|e| e.to_string()))],
         };
         checks
             .into_iter()

@@ -5,10 +5,15 @@
 //! totals and computes every rate over a sliding window of [`RATE_WINDOW_S`]: the chart's points, the
 //! header's figures and the table's per-subscription rates all come from here, so the headline number is
 //! always exactly the chart's last point.
+//!
+//! Each subscription also keeps its readings of the last [`STALL_AFTER_S`], from which the
+//! slow-consumer [`Radar`] is assessed on every sample (see [`crate::radar`] for its rule).
 
 use std::collections::{HashMap, VecDeque};
 
 use switchyard::{StatsSnapshot, SubscriptionId};
+
+use crate::radar::{Radar, Reading, STALL_AFTER_S};
 
 /// The window each rate is averaged over, in seconds.
 pub const RATE_WINDOW_S: f64 = 1.0;
@@ -33,9 +38,11 @@ pub struct RatePoint {
     pub dropped: f64,
 }
 
+/// A sample's time (broker uptime, seconds) with what was read then.
+type Timed<T> = (f64, T);
+
 #[derive(Debug, Clone, Copy)]
 struct Counts {
-    t: f64,
     published: u64,
     delivered: u64,
     dropped: u64,
@@ -44,7 +51,8 @@ struct Counts {
 /// What the history knows about one subscription.
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionHistory {
-    window: VecDeque<Counts>,
+    /// Readings of the last [`STALL_AFTER_S`] (and one older), oldest first.
+    window: VecDeque<Timed<Reading>>,
     /// Deliveries per second, oldest first.
     pub delivered_rate: VecDeque<f64>,
     /// Drops per second over the rate window, latest.
@@ -53,6 +61,8 @@ pub struct SubscriptionHistory {
     pub dropping_now: bool,
     /// When drops last grew, in broker uptime seconds.
     last_drop_t: Option<f64>,
+    /// The slow-consumer radar over the last [`STALL_AFTER_S`] (or what history there is).
+    pub radar: Radar,
 }
 
 impl SubscriptionHistory {
@@ -65,7 +75,7 @@ impl SubscriptionHistory {
 /// Rates over time, for the broker and for each subscription.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    window: VecDeque<Counts>,
+    window: VecDeque<Timed<Counts>>,
     points: VecDeque<RatePoint>,
     subscriptions: HashMap<SubscriptionId, SubscriptionHistory>,
 }
@@ -78,19 +88,18 @@ impl History {
     /// before (a subscription "starting to drop"), for the log.
     pub fn push(&mut self, snapshot: &StatsSnapshot) -> StartedDropping {
         let t = snapshot.uptime_s;
-        if self.window.back().is_some_and(|c| t <= c.t) {
+        if self.window.back().is_some_and(|(at, _)| t <= *at) {
             return Vec::new(); // same or older snapshot: nothing new to learn
         }
         let totals = &snapshot.totals;
         let now = Counts {
-            t,
             published: totals.published,
             delivered: totals.delivered,
             dropped: totals.dropped,
         };
-        let point = match rate_base(&self.window, t) {
-            Some(base) => {
-                let dt = t - base.t;
+        let point = match rate_base(&self.window, t, RATE_WINDOW_S) {
+            Some((base_t, base)) => {
+                let dt = t - base_t;
                 RatePoint {
                     t,
                     published: per_s(now.published, base.published, dt),
@@ -103,7 +112,7 @@ impl History {
                 ..RatePoint::default()
             },
         };
-        push_window(&mut self.window, now);
+        push_window(&mut self.window, (t, now), RATE_WINDOW_S);
         self.points.push_back(point);
         while self.points.front().is_some_and(|p| p.t < t - CHART_SPAN_S) {
             self.points.pop_front();
@@ -113,13 +122,8 @@ impl History {
         let mut seen = HashMap::with_capacity(snapshot.subscriptions.len());
         for s in &snapshot.subscriptions {
             let mut h = self.subscriptions.remove(&s.id).unwrap_or_default();
-            let counts = Counts {
-                t,
-                published: s.matched,
-                delivered: s.delivered,
-                dropped: s.dropped,
-            };
-            let previous_dropped = h.window.back().map_or(0, |c| c.dropped);
+            let reading = Reading::from(s);
+            let previous_dropped = h.window.back().map_or(0, |(_, r)| r.dropped);
             h.dropping_now = s.dropped > previous_dropped;
             if h.dropping_now {
                 if h.last_drop_t
@@ -129,9 +133,9 @@ impl History {
                 }
                 h.last_drop_t = Some(t);
             }
-            let (delivered, dropped) = match rate_base(&h.window, t) {
-                Some(base) => {
-                    let dt = t - base.t;
+            let (delivered, dropped) = match rate_base(&h.window, t, RATE_WINDOW_S) {
+                Some((base_t, base)) => {
+                    let dt = t - base_t;
                     (
                         per_s(s.delivered, base.delivered, dt),
                         per_s(s.dropped, base.dropped, dt),
@@ -139,7 +143,11 @@ impl History {
                 }
                 None => (0.0, 0.0),
             };
-            push_window(&mut h.window, counts);
+            h.radar = match rate_base(&h.window, t, STALL_AFTER_S) {
+                Some((base_t, base)) => Radar::assess(base, reading, t - base_t),
+                None => Radar::assess(reading, reading, 0.0),
+            };
+            push_window(&mut h.window, (t, reading), STALL_AFTER_S);
             h.delivered_rate.push_back(delivered);
             if h.delivered_rate.len() > SPARK_POINTS {
                 h.delivered_rate.pop_front();
@@ -167,21 +175,22 @@ impl History {
     }
 }
 
-/// The sample the rate window ending at `t` starts from: the newest one at least [`RATE_WINDOW_S`] old,
-/// or the oldest there is while the history is younger than that.
-fn rate_base(window: &VecDeque<Counts>, t: f64) -> Option<Counts> {
+/// The sample a window of `span` seconds ending at `t` starts from: the newest one at least `span`
+/// old, or the oldest there is while the history is younger than that.
+fn rate_base<T: Copy>(window: &VecDeque<Timed<T>>, t: f64, span: f64) -> Option<Timed<T>> {
     window
         .iter()
         .rev()
-        .find(|c| c.t <= t - RATE_WINDOW_S + 1e-9)
+        .find(|(at, _)| *at <= t - span + 1e-9)
         .or(window.front())
         .copied()
 }
 
-/// Keeps only the samples that a later rate window can still start from.
-fn push_window(window: &mut VecDeque<Counts>, now: Counts) {
+/// Keeps only the samples that a later window of `span` seconds can still start from.
+fn push_window<T>(window: &mut VecDeque<Timed<T>>, now: Timed<T>, span: f64) {
+    let t = now.0;
     window.push_back(now);
-    while window.len() > 1 && window[1].t <= now.t - RATE_WINDOW_S {
+    while window.len() > 1 && window[1].0 <= t - span {
         window.pop_front();
     }
 }

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use switchyard::{OverflowPolicy, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits};
+use switchyard::{
+    Explained, OverflowPolicy, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits,
+};
 
 /// What the subscribe form asks the broker for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,6 +166,17 @@ pub trait BrokerLink {
     fn set_demo(&mut self, on: bool) -> anyhow::Result<()>;
     /// Background results since the previous call.
     fn take_events(&mut self) -> Vec<LinkEvent>;
+    /// "Who gets this topic?": every live subscription a publish on `topic` would reach now, with the
+    /// filter that matched, ordered by id ([`switchyard::Broker::explain`]). Publishes nothing.
+    ///
+    /// An invalid topic is an error carrying the library's text (the `TopicError`), never a panic.
+    /// A link to a broker in another process asks its endpoint `GET /v1/explain?topic=<urlencoded>`,
+    /// which answers `200` with a [`switchyard::Explanation`] as JSON
+    /// (`{"topic": "...", "subscriptions": [{"id", "name", "filter", "policy", "depth", "capacity",
+    /// "receivers"}, ...]}`) and returns its `subscriptions`; or `400` with a JSON error whose message
+    /// is the library's topic error, which the link returns as the error. A connection failure is an
+    /// error naming the address; the dashboard shows either in the explainer instead of a result.
+    fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>>;
 
     /// Reads everything one tick needs. `selected` is the subscription whose recent messages are wanted.
     fn sample(&mut self, selected: Option<SubscriptionId>) -> Sample {

@@ -8,7 +8,8 @@
 //!   and [`app::Command`]s; [`actions`] carries commands out through the link; [`forms`] validates input
 //!   with the library's own checks.
 //! - [`history`]: rates computed from monotonic counters, shared by the header, chart and table.
-//! - [`render`]: `impl Widget for &App`, one module per panel.
+//! - [`render`]: `impl StatefulWidget for &App` (the state: the tables' scroll positions), one module
+//!   per panel.
 //! - [`events`]: terminal events and the tick on which stats are sampled.
 //!
 //! The UI thread never waits on the broker: sampling reads atomics, publishing runs on its own thread,
@@ -195,9 +196,10 @@ fn event_loop(
     refresh: Duration,
 ) -> anyhow::Result<()> {
     let mut events = Events::new(refresh);
-    while app.running {
+    let mut screen = render::ScreenState::default();
+    while app.is_running() {
         match events.next().context("reading terminal events")? {
-            Event::Tick => app.apply(link.sample(app.table.selected_id)),
+            Event::Tick => app.apply(link.sample(app.table().selected_id)),
             Event::Key(key) => {
                 if let Some(command) = keys::handle_key(app, key) {
                     actions::execute(app, command, link);
@@ -205,9 +207,9 @@ fn event_loop(
             }
             Event::Resize => {}
         }
-        if app.running {
+        if app.is_running() {
             terminal
-                .draw(|frame| frame.render_widget(&*app, frame.area()))
+                .draw(|frame| frame.render_stateful_widget(&*app, frame.area(), &mut screen))
                 .context("drawing the dashboard")?;
         }
     }

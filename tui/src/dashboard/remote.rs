@@ -5,8 +5,8 @@
 //! `GET /v1/stats?limit=` [`REMOTE_SUBSCRIPTIONS`] every refresh (and, with a token, the taps and the
 //! selected tap's recent messages) into shared state that [`BrokerLink::snapshot`] only copies. Commands
 //! go to a second background thread through the endpoint's command routes and report back as
-//! [`LinkEvent`]s; only subscribing waits for its answer (at most [`SUBSCRIBE_WAIT`]), because the
-//! dashboard selects the new subscription by its id.
+//! [`LinkEvent`]s; only subscribing (the dashboard selects the new subscription by its id) and "who
+//! gets this topic?" (`GET /v1/explain`) wait for their answer, at most [`COMMAND_WAIT`].
 //!
 //! - **Read-only endpoints**: every command key says why it is unavailable (the endpoint was started
 //!   without a token, or this dashboard was given none).
@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use switchyard::{PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits};
-use switchyard_observe::client::Client;
+use switchyard::{Explained, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits};
+use switchyard_observe::client::{Client, ClientError};
 use switchyard_observe::stats::StatsParams;
 use switchyard_observe::wire::{PublishRequest, TapInfo, TapRequest};
 
@@ -43,8 +43,8 @@ pub const REMOTE_SUBSCRIPTIONS: usize = 1000;
 /// The longest wait between two attempts to reach a lost endpoint.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// How long `s` (subscribe) waits for the endpoint's answer before giving up.
-pub const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+/// How long subscribing and "who gets this topic?" wait for the endpoint's answer before giving up.
+pub const COMMAND_WAIT: Duration = Duration::from_secs(2);
 
 /// One HTTP exchange may take this long before the fetcher counts the endpoint as lost.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -68,6 +68,7 @@ struct Shared {
 enum Job {
     Publish(PublishRequest),
     Subscribe(TapRequest, Sender<anyhow::Result<SubscriptionId>>),
+    Explain(String, Sender<anyhow::Result<Vec<Explained>>>),
     Unsubscribe(SubscriptionId),
     SetPaused(SubscriptionId, bool),
 }
@@ -160,6 +161,19 @@ impl RemoteBroker {
                  service at {}",
                 self.addr
             ))
+        }
+    }
+
+    /// Waits up to [`COMMAND_WAIT`] for the command thread's answer.
+    fn wait<T>(&self, answer: &Receiver<anyhow::Result<T>>, hint: &str) -> anyhow::Result<T> {
+        match answer.recv_timeout(COMMAND_WAIT) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => bail!(
+                "{} did not answer within {}s; {hint}",
+                self.addr,
+                COMMAND_WAIT.as_secs()
+            ),
+            Err(RecvTimeoutError::Disconnected) => bail!("the command thread has stopped"),
         }
     }
 
@@ -320,6 +334,19 @@ fn command_loop(
                 let _ = reply.send(result.map(|t| t.id));
                 continue;
             }
+            Job::Explain(topic, reply) => {
+                let result = client.explain(&topic).map(|e| e.subscriptions);
+                let _ = reply.send(result.map_err(|e| match e {
+                    // The library's topic error, as the embedded link gives it.
+                    ClientError::Status {
+                        status: 400,
+                        message,
+                        ..
+                    } => anyhow!(message),
+                    other => anyhow::Error::from(other),
+                }));
+                continue;
+            }
             Job::Unsubscribe(id) => match client.delete_tap(id) {
                 Ok(()) => {
                     lock(shared).taps.remove(&id);
@@ -418,15 +445,7 @@ impl BrokerLink for RemoteBroker {
             },
             reply,
         ))?;
-        match answer.recv_timeout(SUBSCRIBE_WAIT) {
-            Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => bail!(
-                "{} did not answer within {}s; the tap may still appear",
-                self.addr,
-                SUBSCRIBE_WAIT.as_secs()
-            ),
-            Err(RecvTimeoutError::Disconnected) => bail!("the command thread has stopped"),
-        }
+        self.wait(&answer, "the tap may still appear")
     }
 
     fn unsubscribe(&mut self, id: SubscriptionId) -> anyhow::Result<()> {
@@ -454,6 +473,13 @@ impl BrokerLink for RemoteBroker {
 
     fn take_events(&mut self) -> Vec<LinkEvent> {
         self.events.try_iter().collect()
+    }
+
+    fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
+        // Read-only: no token needed. Through the command thread, so the wait is bounded.
+        let (reply, answer) = mpsc::channel();
+        self.send(Job::Explain(topic.to_string(), reply))?;
+        self.wait(&answer, "ask again")
     }
 }
 
@@ -667,6 +693,26 @@ mod tests {
             started.elapsed() < FETCH_TIMEOUT / 2,
             "quitting waited for the network"
         );
+    }
+
+    #[test]
+    fn who_gets_a_topic_is_asked_of_the_endpoint_without_a_token() {
+        let broker = Broker::new();
+        let _prices = broker.subscribe("stocks/+/price").unwrap();
+        let _all = broker.subscribe("#").unwrap();
+        let _other = broker.subscribe("alerts/#").unwrap();
+        let endpoint = serve(&broker, ServeOptions::default().addr(free_addr())).unwrap();
+        let mut link =
+            RemoteBroker::attach(&endpoint.local_addr().to_string(), None, TICK).unwrap();
+        let who = link.explain("stocks/AAPL/price").unwrap();
+        assert_eq!(who, broker.explain("stocks/AAPL/price").unwrap());
+        assert_eq!(who.len(), 2);
+        let e = link.explain("stocks/+/price").unwrap_err();
+        let library = broker.explain("stocks/+/price").unwrap_err();
+        assert_eq!(e.to_string(), library.to_string());
+        drop(endpoint);
+        let e = link.explain("a").unwrap_err();
+        assert!(e.to_string().contains("cannot connect"), "{e}");
     }
 
     #[test]

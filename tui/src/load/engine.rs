@@ -30,10 +30,10 @@ pub trait Engine: Send + Sync + 'static {
         policy: OverflowPolicy,
     ) -> Result<Self::Receiver>;
     /// Whether [`Engine::subscribe_signalled`] really attaches its signal, so a consumer thread serving
-    /// many receivers can park on it instead of polling with sleeps.
+    /// many receivers can take the ones with messages from its ready list instead of polling them all.
     const SIGNALS_PUSHES: bool = false;
-    /// Subscribes like [`Engine::subscribe`], with `signal` notified after every push into the
-    /// subscription. Engines without such a signal ignore it.
+    /// Subscribes like [`Engine::subscribe`], with the subscription on `signal`'s ready list whenever
+    /// it has messages. Engines without such a signal ignore it.
     fn subscribe_signalled(
         &self,
         filter: &str,
@@ -43,9 +43,13 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<Self::Receiver> {
         self.subscribe(filter, capacity, policy)
     }
-    /// Whether the receiver has a message queued, or will never have one again (closed).
-    fn is_ready(_receiver: &Self::Receiver) -> bool {
-        true
+    /// The id a ready list hands out for this receiver's subscription.
+    fn ready_id(_receiver: &Self::Receiver) -> u64 {
+        0
+    }
+    /// Whether the receiver has a message queued now (a ready list's consumer visits it again).
+    fn has_queued(_receiver: &Self::Receiver) -> bool {
+        false
     }
     /// Another competing receiver of the same subscription.
     fn add_receiver(receiver: &Self::Receiver) -> Self::Receiver;
@@ -133,8 +137,12 @@ impl Engine for CoreEngine {
         )
     }
 
-    fn is_ready(receiver: &Subscription) -> bool {
-        !receiver.is_empty() || receiver.is_closed()
+    fn ready_id(receiver: &Subscription) -> u64 {
+        receiver.id()
+    }
+
+    fn has_queued(receiver: &Subscription) -> bool {
+        !receiver.is_empty()
     }
 
     fn add_receiver(receiver: &Subscription) -> Subscription {

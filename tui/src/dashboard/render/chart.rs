@@ -11,9 +11,9 @@ use crate::dashboard::format::rate;
 use crate::dashboard::history::CHART_SPAN_S;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let points = app.history.points();
-    let now = app.history.latest();
+    let th = app.theme();
+    let points = app.history().points();
+    let now = app.history().latest();
     let series = |f: fn(&crate::dashboard::history::RatePoint) -> f64| -> Vec<(f64, f64)> {
         points.iter().map(|p| (p.t - now.t, f(p))).collect()
     };

@@ -10,8 +10,8 @@ use crate::dashboard::app::App;
 use crate::dashboard::format::count;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let title = match &app.snapshot.dead_letters {
+    let th = app.theme();
+    let title = match &app.snapshot().dead_letters {
         Some(d) => format!(
             " Dead letters {} (overflow {}) ",
             count(d.offered),
@@ -23,14 +23,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .border_style(th.border())
         .title(Span::styled(title, th.accent()));
     let room = usize::from(area.height.saturating_sub(2));
-    let lines: Vec<Line> = if app.dead_letters.is_empty() {
+    let lines: Vec<Line> = if app.observed().dead_letters.is_empty() {
         vec![Line::styled(
             "none yet: a full or removed subscription's drops show here",
             th.dim(),
         )]
     } else {
-        let skip = app.dead_letters.len().saturating_sub(room);
-        app.dead_letters[skip..]
+        let skip = app.observed().dead_letters.len().saturating_sub(room);
+        app.observed().dead_letters[skip..]
             .iter()
             .map(|d| {
                 Line::from(vec![

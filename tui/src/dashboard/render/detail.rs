@@ -11,7 +11,7 @@ use crate::dashboard::format::{count, fit, rate};
 use crate::dashboard::link::ConsumerState;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
+    let th = app.theme();
     let Some(s) = app.selected() else {
         let block = Block::bordered()
             .border_style(th.border())
@@ -39,7 +39,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         ConsumerState::Stopped => th.dim(),
     };
     let d = &s.dropped_by_reason;
-    let history = app.history.subscription(s.id);
+    let history = app.history().subscription(s.id);
     let per_s = history.map_or(0.0, |h| h.delivered_per_s());
     let lines = vec![
         Line::from(vec![
@@ -112,8 +112,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if recent_area.is_empty() {
         return;
     }
-    let recent: &[_] = if app.recent_for == Some(s.id) {
-        &app.recent
+    let recent: &[_] = if app.observed().recent_for == Some(s.id) {
+        &app.observed().recent
     } else {
         &[]
     };

@@ -9,14 +9,14 @@ use crate::dashboard::app::App;
 use crate::dashboard::format::{count, rate, uptime};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let t = &app.snapshot.totals;
+    let th = app.theme();
+    let t = &app.snapshot().totals;
     // The same point the chart ends on, so the headline never disagrees with the line under it.
-    let now = app.history.latest();
+    let now = app.history().latest();
     let mut first = vec![
         Span::styled(" SWITCHYARD ", th.accent()),
         Span::styled(" up ", th.dim()),
-        Span::raw(uptime(app.snapshot.uptime_s)),
+        Span::raw(uptime(app.snapshot().uptime_s)),
         Span::styled("  subs ", th.dim()),
         Span::raw(count(t.subscriptions)),
         Span::styled("  queued ", th.dim()),
@@ -25,7 +25,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Span::raw(count(t.unrouted)),
         Span::raw("  "),
     ];
-    first.push(if app.demo {
+    first.push(if app.observed().demo {
         Span::styled(" DEMO ", th.badge())
     } else {
         Span::styled("demo off", th.dim())

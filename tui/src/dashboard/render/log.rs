@@ -12,7 +12,7 @@ use crate::dashboard::format::{uptime, wrap};
 const STAMP: usize = 6;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
+    let th = app.theme();
     let block = Block::bordered()
         .border_style(th.border())
         .title(Span::styled(" Log ", th.accent()));
@@ -22,7 +22,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .max(1);
     // Walk back from the newest entry until the pane is full, so only what shows is wrapped.
     let mut lines: Vec<Line> = Vec::with_capacity(room);
-    for e in app.log.iter().rev() {
+    for e in app.log_entries().iter().rev() {
         if lines.len() >= room {
             break;
         }

@@ -7,11 +7,11 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
 use crate::dashboard::app::App;
 use crate::dashboard::forms::Form;
-use crate::dashboard::keys::BINDINGS;
+use crate::dashboard::keys::{BINDINGS, FORM_KEYS};
 use switchyard::SubscriptionId;
 
 /// A `width` × `height` rectangle centred in `area`, shrunk to fit.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect {
@@ -24,38 +24,56 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 const LABEL_WIDTH: u16 = 10;
 
-pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let n = form.fields.len() as u16;
-    let popup = centered(area, 74, n + 7);
+/// Clears `popup` and draws its border titled `title`; returns the inside.
+pub fn frame(app: &App, title: &str, popup: Rect, buf: &mut Buffer) -> Rect {
+    let th = app.theme();
     Clear.render(popup, buf);
     let block = Block::bordered()
         .border_style(th.focus())
-        .title(Span::styled(format!(" {} ", form.title()), th.accent()));
+        .title(Span::styled(format!(" {title} "), th.accent()));
     let inner = block.inner(popup);
     block.render(popup, buf);
-    let [fields_area, _, error_area, hint_area, keys_area] = Layout::vertical([
-        Constraint::Length(n),
-        Constraint::Length(1),
-        Constraint::Length(2),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(inner);
+    inner
+}
 
-    let error = form.visible_error(&app.limits);
+/// Draws `form`'s fields in `fields_area` and the error to show now (the library's text) in
+/// `error_area`. Returns whether an error is shown.
+pub fn fields_with_error(
+    app: &App,
+    form: &Form,
+    fields_area: Rect,
+    error_area: Rect,
+    buf: &mut Buffer,
+) -> bool {
+    let error = form.visible_error(app.limits());
+    fields(app, form, error.as_ref().map(|e| e.field), fields_area, buf);
+    let Some(e) = error else {
+        return false;
+    };
+    Paragraph::new(Line::styled(
+        format!("✗ {}", e.message),
+        app.theme().error(),
+    ))
+    .wrap(Wrap { trim: true })
+    .render(error_area, buf);
+    true
+}
+
+/// Draws `form`'s fields one per row of `area`, the focused one with its cursor, the one named by
+/// `invalid` with its label in the error colour.
+fn fields(app: &App, form: &Form, invalid: Option<usize>, area: Rect, buf: &mut Buffer) {
+    let th = app.theme();
     for (i, field) in form.fields.iter().enumerate() {
         let row = Rect {
-            y: fields_area.y + i as u16,
+            y: area.y + i as u16,
             height: 1,
-            ..fields_area
+            ..area
         };
-        if row.y >= fields_area.bottom() {
+        if row.y >= area.bottom() {
             break;
         }
         let focused = i == form.focus;
-        let invalid = error.as_ref().is_some_and(|e| e.field == i);
-        let label_style = if invalid {
+        let label_style = if invalid == Some(i) {
             th.error()
         } else if focused {
             th.focus()
@@ -91,12 +109,21 @@ pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
         }
         Line::from(spans).render(row, buf);
     }
+}
 
-    if let Some(e) = error {
-        Paragraph::new(Line::styled(format!("✗ {}", e.message), th.error()))
-            .wrap(Wrap { trim: true })
-            .render(error_area, buf);
-    }
+pub fn form(app: &App, form: &Form, area: Rect, buf: &mut Buffer) {
+    let th = app.theme();
+    let n = form.fields.len() as u16;
+    let inner = frame(app, form.title(), centered(area, 74, n + 7), buf);
+    let [fields_area, _, error_area, hint_area, keys_area] = Layout::vertical([
+        Constraint::Length(n),
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    fields_with_error(app, form, fields_area, error_area, buf);
     if let Some(field) = form.fields.get(form.focus) {
         Line::styled(field.hint, th.dim()).render(hint_area, buf);
     }
@@ -118,9 +145,9 @@ pub fn confirm_unsubscribe(
     area: Rect,
     buf: &mut Buffer,
 ) {
-    let th = &app.theme;
+    let th = app.theme();
     let filter = app
-        .snapshot
+        .snapshot()
         .subscriptions
         .iter()
         .find(|s| s.id == id)
@@ -156,15 +183,20 @@ pub fn confirm_unsubscribe(
 }
 
 pub fn help(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let popup = centered(area, 78, BINDINGS.len() as u16 + 4);
+    let th = app.theme();
+    let entries: Vec<(&str, &str)> = BINDINGS
+        .iter()
+        .map(|b| (b.keys, b.help))
+        .chain(std::iter::once(FORM_KEYS))
+        .collect();
+    let popup = centered(area, 80, entries.len() as u16 + 4);
     Clear.render(popup, buf);
-    let key_width = BINDINGS
+    let key_width = entries
         .iter()
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
-    let mut lines: Vec<Line> = BINDINGS
+    let mut lines: Vec<Line> = entries
         .iter()
         .map(|(keys, what)| {
             Line::from(vec![

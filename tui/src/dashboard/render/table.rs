@@ -1,14 +1,23 @@
-//! The subscriptions table. Only the rows on screen are built, so a thousand subscriptions scroll as
-//! smoothly as ten; columns that do not fit are left out, least important first.
+//! The subscriptions table, and the radar view of the same rows. Only the rows on screen are built, so
+//! a thousand subscriptions scroll as smoothly as ten; columns that do not fit are left out, least
+//! important first.
+//!
+//! The radar (`r`) shows each subscription's fill rate (matched/s) against its drain rate
+//! (delivered/s), drops/s, the time to full at the current trend and the radar's verdict, most urgent
+//! first; stalled and dropping rows are drawn in the drop colour, filling ones in the warning colour.
+//! The rule is in [`crate::radar`].
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Row, StatefulWidget, Table, TableState};
+use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use crate::dashboard::app::{App, Mode, SortColumn};
+use super::{render_visible, table_block, visible_rows};
+use crate::dashboard::app::{App, SortColumn, View};
 use crate::dashboard::format::{bar, compact, count, fit, rate};
 use crate::dashboard::link::ConsumerState;
+use crate::radar::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
@@ -23,9 +32,38 @@ enum Column {
     Rate,
     Dropped,
     Receivers,
+    Fill,
+    Drain,
+    DropRate,
+    TimeToFull,
+    Verdict,
 }
 
 impl Column {
+    /// The radar's columns, in order of importance.
+    const RADAR_BY_PRIORITY: [Column; 9] = [
+        Self::State,
+        Self::Name,
+        Self::Verdict,
+        Self::Depth,
+        Self::Fill,
+        Self::Drain,
+        Self::TimeToFull,
+        Self::DropRate,
+        Self::Filter,
+    ];
+    /// The radar's columns, in order on screen.
+    const RADAR_ON_SCREEN: [Column; 9] = [
+        Self::State,
+        Self::Name,
+        Self::Filter,
+        Self::Depth,
+        Self::Fill,
+        Self::Drain,
+        Self::DropRate,
+        Self::TimeToFull,
+        Self::Verdict,
+    ];
     /// In order of importance: the first ones are kept on narrow screens.
     const BY_PRIORITY: [Column; 11] = [
         Self::State,
@@ -68,6 +106,11 @@ impl Column {
             Self::Rate => "deliv/s",
             Self::Dropped => "dropped",
             Self::Receivers => "rcv",
+            Self::Fill => "fill/s",
+            Self::Drain => "drain/s",
+            Self::DropRate => "drop/s",
+            Self::TimeToFull => "full in",
+            Self::Verdict => "radar",
         }
     }
 
@@ -84,6 +127,10 @@ impl Column {
             Self::Rate => 7,
             Self::Dropped => 8,
             Self::Receivers => 3,
+            Self::Fill | Self::Drain => 7,
+            Self::DropRate => 6,
+            Self::TimeToFull => 7,
+            Self::Verdict => 8,
         }
     }
 
@@ -109,63 +156,75 @@ impl Column {
                 | Self::Rate
                 | Self::Dropped
                 | Self::Receivers
+                | Self::Fill
+                | Self::Drain
+                | Self::DropRate
+                | Self::TimeToFull
         )
     }
 }
 
-/// The columns that fit in `width` (one cell between columns, two for the selection marker).
-fn columns_for(width: u16) -> Vec<Column> {
+/// The columns of `view` that fit in `width` (one cell between columns, two for the selection marker).
+fn columns_for(view: View, width: u16) -> Vec<Column> {
+    let (by_priority, on_screen): (&[Column], &[Column]) = match view {
+        View::Radar => (&Column::RADAR_BY_PRIORITY, &Column::RADAR_ON_SCREEN),
+        _ => (&Column::BY_PRIORITY, &Column::ON_SCREEN),
+    };
     let mut used: u16 = 2;
     let mut chosen = Vec::new();
-    for c in Column::BY_PRIORITY {
+    for &c in by_priority {
         let need = c.width() + u16::from(!chosen.is_empty());
         if used + need <= width {
             used += need;
             chosen.push(c);
         }
     }
-    Column::ON_SCREEN
-        .into_iter()
+    on_screen
+        .iter()
+        .copied()
         .filter(|c| chosen.contains(c))
         .collect()
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let view = &app.table;
+/// The subscriptions table (or the radar), scrolled by a `TableState` that rendering keeps up to date.
+pub struct SubscriptionsTable<'a>(pub &'a App);
+
+impl StatefulWidget for SubscriptionsTable<'_> {
+    type State = TableState;
+
+    fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+        render(self.0, area, buf, state);
+    }
+}
+
+fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+    let th = app.theme();
+    let view = app.table();
+    let radar = view.view == View::Radar;
     let arrow = if view.descending { "↓" } else { "↑" };
-    let mut title = vec![
+    let order = if radar {
+        "most urgent first ".to_string()
+    } else {
+        format!("sort {} {arrow} ", view.sort.label())
+    };
+    let title = vec![
         Span::styled(
             format!(
-                " Subscriptions {}/{} ",
+                " {} {}/{} ",
+                view.view.title(),
                 view.rows.len(),
-                app.snapshot.subscriptions.len()
+                app.snapshot().subscriptions.len()
             ),
             th.accent(),
         ),
-        Span::styled(format!("sort {} {arrow} ", view.sort.label()), th.dim()),
+        Span::styled(order, th.dim()),
     ];
-    if app.mode == Mode::Filter {
-        title.push(Span::styled(
-            format!("/{}█ ", view.filter.value()),
-            th.focus(),
-        ));
-    } else if !view.filter.value().is_empty() {
-        title.push(Span::styled(
-            format!("filter \"{}\" ", view.filter.value()),
-            th.warn(),
-        ));
-    }
-    let block = Block::bordered()
-        .border_style(th.border())
-        .title(Line::from(title));
-    let inner = block.inner(area);
-    ratatui::widgets::Widget::render(block, area, buf);
+    let inner = table_block(app, title, area, buf);
     if inner.is_empty() {
         return;
     }
 
-    let columns = columns_for(inner.width);
+    let columns = columns_for(view.view, inner.width);
     // The filter column takes whatever the fixed-width columns leave.
     let fixed: u16 = columns
         .iter()
@@ -177,20 +236,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .width
         .saturating_sub(fixed)
         .max(Column::Filter.width());
-    let visible = usize::from(inner.height.saturating_sub(1)).max(1);
-    let total = view.rows.len();
-    let mut offset = view.offset.get();
-    if view.selected < offset {
-        offset = view.selected;
-    } else if view.selected >= offset + visible {
-        offset = view.selected + 1 - visible;
-    }
-    offset = offset.min(total.saturating_sub(visible));
-    view.offset.set(offset);
+    let shown = visible_rows(app, state, inner);
 
     let header = Row::new(columns.iter().map(|c| {
         let mut text = c.title().to_string();
-        if c.sort() == Some(view.sort) {
+        if !radar && c.sort() == Some(view.sort) {
             text.push_str(arrow);
         }
         let line = Line::from(text);
@@ -202,89 +252,87 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }))
     .style(th.dim());
 
-    let rows = view.rows[offset..total.min(offset + visible)]
-        .iter()
-        .filter_map(|&i| {
-            let s = app.snapshot.subscriptions.get(i)?;
-            let history = app.history.subscription(s.id);
-            let dropping = history.is_some_and(|h| h.dropping_now);
-            let consumer = app.consumer(s.id);
-            let cells = columns.iter().map(|c| {
-                let (text, style) = match c {
-                    Column::State => match consumer {
-                        ConsumerState::Paused | ConsumerState::Pausing => {
-                            ("‖".to_string(), th.badge())
-                        }
-                        ConsumerState::Stopped => ("×".to_string(), th.dim()),
-                        ConsumerState::Running => (" ".to_string(), th.text()),
+    let rows = view.rows[shown.clone()].iter().filter_map(|&i| {
+        let s = app.snapshot().subscriptions.get(i)?;
+        let history = app.history().subscription(s.id);
+        let dropping = history.is_some_and(|h| h.dropping_now);
+        let consumer = app.consumer(s.id);
+        let r = app.radar(s.id);
+        let alarm: Option<Style> = match r.verdict {
+            Verdict::Stalled | Verdict::Dropping => Some(th.dropped()),
+            Verdict::Filling => Some(th.warn()),
+            _ => None,
+        }
+        .filter(|_| radar);
+        let cells = columns.iter().map(|c| {
+            let (text, style) = match c {
+                Column::State => match consumer {
+                    ConsumerState::Paused | ConsumerState::Pausing => ("‖".to_string(), th.badge()),
+                    ConsumerState::Stopped => ("×".to_string(), th.dim()),
+                    ConsumerState::Running => (" ".to_string(), th.text()),
+                },
+                Column::Id => (s.id.to_string(), th.dim()),
+                Column::Name => (fit(&s.name, 12), th.text()),
+                Column::Filter => (fit(&s.filter, usize::from(filter_width)), th.text()),
+                Column::Policy => (s.policy.clone(), th.dim()),
+                Column::Depth => {
+                    let full = s.depth >= s.capacity;
+                    let text = format!(
+                        "{} {:>5}/{:<5}",
+                        bar(s.depth, s.capacity, 5),
+                        compact(s.depth),
+                        compact(s.capacity)
+                    );
+                    (text, if full { th.dropped() } else { th.delivered() })
+                }
+                Column::HighWater => (compact(s.high_water), th.dim()),
+                Column::Delivered => (count(s.delivered), th.text()),
+                Column::Rate => (
+                    rate(history.map_or(0.0, |h| h.delivered_per_s())),
+                    th.delivered(),
+                ),
+                Column::Dropped => (
+                    count(s.dropped),
+                    if dropping { th.dropped() } else { th.text() },
+                ),
+                Column::Receivers => (s.receivers.to_string(), th.dim()),
+                Column::Fill => (rate(r.fill_per_s), th.published()),
+                Column::Drain => (rate(r.drain_per_s), th.delivered()),
+                Column::DropRate => (
+                    rate(r.drop_per_s),
+                    if r.drop_per_s > 0.0 {
+                        th.dropped()
+                    } else {
+                        th.text()
                     },
-                    Column::Id => (s.id.to_string(), th.dim()),
-                    Column::Name => (fit(&s.name, 12), th.text()),
-                    Column::Filter => (fit(&s.filter, usize::from(filter_width)), th.text()),
-                    Column::Policy => (s.policy.clone(), th.dim()),
-                    Column::Depth => {
-                        let full = s.depth >= s.capacity;
-                        let text = format!(
-                            "{} {:>5}/{:<5}",
-                            bar(s.depth, s.capacity, 5),
-                            compact(s.depth),
-                            compact(s.capacity)
-                        );
-                        (text, if full { th.dropped() } else { th.delivered() })
-                    }
-                    Column::HighWater => (compact(s.high_water), th.dim()),
-                    Column::Delivered => (count(s.delivered), th.text()),
-                    Column::Rate => (
-                        rate(history.map_or(0.0, |h| h.delivered_per_s())),
-                        th.delivered(),
-                    ),
-                    Column::Dropped => (
-                        count(s.dropped),
-                        if dropping { th.dropped() } else { th.text() },
-                    ),
-                    Column::Receivers => (s.receivers.to_string(), th.dim()),
-                };
-                let line = Line::from(Span::styled(text, style));
-                Cell::from(if c.numeric() {
-                    line.right_aligned()
-                } else {
-                    line
-                })
-            });
-            Some(Row::new(cells))
+                ),
+                Column::TimeToFull => (r.time_to_full_label(), th.text()),
+                Column::Verdict => (r.verdict.label().to_string(), th.text()),
+            };
+            // The radar colours a whole row that needs looking at.
+            let style = alarm.unwrap_or(style);
+            let line = Line::from(Span::styled(text, style));
+            Cell::from(if c.numeric() {
+                line.right_aligned()
+            } else {
+                line
+            })
         });
+        Some(Row::new(cells))
+    });
 
     let widths = columns.iter().map(|c| match c {
         Column::Filter => Constraint::Length(filter_width),
         other => Constraint::Length(other.width()),
     });
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(th.selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default();
-    if total > 0 {
-        state.select(Some(view.selected - offset));
-    }
-    StatefulWidget::render(table, inner, buf, &mut state);
-    if total == 0 {
-        let hint = if app.snapshot.subscriptions.is_empty() {
-            "no subscriptions yet: press s to subscribe, d for demo traffic"
-        } else {
-            "no subscription matches the filter (/ to change it)"
-        };
-        let at = Rect {
-            y: inner.y + 1,
-            height: 1,
-            ..inner
-        };
-        ratatui::widgets::Widget::render(
-            Line::styled(fit(hint, usize::from(at.width)), th.dim()),
-            at,
-            buf,
-        );
-    }
+    render_visible(
+        app,
+        Table::new(rows, widths).header(header),
+        &shown,
+        "no subscription matches the filter (/ to change it)",
+        inner,
+        buf,
+    );
 }
 
 #[cfg(test)]
@@ -293,11 +341,17 @@ mod tests {
 
     #[test]
     fn narrow_tables_keep_the_most_important_columns() {
-        let narrow = columns_for(78);
+        let narrow = columns_for(View::Subscriptions, 78);
         assert!(narrow.contains(&Column::Name) && narrow.contains(&Column::Dropped));
         assert!(!narrow.contains(&Column::Receivers));
-        let wide = columns_for(200);
+        let wide = columns_for(View::Subscriptions, 200);
         assert_eq!(wide.len(), Column::ON_SCREEN.len());
-        assert!(columns_for(0).is_empty());
+        assert!(columns_for(View::Subscriptions, 0).is_empty());
+        let radar = columns_for(View::Radar, 60);
+        assert!(radar.contains(&Column::Verdict) && radar.contains(&Column::Fill));
+        assert_eq!(
+            columns_for(View::Radar, 200).len(),
+            Column::RADAR_ON_SCREEN.len()
+        );
     }
 }
