@@ -5,6 +5,7 @@
 //! interval, so any number of viewers can watch one broker without disturbing each other. The first
 //! output, with no earlier snapshot, shows averages since the broker started.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use switchyard_observe::stats::{SortBy, StatsParams};
 use switchyard_observe::wire::EndpointStats;
 
 use crate::numbers::count;
+use crate::radar::{Radar, STALL_AFTER_S};
 
 /// Options of `switchyard stats`.
 #[derive(Debug, Clone, clap::Args)]
@@ -97,6 +99,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     };
     let outputs = if args.once { Some(1) } else { args.count };
     let mut previous: Option<EndpointStats> = None;
+    let mut radar_base = RadarBase::default();
     let mut printed = 0u64;
     let mut lost_since: Option<Instant> = None;
     let mut out = std::io::stdout().lock();
@@ -111,6 +114,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
                         since.elapsed().as_secs_f64()
                     );
                     previous = None; // possibly another broker: counters start again
+                    radar_base = RadarBase::default();
                 }
                 let rates = previous.as_ref().and_then(|p| interval_rates(p, &stats));
                 if let Some(r) = rates {
@@ -121,12 +125,15 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
                 } else if args.jsonl {
                     format!("{}\n", serde_json::to_string(&stats)?)
                 } else {
-                    table_text(client.addr(), &stats, previous.as_ref(), rates.is_some())
+                    table_text(client.addr(), &stats, radar_base.base(), rates.is_some())
                 };
                 out.write_all(text.as_bytes())
                     .context("writing to stdout")?;
                 out.flush().context("writing to stdout")?;
                 printed += 1;
+                if table {
+                    radar_base.push(stats.clone());
+                }
                 previous = Some(stats);
             }
             Err(e) if printed == 0 && lost_since.is_none() => {
@@ -166,29 +173,52 @@ fn interval_rates(before: &EndpointStats, now: &EndpointStats) -> Option<Rates> 
     })
 }
 
-/// One subscription's deliveries and drops per second between two snapshots, when it is in both.
-fn subscription_rates(
+/// Earlier snapshots, kept so the radar columns compare with the reading about [`STALL_AFTER_S`]
+/// ago, as the dashboard's radar does (a stall shows only over an interval at least that long).
+#[derive(Debug, Default)]
+struct RadarBase {
+    snapshots: VecDeque<EndpointStats>,
+}
+
+impl RadarBase {
+    fn push(&mut self, stats: EndpointStats) {
+        let now = stats.snapshot.uptime_s;
+        self.snapshots.push_back(stats);
+        // Keep the newest snapshot at least STALL_AFTER_S old, and everything after it.
+        while self
+            .snapshots
+            .get(1)
+            .is_some_and(|s| now - s.snapshot.uptime_s >= STALL_AFTER_S)
+        {
+            self.snapshots.pop_front();
+        }
+    }
+
+    /// The snapshot the radar compares with: the newest at least [`STALL_AFTER_S`] old, or the oldest.
+    fn base(&self) -> Option<&EndpointStats> {
+        self.snapshots.front()
+    }
+}
+
+/// The radar of subscription `id` from `before` to `now`, when it is in both.
+fn radar_of(
     before: Option<&EndpointStats>,
     now: &EndpointStats,
     id: SubscriptionId,
-) -> Option<(f64, f64)> {
+) -> Option<Radar> {
     let before = before?;
     let dt = now.snapshot.uptime_s - before.snapshot.uptime_s;
     let a = before.snapshot.subscriptions.iter().find(|s| s.id == id)?;
     let b = now.snapshot.subscriptions.iter().find(|s| s.id == id)?;
-    (dt > 0.0).then(|| {
-        (
-            b.delivered.saturating_sub(a.delivered) as f64 / dt,
-            b.dropped.saturating_sub(a.dropped) as f64 / dt,
-        )
-    })
+    (dt > 0.0).then(|| Radar::between(a, b, dt))
 }
 
-/// The plain table: a header of totals and rates, then one row per subscription shown.
+/// The plain table: a header of totals and rates, then one row per subscription shown, with the
+/// slow-consumer radar's columns (see [`crate::radar`]) measured against `base`.
 fn table_text(
     addr: &str,
     stats: &EndpointStats,
-    previous: Option<&EndpointStats>,
+    base: Option<&EndpointStats>,
     interval: bool,
 ) -> String {
     let s = &stats.snapshot;
@@ -223,7 +253,7 @@ fn table_text(
         count(t.unrouted),
     ));
     out.push_str(&format!(
-        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>5} {:>12} {:>10} {:>9} {:>8}\n",
+        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>5} {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
         "ID",
         "NAME",
         "FILTER",
@@ -233,17 +263,22 @@ fn table_text(
         "FILL",
         "DELIVERED",
         "DROPPED",
-        "DELIV/S",
-        "DROP/S"
+        "IN/S",
+        "OUT/S",
+        "DROP/S",
+        "FULL IN",
+        "STATE"
     ));
     for sub in &s.subscriptions {
-        let (deliv, drop) = match subscription_rates(previous, stats, sub.id) {
-            Some((d, x)) => (format!("{d:.0}"), format!("{x:.0}")),
-            None => ("-".to_string(), "-".to_string()),
+        let radar = radar_of(base, stats, sub.id);
+        let per_s = |f: fn(&Radar) -> f64| {
+            radar
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |r| format!("{:.0}", f(r)))
         };
         let fill = 100.0 * sub.depth as f64 / sub.capacity.max(1) as f64;
         out.push_str(&format!(
-            "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>12} {:>10} {:>9} {:>8}\n",
+            "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
             sub.id,
             cut(&sub.name, 16),
             cut(&sub.filter, 24),
@@ -253,8 +288,13 @@ fn table_text(
             fill,
             count(sub.delivered),
             count(sub.dropped),
-            deliv,
-            drop,
+            per_s(|r| r.fill_per_s),
+            per_s(|r| r.drain_per_s),
+            per_s(|r| r.drop_per_s),
+            radar
+                .as_ref()
+                .map_or_else(|| "-".to_string(), Radar::time_to_full_label),
+            radar.as_ref().map_or("-", |r| r.verdict.label()),
         ));
     }
     out.push('\n');
@@ -302,9 +342,25 @@ mod tests {
         let b = stats_at(12.0, 300, 150);
         let r = interval_rates(&a, &b).unwrap();
         assert_eq!((r.published_per_s, r.delivered_per_s), (100.0, 50.0));
-        assert_eq!(subscription_rates(Some(&a), &b, 7), Some((50.0, 0.0)));
+        let radar = radar_of(Some(&a), &b, 7).unwrap();
+        assert_eq!((radar.drain_per_s, radar.drop_per_s), (50.0, 0.0));
         let restarted = stats_at(1.0, 5, 5);
         assert!(interval_rates(&b, &restarted).is_none());
+    }
+
+    #[test]
+    fn the_radar_compares_with_the_snapshot_about_five_seconds_old() {
+        let mut base = RadarBase::default();
+        for t in [10.0, 11.0, 13.0, 15.0, 16.0, 17.0] {
+            base.push(stats_at(t, 0, 0));
+        }
+        // At 17 s: 11 s is the newest at least 5 s old.
+        assert_eq!(base.base().unwrap().snapshot.uptime_s, 11.0);
+        // A queue with messages and no delivery for 6 s is stalled.
+        let mut stuck = stats_at(17.0, 0, 0);
+        stuck.snapshot.subscriptions[0].depth = 9;
+        let radar = radar_of(base.base(), &stuck, 7).unwrap();
+        assert_eq!(radar.verdict.label(), "STALLED");
     }
 
     #[test]
@@ -315,13 +371,12 @@ mod tests {
         assert!(text.contains("published 300 (0/s)"), "{text}");
         assert!(text.contains("a-very-long-sub…"), "{text}");
         assert!(text.contains(" 50% "), "{text}");
-        assert!(
-            text.lines()
-                .nth(3)
-                .unwrap()
-                .trim_end()
-                .ends_with(" 50        0"),
-            "{text}"
+        let row = text.lines().nth(3).unwrap();
+        let tail: Vec<&str> = row.split_whitespace().rev().take(5).collect();
+        assert_eq!(
+            tail,
+            ["ok", "-", "0", "50", "0"],
+            "DROP/S OUT/S IN/S, FULL IN, STATE: {row}"
         );
     }
 }
