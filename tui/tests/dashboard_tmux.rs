@@ -1,5 +1,5 @@
 //! The real `switchyard` binary in a real terminal (tmux): subscribe, publish, see the delivery,
-//! unsubscribe, export, quit with exit status 0. CI installs tmux; without it this test fails and says so.
+//! unsubscribe, export, quit with exit status 0. `scripts/test.sh` installs tmux; without it this test fails and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,9 +17,7 @@ impl Tmux {
             .arg(&self.socket)
             .args(args)
             .output()
-            .expect(
-                "tmux is required for this test (CI installs it; here: apt-get install -y tmux)",
-            )
+            .expect("tmux is required for this test (`bash scripts/test.sh` installs it)")
     }
 
     fn send(&self, keys: &[&str]) {
@@ -94,7 +92,7 @@ fn require_tmux() {
     let found = Command::new("tmux").arg("-V").output();
     assert!(
         found.is_ok_and(|o| o.status.success()),
-        "tmux is required for this test (CI installs it; here: apt-get install -y tmux)"
+        "tmux is required for this test (`bash scripts/test.sh` installs it)"
     );
 }
 
