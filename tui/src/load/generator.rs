@@ -23,8 +23,8 @@ use super::progress::{Counts, Progress};
 use super::report::{self, LoadResult, LoadSection, rss_bytes};
 use super::signals;
 use super::workload::{
-    PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop,
-    shared_payload, split, topic_name, topics_of_publisher,
+    Pacing, PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for,
+    publish_loop, shared_payload, split, topic_name, topics_of_publisher,
 };
 
 /// The effective configuration of a run, in the types the generator uses. It serialises as the JSON
@@ -168,8 +168,6 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
 
     // Publisher plans: handles made here so a bad topic fails before any thread starts.
     let payload = shared_payload(payload_len, plan.seed);
-    let interval = (plan.rate > 0)
-        .then(|| Duration::from_secs_f64(f64::from(plan.publishers) / plan.rate as f64));
     let mut publisher_plans = Vec::with_capacity(plan.publishers as usize);
     for p in 0..plan.publishers {
         let handles = topics_of_publisher(p, plan.publishers, plan.topics)
@@ -179,7 +177,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         publisher_plans.push(PublisherPlan::<E> {
             handles,
             budget: plan.messages.map(|m| split(m, plan.publishers, p)),
-            interval,
+            pacing: (plan.rate > 0).then(|| Pacing::for_publisher(p, plan.publishers, plan.rate)),
             latency_every: plan.latency_every,
             payload,
             seed: plan.seed.wrapping_add(u64::from(p) + 1),
@@ -230,7 +228,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             let spawned = std::thread::Builder::new()
                 .name(format!("publisher-{p}"))
                 .spawn_scoped(scope, move || {
-                    let r = publish_loop(pplan, start, stop, counters);
+                    let r = publish_loop(pplan, start, publish_start, stop, counters);
                     (r, Instant::now())
                 });
             match spawned {
