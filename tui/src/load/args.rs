@@ -12,6 +12,7 @@ use clap::error::ErrorKind;
 use switchyard::{OverflowPolicy, ParsePriorityError, Priority};
 
 use super::workload::PriorityMix;
+use crate::export::OutputFile;
 
 /// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
 /// 256 slots cost 4 KiB per subscription; with the ~1.5 KiB the core spends per subscription besides
@@ -208,11 +209,18 @@ impl LoadArgs {
             ));
         }
         if let (Some(json), Some(jsonl)) = (&self.json, &self.stats_jsonl)
-            && json == jsonl
+            && json != Path::new("-")
+            && let (Ok(a), Ok(b)) = (OutputFile::resolve(json), OutputFile::resolve(jsonl))
+            && a.same_file(&b)
         {
+            let names = if json == jsonl {
+                json.display().to_string()
+            } else {
+                format!("{} and {}", json.display(), jsonl.display())
+            };
             return Err(invalid(format!(
-                "--json and --stats-jsonl name the same file {}",
-                json.display()
+                "--json and --stats-jsonl name the same file ({names}); the final JSON would \
+                 overwrite the JSON lines. Give them different files"
             )));
         }
         let total_receivers = u64::from(self.subscribers) * u64::from(self.receivers);
@@ -302,31 +310,14 @@ pub fn parse_slow(s: &str) -> Result<SlowSpec, String> {
     })
 }
 
-/// The directory a file at `path` would be written into.
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Checks, before the run starts, that a file can be created next to `path` (the atomic write creates a
-/// temporary file there and renames it). The probe file is removed at once.
+/// Checks, before the run starts, that `s` can be written: a regular file or a new name (symbolic
+/// links followed), in a directory where a file can be created (the atomic write creates a temporary
+/// file there and renames it).
 fn check_writable(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
-    if path.is_dir() {
-        return Err(format!("{s} is a directory, not a file path"));
-    }
-    let dir = parent_dir(&path);
-    tempfile::Builder::new()
-        .prefix(".switchyard-probe-")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            format!(
-                "cannot write {s}: directory {} is not writable ({e})",
-                dir.display()
-            )
-        })?;
+    OutputFile::resolve(&path)
+        .and_then(|out| out.check_writable())
+        .map_err(|e| format!("{e:#}"))?;
     Ok(path)
 }
 

@@ -26,7 +26,6 @@ mod scenarios;
 mod signals;
 mod workload;
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,8 +57,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
     let plan = Plan::from_args(&args);
     let jsonl = match &args.stats_jsonl {
         Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = crate::export::OutputFile::resolve(path)?.create()?;
             Some((file, args.stats_every.unwrap_or(DEFAULT_STATS_EVERY)))
         }
         None => None,
