@@ -285,20 +285,18 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             if let (Some(at), Some((file, every))) = (next_jsonl, observers.jsonl.as_mut())
                 && now >= at
             {
-                let c = counts();
+                let snap = engine.stats();
+                let counted = LoadResult::counted(&snap);
                 let result = LoadResult {
                     publish_s: elapsed.as_secs_f64(),
-                    published: c.published,
-                    delivered: c.delivered,
-                    dropped: c.dropped,
-                    published_per_s: c.published as f64 / elapsed.as_secs_f64(),
-                    delivered_per_s: c.delivered as f64 / elapsed.as_secs_f64(),
+                    published_per_s: counted.published as f64 / elapsed.as_secs_f64(),
+                    delivered_per_s: counted.delivered as f64 / elapsed.as_secs_f64(),
                     rss_start_bytes: rss_start,
                     rss_subscribed_bytes: rss_subscribed,
                     rss_end_bytes: rss_bytes(),
-                    ..LoadResult::default()
+                    ..counted
                 };
-                let snap = engine.stats().with_load(LoadSection {
+                let snap = snap.with_load(LoadSection {
                     config: config.clone(),
                     result,
                 });
@@ -375,13 +373,6 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let rss_end = rss_bytes();
     let balanced = snapshot.balances();
     let t = snapshot.totals;
-    let mut dropped_by_reason = switchyard::DroppedByReason::default();
-    for s in &snapshot.subscriptions {
-        dropped_by_reason.queue_full += s.dropped_by_reason.queue_full;
-        dropped_by_reason.evicted += s.dropped_by_reason.evicted;
-        dropped_by_reason.timeout += s.dropped_by_reason.timeout;
-        dropped_by_reason.unsubscribed += s.dropped_by_reason.unsubscribed;
-    }
     let mut problems = Vec::new();
     if !balanced {
         problems
@@ -414,11 +405,6 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         publish_s,
         drain_s,
         published: published.published,
-        matched: t.matched,
-        delivered: t.delivered,
-        dropped: t.dropped,
-        dropped_by_reason,
-        depth: t.depth,
         published_per_s: if publish_s > 0.0 {
             published.published as f64 / publish_s
         } else {
@@ -432,7 +418,8 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         rss_start_bytes: rss_start,
         rss_subscribed_bytes: rss_subscribed,
         rss_end_bytes: rss_end,
-        balanced,
+        balanced: Some(balanced),
+        ..LoadResult::counted(&snapshot)
     };
     let snapshot = snapshot.with_load(LoadSection { config, result });
     drop(results); // unsubscribes every subscription, after the snapshot
