@@ -362,3 +362,39 @@ fn a_panic_on_the_ui_thread_restores_the_terminal_before_its_message() {
     assert_eq!(status, "101", "Rust's exit status for a panic");
     assert!(screen.contains("the test asked for a panic"), "{screen}");
 }
+
+#[test]
+fn a_start_up_error_names_its_cause_once() {
+    require_tmux();
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: dir.path().join("tmux.sock"),
+    };
+    // A directory where the state file should be: it cannot be read.
+    let command = format!(
+        "'{}' --no-demo --state '{}'; echo \"status $?\"; sleep 600",
+        env!("CARGO_BIN_EXE_switchyard"),
+        dir.path().display()
+    );
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "20",
+        "-s",
+        "dash",
+        "sh",
+        "-c",
+        &command,
+    ]);
+    assert!(out.status.success());
+    let screen = tmux.wait_for("the error", |s| s.contains("status "));
+    assert!(screen.contains("status 1"), "{screen}");
+    assert!(
+        screen.contains("switchyard: error: cannot read the state file"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches("Is a directory").count(), 1, "{screen}");
+}

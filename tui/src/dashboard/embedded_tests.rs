@@ -353,3 +353,24 @@ fn durable_subscriptions_in_the_state_file_are_restored_with_a_consumer() {
     assert!(snapshot.subscriptions[0].durable);
     assert_eq!(snapshot.subscriptions[0].receivers, 1);
 }
+
+#[test]
+fn an_io_error_in_the_log_names_its_cause_once() {
+    let dir = state_dir("cause-once");
+    let path = dir.join("state.json");
+    let mut h = Harness::new(false);
+    h.link.use_state_file(path.clone(), false).unwrap();
+    // The state file's name now holds a directory: saving after the subscribe cannot rename over it.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    h.subscribe("cause/#", "16");
+    let last = h.app.log.back().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("state.json"), "{}", last.text);
+    assert_eq!(
+        last.text.matches("os error").count(),
+        1,
+        "the cause once: {}",
+        last.text
+    );
+}

@@ -317,7 +317,7 @@ fn check_writable(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
     OutputFile::resolve(&path)
         .and_then(|out| out.check_writable())
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| crate::error_text::one_line(&e))?;
     Ok(path)
 }
 
