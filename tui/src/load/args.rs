@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use switchyard::{OverflowPolicy, ParsePriorityError, Priority};
 
+use super::memory::{self, Estimate};
 use super::workload::PriorityMix;
 use crate::export::OutputFile;
 
@@ -61,7 +62,9 @@ pub struct SlowSpec {
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "Exit status: 0 success (also after Ctrl-C, which still drains and reports); \
-                  1 runtime failure, including books that do not balance; 2 bad arguments.\n\n\
+                  1 runtime failure, including books that do not balance; 2 bad arguments, or \
+                  subscriptions that would need more memory than is available (lower --capacity \
+                  or --subscribers).\n\n\
                   Example: switchyard load --publishers 2 --subscribers 1000 --filters mixed \
                   --duration 5s --slow 3:1ms --json run.json"
 )]
@@ -230,6 +233,26 @@ impl LoadArgs {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses a run whose subscriptions need more memory than this process can have (see
+    /// [`memory`](super::memory)), with the same exit status and format as a bad option. `--scenarios`
+    /// runs its own fixed sizes and is not checked.
+    pub fn check_memory(&self) -> Result<(), clap::Error> {
+        if self.scenarios {
+            return Ok(());
+        }
+        let Some(available) = memory::available() else {
+            return Ok(());
+        };
+        Estimate::for_run(
+            self.subscribers,
+            self.capacity,
+            self.receivers,
+            self.priorities.as_ref(),
+        )
+        .check(&available)
+        .map_err(invalid)
     }
 
     /// Consumer threads to start: the option, or one per receiver up to the number of CPUs.

@@ -125,6 +125,10 @@ pub struct RunOutcome {
     pub problems: Vec<String>,
 }
 
+/// While subscribing, how many subscriptions between two looks at the signal flag (about a
+/// millisecond of work, so Ctrl-C is honoured at once and the look costs nothing measurable).
+const SIGNAL_CHECK_EVERY: u32 = 1024;
+
 /// How often the watching thread wakes to check the deadline, the publishers and signals.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
 
@@ -146,6 +150,10 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let mut per_thread: Vec<Vec<Slot<E>>> = (0..threads).map(|_| Vec::new()).collect();
     let mut next_thread = 0usize;
     for i in 0..plan.subscribers {
+        // Subscribing millions takes seconds: a signal stops it here, and the run reports what it made.
+        if i % SIGNAL_CHECK_EVERY == 0 && signals::interrupted() {
+            break;
+        }
         let filter = filter_for(i, plan.filters, plan.publishers, plan.topics);
         let receiver = match &signals {
             Some(signals) => engine.subscribe_signalled(
@@ -186,7 +194,8 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         });
     }
 
-    let stop = AtomicBool::new(false);
+    // A signal during setup: the publishers start stopped and publish nothing.
+    let stop = AtomicBool::new(signals::interrupted());
     let phase = AtomicU8::new(PHASE_RUNNING);
     let publisher_counters: Vec<PublisherCounters> = (0..plan.publishers)
         .map(|_| PublisherCounters::default())

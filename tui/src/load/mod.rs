@@ -9,6 +9,7 @@
 //! - [`workload`]: topics, filter assignment, payloads and the publisher loop;
 //! - [`consumers`]: the pooled consumer threads;
 //! - [`latency`]: timestamps in payloads and the HDR histograms;
+//! - [`memory`]: the memory a run needs, checked against what is available before it starts;
 //! - [`generator`]: one run from subscribe to final snapshot;
 //! - [`progress`], [`report`]: what the user sees;
 //! - [`engine`], [`naive`]: the broker seam, and the naive baseline for comparison;
@@ -19,6 +20,7 @@ mod consumers;
 mod engine;
 mod generator;
 mod latency;
+mod memory;
 mod naive;
 mod progress;
 mod report;
@@ -44,7 +46,7 @@ const DEFAULT_STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(
 
 /// Runs `switchyard load`. Exit status: 0 success, 1 runtime failure (books off), 2 bad arguments.
 pub fn run(args: LoadArgs) -> Result<ExitCode> {
-    if let Err(e) = args.validate() {
+    if let Err(e) = args.validate().and_then(|()| args.check_memory()) {
         let mut cmd = LoadArgs::augment_args(clap::Command::new("switchyard load"));
         let e = e.format(&mut cmd);
         let _ = e.print();

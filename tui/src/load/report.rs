@@ -220,16 +220,23 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
             slow.delay.as_secs_f64() * 1e3
         );
     }
+    let subscribed = snapshot.totals.subscriptions;
+    let interrupted = if r.interrupted && subscribed < u64::from(c.subscribers) {
+        format!(
+            "  (interrupted by a signal while subscribing: {} of {} subscriptions made, nothing \
+             published)",
+            count(subscribed),
+            count(u64::from(c.subscribers))
+        )
+    } else if r.interrupted {
+        "  (interrupted by a signal)".to_string()
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "time        {:.3} s publishing + {:.3} s draining{}",
-        r.publish_s,
-        r.drain_s,
-        if r.interrupted {
-            "  (interrupted by a signal)"
-        } else {
-            ""
-        }
+        "time        {:.3} s publishing + {:.3} s draining{interrupted}",
+        r.publish_s, r.drain_s,
     );
     let t = &snapshot.totals;
     let _ = writeln!(
@@ -270,11 +277,8 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     }
     let per_sub = match (r.rss_start_bytes, r.rss_subscribed_bytes) {
         // Page granularity makes the figure meaningless for a handful of subscriptions.
-        (Some(a), Some(b)) if c.subscribers >= 1000 => {
-            format!(
-                ", ~{} B per subscription",
-                b.saturating_sub(a) / u64::from(c.subscribers)
-            )
+        (Some(a), Some(b)) if subscribed >= 1000 => {
+            format!(", ~{} B per subscription", b.saturating_sub(a) / subscribed)
         }
         _ => String::new(),
     };
