@@ -13,6 +13,34 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A server of our own in `dir`, with one detached session `dash` of `width` × `height` running
+    /// `sh -c command`.
+    fn start(dir: &Path, width: u16, height: u16, command: &str) -> Self {
+        let tmux = Self {
+            socket: dir.join("tmux.sock"),
+        };
+        let (width, height) = (width.to_string(), height.to_string());
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            "-s",
+            "dash",
+            "sh",
+            "-c",
+            command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-S")
@@ -103,32 +131,12 @@ fn ctrl_c_quits_the_demo_dashboard_with_status_0() {
     require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let exit_file = dir.path().join("exit");
-    let tmux = Tmux {
-        socket: dir.path().join("tmux.sock"),
-    };
     let command = format!(
         "'{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_switchyard"),
         exit_file.display()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        "dash",
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tmux = Tmux::start(dir.path(), 80, 24, &command);
     tmux.wait_for("demo traffic with drops", |s| {
         let totals = s.lines().nth(1).unwrap_or_default();
         s.contains("DEMO") && totals.contains(" dropped ") && !totals.contains(" dropped 0 ")
@@ -144,33 +152,13 @@ fn subscribe_publish_unsubscribe_export_and_quit_in_a_real_terminal() {
     let export_dir = dir.path().join("exports");
     std::fs::create_dir(&export_dir).unwrap();
     let exit_file = dir.path().join("exit");
-    let tmux = Tmux {
-        socket: dir.path().join("tmux.sock"),
-    };
     let command = format!(
         "'{}' --no-demo --export-dir '{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_switchyard"),
         export_dir.display(),
         exit_file.display()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "dash",
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tmux = Tmux::start(dir.path(), 120, 40, &command);
     tmux.wait_for("the dashboard", |s| {
         s.contains("SWITCHYARD") && s.contains("no subscriptions yet")
     });
@@ -241,33 +229,13 @@ impl EndedDashboard {
     fn start(env: &str) -> Self {
         require_tmux();
         let dir = tempfile::tempdir().unwrap();
-        let tmux = Tmux {
-            socket: dir.path().join("tmux.sock"),
-        };
         let d = dir.path().display();
         let command = format!(
             "{env} sh -c 'echo $$ > {d}/pid; exec {bin} --no-demo'; echo $? > {d}/status.tmp; \
              stty -a > {d}/stty; mv {d}/status.tmp {d}/status; echo ENDED; sleep 600",
             bin = env!("CARGO_BIN_EXE_switchyard"),
         );
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-s",
-            "dash",
-            "sh",
-            "-c",
-            &command,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let tmux = Tmux::start(dir.path(), 100, 30, &command);
         tmux.wait_for("the dashboard", |s| s.contains("no subscriptions yet"));
         let ended = Self { tmux, dir };
         // While it runs the terminal is raw, on the alternate screen, the cursor hidden: the state the
@@ -367,29 +335,13 @@ fn a_panic_on_the_ui_thread_restores_the_terminal_before_its_message() {
 fn a_start_up_error_names_its_cause_once() {
     require_tmux();
     let dir = tempfile::tempdir().unwrap();
-    let tmux = Tmux {
-        socket: dir.path().join("tmux.sock"),
-    };
     // A directory where the state file should be: it cannot be read.
     let command = format!(
         "'{}' --no-demo --state '{}'; echo \"status $?\"; sleep 600",
         env!("CARGO_BIN_EXE_switchyard"),
         dir.path().display()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "200",
-        "-y",
-        "20",
-        "-s",
-        "dash",
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(out.status.success());
+    let tmux = Tmux::start(dir.path(), 200, 20, &command);
     let screen = tmux.wait_for("the error", |s| s.contains("status "));
     assert!(screen.contains("status 1"), "{screen}");
     assert!(
