@@ -1,6 +1,7 @@
 //! `switchyard`: the live dashboard (default) and the headless load generator (`switchyard load`).
 
 mod dashboard;
+mod error_text;
 mod export;
 mod filter_totals;
 mod load;
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("switchyard: error: {err:#}");
+            eprintln!("switchyard: error: {}", error_text::one_line(&err));
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,8 @@
 //! - [`render`]: `impl StatefulWidget for &App` (the state: the tables' scroll positions), one module
 //!   per panel.
 //! - [`events`]: terminal events and the tick on which stats are sampled.
+//! - [`terminal`]: raw mode and the alternate screen, restored on quit, on SIGTERM, SIGHUP and SIGINT,
+//!   and on a panic.
 //!
 //! The UI thread never waits on the broker: sampling reads atomics, publishing runs on its own thread,
 //! consumers and demo publishers run on theirs.
@@ -26,6 +28,7 @@ mod history;
 mod keys;
 mod link;
 mod render;
+mod terminal;
 mod theme;
 
 #[cfg(test)]
@@ -116,6 +119,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         }
         None => PathBuf::from("."),
     };
+    terminal::watch_signals().context("installing the SIGTERM/SIGHUP handler")?;
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
     let state_note = match args.state {
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
@@ -134,12 +138,21 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
-    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
-    let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
-    ratatui::restore();
+    let mut session = terminal::Session::enter().context("setting up the terminal")?;
+    let result = event_loop(&mut session.terminal, &mut app, &mut link, args.refresh);
+    drop(session); // the terminal is back before anything else is printed
     drop(link); // stops demo traffic and consumers after the terminal is back
+    // A signal ends the loop early; after a hangup, drawing also fails: the signal is the news.
+    if let Some(signal) = terminal::received() {
+        terminal::report(signal);
+        return Ok(ExitCode::from(terminal::exit_status(signal)));
+    }
     result.map(|()| ExitCode::SUCCESS)
 }
+
+/// Fault injection for the end-to-end test of the panic path: when this variable holds a character,
+/// pressing that key panics on the UI thread. Nothing else reads it.
+const PANIC_KEY_VARIABLE: &str = "SWITCHYARD_TEST_PANIC_KEY";
 
 fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
@@ -147,19 +160,25 @@ fn event_loop(
     link: &mut dyn BrokerLink,
     refresh: Duration,
 ) -> anyhow::Result<()> {
+    let panic_key = std::env::var(PANIC_KEY_VARIABLE)
+        .ok()
+        .and_then(|v| v.chars().next());
     let mut events = Events::new(refresh);
     let mut screen = render::ScreenState::default();
-    while app.is_running() {
+    while app.is_running() && terminal::received().is_none() {
         match events.next().context("reading terminal events")? {
             Event::Tick => app.apply(link.sample(app.table().selected_id)),
             Event::Key(key) => {
+                if panic_key.is_some_and(|c| key.code == crossterm::event::KeyCode::Char(c)) {
+                    panic!("{PANIC_KEY_VARIABLE}: the test asked for a panic on the UI thread");
+                }
                 if let Some(command) = keys::handle_key(app, key) {
                     actions::execute(app, command, link);
                 }
             }
             Event::Resize => {}
         }
-        if app.is_running() {
+        if app.is_running() && terminal::received().is_none() {
             terminal
                 .draw(|frame| frame.render_stateful_widget(&*app, frame.area(), &mut screen))
                 .context("drawing the dashboard")?;
