@@ -31,11 +31,10 @@ use std::str::FromStr;
 
 use std::sync::OnceLock;
 
-use crossbeam_queue::ArrayQueue;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
-use crate::sync::{AtomicU8, Ordering};
+use crate::sync::{AtomicU8, BoundedQueue, Ordering};
 
 /// How urgent a message is. Receivers take higher priorities first; `Normal` is the default.
 #[derive(
@@ -150,18 +149,18 @@ impl ByPriority {
 /// A subscription's queues, one lane per priority. See the [module docs](self) for the design.
 pub(crate) struct Lanes {
     /// The `Normal` lane, allocated up front.
-    normal: ArrayQueue<Message>,
+    normal: BoundedQueue<Message>,
     /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
     /// lane's initialiser, so before any message can be pushed into it; read (acquire) on every receive.
     in_use: AtomicU8,
     /// `Low`, `High`, `Critical`, allocated on first use. Boxed so an unused lane costs one pointer.
-    lazy: [OnceLock<Box<ArrayQueue<Message>>>; 3],
+    lazy: [OnceLock<Box<BoundedQueue<Message>>>; 3],
 }
 
 impl Lanes {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            normal: ArrayQueue::new(capacity),
+            normal: BoundedQueue::new(capacity),
             in_use: AtomicU8::new(0),
             lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
         }
@@ -184,13 +183,13 @@ impl Lanes {
 
     /// The lane for `priority`, allocating it on first use. Publisher side.
     #[inline]
-    pub(crate) fn for_push(&self, priority: Priority) -> &ArrayQueue<Message> {
+    pub(crate) fn for_push(&self, priority: Priority) -> &BoundedQueue<Message> {
         if priority == Priority::Normal {
             return &self.normal;
         }
         let slot = Self::slot(priority);
         self.lazy[slot].get_or_init(|| {
-            let lane = Box::new(ArrayQueue::new(self.normal.capacity()));
+            let lane = Box::new(BoundedQueue::new(self.normal.capacity()));
             // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
             self.in_use.fetch_or(1 << slot, Ordering::Release);
             lane
@@ -199,7 +198,7 @@ impl Lanes {
 
     /// The lane for `priority` if it was ever allocated.
     #[inline]
-    fn get(&self, priority: Priority) -> Option<&ArrayQueue<Message>> {
+    fn get(&self, priority: Priority) -> Option<&BoundedQueue<Message>> {
         if priority == Priority::Normal {
             Some(&self.normal)
         } else {

@@ -37,10 +37,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::SegQueue;
-
 use crate::subscription::SubscriptionId;
-use crate::sync::{AtomicBool, Ordering, fence};
+use crate::sync::{AtomicBool, Ordering, UnboundedQueue, fence};
 use crate::waiters::Waiters;
 
 /// A ready list of subscriptions, and the threads parked until it is non-empty. See the
@@ -48,7 +46,7 @@ use crate::waiters::Waiters;
 #[derive(Default)]
 pub struct ReadySignal {
     waiters: Waiters,
-    ready: SegQueue<Arc<ReadyMark>>,
+    ready: UnboundedQueue<Arc<ReadyMark>>,
 }
 
 /// One attached subscription's place on the ready list.

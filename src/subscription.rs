@@ -1,7 +1,7 @@
 //! Subscriptions: a filter, a bounded lock-free queue, its counters, and the handles receivers hold.
 //!
 //! # Queue
-//! Each subscription owns a [`crossbeam_queue::ArrayQueue`] (Vyukov's bounded MPMC array queue) of
+//! Each subscription owns a `crossbeam_queue::ArrayQueue` (Vyukov's bounded MPMC array queue) of
 //! [`Message`]s. Any number of publishers push and any number of receivers pop without a lock. Every
 //! slot is allocated up front, so a subscription costs about `capacity × 16` bytes whether or not
 //! anything is queued (see the README's memory figures).
@@ -30,7 +30,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
 
 use crate::counters::{
@@ -44,7 +43,7 @@ use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{ReadyMark, ReadySignal};
 use crate::stats::SubscriptionStats;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, BoundedQueue, Ordering};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -302,7 +301,7 @@ impl SubscriptionCore {
 
     /// Queues `msg`, or refuses it as `queue_full` when the lane is full.
     #[inline]
-    fn push_or_refuse(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+    fn push_or_refuse(&self, lane: &BoundedQueue<Message>, msg: Message) -> Offer {
         match lane.push(msg) {
             Ok(()) => Offer::Queued,
             Err(msg) => {
@@ -315,7 +314,7 @@ impl SubscriptionCore {
 
     /// Queues `msg`, evicting the oldest message (`evicted`) when the lane is full.
     #[inline]
-    fn push_evicting(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+    fn push_evicting(&self, lane: &BoundedQueue<Message>, msg: Message) -> Offer {
         match lane.force_push(msg) {
             None => Offer::Queued,
             Some(evicted) => {
@@ -335,7 +334,7 @@ impl SubscriptionCore {
     /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
     /// before every push, so a publisher woken by an unsubscribe never queues into the closed
     /// subscription (its message is dropped as `unsubscribed`).
-    fn push_blocking(&self, lane: &ArrayQueue<Message>, msg: Message) -> Offer {
+    fn push_blocking(&self, lane: &BoundedQueue<Message>, msg: Message) -> Offer {
         // Room now: the usual case, decided before reading the clock (a `clock_gettime` per publish
         // was a fifth of a single-threaded publish + receive).
         let mut msg = match lane.push(msg) {
@@ -867,5 +866,107 @@ impl Subscription {
             count,
             missed: self.missed(),
         }
+    }
+}
+
+/// Loom models that drive the real subscription core: its offer, take, close and drain, its
+/// counters and its ready-list mark, through the crate's `sync` facade. The queue itself (crossbeam)
+/// is not instrumented: loom sees each push and pop as one indivisible step, which is what it is to
+/// our code (crossbeam's own tests cover its insides).
+#[cfg(all(test, switchyard_loom))]
+mod loom_models {
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use super::*;
+    use crate::topic::Topic;
+
+    fn core(signal: Option<&Arc<ReadySignal>>) -> Arc<SubscriptionCore> {
+        let mut options = SubscriptionOptions::new().capacity(1);
+        if let Some(signal) = signal {
+            options = options.ready_signal(signal);
+        }
+        Arc::new(SubscriptionCore::new(
+            7,
+            Filter::new("t").unwrap(),
+            &options,
+            None,
+        ))
+    }
+
+    fn message() -> Message {
+        Message::new(Topic::new("t").unwrap(), "m")
+    }
+
+    #[test]
+    fn loom_an_offer_racing_an_unsubscribe_ends_delivered_or_dropped_exactly_once() {
+        loom::model(|| {
+            let core = core(None);
+            let publisher = {
+                let core = core.clone();
+                thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
+            };
+            let unsubscriber = {
+                let core = core.clone();
+                thread::spawn(move || {
+                    core.close();
+                    core.drain_unsubscribed();
+                    // A receiver after the unsubscribe: `Closed`, never a message that slipped in.
+                    assert!(
+                        core.take().is_none(),
+                        "a message taken after the unsubscribe"
+                    );
+                })
+            };
+            let taken = core.take();
+            let offer = publisher.join().unwrap();
+            unsubscriber.join().unwrap();
+            // What the broker's finalisation does once nothing can reach the subscription.
+            core.drain_unsubscribed();
+            let s = core.stats();
+            assert_eq!(s.matched, 1);
+            assert_eq!(s.depth, 0);
+            assert_eq!(s.delivered + s.dropped, 1, "counted once: {s:?}");
+            assert_eq!(taken.is_some(), s.delivered == 1);
+            if offer == Offer::Dropped {
+                assert!(taken.is_none(), "a refused message was received");
+                assert_eq!(s.dropped_by_reason.unsubscribed, 1);
+            }
+        });
+    }
+
+    #[test]
+    fn loom_a_message_is_taken_or_its_subscription_is_on_the_ready_list() {
+        loom::model(|| {
+            let signal = ReadySignal::new();
+            let core = core(Some(&signal));
+            let mut ready = Vec::new();
+            // A first message, handed out and taken: the subscription has been on the list before.
+            core.offer_owned(message(), Wait::MayBlock);
+            signal.try_ready(&mut ready);
+            assert_eq!(ready, [7]);
+            assert!(core.take().is_some());
+            ready.clear();
+            let publisher = {
+                let core = core.clone();
+                thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
+            };
+            // The consumer: take what the list hands out, then receive.
+            signal.try_ready(&mut ready);
+            let taken = core.take();
+            assert_eq!(publisher.join().unwrap(), Offer::Queued);
+            if taken.is_none() {
+                // The message is still queued: the list must still hand the subscription out.
+                ready.clear();
+                signal.try_ready(&mut ready);
+                assert_eq!(
+                    ready,
+                    [7],
+                    "a queued message with its subscription off the list"
+                );
+                assert!(core.take().is_some());
+            }
+        });
     }
 }

@@ -1,5 +1,8 @@
-//! The atomics the crate's own synchronisation is written with: `std`'s normally, loom's under
-//! `cfg(loom)` so the loom models (`loom_*` tests in the modules that use them) explore every interleaving of our code.
+//! The primitives the crate's own synchronisation is written with, in the style of tokio's `loom`
+//! module: `std`'s atomics and crossbeam's lock-free queues normally; under `cfg(switchyard_loom)`,
+//! loom's atomics and queues built on loom's mutex, so the loom models (`loom_*` tests in the modules
+//! that use them) drive the real subscription code and loom sees every step that another thread can
+//! observe, including each push and pop.
 
 #[cfg(switchyard_loom)]
 pub(crate) use loom::sync::atomic::{
@@ -8,3 +11,95 @@ pub(crate) use loom::sync::atomic::{
 
 #[cfg(not(switchyard_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+
+/// A bounded MPMC queue: a subscription's lane.
+#[cfg(not(switchyard_loom))]
+pub(crate) use crossbeam_queue::ArrayQueue as BoundedQueue;
+
+/// An unbounded MPMC queue: a ready list.
+#[cfg(not(switchyard_loom))]
+pub(crate) use crossbeam_queue::SegQueue as UnboundedQueue;
+
+#[cfg(switchyard_loom)]
+pub(crate) use self::loom_queues::{BoundedQueue, UnboundedQueue};
+
+/// Queues with crossbeam's API (the part we use) on loom's mutex: linearizable, like crossbeam's, and
+/// every operation a point where loom may switch threads.
+#[cfg(switchyard_loom)]
+mod loom_queues {
+    use std::collections::VecDeque;
+
+    use loom::sync::Mutex;
+
+    #[derive(Debug)]
+    pub(crate) struct BoundedQueue<T> {
+        items: Mutex<VecDeque<T>>,
+        capacity: usize,
+    }
+
+    impl<T> BoundedQueue<T> {
+        pub(crate) fn new(capacity: usize) -> Self {
+            Self {
+                items: Mutex::new(VecDeque::new()),
+                capacity,
+            }
+        }
+
+        pub(crate) fn push(&self, value: T) -> Result<(), T> {
+            let mut items = self.items.lock().unwrap();
+            if items.len() == self.capacity {
+                return Err(value);
+            }
+            items.push_back(value);
+            Ok(())
+        }
+
+        pub(crate) fn force_push(&self, value: T) -> Option<T> {
+            let mut items = self.items.lock().unwrap();
+            let evicted = (items.len() == self.capacity)
+                .then(|| items.pop_front())
+                .flatten();
+            items.push_back(value);
+            evicted
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().unwrap().pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().unwrap().len()
+        }
+
+        pub(crate) fn capacity(&self) -> usize {
+            self.capacity
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct UnboundedQueue<T> {
+        items: Mutex<VecDeque<T>>,
+    }
+
+    impl<T> Default for UnboundedQueue<T> {
+        fn default() -> Self {
+            Self {
+                items: Mutex::new(VecDeque::new()),
+            }
+        }
+    }
+
+    impl<T> UnboundedQueue<T> {
+        pub(crate) fn push(&self, value: T) {
+            self.items.lock().unwrap().push_back(value);
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().unwrap().pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().unwrap().len()
+        }
+    }
+}

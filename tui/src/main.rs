@@ -2,6 +2,7 @@
 //! `switchyard stats`, which reads a broker's stats endpoint.
 
 mod dashboard;
+mod error_text;
 mod export;
 mod filter_totals;
 mod load;
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("switchyard: error: {err:#}");
+            eprintln!("switchyard: error: {}", error_text::one_line(&err));
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,7 @@
 //! The real `switchyard` binary in a real terminal (tmux): subscribe, publish, see the delivery, ask
-//! who gets a topic, unsubscribe, export, quit with exit status 0. CI installs tmux; without it this
-//! test fails and says so.
+//! who gets a topic, unsubscribe, export, quit with exit status 0; and SIGTERM, SIGHUP or a panic put
+//! the terminal back (cooked mode with echo, the normal screen, the cursor shown). `scripts/test.sh`
+//! installs tmux; without it these tests fail and say so.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,15 +13,41 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A server of our own in `dir`, with one detached session `dash` of `width` × `height` running
+    /// `sh -c command`.
+    fn start(dir: &Path, width: u16, height: u16, command: &str) -> Self {
+        let tmux = Self {
+            socket: dir.join("tmux.sock"),
+        };
+        let (width, height) = (width.to_string(), height.to_string());
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            "-s",
+            "dash",
+            "sh",
+            "-c",
+            command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-S")
             .arg(&self.socket)
             .args(args)
             .output()
-            .expect(
-                "tmux is required for this test (CI installs it; here: apt-get install -y tmux)",
-            )
+            .expect("tmux is required for this test (`bash scripts/test.sh` installs it)")
     }
 
     fn send(&self, keys: &[&str]) {
@@ -95,7 +122,7 @@ fn require_tmux() {
     let found = Command::new("tmux").arg("-V").output();
     assert!(
         found.is_ok_and(|o| o.status.success()),
-        "tmux is required for this test (CI installs it; here: apt-get install -y tmux)"
+        "tmux is required for this test (`bash scripts/test.sh` installs it)"
     );
 }
 
@@ -104,32 +131,12 @@ fn ctrl_c_quits_the_demo_dashboard_with_status_0() {
     require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let exit_file = dir.path().join("exit");
-    let tmux = Tmux {
-        socket: dir.path().join("tmux.sock"),
-    };
     let command = format!(
         "'{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_switchyard"),
         exit_file.display()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        "dash",
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tmux = Tmux::start(dir.path(), 80, 24, &command);
     tmux.wait_for("demo traffic with drops", |s| {
         let totals = s.lines().nth(1).unwrap_or_default();
         s.contains("DEMO") && totals.contains(" dropped ") && !totals.contains(" dropped 0 ")
@@ -145,33 +152,13 @@ fn subscribe_publish_explain_unsubscribe_export_and_quit_in_a_real_terminal() {
     let export_dir = dir.path().join("exports");
     std::fs::create_dir(&export_dir).unwrap();
     let exit_file = dir.path().join("exit");
-    let tmux = Tmux {
-        socket: dir.path().join("tmux.sock"),
-    };
     let command = format!(
         "'{}' --no-demo --export-dir '{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_switchyard"),
         export_dir.display(),
         exit_file.display()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "dash",
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tmux = Tmux::start(dir.path(), 120, 40, &command);
     tmux.wait_for("the dashboard", |s| {
         s.contains("SWITCHYARD") && s.contains("no subscriptions yet")
     });
@@ -246,4 +233,138 @@ fn subscribe_publish_explain_unsubscribe_export_and_quit_in_a_real_terminal() {
     // Quit with `q`: the process exits 0.
     tmux.send(&["q"]);
     assert_eq!(wait_for_file(&exit_file).trim(), "0");
+}
+
+/// The dashboard in a pane, started as `sh -c 'echo $$ > pid; exec switchyard --no-demo'` (so `pid` is
+/// the dashboard's own) inside an outer shell that records, once it ends, its exit status and the
+/// terminal's `stty -a`, then keeps the pane open to be inspected.
+struct EndedDashboard {
+    tmux: Tmux,
+    dir: tempfile::TempDir,
+}
+
+impl EndedDashboard {
+    fn start(env: &str) -> Self {
+        require_tmux();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let command = format!(
+            "{env} sh -c 'echo $$ > {d}/pid; exec {bin} --no-demo'; echo $? > {d}/status.tmp; \
+             stty -a > {d}/stty; mv {d}/status.tmp {d}/status; echo ENDED; sleep 600",
+            bin = env!("CARGO_BIN_EXE_switchyard"),
+        );
+        let tmux = Tmux::start(dir.path(), 100, 30, &command);
+        tmux.wait_for("the dashboard", |s| s.contains("no subscriptions yet"));
+        let ended = Self { tmux, dir };
+        // While it runs the terminal is raw, on the alternate screen, the cursor hidden: the state the
+        // checks below must see undone.
+        let tty = ended.pane("#{pane_tty}");
+        let stty = Command::new("stty")
+            .args(["-a", "-F", &tty])
+            .output()
+            .unwrap();
+        let modes = String::from_utf8_lossy(&stty.stdout).into_owned();
+        assert!(
+            has_mode(&modes, "-icanon") && has_mode(&modes, "-echo"),
+            "{modes}"
+        );
+        assert_eq!(ended.pane("#{alternate_on}"), "1");
+        ended
+    }
+
+    fn pane(&self, format: &str) -> String {
+        let out = self
+            .tmux
+            .run(&["display-message", "-p", "-t", "dash", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn pid(&self) -> String {
+        wait_for_file(&self.dir.path().join("pid"))
+            .trim()
+            .to_string()
+    }
+
+    /// Waits for the end and checks the terminal is back: cooked mode with echo, the normal screen,
+    /// the cursor shown. Returns the exit status and the screen.
+    fn restored(&self) -> (String, String) {
+        let status = wait_for_file(&self.dir.path().join("status"))
+            .trim()
+            .to_string();
+        let modes = std::fs::read_to_string(self.dir.path().join("stty")).unwrap();
+        assert!(
+            has_mode(&modes, "icanon") && has_mode(&modes, "echo"),
+            "{modes}"
+        );
+        let screen = self
+            .tmux
+            .wait_for("the shell after the dashboard", |s| s.contains("ENDED"));
+        assert_eq!(
+            self.pane("#{alternate_on}"),
+            "0",
+            "still on the alternate screen"
+        );
+        assert_eq!(self.pane("#{cursor_flag}"), "1", "the cursor is hidden");
+        (status, screen)
+    }
+}
+
+/// Whether `stty -a` output lists `mode` (`echo` is not `-echo`, nor `echoe`).
+fn has_mode(stty: &str, mode: &str) -> bool {
+    stty.split(|c: char| c.is_whitespace() || c == ';')
+        .any(|m| m == mode)
+}
+
+fn kill(signal: &str, pid: &str) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_143() {
+    let d = EndedDashboard::start("");
+    kill("TERM", &d.pid());
+    let (status, screen) = d.restored();
+    assert_eq!(status, "143");
+    assert!(screen.contains("SIGTERM received"), "{screen}");
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits_129() {
+    let d = EndedDashboard::start("");
+    kill("HUP", &d.pid());
+    let (status, _) = d.restored();
+    assert_eq!(status, "129");
+}
+
+#[test]
+fn a_panic_on_the_ui_thread_restores_the_terminal_before_its_message() {
+    let d = EndedDashboard::start("SWITCHYARD_TEST_PANIC_KEY=!");
+    d.tmux.type_text("!");
+    let (status, screen) = d.restored();
+    assert_eq!(status, "101", "Rust's exit status for a panic");
+    assert!(screen.contains("the test asked for a panic"), "{screen}");
+}
+
+#[test]
+fn a_start_up_error_names_its_cause_once() {
+    require_tmux();
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the state file should be: it cannot be read.
+    let command = format!(
+        "'{}' --no-demo --state '{}'; echo \"status $?\"; sleep 600",
+        env!("CARGO_BIN_EXE_switchyard"),
+        dir.path().display()
+    );
+    let tmux = Tmux::start(dir.path(), 200, 20, &command);
+    let screen = tmux.wait_for("the error", |s| s.contains("status "));
+    assert!(screen.contains("status 1"), "{screen}");
+    assert!(
+        screen.contains("switchyard: error: cannot read the state file"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches("Is a directory").count(), 1, "{screen}");
 }

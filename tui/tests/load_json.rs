@@ -192,3 +192,50 @@ fn stats_jsonl_appends_one_whole_snapshot_per_interval() {
         .collect();
     assert!(published.windows(2).all(|w| w[0] <= w[1]), "{published:?}");
 }
+
+/// Lines written during a run agree with themselves: the `load.result` counts come from the same
+/// snapshot as its `totals` (before, `matched`, the drops by reason and `depth` were 0 beside a non-zero
+/// `dropped`), and `balanced`, a verdict on the books at rest, is left out until the final snapshot.
+#[test]
+fn stats_jsonl_lines_during_a_run_agree_with_their_totals_and_leave_out_balanced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.jsonl");
+    let json = dir.path().join("final.json");
+    load()
+        .args(["--duration", "600ms", "--rate", "20000", "--capacity", "4"])
+        .args(["--slow", "1:2ms", "--stats-every", "100ms", "--stats-jsonl"])
+        .arg(&path)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(lines.len() >= 3, "{} lines", lines.len());
+    for l in &lines {
+        let (r, t) = (&l["load"]["result"], &l["totals"]);
+        assert_eq!(r["complete"], false);
+        assert!(r.get("balanced").is_none(), "balanced during a run: {r}");
+        for f in ["published", "matched", "delivered", "dropped", "depth"] {
+            assert_eq!(r[f], t[f], "{f}: {r}");
+        }
+        let by_reason: u64 = r["dropped_by_reason"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(by_reason, r["dropped"].as_u64().unwrap(), "{r}");
+    }
+    let last = &lines[lines.len() - 1]["load"]["result"];
+    assert!(
+        last["dropped"].as_u64().unwrap() > 0 && last["matched"].as_u64().unwrap() > 0,
+        "the slow consumer with capacity 4 drops: {last}"
+    );
+    let end = read_json(&json);
+    assert_eq!(end["load"]["result"]["balanced"], true);
+    assert_eq!(end["load"]["result"]["complete"], true);
+}

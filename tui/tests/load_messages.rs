@@ -58,3 +58,43 @@ fn a_paced_run_keeps_to_its_rate() {
         "200 messages at 1000/s took {secs}s"
     );
 }
+
+/// `--rate` is the total over all publishers: `--rate 1 --duration 3s` publishes 3 messages (one in the
+/// middle of each second), whether one publisher sends them or four take turns. Before, every publisher
+/// fired at t=0 and once more when the stop cut its wait short: 4 and 8.
+fn published_at_one_per_second_for_three_seconds(publishers: &str) -> u64 {
+    let out = Command::cargo_bin("switchyard")
+        .unwrap()
+        .args(["load", "--no-progress", "--json", "-"])
+        .args([
+            "--rate",
+            "1",
+            "--duration",
+            "3s",
+            "--publishers",
+            publishers,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["published"], v["load"]["result"]["published"]);
+    v["load"]["result"]["published"].as_u64().unwrap()
+}
+
+#[test]
+fn rate_one_for_three_seconds_publishes_three_messages() {
+    let n = published_at_one_per_second_for_three_seconds("1");
+    // 3 on time; 2 only if the machine stalled the publisher past the deadline.
+    assert!((2..=3).contains(&n), "published {n}");
+}
+
+#[test]
+fn the_rate_is_the_total_over_four_publishers() {
+    let n = published_at_one_per_second_for_three_seconds("4");
+    assert!((2..=3).contains(&n), "published {n}");
+}

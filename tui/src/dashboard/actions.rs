@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::app::{App, Command, Level};
 use super::link::{BrokerLink, ConsumerState};
+use crate::error_text::one_line;
 
 /// Does what `command` asks and logs the result (errors included: nothing here fails the dashboard).
 pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
@@ -16,7 +17,10 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
         } => {
             // Success is logged when the publishing finishes (a `LinkEvent::Published`).
             if let Err(e) = link.publish(&topic, &payload, count, options) {
-                app.log(Level::Error, format!("publish to {topic} failed: {e:#}"));
+                app.log(
+                    Level::Error,
+                    format!("publish to {topic} failed: {}", one_line(&e)),
+                );
             }
         }
         Command::Subscribe(request) => match link.subscribe(&request) {
@@ -33,12 +37,15 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
             }
             Err(e) => app.log(
                 Level::Error,
-                format!("subscribe to {} failed: {e:#}", request.filter),
+                format!("subscribe to {} failed: {}", request.filter, one_line(&e)),
             ),
         },
         Command::Unsubscribe { id, name } => match link.unsubscribe(id) {
             Ok(()) => app.log(Level::Info, format!("unsubscribed {name}")),
-            Err(e) => app.log(Level::Error, format!("unsubscribe {name} failed: {e:#}")),
+            Err(e) => app.log(
+                Level::Error,
+                format!("unsubscribe {name} failed: {}", one_line(&e)),
+            ),
         },
         Command::SetPaused { id, name, paused } => match link.set_paused(id, paused) {
             Ok(()) => {
@@ -57,14 +64,17 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
                     },
                 );
             }
-            Err(e) => app.log(Level::Error, format!("pause/resume {name} failed: {e:#}")),
+            Err(e) => app.log(
+                Level::Error,
+                format!("pause/resume {name} failed: {}", one_line(&e)),
+            ),
         },
         Command::Export => match export(app) {
             Ok(path) => app.log(
                 Level::Info,
                 format!("exported snapshot to {}", path.display()),
             ),
-            Err(e) => app.log(Level::Error, format!("export failed: {e:#}")),
+            Err(e) => app.log(Level::Error, format!("export failed: {}", one_line(&e))),
         },
         Command::SetDemo(on) => match link.set_demo(on) {
             Ok(()) => {
@@ -78,7 +88,7 @@ pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
                     },
                 );
             }
-            Err(e) => app.log(Level::Error, format!("demo traffic: {e:#}")),
+            Err(e) => app.log(Level::Error, format!("demo traffic: {}", one_line(&e))),
         },
         Command::Explain(topic) => {
             let result = link.explain(&topic).map_err(|e| format!("{e:#}"));

@@ -388,3 +388,24 @@ fn w_asks_the_embedded_broker_who_gets_a_topic_and_shows_its_answer() {
         })
     });
 }
+
+#[test]
+fn an_io_error_in_the_log_names_its_cause_once() {
+    let dir = state_dir("cause-once");
+    let path = dir.join("state.json");
+    let mut h = Harness::new(false);
+    h.link.use_state_file(path.clone(), false).unwrap();
+    // The state file's name now holds a directory: saving after the subscribe cannot rename over it.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    h.subscribe("cause/#", "16");
+    let last = h.app.log_entries().back().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("state.json"), "{}", last.text);
+    assert_eq!(
+        last.text.matches("os error").count(),
+        1,
+        "the cause once: {}",
+        last.text
+    );
+}

@@ -11,6 +11,8 @@
 //! - [`render`]: `impl StatefulWidget for &App` (the state: the tables' scroll positions), one module
 //!   per panel.
 //! - [`events`]: terminal events and the tick on which stats are sampled.
+//! - [`terminal`]: raw mode and the alternate screen, restored on quit, on SIGTERM, SIGHUP and SIGINT,
+//!   and on a panic.
 //!
 //! The UI thread never waits on the broker: sampling reads atomics, publishing runs on its own thread,
 //! consumers and demo publishers run on theirs.
@@ -28,6 +30,7 @@ mod keys;
 mod link;
 mod remote;
 mod render;
+mod terminal;
 mod theme;
 
 #[cfg(test)]
@@ -133,6 +136,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         }
         None => PathBuf::from("."),
     };
+    terminal::watch_signals().context("installing the SIGTERM/SIGHUP handler")?;
     if let Some(addr) = &args.attach {
         let token = args
             .token_file
@@ -144,17 +148,14 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         } else {
             "watching only: no --token-file"
         };
-        let mut link = RemoteBroker::attach(addr, token, args.refresh)
+        let link = RemoteBroker::attach(addr, token, args.refresh)
             .with_context(|| format!("attaching to {addr}"))?;
         let mut app = App::new(link.limits(), export_dir, Theme::from_env());
         app.log(
             app::Level::Info,
             format!("attached to {addr} ({commands}); ? lists keys"),
         );
-        let mut terminal = ratatui::try_init().context("setting up the terminal")?;
-        let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
-        ratatui::restore();
-        return result.map(|()| ExitCode::SUCCESS);
+        return run_session(app, link, args.refresh);
     }
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
     let state_note = match args.state {
@@ -181,13 +182,33 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
-    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
-    let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
-    drop(endpoint);
-    ratatui::restore();
+    let result = run_session(app, link, args.refresh);
+    drop(endpoint); // after the terminal is back and the broker's threads have stopped
+    result
+}
+
+/// Runs the event loop in the terminal until the user quits or a signal ends it; then gives the
+/// terminal back, drops the link (stopping an embedded broker's threads), and reports a signal.
+fn run_session(
+    mut app: App,
+    mut link: impl BrokerLink,
+    refresh: Duration,
+) -> anyhow::Result<ExitCode> {
+    let mut session = terminal::Session::enter().context("setting up the terminal")?;
+    let result = event_loop(&mut session.terminal, &mut app, &mut link, refresh);
+    drop(session); // the terminal is back before anything else is printed
     drop(link); // stops demo traffic and consumers after the terminal is back
+    // A signal ends the loop early; after a hangup, drawing also fails: the signal is the news.
+    if let Some(signal) = terminal::received() {
+        terminal::report(signal);
+        return Ok(ExitCode::from(terminal::exit_status(signal)));
+    }
     result.map(|()| ExitCode::SUCCESS)
 }
+
+/// Fault injection for the end-to-end test of the panic path: when this variable holds a character,
+/// pressing that key panics on the UI thread. Nothing else reads it.
+const PANIC_KEY_VARIABLE: &str = "SWITCHYARD_TEST_PANIC_KEY";
 
 fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
@@ -195,19 +216,25 @@ fn event_loop(
     link: &mut dyn BrokerLink,
     refresh: Duration,
 ) -> anyhow::Result<()> {
+    let panic_key = std::env::var(PANIC_KEY_VARIABLE)
+        .ok()
+        .and_then(|v| v.chars().next());
     let mut events = Events::new(refresh);
     let mut screen = render::ScreenState::default();
-    while app.is_running() {
+    while app.is_running() && terminal::received().is_none() {
         match events.next().context("reading terminal events")? {
             Event::Tick => app.apply(link.sample(app.table().selected_id)),
             Event::Key(key) => {
+                if panic_key.is_some_and(|c| key.code == crossterm::event::KeyCode::Char(c)) {
+                    panic!("{PANIC_KEY_VARIABLE}: the test asked for a panic on the UI thread");
+                }
                 if let Some(command) = keys::handle_key(app, key) {
                     actions::execute(app, command, link);
                 }
             }
             Event::Resize => {}
         }
-        if app.is_running() {
+        if app.is_running() && terminal::received().is_none() {
             terminal
                 .draw(|frame| frame.render_stateful_widget(&*app, frame.area(), &mut screen))
                 .context("drawing the dashboard")?;

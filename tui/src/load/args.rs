@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use switchyard::{OverflowPolicy, ParsePriorityError, Priority};
 
+use super::memory::{self, Estimate};
 use super::workload::PriorityMix;
+use crate::export::OutputFile;
 
 /// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
 /// 256 slots cost 4 KiB per subscription; with the ~1.5 KiB the core spends per subscription besides
@@ -60,7 +62,9 @@ pub struct SlowSpec {
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "Exit status: 0 success (also after Ctrl-C, which still drains and reports); \
-                  1 runtime failure, including books that do not balance; 2 bad arguments.\n\n\
+                  1 runtime failure, including books that do not balance; 2 bad arguments, or \
+                  subscriptions that would need more memory than is available (lower --capacity \
+                  or --subscribers).\n\n\
                   Example: switchyard load --publishers 2 --subscribers 1000 --filters mixed \
                   --duration 5s --slow 3:1ms --json run.json"
 )]
@@ -217,11 +221,18 @@ impl LoadArgs {
             ));
         }
         if let (Some(json), Some(jsonl)) = (&self.json, &self.stats_jsonl)
-            && json == jsonl
+            && json != Path::new("-")
+            && let (Ok(a), Ok(b)) = (OutputFile::resolve(json), OutputFile::resolve(jsonl))
+            && a.same_file(&b)
         {
+            let names = if json == jsonl {
+                json.display().to_string()
+            } else {
+                format!("{} and {}", json.display(), jsonl.display())
+            };
             return Err(invalid(format!(
-                "--json and --stats-jsonl name the same file {}",
-                json.display()
+                "--json and --stats-jsonl name the same file ({names}); the final JSON would \
+                 overwrite the JSON lines. Give them different files"
             )));
         }
         if self.serve.serve.is_some() && (self.scenarios || self.engine == EngineKind::Naive) {
@@ -237,6 +248,26 @@ impl LoadArgs {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses a run whose subscriptions need more memory than this process can have (see
+    /// [`memory`](super::memory)), with the same exit status and format as a bad option. `--scenarios`
+    /// runs its own fixed sizes and is not checked.
+    pub fn check_memory(&self) -> Result<(), clap::Error> {
+        if self.scenarios {
+            return Ok(());
+        }
+        let Some(available) = memory::available() else {
+            return Ok(());
+        };
+        Estimate::for_run(
+            self.subscribers,
+            self.capacity,
+            self.receivers,
+            self.priorities.as_ref(),
+        )
+        .check(&available)
+        .map_err(invalid)
     }
 
     /// Consumer threads to start: the option, or one per receiver up to the number of CPUs.
@@ -317,31 +348,14 @@ pub fn parse_slow(s: &str) -> Result<SlowSpec, String> {
     })
 }
 
-/// The directory a file at `path` would be written into.
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Checks, before the run starts, that a file can be created next to `path` (the atomic write creates a
-/// temporary file there and renames it). The probe file is removed at once.
+/// Checks, before the run starts, that `s` can be written: a regular file or a new name (symbolic
+/// links followed), in a directory where a file can be created (the atomic write creates a temporary
+/// file there and renames it).
 fn check_writable(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
-    if path.is_dir() {
-        return Err(format!("{s} is a directory, not a file path"));
-    }
-    let dir = parent_dir(&path);
-    tempfile::Builder::new()
-        .prefix(".switchyard-probe-")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            format!(
-                "cannot write {s}: directory {} is not writable ({e})",
-                dir.display()
-            )
-        })?;
+    OutputFile::resolve(&path)
+        .and_then(|out| out.check_writable())
+        .map_err(|e| crate::error_text::one_line(&e))?;
     Ok(path)
 }
 

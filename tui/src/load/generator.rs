@@ -23,8 +23,8 @@ use super::progress::{Counts, Progress};
 use super::report::{self, LoadResult, LoadSection, rss_bytes};
 use super::signals;
 use super::workload::{
-    PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop,
-    shared_payload, split, topic_name, topics_of_publisher,
+    Pacing, PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for,
+    publish_loop, shared_payload, split, topic_name, topics_of_publisher,
 };
 
 /// The effective configuration of a run, in the types the generator uses. It serialises as the JSON
@@ -125,6 +125,10 @@ pub struct RunOutcome {
     pub problems: Vec<String>,
 }
 
+/// While subscribing, how many subscriptions between two looks at the signal flag (about a
+/// millisecond of work, so Ctrl-C is honoured at once and the look costs nothing measurable).
+const SIGNAL_CHECK_EVERY: u32 = 1024;
+
 /// How often the watching thread wakes to check the deadline, the publishers and signals.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
 
@@ -146,6 +150,10 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let mut per_thread: Vec<Vec<Slot<E>>> = (0..threads).map(|_| Vec::new()).collect();
     let mut next_thread = 0usize;
     for i in 0..plan.subscribers {
+        // Subscribing millions takes seconds: a signal stops it here, and the run reports what it made.
+        if i % SIGNAL_CHECK_EVERY == 0 && signals::interrupted() {
+            break;
+        }
         let filter = filter_for(i, plan.filters, plan.publishers, plan.topics);
         let receiver = match &signals {
             Some(signals) => engine.subscribe_signalled(
@@ -168,8 +176,6 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
 
     // Publisher plans: handles made here so a bad topic fails before any thread starts.
     let payload = shared_payload(payload_len, plan.seed);
-    let interval = (plan.rate > 0)
-        .then(|| Duration::from_secs_f64(f64::from(plan.publishers) / plan.rate as f64));
     let mut publisher_plans = Vec::with_capacity(plan.publishers as usize);
     for p in 0..plan.publishers {
         let handles = topics_of_publisher(p, plan.publishers, plan.topics)
@@ -179,7 +185,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         publisher_plans.push(PublisherPlan::<E> {
             handles,
             budget: plan.messages.map(|m| split(m, plan.publishers, p)),
-            interval,
+            pacing: (plan.rate > 0).then(|| Pacing::for_publisher(p, plan.publishers, plan.rate)),
             latency_every: plan.latency_every,
             payload,
             seed: plan.seed.wrapping_add(u64::from(p) + 1),
@@ -188,7 +194,8 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         });
     }
 
-    let stop = AtomicBool::new(false);
+    // A signal during setup: the publishers start stopped and publish nothing.
+    let stop = AtomicBool::new(signals::interrupted());
     let phase = AtomicU8::new(PHASE_RUNNING);
     let publisher_counters: Vec<PublisherCounters> = (0..plan.publishers)
         .map(|_| PublisherCounters::default())
@@ -230,7 +237,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             let spawned = std::thread::Builder::new()
                 .name(format!("publisher-{p}"))
                 .spawn_scoped(scope, move || {
-                    let r = publish_loop(pplan, start, stop, counters);
+                    let r = publish_loop(pplan, start, publish_start, stop, counters);
                     (r, Instant::now())
                 });
             match spawned {
@@ -287,20 +294,18 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             if let (Some(at), Some((file, every))) = (next_jsonl, observers.jsonl.as_mut())
                 && now >= at
             {
-                let c = counts();
+                let snap = engine.stats();
+                let counted = LoadResult::counted(&snap);
                 let result = LoadResult {
                     publish_s: elapsed.as_secs_f64(),
-                    published: c.published,
-                    delivered: c.delivered,
-                    dropped: c.dropped,
-                    published_per_s: c.published as f64 / elapsed.as_secs_f64(),
-                    delivered_per_s: c.delivered as f64 / elapsed.as_secs_f64(),
+                    published_per_s: counted.published as f64 / elapsed.as_secs_f64(),
+                    delivered_per_s: counted.delivered as f64 / elapsed.as_secs_f64(),
                     rss_start_bytes: rss_start,
                     rss_subscribed_bytes: rss_subscribed,
                     rss_end_bytes: rss_bytes(),
-                    ..LoadResult::default()
+                    ..counted
                 };
-                let snap = engine.stats().with_load(LoadSection {
+                let snap = snap.with_load(LoadSection {
                     config: config.clone(),
                     result,
                 });
@@ -377,13 +382,6 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let rss_end = rss_bytes();
     let balanced = snapshot.balances();
     let t = snapshot.totals;
-    let mut dropped_by_reason = switchyard::DroppedByReason::default();
-    for s in &snapshot.subscriptions {
-        dropped_by_reason.queue_full += s.dropped_by_reason.queue_full;
-        dropped_by_reason.evicted += s.dropped_by_reason.evicted;
-        dropped_by_reason.timeout += s.dropped_by_reason.timeout;
-        dropped_by_reason.unsubscribed += s.dropped_by_reason.unsubscribed;
-    }
     let mut problems = Vec::new();
     if !balanced {
         problems
@@ -416,11 +414,6 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         publish_s,
         drain_s,
         published: published.published,
-        matched: t.matched,
-        delivered: t.delivered,
-        dropped: t.dropped,
-        dropped_by_reason,
-        depth: t.depth,
         published_per_s: if publish_s > 0.0 {
             published.published as f64 / publish_s
         } else {
@@ -434,7 +427,8 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         rss_start_bytes: rss_start,
         rss_subscribed_bytes: rss_subscribed,
         rss_end_bytes: rss_end,
-        balanced,
+        balanced: Some(balanced),
+        ..LoadResult::counted(&snapshot)
     };
     let snapshot = snapshot.with_load(LoadSection { config, result });
     drop(results); // unsubscribes every subscription, after the snapshot

@@ -9,6 +9,7 @@
 //! - [`workload`]: topics, filter assignment, payloads and the publisher loop;
 //! - [`consumers`]: the pooled consumer threads;
 //! - [`latency`]: timestamps in payloads and the HDR histograms;
+//! - [`memory`]: the memory a run needs, checked against what is available before it starts;
 //! - [`generator`]: one run from subscribe to final snapshot;
 //! - [`progress`], [`report`]: what the user sees;
 //! - [`engine`], [`naive`]: the broker seam, and the naive baseline for comparison;
@@ -19,6 +20,7 @@ mod consumers;
 mod engine;
 mod generator;
 mod latency;
+mod memory;
 mod naive;
 mod progress;
 mod report;
@@ -26,7 +28,6 @@ mod scenarios;
 mod signals;
 mod workload;
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ const DEFAULT_STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(
 
 /// Runs `switchyard load`. Exit status: 0 success, 1 runtime failure (books off), 2 bad arguments.
 pub fn run(args: LoadArgs) -> Result<ExitCode> {
-    if let Err(e) = args.validate() {
+    if let Err(e) = args.validate().and_then(|()| args.check_memory()) {
         let mut cmd = LoadArgs::augment_args(clap::Command::new("switchyard load"));
         let e = e.format(&mut cmd);
         let _ = e.print();
@@ -58,8 +59,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
     let plan = Plan::from_args(&args);
     let jsonl = match &args.stats_jsonl {
         Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = crate::export::OutputFile::resolve(path)?.create()?;
             Some((file, args.stats_every.unwrap_or(DEFAULT_STATS_EVERY)))
         }
         None => None,

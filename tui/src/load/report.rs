@@ -50,7 +50,11 @@ pub struct LoadSection {
     pub result: LoadResult,
 }
 
-/// The outcome of a run.
+/// The outcome of a run, or of the run so far in a periodic `--stats-jsonl` line.
+///
+/// Every broker count (`published` to `depth`) is read from the one snapshot the section is attached
+/// to, so during a run they agree with its `totals`; `balanced` is a verdict on the books at rest and
+/// is left out until the run is complete (under load a snapshot is off by the messages in flight).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadResult {
     /// False in the periodic `--stats-jsonl` snapshots, true in the final one.
@@ -83,8 +87,34 @@ pub struct LoadResult {
     pub rss_subscribed_bytes: Option<u64>,
     /// Resident set size at the end, bytes.
     pub rss_end_bytes: Option<u64>,
-    /// `matched = delivered + dropped + depth` for every subscription and in total.
-    pub balanced: bool,
+    /// `matched = delivered + dropped + depth` for every subscription and in total; absent (not
+    /// serialised) until the run is complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balanced: Option<bool>,
+}
+
+impl LoadResult {
+    /// The broker's counts in `snapshot` (published, matched, delivered, dropped by reason, depth), all
+    /// from that one snapshot; timings, rates, RSS and the verdict are the caller's.
+    pub fn counted(snapshot: &StatsSnapshot) -> Self {
+        let t = &snapshot.totals;
+        let mut dropped_by_reason = DroppedByReason::default();
+        for s in &snapshot.subscriptions {
+            dropped_by_reason.queue_full += s.dropped_by_reason.queue_full;
+            dropped_by_reason.evicted += s.dropped_by_reason.evicted;
+            dropped_by_reason.timeout += s.dropped_by_reason.timeout;
+            dropped_by_reason.unsubscribed += s.dropped_by_reason.unsubscribed;
+        }
+        Self {
+            published: t.published,
+            matched: t.matched,
+            delivered: t.delivered,
+            dropped: t.dropped,
+            dropped_by_reason,
+            depth: t.depth,
+            ..Self::default()
+        }
+    }
 }
 
 /// The resident set size of this process in bytes, from `/proc/self/status` (`VmRSS`, in kB, which
@@ -190,16 +220,23 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
             slow.delay.as_secs_f64() * 1e3
         );
     }
+    let subscribed = snapshot.totals.subscriptions;
+    let interrupted = if r.interrupted && subscribed < u64::from(c.subscribers) {
+        format!(
+            "  (interrupted by a signal while subscribing: {} of {} subscriptions made, nothing \
+             published)",
+            count(subscribed),
+            count(u64::from(c.subscribers))
+        )
+    } else if r.interrupted {
+        "  (interrupted by a signal)".to_string()
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "time        {:.3} s publishing + {:.3} s draining{}",
-        r.publish_s,
-        r.drain_s,
-        if r.interrupted {
-            "  (interrupted by a signal)"
-        } else {
-            ""
-        }
+        "time        {:.3} s publishing + {:.3} s draining{interrupted}",
+        r.publish_s, r.drain_s,
     );
     let t = &snapshot.totals;
     let _ = writeln!(
@@ -240,11 +277,8 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     }
     let per_sub = match (r.rss_start_bytes, r.rss_subscribed_bytes) {
         // Page granularity makes the figure meaningless for a handful of subscriptions.
-        (Some(a), Some(b)) if c.subscribers >= 1000 => {
-            format!(
-                ", ~{} B per subscription",
-                b.saturating_sub(a) / u64::from(c.subscribers)
-            )
+        (Some(a), Some(b)) if subscribed >= 1000 => {
+            format!(", ~{} B per subscription", b.saturating_sub(a) / subscribed)
         }
         _ => String::new(),
     };
@@ -291,7 +325,7 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
             );
         }
     }
-    if r.balanced {
+    if r.balanced == Some(true) {
         let _ = writeln!(
             s,
             "books       balanced: matched = delivered + dropped + depth for all {} subscriptions",

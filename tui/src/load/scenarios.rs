@@ -5,12 +5,18 @@
 //! neighbour or a frequency change hits both engines alike; the table shows the median of the
 //! repetitions. A "raw" row measures the core alone (one `Publisher`, one thread draining with
 //! `drain_into`, no generator), the ceiling the generator's 1→1 exact run is compared against.
+//!
+//! Two rows answer "what do many subscriptions cost?": `10 subs exact` and `100k subs exact` drive the
+//! same publishers over 10 and 100,000 exact subscriptions (one topic each), and the table gives the
+//! ratio of their publish rates; the idle-memory rows subscribe 100,000 subscriptions in a fresh
+//! `switchyard load --messages 1` process (so no earlier run's freed memory is reused) and divide its
+//! resident memory growth while subscribing by 100,000, at capacity 256 and 1024.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use switchyard::{Broker, Bytes, OverflowPolicy, SubscriptionOptions};
 
 use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
@@ -80,6 +86,22 @@ fn standard() -> Vec<Scenario> {
             ..base
         },
         Scenario {
+            name: "10 subs exact",
+            publishers: 2,
+            subscribers: 10,
+            topics: 10,
+            capacity: 64,
+            ..base
+        },
+        Scenario {
+            name: MANY_EXACT,
+            publishers: 2,
+            subscribers: 100_000,
+            topics: 100_000,
+            capacity: 64,
+            ..base
+        },
+        Scenario {
             name: "slow consumer",
             subscribers: 4,
             rate: 100_000,
@@ -94,9 +116,16 @@ fn standard() -> Vec<Scenario> {
     ]
 }
 
+/// The scenario whose publish rate is compared with `10 subs exact`.
+const MANY_EXACT: &str = "100k subs exact";
+
+/// Subscriptions of the idle-memory rows.
+const IDLE_SUBSCRIPTIONS: u32 = 100_000;
+
 /// One measurement.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sample {
+    published_per_s: f64,
     delivered_per_s: f64,
     p99_us: Option<f64>,
     dropped: u64,
@@ -158,6 +187,7 @@ fn measure(
     }
     let load = outcome.snapshot.load.as_ref();
     Ok(Sample {
+        published_per_s: load.map_or(0.0, |l| l.result.published_per_s),
         delivered_per_s: load.map_or(0.0, |l| l.result.delivered_per_s),
         p99_us: outcome.snapshot.latency_us.map(|l| l.p99),
         dropped: outcome.snapshot.totals.dropped,
@@ -220,6 +250,45 @@ fn raw_core(duration: Duration) -> Result<f64> {
     Ok(delivered.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Resident bytes per idle subscription at `capacity`, measured in a fresh `switchyard load` process
+/// that subscribes [`IDLE_SUBSCRIPTIONS`] subscriptions and publishes nothing: its RSS after
+/// subscribing, less its RSS at start, over the count.
+fn idle_bytes_per_subscription(engine: EngineKind, capacity: u64) -> Result<f64> {
+    let exe = std::env::current_exe().context("finding the switchyard binary")?;
+    let output = std::process::Command::new(exe)
+        .args([
+            "load",
+            "--json",
+            "-",
+            "--messages",
+            "1",
+            "--filters",
+            "exact",
+        ])
+        .args(["--subscribers", &IDLE_SUBSCRIPTIONS.to_string()])
+        .args(["--topics", &IDLE_SUBSCRIPTIONS.to_string()])
+        .args(["--capacity", &capacity.to_string()])
+        .args(["--engine", &value_name(engine)])
+        .output()
+        .context("running the idle-memory measurement")?;
+    if !output.status.success() {
+        bail!(
+            "the idle-memory run failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading the idle-memory run's JSON")?;
+    let result = &snapshot["load"]["result"];
+    let (Some(start), Some(subscribed)) = (
+        result["rss_start_bytes"].as_u64(),
+        result["rss_subscribed_bytes"].as_u64(),
+    ) else {
+        bail!("the idle-memory run reported no RSS (no /proc/self/status on this system?)");
+    };
+    Ok(subscribed.saturating_sub(start) as f64 / f64::from(IDLE_SUBSCRIPTIONS))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -263,7 +332,10 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     let mut samples = vec![vec![Vec::<Sample>::new(); engines.len()]; scenarios.len()];
     let mut raw = Vec::new();
     let mut unstamped = Vec::new();
-    let total = reps * (scenarios.len() * engines.len() + 2);
+    let idle_capacities = [256u64, 1024];
+    let mut idle = vec![vec![Vec::<f64>::new(); engines.len()]; idle_capacities.len()];
+    let total =
+        reps * (scenarios.len() * engines.len() + 2 + idle_capacities.len() * engines.len());
     let mut done = 0;
     'reps: for rep in 0..reps {
         for (si, s) in scenarios.iter().enumerate() {
@@ -293,6 +365,17 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 let seed = args.seed.wrapping_add(rep as u64);
                 unstamped
                     .push(measure(s, EngineKind::Switchyard, duration, seed, 0)?.delivered_per_s);
+            }
+        }
+        for (ci, &capacity) in idle_capacities.iter().enumerate() {
+            for (ei, &engine) in engines.iter().enumerate() {
+                done += 1;
+                eprintln!(
+                    "[{done}/{total}] rep {} idle memory at capacity {capacity} on {}",
+                    rep + 1,
+                    value_name(engine)
+                );
+                idle[ci][ei].push(idle_bytes_per_subscription(engine, capacity)?);
             }
         }
     }
@@ -363,6 +446,43 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 "-",
                 "-",
                 format!("stamps cost {:.0}%", 100.0 * (1.0 - rates[0] / plain))
+            );
+        }
+    }
+    let publish_rate = |name: &str| {
+        scenarios
+            .iter()
+            .position(|s| s.name == name)
+            .map(|si| median(samples[si][0].iter().map(|x| x.published_per_s).collect()))
+    };
+    if let (Some(few), Some(many)) = (publish_rate("10 subs exact"), publish_rate(MANY_EXACT)) {
+        let _ = writeln!(
+            out,
+            "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+            "publish rate 100k",
+            "switchyard",
+            rate(many),
+            "-",
+            "-",
+            format!("÷ 10 subs {:.2}", many / few)
+        );
+    }
+    for (ci, capacity) in idle_capacities.iter().enumerate() {
+        for (ei, engine) in engines.iter().enumerate() {
+            let bytes = median(idle[ci][ei].clone());
+            let _ = writeln!(
+                out,
+                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                format!("idle sub, cap {capacity}"),
+                value_name(*engine),
+                if bytes.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{} B", count(bytes as u64))
+                },
+                "-",
+                "-",
+                ""
             );
         }
     }

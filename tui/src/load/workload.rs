@@ -116,8 +116,8 @@ pub struct PublisherPlan<E: Engine> {
     pub handles: Vec<E::Publisher>,
     /// Messages to publish, or `None` until stopped.
     pub budget: Option<u64>,
-    /// Time between two messages of this publisher, or `None` for as fast as possible.
-    pub interval: Option<Duration>,
+    /// When its messages are due, or `None` for as fast as possible.
+    pub pacing: Option<Pacing>,
     /// Every Nth message carries a timestamp (0: none).
     pub latency_every: u32,
     /// The shared unstamped payload.
@@ -130,6 +130,37 @@ pub struct PublisherPlan<E: Engine> {
     pub retain: bool,
 }
 
+/// When a paced publisher's messages are due: message `k` at `first + k × interval` after the run's
+/// publish start.
+///
+/// `--rate` is the total over all publishers. With `P` publishers at `R` messages per second the run's
+/// messages are due one every `1/R`, dealt round-robin: publisher `p` sends the run's messages
+/// `p, p + P, p + 2P, ...`, each in the middle of its `1/R` slot. So a run of duration `D` publishes
+/// `R × D` messages (rounded), none at the very start and none racing the deadline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    /// When this publisher's first message is due.
+    pub first: Duration,
+    /// Time between two messages of this publisher.
+    pub interval: Duration,
+}
+
+impl Pacing {
+    /// The pacing of publisher `p` of `publishers` sharing a total `rate` (messages per second > 0).
+    pub fn for_publisher(p: u32, publishers: u32, rate: u64) -> Self {
+        let slot = 1.0 / rate as f64;
+        Self {
+            first: Duration::from_secs_f64((f64::from(p) + 0.5) * slot),
+            interval: Duration::from_secs_f64(f64::from(publishers) * slot),
+        }
+    }
+
+    /// When message `k` of this publisher is due.
+    fn due(&self, publish_start: Instant, k: u64) -> Instant {
+        publish_start + self.first + self.interval.mul_f64(k as f64)
+    }
+}
+
 /// What a publisher thread did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PublisherResult {
@@ -139,10 +170,12 @@ pub struct PublisherResult {
     pub dropped: u64,
 }
 
-/// Publishes until the budget is spent or `stop` is set.
+/// Publishes until the budget is spent or `stop` is set. `start` is the run's start (the zero of the
+/// latency stamps), `publish_start` the instant the pacing counts from (shared by every publisher).
 pub fn publish_loop<E: Engine>(
     mut plan: PublisherPlan<E>,
     start: Instant,
+    publish_start: Instant,
     stop: &AtomicBool,
     counters: &PublisherCounters,
 ) -> PublisherResult {
@@ -150,12 +183,14 @@ pub fn publish_loop<E: Engine>(
     let topics = plan.handles.len();
     let budget = plan.budget.unwrap_or(u64::MAX);
     let every = u64::from(plan.latency_every);
-    let t0 = Instant::now();
     let mut published = 0u64;
     let mut dropped = 0u64;
     while published < budget && !stop.load(Ordering::Relaxed) {
-        if let Some(interval) = plan.interval {
-            pace(t0 + interval.mul_f64(published as f64), stop);
+        // A wait cut short by the stop publishes nothing: the run is over.
+        if let Some(pacing) = plan.pacing
+            && !pace(pacing.due(publish_start, published), stop)
+        {
+            break;
         }
         let payload = if every != 0 && published % every == 0 {
             latency::stamped_payload(plan.payload, start)
@@ -183,12 +218,16 @@ pub fn publish_loop<E: Engine>(
 }
 
 /// Waits until `at`: sleeps while more than 200 µs remain (sleep overshoots by tens of µs), then
-/// yields, so a paced publisher neither burns a core nor bunches its messages.
-fn pace(at: Instant, stop: &AtomicBool) {
+/// yields, so a paced publisher neither burns a core nor bunches its messages. Returns false when
+/// `stop` ended the wait before `at`.
+fn pace(at: Instant, stop: &AtomicBool) -> bool {
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
         let now = Instant::now();
-        if now >= at || stop.load(Ordering::Relaxed) {
-            return;
+        if now >= at {
+            return true;
         }
         let left = at - now;
         if left > Duration::from_micros(200) {
@@ -256,6 +295,34 @@ mod tests {
         assert_eq!(topics_of_publisher(0, 2, 5), [0, 2, 4]);
         assert_eq!(topics_of_publisher(1, 2, 5), [1, 3]);
         assert_eq!(topics_of_publisher(3, 4, 2), [1]);
+    }
+
+    #[test]
+    fn paced_publishers_take_turns_in_the_middle_of_each_slot_of_the_total_rate() {
+        let t0 = Instant::now();
+        // 4 publishers sharing 2 messages/s: the run's messages are due at 0.25 s, 0.75 s, 1.25 s, ...
+        let mut due: Vec<Duration> = (0..4)
+            .flat_map(|p| {
+                let pacing = Pacing::for_publisher(p, 4, 2);
+                (0..3).map(move |k| pacing.due(t0, k) - t0)
+            })
+            .collect();
+        due.sort();
+        for (i, d) in due.iter().enumerate() {
+            let want = (i as f64 + 0.5) / 2.0;
+            assert!(
+                (d.as_secs_f64() - want).abs() < 1e-6,
+                "message {i} due at {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pace_cut_short_by_the_stop_says_so() {
+        let stop = AtomicBool::new(true);
+        assert!(!pace(Instant::now() + Duration::from_secs(60), &stop));
+        let go = AtomicBool::new(false);
+        assert!(pace(Instant::now(), &go));
     }
 
     #[test]
