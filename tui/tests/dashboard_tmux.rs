@@ -3,127 +3,17 @@
 //! the terminal back (cooked mode with echo, the normal screen, the cursor shown). `scripts/test.sh`
 //! installs tmux; without it these tests fail and say so.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-/// A tmux server of our own (its own socket), so the test never touches the user's sessions.
-struct Tmux {
-    socket: PathBuf,
-}
+use std::process::Command;
 
-impl Tmux {
-    /// A server of our own in `dir`, with one detached session `dash` of `width` × `height` running
-    /// `sh -c command`.
-    fn start(dir: &Path, width: u16, height: u16, command: &str) -> Self {
-        let tmux = Self {
-            socket: dir.join("tmux.sock"),
-        };
-        let (width, height) = (width.to_string(), height.to_string());
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            &width,
-            "-y",
-            &height,
-            "-s",
-            "dash",
-            "sh",
-            "-c",
-            command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is required for this test (`bash scripts/test.sh` installs it)")
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "dash"];
-        args.extend_from_slice(keys);
-        let out = self.run(&args);
-        assert!(
-            out.status.success(),
-            "send-keys failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Types `text` literally (no key-name interpretation).
-    fn type_text(&self, text: &str) {
-        self.send(&["-l", text]);
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "dash"]).stdout)
-            .into_owned()
-    }
-
-    /// Polls the screen until `done` holds; fails after 10 s showing the last screen.
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; the screen was:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-fn wait_for_file(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::tmux::{Tmux, require_tmux, wait_for_file};
 
 /// The row of the subscriptions table that shows `filter`.
 fn row_with<'a>(screen: &'a str, filter: &str) -> Option<&'a str> {
     screen
         .lines()
         .find(|l| l.contains(filter) && l.contains("drop-newest"))
-}
-
-fn require_tmux() {
-    let found = Command::new("tmux").arg("-V").output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "tmux is required for this test (`bash scripts/test.sh` installs it)"
-    );
 }
 
 #[test]
