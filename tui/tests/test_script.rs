@@ -77,16 +77,14 @@ fn bash() -> &'static str {
         .expect("bash")
 }
 
-#[test]
-fn installs_missing_tmux_after_one_apt_update_then_runs_the_workspace_tests() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("calls.log");
-    let bin = stub_path(dir.path(), &log);
+/// Runs `scripts/test.sh args` with nothing in the environment but a PATH of the stubs in `bin`;
+/// returns the calls the stubs logged, in order.
+fn run_with_only_stubs(bin: &Path, log: &Path, args: &[&str]) -> Vec<String> {
     let out = Command::new(bash())
         .arg(repo_root().join("scripts/test.sh"))
-        .args(["-p", "switchyard-tui", "some_filter"])
+        .args(args)
         .env_clear()
-        .env("PATH", &bin)
+        .env("PATH", bin)
         .output()
         .unwrap();
     assert!(
@@ -94,8 +92,16 @@ fn installs_missing_tmux_after_one_apt_update_then_runs_the_workspace_tests() {
         "scripts/test.sh failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let calls = std::fs::read_to_string(&log).unwrap();
-    let calls: Vec<&str> = calls.lines().collect();
+    let calls = std::fs::read_to_string(log).unwrap();
+    calls.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn installs_missing_tmux_after_one_apt_update_then_runs_the_workspace_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let bin = stub_path(dir.path(), &log);
+    let calls = run_with_only_stubs(&bin, &log, &["-p", "switchyard-tui", "some_filter"]);
     // Root runs apt-get directly; another user goes through sudo, which this PATH does not have.
     assert_eq!(
         calls.len(),
@@ -142,19 +148,7 @@ fn installs_a_missing_python_module_with_pip_and_nothing_else() {
     let bin = stub_path(dir.path(), &log);
     write_script(&bin.join("tmux"), "");
     std::fs::remove_file(bin.join("python-module-installed")).unwrap();
-    let out = Command::new(bash())
-        .arg(repo_root().join("scripts/test.sh"))
-        .env_clear()
-        .env("PATH", &bin)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/test.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let calls = std::fs::read_to_string(&log).unwrap();
-    let calls: Vec<&str> = calls.lines().collect();
+    let calls = run_with_only_stubs(&bin, &log, &[]);
     assert_eq!(
         calls.len(),
         2,
