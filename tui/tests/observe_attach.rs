@@ -237,6 +237,19 @@ fn a_wrong_token_is_refused_and_the_token_file_one_is_accepted() {
     let e = wrong.publish(&publish).unwrap_err();
     assert_eq!(e.status(), Some(401), "{e}");
     let right = Client::new(&addr).unwrap().with_token(Some(token));
+    // The endpoint is up before the run has subscribed: wait for its two subscriptions.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while right
+        .stats(&Default::default())
+        .unwrap()
+        .snapshot
+        .totals
+        .subscriptions
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the load never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let outcome = right.publish(&publish).unwrap();
     assert_eq!((outcome.published, outcome.matched), (5, 10));
     assert_eq!(
@@ -293,7 +306,14 @@ fn an_attached_stats_client_reconnects_to_a_restarted_server() {
         let v: Value = serde_json::from_str(&line).unwrap();
         v["totals"]["subscriptions"].as_u64().unwrap()
     };
-    assert_eq!(next_subscriptions(), 3);
+    // The first snapshots may come before the run has subscribed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next_subscriptions() != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "never saw the first server's subscriptions"
+        );
+    }
     drop(first); // killed
     wait_for_line(&watcher, "retrying"); // the watcher noticed
     let (_second, _) = serve("7");
