@@ -207,7 +207,9 @@ async fn drain(subscription: Subscription, tap: Arc<Tap>) {
             tap.wake.notified().await;
             continue;
         }
+        // Biased: a pause asked for is seen before another message is taken.
         tokio::select! {
+            biased;
             () = tap.wake.notified() => continue,
             received = subscription.recv_async() => {
                 let Ok(delivery) = received else { return };

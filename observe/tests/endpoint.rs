@@ -374,13 +374,26 @@ fn an_idle_connection_is_closed_after_the_header_timeout_and_others_are_served_m
 #[test]
 fn connections_over_the_limit_get_503_and_are_counted() {
     let broker = Broker::new();
-    let (h, client) = start(&broker, loopback().max_connections(2));
+    let (h, client) = start(
+        &broker,
+        loopback()
+            .max_connections(2)
+            .timeouts(Duration::from_secs(60)),
+    );
     let held: Vec<_> = (0..2)
         .map(|_| TcpStream::connect(h.local_addr()).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(100));
-    let (status, body) = status_of(&client, Method::GET, "/healthz", None);
-    assert_eq!(status, 503);
+    // Once the server has accepted the two silent connections, the next one is over the limit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = status_of(&client, Method::GET, "/healthz", None);
+        if status == 503 {
+            break body;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(Instant::now() < deadline, "never refused");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(error_text(&body).contains("too many connections"));
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
