@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -37,7 +37,7 @@ use crate::priority::Priority;
 use crate::request::{PendingReply, ReplySlot, RequestCounters, RequestError};
 use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
-use crate::stats::{Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
+use crate::stats::{Rates, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::{
     JoinError, Retire, Subscription, SubscriptionCore, SubscriptionId, SubscriptionOptions,
 };
@@ -179,10 +179,10 @@ pub(crate) fn check_capacity(capacity: usize) -> Result<(), SubscribeError> {
 
 /// Counts folded in from removed subscriptions, so totals stay monotonic.
 #[derive(Debug, Default)]
-struct RetiredTotals {
-    matched: u64,
-    delivered: u64,
-    dropped: DroppedByReason,
+pub(crate) struct RetiredTotals {
+    pub(crate) matched: u64,
+    pub(crate) delivered: u64,
+    pub(crate) dropped: DroppedByReason,
 }
 
 #[derive(Debug)]
@@ -592,41 +592,48 @@ impl Broker {
         self.shared.control().live.get(&id).map(|c| c.stats())
     }
 
-    /// A snapshot of every counter, in the `switchyard.stats/v1` schema.
-    ///
-    /// `rates` cover the interval since the previous call on this broker (or since it was created).
-    /// Exact (`balances()` is true) when taken with no publish or receive in flight.
-    pub fn stats(&self) -> StatsSnapshot {
-        let retained = self.shared.retained().stats();
+    /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
+    pub(crate) fn routing_table(&self) -> arc_swap::Guard<Arc<crate::routing::RoutingTable>> {
+        self.shared.routing.load()
+    }
+}
+
+/// The control state a stats query reads, under the control mutex (see [`crate::stats_query`]).
+pub(crate) struct ControlView<'a> {
+    pub(crate) live: &'a BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
+    pub(crate) retiring: &'a [Arc<SubscriptionCore>],
+    pub(crate) retired: &'a RetiredTotals,
+}
+
+/// Hooks for [`crate::stats_query`], which reads what [`Broker::stats`] reads without touching its
+/// rate sample.
+impl Broker {
+    /// Runs `f` under the control mutex, after finalising what can be, as [`Broker::stats`] does.
+    pub(crate) fn with_control<R>(&self, f: impl FnOnce(ControlView<'_>) -> R) -> R {
         let mut ctl = self.shared.control();
         ctl.finalize_retiring();
-        let subscriptions: Vec<SubscriptionStats> = ctl.live.values().map(|c| c.stats()).collect();
-        let mut matched = ctl.retired.matched;
-        let mut delivered = ctl.retired.delivered;
-        let mut dropped = ctl.retired.dropped;
-        let mut depth = 0;
-        for s in subscriptions.iter().chain(
-            ctl.retiring
-                .iter()
-                .map(|c| c.stats())
-                .collect::<Vec<_>>()
-                .iter(),
-        ) {
-            matched += s.matched;
-            delivered += s.delivered;
-            dropped.add(&s.dropped_by_reason);
-            depth += s.depth;
-        }
-        let totals = Totals {
-            published: self.shared.publishes.published(),
-            unrouted: self.shared.publishes.unrouted(),
-            matched,
-            delivered,
-            dropped: dropped.total(),
-            depth,
-            subscriptions: subscriptions.len() as u64,
-        };
+        f(ControlView {
+            live: &ctl.live,
+            retiring: &ctl.retiring,
+            retired: &ctl.retired,
+        })
+    }
+
+    /// `(published, unrouted, when the broker started)`.
+    pub(crate) fn publish_counts(&self) -> (u64, u64, Instant) {
+        (
+            self.shared.publishes.published(),
+            self.shared.publishes.unrouted(),
+            self.shared.started,
+        )
+    }
+
+    /// Rates over the interval since the previous call (or since the broker started), from `totals`
+    /// now, and makes `totals` the start of the next interval: the one rate sample
+    /// [`Broker::stats`] shares among its callers.
+    pub(crate) fn rates_since_last_call(&self, totals: &Totals) -> Rates {
         let now = Instant::now();
+        let mut ctl = self.shared.control();
         let last = &ctl.last_sample;
         let secs = now.duration_since(last.at).as_secs_f64();
         let per_s = |now: u64, before: u64| {
@@ -647,66 +654,7 @@ impl Broker {
             delivered: totals.delivered,
             dropped: totals.dropped,
         };
-        StatsSnapshot {
-            schema: SCHEMA.to_string(),
-            taken_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            uptime_s: now.duration_since(self.shared.started).as_secs_f64(),
-            totals,
-            rates,
-            subscriptions,
-            latency_us: None,
-            load: None,
-            dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
-            retained,
-            requests: self.shared.requests.stats(),
-        }
-    }
-
-    /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
-    pub(crate) fn routing_table(&self) -> arc_swap::Guard<Arc<crate::routing::RoutingTable>> {
-        self.shared.routing.load()
-    }
-}
-
-/// The control state a stats query reads, under the control mutex (see [`crate::stats_query`]).
-pub(crate) struct ControlView<'a> {
-    pub(crate) live: &'a BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
-    pub(crate) retiring: &'a [Arc<SubscriptionCore>],
-    pub(crate) retired: RetiredCounts,
-}
-
-/// What removed subscriptions counted, folded into the totals.
-pub(crate) struct RetiredCounts {
-    pub(crate) matched: u64,
-    pub(crate) delivered: u64,
-    pub(crate) dropped: DroppedByReason,
-}
-
-/// Hooks for [`crate::stats_query`], which reads what [`Broker::stats`] reads without touching its
-/// rate sample.
-impl Broker {
-    /// Runs `f` under the control mutex, after finalising what can be, as [`Broker::stats`] does.
-    pub(crate) fn with_control<R>(&self, f: impl FnOnce(ControlView<'_>) -> R) -> R {
-        let mut ctl = self.shared.control();
-        ctl.finalize_retiring();
-        f(ControlView {
-            live: &ctl.live,
-            retiring: &ctl.retiring,
-            retired: RetiredCounts {
-                matched: ctl.retired.matched,
-                delivered: ctl.retired.delivered,
-                dropped: ctl.retired.dropped,
-            },
-        })
-    }
-
-    /// `(published, unrouted, when the broker started)`.
-    pub(crate) fn publish_counts(&self) -> (u64, u64, Instant) {
-        (
-            self.shared.publishes.published(),
-            self.shared.publishes.unrouted(),
-            self.shared.started,
-        )
+        rates
     }
 
     /// A snapshot with only the dead-letter, retained and request sections filled in.

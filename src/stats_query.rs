@@ -181,6 +181,18 @@ pub struct StatsSelection {
 }
 
 impl Broker {
+    /// A snapshot of every counter, in the `switchyard.stats/v1` schema: every subscription, by id.
+    ///
+    /// `rates` cover the interval since the previous call on this broker (or since it was created), a
+    /// sample every caller shares; a viewer that is not alone uses [`Broker::stats_query`] and computes
+    /// its own rates from two snapshots. Exact (`balances()` is true) when taken with no publish or
+    /// receive in flight.
+    pub fn stats(&self) -> StatsSnapshot {
+        let mut snapshot = self.stats_query(&StatsQuery::new()).snapshot;
+        snapshot.rates = self.rates_since_last_call(&snapshot.totals);
+        snapshot
+    }
+
     /// A snapshot that selects, sorts and limits subscriptions as `query` says, without moving the
     /// rate sample [`Broker::stats`] shares. See the [module docs](crate::stats_query).
     pub fn stats_query(&self, query: &StatsQuery) -> StatsSelection {
