@@ -210,6 +210,10 @@ pub struct Observed {
     pub dead_letters: Vec<DeadLetterRow>,
     /// Rates over time, and each subscription's radar.
     pub history: History,
+    /// Why the broker cannot be reached now (the header shows it as a banner).
+    pub unreachable: Option<String>,
+    /// Why command keys are refused now.
+    pub commands_unavailable: Option<String>,
 }
 
 /// The main table's view: which view, its sort, text filter and selection. The scroll position is
@@ -290,6 +294,8 @@ impl App {
                 demo: false,
                 dead_letters: Vec::new(),
                 history: History::default(),
+                unreachable: None,
+                commands_unavailable: None,
             },
             table: TableView::default(),
             explanation: None,
@@ -347,6 +353,8 @@ impl App {
         self.observed.recent_for = sample.recent_for;
         self.observed.demo = sample.demo;
         self.observed.dead_letters = sample.dead_letters;
+        self.observed.unreachable = sample.unreachable;
+        self.observed.commands_unavailable = sample.commands_unavailable;
         self.rebuild_rows();
     }
 

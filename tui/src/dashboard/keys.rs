@@ -54,6 +54,16 @@ pub enum Action {
     Explain,
 }
 
+impl Action {
+    /// Whether the action ends in a command to the broker, which a read-only link refuses.
+    fn sends_a_command(self) -> bool {
+        matches!(
+            self,
+            Self::Publish | Self::Subscribe | Self::Unsubscribe | Self::Pause | Self::Demo
+        )
+    }
+}
+
 /// One line of the help: the keys, what they do, and (for the footer) a short label.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding {
@@ -301,6 +311,12 @@ fn form_done(app: &mut App, outcome: FormOutcome) -> Option<Command> {
 
 /// Does what a main-screen key is bound to.
 fn act(app: &mut App, action: Action) -> Option<Command> {
+    if action.sends_a_command() {
+        if let Some(reason) = app.observed().commands_unavailable.clone() {
+            app.log(Level::Warn, reason);
+            return None;
+        }
+    }
     match action {
         Action::Quit => app.quit(),
         Action::Help => app.set_mode(Mode::Help),

@@ -125,6 +125,12 @@ pub struct Sample {
     pub events: Vec<LinkEvent>,
     /// The most recent dead letters, newest last.
     pub dead_letters: Vec<DeadLetterRow>,
+    /// Why the broker cannot be reached now (an attached dashboard whose endpoint went away); `None`
+    /// while it can, and always for an embedded broker. The snapshot is then the last one received.
+    pub unreachable: Option<String>,
+    /// Why commands (publish, subscribe, unsubscribe, pause, demo) are unavailable, such as a
+    /// read-only endpoint; `None` when they can be sent.
+    pub commands_unavailable: Option<String>,
 }
 
 /// How many recent messages the detail pane shows (and consumers keep).
@@ -179,6 +185,16 @@ pub trait BrokerLink {
     fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>>;
 
     /// Reads everything one tick needs. `selected` is the subscription whose recent messages are wanted.
+    /// Why the broker cannot be reached now; see [`Sample::unreachable`].
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
+
+    /// Why commands are unavailable; see [`Sample::commands_unavailable`].
+    fn commands_unavailable(&self) -> Option<String> {
+        None
+    }
+
     fn sample(&mut self, selected: Option<SubscriptionId>) -> Sample {
         let snapshot = self.snapshot();
         Sample {
@@ -190,6 +206,8 @@ pub trait BrokerLink {
             demo: self.demo_running(),
             events: self.take_events(),
             dead_letters: self.recent_dead_letters(),
+            unreachable: self.unreachable(),
+            commands_unavailable: self.commands_unavailable(),
             snapshot,
         }
     }

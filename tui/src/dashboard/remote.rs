@@ -126,29 +126,33 @@ impl RemoteBroker {
         })
     }
 
-    /// Whether commands can be sent; otherwise why not, for the key that asked.
-    fn commands_available(&self, what: &str) -> anyhow::Result<()> {
+    /// Why commands cannot be sent now; `None` when they can.
+    fn why_no_commands(&self) -> Option<String> {
         let shared = lock(&self.shared);
         if shared.commands_on == Some(false) {
-            bail!(
-                "{what} is unavailable: the endpoint at {} is read-only (its service started it \
-                 without a token)",
+            return Some(format!(
+                "the endpoint at {} is read-only (its service started it without a token)",
                 self.addr
-            );
+            ));
         }
         if !self.has_token {
-            bail!(
-                "{what} is unavailable: this dashboard has no token for {} (give it with --token-file)",
+            return Some(format!(
+                "this dashboard has no token for {} (give it with --token-file)",
                 self.addr
-            );
+            ));
         }
-        if let Some(reason) = &shared.down {
-            bail!(
-                "{what} is unavailable: {} cannot be reached ({reason})",
-                self.addr
-            );
+        shared
+            .down
+            .as_ref()
+            .map(|reason| format!("{} cannot be reached ({reason})", self.addr))
+    }
+
+    /// Whether commands can be sent; otherwise why not, for the key that asked.
+    fn commands_available(&self, what: &str) -> anyhow::Result<()> {
+        match self.why_no_commands() {
+            Some(reason) => bail!("{what} is unavailable: {reason}"),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether `id` is a tap of the endpoint (the only subscriptions this dashboard can drive).
@@ -475,6 +479,19 @@ impl BrokerLink for RemoteBroker {
         self.events.try_iter().collect()
     }
 
+    fn unreachable(&self) -> Option<String> {
+        lock(&self.shared)
+            .down
+            .as_ref()
+            .map(|reason| format!("cannot reach {}: {reason}", self.addr))
+    }
+
+    fn commands_unavailable(&self) -> Option<String> {
+        self.why_no_commands().map(|reason| {
+            format!("publish, subscribe, unsubscribe and pause are unavailable: {reason}")
+        })
+    }
+
     fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
         // Read-only: no token needed. Through the command thread, so the wait is bounded.
         let (reply, answer) = mpsc::channel();
@@ -551,6 +568,10 @@ mod tests {
         assert!(e.to_string().contains("read-only"), "{e}");
         let e = link.subscribe(&request("a")).unwrap_err();
         assert!(e.to_string().contains("read-only"), "{e}");
+        // The keys learn it before any form opens.
+        let why = link.commands_unavailable().expect("commands are refused");
+        assert!(why.contains("read-only"), "{why}");
+        assert_eq!(link.unreachable(), None);
         assert!(
             link.set_demo(true)
                 .unwrap_err()
@@ -658,6 +679,8 @@ mod tests {
             kept.totals.subscriptions, 1,
             "the last snapshot stays on screen"
         );
+        let banner = link.unreachable().expect("the banner's reason");
+        assert!(banner.contains(&addr.to_string()), "{banner}");
         assert!(kept.uptime_s >= before.uptime_s);
 
         // A new broker (younger uptime) on the same address.
@@ -666,6 +689,7 @@ mod tests {
         let _c = second.subscribe("c").unwrap();
         let _endpoint = serve(&second, ServeOptions::default().addr(addr)).unwrap();
         let after = until(&mut link, |s| s.totals.subscriptions == 2);
+        assert_eq!(link.unreachable(), None, "the banner goes once it answers");
         assert!(
             after.uptime_s > kept.uptime_s,
             "{} <= {}",

@@ -319,3 +319,20 @@ fn who_gets_this_topic_says_when_nobody_does_and_shows_topic_errors_80x24() {
     assert!(screen.contains("has wildcard `#`"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
 }
+
+#[test]
+fn an_unreachable_attached_broker_shows_a_banner_and_command_keys_say_why_80x24() {
+    let mut app = fixtures::app(false);
+    let mut lost = sample(fixtures::snapshot_at(80.25), &[5]);
+    lost.unreachable = Some("cannot reach 127.0.0.1:9475: connection refused".into());
+    lost.commands_unavailable = Some(
+        "publish, subscribe, unsubscribe and pause are unavailable: 127.0.0.1:9475 cannot be reached"
+            .into(),
+    );
+    app.apply(lost);
+    press(&mut app, "p");
+    assert_eq!(*app.mode(), super::app::Mode::Normal, "no form opened");
+    let screen = draw(&app, 80, 24).backend().to_string();
+    assert!(screen.contains("DISCONNECTED cannot reach 127.0.0.1:9475"), "{screen}");
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}

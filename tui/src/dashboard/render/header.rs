@@ -13,6 +13,20 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.snapshot().totals;
     // The same point the chart ends on, so the headline never disagrees with the line under it.
     let now = app.history().latest();
+    if let Some(reason) = &app.observed().unreachable {
+        let banner = format!(" DISCONNECTED {reason}; retrying, showing the last snapshot ");
+        let second = Line::styled(
+            format!(
+                " published {}  delivered {}  dropped {}  (as of the last snapshot)",
+                count(t.published),
+                count(t.delivered),
+                count(t.dropped)
+            ),
+            th.dim(),
+        );
+        Paragraph::new(vec![Line::styled(banner, th.dropped()), second]).render(area, buf);
+        return;
+    }
     let mut first = vec![
         Span::styled(" SWITCHYARD ", th.accent()),
         Span::styled(" up ", th.dim()),
