@@ -196,8 +196,9 @@ fn until_matched(sub: &switchyard::Subscription, n: u64) {
     }
 }
 
-#[test]
-fn a_publisher_blocked_on_a_subscription_that_is_unsubscribed_drops_its_message_as_unsubscribed() {
+/// A `Block { timeout: MAX }` subscription of capacity 1 on `t`, with one message queued: the next
+/// publish on `t` waits.
+fn full_subscription_that_blocks_forever() -> (Broker, switchyard::Subscription) {
     let broker = Broker::new();
     let sub = broker
         .subscribe_with(
@@ -210,6 +211,12 @@ fn a_publisher_blocked_on_a_subscription_that_is_unsubscribed_drops_its_message_
         )
         .unwrap();
     broker.publish("t", "queued").unwrap();
+    (broker, sub)
+}
+
+#[test]
+fn a_publisher_blocked_on_a_subscription_that_is_unsubscribed_drops_its_message_as_unsubscribed() {
+    let (broker, sub) = full_subscription_that_blocks_forever();
     let publisher = {
         let broker = broker.clone();
         thread::spawn(move || broker.publish("t", "late").unwrap())
@@ -230,18 +237,7 @@ fn a_publisher_blocked_on_a_subscription_that_is_unsubscribed_drops_its_message_
 
 #[test]
 fn a_new_block_timeout_applies_to_publishers_already_waiting() {
-    let broker = Broker::new();
-    let sub = broker
-        .subscribe_with(
-            "t",
-            SubscriptionOptions::new()
-                .capacity(1)
-                .policy(OverflowPolicy::Block {
-                    timeout: Duration::MAX,
-                }),
-        )
-        .unwrap();
-    broker.publish("t", "queued").unwrap();
+    let (broker, sub) = full_subscription_that_blocks_forever();
     let (done, outcome) = std::sync::mpsc::channel();
     {
         let broker = broker.clone();

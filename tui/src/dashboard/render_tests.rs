@@ -333,6 +333,9 @@ fn an_unreachable_attached_broker_shows_a_banner_and_command_keys_say_why_80x24(
     press(&mut app, "p");
     assert_eq!(*app.mode(), super::app::Mode::Normal, "no form opened");
     let screen = draw(&app, 80, 24).backend().to_string();
-    assert!(screen.contains("DISCONNECTED cannot reach 127.0.0.1:9475"), "{screen}");
+    assert!(
+        screen.contains("DISCONNECTED cannot reach 127.0.0.1:9475"),
+        "{screen}"
+    );
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }
