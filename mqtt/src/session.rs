@@ -39,6 +39,8 @@ pub(crate) struct ClientSubscription {
 }
 
 /// Where a QoS 1/2 message sent to the client is in its acknowledgement flow: the packet it waits for.
+// Named after the MQTT packets they wait for, which all begin with PUB.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OutgoingState {
     /// QoS 1, PUBLISH sent: waiting for PUBACK.
