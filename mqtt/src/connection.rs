@@ -38,7 +38,7 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::frame::{DecodeError, decode};
+use crate::frame::{DecodeError, decode, decode_first};
 use crate::server::ServerShared;
 use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
 use crate::stats::CloseReason;
@@ -164,7 +164,7 @@ impl Connection {
     /// Reads until the first packet, which must be CONNECT.
     async fn read_connect(&mut self, stream: &mut TcpStream) -> Result<Connect, CloseReason> {
         loop {
-            match decode(&mut self.inbuf, self.shared.config.max_packet_size) {
+            match decode_first(&mut self.inbuf, self.shared.config.max_packet_size) {
                 Ok(Some(Packet::Connect(connect))) => {
                     self.shared
                         .counters

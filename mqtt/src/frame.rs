@@ -69,3 +69,37 @@ pub fn decode(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Packe
         Err(e) => Err(DecodeError::Malformed(e.to_string())),
     }
 }
+
+/// [`decode`] for the first packet of a connection: a CONNECT that asks for another protocol level
+/// (MQTT 3.1's 3, MQTT 5's 5) is [`DecodeError::UnsupportedProtocol`] as soon as its level byte has
+/// arrived, before the codec reads on into a layout it does not know (MQTT 5 adds properties), so it
+/// can be answered with return code 1 as section 3.1.2.2 asks.
+pub fn decode_first(
+    buf: &mut BytesMut,
+    max_packet_size: usize,
+) -> Result<Option<Packet>, DecodeError> {
+    match connect_level(buf) {
+        Some(level) if level != 4 => Err(DecodeError::UnsupportedProtocol(format!(
+            "protocol level {level}, only 4 (MQTT 3.1.1) is served"
+        ))),
+        _ => decode(buf, max_packet_size),
+    }
+}
+
+/// The protocol level byte of a CONNECT at the front of `buf`, once it has arrived: after the fixed
+/// header (one type byte, one to four length bytes) and the protocol name (a two-byte length, then
+/// the name).
+fn connect_level(buf: &[u8]) -> Option<u8> {
+    if buf.first()? >> 4 != 1 {
+        return None;
+    }
+    let mut i = 1;
+    while *buf.get(i)? & 0x80 != 0 {
+        i += 1;
+        if i > 4 {
+            return None;
+        }
+    }
+    let name_len = usize::from(u16::from_be_bytes([*buf.get(i + 1)?, *buf.get(i + 2)?]));
+    buf.get(i + 3 + name_len).copied()
+}

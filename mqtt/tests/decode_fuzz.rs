@@ -12,7 +12,7 @@ use rumqttc::{
     Unsubscribe,
 };
 use switchyard::Broker;
-use switchyard_mqtt::frame::decode;
+use switchyard_mqtt::frame::{decode, decode_first};
 use switchyard_mqtt::{MqttConfig, MqttServer};
 
 const MAX: usize = 4096;
@@ -124,6 +124,9 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 fn decode_all(bytes: &[u8]) -> usize {
     let mut buf = BytesMut::from(bytes);
     let mut packets = 0;
+    if !matches!(decode_first(&mut buf, MAX), Ok(Some(_))) {
+        return 0;
+    }
     while let Ok(Some(_)) = decode(&mut buf, MAX) {
         packets += 1;
     }
