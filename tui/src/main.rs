@@ -1,9 +1,12 @@
-//! `switchyard`: the live dashboard (default) and the headless load generator (`switchyard load`).
+//! `switchyard`: the live dashboard (default), the headless load generator (`switchyard load`) and an
+//! MQTT server (`switchyard serve`).
 
 mod dashboard;
 mod export;
 mod load;
+mod mqtt_listener;
 mod numbers;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -31,12 +34,15 @@ enum Command {
     Dashboard(dashboard::DashboardArgs),
     /// Drive an embedded broker headlessly and report throughput, latency and drops.
     Load(load::LoadArgs),
+    /// Serve an embedded broker over MQTT 3.1.1 until Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Load(args)) => load::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Dashboard(args)) => dashboard::run(args),
         None => dashboard::run(cli.dashboard),
     };

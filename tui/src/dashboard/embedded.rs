@@ -53,6 +53,11 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
+    /// The broker itself, for a listener that serves it too (`--mqtt`).
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     /// A new broker, with demo traffic and its subscriptions when `demo` is true.
     pub fn new(demo: bool) -> anyhow::Result<Self> {
         let broker = Broker::with_options(BrokerOptions::new().dead_letters(DEAD_LETTER_CAPACITY));

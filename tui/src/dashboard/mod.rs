@@ -37,6 +37,7 @@ mod fixtures;
 mod render_tests;
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -48,6 +49,7 @@ use self::embedded::EmbeddedBroker;
 use self::events::{Event, Events};
 use self::link::BrokerLink;
 use self::theme::Theme;
+use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 
 /// Options of the dashboard.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,6 +72,10 @@ pub struct DashboardArgs {
     /// no durable subscriptions (without it, a corrupt file stops the dashboard and is left untouched).
     #[arg(long, requires = "state")]
     pub state_reset: bool,
+    /// Also serve the embedded broker to MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 (default
+    /// limits; `switchyard serve --help` lists them).
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt: Option<SocketAddr>,
 }
 
 impl Default for DashboardArgs {
@@ -80,6 +86,7 @@ impl Default for DashboardArgs {
             refresh: DEFAULT_REFRESH,
             state: None,
             state_reset: false,
+            mqtt: None,
         }
     }
 }
@@ -120,9 +127,16 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
         None => None,
     };
+    let mqtt = args
+        .mqtt
+        .map(|addr| MqttListener::start(addr, link.broker(), MqttListenArgs::default().config()))
+        .transpose()?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);
+    }
+    if let Some(mqtt) = &mqtt {
+        app.log(app::Level::Info, format!("MQTT on {}", mqtt.local_addr()));
     }
     app.log(
         app::Level::Info,
@@ -136,6 +150,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let result = event_loop(&mut terminal, &mut app, &mut link, args.refresh);
     ratatui::restore();
+    drop(mqtt); // closes MQTT connections before the broker's consumers stop
     drop(link); // stops demo traffic and consumers after the terminal is back
     result.map(|()| ExitCode::SUCCESS)
 }

@@ -24,6 +24,8 @@ mod progress;
 mod report;
 mod scenarios;
 mod signals;
+
+pub(crate) use args::parse_positive_duration;
 mod workload;
 
 use std::fs::File;
