@@ -39,6 +39,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::frame::{DecodeError, decode, decode_first};
+use crate::receive::next_delivery;
 use crate::server::ServerShared;
 use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
 use crate::stats::CloseReason;
@@ -260,7 +261,7 @@ impl Connection {
                     Ok(_) => Wake::Read,
                     Err(_) => Wake::Close(CloseReason::Io),
                 },
-                (index, delivery) = next_delivery(&opened.session.subscriptions), if can_take => {
+                (index, delivery) = next_delivery(opened.session.subscriptions.iter().map(|s| &s.receiver)), if can_take => {
                     Wake::Delivery(index, delivery)
                 }
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
@@ -480,19 +481,4 @@ impl Connection {
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-/// The next message of any of `subscriptions`, with its index; pending forever when there are none.
-/// Cancel-safe: `recv_async` takes a message only in the poll that returns it.
-async fn next_delivery(
-    subscriptions: &[ClientSubscription],
-) -> (usize, Result<Delivery, RecvError>) {
-    if subscriptions.is_empty() {
-        return std::future::pending().await;
-    }
-    let waits = subscriptions
-        .iter()
-        .map(|s| Box::pin(s.receiver.recv_async()));
-    let (delivery, index, _) = futures_util::future::select_all(waits).await;
-    (index, delivery)
 }

@@ -28,14 +28,17 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bridge;
 mod config;
 mod connection;
 pub mod frame;
+mod receive;
 mod server;
 mod session;
 mod stats;
 mod sys;
 
+pub use bridge::{Bridge, BridgeConfig, BridgeError, BridgeOutFilterStats, BridgeStats};
 pub use config::{ConfigError, MqttConfig};
 pub use server::{BindError, MqttServer};
 pub use stats::{ClientStats, ClientSubscriptionStats, CloseReason, ClosedByReason, MqttStats};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use switchyard::{Broker, OverflowPolicy};
-use switchyard_mqtt::{MqttConfig, MqttServer, MqttStats};
+use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
 
 use crate::load::parse_positive_duration;
 
@@ -82,8 +82,7 @@ fn parse_client_policy(s: &str) -> Result<OverflowPolicy, String> {
 /// server is dropped first (fields drop in order), which tells its tasks to stop, then the runtime.
 pub struct MqttListener {
     server: MqttServer,
-    /// Runs the server's tasks; kept for as long as the server.
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl MqttListener {
@@ -98,10 +97,7 @@ impl MqttListener {
         let server = runtime
             .block_on(MqttServer::bind(addr, broker.clone(), config))
             .with_context(|| format!("MQTT on {addr}"))?;
-        Ok(Self {
-            server,
-            _runtime: runtime,
-        })
+        Ok(Self { server, runtime })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -112,5 +108,11 @@ impl MqttListener {
     /// Connections, sessions and their drops now.
     pub fn stats(&self) -> MqttStats {
         self.server.stats()
+    }
+
+    /// Starts a bridge on the listener's runtime; it stops when dropped.
+    pub fn start_bridge(&self, broker: &Broker, config: BridgeConfig) -> anyhow::Result<Bridge> {
+        let _guard = self.runtime.enter();
+        Ok(Bridge::start(broker, config)?)
     }
 }

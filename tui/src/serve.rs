@@ -1,4 +1,5 @@
-//! `switchyard serve`: a broker with no screen, reachable over MQTT 3.1.1, until Ctrl-C.
+//! `switchyard serve`: a broker with no screen, reachable over MQTT 3.1.1 and optionally bridged to
+//! an existing MQTT broker, until Ctrl-C.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -6,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use switchyard::Broker;
+use switchyard_mqtt::BridgeConfig;
 
 use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 
@@ -19,6 +22,28 @@ pub struct ServeArgs {
     pub mqtt: SocketAddr,
     #[command(flatten)]
     pub listener: MqttListenArgs,
+    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT): reconnects with back-off, and
+    /// never loops a message that comes back.
+    #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
+    pub bridge: Option<BridgeConfig>,
+    /// Local messages matching FILTER go out to the bridged broker (repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    pub bridge_out: Vec<String>,
+    /// Messages matching FILTER on the bridged broker come in to this one (repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    pub bridge_in: Vec<String>,
+    /// QoS of the bridge's publishes and subscriptions: 0 or 1.
+    #[arg(long, value_name = "QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub bridge_qos: u8,
+    /// Capacity of each --bridge-out queue: what is kept (newest first) while the bridged broker is
+    /// away.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub bridge_queue: usize,
+}
+
+fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {
+    BridgeConfig::from_url(url).map_err(|e| e.to_string())
 }
 
 /// Serves until SIGINT or SIGTERM, then prints what the listener and the broker counted.
@@ -30,16 +55,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     .context("installing the Ctrl-C handler")?;
     let broker = Broker::new();
     let listener = MqttListener::start(args.mqtt, &broker, args.listener.config())?;
+    let bridge = match args.bridge {
+        Some(mut config) => {
+            config.out_filters = args.bridge_out;
+            config.in_filters = args.bridge_in;
+            config.qos = args.bridge_qos;
+            config.queue_capacity = args.bridge_queue;
+            Some(listener.start_bridge(&broker, config)?)
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "switchyard serve: MQTT on {} (Ctrl-C to stop)",
         listener.local_addr()
     )?;
+    if let Some(bridge) = &bridge {
+        writeln!(
+            out,
+            "switchyard serve: bridging to {}",
+            bridge.stats().remote
+        )?;
+    }
     out.flush()?;
     let _ = stop_rx.recv();
 
     let mqtt = listener.stats();
+    let bridge_stats = bridge.as_ref().map(|b| b.stats());
+    drop(bridge);
     drop(listener);
     let totals = broker.stats().totals;
     let closed = serde_json::to_string(&mqtt.closed_by_reason)?;
@@ -49,5 +93,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
          broker published {}, delivered {}, dropped {}",
         mqtt.accepted, totals.published, totals.delivered, totals.dropped
     )?;
+    if let Some(stats) = bridge_stats {
+        writeln!(
+            out,
+            "switchyard serve: bridge {}",
+            serde_json::to_string(&stats)?
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,17 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A child process killed (by its pid) when the test ends, also when it fails: an orphan would keep
+/// the test harness's pipes open.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn switchyard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
 }
@@ -27,13 +38,15 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
-    let mut server = switchyard()
-        .args(["serve", "--mqtt", "127.0.0.1:0", "--sys-interval", "100ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut server = Killed(
+        switchyard()
+            .args(["serve", "--mqtt", "127.0.0.1:0", "--sys-interval", "100ms"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     let addr = first
@@ -70,11 +83,11 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
     assert!(published.success());
 
     let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = wait(&mut server, Duration::from_secs(10));
+    let status = wait(&mut server.0, Duration::from_secs(10));
     assert!(status.success(), "{status}");
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
@@ -111,4 +124,114 @@ fn serve_refuses_bad_options_naming_them() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn serve_bridges_a_topic_to_a_real_mosquitto() {
+    // Mosquitto of our own on a free loopback port, killed by its pid at the end.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let _mosquitto = Killed(
+        Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto runs (scripts/test.sh installs it)"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let remote = format!("mqtt://127.0.0.1:{port}");
+    let mut server = Killed(
+        switchyard()
+            .args(["serve", "--mqtt", "127.0.0.1:0", "--bridge", &remote])
+            .args(["--bridge-out", "sensors/#", "--bridge-in", "commands/#"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut lines = [String::new(), String::new()];
+    for line in &mut lines {
+        stdout.read_line(line).unwrap();
+    }
+    assert!(
+        lines[1].contains(&format!("bridging to 127.0.0.1:{port}")),
+        "{lines:?}"
+    );
+    let local = lines[0]
+        .split("MQTT on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (local_host, local_port) = local.rsplit_once(':').unwrap();
+
+    // A reading published to switchyard over MQTT reaches a subscriber of mosquitto. The bridge may
+    // still be connecting: publish every 200 ms until the subscriber has one (bounded by -W 10).
+    let watcher = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "sensors/#",
+            "-C",
+            "1",
+            "-W",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watcher = watcher;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                local_host,
+                "-p",
+                local_port,
+                "-t",
+                "sensors/t",
+                "-m",
+                "21.5",
+            ])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let got = watcher.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "21.5\n");
+
+    Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(wait(&mut server.0, Duration::from_secs(10)).success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("switchyard serve: bridge {"), "{rest}");
+    assert!(rest.contains("\"connects\":1"), "{rest}");
 }
