@@ -19,6 +19,7 @@ mod consumers;
 mod engine;
 mod generator;
 mod latency;
+mod mqtt;
 mod naive;
 mod progress;
 mod report;
@@ -54,6 +55,9 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     signals::install();
+    if let Some(broker) = &args.mqtt {
+        return mqtt::run(&args, broker);
+    }
     if args.scenarios {
         return scenarios::run(&args);
     }
