@@ -235,3 +235,56 @@ fn serve_bridges_a_topic_to_a_real_mosquitto() {
     assert!(rest.contains("switchyard serve: bridge {"), "{rest}");
     assert!(rest.contains("\"connects\":1"), "{rest}");
 }
+
+#[test]
+fn load_mqtt_drives_a_switchyard_serve_at_qos_1_without_loss() {
+    let mut server = Killed(
+        switchyard()
+            .args(["serve", "--mqtt", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split("MQTT on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let out = switchyard()
+        .args(["load", "--mqtt", &addr, "--qos", "1", "--messages", "1000"])
+        .args(["--publishers", "2", "--subscribers", "3", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], "switchyard.mqtt-load/v1");
+    assert_eq!(report["published"], 1000);
+    assert_eq!(report["expected"], 3000);
+    assert_eq!(report["received"], 3000, "{report}");
+    assert_eq!(report["lost"], 0);
+    assert!(report["latency_us"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deliveries/s"));
+
+    for (args, expected) in [
+        (vec!["load", "--qos", "1"], "--mqtt <HOST:PORT>"),
+        (
+            vec!["load", "--mqtt", &addr, "--qos", "2"],
+            "2 is not in 0..=1",
+        ),
+        (
+            vec!["load", "--mqtt", "nowhere", "--messages", "1"],
+            "expected HOST:PORT",
+        ),
+    ] {
+        let out = switchyard().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
