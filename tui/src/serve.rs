@@ -3,14 +3,17 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
-use switchyard::Broker;
-use switchyard_mqtt::BridgeConfig;
+use serde::Serialize;
+use switchyard::{Broker, StatsSnapshot};
+use switchyard_mqtt::{BridgeConfig, BridgeStats, MqttStats};
 
+use crate::export::write_json_atomic;
 use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 
 /// Options of `switchyard serve`.
@@ -40,6 +43,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub bridge_queue: usize,
+    /// When stopped, write the final `switchyard.stats/v1` snapshot with its `mqtt` and `bridges`
+    /// sections to PATH (atomically; `-` is stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+/// The `switchyard.stats/v1` snapshot of a served broker, with the v1 additions `mqtt` (the
+/// listener: connections, closes by reason, sessions with their drops) and `bridges`.
+#[derive(Debug, Serialize)]
+struct ServedSnapshot {
+    #[serde(flatten)]
+    broker: StatsSnapshot,
+    mqtt: MqttStats,
+    bridges: Vec<BridgeStats>,
 }
 
 fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {
@@ -65,7 +82,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut out = std::io::stdout().lock();
+    // With `--json -` the snapshot owns stdout and these lines go to stderr.
+    let mut out: Box<dyn Write> = match &args.json {
+        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stderr()),
+        _ => Box::new(std::io::stdout().lock()),
+    };
     writeln!(
         out,
         "switchyard serve: MQTT on {} (Ctrl-C to stop)",
@@ -85,7 +106,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let bridge_stats = bridge.as_ref().map(|b| b.stats());
     drop(bridge);
     drop(listener);
-    let totals = broker.stats().totals;
+    let snapshot = broker.stats();
+    let totals = snapshot.totals;
     let closed = serde_json::to_string(&mqtt.closed_by_reason)?;
     writeln!(
         out,
@@ -93,12 +115,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
          broker published {}, delivered {}, dropped {}",
         mqtt.accepted, totals.published, totals.delivered, totals.dropped
     )?;
-    if let Some(stats) = bridge_stats {
+    if let Some(stats) = &bridge_stats {
         writeln!(
             out,
             "switchyard serve: bridge {}",
-            serde_json::to_string(&stats)?
+            serde_json::to_string(stats)?
         )?;
+    }
+    drop(out);
+    if let Some(path) = &args.json {
+        let served = ServedSnapshot {
+            broker: snapshot,
+            mqtt,
+            bridges: bridge_stats.into_iter().collect(),
+        };
+        write_json_atomic(path, &served)?;
     }
     Ok(ExitCode::SUCCESS)
 }

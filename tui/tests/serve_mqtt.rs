@@ -38,9 +38,19 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot_path = dir.path().join("final.json");
     let mut server = Killed(
         switchyard()
-            .args(["serve", "--mqtt", "127.0.0.1:0", "--sys-interval", "100ms"])
+            .args([
+                "serve",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--sys-interval",
+                "100ms",
+                "--json",
+            ])
+            .arg(&snapshot_path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -96,6 +106,25 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
         "{rest}"
     );
     assert!(rest.contains("\"disconnect\":2"), "{rest}");
+
+    // The final snapshot: the v1 schema with the `mqtt` and `bridges` additions, balanced.
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snapshot_path).unwrap()).unwrap();
+    assert_eq!(snapshot["schema"], "switchyard.stats/v1");
+    let totals = &snapshot["totals"];
+    assert!(totals["published"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        totals["matched"].as_u64(),
+        Some(
+            totals["delivered"].as_u64().unwrap()
+                + totals["dropped"].as_u64().unwrap()
+                + totals["depth"].as_u64().unwrap()
+        )
+    );
+    assert_eq!(snapshot["mqtt"]["accepted"], 2);
+    assert_eq!(snapshot["mqtt"]["open"], 0);
+    assert_eq!(snapshot["mqtt"]["closed_by_reason"]["disconnect"], 2);
+    assert_eq!(snapshot["bridges"], serde_json::json!([]));
 }
 
 #[test]

@@ -11,7 +11,6 @@
 //! Throughput is deliveries per second: messages received by all subscribers, over the time from the
 //! first publish to the last delivery.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +24,7 @@ use tokio::sync::watch;
 
 use super::LoadArgs;
 use super::latency::{LatencyRecorder, stamped_payload, summarize};
+use crate::export::write_json_atomic;
 
 /// The topic every publisher publishes on and every subscriber subscribes to.
 const TOPIC: &str = "load/mqtt";
@@ -80,19 +80,14 @@ pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
             .map_or("-".into(), |l| format!("{:.0}", l.p99)),
     );
     match args.json.as_deref() {
-        Some(path) if path.as_os_str() == "-" => {
-            eprintln!("{line}");
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
         Some(path) => {
-            println!("{line}");
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-            let mut file = tempfile::NamedTempFile::new_in(dir.unwrap_or(".".as_ref()))?;
-            serde_json::to_writer_pretty(&mut file, &report)?;
-            file.persist(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            // With `--json -` the JSON owns stdout and the summary moves to stderr.
+            if path.as_os_str() == "-" {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+            write_json_atomic(path, &report)?;
         }
         None => println!("{line}"),
     }
