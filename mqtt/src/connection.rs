@@ -57,8 +57,9 @@ pub(crate) async fn serve(
     let _ = stream.set_nodelay(true);
     let reason = Connection {
         shared: shared.clone(),
-        inbuf: BytesMut::with_capacity(4096),
-        out: BytesMut::with_capacity(4096),
+        // Small to start: an idle connection should cost little; both grow with traffic.
+        inbuf: BytesMut::with_capacity(1024),
+        out: BytesMut::new(),
     }
     .run(&mut stream, peer, shutdown)
     .await;
@@ -182,7 +183,7 @@ impl Connection {
                 }
                 Err(e) => return Err(e.close_reason()),
             }
-            self.inbuf.reserve(4096);
+            self.inbuf.reserve(1024);
             match stream.read_buf(&mut self.inbuf).await {
                 Ok(0) => return Err(CloseReason::PeerClosed),
                 Ok(_) => {}
@@ -245,8 +246,8 @@ impl Connection {
 
             let can_read = self.out.len() < OUT_HIGH_WATER;
             let can_take = can_read && opened.session.outgoing.len() < max_inflight;
-            if self.inbuf.capacity() - self.inbuf.len() < 1024 {
-                self.inbuf.reserve(8192);
+            if self.inbuf.capacity() - self.inbuf.len() < 256 {
+                self.inbuf.reserve(4096);
             }
             let wake = tokio::select! {
                 biased;
