@@ -48,6 +48,7 @@ use tokio::task::JoinHandle;
 
 use crate::receive::next_delivery;
 use crate::session::lock;
+use crate::stats::add_drops;
 
 /// How a [`Bridge`] connects and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,11 +384,7 @@ impl Bridge {
                 continue;
             };
             let d = sub.dropped_by_reason;
-            let total = &mut stats.out_dropped_by_reason;
-            total.queue_full += d.queue_full;
-            total.evicted += d.evicted;
-            total.timeout += d.timeout;
-            total.unsubscribed += d.unsubscribed;
+            add_drops(&mut stats.out_dropped_by_reason, &d);
             stats.out_filters.push(BridgeOutFilterStats {
                 filter: filter.clone(),
                 id: *id,

@@ -28,7 +28,7 @@ use rumqttc::{Publish, QoS};
 use switchyard::{Subscription, SubscriptionId};
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use crate::stats::{ClientStats, ClientSubscriptionStats};
+use crate::stats::{ClientStats, ClientSubscriptionStats, add_drops};
 
 /// One MQTT subscription of a client.
 #[derive(Debug)]
@@ -170,10 +170,7 @@ impl ClientInfo {
                 continue;
             };
             let d = sub.dropped_by_reason;
-            stats.dropped_by_reason.queue_full += d.queue_full;
-            stats.dropped_by_reason.evicted += d.evicted;
-            stats.dropped_by_reason.timeout += d.timeout;
-            stats.dropped_by_reason.unsubscribed += d.unsubscribed;
+            add_drops(&mut stats.dropped_by_reason, &d);
             stats.subscriptions.push(ClientSubscriptionStats {
                 id: *id,
                 filter: filter.clone(),

@@ -172,6 +172,14 @@ impl ServerCounters {
     }
 }
 
+/// Adds `more` to `total`, reason by reason (the core's own `add` is private to it).
+pub(crate) fn add_drops(total: &mut DroppedByReason, more: &DroppedByReason) {
+    total.queue_full += more.queue_full;
+    total.evicted += more.evicted;
+    total.timeout += more.timeout;
+    total.unsubscribed += more.unsubscribed;
+}
+
 /// One subscription of a client, as [`ClientStats`] shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSubscriptionStats {
