@@ -6,7 +6,7 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
 
   python3 scripts/mqtt-bench.py compare [--repeat 3]
       The same `switchyard load --mqtt` clients against each server in turn (A B A B ...) for 1->1,
-      1->100 and 100->1 at QoS 0 and 1; a Markdown table of deliveries/s, p50/p99 latency and messages
+      1->100 and 100->1 at QoS 0 and 1, flat out and paced below saturation; a Markdown table of deliveries/s, p50/p99 latency and messages
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
@@ -82,19 +82,24 @@ def servers(switchyard_args):
 
 # ---------------------------------------------------------------- compare
 
-# (name, publishers, subscribers, messages in total per qos)
+# (name, publishers, subscribers, messages in total per qos, rate in messages/s over all publishers;
+# 0 = flat out). The paced rows stay below both servers' saturation, where neither should drop.
 SCENARIOS = [
-    ("1->1", 1, 1, {0: 100_000, 1: 50_000}),
-    ("1->100", 1, 100, {0: 2_000, 1: 1_000}),
-    ("100->1", 100, 1, {0: 100_000, 1: 50_000}),
+    ("1->1", 1, 1, {0: 100_000, 1: 50_000}, 0),
+    ("1->100", 1, 100, {0: 2_000, 1: 1_000}, 0),
+    ("100->1", 100, 1, {0: 100_000, 1: 50_000}, 0),
+    ("1->1 at 20k/s", 1, 1, {0: 40_000, 1: 40_000}, 20_000),
+    ("1->100 at 1k/s", 1, 100, {0: 2_000, 1: 2_000}, 1_000),
+    ("100->1 at 20k/s", 100, 1, {0: 40_000, 1: 40_000}, 20_000),
 ]
 
 
-def load(port, pubs, subs, messages, qos, out_dir, tag):
+def load(port, pubs, subs, messages, qos, rate, out_dir, tag):
     path = os.path.join(out_dir, f"{tag}.json")
     subprocess.run(
         [BIN, "load", "--mqtt", f"127.0.0.1:{port}", "--publishers", str(pubs),
          "--subscribers", str(subs), "--messages", str(messages), "--qos", str(qos),
+         "--rate", str(rate),
          "--latency-every", "8", "--json", path],
         check=True, stdout=subprocess.DEVNULL, timeout=120,
     )
@@ -109,13 +114,13 @@ def compare(args):
         print("| scenario | QoS | Switchyard deliveries/s | Mosquitto deliveries/s | ratio median [min-max] "
               "| p50 / p99 µs Switchyard | p50 / p99 µs Mosquitto | lost Switchyard | lost Mosquitto |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for name, pubs, subs, per_qos in SCENARIOS:
+        for name, pubs, subs, per_qos, rate in SCENARIOS:
             for qos in (0, 1):
                 runs = {"sy": [], "mq": []}
                 for r in range(args.repeat):
                     for key, port in (("sy", sy_port), ("mq", mq_port)):
                         runs[key].append(
-                            load(port, pubs, subs, per_qos[qos], qos, tmp, f"{key}-{name}-{qos}-{r}"))
+                            load(port, pubs, subs, per_qos[qos], qos, rate, tmp, f"{key}-{r}-{qos}-{len(name)}-{pubs}-{subs}-{rate}"))
                 ratios = [a["delivered_per_s"] / b["delivered_per_s"]
                           for a, b in zip(runs["sy"], runs["mq"])]
                 med = lambda key, f: statistics.median(f(x) for x in runs[key])

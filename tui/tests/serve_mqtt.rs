@@ -300,6 +300,28 @@ fn load_mqtt_drives_a_switchyard_serve_at_qos_1_without_loss() {
     assert!(report["latency_us"]["p99"].as_f64().unwrap() > 0.0);
     assert!(String::from_utf8_lossy(&out.stderr).contains("deliveries/s"));
 
+    // Paced: 200 messages at 1000/s cannot take less than about 0.2 s from first publish to last
+    // delivery (a lower bound set by the pacing, not a speed claim).
+    let out = switchyard()
+        .args([
+            "load",
+            "--mqtt",
+            &addr,
+            "--messages",
+            "200",
+            "--rate",
+            "1000",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let paced: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(paced["rate"], 1000);
+    assert_eq!(paced["received"], 200);
+    assert!(paced["elapsed_s"].as_f64().unwrap() >= 0.19, "{paced}");
+
     for (args, expected) in [
         (vec!["load", "--qos", "1"], "--mqtt <HOST:PORT>"),
         (

@@ -176,7 +176,7 @@ pub struct LoadArgs {
     /// Drive the MQTT 3.1.1 broker at HOST:PORT (`switchyard serve`, Mosquitto, any other) with MQTT
     /// clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
     /// --subscribers clients subscribe to it. Of the other options only --messages or --duration,
-    /// --payload, --latency-every, --qos and --json apply.
+    /// --rate, --payload, --latency-every, --qos and --json apply.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios")]
     pub mqtt: Option<String>,
 

@@ -2,8 +2,8 @@
 //! Mosquitto) with real MQTT clients, so two brokers are measured by the same clients in one run.
 //!
 //! `--publishers` clients publish on the topic `load/mqtt`, `--subscribers` clients subscribe to it,
-//! at `--qos` 0 or 1, all in this process on a small tokio runtime (`rumqttc` clients). Every
-//! `--latency-every`th message carries a timestamp (see [`super::latency`]), read back by the
+//! at `--qos` 0 or 1, flat out or at `--rate` messages per second over all publishers, all in this
+//! process on a small tokio runtime (`rumqttc` clients). Every `--latency-every`th message carries a timestamp (see [`super::latency`]), read back by the
 //! subscribers. The run publishes `--messages` in total (or for `--duration`), then waits until every
 //! subscriber has every message or nothing arrived for two seconds; what never arrived is reported as
 //! `lost` (at QoS 0 a broker may drop; the broker's own stats say why).
@@ -37,6 +37,8 @@ struct MqttLoadReport {
     schema: &'static str,
     broker: String,
     qos: u8,
+    /// Messages per second asked for over all publishers; 0 = as fast as possible.
+    rate: u64,
     publishers: u32,
     subscribers: u32,
     payload: u64,
@@ -185,8 +187,11 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
         let every = u64::from(args.latency_every);
         let (template, shared_payload, published) =
             (template.clone(), shared_payload.clone(), published.clone());
+        // --rate is shared evenly; each publisher keeps to its share by the clock, 1 ms at a time.
+        let per_publisher_rate = args.rate as f64 / f64::from(args.publishers);
         publishers.push(tokio::spawn(async move {
             let mut n = 0u64;
+            let began = Instant::now();
             loop {
                 let done = match share {
                     Some(share) => n >= share,
@@ -194,6 +199,12 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
                 };
                 if done {
                     break;
+                }
+                if per_publisher_rate > 0.0
+                    && n as f64 >= began.elapsed().as_secs_f64() * per_publisher_rate
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
                 }
                 let payload = if every > 0 && n % every == 0 {
                     stamped_payload(&template, start)
@@ -252,6 +263,7 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
         schema: "switchyard.mqtt-load/v1",
         broker: broker.to_string(),
         qos: args.qos,
+        rate: args.rate,
         publishers: args.publishers,
         subscribers: args.subscribers,
         payload: args.payload,
