@@ -5,11 +5,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use bytes::BytesMut;
 use rumqttc::{Connect, Packet, PubAck, Publish, QoS, Subscribe};
 use switchyard::Broker;
 use switchyard_mqtt::frame::decode;
 use switchyard_mqtt::{MqttConfig, MqttServer};
+
+use common::runtime;
 
 fn encode(packet: Packet) -> Vec<u8> {
     let mut buf = BytesMut::new();
@@ -73,14 +77,6 @@ impl Raw {
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn wait_closed(server: &MqttServer, count: impl Fn(&switchyard_mqtt::MqttStats) -> u64) {

@@ -6,8 +6,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use switchyard::Broker;
 use switchyard_mqtt::{MqttConfig, MqttServer};
+
+use common::wait_or_kill;
 
 /// Runs the script against `addr`, killing it after `limit`; returns its stdout, or panics with its
 /// output.
@@ -21,17 +25,7 @@ fn run_behaviours(addr: std::net::SocketAddr, limit: Duration) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 runs (scripts/test.sh installs paho-mqtt)");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_or_kill(&mut child, limit);
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
