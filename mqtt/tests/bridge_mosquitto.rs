@@ -180,9 +180,10 @@ async fn sensors_go_out_and_commands_come_in_through_a_real_mosquitto() {
         assert!(Instant::now() < deadline);
     };
     assert_eq!(&door.payload()[..], b"open");
+    // The counter moves just after the local publish returns, so it may trail the delivery a moment.
+    wait_for(&bridge, "the in counters", |s| s.in_published >= 2).await;
     let stats = bridge.stats();
     assert_eq!(stats.out_forwarded, 1);
-    assert!(stats.in_published >= 2);
     assert!(stats.in_balances());
 }
 

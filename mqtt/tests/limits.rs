@@ -107,6 +107,7 @@ fn a_connection_over_the_limit_is_refused_with_code_3() {
         rumqttc::ConnectReturnCode::ServiceUnavailable
     );
     assert!(third.read().is_none(), "closed after the refusal");
+    wait_closed(&server, |s| s.closed_by_reason.refused);
     assert_eq!(server.stats().closed_by_reason.refused, 1);
     drop(first);
     wait_closed(&server, |s| s.closed_by_reason.peer_closed);

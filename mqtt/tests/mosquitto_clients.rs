@@ -178,9 +178,22 @@ fn a_persistent_mosquitto_sub_session_gets_what_was_published_while_it_was_away(
         );
         assert!(out.status.success(), "{out:?}");
     }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server
+        .stats()
+        .client("durable-sub")
+        .unwrap()
+        .address
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the session never showed its client away"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let stats = server.stats();
     let away = stats.client("durable-sub").unwrap();
-    assert_eq!(away.address, None);
     assert_eq!(away.subscriptions[0].depth, 3);
     let out = run(
         "mosquitto_sub",
@@ -225,5 +238,10 @@ fn mosquitto_sub_reads_sys_topics_and_an_mqtt_5_connect_is_refused() {
         String::from_utf8_lossy(&out.stderr).contains("Unsupported Protocol Version"),
         "{out:?}"
     );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().closed_by_reason.refused == 0 {
+        assert!(Instant::now() < deadline, "{:?}", server.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(server.stats().closed_by_reason.refused, 1);
 }

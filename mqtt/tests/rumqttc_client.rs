@@ -98,6 +98,12 @@ async fn a_client_that_does_not_read_loses_messages_by_policy_and_the_drops_are_
     for _ in 0..200 {
         broker.publish("slow/topic", payload.clone()).unwrap();
     }
+    // Quiescent once the window is full: the connection takes nothing more.
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.stats().client("slow").is_none_or(|c| c.inflight < 4) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", server.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let stats = server.stats();
     let slow = stats.client("slow").expect("the session");
     assert_eq!(slow.subscriptions.len(), 1);
