@@ -78,18 +78,40 @@ pub fn decode_first(
     buf: &mut BytesMut,
     max_packet_size: usize,
 ) -> Result<Option<Packet>, DecodeError> {
-    match connect_level(buf) {
-        Some(level) if level != 4 => Err(DecodeError::UnsupportedProtocol(format!(
-            "protocol level {level}, only 4 (MQTT 3.1.1) is served"
-        ))),
-        _ => decode(buf, max_packet_size),
+    if let Some((level, flags)) = connect_header(buf) {
+        if level != 4 {
+            return Err(DecodeError::UnsupportedProtocol(format!(
+                "protocol level {level}, only 4 (MQTT 3.1.1) is served"
+            )));
+        }
+        // Section 3.1.2: rules on the connect flags the codec does not check.
+        if let Some(problem) = flags.and_then(connect_flags_problem) {
+            return Err(DecodeError::Malformed(problem.to_string()));
+        }
+    }
+    decode(buf, max_packet_size)
+}
+
+/// What is wrong with CONNECT's flags byte, if anything (MQTT 3.1.1 sections 3.1.2.3 to 3.1.2.9).
+fn connect_flags_problem(flags: u8) -> Option<&'static str> {
+    let will = flags & 0x04 != 0;
+    if flags & 0x01 != 0 {
+        Some("CONNECT flags have the reserved bit set")
+    } else if !will && flags & 0x38 != 0 {
+        Some("CONNECT has a will QoS or will retain without a will")
+    } else if (flags >> 3) & 0x03 == 3 {
+        Some("CONNECT asks for will QoS 3")
+    } else if flags & 0x40 != 0 && flags & 0x80 == 0 {
+        Some("CONNECT has a password without a user name")
+    } else {
+        None
     }
 }
 
-/// The protocol level byte of a CONNECT at the front of `buf`, once it has arrived: after the fixed
-/// header (one type byte, one to four length bytes) and the protocol name (a two-byte length, then
-/// the name).
-fn connect_level(buf: &[u8]) -> Option<u8> {
+/// The protocol level byte of a CONNECT at the front of `buf` once it has arrived, and the connect
+/// flags byte if that has too: after the fixed header (one type byte, one to four length bytes) and the protocol name (a
+/// two-byte length, then the name).
+fn connect_header(buf: &[u8]) -> Option<(u8, Option<u8>)> {
     if buf.first()? >> 4 != 1 {
         return None;
     }
@@ -101,5 +123,52 @@ fn connect_level(buf: &[u8]) -> Option<u8> {
         }
     }
     let name_len = usize::from(u16::from_be_bytes([*buf.get(i + 1)?, *buf.get(i + 2)?]));
-    buf.get(i + 3 + name_len).copied()
+    let level = i + 3 + name_len;
+    Some((*buf.get(level)?, buf.get(level + 1).copied()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(level: u8, flags: u8) -> BytesMut {
+        let mut body = vec![
+            0, 4, b'M', b'Q', b'T', b'T', level, flags, 0, 60, 0, 1, b'c',
+        ];
+        body.insert(0, body.len() as u8);
+        body.insert(0, 0x10);
+        BytesMut::from(&body[..])
+    }
+
+    #[test]
+    fn a_3_1_1_connect_decodes() {
+        assert!(matches!(
+            decode_first(&mut connect(4, 0b10), 1024),
+            Ok(Some(Packet::Connect(_)))
+        ));
+    }
+
+    #[test]
+    fn another_level_is_unsupported_before_the_rest_arrives() {
+        let mut partial = connect(5, 0b10);
+        partial.truncate(9);
+        assert!(matches!(
+            decode_first(&mut partial, 1024),
+            Err(DecodeError::UnsupportedProtocol(_))
+        ));
+    }
+
+    #[test]
+    fn connect_flags_that_break_the_rules_are_malformed() {
+        // reserved bit; will QoS without a will; will retain without a will; password without user
+        for flags in [0b0000_0011, 0b0000_1010, 0b0010_0010, 0b0100_0010] {
+            assert!(
+                matches!(
+                    decode_first(&mut connect(4, flags), 1024),
+                    Err(DecodeError::Malformed(_))
+                ),
+                "{flags:#010b}"
+            );
+        }
+    }
 }
