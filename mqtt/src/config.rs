@@ -27,6 +27,12 @@ pub struct MqttConfig {
     /// Connections served at once; a CONNECT beyond it is refused with return code 3 (server
     /// unavailable).
     pub max_connections: usize,
+    /// Sessions kept at once (connected clients and persistent sessions whose client is away); a
+    /// CONNECT that would start one more is refused with return code 3.
+    pub max_sessions: usize,
+    /// Subscriptions one client may hold; a filter beyond it is refused in SUBACK (0x80). With
+    /// [`MqttConfig::queue_capacity`] this bounds what one session can queue.
+    pub max_subscriptions: usize,
     /// QoS 1 and 2 messages sent to one client and not yet acknowledged. While the window is full the
     /// client's broker subscriptions keep queueing (and drop by their policy when full).
     pub max_inflight: usize,
@@ -47,6 +53,8 @@ impl Default for MqttConfig {
         Self {
             max_packet_size: 1 << 20,
             max_connections: 10_000,
+            max_sessions: 100_000,
+            max_subscriptions: 1_000,
             max_inflight: 64,
             queue_capacity: 1024,
             policy: OverflowPolicy::DropNewest,
@@ -85,6 +93,18 @@ impl MqttConfig {
         self
     }
 
+    /// Sets [`MqttConfig::max_sessions`].
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions;
+        self
+    }
+
+    /// Sets [`MqttConfig::max_subscriptions`].
+    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
+        self.max_subscriptions = subscriptions;
+        self
+    }
+
     /// Sets [`MqttConfig::max_inflight`].
     pub fn max_inflight(mut self, messages: usize) -> Self {
         self.max_inflight = messages;
@@ -120,6 +140,8 @@ impl MqttConfig {
         for (name, value) in [
             ("max_packet_size", self.max_packet_size),
             ("max_connections", self.max_connections),
+            ("max_sessions", self.max_sessions),
+            ("max_subscriptions", self.max_subscriptions),
             ("max_inflight", self.max_inflight),
             ("queue_capacity", self.queue_capacity),
         ] {

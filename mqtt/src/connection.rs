@@ -120,6 +120,15 @@ impl Connection {
         } else {
             connect.client_id.clone()
         };
+        if !self
+            .shared
+            .sessions
+            .has_room_for(&client_id, self.shared.config.max_sessions)
+        {
+            return self
+                .refuse(stream, ConnectReturnCode::ServiceUnavailable)
+                .await;
+        }
         if let Some(will) = &connect.last_will
             && Topic::with_limits(&will.topic, &self.shared.broker.limits()).is_err()
         {
@@ -415,6 +424,9 @@ impl Connection {
             return SubscribeReasonCode::Success(qos);
         }
         let config = &self.shared.config;
+        if session.subscriptions.len() >= config.max_subscriptions {
+            return SubscribeReasonCode::Failure;
+        }
         let options = SubscriptionOptions::new()
             .capacity(config.queue_capacity)
             .policy(config.policy)

@@ -276,6 +276,14 @@ impl SessionRegistry {
         // Dropping the guard lets a waiting newer connection in.
     }
 
+    /// Whether a CONNECT with `client_id` may go on: its session exists, or there is room for one
+    /// more. (Checked before [`SessionRegistry::open`]; two CONNECTs racing for the last place may
+    /// both pass, so the bound can be exceeded by the connections in that race.)
+    pub fn has_room_for(&self, client_id: &str, max_sessions: usize) -> bool {
+        let slots = lock(&self.slots);
+        slots.contains_key(client_id) || slots.len() < max_sessions
+    }
+
     /// Every session's stats, by client id.
     pub fn stats(&self, broker: &switchyard::Broker) -> Vec<ClientStats> {
         let infos: Vec<Arc<ClientInfo>> =

@@ -197,3 +197,68 @@ fn no_more_than_the_in_flight_window_is_sent_unacknowledged() {
     let client = stats.client("window").unwrap();
     assert_eq!(client.subscriptions[0].depth, 6);
 }
+
+#[test]
+fn a_filter_beyond_the_subscription_limit_is_refused_with_0x80() {
+    let rt = runtime();
+    let config = MqttConfig::default()
+        .max_subscriptions(2)
+        .sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    let mut raw = Raw::connect(server.local_addr());
+    raw.connack_code("greedy");
+    let mut subscribe = Subscribe::new_many(
+        ["a", "b", "c"].map(|f| rumqttc::SubscribeFilter::new(f.to_string(), QoS::AtMostOnce)),
+    );
+    subscribe.pkid = 1;
+    raw.send(Packet::Subscribe(subscribe));
+    let Some(Packet::SubAck(ack)) = raw.read() else {
+        panic!("expected SUBACK")
+    };
+    use rumqttc::SubscribeReasonCode::{Failure, Success};
+    assert_eq!(
+        ack.return_codes,
+        [Success(QoS::AtMostOnce), Success(QoS::AtMostOnce), Failure]
+    );
+    // The same filter again replaces, so it is not refused at the limit.
+    let mut again = Subscribe::new("a", QoS::AtLeastOnce);
+    again.pkid = 2;
+    raw.send(Packet::Subscribe(again));
+    let Some(Packet::SubAck(ack)) = raw.read() else {
+        panic!("expected SUBACK")
+    };
+    assert_eq!(ack.return_codes, [Success(QoS::AtLeastOnce)]);
+}
+
+#[test]
+fn a_new_session_beyond_the_session_limit_is_refused_with_code_3() {
+    let rt = runtime();
+    let config = MqttConfig::default().max_sessions(1).sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    // A persistent session, its client gone: it keeps the one place.
+    let mut away = Raw::connect(server.local_addr());
+    let mut connect = Connect::new("kept");
+    connect.clean_session = false;
+    away.send(Packet::Connect(connect.clone()));
+    assert!(matches!(away.read(), Some(Packet::ConnAck(_))));
+    away.send(Packet::Disconnect);
+    assert!(away.read().is_none());
+    wait_closed(&server, |s| s.closed_by_reason.disconnect);
+
+    let mut other = Raw::connect(server.local_addr());
+    assert_eq!(
+        other.connack_code("other"),
+        rumqttc::ConnectReturnCode::ServiceUnavailable
+    );
+    let mut back = Raw::connect(server.local_addr());
+    back.send(Packet::Connect(connect));
+    let Some(Packet::ConnAck(ack)) = back.read() else {
+        panic!("expected CONNACK")
+    };
+    assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success);
+    assert!(ack.session_present);
+}

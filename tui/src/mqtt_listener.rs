@@ -27,6 +27,15 @@ pub struct MqttListenArgs {
     #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_connections,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub mqtt_max_connections: usize,
+    /// Most sessions kept at once (connected, and persistent ones whose client is away); a CONNECT
+    /// that would start one more is refused with CONNACK code 3.
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_sessions,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub mqtt_max_sessions: usize,
+    /// Most subscriptions per client; more are refused in SUBACK (0x80).
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_subscriptions,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub mqtt_max_subscriptions: usize,
     /// QoS 1/2 messages in flight to one client (sent, not yet acknowledged).
     #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_inflight,
           value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
@@ -47,6 +56,8 @@ impl MqttListenArgs {
             .queue_capacity(self.mqtt_queue)
             .policy(self.mqtt_policy)
             .max_connections(self.mqtt_max_connections)
+            .max_sessions(self.mqtt_max_sessions)
+            .max_subscriptions(self.mqtt_max_subscriptions)
             .max_inflight(self.mqtt_max_inflight)
             .max_packet_size(self.mqtt_max_packet)
             .sys_interval(Some(self.sys_interval))
@@ -60,6 +71,8 @@ impl Default for MqttListenArgs {
             mqtt_queue: config.queue_capacity,
             mqtt_policy: config.policy,
             mqtt_max_connections: config.max_connections,
+            mqtt_max_sessions: config.max_sessions,
+            mqtt_max_subscriptions: config.max_subscriptions,
             mqtt_max_inflight: config.max_inflight,
             mqtt_max_packet: config.max_packet_size,
             sys_interval: Duration::from_secs(10),
