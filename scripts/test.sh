@@ -18,10 +18,16 @@ fi
 
 apt_updated=no
 
-# need_deb COMMAND PACKAGE: installs the Debian PACKAGE when COMMAND is not on the PATH.
+# has_command COMMAND: whether COMMAND is on the PATH or in /usr/sbin (where daemons such as mosquitto
+# land, often not on a user's PATH).
+has_command() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
+}
+
+# need_deb COMMAND PACKAGE: installs the Debian PACKAGE when COMMAND is not there (see has_command).
 need_deb() {
   local command=$1 package=$2
-  command -v "$command" >/dev/null 2>&1 && return 0
+  has_command "$command" && return 0
   local apt_get=apt-get
   if [ "$(id -u)" != 0 ]; then apt_get="sudo apt-get"; fi
   if [ "$apt_updated" = no ]; then
@@ -31,7 +37,7 @@ need_deb() {
   fi
   echo "== installing $package (for \`$command\`)"
   DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends "$package" >/dev/null
-  command -v "$command" >/dev/null 2>&1 || {
+  has_command "$command" || {
     echo "installing $package did not provide \`$command\`" >&2
     exit 1
   }
@@ -55,6 +61,11 @@ need_deb tmux tmux
 
 # The stats endpoint's /metrics is checked by the reference OpenMetrics parser.
 need_pip prometheus_client prometheus-client
+
+# switchyard-mqtt: real MQTT clients and a real Mosquitto for the bridge test and the comparison.
+need_deb mosquitto mosquitto
+need_deb mosquitto_sub mosquitto-clients
+need_pip paho.mqtt paho-mqtt
 
 echo "== cargo test --workspace --release $*"
 exec cargo test --workspace --release "$@"

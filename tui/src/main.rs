@@ -1,11 +1,13 @@
-//! `switchyard`: the live dashboard (default), the headless load generator (`switchyard load`), and
-//! `switchyard stats`, which reads a broker's stats endpoint.
+//! `switchyard`: the live dashboard (default), the headless load generator (`switchyard load`),
+//! `switchyard stats`, which reads a broker's stats endpoint, and an MQTT server (`switchyard serve`).
 
 mod dashboard;
+mod endpoint;
 mod error_text;
 mod export;
 mod filter_totals;
 mod load;
+mod mqtt_listener;
 mod numbers;
 mod radar;
 mod serve;
@@ -40,12 +42,15 @@ enum Command {
     /// Read a broker's stats from its endpoint (`--attach ADDR`): a table, or JSON, once or every
     /// interval.
     Stats(stats_cmd::StatsArgs),
+    /// Serve an embedded broker over MQTT 3.1.1 until Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Load(args)) => load::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Dashboard(args)) => dashboard::run(args),
         Some(Command::Stats(args)) => stats_cmd::run(args),
         None => dashboard::run(cli.dashboard),

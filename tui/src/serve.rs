@@ -1,57 +1,141 @@
-//! `--serve ADDR` on `switchyard load` and `switchyard dashboard`: the embedded broker's stats endpoint
-//! ([`switchyard_observe`]), so a second terminal (`switchyard stats --attach`, `switchyard dashboard
-//! --attach`), `curl` or Prometheus can watch the run.
+//! `switchyard serve`: a broker with no screen, reachable over MQTT 3.1.1 and optionally bridged to
+//! an existing MQTT broker, until Ctrl-C.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
 
 use anyhow::Context;
-use switchyard::Broker;
-use switchyard_observe::{ObserveHandle, ServeOptions};
+use clap::builder::TypedValueParser as _;
+use serde::Serialize;
+use switchyard::{Broker, StatsSnapshot};
+use switchyard_mqtt::{BridgeConfig, BridgeStats, MqttStats};
 
-/// The endpoint options of the commands that embed a broker.
-#[derive(Debug, Clone, Default, clap::Args)]
+use crate::export::write_json_atomic;
+use crate::mqtt_listener::{MqttListenArgs, MqttListener};
+
+/// Options of `switchyard serve`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Serve the broker's stats endpoint on ADDR (such as 127.0.0.1:9475; port 0 picks a free port).
-    /// The bound address is printed on stderr as `switchyard: stats endpoint on http://ADDR`.
+    /// Listen for MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 (port 0 picks a free port; the bound
+    /// address is printed).
     #[arg(long, value_name = "ADDR")]
-    pub serve: Option<SocketAddr>,
-    /// With --serve: turn commands on (publish, taps, policy changes) for requests that carry the token
-    /// in PATH as `Authorization: Bearer <token>`; the file is created (mode 0600, a fresh random
-    /// token) when it does not exist. Without it the endpoint is read-only.
-    #[arg(long, value_name = "PATH", requires = "serve")]
-    pub serve_token_file: Option<PathBuf>,
-    /// With --serve: allow an ADDR that is not a loopback address (the endpoint is then reachable from
-    /// other machines).
-    #[arg(long, requires = "serve")]
-    pub serve_non_loopback: bool,
+    pub mqtt: SocketAddr,
+    #[command(flatten)]
+    pub listener: MqttListenArgs,
+    /// The broker's stats endpoint (--serve ADDR and its options), for `switchyard stats --attach`,
+    /// `switchyard dashboard --attach`, curl and Prometheus.
+    #[command(flatten)]
+    pub endpoint: crate::endpoint::EndpointArgs,
+    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT): reconnects with back-off, and
+    /// never loops a message that comes back.
+    #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
+    pub bridge: Option<BridgeConfig>,
+    /// Local messages matching FILTER go out to the bridged broker (repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    pub bridge_out: Vec<String>,
+    /// Messages matching FILTER on the bridged broker come in to this one (repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    pub bridge_in: Vec<String>,
+    /// QoS of the bridge's publishes and subscriptions: 0 or 1.
+    #[arg(long, value_name = "QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub bridge_qos: u8,
+    /// Capacity of each --bridge-out queue: what is kept (newest first) while the bridged broker is
+    /// away.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub bridge_queue: usize,
+    /// When stopped, write the final `switchyard.stats/v1` snapshot with its `mqtt` and `bridges`
+    /// sections to PATH (atomically; `-` is stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
 }
 
-impl ServeArgs {
-    /// Starts the endpoint when --serve was given, and says where on stderr.
-    pub fn start(&self, broker: &Broker) -> anyhow::Result<Option<ObserveHandle>> {
-        let Some(addr) = self.serve else {
-            return Ok(None);
-        };
-        let mut options = ServeOptions::default()
-            .addr(addr)
-            .allow_non_loopback(self.serve_non_loopback);
-        let mut note = "read-only";
-        if let Some(path) = &self.serve_token_file {
-            let (with_token, created) = options.token_file(path)?;
-            options = with_token;
-            note = if created {
-                "commands on, token created in the token file"
-            } else {
-                "commands on, token from the token file"
-            };
+/// The `switchyard.stats/v1` snapshot of a served broker, with the v1 additions `mqtt` (the
+/// listener: connections, closes by reason, sessions with their drops) and `bridges`.
+#[derive(Debug, Serialize)]
+struct ServedSnapshot {
+    #[serde(flatten)]
+    broker: StatsSnapshot,
+    mqtt: MqttStats,
+    bridges: Vec<BridgeStats>,
+}
+
+fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {
+    BridgeConfig::from_url(url).map_err(|e| e.to_string())
+}
+
+/// Serves until SIGINT or SIGTERM, then prints what the listener and the broker counted.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (stop_tx, stop_rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+    let broker = Broker::new();
+    let listener = MqttListener::start(args.mqtt, &broker, args.listener.config())?;
+    let endpoint = args.endpoint.start(&broker)?;
+    let bridge = match args.bridge {
+        Some(mut config) => {
+            config.out_filters = args.bridge_out;
+            config.in_filters = args.bridge_in;
+            config.qos = args.bridge_qos;
+            config.queue_capacity = args.bridge_queue;
+            Some(listener.start_bridge(&broker, config)?)
         }
-        let handle = switchyard_observe::serve(broker, options)
-            .with_context(|| format!("--serve {addr}"))?;
-        eprintln!(
-            "switchyard: stats endpoint on http://{} ({note})",
-            handle.local_addr()
-        );
-        Ok(Some(handle))
+        None => None,
+    };
+    // With `--json -` the snapshot owns stdout and these lines go to stderr.
+    let mut out: Box<dyn Write> = match &args.json {
+        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stderr()),
+        _ => Box::new(std::io::stdout().lock()),
+    };
+    writeln!(
+        out,
+        "switchyard serve: MQTT on {} (Ctrl-C to stop)",
+        listener.local_addr()
+    )?;
+    if let Some(bridge) = &bridge {
+        writeln!(
+            out,
+            "switchyard serve: bridging to {}",
+            bridge.stats().remote
+        )?;
     }
+    out.flush()?;
+    let _ = stop_rx.recv();
+
+    let mqtt = listener.stats();
+    let bridge_stats = bridge.as_ref().map(|b| b.stats());
+    drop(bridge);
+    drop(listener);
+    drop(endpoint);
+    let snapshot = broker.stats();
+    let totals = snapshot.totals;
+    let closed = serde_json::to_string(&mqtt.closed_by_reason)?;
+    writeln!(
+        out,
+        "switchyard serve: stopped; {} connections accepted, closed by reason {closed}; \
+         broker published {}, delivered {}, dropped {}",
+        mqtt.accepted, totals.published, totals.delivered, totals.dropped
+    )?;
+    if let Some(stats) = &bridge_stats {
+        writeln!(
+            out,
+            "switchyard serve: bridge {}",
+            serde_json::to_string(stats)?
+        )?;
+    }
+    drop(out);
+    if let Some(path) = &args.json {
+        let served = ServedSnapshot {
+            broker: snapshot,
+            mqtt,
+            bridges: bridge_stats.into_iter().collect(),
+        };
+        write_json_atomic(path, &served)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -258,3 +258,46 @@ fn a_start_up_error_names_its_cause_once() {
     );
     assert_eq!(screen.matches("Is a directory").count(), 1, "{screen}");
 }
+
+#[test]
+fn dashboard_with_mqtt_serves_mosquitto_clients_and_shows_their_subscription() {
+    require_tmux();
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    // A free loopback port: bound, then released for the dashboard.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let command = format!(
+        "'{}' --no-demo --mqtt 127.0.0.1:{port}; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_switchyard"),
+        exit_file.display()
+    );
+    let tmux = Tmux::start(dir.path(), 120, 40, &command);
+    tmux.wait_for("the MQTT listener in the log", |s| {
+        s.contains(&format!("MQTT on 127.0.0.1:{port}"))
+    });
+    let mosquitto = |tool: &str, args: &[&str]| {
+        Command::new(tool)
+            .args(["-h", "127.0.0.1", "-p", &port])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("mosquitto clients are installed by scripts/test.sh")
+    };
+    let sub = mosquitto("mosquitto_sub", &["-t", "dash/#", "-C", "1", "-W", "10"]);
+    tmux.wait_for("the MQTT client's subscription", |s| {
+        row_with(s, "dash/#").is_some()
+    });
+    let status = mosquitto("mosquitto_pub", &["-t", "dash/x", "-m", "over mqtt"])
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    let received = sub.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&received.stdout), "over mqtt\n");
+    tmux.send(&["C-c"]);
+    assert_eq!(wait_for_file(&exit_file).trim(), "0");
+}

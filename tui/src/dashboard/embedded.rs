@@ -87,7 +87,7 @@ impl EmbeddedBroker {
         Ok(link)
     }
 
-    /// The broker (for `--serve`).
+    /// The broker itself, for what serves it too: the stats endpoint (`--serve`) and MQTT (`--mqtt`).
     pub fn broker(&self) -> &Broker {
         &self.broker
     }

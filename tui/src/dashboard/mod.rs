@@ -43,6 +43,7 @@ mod fixtures;
 mod render_tests;
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -55,6 +56,7 @@ use self::events::{Event, Events};
 use self::link::BrokerLink;
 use self::remote::RemoteBroker;
 use self::theme::Theme;
+use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 
 /// Options of the dashboard.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,7 +81,7 @@ pub struct DashboardArgs {
     pub state_reset: bool,
     /// Show the broker of another process, through its stats endpoint at ADDR (a service's
     /// `switchyard_observe::serve`, or `switchyard load --serve`), instead of an embedded one.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["state", "serve", "no_demo"])]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["state", "serve", "no_demo", "mqtt"])]
     pub attach: Option<String>,
     /// With --attach: the file holding the endpoint's bearer token, for commands (publish, taps,
     /// pause); without it the attached dashboard only watches.
@@ -87,7 +89,11 @@ pub struct DashboardArgs {
     pub token_file: Option<PathBuf>,
     /// The embedded broker's stats endpoint (--serve ADDR and its options).
     #[command(flatten)]
-    pub serve: crate::serve::ServeArgs,
+    pub serve: crate::endpoint::EndpointArgs,
+    /// Also serve the embedded broker to MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 (default
+    /// limits; `switchyard serve --help` lists them).
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt: Option<SocketAddr>,
 }
 
 impl Default for DashboardArgs {
@@ -100,7 +106,8 @@ impl Default for DashboardArgs {
             state_reset: false,
             attach: None,
             token_file: None,
-            serve: crate::serve::ServeArgs::default(),
+            serve: crate::endpoint::EndpointArgs::default(),
+            mqtt: None,
         }
     }
 }
@@ -155,7 +162,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             app::Level::Info,
             format!("attached to {addr} ({commands}); ? lists keys"),
         );
-        return run_session(app, link, args.refresh);
+        return run_session(app, link, args.refresh, ());
     }
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
     let state_note = match args.state {
@@ -163,6 +170,10 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let endpoint = args.serve.start(link.broker())?;
+    let mqtt = args
+        .mqtt
+        .map(|addr| MqttListener::start(addr, link.broker(), MqttListenArgs::default().config()))
+        .transpose()?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);
@@ -173,6 +184,9 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             format!("stats endpoint on http://{}", endpoint.local_addr()),
         );
     }
+    if let Some(mqtt) = &mqtt {
+        app.log(app::Level::Info, format!("MQTT on {}", mqtt.local_addr()));
+    }
     app.log(
         app::Level::Info,
         if args.no_demo {
@@ -182,21 +196,24 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
-    let result = run_session(app, link, args.refresh);
+    let result = run_session(app, link, args.refresh, mqtt);
     drop(endpoint); // after the terminal is back and the broker's threads have stopped
     result
 }
 
 /// Runs the event loop in the terminal until the user quits or a signal ends it; then gives the
-/// terminal back, drops the link (stopping an embedded broker's threads), and reports a signal.
-fn run_session(
+/// terminal back, drops `services` (closing MQTT connections) and then the link (stopping an embedded
+/// broker's threads), and reports a signal.
+fn run_session<S>(
     mut app: App,
     mut link: impl BrokerLink,
     refresh: Duration,
+    services: S,
 ) -> anyhow::Result<ExitCode> {
     let mut session = terminal::Session::enter().context("setting up the terminal")?;
     let result = event_loop(&mut session.terminal, &mut app, &mut link, refresh);
     drop(session); // the terminal is back before anything else is printed
+    drop(services);
     drop(link); // stops demo traffic and consumers after the terminal is back
     // A signal ends the loop early; after a hangup, drawing also fails: the signal is the news.
     if let Some(signal) = terminal::received() {

@@ -177,6 +177,17 @@ pub struct LoadArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Drive the MQTT 3.1.1 broker at HOST:PORT (`switchyard serve`, Mosquitto, any other) with MQTT
+    /// clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
+    /// --subscribers clients subscribe to it. Of the other options only --messages or --duration,
+    /// --rate, --payload, --latency-every, --qos and --json apply.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios")]
+    pub mqtt: Option<String>,
+
+    /// With --mqtt: the QoS of every publish and subscription, 0 or 1.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1), requires = "mqtt")]
+    pub qos: u8,
+
     /// Run the standard scenarios (1→1, 1→4, 4→4, 10k mixed filters, a slow consumer) against the
     /// switchyard core and the naive baseline, interleaved, and print one table.
     #[arg(long)]
@@ -192,7 +203,7 @@ pub struct LoadArgs {
 
     /// The stats endpoint (--serve ADDR and its options).
     #[command(flatten)]
-    pub serve: crate::serve::ServeArgs,
+    pub serve: crate::endpoint::EndpointArgs,
 
     /// With --serve: keep the endpoint up this long after the run has finished and reported (or until
     /// Ctrl-C), so its final, settled numbers can still be read. Default: stop at once.

@@ -21,11 +21,14 @@ mod engine;
 mod generator;
 mod latency;
 mod memory;
+mod mqtt;
 mod naive;
 mod progress;
 mod report;
 mod scenarios;
 mod signals;
+
+pub(crate) use args::parse_positive_duration;
 mod workload;
 
 use std::io::Write;
@@ -53,6 +56,9 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     signals::install();
+    if let Some(broker) = &args.mqtt {
+        return mqtt::run(&args, broker);
+    }
     if args.scenarios {
         return scenarios::run(&args);
     }

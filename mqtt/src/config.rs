@@ -1,0 +1,160 @@
+//! [`MqttConfig`]: the listener's limits and the queue every client subscription gets.
+
+use std::time::Duration;
+
+use switchyard::OverflowPolicy;
+
+/// How an [`crate::MqttServer`] is set up. `MqttConfig::default()` suits a development broker.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use switchyard::OverflowPolicy;
+/// use switchyard_mqtt::MqttConfig;
+///
+/// let config = MqttConfig::default()
+///     .max_connections(100)
+///     .queue_capacity(64)
+///     .policy(OverflowPolicy::DropOldest)
+///     .sys_interval(Some(Duration::from_secs(1)));
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    /// The largest packet a client may send, in bytes of remaining length; a larger one closes the
+    /// connection (reason `too_large`).
+    pub max_packet_size: usize,
+    /// Connections served at once; a CONNECT beyond it is refused with return code 3 (server
+    /// unavailable).
+    pub max_connections: usize,
+    /// Sessions kept at once (connected clients and persistent sessions whose client is away); a
+    /// CONNECT that would start one more is refused with return code 3.
+    pub max_sessions: usize,
+    /// Subscriptions one client may hold; a filter beyond it is refused in SUBACK (0x80). With
+    /// [`MqttConfig::queue_capacity`] this bounds what one session can queue.
+    pub max_subscriptions: usize,
+    /// QoS 1 and 2 messages sent to one client and not yet acknowledged. While the window is full the
+    /// client's broker subscriptions keep queueing (and drop by their policy when full).
+    pub max_inflight: usize,
+    /// Capacity of each client subscription's broker queue: how far a client may fall behind, and how
+    /// many messages a persistent session keeps per subscription while the client is away.
+    pub queue_capacity: usize,
+    /// What a full client queue does. `Block` is refused: a publisher on another connection would
+    /// wait for a slow client.
+    pub policy: OverflowPolicy,
+    /// How long a new connection has to send its CONNECT.
+    pub connect_timeout: Duration,
+    /// How often `$SYS/switchyard/...` topics are published (retained); `None` turns them off.
+    pub sys_interval: Option<Duration>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            max_packet_size: 1 << 20,
+            max_connections: 10_000,
+            max_sessions: 100_000,
+            max_subscriptions: 1_000,
+            max_inflight: 64,
+            queue_capacity: 1024,
+            policy: OverflowPolicy::DropNewest,
+            connect_timeout: Duration::from_secs(10),
+            sys_interval: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// A setting [`MqttConfig::validate`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A limit was zero.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    /// The in-flight window was larger than packet ids allow.
+    #[error("max_inflight {0} is over 65535, the number of MQTT packet ids")]
+    InflightTooLarge(usize),
+    /// The overflow policy was `Block`.
+    #[error(
+        "the `block` policy is not allowed for MQTT clients: a slow client would stall publishers on other connections; use drop-newest or drop-oldest"
+    )]
+    BlockPolicy,
+}
+
+impl MqttConfig {
+    /// Sets [`MqttConfig::max_packet_size`].
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.max_packet_size = bytes;
+        self
+    }
+
+    /// Sets [`MqttConfig::max_connections`].
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// Sets [`MqttConfig::max_sessions`].
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions;
+        self
+    }
+
+    /// Sets [`MqttConfig::max_subscriptions`].
+    pub fn max_subscriptions(mut self, subscriptions: usize) -> Self {
+        self.max_subscriptions = subscriptions;
+        self
+    }
+
+    /// Sets [`MqttConfig::max_inflight`].
+    pub fn max_inflight(mut self, messages: usize) -> Self {
+        self.max_inflight = messages;
+        self
+    }
+
+    /// Sets [`MqttConfig::queue_capacity`].
+    pub fn queue_capacity(mut self, messages: usize) -> Self {
+        self.queue_capacity = messages;
+        self
+    }
+
+    /// Sets [`MqttConfig::policy`].
+    pub fn policy(mut self, policy: OverflowPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets [`MqttConfig::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`MqttConfig::sys_interval`].
+    pub fn sys_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sys_interval = interval;
+        self
+    }
+
+    /// Checks every limit; the error names the first one that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("max_packet_size", self.max_packet_size),
+            ("max_connections", self.max_connections),
+            ("max_sessions", self.max_sessions),
+            ("max_subscriptions", self.max_subscriptions),
+            ("max_inflight", self.max_inflight),
+            ("queue_capacity", self.queue_capacity),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if self.max_inflight > usize::from(u16::MAX) {
+            return Err(ConfigError::InflightTooLarge(self.max_inflight));
+        }
+        if matches!(self.policy, OverflowPolicy::Block { .. }) {
+            return Err(ConfigError::BlockPolicy);
+        }
+        Ok(())
+    }
+}

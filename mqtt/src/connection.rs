@@ -1,0 +1,497 @@
+//! One client connection: CONNECT, then one task that reads packets, writes packets and takes the
+//! client's messages from its broker subscriptions.
+//!
+//! # One task, no unbounded buffer
+//! The task waits (one `select!`) on: the socket becoming readable, the socket accepting the bytes
+//! waiting to be written, a message in one of the client's subscriptions, the keep-alive deadline, and
+//! the signals that end it (a newer connection took the session, the server shuts down). It stops
+//! reading while more than [`OUT_HIGH_WATER`] bytes wait to be written, and stops taking messages while
+//! that many bytes wait or the in-flight window is full. So a client that does not read holds at most
+//! that much memory here; everything else waits in its bounded broker queues, which drop by their
+//! overflow policy, counted by reason.
+//!
+//! # QoS
+//! Client publishes: QoS 0 is published to the broker; QoS 1 is published, then PUBACK; QoS 2 is
+//! published once and its packet id remembered until PUBREL (a resent PUBLISH with the same id is
+//! acknowledged again, not published again), then PUBCOMP. Messages to the client go at the QoS
+//! granted to the subscription that matched them (see the README on why not the publisher's QoS):
+//! QoS 1 and 2 messages stay in the session's in-flight list until PUBACK or PUBCOMP, and are sent again
+//! with DUP set when a persistent session reconnects.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rumqttc::{
+    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
+    PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
+};
+use switchyard::{
+    Delivery, PublishError, PublishOptions, RecvError, SubscriptionOptions, Topic, TryRecvError,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::frame::{DecodeError, decode, decode_first};
+use crate::receive::next_delivery;
+use crate::server::ServerShared;
+use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
+use crate::stats::CloseReason;
+
+/// Bytes waiting to be written above which the connection stops reading and taking messages.
+pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Serves one accepted connection to its end and counts how it ended.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<ServerShared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let reason = Connection {
+        shared: shared.clone(),
+        // Small to start: an idle connection should cost little; both grow with traffic.
+        inbuf: BytesMut::with_capacity(1024),
+        out: BytesMut::new(),
+    }
+    .run(&mut stream, peer, shutdown)
+    .await;
+    shared.counters.count_close(reason);
+    shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// What woke the connection's task.
+enum Wake {
+    Close(CloseReason),
+    Read,
+    Wrote,
+    Delivery(usize, Result<Delivery, RecvError>),
+}
+
+/// After a packet: go on, or close for this reason.
+type Handled = Result<(), CloseReason>;
+
+struct Connection {
+    shared: Arc<ServerShared>,
+    inbuf: BytesMut,
+    out: BytesMut,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        stream: &mut TcpStream,
+        peer: SocketAddr,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> CloseReason {
+        let connect_timeout = self.shared.config.connect_timeout;
+        let connect = match tokio::time::timeout(connect_timeout, self.read_connect(stream)).await {
+            Err(_) => return CloseReason::ConnectTimeout,
+            Ok(Err(reason)) => return reason,
+            Ok(Ok(connect)) => connect,
+        };
+        if connect.protocol != Protocol::V4 {
+            return self
+                .refuse(stream, ConnectReturnCode::RefusedProtocolVersion)
+                .await;
+        }
+        let open = self.shared.counters.open.load(Ordering::Relaxed);
+        if open > self.shared.config.max_connections as u64 {
+            return self
+                .refuse(stream, ConnectReturnCode::ServiceUnavailable)
+                .await;
+        }
+        let clean = connect.clean_session;
+        let client_id = if connect.client_id.is_empty() {
+            // MQTT 3.1.1 section 3.1.3.1: a server may accept an empty id with a clean session and
+            // assign one; without a clean session it must refuse with return code 2.
+            if !clean {
+                return self.refuse(stream, ConnectReturnCode::BadClientId).await;
+            }
+            let n = self.shared.next_auto_id.fetch_add(1, Ordering::Relaxed);
+            format!("auto-{n}")
+        } else {
+            connect.client_id.clone()
+        };
+        if !self
+            .shared
+            .sessions
+            .has_room_for(&client_id, self.shared.config.max_sessions)
+        {
+            return self
+                .refuse(stream, ConnectReturnCode::ServiceUnavailable)
+                .await;
+        }
+        if let Some(will) = &connect.last_will
+            && Topic::with_limits(&will.topic, &self.shared.broker.limits()).is_err()
+        {
+            return CloseReason::ProtocolError;
+        }
+
+        let mut opened = self.shared.sessions.open(&client_id, clean).await;
+        *lock(&opened.info.address) = Some(peer.to_string());
+        self.put(Packet::ConnAck(ConnAck::new(
+            ConnectReturnCode::Success,
+            opened.session_present,
+        )));
+        for inflight in opened.session.outgoing.resend() {
+            let packet = match inflight.state {
+                OutgoingState::PubAck | OutgoingState::PubRec => {
+                    let mut publish = inflight.publish.clone();
+                    publish.dup = true;
+                    Packet::Publish(publish)
+                }
+                OutgoingState::PubComp => Packet::PubRel(PubRel::new(inflight.publish.pkid)),
+            };
+            self.put(packet);
+        }
+
+        let (mut reader, mut writer) = stream.split();
+        let reason = self
+            .serve_session(
+                &mut reader,
+                &mut writer,
+                &mut opened,
+                connect.keep_alive,
+                &mut shutdown,
+            )
+            .await;
+        if reason.publishes_will()
+            && let Some(will) = &connect.last_will
+        {
+            self.publish_will(will);
+        }
+        self.shared.sessions.close(&client_id, opened, clean);
+        reason
+    }
+
+    /// Reads until the first packet, which must be CONNECT.
+    async fn read_connect(&mut self, stream: &mut TcpStream) -> Result<Connect, CloseReason> {
+        loop {
+            match decode_first(&mut self.inbuf, self.shared.config.max_packet_size) {
+                Ok(Some(Packet::Connect(connect))) => {
+                    self.shared
+                        .counters
+                        .packets_in
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Ok(connect);
+                }
+                Ok(Some(_)) => return Err(CloseReason::ProtocolError),
+                Ok(None) => {}
+                Err(DecodeError::UnsupportedProtocol(_)) => {
+                    return Err(self
+                        .refuse(stream, ConnectReturnCode::RefusedProtocolVersion)
+                        .await);
+                }
+                Err(e) => return Err(e.close_reason()),
+            }
+            self.inbuf.reserve(1024);
+            match stream.read_buf(&mut self.inbuf).await {
+                Ok(0) => return Err(CloseReason::PeerClosed),
+                Ok(_) => {}
+                Err(_) => return Err(CloseReason::Io),
+            }
+        }
+    }
+
+    /// Answers CONNECT with a refusal and ends the connection.
+    async fn refuse(&mut self, stream: &mut TcpStream, code: ConnectReturnCode) -> CloseReason {
+        self.put(Packet::ConnAck(ConnAck::new(code, false)));
+        let _ = stream.write_all(&self.out).await;
+        let _ = stream.shutdown().await;
+        CloseReason::Refused
+    }
+
+    async fn serve_session(
+        &mut self,
+        reader: &mut ReadHalf<'_>,
+        writer: &mut WriteHalf<'_>,
+        opened: &mut OpenedSession,
+        keep_alive_s: u16,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> CloseReason {
+        // MQTT 3.1.1 section 3.1.2.10: one and a half times the keep-alive without a packet ends the
+        // connection; zero turns the mechanism off.
+        let keep_alive =
+            (keep_alive_s > 0).then(|| Duration::from_millis(u64::from(keep_alive_s) * 1500));
+        let far = Duration::from_secs(86_400 * 365);
+        let mut deadline = pin!(tokio::time::sleep(keep_alive.unwrap_or(far)));
+        let max_inflight = self.shared.config.max_inflight;
+        let mut next_sub = 0;
+        loop {
+            // Packets already read, while there is room to answer them.
+            let mut got_packet = false;
+            while self.out.len() < OUT_HIGH_WATER {
+                match decode(&mut self.inbuf, self.shared.config.max_packet_size) {
+                    Ok(Some(packet)) => {
+                        got_packet = true;
+                        self.shared
+                            .counters
+                            .packets_in
+                            .fetch_add(1, Ordering::Relaxed);
+                        if let Err(reason) = self.handle(packet, opened) {
+                            return reason;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return e.close_reason(),
+                }
+            }
+            if got_packet && let Some(keep_alive) = keep_alive {
+                deadline.as_mut().reset(Instant::now() + keep_alive);
+            }
+            next_sub = self.take_ready(&mut opened.session, next_sub);
+            opened
+                .info
+                .inflight
+                .store(opened.session.outgoing.len() as u64, Ordering::Relaxed);
+
+            let can_read = self.out.len() < OUT_HIGH_WATER;
+            let can_take = can_read && opened.session.outgoing.len() < max_inflight;
+            if self.inbuf.capacity() - self.inbuf.len() < 256 {
+                self.inbuf.reserve(4096);
+            }
+            let wake = tokio::select! {
+                biased;
+                _ = &mut opened.kicked => Wake::Close(CloseReason::TakenOver),
+                _ = shutdown.changed() => Wake::Close(CloseReason::Shutdown),
+                written = writer.write_buf(&mut self.out), if !self.out.is_empty() => match written {
+                    Ok(_) => Wake::Wrote,
+                    Err(_) => Wake::Close(CloseReason::Io),
+                },
+                read = reader.read_buf(&mut self.inbuf), if can_read => match read {
+                    Ok(0) => Wake::Close(CloseReason::PeerClosed),
+                    Ok(_) => Wake::Read,
+                    Err(_) => Wake::Close(CloseReason::Io),
+                },
+                (index, delivery) = next_delivery(opened.session.subscriptions.iter().map(|s| &s.receiver)), if can_take => {
+                    Wake::Delivery(index, delivery)
+                }
+                _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
+            };
+            match wake {
+                Wake::Close(reason) => return reason,
+                Wake::Read | Wake::Wrote => {}
+                Wake::Delivery(index, Ok(delivery)) => {
+                    self.deliver(&mut opened.session, index, &delivery);
+                }
+                Wake::Delivery(index, Err(RecvError::Closed)) => {
+                    // Unsubscribed through the broker by someone else: the client no longer has it.
+                    opened.session.subscriptions.remove(index);
+                    opened.info.set_subscriptions(&opened.session);
+                }
+            }
+        }
+    }
+
+    /// Takes queued messages from the subscriptions in turn, starting at `start`, while the window
+    /// and the write buffer have room; returns where the next call should start.
+    fn take_ready(&mut self, session: &mut Session, start: usize) -> usize {
+        let max_inflight = self.shared.config.max_inflight;
+        let mut next = start;
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            let count = session.subscriptions.len();
+            let mut k = 0;
+            while k < count && k < session.subscriptions.len() {
+                if self.out.len() >= OUT_HIGH_WATER || session.outgoing.len() >= max_inflight {
+                    return next;
+                }
+                let index = (start + k) % session.subscriptions.len();
+                k += 1;
+                match session.subscriptions[index].receiver.try_recv() {
+                    Ok(delivery) => {
+                        self.deliver(session, index, &delivery);
+                        next = index + 1;
+                        progressed = true;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    // Handled by the async wait, which sees the same closed subscription.
+                    Err(TryRecvError::Closed) => {}
+                }
+            }
+        }
+        next
+    }
+
+    /// Sends one message from subscription `index` at that subscription's QoS.
+    fn deliver(&mut self, session: &mut Session, index: usize, delivery: &Delivery) {
+        let qos = session.subscriptions[index].qos;
+        let message = delivery.message();
+        let mut publish = Publish::from_bytes(message.topic(), qos, message.payload().clone());
+        if qos != QoS::AtMostOnce {
+            publish = session.outgoing.send(publish);
+        }
+        self.put(Packet::Publish(publish));
+    }
+
+    fn handle(&mut self, packet: Packet, opened: &mut OpenedSession) -> Handled {
+        let session = &mut opened.session;
+        match packet {
+            Packet::Publish(publish) => {
+                self.shared
+                    .counters
+                    .publishes_in
+                    .fetch_add(1, Ordering::Relaxed);
+                let pkid = publish.pkid;
+                match publish.qos {
+                    QoS::AtMostOnce => self.publish(publish)?,
+                    QoS::AtLeastOnce => {
+                        self.publish(publish)?;
+                        self.put(Packet::PubAck(PubAck::new(pkid)));
+                    }
+                    QoS::ExactlyOnce => {
+                        if !session.incoming_qos2.contains(&pkid) {
+                            self.publish(publish)?;
+                            session.incoming_qos2.insert(pkid);
+                        }
+                        self.put(Packet::PubRec(PubRec::new(pkid)));
+                    }
+                }
+            }
+            Packet::PubAck(ack) => {
+                session
+                    .outgoing
+                    .acknowledge(ack.pkid, OutgoingState::PubAck);
+            }
+            Packet::PubRec(rec) => {
+                session
+                    .outgoing
+                    .acknowledge(rec.pkid, OutgoingState::PubRec);
+                self.put(Packet::PubRel(PubRel::new(rec.pkid)));
+            }
+            Packet::PubComp(comp) => {
+                session
+                    .outgoing
+                    .acknowledge(comp.pkid, OutgoingState::PubComp);
+            }
+            Packet::PubRel(rel) => {
+                session.incoming_qos2.remove(&rel.pkid);
+                self.put(Packet::PubComp(PubComp::new(rel.pkid)));
+            }
+            Packet::Subscribe(subscribe) => {
+                let codes = subscribe
+                    .filters
+                    .iter()
+                    .map(|f| self.subscribe(session, &opened.info.client_id, &f.path, f.qos))
+                    .collect();
+                opened.info.set_subscriptions(session);
+                self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
+            }
+            Packet::Unsubscribe(unsubscribe) => {
+                // Dropping a handle unsubscribes it; what it still queued is counted `unsubscribed`.
+                session
+                    .subscriptions
+                    .retain(|s| !unsubscribe.topics.contains(&s.filter));
+                opened.info.set_subscriptions(session);
+                self.put(Packet::UnsubAck(UnsubAck::new(unsubscribe.pkid)));
+            }
+            Packet::PingReq => self.put(Packet::PingResp),
+            Packet::Disconnect => return Err(CloseReason::Disconnect),
+            // A second CONNECT (section 3.1.0-2) or a packet only a server sends.
+            Packet::Connect(_)
+            | Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp => return Err(CloseReason::ProtocolError),
+        }
+        Ok(())
+    }
+
+    /// One filter of a SUBSCRIBE: the granted QoS, or `Failure` (0x80) when the broker refuses it.
+    fn subscribe(
+        &self,
+        session: &mut Session,
+        client_id: &str,
+        filter: &str,
+        qos: QoS,
+    ) -> SubscribeReasonCode {
+        // Section 3.8.4: the same filter again replaces the subscription; its queue is kept.
+        if let Some(existing) = session
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.filter == filter)
+        {
+            existing.qos = qos;
+            return SubscribeReasonCode::Success(qos);
+        }
+        let config = &self.shared.config;
+        if session.subscriptions.len() >= config.max_subscriptions {
+            return SubscribeReasonCode::Failure;
+        }
+        let options = SubscriptionOptions::new()
+            .capacity(config.queue_capacity)
+            .policy(config.policy)
+            .name(format!("mqtt/{client_id}/{filter}"))
+            .receive_retained(true);
+        match self.shared.broker.subscribe_with(filter, options) {
+            Ok(receiver) => {
+                session.subscriptions.push(ClientSubscription {
+                    filter: filter.to_string(),
+                    qos,
+                    receiver,
+                });
+                SubscribeReasonCode::Success(qos)
+            }
+            Err(_) => SubscribeReasonCode::Failure,
+        }
+    }
+
+    /// Publishes a client's message to the broker. A topic the broker refuses is a protocol error.
+    fn publish(&self, publish: Publish) -> Handled {
+        let options = PublishOptions::new().retain(publish.retain);
+        match self
+            .shared
+            .broker
+            .publish_with(&publish.topic, publish.payload, options)
+        {
+            Ok(_) => Ok(()),
+            Err(PublishError::RetainedFull { .. }) => {
+                self.shared
+                    .counters
+                    .retained_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => Err(CloseReason::ProtocolError),
+        }
+    }
+
+    fn publish_will(&self, will: &LastWill) {
+        let options = PublishOptions::new().retain(will.retain);
+        let published = self
+            .shared
+            .broker
+            .publish_with(&will.topic, will.message.clone(), options);
+        if published.is_ok() {
+            self.shared
+                .counters
+                .wills_published
+                .fetch_add(1, Ordering::Relaxed);
+        } else if let Err(PublishError::RetainedFull { .. }) = published {
+            self.shared
+                .counters
+                .retained_refused
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues a packet to write. Our own packets always encode; a message too big for MQTT's length
+    /// field (over 256 MiB, which only an in-process publisher could make) is not sent.
+    fn put(&mut self, packet: Packet) {
+        if packet.write(&mut self.out, usize::MAX).is_ok() {
+            self.shared
+                .counters
+                .packets_out
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! # switchyard-mqtt
+//!
+//! MQTT 3.1.1 for a [`switchyard::Broker`]: a tokio listener ([`MqttServer`]) so clients in other
+//! processes, languages and machines publish and subscribe, and (see [`bridge`]) a bridge that carries
+//! chosen topics to and from an existing MQTT broker.
+//!
+//! Packets are read and written with the MQTT 3.1.1 codec of the `rumqttc` crate
+//! (`rumqttc::mqttbytes::v4`); this crate adds the server's side of the protocol: sessions, QoS flows,
+//! keep-alive, wills, limits.
+//!
+//! Every MQTT subscription is a broker subscription with a bounded queue and an overflow policy
+//! ([`MqttConfig::queue_capacity`], [`MqttConfig::policy`]): a slow client loses messages by policy,
+//! and each loss is counted by reason in the broker's stats and per client in [`MqttStats`].
+//!
+//! ```
+//! use switchyard::Broker;
+//! use switchyard_mqtt::{MqttConfig, MqttServer};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let broker = Broker::new();
+//! let server = MqttServer::bind("127.0.0.1:0", broker.clone(), MqttConfig::default()).await.unwrap();
+//! // MQTT clients connect to server.local_addr(); in-process code uses `broker` as always.
+//! let sensors = broker.subscribe("sensors/#").unwrap();
+//! # drop((server, sensors));
+//! # });
+//! ```
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bridge;
+mod config;
+mod connection;
+pub mod frame;
+mod receive;
+mod server;
+mod session;
+mod stats;
+mod sys;
+
+pub use bridge::{Bridge, BridgeConfig, BridgeError, BridgeOutFilterStats, BridgeStats};
+pub use config::{ConfigError, MqttConfig};
+pub use server::{BindError, MqttServer};
+pub use stats::{ClientStats, ClientSubscriptionStats, CloseReason, ClosedByReason, MqttStats};

@@ -1,0 +1,179 @@
+//! [`MqttServer`]: the TCP listener, one task per connection, and the `$SYS` publisher.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use switchyard::Broker;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, MqttConfig};
+use crate::connection;
+use crate::session::SessionRegistry;
+use crate::stats::{MqttStats, ServerCounters};
+use crate::sys;
+
+/// Why [`MqttServer::bind`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The configuration was refused.
+    #[error("invalid MQTT configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The address could not be bound.
+    #[error("cannot listen for MQTT: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What every connection task shares.
+pub(crate) struct ServerShared {
+    pub broker: Broker,
+    pub config: MqttConfig,
+    pub counters: ServerCounters,
+    pub sessions: SessionRegistry,
+    pub next_auto_id: AtomicU64,
+    pub local_addr: SocketAddr,
+}
+
+impl ServerShared {
+    pub fn stats(&self) -> MqttStats {
+        let c = &self.counters;
+        MqttStats {
+            address: self.local_addr.to_string(),
+            accepted: c.accepted.load(Ordering::Relaxed),
+            open: c.open.load(Ordering::Relaxed),
+            closed_by_reason: c.closed(),
+            packets_in: c.packets_in.load(Ordering::Relaxed),
+            packets_out: c.packets_out.load(Ordering::Relaxed),
+            publishes_in: c.publishes_in.load(Ordering::Relaxed),
+            retained_refused: c.retained_refused.load(Ordering::Relaxed),
+            wills_published: c.wills_published.load(Ordering::Relaxed),
+            clients: self.sessions.stats(&self.broker),
+        }
+    }
+}
+
+/// An MQTT 3.1.1 listener serving a [`Broker`]: MQTT clients publish into it and subscribe to it, side
+/// by side with in-process publishers and subscribers.
+///
+/// Runs on the tokio runtime that calls [`MqttServer::bind`]. Dropping the server stops accepting and
+/// closes every connection (counted as `shutdown`); persistent sessions end with it.
+///
+/// # Examples
+/// ```
+/// use switchyard::Broker;
+/// use switchyard_mqtt::{MqttConfig, MqttServer};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let broker = Broker::new();
+/// let server = MqttServer::bind("127.0.0.1:0", broker.clone(), MqttConfig::default())
+///     .await
+///     .unwrap();
+/// println!("MQTT on {}", server.local_addr());
+/// assert_eq!(server.stats().open, 0);
+/// # });
+/// ```
+pub struct MqttServer {
+    shared: Arc<ServerShared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MqttServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttServer")
+            .field("local_addr", &self.shared.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MqttServer {
+    /// Listens on `addr` (port 0 picks a free port; see [`MqttServer::local_addr`]) and serves
+    /// `broker` until dropped. Must be called inside a tokio runtime.
+    pub async fn bind(
+        addr: impl ToSocketAddrs,
+        broker: Broker,
+        config: MqttConfig,
+    ) -> Result<Self, BindError> {
+        config.validate()?;
+        let listener = TcpListener::bind(addr).await?;
+        let shared = Arc::new(ServerShared {
+            broker,
+            config,
+            counters: ServerCounters::default(),
+            sessions: SessionRegistry::default(),
+            next_auto_id: AtomicU64::new(1),
+            local_addr: listener.local_addr()?,
+        });
+        let (shutdown, stop) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(accept_loop(
+            listener,
+            shared.clone(),
+            stop.clone(),
+        ))];
+        if let Some(interval) = shared.config.sys_interval {
+            tasks.push(tokio::spawn(sys::publish_every(
+                interval,
+                shared.clone(),
+                stop,
+            )));
+        }
+        Ok(Self {
+            shared,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The broker it serves.
+    pub fn broker(&self) -> &Broker {
+        &self.shared.broker
+    }
+
+    /// Connections, sessions and their drops now.
+    pub fn stats(&self) -> MqttStats {
+        self.shared.stats()
+    }
+}
+
+impl Drop for MqttServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<ServerShared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, peer)) = accepted else {
+            // Out of file descriptors and the like: wait a moment rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        shared.counters.open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(connection::serve(
+            stream,
+            peer,
+            shared.clone(),
+            stop.clone(),
+        ));
+    }
+}

@@ -1,0 +1,303 @@
+//! Sessions: what a client id owns across connections, and the registry that hands a session to
+//! exactly one connection at a time.
+//!
+//! # Subscriptions are broker subscriptions
+//! Each MQTT subscription of a client is one [`switchyard::Subscription`] with the configured
+//! capacity and overflow policy, named `mqtt/<client id>/<filter>`. The session owns the handle: while
+//! a persistent session's client is away the subscription stays in the broker and keeps queueing (up
+//! to its capacity, then dropping by policy, counted), and the next connection delivers what it kept.
+//! A clean session's handles are dropped when its connection ends, which unsubscribes them (anything
+//! still queued is counted as dropped, `unsubscribed`).
+//!
+//! # Overlapping subscriptions
+//! A message that matches several filters of one client is delivered once per matching subscription,
+//! each at that subscription's QoS, as MQTT 3.1.1 section 3.3.5 allows ("the Server MAY deliver further
+//! copies of the message, one for each additional matching subscription").
+//!
+//! # Handing a session over
+//! The registry keeps each session behind an async mutex; a connection holds the lock for as long as
+//! it lives. A new connection with the same client id kicks the old one (a oneshot) and then waits for
+//! the lock, so the old connection's last writes to the session (in-flight messages, subscriptions)
+//! happen before the new one reads it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rumqttc::{Publish, QoS};
+use switchyard::{Subscription, SubscriptionId};
+use tokio::sync::{OwnedMutexGuard, oneshot};
+
+use crate::stats::{ClientStats, ClientSubscriptionStats, add_drops};
+
+/// One MQTT subscription of a client.
+#[derive(Debug)]
+pub(crate) struct ClientSubscription {
+    pub filter: String,
+    pub qos: QoS,
+    pub receiver: Subscription,
+}
+
+/// Where a QoS 1/2 message sent to the client is in its acknowledgement flow: the packet it waits for.
+// Named after the MQTT packets they wait for, which all begin with PUB.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutgoingState {
+    /// QoS 1, PUBLISH sent: waiting for PUBACK.
+    PubAck,
+    /// QoS 2, PUBLISH sent: waiting for PUBREC.
+    PubRec,
+    /// QoS 2, PUBREL sent: waiting for PUBCOMP.
+    PubComp,
+}
+
+/// A message sent to the client and not yet acknowledged.
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight {
+    pub publish: Publish,
+    pub state: OutgoingState,
+}
+
+/// Messages sent to the client and not yet acknowledged, in the order they were sent (so a reconnect
+/// resends them in order, MQTT 3.1.1 section 4.6).
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    pending: VecDeque<InFlight>,
+    last_pkid: u16,
+}
+
+impl Outgoing {
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Gives `publish` (QoS 1 or 2) a free packet id and records it as in flight.
+    pub fn send(&mut self, mut publish: Publish) -> Publish {
+        loop {
+            self.last_pkid = self.last_pkid.checked_add(1).unwrap_or(1);
+            let id = self.last_pkid;
+            if !self.pending.iter().any(|p| p.publish.pkid == id) {
+                break;
+            }
+        }
+        publish.pkid = self.last_pkid;
+        let state = if publish.qos == QoS::ExactlyOnce {
+            OutgoingState::PubRec
+        } else {
+            OutgoingState::PubAck
+        };
+        self.pending.push_back(InFlight {
+            publish: publish.clone(),
+            state,
+        });
+        publish
+    }
+
+    /// Applies an acknowledgement; returns whether `pkid` was in the state it acknowledges. A PUBACK
+    /// or PUBCOMP ends the flow; a PUBREC moves it on to PUBREL.
+    pub fn acknowledge(&mut self, pkid: u16, acked: OutgoingState) -> bool {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|p| p.publish.pkid == pkid && p.state == acked)
+        else {
+            return false;
+        };
+        if acked == OutgoingState::PubRec {
+            self.pending[index].state = OutgoingState::PubComp;
+        } else {
+            self.pending.remove(index);
+        }
+        true
+    }
+
+    /// What to resend after a reconnect: PUBLISH with DUP set for messages not yet received, PUBREL
+    /// for QoS 2 messages received but not completed.
+    pub fn resend(&self) -> impl Iterator<Item = &InFlight> {
+        self.pending.iter()
+    }
+}
+
+/// What a client id owns across connections.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    pub subscriptions: Vec<ClientSubscription>,
+    pub outgoing: Outgoing,
+    /// QoS 2 packet ids received and published, awaiting PUBREL (so a resent PUBLISH is not published
+    /// twice: MQTT 3.1.1 section 4.3.3, method B).
+    pub incoming_qos2: HashSet<u16>,
+    /// Whether any connection has used this session yet (for CONNACK's session-present flag).
+    pub used: bool,
+}
+
+impl Session {
+    /// Forgets everything; dropping the subscriptions unsubscribes them.
+    pub fn clear(&mut self) {
+        *self = Session::default();
+    }
+}
+
+/// What the registry and stats know of a session without taking its lock (the connection holds it).
+#[derive(Debug, Default)]
+pub(crate) struct ClientInfo {
+    pub client_id: String,
+    pub clean_session: std::sync::atomic::AtomicBool,
+    pub address: Mutex<Option<String>>,
+    pub inflight: AtomicU64,
+    /// (broker subscription id, filter, granted QoS), kept in step with the session's subscriptions.
+    pub subscriptions: Mutex<Vec<(SubscriptionId, String, u8)>>,
+}
+
+impl ClientInfo {
+    pub fn set_subscriptions(&self, session: &Session) {
+        *lock(&self.subscriptions) = session
+            .subscriptions
+            .iter()
+            .map(|s| (s.receiver.id(), s.filter.clone(), s.qos as u8))
+            .collect();
+    }
+
+    pub fn stats(&self, broker: &switchyard::Broker) -> ClientStats {
+        let mut stats = ClientStats {
+            client_id: self.client_id.clone(),
+            address: lock(&self.address).clone(),
+            clean_session: self.clean_session.load(Ordering::Relaxed),
+            inflight: self.inflight.load(Ordering::Relaxed),
+            ..ClientStats::default()
+        };
+        for (id, filter, qos) in lock(&self.subscriptions).iter() {
+            let Some(sub) = broker.subscription_stats(*id) else {
+                continue;
+            };
+            let d = sub.dropped_by_reason;
+            add_drops(&mut stats.dropped_by_reason, &d);
+            stats.subscriptions.push(ClientSubscriptionStats {
+                id: *id,
+                filter: filter.clone(),
+                qos: *qos,
+                depth: sub.depth,
+                delivered: sub.delivered,
+                dropped_by_reason: d,
+            });
+        }
+        stats.dropped = stats.dropped_by_reason.total();
+        stats
+    }
+}
+
+struct Slot {
+    session: Arc<tokio::sync::Mutex<Session>>,
+    info: Arc<ClientInfo>,
+    /// Tells the connection that holds the session now to end.
+    kick: Option<oneshot::Sender<()>>,
+    generation: u64,
+}
+
+/// A session held by one connection.
+pub(crate) struct OpenedSession {
+    pub session: OwnedMutexGuard<Session>,
+    pub info: Arc<ClientInfo>,
+    pub session_present: bool,
+    /// Fires when a newer connection takes the session over.
+    pub kicked: oneshot::Receiver<()>,
+    pub generation: u64,
+}
+
+/// Sessions by client id.
+#[derive(Default)]
+pub(crate) struct SessionRegistry {
+    slots: Mutex<HashMap<String, Slot>>,
+    next_generation: AtomicU64,
+}
+
+impl SessionRegistry {
+    /// Takes the session of `client_id` (kicking the connection that has it), or starts one. A clean
+    /// session starts empty; a persistent one keeps what it had and reports `session_present`.
+    pub async fn open(&self, client_id: &str, clean: bool) -> OpenedSession {
+        let (kick, kicked) = oneshot::channel();
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (session, info) = {
+            let mut slots = lock(&self.slots);
+            let slot = slots.entry(client_id.to_string()).or_insert_with(|| Slot {
+                session: Arc::default(),
+                info: Arc::new(ClientInfo {
+                    client_id: client_id.to_string(),
+                    ..ClientInfo::default()
+                }),
+                kick: None,
+                generation,
+            });
+            if let Some(old) = slot.kick.replace(kick) {
+                let _ = old.send(());
+            }
+            slot.generation = generation;
+            (slot.session.clone(), slot.info.clone())
+        };
+        let mut session = session.lock_owned().await;
+        if clean {
+            session.clear();
+        }
+        let session_present = !clean && session.used;
+        session.used = true;
+        info.clean_session.store(clean, Ordering::Relaxed);
+        info.set_subscriptions(&session);
+        OpenedSession {
+            session,
+            info,
+            session_present,
+            kicked,
+            generation,
+        }
+    }
+
+    /// The connection of `generation` ended. A clean session is discarded (its subscriptions
+    /// unsubscribed) unless a newer connection already took it; a persistent one is kept.
+    pub fn close(&self, client_id: &str, mut opened: OpenedSession, clean: bool) {
+        let mut slots = lock(&self.slots);
+        let current = slots
+            .get(client_id)
+            .is_some_and(|s| s.generation == opened.generation);
+        if current {
+            *lock(&opened.info.address) = None;
+            opened.info.inflight.store(
+                opened.session.outgoing.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            if clean {
+                slots.remove(client_id);
+            } else if let Some(slot) = slots.get_mut(client_id) {
+                slot.kick = None;
+            }
+        }
+        if clean {
+            // A clean session ends with its connection, even when a newer one waits for it.
+            opened.session.clear();
+        }
+        // Dropping the guard lets a waiting newer connection in.
+    }
+
+    /// Whether a CONNECT with `client_id` may go on: its session exists, or there is room for one
+    /// more. (Checked before [`SessionRegistry::open`]; two CONNECTs racing for the last place may
+    /// both pass, so the bound can be exceeded by the connections in that race.)
+    pub fn has_room_for(&self, client_id: &str, max_sessions: usize) -> bool {
+        let slots = lock(&self.slots);
+        slots.contains_key(client_id) || slots.len() < max_sessions
+    }
+
+    /// Every session's stats, by client id.
+    pub fn stats(&self, broker: &switchyard::Broker) -> Vec<ClientStats> {
+        let infos: Vec<Arc<ClientInfo>> =
+            lock(&self.slots).values().map(|s| s.info.clone()).collect();
+        let mut clients: Vec<ClientStats> = infos.iter().map(|i| i.stats(broker)).collect();
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        clients
+    }
+}
+
+/// Locks a std mutex, going on with the data if another thread panicked while holding it (every
+/// critical section here leaves the data consistent).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

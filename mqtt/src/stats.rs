@@ -1,0 +1,256 @@
+//! The listener's counters and the [`MqttStats`] snapshot read from them.
+//!
+//! Every connection ends with exactly one [`CloseReason`], counted once, so `accepted = open + closed`
+//! holds at quiescence ([`MqttStats::balances`]). A client's message drops are not counted here: its
+//! subscriptions are broker subscriptions, and their own counters (by reason) are the one source of
+//! truth; [`ClientStats`] sums them per client.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use switchyard::DroppedByReason;
+
+/// Why a connection ended. Each closed connection is counted under exactly one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client sent DISCONNECT (no will is published).
+    Disconnect,
+    /// The client closed the TCP connection without DISCONNECT.
+    PeerClosed,
+    /// Nothing arrived for 1.5 times the keep-alive interval.
+    KeepAliveTimeout,
+    /// The bytes were not a valid MQTT 3.1.1 packet.
+    Malformed,
+    /// A packet bigger than [`crate::MqttConfig::max_packet_size`].
+    TooLarge,
+    /// A valid packet that is not allowed here: a second CONNECT, a first packet that is not CONNECT,
+    /// a server-to-client packet, a topic or will the broker refuses.
+    ProtocolError,
+    /// CONNECT refused with a non-zero return code (protocol level, client id, server full).
+    Refused,
+    /// No CONNECT within [`crate::MqttConfig::connect_timeout`].
+    ConnectTimeout,
+    /// A new connection with the same client id took the session over.
+    TakenOver,
+    /// Reading or writing the socket failed.
+    Io,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in the order of [`ClosedByReason`]'s fields.
+    pub const ALL: [CloseReason; 11] = [
+        CloseReason::Disconnect,
+        CloseReason::PeerClosed,
+        CloseReason::KeepAliveTimeout,
+        CloseReason::Malformed,
+        CloseReason::TooLarge,
+        CloseReason::ProtocolError,
+        CloseReason::Refused,
+        CloseReason::ConnectTimeout,
+        CloseReason::TakenOver,
+        CloseReason::Io,
+        CloseReason::Shutdown,
+    ];
+
+    /// Whether the client's will is published: every end except DISCONNECT (and server shutdown,
+    /// and connections that never completed CONNECT, which have no will yet).
+    pub fn publishes_will(self) -> bool {
+        !matches!(self, CloseReason::Disconnect | CloseReason::Shutdown)
+    }
+}
+
+/// Closed connections by reason (the `closed_by_reason` object of [`MqttStats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedByReason {
+    /// See [`CloseReason::Disconnect`].
+    pub disconnect: u64,
+    /// See [`CloseReason::PeerClosed`].
+    pub peer_closed: u64,
+    /// See [`CloseReason::KeepAliveTimeout`].
+    pub keep_alive_timeout: u64,
+    /// See [`CloseReason::Malformed`].
+    pub malformed: u64,
+    /// See [`CloseReason::TooLarge`].
+    pub too_large: u64,
+    /// See [`CloseReason::ProtocolError`].
+    pub protocol_error: u64,
+    /// See [`CloseReason::Refused`].
+    pub refused: u64,
+    /// See [`CloseReason::ConnectTimeout`].
+    pub connect_timeout: u64,
+    /// See [`CloseReason::TakenOver`].
+    pub taken_over: u64,
+    /// See [`CloseReason::Io`].
+    pub io: u64,
+    /// See [`CloseReason::Shutdown`].
+    pub shutdown: u64,
+}
+
+impl ClosedByReason {
+    /// All reasons together.
+    pub fn total(&self) -> u64 {
+        self.as_array().iter().sum()
+    }
+
+    fn as_array(&self) -> [u64; 11] {
+        [
+            self.disconnect,
+            self.peer_closed,
+            self.keep_alive_timeout,
+            self.malformed,
+            self.too_large,
+            self.protocol_error,
+            self.refused,
+            self.connect_timeout,
+            self.taken_over,
+            self.io,
+            self.shutdown,
+        ]
+    }
+
+    fn from_array(a: [u64; 11]) -> Self {
+        let [
+            disconnect,
+            peer_closed,
+            keep_alive_timeout,
+            malformed,
+            too_large,
+            protocol_error,
+            refused,
+            connect_timeout,
+            taken_over,
+            io,
+            shutdown,
+        ] = a;
+        Self {
+            disconnect,
+            peer_closed,
+            keep_alive_timeout,
+            malformed,
+            too_large,
+            protocol_error,
+            refused,
+            connect_timeout,
+            taken_over,
+            io,
+            shutdown,
+        }
+    }
+}
+
+/// The server's own counters (connections and packets), written by connection tasks.
+#[derive(Debug, Default)]
+pub(crate) struct ServerCounters {
+    pub accepted: AtomicU64,
+    pub open: AtomicU64,
+    closed: [AtomicU64; 11],
+    pub packets_in: AtomicU64,
+    pub packets_out: AtomicU64,
+    pub publishes_in: AtomicU64,
+    /// Client publishes the broker refused as a retained message (the retained store was full); the
+    /// message was not published, and a QoS 1/2 sender still gets its acknowledgement.
+    pub retained_refused: AtomicU64,
+    /// Wills published.
+    pub wills_published: AtomicU64,
+}
+
+impl ServerCounters {
+    pub fn count_close(&self, reason: CloseReason) {
+        let index = CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or_default();
+        self.closed[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self) -> ClosedByReason {
+        ClosedByReason::from_array(std::array::from_fn(|i| {
+            self.closed[i].load(Ordering::Relaxed)
+        }))
+    }
+}
+
+/// Adds `more` to `total`, reason by reason (the core's own `add` is private to it).
+pub(crate) fn add_drops(total: &mut DroppedByReason, more: &DroppedByReason) {
+    total.queue_full += more.queue_full;
+    total.evicted += more.evicted;
+    total.timeout += more.timeout;
+    total.unsubscribed += more.unsubscribed;
+}
+
+/// One subscription of a client, as [`ClientStats`] shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSubscriptionStats {
+    /// The broker subscription's id (also in the broker's own stats).
+    pub id: u64,
+    /// The MQTT topic filter.
+    pub filter: String,
+    /// The QoS granted in SUBACK.
+    pub qos: u8,
+    /// Messages queued for the client now.
+    pub depth: u64,
+    /// Messages the broker handed to the connection.
+    pub delivered: u64,
+    /// Matched messages that will never reach the client, by reason.
+    pub dropped_by_reason: DroppedByReason,
+}
+
+/// One client session (connected, or a persistent session whose client is away).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientStats {
+    /// The client id (assigned ids start with `auto-`).
+    pub client_id: String,
+    /// The peer address of the live connection; `null` while a persistent session waits for its client.
+    pub address: Option<String>,
+    /// Whether the session is discarded when the connection ends.
+    pub clean_session: bool,
+    /// QoS 1/2 messages sent and not yet acknowledged.
+    pub inflight: u64,
+    /// Sum of the subscriptions' drops.
+    pub dropped: u64,
+    /// Sum of the subscriptions' drops, by reason.
+    pub dropped_by_reason: DroppedByReason,
+    /// The client's subscriptions.
+    pub subscriptions: Vec<ClientSubscriptionStats>,
+}
+
+/// A snapshot of the listener (the `mqtt` object of the stats schema, a v1 addition).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MqttStats {
+    /// The listening address.
+    pub address: String,
+    /// Connections accepted (TCP).
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Connections closed, by reason.
+    pub closed_by_reason: ClosedByReason,
+    /// Packets read from clients.
+    pub packets_in: u64,
+    /// Packets written to clients.
+    pub packets_out: u64,
+    /// PUBLISH packets from clients.
+    pub publishes_in: u64,
+    /// Client publishes refused by a full retained store (not published; see
+    /// [`switchyard::PublishError::RetainedFull`]).
+    pub retained_refused: u64,
+    /// Wills published.
+    pub wills_published: u64,
+    /// Sessions: connected clients and persistent sessions whose client is away, by client id.
+    pub clients: Vec<ClientStats>,
+}
+
+impl MqttStats {
+    /// Whether every accepted connection is either open or closed for one counted reason. Exact at
+    /// quiescence.
+    pub fn balances(&self) -> bool {
+        self.accepted == self.open + self.closed_by_reason.total()
+    }
+
+    /// The session of `client_id`, if there is one.
+    pub fn client(&self, client_id: &str) -> Option<&ClientStats> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+}

@@ -1,0 +1,264 @@
+//! The listener's limits, each hit by a raw client: connections (CONNACK 3), packet size (closed,
+//! `too_large`), CONNECT timeout, and the in-flight window (no more than N unacknowledged messages).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use bytes::BytesMut;
+use rumqttc::{Connect, Packet, PubAck, Publish, QoS, Subscribe};
+use switchyard::Broker;
+use switchyard_mqtt::frame::decode;
+use switchyard_mqtt::{MqttConfig, MqttServer};
+
+use common::runtime;
+
+fn encode(packet: Packet) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    packet.write(&mut buf, usize::MAX).unwrap();
+    buf.to_vec()
+}
+
+/// A raw connection that reads whole packets with a 5 s limit per read.
+struct Raw {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    fn send(&mut self, packet: Packet) {
+        self.stream.write_all(&encode(packet)).unwrap();
+    }
+
+    /// The next packet; `None` when the server closed the connection.
+    fn read(&mut self) -> Option<Packet> {
+        loop {
+            if let Some(packet) = decode(&mut self.buf, 1 << 20).unwrap() {
+                return Some(packet);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Reads until nothing arrives for `quiet`; returns what arrived.
+    fn read_for(&mut self, quiet: Duration) -> Vec<Packet> {
+        self.stream.set_read_timeout(Some(quiet)).unwrap();
+        let mut packets = Vec::new();
+        while let Some(packet) = self.read() {
+            packets.push(packet);
+        }
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        packets
+    }
+
+    fn connack_code(&mut self, id: &str) -> rumqttc::ConnectReturnCode {
+        self.send(Packet::Connect(Connect::new(id)));
+        match self.read() {
+            Some(Packet::ConnAck(ack)) => ack.code,
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+}
+
+fn wait_closed(server: &MqttServer, count: impl Fn(&switchyard_mqtt::MqttStats) -> u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&server.stats()) == 0 {
+        assert!(Instant::now() < deadline, "{:?}", server.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_connection_over_the_limit_is_refused_with_code_3() {
+    let rt = runtime();
+    let config = MqttConfig::default().max_connections(2).sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    let mut first = Raw::connect(server.local_addr());
+    let mut second = Raw::connect(server.local_addr());
+    assert_eq!(first.connack_code("a"), rumqttc::ConnectReturnCode::Success);
+    assert_eq!(
+        second.connack_code("b"),
+        rumqttc::ConnectReturnCode::Success
+    );
+    let mut third = Raw::connect(server.local_addr());
+    assert_eq!(
+        third.connack_code("c"),
+        rumqttc::ConnectReturnCode::ServiceUnavailable
+    );
+    assert!(third.read().is_none(), "closed after the refusal");
+    wait_closed(&server, |s| s.closed_by_reason.refused);
+    assert_eq!(server.stats().closed_by_reason.refused, 1);
+    drop(first);
+    wait_closed(&server, |s| s.closed_by_reason.peer_closed);
+    let mut fourth = Raw::connect(server.local_addr());
+    assert_eq!(
+        fourth.connack_code("d"),
+        rumqttc::ConnectReturnCode::Success
+    );
+}
+
+#[test]
+fn a_packet_over_the_size_limit_closes_its_connection_as_too_large() {
+    let rt = runtime();
+    let broker = Broker::new();
+    let config = MqttConfig::default()
+        .max_packet_size(100)
+        .sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", broker.clone(), config))
+        .unwrap();
+    let topic = broker.subscribe("big/#").unwrap();
+    let mut raw = Raw::connect(server.local_addr());
+    raw.connack_code("big");
+    raw.send(Packet::Publish(Publish::new(
+        "big/ok",
+        QoS::AtMostOnce,
+        vec![0; 50],
+    )));
+    raw.send(Packet::Publish(Publish::new(
+        "big/no",
+        QoS::AtMostOnce,
+        vec![0; 200],
+    )));
+    assert!(raw.read().is_none());
+    wait_closed(&server, |s| s.closed_by_reason.too_large);
+    assert_eq!(topic.try_recv().unwrap().topic(), "big/ok");
+    assert!(topic.try_recv().is_err());
+}
+
+#[test]
+fn a_connection_without_connect_is_closed_after_the_timeout() {
+    let rt = runtime();
+    let config = MqttConfig::default()
+        .connect_timeout(Duration::from_millis(200))
+        .sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    let started = Instant::now();
+    let mut raw = Raw::connect(server.local_addr());
+    assert!(raw.read().is_none());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    wait_closed(&server, |s| s.closed_by_reason.connect_timeout);
+}
+
+#[test]
+fn no_more_than_the_in_flight_window_is_sent_unacknowledged() {
+    let rt = runtime();
+    let broker = Broker::new();
+    let config = MqttConfig::default().max_inflight(3).sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", broker.clone(), config))
+        .unwrap();
+    let mut raw = Raw::connect(server.local_addr());
+    raw.connack_code("window");
+    let mut subscribe = Subscribe::new("w/t", QoS::AtLeastOnce);
+    subscribe.pkid = 1;
+    raw.send(Packet::Subscribe(subscribe));
+    assert!(matches!(raw.read(), Some(Packet::SubAck(_))));
+    for i in 0..10 {
+        broker.publish("w/t", format!("m{i}")).unwrap();
+    }
+    let first = raw.read_for(Duration::from_millis(300));
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert_eq!(server.stats().client("window").unwrap().inflight, 3);
+    let Packet::Publish(oldest) = &first[0] else {
+        panic!("{first:?}")
+    };
+    raw.send(Packet::PubAck(PubAck::new(oldest.pkid)));
+    let next = raw.read_for(Duration::from_millis(300));
+    assert_eq!(
+        next.len(),
+        1,
+        "one acknowledgement opens one slot: {next:?}"
+    );
+    let stats = server.stats();
+    let client = stats.client("window").unwrap();
+    assert_eq!(client.subscriptions[0].depth, 6);
+}
+
+#[test]
+fn a_filter_beyond_the_subscription_limit_is_refused_with_0x80() {
+    let rt = runtime();
+    let config = MqttConfig::default()
+        .max_subscriptions(2)
+        .sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    let mut raw = Raw::connect(server.local_addr());
+    raw.connack_code("greedy");
+    let mut subscribe = Subscribe::new_many(
+        ["a", "b", "c"].map(|f| rumqttc::SubscribeFilter::new(f.to_string(), QoS::AtMostOnce)),
+    );
+    subscribe.pkid = 1;
+    raw.send(Packet::Subscribe(subscribe));
+    let Some(Packet::SubAck(ack)) = raw.read() else {
+        panic!("expected SUBACK")
+    };
+    use rumqttc::SubscribeReasonCode::{Failure, Success};
+    assert_eq!(
+        ack.return_codes,
+        [Success(QoS::AtMostOnce), Success(QoS::AtMostOnce), Failure]
+    );
+    // The same filter again replaces, so it is not refused at the limit.
+    let mut again = Subscribe::new("a", QoS::AtLeastOnce);
+    again.pkid = 2;
+    raw.send(Packet::Subscribe(again));
+    let Some(Packet::SubAck(ack)) = raw.read() else {
+        panic!("expected SUBACK")
+    };
+    assert_eq!(ack.return_codes, [Success(QoS::AtLeastOnce)]);
+}
+
+#[test]
+fn a_new_session_beyond_the_session_limit_is_refused_with_code_3() {
+    let rt = runtime();
+    let config = MqttConfig::default().max_sessions(1).sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    // A persistent session, its client gone: it keeps the one place.
+    let mut away = Raw::connect(server.local_addr());
+    let mut connect = Connect::new("kept");
+    connect.clean_session = false;
+    away.send(Packet::Connect(connect.clone()));
+    assert!(matches!(away.read(), Some(Packet::ConnAck(_))));
+    away.send(Packet::Disconnect);
+    assert!(away.read().is_none());
+    wait_closed(&server, |s| s.closed_by_reason.disconnect);
+
+    let mut other = Raw::connect(server.local_addr());
+    assert_eq!(
+        other.connack_code("other"),
+        rumqttc::ConnectReturnCode::ServiceUnavailable
+    );
+    let mut back = Raw::connect(server.local_addr());
+    back.send(Packet::Connect(connect));
+    let Some(Packet::ConnAck(ack)) = back.read() else {
+        panic!("expected CONNACK")
+    };
+    assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success);
+    assert!(ack.session_present);
+}

@@ -1,0 +1,120 @@
+//! A Rust MQTT client (rumqttc) against the listener: publishes at every QoS reach in-process and MQTT
+//! subscribers, in-process publishes reach MQTT subscribers, a slow client's drops are counted.
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use switchyard::{Broker, OverflowPolicy};
+use switchyard_mqtt::{MqttConfig, MqttServer};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn client(server: &MqttServer, id: &str) -> (AsyncClient, EventLoop) {
+    let addr = server.local_addr();
+    let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    options.set_keep_alive(Duration::from_secs(5));
+    AsyncClient::new(options, 64)
+}
+
+/// Polls until a PUBLISH arrives; fails the test after `WAIT`.
+async fn next_publish(events: &mut EventLoop) -> rumqttc::Publish {
+    timeout(WAIT, async {
+        loop {
+            if let Event::Incoming(Packet::Publish(p)) = events.poll().await.expect("connection") {
+                return p;
+            }
+        }
+    })
+    .await
+    .expect("a publish within 10 s")
+}
+
+/// Polls until the SUBACK arrives and returns its codes.
+async fn suback(events: &mut EventLoop) -> Vec<rumqttc::SubscribeReasonCode> {
+    timeout(WAIT, async {
+        loop {
+            if let Event::Incoming(Packet::SubAck(ack)) = events.poll().await.expect("connection") {
+                return ack.return_codes;
+            }
+        }
+    })
+    .await
+    .expect("a SUBACK within 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_at_each_qos_reach_an_mqtt_subscriber_and_an_in_process_one() {
+    let broker = Broker::new();
+    let server = MqttServer::bind("127.0.0.1:0", broker.clone(), MqttConfig::default())
+        .await
+        .unwrap();
+    let local = broker.subscribe("rust/#").unwrap();
+    let (sub, mut sub_events) = client(&server, "rust-sub");
+    sub.subscribe("rust/+", QoS::ExactlyOnce).await.unwrap();
+    assert_eq!(
+        suback(&mut sub_events).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::ExactlyOnce)]
+    );
+    let (publisher, mut pub_events) = client(&server, "rust-pub");
+    tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
+    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+    {
+        publisher
+            .publish(format!("rust/{i}"), qos, false, format!("m{i}"))
+            .await
+            .unwrap();
+        let got = next_publish(&mut sub_events).await;
+        assert_eq!(got.topic, format!("rust/{i}"));
+        assert_eq!(&got.payload[..], format!("m{i}").as_bytes());
+        let delivery = local.recv_async().await.unwrap();
+        assert_eq!(delivery.topic(), format!("rust/{i}"));
+    }
+
+    broker.publish("rust/inproc", "from inside").unwrap();
+    let got = next_publish(&mut sub_events).await;
+    assert_eq!(got.topic, "rust/inproc");
+    assert_eq!(got.qos, QoS::ExactlyOnce);
+    assert!(broker.stats().balances());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_loses_messages_by_policy_and_the_drops_are_counted() {
+    let broker = Broker::new();
+    let config = MqttConfig::default()
+        .queue_capacity(8)
+        .max_inflight(4)
+        .policy(OverflowPolicy::DropOldest);
+    let server = MqttServer::bind("127.0.0.1:0", broker.clone(), config)
+        .await
+        .unwrap();
+    let (sub, mut events) = client(&server, "slow");
+    sub.subscribe("slow/topic", QoS::AtLeastOnce).await.unwrap();
+    suback(&mut events).await;
+    // The client stops polling: its PUBACKs stop, the window fills, then its queue.
+    let payload = vec![0u8; 1024];
+    for _ in 0..200 {
+        broker.publish("slow/topic", payload.clone()).unwrap();
+    }
+    // Quiescent once the window is full: the connection takes nothing more.
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.stats().client("slow").is_none_or(|c| c.inflight < 4) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", server.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = server.stats();
+    let slow = stats.client("slow").expect("the session");
+    assert_eq!(slow.subscriptions.len(), 1);
+    assert!(slow.dropped_by_reason.evicted > 0, "{slow:?}");
+    assert_eq!(slow.dropped, slow.dropped_by_reason.evicted);
+    let sub_stats = &slow.subscriptions[0];
+    assert_eq!(
+        200,
+        sub_stats.delivered + sub_stats.depth + slow.dropped,
+        "every message delivered to the connection, queued or dropped by reason"
+    );
+    assert!(broker.stats().balances());
+    drop(events);
+}

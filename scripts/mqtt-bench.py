@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Switchyard's MQTT listener beside Mosquitto: throughput and latency, and the cost of idle connections.
+
+Both commands start `switchyard serve --mqtt` and a Mosquitto (a config binding 127.0.0.1 only) on free
+loopback ports, and stop them (by their pids) at the end. Build first: cargo build --release.
+
+  python3 scripts/mqtt-bench.py compare [--repeat 3]
+      The same `switchyard load --mqtt` clients against each server in turn (A B A B ...) for 1->1,
+      1->100 and 100->1 at QoS 0 and 1, flat out and paced below saturation; a Markdown table of deliveries/s, p50/p99 latency and messages
+      lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
+      median [min-max] over the interleaved pairs.
+
+  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10]
+      N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
+      resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
+      Switchyard runs twice: default queues and `--mqtt-queue 16`.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "switchyard")
+MOSQUITTO = next(
+    (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), "mosquitto"
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def servers(switchyard_args):
+    """Starts one `switchyard serve` per entry of `switchyard_args` and a Mosquitto; yields a list of
+    (name, Popen, port), Mosquitto last."""
+    tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
+    started = []
+    try:
+        for name, extra in switchyard_args:
+            port = free_port()
+            proc = subprocess.Popen([BIN, "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
+                                    stdout=subprocess.DEVNULL)
+            started.append((name, proc, port))
+        port = free_port()
+        conf = os.path.join(tmp, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        started.append(("Mosquitto", proc, port))
+        for _, _, port in started:
+            wait_listening(port)
+        yield started
+    finally:
+        for _, proc, _ in started:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- compare
+
+# (name, publishers, subscribers, messages in total per qos, rate in messages/s over all publishers;
+# 0 = flat out). The paced rows stay below both servers' saturation, where neither should drop.
+SCENARIOS = [
+    ("1->1", 1, 1, {0: 100_000, 1: 50_000}, 0),
+    ("1->100", 1, 100, {0: 2_000, 1: 1_000}, 0),
+    ("100->1", 100, 1, {0: 100_000, 1: 50_000}, 0),
+    ("1->1 at 20k/s", 1, 1, {0: 40_000, 1: 40_000}, 20_000),
+    ("1->100 at 1k/s", 1, 100, {0: 2_000, 1: 2_000}, 1_000),
+    ("100->1 at 20k/s", 100, 1, {0: 40_000, 1: 40_000}, 20_000),
+]
+
+
+def load(port, pubs, subs, messages, qos, rate, out_dir, tag):
+    path = os.path.join(out_dir, f"{tag}.json")
+    subprocess.run(
+        [BIN, "load", "--mqtt", f"127.0.0.1:{port}", "--publishers", str(pubs),
+         "--subscribers", str(subs), "--messages", str(messages), "--qos", str(qos),
+         "--rate", str(rate),
+         "--latency-every", "8", "--json", path],
+        check=True, stdout=subprocess.DEVNULL, timeout=120,
+    )
+    with open(path) as f:
+        return json.load(f)
+
+
+def compare(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-compare-")
+    with servers([("Switchyard", [])]) as started:
+        (_, _, sy_port), (_, _, mq_port) = started
+        print("| scenario | QoS | Switchyard deliveries/s | Mosquitto deliveries/s | ratio median [min-max] "
+              "| p50 / p99 µs Switchyard | p50 / p99 µs Mosquitto | lost Switchyard | lost Mosquitto |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, pubs, subs, per_qos, rate in SCENARIOS:
+            for qos in (0, 1):
+                runs = {"sy": [], "mq": []}
+                for r in range(args.repeat):
+                    for key, port in (("sy", sy_port), ("mq", mq_port)):
+                        runs[key].append(
+                            load(port, pubs, subs, per_qos[qos], qos, rate, tmp, f"{key}-{r}-{qos}-{len(name)}-{pubs}-{subs}-{rate}"))
+                ratios = [a["delivered_per_s"] / b["delivered_per_s"]
+                          for a, b in zip(runs["sy"], runs["mq"])]
+                med = lambda key, f: statistics.median(f(x) for x in runs[key])
+                lat = lambda key: "{:.0f} / {:.0f}".format(
+                    med(key, lambda x: x["latency_us"]["p50"]), med(key, lambda x: x["latency_us"]["p99"]))
+                lost = lambda key: "{:.1%}".format(med(key, lambda x: x["lost"] / max(x["expected"], 1)))
+                print(f"| {name} | {qos} | {med('sy', lambda x: x['delivered_per_s']):,.0f} "
+                      f"| {med('mq', lambda x: x['delivered_per_s']):,.0f} "
+                      f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
+                      f"| {lat('sy')} | {lat('mq')} | {lost('sy')} | {lost('mq')} |", flush=True)
+
+
+# ---------------------------------------------------------------- idle
+
+
+def mqtt_str(s):
+    return struct.pack("!H", len(s)) + s.encode()
+
+
+def packet(first, body):
+    assert len(body) < 128
+    return bytes([first, len(body)]) + body
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def connect_many(port, n):
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(packet(0x10, mqtt_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 60) + mqtt_str(f"idle-{i}")))
+        assert s.recv(4)[:2] == b"\x20\x02"
+        s.sendall(packet(0x82, struct.pack("!H", 1) + mqtt_str(f"idle/{i}") + b"\x01"))
+        assert s.recv(5)[0] == 0x90
+        socks.append(s)
+    return socks
+
+
+def measure(name, pid, port, n, idle):
+    time.sleep(1)
+    before = rss_kib(pid)
+    socks = connect_many(port, n)
+    time.sleep(1)
+    after = rss_kib(pid)
+    ticks = cpu_ticks(pid)
+    time.sleep(idle)
+    ticks = cpu_ticks(pid) - ticks
+    hz = os.sysconf("SC_CLK_TCK")
+    print(f"| {name} | {n} | {(after - before) * 1024 / n:,.0f} | {ticks / hz / idle * 100:.2f}% |")
+    for s in socks:
+        s.close()
+
+
+def idle(args):
+    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]) as started:
+        print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
+        print("|---|---|---|---|")
+        for name, proc, port in started:
+            measure(name, proc.pid, port, args.connections, args.idle)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    c = commands.add_parser("compare")
+    c.add_argument("--repeat", type=int, default=3)
+    i = commands.add_parser("idle")
+    i.add_argument("--connections", type=int, default=1000)
+    i.add_argument("--idle", type=float, default=10)
+    args = parser.parse_args()
+    {"compare": compare, "idle": idle}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

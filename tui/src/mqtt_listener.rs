@@ -1,0 +1,131 @@
+//! An MQTT listener beside a broker in this (synchronous) binary: `switchyard serve --mqtt` and
+//! `switchyard dashboard --mqtt`. The listener runs on its own small tokio runtime, so the rest of the
+//! binary keeps its threads.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::builder::TypedValueParser as _;
+use switchyard::{Broker, OverflowPolicy};
+use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
+
+use crate::load::parse_positive_duration;
+
+/// Options of an MQTT listener, shared by the subcommands that start one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MqttListenArgs {
+    /// Capacity of each MQTT subscription's queue (also how many messages a persistent session keeps
+    /// per subscription while its client is away).
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().queue_capacity,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub mqtt_queue: usize,
+    /// What a full MQTT client queue does: drop-newest or drop-oldest.
+    #[arg(long, value_name = "POLICY", default_value = "drop-newest", value_parser = parse_client_policy)]
+    pub mqtt_policy: OverflowPolicy,
+    /// Most MQTT connections at once; more are refused with CONNACK code 3.
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_connections,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub mqtt_max_connections: usize,
+    /// Most sessions kept at once (connected, and persistent ones whose client is away); a CONNECT
+    /// that would start one more is refused with CONNACK code 3.
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_sessions,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub mqtt_max_sessions: usize,
+    /// Most subscriptions per client; more are refused in SUBACK (0x80).
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_subscriptions,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub mqtt_max_subscriptions: usize,
+    /// QoS 1/2 messages in flight to one client (sent, not yet acknowledged).
+    #[arg(long, value_name = "N", default_value_t = MqttConfig::default().max_inflight,
+          value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub mqtt_max_inflight: usize,
+    /// Largest packet a client may send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = MqttConfig::default().max_packet_size,
+          value_parser = clap::value_parser!(u32).range(16..).map(|n| n as usize))]
+    pub mqtt_max_packet: usize,
+    /// How often `$SYS/switchyard/...` stats topics are published.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub sys_interval: Duration,
+}
+
+impl MqttListenArgs {
+    /// The listener configuration these options describe.
+    pub fn config(&self) -> MqttConfig {
+        MqttConfig::default()
+            .queue_capacity(self.mqtt_queue)
+            .policy(self.mqtt_policy)
+            .max_connections(self.mqtt_max_connections)
+            .max_sessions(self.mqtt_max_sessions)
+            .max_subscriptions(self.mqtt_max_subscriptions)
+            .max_inflight(self.mqtt_max_inflight)
+            .max_packet_size(self.mqtt_max_packet)
+            .sys_interval(Some(self.sys_interval))
+    }
+}
+
+impl Default for MqttListenArgs {
+    fn default() -> Self {
+        let config = MqttConfig::default();
+        Self {
+            mqtt_queue: config.queue_capacity,
+            mqtt_policy: config.policy,
+            mqtt_max_connections: config.max_connections,
+            mqtt_max_sessions: config.max_sessions,
+            mqtt_max_subscriptions: config.max_subscriptions,
+            mqtt_max_inflight: config.max_inflight,
+            mqtt_max_packet: config.max_packet_size,
+            sys_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+fn parse_client_policy(s: &str) -> Result<OverflowPolicy, String> {
+    let policy = s.parse::<OverflowPolicy>().map_err(|e| e.to_string())?;
+    if matches!(policy, OverflowPolicy::Block { .. }) {
+        return Err(
+            "`block` is not allowed for MQTT clients (a slow client would stall publishers); use drop-newest or drop-oldest"
+                .to_string(),
+        );
+    }
+    Ok(policy)
+}
+
+/// A running MQTT listener and the runtime it runs on. Dropping it closes every connection: the
+/// server is dropped first (fields drop in order), which tells its tasks to stop, then the runtime.
+pub struct MqttListener {
+    server: MqttServer,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl MqttListener {
+    /// Binds `addr` and serves `broker` over MQTT.
+    pub fn start(addr: SocketAddr, broker: &Broker, config: MqttConfig) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("mqtt")
+            .enable_all()
+            .build()
+            .context("starting the MQTT runtime")?;
+        let server = runtime
+            .block_on(MqttServer::bind(addr, broker.clone(), config))
+            .with_context(|| format!("MQTT on {addr}"))?;
+        Ok(Self { server, runtime })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Connections, sessions and their drops now.
+    pub fn stats(&self) -> MqttStats {
+        self.server.stats()
+    }
+
+    /// Starts a bridge on the listener's runtime; it stops when dropped.
+    pub fn start_bridge(&self, broker: &Broker, config: BridgeConfig) -> anyhow::Result<Bridge> {
+        let _guard = self.runtime.enter();
+        Ok(Bridge::start(broker, config)?)
+    }
+}

@@ -1,0 +1,347 @@
+//! `switchyard serve --mqtt`: prints the bound address, serves real MQTT clients (mosquitto_pub and
+//! mosquitto_sub, installed by scripts/test.sh), stops cleanly on SIGTERM with a summary, and refuses
+//! bad options with a message naming them.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed (by its pid) when the test ends, also when it fails: an orphan would keep
+/// the test harness's pipes open.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn switchyard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// Waits up to `limit` for `child` to exit; kills it after that.
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            return child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot_path = dir.path().join("final.json");
+    let mut server = Killed(
+        switchyard()
+            .args([
+                "serve",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--sys-interval",
+                "100ms",
+                "--json",
+            ])
+            .arg(&snapshot_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .split("MQTT on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+
+    // A $SYS round arrives every 100 ms, so this returns without a race with a publish.
+    let sys = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            host,
+            "-p",
+            port,
+            "-t",
+            "$SYS/switchyard/clients/connected",
+            "-C",
+            "2",
+            "-W",
+            "10",
+        ])
+        .output()
+        .expect("mosquitto_sub runs (scripts/test.sh installs mosquitto-clients)");
+    assert!(sys.status.success(), "{sys:?}");
+    let published = Command::new("mosquitto_pub")
+        .args([
+            "-h", host, "-p", port, "-t", "serve/t", "-m", "hello", "-q", "1",
+        ])
+        .status()
+        .unwrap();
+    assert!(published.success());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait(&mut server.0, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("switchyard serve: stopped; 2 connections accepted"),
+        "{rest}"
+    );
+
+    // The final snapshot: the v1 schema with the `mqtt` and `bridges` additions, balanced.
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snapshot_path).unwrap()).unwrap();
+    assert_eq!(snapshot["schema"], "switchyard.stats/v1");
+    let totals = &snapshot["totals"];
+    assert!(totals["published"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        totals["matched"].as_u64(),
+        Some(
+            totals["delivered"].as_u64().unwrap()
+                + totals["dropped"].as_u64().unwrap()
+                + totals["depth"].as_u64().unwrap()
+        )
+    );
+    assert_eq!(snapshot["mqtt"]["accepted"], 2);
+    assert_eq!(snapshot["mqtt"]["open"], 0);
+    // Both clients sent DISCONNECT; one that the server had not finished closing when SIGTERM came
+    // is counted `shutdown` instead.
+    let closed = &snapshot["mqtt"]["closed_by_reason"];
+    assert_eq!(
+        closed["disconnect"].as_u64().unwrap() + closed["shutdown"].as_u64().unwrap(),
+        2,
+        "{closed}"
+    );
+    assert_eq!(snapshot["bridges"], serde_json::json!([]));
+}
+
+#[test]
+fn serve_refuses_bad_options_naming_them() {
+    for (args, expected) in [
+        (vec!["serve"], "--mqtt <ADDR>"),
+        (
+            vec!["serve", "--mqtt", "localhost"],
+            "invalid value 'localhost' for '--mqtt <ADDR>'",
+        ),
+        (
+            vec!["serve", "--mqtt", "127.0.0.1:0", "--mqtt-queue", "0"],
+            "--mqtt-queue",
+        ),
+        (
+            vec!["serve", "--mqtt", "127.0.0.1:0", "--mqtt-policy", "block"],
+            "not allowed for MQTT clients",
+        ),
+        (
+            vec!["serve", "--mqtt", "127.0.0.1:0", "--sys-interval", "0s"],
+            "zero",
+        ),
+    ] {
+        let out = switchyard().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn serve_bridges_a_topic_to_a_real_mosquitto() {
+    // Mosquitto of our own on a free loopback port, killed by its pid at the end.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let _mosquitto = Killed(
+        Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto runs (scripts/test.sh installs it)"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let remote = format!("mqtt://127.0.0.1:{port}");
+    let mut server = Killed(
+        switchyard()
+            .args(["serve", "--mqtt", "127.0.0.1:0", "--bridge", &remote])
+            .args(["--bridge-out", "sensors/#", "--bridge-in", "commands/#"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut lines = [String::new(), String::new()];
+    for line in &mut lines {
+        stdout.read_line(line).unwrap();
+    }
+    assert!(
+        lines[1].contains(&format!("bridging to 127.0.0.1:{port}")),
+        "{lines:?}"
+    );
+    let local = lines[0]
+        .split("MQTT on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (local_host, local_port) = local.rsplit_once(':').unwrap();
+
+    // A reading published to switchyard over MQTT reaches a subscriber of mosquitto. The bridge may
+    // still be connecting: publish every 200 ms until the subscriber has one (bounded by -W 10).
+    let watcher = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "sensors/#",
+            "-C",
+            "1",
+            "-W",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watcher = watcher;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                local_host,
+                "-p",
+                local_port,
+                "-t",
+                "sensors/t",
+                "-m",
+                "21.5",
+            ])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let got = watcher.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "21.5\n");
+
+    Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(wait(&mut server.0, Duration::from_secs(10)).success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("switchyard serve: bridge {"), "{rest}");
+    assert!(rest.contains("\"connects\":1"), "{rest}");
+}
+
+#[test]
+fn load_mqtt_drives_a_switchyard_serve_at_qos_1_without_loss() {
+    let mut server = Killed(
+        switchyard()
+            .args(["serve", "--mqtt", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split("MQTT on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let out = switchyard()
+        .args(["load", "--mqtt", &addr, "--qos", "1", "--messages", "1000"])
+        .args(["--publishers", "2", "--subscribers", "3", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], "switchyard.mqtt-load/v1");
+    assert_eq!(report["published"], 1000);
+    assert_eq!(report["expected"], 3000);
+    assert_eq!(report["received"], 3000, "{report}");
+    assert_eq!(report["lost"], 0);
+    assert!(report["latency_us"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deliveries/s"));
+
+    // Paced: 200 messages at 1000/s cannot take less than about 0.2 s from first publish to last
+    // delivery (a lower bound set by the pacing, not a speed claim).
+    let out = switchyard()
+        .args([
+            "load",
+            "--mqtt",
+            &addr,
+            "--messages",
+            "200",
+            "--rate",
+            "1000",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let paced: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(paced["rate"], 1000);
+    assert_eq!(paced["received"], 200);
+    assert!(paced["elapsed_s"].as_f64().unwrap() >= 0.19, "{paced}");
+
+    for (args, expected) in [
+        (vec!["load", "--qos", "1"], "--mqtt <HOST:PORT>"),
+        (
+            vec!["load", "--mqtt", &addr, "--qos", "2"],
+            "2 is not in 0..=1",
+        ),
+        (
+            vec!["load", "--mqtt", "nowhere", "--messages", "1"],
+            "expected HOST:PORT",
+        ),
+    ] {
+        let out = switchyard().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
