@@ -292,6 +292,15 @@ fn dashboard_with_mqtt_serves_mosquitto_clients_and_shows_their_subscription() {
     tmux.wait_for("the MQTT client's subscription", |s| {
         row_with(s, "dash/#").is_some()
     });
+    // `c` lists the MQTT clients: mosquitto_sub's connection (its id is assigned, `auto-N`, or its
+    // own `mosq-…`).
+    tmux.type_text("c");
+    tmux.wait_for("the MQTT clients view", |s| {
+        s.contains(&format!("MQTT clients on 127.0.0.1:{port}"))
+            && s.contains("open 1")
+            && (s.contains("auto-") || s.contains("mosq"))
+    });
+    tmux.type_text("c");
     let status = mosquitto("mosquitto_pub", &["-t", "dash/x", "-m", "over mqtt"])
         .wait()
         .unwrap();

@@ -11,6 +11,7 @@ use crossterm::event::{Event as CrosstermEvent, KeyEvent};
 use switchyard::{
     Explained, PublishOptions, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits,
 };
+use switchyard_mqtt::MqttStats;
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
@@ -57,6 +58,8 @@ pub enum View {
     Radar,
     /// Totals per distinct filter (`f`).
     Filters,
+    /// The MQTT listener's clients (`c`): connections and persistent sessions.
+    Connections,
 }
 
 impl View {
@@ -66,12 +69,13 @@ impl View {
             Self::Subscriptions => "Subscriptions",
             Self::Radar => "Radar",
             Self::Filters => "Filters",
+            Self::Connections => "MQTT clients",
         }
     }
 
-    /// Whether its rows are subscriptions (rather than filters).
+    /// Whether its rows are subscriptions (rather than filters or MQTT clients).
     pub fn lists_subscriptions(self) -> bool {
-        self != Self::Filters
+        matches!(self, Self::Subscriptions | Self::Radar)
     }
 }
 
@@ -214,6 +218,8 @@ pub struct Observed {
     pub unreachable: Option<String>,
     /// Why command keys are refused now.
     pub commands_unavailable: Option<String>,
+    /// The MQTT listener serving this broker (`--mqtt`), if there is one.
+    pub mqtt: Option<MqttStats>,
 }
 
 /// The main table's view: which view, its sort, text filter and selection. The scroll position is
@@ -296,6 +302,7 @@ impl App {
                 history: History::default(),
                 unreachable: None,
                 commands_unavailable: None,
+                mqtt: None,
             },
             table: TableView::default(),
             explanation: None,
@@ -355,6 +362,7 @@ impl App {
         self.observed.dead_letters = sample.dead_letters;
         self.observed.unreachable = sample.unreachable;
         self.observed.commands_unavailable = sample.commands_unavailable;
+        self.observed.mqtt = sample.mqtt;
         self.rebuild_rows();
     }
 
@@ -633,6 +641,29 @@ impl App {
         let directed = |order: std::cmp::Ordering| {
             if descending { order.reverse() } else { order }
         };
+        if self.table.view == View::Connections {
+            let clients = self
+                .observed
+                .mqtt
+                .as_ref()
+                .map_or(&[][..], |m| m.clients.as_slice());
+            let mut rows: Vec<usize> = (0..clients.len())
+                .filter(|&i| matches(&clients[i].client_id))
+                .collect();
+            rows.sort_by(|&a, &b| {
+                let (a, b) = (&clients[a], &clients[b]);
+                let order = match self.table.sort {
+                    SortColumn::Dropped => a.dropped.cmp(&b.dropped),
+                    SortColumn::Depth => a.inflight.cmp(&b.inflight),
+                    _ => std::cmp::Ordering::Equal,
+                };
+                directed(order.then(a.client_id.cmp(&b.client_id)))
+            });
+            self.table.rows = rows;
+            let selected = self.table.selected;
+            self.select_row(selected);
+            return;
+        }
         if self.table.view == View::Filters {
             self.table.filters = by_filter(subs);
             let filters = &self.table.filters;

@@ -10,7 +10,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 use anyhow::Context;
+use std::net::SocketAddr;
 use switchyard::Explained;
 use switchyard::{
     Broker, BrokerOptions, DeadLetters, PublishOptions, StatsSnapshot, SubscriptionId,
@@ -51,9 +53,20 @@ pub struct EmbeddedBroker {
     dead_letter_queue: Option<DeadLetters>,
     /// The most recent dead letters, oldest first.
     dead_letters: VecDeque<DeadLetterRow>,
+    /// `--mqtt`: the listener serving this broker to MQTT clients, closed first when the link goes.
+    mqtt: Option<MqttListener>,
 }
 
 impl EmbeddedBroker {
+    /// Serves this broker to MQTT clients on `addr` too (`dashboard --mqtt`), with the default limits;
+    /// its clients show in the MQTT clients view. Returns the bound address.
+    pub fn serve_mqtt(&mut self, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+        let listener = MqttListener::start(addr, &self.broker, MqttListenArgs::default().config())?;
+        let bound = listener.local_addr();
+        self.mqtt = Some(listener);
+        Ok(bound)
+    }
+
     /// A new broker, with demo traffic and its subscriptions when `demo` is true.
     pub fn new(demo: bool) -> anyhow::Result<Self> {
         let broker = Broker::with_options(BrokerOptions::new().dead_letters(DEAD_LETTER_CAPACITY));
@@ -80,6 +93,7 @@ impl EmbeddedBroker {
             state_file: None,
             dead_letter_queue: broker_dead_letters,
             dead_letters: VecDeque::new(),
+            mqtt: None,
         };
         if demo {
             link.set_demo(true)?;
@@ -333,6 +347,10 @@ impl BrokerLink for EmbeddedBroker {
         self.events.try_iter().collect()
     }
 
+    fn mqtt(&self) -> Option<switchyard_mqtt::MqttStats> {
+        self.mqtt.as_ref().map(MqttListener::stats)
+    }
+
     fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
         Ok(self.broker.explain(topic)?)
     }
@@ -340,6 +358,7 @@ impl BrokerLink for EmbeddedBroker {
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
+        self.mqtt = None; // MQTT connections close before the consumers stop
         self.demo = None;
         self.jobs = None; // ends the publishing thread once its queue is empty
         // Close every subscription first so blocked receivers wake at once, then wait for the threads.

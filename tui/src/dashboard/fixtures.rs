@@ -130,6 +130,7 @@ pub fn sample(snapshot: StatsSnapshot, paused: &[u64]) -> Sample {
         recent_for: first,
         unreachable: None,
         commands_unavailable: None,
+        mqtt: None,
         demo: true,
         events: Vec::new(),
         dead_letters: vec![DeadLetterRow {

@@ -126,6 +126,12 @@ pub const BINDINGS: &[Binding] = &[
         on: &[(key('f'), Action::Show(View::Filters))],
     },
     Binding {
+        keys: "c",
+        help: "MQTT clients of --mqtt, their drops (again: back)",
+        footer: None,
+        on: &[(key('c'), Action::Show(View::Connections))],
+    },
+    Binding {
         keys: "u / Delete",
         help: "unsubscribe the selected subscription (confirm with y)",
         footer: Some(("u", "unsub")),

@@ -131,6 +131,8 @@ pub struct Sample {
     /// Why commands (publish, subscribe, unsubscribe, pause, demo) are unavailable, such as a
     /// read-only endpoint; `None` when they can be sent.
     pub commands_unavailable: Option<String>,
+    /// The MQTT listener serving the broker (`dashboard --mqtt`): its connections and sessions.
+    pub mqtt: Option<switchyard_mqtt::MqttStats>,
 }
 
 /// How many recent messages the detail pane shows (and consumers keep).
@@ -195,6 +197,11 @@ pub trait BrokerLink {
         None
     }
 
+    /// The MQTT listener serving the broker, if any; see [`Sample::mqtt`].
+    fn mqtt(&self) -> Option<switchyard_mqtt::MqttStats> {
+        None
+    }
+
     fn sample(&mut self, selected: Option<SubscriptionId>) -> Sample {
         let snapshot = self.snapshot();
         Sample {
@@ -208,6 +215,7 @@ pub trait BrokerLink {
             dead_letters: self.recent_dead_letters(),
             unreachable: self.unreachable(),
             commands_unavailable: self.commands_unavailable(),
+            mqtt: self.mqtt(),
             snapshot,
         }
     }

@@ -56,7 +56,6 @@ use self::events::{Event, Events};
 use self::link::BrokerLink;
 use self::remote::RemoteBroker;
 use self::theme::Theme;
-use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 
 /// Options of the dashboard.
 #[derive(Debug, Clone, clap::Args)]
@@ -162,7 +161,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             app::Level::Info,
             format!("attached to {addr} ({commands}); ? lists keys"),
         );
-        return run_session(app, link, args.refresh, ());
+        return run_session(app, link, args.refresh);
     }
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
     let state_note = match args.state {
@@ -170,10 +169,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let endpoint = args.serve.start(link.broker())?;
-    let mqtt = args
-        .mqtt
-        .map(|addr| MqttListener::start(addr, link.broker(), MqttListenArgs::default().config()))
-        .transpose()?;
+    let mqtt = args.mqtt.map(|addr| link.serve_mqtt(addr)).transpose()?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);
@@ -184,8 +180,11 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             format!("stats endpoint on http://{}", endpoint.local_addr()),
         );
     }
-    if let Some(mqtt) = &mqtt {
-        app.log(app::Level::Info, format!("MQTT on {}", mqtt.local_addr()));
+    if let Some(mqtt) = mqtt {
+        app.log(
+            app::Level::Info,
+            format!("MQTT on {mqtt}; c shows its clients"),
+        );
     }
     app.log(
         app::Level::Info,
@@ -196,24 +195,22 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
-    let result = run_session(app, link, args.refresh, mqtt);
+    let result = run_session(app, link, args.refresh);
     drop(endpoint); // after the terminal is back and the broker's threads have stopped
     result
 }
 
 /// Runs the event loop in the terminal until the user quits or a signal ends it; then gives the
-/// terminal back, drops `services` (closing MQTT connections) and then the link (stopping an embedded
-/// broker's threads), and reports a signal.
-fn run_session<S>(
+/// terminal back, drops the link (closing MQTT connections, then stopping an embedded broker's
+/// threads), and reports a signal.
+fn run_session(
     mut app: App,
     mut link: impl BrokerLink,
     refresh: Duration,
-    services: S,
 ) -> anyhow::Result<ExitCode> {
     let mut session = terminal::Session::enter().context("setting up the terminal")?;
     let result = event_loop(&mut session.terminal, &mut app, &mut link, refresh);
     drop(session); // the terminal is back before anything else is printed
-    drop(services);
     drop(link); // stops demo traffic and consumers after the terminal is back
     // A signal ends the loop early; after a hangup, drawing also fails: the signal is the news.
     if let Some(signal) = terminal::received() {

@@ -339,3 +339,66 @@ fn an_unreachable_attached_broker_shows_a_banner_and_command_keys_say_why_80x24(
     );
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }
+
+/// A listener with a connected client that drops, a persistent session whose client is away, and a
+/// quiet one.
+fn mqtt_stats() -> switchyard_mqtt::MqttStats {
+    use switchyard::DroppedByReason;
+    use switchyard_mqtt::{ClientStats, ClosedByReason, MqttStats};
+    let client = |id: &str, address: Option<&str>, inflight, queue_full, evicted| ClientStats {
+        client_id: id.into(),
+        address: address.map(str::to_string),
+        clean_session: address.is_some(),
+        inflight,
+        dropped: queue_full + evicted,
+        dropped_by_reason: DroppedByReason {
+            queue_full,
+            evicted,
+            ..DroppedByReason::default()
+        },
+        subscriptions: Vec::new(),
+    };
+    MqttStats {
+        address: "127.0.0.1:1883".into(),
+        accepted: 5,
+        open: 2,
+        closed_by_reason: ClosedByReason {
+            disconnect: 2,
+            keep_alive_timeout: 1,
+            ..ClosedByReason::default()
+        },
+        clients: vec![
+            client("sensor-7", Some("127.0.0.1:51234"), 3, 120, 0),
+            client("audit", None, 0, 0, 40),
+            client("ui", Some("127.0.0.1:51300"), 0, 0, 0),
+        ],
+        ..MqttStats::default()
+    }
+}
+
+#[test]
+fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
+    let mut app = fixtures::app(false);
+    let mut with_mqtt = sample(fixtures::snapshot_at(80.25), &[5]);
+    with_mqtt.mqtt = Some(mqtt_stats());
+    app.apply(with_mqtt);
+    press(&mut app, "c7");
+    assert_eq!(app.table().view, super::app::View::Connections);
+    let screen = draw(&app, 100, 30).backend().to_string();
+    assert!(
+        screen.contains("MQTT clients on 127.0.0.1:1883"),
+        "{screen}"
+    );
+    assert!(screen.contains("away (session kept)"), "{screen}");
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+    press(&mut app, "c");
+    assert_eq!(app.table().view, super::app::View::Subscriptions);
+}
+
+#[test]
+fn c_without_an_mqtt_listener_says_how_to_start_one_80x24() {
+    let mut app = fixtures::app(false);
+    press(&mut app, "c");
+    let screen = draw(&app, 80, 24).backend().to_string();
+    assert!(screen.contains("no MQTT listener"), "{screen}");
+}

@@ -6,6 +6,7 @@
 //! the same state drawing the same screen, which the snapshot tests rely on.
 
 mod chart;
+mod connections;
 mod dead_letters;
 mod detail;
 mod explain;
@@ -31,6 +32,8 @@ pub struct ScreenState {
     pub subscriptions: TableState,
     /// The filters view.
     pub filters: TableState,
+    /// The MQTT clients view.
+    pub connections: TableState,
 }
 
 /// Draws a table's border titled `title` followed by the row filter (being typed, or in force);
@@ -53,7 +56,7 @@ fn table_block(app: &App, mut title: Vec<Span<'static>>, area: Rect, buf: &mut B
 
 /// Says in the first row of an empty table why it is empty: nothing yet, or nothing matches `/`.
 fn empty_table_hint(app: &App, no_match: &str, inner: Rect, buf: &mut Buffer) {
-    let hint = if app.snapshot().subscriptions.is_empty() {
+    let hint = if app.snapshot().subscriptions.is_empty() && app.table().view != View::Connections {
         "no subscriptions yet: press s to subscribe, d for demo traffic"
     } else {
         no_match
@@ -158,6 +161,9 @@ impl StatefulWidget for &App {
         match self.table().view {
             View::Subscriptions | View::Radar => {
                 table::SubscriptionsTable(self).render(table_area, buf, &mut state.subscriptions)
+            }
+            View::Connections => {
+                connections::ConnectionsTable(self).render(table_area, buf, &mut state.connections)
             }
             View::Filters => {
                 filters::FiltersTable(self).render(table_area, buf, &mut state.filters)

@@ -1,0 +1,143 @@
+//! The MQTT clients view (`c`): every session of the `--mqtt` listener, connected or a persistent
+//! session waiting for its client, with its address, subscriptions, messages in flight and drops by
+//! reason, so a slow MQTT client shows up as plainly as a slow in-process subscriber. The title carries
+//! the listener's connection books (accepted = open + closed). `/` filters by client id; `7` sorts by
+//! drops, `4` by in-flight.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState, Widget};
+
+use super::{render_visible, table_block, visible_rows};
+use crate::dashboard::app::App;
+use crate::dashboard::format::{count, fit};
+
+/// The MQTT clients table, scrolled by a `TableState` that rendering keeps up to date.
+pub struct ConnectionsTable<'a>(pub &'a App);
+
+/// Widths of the columns after the client id: address, subscriptions, in flight, dropped, reasons.
+const WIDTHS: [u16; 5] = [21, 5, 9, 9, 28];
+const TITLES: [&str; 5] = [
+    "address",
+    "subs",
+    "in-flight",
+    "dropped",
+    "dropped by reason",
+];
+
+impl StatefulWidget for ConnectionsTable<'_> {
+    type State = TableState;
+
+    fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+        let app = self.0;
+        let th = app.theme();
+        let Some(mqtt) = &app.observed().mqtt else {
+            let inner = table_block(
+                app,
+                vec![Span::styled(" MQTT clients ", th.accent())],
+                area,
+                buf,
+            );
+            let at = Rect {
+                height: inner.height.min(1),
+                ..inner
+            };
+            Line::styled(
+                fit(
+                    "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)",
+                    usize::from(inner.width),
+                ),
+                th.dim(),
+            )
+            .render(at, buf);
+            return;
+        };
+        let title = vec![
+            Span::styled(format!(" MQTT clients on {} ", mqtt.address), th.accent()),
+            Span::styled(
+                format!(
+                    "open {} accepted {} closed {} ",
+                    count(mqtt.open),
+                    count(mqtt.accepted),
+                    count(mqtt.closed_by_reason.total())
+                ),
+                th.dim(),
+            ),
+        ];
+        let inner = table_block(app, title, area, buf);
+        if inner.is_empty() {
+            return;
+        }
+        let mut numeric = WIDTHS.len();
+        while numeric > 0
+            && WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2 + 12 > inner.width
+        {
+            numeric -= 1;
+        }
+        let fixed: u16 = WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2;
+        let id_width = inner.width.saturating_sub(fixed).max(1);
+        let shown = visible_rows(app, state, inner);
+        let header = Row::new(
+            std::iter::once(Cell::from("client id"))
+                .chain(TITLES[..numeric].iter().map(|t| Cell::from(*t))),
+        )
+        .style(th.dim());
+        let view = app.table();
+        let rows = view.rows[shown.clone()]
+            .iter()
+            .filter_map(|&i| mqtt.clients.get(i))
+            .map(|c| {
+                let d = &c.dropped_by_reason;
+                let reasons = [
+                    ("full", d.queue_full),
+                    ("evicted", d.evicted),
+                    ("timeout", d.timeout),
+                    ("unsub", d.unsubscribed),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(what, n)| format!("{what} {}", count(n)))
+                .collect::<Vec<_>>()
+                .join(", ");
+                let dropped_style = if c.dropped > 0 {
+                    th.dropped()
+                } else {
+                    th.text()
+                };
+                let cells = [
+                    (fit(&c.client_id, usize::from(id_width)), th.text()),
+                    (
+                        c.address
+                            .clone()
+                            .unwrap_or_else(|| "away (session kept)".into()),
+                        if c.address.is_some() {
+                            th.text()
+                        } else {
+                            th.dim()
+                        },
+                    ),
+                    (count(c.subscriptions.len() as u64), th.dim()),
+                    (count(c.inflight), th.text()),
+                    (count(c.dropped), dropped_style),
+                    (reasons, dropped_style),
+                ];
+                Row::new(
+                    cells
+                        .into_iter()
+                        .take(numeric + 1)
+                        .map(|(text, style)| Cell::from(Span::styled(text, style))),
+                )
+            });
+        let widths = std::iter::once(Constraint::Length(id_width))
+            .chain(WIDTHS[..numeric].iter().map(|w| Constraint::Length(*w)));
+        render_visible(
+            app,
+            Table::new(rows, widths).header(header),
+            &shown,
+            "no MQTT client yet (or none matches /)",
+            inner,
+            buf,
+        );
+    }
+}
