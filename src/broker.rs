@@ -142,6 +142,9 @@ pub struct PublishOptions {
     pub priority: Priority,
     /// Keep it as the topic's retained message; an empty payload clears it. See [`crate::retained`].
     pub retain: bool,
+    /// A byte carried with the message to its receivers ([`Message::tag`]), for protocol adapters; 0
+    /// by default.
+    pub tag: u8,
 }
 
 impl PublishOptions {
@@ -159,6 +162,12 @@ impl PublishOptions {
     /// Sets whether the message is retained.
     pub fn retain(mut self, retain: bool) -> Self {
         self.retain = retain;
+        self
+    }
+
+    /// Sets the byte carried with the message ([`Message::tag`]).
+    pub fn tag(mut self, tag: u8) -> Self {
+        self.tag = tag;
         self
     }
 }
@@ -503,16 +512,16 @@ impl Broker {
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
         if options.retain {
-            return self
-                .shared
-                .publish_retained(Message::on_str(topic, payload, options.priority));
+            return self.shared.publish_retained(
+                Message::on_str(topic, payload, options.priority).tagged(options.tag),
+            );
         }
         let table = self.shared.routing.load();
         Ok(self
             .shared
             .publishes
             .deliver(Route::Table(&table, topic), || {
-                Message::on_str(topic, payload, options.priority)
+                Message::on_str(topic, payload, options.priority).tagged(options.tag)
             }))
     }
 
@@ -707,7 +716,7 @@ impl Publisher {
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
-        self.send(payload, Priority::Normal)
+        self.send(payload, Priority::Normal, 0)
     }
 
     /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`]; only a
@@ -718,14 +727,12 @@ impl Publisher {
         options: PublishOptions,
     ) -> Result<PublishOutcome, PublishError> {
         if options.retain {
-            return self.shared.publish_retained(Message::on_topic(
-                &self.topic,
-                payload,
-                options.priority,
-            ));
+            return self.shared.publish_retained(
+                Message::on_topic(&self.topic, payload, options.priority).tagged(options.tag),
+            );
         }
         self.refresh();
-        Ok(self.send(payload, options.priority))
+        Ok(self.send(payload, options.priority, options.tag))
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
@@ -750,18 +757,18 @@ impl Publisher {
         self.refresh();
         let mut total = PublishOutcome::default();
         for payload in payloads {
-            total.merge(self.send(payload, Priority::Normal));
+            total.merge(self.send(payload, Priority::Normal, 0));
         }
         total
     }
 
     /// Offers one message along the cached route.
     #[inline]
-    fn send(&self, payload: impl Into<Bytes>, priority: Priority) -> PublishOutcome {
+    fn send(&self, payload: impl Into<Bytes>, priority: Priority, tag: u8) -> PublishOutcome {
         self.shared
             .publishes
             .deliver(Route::Cached(&self.routes), || {
-                Message::on_topic(&self.topic, payload, priority)
+                Message::on_topic(&self.topic, payload, priority).tagged(tag)
             })
     }
 }

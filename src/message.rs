@@ -65,6 +65,10 @@ struct MessageInner {
     topic: TopicText,
     payload: Bytes,
     priority: Priority,
+    /// See [`Message::tag`].
+    tag: u8,
+    /// See [`Message::is_retained_replay`].
+    retained_replay: bool,
     /// Where replies go, for messages published by `Broker::request`.
     reply_to: Option<ReplyTo>,
 }
@@ -99,6 +103,8 @@ impl Message {
             topic: TopicText::from_str(topic.as_str(), || topic.clone()),
             payload: payload.into(),
             priority,
+            tag: 0,
+            retained_replay: false,
             reply_to: None,
         }))
     }
@@ -110,6 +116,8 @@ impl Message {
             topic: TopicText::from_str(topic, || Topic::new_unchecked(topic)),
             payload: payload.into(),
             priority,
+            tag: 0,
+            retained_replay: false,
             reply_to: None,
         }))
     }
@@ -120,8 +128,49 @@ impl Message {
             topic: TopicText::Shared(topic),
             payload,
             priority: Priority::Normal,
+            tag: 0,
+            retained_replay: false,
             reply_to: Some(ReplyTo(slot)),
         }))
+    }
+
+    /// Sets [`Message::tag`] on a message just made (nothing else holds it yet).
+    #[inline]
+    pub(crate) fn tagged(mut self, tag: u8) -> Self {
+        if tag != 0 {
+            if let Some(inner) = Arc::get_mut(&mut self.0) {
+                inner.tag = tag;
+            }
+        }
+        self
+    }
+
+    /// The copy of a retained message that a new subscription is replayed: the same topic, payload,
+    /// priority and tag, marked as a replay ([`Message::is_retained_replay`]).
+    pub(crate) fn as_retained_replay(&self) -> Self {
+        Self(Arc::new(MessageInner {
+            topic: TopicText::from_str(self.topic(), || Topic::new_unchecked(self.topic())),
+            payload: self.0.payload.clone(),
+            priority: self.0.priority,
+            tag: self.0.tag,
+            retained_replay: true,
+            reply_to: None,
+        }))
+    }
+
+    /// The byte the publisher attached with [`crate::PublishOptions::tag`] (0 when none). The broker
+    /// never reads it: it is for protocol adapters that need one more fact about a message end to end.
+    /// The MQTT listener keeps the publisher's QoS in it, so a subscriber gets the lower of that and
+    /// its own, as MQTT requires.
+    pub fn tag(&self) -> u8 {
+        self.0.tag
+    }
+
+    /// Whether this copy was replayed from the retained store into a subscription made with
+    /// [`crate::SubscriptionOptions::receive_retained`], rather than routed live. (MQTT sends such a
+    /// message with its RETAIN flag set, a live one without.)
+    pub fn is_retained_replay(&self) -> bool {
+        self.0.retained_replay
     }
 
     /// A copy for the dead-letter queue: a dropped request there no longer carries its reply address,
@@ -133,6 +182,8 @@ impl Message {
                 topic: TopicText::from_str(self.topic(), || Topic::new_unchecked(self.topic())),
                 payload: self.0.payload.clone(),
                 priority: self.0.priority,
+                tag: self.0.tag,
+                retained_replay: self.0.retained_replay,
                 reply_to: None,
             })),
         }

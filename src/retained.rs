@@ -140,7 +140,7 @@ impl RetainedStore {
     pub(crate) fn replay_into(&mut self, core: &SubscriptionCore) {
         let mut replayed = 0;
         for (_, msg) in self.by_topic.iter().filter(|(t, _)| core.filter.matches(t)) {
-            core.offer(msg, Wait::Never);
+            core.offer(&msg.as_retained_replay(), Wait::Never);
             replayed += 1;
         }
         self.stats.replayed += replayed;

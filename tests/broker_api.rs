@@ -260,3 +260,25 @@ fn filters_as_deep_as_any_limits_allow_work_on_a_default_thread_stack_and_deeper
         .join()
         .expect("a filter within the limits overflowed the stack");
 }
+
+#[test]
+fn a_publish_tag_reaches_every_receiver_on_every_publish_path() {
+    use switchyard::PublishOptions;
+    let broker = Broker::new();
+    let a = broker.subscribe("t").unwrap();
+    let b = broker.subscribe("#").unwrap();
+    broker
+        .publish_with("t", "x", PublishOptions::new().tag(3))
+        .unwrap();
+    let mut handle = broker.publisher("t").unwrap();
+    handle
+        .publish_with("y", PublishOptions::new().tag(2))
+        .unwrap();
+    handle.publish("z");
+    for sub in [&a, &b] {
+        let tags: Vec<u8> = std::iter::from_fn(|| sub.try_recv().ok())
+            .map(|d| d.message().tag())
+            .collect();
+        assert_eq!(tags, [3, 2, 0]);
+    }
+}

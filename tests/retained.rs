@@ -232,3 +232,21 @@ fn a_stats_snapshot_does_not_wait_for_a_retained_publish_blocked_on_a_full_queue
     assert_eq!(sub.try_recv().unwrap().topic(), "r/b");
     assert!(broker.stats().balances());
 }
+
+#[test]
+fn a_replayed_message_is_marked_as_a_replay_and_a_live_one_is_not() {
+    let broker = Broker::new();
+    broker
+        .publish_with("sensors/t1", "21.5", retain().tag(2))
+        .unwrap();
+    let sub = broker.subscribe_with("sensors/#", with_retained()).unwrap();
+    let replayed = sub.try_recv().unwrap();
+    assert!(replayed.message().is_retained_replay());
+    assert_eq!(replayed.message().tag(), 2, "the tag survives the store");
+    broker
+        .publish_with("sensors/t1", "22.0", retain().tag(1))
+        .unwrap();
+    let live = sub.try_recv().unwrap();
+    assert!(!live.message().is_retained_replay(), "routed live");
+    assert_eq!(live.message().tag(), 1);
+}

@@ -13,9 +13,9 @@
 //! # QoS
 //! Client publishes: QoS 0 is published to the broker; QoS 1 is published, then PUBACK; QoS 2 is
 //! published once and its packet id remembered until PUBREL (a resent PUBLISH with the same id is
-//! acknowledged again, not published again), then PUBCOMP. Messages to the client go at the QoS
-//! granted to the subscription that matched them (see the README on why not the publisher's QoS):
-//! QoS 1 and 2 messages stay in the session's in-flight list until PUBACK or PUBCOMP, and are sent again
+//! acknowledged again, not published again), then PUBCOMP. Messages to the client go at the lower of
+//! the QoS granted to the subscription that matched them and the publisher's (kept in the message's
+//! tag; an in-process publish has none and goes at the granted QoS). QoS 1 and 2 messages stay in the session's in-flight list until PUBACK or PUBCOMP, and are sent again
 //! with DUP set when a persistent session reconnects.
 
 use std::net::SocketAddr;
@@ -322,11 +322,20 @@ impl Connection {
         next
     }
 
-    /// Sends one message from subscription `index` at that subscription's QoS.
+    /// Sends one message from subscription `index` at the lower of that subscription's QoS and the
+    /// publisher's (MQTT 3.1.1 section 3.8.4), with RETAIN set only on a retained message replayed to
+    /// a new subscription (section 3.3.1.3).
     fn deliver(&mut self, session: &mut Session, index: usize, delivery: &Delivery) {
-        let qos = session.subscriptions[index].qos;
         let message = delivery.message();
+        let granted = session.subscriptions[index].qos;
+        let published = publisher_qos(message.tag());
+        let qos = if (published as u8) < (granted as u8) {
+            published
+        } else {
+            granted
+        };
         let mut publish = Publish::from_bytes(message.topic(), qos, message.payload().clone());
+        publish.retain = message.is_retained_replay();
         if qos != QoS::AtMostOnce {
             publish = session.outgoing.send(publish);
         }
@@ -447,7 +456,9 @@ impl Connection {
 
     /// Publishes a client's message to the broker. A topic the broker refuses is a protocol error.
     fn publish(&self, publish: Publish) -> Handled {
-        let options = PublishOptions::new().retain(publish.retain);
+        let options = PublishOptions::new()
+            .retain(publish.retain)
+            .tag(qos_tag(publish.qos));
         match self
             .shared
             .broker
@@ -466,7 +477,9 @@ impl Connection {
     }
 
     fn publish_will(&self, will: &LastWill) {
-        let options = PublishOptions::new().retain(will.retain);
+        let options = PublishOptions::new()
+            .retain(will.retain)
+            .tag(qos_tag(will.qos));
         let published = self
             .shared
             .broker
@@ -493,5 +506,21 @@ impl Connection {
                 .packets_out
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// The publisher's QoS as the message's tag ([`switchyard::Message::tag`]): QoS + 1, so that 0 keeps
+/// meaning "no MQTT publisher" (an in-process publish).
+fn qos_tag(qos: QoS) -> u8 {
+    qos as u8 + 1
+}
+
+/// The QoS a message was published at: from its tag, or the highest for an in-process publish, which
+/// then reaches each MQTT subscriber at the QoS it was granted.
+fn publisher_qos(tag: u8) -> QoS {
+    match tag {
+        1 => QoS::AtMostOnce,
+        2 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
     }
 }

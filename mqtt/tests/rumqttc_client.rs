@@ -69,6 +69,11 @@ async fn publishes_at_each_qos_reach_an_mqtt_subscriber_and_an_in_process_one() 
         let got = next_publish(&mut sub_events).await;
         assert_eq!(got.topic, format!("rust/{i}"));
         assert_eq!(&got.payload[..], format!("m{i}").as_bytes());
+        assert_eq!(
+            got.qos, qos,
+            "the lower of the granted QoS (2) and the publisher's"
+        );
+        assert!(!got.retain, "a live message goes without RETAIN");
         let delivery = local.recv_async().await.unwrap();
         assert_eq!(delivery.topic(), format!("rust/{i}"));
     }
@@ -76,8 +81,55 @@ async fn publishes_at_each_qos_reach_an_mqtt_subscriber_and_an_in_process_one() 
     broker.publish("rust/inproc", "from inside").unwrap();
     let got = next_publish(&mut sub_events).await;
     assert_eq!(got.topic, "rust/inproc");
-    assert_eq!(got.qos, QoS::ExactlyOnce);
+    assert_eq!(
+        got.qos,
+        QoS::ExactlyOnce,
+        "an in-process publish goes at the granted QoS"
+    );
     assert!(broker.stats().balances());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_message_replayed_to_a_new_subscription_carries_retain_and_a_live_one_does_not()
+{
+    let broker = Broker::new();
+    let server = MqttServer::bind("127.0.0.1:0", broker.clone(), MqttConfig::default())
+        .await
+        .unwrap();
+    let (publisher, mut pub_events) = client(&server, "retainer");
+    tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
+    publisher
+        .publish("state/door", QoS::AtLeastOnce, true, "open")
+        .await
+        .unwrap();
+    // The retained message is stored once the broker has it.
+    timeout(WAIT, async {
+        while broker.stats().retained.stored == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the retained publish reached the broker");
+    let (sub, mut sub_events) = client(&server, "late-sub");
+    sub.subscribe("state/#", QoS::AtLeastOnce).await.unwrap();
+    let replayed = next_publish(&mut sub_events).await;
+    assert_eq!(&replayed.payload[..], b"open");
+    assert!(
+        replayed.retain,
+        "a replayed retained message carries RETAIN"
+    );
+    assert_eq!(replayed.qos, QoS::AtLeastOnce);
+    publisher
+        .publish("state/door", QoS::AtMostOnce, true, "closed")
+        .await
+        .unwrap();
+    let live = next_publish(&mut sub_events).await;
+    assert_eq!(&live.payload[..], b"closed");
+    assert!(
+        !live.retain,
+        "a live message goes without RETAIN, retained or not"
+    );
+    assert_eq!(live.qos, QoS::AtMostOnce, "the publisher's QoS 0 caps it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,7 +342,12 @@ def retained_messages_reach_new_subscribers_and_an_empty_one_clears():
     pub.publish("retained/a", b"kept", qos=1, retain=True)
     late = Paho("late")
     late.subscribe(("retained/+", 1))
-    assert late.next().payload == b"kept"
+    replayed = late.next()
+    assert replayed.payload == b"kept"
+    assert replayed.retain, "a retained message sent to a new subscription carries RETAIN (3.3.1.3)"
+    pub.publish("retained/a", b"live", qos=1, retain=True)
+    live = late.next()
+    assert (live.payload, live.retain) == (b"live", False), live
     late.stop()
     pub.publish("retained/a", b"", qos=1, retain=True)
     later = Paho("later")
