@@ -91,6 +91,46 @@ fn parse_client_policy(s: &str) -> Result<OverflowPolicy, String> {
     Ok(policy)
 }
 
+/// The options of a bridge to an existing MQTT broker, on `switchyard serve` and `switchyard
+/// dashboard --mqtt`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BridgeArgs {
+    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT): reconnects with back-off, and
+    /// never loops a message that comes back.
+    #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
+    pub bridge: Option<BridgeConfig>,
+    /// Local messages matching FILTER go out to the bridged broker (repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    pub bridge_out: Vec<String>,
+    /// Messages matching FILTER on the bridged broker come in to this one (repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    pub bridge_in: Vec<String>,
+    /// QoS of the bridge's publishes and subscriptions: 0 or 1.
+    #[arg(long, value_name = "QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub bridge_qos: u8,
+    /// Capacity of each --bridge-out queue: what is kept (newest first) while the bridged broker is
+    /// away.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub bridge_queue: usize,
+}
+
+impl BridgeArgs {
+    /// The bridge asked for, if --bridge was given.
+    pub fn config(&self) -> Option<BridgeConfig> {
+        let mut config = self.bridge.clone()?;
+        config.out_filters = self.bridge_out.clone();
+        config.in_filters = self.bridge_in.clone();
+        config.qos = self.bridge_qos;
+        config.queue_capacity = self.bridge_queue;
+        Some(config)
+    }
+}
+
+fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {
+    BridgeConfig::from_url(url).map_err(|e| e.to_string())
+}
+
 /// A running MQTT listener and the runtime it runs on. Dropping it closes every connection: the
 /// server is dropped first (fields drop in order), which tells its tasks to stop, then the runtime.
 pub struct MqttListener {

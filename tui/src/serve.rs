@@ -8,13 +8,12 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use anyhow::Context;
-use clap::builder::TypedValueParser as _;
 use serde::Serialize;
 use switchyard::{Broker, StatsSnapshot};
-use switchyard_mqtt::{BridgeConfig, BridgeStats, MqttStats};
+use switchyard_mqtt::{BridgeStats, MqttStats};
 
 use crate::export::write_json_atomic;
-use crate::mqtt_listener::{MqttListenArgs, MqttListener};
+use crate::mqtt_listener::{BridgeArgs, MqttListenArgs, MqttListener};
 
 /// Options of `switchyard serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,24 +28,9 @@ pub struct ServeArgs {
     /// `switchyard dashboard --attach`, curl and Prometheus.
     #[command(flatten)]
     pub endpoint: crate::endpoint::EndpointArgs,
-    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT): reconnects with back-off, and
-    /// never loops a message that comes back.
-    #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
-    pub bridge: Option<BridgeConfig>,
-    /// Local messages matching FILTER go out to the bridged broker (repeatable).
-    #[arg(long, value_name = "FILTER", requires = "bridge")]
-    pub bridge_out: Vec<String>,
-    /// Messages matching FILTER on the bridged broker come in to this one (repeatable).
-    #[arg(long, value_name = "FILTER", requires = "bridge")]
-    pub bridge_in: Vec<String>,
-    /// QoS of the bridge's publishes and subscriptions: 0 or 1.
-    #[arg(long, value_name = "QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
-    pub bridge_qos: u8,
-    /// Capacity of each --bridge-out queue: what is kept (newest first) while the bridged broker is
-    /// away.
-    #[arg(long, value_name = "N", default_value_t = 1024,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
-    pub bridge_queue: usize,
+    /// The bridge to an existing MQTT broker (--bridge URL and its options).
+    #[command(flatten)]
+    pub bridge: BridgeArgs,
     /// When stopped, write the final `switchyard.stats/v1` snapshot with its `mqtt` and `bridges`
     /// sections to PATH (atomically; `-` is stdout).
     #[arg(long, value_name = "PATH")]
@@ -63,10 +47,6 @@ struct ServedSnapshot {
     bridges: Vec<BridgeStats>,
 }
 
-fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {
-    BridgeConfig::from_url(url).map_err(|e| e.to_string())
-}
-
 /// Serves until SIGINT or SIGTERM, then prints what the listener and the broker counted.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = mpsc::channel();
@@ -77,16 +57,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let broker = Broker::new();
     let listener = MqttListener::start(args.mqtt, &broker, args.listener.config())?;
     let endpoint = args.endpoint.start(&broker)?;
-    let bridge = match args.bridge {
-        Some(mut config) => {
-            config.out_filters = args.bridge_out;
-            config.in_filters = args.bridge_in;
-            config.qos = args.bridge_qos;
-            config.queue_capacity = args.bridge_queue;
-            Some(listener.start_bridge(&broker, config)?)
-        }
-        None => None,
-    };
+    let bridge = args
+        .bridge
+        .config()
+        .map(|config| listener.start_bridge(&broker, config))
+        .transpose()?;
     // With `--json -` the snapshot owns stdout and these lines go to stderr.
     let mut out: Box<dyn Write> = match &args.json {
         Some(path) if path.as_os_str() == "-" => Box::new(std::io::stderr()),

@@ -220,6 +220,8 @@ pub struct Observed {
     pub commands_unavailable: Option<String>,
     /// The MQTT listener serving this broker (`--mqtt`), if there is one.
     pub mqtt: Option<MqttStats>,
+    /// Its bridges to other MQTT brokers.
+    pub bridges: Vec<switchyard_mqtt::BridgeStats>,
 }
 
 /// The main table's view: which view, its sort, text filter and selection. The scroll position is
@@ -303,6 +305,7 @@ impl App {
                 unreachable: None,
                 commands_unavailable: None,
                 mqtt: None,
+                bridges: Vec::new(),
             },
             table: TableView::default(),
             explanation: None,
@@ -363,6 +366,7 @@ impl App {
         self.observed.unreachable = sample.unreachable;
         self.observed.commands_unavailable = sample.commands_unavailable;
         self.observed.mqtt = sample.mqtt;
+        self.observed.bridges = sample.bridges;
         self.rebuild_rows();
     }
 

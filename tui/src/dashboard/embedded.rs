@@ -13,11 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::mqtt_listener::{MqttListenArgs, MqttListener};
 use anyhow::Context;
 use std::net::SocketAddr;
+
 use switchyard::Explained;
 use switchyard::{
     Broker, BrokerOptions, DeadLetters, PublishOptions, StatsSnapshot, SubscriptionId,
     SubscriptionOptions, TopicLimits,
 };
+use switchyard_mqtt::{Bridge, BridgeConfig, BridgeStats};
 
 use super::consumer::Consumer;
 use super::consumer::preview;
@@ -53,16 +55,26 @@ pub struct EmbeddedBroker {
     dead_letter_queue: Option<DeadLetters>,
     /// The most recent dead letters, oldest first.
     dead_letters: VecDeque<DeadLetterRow>,
-    /// `--mqtt`: the listener serving this broker to MQTT clients, closed first when the link goes.
+    /// `--mqtt --bridge`: the bridge to an existing MQTT broker, closed first when the link goes.
+    bridge: Option<Bridge>,
+    /// `--mqtt`: the listener serving this broker to MQTT clients, closed next.
     mqtt: Option<MqttListener>,
 }
 
 impl EmbeddedBroker {
-    /// Serves this broker to MQTT clients on `addr` too (`dashboard --mqtt`), with the default limits;
-    /// its clients show in the MQTT clients view. Returns the bound address.
-    pub fn serve_mqtt(&mut self, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    /// Serves this broker to MQTT clients on `addr` too (`dashboard --mqtt`), with the default limits,
+    /// and bridges it to an existing MQTT broker when `bridge` is given; its clients and the bridge
+    /// show in the MQTT clients view. Returns the bound address.
+    pub fn serve_mqtt(
+        &mut self,
+        addr: SocketAddr,
+        bridge: Option<BridgeConfig>,
+    ) -> anyhow::Result<SocketAddr> {
         let listener = MqttListener::start(addr, &self.broker, MqttListenArgs::default().config())?;
         let bound = listener.local_addr();
+        self.bridge = bridge
+            .map(|config| listener.start_bridge(&self.broker, config))
+            .transpose()?;
         self.mqtt = Some(listener);
         Ok(bound)
     }
@@ -93,6 +105,7 @@ impl EmbeddedBroker {
             state_file: None,
             dead_letter_queue: broker_dead_letters,
             dead_letters: VecDeque::new(),
+            bridge: None,
             mqtt: None,
         };
         if demo {
@@ -351,6 +364,10 @@ impl BrokerLink for EmbeddedBroker {
         self.mqtt.as_ref().map(MqttListener::stats)
     }
 
+    fn bridges(&self) -> Vec<BridgeStats> {
+        self.bridge.iter().map(Bridge::stats).collect()
+    }
+
     fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>> {
         Ok(self.broker.explain(topic)?)
     }
@@ -358,6 +375,7 @@ impl BrokerLink for EmbeddedBroker {
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
+        self.bridge = None;
         self.mqtt = None; // MQTT connections close before the consumers stop
         self.demo = None;
         self.jobs = None; // ends the publishing thread once its queue is empty

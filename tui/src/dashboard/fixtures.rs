@@ -131,6 +131,7 @@ pub fn sample(snapshot: StatsSnapshot, paused: &[u64]) -> Sample {
         unreachable: None,
         commands_unavailable: None,
         mqtt: None,
+        bridges: Vec::new(),
         demo: true,
         events: Vec::new(),
         dead_letters: vec![DeadLetterRow {

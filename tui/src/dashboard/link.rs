@@ -133,6 +133,8 @@ pub struct Sample {
     pub commands_unavailable: Option<String>,
     /// The MQTT listener serving the broker (`dashboard --mqtt`): its connections and sessions.
     pub mqtt: Option<switchyard_mqtt::MqttStats>,
+    /// The bridges to other MQTT brokers (`dashboard --mqtt --bridge`).
+    pub bridges: Vec<switchyard_mqtt::BridgeStats>,
 }
 
 /// How many recent messages the detail pane shows (and consumers keep).
@@ -202,6 +204,11 @@ pub trait BrokerLink {
         None
     }
 
+    /// The bridges to other MQTT brokers; see [`Sample::bridges`].
+    fn bridges(&self) -> Vec<switchyard_mqtt::BridgeStats> {
+        Vec::new()
+    }
+
     fn sample(&mut self, selected: Option<SubscriptionId>) -> Sample {
         let snapshot = self.snapshot();
         Sample {
@@ -216,6 +223,7 @@ pub trait BrokerLink {
             unreachable: self.unreachable(),
             commands_unavailable: self.commands_unavailable(),
             mqtt: self.mqtt(),
+            bridges: self.bridges(),
             snapshot,
         }
     }

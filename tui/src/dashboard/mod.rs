@@ -93,6 +93,10 @@ pub struct DashboardArgs {
     /// limits; `switchyard serve --help` lists them).
     #[arg(long, value_name = "ADDR")]
     pub mqtt: Option<SocketAddr>,
+    /// With --mqtt: a bridge to an existing MQTT broker (--bridge URL and its options, as on
+    /// `switchyard serve`); its counters show in the MQTT clients view (`c`).
+    #[command(flatten)]
+    pub bridge: crate::mqtt_listener::BridgeArgs,
 }
 
 impl Default for DashboardArgs {
@@ -107,6 +111,7 @@ impl Default for DashboardArgs {
             token_file: None,
             serve: crate::endpoint::EndpointArgs::default(),
             mqtt: None,
+            bridge: crate::mqtt_listener::BridgeArgs::default(),
         }
     }
 }
@@ -169,7 +174,16 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let endpoint = args.serve.start(link.broker())?;
-    let mqtt = args.mqtt.map(|addr| link.serve_mqtt(addr)).transpose()?;
+    let bridge = args.bridge.config();
+    if bridge.is_some() && args.mqtt.is_none() {
+        anyhow::bail!(
+            "--bridge needs --mqtt ADDR: the bridge runs on the dashboard's MQTT listener"
+        );
+    }
+    let mqtt = args
+        .mqtt
+        .map(|addr| link.serve_mqtt(addr, bridge))
+        .transpose()?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);

@@ -381,6 +381,17 @@ fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
     let mut app = fixtures::app(false);
     let mut with_mqtt = sample(fixtures::snapshot_at(80.25), &[5]);
     with_mqtt.mqtt = Some(mqtt_stats());
+    with_mqtt.bridges = vec![switchyard_mqtt::BridgeStats {
+        remote: "127.0.0.1:1884".into(),
+        connected: false,
+        out_forwarded: 1_200,
+        in_published: 35,
+        out_dropped_by_reason: switchyard::DroppedByReason {
+            queue_full: 17,
+            ..Default::default()
+        },
+        ..Default::default()
+    }];
     app.apply(with_mqtt);
     press(&mut app, "c7");
     assert_eq!(app.table().view, super::app::View::Connections);
@@ -390,6 +401,10 @@ fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
         "{screen}"
     );
     assert!(screen.contains("away (session kept)"), "{screen}");
+    assert!(
+        screen.contains("bridge 127.0.0.1:1884 DOWN dropped 17"),
+        "{screen}"
+    );
     insta::assert_snapshot!(draw(&app, 100, 30).backend());
     press(&mut app, "c");
     assert_eq!(app.table().view, super::app::View::Subscriptions);

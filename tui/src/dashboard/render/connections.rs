@@ -1,7 +1,8 @@
 //! The MQTT clients view (`c`): every session of the `--mqtt` listener, connected or a persistent
 //! session waiting for its client, with its address, subscriptions, messages in flight and drops by
 //! reason, so a slow MQTT client shows up as plainly as a slow in-process subscriber. The title carries
-//! the listener's connection books (accepted = open + closed). `/` filters by client id; `7` sorts by
+//! the listener's connection books (accepted = open + closed) and each bridge: up or DOWN, messages
+//! out and in, and what its outgoing queues dropped while the remote was slow or away. `/` filters by client id; `7` sorts by
 //! drops, `4` by in-flight.
 
 use ratatui::buffer::Buffer;
@@ -53,7 +54,7 @@ impl StatefulWidget for ConnectionsTable<'_> {
             .render(at, buf);
             return;
         };
-        let title = vec![
+        let mut title = vec![
             Span::styled(format!(" MQTT clients on {} ", mqtt.address), th.accent()),
             Span::styled(
                 format!(
@@ -65,6 +66,30 @@ impl StatefulWidget for ConnectionsTable<'_> {
                 th.dim(),
             ),
         ];
+        for bridge in &app.observed().bridges {
+            let dropped = bridge.out_dropped_by_reason.total();
+            let state = if bridge.connected {
+                Span::styled("up", th.delivered())
+            } else {
+                Span::styled("DOWN", th.dropped())
+            };
+            title.extend([
+                Span::styled(format!("bridge {} ", bridge.remote), th.accent()),
+                state,
+                Span::styled(
+                    format!(" dropped {}", count(dropped)),
+                    if dropped > 0 { th.dropped() } else { th.dim() },
+                ),
+                Span::styled(
+                    format!(
+                        " out {} in {} ",
+                        count(bridge.out_forwarded),
+                        count(bridge.in_published)
+                    ),
+                    th.dim(),
+                ),
+            ]);
+        }
         let inner = table_block(app, title, area, buf);
         if inner.is_empty() {
             return;
