@@ -409,3 +409,46 @@ fn an_io_error_in_the_log_names_its_cause_once() {
         last.text
     );
 }
+
+#[test]
+fn an_mqtt_listener_and_its_bridge_show_in_the_sample_and_a_client_appears_in_the_view() {
+    use std::io::{Read, Write};
+    let mut h = Harness::new(false);
+    // A bridge to a loopback port nobody listens on: it stays down, retrying, and says so.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = nobody.local_addr().unwrap().port();
+    drop(nobody);
+    let mut bridge =
+        switchyard_mqtt::BridgeConfig::from_url(&format!("mqtt://127.0.0.1:{dead_port}")).unwrap();
+    bridge.out_filters = vec!["out/#".into()];
+    let addr = h
+        .link
+        .serve_mqtt("127.0.0.1:0".parse().unwrap(), Some(bridge))
+        .unwrap();
+    // A raw MQTT 3.1.1 CONNECT (clean session, client id "raw-1"); CONNACK 0 back.
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client
+        .write_all(&[
+            0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'r', b'a', b'w', b'-',
+            b'1',
+        ])
+        .unwrap();
+    let mut connack = [0u8; 4];
+    client.read_exact(&mut connack).unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    h.wait_for("the MQTT client in the sample", |app| {
+        app.observed()
+            .mqtt
+            .as_ref()
+            .is_some_and(|m| m.open == 1 && m.client("raw-1").is_some())
+    });
+    let bridges = &h.app.observed().bridges;
+    assert_eq!(bridges.len(), 1);
+    assert!(
+        !bridges[0].connected,
+        "nobody listens at the bridge's remote"
+    );
+    assert_eq!(bridges[0].remote, format!("127.0.0.1:{dead_port}"));
+    h.press(KeyCode::Char('c'));
+    assert_eq!(h.app.table().rows.len(), 1, "one client row");
+}
