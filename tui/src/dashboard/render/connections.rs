@@ -10,7 +10,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState, Widget};
 
-use super::{render_visible, table_block, visible_rows};
+use super::{fit_columns, render_visible, table_block, visible_rows};
 use crate::dashboard::app::App;
 use crate::dashboard::format::{count, fit};
 
@@ -94,14 +94,7 @@ impl StatefulWidget for ConnectionsTable<'_> {
         if inner.is_empty() {
             return;
         }
-        let mut numeric = WIDTHS.len();
-        while numeric > 0
-            && WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2 + 12 > inner.width
-        {
-            numeric -= 1;
-        }
-        let fixed: u16 = WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2;
-        let id_width = inner.width.saturating_sub(fixed).max(1);
+        let (numeric, id_width) = fit_columns(&WIDTHS, inner.width);
         let shown = visible_rows(app, state, inner);
         let header = Row::new(
             std::iter::once(Cell::from("client id"))

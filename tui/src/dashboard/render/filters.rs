@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::{render_visible, table_block, visible_rows};
+use super::{fit_columns, render_visible, table_block, visible_rows};
 use crate::dashboard::app::{App, SortColumn};
 use crate::dashboard::format::{bar, compact, count, fit};
 
@@ -50,14 +50,7 @@ impl StatefulWidget for FiltersTable<'_> {
         }
 
         // Numeric columns are dropped from the right when the screen is narrow; the filter takes the rest.
-        let mut numeric = WIDTHS.len();
-        while numeric > 0
-            && WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2 + 12 > inner.width
-        {
-            numeric -= 1;
-        }
-        let fixed: u16 = WIDTHS[..numeric].iter().map(|w| w + 1).sum::<u16>() + 2;
-        let filter_width = inner.width.saturating_sub(fixed).max(1);
+        let (numeric, filter_width) = fit_columns(&WIDTHS, inner.width);
 
         let shown = visible_rows(app, state, inner);
 

@@ -80,6 +80,17 @@ fn visible_rows(app: &App, state: &mut TableState, inner: Rect) -> std::ops::Ran
     offset..total.min(offset + visible)
 }
 
+/// How many of the fixed-width columns `widths` fit beside a first, text column of at least 12 cells
+/// in `width` (columns are dropped from the right on a narrow screen), and the first column's width.
+fn fit_columns(widths: &[u16], width: u16) -> (usize, u16) {
+    let fixed = |n: usize| widths[..n].iter().map(|w| w + 1).sum::<u16>() + 2;
+    let mut numeric = widths.len();
+    while numeric > 0 && fixed(numeric) + 12 > width {
+        numeric -= 1;
+    }
+    (numeric, width.saturating_sub(fixed(numeric)).max(1))
+}
+
 /// Renders `table`, built from the rows in `shown` only, with the selected row marked; an empty table
 /// says why it is empty (`no_match` when the row filter hides every row).
 fn render_visible(
