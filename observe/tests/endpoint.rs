@@ -415,7 +415,7 @@ fn non_loopback_addresses_need_to_be_asked_for() {
     let broker = Broker::new();
     let e = serve(
         &broker,
-        ServeOptions::default().addr("0.0.0.0:0".parse().unwrap()),
+        ServeOptions::default().addr("0.0.0.0:0".parse().unwrap()), // refused: never bound
     )
     .unwrap_err();
     assert!(e.to_string().contains("not a loopback address"), "{e}");
