@@ -26,6 +26,7 @@ const INLINE_TOPIC_BYTES: usize = 46;
 /// sharing a `Topic`, whose reference count the publisher raises and each receiver lowers on another
 /// core (a cache-line transfer per message), and `Broker::publish(&str, ..)` then needs no second
 /// allocation. Longer topics share the publisher's `Topic`.
+#[derive(Clone)]
 enum TopicText {
     Inline {
         len: u8,
@@ -148,12 +149,18 @@ impl Message {
     /// The copy of a retained message that a new subscription is replayed: the same topic, payload,
     /// priority and tag, marked as a replay ([`Message::is_retained_replay`]).
     pub(crate) fn as_retained_replay(&self) -> Self {
+        self.copy_without_reply(true)
+    }
+
+    /// A new message with this one's topic, payload, priority and tag, no reply address, and
+    /// `retained_replay` as given.
+    fn copy_without_reply(&self, retained_replay: bool) -> Self {
         Self(Arc::new(MessageInner {
-            topic: TopicText::from_str(self.topic(), || Topic::new_unchecked(self.topic())),
+            topic: self.0.topic.clone(),
             payload: self.0.payload.clone(),
             priority: self.0.priority,
             tag: self.0.tag,
-            retained_replay: true,
+            retained_replay,
             reply_to: None,
         }))
     }
@@ -178,14 +185,7 @@ impl Message {
     pub(crate) fn for_dead_letter(&self) -> Self {
         match &self.0.reply_to {
             None => self.clone(),
-            Some(_) => Self(Arc::new(MessageInner {
-                topic: TopicText::from_str(self.topic(), || Topic::new_unchecked(self.topic())),
-                payload: self.0.payload.clone(),
-                priority: self.0.priority,
-                tag: self.0.tag,
-                retained_replay: self.0.retained_replay,
-                reply_to: None,
-            })),
+            Some(_) => self.copy_without_reply(self.0.retained_replay),
         }
     }
 
