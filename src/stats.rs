@@ -176,3 +176,27 @@ impl<L> StatsSnapshot<L> {
                 .is_none_or(DeadLetterStats::balances)
     }
 }
+
+/// The counters of one subscription that cost nothing to read: no strings, no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriptionCounts {
+    /// The subscription's id.
+    pub id: SubscriptionId,
+    /// Published messages whose topic matched its filter.
+    pub matched: u64,
+    /// Messages handed to a receiver.
+    pub delivered: u64,
+    /// Messages dropped, every reason.
+    pub dropped: u64,
+    /// Messages queued now, over every lane.
+    pub depth: u64,
+    /// Capacity of one lane.
+    pub capacity: u64,
+}
+
+impl SubscriptionCounts {
+    /// `depth / capacity`: 1.0 is a full normal lane.
+    pub fn fill(&self) -> f64 {
+        self.depth as f64 / self.capacity.max(1) as f64
+    }
+}

@@ -42,7 +42,7 @@ use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{ReadyMark, ReadySignal};
-use crate::stats::SubscriptionStats;
+use crate::stats::{SubscriptionCounts, SubscriptionStats};
 use crate::sync::{AtomicBool, AtomicUsize, BoundedQueue, Ordering};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
@@ -509,10 +509,10 @@ impl SubscriptionCore {
 
     /// The counters that cost nothing to read (see [`crate::stats_query`]); raises `high_water` to
     /// the depth read, as [`SubscriptionCore::stats`] does.
-    pub(crate) fn counts(&self) -> crate::stats_query::SubscriptionCounts {
+    pub(crate) fn counts(&self) -> SubscriptionCounts {
         let depth = self.len() as u64;
         self.counters.raise_high_water(depth);
-        crate::stats_query::SubscriptionCounts {
+        SubscriptionCounts {
             id: self.id,
             matched: self.counters.matched(),
             delivered: self.counters.delivered(),
