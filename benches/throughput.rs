@@ -12,10 +12,14 @@
 //!   - `switchyard_publisher`: a `Publisher` handle (validated topic, cached route);
 //!   - `switchyard_publisher_credit`: the same handle, with the baselines' spin back-pressure
 //!     instead of `OverflowPolicy::Block` (see below);
+//!   - `switchyard_publisher_batch`: the same handle's `publish_batch` of 64 payloads, each receiver
+//!     taking up to 64 at a time with `drain_into` (the baselines stay one message at a time: this is
+//!     what batching buys a switchyard user, not a like-for-like hop);
 //!   - `broadcast`: `tokio::sync::broadcast` with one `Receiver` per subscriber (`try_recv` spin);
 //!   - `naive`: a `Mutex<Vec<(filter, SyncSender)>>` scanned with `filter_matches` per publish.
 //! - `single_thread_1to1`, `single_thread_1to4`: publish a batch of 64, then take it, on one thread;
-//!   switchyard against the raw queue. Isolates the data-path cost from cross-core traffic.
+//!   switchyard (one publish or receive per message, and `publish_batch` + `drain_into` per batch)
+//!   against the raw queue. Isolates the data-path cost from cross-core traffic.
 //! - `churn`: the single-thread switchyard loop with and without a thread doing 10k
 //!   subscribe+unsubscribe pairs per second on the same broker.
 //!
@@ -48,12 +52,13 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 use std::hint::black_box;
 use switchyard::{
-    Broker, Bytes, OverflowPolicy, Publisher, Subscription, SubscriptionOptions, TryRecvError,
+    Broker, Bytes, Message, OverflowPolicy, Publisher, Subscription, SubscriptionOptions,
+    TryRecvError,
 };
 
 use common::Settings;
 use common::naive::NaiveBroker;
-use common::rig::{Receiver, Rig, Spin, receive_exactly};
+use common::rig::{Receiver, Rig, Spin, receive_batches, receive_exactly};
 
 /// Capacity of every queue, for every contender.
 const CAPACITY: usize = 1024;
@@ -140,6 +145,8 @@ enum Via {
     Publisher,
     /// `Publisher::publish`, `DropNewest` with the publisher spinning until every queue has room.
     PublisherCredit,
+    /// `Publisher::publish_batch` of [`BATCH`] payloads, received with `drain_into`; `Block`.
+    PublisherBatch,
 }
 
 fn subscribe_all(broker: &Broker, fanout: usize, policy: OverflowPolicy) -> Vec<Arc<Subscription>> {
@@ -153,6 +160,32 @@ fn subscribe_all(broker: &Broker, fanout: usize, policy: OverflowPolicy) -> Vec<
             )
         })
         .collect()
+}
+
+/// Publishes `n` messages in batches of up to [`BATCH`], checking each batch was queued everywhere.
+fn publish_batches(publisher: &mut Publisher, n: u64, fanout: usize) {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(BATCH);
+        let outcome = publisher.publish_batch((0..k).map(|_| payload()));
+        if outcome.queued != k as usize * fanout {
+            fail(format!(
+                "switchyard publish_batch of {k} queued {outcome:?}, expected {}",
+                k as usize * fanout
+            ));
+        }
+        left -= k;
+    }
+}
+
+/// Takes up to `max` messages from `sub` into `got` with `drain_into`; returns how many.
+fn drain(sub: &Subscription, got: &mut Vec<Message>, max: u64) -> u64 {
+    let drained = sub.drain_into(got, max as usize);
+    black_box(&got);
+    if drained.count == 0 && sub.is_closed() {
+        fail("switchyard subscription closed during a round".into());
+    }
+    drained.count as u64
 }
 
 fn take_one(sub: &Subscription) -> bool {
@@ -189,7 +222,7 @@ impl SwitchyardHop {
         let broker = Broker::new();
         let policy = match via {
             // Long enough never to time out: a timeout would drop, and the round would stall.
-            Via::Publish | Via::Publisher => OverflowPolicy::Block {
+            Via::Publish | Via::Publisher | Via::PublisherBatch => OverflowPolicy::Block {
                 timeout: Duration::from_secs(3600),
             },
             Via::PublisherCredit => OverflowPolicy::DropNewest,
@@ -199,7 +232,18 @@ impl SwitchyardHop {
             .iter()
             .map(|s| {
                 let s = s.clone();
-                Box::new(move |n| receive_exactly(n, "switchyard", || take_one(&s))) as Receiver
+                if via == Via::PublisherBatch {
+                    let mut got = Vec::with_capacity(BATCH as usize);
+                    Box::new(move |n| {
+                        receive_batches(n, "switchyard", |wanted| {
+                            let k = drain(&s, &mut got, wanted.min(BATCH));
+                            got.clear();
+                            k
+                        })
+                    }) as Receiver
+                } else {
+                    Box::new(move |n| receive_exactly(n, "switchyard", || take_one(&s))) as Receiver
+                }
             })
             .collect();
         Self {
@@ -225,6 +269,9 @@ impl Contender for SwitchyardHop {
         } = self;
         let fanout = subs.len();
         rig.round(n, |n| {
+            if *via == Via::PublisherBatch {
+                return publish_batches(publisher, n, fanout);
+            }
             for _ in 0..n {
                 let outcome = match via {
                     Via::Publish => broker.publish(TOPIC, payload()).expect("valid topic"),
@@ -242,6 +289,7 @@ impl Contender for SwitchyardHop {
                         *credit -= 1;
                         publisher.publish(payload())
                     }
+                    Via::PublisherBatch => unreachable!("batches are published above"),
                 };
                 if outcome.queued != fanout {
                     fail(format!(
@@ -481,6 +529,8 @@ struct SwitchyardLoop {
     /// Pairs done and time spent during measured rounds, to report the churn rate achieved.
     churned: (u64, Duration),
     name: String,
+    /// Where `PublisherBatch` drains a batch.
+    got: Vec<Message>,
 }
 
 impl SwitchyardLoop {
@@ -502,6 +552,7 @@ impl SwitchyardLoop {
             via,
             churned: (0, Duration::ZERO),
             name,
+            got: Vec::with_capacity(BATCH as usize),
         }
     }
 }
@@ -514,10 +565,22 @@ impl Contender for SwitchyardLoop {
         let mut left = n;
         while left > 0 {
             let batch = left.min(BATCH);
+            if self.via == Via::PublisherBatch {
+                publish_batches(&mut self.publisher, batch, fanout);
+                for s in &self.subs {
+                    if drain(s, &mut self.got, batch) != batch {
+                        fail("single-thread subscription short of a batch".into());
+                    }
+                    self.got.clear();
+                }
+                left -= batch;
+                continue;
+            }
             for _ in 0..batch {
                 let outcome = match self.via {
                     Via::Publish => self.broker.publish(TOPIC, payload()).expect("valid topic"),
                     Via::Publisher | Via::PublisherCredit => self.publisher.publish(payload()),
+                    Via::PublisherBatch => unreachable!("batches are published above"),
                 };
                 if outcome.queued != fanout {
                     fail(format!(
@@ -606,6 +669,10 @@ fn cross_thread(c: &mut Criterion) {
                 Box::new(move || Box::new(SwitchyardHop::new(fanout, Via::PublisherCredit))),
             ),
             (
+                "switchyard_publisher_batch",
+                Box::new(move || Box::new(SwitchyardHop::new(fanout, Via::PublisherBatch))),
+            ),
+            (
                 "broadcast",
                 Box::new(move || Box::new(BroadcastHop::new(fanout))),
             ),
@@ -651,6 +718,17 @@ fn single_thread(c: &mut Criterion) {
                     Box::new(SwitchyardLoop::new(
                         fanout,
                         Via::Publisher,
+                        false,
+                        String::new(),
+                    ))
+                }),
+            ),
+            (
+                "switchyard_publisher_batch",
+                Box::new(move || {
+                    Box::new(SwitchyardLoop::new(
+                        fanout,
+                        Via::PublisherBatch,
                         false,
                         String::new(),
                     ))

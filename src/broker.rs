@@ -580,6 +580,7 @@ impl Broker {
             topic: Topic::with_limits(topic, &self.shared.limits)?,
             version: u64::MAX,
             routes: Vec::new(),
+            batch: Vec::new(),
         })
     }
 
@@ -691,6 +692,8 @@ pub struct Publisher {
     topic: Topic,
     version: u64,
     routes: Vec<Arc<SubscriptionCore>>,
+    /// The messages of a `publish_batch` being delivered; empty between calls, kept for its capacity.
+    batch: Vec<Message>,
 }
 
 impl Publisher {
@@ -749,17 +752,44 @@ impl Publisher {
         Ok(joined)
     }
 
-    /// Publishes each payload in turn, checking the route once. Returns the summed outcome.
+    /// Publishes the payloads in order as one batch, and returns the summed outcome. The route is
+    /// checked once, and each subscription is offered the whole batch in one go: its counters and its
+    /// receivers' wake-up are paid once per batch instead of once per message, which is what makes a
+    /// batch faster than a loop of [`Publisher::publish`] (see the README's performance section).
+    /// Receivers see the messages in order, as if published one by one; under `Block` a full queue
+    /// makes the publisher wait mid-batch, after waking its receivers.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let sub = broker.subscribe("ticks").unwrap();
+    /// let mut publisher = broker.publisher("ticks").unwrap();
+    /// let outcome = publisher.publish_batch(["1", "2", "3"]);
+    /// assert_eq!(outcome.queued, 3);
+    ///
+    /// let mut got = Vec::new();
+    /// sub.drain_into(&mut got, 64);
+    /// let payloads: Vec<_> = got.iter().map(|m| m.payload().clone()).collect();
+    /// assert_eq!(payloads, ["1", "2", "3"]);
+    /// ```
     pub fn publish_batch<P: Into<Bytes>>(
         &mut self,
         payloads: impl IntoIterator<Item = P>,
     ) -> PublishOutcome {
         self.refresh();
-        let mut total = PublishOutcome::default();
-        for payload in payloads {
-            total.merge(self.send(payload, Priority::Normal, 0));
-        }
-        total
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.extend(
+            payloads
+                .into_iter()
+                .map(|payload| Message::on_topic(&self.topic, payload, Priority::Normal)),
+        );
+        let outcome = self
+            .shared
+            .publishes
+            .deliver_batch(&self.routes, &mut batch);
+        self.batch = batch;
+        outcome
     }
 
     /// Offers one message along the cached route.

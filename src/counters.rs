@@ -139,10 +139,10 @@ pub(crate) struct SubscriptionCounters {
 pub(crate) const HIGH_WATER_SAMPLE_EVERY: u64 = 32;
 
 impl SubscriptionCounters {
-    /// Counts one matched message; returns the new `matched` count.
+    /// Counts `n` matched messages; returns the `matched` count before them.
     #[inline]
-    pub(crate) fn add_matched(&self) -> u64 {
-        self.publish.matched.fetch_add(1, Ordering::Relaxed) + 1
+    pub(crate) fn add_matched(&self, n: u64) -> u64 {
+        self.publish.matched.fetch_add(n, Ordering::Relaxed)
     }
 
     #[inline]

@@ -17,7 +17,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::message::Message;
 use crate::routing::RoutingTable;
-use crate::subscription::{Offer, SubscriptionCore, Wait};
+use crate::subscription::{Offered, SubscriptionCore, Wait};
 use crate::sync::{AtomicU64, Ordering};
 
 /// What one publish did.
@@ -33,17 +33,12 @@ pub struct PublishOutcome {
 }
 
 impl PublishOutcome {
+    /// Adds what offering `n` messages to one subscription did.
     #[inline]
-    fn count(&mut self, offer: Offer) {
-        self.matched += 1;
-        match offer {
-            Offer::Queued => self.queued += 1,
-            Offer::QueuedEvicting => {
-                self.queued += 1;
-                self.dropped += 1;
-            }
-            Offer::Dropped => self.dropped += 1,
-        }
+    fn add(&mut self, n: usize, offered: Offered) {
+        self.matched += n;
+        self.queued += offered.queued;
+        self.dropped += offered.evicted + offered.dropped;
     }
 
     /// Adds another outcome to this one (for batches).
@@ -78,9 +73,9 @@ impl PublishCounters {
         route: Route<'_>,
         build: impl FnOnce() -> Message,
     ) -> PublishOutcome {
-        let mut outcome = PublishOutcome::default();
         match route {
             Route::Table(table, topic) => {
+                let mut outcome = PublishOutcome::default();
                 let mut build = Some(build);
                 let mut message: Option<Message> = None;
                 table.trie.for_each_match(topic, |core| {
@@ -88,25 +83,66 @@ impl PublishCounters {
                         message = build.take().map(|build| build());
                     }
                     if let Some(msg) = &message {
-                        outcome.count(core.offer(msg, Wait::MayBlock));
+                        outcome.add(
+                            1,
+                            core.offer_all(std::iter::once(msg.clone()), Wait::MayBlock),
+                        );
                     }
                 });
+                self.count_publishes(1, &outcome);
+                outcome
             }
-            Route::Cached(routes) => {
-                if let Some((last, others)) = routes.split_last() {
-                    let msg = build();
-                    for core in others {
-                        outcome.count(core.offer(&msg, Wait::MayBlock));
-                    }
-                    outcome.count(last.offer_owned(msg, Wait::MayBlock));
+            Route::Cached([]) => {
+                let outcome = PublishOutcome::default();
+                self.count_publishes(1, &outcome);
+                outcome
+            }
+            Route::Cached(routes) => self.deliver_cached(routes, build()),
+        }
+    }
+
+    /// Offers a publisher's batch (emptied) along its cached route: each subscription is offered the
+    /// whole batch at once ([`SubscriptionCore::offer_all`]), so its counters and its receivers'
+    /// wake-up are paid once per batch, not once per message. Counts `batch.len()` publishes.
+    #[inline]
+    pub(crate) fn deliver_batch(
+        &self,
+        routes: &[Arc<SubscriptionCore>],
+        batch: &mut Vec<Message>,
+    ) -> PublishOutcome {
+        self.deliver_cached(routes, batch)
+    }
+
+    /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
+    /// but the last is offered clones, the last takes the caller's handles.
+    #[inline]
+    fn deliver_cached(
+        &self,
+        routes: &[Arc<SubscriptionCore>],
+        batch: impl Batch,
+    ) -> PublishOutcome {
+        let n = batch.len();
+        let mut outcome = PublishOutcome::default();
+        match routes.split_last() {
+            Some((last, others)) => {
+                for core in others {
+                    outcome.add(n, core.offer_all(batch.clones(), Wait::MayBlock));
                 }
+                outcome.add(n, last.offer_all(batch.into_handles(), Wait::MayBlock));
             }
+            None => drop(batch.into_handles()),
         }
-        self.published.fetch_add(1, Ordering::Relaxed);
-        if outcome.matched == 0 {
-            self.unrouted.fetch_add(1, Ordering::Relaxed);
-        }
+        self.count_publishes(n as u64, &outcome);
         outcome
+    }
+
+    /// Counts `n` publishes that did `outcome` between them.
+    #[inline]
+    fn count_publishes(&self, n: u64, outcome: &PublishOutcome) {
+        self.published.fetch_add(n, Ordering::Relaxed);
+        if outcome.matched == 0 {
+            self.unrouted.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Accepted publishes so far.
@@ -117,5 +153,42 @@ impl PublishCounters {
     /// Publishes that matched no subscription so far.
     pub(crate) fn unrouted(&self) -> u64 {
         self.unrouted.load(Ordering::Relaxed)
+    }
+}
+
+/// The messages of one cached-route delivery: one message, or a publisher's batch.
+trait Batch {
+    fn len(&self) -> usize;
+    /// A clone of each message, for every subscription but the last.
+    fn clones(&self) -> impl ExactSizeIterator<Item = Message>;
+    /// The messages themselves, for the last subscription.
+    fn into_handles(self) -> impl ExactSizeIterator<Item = Message>;
+}
+
+impl Batch for Message {
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn clones(&self) -> impl ExactSizeIterator<Item = Message> {
+        std::iter::once(self.clone())
+    }
+
+    fn into_handles(self) -> impl ExactSizeIterator<Item = Message> {
+        std::iter::once(self)
+    }
+}
+
+impl Batch for &mut Vec<Message> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn clones(&self) -> impl ExactSizeIterator<Item = Message> {
+        self.iter().cloned()
+    }
+
+    fn into_handles(self) -> impl ExactSizeIterator<Item = Message> {
+        self.drain(..)
     }
 }

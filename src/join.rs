@@ -68,10 +68,10 @@ pub(crate) struct JoinState {
 }
 
 impl JoinState {
-    /// A message is about to be pushed. Publisher side, before the push.
+    /// `n` messages are about to be pushed. Publisher side, before the push.
     #[inline]
-    pub(crate) fn begin(&self) {
-        self.counter.begin();
+    pub(crate) fn begin(&self, n: u64) {
+        self.counter.begin(n);
     }
 
     /// `n` messages counted by `begin` will never be processed; wakes joiners if none is left.
@@ -129,10 +129,10 @@ pub(crate) struct JoinCounter {
 }
 
 impl JoinCounter {
-    /// A message is about to be pushed. Publisher side, before the push.
+    /// `n` messages are about to be pushed. Publisher side, before the push.
     #[inline]
-    pub(crate) fn begin(&self) {
-        self.unfinished.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn begin(&self, n: u64) {
+        self.unfinished.fetch_add(n, Ordering::Relaxed);
     }
 
     /// `n` messages counted by `begin` will never be processed (refused, evicted, discarded). Returns
@@ -183,7 +183,7 @@ mod loom_models {
             let delivered = Arc::new(AtomicU64::new(0));
             let processed = Arc::new(AtomicBool::new(false));
             // The publisher: count, then push.
-            join.begin();
+            join.begin(1);
             queued.store(true, Ordering::Release);
             let receiver = {
                 let (join, queued, delivered, processed) = (
@@ -232,8 +232,8 @@ mod loom_racing_receivers {
         model.check(|| {
             let join = Arc::new(JoinCounter::default());
             let delivered = Arc::new(AtomicU64::new(0));
-            join.begin();
-            join.begin();
+            join.begin(1);
+            join.begin(1);
             let receivers: Vec<_> = (0..2)
                 .map(|_| {
                     let (join, delivered) = (join.clone(), delivered.clone());

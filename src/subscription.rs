@@ -163,6 +163,43 @@ pub(crate) enum Offer {
     Dropped,
 }
 
+/// What offering a batch of messages to one subscription did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Offered {
+    /// Messages queued (including those that evicted an older one).
+    pub(crate) queued: usize,
+    /// Older messages evicted to make room under `DropOldest`.
+    pub(crate) evicted: usize,
+    /// Messages of the batch not queued; counted as dropped.
+    pub(crate) dropped: usize,
+}
+
+impl Offered {
+    #[inline]
+    fn count(&mut self, offer: Offer) {
+        match offer {
+            Offer::Queued => self.queued += 1,
+            Offer::QueuedEvicting => {
+                self.queued += 1;
+                self.evicted += 1;
+            }
+            Offer::Dropped => self.dropped += 1,
+        }
+    }
+
+    /// The outcome of a batch of one.
+    #[inline]
+    fn as_single(self) -> Offer {
+        if self.dropped > 0 {
+            Offer::Dropped
+        } else if self.evicted > 0 {
+            Offer::QueuedEvicting
+        } else {
+            Offer::Queued
+        }
+    }
+}
+
 /// How many growing spins (crossbeam `Backoff::spin`: 1, 2, 4 .. 64 pause instructions) a `Block`
 /// publisher with a short timeout tries before it parks.
 const SPINS_BEFORE_PARKING: u32 = 7;
@@ -253,50 +290,77 @@ impl SubscriptionCore {
         }
     }
 
-    /// Counts one matched message, and one unfinished if the subscription is joinable.
+    /// Counts `n` matched messages, and as many unfinished if the subscription is joinable. Returns
+    /// the `matched` count before them.
     #[inline]
-    fn count_matched(&self) -> u64 {
+    fn count_matched(&self, n: u64) -> u64 {
         if let Some(join) = &self.join {
-            join.begin();
+            join.begin(n);
         }
-        self.counters.add_matched()
+        self.counters.add_matched(n)
     }
 
-    /// Offers `msg` to this subscription under its current policy, into the lane of its priority.
-    /// Publisher side.
+    /// Offers `msg` to this subscription (a clone: the caller keeps its handle). Publisher side.
     #[inline]
     pub(crate) fn offer(&self, msg: &Message, wait: Wait) -> Offer {
         self.offer_owned(msg.clone(), wait)
     }
 
-    /// The one offer: [`Self::offer`] taking the caller's handle (the last subscription of a route saves
-    /// a reference-count increment and decrement on a cache line the receiver is about to read).
-    ///
-    /// The policy decides a full lane: `DropNewest` refuses, `DropOldest` evicts, `Block` waits
-    /// ([`Self::push_blocking`]) unless `wait` is [`Wait::Never`], when it refuses like `DropNewest`.
+    /// Offers `msg`, taking the caller's handle (the last subscription of a route saves a
+    /// reference-count increment and decrement on a cache line the receiver is about to read): a batch
+    /// of one through [`Self::offer_all`].
     #[inline]
     pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> Offer {
-        let matched = self.count_matched();
-        if self.closed.load(Ordering::Acquire) {
-            self.drop_message(&msg, DropReason::Unsubscribed);
-            return Offer::Dropped;
+        self.offer_all(std::iter::once(msg), wait).as_single()
+    }
+
+    /// The one offer: queues `msgs` in order, each into the lane of its priority under the policy in
+    /// force, then wakes receivers once. Publisher side.
+    ///
+    /// The policy decides a full lane: `DropNewest` refuses, `DropOldest` evicts, `Block` waits
+    /// ([`Self::push_blocking`], which wakes receivers before it waits) unless `wait` is
+    /// [`Wait::Never`], when it refuses like `DropNewest`. A batch counts its `matched` (and joinable
+    /// `unfinished`) in one add before the first push, so `delivered + dropped <= matched` at every
+    /// instant, and pays the receivers' wake-up check (a `SeqCst` fence) once.
+    #[inline]
+    pub(crate) fn offer_all(
+        &self,
+        msgs: impl ExactSizeIterator<Item = Message>,
+        wait: Wait,
+    ) -> Offered {
+        let n = msgs.len() as u64;
+        let mut offered = Offered::default();
+        if n == 0 {
+            return offered;
         }
-        let lane = self.lanes.for_push(msg.priority());
-        let outcome = match (self.policy.load(), wait) {
-            (OverflowPolicy::DropNewest, _) | (OverflowPolicy::Block { .. }, Wait::Never) => {
-                self.push_or_refuse(lane, msg)
+        let matched_before = self.count_matched(n);
+        for msg in msgs {
+            if self.closed.load(Ordering::Acquire) {
+                self.drop_message(&msg, DropReason::Unsubscribed);
+                offered.dropped += 1;
+                continue;
             }
-            (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
-            (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
-        };
-        if outcome == Offer::Dropped {
-            return outcome;
+            let lane = self.lanes.for_push(msg.priority());
+            let outcome = match (self.policy.load(), wait) {
+                (OverflowPolicy::DropNewest, _) | (OverflowPolicy::Block { .. }, Wait::Never) => {
+                    self.push_or_refuse(lane, msg)
+                }
+                (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
+                (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
+            };
+            offered.count(outcome);
         }
-        if matched % HIGH_WATER_SAMPLE_EVERY == 0 {
+        if offered.queued == 0 {
+            return offered;
+        }
+        // Sampled: reading the depth touches the receivers' lines (see `HIGH_WATER_SAMPLE_EVERY`).
+        if matched_before / HIGH_WATER_SAMPLE_EVERY
+            != (matched_before + n) / HIGH_WATER_SAMPLE_EVERY
+        {
             self.counters.raise_high_water(self.lanes.len() as u64);
         }
         self.notify_receivers();
-        outcome
+        offered
     }
 
     /// Queues `msg`, or refuses it as `queue_full` when the lane is full.
@@ -341,6 +405,9 @@ impl SubscriptionCore {
             Ok(()) => return Offer::Queued,
             Err(back) => back,
         };
+        // Receivers are woken once per batch, after its last push: one parked now must be woken
+        // before this publisher waits for it to make room.
+        self.notify_receivers();
         let started = Instant::now();
         let dropped = |msg: Message, reason| {
             self.drop_message(&msg, reason);

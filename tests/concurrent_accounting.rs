@@ -99,15 +99,26 @@ fn run(policy: OverflowPolicy) {
                     .iter()
                     .map(|t| broker.publisher(t).unwrap())
                     .collect();
-                for seq in 0..MESSAGES_PER_PUBLISHER {
-                    let id = (p << 32) | seq;
+                let payload = |seq: u64| ((p << 32) | seq).to_le_bytes().to_vec();
+                // One message through a handle, one through the broker, then a batch through a
+                // handle, in turn.
+                let mut seq = 0;
+                while seq < MESSAGES_PER_PUBLISHER {
                     let which = (seq as usize) % TOPICS.len();
-                    if seq % 2 == 0 {
-                        handles[which].publish(id.to_le_bytes().to_vec());
-                    } else {
-                        broker
-                            .publish(TOPICS[which], id.to_le_bytes().to_vec())
-                            .unwrap();
+                    match seq % 3 {
+                        0 => {
+                            handles[which].publish(payload(seq));
+                            seq += 1;
+                        }
+                        1 => {
+                            broker.publish(TOPICS[which], payload(seq)).unwrap();
+                            seq += 1;
+                        }
+                        _ => {
+                            let end = (seq + 5).min(MESSAGES_PER_PUBLISHER);
+                            handles[which].publish_batch((seq..end).map(payload));
+                            seq = end;
+                        }
                     }
                 }
             })

@@ -256,3 +256,81 @@ fn a_new_block_timeout_applies_to_publishers_already_waiting() {
     assert_eq!((s.dropped_by_reason.timeout, s.depth), (1, 1));
     assert!(s.balances());
 }
+
+/// A batch meets each policy exactly as the same messages published one by one would.
+#[test]
+fn a_batch_is_kept_and_dropped_as_one_message_at_a_time_would_be() {
+    let broker = Broker::new();
+    let newest = broker
+        .subscribe_with("t", SubscriptionOptions::new().capacity(3))
+        .unwrap();
+    let oldest = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new()
+                .capacity(3)
+                .policy(OverflowPolicy::DropOldest),
+        )
+        .unwrap();
+    let mut publisher = broker.publisher("t").unwrap();
+    let outcome = publisher.publish_batch(["1", "2", "3", "4", "5"]);
+    // 5 matched in each; DropNewest queues 3 and refuses 2, DropOldest queues 5 and evicts 2.
+    assert_eq!(
+        (outcome.matched, outcome.queued, outcome.dropped),
+        (10, 8, 4)
+    );
+    assert_eq!(payloads(&newest), ["1", "2", "3"]);
+    assert_eq!(payloads(&oldest), ["3", "4", "5"]);
+    let (n, o) = (newest.stats(), oldest.stats());
+    assert_eq!((n.matched, n.dropped_by_reason.queue_full), (5, 2));
+    assert_eq!((o.matched, o.dropped_by_reason.evicted), (5, 2));
+    assert_eq!(n.high_water, 3);
+    assert!(broker.stats().balances());
+    assert_eq!(broker.stats().totals.published, 5);
+}
+
+/// Receivers are woken once per batch, after its last push; a batch larger than a `Block` queue must
+/// still wake a receiver parked in `recv` before the publisher waits for room, or both would wait.
+#[test]
+fn a_batch_larger_than_a_block_queue_wakes_its_parked_receiver_before_waiting() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new()
+                .capacity(4)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::from_secs(60),
+                }),
+        )
+        .unwrap();
+    let publisher = {
+        let broker = broker.clone();
+        thread::spawn(move || {
+            // Let the receiver park on the empty queue first.
+            thread::sleep(Duration::from_millis(50));
+            let mut publisher = broker.publisher("t").unwrap();
+            publisher.publish_batch((0..100).map(|i| i.to_string()))
+        })
+    };
+    // A receiver that is never woken still finds the messages when its wait times out, so the
+    // symptom of a lost wake-up is a receive that took its whole timeout (a stall, far longer than
+    // any scheduling delay), not an error.
+    let stall = Duration::from_secs(5);
+    let got: Vec<String> = (0..100)
+        .map(|i| {
+            let started = Instant::now();
+            let d = sub.recv_timeout(stall).unwrap();
+            assert!(
+                started.elapsed() < stall,
+                "receive {i} was never woken: it waited out its whole timeout"
+            );
+            String::from_utf8(d.payload().to_vec()).unwrap()
+        })
+        .collect();
+    assert_eq!(got, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+    let outcome = publisher.join().unwrap();
+    assert_eq!((outcome.queued, outcome.dropped), (100, 0));
+    let s = sub.stats();
+    assert_eq!((s.matched, s.delivered, s.dropped), (100, 100, 0));
+}

@@ -69,14 +69,22 @@ impl Spin {
 /// Returns `n`. `who` names the receiver in a stall report.
 #[inline]
 pub fn receive_exactly(n: u64, who: &str, mut try_one: impl FnMut() -> bool) -> u64 {
+    receive_batches(n, who, |_| u64::from(try_one()))
+}
+
+/// Calls `take(wanted)`, which takes up to `wanted` messages and returns how many it took, until `n`
+/// are taken, backing off while it takes none. Returns `n`.
+#[inline]
+pub fn receive_batches(n: u64, who: &str, mut take: impl FnMut(u64) -> u64) -> u64 {
     let mut got = 0;
     let mut spin = Spin::new();
     while got < n {
-        if try_one() {
-            got += 1;
-            spin.reset();
-        } else {
-            spin.idle(|| format!("{who} received {got} of {n} messages"));
+        match take(n - got) {
+            0 => spin.idle(|| format!("{who} received {got} of {n} messages")),
+            k => {
+                got += k;
+                spin.reset();
+            }
         }
     }
     got
