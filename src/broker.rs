@@ -34,6 +34,7 @@ use crate::delivery::{PublishCounters, Route};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
+use crate::recycle::RecentMessages;
 use crate::request::{PendingReply, ReplySlot, RequestCounters, RequestError};
 use crate::retained::{RetainedLimits, RetainedStore};
 use crate::routing::Routing;
@@ -581,6 +582,7 @@ impl Broker {
             version: u64::MAX,
             routes: Vec::new(),
             batch: Vec::new(),
+            recent: RecentMessages::default(),
         })
     }
 
@@ -694,6 +696,8 @@ pub struct Publisher {
     routes: Vec<Arc<SubscriptionCore>>,
     /// The messages of a `publish_batch` being delivered; empty between calls, kept for its capacity.
     batch: Vec<Message>,
+    /// Recently sent messages, whose allocations are reused once receivers let them go.
+    recent: RecentMessages,
 }
 
 impl Publisher {
@@ -779,11 +783,10 @@ impl Publisher {
     ) -> PublishOutcome {
         self.refresh();
         let mut batch = std::mem::take(&mut self.batch);
-        batch.extend(
-            payloads
-                .into_iter()
-                .map(|payload| Message::on_topic(&self.topic, payload, Priority::Normal)),
-        );
+        batch.extend(payloads.into_iter().map(|payload| {
+            self.recent
+                .make(&self.topic, payload.into(), Priority::Normal, 0)
+        }));
         let outcome = self
             .shared
             .publishes
@@ -794,12 +797,17 @@ impl Publisher {
 
     /// Offers one message along the cached route.
     #[inline]
-    fn send(&self, payload: impl Into<Bytes>, priority: Priority, tag: u8) -> PublishOutcome {
-        self.shared
-            .publishes
-            .deliver(Route::Cached(&self.routes), || {
-                Message::on_topic(&self.topic, payload, priority).tagged(tag)
-            })
+    fn send(&mut self, payload: impl Into<Bytes>, priority: Priority, tag: u8) -> PublishOutcome {
+        let Self {
+            shared,
+            topic,
+            routes,
+            recent,
+            ..
+        } = self;
+        shared.publishes.deliver(Route::Cached(routes), || {
+            recent.make(topic, payload.into(), priority, tag)
+        })
     }
 }
 

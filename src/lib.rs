@@ -50,6 +50,7 @@ mod message;
 pub mod policy;
 pub mod priority;
 pub mod ready;
+mod recycle;
 pub mod request;
 pub mod retained;
 pub mod routing;

@@ -146,6 +146,38 @@ impl Message {
         self
     }
 
+    /// Gives a message that nothing else holds new contents, in place: the reuse of
+    /// [`crate::recycle`]. The topic stays. Gives `payload` back if another handle to this message
+    /// exists (a receiver, a queue, a dead letter or a user still holds it), changing nothing.
+    #[inline]
+    pub(crate) fn refill(
+        &mut self,
+        payload: Bytes,
+        priority: Priority,
+        tag: u8,
+    ) -> Result<(), Bytes> {
+        // A plain load first: while a receiver holds the message, `get_mut`'s compare-and-swap on
+        // its count would be a write to a line the receiver is using, for nothing.
+        if Arc::strong_count(&self.0) != 1 {
+            return Err(payload);
+        }
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) if inner.reply_to.is_none() && !inner.retained_replay => {
+                inner.payload = payload;
+                inner.priority = priority;
+                inner.tag = tag;
+                Ok(())
+            }
+            _ => Err(payload),
+        }
+    }
+
+    /// The address of the shared allocation, for tests of its reuse.
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// The copy of a retained message that a new subscription is replayed: the same topic, payload,
     /// priority and tag, marked as a replay ([`Message::is_retained_replay`]).
     pub(crate) fn as_retained_replay(&self) -> Self {
