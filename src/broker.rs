@@ -30,7 +30,7 @@ use bytes::Bytes;
 use crate::counters::DroppedByReason;
 use crate::dead_letter::{DeadLetterQueue, DeadLetters};
 pub use crate::delivery::PublishOutcome;
-use crate::delivery::{PublishCounters, Route};
+use crate::delivery::{HandleCounts, PublishCounters, Route};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
@@ -583,6 +583,7 @@ impl Broker {
             routes: Vec::new(),
             batch: Vec::new(),
             recent: RecentMessages::default(),
+            counts: self.shared.publishes.register_handle(),
         })
     }
 
@@ -633,11 +634,8 @@ impl Broker {
 
     /// `(published, unrouted, when the broker started)`.
     pub(crate) fn publish_counts(&self) -> (u64, u64, Instant) {
-        (
-            self.shared.publishes.published(),
-            self.shared.publishes.unrouted(),
-            self.shared.started,
-        )
+        let (published, unrouted) = self.shared.publishes.totals();
+        (published, unrouted, self.shared.started)
     }
 
     /// Rates over the interval since the previous call (or since the broker started), from `totals`
@@ -698,6 +696,8 @@ pub struct Publisher {
     batch: Vec<Message>,
     /// Recently sent messages, whose allocations are reused once receivers let them go.
     recent: RecentMessages,
+    /// This handle's publish counts (see [`HandleCounts`]).
+    counts: Arc<HandleCounts>,
 }
 
 impl Publisher {
@@ -790,7 +790,7 @@ impl Publisher {
         let outcome = self
             .shared
             .publishes
-            .deliver_batch(&self.routes, &mut batch);
+            .deliver_batch(&self.routes, &self.counts, &mut batch);
         self.batch = batch;
         outcome
     }
@@ -803,9 +803,10 @@ impl Publisher {
             topic,
             routes,
             recent,
+            counts,
             ..
         } = self;
-        shared.publishes.deliver(Route::Cached(routes), || {
+        shared.publishes.deliver(Route::Cached(routes, counts), || {
             recent.make(topic, payload.into(), priority, tag)
         })
     }
@@ -813,6 +814,7 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
+        self.shared.publishes.fold_handle(&self.counts);
         // Release cached routes first, then let the broker finalise anything they kept reachable.
         let had_closed = self.routes.iter().any(|c| c.is_closed());
         self.routes.clear();

@@ -11,7 +11,7 @@
 //! allocates nothing; it is built once and shared by every subscription it reaches. Along a cached
 //! route the last subscription takes the caller's handle instead of a clone.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_utils::CachePadded;
 
@@ -53,15 +53,54 @@ impl PublishOutcome {
 pub(crate) enum Route<'a> {
     /// Every subscription whose filter matches the topic, in one routing-table snapshot.
     Table(&'a RoutingTable, &'a str),
-    /// A publisher's cached list, valid for the table version it was computed from.
-    Cached(&'a [Arc<SubscriptionCore>]),
+    /// A publisher's cached list, valid for the table version it was computed from, and the
+    /// publisher's own publish counts.
+    Cached(&'a [Arc<SubscriptionCore>], &'a HandleCounts),
 }
 
-/// The broker-wide publish counters, written by every publish (hence padded apart).
+/// The broker's publish counters: one pair every `Broker::publish` writes (hence padded apart), and
+/// one pair per [`crate::Publisher`] handle that only that handle writes.
 #[derive(Debug, Default)]
 pub(crate) struct PublishCounters {
     published: CachePadded<AtomicU64>,
     unrouted: CachePadded<AtomicU64>,
+    /// The counts of live `Publisher` handles. A handle's counts are folded into the shared pair
+    /// when it is dropped, under this lock, so a reader (who sums under it) counts each publish once.
+    handles: Mutex<Vec<Arc<HandleCounts>>>,
+}
+
+/// One `Publisher` handle's publish counts.
+///
+/// Only its handle writes them (publishing takes `&mut Publisher`), so a publish adds with a plain
+/// load and store instead of a read-modify-write: no locked instruction, and no cache line shared with
+/// other publishers. Readers sum them under [`PublishCounters`]'s lock; they are exact whenever no
+/// publish is in flight, like every other count.
+#[derive(Debug, Default)]
+pub(crate) struct HandleCounts {
+    published: CachePadded<AtomicU64>,
+    unrouted: AtomicU64,
+}
+
+impl HandleCounts {
+    #[inline]
+    fn add(&self, n: u64, unrouted: bool) {
+        // Single writer: see the type's docs.
+        let published = self.published.load(Ordering::Relaxed);
+        self.published.store(published + n, Ordering::Relaxed);
+        if unrouted {
+            let before = self.unrouted.load(Ordering::Relaxed);
+            self.unrouted.store(before + n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where one delivery's publishes are counted.
+#[derive(Clone, Copy)]
+enum Counts<'a> {
+    /// The broker-wide pair, for `Broker::publish` and friends.
+    Shared,
+    /// A `Publisher` handle's own.
+    Handle(&'a HandleCounts),
 }
 
 impl PublishCounters {
@@ -89,15 +128,17 @@ impl PublishCounters {
                         );
                     }
                 });
-                self.count_publishes(1, &outcome);
+                self.count_publishes(Counts::Shared, 1, &outcome);
                 outcome
             }
-            Route::Cached([]) => {
+            Route::Cached([], counts) => {
                 let outcome = PublishOutcome::default();
-                self.count_publishes(1, &outcome);
+                self.count_publishes(Counts::Handle(counts), 1, &outcome);
                 outcome
             }
-            Route::Cached(routes) => self.deliver_cached(routes, build()),
+            Route::Cached(routes, counts) => {
+                self.deliver_cached(routes, Counts::Handle(counts), build())
+            }
         }
     }
 
@@ -108,9 +149,10 @@ impl PublishCounters {
     pub(crate) fn deliver_batch(
         &self,
         routes: &[Arc<SubscriptionCore>],
+        counts: &HandleCounts,
         batch: &mut Vec<Message>,
     ) -> PublishOutcome {
-        self.deliver_cached(routes, batch)
+        self.deliver_cached(routes, Counts::Handle(counts), batch)
     }
 
     /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
@@ -119,6 +161,7 @@ impl PublishCounters {
     fn deliver_cached(
         &self,
         routes: &[Arc<SubscriptionCore>],
+        counts: Counts<'_>,
         batch: impl Batch,
     ) -> PublishOutcome {
         let n = batch.len();
@@ -132,27 +175,64 @@ impl PublishCounters {
             }
             None => drop(batch.into_handles()),
         }
-        self.count_publishes(n as u64, &outcome);
+        self.count_publishes(counts, n as u64, &outcome);
         outcome
     }
 
     /// Counts `n` publishes that did `outcome` between them.
     #[inline]
-    fn count_publishes(&self, n: u64, outcome: &PublishOutcome) {
-        self.published.fetch_add(n, Ordering::Relaxed);
-        if outcome.matched == 0 {
-            self.unrouted.fetch_add(n, Ordering::Relaxed);
+    fn count_publishes(&self, counts: Counts<'_>, n: u64, outcome: &PublishOutcome) {
+        let unrouted = outcome.matched == 0;
+        match counts {
+            Counts::Handle(handle) => handle.add(n, unrouted),
+            Counts::Shared => {
+                self.published.fetch_add(n, Ordering::Relaxed);
+                if unrouted {
+                    self.unrouted.fetch_add(n, Ordering::Relaxed);
+                }
+            }
         }
     }
 
-    /// Accepted publishes so far.
-    pub(crate) fn published(&self) -> u64 {
-        self.published.load(Ordering::Relaxed)
+    /// Counts for a new `Publisher` handle, included in [`Self::totals`] until
+    /// [`Self::fold_handle`].
+    pub(crate) fn register_handle(&self) -> Arc<HandleCounts> {
+        let counts = Arc::new(HandleCounts::default());
+        self.handles().push(counts.clone());
+        counts
     }
 
-    /// Publishes that matched no subscription so far.
-    pub(crate) fn unrouted(&self) -> u64 {
-        self.unrouted.load(Ordering::Relaxed)
+    /// A `Publisher` handle is going: its counts join the shared pair, in the same step as they leave
+    /// the list, so no reader counts them twice or not at all.
+    pub(crate) fn fold_handle(&self, counts: &Arc<HandleCounts>) {
+        let mut handles = self.handles();
+        self.published
+            .fetch_add(counts.published.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.unrouted
+            .fetch_add(counts.unrouted.load(Ordering::Relaxed), Ordering::Relaxed);
+        handles.retain(|h| !Arc::ptr_eq(h, counts));
+    }
+
+    /// `(published, unrouted)`: accepted publishes, and those that matched no subscription, so far.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        let handles = self.handles();
+        handles.iter().fold(
+            (
+                self.published.load(Ordering::Relaxed),
+                self.unrouted.load(Ordering::Relaxed),
+            ),
+            |(p, u), h| {
+                (
+                    p + h.published.load(Ordering::Relaxed),
+                    u + h.unrouted.load(Ordering::Relaxed),
+                )
+            },
+        )
+    }
+
+    fn handles(&self) -> MutexGuard<'_, Vec<Arc<HandleCounts>>> {
+        // The list stays valid if a holder panicked: every change to it is one push or one retain.
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

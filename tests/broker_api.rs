@@ -89,9 +89,20 @@ fn a_publisher_handle_follows_subscribe_and_unsubscribe() {
     assert_eq!(publisher.publish_batch(["3", "4"]).queued, 4);
     broker.unsubscribe(sub.id()).unwrap();
     assert_eq!(publisher.publish("5").matched, 1);
+    // A live handle keeps its own counts; stats include them, and again once the handle folds them
+    // into the broker's as it goes, neither twice nor not at all.
+    let mut other_publisher = broker.publisher("elsewhere").unwrap();
+    assert_eq!(other_publisher.publish_batch(["x", "y"]).matched, 0);
+    let live = broker.stats().totals;
+    assert_eq!((live.published, live.unrouted), (7, 3));
     drop(publisher);
     let stats = broker.stats();
-    assert_eq!((stats.totals.published, stats.totals.unrouted), (5, 1));
+    assert_eq!((stats.totals.published, stats.totals.unrouted), (7, 3));
+    drop(other_publisher);
+    broker.publish("sensors/x", "z").unwrap();
+    let t = broker.stats().totals;
+    assert_eq!((t.published, t.unrouted), (8, 3));
+    other.try_recv().unwrap();
     assert_eq!(other.len(), 3);
     assert!(stats.balances(), "{stats:?}");
     assert_eq!(stats.totals.matched, 1 + 2 + 2 + 1);
