@@ -59,6 +59,45 @@ impl WaiterCount {
     }
 }
 
+/// How long a thread polls before it parks.
+///
+/// Parking and being woken costs each side a system call, and the wake-up itself takes several
+/// microseconds on a virtual machine: at 200,000 messages a second 1→1, p50 latency was the
+/// wake-up. A receiver that polls this long first catches a message that follows within the window
+/// without either side entering the kernel, and the publisher, finding nobody parked, skips the
+/// notification too. The cost is bounded: a thread that finds nothing spends this much CPU once
+/// before it parks, and an idle one, parked, spends none. Not under loom, whose models must park.
+#[cfg(not(switchyard_loom))]
+const SPIN_BEFORE_PARKING: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// Polls `check` for up to [`SPIN_BEFORE_PARKING`] (and not past `deadline`), with a pause between
+/// polls; reads the clock once every 16 polls.
+#[cfg(not(switchyard_loom))]
+#[inline]
+fn spin_for<T>(deadline: Option<Instant>, check: &mut impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    let until = deadline.map_or(started + SPIN_BEFORE_PARKING, |d| {
+        d.min(started + SPIN_BEFORE_PARKING)
+    });
+    loop {
+        for _ in 0..16 {
+            if let Some(value) = check() {
+                return Some(value);
+            }
+            std::hint::spin_loop();
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+    }
+}
+
+#[cfg(switchyard_loom)]
+#[inline]
+fn spin_for<T>(_: Option<Instant>, _: &mut impl FnMut() -> Option<T>) -> Option<T> {
+    None
+}
+
 /// An event that threads and tasks park on, with a waiter count in front of it. See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
@@ -96,6 +135,9 @@ impl Waiters {
         deadline: Option<Instant>,
         mut check: impl FnMut() -> Option<T>,
     ) -> Option<T> {
+        if let Some(value) = spin_for(deadline, &mut check) {
+            return Some(value);
+        }
         loop {
             if let Some(value) = check() {
                 return Some(value);
