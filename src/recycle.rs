@@ -5,17 +5,19 @@
 //! few chunks per size, so a steady stream pays its slow paths on both sides (about a quarter of a
 //! single-threaded publish + receive in a profile, `_int_malloc` and `_int_free`).
 //!
-//! A [`crate::Publisher`] therefore keeps the last [`RECENT`] messages it sent in a ring. Before it
-//! allocates, it looks at the oldest: if every receiver has let that message go (the ring holds the
-//! only handle left), it overwrites the payload, priority and tag in place and sends the same
-//! allocation again. The check is safe Rust (`Arc::get_mut`): an allocation is reused only when
-//! nothing else can see it, so no receiver, dead-letter copy or user-held handle ever observes a
-//! message change, and [`Message::ptr_eq`] stays true only for handles of one live message.
+//! A [`crate::Publisher`] therefore keeps the messages it sent recently in a ring ([`RECENT`] at
+//! first). Before it allocates, it looks at the oldest: if every receiver has let that message go (the
+//! ring holds the only handle left), it overwrites the payload, priority and tag in place and sends
+//! the same allocation again. The check is safe Rust (`Arc::get_mut`): an allocation is reused only
+//! when nothing else can see it, so no receiver, dead-letter copy or user-held handle ever observes a
+//! message change, and [`Message::ptr_eq`] stays true only for handles of one live message. While the
+//! oldest is still held when its turn comes (more messages in flight than the ring holds), the ring
+//! grows by a slot, up to [`MAX_RECENT`].
 //!
-//! What it costs: the ring keeps up to [`RECENT`] finished messages alive, and with them their
-//! payloads, until they are reused or the publisher is dropped. Only payloads up to
-//! [`MAX_RECYCLED_PAYLOAD`] bytes are kept, so one publisher retains at most about 80 KiB; a message
-//! with a larger payload is sent as before and freed by its last receiver.
+//! What it costs: the ring keeps finished messages alive, and with them their payloads, until they are
+//! reused or the publisher is dropped. Only payloads up to [`MAX_RECYCLED_PAYLOAD`] bytes are kept, so
+//! a publisher retains at most about 360 KiB, and that only after running a thousand messages ahead
+//! of its receivers; a message with a larger payload is sent as before and freed by its last receiver.
 
 use bytes::Bytes;
 
@@ -23,13 +25,19 @@ use crate::message::Message;
 use crate::priority::Priority;
 use crate::topic::Topic;
 
-/// How many recently sent messages a publisher keeps for reuse.
+/// How many recently sent messages a publisher keeps for reuse at first.
 pub(crate) const RECENT: usize = 64;
 
-/// The largest payload whose message is kept for reuse, in bytes.
-pub(crate) const MAX_RECYCLED_PAYLOAD: usize = 1024;
+/// How many it keeps at most. The ring grows (one slot per miss) while the oldest message is still
+/// held when its turn comes, i.e. while more messages are in flight than the ring holds: a publisher
+/// running ahead of its receivers by a queue of 1,024 needs a ring about that long to find its oldest
+/// message free.
+pub(crate) const MAX_RECENT: usize = 1024;
 
-/// A publisher's ring of recently sent messages. See the [module docs](self).
+/// The largest payload whose message is kept for reuse, in bytes.
+pub(crate) const MAX_RECYCLED_PAYLOAD: usize = 256;
+
+/// A publisher's ring of recently sent messages, oldest at `next`. See the [module docs](self).
 #[derive(Debug, Default)]
 pub(crate) struct RecentMessages {
     ring: Vec<Option<Message>>,
@@ -47,28 +55,42 @@ impl RecentMessages {
         priority: Priority,
         tag: u8,
     ) -> Message {
-        if self.ring.len() < RECENT {
-            self.ring.resize(RECENT, None);
-        }
-        let slot = &mut self.ring[self.next];
-        self.next = (self.next + 1) % RECENT;
         if payload.len() > MAX_RECYCLED_PAYLOAD {
             return Message::on_topic(topic, payload, priority).tagged(tag);
         }
-        match slot {
-            Some(old) => match old.refill(payload, priority, tag) {
-                Ok(()) => old.clone(),
-                // Still held: more messages are in flight than the ring is long. Leave the slot to
-                // this message, which is likely free by the time the ring comes round, rather than
-                // pay a count increment now and a decrement on a line the receiver holds later.
-                Err(payload) => Message::on_topic(topic, payload, priority).tagged(tag),
-            },
-            None => {
-                let fresh = Message::on_topic(topic, payload, priority).tagged(tag);
-                *slot = Some(fresh.clone());
-                fresh
-            }
+        if self.ring.is_empty() {
+            self.ring.resize(RECENT, None);
         }
+        let (at, len) = (self.next, self.ring.len());
+        let payload = match &mut self.ring[at] {
+            Some(old) => match old.refill(payload, priority, tag) {
+                Ok(()) => {
+                    let reused = old.clone();
+                    self.next = (at + 1) % len;
+                    return reused;
+                }
+                Err(payload) => payload,
+            },
+            None => payload,
+        };
+        let fresh = Message::on_topic(topic, payload, priority).tagged(tag);
+        match &mut self.ring[at] {
+            empty @ None => {
+                *empty = Some(fresh.clone());
+                self.next = (at + 1) % len;
+            }
+            // The oldest is still held: more messages are in flight than the ring holds. Grow by a
+            // slot for this one, just before the oldest (so it is the newest), and try the oldest
+            // again next time.
+            Some(_) if len < MAX_RECENT => {
+                self.ring.insert(at, Some(fresh.clone()));
+                self.next = (at + 1) % (len + 1);
+            }
+            // Full length, and still held (a receiver far behind, or a user keeping the message):
+            // send a message of its own, and move on so one kept message cannot stop all reuse.
+            Some(_) => self.next = (at + 1) % len,
+        }
+        fresh
     }
 }
 
@@ -117,6 +139,48 @@ mod tests {
         let distinct: std::collections::HashSet<*const u8> =
             held.iter().map(|m| m.payload().as_ptr()).collect();
         assert_eq!(distinct.len(), held.len());
+    }
+
+    #[test]
+    fn the_ring_grows_while_more_messages_are_in_flight_than_it_holds_then_reuses() {
+        let mut recent = RecentMessages::default();
+        let topic = topic();
+        let in_flight: Vec<Message> = (0..3 * RECENT)
+            .map(|i| recent.make(&topic, Bytes::from(i.to_string()), Priority::Normal, 0))
+            .collect();
+        assert_eq!(recent.ring.len(), 3 * RECENT);
+        let addrs: std::collections::HashSet<usize> = in_flight.iter().map(Message::addr).collect();
+        drop(in_flight);
+        // Everything was let go: the next lap reuses every allocation, in order, and grows no more.
+        for i in 0..3 * RECENT {
+            let m = recent.make(&topic, Bytes::from_static(b"again"), Priority::Normal, 0);
+            assert!(
+                addrs.contains(&m.addr()),
+                "message {i} reused an allocation"
+            );
+        }
+        assert_eq!(recent.ring.len(), 3 * RECENT);
+    }
+
+    #[test]
+    fn the_ring_stops_growing_at_its_limit_and_a_kept_message_does_not_stop_reuse() {
+        let mut recent = RecentMessages::default();
+        let topic = topic();
+        let kept = recent.make(&topic, Bytes::from_static(b"kept"), Priority::Normal, 0);
+        let held: Vec<Message> = (0..MAX_RECENT + 10)
+            .map(|_| recent.make(&topic, Bytes::from_static(b"x"), Priority::Normal, 0))
+            .collect();
+        assert_eq!(recent.ring.len(), MAX_RECENT);
+        drop(held);
+        let reused = (0..2 * MAX_RECENT)
+            .filter(|_| {
+                let before: Vec<usize> = recent.ring.iter().flatten().map(Message::addr).collect();
+                let m = recent.make(&topic, Bytes::from_static(b"y"), Priority::Normal, 0);
+                before.contains(&m.addr())
+            })
+            .count();
+        assert!(reused >= 2 * MAX_RECENT - 2, "only {reused} reused");
+        assert_eq!(&kept.payload()[..], b"kept", "a held message never changes");
     }
 
     #[test]
