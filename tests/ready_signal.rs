@@ -114,6 +114,32 @@ fn the_ready_list_hands_out_only_the_subscriptions_that_got_a_message_each_once(
 }
 
 #[test]
+fn a_subscription_attached_with_a_key_is_handed_out_by_that_key() {
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let keyed: Vec<Subscription> = (0..5u64)
+        .map(|i| {
+            let options = SubscriptionOptions::new()
+                .ready_signal(&signal)
+                .ready_key(1000 + i);
+            broker
+                .subscribe_with(&format!("keyed/{i}"), options)
+                .unwrap()
+        })
+        .collect();
+    let by_id = attached(&broker, &signal, 1);
+    broker.publish("keyed/3", "x").unwrap();
+    broker.publish("pool/0", "y").unwrap();
+    let mut ready = Vec::new();
+    assert_eq!(signal.wait_ready(&mut ready, LOST_WAKEUP), 2);
+    ready.sort_unstable();
+    let mut expected = vec![1003, by_id[0].id()];
+    expected.sort_unstable();
+    assert_eq!(ready, expected, "the key where one was given, else the id");
+    assert_eq!(&keyed[3].try_recv().unwrap().payload()[..], b"x");
+}
+
+#[test]
 fn a_closed_subscription_is_handed_out_so_its_consumer_sees_closed() {
     let broker = Broker::new();
     let signal = ReadySignal::new();
@@ -131,7 +157,6 @@ fn a_closed_subscription_is_handed_out_so_its_consumer_sees_closed() {
 /// `LOST_WAKEUP` and fail.
 #[test]
 fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
-    use std::collections::HashMap;
     const SUBS: usize = 2000;
     const PUBLISHERS: usize = 2;
     const PER_PUBLISHER: usize = 20_000;
@@ -147,12 +172,12 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
                         .policy(switchyard::OverflowPolicy::Block {
                             timeout: Duration::MAX,
                         })
-                        .ready_signal(&signal),
+                        .ready_signal(&signal)
+                        .ready_key(i as u64),
                 )
                 .unwrap()
         })
         .collect();
-    let by_id: HashMap<_, _> = subs.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
     let publishers: Vec<_> = (0..PUBLISHERS)
         .map(|p| {
             let broker = broker.clone();
@@ -187,7 +212,7 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
         } else {
             signal.try_ready(&mut ready);
         }
-        todo.extend(ready.iter().map(|id| by_id[id]));
+        todo.extend(ready.iter().map(|&key| key as usize));
         todo.sort_unstable();
         todo.dedup();
         let visiting = std::mem::take(&mut todo);
