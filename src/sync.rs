@@ -1,8 +1,8 @@
 //! The primitives the crate's own synchronisation is written with, in the style of tokio's `loom`
-//! module: `std`'s atomics and mutex and crossbeam's lock-free queue normally; under
-//! `cfg(switchyard_loom)`, loom's atomics and mutex and a queue built on loom's mutex, so the loom
-//! models (`loom_*` tests in the modules that use them) drive the real subscription code and loom sees
-//! every step that another thread can observe, including each push and pop.
+//! module: `std`'s atomics and mutex and crossbeam's lock-free queues normally; under
+//! `cfg(switchyard_loom)`, loom's atomics and mutex and queues built on loom's mutex, so the loom models (`loom_*` tests in the modules
+//! that use them) drive the real subscription code and loom sees every step that another thread can
+//! observe, including each push and pop.
 
 #[cfg(switchyard_loom)]
 pub(crate) use loom::sync::atomic::{
@@ -12,7 +12,7 @@ pub(crate) use loom::sync::atomic::{
 #[cfg(not(switchyard_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
 
-/// A mutex: a ready list, swapped out whole by its taker.
+/// A mutex: a ready list's scratch space for its taker.
 #[cfg(switchyard_loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(not(switchyard_loom))]
@@ -22,8 +22,12 @@ pub(crate) use std::sync::Mutex;
 #[cfg(not(switchyard_loom))]
 pub(crate) use crossbeam_queue::ArrayQueue as BoundedQueue;
 
+/// An unbounded MPMC queue: a ready list.
+#[cfg(not(switchyard_loom))]
+pub(crate) use crossbeam_queue::SegQueue as UnboundedQueue;
+
 #[cfg(switchyard_loom)]
-pub(crate) use self::loom_queues::BoundedQueue;
+pub(crate) use self::loom_queues::{BoundedQueue, UnboundedQueue};
 
 /// Queues with crossbeam's API (the part we use) on loom's mutex: linearizable, like crossbeam's, and
 /// every operation a point where loom may switch threads.
@@ -75,6 +79,37 @@ mod loom_queues {
 
         pub(crate) fn capacity(&self) -> usize {
             self.capacity
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct UnboundedQueue<T> {
+        items: Mutex<VecDeque<T>>,
+    }
+
+    impl<T> Default for UnboundedQueue<T> {
+        fn default() -> Self {
+            Self {
+                items: Mutex::new(VecDeque::new()),
+            }
+        }
+    }
+
+    impl<T> UnboundedQueue<T> {
+        pub(crate) fn push(&self, value: T) {
+            self.items.lock().unwrap().push_back(value);
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().unwrap().pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().unwrap().len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.items.lock().unwrap().is_empty()
         }
     }
 }

@@ -234,8 +234,9 @@ impl ReadyVisits {
         }
         // Visit in slot order, which is the order the subscriptions were made in and so, roughly, the
         // order of their memory: with 100,000 subscriptions every visit starts on cold cache lines,
-        // and ascending addresses let the hardware prefetcher help (the list hands them out in
-        // publish order, scattered over the heap). Measured by `benches/ready_list.rs`.
+        // and ascending addresses let the hardware prefetcher help (`benches/ready_list.rs`: 341 ns
+        // per message sorted, 403 in the order handed out, 588 in publish order). The list hands
+        // them out nearly in that order already; the sort merges in the slots left from last round.
         self.todo.sort_unstable();
         let mut taken = 0;
         for &i in &self.todo {
