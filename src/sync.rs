@@ -1,8 +1,8 @@
 //! The primitives the crate's own synchronisation is written with, in the style of tokio's `loom`
 //! module: `std`'s atomics and mutex and crossbeam's lock-free queues normally; under
-//! `cfg(switchyard_loom)`, loom's atomics and mutex and queues built on loom's mutex, so the loom models (`loom_*` tests in the modules
-//! that use them) drive the real subscription code and loom sees every step that another thread can
-//! observe, including each push and pop.
+//! `cfg(switchyard_loom)`, loom's atomics and mutex and queues built on loom's mutex, so the loom
+//! models (`loom_*` tests in the modules that use them) drive the real subscription code and loom sees
+//! every step that another thread can observe, including each push and pop.
 
 #[cfg(switchyard_loom)]
 pub(crate) use loom::sync::atomic::{
@@ -106,10 +106,6 @@ mod loom_queues {
 
         pub(crate) fn len(&self) -> usize {
             self.items.lock().unwrap().len()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.items.lock().unwrap().is_empty()
         }
     }
 }

@@ -334,3 +334,28 @@ fn two_consumers_sharing_a_signal_receive_every_message_exactly_once() {
     assert_eq!(stats.totals.depth, 0);
     assert!(stats.balances());
 }
+
+/// A long list (more entries than a taker clears in list order) is taken whole and every flag is
+/// cleared: each subscription comes back with its next message.
+#[test]
+fn a_long_ready_list_is_taken_whole_and_each_subscription_comes_back_with_its_next_message() {
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs = attached(&broker, &signal, 500);
+    for round in 0..3 {
+        // A scattered order, so the list is not already in address order.
+        for i in (0..500).map(|i| (i * 211) % 500) {
+            broker.publish(&format!("pool/{i}"), "x").unwrap();
+        }
+        let mut ready = Vec::new();
+        assert_eq!(signal.try_ready(&mut ready), 500, "round {round}");
+        ready.sort_unstable();
+        let mut ids: Vec<_> = subs.iter().map(Subscription::id).collect();
+        ids.sort_unstable();
+        assert_eq!(ready, ids, "round {round}: each once");
+        for sub in &subs {
+            assert!(sub.try_recv().is_ok());
+        }
+        assert_eq!(signal.try_ready(&mut ready), 0);
+    }
+}
