@@ -33,8 +33,9 @@
 //! # The list
 //! A lock-free queue (crossbeam's `SegQueue`). A taker that finds a long list pops everything on it
 //! into a scratch `Vec` before clearing any flag, then clears the flags in the address order of their
-//! marks and hands the keys out in that order: with 100,000 subscriptions every mark is a cache miss, and ascending
-//! addresses let the hardware prefetcher help (subscriptions made in a row have their marks in a row).
+//! marks and hands the keys out in that order: with 100,000 subscriptions every mark is a cache miss,
+//! and ascending addresses let the hardware prefetcher help (subscriptions made in a row have their
+//! marks in a row).
 //! `benches/ready_list.rs`, 100,000 subscriptions with a message each, two interleaved runs on a busy
 //! machine: `try_ready` 96–98 ns per entry against 143–146 when flags were cleared in pop order, and the
 //! consumer's visits that follow 710–729 ns per message against 1,053–1,062 in pop (publish) order. A
