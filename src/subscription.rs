@@ -71,6 +71,9 @@ pub struct SubscriptionOptions {
     /// Notified after every push into this subscription, so one thread can wait on many subscriptions
     /// (see [`crate::ready`]).
     pub ready_signal: Option<Arc<ReadySignal>>,
+    /// What the ready signal hands out for this subscription: the caller's own key (an index into its
+    /// table of subscriptions, say), or the subscription's id when `None`.
+    pub ready_key: Option<u64>,
 }
 
 impl SubscriptionOptions {
@@ -100,6 +103,13 @@ impl SubscriptionOptions {
     /// Attaches a [`ReadySignal`], notified after every push into this subscription.
     pub fn ready_signal(mut self, signal: &Arc<ReadySignal>) -> Self {
         self.ready_signal = Some(signal.clone());
+        self
+    }
+
+    /// Sets the key the [`ReadySignal`] hands out for this subscription (by default its id), so a
+    /// consumer can find it by index instead of looking the id up.
+    pub fn ready_key(mut self, key: u64) -> Self {
+        self.ready_key = Some(key);
         self
     }
 
@@ -138,6 +148,7 @@ impl Default for SubscriptionOptions {
             receive_retained: false,
             joinable: false,
             ready_signal: None,
+            ready_key: None,
         }
     }
 }
@@ -262,10 +273,12 @@ impl SubscriptionCore {
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
             dead_letters,
-            ready_signal: options
-                .ready_signal
-                .clone()
-                .map(|signal| (signal, ReadySignal::mark_for(id))),
+            ready_signal: options.ready_signal.clone().map(|signal| {
+                (
+                    signal,
+                    ReadySignal::mark_for(options.ready_key.unwrap_or(id)),
+                )
+            }),
             durable: options.durable,
         }
     }

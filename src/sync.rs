@@ -1,8 +1,8 @@
 //! The primitives the crate's own synchronisation is written with, in the style of tokio's `loom`
-//! module: `std`'s atomics and crossbeam's lock-free queues normally; under `cfg(switchyard_loom)`,
-//! loom's atomics and queues built on loom's mutex, so the loom models (`loom_*` tests in the modules
-//! that use them) drive the real subscription code and loom sees every step that another thread can
-//! observe, including each push and pop.
+//! module: `std`'s atomics and mutex and crossbeam's lock-free queues normally; under
+//! `cfg(switchyard_loom)`, loom's atomics and mutex and queues built on loom's mutex, so the loom
+//! models (`loom_*` tests in the modules that use them) drive the real subscription code and loom sees
+//! every step that another thread can observe, including each push and pop.
 
 #[cfg(switchyard_loom)]
 pub(crate) use loom::sync::atomic::{
@@ -11,6 +11,12 @@ pub(crate) use loom::sync::atomic::{
 
 #[cfg(not(switchyard_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+
+/// A mutex: a ready list's scratch space for its taker.
+#[cfg(switchyard_loom)]
+pub(crate) use loom::sync::Mutex;
+#[cfg(not(switchyard_loom))]
+pub(crate) use std::sync::Mutex;
 
 /// A bounded MPMC queue: a subscription's lane.
 #[cfg(not(switchyard_loom))]

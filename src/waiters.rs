@@ -106,12 +106,15 @@ pub(crate) struct Waiters {
 }
 
 impl Waiters {
-    /// Wakes one waiter if any is registered. Costs a fence and a load otherwise.
+    /// Wakes one waiter if any is registered, and says whether one was. Costs a fence and a load
+    /// otherwise.
     #[inline]
-    pub(crate) fn notify_one(&self) {
-        if self.count.anyone_waiting() {
+    pub(crate) fn notify_one(&self) -> bool {
+        let anyone = self.count.anyone_waiting();
+        if anyone {
             self.event.notify(1.additional());
         }
+        anyone
     }
 
     /// Wakes up to `n` waiters if any is registered.

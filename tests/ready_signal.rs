@@ -114,6 +114,32 @@ fn the_ready_list_hands_out_only_the_subscriptions_that_got_a_message_each_once(
 }
 
 #[test]
+fn a_subscription_attached_with_a_key_is_handed_out_by_that_key() {
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let keyed: Vec<Subscription> = (0..5u64)
+        .map(|i| {
+            let options = SubscriptionOptions::new()
+                .ready_signal(&signal)
+                .ready_key(1000 + i);
+            broker
+                .subscribe_with(&format!("keyed/{i}"), options)
+                .unwrap()
+        })
+        .collect();
+    let by_id = attached(&broker, &signal, 1);
+    broker.publish("keyed/3", "x").unwrap();
+    broker.publish("pool/0", "y").unwrap();
+    let mut ready = Vec::new();
+    assert_eq!(signal.wait_ready(&mut ready, LOST_WAKEUP), 2);
+    ready.sort_unstable();
+    let mut expected = vec![1003, by_id[0].id()];
+    expected.sort_unstable();
+    assert_eq!(ready, expected, "the key where one was given, else the id");
+    assert_eq!(&keyed[3].try_recv().unwrap().payload()[..], b"x");
+}
+
+#[test]
 fn a_closed_subscription_is_handed_out_so_its_consumer_sees_closed() {
     let broker = Broker::new();
     let signal = ReadySignal::new();
@@ -131,7 +157,6 @@ fn a_closed_subscription_is_handed_out_so_its_consumer_sees_closed() {
 /// `LOST_WAKEUP` and fail.
 #[test]
 fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
-    use std::collections::HashMap;
     const SUBS: usize = 2000;
     const PUBLISHERS: usize = 2;
     const PER_PUBLISHER: usize = 20_000;
@@ -147,12 +172,12 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
                         .policy(switchyard::OverflowPolicy::Block {
                             timeout: Duration::MAX,
                         })
-                        .ready_signal(&signal),
+                        .ready_signal(&signal)
+                        .ready_key(i as u64),
                 )
                 .unwrap()
         })
         .collect();
-    let by_id: HashMap<_, _> = subs.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
     let publishers: Vec<_> = (0..PUBLISHERS)
         .map(|p| {
             let broker = broker.clone();
@@ -187,7 +212,7 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
         } else {
             signal.try_ready(&mut ready);
         }
-        todo.extend(ready.iter().map(|id| by_id[id]));
+        todo.extend(ready.iter().map(|&key| key as usize));
         todo.sort_unstable();
         todo.dedup();
         let visiting = std::mem::take(&mut todo);
@@ -209,4 +234,128 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
     assert_eq!(stats.totals.delivered, (PUBLISHERS * PER_PUBLISHER) as u64);
     assert_eq!(stats.totals.dropped, 0);
     assert!(stats.balances());
+}
+
+/// Two consumer threads share one signal (takers take in turn, each its own share of the list) while
+/// two publishers spray messages over many subscriptions: every message arrives exactly once, none is
+/// left behind, the books balance. A subscription left off the list with messages, or an entry handed
+/// to both takers, would hang until `LOST_WAKEUP` or trip the duplicate check.
+#[test]
+fn two_consumers_sharing_a_signal_receive_every_message_exactly_once() {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const SUBS: usize = 1000;
+    const PUBLISHERS: usize = 2;
+    const PER_PUBLISHER: usize = 20_000;
+    const TOTAL: usize = PUBLISHERS * PER_PUBLISHER;
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs: Arc<Vec<Subscription>> = Arc::new(
+        (0..SUBS)
+            .map(|i| {
+                let options = SubscriptionOptions::new()
+                    .capacity(4)
+                    .policy(switchyard::OverflowPolicy::Block {
+                        timeout: Duration::MAX,
+                    })
+                    .ready_signal(&signal)
+                    .ready_key(i as u64);
+                broker
+                    .subscribe_with(&format!("pool/{i}"), options)
+                    .unwrap()
+            })
+            .collect(),
+    );
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let received = Arc::new(AtomicUsize::new(0));
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let (signal, subs) = (signal.clone(), subs.clone());
+            let (seen, received) = (seen.clone(), received.clone());
+            thread::spawn(move || {
+                let (mut ready, mut todo, mut batch) =
+                    (Vec::new(), Vec::<usize>::new(), Vec::new());
+                let started = Instant::now();
+                while received.load(Ordering::SeqCst) < TOTAL {
+                    assert!(started.elapsed() < LOST_WAKEUP, "stuck");
+                    ready.clear();
+                    if todo.is_empty() {
+                        signal.wait_ready(&mut ready, Duration::from_millis(20));
+                    } else {
+                        signal.try_ready(&mut ready);
+                    }
+                    todo.extend(ready.iter().map(|&key| key as usize));
+                    todo.sort_unstable();
+                    todo.dedup();
+                    for i in std::mem::take(&mut todo) {
+                        batch.clear();
+                        subs[i].drain_into(&mut batch, 3);
+                        let mut seen = seen.lock().unwrap();
+                        for m in &batch {
+                            assert!(seen.insert(m.payload().clone()), "a message came twice");
+                        }
+                        received.fetch_add(batch.len(), Ordering::SeqCst);
+                        if !subs[i].is_empty() {
+                            todo.push(i);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let broker = broker.clone();
+            thread::spawn(move || {
+                let mut seed = 0x2545_f491_u64 + p as u64;
+                for n in 0..PER_PUBLISHER {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let target = (seed % SUBS as u64) as usize;
+                    broker
+                        .publish(&format!("pool/{target}"), format!("{p}:{n}"))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().unwrap();
+    }
+    for c in consumers {
+        c.join().unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().len(), TOTAL);
+    let stats = broker.stats();
+    assert_eq!(stats.totals.delivered, TOTAL as u64);
+    assert_eq!(stats.totals.dropped, 0);
+    assert_eq!(stats.totals.depth, 0);
+    assert!(stats.balances());
+}
+
+/// A long list (more entries than a taker clears in list order) is taken whole and every flag is
+/// cleared: each subscription comes back with its next message.
+#[test]
+fn a_long_ready_list_is_taken_whole_and_each_subscription_comes_back_with_its_next_message() {
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs = attached(&broker, &signal, 500);
+    for round in 0..3 {
+        // A scattered order, so the list is not already in address order.
+        for i in (0..500).map(|i| (i * 211) % 500) {
+            broker.publish(&format!("pool/{i}"), "x").unwrap();
+        }
+        let mut ready = Vec::new();
+        assert_eq!(signal.try_ready(&mut ready), 500, "round {round}");
+        ready.sort_unstable();
+        let mut ids: Vec<_> = subs.iter().map(Subscription::id).collect();
+        ids.sort_unstable();
+        assert_eq!(ready, ids, "round {round}: each once");
+        for sub in &subs {
+            assert!(sub.try_recv().is_ok());
+        }
+        assert_eq!(signal.try_ready(&mut ready), 0);
+    }
 }

@@ -16,7 +16,6 @@
 //! it is given a due time instead, and takes one message per `delay` on average while the run lasts.
 //! During the drain every receiver takes what is queued at full speed, so the run ends promptly.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -185,18 +184,17 @@ pub fn consume_loop<E: Engine>(
 }
 
 /// A consumer thread's use of its ready list: which of its slots have messages, without passing over
-/// the others.
+/// the others. Each subscription was attached with its slot index as its ready key, so what the list
+/// hands out indexes `slots` directly.
 struct ReadyVisits {
     signal: Arc<ReadySignal>,
-    /// Slot index by subscription id.
-    slot_of: HashMap<u64, usize>,
     /// Slots to visit: handed out by the list, or left with messages by the previous visit.
     todo: Vec<usize>,
     /// The next round's `todo`, kept to reuse its allocation.
     next: Vec<usize>,
     /// Whether a slot is in `todo` already.
     listed: Vec<bool>,
-    ids: Vec<u64>,
+    keys: Vec<u64>,
     empty_rounds: u32,
 }
 
@@ -204,15 +202,10 @@ impl ReadyVisits {
     fn new<E: Engine>(signal: Arc<ReadySignal>, slots: &[Slot<E>]) -> Self {
         Self {
             signal,
-            slot_of: slots
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (E::ready_id(&s.receiver), i))
-                .collect(),
             todo: Vec::new(),
             next: Vec::new(),
             listed: vec![false; slots.len()],
-            ids: Vec::new(),
+            keys: Vec::new(),
             empty_rounds: 0,
         }
     }
@@ -226,27 +219,36 @@ impl ReadyVisits {
         buf: &mut Vec<E::Message>,
         mut observe: impl FnMut(&E::Message),
     ) -> usize {
-        self.ids.clear();
+        self.keys.clear();
         if self.todo.is_empty() && self.empty_rounds > SPIN_PASSES {
             self.signal
-                .wait_ready(&mut self.ids, Duration::from_millis(10));
+                .wait_ready(&mut self.keys, Duration::from_millis(10));
         } else {
-            self.signal.try_ready(&mut self.ids);
+            self.signal.try_ready(&mut self.keys);
         }
-        for id in &self.ids {
-            if let Some(&i) = self.slot_of.get(id) {
-                if !std::mem::replace(&mut self.listed[i], true) {
-                    self.todo.push(i);
-                }
+        for &key in &self.keys {
+            let i = key as usize;
+            if !std::mem::replace(&mut self.listed[i], true) {
+                self.todo.push(i);
             }
         }
+        // Visit in slot order, which is the order the subscriptions were made in and so, roughly, the
+        // order of their memory: with 100,000 subscriptions every visit starts on cold cache lines,
+        // and ascending addresses let the hardware prefetcher help (`benches/ready_list.rs`: 341 ns
+        // per message sorted, 403 in the order handed out, 588 in publish order). The list hands
+        // them out nearly in that order already; the sort merges in the slots left from last round.
+        self.todo.sort_unstable();
         let mut taken = 0;
         for &i in &self.todo {
             let receiver = &slots[i].receiver;
-            taken += E::drain(receiver, buf, BATCH);
+            let n = E::drain(receiver, buf, BATCH);
+            taken += n;
             buf.iter().for_each(&mut observe);
             buf.clear();
-            if E::has_queued(receiver) {
+            // A drain that stopped short of a batch found the queue empty after the list handed the
+            // subscription out, so a later message puts it on the list again: only a full batch can
+            // have left messages that nobody will announce.
+            if n == BATCH && E::has_queued(receiver) {
                 self.next.push(i);
             } else {
                 self.listed[i] = false;

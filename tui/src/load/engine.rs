@@ -33,19 +33,17 @@ pub trait Engine: Send + Sync + 'static {
     /// many receivers can take the ones with messages from its ready list instead of polling them all.
     const SIGNALS_PUSHES: bool = false;
     /// Subscribes like [`Engine::subscribe`], with the subscription on `signal`'s ready list whenever
-    /// it has messages. Engines without such a signal ignore it.
+    /// it has messages; the list hands it out as `key` (the consumer's slot index). Engines without
+    /// such a signal ignore both.
     fn subscribe_signalled(
         &self,
         filter: &str,
         capacity: usize,
         policy: OverflowPolicy,
         _signal: &Arc<ReadySignal>,
+        _key: u64,
     ) -> Result<Self::Receiver> {
         self.subscribe(filter, capacity, policy)
-    }
-    /// The id a ready list hands out for this receiver's subscription.
-    fn ready_id(_receiver: &Self::Receiver) -> u64 {
-        0
     }
     /// Whether the receiver has a message queued now (a ready list's consumer visits it again).
     fn has_queued(_receiver: &Self::Receiver) -> bool {
@@ -127,18 +125,16 @@ impl Engine for CoreEngine {
         capacity: usize,
         policy: OverflowPolicy,
         signal: &Arc<ReadySignal>,
+        key: u64,
     ) -> Result<Subscription> {
         self.subscribe_options(
             filter,
             SubscriptionOptions::new()
                 .capacity(capacity)
                 .policy(policy)
-                .ready_signal(signal),
+                .ready_signal(signal)
+                .ready_key(key),
         )
-    }
-
-    fn ready_id(receiver: &Subscription) -> u64 {
-        receiver.id()
     }
 
     fn has_queued(receiver: &Subscription) -> bool {

@@ -156,11 +156,13 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         }
         let filter = filter_for(i, plan.filters, plan.publishers, plan.topics);
         let receiver = match &signals {
+            // One receiver per subscription here: the key is the slot this receiver is about to take.
             Some(signals) => engine.subscribe_signalled(
                 &filter,
                 capacity,
                 plan.policy,
                 &signals[next_thread % threads],
+                per_thread[next_thread % threads].len() as u64,
             )?,
             None => engine.subscribe(&filter, capacity, plan.policy)?,
         };
