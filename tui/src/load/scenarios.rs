@@ -6,6 +6,9 @@
 //! repetitions. A "raw" row measures the core alone (one `Publisher`, one thread draining with
 //! `drain_into`, no generator), the ceiling the generator's 1→1 exact run is compared against.
 //!
+//! `1→1 200k/s` is paced well below what 1→1 sustains, so its p50 is the time from publish to a
+//! receiver that was waiting for the message: the wake-up latency.
+//!
 //! Two rows answer "what do many subscriptions cost?": `10 subs exact` and `100k subs exact` drive the
 //! same publishers over 10 and 100,000 exact subscriptions (one topic each), and the table gives the
 //! ratio of their publish rates; the idle-memory rows subscribe 100,000 subscriptions in a fresh
@@ -62,6 +65,12 @@ fn standard() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "1→1 exact",
+            ..base
+        },
+        Scenario {
+            // Paced well below saturation, the latency is the receiver's wake-up.
+            name: "1→1 200k/s",
+            rate: 200_000,
             ..base
         },
         Scenario {
@@ -127,6 +136,7 @@ const IDLE_SUBSCRIPTIONS: u32 = 100_000;
 struct Sample {
     published_per_s: f64,
     delivered_per_s: f64,
+    p50_us: Option<f64>,
     p99_us: Option<f64>,
     dropped: u64,
 }
@@ -189,6 +199,7 @@ fn measure(
     Ok(Sample {
         published_per_s: load.map_or(0.0, |l| l.result.published_per_s),
         delivered_per_s: load.map_or(0.0, |l| l.result.delivered_per_s),
+        p50_us: outcome.snapshot.latency_us.map(|l| l.p50),
         p99_us: outcome.snapshot.latency_us.map(|l| l.p99),
         dropped: outcome.snapshot.totals.dropped,
     })
@@ -388,8 +399,8 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     );
     let _ = writeln!(
         out,
-        "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
-        "scenario", "engine", "delivered/s", "p99 µs", "drops", "switchyard/naive"
+        "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
+        "scenario", "engine", "delivered/s", "p50 µs", "p99 µs", "drops", "switchyard/naive"
     );
     let raw_rate = median(raw.clone());
     for (si, s) in scenarios.iter().enumerate() {
@@ -399,7 +410,15 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
             .collect();
         for (ei, engine) in engines.iter().enumerate() {
             let v = &samples[si][ei];
+            let p50 = median(v.iter().filter_map(|x| x.p50_us).collect());
             let p99 = median(v.iter().filter_map(|x| x.p99_us).collect());
+            let micros = |v: f64| {
+                if v.is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{v:.1}")
+                }
+            };
             let drops = median(v.iter().map(|x| x.dropped as f64).collect());
             let ratio = if ei == 0 && rates[1] > 0.0 {
                 format!("{:.1}×", rates[0] / rates[1])
@@ -408,15 +427,12 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
             };
             let _ = writeln!(
                 out,
-                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
                 s.name,
                 value_name(*engine),
                 rate(rates[ei]),
-                if p99.is_nan() {
-                    "-".into()
-                } else {
-                    format!("{p99:.1}")
-                },
+                micros(p50),
+                micros(p99),
                 if drops.is_nan() {
                     "-".into()
                 } else {
@@ -428,10 +444,11 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
         if si == 0 {
             let _ = writeln!(
                 out,
-                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
                 "1→1 raw core",
                 "switchyard",
                 rate(raw_rate),
+                "-",
                 "-",
                 "-",
                 format!("gen/raw {:.0}%", 100.0 * rates[0] / raw_rate)
@@ -439,10 +456,11 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
             let plain = median(unstamped.clone());
             let _ = writeln!(
                 out,
-                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
                 "1→1 no stamps",
                 "switchyard",
                 rate(plain),
+                "-",
                 "-",
                 "-",
                 format!("stamps cost {:.0}%", 100.0 * (1.0 - rates[0] / plain))
@@ -458,10 +476,11 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     if let (Some(few), Some(many)) = (publish_rate("10 subs exact"), publish_rate(MANY_EXACT)) {
         let _ = writeln!(
             out,
-            "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+            "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
             "publish rate 100k",
             "switchyard",
             rate(many),
+            "-",
             "-",
             "-",
             format!("÷ 10 subs {:.2}", many / few)
@@ -472,7 +491,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
             let bytes = median(idle[ci][ei].clone());
             let _ = writeln!(
                 out,
-                "{:<18} {:<11} {:>13} {:>11} {:>12} {:>16}",
+                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
                 format!("idle sub, cap {capacity}"),
                 value_name(*engine),
                 if bytes.is_nan() {
@@ -480,6 +499,7 @@ pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
                 } else {
                     format!("{} B", count(bytes as u64))
                 },
+                "-",
                 "-",
                 "-",
                 ""
