@@ -24,8 +24,8 @@
 //! # Gaps
 //! A receiver learns in-band that messages were dropped since it last received: each [`Delivery`] carries
 //! [`Delivery::missed`], `Some` with the count per reason when drops happened since this handle's
-//! previous receive. Checking costs one load of a cache line that is written only when something is
-//! dropped. Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
+//! previous receive. Checking costs one load of the counters' line, which the receive has just written
+//! (`delivered`). Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
 use std::fmt;
 use std::sync::Arc;
