@@ -192,8 +192,18 @@ impl<T> LaneRef<'_, T> {
     }
 
     /// Takes the oldest message.
+    ///
+    /// An empty lane answers from its count: one load, where the queue's own emptiness check is a
+    /// `SeqCst` fence and a load of the publishers' tail line (receivers that poll pay it on every
+    /// poll). The count is never below the number of messages in the queue (a place is reserved before
+    /// its push and released after its pop), so zero means there is nothing to take. A receiver that
+    /// is about to park has already fenced ([`crate::waiters`]), so it reads a count at least as new as
+    /// any push whose publisher will not see it waiting.
     #[inline]
     pub(crate) fn pop(&self) -> Option<T> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let value = self.queue.pop()?;
         self.len.fetch_sub(1, Ordering::AcqRel);
         Some(value)
@@ -490,6 +500,31 @@ mod loom_models {
             let mut out: Vec<u32> = here.into_iter().chain(there).chain(lane.pop()).collect();
             out.sort_unstable();
             assert_eq!(out, [1, 2, 3]);
+        });
+    }
+
+    /// The parking handshake of [`crate::waiters`] over a real lane: a receiver announces itself and
+    /// then pops (the empty check reads the count); a publisher pushes and then looks for waiters.
+    /// Either the receiver finds the message or the publisher sees it waiting and would wake it.
+    #[test]
+    fn loom_a_receiver_about_to_park_finds_the_message_or_is_seen_waiting() {
+        loom::model(|| {
+            let lane = Arc::new(Lane::new(2));
+            let waiters = Arc::new(crate::waiters::WaiterCount::default());
+            let publisher = {
+                let (lane, waiters) = (lane.clone(), waiters.clone());
+                thread::spawn(move || {
+                    lane.view().push(1).unwrap();
+                    waiters.anyone_waiting()
+                })
+            };
+            waiters.announce();
+            let found = lane.pop().is_some();
+            let seen_waiting = publisher.join().unwrap();
+            assert!(
+                found || seen_waiting,
+                "a message stranded beside a parked receiver"
+            );
         });
     }
 }
