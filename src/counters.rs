@@ -1,4 +1,4 @@
-//! Per-subscription counters, laid out so publishers and receivers do not write the same cache line.
+//! Per-subscription counters, on one cache-padded block of their own.
 //!
 //! The accounting rule every test and the dashboard rely on, per subscription:
 //!
@@ -7,11 +7,19 @@
 //! ```
 //!
 //! holds exactly whenever no publish or receive is in flight. Each counter is written by one side:
-//! - publishers write `matched` and `high_water` (one line), and the drop counters (another line,
-//!   written only when something is dropped, so receivers can read it cheaply to detect gaps);
-//! - receivers write `delivered` (a third line).
+//! - publishers write `matched` and `high_water`, and the drop counters (only when something is
+//!   dropped; receivers read their total on every receive to detect gaps);
+//! - receivers write `delivered`.
 //!
 //! `depth` is not a counter: it is the queue's own length, which is exact at quiescence.
+//!
+//! # Layout
+//! The three groups share one 128-byte block, padded away from the subscription's read-mostly fields.
+//! They used to take a block each, so that publishers and receivers never wrote the same line; that
+//! cost 256 bytes per subscription, a third of an idle one, and since a lane's count
+//! ([`crate::lane`]) is written by both sides on every message anyway, a second line that both sides
+//! write was not measurably slower (1→1 and 1→4 cross-thread, interleaved against the three-block
+//! build: within the noise, see the README's memory section).
 
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
@@ -127,9 +135,15 @@ struct ReceiveSide {
 /// The monotonic counters of one subscription. See the [module docs](self).
 #[derive(Debug, Default)]
 pub(crate) struct SubscriptionCounters {
-    publish: CachePadded<PublishSide>,
-    drops: CachePadded<DropSide>,
-    receive: CachePadded<ReceiveSide>,
+    sides: CachePadded<Sides>,
+}
+
+/// The three groups of counters, on one padded block of their own.
+#[derive(Debug, Default)]
+struct Sides {
+    publish: PublishSide,
+    drops: DropSide,
+    receive: ReceiveSide,
 }
 
 /// How often (in matched messages) a publisher samples the queue length for `high_water`. Reading the
@@ -142,19 +156,22 @@ impl SubscriptionCounters {
     /// Counts `n` matched messages; returns the `matched` count before them.
     #[inline]
     pub(crate) fn add_matched(&self, n: u64) -> u64 {
-        self.publish.matched.fetch_add(n, Ordering::Relaxed)
+        self.sides.publish.matched.fetch_add(n, Ordering::Relaxed)
     }
 
     #[inline]
     pub(crate) fn raise_high_water(&self, depth: u64) {
-        if self.publish.high_water.load(Ordering::Relaxed) < depth {
-            self.publish.high_water.fetch_max(depth, Ordering::Relaxed);
+        if self.sides.publish.high_water.load(Ordering::Relaxed) < depth {
+            self.sides
+                .publish
+                .high_water
+                .fetch_max(depth, Ordering::Relaxed);
         }
     }
 
     #[inline]
     pub(crate) fn add_delivered(&self, n: u64) {
-        self.receive.delivered.fetch_add(n, Ordering::Relaxed);
+        self.sides.receive.delivered.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts `n` drops of `priority` messages for `reason`. The reason's counter is raised before the
@@ -162,39 +179,39 @@ impl SubscriptionCounters {
     /// reason that makes it up. The per-priority split is informational (stats only) and relaxed.
     #[inline]
     pub(crate) fn add_dropped(&self, reason: DropReason, priority: Priority, n: u64) {
-        self.drops.by_priority[priority.index()].fetch_add(n, Ordering::Relaxed);
-        self.drops.by_reason[reason.index()].fetch_add(n, Ordering::Relaxed);
-        self.drops.total.fetch_add(n, Ordering::Release);
+        self.sides.drops.by_priority[priority.index()].fetch_add(n, Ordering::Relaxed);
+        self.sides.drops.by_reason[reason.index()].fetch_add(n, Ordering::Relaxed);
+        self.sides.drops.total.fetch_add(n, Ordering::Release);
     }
 
     pub(crate) fn dropped_by_priority(&self) -> DroppedByPriority {
         DroppedByPriority::from_array(std::array::from_fn(|i| {
-            self.drops.by_priority[i].load(Ordering::Relaxed)
+            self.sides.drops.by_priority[i].load(Ordering::Relaxed)
         }))
     }
 
     /// All drops so far; one load, cheap while nothing is being dropped.
     #[inline]
     pub(crate) fn dropped_total(&self) -> u64 {
-        self.drops.total.load(Ordering::Acquire)
+        self.sides.drops.total.load(Ordering::Acquire)
     }
 
     pub(crate) fn dropped_by_reason(&self) -> DroppedByReason {
         DroppedByReason::from_array(std::array::from_fn(|i| {
-            self.drops.by_reason[i].load(Ordering::Relaxed)
+            self.sides.drops.by_reason[i].load(Ordering::Relaxed)
         }))
     }
 
     pub(crate) fn matched(&self) -> u64 {
-        self.publish.matched.load(Ordering::Relaxed)
+        self.sides.publish.matched.load(Ordering::Relaxed)
     }
 
     pub(crate) fn delivered(&self) -> u64 {
-        self.receive.delivered.load(Ordering::Relaxed)
+        self.sides.receive.delivered.load(Ordering::Relaxed)
     }
 
     pub(crate) fn high_water(&self) -> u64 {
-        self.publish.high_water.load(Ordering::Relaxed)
+        self.sides.publish.high_water.load(Ordering::Relaxed)
     }
 }
 
@@ -238,7 +255,7 @@ impl GapTracker {
         }
         self.seen_total.store(total, Ordering::Relaxed);
         let delta: [u64; 4] = std::array::from_fn(|i| {
-            let now = counters.drops.by_reason[i].load(Ordering::Relaxed);
+            let now = counters.sides.drops.by_reason[i].load(Ordering::Relaxed);
             // `fetch_max`, not `swap`: a thread holding an older reading must not move the mark back,
             // or a later check would report the same drops again.
             let before = self.seen_by_reason[i].fetch_max(now, Ordering::Relaxed);

@@ -46,6 +46,7 @@ mod delivery;
 pub mod durable;
 pub mod explain;
 pub mod join;
+mod lane;
 mod message;
 pub mod policy;
 pub mod priority;

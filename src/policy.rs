@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// The overflow policy of a subscription. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -139,50 +139,54 @@ mod duration_text {
     }
 }
 
-const KIND_DROP_NEWEST: u8 = 0;
-const KIND_DROP_OLDEST: u8 = 1;
-const KIND_BLOCK: u8 = 2;
+const KIND_DROP_NEWEST: u64 = 0;
+const KIND_DROP_OLDEST: u64 = 1;
+const KIND_BLOCK: u64 = 2;
+/// The kind sits in the top two bits, the `Block` timeout in nanoseconds in the other 62.
+const KIND_SHIFT: u32 = 62;
+/// The longest timeout stored: 2^62 - 1 ns, about 146 years (longer ones are stored as this).
+const TIMEOUT_MASK: u64 = (1 << KIND_SHIFT) - 1;
 
 /// An [`OverflowPolicy`] that can be read on the data path and replaced while publishers run.
 ///
-/// Stored as a kind byte and a timeout in nanoseconds. A writer stores the timeout before the kind
-/// (release), a reader loads the kind (acquire) before the timeout, so a reader that sees `Block` sees
-/// the timeout that came with it or a newer one, never a stale one from before the change.
+/// One word: the kind in the top two bits and a `Block` timeout in nanoseconds (at most about 146
+/// years) in the rest, so a reader always sees a kind with the timeout that was stored with it, and
+/// the policy takes 8 bytes of the subscription's read-mostly line.
 #[derive(Debug)]
 pub(crate) struct AtomicPolicy {
-    kind: AtomicU8,
-    timeout_ns: AtomicU64,
+    word: AtomicU64,
 }
 
 impl AtomicPolicy {
     pub(crate) fn new(policy: OverflowPolicy) -> Self {
-        let this = Self {
-            kind: AtomicU8::new(KIND_DROP_NEWEST),
-            timeout_ns: AtomicU64::new(0),
-        };
-        this.store(policy);
-        this
+        Self {
+            word: AtomicU64::new(Self::encode(policy)),
+        }
+    }
+
+    fn encode(policy: OverflowPolicy) -> u64 {
+        match policy {
+            OverflowPolicy::DropNewest => KIND_DROP_NEWEST << KIND_SHIFT,
+            OverflowPolicy::DropOldest => KIND_DROP_OLDEST << KIND_SHIFT,
+            OverflowPolicy::Block { timeout } => {
+                let ns = u64::try_from(timeout.as_nanos())
+                    .map_or(TIMEOUT_MASK, |ns| ns.min(TIMEOUT_MASK));
+                (KIND_BLOCK << KIND_SHIFT) | ns
+            }
+        }
     }
 
     pub(crate) fn store(&self, policy: OverflowPolicy) {
-        let kind = match policy {
-            OverflowPolicy::DropNewest => KIND_DROP_NEWEST,
-            OverflowPolicy::DropOldest => KIND_DROP_OLDEST,
-            OverflowPolicy::Block { timeout } => {
-                let ns = timeout.as_nanos().try_into().unwrap_or(u64::MAX);
-                self.timeout_ns.store(ns, Ordering::Relaxed);
-                KIND_BLOCK
-            }
-        };
-        self.kind.store(kind, Ordering::Release);
+        self.word.store(Self::encode(policy), Ordering::Release);
     }
 
     #[inline]
     pub(crate) fn load(&self) -> OverflowPolicy {
-        match self.kind.load(Ordering::Acquire) {
+        let word = self.word.load(Ordering::Acquire);
+        match word >> KIND_SHIFT {
             KIND_DROP_OLDEST => OverflowPolicy::DropOldest,
             KIND_BLOCK => OverflowPolicy::Block {
-                timeout: Duration::from_nanos(self.timeout_ns.load(Ordering::Relaxed)),
+                timeout: Duration::from_nanos(word & TIMEOUT_MASK),
             },
             _ => OverflowPolicy::DropNewest,
         }
@@ -191,13 +195,38 @@ impl AtomicPolicy {
     /// Whether publishers may be waiting for room, so receivers must wake them after taking a message.
     #[inline]
     pub(crate) fn is_block(&self) -> bool {
-        self.kind.load(Ordering::Relaxed) == KIND_BLOCK
+        self.word.load(Ordering::Relaxed) >> KIND_SHIFT == KIND_BLOCK
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_atomic_policy_gives_back_what_was_stored_and_caps_the_timeout_at_146_years() {
+        let policy = AtomicPolicy::new(OverflowPolicy::DropOldest);
+        assert_eq!(policy.load(), OverflowPolicy::DropOldest);
+        assert!(!policy.is_block());
+        let block = OverflowPolicy::Block {
+            timeout: Duration::from_millis(250),
+        };
+        policy.store(block);
+        assert_eq!(policy.load(), block);
+        assert!(policy.is_block());
+        policy.store(OverflowPolicy::DropNewest);
+        assert_eq!(policy.load(), OverflowPolicy::DropNewest);
+        policy.store(OverflowPolicy::Block {
+            timeout: Duration::MAX,
+        });
+        assert_eq!(
+            policy.load(),
+            OverflowPolicy::Block {
+                timeout: Duration::from_nanos(TIMEOUT_MASK)
+            }
+        );
+        assert!(Duration::from_nanos(TIMEOUT_MASK) > Duration::from_secs(146 * 365 * 86_400));
+    }
 
     #[test]
     fn parses_every_policy_name_and_rejects_others_with_the_input_named() {

@@ -9,14 +9,16 @@
 //! means here, not a weighted share.
 //!
 //! # Lanes
-//! A subscription has one bounded lock-free queue (a *lane*) per priority. The `Normal` lane is
-//! allocated when the subscription is created, exactly as before priorities existed; the `Low`, `High`
-//! and `Critical` lanes are allocated on the first message of that priority (a [`std::sync::OnceLock`]),
-//! so a subscription that only ever sees `Normal` costs what it always did. Each lane has the
+//! A subscription has one bounded lock-free queue (a *lane*, [`crate::lane::Lane`]: crossbeam's
+//! `SegQueue` with an atomic bound, whose slots are allocated as it fills) per priority. The `Normal`
+//! lane is part of the subscription; the `Low`, `High` and `Critical` lanes are allocated on the first
+//! message of that priority (a [`std::sync::OnceLock`]), so a subscription that only ever sees
+//! `Normal` pays for them one pointer each. Those pointers and the bit mask below sit beside the
+//! `Normal` lane's count, in room the lane's cache padding leaves anyway. Each lane has the
 //! subscription's full `capacity` (capacity is **per lane**, not shared: a shared budget would need a
-//! counter every publisher and receiver writes, a read-modify-write on the data path). The overflow
-//! policy applies per lane: `DropNewest` refuses a message when *its* lane is full, `DropOldest` evicts
-//! the oldest message of the same priority, `Block` waits for room in that lane.
+//! counter every publisher and receiver of every lane writes). The overflow policy applies per lane:
+//! `DropNewest` refuses a message when *its* lane is full, `DropOldest` evicts the oldest message of
+//! the same priority, `Block` waits for room in that lane.
 //!
 //! # What the receiver pays
 //! A bit mask of allocated lanes sits beside the lanes. It is written once per lane, when the lane is
@@ -33,8 +35,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lane::{Lane, LaneRef};
 use crate::message::Message;
-use crate::sync::{AtomicU8, BoundedQueue, Ordering};
+use crate::sync::{AtomicU8, Ordering};
 
 /// How urgent a message is. Receivers take higher priorities first; `Normal` is the default.
 #[derive(
@@ -148,22 +151,34 @@ impl ByPriority {
 
 /// A subscription's queues, one lane per priority. See the [module docs](self) for the design.
 pub(crate) struct Lanes {
-    /// The `Normal` lane, allocated up front.
-    normal: BoundedQueue<Message>,
+    /// The `Normal` lane, with the other lanes kept beside its count (room the lane's padding leaves).
+    normal: Lane<Message, OtherLanes>,
+}
+
+/// The `Low`, `High` and `Critical` lanes, allocated on first use.
+struct OtherLanes {
     /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
     /// lane's initialiser, so before any message can be pushed into it; read (acquire) on every receive.
     in_use: AtomicU8,
-    /// `Low`, `High`, `Critical`, allocated on first use. Boxed so an unused lane costs one pointer.
-    lazy: [OnceLock<Box<BoundedQueue<Message>>>; 3],
+    /// Boxed so an unused lane costs one pointer.
+    lazy: [OnceLock<Box<Lane<Message>>>; 3],
 }
 
 impl Lanes {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            normal: BoundedQueue::new(capacity),
-            in_use: AtomicU8::new(0),
-            lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
+            normal: Lane::with_side(
+                capacity,
+                OtherLanes {
+                    in_use: AtomicU8::new(0),
+                    lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
+                },
+            ),
         }
+    }
+
+    fn others(&self) -> &OtherLanes {
+        self.normal.side()
     }
 
     /// The capacity of each lane.
@@ -183,26 +198,31 @@ impl Lanes {
 
     /// The lane for `priority`, allocating it on first use. Publisher side.
     #[inline]
-    pub(crate) fn for_push(&self, priority: Priority) -> &BoundedQueue<Message> {
+    pub(crate) fn for_push(&self, priority: Priority) -> LaneRef<'_, Message> {
         if priority == Priority::Normal {
-            return &self.normal;
+            return self.normal.view();
         }
         let slot = Self::slot(priority);
-        self.lazy[slot].get_or_init(|| {
-            let lane = Box::new(BoundedQueue::new(self.normal.capacity()));
-            // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
-            self.in_use.fetch_or(1 << slot, Ordering::Release);
-            lane
-        })
+        let others = self.others();
+        others.lazy[slot]
+            .get_or_init(|| {
+                let lane = Box::new(Lane::new(self.normal.capacity()));
+                // Before the lane is published by the `OnceLock`: whoever can push into it sees the bit.
+                others.in_use.fetch_or(1 << slot, Ordering::Release);
+                lane
+            })
+            .view()
     }
 
     /// The lane for `priority` if it was ever allocated.
     #[inline]
-    fn get(&self, priority: Priority) -> Option<&BoundedQueue<Message>> {
+    fn get(&self, priority: Priority) -> Option<LaneRef<'_, Message>> {
         if priority == Priority::Normal {
-            Some(&self.normal)
+            Some(self.normal.view())
         } else {
-            self.lazy[Self::slot(priority)].get().map(|b| &**b)
+            self.others().lazy[Self::slot(priority)]
+                .get()
+                .map(|lane| lane.view())
         }
     }
 
@@ -210,7 +230,7 @@ impl Lanes {
     /// `in_use` and the `Normal` pop.
     #[inline]
     pub(crate) fn pop(&self) -> Option<Message> {
-        let in_use = self.in_use.load(Ordering::Acquire);
+        let in_use = self.others().in_use.load(Ordering::Acquire);
         if in_use == 0 {
             return self.normal.pop();
         }
@@ -223,7 +243,7 @@ impl Lanes {
             if in_use & (1 << slot) == 0 {
                 return None;
             }
-            self.lazy[slot].get().and_then(|lane| lane.pop())
+            self.others().lazy[slot].get().and_then(|lane| lane.pop())
         };
         lazy(2)
             .or_else(|| lazy(1))
@@ -234,8 +254,9 @@ impl Lanes {
     /// Messages queued now, over every lane.
     pub(crate) fn len(&self) -> usize {
         let mut n = self.normal.len();
-        if self.in_use.load(Ordering::Acquire) != 0 {
+        if self.others().in_use.load(Ordering::Acquire) != 0 {
             n += self
+                .others()
                 .lazy
                 .iter()
                 .filter_map(|l| l.get())

@@ -193,24 +193,41 @@ impl Broker {
             let mut dropped = view.retired.dropped;
             totals.matched = view.retired.matched;
             totals.delivered = view.retired.delivered;
-            let mut chosen: Vec<(K, SubscriptionId, &Arc<SubscriptionCore>)> = Vec::new();
+            // A subscription that may be returned is counted into the totals from the same reading
+            // as its row (below), so that under load the totals still add up to the rows.
+            let mut chosen: Vec<(
+                K,
+                SubscriptionId,
+                &Arc<SubscriptionCore>,
+                SubscriptionCounts,
+            )> = Vec::new();
             for core in view.live.values() {
                 let c = core.counts();
-                add_counts(&mut totals, &mut dropped, core, &c);
                 if needle.as_deref().is_none_or(|n| {
                     contains_ascii_ci(&core.name, n) || contains_ascii_ci(core.filter.as_str(), n)
                 }) {
-                    chosen.push((key(&c), c.id, core));
+                    chosen.push((key(&c), c.id, core, c));
+                } else {
+                    add_counts(&mut totals, &mut dropped, core, &c);
                 }
             }
             for core in view.retiring {
                 add_counts(&mut totals, &mut dropped, core, &core.counts());
             }
             totals.subscriptions = view.live.len() as u64;
-            totals.dropped = dropped.total();
             let matching = chosen.len() as u64;
-            let order = |a: &(K, SubscriptionId, &Arc<SubscriptionCore>),
-                         b: &(K, SubscriptionId, &Arc<SubscriptionCore>)| {
+            let order = |a: &(
+                K,
+                SubscriptionId,
+                &Arc<SubscriptionCore>,
+                SubscriptionCounts,
+            ),
+                         b: &(
+                K,
+                SubscriptionId,
+                &Arc<SubscriptionCore>,
+                SubscriptionCounts,
+            )| {
                 b.0.partial_cmp(&a.0)
                     .unwrap_or(CmpOrdering::Equal)
                     .then(a.1.cmp(&b.1))
@@ -220,14 +237,25 @@ impl Broker {
                 if limit > 0 {
                     chosen.select_nth_unstable_by(limit - 1, order);
                 }
-                chosen.truncate(limit);
+                for (_, _, core, c) in chosen.drain(limit..) {
+                    add_counts(&mut totals, &mut dropped, core, &c);
+                }
             }
             chosen.sort_unstable_by(order);
+            let subscriptions: Vec<SubscriptionStats> =
+                chosen.iter().map(|(_, _, core, _)| core.stats()).collect();
+            for s in &subscriptions {
+                totals.matched += s.matched;
+                totals.delivered += s.delivered;
+                totals.depth += s.depth;
+                dropped.add(&s.dropped_by_reason);
+            }
+            totals.dropped = dropped.total();
             Counted {
                 totals,
                 dropped_by_reason: dropped,
                 matching,
-                subscriptions: chosen.iter().map(|(_, _, core)| core.stats()).collect(),
+                subscriptions,
             }
         })
         .finish(self)

@@ -1,10 +1,11 @@
 //! Subscriptions: a filter, a bounded lock-free queue, its counters, and the handles receivers hold.
 //!
 //! # Queue
-//! Each subscription owns a `crossbeam_queue::ArrayQueue` (Vyukov's bounded MPMC array queue) of
-//! [`Message`]s. Any number of publishers push and any number of receivers pop without a lock. Every
-//! slot is allocated up front, so a subscription costs about `capacity × 16` bytes whether or not
-//! anything is queued (see the README's memory figures).
+//! Each subscription owns a bounded lock-free MPMC queue of [`Message`]s per priority (a lane, see
+//! [`crate::priority`]): crossbeam's `SegQueue` with an atomic bound. Any number of publishers push and
+//! any number of receivers pop without a lock. Slots are allocated in blocks of 31 as the queue fills
+//! and freed as it drains, so an idle subscription costs the same whatever its capacity (see the
+//! README's memory figures).
 //!
 //! # Receivers: fan-out and competing consumers
 //! Different subscriptions each get their own copy of a message (a reference-count increment, never a
@@ -23,8 +24,8 @@
 //! # Gaps
 //! A receiver learns in-band that messages were dropped since it last received: each [`Delivery`] carries
 //! [`Delivery::missed`], `Some` with the count per reason when drops happened since this handle's
-//! previous receive. Checking costs one load of a cache line that is written only when something is
-//! dropped. Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
+//! previous receive. Checking costs one load of the counters' line, which the receive has just written
+//! (`delivered`). Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,12 +39,13 @@ use crate::counters::{
 use crate::dead_letter::DeadLetterQueue;
 use crate::join::JoinState;
 pub use crate::join::{DoneError, JoinError};
+use crate::lane::LaneRef;
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{ReadyMark, ReadySignal};
 use crate::stats::{SubscriptionCounts, SubscriptionStats};
-use crate::sync::{AtomicBool, AtomicUsize, BoundedQueue, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -77,10 +79,12 @@ pub struct SubscriptionOptions {
 }
 
 impl SubscriptionOptions {
-    /// The default capacity: 256 messages, about 4 KiB of queue per subscription, so that a hundred
-    /// thousand subscriptions fit in well under a gigabyte.
+    /// The default capacity: 256 messages. Capacity costs memory only when it is used: a queue holds
+    /// about 16 bytes per message queued (blocks of 31 slots, allocated as it fills and freed as it
+    /// drains), so an idle subscription costs the same at any capacity, and a full one about 4 KiB
+    /// at 256.
     pub const DEFAULT_CAPACITY: usize = 256;
-    /// The largest capacity accepted: 2^24 messages (256 MiB of slots).
+    /// The largest capacity accepted: 2^24 messages (256 MiB of slots when full).
     pub const MAX_CAPACITY: usize = 1 << 24;
 
     /// Default options: capacity 256, `DropNewest`, no name.
@@ -378,7 +382,7 @@ impl SubscriptionCore {
 
     /// Queues `msg`, or refuses it as `queue_full` when the lane is full.
     #[inline]
-    fn push_or_refuse(&self, lane: &BoundedQueue<Message>, msg: Message) -> Offer {
+    fn push_or_refuse(&self, lane: LaneRef<'_, Message>, msg: Message) -> Offer {
         match lane.push(msg) {
             Ok(()) => Offer::Queued,
             Err(msg) => {
@@ -391,7 +395,7 @@ impl SubscriptionCore {
 
     /// Queues `msg`, evicting the oldest message (`evicted`) when the lane is full.
     #[inline]
-    fn push_evicting(&self, lane: &BoundedQueue<Message>, msg: Message) -> Offer {
+    fn push_evicting(&self, lane: LaneRef<'_, Message>, msg: Message) -> Offer {
         match lane.force_push(msg) {
             None => Offer::Queued,
             Some(evicted) => {
@@ -411,7 +415,7 @@ impl SubscriptionCore {
     /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
     /// before every push, so a publisher woken by an unsubscribe never queues into the closed
     /// subscription (its message is dropped as `unsubscribed`).
-    fn push_blocking(&self, lane: &BoundedQueue<Message>, msg: Message) -> Offer {
+    fn push_blocking(&self, lane: LaneRef<'_, Message>, msg: Message) -> Offer {
         // Room now: the usual case, decided before reading the clock (a `clock_gettime` per publish
         // was a fifth of a single-threaded publish + receive).
         let mut msg = match lane.push(msg) {

@@ -2,12 +2,15 @@
 //! this process can have: a run that cannot fit is refused (exit 2) instead of growing until the kernel
 //! or a container limit kills it.
 //!
-//! The estimate is the README's memory table, measured with a counting allocator by
-//! `cargo run --release -p switchyard --example subscription_memory`: every capacity from 1 to 1024
-//! costs [`FIXED_BYTES`] plus [`SLOT_BYTES`] per queue slot, exactly. Each priority lane in use has
-//! its own `capacity` slots. Each receiver handle the generator deals to a consumer thread adds about
-//! 80 bytes of resident memory (measured: `--receivers 4` against 1 at 100,000 subscriptions), counted
-//! as [`RECEIVER_BYTES`]. Queued messages are not counted: a message is shared by every queue it is in.
+//! The estimate is for the worst case, every queue full. An idle subscription costs [`FIXED_BYTES`]
+//! whatever its capacity (the README's memory table, measured with a counting allocator by
+//! `cargo run --release -p switchyard --example subscription_memory`): a queue's slots are allocated
+//! in blocks of 31 as it fills and freed as it drains. A full lane holds `capacity` slots at
+//! [`SLOT_BYTES`] each (a 504-byte block per 31 slots, rounded up) plus [`LANE_BYTES`] (the block its
+//! tail is in, and the lane itself for a priority other than `Normal`); each priority lane in use has
+//! its own `capacity`. Each receiver handle the generator deals to a consumer thread adds about 80
+//! bytes of resident memory (measured: `--receivers 4` against 1 at 100,000 subscriptions), counted as
+//! [`RECEIVER_BYTES`]. Queued messages are not counted: a message is shared by every queue it is in.
 //!
 //! The memory available is the smallest of `MemAvailable` in `/proc/meminfo` and, for each memory
 //! cgroup this process is in (v2 `memory.max` / `memory.current`, v1 `memory.limit_in_bytes` /
@@ -21,11 +24,17 @@ use switchyard::Priority;
 
 use super::workload::PriorityMix;
 
-/// Heap bytes of one subscription besides its queue slots: counters and queue head and tail, each on
-/// its own cache line, the lane table, and trie nodes (a filter of its own).
-pub const FIXED_BYTES: u64 = 2_066;
-/// Bytes of one queue slot (a pointer to a shared message and its stamp).
-pub const SLOT_BYTES: u64 = 16;
+/// Heap bytes of one idle subscription, at any capacity: its core (queue ends, counters, lane table and
+/// read-mostly fields, 640 B on three 128-byte-aligned blocks, in a 768-byte allocation), name, filter,
+/// receiver group and trie nodes (a filter of its own), as measured by the example.
+pub const FIXED_BYTES: u64 = 1_690;
+/// Bytes of one queue slot in a full lane: a block of 31 slots of 16 B (a pointer to a shared message
+/// and its state) and a link is 504 B, 16.3 B a slot, rounded up.
+pub const SLOT_BYTES: u64 = 17;
+/// Bytes of a full lane besides its slots: up to two partly filled blocks at its ends (2 × 504 B), and
+/// the lane itself for a priority other than `Normal` (384 B, allocated on its first message; the
+/// `Normal` lane is in [`FIXED_BYTES`], so this bounds it from above).
+pub const LANE_BYTES: u64 = 1_392;
 /// Bytes of one receiver handle in the generator (the handle and its consumer's slot), rounded up.
 pub const RECEIVER_BYTES: u64 = 96;
 
@@ -71,9 +80,11 @@ impl Estimate {
     pub fn per_subscription(&self) -> u64 {
         FIXED_BYTES
             .saturating_add(
-                self.lanes
-                    .saturating_mul(self.capacity)
-                    .saturating_mul(SLOT_BYTES),
+                self.lanes.saturating_mul(
+                    self.capacity
+                        .saturating_mul(SLOT_BYTES)
+                        .saturating_add(LANE_BYTES),
+                ),
             )
             .saturating_add(self.receivers.saturating_mul(RECEIVER_BYTES))
     }
@@ -86,7 +97,7 @@ impl Estimate {
     /// The largest capacity at which the run fits in `available` bytes, if any.
     fn capacity_that_fits(&self, available: u64) -> Option<u64> {
         let per_sub = available / self.subscribers.max(1);
-        let fixed = FIXED_BYTES + self.receivers * RECEIVER_BYTES;
+        let fixed = FIXED_BYTES + self.receivers * RECEIVER_BYTES + self.lanes * LANE_BYTES;
         let capacity = per_sub.checked_sub(fixed)? / (self.lanes * SLOT_BYTES);
         (capacity >= 1).then_some(capacity)
     }
@@ -104,8 +115,9 @@ impl Estimate {
             return Ok(());
         }
         let mut text = format!(
-            "--subscribers {} need about {} at --capacity {} ({} B per subscription: {} B \
-             plus {} × {} slots × {SLOT_BYTES} B",
+            "--subscribers {} need about {} at --capacity {} ({} B per subscription with its queues \
+             full: {} B \
+             plus {} × ({} slots × {SLOT_BYTES} B + {LANE_BYTES} B)",
             crate::numbers::count(self.subscribers),
             bytes(need),
             crate::numbers::count(self.capacity),
@@ -279,19 +291,20 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_is_the_readme_table() {
-        // bytes/subscription measured by examples/subscription_memory.rs (README, Memory).
-        for (capacity, measured) in [
-            (1, 2_082),
-            (16, 2_322),
-            (64, 3_090),
-            (256, 6_162),
-            (1024, 18_450),
-        ] {
-            assert_eq!(estimate(1, capacity).per_subscription(), measured);
+    fn the_estimate_bounds_a_full_queue_of_31_slot_blocks() {
+        // A lane of capacity c holds its c messages in at most c/31 (rounded up) blocks of 504 B, plus
+        // one more when they straddle a block boundary or the tail has installed the next block.
+        for capacity in [1u64, 16, 31, 64, 256, 1024, 65_536] {
+            let full = FIXED_BYTES + (capacity.div_ceil(31) + 1) * 504;
+            let estimate = estimate(1, capacity).per_subscription();
+            assert!(estimate >= full, "capacity {capacity}: {estimate} < {full}");
+            assert!(
+                estimate <= full + full / 16 + 1_392,
+                "capacity {capacity}: {estimate} is far above {full}"
+            );
         }
         let two_million = estimate(2_000_000, 256);
-        assert_eq!(two_million.total(), 2_000_000 * 6_162);
+        assert_eq!(two_million.total(), 2_000_000 * 7_434);
         let lanes = Estimate {
             lanes: 4,
             receivers: 2,
@@ -299,7 +312,7 @@ mod tests {
         };
         assert_eq!(
             lanes.per_subscription(),
-            FIXED_BYTES + 4 * 256 * 16 + 2 * RECEIVER_BYTES
+            FIXED_BYTES + 4 * (256 * 17 + 1_392) + 2 * RECEIVER_BYTES
         );
     }
 
@@ -319,17 +332,17 @@ mod tests {
     #[test]
     fn a_run_that_does_not_fit_is_refused_naming_the_figure_and_the_options() {
         let available = Available {
-            bytes: 4 << 30,
+            bytes: 8 << 30,
             source: "MemAvailable in /proc/meminfo".into(),
         };
         assert!(estimate(100_000, 256).check(&available).is_ok());
         let err = estimate(2_000_000, 256).check(&available).unwrap_err();
         for part in [
-            "--subscribers 2,000,000 need about 11.5 GiB at --capacity 256",
-            "6,162 B per subscription",
-            "only 4.0 GiB is available (MemAvailable in /proc/meminfo)",
-            "--capacity (at most 5 fits)",
-            "--subscribers (at most 697,008 fit at --capacity 256)",
+            "--subscribers 2,000,000 need about 13.8 GiB at --capacity 256",
+            "7,434 B per subscription with its queues full: 1,690 B plus 1 × (256 slots × 17 B + 1392 B)",
+            "only 8.0 GiB is available (MemAvailable in /proc/meminfo)",
+            "--capacity (at most 71 fits)",
+            "--subscribers (at most 1,155,492 fit at --capacity 256)",
         ] {
             assert!(err.contains(part), "{part:?} not in: {err}");
         }
