@@ -1,16 +1,25 @@
-//! A lane: a bounded lock-free MPMC queue whose memory follows its depth, not its capacity.
+//! A lane: a bounded lock-free MPMC queue that allocates nothing until its first message.
 //!
-//! # Why not `ArrayQueue`
-//! crossbeam's `ArrayQueue` (Vyukov's bounded array queue) allocates every slot when it is created,
-//! 16 bytes a slot for a [`crate::Message`]: a subscription of capacity 1024 held 16 KiB of slots
-//! while nothing was queued, and a million idle subscriptions needed gigabytes. A [`Lane`] is
-//! crossbeam's `SegQueue` (an unbounded queue of linked blocks of 31 slots, allocated as the tail
-//! reaches them and freed as the head leaves them) with a bound kept beside it in one atomic count.
-//! An empty lane that was never used holds no block; a lane that was used and drained holds the one
-//! block its head and tail are in (504 bytes for a `Message`); a lane holding `n` messages holds about
-//! `n / 31 + 1` blocks, whatever its capacity.
+//! # Two kinds, chosen by capacity
+//! - **Array** (capacity up to [`ARRAY_UP_TO`], the default 256 among them): crossbeam's `ArrayQueue`
+//!   (Vyukov's bounded array queue, one read-modify-write per push and per pop), allocated whole at the
+//!   first push and kept until the lane goes. An idle subscription that never got a message holds no
+//!   slots; one that did holds `capacity × 16` bytes of them.
+//! - **Segmented** (larger capacities): crossbeam's `SegQueue` (linked blocks of 31 slots, allocated as
+//!   the tail reaches them and freed as the head leaves them) with the bound kept beside it in one
+//!   atomic count. Its memory follows its depth: a drained lane holds the one block its head and tail
+//!   are in (504 bytes for a `Message`), a lane holding `n` messages about `n / 31 + 1` blocks,
+//!   whatever its capacity.
 //!
-//! # The bound
+//! Why not segmented everywhere: measured against the array on the same binary pair (quiet machine,
+//! `throughput` benches, 3 interleaved runs), segments cost a third of the single-thread publish +
+//! receive (0.336 → 0.234 of the raw queue pair) and more than two thirds of the cross-thread 1→1
+//! batch rate (6.9× → 1.9× the naive broker): each push and pop is two read-modify-writes instead of
+//! one, the bound adds one on each side on a line both sides write, and a block is allocated and freed
+//! every 31 messages. Deep queues (large capacities), where holding every slot would cost the most, get
+//! the segments; ordinary ones keep the array's speed.
+//!
+//! # The segmented lane's bound
 //! `len` counts the messages queued plus the pushes that have reserved a place and not yet finished:
 //! - a push *reserves* first, with a compare-and-swap that raises `len` only while it is below the
 //!   capacity, then pushes into the queue; a push that finds `len == capacity` takes nothing, so a
@@ -34,29 +43,56 @@
 //! sees that pop, which costs nothing on x86 (every RMW is a full barrier there). The loom models
 //! (`loom_*` below) drive this code through the `sync` facade.
 //!
-//! # What it costs
+//! # What the segmented lane costs
 //! Each push and each pop writes `len`, a line both sides write: one more line that moves between the
-//! publishing and the receiving core per message than the array queue had. The segment queue's own
-//! push and pop are two read-modify-writes each (the array queue's, one), and every 31 messages a block
-//! is allocated and freed. Measured against the `ArrayQueue` lanes (the README's memory section):
-//! about 15–30% more time per message single-threaded; the cross-thread rows moved less than their
-//! noise on a shared 2-core machine.
+//! publishing and the receiving core per message than the array queue has. The figures are above.
 
-use crate::sync::{AtomicUsize, Ordering, UnboundedQueue};
+use std::sync::OnceLock;
 
-/// A bounded lock-free MPMC queue that allocates as it fills. See the [module docs](self).
+use crate::sync::{AtomicUsize, BoundedQueue, Ordering, UnboundedQueue};
+
+/// The largest capacity whose lane is an array (every slot allocated at the first push); above it a
+/// lane is segmented (blocks allocated as it fills and freed as it drains). See the [module docs](self).
+pub(crate) const ARRAY_UP_TO: usize = 1024;
+
+/// A bounded lock-free MPMC queue that allocates nothing until its first push. See the
+/// [module docs](self).
 ///
-/// `S` is a small piece of its owner's state kept beside the count (`()` by default): the queue's two
-/// cache-padded ends make a lane a multiple of 128 bytes, and the count's share of the last 128 has
-/// room to spare, which `S` uses instead of a line of its own (a subscription keeps its other lanes
-/// there, see [`crate::priority`]).
+/// `S` is a small piece of its owner's state kept beside the slots (`()` by default): a subscription
+/// keeps its other lanes there (see [`crate::priority`]).
 #[derive(Debug)]
 pub(crate) struct Lane<T, S = ()> {
-    queue: UnboundedQueue<T>,
-    /// Messages queued plus places reserved by pushes in flight; never above `capacity`.
-    len: AtomicUsize,
+    slots: Slots<T>,
     capacity: usize,
     side: S,
+}
+
+/// Where a lane keeps its messages.
+#[derive(Debug)]
+enum Slots<T> {
+    /// Capacity up to [`ARRAY_UP_TO`]: crossbeam's `ArrayQueue`, allocated whole at the first push and
+    /// kept until the lane goes.
+    Array(OnceLock<Box<BoundedQueue<T>>>),
+    /// Larger capacities: crossbeam's `SegQueue` and its bound, boxed so an array lane does not carry
+    /// the segment queue's padded ends.
+    Segmented(Box<Segments<T>>),
+}
+
+/// A segmented lane's queue and bound.
+#[derive(Debug)]
+struct Segments<T> {
+    queue: UnboundedQueue<T>,
+    /// Messages queued plus places reserved by pushes in flight; never above the capacity.
+    len: AtomicUsize,
+}
+
+impl<T> Segments<T> {
+    fn new() -> Box<Self> {
+        Box::new(Self {
+            queue: UnboundedQueue::default(),
+            len: AtomicUsize::new(0),
+        })
+    }
 }
 
 impl<T> Lane<T> {
@@ -67,35 +103,47 @@ impl<T> Lane<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self::with_side(capacity, ())
     }
+
+    /// An empty segmented lane whatever its capacity, for the tests and models of the bound.
+    #[cfg(test)]
+    pub(crate) fn segmented(capacity: usize) -> Self {
+        let mut lane = Self::new(capacity);
+        lane.slots = Slots::Segmented(Segments::new());
+        lane
+    }
 }
 
 impl<T, S> Lane<T, S> {
-    /// An empty lane of `capacity` places with `side` beside its count.
+    /// An empty lane of `capacity` places with `side` beside its slots: an array up to
+    /// [`ARRAY_UP_TO`], segmented above.
     ///
     /// # Panics
     /// If `capacity` is zero.
     pub(crate) fn with_side(capacity: usize, side: S) -> Self {
         assert!(capacity > 0, "a lane needs a capacity of at least one");
+        let slots = if capacity <= ARRAY_UP_TO {
+            Slots::Array(OnceLock::new())
+        } else {
+            Slots::Segmented(Segments::new())
+        };
         Self {
-            queue: UnboundedQueue::default(),
-            len: AtomicUsize::new(0),
+            slots,
             capacity,
             side,
         }
     }
 
-    /// The state kept beside the count.
+    /// The state kept beside the slots.
     #[inline]
     pub(crate) fn side(&self) -> &S {
         &self.side
     }
 
-    /// The queue and its count, to push and pop with.
+    /// The lane without its side state, to push and pop with.
     #[inline]
     pub(crate) fn view(&self) -> LaneRef<'_, T> {
         LaneRef {
-            queue: &self.queue,
-            len: &self.len,
+            slots: &self.slots,
             capacity: self.capacity,
         }
     }
@@ -117,12 +165,11 @@ impl<T, S> Lane<T, S> {
     }
 }
 
-/// A [`Lane`]'s queue and count, whatever else its owner keeps beside them: what pushes and pops
-/// work on. Two references and the capacity, passed by value.
+/// A [`Lane`] without whatever its owner keeps beside it: what pushes and pops work on. A reference
+/// and the capacity, passed by value.
 #[derive(Debug)]
 pub(crate) struct LaneRef<'a, T> {
-    queue: &'a UnboundedQueue<T>,
-    len: &'a AtomicUsize,
+    slots: &'a Slots<T>,
     capacity: usize,
 }
 
@@ -142,20 +189,26 @@ impl<T> LaneRef<'_, T> {
 
     /// Messages queued now; exact when no push or pop is in flight.
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        match self.slots {
+            Slots::Array(array) => array.get().map_or(0, |q| q.len()),
+            Slots::Segmented(segments) => segments.len.load(Ordering::Acquire),
+        }
     }
 
-    /// Reserves a place if the lane is not full.
+    /// An array lane's queue, allocated by the first caller. Publisher side.
     #[inline]
-    fn reserve(&self) -> bool {
-        let mut len = self.len.load(Ordering::Relaxed);
-        while len < self.capacity {
-            match self
-                .len
-                .compare_exchange_weak(len, len + 1, Ordering::AcqRel, Ordering::Relaxed)
-            {
+    fn array<'q>(&self, array: &'q OnceLock<Box<BoundedQueue<T>>>) -> &'q BoundedQueue<T> {
+        array.get_or_init(|| Box::new(BoundedQueue::new(self.capacity)))
+    }
+
+    /// Reserves a place in a segmented lane if it is not full.
+    #[inline]
+    fn reserve(&self, len: &AtomicUsize) -> bool {
+        let mut now = len.load(Ordering::Relaxed);
+        while now < self.capacity {
+            match len.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return true,
-                Err(now) => len = now,
+                Err(seen) => now = seen,
             }
         }
         false
@@ -164,25 +217,34 @@ impl<T> LaneRef<'_, T> {
     /// Queues `value`, or hands it back when the lane is full.
     #[inline]
     pub(crate) fn push(&self, value: T) -> Result<(), T> {
-        if self.reserve() {
-            self.queue.push(value);
-            Ok(())
-        } else {
-            Err(value)
+        match self.slots {
+            Slots::Array(array) => self.array(array).push(value),
+            Slots::Segmented(segments) => {
+                if self.reserve(&segments.len) {
+                    segments.queue.push(value);
+                    Ok(())
+                } else {
+                    Err(value)
+                }
+            }
         }
     }
 
     /// Queues `value`; when the lane is full, takes the oldest message out to make room and returns it.
     #[inline]
     pub(crate) fn force_push(&self, value: T) -> Option<T> {
+        let (queue, len) = match self.slots {
+            Slots::Array(array) => return self.array(array).force_push(value),
+            Slots::Segmented(segments) => (&segments.queue, &segments.len),
+        };
         loop {
-            if self.reserve() {
-                self.queue.push(value);
+            if self.reserve(len) {
+                queue.push(value);
                 return None;
             }
-            if let Some(oldest) = self.queue.pop() {
+            if let Some(oldest) = queue.pop() {
                 // The evicted message's place passes to `value`: `len` does not change.
-                self.queue.push(value);
+                queue.push(value);
                 return Some(oldest);
             }
             // Full by count, nothing to take: pushes in flight hold the places, or receivers took the
@@ -192,21 +254,22 @@ impl<T> LaneRef<'_, T> {
     }
 
     /// Takes the oldest message.
-    ///
-    /// An empty lane answers from its count: one load, where the queue's own emptiness check is a
-    /// `SeqCst` fence and a load of the publishers' tail line (receivers that poll pay it on every
-    /// poll). The count is never below the number of messages in the queue (a place is reserved before
-    /// its push and released after its pop), so zero means there is nothing to take. A receiver that
-    /// is about to park has already fenced ([`crate::waiters`]), so it reads a count at least as new as
-    /// any push whose publisher will not see it waiting.
     #[inline]
     pub(crate) fn pop(&self) -> Option<T> {
-        if self.len.load(Ordering::Acquire) == 0 {
-            return None;
+        match self.slots {
+            Slots::Array(array) => array.get()?.pop(),
+            Slots::Segmented(segments) => {
+                let (queue, len) = (&segments.queue, &segments.len);
+                // An empty lane answers from its count: one load, where the queue's own emptiness
+                // check costs a fence and a read of the publishers' line.
+                if len.load(Ordering::Acquire) == 0 {
+                    return None;
+                }
+                let value = queue.pop()?;
+                len.fetch_sub(1, Ordering::AcqRel);
+                Some(value)
+            }
         }
-        let value = self.queue.pop()?;
-        self.len.fetch_sub(1, Ordering::AcqRel);
-        Some(value)
     }
 }
 
@@ -217,45 +280,69 @@ mod tests {
 
     use super::*;
 
+    /// A lane of each kind with `capacity` places.
+    fn both<T>(capacity: usize) -> [Lane<T>; 2] {
+        [Lane::new(capacity), Lane::segmented(capacity)]
+    }
+
+    #[test]
+    fn the_kind_follows_the_capacity_and_nothing_is_allocated_before_the_first_push() {
+        let small = Lane::<u8>::new(ARRAY_UP_TO);
+        assert!(matches!(&small.slots, Slots::Array(a) if a.get().is_none()));
+        small.view().push(1).unwrap();
+        assert!(matches!(&small.slots, Slots::Array(a) if a.get().is_some()));
+        // A pop or a length on an untouched lane allocates nothing either.
+        let idle = Lane::<u8>::new(8);
+        assert_eq!((idle.pop(), idle.len()), (None, 0));
+        assert!(matches!(&idle.slots, Slots::Array(a) if a.get().is_none()));
+        assert!(matches!(
+            Lane::<u8>::new(ARRAY_UP_TO + 1).slots,
+            Slots::Segmented { .. }
+        ));
+    }
+
     #[test]
     fn smoke() {
-        let lane = Lane::new(2);
-        assert_eq!(lane.view().push(1), Ok(()));
-        assert_eq!(lane.pop(), Some(1));
-        assert_eq!(lane.pop(), None);
-        assert_eq!(lane.len(), 0);
+        for lane in both(2) {
+            assert_eq!(lane.view().push(1), Ok(()));
+            assert_eq!(lane.pop(), Some(1));
+            assert_eq!(lane.pop(), None);
+            assert_eq!(lane.len(), 0);
+        }
     }
 
     #[test]
     fn a_full_lane_refuses_exactly_over_capacity() {
-        let lane = Lane::new(3);
-        for i in 0..3 {
-            assert_eq!(lane.view().push(i), Ok(()));
+        for lane in both(3) {
+            for i in 0..3 {
+                assert_eq!(lane.view().push(i), Ok(()));
+            }
+            assert_eq!(lane.view().push(3), Err(3));
+            assert_eq!(lane.len(), 3);
+            assert_eq!(lane.pop(), Some(0));
+            assert_eq!(lane.view().push(4), Ok(()));
+            assert_eq!(lane.view().push(5), Err(5));
+            assert_eq!(
+                (0..3).map(|_| lane.pop()).collect::<Vec<_>>(),
+                [Some(1), Some(2), Some(4)]
+            );
         }
-        assert_eq!(lane.view().push(3), Err(3));
-        assert_eq!(lane.len(), 3);
-        assert_eq!(lane.pop(), Some(0));
-        assert_eq!(lane.view().push(4), Ok(()));
-        assert_eq!(lane.view().push(5), Err(5));
-        assert_eq!(
-            (0..3).map(|_| lane.pop()).collect::<Vec<_>>(),
-            [Some(1), Some(2), Some(4)]
-        );
     }
 
     #[test]
     fn force_push_evicts_the_oldest_only_when_full() {
-        let lane = Lane::new(2);
-        assert_eq!(lane.view().force_push(1), None);
-        assert_eq!(lane.view().force_push(2), None);
-        assert_eq!(lane.view().force_push(3), Some(1));
-        assert_eq!(lane.view().force_push(4), Some(2));
-        assert_eq!(lane.len(), 2);
-        assert_eq!(lane.pop(), Some(3));
-        assert_eq!(lane.view().force_push(5), None);
-        assert_eq!(lane.pop(), Some(4));
-        assert_eq!(lane.pop(), Some(5));
-        assert_eq!(lane.len(), 0);
+        for lane in both(2) {
+            assert_eq!(lane.view().force_push(1), None);
+            assert_eq!(lane.view().force_push(2), None);
+            assert_eq!(lane.view().force_push(3), Some(1));
+            assert_eq!(lane.view().force_push(4), Some(2));
+            assert_eq!(lane.len(), 2);
+            assert_eq!(lane.pop(), Some(3));
+            assert_eq!(lane.view().force_push(5), None);
+            assert_eq!(lane.pop(), Some(4));
+            assert_eq!(lane.pop(), Some(5));
+            assert_eq!(lane.len(), 0);
+        }
     }
 
     #[test]
@@ -286,13 +373,14 @@ mod tests {
                 DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let lane = Lane::new(100);
-        for _ in 0..70 {
-            let _ = lane.view().push(Counted);
+        for lane in both(100) {
+            for _ in 0..70 {
+                let _ = lane.view().push(Counted);
+            }
+            drop(lane.pop());
+            drop(lane);
         }
-        drop(lane.pop());
-        drop(lane);
-        assert_eq!(DROPS.load(std::sync::atomic::Ordering::Relaxed), 70);
+        assert_eq!(DROPS.load(std::sync::atomic::Ordering::Relaxed), 140);
     }
 
     proptest::proptest! {
@@ -302,8 +390,9 @@ mod tests {
         fn a_lane_behaves_like_a_bounded_deque(
             capacity in 1usize..70,
             ops in proptest::collection::vec(0u8..3, 0..400),
+            segmented: bool,
         ) {
-            let lane = Lane::new(capacity);
+            let lane = if segmented { Lane::segmented(capacity) } else { Lane::new(capacity) };
             let mut model = std::collections::VecDeque::new();
             for (i, op) in ops.into_iter().enumerate() {
                 match op {
@@ -335,8 +424,12 @@ mod tests {
         use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
         const PER_THREAD: u64 = if cfg!(miri) { 200 } else { 50_000 };
         const CAPACITY: usize = 5;
-        for evicting in [false, true] {
-            let lane = Arc::new(Lane::new(CAPACITY));
+        for (evicting, segmented) in [(false, false), (true, false), (false, true), (true, true)] {
+            let lane = Arc::new(if segmented {
+                Lane::segmented(CAPACITY)
+            } else {
+                Lane::new(CAPACITY)
+            });
             // Counts and sums of the values that went in and came out.
             let (in_n, in_sum) = (
                 Arc::new(StdAtomicU64::new(0)),
@@ -424,7 +517,7 @@ mod loom_models {
     #[test]
     fn loom_two_pushers_at_capacity_one_never_both_succeed() {
         loom::model(|| {
-            let lane = Arc::new(Lane::new(1));
+            let lane = Arc::new(Lane::segmented(1));
             let other = {
                 let lane = lane.clone();
                 thread::spawn(move || lane.view().push(1).is_ok())
@@ -443,7 +536,7 @@ mod loom_models {
     #[test]
     fn loom_a_push_racing_a_pop_on_a_full_lane_keeps_the_count() {
         loom::model(|| {
-            let lane = Arc::new(Lane::new(1));
+            let lane = Arc::new(Lane::segmented(1));
             lane.view().push(1).unwrap();
             let receiver = {
                 let lane = lane.clone();
@@ -464,7 +557,7 @@ mod loom_models {
     #[test]
     fn loom_an_evicting_push_racing_a_pop_accounts_for_every_message() {
         loom::model(|| {
-            let lane = Arc::new(Lane::new(1));
+            let lane = Arc::new(Lane::segmented(1));
             lane.view().push(1).unwrap();
             let pusher = {
                 let lane = lane.clone();
@@ -488,7 +581,7 @@ mod loom_models {
     #[test]
     fn loom_two_evicting_pushes_each_evict_exactly_one() {
         loom::model(|| {
-            let lane = Arc::new(Lane::new(1));
+            let lane = Arc::new(Lane::segmented(1));
             lane.view().push(1).unwrap();
             let other = {
                 let lane = lane.clone();
@@ -509,7 +602,7 @@ mod loom_models {
     #[test]
     fn loom_a_receiver_about_to_park_finds_the_message_or_is_seen_waiting() {
         loom::model(|| {
-            let lane = Arc::new(Lane::new(2));
+            let lane = Arc::new(Lane::segmented(2));
             let waiters = Arc::new(crate::waiters::WaiterCount::default());
             let publisher = {
                 let (lane, waiters) = (lane.clone(), waiters.clone());

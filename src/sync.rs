@@ -18,13 +18,18 @@ pub(crate) use loom::sync::Mutex;
 #[cfg(not(switchyard_loom))]
 pub(crate) use std::sync::Mutex;
 
-/// An unbounded MPMC queue: a ready list, and the queue inside a subscription's lane
+/// A bounded MPMC queue with every slot allocated up front: a subscription's lane of ordinary
+/// capacity ([`crate::lane::Lane`]).
+#[cfg(not(switchyard_loom))]
+pub(crate) use crossbeam_queue::ArrayQueue as BoundedQueue;
+
+/// An unbounded MPMC queue: a ready list, and the queue inside a subscription's lane of large capacity
 /// ([`crate::lane::Lane`], which keeps the bound itself).
 #[cfg(not(switchyard_loom))]
 pub(crate) use crossbeam_queue::SegQueue as UnboundedQueue;
 
 #[cfg(switchyard_loom)]
-pub(crate) use self::loom_queues::UnboundedQueue;
+pub(crate) use self::loom_queues::{BoundedQueue, UnboundedQueue};
 
 /// A hint inside a retry loop that waits for another thread: a spin-loop hint normally; under loom a
 /// yield, so the model runs the thread being waited for.
@@ -36,13 +41,54 @@ pub(crate) fn spin_loop() {
     loom::thread::yield_now();
 }
 
-/// A queue with crossbeam's API (the part we use) on loom's mutex: linearizable, like crossbeam's, and
+/// Queues with crossbeam's API (the part we use) on loom's mutex: linearizable, like crossbeam's, and
 /// every operation a point where loom may switch threads.
 #[cfg(switchyard_loom)]
 mod loom_queues {
     use std::collections::VecDeque;
 
     use loom::sync::Mutex;
+
+    #[derive(Debug)]
+    pub(crate) struct BoundedQueue<T> {
+        items: Mutex<VecDeque<T>>,
+        capacity: usize,
+    }
+
+    impl<T> BoundedQueue<T> {
+        pub(crate) fn new(capacity: usize) -> Self {
+            Self {
+                items: Mutex::new(VecDeque::new()),
+                capacity,
+            }
+        }
+
+        pub(crate) fn push(&self, value: T) -> Result<(), T> {
+            let mut items = self.items.lock().unwrap();
+            if items.len() == self.capacity {
+                return Err(value);
+            }
+            items.push_back(value);
+            Ok(())
+        }
+
+        pub(crate) fn force_push(&self, value: T) -> Option<T> {
+            let mut items = self.items.lock().unwrap();
+            let evicted = (items.len() == self.capacity)
+                .then(|| items.pop_front())
+                .flatten();
+            items.push_back(value);
+            evicted
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().unwrap().pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().unwrap().len()
+        }
+    }
 
     #[derive(Debug)]
     pub(crate) struct UnboundedQueue<T> {
