@@ -9,12 +9,12 @@
 //! means here, not a weighted share.
 //!
 //! # Lanes
-//! A subscription has one bounded lock-free queue (a *lane*, [`crate::lane::Lane`]: crossbeam's
-//! `SegQueue` with an atomic bound, whose slots are allocated as it fills) per priority. The `Normal`
+//! A subscription has one bounded lock-free queue (a *lane*, [`crate::lane::Lane`], which allocates
+//! nothing until its first message) per priority. The `Normal`
 //! lane is part of the subscription; the `Low`, `High` and `Critical` lanes are allocated on the first
 //! message of that priority (a [`std::sync::OnceLock`]), so a subscription that only ever sees
 //! `Normal` pays for them one pointer each. Those pointers and the bit mask below sit beside the
-//! `Normal` lane's count, in room the lane's cache padding leaves anyway. Each lane has the
+//! `Normal` lane. Each lane has the
 //! subscription's full `capacity` (capacity is **per lane**, not shared: a shared budget would need a
 //! counter every publisher and receiver of every lane writes). The overflow policy applies per lane:
 //! `DropNewest` refuses a message when *its* lane is full, `DropOldest` evicts the oldest message of

@@ -2,10 +2,11 @@
 //!
 //! # Queue
 //! Each subscription owns a bounded lock-free MPMC queue of [`Message`]s per priority (a lane, see
-//! [`crate::priority`]): crossbeam's `SegQueue` with an atomic bound. Any number of publishers push and
-//! any number of receivers pop without a lock. Slots are allocated in blocks of 31 as the queue fills
-//! and freed as it drains, so an idle subscription costs the same whatever its capacity (see the
-//! README's memory figures).
+//! [`crate::priority`], [`crate::lane`]). Any number of publishers push and any number of receivers pop
+//! without a lock. Nothing is allocated for a queue until its first message: up to a capacity of 1,024
+//! it is then crossbeam's `ArrayQueue`, every slot at once; above that crossbeam's `SegQueue` with an
+//! atomic bound, whose blocks of 31 slots are allocated as it fills and freed as it drains. An idle
+//! subscription therefore costs the same whatever its capacity (see the README's memory figures).
 //!
 //! # Receivers: fan-out and competing consumers
 //! Different subscriptions each get their own copy of a message (a reference-count increment, never a
@@ -79,10 +80,9 @@ pub struct SubscriptionOptions {
 }
 
 impl SubscriptionOptions {
-    /// The default capacity: 256 messages. Capacity costs memory only when it is used: a queue holds
-    /// about 16 bytes per message queued (blocks of 31 slots, allocated as it fills and freed as it
-    /// drains), so an idle subscription costs the same at any capacity, and a full one about 4 KiB
-    /// at 256.
+    /// The default capacity: 256 messages. A queue allocates nothing until its first message; then, up
+    /// to a capacity of 1,024, all its slots at once (16 bytes each: about 4 KiB at 256), and above
+    /// that 16 bytes per message queued, in blocks allocated as it fills and freed as it drains.
     pub const DEFAULT_CAPACITY: usize = 256;
     /// The largest capacity accepted: 2^24 messages (256 MiB of slots when full).
     pub const MAX_CAPACITY: usize = 1 << 24;

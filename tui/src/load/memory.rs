@@ -24,16 +24,17 @@ use switchyard::Priority;
 
 use super::workload::PriorityMix;
 
-/// Heap bytes of one idle subscription, at any capacity: its core (queue ends, counters, lane table and
-/// read-mostly fields, 640 B on three 128-byte-aligned blocks, in a 768-byte allocation), name, filter,
-/// receiver group and trie nodes (a filter of its own), as measured by the example.
+/// Heap bytes of one idle subscription, at any capacity: its core (counters, lane table and
+/// read-mostly fields), name, filter, receiver group and trie nodes (a filter of its own), as measured
+/// by the example (1,434 B; the estimate keeps the earlier, larger figure as a margin).
 pub const FIXED_BYTES: u64 = 1_690;
-/// Bytes of one queue slot in a full lane: a block of 31 slots of 16 B (a pointer to a shared message
-/// and its state) and a link is 504 B, 16.3 B a slot, rounded up.
+/// Bytes of one queue slot in a full lane, the larger of the two kinds: 16 B in an array lane, and in a
+/// segmented one a block of 31 slots of 16 B (a pointer to a shared message and its state) and a link is
+/// 504 B, 16.3 B a slot, rounded up.
 pub const SLOT_BYTES: u64 = 17;
-/// Bytes of a full lane besides its slots: up to two partly filled blocks at its ends (2 × 504 B), and
-/// the lane itself for a priority other than `Normal` (384 B, allocated on its first message; the
-/// `Normal` lane is in [`FIXED_BYTES`], so this bounds it from above).
+/// Bytes of a full lane besides its slots, the larger of the two kinds: a segmented lane's two partly
+/// filled blocks at its ends (2 × 504 B) and its queue's padded ends (384 B); an array lane's queue
+/// struct with its padded head and tail (about 400 B) is less.
 pub const LANE_BYTES: u64 = 1_392;
 /// Bytes of one receiver handle in the generator (the handle and its consumer's slot), rounded up.
 pub const RECEIVER_BYTES: u64 = 96;
