@@ -138,7 +138,7 @@ impl ReadySignal {
     pub fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize {
         let deadline = Instant::now().checked_add(timeout);
         self.waiters
-            .wait_for(deadline, || match self.take_ready(out) {
+            .poll_then_wait_for(deadline, || match self.take_ready(out) {
                 0 => None,
                 n => Some(n),
             })

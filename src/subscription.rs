@@ -891,7 +891,7 @@ impl Subscription {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Delivery, RecvTimeoutError> {
         self.core()
             .not_empty
-            .wait_for(deadline, || match self.try_recv() {
+            .poll_then_wait_for(deadline, || match self.try_recv() {
                 Ok(d) => Some(Ok(d)),
                 Err(TryRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
                 Err(TryRecvError::Empty) => None,
