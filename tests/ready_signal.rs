@@ -178,23 +178,7 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
                 .unwrap()
         })
         .collect();
-    let publishers: Vec<_> = (0..PUBLISHERS)
-        .map(|p| {
-            let broker = broker.clone();
-            thread::spawn(move || {
-                let mut seed = 0x9e37_79b9_u64 + p as u64;
-                for n in 0..PER_PUBLISHER {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let target = (seed % SUBS as u64) as usize;
-                    broker
-                        .publish(&format!("pool/{target}"), format!("{p}:{n}"))
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
+    let publishers = spawn_publishers(&broker, PUBLISHERS, PER_PUBLISHER, SUBS, 0x9e37_79b9);
     let mut seen = std::collections::HashSet::new();
     let mut ready = Vec::new();
     let mut todo: Vec<usize> = Vec::new();
@@ -304,23 +288,7 @@ fn two_consumers_sharing_a_signal_receive_every_message_exactly_once() {
             })
         })
         .collect();
-    let publishers: Vec<_> = (0..PUBLISHERS)
-        .map(|p| {
-            let broker = broker.clone();
-            thread::spawn(move || {
-                let mut seed = 0x2545_f491_u64 + p as u64;
-                for n in 0..PER_PUBLISHER {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let target = (seed % SUBS as u64) as usize;
-                    broker
-                        .publish(&format!("pool/{target}"), format!("{p}:{n}"))
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
+    let publishers = spawn_publishers(&broker, PUBLISHERS, PER_PUBLISHER, SUBS, 0x2545_f491);
     for p in publishers {
         p.join().unwrap();
     }
@@ -358,4 +326,32 @@ fn a_long_ready_list_is_taken_whole_and_each_subscription_comes_back_with_its_ne
         }
         assert_eq!(signal.try_ready(&mut ready), 0);
     }
+}
+
+/// `publishers` threads, each publishing `per_publisher` messages `"<p>:<n>"` to `pool/<i>` for
+/// pseudo-random `i < subs` (xorshift from `seed + p`).
+fn spawn_publishers(
+    broker: &Broker,
+    publishers: usize,
+    per_publisher: usize,
+    subs: usize,
+    seed: u64,
+) -> Vec<thread::JoinHandle<()>> {
+    (0..publishers)
+        .map(|p| {
+            let broker = broker.clone();
+            thread::spawn(move || {
+                let mut seed = seed + p as u64;
+                for n in 0..per_publisher {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let target = (seed % subs as u64) as usize;
+                    broker
+                        .publish(&format!("pool/{target}"), format!("{p}:{n}"))
+                        .unwrap();
+                }
+            })
+        })
+        .collect()
 }

@@ -53,8 +53,11 @@ fn a_paced_run_keeps_to_its_rate() {
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let secs = v["load"]["result"]["publish_s"].as_f64().unwrap();
+    // At least the 0.2 s the rate allows (less a first message sent at once): it paced, not flat out.
+    // The upper bound only catches pacing that is grossly slow; it is loose because a loaded 2-core
+    // machine delayed this run's 200 sleeps to 2.25 s once.
     assert!(
-        (0.15..1.0).contains(&secs),
+        (0.15..5.0).contains(&secs),
         "200 messages at 1000/s took {secs}s"
     );
 }
