@@ -26,7 +26,7 @@ use super::workload::PriorityMix;
 
 /// Heap bytes of one idle subscription, at any capacity: its core (counters, lane table and
 /// read-mostly fields), name, filter, receiver group and trie nodes (a filter of its own), as measured
-/// by the example (1,434 B; the estimate keeps the earlier, larger figure as a margin).
+/// by the example (1,250 B; the estimate keeps the earlier, larger figure as a margin).
 pub const FIXED_BYTES: u64 = 1_690;
 /// Bytes of one queue slot in a full lane, the larger of the two kinds: 16 B in an array lane, and in a
 /// segmented one a block of 31 slots of 16 B (a pointer to a shared message and its state) and a link is
