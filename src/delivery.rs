@@ -1,15 +1,17 @@
 //! Route delivery: the one step every publish ends in.
 //!
 //! Every way to publish — a topic string ([`crate::Broker::publish`] and `publish_with`), a retained
-//! message, a request, a [`crate::Publisher`] handle (one message or a batch) — ends in
-//! [`PublishCounters::deliver`]: offer the message to each subscription of its route, under each
-//! subscription's policy ([`SubscriptionCore::offer`], the one offer), add up what happened, and count
-//! the publish. A route is either a walk of one routing-table snapshot's trie or a publisher's cached
-//! list of subscriptions ([`Route`]).
+//! message, a request, a [`crate::Publisher`] handle — ends here: [`PublishCounters::deliver`] for one
+//! message, [`PublishCounters::deliver_batch`] for a publisher's batch. Both offer the messages to each
+//! subscription of the route, under each subscription's policy ([`SubscriptionCore::offer_all`], the
+//! one offer, which takes a whole batch at once), add up what happened, and count the publishes: in
+//! the broker's shared counters, or in a publisher handle's own ([`HandleCounts`]). A route is either
+//! a walk of one routing-table snapshot's trie or a publisher's cached list of subscriptions
+//! ([`Route`]).
 //!
-//! The message is built only when the route reaches a subscription, so a publish that matches nothing
+//! A message is built only when the route reaches a subscription, so a publish that matches nothing
 //! allocates nothing; it is built once and shared by every subscription it reaches. Along a cached
-//! route the last subscription takes the caller's handle instead of a clone.
+//! route the last subscription takes the caller's handles instead of clones.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -41,7 +43,7 @@ impl PublishOutcome {
         self.dropped += offered.evicted + offered.dropped;
     }
 
-    /// Adds another outcome to this one (for batches).
+    /// Adds another outcome to this one.
     pub fn merge(&mut self, other: PublishOutcome) {
         self.matched += other.matched;
         self.queued += other.queued;

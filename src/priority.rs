@@ -9,7 +9,7 @@
 //! means here, not a weighted share.
 //!
 //! # Lanes
-//! A subscription has one bounded lock-free queue (a *lane*, [`crate::lane::Lane`], which allocates
+//! A subscription has one bounded lock-free queue (a *lane*, `src/lane.rs`, which allocates
 //! nothing until its first message) per priority. The `Normal`
 //! lane is part of the subscription; the `Low`, `High` and `Critical` lanes are allocated on the first
 //! message of that priority (a [`std::sync::OnceLock`]), so a subscription that only ever sees
