@@ -75,7 +75,7 @@ pub use explain::{Explained, Explanation};
 pub use message::Message;
 pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
-pub use ready::ReadySignal;
+pub use ready::{AlreadyAttached, ReadySignal};
 pub use request::{PendingReply, ReplyError, RequestError, RequestStats};
 pub use retained::{RetainedLimits, RetainedStats};
 pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};

@@ -58,6 +58,18 @@ use std::time::{Duration, Instant};
 use crate::sync::{AtomicBool, Mutex, Ordering, UnboundedQueue, fence};
 use crate::waiters::Waiters;
 
+/// [`crate::Subscription::attach_ready_signal`] on a subscription that already has a ready signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyAttached;
+
+impl fmt::Display for AlreadyAttached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the subscription already has a ready signal (a subscription has at most one)")
+    }
+}
+
+impl std::error::Error for AlreadyAttached {}
+
 /// From this many entries on the list a taker clears their flags in address order (a scratch `Vec`,
 /// a lock and a sort); below it, in list order: a few lines are fetched in parallel anyway, and the
 /// `10 subs exact` scenario, which takes a handful at a time, should not pay for the sort.
@@ -73,6 +85,8 @@ pub struct ReadySignal {
     /// The taker's scratch space, empty between takes and kept for its allocation. Its lock makes
     /// concurrent takers take in turn; publishers never touch it.
     taken: Mutex<Vec<Arc<ReadyMark>>>,
+    /// Set by [`ReadySignal::wake`] until a `wait_ready` returns.
+    woken: AtomicBool,
 }
 
 /// One attached subscription's place on the ready list.
@@ -138,11 +152,36 @@ impl ReadySignal {
     pub fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize {
         let deadline = Instant::now().checked_add(timeout);
         self.waiters
-            .poll_then_wait_for(deadline, || match self.take_ready(out) {
-                0 => None,
-                n => Some(n),
+            .poll_then_wait_for(deadline, || {
+                let n = self.take_ready(out);
+                let woken =
+                    self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::AcqRel);
+                (n > 0 || woken).then_some(n)
             })
             .unwrap_or(0)
+    }
+
+    /// Makes a thread waiting in [`ReadySignal::wait_ready`] return now, with whatever is on the list
+    /// (perhaps nothing); if none is waiting, the next `wait_ready` returns at once. For a consumer
+    /// that waits on the signal and must also notice other work: subscriptions to add or drop, a
+    /// paused one to resume, a request to stop.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use switchyard::ReadySignal;
+    ///
+    /// let signal = ReadySignal::new();
+    /// let waker = signal.clone();
+    /// let handle = std::thread::spawn(move || waker.wake());
+    /// let start = Instant::now();
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.wait_ready(&mut ready, Duration::from_secs(60)), 0);
+    /// assert!(start.elapsed() < Duration::from_secs(60));
+    /// handle.join().unwrap();
+    /// ```
+    pub fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waiters.notify_all();
     }
 
     /// [`ReadySignal::wait_ready`] without waiting: hands out what is on the list now.

@@ -29,7 +29,7 @@
 //! (`delivered`). Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
@@ -44,9 +44,9 @@ use crate::lane::LaneRef;
 use crate::message::Message;
 use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
-use crate::ready::{ReadyMark, ReadySignal};
+use crate::ready::{AlreadyAttached, ReadyMark, ReadySignal};
 use crate::stats::{SubscriptionCounts, SubscriptionStats};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -238,8 +238,10 @@ pub(crate) struct SubscriptionCore {
     join: Option<Box<JoinState>>,
     /// The broker's dead-letter queue, when it has one.
     dead_letters: Option<Arc<DeadLetterQueue>>,
-    /// Notified after every push, for threads that wait on many subscriptions.
-    ready_signal: Option<(Arc<ReadySignal>, Arc<ReadyMark>)>,
+    /// Notified after every push, for threads that wait on many subscriptions. Set at most once: at
+    /// creation ([`SubscriptionOptions::ready_signal`]) or later ([`Subscription::attach_ready_signal`],
+    /// for a subscription made elsewhere, such as a restored durable one).
+    ready_signal: OnceLock<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
 }
@@ -277,12 +279,13 @@ impl SubscriptionCore {
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
             dead_letters,
-            ready_signal: options.ready_signal.clone().map(|signal| {
-                (
-                    signal,
+            ready_signal: match &options.ready_signal {
+                Some(signal) => OnceLock::from((
+                    signal.clone(),
                     ReadySignal::mark_for(options.ready_key.unwrap_or(id)),
-                )
-            }),
+                )),
+                None => OnceLock::new(),
+            },
             durable: options.durable,
         }
     }
@@ -505,7 +508,7 @@ impl SubscriptionCore {
     fn notify_receivers(&self) {
         // Its `SeqCst` fence also orders the push before the ready list's flag check.
         self.not_empty.notify_one();
-        if let Some((signal, mark)) = &self.ready_signal {
+        if let Some((signal, mark)) = self.ready_signal.get() {
             signal.notify(mark);
         }
     }
@@ -532,10 +535,32 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
-        if let Some((signal, mark)) = &self.ready_signal {
+        if let Some((signal, mark)) = self.ready_signal.get() {
             signal.notify_closed(mark);
         }
         first
+    }
+
+    /// Attaches `signal` after creation. Whatever is already queued (or a close that already happened)
+    /// puts the subscription on the list at once, so nothing waits for a next message to be noticed.
+    fn attach_ready_signal(
+        &self,
+        signal: &Arc<ReadySignal>,
+        key: u64,
+    ) -> Result<(), AlreadyAttached> {
+        self.ready_signal
+            .set((signal.clone(), ReadySignal::mark_for(key)))
+            .map_err(|_| AlreadyAttached)?;
+        let (signal, mark) = self.ready_signal.get().ok_or(AlreadyAttached)?;
+        // Pairs with the fence a publisher makes after its push (`notify_receivers`): either it sees
+        // the signal just set, or this sees its message.
+        fence(Ordering::SeqCst);
+        if self.is_closed() {
+            signal.notify_closed(mark);
+        } else if self.lanes.len() > 0 {
+            signal.notify(mark);
+        }
+        Ok(())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -917,6 +942,38 @@ impl Subscription {
             .await
     }
 
+    /// Attaches a [`ReadySignal`] to a subscription made without one, handing it out as `key`: a
+    /// subscription you got from [`crate::Broker::attach`] (a restored durable one), say, that a pooled
+    /// consumer should serve with the rest. If messages are already queued (or the subscription has
+    /// closed), it goes on the ready list at once.
+    ///
+    /// A subscription has at most one signal: attaching a second one (or one when it was subscribed
+    /// with [`SubscriptionOptions::ready_signal`]) is refused with [`AlreadyAttached`], and the first
+    /// one stays.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{Broker, ReadySignal};
+    ///
+    /// let broker = Broker::new();
+    /// let sub = broker.subscribe("jobs/#").unwrap();
+    /// broker.publish("jobs/1", "resize").unwrap();
+    ///
+    /// let signal = ReadySignal::new();
+    /// sub.attach_ready_signal(&signal, 42).unwrap();
+    /// let mut ready = Vec::new();
+    /// signal.wait_ready(&mut ready, Duration::from_secs(1));
+    /// assert_eq!(ready, [42]); // the message queued before attaching counts
+    /// assert!(sub.attach_ready_signal(&ReadySignal::new(), 43).is_err());
+    /// ```
+    pub fn attach_ready_signal(
+        &self,
+        signal: &Arc<ReadySignal>,
+        key: u64,
+    ) -> Result<(), AlreadyAttached> {
+        self.core().attach_ready_signal(signal, key)
+    }
+
     /// Moves up to `max` queued messages into `out` without waiting; counts them delivered in one step.
     ///
     /// Like [`Subscription::try_recv`], it takes nothing from a closed subscription: a message a late
@@ -1051,6 +1108,24 @@ mod loom_models {
                 );
                 assert!(core.take().is_some());
             }
+        });
+    }
+
+    #[test]
+    fn loom_a_signal_attached_while_a_message_arrives_lists_the_subscription() {
+        loom::model(|| {
+            let signal = ReadySignal::new();
+            let core = core(None);
+            let publisher = {
+                let core = core.clone();
+                thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
+            };
+            core.attach_ready_signal(&signal, 9).unwrap();
+            assert_eq!(publisher.join().unwrap(), Offer::Queued);
+            // Either the publisher saw the signal, or attaching saw the message: never neither.
+            let mut ready = Vec::new();
+            signal.try_ready(&mut ready);
+            assert_eq!(ready, [9], "a queued message and nobody told");
         });
     }
 }

@@ -355,3 +355,115 @@ fn spawn_publishers(
         })
         .collect()
 }
+
+#[test]
+fn a_signal_attached_after_subscribing_lists_queued_messages_and_later_ones() {
+    let broker = Broker::new();
+    let queued = broker.subscribe("a").unwrap();
+    let empty = broker.subscribe("b").unwrap();
+    let closed = broker.subscribe("c").unwrap();
+    broker.publish("a", "before").unwrap();
+    let closed_id = closed.id();
+    broker.unsubscribe(closed_id).unwrap();
+
+    let signal = ReadySignal::new();
+    queued.attach_ready_signal(&signal, 1).unwrap();
+    empty.attach_ready_signal(&signal, 2).unwrap();
+    closed.attach_ready_signal(&signal, 3).unwrap();
+    let mut ready = Vec::new();
+    signal.try_ready(&mut ready);
+    ready.sort_unstable();
+    assert_eq!(
+        ready,
+        [1, 3],
+        "the queued message and the close, not the empty one"
+    );
+
+    ready.clear();
+    broker.publish("b", "after").unwrap();
+    signal.wait_ready(&mut ready, Duration::from_secs(5));
+    assert_eq!(ready, [2]);
+    assert_eq!(&empty.try_recv().unwrap().payload()[..], b"after");
+}
+
+#[test]
+fn a_subscription_takes_one_ready_signal_only() {
+    let broker = Broker::new();
+    let first = ReadySignal::new();
+    let sub = broker
+        .subscribe_with(
+            "a",
+            SubscriptionOptions::new().ready_signal(&first).ready_key(5),
+        )
+        .unwrap();
+    let second = ReadySignal::new();
+    let err = sub.attach_ready_signal(&second, 6).unwrap_err();
+    assert!(
+        err.to_string().contains("already has a ready signal"),
+        "{err}"
+    );
+    // The first signal is still the one told.
+    broker.publish("a", "m").unwrap();
+    let mut ready = Vec::new();
+    assert_eq!(second.try_ready(&mut ready), 0);
+    first.try_ready(&mut ready);
+    assert_eq!(ready, [5]);
+}
+
+#[test]
+fn a_signal_attached_while_publishers_run_misses_no_message() {
+    // Attach races the publishes: every message must be found through the list alone.
+    for round in 0..50 {
+        let broker = Broker::new();
+        let sub = broker
+            .subscribe_with("t", SubscriptionOptions::new().capacity(100_000))
+            .unwrap();
+        let publisher = {
+            let broker = broker.clone();
+            thread::spawn(move || {
+                for i in 0..200u32 {
+                    broker.publish("t", i.to_string()).unwrap();
+                }
+            })
+        };
+        let signal = ReadySignal::new();
+        if round % 2 == 0 {
+            thread::yield_now();
+        }
+        sub.attach_ready_signal(&signal, 0).unwrap();
+        let mut received = 0;
+        let mut ready = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while received < 200 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {received} of 200 received; the rest never listed"
+            );
+            ready.clear();
+            if signal.wait_ready(&mut ready, Duration::from_millis(100)) == 0 {
+                continue;
+            }
+            while sub.try_recv().is_ok() {
+                received += 1;
+            }
+        }
+        publisher.join().unwrap();
+    }
+}
+
+#[test]
+fn a_wake_before_waiting_makes_the_next_wait_return_at_once_and_only_that_one() {
+    let signal = ReadySignal::new();
+    signal.wake();
+    let mut ready = Vec::new();
+    let start = Instant::now();
+    assert_eq!(signal.wait_ready(&mut ready, Duration::from_secs(60)), 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the wake was lost"
+    );
+    // Used up: the next wait waits for its timeout (or a message).
+    let start = Instant::now();
+    assert_eq!(signal.wait_ready(&mut ready, Duration::from_millis(50)), 0);
+    assert!(start.elapsed() >= Duration::from_millis(50));
+}
