@@ -1123,6 +1123,8 @@ mod loom_models {
             core.attach_ready_signal(&signal, 9).unwrap();
             assert_eq!(publisher.join().unwrap(), Offer::Queued);
             // Either the publisher saw the signal, or attaching saw the message: never neither.
+            // (The `OnceLock` holding the signal is std's, which loom does not see; without the
+            // attach's fence loom reports the publisher reading the new mark's flag unordered.)
             let mut ready = Vec::new();
             signal.try_ready(&mut ready);
             assert_eq!(ready, [9], "a queued message and nobody told");
