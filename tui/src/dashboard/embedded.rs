@@ -21,8 +21,7 @@ use switchyard::{
 };
 use switchyard_mqtt::{Bridge, BridgeConfig, BridgeStats};
 
-use super::consumer::Consumer;
-use super::consumer::preview;
+use super::consumer::{Consumer, ConsumerPool, preview};
 use super::demo::{self, DemoTraffic};
 use super::link::{
     BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, RECENT_DEAD_LETTERS, RecentMessage,
@@ -41,8 +40,8 @@ struct PublishJob {
 pub struct EmbeddedBroker {
     broker: Broker,
     consumers: BTreeMap<SubscriptionId, Consumer>,
-    /// Consumers of removed subscriptions, stopping; joined when the link is dropped.
-    stopping: Vec<Consumer>,
+    /// The threads that serve every consumer (see [`super::consumer`]); stopped when the link goes.
+    pool: Option<ConsumerPool>,
     demo: Option<DemoTraffic>,
     /// Whether the demo's default subscriptions were created (once per run).
     demo_subscribed: bool,
@@ -96,7 +95,7 @@ impl EmbeddedBroker {
         let mut link = Self {
             broker,
             consumers: BTreeMap::new(),
-            stopping: Vec::new(),
+            pool: Some(ConsumerPool::start().context("starting the consumer threads")?),
             demo: None,
             demo_subscribed: false,
             jobs: Some(jobs),
@@ -119,7 +118,8 @@ impl EmbeddedBroker {
         &self.broker
     }
 
-    /// Subscribes and starts `receivers` consumer threads that each spend `pace` per message.
+    /// Subscribes, with a consumer of `receivers` competing receivers that each spend `pace` per
+    /// message.
     fn subscribe_paced(
         &mut self,
         request: &SubscribeRequest,
@@ -137,11 +137,24 @@ impl EmbeddedBroker {
             .receive_retained(request.receive_retained);
         let subscription = self.broker.subscribe_with(&request.filter, options)?;
         let id = subscription.id();
-        // If the threads cannot start, the handle is dropped with them, which unsubscribes.
-        let consumer =
-            Consumer::start(subscription, receivers, pace).context("starting a consumer thread")?;
+        // If the consumer cannot start, the handle is dropped, which unsubscribes.
+        let consumer = self.serve(subscription, receivers, pace)?;
         self.consumers.insert(id, consumer);
         Ok(id)
+    }
+
+    /// A consumer for `subscription`, served by the pool.
+    fn serve(
+        &mut self,
+        subscription: switchyard::Subscription,
+        receivers: usize,
+        pace: Duration,
+    ) -> anyhow::Result<Consumer> {
+        self.pool
+            .as_mut()
+            .context("the consumer threads have stopped")?
+            .serve(subscription, receivers, pace)
+            .context("starting a consumer")
     }
 
     /// `--state PATH`: restores the durable subscriptions saved in `path` (each gets a consumer), then
@@ -179,8 +192,7 @@ impl EmbeddedBroker {
         for entry in self.broker.durable_state().subscriptions {
             if let Some(sub) = self.broker.attach(&entry.name) {
                 let id = sub.id();
-                let consumer = Consumer::start(sub, 1, Duration::ZERO)
-                    .context("starting a consumer thread")?;
+                let consumer = self.serve(sub, 1, Duration::ZERO)?;
                 self.consumers.insert(id, consumer);
             }
         }
@@ -199,12 +211,6 @@ impl EmbeddedBroker {
             self.broker.save_state(path)?;
         }
         Ok(())
-    }
-
-    /// Forgets consumers whose threads have all stopped (their subscription ended on its own).
-    fn reap(&mut self) {
-        self.stopping
-            .retain(|c| c.state() != ConsumerState::Stopped);
     }
 }
 
@@ -253,7 +259,6 @@ impl BrokerLink for EmbeddedBroker {
     }
 
     fn snapshot(&mut self) -> StatsSnapshot {
-        self.reap();
         self.broker.stats()
     }
 
@@ -318,9 +323,8 @@ impl BrokerLink for EmbeddedBroker {
     fn unsubscribe(&mut self, id: SubscriptionId) -> anyhow::Result<()> {
         self.broker.unsubscribe(id)?;
         self.save_state()?;
-        if let Some(mut consumer) = self.consumers.remove(&id) {
+        if let Some(consumer) = self.consumers.remove(&id) {
             consumer.stop();
-            self.stopping.push(consumer);
         }
         Ok(())
     }
@@ -379,15 +383,11 @@ impl Drop for EmbeddedBroker {
         self.mqtt = None; // MQTT connections close before the consumers stop
         self.demo = None;
         self.jobs = None; // ends the publishing thread once its queue is empty
-        // Close every subscription first so blocked receivers wake at once, then wait for the threads.
-        for (id, mut consumer) in std::mem::take(&mut self.consumers) {
+        // Close every subscription, then stop the consumer threads (which drop their handles).
+        for id in std::mem::take(&mut self.consumers).into_keys() {
             let _ = self.broker.unsubscribe(id);
-            consumer.stop();
-            self.stopping.push(consumer);
         }
-        for consumer in self.stopping.drain(..) {
-            consumer.join();
-        }
+        self.pool = None;
         if let Some(t) = self.publisher.take() {
             let _ = t.join();
         }

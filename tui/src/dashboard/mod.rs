@@ -36,6 +36,8 @@ mod theme;
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
+mod consumer_tests;
+#[cfg(test)]
 mod embedded_tests;
 #[cfg(test)]
 mod fixtures;
