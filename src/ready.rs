@@ -152,13 +152,50 @@ impl ReadySignal {
     pub fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize {
         let deadline = Instant::now().checked_add(timeout);
         self.waiters
-            .poll_then_wait_for(deadline, || {
-                let n = self.take_ready(out);
-                let woken =
-                    self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::AcqRel);
-                (n > 0 || woken).then_some(n)
-            })
+            .poll_then_wait_for(deadline, || self.take_ready_or_woken(out))
             .unwrap_or(0)
+    }
+
+    /// [`ReadySignal::wait_ready`] for async code, on any executor: awaits until the list is
+    /// non-empty (or [`ReadySignal::wake`] is called), never blocking the thread. Bound the wait with
+    /// your runtime's timeout if you need one.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: keys are taken off the list only in the poll that returns them, so dropping the
+    /// future (a `select!` branch that lost) loses no subscription's turn.
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::new();
+    /// let sub = broker
+    ///     .subscribe_with("a", SubscriptionOptions::new().ready_signal(&signal).ready_key(3))
+    ///     .unwrap();
+    /// let publisher = {
+    ///     let broker = broker.clone();
+    ///     tokio::spawn(async move { broker.publish("a", "m").unwrap() })
+    /// };
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.wait_ready_async(&mut ready).await, 1);
+    /// assert_eq!(ready, [3]);
+    /// assert_eq!(&sub.try_recv().unwrap().payload()[..], b"m");
+    /// publisher.await.unwrap();
+    /// # }
+    /// ```
+    pub async fn wait_ready_async(&self, out: &mut Vec<u64>) -> usize {
+        self.waiters
+            .wait_for_async(|| self.take_ready_or_woken(out))
+            .await
+    }
+
+    /// What a wait checks: the keys on the list, or a [`ReadySignal::wake`] (which it uses up).
+    fn take_ready_or_woken(&self, out: &mut Vec<u64>) -> Option<usize> {
+        let n = self.take_ready(out);
+        let woken = self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::AcqRel);
+        (n > 0 || woken).then_some(n)
     }
 
     /// Makes a thread waiting in [`ReadySignal::wait_ready`] return now, with whatever is on the list

@@ -467,3 +467,36 @@ fn a_wake_before_waiting_makes_the_next_wait_return_at_once_and_only_that_one() 
     assert_eq!(signal.wait_ready(&mut ready, Duration::from_millis(50)), 0);
     assert!(start.elapsed() >= Duration::from_millis(50));
 }
+
+#[test]
+fn an_async_wait_is_woken_by_a_publish_and_a_cancelled_wait_takes_nothing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let broker = Broker::new();
+    let signal = ReadySignal::new();
+    let subs = attached(&broker, &signal, 3);
+    runtime.block_on(async {
+        let mut ready = Vec::new();
+        // Nothing yet: the timeout wins, and the dropped wait took nothing.
+        tokio::select! {
+            _ = signal.wait_ready_async(&mut ready) => panic!("nothing was published"),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        assert!(ready.is_empty());
+        let publisher = {
+            let broker = broker.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                broker.publish("pool/1", "m").unwrap();
+            })
+        };
+        let n = tokio::time::timeout(Duration::from_secs(10), signal.wait_ready_async(&mut ready))
+            .await
+            .expect("the publish did not wake the async wait");
+        assert_eq!((n, ready.as_slice()), (1, [subs[1].id()].as_slice()));
+        publisher.join().unwrap();
+    });
+}

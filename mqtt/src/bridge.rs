@@ -41,12 +41,12 @@ use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
 use serde::{Deserialize, Serialize};
 use switchyard::{
-    Broker, DroppedByReason, OverflowPolicy, PublishError, Subscription, SubscriptionOptions,
-    filter_matches,
+    Broker, DroppedByReason, OverflowPolicy, PublishError, ReadySignal, Subscription,
+    SubscriptionOptions, filter_matches,
 };
 use tokio::task::JoinHandle;
 
-use crate::receive::next_delivery;
+use crate::receive::ReadyTurns;
 use crate::session::lock;
 use crate::stats::add_drops;
 
@@ -320,11 +320,14 @@ impl Bridge {
             })?;
         }
         let mut out_subscriptions = Vec::new();
-        for filter in &config.out_filters {
+        let out_signal = ReadySignal::new();
+        for (index, filter) in config.out_filters.iter().enumerate() {
             let options = SubscriptionOptions::new()
                 .capacity(config.queue_capacity)
                 .policy(config.policy)
-                .name(format!("bridge-out/{filter}"));
+                .name(format!("bridge-out/{filter}"))
+                .ready_signal(&out_signal)
+                .ready_key(index as u64);
             let subscription =
                 broker
                     .subscribe_with(filter, options)
@@ -356,7 +359,13 @@ impl Bridge {
         let (client, events) = AsyncClient::new(options, BridgeConfig::CLIENT_CHANNEL);
         let tasks = vec![
             tokio::spawn(run_in(shared.clone(), client.clone(), events, qos)),
-            tokio::spawn(run_out(shared.clone(), client, out_subscriptions, qos)),
+            tokio::spawn(run_out(
+                shared.clone(),
+                client,
+                out_subscriptions,
+                ReadyTurns::new(out_signal),
+                qos,
+            )),
         ];
         Ok(Self { shared, tasks })
     }
@@ -464,12 +473,12 @@ async fn run_out(
     shared: Arc<BridgeShared>,
     client: AsyncClient,
     subscriptions: Vec<Subscription>,
+    mut turns: ReadyTurns,
     qos: QoS,
 ) {
     let c = &shared.counters;
     loop {
-        let (_, delivery) = next_delivery(subscriptions.iter()).await;
-        let Ok(delivery) = delivery else {
+        let Ok(delivery) = turns.next(&subscriptions).await else {
             // Unsubscribed through the broker by someone else: this direction ends.
             return;
         };
