@@ -3,7 +3,8 @@
 //!
 //! # One task, no unbounded buffer
 //! The task waits (one `select!`) on: the socket becoming readable, the socket accepting the bytes
-//! waiting to be written, a message in one of the client's subscriptions, the keep-alive deadline, and
+//! waiting to be written, a message in one of the client's subscriptions (the session's ready list:
+//! a wake-up costs the subscriptions with messages, not all of them), the keep-alive deadline, and
 //! the signals that end it (a newer connection took the session, the server shuts down). It stops
 //! reading while more than [`OUT_HIGH_WATER`] bytes wait to be written, and stops taking messages while
 //! that many bytes wait or the in-flight window is full. So a client that does not read holds at most
@@ -30,7 +31,7 @@ use rumqttc::{
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
 };
 use switchyard::{
-    Delivery, PublishError, PublishOptions, RecvError, SubscriptionOptions, Topic, TryRecvError,
+    Delivery, PublishError, PublishOptions, SubscriptionOptions, Topic, TryRecvError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,7 +40,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::frame::{DecodeError, decode, decode_first};
-use crate::receive::next_delivery;
 use crate::server::ServerShared;
 use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
 use crate::stats::CloseReason;
@@ -72,7 +72,8 @@ enum Wake {
     Close(CloseReason),
     Read,
     Wrote,
-    Delivery(usize, Result<Delivery, RecvError>),
+    /// The session's ready list handed out subscriptions with messages (now on its to-do list).
+    Ready,
 }
 
 /// After a packet: go on, or close for this reason.
@@ -224,7 +225,7 @@ impl Connection {
         let far = Duration::from_secs(86_400 * 365);
         let mut deadline = pin!(tokio::time::sleep(keep_alive.unwrap_or(far)));
         let max_inflight = self.shared.config.max_inflight;
-        let mut next_sub = 0;
+        let mut handed_out = Vec::new();
         loop {
             // Packets already read, while there is room to answer them.
             let mut got_packet = false;
@@ -247,7 +248,9 @@ impl Connection {
             if got_packet && let Some(keep_alive) = keep_alive {
                 deadline.as_mut().reset(Instant::now() + keep_alive);
             }
-            next_sub = self.take_ready(&mut opened.session, next_sub);
+            if self.take_ready(&mut opened.session) {
+                opened.info.set_subscriptions(&opened.session);
+            }
             opened
                 .info
                 .inflight
@@ -271,55 +274,56 @@ impl Connection {
                     Ok(_) => Wake::Read,
                     Err(_) => Wake::Close(CloseReason::Io),
                 },
-                (index, delivery) = next_delivery(opened.session.subscriptions.iter().map(|s| &s.receiver)), if can_take => {
-                    Wake::Delivery(index, delivery)
-                }
+                _ = opened.session.ready.wait_ready_async(&mut handed_out), if can_take => Wake::Ready,
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
             };
             match wake {
                 Wake::Close(reason) => return reason,
                 Wake::Read | Wake::Wrote => {}
-                Wake::Delivery(index, Ok(delivery)) => {
-                    self.deliver(&mut opened.session, index, &delivery);
-                }
-                Wake::Delivery(index, Err(RecvError::Closed)) => {
-                    // Unsubscribed through the broker by someone else: the client no longer has it.
-                    opened.session.subscriptions.remove(index);
-                    opened.info.set_subscriptions(&opened.session);
-                }
+                Wake::Ready => opened.session.todo.extend(handed_out.drain(..)),
             }
         }
     }
 
-    /// Takes queued messages from the subscriptions in turn, starting at `start`, while the window
-    /// and the write buffer have room; returns where the next call should start.
-    fn take_ready(&mut self, session: &mut Session, start: usize) -> usize {
+    /// Takes queued messages while the window and the write buffer have room, from the subscriptions
+    /// on the session's to-do list (refilled from its ready list without waiting), in turn: one message
+    /// at a time, and a subscription that gave one goes to the back of the list. Returns whether a
+    /// subscription went away (unsubscribed through the broker by someone else).
+    fn take_ready(&mut self, session: &mut Session) -> bool {
         let max_inflight = self.shared.config.max_inflight;
-        let mut next = start;
-        let mut progressed = true;
-        while progressed {
-            progressed = false;
-            let count = session.subscriptions.len();
-            let mut k = 0;
-            while k < count && k < session.subscriptions.len() {
-                if self.out.len() >= OUT_HIGH_WATER || session.outgoing.len() >= max_inflight {
-                    return next;
+        let mut removed = false;
+        let mut handed_out = Vec::new();
+        while self.out.len() < OUT_HIGH_WATER && session.outgoing.len() < max_inflight {
+            let Some(id) = session.todo.pop_front() else {
+                if session.ready.try_ready(&mut handed_out) == 0 {
+                    break;
                 }
-                let index = (start + k) % session.subscriptions.len();
-                k += 1;
-                match session.subscriptions[index].receiver.try_recv() {
-                    Ok(delivery) => {
-                        self.deliver(session, index, &delivery);
-                        next = index + 1;
-                        progressed = true;
-                    }
-                    Err(TryRecvError::Empty) => {}
-                    // Handled by the async wait, which sees the same closed subscription.
-                    Err(TryRecvError::Closed) => {}
+                session.todo.extend(handed_out.drain(..));
+                continue;
+            };
+            // A linear search by id (at most `max_subscriptions`, 1,000 by default): indices move
+            // when the client unsubscribes, ids do not.
+            let Some(index) = session
+                .subscriptions
+                .iter()
+                .position(|s| s.receiver.id() == id)
+            else {
+                continue; // unsubscribed since it was handed out
+            };
+            match session.subscriptions[index].receiver.try_recv() {
+                Ok(delivery) => {
+                    self.deliver(session, index, &delivery);
+                    session.todo.push_back(id);
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Closed) => {
+                    // Unsubscribed through the broker by someone else: the client no longer has it.
+                    session.subscriptions.remove(index);
+                    removed = true;
                 }
             }
         }
-        next
+        removed
     }
 
     /// Sends one message from subscription `index` at the lower of that subscription's QoS and the
@@ -440,7 +444,8 @@ impl Connection {
             .capacity(config.queue_capacity)
             .policy(config.policy)
             .name(format!("mqtt/{client_id}/{filter}"))
-            .receive_retained(true);
+            .receive_retained(true)
+            .ready_signal(&session.ready);
         match self.shared.broker.subscribe_with(filter, options) {
             Ok(receiver) => {
                 session.subscriptions.push(ClientSubscription {

@@ -1,4 +1,5 @@
-//! Waiting for the next message of any of several broker subscriptions, in async code.
+//! Waiting for the next message of any of several broker subscriptions, in async code, through a
+//! ready list.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -6,8 +7,9 @@ use std::sync::Arc;
 use switchyard::{Delivery, ReadySignal, RecvError, Subscription, TryRecvError};
 
 /// The next message of any of a fixed set of subscriptions, through their [`ReadySignal`]: a wait
-/// costs O(subscriptions with messages), where [`next_delivery`] registers with every subscription on
-/// every message. The subscriptions are attached to `signal` with their index as the key.
+/// costs O(subscriptions with messages), where a `select` over each subscription's `recv_async` would
+/// register with every subscription on every message. The subscriptions are attached to `signal`
+/// with their index as the key.
 pub(crate) struct ReadyTurns {
     signal: Arc<ReadySignal>,
     /// Subscriptions to look at before waiting again: handed out by the signal, or served last time
@@ -55,21 +57,4 @@ impl ReadyTurns {
                 .extend(self.keys.iter().filter_map(|&k| usize::try_from(k).ok()));
         }
     }
-}
-
-/// The next message of any of `subscriptions`, with the index of the one it came from; pending
-/// forever when there are none.
-///
-/// # Cancel safety
-/// Cancel-safe: [`Subscription::recv_async`] takes a message only in the poll that returns it, so a
-/// `select!` branch that loses drops no message.
-pub(crate) async fn next_delivery<'a>(
-    subscriptions: impl Iterator<Item = &'a Subscription>,
-) -> (usize, Result<Delivery, RecvError>) {
-    let waits: Vec<_> = subscriptions.map(|s| Box::pin(s.recv_async())).collect();
-    if waits.is_empty() {
-        return std::future::pending().await;
-    }
-    let (delivery, index, _) = futures_util::future::select_all(waits).await;
-    (index, delivery)
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rumqttc::{Publish, QoS};
-use switchyard::{Subscription, SubscriptionId};
+use switchyard::{ReadySignal, Subscription, SubscriptionId};
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::stats::{ClientStats, ClientSubscriptionStats, add_drops};
@@ -122,6 +122,14 @@ impl Outgoing {
 #[derive(Debug, Default)]
 pub(crate) struct Session {
     pub subscriptions: Vec<ClientSubscription>,
+    /// The ready list of the subscriptions above (each is attached to it, keyed by its id): the
+    /// connection waits on it and visits only subscriptions with messages. It lives with the session,
+    /// so what arrives while a persistent session's client is away is announced to the next
+    /// connection.
+    pub ready: Arc<ReadySignal>,
+    /// Subscriptions handed out by `ready` (or served and perhaps with more) that the connection has
+    /// not emptied yet, taken in turn.
+    pub todo: VecDeque<SubscriptionId>,
     pub outgoing: Outgoing,
     /// QoS 2 packet ids received and published, awaiting PUBREL (so a resent PUBLISH is not published
     /// twice: MQTT 3.1.1 section 4.3.3, method B).

@@ -170,3 +170,60 @@ async fn a_client_that_does_not_read_loses_messages_by_policy_and_the_drops_are_
     assert!(broker.stats().balances());
     drop(events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_hundreds_of_subscriptions_gets_each_message_once_in_order_per_filter() {
+    let broker = Broker::new();
+    let server = MqttServer::bind("127.0.0.1:0", broker.clone(), MqttConfig::default())
+        .await
+        .unwrap();
+    let (sub, mut events) = client(&server, "many-filters");
+    let filters: Vec<_> = (0..300)
+        .map(|i| rumqttc::SubscribeFilter::new(format!("dev/{i}/t"), QoS::AtMostOnce))
+        .collect();
+    sub.subscribe_many(filters).await.unwrap();
+    let codes = suback(&mut events).await;
+    assert_eq!(codes.len(), 300);
+    // A few devices, several messages each, interleaved.
+    let devices = [3, 150, 299];
+    for round in 0..5 {
+        for d in devices {
+            broker
+                .publish(&format!("dev/{d}/t"), format!("{round}"))
+                .unwrap();
+        }
+    }
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for _ in 0..15 {
+        let p = next_publish(&mut events).await;
+        seen.entry(p.topic.clone())
+            .or_default()
+            .push(String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    for d in devices {
+        assert_eq!(
+            seen[&format!("dev/{d}/t")],
+            ["0", "1", "2", "3", "4"],
+            "device {d}: once each, in order"
+        );
+    }
+    // Nothing more: each message went out once.
+    let extra = timeout(Duration::from_millis(200), next_publish(&mut events)).await;
+    assert!(extra.is_err(), "a message went out twice: {extra:?}");
+
+    // A subscription ended through the broker (by someone else) leaves the session; the rest go on.
+    let gone = broker
+        .stats()
+        .subscriptions
+        .iter()
+        .find(|s| s.filter == "dev/3/t")
+        .unwrap()
+        .id;
+    broker.unsubscribe(gone).unwrap();
+    broker.publish("dev/150/t", "after").unwrap();
+    let p = next_publish(&mut events).await;
+    assert_eq!(
+        (p.topic.as_str(), &p.payload[..]),
+        ("dev/150/t", &b"after"[..])
+    );
+}
