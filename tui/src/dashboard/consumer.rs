@@ -174,14 +174,18 @@ impl ConsumerPool {
             .commands
             .send(Command::Serve(Box::new(served)))
             .map_err(|_| anyhow::anyhow!("the consumer thread has stopped"))?;
-        // After the command: the thread learns of the subscription before the signal hands it out.
-        first.attach_ready_signal(&worker.signal, id)?;
-        Ok(Consumer {
+        let consumer = Consumer {
             id,
             shared,
             signal: worker.signal.clone(),
             commands: worker.commands.clone(),
-        })
+        };
+        // After the command: the thread learns of the subscription before the signal hands it out.
+        if let Err(e) = first.attach_ready_signal(&worker.signal, id) {
+            consumer.stop(); // the thread lets its handles go
+            return Err(e.into());
+        }
+        Ok(consumer)
     }
 }
 

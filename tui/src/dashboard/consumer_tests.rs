@@ -200,3 +200,21 @@ fn dropping_the_pool_stops_every_consumer() {
     );
     assert!(broker.stats().subscriptions.is_empty());
 }
+
+#[test]
+fn a_subscription_that_already_has_a_ready_signal_is_refused_and_let_go() {
+    let broker = Broker::new();
+    let mut pool = ConsumerPool::with_threads(1).unwrap();
+    let elsewhere = switchyard::ReadySignal::new();
+    let sub = broker
+        .subscribe_with("t", SubscriptionOptions::new().ready_signal(&elsewhere))
+        .unwrap();
+    let err = pool.serve(sub, 2, Duration::ZERO).unwrap_err();
+    assert!(
+        err.to_string().contains("already has a ready signal"),
+        "{err}"
+    );
+    wait_for("the pool to let the handles go", || {
+        broker.stats().subscriptions.is_empty()
+    });
+}
