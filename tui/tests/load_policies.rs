@@ -1,22 +1,20 @@
 //! `--slow` with each overflow policy: drop-newest drops (and says which subscription), block loses
 //! nothing.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
 fn run_json(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("switchyard")
-        .unwrap()
-        .args(["load", "--no-progress", "--json", "-"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::json_output(
+        Command::cargo_bin("switchyard")
+            .unwrap()
+            .args(["load", "--no-progress", "--json", "-"])
+            .args(args)
+            .output()
+            .unwrap(),
+    )
 }
 
 #[test]

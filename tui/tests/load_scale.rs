@@ -4,6 +4,8 @@
 //! build and 15 s unoptimised, so a debug test run checks 10,000 (the same code path, pooled on the
 //! same threads) and `cargo test --release` checks the full 100,000.
 
+mod common;
+
 const SUBSCRIPTIONS: u64 = if cfg!(debug_assertions) {
     10_000
 } else {
@@ -11,23 +13,18 @@ const SUBSCRIPTIONS: u64 = if cfg!(debug_assertions) {
 };
 
 use assert_cmd::Command;
-use serde_json::Value;
 
 #[test]
 fn a_hundred_thousand_subscriptions_run_on_pooled_consumers_in_release_ten_thousand_in_debug() {
-    let out = Command::cargo_bin("switchyard")
-        .unwrap()
-        .args(["load", "--no-progress", "--json", "-", "--capacity", "4"])
-        .args(["--subscribers", &SUBSCRIPTIONS.to_string()])
-        .args(["--topics", "1000", "--messages", "2000"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = common::json_output(
+        Command::cargo_bin("switchyard")
+            .unwrap()
+            .args(["load", "--no-progress", "--json", "-", "--capacity", "4"])
+            .args(["--subscribers", &SUBSCRIPTIONS.to_string()])
+            .args(["--topics", "1000", "--messages", "2000"])
+            .output()
+            .unwrap(),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["subscriptions"], SUBSCRIPTIONS);
     assert_eq!(v["load"]["result"]["balanced"], true);
     let threads = v["load"]["config"]["consumer_threads"].as_u64().unwrap();

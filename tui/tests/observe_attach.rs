@@ -2,6 +2,8 @@
 //! (and the observe client) reading. The books balance on both sides; a read-only endpoint refuses
 //! commands; a wrong token is refused; a client reconnects to a restarted server.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -131,16 +133,12 @@ fn the_books_balance_in_the_serving_run_and_in_the_attached_snapshot() {
     let run: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(balances(&run), "the serving run's own books: {run}");
 
-    let out = switchyard()
-        .args(["stats", "--attach", &addr, "--once", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let attached = common::json_output(
+        switchyard()
+            .args(["stats", "--attach", &addr, "--once", "--json"])
+            .output()
+            .unwrap(),
     );
-    let attached: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(attached["schema"], "switchyard.stats/v1");
     assert!(
         balances(&attached),

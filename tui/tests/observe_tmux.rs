@@ -86,16 +86,12 @@ fn the_dashboard_serves_its_embedded_broker_to_stats_attach() {
         .to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     let snapshot: serde_json::Value = loop {
-        let out = Command::new(bin)
-            .args(["stats", "--attach", &addr, "--once", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v = common::json_output(
+            Command::new(bin)
+                .args(["stats", "--attach", &addr, "--once", "--json"])
+                .output()
+                .unwrap(),
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         if v["totals"]["published"].as_u64().unwrap() > 0 || Instant::now() > deadline {
             break v;
         }

@@ -1,6 +1,17 @@
-//! Helpers shared by the end-to-end tests that drive the real binary in tmux.
+//! Helpers shared by the end-to-end tests that drive the real binary: in tmux, or for its JSON.
 
 // Each test target compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 pub mod tmux;
+
+/// The stdout of a run of the binary (usually with `--json -`) parsed as JSON; fails the test with
+/// the run's stderr unless it exited successfully.
+pub fn json_output(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
