@@ -41,6 +41,9 @@ type WideChildren<T> = imbl::GenericHashMap<
     imbl::shared_ptr::DefaultSharedPtr,
 >;
 
+/// A child node and the level text that leads to it.
+type Child<T> = (Arc<str>, Arc<Node<T>>);
+
 /// Up to this many children live in a plain slice; more go into a persistent hash map.
 const FEW_CHILDREN: usize = 8;
 
@@ -53,7 +56,7 @@ const FEW_CHILDREN: usize = 8;
 /// nor copied whole; it is boxed, so that the rare wide node does not make every node bigger.
 #[derive(Debug, Clone)]
 enum Children<T> {
-    Few(Box<[(Arc<str>, Arc<Node<T>>)]>),
+    Few(Box<[Child<T>]>),
     Many(Box<WideChildren<T>>),
 }
 
