@@ -2,8 +2,8 @@
 //!
 //! # Shape
 //! Each node stands for a filter prefix. A node holds
-//! - `children`: exact next levels, keyed by the level text: a short vector while there are at most
-//!   eight, then a persistent hash map (an `imbl` HAMT hashed with `foldhash`), so a level with a
+//! - `children`: exact next levels, keyed by the level text: a slice while there are at most eight,
+//!   then a persistent hash map (a compact HAMT hashed with `foldhash`, in [`wide`]), so a level with a
 //!   million children is looked up in a few steps and is *not* copied when one child changes;
 //! - `plus`: the child for a `+` (or `*`) level, kept apart so matching never has to scan siblings;
 //! - `exact`: the entries whose filter ends at this node;
@@ -23,23 +23,22 @@
 //! sharing *one* filter.
 //!
 //! # Memory
-//! A filter of its own costs a node per level it does not share with another filter. A node is 56 bytes
-//! in the broker's table (72 with a plain `u64` value) plus its `Arc` header; its one entry, if it has
-//! one, lives in it; its children are a boxed slice of exactly their number. Growing a `Vec` by `push`
-//! and keeping every entry list behind its own `Arc` made the same filter cost 720 bytes instead of
-//! 500 (see `examples/subscription_memory.rs`, which prints where a subscription's bytes go).
+//! A filter of its own costs a node per level it does not share with another filter, and a slot (24 to
+//! 32 bytes) in its parent's children. A node is 56 bytes in the broker's table (72 with a plain `u64`
+//! value) plus its `Arc` header; its one entry, if it has one, lives in it; its children are a slice of
+//! exactly their number, or past eight a hash map of about 35 to 50 bytes a child ([`wide`]). Before
+//! (a `Vec` grown by `push`, every entry list behind its own `Arc`, `imbl`'s hash map) the filters of
+//! `examples/subscription_memory.rs` cost 720 bytes of trie each; the example prints what they cost
+//! now, among the other parts of a subscription.
 //!
 //! Filters are validated before they reach the trie ([`crate::topic::validate_filter`]); the trie
 //! assumes well-formed input.
 
+mod wide;
+
 use std::sync::Arc;
 
-type WideChildren<T> = imbl::GenericHashMap<
-    Arc<str>,
-    Arc<Node<T>>,
-    foldhash::fast::RandomState,
-    imbl::shared_ptr::DefaultSharedPtr,
->;
+use wide::WideMap;
 
 /// A child node and the level text that leads to it.
 type Child<T> = (Arc<str>, Arc<Node<T>>);
@@ -51,13 +50,13 @@ const FEW_CHILDREN: usize = 8;
 ///
 /// Most nodes have a handful of children: a linear scan of a few short strings is faster than
 /// hashing, and a slice of exactly that many costs one small allocation (a `Vec` grown by `push` would
-/// keep room for four, and a HAMT node reserves 16 or 32 slots, over 500 bytes). Past [`FEW_CHILDREN`]
-/// the children move to a persistent hash map, so a level with a million children is neither scanned
-/// nor copied whole; it is boxed, so that the rare wide node does not make every node bigger.
+/// keep room for four). Past [`FEW_CHILDREN`] the children move to a persistent hash map
+/// ([`wide`]), so a level with a million children is neither scanned nor copied whole; it is boxed, so
+/// that the rare wide node does not make every node bigger.
 #[derive(Debug, Clone)]
 enum Children<T> {
     Few(Box<[Child<T>]>),
-    Many(Box<WideChildren<T>>),
+    Many(Box<WideMap<Arc<Node<T>>>>),
 }
 
 impl<T> Children<T> {
@@ -83,7 +82,7 @@ impl<T: Clone> Children<T> {
                     grown.push((Arc::from(level), node));
                     *v = grown.into_boxed_slice();
                 } else {
-                    let mut m: WideChildren<T> = std::mem::take(v).into_vec().into_iter().collect();
+                    let mut m = WideMap::from_entries(std::mem::take(v).into_vec());
                     m.insert(Arc::from(level), node);
                     *self = Self::Many(Box::new(m));
                 }
@@ -106,7 +105,9 @@ impl<T: Clone> Children<T> {
                 // Move back to the slice well below the threshold, so a level hovering around it
                 // does not convert on every update.
                 if m.len() <= FEW_CHILDREN / 2 {
-                    *self = Self::Few(m.iter().map(|(l, n)| (l.clone(), n.clone())).collect());
+                    let mut few = Vec::with_capacity(m.len());
+                    m.for_each(|l, n| few.push((l.clone(), n.clone())));
+                    *self = Self::Few(few.into_boxed_slice());
                 }
             }
         }
@@ -115,7 +116,7 @@ impl<T: Clone> Children<T> {
     fn is_empty(&self) -> bool {
         match self {
             Self::Few(v) => v.is_empty(),
-            Self::Many(m) => m.is_empty(),
+            Self::Many(m) => m.len() == 0,
         }
     }
 }

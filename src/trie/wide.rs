@@ -1,0 +1,449 @@
+//! The children of a wide trie level: a persistent hash map from level text to child, as compact as a
+//! slice.
+//!
+//! # Why not `imbl`'s hash map
+//! It was used here first. Its nodes are fixed-size chunks: 32 slots at the top, and a collision of two
+//! keys in one top slot makes a 16-slot node (about 560 bytes) to hold two to five of them, so a level
+//! of 100 children costs about 15 KB, some 150 bytes per child, where the child's own slot is 24. With
+//! a filter of its own per subscription that was a sixth of an idle subscription's memory.
+//!
+//! # Shape
+//! A hash array mapped trie (Bagwell), in its original compressed form: each node holds a 32-bit map of
+//! which of its 32 hash buckets are used and a slice of *exactly* that many slots, each either a key and
+//! its value or a sub-node for the keys whose hashes share the bucket, and the next 5 bits decide where
+//! they go. A level of `n` children is about `log32(n)` nodes deep and costs about 35 to 50 bytes a
+//! child, whatever `n`. Past the 64 bits of the hash (keys whose hashes are equal), a node is a plain
+//! list, scanned.
+//!
+//! # Persistence
+//! A slot array is behind an `Arc`, shared between versions. An insert or a removal copies the arrays on
+//! the path to the key (at most 32 slots each, reference counts only), as the rest of the trie does, and
+//! shares everything else. A node with one key left after a removal is folded into its parent's slot,
+//! so the shape depends only on the keys present, never on the order of updates.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Hash bits used per level.
+const BITS: u32 = 5;
+
+/// A persistent map from level text to `V`. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub(super) struct WideMap<V> {
+    root: Branch<V>,
+    len: usize,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// A node: which of its 32 buckets are used, and one slot per used bucket, in bucket order. Past the
+/// hash's bits, `used` is 0 and the slots are a plain list of keys with equal hashes.
+#[derive(Debug)]
+struct Branch<V> {
+    used: u32,
+    slots: Arc<[Slot<V>]>,
+}
+
+impl<V> Clone for Branch<V> {
+    fn clone(&self) -> Self {
+        Self {
+            used: self.used,
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Slot<V> {
+    Leaf(Arc<str>, V),
+    Branch(Branch<V>),
+}
+
+/// Where `hash` goes in a node at `shift`: its bucket's bit, or `None` past the hash's bits.
+#[inline]
+fn bucket(hash: u64, shift: u32) -> Option<u32> {
+    (shift < u64::BITS).then(|| 1 << ((hash >> shift) & 31))
+}
+
+/// The index in `used`'s slots of bucket `bit`.
+#[inline]
+fn index(used: u32, bit: u32) -> usize {
+    (used & (bit - 1)).count_ones() as usize
+}
+
+impl<V: Clone> WideMap<V> {
+    /// A map of `entries` (distinct keys).
+    pub(super) fn from_entries(entries: impl IntoIterator<Item = (Arc<str>, V)>) -> Self {
+        let mut map = Self {
+            root: Branch {
+                used: 0,
+                slots: Arc::new([]),
+            },
+            len: 0,
+            hasher: foldhash::fast::RandomState::default(),
+        };
+        for (key, value) in entries {
+            map.insert(key, value);
+        }
+        map
+    }
+
+    #[inline]
+    fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The value of `key`.
+    #[inline]
+    pub(super) fn get(&self, key: &str) -> Option<&V> {
+        let hash = self.hash(key);
+        let mut node = &self.root;
+        let mut shift = 0;
+        loop {
+            let slot = match bucket(hash, shift) {
+                Some(bit) if node.used & bit == 0 => return None,
+                Some(bit) => &node.slots[index(node.used, bit)],
+                None => {
+                    return node.slots.iter().find_map(|slot| match slot {
+                        Slot::Leaf(k, v) if &**k == key => Some(v),
+                        _ => None,
+                    });
+                }
+            };
+            match slot {
+                Slot::Leaf(k, v) => return (&**k == key).then_some(v),
+                Slot::Branch(branch) => node = branch,
+            }
+            shift += BITS;
+        }
+    }
+
+    /// Sets `key` to `value`, replacing any value it had.
+    pub(super) fn insert(&mut self, key: Arc<str>, value: V) {
+        let hash = self.hash(&key);
+        let (root, added) = self.inserted(&self.root, 0, hash, key, value);
+        self.root = root;
+        self.len += usize::from(added);
+    }
+
+    /// `node` (at `shift`) with `key` set; and whether the key is new.
+    fn inserted(
+        &self,
+        node: &Branch<V>,
+        shift: u32,
+        hash: u64,
+        key: Arc<str>,
+        value: V,
+    ) -> (Branch<V>, bool) {
+        let Some(bit) = bucket(hash, shift) else {
+            // Past the hash's bits: a list.
+            let mut slots = node.slots.to_vec();
+            let added = match slots
+                .iter_mut()
+                .find(|s| matches!(s, Slot::Leaf(k, _) if *k == key))
+            {
+                Some(slot) => {
+                    *slot = Slot::Leaf(key, value);
+                    false
+                }
+                None => {
+                    slots.push(Slot::Leaf(key, value));
+                    true
+                }
+            };
+            return (Branch { used: 0, slots: slots.into() }, added);
+        };
+        let at = index(node.used, bit);
+        if node.used & bit == 0 {
+            let mut slots = Vec::with_capacity(node.slots.len() + 1);
+            slots.extend_from_slice(&node.slots[..at]);
+            slots.push(Slot::Leaf(key, value));
+            slots.extend_from_slice(&node.slots[at..]);
+            let used = node.used | bit;
+            return (
+                Branch {
+                    used,
+                    slots: slots.into(),
+                },
+                true,
+            );
+        }
+        let (replacement, added) = match &node.slots[at] {
+            Slot::Leaf(k, _) if *k == key => (Slot::Leaf(key, value), false),
+            Slot::Leaf(k, v) => {
+                let other = (self.hash(k), k.clone(), v.clone());
+                (
+                    Slot::Branch(pair(shift + BITS, other, (hash, key, value))),
+                    true,
+                )
+            }
+            Slot::Branch(branch) => {
+                let (branch, added) = self.inserted(branch, shift + BITS, hash, key, value);
+                (Slot::Branch(branch), added)
+            }
+        };
+        let mut slots = node.slots.to_vec();
+        slots[at] = replacement;
+        (
+            Branch {
+                used: node.used,
+                slots: slots.into(),
+            },
+            added,
+        )
+    }
+
+    /// Removes `key`; whether it was there.
+    pub(super) fn remove(&mut self, key: &str) -> bool {
+        let hash = self.hash(key);
+        match removed(&self.root, 0, hash, key) {
+            None => false,
+            Some(root) => {
+                self.root = match root {
+                    Removed::Empty => Branch {
+                        used: 0,
+                        slots: Arc::new([]),
+                    },
+                    Removed::Leaf(k, v) => {
+                        // The root is never folded away: it keeps its one key in a slot.
+                        let bit = bucket(self.hash(&k), 0).expect("the root is within the bits");
+                        let slots: [Slot<V>; 1] = [Slot::Leaf(k, v)];
+                        Branch {
+                            used: bit,
+                            slots: Arc::new(slots),
+                        }
+                    }
+                    Removed::Branch(branch) => branch,
+                };
+                self.len -= 1;
+                true
+            }
+        }
+    }
+
+    /// Calls `visit` on every key and value, in no particular order.
+    pub(super) fn for_each(&self, mut visit: impl FnMut(&Arc<str>, &V)) {
+        fn walk<V>(node: &Branch<V>, visit: &mut impl FnMut(&Arc<str>, &V)) {
+            for slot in node.slots.iter() {
+                match slot {
+                    Slot::Leaf(k, v) => visit(k, v),
+                    Slot::Branch(branch) => walk(branch, visit),
+                }
+            }
+        }
+        walk(&self.root, &mut visit);
+    }
+}
+
+/// A node at `shift` holding two keys (with their hashes) whose hashes agree below `shift`.
+fn pair<V>(shift: u32, a: (u64, Arc<str>, V), b: (u64, Arc<str>, V)) -> Branch<V> {
+    let (Some(bit_a), Some(bit_b)) = (bucket(a.0, shift), bucket(b.0, shift)) else {
+        let slots: [Slot<V>; 2] = [Slot::Leaf(a.1, a.2), Slot::Leaf(b.1, b.2)];
+        return Branch {
+            used: 0,
+            slots: Arc::new(slots),
+        };
+    };
+    if bit_a == bit_b {
+        let slots: [Slot<V>; 1] = [Slot::Branch(pair(shift + BITS, a, b))];
+        return Branch {
+            used: bit_a,
+            slots: Arc::new(slots),
+        };
+    }
+    let (first, second) = if bit_a < bit_b { (a, b) } else { (b, a) };
+    let slots: [Slot<V>; 2] = [
+        Slot::Leaf(first.1, first.2),
+        Slot::Leaf(second.1, second.2),
+    ];
+    Branch {
+        used: bit_a | bit_b,
+        slots: Arc::new(slots),
+    }
+}
+
+/// A node after a removal below it.
+enum Removed<V> {
+    /// No keys left.
+    Empty,
+    /// One key left, with no sub-node: its parent keeps it in its own slot instead.
+    Leaf(Arc<str>, V),
+    Branch(Branch<V>),
+}
+
+/// `node` (at `shift`) without `key`, or `None` when `key` is not in it.
+fn removed<V: Clone>(node: &Branch<V>, shift: u32, hash: u64, key: &str) -> Option<Removed<V>> {
+    let (at, replacement) = match bucket(hash, shift) {
+        None => {
+            let at = node
+                .slots
+                .iter()
+                .position(|s| matches!(s, Slot::Leaf(k, _) if &**k == key))?;
+            (at, None)
+        }
+        Some(bit) if node.used & bit == 0 => return None,
+        Some(bit) => {
+            let at = index(node.used, bit);
+            match &node.slots[at] {
+                Slot::Leaf(k, _) if &**k == key => (at, None),
+                Slot::Leaf(..) => return None,
+                Slot::Branch(branch) => match removed(branch, shift + BITS, hash, key)? {
+                    Removed::Empty => (at, None),
+                    Removed::Leaf(k, v) => (at, Some(Slot::Leaf(k, v))),
+                    Removed::Branch(branch) => (at, Some(Slot::Branch(branch))),
+                },
+            }
+        }
+    };
+    let used = match (&replacement, bucket(hash, shift)) {
+        (None, Some(bit)) => node.used & !bit,
+        _ => node.used,
+    };
+    let mut slots = node.slots.to_vec();
+    match replacement {
+        Some(slot) => slots[at] = slot,
+        None => {
+            slots.remove(at);
+        }
+    }
+    Some(match slots.as_slice() {
+        [] => Removed::Empty,
+        [Slot::Leaf(k, v)] => Removed::Leaf(k.clone(), v.clone()),
+        _ => Removed::Branch(Branch {
+            used,
+            slots: slots.into(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn contents(map: &WideMap<u64>) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        map.for_each(|k, v| {
+            assert!(out.insert(k.to_string(), *v).is_none(), "key {k} twice");
+        });
+        out
+    }
+
+    #[test]
+    fn thousands_of_keys_in_and_out() {
+        let mut map = WideMap::from_entries([]);
+        for i in 0..5000u64 {
+            map.insert(Arc::from(i.to_string()), i);
+        }
+        assert_eq!(map.len(), 5000);
+        for i in 0..5000u64 {
+            assert_eq!(map.get(&i.to_string()), Some(&i));
+        }
+        assert_eq!(map.get("5000"), None);
+        let before = map.clone();
+        for i in (0..5000u64).step_by(2) {
+            assert!(map.remove(&i.to_string()));
+            assert!(!map.remove(&i.to_string()), "removed twice");
+        }
+        assert_eq!(map.len(), 2500);
+        for i in 0..5000u64 {
+            let want = (i % 2 == 1).then_some(i);
+            assert_eq!(map.get(&i.to_string()).copied(), want);
+            assert_eq!(before.get(&i.to_string()), Some(&i), "old version intact");
+        }
+        for i in (1..5000u64).step_by(2) {
+            assert!(map.remove(&i.to_string()));
+        }
+        assert_eq!((map.len(), map.root.slots.len()), (0, 0));
+    }
+
+    #[test]
+    fn keys_past_the_hash_bits_are_a_list() {
+        // Two keys with equal hashes (a hasher cannot be made to collide on demand, so the node is
+        // built the way an insert builds it) go down every level to the list past the 64th bit.
+        let hash = 0x1234_5678_9abc_def0;
+        let root = pair(0, (hash, Arc::from("a"), 1u64), (hash, Arc::from("b"), 2));
+        let mut node = &root;
+        let mut depth = 0;
+        while node.used != 0 {
+            assert_eq!(node.slots.len(), 1);
+            let Slot::Branch(next) = &node.slots[0] else {
+                panic!("a leaf above the list")
+            };
+            node = next;
+            depth += 1;
+        }
+        assert_eq!(depth, 13, "64 bits, 5 a level");
+        assert_eq!(node.slots.len(), 2);
+        let gone = removed(&root, 0, hash, "a").expect("present");
+        assert!(matches!(gone, Removed::Leaf(k, 2) if *k == *"b"), "folded up");
+        assert!(removed(&root, 0, hash, "c").is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 128 }))]
+
+        /// Random inserts and removals over a small key space agree with a `BTreeMap`, and every
+        /// earlier version keeps its contents.
+        #[test]
+        fn agrees_with_a_btreemap(ops in prop::collection::vec((any::<bool>(), 0u64..300, any::<u64>()), 1..400)) {
+            let mut map = WideMap::from_entries([]);
+            let mut model = BTreeMap::new();
+            let mut versions = Vec::new();
+            for (insert, key, value) in ops {
+                let k = key.to_string();
+                if insert {
+                    map.insert(Arc::from(k.as_str()), value);
+                    model.insert(k, value);
+                } else {
+                    prop_assert_eq!(map.remove(&k), model.remove(&k).is_some());
+                }
+                prop_assert_eq!(map.len(), model.len());
+                versions.push((map.clone(), model.clone()));
+            }
+            for (map, model) in &versions {
+                prop_assert_eq!(&contents(map), model);
+                for key in 0..300u64 {
+                    let k = key.to_string();
+                    prop_assert_eq!(map.get(&k), model.get(&k));
+                }
+            }
+        }
+
+        /// The shape depends only on the keys: built in two different orders, with removals on
+        /// the way, the slot counts agree node for node.
+        #[test]
+        fn shape_depends_only_on_the_keys(keys in prop::collection::btree_set(0u64..2000, 1..200)) {
+            let mut up = WideMap::from_entries([]);
+            let mut down = up.clone();
+            for k in keys.iter() {
+                up.insert(Arc::from(k.to_string()), *k);
+                up.insert(Arc::from(format!("x{k}")), *k);
+            }
+            for k in keys.iter().rev() {
+                down.insert(Arc::from(k.to_string()), *k);
+            }
+            for k in keys.iter() {
+                up.remove(&format!("x{k}"));
+            }
+            fn shape(node: &Branch<u64>, out: &mut Vec<(u32, usize)>) {
+                out.push((node.used, node.slots.len()));
+                for slot in node.slots.iter() {
+                    if let Slot::Branch(b) = slot {
+                        shape(b, out);
+                    }
+                }
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            shape(&up.root, &mut a);
+            shape(&down.root, &mut b);
+            prop_assert_eq!(a, b);
+        }
+    }
+}
