@@ -24,7 +24,7 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-/// Hash bits used per level.
+/// Hash bits used per level: 32 buckets a node.
 const BITS: u32 = 5;
 
 /// A persistent map from level text to `V`. See the [module docs](self).
@@ -35,8 +35,21 @@ pub(super) struct WideMap<V> {
     hasher: foldhash::fast::RandomState,
 }
 
-/// A node: which of its 32 buckets are used, and one slot per used bucket, in bucket order. Past the
-/// hash's bits, `used` is 0 and the slots are a plain list of keys with equal hashes.
+/// Buckets per node.
+const BUCKETS: usize = 32;
+
+/// A node with at least this many buckets used keeps a slot for every bucket (see [`Branch`]).
+const DENSE_FROM: u32 = 24;
+
+/// A node: which of its 32 buckets are used, and their slots, in bucket order.
+///
+/// A node with fewer than [`DENSE_FROM`] buckets used has a slot for each used bucket only, found by
+/// counting the used buckets below it (a population count: without the `popcnt` instruction, which
+/// the default x86-64 target does not assume, a dozen instructions). A fuller node has all 32 slots
+/// (unused ones [`Slot::Empty`]), found by the bucket number alone: the top node of a wide level is
+/// usually full, and most lookups then count once, not twice, for at most a third more slots there.
+///
+/// Past the hash's bits, `used` is 0 and the slots are a plain list of keys with equal hashes.
 #[derive(Debug)]
 struct Branch<V> {
     used: u32,
@@ -56,28 +69,84 @@ impl<V> Clone for Branch<V> {
 enum Slot<V> {
     Leaf(Arc<str>, V),
     Branch(Branch<V>),
+    /// An unused bucket of a dense node.
+    Empty,
 }
 
-/// Where `hash` goes in a node at `shift`: its bucket's bit, or `None` past the hash's bits.
+/// The bucket of `hash` in a node at `shift`, or `None` past the hash's bits.
 #[inline]
 fn bucket(hash: u64, shift: u32) -> Option<u32> {
-    (shift < u64::BITS).then(|| 1 << ((hash >> shift) & 31))
+    (shift < u64::BITS).then(|| ((hash >> shift) & (BUCKETS as u64 - 1)) as u32)
 }
 
-/// The index in `used`'s slots of bucket `bit`.
-#[inline]
-fn index(used: u32, bit: u32) -> usize {
-    (used & (bit - 1)).count_ones() as usize
+impl<V> Branch<V> {
+    fn empty() -> Self {
+        Self {
+            used: 0,
+            slots: Arc::new([]),
+        }
+    }
+
+    /// The slot of bucket `n`, if it is used.
+    #[inline]
+    fn slot(&self, n: u32) -> Option<&Slot<V>> {
+        let bit = 1u32 << n;
+        if self.used & bit == 0 {
+            return None;
+        }
+        let at = if self.slots.len() == BUCKETS {
+            n as usize
+        } else {
+            (self.used & (bit - 1)).count_ones() as usize
+        };
+        Some(&self.slots[at])
+    }
+}
+
+impl<V: Clone> Branch<V> {
+    /// The used buckets and their slots, in bucket order.
+    fn buckets(&self) -> Vec<(u32, Slot<V>)> {
+        (0..BUCKETS as u32)
+            .filter_map(|n| self.slot(n).map(|s| (n, s.clone())))
+            .collect()
+    }
+
+    /// A node of `buckets` (in bucket order), dense or not by how many there are.
+    fn from_buckets(buckets: Vec<(u32, Slot<V>)>) -> Self {
+        let used = buckets.iter().fold(0, |used, (n, _)| used | 1 << n);
+        let slots: Arc<[Slot<V>]> = if buckets.len() >= DENSE_FROM as usize {
+            let mut dense = vec![Slot::Empty; BUCKETS];
+            for (n, slot) in buckets {
+                dense[n as usize] = slot;
+            }
+            dense.into()
+        } else {
+            buckets.into_iter().map(|(_, slot)| slot).collect()
+        };
+        Self { used, slots }
+    }
+
+    /// This node with bucket `n` holding `slot`, or unused for `None`.
+    fn with(&self, n: u32, slot: Option<Slot<V>>) -> Self {
+        let mut buckets = self.buckets();
+        let at = buckets.partition_point(|(m, _)| *m < n);
+        match (buckets.get(at).is_some_and(|(m, _)| *m == n), slot) {
+            (true, Some(slot)) => buckets[at].1 = slot,
+            (true, None) => {
+                buckets.remove(at);
+            }
+            (false, Some(slot)) => buckets.insert(at, (n, slot)),
+            (false, None) => {}
+        }
+        Self::from_buckets(buckets)
+    }
 }
 
 impl<V: Clone> WideMap<V> {
     /// A map of `entries` (distinct keys).
     pub(super) fn from_entries(entries: impl IntoIterator<Item = (Arc<str>, V)>) -> Self {
         let mut map = Self {
-            root: Branch {
-                used: 0,
-                slots: Arc::new([]),
-            },
+            root: Branch::empty(),
             len: 0,
             hasher: foldhash::fast::RandomState::default(),
         };
@@ -103,19 +172,16 @@ impl<V: Clone> WideMap<V> {
         let mut node = &self.root;
         let mut shift = 0;
         loop {
-            let slot = match bucket(hash, shift) {
-                Some(bit) if node.used & bit == 0 => return None,
-                Some(bit) => &node.slots[index(node.used, bit)],
-                None => {
-                    return node.slots.iter().find_map(|slot| match slot {
-                        Slot::Leaf(k, v) if &**k == key => Some(v),
-                        _ => None,
-                    });
-                }
+            let Some(n) = bucket(hash, shift) else {
+                return node.slots.iter().find_map(|slot| match slot {
+                    Slot::Leaf(k, v) if &**k == key => Some(v),
+                    _ => None,
+                });
             };
-            match slot {
+            match node.slot(n)? {
                 Slot::Leaf(k, v) => return (&**k == key).then_some(v),
                 Slot::Branch(branch) => node = branch,
+                Slot::Empty => return None,
             }
             shift += BITS;
         }
@@ -138,7 +204,7 @@ impl<V: Clone> WideMap<V> {
         key: Arc<str>,
         value: V,
     ) -> (Branch<V>, bool) {
-        let Some(bit) = bucket(hash, shift) else {
+        let Some(n) = bucket(hash, shift) else {
             // Past the hash's bits: a list.
             let mut slots = node.slots.to_vec();
             let added = match slots
@@ -154,74 +220,45 @@ impl<V: Clone> WideMap<V> {
                     true
                 }
             };
-            return (Branch { used: 0, slots: slots.into() }, added);
+            let list = Branch {
+                used: 0,
+                slots: slots.into(),
+            };
+            return (list, added);
         };
-        let at = index(node.used, bit);
-        if node.used & bit == 0 {
-            let mut slots = Vec::with_capacity(node.slots.len() + 1);
-            slots.extend_from_slice(&node.slots[..at]);
-            slots.push(Slot::Leaf(key, value));
-            slots.extend_from_slice(&node.slots[at..]);
-            let used = node.used | bit;
-            return (
-                Branch {
-                    used,
-                    slots: slots.into(),
-                },
-                true,
-            );
-        }
-        let (replacement, added) = match &node.slots[at] {
-            Slot::Leaf(k, _) if *k == key => (Slot::Leaf(key, value), false),
-            Slot::Leaf(k, v) => {
+        let (slot, added) = match node.slot(n) {
+            None | Some(Slot::Empty) => (Slot::Leaf(key, value), true),
+            Some(Slot::Leaf(k, _)) if *k == key => (Slot::Leaf(key, value), false),
+            Some(Slot::Leaf(k, v)) => {
                 let other = (self.hash(k), k.clone(), v.clone());
-                (
-                    Slot::Branch(pair(shift + BITS, other, (hash, key, value))),
-                    true,
-                )
+                let pair = pair(shift + BITS, other, (hash, key, value));
+                (Slot::Branch(pair), true)
             }
-            Slot::Branch(branch) => {
+            Some(Slot::Branch(branch)) => {
                 let (branch, added) = self.inserted(branch, shift + BITS, hash, key, value);
                 (Slot::Branch(branch), added)
             }
         };
-        let mut slots = node.slots.to_vec();
-        slots[at] = replacement;
-        (
-            Branch {
-                used: node.used,
-                slots: slots.into(),
-            },
-            added,
-        )
+        (node.with(n, Some(slot)), added)
     }
 
     /// Removes `key`; whether it was there.
     pub(super) fn remove(&mut self, key: &str) -> bool {
         let hash = self.hash(key);
-        match removed(&self.root, 0, hash, key) {
-            None => false,
-            Some(root) => {
-                self.root = match root {
-                    Removed::Empty => Branch {
-                        used: 0,
-                        slots: Arc::new([]),
-                    },
-                    Removed::Leaf(k, v) => {
-                        // The root is never folded away: it keeps its one key in a slot.
-                        let bit = bucket(self.hash(&k), 0).expect("the root is within the bits");
-                        let slots: [Slot<V>; 1] = [Slot::Leaf(k, v)];
-                        Branch {
-                            used: bit,
-                            slots: Arc::new(slots),
-                        }
-                    }
-                    Removed::Branch(branch) => branch,
-                };
-                self.len -= 1;
-                true
+        let Some(root) = removed(&self.root, 0, hash, key) else {
+            return false;
+        };
+        self.root = match root {
+            Removed::Empty => Branch::empty(),
+            // The root is never folded away: it keeps its one key in a slot.
+            Removed::Leaf(k, v) => {
+                let n = bucket(self.hash(&k), 0).expect("the root is within the hash's bits");
+                Branch::empty().with(n, Some(Slot::Leaf(k, v)))
             }
-        }
+            Removed::Branch(branch) => branch,
+        };
+        self.len -= 1;
+        true
     }
 
     /// Calls `visit` on every key and value, in no particular order.
@@ -231,6 +268,7 @@ impl<V: Clone> WideMap<V> {
                 match slot {
                     Slot::Leaf(k, v) => visit(k, v),
                     Slot::Branch(branch) => walk(branch, visit),
+                    Slot::Empty => {}
                 }
             }
         }
@@ -239,30 +277,27 @@ impl<V: Clone> WideMap<V> {
 }
 
 /// A node at `shift` holding two keys (with their hashes) whose hashes agree below `shift`.
-fn pair<V>(shift: u32, a: (u64, Arc<str>, V), b: (u64, Arc<str>, V)) -> Branch<V> {
-    let (Some(bit_a), Some(bit_b)) = (bucket(a.0, shift), bucket(b.0, shift)) else {
+fn pair<V: Clone>(shift: u32, a: (u64, Arc<str>, V), b: (u64, Arc<str>, V)) -> Branch<V> {
+    let (Some(n_a), Some(n_b)) = (bucket(a.0, shift), bucket(b.0, shift)) else {
         let slots: [Slot<V>; 2] = [Slot::Leaf(a.1, a.2), Slot::Leaf(b.1, b.2)];
         return Branch {
             used: 0,
             slots: Arc::new(slots),
         };
     };
-    if bit_a == bit_b {
-        let slots: [Slot<V>; 1] = [Slot::Branch(pair(shift + BITS, a, b))];
-        return Branch {
-            used: bit_a,
-            slots: Arc::new(slots),
-        };
+    if n_a == n_b {
+        let below = Slot::Branch(pair(shift + BITS, a, b));
+        return Branch::from_buckets(vec![(n_a, below)]);
     }
-    let (first, second) = if bit_a < bit_b { (a, b) } else { (b, a) };
-    let slots: [Slot<V>; 2] = [
-        Slot::Leaf(first.1, first.2),
-        Slot::Leaf(second.1, second.2),
-    ];
-    Branch {
-        used: bit_a | bit_b,
-        slots: Arc::new(slots),
-    }
+    let (first, second) = if n_a < n_b {
+        ((n_a, a), (n_b, b))
+    } else {
+        ((n_b, b), (n_a, a))
+    };
+    Branch::from_buckets(vec![
+        (first.0, Slot::Leaf(first.1.1, first.1.2)),
+        (second.0, Slot::Leaf(second.1.1, second.1.2)),
+    ])
 }
 
 /// A node after a removal below it.
@@ -274,49 +309,43 @@ enum Removed<V> {
     Branch(Branch<V>),
 }
 
-/// `node` (at `shift`) without `key`, or `None` when `key` is not in it.
-fn removed<V: Clone>(node: &Branch<V>, shift: u32, hash: u64, key: &str) -> Option<Removed<V>> {
-    let (at, replacement) = match bucket(hash, shift) {
-        None => {
-            let at = node
-                .slots
-                .iter()
-                .position(|s| matches!(s, Slot::Leaf(k, _) if &**k == key))?;
-            (at, None)
-        }
-        Some(bit) if node.used & bit == 0 => return None,
-        Some(bit) => {
-            let at = index(node.used, bit);
-            match &node.slots[at] {
-                Slot::Leaf(k, _) if &**k == key => (at, None),
-                Slot::Leaf(..) => return None,
-                Slot::Branch(branch) => match removed(branch, shift + BITS, hash, key)? {
-                    Removed::Empty => (at, None),
-                    Removed::Leaf(k, v) => (at, Some(Slot::Leaf(k, v))),
-                    Removed::Branch(branch) => (at, Some(Slot::Branch(branch))),
-                },
-            }
-        }
-    };
-    let used = match (&replacement, bucket(hash, shift)) {
-        (None, Some(bit)) => node.used & !bit,
-        _ => node.used,
-    };
-    let mut slots = node.slots.to_vec();
-    match replacement {
-        Some(slot) => slots[at] = slot,
-        None => {
-            slots.remove(at);
+impl<V: Clone> Removed<V> {
+    /// `node` in its folded form.
+    fn of(node: Branch<V>) -> Self {
+        let mut live = node.slots.iter().filter(|s| !matches!(s, Slot::Empty));
+        match (live.next(), live.next()) {
+            (None, _) => Self::Empty,
+            (Some(Slot::Leaf(k, v)), None) => Self::Leaf(k.clone(), v.clone()),
+            _ => Self::Branch(node),
         }
     }
-    Some(match slots.as_slice() {
-        [] => Removed::Empty,
-        [Slot::Leaf(k, v)] => Removed::Leaf(k.clone(), v.clone()),
-        _ => Removed::Branch(Branch {
-            used,
+}
+
+/// `node` (at `shift`) without `key`, or `None` when `key` is not in it.
+fn removed<V: Clone>(node: &Branch<V>, shift: u32, hash: u64, key: &str) -> Option<Removed<V>> {
+    let Some(n) = bucket(hash, shift) else {
+        let at = node
+            .slots
+            .iter()
+            .position(|s| matches!(s, Slot::Leaf(k, _) if &**k == key))?;
+        let mut slots = node.slots.to_vec();
+        slots.remove(at);
+        let list = Branch {
+            used: 0,
             slots: slots.into(),
-        }),
-    })
+        };
+        return Some(Removed::of(list));
+    };
+    let replacement = match node.slot(n)? {
+        Slot::Leaf(k, _) if &**k == key => None,
+        Slot::Leaf(..) | Slot::Empty => return None,
+        Slot::Branch(branch) => match removed(branch, shift + BITS, hash, key)? {
+            Removed::Empty => None,
+            Removed::Leaf(k, v) => Some(Slot::Leaf(k, v)),
+            Removed::Branch(branch) => Some(Slot::Branch(branch)),
+        },
+    };
+    Some(Removed::of(node.with(n, replacement)))
 }
 
 #[cfg(test)]
@@ -382,7 +411,10 @@ mod tests {
         assert_eq!(depth, 13, "64 bits, 5 a level");
         assert_eq!(node.slots.len(), 2);
         let gone = removed(&root, 0, hash, "a").expect("present");
-        assert!(matches!(gone, Removed::Leaf(k, 2) if *k == *"b"), "folded up");
+        assert!(
+            matches!(gone, Removed::Leaf(k, 2) if *k == *"b"),
+            "folded up"
+        );
         assert!(removed(&root, 0, hash, "c").is_none());
     }
 
