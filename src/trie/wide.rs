@@ -127,18 +127,52 @@ impl<V: Clone> Branch<V> {
     }
 
     /// This node with bucket `n` holding `slot`, or unused for `None`.
+    ///
+    /// Built in one allocation, cloning the other slots (reference counts only); a node that crosses
+    /// [`DENSE_FROM`] is rebuilt in its other form.
     fn with(&self, n: u32, slot: Option<Slot<V>>) -> Self {
-        let mut buckets = self.buckets();
-        let at = buckets.partition_point(|(m, _)| *m < n);
-        match (buckets.get(at).is_some_and(|(m, _)| *m == n), slot) {
-            (true, Some(slot)) => buckets[at].1 = slot,
-            (true, None) => {
-                buckets.remove(at);
+        let bit = 1u32 << n;
+        let was = self.used & bit != 0;
+        let used = if slot.is_some() {
+            self.used | bit
+        } else {
+            self.used & !bit
+        };
+        let dense = used.count_ones() >= DENSE_FROM;
+        if dense != (self.slots.len() == BUCKETS) {
+            let mut buckets = self.buckets();
+            let at = buckets.partition_point(|(m, _)| *m < n);
+            match slot {
+                Some(slot) if was => buckets[at].1 = slot,
+                Some(slot) => buckets.insert(at, (n, slot)),
+                None if was => {
+                    buckets.remove(at);
+                }
+                None => {}
             }
-            (false, Some(slot)) => buckets.insert(at, (n, slot)),
-            (false, None) => {}
+            return Self::from_buckets(buckets);
         }
-        Self::from_buckets(buckets)
+        let slots: Arc<[Slot<V>]> = if dense {
+            let slot = slot.unwrap_or(Slot::Empty);
+            let (before, after) = (&self.slots[..n as usize], &self.slots[n as usize + 1..]);
+            before
+                .iter()
+                .cloned()
+                .chain(std::iter::once(slot))
+                .chain(after.iter().cloned())
+                .collect()
+        } else {
+            let at = (self.used & (bit - 1)).count_ones() as usize;
+            let before = &self.slots[..at];
+            let after = &self.slots[(at + usize::from(was)).min(self.slots.len())..];
+            before
+                .iter()
+                .cloned()
+                .chain(slot)
+                .chain(after.iter().cloned())
+                .collect()
+        };
+        Self { used, slots }
     }
 }
 
