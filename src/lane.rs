@@ -106,10 +106,15 @@ impl<T> Lane<T> {
     }
 
     /// An empty segmented lane whatever its capacity, for the tests and models of the bound.
+    ///
+    /// Its queue and bound are allocated here rather than at the first push: loom cannot see the
+    /// `OnceLock`'s synchronisation, so a model whose threads race to allocate them would report the
+    /// other thread's use of the new atomics as unordered. The models are of the bound; the lazy
+    /// allocation is the standard library's, and is tested without loom on a lane from [`Lane::new`].
     #[cfg(test)]
     pub(crate) fn segmented(capacity: usize) -> Self {
         let mut lane = Self::new(capacity);
-        lane.slots = Slots::Segmented(OnceLock::new());
+        lane.slots = Slots::Segmented(OnceLock::from(Segments::new()));
         lane
     }
 }
