@@ -11,9 +11,10 @@
 //! A hash array mapped trie (Bagwell), in its original compressed form: each node holds a 32-bit map of
 //! which of its 32 hash buckets are used and a slice of *exactly* that many slots, each either a key and
 //! its value or a sub-node for the keys whose hashes share the bucket, and the next 5 bits decide where
-//! they go. A level of `n` children is about `log32(n)` nodes deep and costs about 35 to 50 bytes a
-//! child, whatever `n`. Past the 64 bits of the hash (keys whose hashes are equal), a node is a plain
-//! list, scanned.
+//! they go; a node with most of its buckets used keeps a slot for each of the 32, so that the top of a
+//! wide level is found without counting (see [`Branch`]). A level of `n` children is about `log32(n)`
+//! nodes deep and costs about 35 to 50 bytes a child, whatever `n`. Past the 64 bits of the hash (keys
+//! whose hashes are equal), a node is a plain list, scanned.
 //!
 //! # Persistence
 //! A slot array is behind an `Arc`, shared between versions. An insert or a removal copies the arrays on
