@@ -1,16 +1,21 @@
 //! How many bytes one idle subscription costs, by queue capacity: subscribes 100,000 filters and counts
 //! the heap bytes they hold with a counting global allocator (exact, unlike RSS, which an allocator that
 //! reuses freed memory blurs), first as subscribed, then after 64 messages went through each one (a lane
-//! keeps the block of slots its head and tail are in). Then shows that idle receivers park: the CPU
-//! time of the process while 100 threads wait in `recv_timeout`.
+//! keeps the block of slots its head and tail are in). Then where the bytes of one never-used
+//! subscription go: its filter's nodes in the topic trie (the same filters in a bare [`Trie`]), the
+//! filter strings, and the rest (the subscription core, its name, the receiver handle and its group,
+//! the broker's map of live subscriptions). Last, it shows that idle receivers park: the CPU time of the
+//! process while 100 threads wait in `recv_timeout`.
 //!
 //! Run with `cargo run --release --example subscription_memory -p switchyard [-- COUNT]`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use switchyard::{Broker, SubscriptionOptions};
+use switchyard::trie::Trie;
+use switchyard::{Broker, Filter, SubscriptionOptions};
 
 /// The system allocator, counting the bytes currently allocated.
 struct Counting;
@@ -52,34 +57,71 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:>8} {:>12} {:>14} {:>16}",
         "capacity", "never used", "after traffic", "for 1M never used"
     );
+    let mut idle_at_default = 0.0;
     for capacity in [1, 16, 64, 256, 1024, 65536] {
         let broker = Broker::new();
         let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let subs: Vec<_> = (0..count)
-            .map(|i| {
-                broker.subscribe_with(
-                    &format!("app/{}/{}/+/metric", i % 1000, i / 1000),
-                    SubscriptionOptions::new().capacity(capacity),
-                )
-            })
-            .collect::<Result<_, _>>()?;
-        let idle = LIVE_BYTES.load(Ordering::Relaxed).saturating_sub(before) as f64 / count as f64;
+        // The handles' vector is counted, sized up front so that it holds exactly one handle each.
+        let mut subs = Vec::with_capacity(count);
+        for i in 0..count {
+            subs.push(
+                broker.subscribe_with(&filter(i), SubscriptionOptions::new().capacity(capacity))?,
+            );
+        }
+        let idle = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / count as f64;
+        if capacity == SubscriptionOptions::DEFAULT_CAPACITY {
+            idle_at_default = idle;
+        }
         // Each subscription receives `TRAFFIC` messages (as many as fit), then gives them all back.
         for (i, sub) in subs.iter().enumerate() {
-            let topic = format!("app/{}/{}/x/metric", i % 1000, i / 1000);
+            let topic = filter(i).replace('+', "x");
             for _ in 0..TRAFFIC {
                 broker.publish(&topic, "m")?;
             }
             while sub.try_recv().is_ok() {}
         }
-        let after = LIVE_BYTES.load(Ordering::Relaxed).saturating_sub(before) as f64 / count as f64;
+        let after = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / count as f64;
         println!(
             "{capacity:>8} {idle:>12.0} {after:>14.0} {:>12.0} MiB",
             idle * 1_000_000.0 / (1024.0 * 1024.0)
         );
         drop(subs);
     }
+    where_the_bytes_go(count, idle_at_default)?;
     idle_receivers_cpu()?;
+    Ok(())
+}
+
+/// Subscription `i`'s filter: a filter of its own, in a table of 1,000 × `count / 1,000` paths.
+fn filter(i: usize) -> String {
+    format!("app/{}/{}/+/metric", i % 1000, i / 1000)
+}
+
+/// Splits `total` (bytes per never-used subscription) into the trie, the filter strings and the rest,
+/// by building the first two on their own.
+fn where_the_bytes_go(count: usize, total: f64) -> Result<(), Box<dyn std::error::Error>> {
+    let per_subscription =
+        |before: usize| (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / count as f64;
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let mut filters = Vec::with_capacity(count);
+    for i in 0..count {
+        filters.push(Filter::new(&filter(i))?);
+    }
+    let strings = per_subscription(before) - size_of::<Filter>() as f64;
+    // The broker's table holds an `Arc` per entry; one shared `Arc` here, so only the trie is counted.
+    let value = Arc::new(0u64);
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let mut trie = Trie::new();
+    for (i, f) in filters.iter().enumerate() {
+        trie = trie.insert(f.as_str(), i as u64, value.clone());
+    }
+    let nodes = per_subscription(before);
+    println!(
+        "where the {total:.0} B of a never-used subscription go: {nodes:.0} B of trie nodes, \
+         {strings:.0} B of filter string, {:.0} B for the rest (subscription core, name, receiver \
+         handle and group, the broker's map of live subscriptions)",
+        total - nodes - strings
+    );
     Ok(())
 }
 

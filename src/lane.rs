@@ -7,8 +7,9 @@
 //!   slots; one that did holds `capacity × 16` bytes of them.
 //! - **Segmented** (larger capacities): crossbeam's `SegQueue` (linked blocks of 31 slots, allocated as
 //!   the tail reaches them and freed as the head leaves them) with the bound kept beside it in one
-//!   atomic count. Its memory follows its depth: a drained lane holds the one block its head and tail
-//!   are in (504 bytes for a `Message`), a lane holding `n` messages about `n / 31 + 1` blocks,
+//!   atomic count, the two allocated together at the first push (384 bytes: the queue's ends are
+//!   padded to cache lines). Its memory follows its depth: a drained lane holds the one block its head
+//!   and tail are in (504 bytes for a `Message`), a lane holding `n` messages about `n / 31 + 1` blocks,
 //!   whatever its capacity.
 //!
 //! Why not segmented everywhere: measured against the array on the same binary pair (quiet machine,
@@ -73,9 +74,9 @@ enum Slots<T> {
     /// Capacity up to [`ARRAY_UP_TO`]: crossbeam's `ArrayQueue`, allocated whole at the first push and
     /// kept until the lane goes.
     Array(OnceLock<Box<BoundedQueue<T>>>),
-    /// Larger capacities: crossbeam's `SegQueue` and its bound, boxed so an array lane does not carry
-    /// the segment queue's padded ends.
-    Segmented(Box<Segments<T>>),
+    /// Larger capacities: crossbeam's `SegQueue` and its bound, allocated together at the first push
+    /// (boxed, so an idle lane does not carry the segment queue's padded ends).
+    Segmented(OnceLock<Box<Segments<T>>>),
 }
 
 /// A segmented lane's queue and bound.
@@ -105,10 +106,15 @@ impl<T> Lane<T> {
     }
 
     /// An empty segmented lane whatever its capacity, for the tests and models of the bound.
+    ///
+    /// Its queue and bound are allocated here rather than at the first push: loom cannot see the
+    /// `OnceLock`'s synchronisation, so a model whose threads race to allocate them would report the
+    /// other thread's use of the new atomics as unordered. The models are of the bound; the lazy
+    /// allocation is the standard library's, and is tested without loom on a lane from [`Lane::new`].
     #[cfg(test)]
     pub(crate) fn segmented(capacity: usize) -> Self {
         let mut lane = Self::new(capacity);
-        lane.slots = Slots::Segmented(Segments::new());
+        lane.slots = Slots::Segmented(OnceLock::from(Segments::new()));
         lane
     }
 }
@@ -124,7 +130,7 @@ impl<T, S> Lane<T, S> {
         let slots = if capacity <= ARRAY_UP_TO {
             Slots::Array(OnceLock::new())
         } else {
-            Slots::Segmented(Segments::new())
+            Slots::Segmented(OnceLock::new())
         };
         Self {
             slots,
@@ -191,7 +197,9 @@ impl<T> LaneRef<'_, T> {
     pub(crate) fn len(&self) -> usize {
         match self.slots {
             Slots::Array(array) => array.get().map_or(0, |q| q.len()),
-            Slots::Segmented(segments) => segments.len.load(Ordering::Acquire),
+            Slots::Segmented(segments) => {
+                segments.get().map_or(0, |s| s.len.load(Ordering::Acquire))
+            }
         }
     }
 
@@ -199,6 +207,12 @@ impl<T> LaneRef<'_, T> {
     #[inline]
     fn array<'q>(&self, array: &'q OnceLock<Box<BoundedQueue<T>>>) -> &'q BoundedQueue<T> {
         array.get_or_init(|| Box::new(BoundedQueue::new(self.capacity)))
+    }
+
+    /// A segmented lane's queue and bound, allocated by the first caller. Publisher side.
+    #[inline]
+    fn segments(segments: &OnceLock<Box<Segments<T>>>) -> &Segments<T> {
+        segments.get_or_init(Segments::new)
     }
 
     /// Reserves a place in a segmented lane if it is not full.
@@ -220,6 +234,7 @@ impl<T> LaneRef<'_, T> {
         match self.slots {
             Slots::Array(array) => self.array(array).push(value),
             Slots::Segmented(segments) => {
+                let segments = Self::segments(segments);
                 if self.reserve(&segments.len) {
                     segments.queue.push(value);
                     Ok(())
@@ -235,7 +250,10 @@ impl<T> LaneRef<'_, T> {
     pub(crate) fn force_push(&self, value: T) -> Option<T> {
         let (queue, len) = match self.slots {
             Slots::Array(array) => return self.array(array).force_push(value),
-            Slots::Segmented(segments) => (&segments.queue, &segments.len),
+            Slots::Segmented(segments) => {
+                let segments = Self::segments(segments);
+                (&segments.queue, &segments.len)
+            }
         };
         loop {
             if self.reserve(len) {
@@ -259,6 +277,7 @@ impl<T> LaneRef<'_, T> {
         match self.slots {
             Slots::Array(array) => array.get()?.pop(),
             Slots::Segmented(segments) => {
+                let segments = segments.get()?;
                 let (queue, len) = (&segments.queue, &segments.len);
                 // An empty lane answers from its count: one load, where the queue's own emptiness
                 // check costs a fence and a read of the publishers' line.
@@ -295,10 +314,13 @@ mod tests {
         let idle = Lane::<u8>::new(8);
         assert_eq!((idle.pop(), idle.len()), (None, 0));
         assert!(matches!(&idle.slots, Slots::Array(a) if a.get().is_none()));
-        assert!(matches!(
-            Lane::<u8>::new(ARRAY_UP_TO + 1).slots,
-            Slots::Segmented { .. }
-        ));
+        let large = Lane::<u8>::new(ARRAY_UP_TO + 1);
+        assert!(matches!(&large.slots, Slots::Segmented(s) if s.get().is_none()));
+        assert_eq!((large.pop(), large.len()), (None, 0));
+        assert!(matches!(&large.slots, Slots::Segmented(s) if s.get().is_none()));
+        large.view().push(1).unwrap();
+        assert!(matches!(&large.slots, Slots::Segmented(s) if s.get().is_some()));
+        assert_eq!((large.len(), large.pop()), (1, Some(1)));
     }
 
     #[test]

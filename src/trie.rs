@@ -2,9 +2,10 @@
 //!
 //! # Shape
 //! Each node stands for a filter prefix. A node holds
-//! - `children`: exact next levels, keyed by the level text: a short vector while there are at most
-//!   eight, then a persistent hash map (an `imbl` HAMT hashed with `foldhash`), so a level with a
-//!   million children is looked up in a few steps and is *not* copied when one child changes;
+//! - `children`: exact next levels, keyed by the level text: a slice while there are at most eight,
+//!   then a persistent hash map (a compact HAMT hashed with `foldhash`, in `src/trie/wide.rs`), so a
+//!   level with a million children is looked up in a few steps and is *not* copied when one child
+//!   changes;
 //! - `plus`: the child for a `+` (or `*`) level, kept apart so matching never has to scan siblings;
 //! - `exact`: the entries whose filter ends at this node;
 //! - `multi`: the entries whose filter is this prefix followed by `#`.
@@ -18,34 +19,45 @@
 //! node off the updated path with the old one (path copying), so an update costs about the depth of the
 //! filter times a HAMT update, whatever the size of the table. That is what lets the routing table
 //! publish a whole new version atomically (see [`crate::routing`]) while readers keep using the old one.
-//! Entry lists are behind `Arc` too, so copying a node on the path does not copy them; only the list at
-//! the updated node is copied, so that cost grows with the number of entries sharing *one* filter.
+//! Two or more entries on one node are behind an `Arc` too, so copying a node on the path does not copy
+//! them; only the list at the updated node is copied, so that cost grows with the number of entries
+//! sharing *one* filter.
+//!
+//! # Memory
+//! A filter of its own costs a node per level it does not share with another filter, and a slot (24 to
+//! 32 bytes) in its parent's children. A node is 56 bytes in the broker's table (72 with a plain `u64`
+//! value) plus its `Arc` header; its one entry, if it has one, lives in it; its children are a slice of
+//! exactly their number, or past eight a hash map of about 35 to 50 bytes a child
+//! (`src/trie/wide.rs`). Before (a `Vec` grown by `push`, every entry list behind its own `Arc`,
+//! `imbl`'s hash map) the filters of `examples/subscription_memory.rs` cost 721 bytes of trie each,
+//! now 337; the example prints what they cost among the other parts of a subscription.
 //!
 //! Filters are validated before they reach the trie ([`crate::topic::validate_filter`]); the trie
 //! assumes well-formed input.
 
+mod wide;
+
 use std::sync::Arc;
 
-type WideChildren<T> = imbl::GenericHashMap<
-    Arc<str>,
-    Arc<Node<T>>,
-    foldhash::fast::RandomState,
-    imbl::shared_ptr::DefaultSharedPtr,
->;
+use wide::WideMap;
 
-/// Up to this many children live in a plain vector; more go into a persistent hash map.
+/// A child node and the level text that leads to it.
+type Child<T> = (Arc<str>, Arc<Node<T>>);
+
+/// Up to this many children live in a plain slice; more go into a persistent hash map.
 const FEW_CHILDREN: usize = 8;
 
 /// A node's exact-level children.
 ///
 /// Most nodes have a handful of children: a linear scan of a few short strings is faster than
-/// hashing, and a small vector costs one small allocation where a HAMT node reserves 32 slots (about
-/// 1 KiB per node, which dominated the memory of a large table). Past [`FEW_CHILDREN`] the children move
-/// to a persistent hash map, so a level with a million children is neither scanned nor copied whole.
+/// hashing, and a slice of exactly that many costs one small allocation (a `Vec` grown by `push` would
+/// keep room for four). Past [`FEW_CHILDREN`] the children move to a persistent hash map
+/// (`src/trie/wide.rs`), so a level with a million children is neither scanned nor copied whole; it
+/// is boxed, so that the rare wide node does not make every node bigger.
 #[derive(Debug, Clone)]
 enum Children<T> {
-    Few(Vec<(Arc<str>, Arc<Node<T>>)>),
-    Many(WideChildren<T>),
+    Few(Box<[Child<T>]>),
+    Many(Box<WideMap<Arc<Node<T>>>>),
 }
 
 impl<T> Children<T> {
@@ -65,11 +77,15 @@ impl<T: Clone> Children<T> {
                 if let Some(slot) = v.iter_mut().find(|(l, _)| &**l == level) {
                     slot.1 = node;
                 } else if v.len() < FEW_CHILDREN {
-                    v.push((Arc::from(level), node));
+                    // Moved out and back, so the children are neither cloned nor given spare room.
+                    let mut grown = std::mem::take(v).into_vec();
+                    grown.reserve_exact(1);
+                    grown.push((Arc::from(level), node));
+                    *v = grown.into_boxed_slice();
                 } else {
-                    let mut m: WideChildren<T> = v.drain(..).collect();
+                    let mut m = WideMap::from_entries(std::mem::take(v).into_vec());
                     m.insert(Arc::from(level), node);
-                    *self = Self::Many(m);
+                    *self = Self::Many(Box::new(m));
                 }
             }
             Self::Many(m) => {
@@ -80,13 +96,19 @@ impl<T: Clone> Children<T> {
 
     fn remove(&mut self, level: &str) {
         match self {
-            Self::Few(v) => v.retain(|(l, _)| &**l != level),
+            Self::Few(v) => {
+                let mut shrunk = std::mem::take(v).into_vec();
+                shrunk.retain(|(l, _)| &**l != level);
+                *v = shrunk.into_boxed_slice();
+            }
             Self::Many(m) => {
                 m.remove(level);
-                // Move back to the vector well below the threshold, so a level hovering around it
+                // Move back to the slice well below the threshold, so a level hovering around it
                 // does not convert on every update.
                 if m.len() <= FEW_CHILDREN / 2 {
-                    *self = Self::Few(m.iter().map(|(l, n)| (l.clone(), n.clone())).collect());
+                    let mut few = Vec::with_capacity(m.len());
+                    m.for_each(|l, n| few.push((l.clone(), n.clone())));
+                    *self = Self::Few(few.into_boxed_slice());
                 }
             }
         }
@@ -95,7 +117,7 @@ impl<T: Clone> Children<T> {
     fn is_empty(&self) -> bool {
         match self {
             Self::Few(v) => v.is_empty(),
-            Self::Many(m) => m.is_empty(),
+            Self::Many(m) => m.len() == 0,
         }
     }
 }
@@ -110,15 +132,31 @@ struct Entry<T> {
 /// Up to this many entries on one node live in a shared vector; more go into a persistent ordered map.
 const FEW_ENTRIES: usize = 16;
 
-/// The entries ending at one node, shared between table versions.
+/// The entries ending at one node.
 ///
-/// Usually there are none (no allocation) or a few (a shared vector, the fastest to walk when
-/// matching). When many subscriptions share one filter, a vector would be copied whole on every
-/// subscribe and unsubscribe, which made 100,000 subscriptions to one topic take minutes; past
-/// [`FEW_ENTRIES`] they move to a persistent map keyed by id, where an update costs `O(log n)`.
+/// Usually there are none, or one: a filter of its own. That one is kept in the node itself (no
+/// allocation, no pointer to follow when matching). More entries are shared between table versions
+/// behind one `Arc`, so copying a node on an updated path does not copy them.
+///
+/// "None" is `Shared(None)` rather than a variant of its own: with a value that has a single invalid
+/// bit pattern (the broker's `Arc`, whose pointer is never null), the compiler can then mark `Shared`
+/// with that pattern, and `Entries` is as small as one entry (16 bytes instead of 24; three nodes per
+/// filter of its own, so 48 bytes per subscription).
 #[derive(Debug, Clone)]
 enum Entries<T> {
-    Few(Option<Arc<Vec<Entry<T>>>>),
+    One(Entry<T>),
+    Shared(Option<Arc<SharedEntries<T>>>),
+}
+
+/// Two or more entries sharing one filter.
+///
+/// A few live in a vector of exactly their number, the fastest to walk when matching. When many
+/// subscriptions share one filter, a vector would be copied whole on every subscribe and unsubscribe,
+/// which made 100,000 subscriptions to one topic take minutes; past [`FEW_ENTRIES`] they move to a
+/// persistent map keyed by id, where an update costs `O(log n)`.
+#[derive(Debug, Clone)]
+enum SharedEntries<T> {
+    Few(Box<[Entry<T>]>),
     Many(imbl::OrdMap<u64, T>),
 }
 
@@ -126,69 +164,98 @@ impl<T> Entries<T> {
     #[inline]
     fn for_each<'a>(&'a self, visit: &mut impl FnMut(&'a T)) {
         match self {
-            Self::Few(None) => {}
-            Self::Few(Some(list)) => list.iter().for_each(|e| visit(&e.value)),
-            Self::Many(map) => map.values().for_each(visit),
+            Self::One(e) => visit(&e.value),
+            Self::Shared(None) => {}
+            Self::Shared(Some(shared)) => match &**shared {
+                SharedEntries::Few(list) => list.iter().for_each(|e| visit(&e.value)),
+                SharedEntries::Many(map) => map.values().for_each(visit),
+            },
         }
     }
 }
 
 impl<T: Clone> Entries<T> {
+    /// No entries.
+    const NONE: Self = Self::Shared(None);
+
     fn is_empty(&self) -> bool {
-        match self {
-            Self::Few(list) => list.is_none(),
-            Self::Many(map) => map.is_empty(),
-        }
+        matches!(self, Self::Shared(None))
     }
 
     fn push(&mut self, entry: Entry<T>) {
-        match self {
-            Self::Few(list) => {
-                let list = Arc::make_mut(list.get_or_insert_with(Arc::default));
-                if list.len() < FEW_ENTRIES {
-                    list.push(entry);
-                } else {
-                    let mut map: imbl::OrdMap<u64, T> =
-                        list.drain(..).map(|e| (e.id, e.value)).collect();
-                    map.insert(entry.id, entry.value);
-                    *self = Self::Many(map);
+        *self = match std::mem::replace(self, Self::NONE) {
+            Self::Shared(None) => Self::One(entry),
+            Self::One(first) => Self::shared(SharedEntries::Few(Box::new([first, entry]))),
+            Self::Shared(Some(shared)) => Self::shared(match &*shared {
+                SharedEntries::Few(list) if list.len() < FEW_ENTRIES => {
+                    let mut grown = Vec::with_capacity(list.len() + 1);
+                    grown.extend_from_slice(list);
+                    grown.push(entry);
+                    SharedEntries::Few(grown.into_boxed_slice())
                 }
-            }
-            Self::Many(map) => {
-                map.insert(entry.id, entry.value);
-            }
-        }
+                SharedEntries::Few(list) => {
+                    let mut map: imbl::OrdMap<u64, T> =
+                        list.iter().map(|e| (e.id, e.value.clone())).collect();
+                    map.insert(entry.id, entry.value);
+                    SharedEntries::Many(map)
+                }
+                SharedEntries::Many(map) => {
+                    let mut map = map.clone();
+                    map.insert(entry.id, entry.value);
+                    SharedEntries::Many(map)
+                }
+            }),
+        };
+    }
+
+    fn shared(entries: SharedEntries<T>) -> Self {
+        Self::Shared(Some(Arc::new(entries)))
     }
 
     /// These entries without entry `id`, or `None` when it is not among them.
     fn without(&self, id: u64) -> Option<Self> {
         match self {
-            Self::Few(list) => {
-                let list = list.as_ref()?;
-                let at = list.iter().position(|e| e.id == id)?;
-                if list.len() == 1 {
-                    return Some(Self::Few(None));
+            Self::Shared(None) => None,
+            Self::One(e) => (e.id == id).then_some(Self::NONE),
+            Self::Shared(Some(shared)) => Some(match &**shared {
+                SharedEntries::Few(list) => {
+                    let at = list.iter().position(|e| e.id == id)?;
+                    Self::from_list(
+                        list.iter()
+                            .enumerate()
+                            .filter(|&(i, _)| i != at)
+                            .map(|(_, e)| e.clone())
+                            .collect(),
+                    )
                 }
-                let mut list = list.as_ref().clone();
-                list.swap_remove(at);
-                Some(Self::Few(Some(Arc::new(list))))
-            }
-            Self::Many(map) => {
-                let mut map = map.clone();
-                map.remove(&id)?;
-                if map.len() <= FEW_ENTRIES / 2 {
-                    let list = map
-                        .into_iter()
-                        .map(|(id, value)| Entry { id, value })
-                        .collect();
-                    return Some(Self::Few(Some(Arc::new(list))));
+                SharedEntries::Many(map) => {
+                    let mut map = map.clone();
+                    map.remove(&id)?;
+                    if map.len() <= FEW_ENTRIES / 2 {
+                        Self::from_list(
+                            map.into_iter()
+                                .map(|(id, value)| Entry { id, value })
+                                .collect(),
+                        )
+                    } else {
+                        Self::shared(SharedEntries::Many(map))
+                    }
                 }
-                Some(Self::Many(map))
-            }
+            }),
+        }
+    }
+
+    /// `list` (at least one entry) in its smallest form.
+    fn from_list(mut list: Vec<Entry<T>>) -> Self {
+        if list.len() == 1 {
+            Self::One(list.pop().expect("one entry"))
+        } else {
+            Self::shared(SharedEntries::Few(list.into_boxed_slice()))
         }
     }
 }
 
+/// One filter prefix. See the [module docs](self) for what each field holds.
 #[derive(Debug, Clone)]
 struct Node<T> {
     children: Children<T>,
@@ -200,10 +267,10 @@ struct Node<T> {
 impl<T: Clone> Default for Node<T> {
     fn default() -> Self {
         Self {
-            children: Children::Few(Vec::new()),
+            children: Children::Few(Box::default()),
             plus: None,
-            exact: Entries::Few(None),
-            multi: Entries::Few(None),
+            exact: Entries::NONE,
+            multi: Entries::NONE,
         }
     }
 }
@@ -442,6 +509,45 @@ mod tests {
             t = t.remove("same/+", i).expect("installed");
             assert_eq!(sorted(t.matches("same/x")), (0..i).collect::<Vec<_>>());
         }
+        assert!(t.root.is_empty());
+    }
+
+    #[test]
+    fn one_entry_lives_in_the_node_and_a_broker_node_is_56_bytes() {
+        // `Entries` takes the niche of the value's non-null pointer (see its docs): no bigger than one
+        // entry, so a node of the broker's table (three words of entries' worth saved per filter of its
+        // own) is 56 bytes.
+        assert_eq!(size_of::<Entries<Arc<u8>>>(), size_of::<Entry<Arc<u8>>>());
+        assert_eq!(size_of::<Node<Arc<u8>>>(), 56);
+        let t = Trie::new().insert("a/b", 1, Arc::new(1u8));
+        let b = t.root.children.get("a").unwrap().children.get("b").unwrap();
+        assert!(matches!(&b.exact, Entries::One(e) if e.id == 1));
+        let t = t.insert("a/b", 2, Arc::new(2)).remove("a/b", 1).unwrap();
+        let b = t.root.children.get("a").unwrap().children.get("b").unwrap();
+        assert!(
+            matches!(&b.exact, Entries::One(e) if e.id == 2),
+            "back to one entry in the node"
+        );
+    }
+
+    #[test]
+    fn children_move_between_slice_and_map_without_loss() {
+        // Past `FEW_CHILDREN` children a level moves to the hash map, and back well below it.
+        let mut t = Trie::new().insert("w/+", 1000, 1000u64);
+        for i in 0..40u64 {
+            t = t.insert(&format!("w/{i}"), i, i);
+            for j in 0..=i {
+                assert_eq!(sorted(t.matches(&format!("w/{j}"))), vec![j, 1000]);
+            }
+        }
+        for i in (0..40u64).rev() {
+            t = t.remove(&format!("w/{i}"), i).expect("installed");
+            assert_eq!(t.matches(&format!("w/{i}")), vec![1000]);
+            for j in 0..i {
+                assert_eq!(sorted(t.matches(&format!("w/{j}"))), vec![j, 1000]);
+            }
+        }
+        let t = t.remove("w/+", 1000).expect("installed");
         assert!(t.root.is_empty());
     }
 

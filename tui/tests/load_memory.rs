@@ -25,7 +25,7 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     for part in [
         "--subscribers 100,000 need about 1.5 TiB at --capacity 1,000,000",
-        "17,003,178 B per subscription with its queues full",
+        "17,002,738 B per subscription with its queues full",
         "is available",
         "Lower --capacity (at most",
         "or --subscribers (at most",
