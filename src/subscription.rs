@@ -19,7 +19,8 @@
 //! both through [`crate::waiters::Waiters`] (an `event_listener::Event` behind a count of waiters).
 //! The receiver registers *then* checks the queue again, and the publisher pushes *then* checks for
 //! waiters, with a `SeqCst` fence on each side, so a push can never fall between the check and the
-//! park. A publisher pays one fence and one load when nobody is parked: no lock, no system call.
+//! park (the fences are asymmetric, see [`crate::barrier`]). A publisher pays one load, and a compiler
+//! fence where Linux's `membarrier` is available, when nobody is parked: no lock, no system call.
 //! `Block` publishers spin briefly (crossbeam's `Backoff`) before they park on the `not_full` side.
 //!
 //! # Gaps
@@ -46,7 +47,7 @@ use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{ReadyMark, ReadySignal};
 use crate::stats::{SubscriptionCounts, SubscriptionStats};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -503,7 +504,11 @@ impl SubscriptionCore {
     /// After a push: wakes a parked receiver, and the ready signal's waiter if there is a signal.
     #[inline]
     fn notify_receivers(&self) {
-        // Its `SeqCst` fence also orders the push before the ready list's flag check.
+        // The ready list's handshake needs a `SeqCst` fence between the push and its flag check;
+        // the receivers' wake-up check no longer fences on its own (see `crate::barrier`).
+        if self.ready_signal.is_some() {
+            fence(Ordering::SeqCst);
+        }
         self.not_empty.notify_one();
         if let Some((signal, mark)) = &self.ready_signal {
             signal.notify(mark);
