@@ -21,8 +21,8 @@
 //!
 //! Where the system call is missing or refused (another OS, an old kernel, a seccomp filter), and
 //! under loom (whose models cannot express a barrier in another thread), both sides are a `SeqCst`
-//! fence, as before. The mode is decided once, by the first [`heavy`] call: until then [`light`]
-//! fences, and a light side that sees the fast mode knows the heavy side uses the system call.
+//! fence, as before. The mode is decided once, by the first call of either side (registering costs
+//! one system call), so both sides always agree on it.
 //!
 //! # What it costs
 //! [`heavy`] is a system call with interrupts to the other cores running this process's threads
@@ -34,26 +34,22 @@
 #[cfg(all(target_os = "linux", not(switchyard_loom)))]
 mod imp {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
+    use std::sync::atomic::{Ordering, compiler_fence, fence};
 
     use rustix::thread::{MembarrierCommand, membarrier};
 
-    /// Whether this process is registered for private expedited barriers: decided once.
+    /// Whether this process is registered for private expedited barriers: decided by the first
+    /// caller of either side (one system call), then one load.
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    /// The same answer for [`light`], set only once registration succeeded.
-    static FAST: AtomicBool = AtomicBool::new(false);
 
+    #[inline]
     fn registered() -> bool {
-        *REGISTERED.get_or_init(|| {
-            let ok = membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok();
-            FAST.store(ok, Ordering::Release);
-            ok
-        })
+        *REGISTERED.get_or_init(|| membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok())
     }
 
     #[inline]
     pub(crate) fn light() {
-        if FAST.load(Ordering::Relaxed) {
+        if registered() {
             compiler_fence(Ordering::SeqCst);
         } else {
             fence(Ordering::SeqCst);
