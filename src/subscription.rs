@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::Backoff;
 
 use crate::counters::{
-    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
+    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, HandleMatched,
+    SubscriptionCounters,
 };
 use crate::dead_letter::DeadLetterQueue;
 use crate::join::JoinState;
@@ -47,7 +48,7 @@ use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{ReadyMark, ReadySignal};
 use crate::stats::{SubscriptionCounts, SubscriptionStats};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering, fence};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -168,6 +169,15 @@ pub(crate) enum Wait {
     Never,
 }
 
+/// Where an offer counts its `matched`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MatchedBy<'a> {
+    /// The subscription's shared counter: `Broker::publish` and friends.
+    Shared,
+    /// A publisher handle's own counter for this subscription ([`HandleMatched`]).
+    Handle(&'a HandleMatched),
+}
+
 /// The outcome of offering one message to one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
@@ -232,7 +242,11 @@ pub(crate) struct SubscriptionCore {
     pub(crate) counters: SubscriptionCounters,
     policy: AtomicPolicy,
     closed: AtomicBool,
-    receivers: AtomicUsize,
+    /// Receiver handles. 32 bits, which leaves room beside it for `handle_matched`'s pointer.
+    receivers: AtomicU32,
+    /// The `matched` counts of the publisher handles that route here (see [`HandleMatched`]);
+    /// allocated by the first.
+    handle_matched: once_cell::race::OnceBox<Mutex<Vec<Arc<HandleMatched>>>>,
     not_empty: Waiters,
     not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
@@ -273,7 +287,8 @@ impl SubscriptionCore {
             counters: SubscriptionCounters::default(),
             policy: AtomicPolicy::new(options.policy),
             closed: AtomicBool::new(false),
-            receivers: AtomicUsize::new(0),
+            receivers: AtomicU32::new(0),
+            handle_matched: once_cell::race::OnceBox::new(),
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
@@ -308,14 +323,51 @@ impl SubscriptionCore {
         }
     }
 
-    /// Counts `n` matched messages, and as many unfinished if the subscription is joinable. Returns
-    /// the `matched` count before them.
+    /// Counts `n` matched messages, in the shared counter or a publisher handle's own, and as many
+    /// unfinished if the subscription is joinable. Returns the count before them.
     #[inline]
-    fn count_matched(&self, n: u64) -> u64 {
+    fn count_matched(&self, n: u64, by: MatchedBy<'_>) -> u64 {
         if let Some(join) = &self.join {
             join.begin(n);
         }
-        self.counters.add_matched(n)
+        match by {
+            MatchedBy::Shared => self.counters.add_matched(n),
+            MatchedBy::Handle(counter) => counter.add(n),
+        }
+    }
+
+    /// A publisher handle starts routing here: its own `matched` counter, counted in this
+    /// subscription's `matched` until [`Self::fold_handle_matched`].
+    pub(crate) fn register_handle_matched(&self) -> Arc<HandleMatched> {
+        let counter = Arc::new(HandleMatched::default());
+        self.handle_matched_list().push(counter.clone());
+        counter
+    }
+
+    /// A publisher handle lets the route go: its count joins the shared one in the same step as it
+    /// leaves the list, so no reader counts it twice or not at all.
+    pub(crate) fn fold_handle_matched(&self, counter: &Arc<HandleMatched>) {
+        let mut list = self.handle_matched_list();
+        self.counters.add_matched(counter.get());
+        list.retain(|c| !Arc::ptr_eq(c, counter));
+    }
+
+    fn handle_matched_list(&self) -> crate::sync::MutexGuard<'_, Vec<Arc<HandleMatched>>> {
+        // The list stays valid if a holder panicked: every change to it is one push or one retain.
+        self.handle_matched
+            .get_or_init(Box::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Messages matched so far: the shared count plus the live publisher handles' own.
+    pub(crate) fn matched(&self) -> u64 {
+        if self.handle_matched.get().is_none() {
+            return self.counters.matched();
+        }
+        let list = self.handle_matched_list();
+        list.iter()
+            .fold(self.counters.matched(), |sum, c| sum + c.get())
     }
 
     /// Offers `msg` to this subscription (a clone: the caller keeps its handle). Publisher side.
@@ -329,7 +381,8 @@ impl SubscriptionCore {
     /// of one through [`Self::offer_all`].
     #[inline]
     pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> Offer {
-        self.offer_all(std::iter::once(msg), wait).as_single()
+        self.offer_all(std::iter::once(msg), wait, MatchedBy::Shared)
+            .as_single()
     }
 
     /// The one offer: queues `msgs` in order, each into the lane of its priority under the policy in
@@ -345,13 +398,14 @@ impl SubscriptionCore {
         &self,
         msgs: impl ExactSizeIterator<Item = Message>,
         wait: Wait,
+        by: MatchedBy<'_>,
     ) -> Offered {
         let n = msgs.len() as u64;
         let mut offered = Offered::default();
         if n == 0 {
             return offered;
         }
-        let matched_before = self.count_matched(n);
+        let matched_before = self.count_matched(n, by);
         for msg in msgs {
             if self.closed.load(Ordering::Acquire) {
                 self.drop_message(&msg, DropReason::Unsubscribed);
@@ -584,7 +638,7 @@ impl SubscriptionCore {
     }
 
     pub(crate) fn receivers(&self) -> usize {
-        self.receivers.load(Ordering::Relaxed)
+        self.receivers.load(Ordering::Relaxed) as usize
     }
 
     /// Capacity of each lane.
@@ -603,7 +657,7 @@ impl SubscriptionCore {
         self.counters.raise_high_water(depth);
         SubscriptionCounts {
             id: self.id,
-            matched: self.counters.matched(),
+            matched: self.matched(),
             delivered: self.counters.delivered(),
             dropped: self.counters.dropped_total(),
             depth,
@@ -622,7 +676,7 @@ impl SubscriptionCore {
             filter: self.filter.to_string(),
             policy: self.policy().name().to_string(),
             capacity: self.capacity() as u64,
-            matched: self.counters.matched(),
+            matched: self.matched(),
             delivered: self.counters.delivered(),
             dropped: dropped_by_reason.total(),
             dropped_by_reason,
@@ -1022,6 +1076,32 @@ mod loom_models {
                 assert!(taken.is_none(), "a refused message was received");
                 assert_eq!(s.dropped_by_reason.unsubscribed, 1);
             }
+        });
+    }
+
+    /// A publisher handle counts its offers in its own counter and folds it in as it goes, while a
+    /// reader sums: every reading counts the offer at most once, and the last exactly once.
+    #[test]
+    fn loom_a_handles_matched_count_is_read_once_while_it_lives_and_after_it_folds() {
+        loom::model(|| {
+            let core = core(None);
+            let publisher = {
+                let core = core.clone();
+                thread::spawn(move || {
+                    let counter = core.register_handle_matched();
+                    core.offer_all(
+                        std::iter::once(message()),
+                        Wait::MayBlock,
+                        MatchedBy::Handle(&counter),
+                    );
+                    core.fold_handle_matched(&counter);
+                })
+            };
+            let during = core.matched();
+            assert!(during <= 1, "counted twice: {during}");
+            publisher.join().unwrap();
+            assert_eq!(core.matched(), 1);
+            assert_eq!(core.stats().matched, 1);
         });
     }
 
