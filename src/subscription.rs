@@ -719,7 +719,9 @@ impl Drop for ReceiverGroup {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     message: Message,
-    missed: Option<DroppedByReason>,
+    /// Boxed: drops are rare, and a `Delivery` of two pointers comes back from a receive in
+    /// registers where one carrying the five counts inline was copied through the stack.
+    missed: Option<Box<DroppedByReason>>,
 }
 
 impl Delivery {
@@ -756,7 +758,7 @@ impl Delivery {
     /// Messages of this subscription dropped since this handle last received, by reason; `None` when
     /// there were none. With several receivers on one subscription, each handle sees each gap once.
     pub fn missed(&self) -> Option<DroppedByReason> {
-        self.missed
+        self.missed.as_deref().copied()
     }
 }
 
@@ -928,7 +930,7 @@ impl Subscription {
         match self.core().take() {
             Some(message) => Ok(Delivery {
                 message,
-                missed: self.missed(),
+                missed: self.missed().map(Box::new),
             }),
             None if self.core().is_closed() => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
