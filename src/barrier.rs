@@ -21,8 +21,8 @@
 //!
 //! Where the system call is missing or refused (another OS, an old kernel, a seccomp filter), and
 //! under loom (whose models cannot express a barrier in another thread), both sides are a `SeqCst`
-//! fence, as before. The mode is decided once, by the first call of either side (registering costs
-//! one system call), so both sides always agree on it.
+//! fence, as before. The mode is decided once, when the first broker is made ([`prepare`]) or by
+//! the first call of either side, so both sides always agree on it.
 //!
 //! # What it costs
 //! [`heavy`] is a system call with interrupts to the other cores running this process's threads
@@ -45,6 +45,10 @@ mod imp {
     #[inline]
     fn registered() -> bool {
         *REGISTERED.get_or_init(|| membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok())
+    }
+
+    pub(crate) fn prepare() {
+        registered();
     }
 
     #[inline]
@@ -71,6 +75,8 @@ mod imp {
 mod imp {
     use crate::sync::{Ordering, fence};
 
+    pub(crate) fn prepare() {}
+
     #[inline]
     pub(crate) fn light() {
         fence(Ordering::SeqCst);
@@ -79,6 +85,12 @@ mod imp {
     pub(crate) fn heavy() {
         fence(Ordering::SeqCst);
     }
+}
+
+/// Decides the mode now (registering for `membarrier` where there is one), so that no message
+/// waits for it: registering can take milliseconds in a process whose threads already run.
+pub(crate) fn prepare() {
+    imp::prepare();
 }
 
 /// The frequent side's half: after making progress visible, before reading whether anyone waits.

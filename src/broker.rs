@@ -357,6 +357,10 @@ impl Broker {
             dead_letters,
             retained,
         } = options;
+        // Registering for the asymmetric fence can take milliseconds once threads run (the kernel
+        // waits for a grace period); here, usually before the data path's threads exist, it costs
+        // no message its latency.
+        crate::barrier::prepare();
         let now = Instant::now();
         Self {
             shared: Arc::new(BrokerShared {
