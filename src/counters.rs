@@ -8,7 +8,9 @@
 //!
 //! holds exactly whenever no publish or receive is in flight. Each counter is written by one side:
 //! - publishers write `matched` and `high_water`, and the drop counters (only when something is
-//!   dropped; receivers read their total on every receive to detect gaps);
+//!   dropped; receivers read their total on every receive to detect gaps). A `Publisher` handle
+//!   counts its own `matched` per subscription (`HandleMatched`), which the subscription's
+//!   `matched` includes;
 //! - receivers write `delivered`.
 //!
 //! `depth` is not a counter: it is the queue's own length, which is exact at quiescence.

@@ -19,7 +19,7 @@
 //! both through [`crate::waiters::Waiters`] (an `event_listener::Event` behind a count of waiters).
 //! The receiver registers *then* checks the queue again, and the publisher pushes *then* checks for
 //! waiters, with a `SeqCst` fence on each side, so a push can never fall between the check and the
-//! park (the fences are asymmetric, see [`crate::barrier`]). A publisher pays one load, and a compiler
+//! park (the fences are asymmetric, see `src/barrier.rs`). A publisher pays one load, and a compiler
 //! fence where Linux's `membarrier` is available, when nobody is parked: no lock, no system call.
 //! `Block` publishers spin briefly (crossbeam's `Backoff`) before they park on the `not_full` side.
 //!
