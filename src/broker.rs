@@ -30,7 +30,7 @@ use bytes::Bytes;
 use crate::counters::DroppedByReason;
 use crate::dead_letter::{DeadLetterQueue, DeadLetters};
 pub use crate::delivery::PublishOutcome;
-use crate::delivery::{HandleCounts, PublishCounters, Route};
+use crate::delivery::{CachedRoute, HandleCounts, PublishCounters, Route};
 use crate::message::Message;
 use crate::policy::OverflowPolicy;
 use crate::priority::Priority;
@@ -357,6 +357,10 @@ impl Broker {
             dead_letters,
             retained,
         } = options;
+        // Registering for the asymmetric fence can take milliseconds once threads run (the kernel
+        // waits for a grace period); here, usually before the data path's threads exist, it costs
+        // no message its latency.
+        crate::barrier::prepare();
         let now = Instant::now();
         Self {
             shared: Arc::new(BrokerShared {
@@ -691,7 +695,7 @@ pub struct Publisher {
     shared: Arc<BrokerShared>,
     topic: Topic,
     version: u64,
-    routes: Vec<Arc<SubscriptionCore>>,
+    routes: Vec<CachedRoute>,
     /// The messages of a `publish_batch` being delivered; empty between calls, kept for its capacity.
     batch: Vec<Message>,
     /// Recently sent messages, whose allocations are reused once receivers let them go.
@@ -713,9 +717,9 @@ impl Publisher {
         }
         let table = self.shared.routing.load();
         self.routes.clear();
-        table
-            .trie
-            .for_each_match(self.topic.as_str(), |core| self.routes.push(core.clone()));
+        table.trie.for_each_match(self.topic.as_str(), |core| {
+            self.routes.push(CachedRoute::new(core.clone()))
+        });
         self.version = table.version;
     }
 
@@ -749,7 +753,12 @@ impl Publisher {
         self.refresh();
         let deadline = Instant::now().checked_add(timeout);
         let mut joined = 0;
-        for core in self.routes.iter().filter(|c| c.is_joinable()) {
+        for core in self
+            .routes
+            .iter()
+            .map(|r| &r.core)
+            .filter(|c| c.is_joinable())
+        {
             core.join_until(deadline)?;
             joined += 1;
         }
@@ -816,7 +825,7 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         self.shared.publishes.fold_handle(&self.counts);
         // Release cached routes first, then let the broker finalise anything they kept reachable.
-        let had_closed = self.routes.iter().any(|c| c.is_closed());
+        let had_closed = self.routes.iter().any(|r| r.core.is_closed());
         self.routes.clear();
         if had_closed {
             self.shared.control().finalize_retiring();

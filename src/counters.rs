@@ -8,7 +8,9 @@
 //!
 //! holds exactly whenever no publish or receive is in flight. Each counter is written by one side:
 //! - publishers write `matched` and `high_water`, and the drop counters (only when something is
-//!   dropped; receivers read their total on every receive to detect gaps);
+//!   dropped; receivers read their total on every receive to detect gaps). A `Publisher` handle
+//!   counts its own `matched` per subscription (`HandleMatched`), which the subscription's
+//!   `matched` includes;
 //! - receivers write `delivered`.
 //!
 //! `depth` is not a counter: it is the queue's own length, which is exact at quiescence.
@@ -214,6 +216,31 @@ impl SubscriptionCounters {
 
     pub(crate) fn high_water(&self) -> u64 {
         self.sides.publish.high_water.load(Ordering::Relaxed)
+    }
+}
+
+/// One [`crate::Publisher`] handle's count of the messages it matched to one subscription.
+///
+/// A shared `matched` counter costs every publish a locked read-modify-write (a tenth of the
+/// cross-thread 1→1 hop, measured). Only its handle writes this one (publishing takes
+/// `&mut Publisher`), so a publish counts with a plain load and store. The subscription keeps the
+/// handles' counters in a list and its `matched` is its own count plus theirs, read under the list's
+/// lock; a handle that lets the route go folds its count into the subscription's own in the same
+/// step as it leaves the list, so no reader counts it twice or not at all.
+#[derive(Debug, Default)]
+pub(crate) struct HandleMatched(AtomicU64);
+
+impl HandleMatched {
+    /// Counts `n` matched messages; returns the count before them. Single writer: see the type.
+    #[inline]
+    pub(crate) fn add(&self, n: u64) -> u64 {
+        let before = self.0.load(Ordering::Relaxed);
+        self.0.store(before + n, Ordering::Relaxed);
+        before
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

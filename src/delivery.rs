@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_utils::CachePadded;
 
+use crate::counters::HandleMatched;
 use crate::message::Message;
 use crate::routing::RoutingTable;
-use crate::subscription::{Offered, SubscriptionCore, Wait};
+use crate::subscription::{MatchedBy, Offered, SubscriptionCore, Wait};
 use crate::sync::{AtomicU64, Ordering};
 
 /// What one publish did.
@@ -57,7 +58,35 @@ pub(crate) enum Route<'a> {
     Table(&'a RoutingTable, &'a str),
     /// A publisher's cached list, valid for the table version it was computed from, and the
     /// publisher's own publish counts.
-    Cached(&'a [Arc<SubscriptionCore>], &'a HandleCounts),
+    Cached(&'a [CachedRoute], &'a HandleCounts),
+}
+
+/// One subscription of a publisher's cached route, with the publisher's own `matched` counter for
+/// it ([`HandleMatched`]): registered with the subscription when the route is cached, folded into
+/// the subscription's shared count when it is dropped.
+#[derive(Debug)]
+pub(crate) struct CachedRoute {
+    pub(crate) core: Arc<SubscriptionCore>,
+    matched: Arc<HandleMatched>,
+}
+
+impl CachedRoute {
+    pub(crate) fn new(core: Arc<SubscriptionCore>) -> Self {
+        let matched = core.register_handle_matched();
+        Self { core, matched }
+    }
+
+    #[inline]
+    fn offer_all(&self, msgs: impl ExactSizeIterator<Item = Message>) -> Offered {
+        self.core
+            .offer_all(msgs, Wait::MayBlock, MatchedBy::Handle(&self.matched))
+    }
+}
+
+impl Drop for CachedRoute {
+    fn drop(&mut self) {
+        self.core.fold_handle_matched(&self.matched);
+    }
 }
 
 /// The broker's publish counters: one pair every `Broker::publish` writes (hence padded apart), and
@@ -126,7 +155,11 @@ impl PublishCounters {
                     if let Some(msg) = &message {
                         outcome.add(
                             1,
-                            core.offer_all(std::iter::once(msg.clone()), Wait::MayBlock),
+                            core.offer_all(
+                                std::iter::once(msg.clone()),
+                                Wait::MayBlock,
+                                MatchedBy::Shared,
+                            ),
                         );
                     }
                 });
@@ -150,7 +183,7 @@ impl PublishCounters {
     #[inline]
     pub(crate) fn deliver_batch(
         &self,
-        routes: &[Arc<SubscriptionCore>],
+        routes: &[CachedRoute],
         counts: &HandleCounts,
         batch: &mut Vec<Message>,
     ) -> PublishOutcome {
@@ -162,7 +195,7 @@ impl PublishCounters {
     #[inline]
     fn deliver_cached(
         &self,
-        routes: &[Arc<SubscriptionCore>],
+        routes: &[CachedRoute],
         counts: Counts<'_>,
         batch: impl Batch,
     ) -> PublishOutcome {
@@ -170,10 +203,10 @@ impl PublishCounters {
         let mut outcome = PublishOutcome::default();
         match routes.split_last() {
             Some((last, others)) => {
-                for core in others {
-                    outcome.add(n, core.offer_all(batch.clones(), Wait::MayBlock));
+                for route in others {
+                    outcome.add(n, route.offer_all(batch.clones()));
                 }
-                outcome.add(n, last.offer_all(batch.into_handles(), Wait::MayBlock));
+                outcome.add(n, last.offer_all(batch.into_handles()));
             }
             None => drop(batch.into_handles()),
         }

@@ -39,6 +39,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod barrier;
 mod broker;
 pub mod counters;
 pub mod dead_letter;

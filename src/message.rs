@@ -3,6 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// A message's shared allocation: `triomphe`'s `Arc`, which has no weak count, so telling whether a
+/// handle is the only one ([`Message::refill`]) is one load, not a compare-and-swap.
+use triomphe::Arc as MessageArc;
+
 use bytes::Bytes;
 
 use crate::counters::DropReason;
@@ -15,7 +19,7 @@ use crate::topic::Topic;
 /// Cloning is one reference-count increment: every subscription a publish reaches holds the same
 /// allocation, so fan-out never copies the topic or the payload.
 #[derive(Clone)]
-pub struct Message(Arc<MessageInner>);
+pub struct Message(MessageArc<MessageInner>);
 
 /// Topics up to this many bytes are copied into the message's own allocation.
 const INLINE_TOPIC_BYTES: usize = 46;
@@ -100,7 +104,7 @@ impl Message {
     /// A message on a validated topic, copying it when short and sharing it otherwise.
     #[inline]
     pub(crate) fn on_topic(topic: &Topic, payload: impl Into<Bytes>, priority: Priority) -> Self {
-        Self(Arc::new(MessageInner {
+        Self(MessageArc::new(MessageInner {
             topic: TopicText::from_str(topic.as_str(), || topic.clone()),
             payload: payload.into(),
             priority,
@@ -113,7 +117,7 @@ impl Message {
     /// A message on a topic string the caller has validated.
     #[inline]
     pub(crate) fn on_str(topic: &str, payload: impl Into<Bytes>, priority: Priority) -> Self {
-        Self(Arc::new(MessageInner {
+        Self(MessageArc::new(MessageInner {
             topic: TopicText::from_str(topic, || Topic::new_unchecked(topic)),
             payload: payload.into(),
             priority,
@@ -125,7 +129,7 @@ impl Message {
 
     /// A request: a message whose replies go to `slot`.
     pub(crate) fn request(topic: Topic, payload: Bytes, slot: Arc<ReplySlot>) -> Self {
-        Self(Arc::new(MessageInner {
+        Self(MessageArc::new(MessageInner {
             topic: TopicText::Shared(topic),
             payload,
             priority: Priority::Normal,
@@ -139,7 +143,7 @@ impl Message {
     #[inline]
     pub(crate) fn tagged(mut self, tag: u8) -> Self {
         if tag != 0 {
-            if let Some(inner) = Arc::get_mut(&mut self.0) {
+            if let Some(inner) = MessageArc::get_mut(&mut self.0) {
                 inner.tag = tag;
             }
         }
@@ -156,12 +160,7 @@ impl Message {
         priority: Priority,
         tag: u8,
     ) -> Result<(), Bytes> {
-        // A plain load first: while a receiver holds the message, `get_mut`'s compare-and-swap on
-        // its count would be a write to a line the receiver is using, for nothing.
-        if Arc::strong_count(&self.0) != 1 {
-            return Err(payload);
-        }
-        match Arc::get_mut(&mut self.0) {
+        match MessageArc::get_mut(&mut self.0) {
             Some(inner) if inner.reply_to.is_none() && !inner.retained_replay => {
                 inner.payload = payload;
                 inner.priority = priority;
@@ -175,7 +174,7 @@ impl Message {
     /// The address of the shared allocation, for tests of its reuse.
     #[cfg(test)]
     pub(crate) fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
+        self.0.heap_ptr() as usize
     }
 
     /// The copy of a retained message that a new subscription is replayed: the same topic, payload,
@@ -187,7 +186,7 @@ impl Message {
     /// A new message with this one's topic, payload, priority and tag, no reply address, and
     /// `retained_replay` as given.
     fn copy_without_reply(&self, retained_replay: bool) -> Self {
-        Self(Arc::new(MessageInner {
+        Self(MessageArc::new(MessageInner {
             topic: self.0.topic.clone(),
             payload: self.0.payload.clone(),
             priority: self.0.priority,
@@ -260,7 +259,7 @@ impl Message {
 
     /// Whether two handles refer to the same published message (the same allocation).
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
-        Arc::ptr_eq(&a.0, &b.0)
+        MessageArc::ptr_eq(&a.0, &b.0)
     }
 }
 

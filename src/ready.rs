@@ -17,10 +17,10 @@
 //! Each attached subscription has a `queued` flag, true while it is on the list.
 //!
 //! ```text
-//! publisher (after a push)                   consumer
-//! fence(SeqCst)  (the receivers' wake-up     take the whole list
-//!                 check already does it)     queued = false for each; fence(SeqCst)
-//! if !queued && !queued.swap(true):          receive from those subscriptions
+//! publisher (after a push)                      consumer
+//! fence(SeqCst)  (only subscriptions with        take the whole list
+//!                 a signal pay it)               queued = false for each; fence(SeqCst)
+//! if !queued && !queued.swap(true):             receive from those subscriptions
 //!     push the entry on the list; wake
 //! ```
 //! With a sequentially consistent fence on each side, either the publisher sees `queued == false` and

@@ -8,7 +8,8 @@
 //! A [`crate::Publisher`] therefore keeps the messages it sent recently in a ring ([`RECENT`] at
 //! first). Before it allocates, it looks at the oldest: if every receiver has let that message go (the
 //! ring holds the only handle left), it overwrites the payload, priority and tag in place and sends
-//! the same allocation again. The check is safe Rust (`Arc::get_mut`): an allocation is reused only
+//! the same allocation again. The check is safe Rust (`triomphe::Arc::get_mut`, one load of the count:
+//! triomphe's `Arc` has no weak count, so std's compare-and-swap on it is not needed): an allocation is reused only
 //! when nothing else can see it, so no receiver, dead-letter copy or user-held handle ever observes a
 //! message change, and [`Message::ptr_eq`] stays true only for handles of one live message. While the
 //! oldest is still held when its turn comes (more messages in flight than the ring holds), the ring

@@ -19,7 +19,8 @@
 //! both through [`crate::waiters::Waiters`] (an `event_listener::Event` behind a count of waiters).
 //! The receiver registers *then* checks the queue again, and the publisher pushes *then* checks for
 //! waiters, with a `SeqCst` fence on each side, so a push can never fall between the check and the
-//! park. A publisher pays one fence and one load when nobody is parked: no lock, no system call.
+//! park (the fences are asymmetric, see `src/barrier.rs`). A publisher pays one load, and a compiler
+//! fence where Linux's `membarrier` is available, when nobody is parked: no lock, no system call.
 //! `Block` publishers spin briefly (crossbeam's `Backoff`) before they park on the `not_full` side.
 //!
 //! # Gaps
@@ -34,8 +35,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 
+use crate::barrier;
 use crate::counters::{
-    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, SubscriptionCounters,
+    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, HandleMatched,
+    SubscriptionCounters,
 };
 use crate::dead_letter::DeadLetterQueue;
 use crate::join::JoinState;
@@ -46,7 +49,7 @@ use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{AlreadyAttached, ReadyMark, ReadySignal};
 use crate::stats::{SubscriptionCounts, SubscriptionStats};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering, fence};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -167,6 +170,15 @@ pub(crate) enum Wait {
     Never,
 }
 
+/// Where an offer counts its `matched`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MatchedBy<'a> {
+    /// The subscription's shared counter: `Broker::publish` and friends.
+    Shared,
+    /// A publisher handle's own counter for this subscription ([`HandleMatched`]).
+    Handle(&'a HandleMatched),
+}
+
 /// The outcome of offering one message to one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
@@ -231,7 +243,11 @@ pub(crate) struct SubscriptionCore {
     pub(crate) counters: SubscriptionCounters,
     policy: AtomicPolicy,
     closed: AtomicBool,
-    receivers: AtomicUsize,
+    /// Receiver handles. 32 bits, which leaves room beside it for `handle_matched`'s pointer.
+    receivers: AtomicU32,
+    /// The `matched` counts of the publisher handles that route here (see [`HandleMatched`]);
+    /// allocated by the first.
+    handle_matched: once_cell::race::OnceBox<Mutex<Vec<Arc<HandleMatched>>>>,
     not_empty: Waiters,
     not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
@@ -274,7 +290,8 @@ impl SubscriptionCore {
             counters: SubscriptionCounters::default(),
             policy: AtomicPolicy::new(options.policy),
             closed: AtomicBool::new(false),
-            receivers: AtomicUsize::new(0),
+            receivers: AtomicU32::new(0),
+            handle_matched: once_cell::race::OnceBox::new(),
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
@@ -310,14 +327,51 @@ impl SubscriptionCore {
         }
     }
 
-    /// Counts `n` matched messages, and as many unfinished if the subscription is joinable. Returns
-    /// the `matched` count before them.
+    /// Counts `n` matched messages, in the shared counter or a publisher handle's own, and as many
+    /// unfinished if the subscription is joinable. Returns the count before them.
     #[inline]
-    fn count_matched(&self, n: u64) -> u64 {
+    fn count_matched(&self, n: u64, by: MatchedBy<'_>) -> u64 {
         if let Some(join) = &self.join {
             join.begin(n);
         }
-        self.counters.add_matched(n)
+        match by {
+            MatchedBy::Shared => self.counters.add_matched(n),
+            MatchedBy::Handle(counter) => counter.add(n),
+        }
+    }
+
+    /// A publisher handle starts routing here: its own `matched` counter, counted in this
+    /// subscription's `matched` until [`Self::fold_handle_matched`].
+    pub(crate) fn register_handle_matched(&self) -> Arc<HandleMatched> {
+        let counter = Arc::new(HandleMatched::default());
+        self.handle_matched_list().push(counter.clone());
+        counter
+    }
+
+    /// A publisher handle lets the route go: its count joins the shared one in the same step as it
+    /// leaves the list, so no reader counts it twice or not at all.
+    pub(crate) fn fold_handle_matched(&self, counter: &Arc<HandleMatched>) {
+        let mut list = self.handle_matched_list();
+        self.counters.add_matched(counter.get());
+        list.retain(|c| !Arc::ptr_eq(c, counter));
+    }
+
+    fn handle_matched_list(&self) -> crate::sync::MutexGuard<'_, Vec<Arc<HandleMatched>>> {
+        // The list stays valid if a holder panicked: every change to it is one push or one retain.
+        self.handle_matched
+            .get_or_init(Box::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Messages matched so far: the shared count plus the live publisher handles' own.
+    pub(crate) fn matched(&self) -> u64 {
+        if self.handle_matched.get().is_none() {
+            return self.counters.matched();
+        }
+        let list = self.handle_matched_list();
+        list.iter()
+            .fold(self.counters.matched(), |sum, c| sum + c.get())
     }
 
     /// Offers `msg` to this subscription (a clone: the caller keeps its handle). Publisher side.
@@ -331,7 +385,8 @@ impl SubscriptionCore {
     /// of one through [`Self::offer_all`].
     #[inline]
     pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> Offer {
-        self.offer_all(std::iter::once(msg), wait).as_single()
+        self.offer_all(std::iter::once(msg), wait, MatchedBy::Shared)
+            .as_single()
     }
 
     /// The one offer: queues `msgs` in order, each into the lane of its priority under the policy in
@@ -347,13 +402,14 @@ impl SubscriptionCore {
         &self,
         msgs: impl ExactSizeIterator<Item = Message>,
         wait: Wait,
+        by: MatchedBy<'_>,
     ) -> Offered {
         let n = msgs.len() as u64;
         let mut offered = Offered::default();
         if n == 0 {
             return offered;
         }
-        let matched_before = self.count_matched(n);
+        let matched_before = self.count_matched(n, by);
         for msg in msgs {
             if self.closed.load(Ordering::Acquire) {
                 self.drop_message(&msg, DropReason::Unsubscribed);
@@ -506,9 +562,15 @@ impl SubscriptionCore {
     /// After a push: wakes a parked receiver, and the ready signal's waiter if there is a signal.
     #[inline]
     fn notify_receivers(&self) {
-        // Its `SeqCst` fence also orders the push before the ready list's flag check.
+        // The ready list's handshake needs a `SeqCst` fence between the push and its flag check;
+        // the receivers' wake-up check no longer fences on its own (see `crate::barrier`). A signal
+        // attached later is covered by the attach's heavy barrier (`attach_ready_signal`).
+        let ready = self.ready_signal.get();
+        if ready.is_some() {
+            fence(Ordering::SeqCst);
+        }
         self.not_empty.notify_one();
-        if let Some((signal, mark)) = self.ready_signal.get() {
+        if let Some((signal, mark)) = ready {
             signal.notify(mark);
         }
     }
@@ -552,9 +614,11 @@ impl SubscriptionCore {
             .set((signal.clone(), ReadySignal::mark_for(key)))
             .map_err(|_| AlreadyAttached)?;
         let (signal, mark) = self.ready_signal.get().ok_or(AlreadyAttached)?;
-        // Pairs with the fence a publisher makes after its push (`notify_receivers`): either it sees
-        // the signal just set, or this sees its message.
-        fence(Ordering::SeqCst);
+        // A publisher fences after its push only when it sees a signal (`notify_receivers`); one that
+        // looked before the signal was set made only the light half of the parking handshake. So
+        // this is the heavy half (`crate::barrier`): either such a publisher's push is visible to
+        // the check below, or its look at the signal comes after the barrier and sees it.
+        barrier::heavy();
         if self.is_closed() {
             signal.notify_closed(mark);
         } else if self.lanes.len() > 0 {
@@ -604,7 +668,7 @@ impl SubscriptionCore {
     }
 
     pub(crate) fn receivers(&self) -> usize {
-        self.receivers.load(Ordering::Relaxed)
+        self.receivers.load(Ordering::Relaxed) as usize
     }
 
     /// Capacity of each lane.
@@ -623,7 +687,7 @@ impl SubscriptionCore {
         self.counters.raise_high_water(depth);
         SubscriptionCounts {
             id: self.id,
-            matched: self.counters.matched(),
+            matched: self.matched(),
             delivered: self.counters.delivered(),
             dropped: self.counters.dropped_total(),
             depth,
@@ -642,7 +706,7 @@ impl SubscriptionCore {
             filter: self.filter.to_string(),
             policy: self.policy().name().to_string(),
             capacity: self.capacity() as u64,
-            matched: self.counters.matched(),
+            matched: self.matched(),
             delivered: self.counters.delivered(),
             dropped: dropped_by_reason.total(),
             dropped_by_reason,
@@ -685,7 +749,9 @@ impl Drop for ReceiverGroup {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     message: Message,
-    missed: Option<DroppedByReason>,
+    /// Boxed: drops are rare, and a `Delivery` of two pointers comes back from a receive in
+    /// registers where one carrying the five counts inline was copied through the stack.
+    missed: Option<Box<DroppedByReason>>,
 }
 
 impl Delivery {
@@ -722,7 +788,7 @@ impl Delivery {
     /// Messages of this subscription dropped since this handle last received, by reason; `None` when
     /// there were none. With several receivers on one subscription, each handle sees each gap once.
     pub fn missed(&self) -> Option<DroppedByReason> {
-        self.missed
+        self.missed.as_deref().copied()
     }
 }
 
@@ -894,7 +960,7 @@ impl Subscription {
         match self.core().take() {
             Some(message) => Ok(Delivery {
                 message,
-                missed: self.missed(),
+                missed: self.missed().map(Box::new),
             }),
             None if self.core().is_closed() => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
@@ -1074,6 +1140,32 @@ mod loom_models {
                 assert!(taken.is_none(), "a refused message was received");
                 assert_eq!(s.dropped_by_reason.unsubscribed, 1);
             }
+        });
+    }
+
+    /// A publisher handle counts its offers in its own counter and folds it in as it goes, while a
+    /// reader sums: every reading counts the offer at most once, and the last exactly once.
+    #[test]
+    fn loom_a_handles_matched_count_is_read_once_while_it_lives_and_after_it_folds() {
+        loom::model(|| {
+            let core = core(None);
+            let publisher = {
+                let core = core.clone();
+                thread::spawn(move || {
+                    let counter = core.register_handle_matched();
+                    core.offer_all(
+                        std::iter::once(message()),
+                        Wait::MayBlock,
+                        MatchedBy::Handle(&counter),
+                    );
+                    core.fold_handle_matched(&counter);
+                })
+            };
+            let during = core.matched();
+            assert!(during <= 1, "counted twice: {during}");
+            publisher.join().unwrap();
+            assert_eq!(core.matched(), 1);
+            assert_eq!(core.stats().matched, 1);
         });
     }
 

@@ -6,17 +6,20 @@
 
 #[cfg(switchyard_loom)]
 pub(crate) use loom::sync::atomic::{
-    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence,
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
 };
 
 #[cfg(not(switchyard_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
 
-/// A mutex: a ready list's scratch space for its taker.
+/// A mutex: a ready list's scratch space for its taker, a subscription's list of publisher handles'
+/// counters.
 #[cfg(switchyard_loom)]
-pub(crate) use loom::sync::Mutex;
+pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(switchyard_loom))]
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::{Mutex, MutexGuard};
 
 /// A bounded MPMC queue with every slot allocated up front: a subscription's lane of ordinary
 /// capacity ([`crate::lane::Lane`]).

