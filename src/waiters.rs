@@ -315,26 +315,31 @@ mod loom_models {
 
     use super::*;
 
+    /// One waiter announcing itself (`announce`) while a notifier makes progress and checks for
+    /// waiters: the waiter's re-check sees the progress, or the notifier sees the waiter.
+    fn waiter_races_notifier(count: Arc<WaiterCount>, announce: fn(&WaiterCount)) {
+        let ready = Arc::new(AtomicBool::new(false));
+        let notifier = {
+            let (count, ready) = (count.clone(), ready.clone());
+            thread::spawn(move || {
+                // A queue push publishes its slot with a release store.
+                ready.store(true, Ordering::Release);
+                count.anyone_waiting()
+            })
+        };
+        announce(&count);
+        let saw_progress = ready.load(Ordering::Acquire);
+        let notified = notifier.join().unwrap();
+        assert!(
+            saw_progress || notified,
+            "the waiter would park and never be woken"
+        );
+    }
+
     #[test]
     fn loom_a_waiter_either_sees_progress_or_is_notified() {
         loom::model(|| {
-            let count = Arc::new(WaiterCount::default());
-            let ready = Arc::new(AtomicBool::new(false));
-            let notifier = {
-                let (count, ready) = (count.clone(), ready.clone());
-                thread::spawn(move || {
-                    // A queue push publishes its slot with a release store.
-                    ready.store(true, Ordering::Release);
-                    count.anyone_waiting()
-                })
-            };
-            count.announce();
-            let saw_progress = ready.load(Ordering::Acquire);
-            let notified = notifier.join().unwrap();
-            assert!(
-                saw_progress || notified,
-                "the waiter would park and never be woken"
-            );
+            waiter_races_notifier(Arc::new(WaiterCount::default()), WaiterCount::announce)
         });
     }
 
@@ -344,24 +349,10 @@ mod loom_models {
     fn loom_an_async_waiter_either_sees_progress_or_is_notified() {
         loom::model(|| {
             let count = Arc::new(WaiterCount::default());
-            let ready = Arc::new(AtomicBool::new(false));
             // A first async waiter came and went: the event is symmetric now.
             count.announce_async();
             count.retract();
-            let notifier = {
-                let (count, ready) = (count.clone(), ready.clone());
-                thread::spawn(move || {
-                    ready.store(true, Ordering::Release);
-                    count.anyone_waiting()
-                })
-            };
-            count.announce_async();
-            let saw_progress = ready.load(Ordering::Acquire);
-            let notified = notifier.join().unwrap();
-            assert!(
-                saw_progress || notified,
-                "the async waiter would park and never be woken"
-            );
+            waiter_races_notifier(count, WaiterCount::announce_async);
         });
     }
 
@@ -369,22 +360,10 @@ mod loom_models {
     #[test]
     fn loom_the_first_async_waiter_either_sees_progress_or_is_notified() {
         loom::model(|| {
-            let count = Arc::new(WaiterCount::default());
-            let ready = Arc::new(AtomicBool::new(false));
-            let notifier = {
-                let (count, ready) = (count.clone(), ready.clone());
-                thread::spawn(move || {
-                    ready.store(true, Ordering::Release);
-                    count.anyone_waiting()
-                })
-            };
-            count.announce_async();
-            let saw_progress = ready.load(Ordering::Acquire);
-            let notified = notifier.join().unwrap();
-            assert!(
-                saw_progress || notified,
-                "the async waiter would park and never be woken"
-            );
+            waiter_races_notifier(
+                Arc::new(WaiterCount::default()),
+                WaiterCount::announce_async,
+            )
         });
     }
 }
