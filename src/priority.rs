@@ -26,7 +26,7 @@
 //! single-queue pop. The bit is set inside the lane's one-time initialiser, so every thread that can
 //! push into a lane does so after the bit is set; a receiver that was woken for a message in a lane
 //! therefore sees the lane's bit (the push, the notification and the receiver's re-check are ordered
-//! by the `SeqCst` fences of [`crate::waiters`], as for the `Normal` lane).
+//! by the `SeqCst` fences of `crate::waiters`, as for the `Normal` lane).
 
 use std::fmt;
 use std::str::FromStr;

@@ -6,17 +6,17 @@
 //! publisher on every message), and a subscribe stalls all publishers while it holds the write lock.
 //!
 //! # The `ArcSwap` way
-//! The table here is immutable: a [`RoutingTable`] holds a persistent [`Trie`] and a version number.
-//! [`Routing`] keeps the current one in an [`arc_swap::ArcSwap`]:
+//! The table here is immutable: a `RoutingTable` holds a persistent [`Trie`] and a version number.
+//! `Routing` keeps the current one in an [`arc_swap::ArcSwap`]:
 //!
-//! - **Read path (publish):** one [`Routing::load`] per publish gives a snapshot of the table, and the
+//! - **Read path (publish):** one `Routing::load` per publish gives a snapshot of the table, and the
 //!   whole routing decision for that message is made on that one snapshot. Two loads in one publish could
 //!   see two different tables; we never do that. `load` is lock-free and does not write a shared
 //!   counter in the common case (arc-swap's debt slots are per thread).
 //! - **Write path (subscribe, unsubscribe):** under the broker's control mutex, which the data path
 //!   never touches, the writer builds the next table from the current one ([`Trie::insert`] /
 //!   [`Trie::remove`] share every unchanged node, so this costs about the filter's depth), stores it,
-//!   then bumps [`Routing::version`].
+//!   then bumps `Routing::version`.
 //!
 //! # Memory ordering
 //! `ArcSwap::store` publishes the new table with release semantics and `load` reads it with acquire,

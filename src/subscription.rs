@@ -2,7 +2,7 @@
 //!
 //! # Queue
 //! Each subscription owns a bounded lock-free MPMC queue of [`Message`]s per priority (a lane, see
-//! [`crate::priority`], [`crate::lane`]). Any number of publishers push and any number of receivers pop
+//! [`crate::priority`], `crate::lane`). Any number of publishers push and any number of receivers pop
 //! without a lock. Nothing is allocated for a queue until its first message: up to a capacity of 1,024
 //! it is then crossbeam's `ArrayQueue`, every slot at once; above that crossbeam's `SegQueue` with an
 //! atomic bound, whose blocks of 31 slots are allocated as it fills and freed as it drains. An idle
@@ -16,7 +16,7 @@
 //!
 //! # Waiting
 //! Empty-queue receivers park instead of spinning: `recv` blocks the thread and `recv_async` awaits,
-//! both through [`crate::waiters::Waiters`] (an `event_listener::Event` behind a count of waiters).
+//! both through `crate::waiters::Waiters` (an `event_listener::Event` behind a count of waiters).
 //! The receiver registers *then* checks the queue again, and the publisher pushes *then* checks for
 //! waiters, with a `SeqCst` fence on each side, so a push can never fall between the check and the
 //! park (the fences are asymmetric, see `src/barrier.rs`). A publisher pays one load, and a compiler

@@ -201,7 +201,7 @@ fn check_common(kind: &'static str, input: &str, limits: &TopicLimits) -> Result
 
 /// Checks that `topic` is a valid topic under `limits`.
 ///
-/// Runs on every publish, so the common case is one pass over the bytes ([`topic_is_plainly_valid`]);
+/// Runs on every publish, so the common case is one pass over the bytes (`topic_is_plainly_valid`);
 /// only a topic that fails it is examined again, level by level, to build an error that names the
 /// offending level.
 #[inline]
