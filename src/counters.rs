@@ -9,7 +9,7 @@
 //! holds exactly whenever no publish or receive is in flight. Each counter is written by one side:
 //! - publishers write `matched` and `high_water`, and the drop counters (only when something is
 //!   dropped; receivers read their total on every receive to detect gaps). A `Publisher` handle
-//!   counts its own `matched` per subscription (`HandleMatched`), which the subscription's
+//!   counts its own `matched` per subscription (an `OwnCount`), which the subscription's
 //!   `matched` includes;
 //! - receivers write `delivered`.
 //!
@@ -26,10 +26,12 @@
 //! the naive broker 6.98 [6.35–7.05] against 6.71 [5.12–7.10], one at a time 1.30 [1.27–1.81] against
 //! 1.47 [1.44–1.50].
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::priority::{DroppedByPriority, Priority};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// Why a message was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -219,19 +221,18 @@ impl SubscriptionCounters {
     }
 }
 
-/// One [`crate::Publisher`] handle's count of the messages it matched to one subscription.
+/// A count that only one handle writes: a [`crate::Publisher`]'s publishes, or the messages it
+/// matched to one subscription.
 ///
-/// A shared `matched` counter costs every publish a locked read-modify-write (a tenth of the
-/// cross-thread 1→1 hop, measured). Only its handle writes this one (publishing takes
-/// `&mut Publisher`), so a publish counts with a plain load and store. The subscription keeps the
-/// handles' counters in a list and its `matched` is its own count plus theirs, read under the list's
-/// lock; a handle that lets the route go folds its count into the subscription's own in the same
-/// step as it leaves the list, so no reader counts it twice or not at all.
+/// A shared counter costs every publish a locked read-modify-write (the shared `matched` was a tenth
+/// of the cross-thread 1→1 hop, measured). Only its handle writes this one (publishing takes
+/// `&mut Publisher`), so it counts with a plain load and store. Readers add it to the shared count
+/// through [`LiveCounts`].
 #[derive(Debug, Default)]
-pub(crate) struct HandleMatched(AtomicU64);
+pub(crate) struct OwnCount(AtomicU64);
 
-impl HandleMatched {
-    /// Counts `n` matched messages; returns the count before them. Single writer: see the type.
+impl OwnCount {
+    /// Counts `n`; returns the count before them. Single writer: see the type.
     #[inline]
     pub(crate) fn add(&self, n: u64) -> u64 {
         let before = self.0.load(Ordering::Relaxed);
@@ -241,6 +242,49 @@ impl HandleMatched {
 
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The own counts ([`OwnCount`]s, or a struct of them) of the live handles that count into one shared
+/// count: a broker's publish counts, a subscription's `matched`.
+///
+/// A reading is the shared count plus every live handle's, taken under this list's lock; a handle
+/// that goes folds its counts into the shared ones under the same lock, in the same step as it
+/// leaves the list, so no reader counts them twice or not at all. Exact whenever nothing is in
+/// flight, like every other count.
+#[derive(Debug)]
+pub(crate) struct LiveCounts<T>(Mutex<Vec<Arc<T>>>);
+
+impl<T> Default for LiveCounts<T> {
+    fn default() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T: Default> LiveCounts<T> {
+    /// A new handle's counts, included in [`Self::sum`] until [`Self::fold`].
+    pub(crate) fn register(&self) -> Arc<T> {
+        let counts = Arc::new(T::default());
+        self.list().push(counts.clone());
+        counts
+    }
+
+    /// A handle is going: `into_shared` adds its counts to the shared ones while it leaves the list.
+    pub(crate) fn fold(&self, counts: &Arc<T>, into_shared: impl FnOnce(&T)) {
+        let mut list = self.list();
+        into_shared(counts);
+        list.retain(|c| !Arc::ptr_eq(c, counts));
+    }
+
+    /// `shared()` (read under the lock) plus every live handle's counts, added with `add`.
+    pub(crate) fn sum<A>(&self, shared: impl FnOnce() -> A, add: impl FnMut(A, &Arc<T>) -> A) -> A {
+        let list = self.list();
+        list.iter().fold(shared(), add)
+    }
+
+    fn list(&self) -> MutexGuard<'_, Vec<Arc<T>>> {
+        // The list stays valid if a holder panicked: every change to it is one push or one retain.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

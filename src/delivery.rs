@@ -13,11 +13,11 @@
 //! allocates nothing; it is built once and shared by every subscription it reaches. Along a cached
 //! route the last subscription takes the caller's handles instead of clones.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::counters::HandleMatched;
+use crate::counters::{LiveCounts, OwnCount};
 use crate::message::Message;
 use crate::routing::RoutingTable;
 use crate::subscription::{MatchedBy, Offered, SubscriptionCore, Wait};
@@ -62,12 +62,12 @@ pub(crate) enum Route<'a> {
 }
 
 /// One subscription of a publisher's cached route, with the publisher's own `matched` counter for
-/// it ([`HandleMatched`]): registered with the subscription when the route is cached, folded into
+/// it ([`OwnCount`]): registered with the subscription when the route is cached, folded into
 /// the subscription's shared count when it is dropped.
 #[derive(Debug)]
 pub(crate) struct CachedRoute {
     pub(crate) core: Arc<SubscriptionCore>,
-    matched: Arc<HandleMatched>,
+    matched: Arc<OwnCount>,
 }
 
 impl CachedRoute {
@@ -95,32 +95,26 @@ impl Drop for CachedRoute {
 pub(crate) struct PublishCounters {
     published: CachePadded<AtomicU64>,
     unrouted: CachePadded<AtomicU64>,
-    /// The counts of live `Publisher` handles. A handle's counts are folded into the shared pair
-    /// when it is dropped, under this lock, so a reader (who sums under it) counts each publish once.
-    handles: Mutex<Vec<Arc<HandleCounts>>>,
+    /// The counts of live `Publisher` handles, folded into the shared pair when they drop.
+    handles: LiveCounts<HandleCounts>,
 }
 
 /// One `Publisher` handle's publish counts.
 ///
-/// Only its handle writes them (publishing takes `&mut Publisher`), so a publish adds with a plain
-/// load and store instead of a read-modify-write: no locked instruction, and no cache line shared with
-/// other publishers. Readers sum them under [`PublishCounters`]'s lock; they are exact whenever no
-/// publish is in flight, like every other count.
+/// Only its handle writes them ([`OwnCount`]): no locked instruction, and no cache line shared with
+/// other publishers.
 #[derive(Debug, Default)]
 pub(crate) struct HandleCounts {
-    published: CachePadded<AtomicU64>,
-    unrouted: AtomicU64,
+    published: CachePadded<OwnCount>,
+    unrouted: OwnCount,
 }
 
 impl HandleCounts {
     #[inline]
     fn add(&self, n: u64, unrouted: bool) {
-        // Single writer: see the type's docs.
-        let published = self.published.load(Ordering::Relaxed);
-        self.published.store(published + n, Ordering::Relaxed);
+        self.published.add(n);
         if unrouted {
-            let before = self.unrouted.load(Ordering::Relaxed);
-            self.unrouted.store(before + n, Ordering::Relaxed);
+            self.unrouted.add(n);
         }
     }
 }
@@ -232,42 +226,29 @@ impl PublishCounters {
     /// Counts for a new `Publisher` handle, included in [`Self::totals`] until
     /// [`Self::fold_handle`].
     pub(crate) fn register_handle(&self) -> Arc<HandleCounts> {
-        let counts = Arc::new(HandleCounts::default());
-        self.handles().push(counts.clone());
-        counts
+        self.handles.register()
     }
 
-    /// A `Publisher` handle is going: its counts join the shared pair, in the same step as they leave
-    /// the list, so no reader counts them twice or not at all.
+    /// A `Publisher` handle is going: its counts join the shared pair as they leave the list.
     pub(crate) fn fold_handle(&self, counts: &Arc<HandleCounts>) {
-        let mut handles = self.handles();
-        self.published
-            .fetch_add(counts.published.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.unrouted
-            .fetch_add(counts.unrouted.load(Ordering::Relaxed), Ordering::Relaxed);
-        handles.retain(|h| !Arc::ptr_eq(h, counts));
+        self.handles.fold(counts, |c| {
+            self.published
+                .fetch_add(c.published.get(), Ordering::Relaxed);
+            self.unrouted.fetch_add(c.unrouted.get(), Ordering::Relaxed);
+        });
     }
 
     /// `(published, unrouted)`: accepted publishes, and those that matched no subscription, so far.
     pub(crate) fn totals(&self) -> (u64, u64) {
-        let handles = self.handles();
-        handles.iter().fold(
-            (
-                self.published.load(Ordering::Relaxed),
-                self.unrouted.load(Ordering::Relaxed),
-            ),
-            |(p, u), h| {
+        self.handles.sum(
+            || {
                 (
-                    p + h.published.load(Ordering::Relaxed),
-                    u + h.unrouted.load(Ordering::Relaxed),
+                    self.published.load(Ordering::Relaxed),
+                    self.unrouted.load(Ordering::Relaxed),
                 )
             },
+            |(p, u), h| (p + h.published.get(), u + h.unrouted.get()),
         )
-    }
-
-    fn handles(&self) -> MutexGuard<'_, Vec<Arc<HandleCounts>>> {
-        // The list stays valid if a holder panicked: every change to it is one push or one retain.
-        self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

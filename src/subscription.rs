@@ -37,7 +37,7 @@ use crossbeam_utils::Backoff;
 
 use crate::barrier;
 use crate::counters::{
-    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, HandleMatched,
+    DropReason, DroppedByReason, GapTracker, HIGH_WATER_SAMPLE_EVERY, LiveCounts, OwnCount,
     SubscriptionCounters,
 };
 use crate::dead_letter::DeadLetterQueue;
@@ -49,7 +49,7 @@ use crate::policy::{AtomicPolicy, OverflowPolicy};
 use crate::priority::{Lanes, Priority};
 use crate::ready::{AlreadyAttached, ReadyMark, ReadySignal};
 use crate::stats::{SubscriptionCounts, SubscriptionStats};
-use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicU32, Ordering, fence};
 use crate::topic::Filter;
 use crate::waiters::Waiters;
 
@@ -175,8 +175,8 @@ pub(crate) enum Wait {
 pub(crate) enum MatchedBy<'a> {
     /// The subscription's shared counter: `Broker::publish` and friends.
     Shared,
-    /// A publisher handle's own counter for this subscription ([`HandleMatched`]).
-    Handle(&'a HandleMatched),
+    /// A publisher handle's own counter for this subscription.
+    Handle(&'a OwnCount),
 }
 
 /// The outcome of offering one message to one subscription.
@@ -245,9 +245,9 @@ pub(crate) struct SubscriptionCore {
     closed: AtomicBool,
     /// Receiver handles. 32 bits, which leaves room beside it for `handle_matched`'s pointer.
     receivers: AtomicU32,
-    /// The `matched` counts of the publisher handles that route here (see [`HandleMatched`]);
+    /// The `matched` counts of the publisher handles that route here (see [`LiveCounts`]);
     /// allocated by the first.
-    handle_matched: once_cell::race::OnceBox<Mutex<Vec<Arc<HandleMatched>>>>,
+    handle_matched: once_cell::race::OnceBox<LiveCounts<OwnCount>>,
     not_empty: Waiters,
     not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
@@ -342,36 +342,25 @@ impl SubscriptionCore {
 
     /// A publisher handle starts routing here: its own `matched` counter, counted in this
     /// subscription's `matched` until [`Self::fold_handle_matched`].
-    pub(crate) fn register_handle_matched(&self) -> Arc<HandleMatched> {
-        let counter = Arc::new(HandleMatched::default());
-        self.handle_matched_list().push(counter.clone());
-        counter
+    pub(crate) fn register_handle_matched(&self) -> Arc<OwnCount> {
+        self.handle_matched.get_or_init(Box::default).register()
     }
 
-    /// A publisher handle lets the route go: its count joins the shared one in the same step as it
-    /// leaves the list, so no reader counts it twice or not at all.
-    pub(crate) fn fold_handle_matched(&self, counter: &Arc<HandleMatched>) {
-        let mut list = self.handle_matched_list();
-        self.counters.add_matched(counter.get());
-        list.retain(|c| !Arc::ptr_eq(c, counter));
-    }
-
-    fn handle_matched_list(&self) -> crate::sync::MutexGuard<'_, Vec<Arc<HandleMatched>>> {
-        // The list stays valid if a holder panicked: every change to it is one push or one retain.
+    /// A publisher handle lets the route go: its count joins the shared one as it leaves the list.
+    pub(crate) fn fold_handle_matched(&self, counter: &Arc<OwnCount>) {
         self.handle_matched
             .get_or_init(Box::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .fold(counter, |c| {
+                self.counters.add_matched(c.get());
+            });
     }
 
     /// Messages matched so far: the shared count plus the live publisher handles' own.
     pub(crate) fn matched(&self) -> u64 {
-        if self.handle_matched.get().is_none() {
-            return self.counters.matched();
+        match self.handle_matched.get() {
+            None => self.counters.matched(),
+            Some(handles) => handles.sum(|| self.counters.matched(), |sum, c| sum + c.get()),
         }
-        let list = self.handle_matched_list();
-        list.iter()
-            .fold(self.counters.matched(), |sum, c| sum + c.get())
     }
 
     /// Offers `msg` to this subscription (a clone: the caller keeps its handle). Publisher side.
