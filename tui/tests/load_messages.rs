@@ -2,29 +2,19 @@
 
 mod common;
 
-use assert_cmd::Command;
-use serde_json::Value;
-
 #[test]
 fn messages_n_publishes_exactly_n_over_several_publishers() {
     for (publishers, n) in [("1", 1u64), ("3", 1000), ("4", 4097)] {
-        let v = common::json_output(
-            Command::cargo_bin("switchyard")
-                .unwrap()
-                .args([
-                    "load",
-                    "--no-progress",
-                    "--json",
-                    "-",
-                    "--topics",
-                    "8",
-                    "--publishers",
-                    publishers,
-                ])
-                .args(["--messages", &n.to_string(), "--capacity", "8192"])
-                .output()
-                .unwrap(),
-        );
+        let v = common::load_json(&[
+            "--topics",
+            "8",
+            "--publishers",
+            publishers,
+            "--messages",
+            &n.to_string(),
+            "--capacity",
+            "8192",
+        ]);
         assert_eq!(v["totals"]["published"], n, "{publishers} publishers");
         assert_eq!(v["load"]["result"]["published"], n);
         // Every topic of `exact` on one subscription is matched once per message routed to it.
@@ -34,22 +24,7 @@ fn messages_n_publishes_exactly_n_over_several_publishers() {
 
 #[test]
 fn a_paced_run_keeps_to_its_rate() {
-    let out = Command::cargo_bin("switchyard")
-        .unwrap()
-        .args([
-            "load",
-            "--no-progress",
-            "--json",
-            "-",
-            "--messages",
-            "200",
-            "--rate",
-            "1000",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::load_json(&["--messages", "200", "--rate", "1000"]);
     let secs = v["load"]["result"]["publish_s"].as_f64().unwrap();
     // At least the 0.2 s the rate allows (less a first message sent at once): it paced, not flat out.
     // The upper bound only catches pacing that is grossly slow; it is loose because a loaded 2-core
@@ -64,21 +39,14 @@ fn a_paced_run_keeps_to_its_rate() {
 /// middle of each second), whether one publisher sends them or four take turns. Before, every publisher
 /// fired at t=0 and once more when the stop cut its wait short: 4 and 8.
 fn published_at_one_per_second_for_three_seconds(publishers: &str) -> u64 {
-    let v = common::json_output(
-        Command::cargo_bin("switchyard")
-            .unwrap()
-            .args(["load", "--no-progress", "--json", "-"])
-            .args([
-                "--rate",
-                "1",
-                "--duration",
-                "3s",
-                "--publishers",
-                publishers,
-            ])
-            .output()
-            .unwrap(),
-    );
+    let v = common::load_json(&[
+        "--rate",
+        "1",
+        "--duration",
+        "3s",
+        "--publishers",
+        publishers,
+    ]);
     assert_eq!(v["totals"]["published"], v["load"]["result"]["published"]);
     v["load"]["result"]["published"].as_u64().unwrap()
 }

@@ -3,23 +3,11 @@
 
 mod common;
 
-use assert_cmd::Command;
-use serde_json::Value;
-
-fn run_json(args: &[&str]) -> Value {
-    common::json_output(
-        Command::cargo_bin("switchyard")
-            .unwrap()
-            .args(["load", "--no-progress", "--json", "-"])
-            .args(args)
-            .output()
-            .unwrap(),
-    )
-}
+use common::load_json;
 
 #[test]
 fn a_slow_consumer_under_drop_newest_drops_and_the_books_still_balance() {
-    let v = run_json(&[
+    let v = load_json(&[
         "--subscribers",
         "3",
         "--slow",
@@ -41,7 +29,7 @@ fn a_slow_consumer_under_drop_newest_drops_and_the_books_still_balance() {
 
 #[test]
 fn a_slow_consumer_under_block_loses_nothing() {
-    let v = run_json(&[
+    let v = load_json(&[
         "--subscribers",
         "2",
         "--slow",
@@ -64,7 +52,7 @@ fn a_slow_consumer_under_block_loses_nothing() {
 
 #[test]
 fn no_drain_leaves_what_is_queued_counted_as_depth() {
-    let v = run_json(&[
+    let v = load_json(&[
         "--subscribers",
         "1",
         "--slow",

@@ -12,19 +12,18 @@ const SUBSCRIPTIONS: u64 = if cfg!(debug_assertions) {
     100_000
 };
 
-use assert_cmd::Command;
-
 #[test]
 fn a_hundred_thousand_subscriptions_run_on_pooled_consumers_in_release_ten_thousand_in_debug() {
-    let v = common::json_output(
-        Command::cargo_bin("switchyard")
-            .unwrap()
-            .args(["load", "--no-progress", "--json", "-", "--capacity", "4"])
-            .args(["--subscribers", &SUBSCRIPTIONS.to_string()])
-            .args(["--topics", "1000", "--messages", "2000"])
-            .output()
-            .unwrap(),
-    );
+    let v = common::load_json(&[
+        "--capacity",
+        "4",
+        "--subscribers",
+        &SUBSCRIPTIONS.to_string(),
+        "--topics",
+        "1000",
+        "--messages",
+        "2000",
+    ]);
     assert_eq!(v["totals"]["subscriptions"], SUBSCRIPTIONS);
     assert_eq!(v["load"]["result"]["balanced"], true);
     let threads = v["load"]["config"]["consumer_threads"].as_u64().unwrap();

@@ -15,3 +15,15 @@ pub fn json_output(out: std::process::Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
+
+/// `switchyard load --no-progress --json - ARGS`: its final snapshot, after checking it succeeded.
+pub fn load_json(args: &[&str]) -> serde_json::Value {
+    json_output(
+        assert_cmd::Command::cargo_bin("switchyard")
+            .expect("the switchyard binary is built")
+            .args(["load", "--no-progress", "--json", "-"])
+            .args(args)
+            .output()
+            .expect("the binary runs"),
+    )
+}
