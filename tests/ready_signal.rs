@@ -162,26 +162,10 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
     const PER_PUBLISHER: usize = 20_000;
     let broker = Broker::new();
     let signal = ReadySignal::new();
-    let subs: Vec<Subscription> = (0..SUBS)
-        .map(|i| {
-            broker
-                .subscribe_with(
-                    &format!("pool/{i}"),
-                    SubscriptionOptions::new()
-                        .capacity(4)
-                        .policy(switchyard::OverflowPolicy::Block {
-                            timeout: Duration::MAX,
-                        })
-                        .ready_signal(&signal)
-                        .ready_key(i as u64),
-                )
-                .unwrap()
-        })
-        .collect();
+    let subs = pool_subscriptions(&broker, &signal, SUBS);
     let publishers = spawn_publishers(&broker, PUBLISHERS, PER_PUBLISHER, SUBS, 0x9e37_79b9);
     let mut seen = std::collections::HashSet::new();
-    let mut ready = Vec::new();
-    let mut todo: Vec<usize> = Vec::new();
+    let mut visits = Visits::default();
     let mut batch = Vec::new();
     let started = Instant::now();
     while seen.len() < PUBLISHERS * PER_PUBLISHER {
@@ -190,24 +174,14 @@ fn a_consumer_served_by_the_ready_list_alone_receives_every_message() {
             "stuck at {} messages",
             seen.len()
         );
-        ready.clear();
-        if todo.is_empty() {
-            signal.wait_ready(&mut ready, Duration::from_millis(100));
-        } else {
-            signal.try_ready(&mut ready);
-        }
-        todo.extend(ready.iter().map(|&key| key as usize));
-        todo.sort_unstable();
-        todo.dedup();
-        let visiting = std::mem::take(&mut todo);
-        for i in visiting {
+        for i in visits.next(&signal, Duration::from_millis(100)) {
             batch.clear();
             subs[i].drain_into(&mut batch, 2);
             for m in &batch {
                 assert!(seen.insert(m.payload().clone()), "a message came twice");
             }
             if !subs[i].is_empty() {
-                todo.push(i);
+                visits.again(i);
             }
         }
     }
@@ -235,22 +209,7 @@ fn two_consumers_sharing_a_signal_receive_every_message_exactly_once() {
     const TOTAL: usize = PUBLISHERS * PER_PUBLISHER;
     let broker = Broker::new();
     let signal = ReadySignal::new();
-    let subs: Arc<Vec<Subscription>> = Arc::new(
-        (0..SUBS)
-            .map(|i| {
-                let options = SubscriptionOptions::new()
-                    .capacity(4)
-                    .policy(switchyard::OverflowPolicy::Block {
-                        timeout: Duration::MAX,
-                    })
-                    .ready_signal(&signal)
-                    .ready_key(i as u64);
-                broker
-                    .subscribe_with(&format!("pool/{i}"), options)
-                    .unwrap()
-            })
-            .collect(),
-    );
+    let subs = Arc::new(pool_subscriptions(&broker, &signal, SUBS));
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let received = Arc::new(AtomicUsize::new(0));
     let consumers: Vec<_> = (0..2)
@@ -258,21 +217,11 @@ fn two_consumers_sharing_a_signal_receive_every_message_exactly_once() {
             let (signal, subs) = (signal.clone(), subs.clone());
             let (seen, received) = (seen.clone(), received.clone());
             thread::spawn(move || {
-                let (mut ready, mut todo, mut batch) =
-                    (Vec::new(), Vec::<usize>::new(), Vec::new());
+                let (mut visits, mut batch) = (Visits::default(), Vec::new());
                 let started = Instant::now();
                 while received.load(Ordering::SeqCst) < TOTAL {
                     assert!(started.elapsed() < LOST_WAKEUP, "stuck");
-                    ready.clear();
-                    if todo.is_empty() {
-                        signal.wait_ready(&mut ready, Duration::from_millis(20));
-                    } else {
-                        signal.try_ready(&mut ready);
-                    }
-                    todo.extend(ready.iter().map(|&key| key as usize));
-                    todo.sort_unstable();
-                    todo.dedup();
-                    for i in std::mem::take(&mut todo) {
+                    for i in visits.next(&signal, Duration::from_millis(20)) {
                         batch.clear();
                         subs[i].drain_into(&mut batch, 3);
                         let mut seen = seen.lock().unwrap();
@@ -281,7 +230,7 @@ fn two_consumers_sharing_a_signal_receive_every_message_exactly_once() {
                         }
                         received.fetch_add(batch.len(), Ordering::SeqCst);
                         if !subs[i].is_empty() {
-                            todo.push(i);
+                            visits.again(i);
                         }
                     }
                 }
@@ -325,6 +274,59 @@ fn a_long_ready_list_is_taken_whole_and_each_subscription_comes_back_with_its_ne
             assert!(sub.try_recv().is_ok());
         }
         assert_eq!(signal.try_ready(&mut ready), 0);
+    }
+}
+
+/// `n` subscriptions `pool/<i>` of capacity 4 under `block` (nothing is lost, so every message must
+/// arrive), attached to `signal` with their index as the key.
+fn pool_subscriptions(
+    broker: &Broker,
+    signal: &std::sync::Arc<ReadySignal>,
+    n: usize,
+) -> Vec<Subscription> {
+    (0..n)
+        .map(|i| {
+            let options = SubscriptionOptions::new()
+                .capacity(4)
+                .policy(switchyard::OverflowPolicy::Block {
+                    timeout: Duration::MAX,
+                })
+                .ready_signal(signal)
+                .ready_key(i as u64);
+            broker
+                .subscribe_with(&format!("pool/{i}"), options)
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A pooled consumer's turns: the subscriptions the signal hands out, plus those it kept on its own
+/// to-do list because they still had messages (the signal hands one out again only on a new message).
+#[derive(Default)]
+struct Visits {
+    ready: Vec<u64>,
+    todo: Vec<usize>,
+}
+
+impl Visits {
+    /// The subscriptions to visit now, in index order, each once; waits up to `idle` only when the
+    /// to-do list is empty.
+    fn next(&mut self, signal: &ReadySignal, idle: Duration) -> Vec<usize> {
+        self.ready.clear();
+        if self.todo.is_empty() {
+            signal.wait_ready(&mut self.ready, idle);
+        } else {
+            signal.try_ready(&mut self.ready);
+        }
+        self.todo.extend(self.ready.iter().map(|&key| key as usize));
+        self.todo.sort_unstable();
+        self.todo.dedup();
+        std::mem::take(&mut self.todo)
+    }
+
+    /// Visit `i` again next time: it still has messages.
+    fn again(&mut self, i: usize) {
+        self.todo.push(i);
     }
 }
 
