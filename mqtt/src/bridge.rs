@@ -41,8 +41,8 @@ use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
 use serde::{Deserialize, Serialize};
 use switchyard::{
-    Broker, DroppedByReason, OverflowPolicy, PublishError, ReadySignal, Subscription,
-    SubscriptionOptions, filter_matches,
+    Broker, DroppedByReason, OverflowPolicy, PublishError, Subscription, SubscriptionOptions,
+    filter_matches,
 };
 use tokio::task::JoinHandle;
 
@@ -320,13 +320,13 @@ impl Bridge {
             })?;
         }
         let mut out_subscriptions = Vec::new();
-        let out_signal = ReadySignal::new();
+        let out_turns = ReadyTurns::default();
         for (index, filter) in config.out_filters.iter().enumerate() {
             let options = SubscriptionOptions::new()
                 .capacity(config.queue_capacity)
                 .policy(config.policy)
                 .name(format!("bridge-out/{filter}"))
-                .ready_signal(&out_signal)
+                .ready_signal(out_turns.signal())
                 .ready_key(index as u64);
             let subscription =
                 broker
@@ -363,7 +363,7 @@ impl Bridge {
                 shared.clone(),
                 client,
                 out_subscriptions,
-                ReadyTurns::new(out_signal),
+                out_turns,
                 qos,
             )),
         ];

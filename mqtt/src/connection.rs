@@ -30,9 +30,7 @@ use rumqttc::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
 };
-use switchyard::{
-    Delivery, PublishError, PublishOptions, SubscriptionOptions, Topic, TryRecvError,
-};
+use switchyard::{Delivery, PublishError, PublishOptions, RecvError, SubscriptionOptions, Topic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
@@ -225,7 +223,6 @@ impl Connection {
         let far = Duration::from_secs(86_400 * 365);
         let mut deadline = pin!(tokio::time::sleep(keep_alive.unwrap_or(far)));
         let max_inflight = self.shared.config.max_inflight;
-        let mut handed_out = Vec::new();
         loop {
             // Packets already read, while there is room to answer them.
             let mut got_packet = false;
@@ -274,13 +271,13 @@ impl Connection {
                     Ok(_) => Wake::Read,
                     Err(_) => Wake::Close(CloseReason::Io),
                 },
-                _ = opened.session.ready.wait_ready_async(&mut handed_out), if can_take => Wake::Ready,
+                () = opened.session.turns.wait(), if can_take => Wake::Ready,
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
             };
             match wake {
                 Wake::Close(reason) => return reason,
                 Wake::Read | Wake::Wrote => {}
-                Wake::Ready => opened.session.todo.extend(handed_out.drain(..)),
+                Wake::Ready => {}
             }
         }
     }
@@ -292,31 +289,18 @@ impl Connection {
     fn take_ready(&mut self, session: &mut Session) -> bool {
         let max_inflight = self.shared.config.max_inflight;
         let mut removed = false;
-        let mut handed_out = Vec::new();
         while self.out.len() < OUT_HIGH_WATER && session.outgoing.len() < max_inflight {
-            let Some(id) = session.todo.pop_front() else {
-                if session.ready.try_ready(&mut handed_out) == 0 {
-                    break;
-                }
-                session.todo.extend(handed_out.drain(..));
-                continue;
-            };
-            // A linear search by id (at most `max_subscriptions`, 1,000 by default): indices move
-            // when the client unsubscribes, ids do not.
-            let Some(index) = session
-                .subscriptions
-                .iter()
-                .position(|s| s.receiver.id() == id)
-            else {
-                continue; // unsubscribed since it was handed out
-            };
-            match session.subscriptions[index].receiver.try_recv() {
-                Ok(delivery) => {
-                    self.deliver(session, index, &delivery);
-                    session.todo.push_back(id);
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Closed) => {
+            let subscriptions = &session.subscriptions;
+            let next = session.turns.try_next(|id| {
+                // A linear search by id (at most `max_subscriptions`, 1,000 by default): indices
+                // move when the client unsubscribes, ids do not.
+                let index = subscriptions.iter().position(|s| s.receiver.id() == id)?;
+                Some((index, subscriptions[index].receiver.try_recv()))
+            });
+            match next {
+                None => break,
+                Some((index, Ok(delivery))) => self.deliver(session, index, &delivery),
+                Some((index, Err(RecvError::Closed))) => {
                     // Unsubscribed through the broker by someone else: the client no longer has it.
                     session.subscriptions.remove(index);
                     removed = true;
@@ -445,7 +429,7 @@ impl Connection {
             .policy(config.policy)
             .name(format!("mqtt/{client_id}/{filter}"))
             .receive_retained(true)
-            .ready_signal(&session.ready);
+            .ready_signal(session.turns.signal());
         match self.shared.broker.subscribe_with(filter, options) {
             Ok(receiver) => {
                 session.subscriptions.push(ClientSubscription {

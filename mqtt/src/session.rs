@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rumqttc::{Publish, QoS};
-use switchyard::{ReadySignal, Subscription, SubscriptionId};
+use switchyard::{Subscription, SubscriptionId};
+
+use crate::receive::ReadyTurns;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::stats::{ClientStats, ClientSubscriptionStats, add_drops};
@@ -122,14 +124,11 @@ impl Outgoing {
 #[derive(Debug, Default)]
 pub(crate) struct Session {
     pub subscriptions: Vec<ClientSubscription>,
-    /// The ready list of the subscriptions above (each is attached to it, keyed by its id): the
-    /// connection waits on it and visits only subscriptions with messages. It lives with the session,
-    /// so what arrives while a persistent session's client is away is announced to the next
-    /// connection.
-    pub ready: Arc<ReadySignal>,
-    /// Subscriptions handed out by `ready` (or served and perhaps with more) that the connection has
-    /// not emptied yet, taken in turn.
-    pub todo: VecDeque<SubscriptionId>,
+    /// Turns between the subscriptions above, through their ready list (each is attached to its
+    /// signal, keyed by its id): the connection waits on it and visits only subscriptions with
+    /// messages. It lives with the session, so what arrives while a persistent session's client is
+    /// away is announced to the next connection.
+    pub turns: ReadyTurns,
     pub outgoing: Outgoing,
     /// QoS 2 packet ids received and published, awaiting PUBREL (so a resent PUBLISH is not published
     /// twice: MQTT 3.1.1 section 4.3.3, method B).
