@@ -347,9 +347,8 @@ enum Visited {
 impl Served {
     /// Takes what the consumer may take now.
     fn visit(&mut self, messages: &mut Vec<Message>) -> Visited {
-        let shared = self.shared.clone();
-        shared.visiting.store(true, Ordering::SeqCst);
-        let visited = if shared.paused.load(Ordering::SeqCst) {
+        self.shared.visiting.store(true, Ordering::SeqCst);
+        let visited = if self.shared.paused.load(Ordering::SeqCst) {
             if self.handles[0].is_closed() {
                 Visited::Closed
             } else {
@@ -360,7 +359,7 @@ impl Served {
         } else {
             self.take_paced()
         };
-        shared.visiting.store(false, Ordering::SeqCst);
+        self.shared.visiting.store(false, Ordering::SeqCst);
         visited
     }
 
@@ -395,26 +394,20 @@ impl Served {
     /// free again.
     fn take_paced(&mut self) -> Visited {
         let now = Instant::now();
-        let sub = &self.handles[0];
-        let mut taken = Vec::new();
-        for free_at in &mut self.free_at {
-            if *free_at > now {
+        for receiver in 0..self.free_at.len() {
+            if self.free_at[receiver] > now {
                 continue;
             }
-            match sub.try_recv() {
+            match self.handles[0].try_recv() {
                 Ok(delivery) => {
                     let missed = delivery.missed().map_or(0, |m| m.total());
-                    taken.push((delivery.into_message(), missed));
-                    *free_at = now + self.pace;
+                    self.remember(std::iter::once((delivery.message(), missed)));
+                    self.free_at[receiver] = now + self.pace;
                 }
-                Err(TryRecvError::Empty) => {
-                    self.remember(taken.iter().map(|(m, missed)| (m, *missed)));
-                    return Visited::Done;
-                }
+                Err(TryRecvError::Empty) => return Visited::Done,
                 Err(TryRecvError::Closed) => return Visited::Closed,
             }
         }
-        self.remember(taken.iter().map(|(m, missed)| (m, *missed)));
         let first_free = self.free_at.iter().min().copied().unwrap_or(now);
         Visited::ComeBackAt(first_free)
     }
