@@ -282,16 +282,9 @@ fn serve(signal: &ReadySignal, inbox: &Receiver<Command>) {
                 }
                 Command::Visit(id) => visit.push(id),
                 Command::Drop(id) => {
-                    if let Some(s) = served.remove(&id) {
-                        s.shared.stopped.store(true, Ordering::SeqCst);
-                    }
+                    served.remove(&id);
                 }
-                Command::Exit => {
-                    for s in served.values() {
-                        s.shared.stopped.store(true, Ordering::SeqCst);
-                    }
-                    return;
-                }
+                Command::Exit => return, // every `Served` drops with the map
             }
         }
         let now = Instant::now();
@@ -321,14 +314,20 @@ fn serve(signal: &ReadySignal, inbox: &Receiver<Command>) {
                     }
                 }
                 Visited::Closed => {
-                    if let Some(s) = served.remove(&id) {
-                        s.shared.stopped.store(true, Ordering::SeqCst);
-                    }
+                    served.remove(&id);
                 }
             }
         }
         again.sort_unstable();
         again.dedup();
+    }
+}
+
+/// A consumer whose pool thread lets it go (dropped by the dashboard, its subscription closed, or the
+/// pool stopping) is stopped, and its handles go with it.
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
     }
 }
 
