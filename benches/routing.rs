@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use switchyard::trie::Trie;
 use switchyard::{Broker, Subscription, SubscriptionOptions, filter_matches};
+use switchyard::{Filter, Trie};
 
 use common::naive::NaiveBroker;
 use common::{MATCHED_TOPIC, Settings, fresh_filter, generated_filter};
@@ -93,7 +93,8 @@ fn built<T>(what: &str, size: usize, build: impl FnOnce() -> T) -> T {
 fn build_trie(size: usize) -> Trie<u64> {
     let mut trie = Trie::new();
     for i in 0..size {
-        trie = trie.insert(&generated_filter(i), i as u64, i as u64);
+        let filter = Filter::new(&generated_filter(i)).expect("a generated filter is valid");
+        trie = trie.insert(&filter, i as u64, i as u64);
     }
     trie
 }
@@ -123,7 +124,9 @@ fn trie_matches(trie: &Trie<u64>, topic: &str) -> usize {
 fn routing(c: &mut Criterion) {
     let settings = Settings::from_env();
     assert!(filter_matches(&generated_filter(0), MATCHED_TOPIC));
-    let fresh: Vec<String> = (0..FRESH).map(fresh_filter).collect();
+    let fresh: Vec<Filter> = (0..FRESH)
+        .map(|i| Filter::new(&fresh_filter(i)).expect("a fresh filter is valid"))
+        .collect();
 
     for &size in &settings.sizes {
         let trie = built("trie", size, || build_trie(size));
@@ -193,7 +196,7 @@ fn routing(c: &mut Criterion) {
                         let filter = next_fresh();
                         let start = Instant::now();
                         let sub = broker
-                            .subscribe_with(filter, options.clone())
+                            .subscribe_with(filter.as_str(), options.clone())
                             .expect("valid filter");
                         spent += start.elapsed();
                         drop(sub);
@@ -206,7 +209,7 @@ fn routing(c: &mut Criterion) {
                     let mut spent = Duration::ZERO;
                     for _ in 0..iters {
                         let sub = broker
-                            .subscribe_with(next_fresh(), options.clone())
+                            .subscribe_with(next_fresh().as_str(), options.clone())
                             .expect("valid filter");
                         let start = Instant::now();
                         drop(sub);
@@ -245,7 +248,7 @@ fn routing(c: &mut Criterion) {
                         for _ in 0..iters {
                             let filter = next_fresh();
                             let start = Instant::now();
-                            let (id, rx) = naive.subscribe(filter, 1);
+                            let (id, rx) = naive.subscribe(filter.as_str(), 1);
                             spent += start.elapsed();
                             naive.unsubscribe(id);
                             drop(rx);
@@ -257,7 +260,7 @@ fn routing(c: &mut Criterion) {
                     b.iter_custom(|iters| {
                         let mut spent = Duration::ZERO;
                         for _ in 0..iters {
-                            let (id, rx) = naive.subscribe(next_fresh(), 1);
+                            let (id, rx) = naive.subscribe(next_fresh().as_str(), 1);
                             let start = Instant::now();
                             naive.unsubscribe(id);
                             spent += start.elapsed();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use switchyard::trie::Trie;
+use switchyard::Trie;
 use switchyard::{Broker, Filter, SubscriptionOptions};
 
 /// The system allocator, counting the bytes currently allocated.
@@ -113,7 +113,7 @@ fn where_the_bytes_go(count: usize, total: f64) -> Result<(), Box<dyn std::error
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     let mut trie = Trie::new();
     for (i, f) in filters.iter().enumerate() {
-        trie = trie.insert(f.as_str(), i as u64, value.clone());
+        trie = trie.insert(f, i as u64, value.clone());
     }
     let nodes = per_subscription(before);
     println!(

@@ -2,15 +2,15 @@
 //!
 //! A lock-free, in-memory publish/subscribe broker that accounts for every message.
 //!
-//! - **Topics and filters** ([`topic`]): hierarchical topics such as `stocks/AAPL/price`; filters with
+//! - **Topics and filters** : hierarchical topics such as `stocks/AAPL/price`; filters with
 //!   `+` (or `*`) for one level and `#` for any number of levels, validated with errors that name the
 //!   offending level.
-//! - **Routing** ([`trie`], [`routing`]): a persistent topic trie behind an `arc-swap`, so publishers never
+//! - **Routing** : a persistent topic trie behind an `arc-swap`, so publishers never
 //!   take a lock and subscribe/unsubscribe swap in a new table atomically.
-//! - **Subscriptions** ([`subscription`]): each owns a bounded lock-free MPMC queue; clones of a handle
+//! - **Subscriptions** : each owns a bounded lock-free MPMC queue; clones of a handle
 //!   compete for messages (a work queue), separate subscriptions each get every message (fan-out).
-//! - **Overflow** ([`policy`]): per subscription, `DropNewest`, `DropOldest` or `Block { timeout }`.
-//! - **Accounting** ([`counters`], [`stats`]): per subscription, `matched = delivered + dropped + depth`
+//! - **Overflow** : per subscription, `DropNewest`, `DropOldest` or `Block { timeout }`.
+//! - **Accounting** : per subscription, `matched = delivered + dropped + depth`
 //!   exactly at quiescence; drops are counted by reason, and receivers see gaps in-band.
 //!
 //! ```
@@ -36,53 +36,47 @@
 //! assert!(stats.balances());
 //! ```
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod barrier;
+// The layers, bottom up; each imports only from the ones above it in this list.
 mod broker;
-pub mod counters;
-pub mod dead_letter;
-mod delivery;
-pub mod durable;
-pub mod explain;
-pub mod join;
-mod lane;
-mod message;
-pub mod policy;
-pub mod priority;
-pub mod ready;
-mod recycle;
-pub mod request;
-pub mod retained;
-pub mod routing;
-pub mod stats;
-pub mod stats_query;
-pub mod subscription;
-mod sync;
-pub mod topic;
-pub mod trie;
-mod waiters;
+mod features; // join, dead letters, retained messages, request/reply: below the subscription
+mod id; // the subscription id every layer above shares
+mod message; // a message, its priority, why it can be dropped, where a request's replies go
+mod queue; // one subscription's lanes, the overflow policy, the ready list
+mod routing; // the routing table and one message's delivery along a route
+mod stats; // per-subscription counters and the snapshot types
+mod subscription; // options, core, offer, receive
+mod sync; // the loom facade, the asymmetric barrier, and every wait (`Waiters`)
+mod topic; // topics, filters and the persistent topic trie // the broker, its publisher handle, and its extensions: durable, explain, stats query
 
 pub use broker::{
-    Broker, BrokerOptions, PublishError, PublishOptions, PublishOutcome, Publisher, SubscribeError,
-    UnknownSubscription,
+    Broker, BrokerOptions, DurableState, DurableSubscription, Explained, Explanation, PublishError,
+    PublishOptions, Publisher, STATE_SCHEMA, StateError, StatsQuery, StatsSelection, StatsSort,
+    SubscribeError, UnknownSubscription,
 };
 pub use bytes::Bytes;
-pub use counters::{DropReason, DroppedByReason};
-pub use dead_letter::{DeadLetter, DeadLetterStats, DeadLetters};
-pub use durable::{DurableState, DurableSubscription, STATE_SCHEMA, StateError};
-pub use explain::{Explained, Explanation};
+pub use features::dead_letter::{DeadLetter, DeadLetters};
+pub use features::join::{DoneError, JoinError};
+pub use features::request::{PendingReply, RequestError};
+pub use features::retained::RetainedLimits;
+pub use id::SubscriptionId;
 pub use message::Message;
-pub use policy::{OverflowPolicy, ParsePolicyError};
-pub use priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
-pub use ready::{AlreadyAttached, ReadySignal};
-pub use request::{PendingReply, ReplyError, RequestError, RequestStats};
-pub use retained::{RetainedLimits, RetainedStats};
-pub use stats::{LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Totals};
-pub use stats_query::{StatsQuery, StatsSelection, StatsSort};
-pub use subscription::{
-    Delivery, DoneError, Drained, JoinError, RecvError, RecvTimeoutError, Subscription,
-    SubscriptionId, SubscriptionOptions, TryRecvError,
+pub use message::priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
+pub use message::reason::{DropReason, DroppedByReason};
+pub use message::reply::ReplyError;
+pub use queue::policy::{OverflowPolicy, ParsePolicyError};
+pub use queue::ready::{AlreadyAttached, ReadySignal};
+pub use routing::delivery::PublishOutcome;
+pub use stats::features::{DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::snapshot::{
+    LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
 };
-pub use topic::{Filter, Topic, TopicError, TopicLimits, filter_matches};
+pub use subscription::{
+    Delivery, Drained, RecvError, RecvTimeoutError, Subscription, SubscriptionOptions, TryRecvError,
+};
+pub use topic::trie::Trie;
+pub use topic::{
+    Filter, Topic, TopicError, TopicLimits, filter_matches, validate_filter, validate_topic,
+};

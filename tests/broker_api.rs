@@ -274,7 +274,7 @@ fn filters_as_deep_as_any_limits_allow_work_on_a_default_thread_stack_and_deeper
 
 #[test]
 fn a_subscriptions_matched_counts_its_publisher_handles_once_while_they_live_and_after() {
-    use switchyard::stats_query::StatsQuery;
+    use switchyard::StatsQuery;
     let broker = Broker::new();
     let sub = broker.subscribe("a/#").unwrap();
     let mut one = broker.publisher("a/1").unwrap();

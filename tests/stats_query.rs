@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use switchyard::stats_query::{StatsQuery, StatsSort};
 use switchyard::{Broker, OverflowPolicy, SubscriptionOptions};
+use switchyard::{StatsQuery, StatsSort};
 
 /// Subscriptions `q/0`..`q/9` with capacity `4 + i`, each published `2i` messages (none received), so
 /// depth, fill and drops all grow with `i`; `q/0` has been received from once.

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use switchyard::trie::Trie;
-use switchyard::{Broker, TopicLimits, filter_matches, topic};
+use switchyard::Trie;
+use switchyard::{Broker, Filter, TopicLimits, filter_matches, validate_filter, validate_topic};
 
 /// Levels from a small alphabet so that random filters and topics actually collide, including the empty
 /// level, a `$` level, and `*` inside a level (an ordinary character there).
@@ -63,8 +63,8 @@ proptest! {
     #[test]
     fn generated_topics_and_filters_are_valid(t in topic_strategy(), f in filter_strategy()) {
         let limits = TopicLimits::default();
-        prop_assert!(topic::validate_topic(&t, &limits).is_ok(), "{}", t);
-        prop_assert!(topic::validate_filter(&f, &limits).is_ok(), "{}", f);
+        prop_assert!(validate_topic(&t, &limits).is_ok(), "{}", t);
+        prop_assert!(validate_filter(&f, &limits).is_ok(), "{}", f);
     }
 
     #[test]
@@ -78,12 +78,14 @@ proptest! {
         for (id, op) in ops.iter().enumerate() {
             match op {
                 Op::Subscribe(f) => {
-                    trie = trie.insert(f, id as u64, id as u64);
+                    trie = trie.insert(&Filter::new(f).unwrap(), id as u64, id as u64);
                     live.insert(id as u64, f.clone());
                 }
                 Op::Unsubscribe(n) if !live.is_empty() => {
                     let (&victim, f) = live.iter().nth(n % live.len()).unwrap();
-                    trie = trie.remove(f, victim).expect("a live entry is found");
+                    trie = trie
+                        .remove(&Filter::new(f).unwrap(), victim)
+                        .expect("a live entry is found");
                     live.remove(&victim);
                 }
                 Op::Unsubscribe(_) => {}

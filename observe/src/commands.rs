@@ -140,7 +140,7 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
             .map_err(|e| HttpError::bad_request(e.to_string()))?,
         None => Priority::Normal,
     };
-    switchyard::topic::validate_topic(&request.topic, &state.broker.limits())
+    switchyard::validate_topic(&request.topic, &state.broker.limits())
         .map_err(|e| HttpError::bad_request(format!("invalid topic: {e}")))?;
     let options = PublishOptions::new()
         .priority(priority)

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::{Response, StatusCode};
-use switchyard::stats_query::{StatsQuery, StatsSort, SubscriptionCounts};
 use switchyard::{Explanation, StatsSelection, SubscriptionId};
+use switchyard::{StatsQuery, StatsSort, SubscriptionCounts};
 
 use crate::http::{Body, HttpError, json, query_pairs};
 use crate::options::Access;

@@ -283,7 +283,7 @@ impl BrokerLink for EmbeddedBroker {
         count: u64,
         options: PublishOptions,
     ) -> anyhow::Result<()> {
-        switchyard::topic::validate_topic(topic, &self.broker.limits())?;
+        switchyard::validate_topic(topic, &self.broker.limits())?;
         let job = PublishJob {
             topic: topic.to_string(),
             payload: payload.to_string(),

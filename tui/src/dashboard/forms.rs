@@ -6,10 +6,10 @@
 //! field has been edited, or for every field once the user tried to submit; an invalid form stays open.
 
 use crossterm::event::{Event as CrosstermEvent, KeyCode, KeyEvent};
-use switchyard::topic::{validate_filter, validate_topic};
 use switchyard::{
     OverflowPolicy, Priority, PublishOptions, SubscribeError, SubscriptionOptions, TopicLimits,
 };
+use switchyard::{validate_filter, validate_topic};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 

@@ -415,7 +415,7 @@ impl BrokerLink for RemoteBroker {
         options: PublishOptions,
     ) -> anyhow::Result<()> {
         self.commands_available("publishing")?;
-        switchyard::topic::validate_topic(topic, &self.limits())?;
+        switchyard::validate_topic(topic, &self.limits())?;
         self.send(Job::Publish(PublishRequest {
             topic: topic.to_string(),
             payload: payload.to_string(),

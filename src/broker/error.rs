@@ -1,0 +1,74 @@
+//! Why a subscribe or a publish was refused.
+
+use crate::id::SubscriptionId;
+use crate::subscription::SubscriptionOptions;
+use crate::topic::TopicError;
+
+/// Why a subscribe was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The filter is not valid.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(#[from] TopicError),
+    /// A capacity of zero was asked for.
+    #[error("capacity must be at least 1 message, got 0")]
+    ZeroCapacity,
+    /// A durable subscription was asked for without a name.
+    #[error("a durable subscription needs a name (SubscriptionOptions::name)")]
+    DurableNeedsName,
+    /// A durable subscription of that name exists with another filter.
+    #[error("the durable subscription `{name}` already exists with filter `{filter}`")]
+    DurableNameTaken {
+        /// The name asked for.
+        name: String,
+        /// The existing subscription's filter.
+        filter: String,
+    },
+    /// A capacity over [`SubscriptionOptions::MAX_CAPACITY`] was asked for.
+    #[error("capacity {capacity} is over the limit of {max} messages per subscription")]
+    CapacityTooLarge {
+        /// What was asked for.
+        capacity: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The topic is not valid.
+    #[error("invalid topic: {0}")]
+    InvalidTopic(#[from] TopicError),
+    /// A retained publish would take the retained store over one of its bounds; nothing was published.
+    #[error(
+        "cannot retain a message on `{topic}`: the retained store is at its {limit} limit of {max}"
+    )]
+    RetainedFull {
+        /// The topic of the refused message.
+        topic: String,
+        /// Which bound: `max_messages` or `max_bytes`.
+        limit: &'static str,
+        /// The bound's value.
+        max: usize,
+    },
+}
+
+/// An operation named a subscription the broker does not have (never had, or already removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no subscription with id {0}")]
+pub struct UnknownSubscription(pub SubscriptionId);
+
+/// Refuses a capacity of zero or over [`SubscriptionOptions::MAX_CAPACITY`].
+pub(crate) fn check_capacity(capacity: usize) -> Result<(), SubscribeError> {
+    if capacity == 0 {
+        return Err(SubscribeError::ZeroCapacity);
+    }
+    if capacity > SubscriptionOptions::MAX_CAPACITY {
+        return Err(SubscribeError::CapacityTooLarge {
+            capacity,
+            max: SubscriptionOptions::MAX_CAPACITY,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,550 @@
+//! The broker: publish, subscribe, unsubscribe, stats.
+//!
+//! # Data path
+//! `publish(topic, payload)` validates the topic, loads one routing-table snapshot, walks the trie, and
+//! offers the message to each matching subscription's queue under that subscription's overflow policy.
+//! The message (topic and payload) is allocated once, lazily, only if something matched, and shared by
+//! every subscription it reaches. No lock is taken; no system call is made unless a receiver is parked.
+//!
+//! # Control path
+//! `subscribe` and `unsubscribe` serialise on one mutex, build the next routing table (sharing every
+//! unchanged trie node) and swap it in; see [`crate::routing`].
+//!
+//! # Retiring a subscription without losing a message
+//! Unsubscribing removes the subscription from the table, closes it and counts what was queued as
+//! dropped (`unsubscribed`). A publisher that loaded the previous table a moment earlier may still be
+//! offering it a message. Closed subscriptions count such late offers as `unsubscribed` drops; if one
+//! slips into the queue between the close and the drain, it is still there when the subscription is
+//! finalised. A removed subscription stays on a *retiring* list, still counted in the totals, until the
+//! broker holds its only reference ([`Arc::get_mut`] succeeds: no routing table, cached route or
+//! receiver handle can reach it any more, and its reference drops have been acquired); then its queue
+//! is drained one last time and its counters are folded into the broker's retired totals. So broker-wide
+//! totals never go backwards and `matched = delivered + dropped + depth` holds across churn.
+
+mod durable;
+mod error;
+mod explain;
+mod options;
+mod publisher;
+mod stats_query;
+
+pub use durable::{DurableState, DurableSubscription, STATE_SCHEMA, StateError};
+pub(crate) use error::check_capacity;
+pub use error::{PublishError, SubscribeError, UnknownSubscription};
+pub use explain::{Explained, Explanation};
+pub use options::{BrokerOptions, PublishOptions};
+pub use publisher::Publisher;
+pub use stats_query::{StatsQuery, StatsSelection, StatsSort};
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::features::dead_letter::{DeadLetterQueue, DeadLetters};
+use crate::features::join::JoinError;
+use crate::features::request::{PendingReply, ReplySlot, RequestCounters, RequestError};
+use crate::features::retained::RetainedStore;
+use crate::id::SubscriptionId;
+use crate::message::Message;
+use crate::message::reason::DroppedByReason;
+use crate::queue::policy::OverflowPolicy;
+pub use crate::routing::delivery::PublishOutcome;
+use crate::routing::delivery::{PublishCounters, Route};
+use crate::routing::table::Routing;
+use crate::stats::snapshot::{Rates, StatsSnapshot, SubscriptionStats, Totals};
+use crate::subscription::{Retire, Subscription, SubscriptionCore, SubscriptionOptions, Wait};
+use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
+
+/// Counts folded in from removed subscriptions, so totals stay monotonic.
+#[derive(Debug, Default)]
+pub(crate) struct RetiredTotals {
+    pub(crate) matched: u64,
+    pub(crate) delivered: u64,
+    pub(crate) dropped: DroppedByReason,
+}
+
+#[derive(Debug)]
+struct RateSample {
+    at: Instant,
+    published: u64,
+    delivered: u64,
+    dropped: u64,
+}
+
+/// State only the control path touches, behind the control mutex.
+#[derive(Debug)]
+pub(crate) struct Control {
+    next_id: SubscriptionId,
+    live: BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
+    retiring: Vec<Arc<SubscriptionCore>>,
+    retired: RetiredTotals,
+    last_sample: RateSample,
+}
+
+impl Control {
+    /// The live durable subscription called `name`.
+    pub(crate) fn durable(&self, name: &str) -> Option<&Arc<SubscriptionCore>> {
+        self.durables().find(|c| &*c.name == name)
+    }
+
+    /// The live durable subscriptions, by id.
+    pub(crate) fn durables(&self) -> impl Iterator<Item = &Arc<SubscriptionCore>> {
+        self.live.values().filter(|c| c.durable)
+    }
+
+    /// Finalises every retiring subscription that nothing but this list can reach any more.
+    fn finalize_retiring(&mut self) {
+        let retired = &mut self.retired;
+        self.retiring.retain_mut(|core| {
+            if Arc::get_mut(core).is_none() {
+                return true;
+            }
+            core.drain_unsubscribed();
+            let s = core.stats();
+            retired.matched += s.matched;
+            retired.delivered += s.delivered;
+            retired.dropped.add(&s.dropped_by_reason);
+            false
+        });
+    }
+}
+
+/// The broker's shared state; [`Broker`] and [`Publisher`] hold it, and [`Subscription`]s hold it as
+/// the [`Retire`] that takes them out of routing.
+#[derive(Debug)]
+pub(crate) struct BrokerShared {
+    routing: Routing,
+    publishes: PublishCounters,
+    control: Mutex<Control>,
+    limits: TopicLimits,
+    started: Instant,
+    dead_letters: Option<Arc<DeadLetterQueue>>,
+    requests: Arc<RequestCounters>,
+    /// Taken only by retained publishes and by subscribes that ask for retained messages.
+    retained: Mutex<RetainedStore>,
+}
+
+impl BrokerShared {
+    fn retained(&self) -> MutexGuard<'_, RetainedStore> {
+        // Every update of the store is completed before anything that could panic.
+        self.retained
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Stores `msg` as its topic's retained message and routes it. The store update and the table load
+    /// happen under the retained mutex, so a subscription being replayed the store sees the message
+    /// exactly once; the offers happen after the mutex is released, so a `Block` subscription that makes
+    /// this publish wait holds up neither [`Broker::stats`] nor other retained publishes. See
+    /// [`RetainedLimits`](crate::RetainedLimits).
+    #[cold]
+    fn publish_retained(&self, msg: Message) -> Result<PublishOutcome, PublishError> {
+        let table = {
+            let mut store = self.retained();
+            store
+                .retain(&msg)
+                .map_err(|full| PublishError::RetainedFull {
+                    topic: msg.topic().to_string(),
+                    limit: full.limit,
+                    max: full.max,
+                })?;
+            self.routing.load()
+        };
+        let routed = msg.clone();
+        Ok(self
+            .publishes
+            .deliver(Route::Table(&table, msg.topic()), move || routed))
+    }
+
+    pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
+        // The control state stays consistent even if a holder panicked: every update to it is a
+        // single assignment or push after the fallible work is done.
+        self.control
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl Retire for BrokerShared {
+    /// Removes subscription `id`: out of the table, closed, drained. Returns whether it was live.
+    fn retire(&self, id: SubscriptionId) -> bool {
+        let mut ctl = self.control();
+        let Some(core) = ctl.live.remove(&id) else {
+            return false;
+        };
+        self.routing.update(|trie| {
+            trie.remove(&core.filter, id)
+                .unwrap_or_else(|| trie.clone())
+        });
+        core.close();
+        core.drain_unsubscribed();
+        ctl.retiring.push(core);
+        ctl.finalize_retiring();
+        true
+    }
+}
+
+/// A lock-free publish/subscribe broker. Cheap to clone: clones share one broker.
+///
+/// ```
+/// use switchyard::Broker;
+///
+/// let broker = Broker::new();
+/// let prices = broker.subscribe("stocks/+/price").unwrap();
+/// broker.publish("stocks/AAPL/price", "189.5").unwrap();
+/// let d = prices.try_recv().unwrap();
+/// assert_eq!(d.topic(), "stocks/AAPL/price");
+/// assert_eq!(&d.payload()[..], b"189.5");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Broker {
+    shared: Arc<BrokerShared>,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Broker {
+    /// A broker with the default [`TopicLimits`].
+    pub fn new() -> Self {
+        Self::with_limits(TopicLimits::default())
+    }
+
+    /// A broker that validates topics and filters against `limits`.
+    pub fn with_limits(limits: TopicLimits) -> Self {
+        Self::with_options(BrokerOptions::new().limits(limits))
+    }
+
+    /// A broker set up with `options`.
+    pub fn with_options(options: BrokerOptions) -> Self {
+        let BrokerOptions {
+            limits,
+            dead_letters,
+            retained,
+        } = options;
+        // Registering for the asymmetric fence can take milliseconds once threads run (the kernel
+        // waits for a grace period); here, usually before the data path's threads exist, it costs
+        // no message its latency.
+        crate::sync::barrier::prepare();
+        let now = Instant::now();
+        Self {
+            shared: Arc::new(BrokerShared {
+                routing: Routing::new(),
+                publishes: PublishCounters::default(),
+                control: Mutex::new(Control {
+                    next_id: 1,
+                    live: BTreeMap::new(),
+                    retiring: Vec::new(),
+                    retired: RetiredTotals::default(),
+                    last_sample: RateSample {
+                        at: now,
+                        published: 0,
+                        delivered: 0,
+                        dropped: 0,
+                    },
+                }),
+                limits,
+                started: now,
+                dead_letters: dead_letters.map(|c| Arc::new(DeadLetterQueue::new(c.max(1)))),
+                retained: Mutex::new(RetainedStore::new(retained)),
+                requests: Arc::new(RequestCounters::default()),
+            }),
+        }
+    }
+
+    /// The shared state, for the feature modules' `impl Broker` blocks.
+    pub(crate) fn shared(&self) -> &Arc<BrokerShared> {
+        &self.shared
+    }
+
+    /// A reader of the dead-letter queue, if the broker keeps one ([`BrokerOptions::dead_letters`]).
+    pub fn dead_letters(&self) -> Option<DeadLetters> {
+        self.shared.dead_letters.clone().map(DeadLetters::new)
+    }
+
+    /// The limits topics and filters are validated against.
+    pub fn limits(&self) -> TopicLimits {
+        self.shared.limits
+    }
+
+    /// Subscribes to `filter` with default options (capacity 256, `DropNewest`).
+    pub fn subscribe(&self, filter: &str) -> Result<Subscription, SubscribeError> {
+        self.subscribe_with(filter, SubscriptionOptions::default())
+    }
+
+    /// Subscribes to `filter` with `options`. Publishes that start after this returns reach the new
+    /// subscription.
+    pub fn subscribe_with(
+        &self,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> Result<Subscription, SubscribeError> {
+        let filter = Filter::with_limits(filter, &self.shared.limits)?;
+        check_capacity(options.capacity)?;
+        // Lock order: retained store, then control. Held across the table swap and the replay, so no
+        // retained publish falls between them (see `crate::features::retained`).
+        let mut retained = options.receive_retained.then(|| self.shared.retained());
+        let mut ctl = self.shared.control();
+        ctl.finalize_retiring();
+        if options.durable {
+            let name = options
+                .name
+                .as_deref()
+                .ok_or(SubscribeError::DurableNeedsName)?;
+            if let Some(existing) = ctl.durable(name) {
+                if existing.filter.as_str() != filter.as_str() {
+                    return Err(SubscribeError::DurableNameTaken {
+                        name: name.to_string(),
+                        filter: existing.filter.to_string(),
+                    });
+                }
+                // The same durable subscription again: a new receiver of it.
+                return Ok(Subscription::new(existing.clone(), self.shared.clone()));
+            }
+        }
+        let core = self.add_subscription(&mut ctl, filter, &options);
+        drop(ctl);
+        if let Some(store) = retained.as_mut() {
+            store.replay(&core.filter, |msg| {
+                core.offer(msg, Wait::Never);
+            });
+        }
+        Ok(Subscription::new(core, self.shared.clone()))
+    }
+
+    /// Creates a subscription and swaps it into the routing table. Under the control lock.
+    pub(crate) fn add_subscription(
+        &self,
+        ctl: &mut Control,
+        filter: Filter,
+        options: &SubscriptionOptions,
+    ) -> Arc<SubscriptionCore> {
+        let id = ctl.next_id;
+        ctl.next_id += 1;
+        let core = Arc::new(SubscriptionCore::new(
+            id,
+            filter,
+            options,
+            self.shared.dead_letters.clone(),
+        ));
+        self.shared
+            .routing
+            .update(|trie| trie.insert(&core.filter, id, core.clone()));
+        ctl.live.insert(id, core.clone());
+        core
+    }
+
+    /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped
+    /// (`unsubscribed`). Its receivers then get `Closed`.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), UnknownSubscription> {
+        if self.shared.retire(id) {
+            Ok(())
+        } else {
+            Err(UnknownSubscription(id))
+        }
+    }
+
+    /// Changes the overflow policy of subscription `id` while it runs.
+    pub fn set_policy(
+        &self,
+        id: SubscriptionId,
+        policy: OverflowPolicy,
+    ) -> Result<(), UnknownSubscription> {
+        let ctl = self.shared.control();
+        let core = ctl.live.get(&id).ok_or(UnknownSubscription(id))?;
+        core.set_policy(policy);
+        Ok(())
+    }
+
+    /// Publishes `payload` on `topic`.
+    ///
+    /// Returns what happened: how many subscriptions matched, queued it, or dropped a message. A publish
+    /// that matches nothing is counted as `unrouted`. Never blocks unless a matching subscription uses
+    /// [`OverflowPolicy::Block`] and its queue is full.
+    #[inline]
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishOutcome, PublishError> {
+        self.publish_with(topic, payload, PublishOptions::default())
+    }
+
+    /// Publishes `payload` on `topic` with `options`: a priority, and whether to retain it.
+    ///
+    /// Without `retain` this is [`Broker::publish`] with the message in the lane of its priority, at the
+    /// same cost. With `retain` the message also becomes the topic's retained message (see
+    /// [`RetainedLimits`](crate::RetainedLimits)); that path takes the retained store's mutex and may fail with
+    /// [`PublishError::RetainedFull`].
+    pub fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        options: PublishOptions,
+    ) -> Result<PublishOutcome, PublishError> {
+        validate_topic(topic, &self.shared.limits)?;
+        if options.retain {
+            return self.shared.publish_retained(
+                Message::on_str(topic, payload, options.priority).tagged(options.tag),
+            );
+        }
+        let table = self.shared.routing.load();
+        Ok(self
+            .shared
+            .publishes
+            .deliver(Route::Table(&table, topic), || {
+                Message::on_str(topic, payload, options.priority).tagged(options.tag)
+            }))
+    }
+
+    /// Publishes a request on `topic` and blocks up to `timeout` for the first reply. See
+    /// [`PendingReply`](crate::PendingReply).
+    ///
+    /// Fails at once with [`RequestError::Unrouted`] when no subscription matches, and with
+    /// [`RequestError::NotQueued`] when every matching subscription dropped it.
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        self.request_async(topic, payload)?.wait(timeout)
+    }
+
+    /// Publishes a request on `topic` and returns the reply as a future ([`PendingReply`]). Routing
+    /// errors come at once, as for [`Broker::request`]. Put a timeout around the future with your
+    /// runtime; dropping it gives up (later replies count as late).
+    pub fn request_async(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PendingReply, RequestError> {
+        let topic = Topic::with_limits(topic, &self.shared.limits)?;
+        let slot = ReplySlot::new(self.shared.requests.clone());
+        let msg = Message::request(topic.clone(), payload.into(), slot.clone());
+        let pending = PendingReply::new(slot, topic.clone());
+        let table = self.shared.routing.load();
+        let outcome = self
+            .shared
+            .publishes
+            .deliver(Route::Table(&table, topic.as_str()), move || msg);
+        if outcome.matched == 0 {
+            pending.never_sent();
+            return Err(RequestError::Unrouted {
+                topic: topic.to_string(),
+            });
+        }
+        if outcome.queued == 0 {
+            pending.never_sent();
+            return Err(RequestError::NotQueued {
+                topic: topic.to_string(),
+                matched: outcome.matched,
+            });
+        }
+        self.shared.requests.count_sent();
+        Ok(pending)
+    }
+
+    /// A publishing handle bound to `topic`: validated once, its route cached (see [`Publisher`]).
+    pub fn publisher(&self, topic: &str) -> Result<Publisher, TopicError> {
+        let topic = Topic::with_limits(topic, &self.shared.limits)?;
+        Ok(Publisher::new(self.shared.clone(), topic))
+    }
+
+    /// Waits up to `timeout` until every message of joinable subscription `id` has been processed
+    /// (received and acknowledged with [`Subscription::done`]) or dropped. See [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable).
+    pub fn join(&self, id: SubscriptionId, timeout: Duration) -> Result<(), JoinError> {
+        let core = self
+            .shared
+            .control()
+            .live
+            .get(&id)
+            .cloned()
+            .ok_or(JoinError::Unknown(id))?;
+        core.join_until(Instant::now().checked_add(timeout))
+    }
+
+    /// The counters of live subscription `id`.
+    pub fn subscription_stats(&self, id: SubscriptionId) -> Option<SubscriptionStats> {
+        self.shared.control().live.get(&id).map(|c| c.stats())
+    }
+
+    /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
+    pub(crate) fn routing_table(
+        &self,
+    ) -> arc_swap::Guard<Arc<crate::routing::table::RoutingTable>> {
+        self.shared.routing.load()
+    }
+}
+
+/// The control state a stats query reads, under the control mutex (see [`StatsQuery`](crate::StatsQuery)).
+pub(crate) struct ControlView<'a> {
+    pub(crate) live: &'a BTreeMap<SubscriptionId, Arc<SubscriptionCore>>,
+    pub(crate) retiring: &'a [Arc<SubscriptionCore>],
+    pub(crate) retired: &'a RetiredTotals,
+}
+
+/// Hooks for [`StatsQuery`](crate::StatsQuery), which reads what [`Broker::stats`] reads without touching its
+/// rate sample.
+impl Broker {
+    /// Runs `f` under the control mutex, after finalising what can be, as [`Broker::stats`] does.
+    pub(crate) fn with_control<R>(&self, f: impl FnOnce(ControlView<'_>) -> R) -> R {
+        let mut ctl = self.shared.control();
+        ctl.finalize_retiring();
+        f(ControlView {
+            live: &ctl.live,
+            retiring: &ctl.retiring,
+            retired: &ctl.retired,
+        })
+    }
+
+    /// `(published, unrouted, when the broker started)`.
+    pub(crate) fn publish_counts(&self) -> (u64, u64, Instant) {
+        let (published, unrouted) = self.shared.publishes.totals();
+        (published, unrouted, self.shared.started)
+    }
+
+    /// Rates over the interval since the previous call (or since the broker started), from `totals`
+    /// now, and makes `totals` the start of the next interval: the one rate sample
+    /// [`Broker::stats`] shares among its callers.
+    pub(crate) fn rates_since_last_call(&self, totals: &Totals) -> Rates {
+        let now = Instant::now();
+        let mut ctl = self.shared.control();
+        let last = &ctl.last_sample;
+        let secs = now.duration_since(last.at).as_secs_f64();
+        let per_s = |now: u64, before: u64| {
+            if secs > 0.0 {
+                now.saturating_sub(before) as f64 / secs
+            } else {
+                0.0
+            }
+        };
+        let rates = Rates {
+            published_per_s: per_s(totals.published, last.published),
+            delivered_per_s: per_s(totals.delivered, last.delivered),
+            dropped_per_s: per_s(totals.dropped, last.dropped),
+        };
+        ctl.last_sample = RateSample {
+            at: now,
+            published: totals.published,
+            delivered: totals.delivered,
+            dropped: totals.dropped,
+        };
+        rates
+    }
+
+    /// A snapshot with only the dead-letter, retained and request sections filled in.
+    pub(crate) fn stats_sections(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
+            retained: self.shared.retained().stats(),
+            requests: self.shared.requests.stats(),
+            ..StatsSnapshot::default()
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! How a broker is set up, and how one message is published.
+
+use crate::features::retained::RetainedLimits;
+use crate::message::priority::Priority;
+use crate::topic::TopicLimits;
+
+/// How a broker is set up. `BrokerOptions::default()` is what [`Broker::new`](crate::Broker::new) builds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerOptions {
+    /// Limits topics and filters are validated against.
+    pub limits: TopicLimits,
+    /// Capacity of the dead-letter queue; `None` (the default) keeps no dead letters.
+    /// See [`DeadLetters`](crate::DeadLetters).
+    pub dead_letters: Option<usize>,
+    /// Bounds of the retained-message store. See [`RetainedLimits`](crate::RetainedLimits).
+    pub retained: RetainedLimits,
+}
+
+impl BrokerOptions {
+    /// Default options: default limits, no dead-letter queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the topic limits.
+    pub fn limits(mut self, limits: TopicLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the bounds of the retained-message store.
+    pub fn retained(mut self, limits: RetainedLimits) -> Self {
+        self.retained = limits;
+        self
+    }
+
+    /// Keeps up to `capacity` dead letters (at least 1; a zero is raised to 1).
+    pub fn dead_letters(mut self, capacity: usize) -> Self {
+        self.dead_letters = Some(capacity.max(1));
+        self
+    }
+}
+
+/// How to publish one message. `PublishOptions::default()` is what [`Broker::publish`](crate::Broker::publish) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// The message's priority; receivers take higher priorities first.
+    pub priority: Priority,
+    /// Keep it as the topic's retained message; an empty payload clears it. See [`RetainedLimits`](crate::RetainedLimits).
+    pub retain: bool,
+    /// A byte carried with the message to its receivers ([`Message::tag`](crate::Message::tag)), for protocol adapters; 0
+    /// by default.
+    pub tag: u8,
+}
+
+impl PublishOptions {
+    /// `Normal` priority.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets whether the message is retained.
+    pub fn retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// Sets the byte carried with the message ([`Message::tag`](crate::Message::tag)).
+    pub fn tag(mut self, tag: u8) -> Self {
+        self.tag = tag;
+        self
+    }
+}

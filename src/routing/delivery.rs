@@ -1,0 +1,290 @@
+//! Route delivery: the one step every publish ends in.
+//!
+//! Every way to publish — a topic string ([`crate::Broker::publish`] and `publish_with`), a retained
+//! message, a request, a [`crate::Publisher`] handle — ends here: [`PublishCounters::deliver`] for one
+//! message, [`PublishCounters::deliver_batch`] for a publisher's batch. Both offer the messages to each
+//! subscription of the route, under each subscription's policy ([`SubscriptionCore::offer_all`], the
+//! one offer, which takes a whole batch at once), add up what happened, and count the publishes: in
+//! the broker's shared counters, or in a publisher handle's own ([`HandleCounts`]). A route is either
+//! a walk of one routing-table snapshot's trie or a publisher's cached list of subscriptions
+//! ([`Route`]).
+//!
+//! A message is built only when the route reaches a subscription, so a publish that matches nothing
+//! allocates nothing; it is built once and shared by every subscription it reaches. Along a cached
+//! route the last subscription takes the caller's handles instead of clones.
+
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::message::Message;
+use crate::routing::table::RoutingTable;
+use crate::stats::counters::{LiveCounts, OwnCount};
+use crate::subscription::{MatchedBy, Offered, SubscriptionCore, Wait};
+use crate::sync::{AtomicU64, Ordering};
+
+/// What one publish did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishOutcome {
+    /// Subscriptions whose filter matched the topic.
+    pub matched: usize,
+    /// Of those, how many queued the message.
+    pub queued: usize,
+    /// Messages dropped because of this publish: the new message where it was refused (full queue, block
+    /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
+    pub dropped: usize,
+}
+
+impl PublishOutcome {
+    /// Adds what offering `n` messages to one subscription did.
+    #[inline]
+    fn add(&mut self, n: usize, offered: Offered) {
+        self.matched += n;
+        self.queued += offered.queued;
+        self.dropped += offered.evicted + offered.dropped;
+    }
+
+    /// Adds another outcome to this one.
+    pub fn merge(&mut self, other: PublishOutcome) {
+        self.matched += other.matched;
+        self.queued += other.queued;
+        self.dropped += other.dropped;
+    }
+}
+
+/// The subscriptions one message goes to.
+pub(crate) enum Route<'a> {
+    /// Every subscription whose filter matches the topic, in one routing-table snapshot.
+    Table(&'a RoutingTable, &'a str),
+    /// A publisher's cached list, valid for the table version it was computed from, and the
+    /// publisher's own publish counts.
+    Cached(&'a [CachedRoute], &'a HandleCounts),
+}
+
+/// One subscription of a publisher's cached route, with the publisher's own `matched` counter for
+/// it ([`OwnCount`]): registered with the subscription when the route is cached, folded into
+/// the subscription's shared count when it is dropped.
+#[derive(Debug)]
+pub(crate) struct CachedRoute {
+    pub(crate) core: Arc<SubscriptionCore>,
+    matched: Arc<OwnCount>,
+}
+
+impl CachedRoute {
+    pub(crate) fn new(core: Arc<SubscriptionCore>) -> Self {
+        let matched = core.register_handle_matched();
+        Self { core, matched }
+    }
+
+    #[inline]
+    fn offer_all(&self, msgs: impl ExactSizeIterator<Item = Message>) -> Offered {
+        self.core
+            .offer_all(msgs, Wait::MayBlock, MatchedBy::Handle(&self.matched))
+    }
+}
+
+impl Drop for CachedRoute {
+    fn drop(&mut self) {
+        self.core.fold_handle_matched(&self.matched);
+    }
+}
+
+/// The broker's publish counters: one pair every `Broker::publish` writes (hence padded apart), and
+/// one pair per [`crate::Publisher`] handle that only that handle writes.
+#[derive(Debug, Default)]
+pub(crate) struct PublishCounters {
+    published: CachePadded<AtomicU64>,
+    unrouted: CachePadded<AtomicU64>,
+    /// The counts of live `Publisher` handles, folded into the shared pair when they drop.
+    handles: LiveCounts<HandleCounts>,
+}
+
+/// One `Publisher` handle's publish counts.
+///
+/// Only its handle writes them ([`OwnCount`]): no locked instruction, and no cache line shared with
+/// other publishers.
+#[derive(Debug, Default)]
+pub(crate) struct HandleCounts {
+    published: CachePadded<OwnCount>,
+    unrouted: OwnCount,
+}
+
+impl HandleCounts {
+    #[inline]
+    fn add(&self, n: u64, unrouted: bool) {
+        self.published.add(n);
+        if unrouted {
+            self.unrouted.add(n);
+        }
+    }
+}
+
+/// Where one delivery's publishes are counted.
+#[derive(Clone, Copy)]
+enum Counts<'a> {
+    /// The broker-wide pair, for `Broker::publish` and friends.
+    Shared,
+    /// A `Publisher` handle's own.
+    Handle(&'a HandleCounts),
+}
+
+impl PublishCounters {
+    /// Offers the message `build` makes (called at most once, and only if `route` reaches a
+    /// subscription) to every subscription of `route`, and counts the publish.
+    #[inline]
+    pub(crate) fn deliver(
+        &self,
+        route: Route<'_>,
+        build: impl FnOnce() -> Message,
+    ) -> PublishOutcome {
+        match route {
+            Route::Table(table, topic) => {
+                let mut outcome = PublishOutcome::default();
+                let mut build = Some(build);
+                let mut message: Option<Message> = None;
+                table.trie.for_each_match(topic, |core| {
+                    if message.is_none() {
+                        message = build.take().map(|build| build());
+                    }
+                    if let Some(msg) = &message {
+                        outcome.add(
+                            1,
+                            core.offer_all(
+                                std::iter::once(msg.clone()),
+                                Wait::MayBlock,
+                                MatchedBy::Shared,
+                            ),
+                        );
+                    }
+                });
+                self.count_publishes(Counts::Shared, 1, &outcome);
+                outcome
+            }
+            Route::Cached([], counts) => {
+                let outcome = PublishOutcome::default();
+                self.count_publishes(Counts::Handle(counts), 1, &outcome);
+                outcome
+            }
+            Route::Cached(routes, counts) => {
+                self.deliver_cached(routes, Counts::Handle(counts), build())
+            }
+        }
+    }
+
+    /// Offers a publisher's batch (emptied) along its cached route: each subscription is offered the
+    /// whole batch at once ([`SubscriptionCore::offer_all`]), so its counters and its receivers'
+    /// wake-up are paid once per batch, not once per message. Counts `batch.len()` publishes.
+    #[inline]
+    pub(crate) fn deliver_batch(
+        &self,
+        routes: &[CachedRoute],
+        counts: &HandleCounts,
+        batch: &mut Vec<Message>,
+    ) -> PublishOutcome {
+        self.deliver_cached(routes, Counts::Handle(counts), batch)
+    }
+
+    /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
+    /// but the last is offered clones, the last takes the caller's handles.
+    #[inline]
+    fn deliver_cached(
+        &self,
+        routes: &[CachedRoute],
+        counts: Counts<'_>,
+        batch: impl Batch,
+    ) -> PublishOutcome {
+        let n = batch.len();
+        let mut outcome = PublishOutcome::default();
+        match routes.split_last() {
+            Some((last, others)) => {
+                for route in others {
+                    outcome.add(n, route.offer_all(batch.clones()));
+                }
+                outcome.add(n, last.offer_all(batch.into_handles()));
+            }
+            None => drop(batch.into_handles()),
+        }
+        self.count_publishes(counts, n as u64, &outcome);
+        outcome
+    }
+
+    /// Counts `n` publishes that did `outcome` between them.
+    #[inline]
+    fn count_publishes(&self, counts: Counts<'_>, n: u64, outcome: &PublishOutcome) {
+        let unrouted = outcome.matched == 0;
+        match counts {
+            Counts::Handle(handle) => handle.add(n, unrouted),
+            Counts::Shared => {
+                self.published.fetch_add(n, Ordering::Relaxed);
+                if unrouted {
+                    self.unrouted.fetch_add(n, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Counts for a new `Publisher` handle, included in [`Self::totals`] until
+    /// [`Self::fold_handle`].
+    pub(crate) fn register_handle(&self) -> Arc<HandleCounts> {
+        self.handles.register()
+    }
+
+    /// A `Publisher` handle is going: its counts join the shared pair as they leave the list.
+    pub(crate) fn fold_handle(&self, counts: &Arc<HandleCounts>) {
+        self.handles.fold(counts, |c| {
+            self.published
+                .fetch_add(c.published.get(), Ordering::Relaxed);
+            self.unrouted.fetch_add(c.unrouted.get(), Ordering::Relaxed);
+        });
+    }
+
+    /// `(published, unrouted)`: accepted publishes, and those that matched no subscription, so far.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        self.handles.sum(
+            || {
+                (
+                    self.published.load(Ordering::Relaxed),
+                    self.unrouted.load(Ordering::Relaxed),
+                )
+            },
+            |(p, u), h| (p + h.published.get(), u + h.unrouted.get()),
+        )
+    }
+}
+
+/// The messages of one cached-route delivery: one message, or a publisher's batch.
+trait Batch {
+    fn len(&self) -> usize;
+    /// A clone of each message, for every subscription but the last.
+    fn clones(&self) -> impl ExactSizeIterator<Item = Message>;
+    /// The messages themselves, for the last subscription.
+    fn into_handles(self) -> impl ExactSizeIterator<Item = Message>;
+}
+
+impl Batch for Message {
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn clones(&self) -> impl ExactSizeIterator<Item = Message> {
+        std::iter::once(self.clone())
+    }
+
+    fn into_handles(self) -> impl ExactSizeIterator<Item = Message> {
+        std::iter::once(self)
+    }
+}
+
+impl Batch for &mut Vec<Message> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn clones(&self) -> impl ExactSizeIterator<Item = Message> {
+        self.iter().cloned()
+    }
+
+    fn into_handles(self) -> impl ExactSizeIterator<Item = Message> {
+        self.drain(..)
+    }
+}

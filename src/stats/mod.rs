@@ -1,0 +1,5 @@
+//! The books: per-subscription counters on the data path, and the snapshot types they are read into.
+
+pub(crate) mod counters;
+pub(crate) mod features;
+pub(crate) mod snapshot;

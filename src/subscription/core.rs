@@ -1,0 +1,263 @@
+//! The shared state of one subscription: its filter, queue, counters and options, which the routing
+//! table points at and every receiver handle shares.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use crate::features::dead_letter::DeadLetterQueue;
+use crate::features::join::JoinState;
+use crate::features::join::{DoneError, JoinError};
+use crate::id::SubscriptionId;
+use crate::message::Message;
+use crate::message::reason::DropReason;
+use crate::queue::lanes::Lanes;
+use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
+use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
+use crate::stats::counters::{LiveCounts, OwnCount, SubscriptionCounters};
+use crate::stats::snapshot::{SubscriptionCounts, SubscriptionStats};
+use crate::sync::barrier;
+use crate::sync::waiters::Waiters;
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
+use crate::topic::Filter;
+
+use super::options::SubscriptionOptions;
+
+/// The shared state of one subscription: what the routing table points at.
+pub(crate) struct SubscriptionCore {
+    pub(crate) id: SubscriptionId,
+    pub(crate) name: Arc<str>,
+    pub(crate) filter: Filter,
+    pub(super) lanes: Lanes,
+    pub(crate) counters: SubscriptionCounters,
+    pub(super) policy: AtomicPolicy,
+    pub(super) closed: AtomicBool,
+    /// Receiver handles. 32 bits, which leaves room beside it for `handle_matched`'s pointer.
+    pub(super) receivers: AtomicU32,
+    /// The `matched` counts of the publisher handles that route here (see [`LiveCounts`]);
+    /// allocated by the first.
+    pub(super) handle_matched: once_cell::race::OnceBox<LiveCounts<OwnCount>>,
+    pub(super) not_empty: Waiters,
+    pub(super) not_full: Waiters,
+    /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
+    pub(super) join: Option<Box<JoinState>>,
+    /// The broker's dead-letter queue, when it has one.
+    pub(super) dead_letters: Option<Arc<DeadLetterQueue>>,
+    /// Notified after every push, for threads that wait on many subscriptions. Set at most once: at
+    /// creation ([`SubscriptionOptions::ready_signal`]) or later ([`Subscription::attach_ready_signal`],
+    /// for a subscription made elsewhere, such as a restored durable one).
+    pub(super) ready_signal: OnceLock<(Arc<ReadySignal>, Arc<ReadyMark>)>,
+    /// Outlives its receivers; saved in state files.
+    pub(crate) durable: bool,
+}
+
+impl fmt::Debug for SubscriptionCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionCore")
+            .field("id", &self.id)
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubscriptionCore {
+    pub(crate) fn new(
+        id: SubscriptionId,
+        filter: Filter,
+        options: &SubscriptionOptions,
+        dead_letters: Option<Arc<DeadLetterQueue>>,
+    ) -> Self {
+        let name = match &options.name {
+            Some(n) => Arc::from(n.as_str()),
+            None => Arc::from(format!("s{id}")),
+        };
+        Self {
+            id,
+            name,
+            filter,
+            lanes: Lanes::new(options.capacity),
+            counters: SubscriptionCounters::default(),
+            policy: AtomicPolicy::new(options.policy),
+            closed: AtomicBool::new(false),
+            receivers: AtomicU32::new(0),
+            handle_matched: once_cell::race::OnceBox::new(),
+            not_empty: Waiters::default(),
+            not_full: Waiters::default(),
+            join: options.joinable.then(Box::default),
+            dead_letters,
+            ready_signal: match &options.ready_signal {
+                Some(signal) => OnceLock::from((
+                    signal.clone(),
+                    ReadySignal::mark_for(options.ready_key.unwrap_or(id)),
+                )),
+                None => OnceLock::new(),
+            },
+            durable: options.durable,
+        }
+    }
+
+    /// Counts `msg` dropped for `reason`; it is no longer unfinished work, and it goes to the broker's
+    /// dead-letter queue if there is one.
+    #[cold]
+    pub(super) fn drop_message(&self, msg: &Message, reason: DropReason) {
+        self.counters.add_dropped(reason, msg.priority(), 1);
+        msg.note_dropped(reason);
+        self.abandon(1);
+        if let Some(dlq) = &self.dead_letters {
+            dlq.offer(msg, self.id, &self.name, reason);
+        }
+    }
+
+    /// `n` messages counted as unfinished will never be processed.
+    #[inline]
+    pub(super) fn abandon(&self, n: u64) {
+        if let Some(join) = &self.join {
+            join.abandon(n);
+        }
+    }
+
+    /// Takes the highest-priority message and counts it delivered. Receiver side.
+    #[inline]
+    pub(super) fn take(&self) -> Option<Message> {
+        let msg = self.lanes.pop()?;
+        if self.is_closed() {
+            // A publisher that loaded the table before the unsubscribe can still slip a message in
+            // after the drain; receivers of a closed subscription get `Closed`, never such a message.
+            self.drop_message(&msg, DropReason::Unsubscribed);
+            return None;
+        }
+        self.counters.add_delivered(1);
+        if self.policy.is_block() {
+            self.not_full.notify_one();
+        }
+        Some(msg)
+    }
+
+    /// Marks the subscription closed and wakes everyone waiting on it. Returns `false` if it already was.
+    pub(crate) fn close(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        if let Some((signal, mark)) = self.ready_signal.get() {
+            signal.notify_closed(mark);
+        }
+        first
+    }
+
+    /// Attaches `signal` after creation. Whatever is already queued (or a close that already happened)
+    /// puts the subscription on the list at once, so nothing waits for a next message to be noticed.
+    pub(super) fn attach_ready_signal(
+        &self,
+        signal: &Arc<ReadySignal>,
+        key: u64,
+    ) -> Result<(), AlreadyAttached> {
+        self.ready_signal
+            .set((signal.clone(), ReadySignal::mark_for(key)))
+            .map_err(|_| AlreadyAttached)?;
+        let (signal, mark) = self.ready_signal.get().ok_or(AlreadyAttached)?;
+        // A publisher fences after its push only when it sees a signal (`notify_receivers`); one that
+        // looked before the signal was set made only the light half of the parking handshake. So
+        // this is the heavy half (`crate::sync::barrier`): either such a publisher's push is visible to
+        // the check below, or its look at the signal comes after the barrier and sees it.
+        barrier::heavy();
+        if self.is_closed() {
+            signal.notify_closed(mark);
+        } else if self.lanes.len() > 0 {
+            signal.notify(mark);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Empties the queue, counting each message dropped as `unsubscribed`. Control side, after close.
+    pub(crate) fn drain_unsubscribed(&self) -> u64 {
+        let mut n = 0;
+        while let Some(msg) = self.lanes.pop() {
+            self.drop_message(&msg, DropReason::Unsubscribed);
+            n += 1;
+        }
+        n
+    }
+
+    pub(crate) fn is_joinable(&self) -> bool {
+        self.join.is_some()
+    }
+
+    /// Acknowledges one processed message. See [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable).
+    pub(crate) fn done(&self) -> Result<(), DoneError> {
+        let join = self.join.as_ref().ok_or(DoneError::NotJoinable(self.id))?;
+        join.done(self.id, || self.counters.delivered())
+    }
+
+    /// Waits until nothing is unfinished, or until `deadline`.
+    pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), JoinError> {
+        let join = self.join.as_ref().ok_or(JoinError::NotJoinable(self.id))?;
+        join.wait_idle(self.id, deadline)
+    }
+
+    pub(crate) fn set_policy(&self, policy: OverflowPolicy) {
+        self.policy.store(policy);
+        // Publishers blocked under the old policy re-read it when woken.
+        self.not_full.notify_all();
+    }
+
+    pub(crate) fn policy(&self) -> OverflowPolicy {
+        self.policy.load()
+    }
+
+    pub(crate) fn receivers(&self) -> usize {
+        self.receivers.load(Ordering::Relaxed) as usize
+    }
+
+    /// Capacity of each lane.
+    pub(crate) fn capacity(&self) -> usize {
+        self.lanes.capacity()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The counters that cost nothing to read (see [`StatsQuery`](crate::StatsQuery)); raises `high_water` to
+    /// the depth read, as [`SubscriptionCore::stats`] does.
+    pub(crate) fn counts(&self) -> SubscriptionCounts {
+        let depth = self.len() as u64;
+        self.counters.raise_high_water(depth);
+        SubscriptionCounts {
+            id: self.id,
+            matched: self.matched(),
+            delivered: self.counters.delivered(),
+            dropped: self.counters.dropped_total(),
+            depth,
+            capacity: self.capacity() as u64,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> SubscriptionStats {
+        let depth_by_priority = self.lanes.len_by_priority();
+        let depth = depth_by_priority.total();
+        self.counters.raise_high_water(depth);
+        let dropped_by_reason = self.counters.dropped_by_reason();
+        SubscriptionStats {
+            id: self.id,
+            name: self.name.to_string(),
+            filter: self.filter.to_string(),
+            policy: self.policy().name().to_string(),
+            capacity: self.capacity() as u64,
+            matched: self.matched(),
+            delivered: self.counters.delivered(),
+            dropped: dropped_by_reason.total(),
+            dropped_by_reason,
+            dropped_by_priority: self.counters.dropped_by_priority(),
+            depth,
+            depth_by_priority,
+            high_water: self.counters.high_water(),
+            receivers: self.receivers() as u64,
+            unfinished: self.join.as_ref().map(|j| j.unfinished()),
+            durable: self.durable,
+        }
+    }
+}

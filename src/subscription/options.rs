@@ -1,0 +1,110 @@
+//! How a subscription is set up: capacity, overflow policy, name, and what it asks of the broker.
+
+use std::sync::Arc;
+
+use crate::queue::policy::OverflowPolicy;
+use crate::queue::ready::ReadySignal;
+
+/// How a subscription is set up. Build with [`SubscriptionOptions::new`] and the setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionOptions {
+    /// Queue capacity in messages (non-zero, at most [`SubscriptionOptions::MAX_CAPACITY`]).
+    /// This is how far *this* subscription may fall behind, not a broker-wide total.
+    pub capacity: usize,
+    /// What happens when the queue is full.
+    pub policy: OverflowPolicy,
+    /// A name shown in stats; `s<id>` when `None`.
+    pub name: Option<String>,
+    /// Keep the subscription when its last receiver is dropped, and include it in saved state. Needs a
+    /// name. See [`DurableState`](crate::DurableState).
+    pub durable: bool,
+    /// Receive the retained messages that match the filter first (see [`RetainedLimits`](crate::RetainedLimits)).
+    pub receive_retained: bool,
+    /// Count unfinished messages so publishers can [`Subscription::join`](crate::Subscription::join); receivers acknowledge with
+    /// [`Subscription::done`](crate::Subscription::done). See [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable).
+    pub joinable: bool,
+    /// Notified after every push into this subscription, so one thread can wait on many subscriptions
+    /// (see [`ReadySignal`](crate::ReadySignal)).
+    pub ready_signal: Option<Arc<ReadySignal>>,
+    /// What the ready signal hands out for this subscription: the caller's own key (an index into its
+    /// table of subscriptions, say), or the subscription's id when `None`.
+    pub ready_key: Option<u64>,
+}
+
+impl SubscriptionOptions {
+    /// The default capacity: 256 messages. A queue allocates nothing until its first message; then, up
+    /// to a capacity of 1,024, all its slots at once (16 bytes each: about 4 KiB at 256), and above
+    /// that 16 bytes per message queued, in blocks allocated as it fills and freed as it drains.
+    pub const DEFAULT_CAPACITY: usize = 256;
+    /// The largest capacity accepted: 2^24 messages (256 MiB of slots when full).
+    pub const MAX_CAPACITY: usize = 1 << 24;
+
+    /// Default options: capacity 256, `DropNewest`, no name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the queue capacity.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets the overflow policy.
+    pub fn policy(mut self, policy: OverflowPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Attaches a [`ReadySignal`], notified after every push into this subscription.
+    pub fn ready_signal(mut self, signal: &Arc<ReadySignal>) -> Self {
+        self.ready_signal = Some(signal.clone());
+        self
+    }
+
+    /// Sets the key the [`ReadySignal`] hands out for this subscription (by default its id), so a
+    /// consumer can find it by index instead of looking the id up.
+    pub fn ready_key(mut self, key: u64) -> Self {
+        self.ready_key = Some(key);
+        self
+    }
+
+    /// Sets the name shown in stats.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Makes the subscription durable (see [`DurableState`](crate::DurableState)); it must also have a name.
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// Asks for the retained messages that match the filter, before live traffic.
+    pub fn receive_retained(mut self, receive: bool) -> Self {
+        self.receive_retained = receive;
+        self
+    }
+
+    /// Makes the subscription joinable (see [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable)).
+    pub fn joinable(mut self, joinable: bool) -> Self {
+        self.joinable = joinable;
+        self
+    }
+}
+
+impl Default for SubscriptionOptions {
+    fn default() -> Self {
+        Self {
+            capacity: Self::DEFAULT_CAPACITY,
+            policy: OverflowPolicy::default(),
+            name: None,
+            durable: false,
+            receive_retained: false,
+            joinable: false,
+            ready_signal: None,
+            ready_key: None,
+        }
+    }
+}
