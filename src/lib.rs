@@ -86,3 +86,18 @@ pub use subscription::{
     SubscriptionId, SubscriptionOptions, TryRecvError,
 };
 pub use topic::{Filter, Topic, TopicError, TopicLimits, filter_matches};
+
+/// The README's Rust examples, compiled and run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The library guide's examples (`docs/library.md`), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library.md")]
+struct LibraryDoctests;
+
+/// The architecture guide's examples (`docs/architecture.md`), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/architecture.md")]
+struct ArchitectureDoctests;
