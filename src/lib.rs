@@ -80,3 +80,17 @@ pub use topic::trie::Trie;
 pub use topic::{
     Filter, Topic, TopicError, TopicLimits, filter_matches, validate_filter, validate_topic,
 };
+
+/// The library guide (`docs/library.md`): each feature with an example, compiled and run as a
+/// doctest so it cannot go stale.
+#[doc = include_str!("../docs/library.md")]
+pub mod guide {}
+
+/// The architecture guide (`docs/architecture.md`): the layers and one message's path through them.
+#[doc = include_str!("../docs/architecture.md")]
+pub mod architecture {}
+
+/// The README's Rust examples, compiled and run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

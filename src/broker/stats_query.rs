@@ -97,7 +97,7 @@ impl FromStr for StatsSort {
 ///   [`Broker::stats`] does, whatever the filter and limit.
 ///
 /// ```
-/// use switchyard::stats_query::{StatsQuery, StatsSort};
+/// use switchyard::{StatsQuery, StatsSort};
 /// use switchyard::Broker;
 ///
 /// let broker = Broker::new();
