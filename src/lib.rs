@@ -68,13 +68,13 @@ pub use message::reason::{DropReason, DroppedByReason};
 pub use message::reply::ReplyError;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
-pub use routing::delivery::PublishOutcome;
 pub use stats::features::{DeadLetterStats, RequestStats, RetainedStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
 };
 pub use subscription::{
-    Delivery, Drained, RecvError, RecvTimeoutError, Subscription, SubscriptionOptions, TryRecvError,
+    Delivery, Drained, PublishOutcome, RecvError, RecvTimeoutError, Subscription,
+    SubscriptionOptions, TryRecvError,
 };
 pub use topic::trie::Trie;
 pub use topic::{

@@ -50,10 +50,10 @@ use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::reason::DroppedByReason;
 use crate::queue::policy::OverflowPolicy;
-pub use crate::routing::delivery::PublishOutcome;
 use crate::routing::delivery::{PublishCounters, Route};
 use crate::routing::table::Routing;
 use crate::stats::snapshot::{Rates, StatsSnapshot, SubscriptionStats, Totals};
+use crate::subscription::PublishOutcome;
 use crate::subscription::{Retire, Subscription, SubscriptionCore, SubscriptionOptions, Wait};
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 

@@ -10,8 +10,8 @@ use crate::features::join::JoinError;
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
-pub use crate::routing::delivery::PublishOutcome;
 use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
+use crate::subscription::PublishOutcome;
 use crate::topic::Topic;
 
 /// A publishing handle bound to one topic.

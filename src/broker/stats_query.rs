@@ -246,11 +246,10 @@ impl Broker {
             let subscriptions: Vec<SubscriptionStats> =
                 chosen.iter().map(|(_, _, core, _)| core.stats()).collect();
             for s in &subscriptions {
-                totals.matched += s.matched;
-                totals.delivered += s.delivered;
-                totals.depth += s.depth;
+                totals.add(s);
                 dropped.add(&s.dropped_by_reason);
             }
+            // The rows' drops were added above, the others' only by reason: the total is theirs.
             totals.dropped = dropped.total();
             Counted {
                 totals,

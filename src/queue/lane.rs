@@ -65,7 +65,7 @@ pub(crate) const ARRAY_UP_TO: usize = 1024;
 pub(crate) struct Lane<T, S = ()> {
     slots: Slots<T>,
     capacity: usize,
-    side: S,
+    owner_state: S,
 }
 
 /// Where a lane keeps its messages.
@@ -102,7 +102,7 @@ impl<T> Lane<T> {
     /// # Panics
     /// If `capacity` is zero.
     pub(crate) fn new(capacity: usize) -> Self {
-        Self::with_side(capacity, ())
+        Self::with_owner_state(capacity, ())
     }
 
     /// An empty segmented lane whatever its capacity, for the tests and models of the bound.
@@ -120,12 +120,12 @@ impl<T> Lane<T> {
 }
 
 impl<T, S> Lane<T, S> {
-    /// An empty lane of `capacity` places with `side` beside its slots: an array up to
+    /// An empty lane of `capacity` places with `owner_state` beside its slots: an array up to
     /// [`ARRAY_UP_TO`], segmented above.
     ///
     /// # Panics
     /// If `capacity` is zero.
-    pub(crate) fn with_side(capacity: usize, side: S) -> Self {
+    pub(crate) fn with_owner_state(capacity: usize, owner_state: S) -> Self {
         assert!(capacity > 0, "a lane needs a capacity of at least one");
         let slots = if capacity <= ARRAY_UP_TO {
             Slots::Array(OnceLock::new())
@@ -135,17 +135,17 @@ impl<T, S> Lane<T, S> {
         Self {
             slots,
             capacity,
-            side,
+            owner_state,
         }
     }
 
     /// The state kept beside the slots.
     #[inline]
-    pub(crate) fn side(&self) -> &S {
-        &self.side
+    pub(crate) fn owner_state(&self) -> &S {
+        &self.owner_state
     }
 
-    /// The lane without its side state, to push and pop with.
+    /// The lane without its owner's state, to push and pop with.
     #[inline]
     pub(crate) fn view(&self) -> LaneRef<'_, T> {
         LaneRef {

@@ -41,6 +41,11 @@ pub(crate) struct Lanes {
     normal: Lane<Message, OtherLanes>,
 }
 
+/// The indices of the lazily allocated lanes in [`OtherLanes::lazy`], and their bits in `in_use`.
+const LOW: usize = 0;
+const HIGH: usize = 1;
+const CRITICAL: usize = 2;
+
 /// The `Low`, `High` and `Critical` lanes, allocated on first use.
 struct OtherLanes {
     /// Bit `i` is set once `lazy[i]` is allocated (`Low` = 0, `High` = 1, `Critical` = 2). Set inside the
@@ -53,7 +58,7 @@ struct OtherLanes {
 impl Lanes {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            normal: Lane::with_side(
+            normal: Lane::with_owner_state(
                 capacity,
                 OtherLanes {
                     in_use: AtomicU8::new(0),
@@ -64,7 +69,7 @@ impl Lanes {
     }
 
     fn others(&self) -> &OtherLanes {
-        self.normal.side()
+        self.normal.owner_state()
     }
 
     /// The capacity of each lane.
@@ -72,23 +77,24 @@ impl Lanes {
         self.normal.capacity()
     }
 
-    /// The slot of a lazily allocated lane.
+    /// Where `priority`'s lane lives: `None` for `Normal` (the lane the others are kept beside),
+    /// else its index in [`OtherLanes::lazy`].
     #[inline]
-    fn slot(priority: Priority) -> usize {
+    fn lazy_slot(priority: Priority) -> Option<usize> {
         match priority {
-            Priority::Low => 0,
-            Priority::High => 1,
-            Priority::Critical | Priority::Normal => 2,
+            Priority::Normal => None,
+            Priority::Low => Some(LOW),
+            Priority::High => Some(HIGH),
+            Priority::Critical => Some(CRITICAL),
         }
     }
 
     /// The lane for `priority`, allocating it on first use. Publisher side.
     #[inline]
     pub(crate) fn for_push(&self, priority: Priority) -> LaneRef<'_, Message> {
-        if priority == Priority::Normal {
+        let Some(slot) = Self::lazy_slot(priority) else {
             return self.normal.view();
-        }
-        let slot = Self::slot(priority);
+        };
         let others = self.others();
         others.lazy[slot]
             .get_or_init(|| {
@@ -103,12 +109,9 @@ impl Lanes {
     /// The lane for `priority` if it was ever allocated.
     #[inline]
     fn get(&self, priority: Priority) -> Option<LaneRef<'_, Message>> {
-        if priority == Priority::Normal {
-            Some(self.normal.view())
-        } else {
-            self.others().lazy[Self::slot(priority)]
-                .get()
-                .map(|lane| lane.view())
+        match Self::lazy_slot(priority) {
+            None => Some(self.normal.view()),
+            Some(slot) => self.others().lazy[slot].get().map(|lane| lane.view()),
         }
     }
 
@@ -131,10 +134,10 @@ impl Lanes {
             }
             self.others().lazy[slot].get().and_then(|lane| lane.pop())
         };
-        lazy(2)
-            .or_else(|| lazy(1))
+        lazy(CRITICAL)
+            .or_else(|| lazy(HIGH))
             .or_else(|| self.normal.pop())
-            .or_else(|| lazy(0))
+            .or_else(|| lazy(LOW))
     }
 
     /// Messages queued now, over every lane.

@@ -19,38 +19,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::message::Message;
 use crate::routing::table::RoutingTable;
-use crate::stats::counters::{LiveCounts, OwnCount};
-use crate::subscription::{MatchedBy, Offered, SubscriptionCore, Wait};
+use crate::stats::counters::{CountIn, LiveCounts, OwnCount};
+use crate::subscription::{PublishOutcome, SubscriptionCore, Wait};
 use crate::sync::{AtomicU64, Ordering};
-
-/// What one publish did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PublishOutcome {
-    /// Subscriptions whose filter matched the topic.
-    pub matched: usize,
-    /// Of those, how many queued the message.
-    pub queued: usize,
-    /// Messages dropped because of this publish: the new message where it was refused (full queue, block
-    /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
-    pub dropped: usize,
-}
-
-impl PublishOutcome {
-    /// Adds what offering `n` messages to one subscription did.
-    #[inline]
-    fn add(&mut self, n: usize, offered: Offered) {
-        self.matched += n;
-        self.queued += offered.queued;
-        self.dropped += offered.evicted + offered.dropped;
-    }
-
-    /// Adds another outcome to this one.
-    pub fn merge(&mut self, other: PublishOutcome) {
-        self.matched += other.matched;
-        self.queued += other.queued;
-        self.dropped += other.dropped;
-    }
-}
 
 /// The subscriptions one message goes to.
 pub(crate) enum Route<'a> {
@@ -77,9 +48,9 @@ impl CachedRoute {
     }
 
     #[inline]
-    fn offer_all(&self, msgs: impl ExactSizeIterator<Item = Message>) -> Offered {
+    fn offer_all(&self, msgs: impl ExactSizeIterator<Item = Message>) -> PublishOutcome {
         self.core
-            .offer_all(msgs, Wait::MayBlock, MatchedBy::Handle(&self.matched))
+            .offer_all(msgs, Wait::MayBlock, CountIn::Handle(&self.matched))
     }
 }
 
@@ -119,15 +90,6 @@ impl HandleCounts {
     }
 }
 
-/// Where one delivery's publishes are counted.
-#[derive(Clone, Copy)]
-enum Counts<'a> {
-    /// The broker-wide pair, for `Broker::publish` and friends.
-    Shared,
-    /// A `Publisher` handle's own.
-    Handle(&'a HandleCounts),
-}
-
 impl PublishCounters {
     /// Offers the message `build` makes (called at most once, and only if `route` reaches a
     /// subscription) to every subscription of `route`, and counts the publish.
@@ -147,26 +109,23 @@ impl PublishCounters {
                         message = build.take().map(|build| build());
                     }
                     if let Some(msg) = &message {
-                        outcome.add(
-                            1,
-                            core.offer_all(
-                                std::iter::once(msg.clone()),
-                                Wait::MayBlock,
-                                MatchedBy::Shared,
-                            ),
-                        );
+                        outcome.merge(core.offer_all(
+                            std::iter::once(msg.clone()),
+                            Wait::MayBlock,
+                            CountIn::Shared,
+                        ));
                     }
                 });
-                self.count_publishes(Counts::Shared, 1, &outcome);
+                self.count_publishes(CountIn::Shared, 1, &outcome);
                 outcome
             }
             Route::Cached([], counts) => {
                 let outcome = PublishOutcome::default();
-                self.count_publishes(Counts::Handle(counts), 1, &outcome);
+                self.count_publishes(CountIn::Handle(counts), 1, &outcome);
                 outcome
             }
             Route::Cached(routes, counts) => {
-                self.deliver_cached(routes, Counts::Handle(counts), build())
+                self.deliver_cached(routes, CountIn::Handle(counts), build())
             }
         }
     }
@@ -181,7 +140,7 @@ impl PublishCounters {
         counts: &HandleCounts,
         batch: &mut Vec<Message>,
     ) -> PublishOutcome {
-        self.deliver_cached(routes, Counts::Handle(counts), batch)
+        self.deliver_cached(routes, CountIn::Handle(counts), batch)
     }
 
     /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
@@ -190,7 +149,7 @@ impl PublishCounters {
     fn deliver_cached(
         &self,
         routes: &[CachedRoute],
-        counts: Counts<'_>,
+        counts: CountIn<'_, HandleCounts>,
         batch: impl Batch,
     ) -> PublishOutcome {
         let n = batch.len();
@@ -198,9 +157,9 @@ impl PublishCounters {
         match routes.split_last() {
             Some((last, others)) => {
                 for route in others {
-                    outcome.add(n, route.offer_all(batch.clones()));
+                    outcome.merge(route.offer_all(batch.clones()));
                 }
-                outcome.add(n, last.offer_all(batch.into_handles()));
+                outcome.merge(last.offer_all(batch.into_handles()));
             }
             None => drop(batch.into_handles()),
         }
@@ -210,11 +169,11 @@ impl PublishCounters {
 
     /// Counts `n` publishes that did `outcome` between them.
     #[inline]
-    fn count_publishes(&self, counts: Counts<'_>, n: u64, outcome: &PublishOutcome) {
+    fn count_publishes(&self, counts: CountIn<'_, HandleCounts>, n: u64, outcome: &PublishOutcome) {
         let unrouted = outcome.matched == 0;
         match counts {
-            Counts::Handle(handle) => handle.add(n, unrouted),
-            Counts::Shared => {
+            CountIn::Handle(handle) => handle.add(n, unrouted),
+            CountIn::Shared => {
                 self.published.fetch_add(n, Ordering::Relaxed);
                 if unrouted {
                     self.unrouted.fetch_add(n, Ordering::Relaxed);

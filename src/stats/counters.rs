@@ -130,6 +130,16 @@ impl SubscriptionCounters {
     }
 }
 
+/// Where a count goes: the shared counter every publisher writes, or a `Publisher` handle's own
+/// (`T`: its [`OwnCount`] of one subscription's `matched`, or its counts of the broker's publishes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CountIn<'a, T> {
+    /// The shared counter: `Broker::publish` and friends.
+    Shared,
+    /// A publisher handle's own, which only that handle writes.
+    Handle(&'a T),
+}
+
 /// A count that only one handle writes: a [`crate::Publisher`]'s publishes, or the messages it
 /// matched to one subscription.
 ///

@@ -29,6 +29,28 @@ pub struct Totals {
     pub subscriptions: u64,
 }
 
+impl Totals {
+    /// Adds one subscription's counters: `matched`, `delivered`, `dropped` and `depth`.
+    ///
+    /// ```
+    /// use switchyard::{Broker, Totals};
+    ///
+    /// let broker = Broker::new();
+    /// let sub = broker.subscribe("a/#")?;
+    /// broker.publish("a/b", "x")?;
+    /// let mut totals = Totals::default();
+    /// totals.add(&sub.stats());
+    /// assert_eq!((totals.matched, totals.depth), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add(&mut self, s: &SubscriptionStats) {
+        self.matched += s.matched;
+        self.delivered += s.delivered;
+        self.dropped += s.dropped;
+        self.depth += s.depth;
+    }
+}
+
 /// Rates over the interval since the previous snapshot (or since the broker started).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {

@@ -120,17 +120,47 @@ impl SubscriptionCore {
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
         let msg = self.lanes.pop()?;
+        self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
+    }
+
+    /// Takes up to `max` messages into `out` as one receive: one count and one wake-up of `Block`
+    /// publishers for them all. Returns how many were appended.
+    pub(super) fn take_into(&self, out: &mut Vec<Message>, max: usize) -> usize {
+        let start = out.len();
+        while out.len() - start < max {
+            match self.lanes.pop() {
+                Some(msg) => out.push(msg),
+                None => break,
+            }
+        }
+        if self.settle_taken(&out[start..]) {
+            out.len() - start
+        } else {
+            out.truncate(start);
+            0
+        }
+    }
+
+    /// The bookkeeping of messages a receive just popped, written once for every receive. A publisher
+    /// that loaded the table before the unsubscribe can still slip a message in after the drain;
+    /// receivers of a closed subscription never get such a message: it is counted as dropped
+    /// (`unsubscribed`) and `false` is returned. Otherwise the messages count as delivered and as many
+    /// `Block` publishers are woken.
+    fn settle_taken(&self, taken: &[Message]) -> bool {
+        if taken.is_empty() {
+            return true;
+        }
         if self.is_closed() {
-            // A publisher that loaded the table before the unsubscribe can still slip a message in
-            // after the drain; receivers of a closed subscription get `Closed`, never such a message.
-            self.drop_message(&msg, DropReason::Unsubscribed);
-            return None;
+            for msg in taken {
+                self.drop_message(msg, DropReason::Unsubscribed);
+            }
+            return false;
         }
-        self.counters.add_delivered(1);
+        self.counters.add_delivered(taken.len() as u64);
         if self.policy.is_block() {
-            self.not_full.notify_one();
+            self.not_full.notify(taken.len());
         }
-        Some(msg)
+        true
     }
 
     /// Marks the subscription closed and wakes everyone waiting on it. Returns `false` if it already was.

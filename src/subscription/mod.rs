@@ -37,7 +37,8 @@ mod receive;
 
 pub(crate) use core::SubscriptionCore;
 pub use error::{RecvError, RecvTimeoutError, TryRecvError};
-pub(crate) use offer::{MatchedBy, Offered, Wait};
+pub use offer::PublishOutcome;
+pub(crate) use offer::Wait;
 pub use options::SubscriptionOptions;
 pub(crate) use receive::Retire;
 pub use receive::{Delivery, Drained, Subscription};

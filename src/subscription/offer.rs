@@ -9,7 +9,7 @@ use crate::message::Message;
 use crate::message::reason::DropReason;
 use crate::queue::lane::LaneRef;
 use crate::queue::policy::OverflowPolicy;
-use crate::stats::counters::{HIGH_WATER_SAMPLE_EVERY, OwnCount};
+use crate::stats::counters::{CountIn, HIGH_WATER_SAMPLE_EVERY, OwnCount};
 use crate::sync::{Ordering, fence};
 
 use super::core::SubscriptionCore;
@@ -24,60 +24,46 @@ pub(crate) enum Wait {
     Never,
 }
 
-/// Where an offer counts its `matched`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum MatchedBy<'a> {
-    /// The subscription's shared counter: `Broker::publish` and friends.
-    Shared,
-    /// A publisher handle's own counter for this subscription.
-    Handle(&'a OwnCount),
-}
-
-/// The outcome of offering one message to one subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Offer {
-    /// Queued; nothing dropped.
-    Queued,
-    /// Queued, and an older message was evicted to make room.
-    QueuedEvicting,
-    /// Not queued; counted as dropped.
-    Dropped,
-}
-
-/// What offering a batch of messages to one subscription did.
+/// What one publish did: summed over the subscriptions it reached. The one outcome type of the
+/// offer: one message to one subscription, a batch to one subscription, and a whole publish all add up
+/// into it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Offered {
-    /// Messages queued (including those that evicted an older one).
-    pub(crate) queued: usize,
-    /// Older messages evicted to make room under `DropOldest`.
-    pub(crate) evicted: usize,
-    /// Messages of the batch not queued; counted as dropped.
-    pub(crate) dropped: usize,
+pub struct PublishOutcome {
+    /// Subscriptions whose filter matched the topic.
+    pub matched: usize,
+    /// Of those, how many queued the message.
+    pub queued: usize,
+    /// Messages dropped because of this publish: the new message where it was refused (full queue, block
+    /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
+    pub dropped: usize,
 }
 
-impl Offered {
-    #[inline]
-    pub(super) fn count(&mut self, offer: Offer) {
-        match offer {
-            Offer::Queued => self.queued += 1,
-            Offer::QueuedEvicting => {
-                self.queued += 1;
-                self.evicted += 1;
-            }
-            Offer::Dropped => self.dropped += 1,
-        }
-    }
+impl PublishOutcome {
+    /// One message offered to one subscription and queued.
+    pub(crate) const QUEUED: Self = Self {
+        matched: 1,
+        queued: 1,
+        dropped: 0,
+    };
+    /// One message offered to one subscription and queued, evicting an older one to make room.
+    pub(crate) const QUEUED_EVICTING: Self = Self {
+        matched: 1,
+        queued: 1,
+        dropped: 1,
+    };
+    /// One message offered to one subscription and not queued (counted as dropped).
+    pub(crate) const DROPPED: Self = Self {
+        matched: 1,
+        queued: 0,
+        dropped: 1,
+    };
 
-    /// The outcome of a batch of one.
+    /// Adds another outcome to this one.
     #[inline]
-    pub(super) fn as_single(self) -> Offer {
-        if self.dropped > 0 {
-            Offer::Dropped
-        } else if self.evicted > 0 {
-            Offer::QueuedEvicting
-        } else {
-            Offer::Queued
-        }
+    pub fn merge(&mut self, other: PublishOutcome) {
+        self.matched += other.matched;
+        self.queued += other.queued;
+        self.dropped += other.dropped;
     }
 }
 
@@ -92,13 +78,13 @@ impl SubscriptionCore {
     /// Counts `n` matched messages, in the shared counter or a publisher handle's own, and as many
     /// unfinished if the subscription is joinable. Returns the count before them.
     #[inline]
-    pub(super) fn count_matched(&self, n: u64, by: MatchedBy<'_>) -> u64 {
+    pub(super) fn count_matched(&self, n: u64, by: CountIn<'_, OwnCount>) -> u64 {
         if let Some(join) = &self.join {
             join.begin(n);
         }
         match by {
-            MatchedBy::Shared => self.counters.add_matched(n),
-            MatchedBy::Handle(counter) => counter.add(n),
+            CountIn::Shared => self.counters.add_matched(n),
+            CountIn::Handle(counter) => counter.add(n),
         }
     }
 
@@ -127,7 +113,7 @@ impl SubscriptionCore {
 
     /// Offers `msg` to this subscription (a clone: the caller keeps its handle). Publisher side.
     #[inline]
-    pub(crate) fn offer(&self, msg: &Message, wait: Wait) -> Offer {
+    pub(crate) fn offer(&self, msg: &Message, wait: Wait) -> PublishOutcome {
         self.offer_owned(msg.clone(), wait)
     }
 
@@ -135,9 +121,8 @@ impl SubscriptionCore {
     /// reference-count increment and decrement on a cache line the receiver is about to read): a batch
     /// of one through [`Self::offer_all`].
     #[inline]
-    pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> Offer {
-        self.offer_all(std::iter::once(msg), wait, MatchedBy::Shared)
-            .as_single()
+    pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> PublishOutcome {
+        self.offer_all(std::iter::once(msg), wait, CountIn::Shared)
     }
 
     /// The one offer: queues `msgs` in order, each into the lane of its priority under the policy in
@@ -153,10 +138,10 @@ impl SubscriptionCore {
         &self,
         msgs: impl ExactSizeIterator<Item = Message>,
         wait: Wait,
-        by: MatchedBy<'_>,
-    ) -> Offered {
+        by: CountIn<'_, OwnCount>,
+    ) -> PublishOutcome {
         let n = msgs.len() as u64;
-        let mut offered = Offered::default();
+        let mut offered = PublishOutcome::default();
         if n == 0 {
             return offered;
         }
@@ -164,7 +149,7 @@ impl SubscriptionCore {
         for msg in msgs {
             if self.closed.load(Ordering::Acquire) {
                 self.drop_message(&msg, DropReason::Unsubscribed);
-                offered.dropped += 1;
+                offered.merge(PublishOutcome::DROPPED);
                 continue;
             }
             let lane = self.lanes.for_push(msg.priority());
@@ -175,7 +160,7 @@ impl SubscriptionCore {
                 (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
                 (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
             };
-            offered.count(outcome);
+            offered.merge(outcome);
         }
         if offered.queued == 0 {
             return offered;
@@ -192,26 +177,30 @@ impl SubscriptionCore {
 
     /// Queues `msg`, or refuses it as `queue_full` when the lane is full.
     #[inline]
-    pub(super) fn push_or_refuse(&self, lane: LaneRef<'_, Message>, msg: Message) -> Offer {
+    pub(super) fn push_or_refuse(
+        &self,
+        lane: LaneRef<'_, Message>,
+        msg: Message,
+    ) -> PublishOutcome {
         match lane.push(msg) {
-            Ok(()) => Offer::Queued,
+            Ok(()) => PublishOutcome::QUEUED,
             Err(msg) => {
                 self.counters.raise_high_water(lane.capacity() as u64);
                 self.drop_message(&msg, DropReason::QueueFull);
-                Offer::Dropped
+                PublishOutcome::DROPPED
             }
         }
     }
 
     /// Queues `msg`, evicting the oldest message (`evicted`) when the lane is full.
     #[inline]
-    pub(super) fn push_evicting(&self, lane: LaneRef<'_, Message>, msg: Message) -> Offer {
+    pub(super) fn push_evicting(&self, lane: LaneRef<'_, Message>, msg: Message) -> PublishOutcome {
         match lane.force_push(msg) {
-            None => Offer::Queued,
+            None => PublishOutcome::QUEUED,
             Some(evicted) => {
                 self.counters.raise_high_water(lane.capacity() as u64);
                 self.drop_message(&evicted, DropReason::Evicted);
-                Offer::QueuedEvicting
+                PublishOutcome::QUEUED_EVICTING
             }
         }
     }
@@ -225,11 +214,11 @@ impl SubscriptionCore {
     /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
     /// before every push, so a publisher woken by an unsubscribe never queues into the closed
     /// subscription (its message is dropped as `unsubscribed`).
-    pub(super) fn push_blocking(&self, lane: LaneRef<'_, Message>, msg: Message) -> Offer {
+    pub(super) fn push_blocking(&self, lane: LaneRef<'_, Message>, msg: Message) -> PublishOutcome {
         // Room now: the usual case, decided before reading the clock (a `clock_gettime` per publish
         // was a fifth of a single-threaded publish + receive).
         let mut msg = match lane.push(msg) {
-            Ok(()) => return Offer::Queued,
+            Ok(()) => return PublishOutcome::QUEUED,
             Err(back) => back,
         };
         // Receivers are woken once per batch, after its last push: one parked now must be woken
@@ -238,14 +227,14 @@ impl SubscriptionCore {
         let started = Instant::now();
         let dropped = |msg: Message, reason| {
             self.drop_message(&msg, reason);
-            Offer::Dropped
+            PublishOutcome::DROPPED
         };
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return dropped(msg, DropReason::Unsubscribed);
             }
             match lane.push(msg) {
-                Ok(()) => return Offer::Queued,
+                Ok(()) => return PublishOutcome::QUEUED,
                 Err(back) => msg = back,
             }
             self.counters.raise_high_water(lane.capacity() as u64);
@@ -282,7 +271,7 @@ impl SubscriptionCore {
                     return dropped(msg, DropReason::Unsubscribed);
                 }
                 match lane.push(msg) {
-                    Ok(()) => return Offer::Queued,
+                    Ok(()) => return PublishOutcome::QUEUED,
                     Err(back) => msg = back,
                 }
             }
@@ -304,7 +293,7 @@ impl SubscriptionCore {
                     }
                 });
             match waiting {
-                None => return Offer::Queued,
+                None => return PublishOutcome::QUEUED,
                 Some(back) => msg = back,
             }
         }

@@ -9,7 +9,7 @@ use crate::features::join::{DoneError, JoinError};
 use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::priority::Priority;
-use crate::message::reason::{DropReason, DroppedByReason};
+use crate::message::reason::DroppedByReason;
 use crate::queue::policy::OverflowPolicy;
 use crate::queue::ready::{AlreadyAttached, ReadySignal};
 use crate::stats::counters::GapTracker;
@@ -314,30 +314,7 @@ impl Subscription {
     /// Like [`Subscription::try_recv`](crate::Subscription::try_recv), it takes nothing from a closed subscription: a message a late
     /// publisher slipped in after the unsubscribe is counted as dropped (`unsubscribed`) instead.
     pub fn drain_into(&self, out: &mut Vec<Message>, max: usize) -> Drained {
-        let core = self.core();
-        let start = out.len();
-        let mut count = 0;
-        while count < max {
-            match core.lanes.pop() {
-                Some(m) => {
-                    out.push(m);
-                    count += 1;
-                }
-                None => break,
-            }
-        }
-        if count > 0 && core.is_closed() {
-            for msg in out.drain(start..) {
-                core.drop_message(&msg, DropReason::Unsubscribed);
-            }
-            count = 0;
-        }
-        if count > 0 {
-            core.counters.add_delivered(count as u64);
-            if core.policy.is_block() {
-                core.not_full.notify(count);
-            }
-        }
+        let count = self.core().take_into(out, max);
         Drained {
             count,
             missed: self.missed(),
