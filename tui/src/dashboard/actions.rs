@@ -9,14 +9,10 @@ use crate::error_text::one_line;
 /// Does what `command` asks and logs the result (errors included: nothing here fails the dashboard).
 pub fn execute(app: &mut App, command: Command, link: &mut dyn BrokerLink) {
     match command {
-        Command::Publish {
-            topic,
-            payload,
-            count,
-            options,
-        } => {
+        Command::Publish(request) => {
+            let topic = request.topic.clone();
             // Success is logged when the publishing finishes (a `LinkEvent::Published`).
-            if let Err(e) = link.publish(&topic, &payload, count, options) {
+            if let Err(e) = link.publish(request) {
                 app.log(
                     Level::Error,
                     format!("publish to {topic} failed: {}", one_line(&e)),

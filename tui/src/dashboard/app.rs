@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{Event as CrosstermEvent, KeyEvent};
-use switchyard::{
-    Explained, PublishOptions, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits,
-};
+use switchyard::{Explained, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits};
 use switchyard_mqtt::MqttStats;
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
@@ -18,7 +16,8 @@ use tui_input::backend::crossterm::EventHandler;
 use super::forms::{Form, FormOutcome};
 use super::history::History;
 use super::link::{
-    ConsumerState, DeadLetterRow, LinkEvent, RecentMessage, Sample, SubscribeRequest,
+    ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RecentMessage, Sample,
+    SubscribeRequest,
 };
 use super::theme::Theme;
 use crate::filter_totals::{FilterTotals, by_filter};
@@ -82,17 +81,8 @@ impl View {
 /// Something the user asked the broker (or the file system) for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Publish `payload` on `topic`, `count` times.
-    Publish {
-        /// The topic.
-        topic: String,
-        /// The payload.
-        payload: String,
-        /// How many times.
-        count: u64,
-        /// Priority and retain flag.
-        options: PublishOptions,
-    },
+    /// Publish, as the publish form asked.
+    Publish(PublishRequest),
     /// Subscribe and start a consumer.
     Subscribe(SubscribeRequest),
     /// Unsubscribe.
