@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::{fit_columns, render_visible, table_block, visible_rows};
+use super::table_frame::{fit_columns, render_visible, table_block, visible_rows};
 use crate::dashboard::app::{App, SortColumn};
 use crate::dashboard::format::{bar, compact, count, fit};
 
