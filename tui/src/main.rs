@@ -11,6 +11,7 @@ mod mqtt_listener;
 mod numbers;
 mod radar;
 mod serve;
+mod snapshot_totals;
 mod stats_command;
 
 use std::process::ExitCode;

@@ -64,6 +64,33 @@ struct Shared {
     down: Option<String>,
 }
 
+impl Shared {
+    /// Keeps the last [`RECENT_MESSAGES`] of the selected subscription's tap, or none when no tap of
+    /// it was read.
+    fn show_recent(&mut self, recent: Option<(SubscriptionId, TapInfo)>) {
+        match recent {
+            Some((id, tap)) => {
+                let skip = tap.recent.len().saturating_sub(RECENT_MESSAGES);
+                self.recent = tap
+                    .recent
+                    .iter()
+                    .skip(skip)
+                    .map(|m| RecentMessage {
+                        topic: m.topic.clone(),
+                        preview: preview(m.payload.as_bytes()),
+                        missed: m.missed,
+                    })
+                    .collect();
+                self.recent_for = Some(id);
+            }
+            None => {
+                self.recent.clear();
+                self.recent_for = None;
+            }
+        }
+    }
+}
+
 /// A command for the command thread.
 enum Job {
     Publish(wire::PublishRequest),
@@ -231,26 +258,7 @@ fn fetch_loop(
                     .into_iter()
                     .map(|t| (t.id, t))
                     .collect();
-                match recent {
-                    Some((id, tap)) => {
-                        let skip = tap.recent.len().saturating_sub(RECENT_MESSAGES);
-                        s.recent = tap
-                            .recent
-                            .iter()
-                            .skip(skip)
-                            .map(|m| RecentMessage {
-                                topic: m.topic.clone(),
-                                preview: preview(m.payload.as_bytes()),
-                                missed: m.missed,
-                            })
-                            .collect();
-                        s.recent_for = Some(id);
-                    }
-                    None => {
-                        s.recent.clear();
-                        s.recent_for = None;
-                    }
-                }
+                s.show_recent(recent);
                 backoff = refresh;
             }
             Err(e) => {
