@@ -11,7 +11,8 @@ mod mqtt_listener;
 mod numbers;
 mod radar;
 mod serve;
-mod stats_cmd;
+mod snapshot_totals;
+mod stats_command;
 
 use std::process::ExitCode;
 
@@ -41,7 +42,7 @@ enum Command {
     Load(load::LoadArgs),
     /// Read a broker's stats from its endpoint (`--attach ADDR`): a table, or JSON, once or every
     /// interval.
-    Stats(stats_cmd::StatsArgs),
+    Stats(stats_command::StatsArgs),
     /// Serve an embedded broker over MQTT 3.1.1 until Ctrl-C.
     Serve(serve::ServeArgs),
 }
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
         Some(Command::Load(args)) => load::run(args),
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Dashboard(args)) => dashboard::run(args),
-        Some(Command::Stats(args)) => stats_cmd::run(args),
+        Some(Command::Stats(args)) => stats_command::run(args),
         None => dashboard::run(cli.dashboard),
     };
     match result {

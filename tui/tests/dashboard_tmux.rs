@@ -264,13 +264,7 @@ fn dashboard_with_mqtt_serves_mosquitto_clients_and_shows_their_subscription() {
     require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let exit_file = dir.path().join("exit");
-    // A free loopback port: bound, then released for the dashboard.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = common::free_port().to_string();
     let command = format!(
         "'{}' --no-demo --mqtt 127.0.0.1:{port}; echo $? > '{}'",
         env!("CARGO_BIN_EXE_switchyard"),

@@ -190,10 +190,7 @@ fn the_books_balance_in_the_serving_run_and_in_the_attached_snapshot() {
 
 #[test]
 fn stats_exits_1_naming_the_address_it_cannot_reach() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let out = switchyard()
         .args(["stats", "--attach", &addr, "--once"])
@@ -262,10 +259,7 @@ fn a_wrong_token_is_refused_and_the_token_file_one_is_accepted() {
 
 #[test]
 fn an_attached_stats_client_reconnects_to_a_restarted_server() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let serve = |subscribers: &str| {
         serve_load(

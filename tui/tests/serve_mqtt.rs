@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 /// A child process killed (by its pid) when the test ends, also when it fails: an orphan would keep
 /// the test harness's pipes open.
 struct Killed(Child);
@@ -164,12 +166,7 @@ fn serve_refuses_bad_options_naming_them() {
 #[test]
 fn serve_bridges_a_topic_to_a_real_mosquitto() {
     // Mosquitto of our own on a free loopback port, killed by its pid at the end.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = common::free_port().to_string();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("mosquitto.conf");
     std::fs::write(

@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{Event as CrosstermEvent, KeyEvent};
-use switchyard::{
-    Explained, PublishOptions, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits,
-};
+use switchyard::{Explained, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits};
 use switchyard_mqtt::MqttStats;
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
@@ -18,7 +16,8 @@ use tui_input::backend::crossterm::EventHandler;
 use super::forms::{Form, FormOutcome};
 use super::history::History;
 use super::link::{
-    ConsumerState, DeadLetterRow, LinkEvent, RecentMessage, Sample, SubscribeRequest,
+    ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RecentMessage, Sample,
+    SubscribeRequest,
 };
 use super::theme::Theme;
 use crate::filter_totals::{FilterTotals, by_filter};
@@ -82,17 +81,8 @@ impl View {
 /// Something the user asked the broker (or the file system) for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Publish `payload` on `topic`, `count` times.
-    Publish {
-        /// The topic.
-        topic: String,
-        /// The payload.
-        payload: String,
-        /// How many times.
-        count: u64,
-        /// Priority and retain flag.
-        options: PublishOptions,
-    },
+    /// Publish, as the publish form asked.
+    Publish(PublishRequest),
     /// Subscribe and start a consumer.
     Subscribe(SubscribeRequest),
     /// Unsubscribe.
@@ -640,58 +630,85 @@ impl App {
     pub fn rebuild_rows(&mut self) {
         let needle = self.table.filter.value().to_lowercase();
         let matches = |text: &str| needle.is_empty() || text.to_lowercase().contains(&needle);
+        match self.table.view {
+            View::Connections => {
+                self.table.rows = self.connection_rows(matches);
+                let selected = self.table.selected;
+                self.select_row(selected);
+            }
+            View::Filters => {
+                self.table.filters = by_filter(&self.observed.snapshot.subscriptions);
+                self.table.rows = self.filter_rows(matches);
+                let selected = self.table.selected;
+                self.select_row(selected);
+            }
+            View::Subscriptions | View::Radar => {
+                self.table.rows = self.subscription_rows(matches);
+                let subs = &self.observed.snapshot.subscriptions;
+                let keep = self
+                    .table
+                    .selected_id
+                    .and_then(|id| self.table.rows.iter().position(|&i| subs[i].id == id));
+                self.select_row(keep.unwrap_or(self.table.selected));
+            }
+        }
+    }
+
+    /// `order`, reversed when the table sorts largest first.
+    fn directed(&self, order: std::cmp::Ordering) -> std::cmp::Ordering {
+        if self.table.descending {
+            order.reverse()
+        } else {
+            order
+        }
+    }
+
+    /// The MQTT clients whose id `matches`, sorted by drops or in-flight, then by id.
+    fn connection_rows(&self, matches: impl Fn(&str) -> bool) -> Vec<usize> {
+        let clients = self
+            .observed
+            .mqtt
+            .as_ref()
+            .map_or(&[][..], |m| m.clients.as_slice());
+        let mut rows: Vec<usize> = (0..clients.len())
+            .filter(|&i| matches(&clients[i].client_id))
+            .collect();
+        rows.sort_by(|&a, &b| {
+            let (a, b) = (&clients[a], &clients[b]);
+            let order = match self.table.sort {
+                SortColumn::Dropped => a.dropped.cmp(&b.dropped),
+                SortColumn::Depth => a.inflight.cmp(&b.inflight),
+                _ => std::cmp::Ordering::Equal,
+            };
+            self.directed(order.then(a.client_id.cmp(&b.client_id)))
+        });
+        rows
+    }
+
+    /// The filters (in `table.filters`) that `matches`, sorted by the sort column, then by filter.
+    fn filter_rows(&self, matches: impl Fn(&str) -> bool) -> Vec<usize> {
+        let filters = &self.table.filters;
+        let mut rows: Vec<usize> = (0..filters.len())
+            .filter(|&i| matches(&filters[i].filter))
+            .collect();
+        let fill = |f: &FilterTotals| f.depth as f64 / f.capacity.max(1) as f64;
+        rows.sort_by(|&a, &b| {
+            let (a, b) = (&filters[a], &filters[b]);
+            let order = match self.table.sort {
+                SortColumn::Id | SortColumn::Name | SortColumn::Filter => std::cmp::Ordering::Equal,
+                SortColumn::Depth => fill(a).total_cmp(&fill(b)),
+                SortColumn::Delivered | SortColumn::Rate => a.delivered.cmp(&b.delivered),
+                SortColumn::Dropped => a.dropped.cmp(&b.dropped),
+            };
+            self.directed(order.then(a.filter.cmp(&b.filter)))
+        });
+        rows
+    }
+
+    /// The subscriptions whose name or filter `matches`: in the radar most urgent first, otherwise by
+    /// the sort column, then by id.
+    fn subscription_rows(&self, matches: impl Fn(&str) -> bool) -> Vec<usize> {
         let subs = &self.observed.snapshot.subscriptions;
-        let descending = self.table.descending;
-        let directed = |order: std::cmp::Ordering| {
-            if descending { order.reverse() } else { order }
-        };
-        if self.table.view == View::Connections {
-            let clients = self
-                .observed
-                .mqtt
-                .as_ref()
-                .map_or(&[][..], |m| m.clients.as_slice());
-            let mut rows: Vec<usize> = (0..clients.len())
-                .filter(|&i| matches(&clients[i].client_id))
-                .collect();
-            rows.sort_by(|&a, &b| {
-                let (a, b) = (&clients[a], &clients[b]);
-                let order = match self.table.sort {
-                    SortColumn::Dropped => a.dropped.cmp(&b.dropped),
-                    SortColumn::Depth => a.inflight.cmp(&b.inflight),
-                    _ => std::cmp::Ordering::Equal,
-                };
-                directed(order.then(a.client_id.cmp(&b.client_id)))
-            });
-            self.table.rows = rows;
-            let selected = self.table.selected;
-            self.select_row(selected);
-            return;
-        }
-        if self.table.view == View::Filters {
-            self.table.filters = by_filter(subs);
-            let filters = &self.table.filters;
-            let mut rows: Vec<usize> = (0..filters.len())
-                .filter(|&i| matches(&filters[i].filter))
-                .collect();
-            let fill = |f: &FilterTotals| f.depth as f64 / f.capacity.max(1) as f64;
-            rows.sort_by(|&a, &b| {
-                let (a, b) = (&filters[a], &filters[b]);
-                let order = match self.table.sort {
-                    SortColumn::Id | SortColumn::Name | SortColumn::Filter => {
-                        std::cmp::Ordering::Equal
-                    }
-                    SortColumn::Depth => fill(a).total_cmp(&fill(b)),
-                    SortColumn::Delivered | SortColumn::Rate => a.delivered.cmp(&b.delivered),
-                    SortColumn::Dropped => a.dropped.cmp(&b.dropped),
-                };
-                directed(order.then(a.filter.cmp(&b.filter)))
-            });
-            self.table.rows = rows;
-            let selected = self.table.selected;
-            self.select_row(selected);
-            return;
-        }
         let mut rows: Vec<usize> = (0..subs.len())
             .filter(|&i| matches(&subs[i].name) || matches(&subs[i].filter))
             .collect();
@@ -726,15 +743,10 @@ impl App {
                     SortColumn::Rate => rate(a).total_cmp(&rate(b)),
                     SortColumn::Dropped => a.dropped.cmp(&b.dropped),
                 };
-                directed(order.then(a.id.cmp(&b.id)))
+                self.directed(order.then(a.id.cmp(&b.id)))
             });
         }
-        self.table.rows = rows;
-        let keep = self
-            .table
-            .selected_id
-            .and_then(|id| self.table.rows.iter().position(|&i| subs[i].id == id));
-        self.select_row(keep.unwrap_or(self.table.selected));
+        rows
     }
 }
 

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{Command, Level, Mode, SortColumn, View};
 use super::fixtures::{self, sample, snapshot_at, snapshot_with, sub};
 use super::keys::handle_key;
-use super::link::SubscribeRequest;
+use super::link::{PublishRequest, SubscribeRequest};
 use crate::radar::Verdict;
 
 fn key(code: KeyCode) -> KeyEvent {
@@ -311,18 +311,18 @@ fn the_publish_form_refuses_wildcards_and_bad_counts_then_sends() {
     type_text(&mut app, "0");
     assert_eq!(
         handle_key(&mut app, key(KeyCode::Enter)),
-        Some(Command::Publish {
-            topic: "stocks/AAPL/price".into(),
+        Some(Command::Publish(PublishRequest {
+            topic: switchyard::Topic::new("stocks/AAPL/price").unwrap(),
             payload: "189.5".into(),
             count: 10,
             options: switchyard::PublishOptions::default(),
-        })
+        }))
     );
     // The form keeps its values, so `p` then Enter sends the same message again.
     handle_key(&mut app, ch('p'));
     assert!(matches!(
         handle_key(&mut app, key(KeyCode::Enter)),
-        Some(Command::Publish { count: 10, .. })
+        Some(Command::Publish(PublishRequest { count: 10, .. }))
     ));
 }
 
@@ -465,7 +465,7 @@ fn the_publish_form_takes_a_priority_and_a_retain_flag() {
     assert!(
         matches!(
             command,
-            Some(Command::Publish { options, .. })
+            Some(Command::Publish(PublishRequest { options, .. }))
                 if options.priority == switchyard::Priority::Critical && options.retain
         ),
         "{command:?}"

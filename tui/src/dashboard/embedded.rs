@@ -16,25 +16,17 @@ use std::net::SocketAddr;
 
 use switchyard::Explained;
 use switchyard::{
-    Broker, BrokerOptions, DeadLetters, PublishOptions, StatsSnapshot, SubscriptionId,
-    SubscriptionOptions, TopicLimits,
+    Broker, BrokerOptions, DeadLetters, StatsSnapshot, SubscriptionId, SubscriptionOptions,
+    TopicLimits,
 };
 use switchyard_mqtt::{Bridge, BridgeConfig, BridgeStats};
 
 use super::consumer::{Consumer, ConsumerPool, preview};
 use super::demo::{self, DemoTraffic};
 use super::link::{
-    BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, RECENT_DEAD_LETTERS, RecentMessage,
-    SubscribeRequest,
+    BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RECENT_DEAD_LETTERS,
+    RecentMessage, SubscribeRequest,
 };
-
-/// One publish request for the publishing thread.
-struct PublishJob {
-    topic: String,
-    payload: String,
-    count: u64,
-    options: PublishOptions,
-}
 
 /// A broker in this process, with consumers for its subscriptions and optional demo traffic.
 pub struct EmbeddedBroker {
@@ -45,7 +37,7 @@ pub struct EmbeddedBroker {
     demo: Option<DemoTraffic>,
     /// Whether the demo's default subscriptions were created (once per run).
     demo_subscribed: bool,
-    jobs: Option<Sender<PublishJob>>,
+    jobs: Option<Sender<PublishRequest>>,
     publisher: Option<JoinHandle<()>>,
     events: Receiver<LinkEvent>,
     /// `--state`: where durable subscriptions are saved after every subscribe and unsubscribe.
@@ -82,7 +74,7 @@ impl EmbeddedBroker {
     pub fn new(demo: bool) -> anyhow::Result<Self> {
         let broker = Broker::with_options(BrokerOptions::new().dead_letters(DEAD_LETTER_CAPACITY));
         let (events_tx, events) = mpsc::channel();
-        let (jobs, job_rx) = mpsc::channel::<PublishJob>();
+        let (jobs, job_rx) = mpsc::channel::<PublishRequest>();
         let publisher = {
             let broker = broker.clone();
             let events_tx = events_tx.clone();
@@ -218,14 +210,14 @@ impl EmbeddedBroker {
 /// [`RECENT_DEAD_LETTERS`]; older ones overflow, counted in the snapshot's `dead_letters`).
 const DEAD_LETTER_CAPACITY: usize = 4096;
 
-fn publish_jobs(broker: &Broker, jobs: &Receiver<PublishJob>, events: &Sender<LinkEvent>) {
+fn publish_jobs(broker: &Broker, jobs: &Receiver<PublishRequest>, events: &Sender<LinkEvent>) {
     for job in jobs {
         let mut queued = 0;
         let mut dropped = 0;
         let mut unrouted = 0;
         let mut failed = None;
         for _ in 0..job.count {
-            match broker.publish_with(&job.topic, job.payload.clone(), job.options) {
+            match broker.publish_with(job.topic.as_str(), job.payload.clone(), job.options) {
                 Ok(outcome) => {
                     queued += outcome.queued as u64;
                     dropped += outcome.dropped as u64;
@@ -240,7 +232,7 @@ fn publish_jobs(broker: &Broker, jobs: &Receiver<PublishJob>, events: &Sender<Li
         let event = match failed {
             Some(e) => LinkEvent::Error(format!("publish to {}: {e}", job.topic)),
             None => LinkEvent::Published {
-                topic: job.topic,
+                topic: job.topic.to_string(),
                 count: job.count,
                 queued,
                 dropped,
@@ -276,24 +268,11 @@ impl BrokerLink for EmbeddedBroker {
             .unwrap_or_default()
     }
 
-    fn publish(
-        &mut self,
-        topic: &str,
-        payload: &str,
-        count: u64,
-        options: PublishOptions,
-    ) -> anyhow::Result<()> {
-        switchyard::validate_topic(topic, &self.broker.limits())?;
-        let job = PublishJob {
-            topic: topic.to_string(),
-            payload: payload.to_string(),
-            count,
-            options,
-        };
+    fn publish(&mut self, request: PublishRequest) -> anyhow::Result<()> {
         self.jobs
             .as_ref()
             .context("the publishing thread has stopped")?
-            .send(job)
+            .send(request)
             .map_err(|_| anyhow::anyhow!("the publishing thread has stopped"))
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use switchyard::{DroppedByReason, StatsSnapshot, SubscriptionStats, TopicLimits, Totals};
+use switchyard::{DroppedByReason, StatsSnapshot, SubscriptionStats, TopicLimits};
 
 use super::app::{App, Level};
 use super::link::{ConsumerState, DeadLetterRow, RecentMessage, Sample};
@@ -66,17 +66,7 @@ pub fn snapshot_with(
     published: u64,
     subscriptions: Vec<SubscriptionStats>,
 ) -> StatsSnapshot {
-    let mut totals = Totals {
-        published,
-        subscriptions: subscriptions.len() as u64,
-        ..Totals::default()
-    };
-    for s in &subscriptions {
-        totals.matched += s.matched;
-        totals.delivered += s.delivered;
-        totals.dropped += s.dropped;
-        totals.depth += s.depth;
-    }
+    let totals = crate::snapshot_totals::summed(published, 0, &subscriptions);
     StatsSnapshot {
         schema: switchyard::SCHEMA.to_string(),
         taken_at: "2026-11-22T18:00:00.000Z".to_string(),

@@ -1,19 +1,19 @@
 //! The publish and subscribe forms: text fields, focus, and validation as the user types.
 //!
-//! Validation uses the library's own checks (`validate_topic`, `validate_filter`, the `FromStr` of
+//! Validation uses the library's own checks ([`Topic::with_limits`], [`Filter::with_limits`], the `FromStr` of
 //! [`OverflowPolicy`], the capacity limits of [`SubscriptionOptions`]) and shows the library's error
 //! text, so what the form accepts is exactly what the broker accepts. A field's error is shown once the
 //! field has been edited, or for every field once the user tried to submit; an invalid form stays open.
 
 use crossterm::event::{Event as CrosstermEvent, KeyCode, KeyEvent};
 use switchyard::{
-    OverflowPolicy, Priority, PublishOptions, SubscribeError, SubscriptionOptions, TopicLimits,
+    Filter, OverflowPolicy, Priority, PublishOptions, SubscribeError, SubscriptionOptions, Topic,
+    TopicLimits,
 };
-use switchyard::{validate_filter, validate_topic};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
-use super::link::SubscribeRequest;
+use super::link::{PublishRequest, SubscribeRequest};
 
 /// The most messages one publish request may send, so a typo cannot keep the broker busy for minutes.
 pub const MAX_PUBLISH_COUNT: u64 = 100_000;
@@ -70,17 +70,8 @@ pub struct FieldError {
 /// What a valid form asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submission {
-    /// Publish `payload` on `topic`, `count` times.
-    Publish {
-        /// The topic.
-        topic: String,
-        /// The payload.
-        payload: String,
-        /// How many times.
-        count: u64,
-        /// Priority and retain flag.
-        options: PublishOptions,
-    },
+    /// Publish.
+    Publish(PublishRequest),
     /// Subscribe.
     Subscribe(SubscribeRequest),
     /// List the subscriptions a publish on `topic` would reach.
@@ -257,14 +248,17 @@ impl Form {
         }
         let v = |i: usize| self.fields[i].value().to_string();
         Ok(match self.kind {
-            FormKind::Publish => Submission::Publish {
-                topic: v(0),
+            FormKind::Publish => Submission::Publish(PublishRequest {
+                topic: Topic::with_limits(&v(0), limits).map_err(|e| FieldError {
+                    field: 0,
+                    message: e.to_string(),
+                })?,
                 payload: v(1),
                 count: parse_count(&v(2)).unwrap_or(1),
                 options: PublishOptions::new()
                     .priority(v(3).parse().unwrap_or_default())
                     .retain(parse_yes_no(&v(4)).unwrap_or(false)),
-            },
+            }),
             FormKind::Subscribe => Submission::Subscribe(SubscribeRequest {
                 filter: v(0),
                 capacity: parse_capacity(&v(1)).unwrap_or(SubscriptionOptions::DEFAULT_CAPACITY),
@@ -281,7 +275,12 @@ impl Form {
         let v = |i: usize| self.fields[i].value();
         let checks: Vec<(usize, Result<(), String>)> = match self.kind {
             FormKind::Publish => vec![
-                (0, validate_topic(v(0), limits).map_err(|e| e.to_string())),
+                (
+                    0,
+                    Topic::with_limits(v(0), limits)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                ),
                 (2, parse_count(v(2)).map(|_| ())),
                 (
                     3,
@@ -292,7 +291,12 @@ impl Form {
                 (4, parse_yes_no(v(4)).map(|_| ())),
             ],
             FormKind::Subscribe => vec![
-                (0, validate_filter(v(0), limits).map_err(|e| e.to_string())),
+                (
+                    0,
+                    Filter::with_limits(v(0), limits)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                ),
                 (1, parse_capacity(v(1)).map(|_| ())),
                 (
                     2,
@@ -312,7 +316,12 @@ impl Form {
                 (4, parse_yes_no(v(4)).map(|_| ())),
                 (5, parse_yes_no(v(5)).map(|_| ())),
             ],
-            FormKind::Explain => vec![(0, validate_topic(v(0), limits).map_err(|e| e.to_string()))],
+            FormKind::Explain => vec![(
+                0,
+                Topic::with_limits(v(0), limits)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            )],
         };
         checks
             .into_iter()

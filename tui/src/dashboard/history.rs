@@ -41,8 +41,9 @@ pub struct RatePoint {
 /// A sample's time (broker uptime, seconds) with what was read then.
 type Timed<T> = (f64, T);
 
+/// The broker-wide message totals a rate is computed from, read from one snapshot.
 #[derive(Debug, Clone, Copy)]
-struct Counts {
+struct BrokerTotals {
     published: u64,
     delivered: u64,
     dropped: u64,
@@ -75,7 +76,7 @@ impl SubscriptionHistory {
 /// Rates over time, for the broker and for each subscription.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    window: VecDeque<Timed<Counts>>,
+    window: VecDeque<Timed<BrokerTotals>>,
     points: VecDeque<RatePoint>,
     subscriptions: HashMap<SubscriptionId, SubscriptionHistory>,
 }
@@ -92,7 +93,7 @@ impl History {
             return Vec::new(); // same or older snapshot: nothing new to learn
         }
         let totals = &snapshot.totals;
-        let now = Counts {
+        let now = BrokerTotals {
             published: totals.published,
             delivered: totals.delivered,
             dropped: totals.dropped,

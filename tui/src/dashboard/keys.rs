@@ -294,17 +294,7 @@ fn form_done(app: &mut App, outcome: FormOutcome) -> Option<Command> {
         FormOutcome::Submitted(submission) => {
             app.set_mode(Mode::Normal);
             Some(match submission {
-                Submission::Publish {
-                    topic,
-                    payload,
-                    count,
-                    options,
-                } => Command::Publish {
-                    topic,
-                    payload,
-                    count,
-                    options,
-                },
+                Submission::Publish(request) => Command::Publish(request),
                 Submission::Subscribe(request) => {
                     app.reset_subscribe_form();
                     Command::Subscribe(request)

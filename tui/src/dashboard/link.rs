@@ -10,8 +10,24 @@
 use std::collections::BTreeMap;
 
 use switchyard::{
-    Explained, OverflowPolicy, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits,
+    Explained, OverflowPolicy, PublishOptions, StatsSnapshot, SubscriptionId, Topic, TopicLimits,
 };
+
+/// What the publish form asks the broker for: `payload` on `topic`, `count` times.
+///
+/// The topic is a [`Topic`], checked against the broker's limits when the form made the request, so
+/// a link carries the request out without checking it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// The topic, validated.
+    pub topic: Topic,
+    /// The payload, sent as UTF-8 bytes.
+    pub payload: String,
+    /// How many times to publish it.
+    pub count: u64,
+    /// Priority and retain flag.
+    pub options: PublishOptions,
+}
 
 /// What the subscribe form asks the broker for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,16 +168,10 @@ pub trait BrokerLink {
     fn consumer_states(&self) -> BTreeMap<SubscriptionId, ConsumerState>;
     /// The last messages (up to [`RECENT_MESSAGES`]) the consumer of `id` received, oldest first.
     fn recent_messages(&self, id: SubscriptionId) -> Vec<RecentMessage>;
-    /// Publishes `payload` on `topic` `count` times with `options` (priority, retain). Validates the
-    /// topic before returning; the publishing itself may finish later and is reported as a
+    /// Publishes `request.payload` on its topic `request.count` times with its options (priority,
+    /// retain). The publishing itself may finish later and is reported as a
     /// [`LinkEvent::Published`].
-    fn publish(
-        &mut self,
-        topic: &str,
-        payload: &str,
-        count: u64,
-        options: PublishOptions,
-    ) -> anyhow::Result<()>;
+    fn publish(&mut self, request: PublishRequest) -> anyhow::Result<()>;
     /// The most recent dead letters (up to [`RECENT_DEAD_LETTERS`]), oldest first.
     fn recent_dead_letters(&mut self) -> Vec<DeadLetterRow>;
     /// Subscribes and starts a consumer for the new subscription.

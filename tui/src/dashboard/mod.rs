@@ -138,38 +138,49 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
              (headless, with JSON output: see `switchyard load --help`)"
         );
     }
-    let export_dir = match args.export_dir {
+    let export_dir = match &args.export_dir {
         Some(dir) => {
             anyhow::ensure!(
                 dir.is_dir(),
                 "--export-dir {} is not a directory",
                 dir.display()
             );
-            dir
+            dir.clone()
         }
         None => PathBuf::from("."),
     };
     terminal::watch_signals().context("installing the SIGTERM/SIGHUP handler")?;
-    if let Some(addr) = &args.attach {
-        let token = args
-            .token_file
-            .as_deref()
-            .map(switchyard_observe::read_token_file)
-            .transpose()?;
-        let commands = if token.is_some() {
-            "commands through its token"
-        } else {
-            "watching only: no --token-file"
-        };
-        let link = RemoteBroker::attach(addr, token, args.refresh)
-            .with_context(|| format!("attaching to {addr}"))?;
-        let mut app = App::new(link.limits(), export_dir, Theme::from_env());
-        app.log(
-            app::Level::Info,
-            format!("attached to {addr} ({commands}); ? lists keys"),
-        );
-        return run_session(app, link, args.refresh);
+    match &args.attach {
+        Some(addr) => run_attached(addr, &args, export_dir),
+        None => run_embedded(args, export_dir),
     }
+}
+
+/// The dashboard on a broker in another process, through its endpoint at `addr`.
+fn run_attached(addr: &str, args: &DashboardArgs, export_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    let token = args
+        .token_file
+        .as_deref()
+        .map(switchyard_observe::read_token_file)
+        .transpose()?;
+    let commands = if token.is_some() {
+        "commands through its token"
+    } else {
+        "watching only: no --token-file"
+    };
+    let link = RemoteBroker::attach(addr, token, args.refresh)
+        .with_context(|| format!("attaching to {addr}"))?;
+    let mut app = App::new(link.limits(), export_dir, Theme::from_env());
+    app.log(
+        app::Level::Info,
+        format!("attached to {addr} ({commands}); ? lists keys"),
+    );
+    run_session(app, link, args.refresh)
+}
+
+/// The dashboard on a broker in this process, with its state file, endpoint and MQTT listener as
+/// asked.
+fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<ExitCode> {
     let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
     let state_note = match args.state {
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),

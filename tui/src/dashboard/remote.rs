@@ -26,15 +26,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use switchyard::{Explained, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits};
+use switchyard::{Explained, StatsSnapshot, SubscriptionId, TopicLimits};
 use switchyard_observe::client::{Client, ClientError};
 use switchyard_observe::stats::StatsParams;
-use switchyard_observe::wire::{PublishRequest, TapInfo, TapRequest};
+use switchyard_observe::wire::{self, TapInfo, TapRequest};
 
 use super::consumer::preview;
 use super::link::{
-    BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, RECENT_MESSAGES, RecentMessage,
-    SubscribeRequest,
+    BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RECENT_MESSAGES,
+    RecentMessage, SubscribeRequest,
 };
 
 /// Subscriptions fetched per sample (by id); the header's totals always cover all of them.
@@ -64,9 +64,36 @@ struct Shared {
     down: Option<String>,
 }
 
+impl Shared {
+    /// Keeps the last [`RECENT_MESSAGES`] of the selected subscription's tap, or none when no tap of
+    /// it was read.
+    fn show_recent(&mut self, recent: Option<(SubscriptionId, TapInfo)>) {
+        match recent {
+            Some((id, tap)) => {
+                let skip = tap.recent.len().saturating_sub(RECENT_MESSAGES);
+                self.recent = tap
+                    .recent
+                    .iter()
+                    .skip(skip)
+                    .map(|m| RecentMessage {
+                        topic: m.topic.clone(),
+                        preview: preview(m.payload.as_bytes()),
+                        missed: m.missed,
+                    })
+                    .collect();
+                self.recent_for = Some(id);
+            }
+            None => {
+                self.recent.clear();
+                self.recent_for = None;
+            }
+        }
+    }
+}
+
 /// A command for the command thread.
 enum Job {
-    Publish(PublishRequest),
+    Publish(wire::PublishRequest),
     Subscribe(TapRequest, Sender<anyhow::Result<SubscriptionId>>),
     Explain(String, Sender<anyhow::Result<Vec<Explained>>>),
     Unsubscribe(SubscriptionId),
@@ -231,26 +258,7 @@ fn fetch_loop(
                     .into_iter()
                     .map(|t| (t.id, t))
                     .collect();
-                match recent {
-                    Some((id, tap)) => {
-                        let skip = tap.recent.len().saturating_sub(RECENT_MESSAGES);
-                        s.recent = tap
-                            .recent
-                            .iter()
-                            .skip(skip)
-                            .map(|m| RecentMessage {
-                                topic: m.topic.clone(),
-                                preview: preview(m.payload.as_bytes()),
-                                missed: m.missed,
-                            })
-                            .collect();
-                        s.recent_for = Some(id);
-                    }
-                    None => {
-                        s.recent.clear();
-                        s.recent_for = None;
-                    }
-                }
+                s.show_recent(recent);
                 backoff = refresh;
             }
             Err(e) => {
@@ -407,21 +415,14 @@ impl BrokerLink for RemoteBroker {
         }
     }
 
-    fn publish(
-        &mut self,
-        topic: &str,
-        payload: &str,
-        count: u64,
-        options: PublishOptions,
-    ) -> anyhow::Result<()> {
+    fn publish(&mut self, request: PublishRequest) -> anyhow::Result<()> {
         self.commands_available("publishing")?;
-        switchyard::validate_topic(topic, &self.limits())?;
-        self.send(Job::Publish(PublishRequest {
-            topic: topic.to_string(),
-            payload: payload.to_string(),
-            priority: Some(options.priority.name().to_string()),
-            retain: options.retain,
-            count: Some(count),
+        self.send(Job::Publish(wire::PublishRequest {
+            topic: request.topic.to_string(),
+            payload: request.payload,
+            priority: Some(request.options.priority.name().to_string()),
+            retain: request.options.retain,
+            count: Some(request.count),
         }))
     }
 
@@ -541,6 +542,15 @@ mod tests {
         }
     }
 
+    fn publish_request(topic: &str, payload: &str, count: u64) -> PublishRequest {
+        PublishRequest {
+            topic: switchyard::Topic::new(topic).unwrap(),
+            payload: payload.into(),
+            count,
+            options: switchyard::PublishOptions::new(),
+        }
+    }
+
     fn request(filter: &str) -> SubscribeRequest {
         SubscribeRequest {
             filter: filter.into(),
@@ -563,7 +573,7 @@ mod tests {
         let s = until(&mut link, |s| s.totals.subscriptions == 1);
         assert_eq!(s.subscriptions[0].filter, "orders/#");
         let e = link
-            .publish("orders/1", "x", 1, PublishOptions::new())
+            .publish(publish_request("orders/1", "x", 1))
             .unwrap_err();
         assert!(e.to_string().contains("read-only"), "{e}");
         let e = link.subscribe(&request("a")).unwrap_err();
@@ -588,7 +598,7 @@ mod tests {
             RemoteBroker::attach(&with_token.local_addr().to_string(), None, TICK).unwrap();
         until(&mut tokenless, |s| s.totals.subscriptions == 1);
         let e = tokenless
-            .publish("orders/1", "x", 1, PublishOptions::new())
+            .publish(publish_request("orders/1", "x", 1))
             .unwrap_err();
         assert!(e.to_string().contains("--token-file"), "{e}");
     }
@@ -606,8 +616,7 @@ mod tests {
                 .unwrap();
         until(&mut link, |s| !s.schema.is_empty());
         let id = link.subscribe(&request("news/#")).unwrap();
-        link.publish("news/a", "hello", 2, PublishOptions::new())
-            .unwrap();
+        link.publish(publish_request("news/a", "hello", 2)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut events = Vec::new();
         let recent = loop {

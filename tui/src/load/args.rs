@@ -12,7 +12,7 @@ use clap::error::ErrorKind;
 use switchyard::{OverflowPolicy, ParsePriorityError, Priority};
 
 use super::memory::{self, Estimate};
-use super::workload::PriorityMix;
+use super::workload::{FilterMode, PriorityMix};
 use crate::export::OutputFile;
 
 /// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
@@ -20,19 +20,6 @@ use crate::export::OutputFile;
 /// its slots (measured: RSS after subscribing 100,000 at capacity 4), 100,000 subscriptions need about
 /// 600 MiB (measured 598 MiB), while a 1→1 run still has room to batch.
 pub const DEFAULT_CAPACITY: u64 = 256;
-
-/// How subscriptions choose their filters. See `--filters` in `--help` for who gets what.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FilterMode {
-    /// Subscription `i` listens on exactly topic `i mod topics`.
-    Exact,
-    /// Wildcards only: `load/+/t<j>` (the same topic through `+`), and every 32nd subscription
-    /// `load/p<k>/#` (all topics of one publisher that owns topics).
-    Wildcard,
-    /// Even subscriptions exact, odd subscriptions as in `wildcard`.
-    Mixed,
-}
 
 /// Which broker the generator drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

@@ -58,6 +58,25 @@ impl<E: Engine> Slot<E> {
             next_due: None,
         }
     }
+
+    /// How many messages this slow slot may take now: none before its due time, then one per `delay`
+    /// on average: every turn that has come due since the last visit (the thread may have slept),
+    /// but never more than a batch banked.
+    fn turns_due(&mut self, delay: Duration) -> Option<usize> {
+        let now = Instant::now();
+        let due = *self.next_due.get_or_insert(now);
+        if now < due {
+            return None;
+        }
+        let turns = (now.duration_since(due).as_nanos() / delay.as_nanos().max(1))
+            .min(BATCH as u128 - 1) as u32
+            + 1;
+        let floor = now
+            .checked_sub(delay.saturating_mul(BATCH as u32))
+            .unwrap_or(due);
+        self.next_due = Some(due.max(floor) + delay.saturating_mul(turns));
+        Some(turns as usize)
+    }
 }
 
 /// Counters a consumer thread shares with the progress line, on their own cache line.
@@ -92,6 +111,10 @@ pub fn consume_loop<E: Engine>(
     let mut latency = LatencyRecorder::new(start);
     let mut buf: Vec<E::Message> = Vec::with_capacity(BATCH);
     let mut delivered = 0u64;
+    let mut took = |n: u64| {
+        delivered += n;
+        counters.delivered.store(delivered, Ordering::Relaxed);
+    };
     let mut idle_passes = 0u32;
     let single = slots.len() == 1 && slots[0].slow.is_none();
     // Slow receivers pace themselves by due times, which a push notification knows nothing about.
@@ -110,45 +133,14 @@ pub fn consume_loop<E: Engine>(
                 }
             });
             if n > 0 {
-                delivered += n as u64;
-                counters.delivered.store(delivered, Ordering::Relaxed);
+                took(n as u64);
             }
             continue;
         }
-        let mut taken = 0usize;
-        for slot in &mut slots {
-            let max = match (slot.slow, draining) {
-                (Some(delay), false) => {
-                    let now = Instant::now();
-                    let due = *slot.next_due.get_or_insert(now);
-                    if now < due {
-                        continue;
-                    }
-                    // One message per `delay` on average: take every turn that has come due since
-                    // the last visit (the thread may have slept), but never bank more than a batch.
-                    let turns = (now.duration_since(due).as_nanos() / delay.as_nanos().max(1))
-                        .min(BATCH as u128 - 1) as u32
-                        + 1;
-                    let floor = now
-                        .checked_sub(delay.saturating_mul(BATCH as u32))
-                        .unwrap_or(due);
-                    slot.next_due = Some(due.max(floor) + delay.saturating_mul(turns));
-                    turns as usize
-                }
-                _ => BATCH,
-            };
-            let n = E::drain(&slot.receiver, &mut buf, max);
-            if measure_latency {
-                for m in &buf {
-                    latency.observe(E::payload(m));
-                }
-            }
-            buf.clear();
-            taken += n;
-        }
+        let recorder = measure_latency.then_some(&mut latency);
+        let taken = pass(&mut slots, &mut buf, draining, recorder);
         if taken > 0 {
-            delivered += taken as u64;
-            counters.delivered.store(delivered, Ordering::Relaxed);
+            took(taken as u64);
             idle_passes = 0;
             continue;
         }
@@ -156,23 +148,12 @@ pub fn consume_loop<E: Engine>(
             break;
         }
         idle_passes += 1;
-        if idle_passes <= SPIN_PASSES {
-            // A message is usually a few hundred nanoseconds away under load: polling briefly
-            // avoids a park and a wake-up (two system calls) per batch.
-            std::hint::spin_loop();
-        } else if single {
-            if let Some(m) = E::wait(&slots[0].receiver, Duration::from_millis(10)) {
-                if measure_latency {
-                    latency.observe(E::payload(&m));
-                }
-                delivered += 1;
-                counters.delivered.store(delivered, Ordering::Relaxed);
+        let waited_on = single.then(|| &slots[0].receiver);
+        if let Some(m) = back_off::<E>(idle_passes, waited_on) {
+            if measure_latency {
+                latency.observe(E::payload(&m));
             }
-        } else if idle_passes <= SPIN_PASSES + 4 {
-            std::thread::yield_now();
-        } else {
-            let micros = 20u64 << (idle_passes - SPIN_PASSES - 4).min(6);
-            std::thread::sleep(Duration::from_micros(micros.min(1000)));
+            took(1);
         }
     }
     counters.delivered.store(delivered, Ordering::Relaxed);
@@ -181,6 +162,54 @@ pub fn consume_loop<E: Engine>(
         histogram: latency.into_histogram(),
         delivered,
     }
+}
+
+/// One pass over every slot: up to a batch from each, or from a slow slot the turns that came due;
+/// `latency` records the stamps when latency is measured. Returns how many messages it took.
+fn pass<E: Engine>(
+    slots: &mut [Slot<E>],
+    buf: &mut Vec<E::Message>,
+    draining: bool,
+    mut latency: Option<&mut LatencyRecorder>,
+) -> usize {
+    let mut taken = 0usize;
+    for slot in slots {
+        let max = match (slot.slow, draining) {
+            (Some(delay), false) => match slot.turns_due(delay) {
+                Some(turns) => turns,
+                None => continue,
+            },
+            _ => BATCH,
+        };
+        let n = E::drain(&slot.receiver, buf, max);
+        if let Some(latency) = latency.as_deref_mut() {
+            for m in buf.iter() {
+                latency.observe(E::payload(m));
+            }
+        }
+        buf.clear();
+        taken += n;
+    }
+    taken
+}
+
+/// After a pass that found nothing: spin for [`SPIN_PASSES`], then wait on the one receiver
+/// (`waited_on`) in the broker's own wait, or with many receivers yield, then sleep from 20 µs up to
+/// 1 ms. Returns the message a wait received.
+fn back_off<E: Engine>(idle_passes: u32, waited_on: Option<&E::Receiver>) -> Option<E::Message> {
+    if idle_passes <= SPIN_PASSES {
+        // A message is usually a few hundred nanoseconds away under load: polling briefly
+        // avoids a park and a wake-up (two system calls) per batch.
+        std::hint::spin_loop();
+    } else if let Some(receiver) = waited_on {
+        return E::wait(receiver, Duration::from_millis(10));
+    } else if idle_passes <= SPIN_PASSES + 4 {
+        std::thread::yield_now();
+    } else {
+        let micros = 20u64 << (idle_passes - SPIN_PASSES - 4).min(6);
+        std::thread::sleep(Duration::from_micros(micros.min(1000)));
+    }
+    None
 }
 
 /// A consumer thread's use of its ready list: which of its slots have messages, without passing over

@@ -6,108 +6,25 @@
 use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::thread::ScopedJoinHandle;
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use serde::Serialize;
-use switchyard::{OverflowPolicy, ReadySignal, StatsSnapshot};
+use switchyard::{ReadySignal, StatsSnapshot};
 
-use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
 use super::consumers::{
     ConsumerCounters, ConsumerResult, PHASE_DRAINING, PHASE_RUNNING, PHASE_STOP, Slot, consume_loop,
 };
 use super::engine::Engine;
 use super::latency;
-use super::progress::{Counts, Progress};
-use super::report::{self, LoadResult, LoadSection, rss_bytes};
+use super::plan::Plan;
+use super::progress::{GeneratorTotals, Progress};
+use super::report::{LoadResult, LoadSection, rss_bytes};
 use super::signals;
 use super::workload::{
-    Pacing, PriorityMix, PublisherCounters, PublisherPlan, PublisherResult, filter_for,
-    publish_loop, shared_payload, split, topic_name, topics_of_publisher,
+    Pacing, PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop,
+    shared_payload, split, topic_name, topics_of_publisher,
 };
-
-/// The effective configuration of a run, in the types the generator uses. It serialises as the JSON
-/// `load.config` section, with units in the field names there (`payload_bytes`, `rate_per_s`,
-/// `duration_s`) and the policy, `--slow` and `--priorities` written as on the command line.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    /// Which broker: `switchyard` or `naive`.
-    pub engine: EngineKind,
-    /// Publisher threads.
-    pub publishers: u32,
-    /// Subscriptions.
-    pub subscribers: u32,
-    /// Receivers per subscription.
-    pub receivers: u32,
-    /// Consumer threads serving the receivers.
-    pub consumer_threads: u32,
-    /// Distinct topics.
-    pub topics: u32,
-    /// Filter assignment.
-    pub filters: FilterMode,
-    /// Payload bytes.
-    #[serde(rename = "payload_bytes")]
-    pub payload: u64,
-    /// Total messages per second asked for, 0 = flat out.
-    #[serde(rename = "rate_per_s")]
-    pub rate: u64,
-    /// Publishing time (null when bounded by `messages`).
-    #[serde(rename = "duration_s", serialize_with = "report::seconds")]
-    pub duration: Option<Duration>,
-    /// Total messages (null when bounded by `duration_s`).
-    pub messages: Option<u64>,
-    /// Queue capacity per subscription.
-    pub capacity: u64,
-    /// Overflow policy, written as on the command line (`block:250ms`).
-    #[serde(serialize_with = "report::display")]
-    pub policy: OverflowPolicy,
-    /// Slow subscriptions, if any: `{ "subscriptions", "delay_ms" }`.
-    #[serde(serialize_with = "report::slow")]
-    pub slow: Option<SlowSpec>,
-    /// Seed of the random choices.
-    pub seed: u64,
-    /// One message in this many carries a timestamp (0 = latency not measured).
-    pub latency_every: u32,
-    /// Whether queues are drained at the end.
-    pub drain: bool,
-    /// `--priorities` as weights (`low:1,normal:6`), or null for plain Normal publishes.
-    #[serde(serialize_with = "report::display_option")]
-    pub priorities: Option<PriorityMix>,
-    /// `--retain`: every message is published retained.
-    pub retain: bool,
-}
-
-impl Plan {
-    /// The plan the command line asks for.
-    pub fn from_args(a: &LoadArgs) -> Self {
-        Self {
-            engine: a.engine,
-            publishers: a.publishers,
-            subscribers: a.subscribers,
-            receivers: a.receivers,
-            consumer_threads: a.effective_consumer_threads(),
-            topics: a.topics,
-            filters: a.filters,
-            payload: a.payload,
-            rate: a.rate,
-            duration: if a.messages.is_some() {
-                None
-            } else {
-                Some(a.duration)
-            },
-            messages: a.messages,
-            capacity: a.capacity,
-            policy: a.policy,
-            slow: a.slow,
-            seed: a.seed,
-            latency_every: a.latency_every,
-            drain: !a.no_drain,
-            priorities: a.priorities,
-            retain: a.retain,
-        }
-    }
-}
 
 /// What a run reports to while it publishes.
 pub struct Observers {
@@ -141,10 +58,59 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         usize::try_from(plan.capacity).context("--capacity does not fit this machine")?;
     let payload_len =
         usize::try_from(plan.payload).context("--payload does not fit this machine")?;
+    let subscribed = subscribe_all(&engine, plan, threads, capacity)?;
+    let rss = RssReadings {
+        start: rss_start,
+        subscribed: rss_bytes(),
+    };
+    let publisher_plans = publisher_plans(&engine, plan, payload_len)?;
+    let shared = Shared::new(plan.publishers, threads);
+    let measure_latency = plan.latency_every > 0;
 
-    // Subscribe, and deal receivers out to consumer threads round-robin. With one receiver per
-    // subscription each subscription is served by exactly one thread, so it can carry that thread's
-    // ready signal and the thread parks on the signal when idle instead of sleeping.
+    let joined = std::thread::scope(|scope| -> Result<_> {
+        let consumers = spawn_consumers(scope, subscribed, &shared, start, measure_latency)?;
+        let publish_start = Instant::now();
+        let publishers = spawn_publishers(scope, publisher_plans, &shared, start, publish_start)?;
+        let watch = Watch {
+            engine: &engine,
+            plan,
+            rss,
+            publish_start,
+        };
+        let (interrupted, jsonl_error) = watch.run(&publishers, &shared, &mut observers);
+        let joined = join_all(
+            publishers,
+            consumers,
+            &shared,
+            plan,
+            publish_start,
+            interrupted,
+        )?;
+        match jsonl_error {
+            Some(e) => Err(e),
+            None => Ok(joined),
+        }
+    })?;
+    Ok(final_outcome(&engine, plan, rss, joined))
+}
+
+/// The subscriptions made, with their receivers dealt out to the consumer threads.
+struct Subscribed<E: Engine> {
+    /// One ready signal per consumer thread, when each subscription has one receiver.
+    signals: Option<Vec<Arc<ReadySignal>>>,
+    /// The receivers each consumer thread serves.
+    per_thread: Vec<Vec<Slot<E>>>,
+}
+
+/// Subscribes, and deals receivers out to consumer threads round-robin. With one receiver per
+/// subscription each subscription is served by exactly one thread, so it can carry that thread's
+/// ready signal and the thread parks on the signal when idle instead of sleeping.
+fn subscribe_all<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    threads: usize,
+    capacity: usize,
+) -> Result<Subscribed<E>> {
     let signals: Option<Vec<Arc<ReadySignal>>> = (E::SIGNALS_PUSHES && plan.receivers == 1)
         .then(|| (0..threads).map(|_| ReadySignal::new()).collect());
     let mut per_thread: Vec<Vec<Slot<E>>> = (0..threads).map(|_| Vec::new()).collect();
@@ -174,9 +140,18 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         per_thread[next_thread % threads].push(Slot::new(receiver, slow));
         next_thread += 1;
     }
-    let rss_subscribed = rss_bytes();
+    Ok(Subscribed {
+        signals,
+        per_thread,
+    })
+}
 
-    // Publisher plans: handles made here so a bad topic fails before any thread starts.
+/// Publisher plans: handles made here so a bad topic fails before any thread starts.
+fn publisher_plans<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    payload_len: usize,
+) -> Result<Vec<PublisherPlan<E>>> {
     let payload = shared_payload(payload_len, plan.seed);
     let mut publisher_plans = Vec::with_capacity(plan.publishers as usize);
     for p in 0..plan.publishers {
@@ -195,95 +170,161 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             retain: plan.retain,
         });
     }
+    Ok(publisher_plans)
+}
 
-    // A signal during setup: the publishers start stopped and publish nothing.
-    let stop = AtomicBool::new(signals::interrupted());
-    let phase = AtomicU8::new(PHASE_RUNNING);
-    let publisher_counters: Vec<PublisherCounters> = (0..plan.publishers)
-        .map(|_| PublisherCounters::default())
-        .collect();
-    let consumer_counters: Vec<Arc<ConsumerCounters>> = (0..threads)
-        .map(|_| Arc::new(ConsumerCounters::default()))
-        .collect();
-    let config = plan.clone();
-    let measure_latency = plan.latency_every > 0;
+/// The resident set size before and after subscribing.
+#[derive(Clone, Copy)]
+struct RssReadings {
+    start: Option<u64>,
+    subscribed: Option<u64>,
+}
 
-    let watched = std::thread::scope(|scope| -> Result<_> {
-        let abort = || {
-            stop.store(true, Ordering::Relaxed);
-            phase.store(PHASE_STOP, Ordering::Release);
-        };
-        let mut consumers: Vec<ScopedJoinHandle<'_, ConsumerResult<E>>> =
-            Vec::with_capacity(threads);
-        for (t, slots) in per_thread.into_iter().enumerate() {
-            let counters = consumer_counters[t].clone();
-            let signal = signals.as_ref().map(|s| s[t].clone());
-            let phase = &phase;
-            let spawned = std::thread::Builder::new()
-                .name(format!("consumer-{t}"))
-                .spawn_scoped(scope, move || {
-                    consume_loop(slots, start, measure_latency, phase, counters, signal)
-                });
-            match spawned {
-                Ok(h) => consumers.push(h),
-                Err(e) => {
-                    abort();
-                    return Err(anyhow!(e).context("starting a consumer thread"));
-                }
-            }
+/// What the threads of a run share with the thread that watches them.
+struct Shared {
+    /// Tells the publishers to stop.
+    stop: AtomicBool,
+    /// Tells the consumers to run, drain or stop.
+    phase: AtomicU8,
+    publisher_counters: Vec<PublisherCounters>,
+    consumer_counters: Vec<Arc<ConsumerCounters>>,
+}
+
+impl Shared {
+    fn new(publishers: u32, consumer_threads: usize) -> Self {
+        Self {
+            // A signal during setup: the publishers start stopped and publish nothing.
+            stop: AtomicBool::new(signals::interrupted()),
+            phase: AtomicU8::new(PHASE_RUNNING),
+            publisher_counters: (0..publishers)
+                .map(|_| PublisherCounters::default())
+                .collect(),
+            consumer_counters: (0..consumer_threads)
+                .map(|_| Arc::new(ConsumerCounters::default()))
+                .collect(),
         }
-        let publish_start = Instant::now();
-        let mut publishers: Vec<ScopedJoinHandle<'_, (PublisherResult, Instant)>> = Vec::new();
-        for (p, pplan) in publisher_plans.into_iter().enumerate() {
-            let (stop, counters) = (&stop, &publisher_counters[p]);
-            let spawned = std::thread::Builder::new()
-                .name(format!("publisher-{p}"))
-                .spawn_scoped(scope, move || {
-                    let r = publish_loop(pplan, start, publish_start, stop, counters);
-                    (r, Instant::now())
-                });
-            match spawned {
-                Ok(h) => publishers.push(h),
-                Err(e) => {
-                    abort();
-                    return Err(anyhow!(e).context("starting a publisher thread"));
-                }
-            }
-        }
+    }
 
-        // Watch: progress, periodic snapshots, the deadline, the budget, signals.
-        let counts = || Counts {
-            published: publisher_counters
+    /// Stops every thread at once (a thread failed to start).
+    fn abort(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.phase.store(PHASE_STOP, Ordering::Release);
+    }
+
+    /// The threads' own counts so far, for the progress line.
+    fn totals(&self) -> GeneratorTotals {
+        let publishers = &self.publisher_counters;
+        GeneratorTotals {
+            published: publishers
                 .iter()
                 .map(|c| c.published.load(Ordering::Relaxed))
                 .sum(),
-            delivered: consumer_counters
+            delivered: self
+                .consumer_counters
                 .iter()
                 .map(|c| c.delivered.load(Ordering::Relaxed))
                 .sum(),
-            dropped: publisher_counters
+            dropped: publishers
                 .iter()
                 .map(|c| c.dropped.load(Ordering::Relaxed))
                 .sum(),
-        };
-        let total_label = match (plan.duration, plan.messages) {
-            (Some(d), _) => format!("{:.1}s", d.as_secs_f64()),
-            (None, Some(m)) => format!("{m} msgs"),
-            (None, None) => "?".into(),
-        };
+        }
+    }
+}
+
+type ConsumerHandle<'scope, E> = ScopedJoinHandle<'scope, ConsumerResult<E>>;
+type PublisherHandle<'scope> = ScopedJoinHandle<'scope, (PublisherResult, Instant)>;
+
+/// Starts one consumer thread per group of receivers.
+fn spawn_consumers<'scope, E: Engine>(
+    scope: &'scope Scope<'scope, '_>,
+    subscribed: Subscribed<E>,
+    shared: &'scope Shared,
+    start: Instant,
+    measure_latency: bool,
+) -> Result<Vec<ConsumerHandle<'scope, E>>> {
+    let mut consumers = Vec::with_capacity(subscribed.per_thread.len());
+    for (t, slots) in subscribed.per_thread.into_iter().enumerate() {
+        let counters = shared.consumer_counters[t].clone();
+        let signal = subscribed.signals.as_ref().map(|s| s[t].clone());
+        let phase = &shared.phase;
+        let spawned = std::thread::Builder::new()
+            .name(format!("consumer-{t}"))
+            .spawn_scoped(scope, move || {
+                consume_loop(slots, start, measure_latency, phase, counters, signal)
+            });
+        match spawned {
+            Ok(h) => consumers.push(h),
+            Err(e) => {
+                shared.abort();
+                return Err(anyhow!(e).context("starting a consumer thread"));
+            }
+        }
+    }
+    Ok(consumers)
+}
+
+/// Starts the publisher threads; each returns what it published and when it finished.
+fn spawn_publishers<'scope, E: Engine>(
+    scope: &'scope Scope<'scope, '_>,
+    publisher_plans: Vec<PublisherPlan<E>>,
+    shared: &'scope Shared,
+    start: Instant,
+    publish_start: Instant,
+) -> Result<Vec<PublisherHandle<'scope>>> {
+    let mut publishers = Vec::new();
+    for (p, pplan) in publisher_plans.into_iter().enumerate() {
+        let (stop, counters) = (&shared.stop, &shared.publisher_counters[p]);
+        let spawned = std::thread::Builder::new()
+            .name(format!("publisher-{p}"))
+            .spawn_scoped(scope, move || {
+                let r = publish_loop(pplan, start, publish_start, stop, counters);
+                (r, Instant::now())
+            });
+        match spawned {
+            Ok(h) => publishers.push(h),
+            Err(e) => {
+                shared.abort();
+                return Err(anyhow!(e).context("starting a publisher thread"));
+            }
+        }
+    }
+    Ok(publishers)
+}
+
+/// The watching thread's view of the run while it publishes.
+struct Watch<'a, E> {
+    engine: &'a E,
+    plan: &'a Plan,
+    rss: RssReadings,
+    publish_start: Instant,
+}
+
+impl<E: Engine> Watch<'_, E> {
+    /// Watches until the publishers finish, the deadline passes or a signal arrives: draws progress
+    /// and writes the periodic snapshots. Returns whether a signal ended it, and a failed
+    /// `--stats-jsonl` write (which also ends it).
+    fn run(
+        &self,
+        publishers: &[PublisherHandle<'_>],
+        shared: &Shared,
+        observers: &mut Observers,
+    ) -> (bool, Option<anyhow::Error>) {
+        let plan = self.plan;
         let mut progress = Progress::new(
             observers.progress.is_some(),
             observers.progress.unwrap_or_default(),
-            publish_start,
+            self.publish_start,
         );
+        let total_label = total_label(plan);
         let mut next_jsonl = observers
             .jsonl
             .as_ref()
-            .map(|(_, every)| publish_start + *every);
+            .map(|(_, every)| self.publish_start + *every);
         let mut jsonl_error = None;
         let interrupted = loop {
             let now = Instant::now();
-            let elapsed = now.duration_since(publish_start);
+            let elapsed = now.duration_since(self.publish_start);
             if signals::interrupted() {
                 break true;
             }
@@ -292,26 +333,11 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             {
                 break false;
             }
-            progress.tick(now, elapsed, &total_label, counts());
+            progress.tick(now, elapsed, &total_label, shared.totals());
             if let (Some(at), Some((file, every))) = (next_jsonl, observers.jsonl.as_mut())
                 && now >= at
             {
-                let snap = engine.stats();
-                let counted = LoadResult::counted(&snap);
-                let result = LoadResult {
-                    publish_s: elapsed.as_secs_f64(),
-                    published_per_s: counted.published as f64 / elapsed.as_secs_f64(),
-                    delivered_per_s: counted.delivered as f64 / elapsed.as_secs_f64(),
-                    rss_start_bytes: rss_start,
-                    rss_subscribed_bytes: rss_subscribed,
-                    rss_end_bytes: rss_bytes(),
-                    ..counted
-                };
-                let snap = snap.with_load(LoadSection {
-                    config: config.clone(),
-                    result,
-                });
-                if let Err(e) = crate::export::append_json_line(file, &snap) {
+                if let Err(e) = self.append_snapshot(file, elapsed) {
                     jsonl_error = Some(e);
                     break false;
                 }
@@ -323,57 +349,120 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             std::thread::sleep(left.min(WATCH_EVERY));
         };
         progress.finish();
+        (interrupted, jsonl_error)
+    }
 
-        stop.store(true, Ordering::Relaxed);
-        let mut published = PublisherResult::default();
-        let mut publish_end = publish_start;
-        let mut panicked = false;
-        for h in publishers {
-            match h.join() {
-                Ok((r, end)) => {
-                    published.published += r.published;
-                    published.dropped += r.dropped;
-                    publish_end = publish_end.max(end);
-                }
-                Err(_) => panicked = true,
+    /// Appends a `--stats-jsonl` line: the broker's snapshot with the run so far as its `load`.
+    fn append_snapshot(&self, file: &mut File, elapsed: Duration) -> Result<()> {
+        let snap = self.engine.stats();
+        let counted = LoadResult::counted(&snap);
+        let result = LoadResult {
+            publish_s: elapsed.as_secs_f64(),
+            published_per_s: counted.published as f64 / elapsed.as_secs_f64(),
+            delivered_per_s: counted.delivered as f64 / elapsed.as_secs_f64(),
+            rss_start_bytes: self.rss.start,
+            rss_subscribed_bytes: self.rss.subscribed,
+            rss_end_bytes: rss_bytes(),
+            ..counted
+        };
+        let snap = snap.with_load(LoadSection {
+            config: self.plan.clone(),
+            result,
+        });
+        crate::export::append_json_line(file, &snap)
+    }
+}
+
+/// How long the run is, for the progress line: `10.0s` or `5000 msgs`.
+fn total_label(plan: &Plan) -> String {
+    match (plan.duration, plan.messages) {
+        (Some(d), _) => format!("{:.1}s", d.as_secs_f64()),
+        (None, Some(m)) => format!("{m} msgs"),
+        (None, None) => "?".into(),
+    }
+}
+
+/// What the threads did, once all are joined.
+struct Joined<E: Engine> {
+    published: PublisherResult,
+    results: Vec<ConsumerResult<E>>,
+    publish_s: f64,
+    drain_s: f64,
+    interrupted: bool,
+}
+
+/// Stops the publishers and joins them, then lets the consumers drain (or stop) and joins them.
+fn join_all<E: Engine>(
+    publishers: Vec<PublisherHandle<'_>>,
+    consumers: Vec<ConsumerHandle<'_, E>>,
+    shared: &Shared,
+    plan: &Plan,
+    publish_start: Instant,
+    interrupted: bool,
+) -> Result<Joined<E>> {
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut published = PublisherResult::default();
+    let mut publish_end = publish_start;
+    let mut panicked = false;
+    for h in publishers {
+        match h.join() {
+            Ok((r, end)) => {
+                published.published += r.published;
+                published.dropped += r.dropped;
+                publish_end = publish_end.max(end);
             }
+            Err(_) => panicked = true,
         }
-        // Every publish happened before this store (the joins), so a consumer that sees DRAINING
-        // and then finds its queues empty may stop: nothing more will arrive.
-        phase.store(
-            if plan.drain && !panicked {
-                PHASE_DRAINING
-            } else {
-                PHASE_STOP
-            },
-            Ordering::Release,
-        );
-        let drain_start = Instant::now();
-        let mut results = Vec::with_capacity(consumers.len());
-        for h in consumers {
-            match h.join() {
-                Ok(r) => results.push(r),
-                Err(_) => panicked = true,
-            }
+    }
+    // Every publish happened before this store (the joins), so a consumer that sees DRAINING
+    // and then finds its queues empty may stop: nothing more will arrive.
+    shared.phase.store(
+        if plan.drain && !panicked {
+            PHASE_DRAINING
+        } else {
+            PHASE_STOP
+        },
+        Ordering::Release,
+    );
+    let drain_start = Instant::now();
+    let mut results = Vec::with_capacity(consumers.len());
+    for h in consumers {
+        match h.join() {
+            Ok(r) => results.push(r),
+            Err(_) => panicked = true,
         }
-        if panicked {
-            return Err(anyhow!("a publisher or consumer thread panicked"));
-        }
-        if let Some(e) = jsonl_error {
-            return Err(e);
-        }
-        let publish_s = publish_end.duration_since(publish_start).as_secs_f64();
-        let drain_s = if plan.drain {
+    }
+    if panicked {
+        return Err(anyhow!("a publisher or consumer thread panicked"));
+    }
+    Ok(Joined {
+        published,
+        results,
+        publish_s: publish_end.duration_since(publish_start).as_secs_f64(),
+        drain_s: if plan.drain {
             drain_start.elapsed().as_secs_f64()
         } else {
             0.0
-        };
-        Ok((published, results, publish_s, drain_s, interrupted))
-    })?;
-    let (published, results, publish_s, drain_s, interrupted) = watched;
+        },
+        interrupted,
+    })
+}
 
-    // The final snapshot, taken while every receiver handle is still alive (dropping the last one
-    // would unsubscribe and count what is queued as dropped).
+/// The final snapshot, taken while every receiver handle is still alive (dropping the last one
+/// would unsubscribe and count what is queued as dropped), with the run's result and problems.
+fn final_outcome<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    rss: RssReadings,
+    joined: Joined<E>,
+) -> RunOutcome {
+    let Joined {
+        published,
+        results,
+        publish_s,
+        drain_s,
+        interrupted,
+    } = joined;
     let mut snapshot = engine.stats();
     let delivered_by_consumers: u64 = results.iter().map(|r| r.delivered).sum();
     snapshot.latency_us = if plan.latency_every == 0 {
@@ -383,7 +472,56 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     };
     let rss_end = rss_bytes();
     let balanced = snapshot.balances();
+    let problems = problems(
+        plan,
+        &snapshot,
+        balanced,
+        &published,
+        delivered_by_consumers,
+        interrupted,
+    );
     let t = snapshot.totals;
+    let result = LoadResult {
+        complete: true,
+        interrupted,
+        publish_s,
+        drain_s,
+        published: published.published,
+        published_per_s: if publish_s > 0.0 {
+            published.published as f64 / publish_s
+        } else {
+            0.0
+        },
+        delivered_per_s: if publish_s + drain_s > 0.0 {
+            t.delivered as f64 / (publish_s + drain_s)
+        } else {
+            0.0
+        },
+        rss_start_bytes: rss.start,
+        rss_subscribed_bytes: rss.subscribed,
+        rss_end_bytes: rss_end,
+        balanced: Some(balanced),
+        ..LoadResult::counted(&snapshot)
+    };
+    let snapshot = snapshot.with_load(LoadSection {
+        config: plan.clone(),
+        result,
+    });
+    drop(results); // unsubscribes every subscription, after the snapshot
+    RunOutcome { snapshot, problems }
+}
+
+/// What is wrong at the end: books that do not balance, or counts the broker and the threads
+/// disagree on.
+fn problems(
+    plan: &Plan,
+    snapshot: &StatsSnapshot,
+    balanced: bool,
+    published: &PublisherResult,
+    delivered_by_consumers: u64,
+    interrupted: bool,
+) -> Vec<String> {
+    let t = &snapshot.totals;
     let mut problems = Vec::new();
     if !balanced {
         problems
@@ -410,29 +548,5 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
             published.published
         ));
     }
-    let result = LoadResult {
-        complete: true,
-        interrupted,
-        publish_s,
-        drain_s,
-        published: published.published,
-        published_per_s: if publish_s > 0.0 {
-            published.published as f64 / publish_s
-        } else {
-            0.0
-        },
-        delivered_per_s: if publish_s + drain_s > 0.0 {
-            t.delivered as f64 / (publish_s + drain_s)
-        } else {
-            0.0
-        },
-        rss_start_bytes: rss_start,
-        rss_subscribed_bytes: rss_subscribed,
-        rss_end_bytes: rss_end,
-        balanced: Some(balanced),
-        ..LoadResult::counted(&snapshot)
-    };
-    let snapshot = snapshot.with_load(LoadSection { config, result });
-    drop(results); // unsubscribes every subscription, after the snapshot
-    Ok(RunOutcome { snapshot, problems })
+    problems
 }

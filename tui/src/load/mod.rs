@@ -6,30 +6,34 @@
 //! A run whose books do not balance exits 1.
 //!
 //! - [`args`]: the command line and its validation;
+//! - [`plan`]: the effective configuration of a run, as the JSON `load.config` section;
 //! - [`workload`]: topics, filter assignment, payloads and the publisher loop;
 //! - [`consumers`]: the pooled consumer threads;
 //! - [`latency`]: timestamps in payloads and the HDR histograms;
 //! - [`memory`]: the memory a run needs, checked against what is available before it starts;
 //! - [`generator`]: one run from subscribe to final snapshot;
-//! - [`progress`], [`report`]: what the user sees;
+//! - [`progress`], [`report`]: what the user sees, with numbers written as in [`figures`];
+//! - [`mqtt`]: `--mqtt`, the same load through real MQTT clients against any broker;
 //! - [`engine`], [`naive`]: the broker seam, and the naive baseline for comparison;
 //! - [`scenarios`]: the standard scenario table (`--scenarios`).
 
 mod args;
 mod consumers;
 mod engine;
+mod figures;
 mod generator;
 mod latency;
 mod memory;
 mod mqtt;
 mod naive;
+mod plan;
 mod progress;
 mod report;
 mod scenarios;
 mod signals;
+mod workload;
 
 pub(crate) use args::parse_positive_duration;
-mod workload;
 
 use std::io::Write;
 use std::path::Path;
@@ -41,8 +45,9 @@ use clap::Args as _;
 use args::EngineKind;
 pub use args::LoadArgs;
 use engine::CoreEngine;
-use generator::{Observers, Plan, RunOutcome, execute};
+use generator::{Observers, RunOutcome, execute};
 use naive::NaiveEngine;
+use plan::Plan;
 
 /// How long between `--stats-jsonl` snapshots when `--stats-every` is not given.
 const DEFAULT_STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -17,12 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use hdrhistogram::Histogram;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::Serialize;
 use switchyard::{Bytes, LatencySummary};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::LoadArgs;
+use super::args::LoadArgs;
 use super::latency::{LatencyRecorder, stamped_payload, summarize};
 use crate::export::write_json_atomic;
 
@@ -103,135 +105,279 @@ fn options(id: String, host: &str, port: u16) -> MqttOptions {
     options
 }
 
-async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result<MqttLoadReport> {
-    let qos = if args.qos == 0 {
-        QoS::AtMostOnce
-    } else {
-        QoS::AtLeastOnce
-    };
-    let start = Instant::now();
-    let (stop_tx, stop) = watch::channel(false);
-    let received = Arc::new(AtomicU64::new(0));
-    let last_receive_ns = Arc::new(AtomicU64::new(0));
-    let subscribed = Arc::new(AtomicU64::new(0));
-    let run_id = std::process::id();
+/// The settings every client of a run shares.
+struct Clients<'a> {
+    host: &'a str,
+    port: u16,
+    /// This process's id, so two runs against one broker use distinct client ids.
+    run_id: u32,
+    qos: QoS,
+    /// The clock the latency stamps are read against.
+    start: Instant,
+}
 
-    let mut subscribers = Vec::new();
-    for i in 0..args.subscribers {
-        let (client, mut events) =
-            AsyncClient::new(options(format!("sy-load-{run_id}-s{i}"), &host, port), 1024);
-        client.subscribe(TOPIC, qos).await?;
-        let (received, last, subscribed, mut stop) = (
-            received.clone(),
-            last_receive_ns.clone(),
-            subscribed.clone(),
-            stop.clone(),
-        );
-        subscribers.push(tokio::spawn(async move {
-            let mut recorder = LatencyRecorder::new(start);
-            loop {
-                let event = tokio::select! {
-                    _ = stop.changed() => break,
-                    event = events.poll() => event,
-                };
-                match event {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        subscribed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        recorder.observe(&p.payload);
-                        received.fetch_add(1, Ordering::Relaxed);
-                        last.fetch_max(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    }
-                    Ok(_) => {}
-                    Err(_) => break, // the broker went away: what did not arrive is counted lost
-                }
-            }
-            let _ = client.try_disconnect();
-            recorder.into_histogram()
-        }));
+impl Clients<'_> {
+    /// A client named `sy-load-<run>-<role>` and its event loop.
+    fn connect(&self, role: &str) -> (AsyncClient, EventLoop) {
+        let id = format!("sy-load-{}-{role}", self.run_id);
+        AsyncClient::new(options(id, self.host, self.port), 1024)
     }
+}
+
+/// What the subscribers count, shared with their tasks.
+#[derive(Default)]
+struct Tally {
+    /// Messages received by all subscribers.
+    received: AtomicU64,
+    /// When the last message arrived, in nanoseconds since the run started.
+    last_receive_ns: AtomicU64,
+    /// Subscribers whose SUBACK arrived.
+    subscribed: AtomicU64,
+}
+
+async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result<MqttLoadReport> {
+    let clients = Clients {
+        host: &host,
+        port,
+        run_id: std::process::id(),
+        qos: if args.qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        },
+        start: Instant::now(),
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let tally = Arc::new(Tally::default());
+    let subscribers = start_subscribers(&clients, args.subscribers, &tally, &stop).await?;
+    wait_for_subacks(broker, &tally, args.subscribers).await?;
+    let publishing = publish_all(&clients, args, &stop).await?;
+    let expected = publishing.published * u64::from(args.subscribers);
+    wait_for_deliveries(&tally.received, expected).await;
+    let _ = stop_tx.send(true);
+    for client in publishing.clients {
+        let _ = client.try_disconnect();
+    }
+    let mut histograms = Vec::new();
+    for subscriber in subscribers {
+        histograms.push(subscriber.await?);
+    }
+    let received = tally.received.load(Ordering::Relaxed);
+    let elapsed_ns = tally
+        .last_receive_ns
+        .load(Ordering::Relaxed)
+        .saturating_sub(publishing.start_ns)
+        .max(1);
+    let elapsed_s = elapsed_ns as f64 / 1e9;
+    Ok(MqttLoadReport {
+        schema: "switchyard.mqtt-load/v1",
+        broker: broker.to_string(),
+        qos: args.qos,
+        rate: args.rate,
+        publishers: args.publishers,
+        subscribers: args.subscribers,
+        payload: args.payload,
+        published: publishing.published,
+        expected,
+        received,
+        lost: expected.saturating_sub(received),
+        elapsed_s,
+        delivered_per_s: received as f64 / elapsed_s,
+        latency_us: summarize(histograms),
+    })
+}
+
+/// Connects and subscribes `count` subscribers; each task counts what arrives until told to stop (or
+/// the broker goes away) and returns its latency histogram.
+async fn start_subscribers(
+    clients: &Clients<'_>,
+    count: u32,
+    tally: &Arc<Tally>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<Histogram<u64>>>> {
+    let mut subscribers = Vec::new();
+    for i in 0..count {
+        let (client, events) = clients.connect(&format!("s{i}"));
+        client.subscribe(TOPIC, clients.qos).await?;
+        let (tally, stop, start) = (tally.clone(), stop.clone(), clients.start);
+        subscribers.push(tokio::spawn(subscribe_loop(
+            client, events, tally, stop, start,
+        )));
+    }
+    Ok(subscribers)
+}
+
+/// One subscriber: counts SUBACKs and messages, records latencies.
+async fn subscribe_loop(
+    client: AsyncClient,
+    mut events: EventLoop,
+    tally: Arc<Tally>,
+    mut stop: watch::Receiver<bool>,
+    start: Instant,
+) -> Histogram<u64> {
+    let mut recorder = LatencyRecorder::new(start);
+    loop {
+        let event = tokio::select! {
+            _ = stop.changed() => break,
+            event = events.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                tally.subscribed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                recorder.observe(&p.payload);
+                tally.received.fetch_add(1, Ordering::Relaxed);
+                tally
+                    .last_receive_ns
+                    .fetch_max(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(_) => break, // the broker went away: what did not arrive is counted lost
+        }
+    }
+    let _ = client.try_disconnect();
+    recorder.into_histogram()
+}
+
+/// Waits up to 10 s for every subscriber's SUBACK.
+async fn wait_for_subacks(broker: &str, tally: &Tally, subscribers: u32) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while subscribed.load(Ordering::Relaxed) < u64::from(args.subscribers) {
+    while tally.subscribed.load(Ordering::Relaxed) < u64::from(subscribers) {
         anyhow::ensure!(
             Instant::now() < deadline,
             "--mqtt {broker}: only {} of {} subscribers got a SUBACK within 10 s",
-            subscribed.load(Ordering::Relaxed),
-            args.subscribers
+            tally.subscribed.load(Ordering::Relaxed),
+            subscribers
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(())
+}
 
+/// What the publishers did.
+struct Publishing {
+    /// Their clients, still connected (so QoS 1 acknowledgements keep flowing until the end).
+    clients: Vec<AsyncClient>,
+    /// Messages published by all of them.
+    published: u64,
+    /// When publishing began, in nanoseconds since the run started.
+    start_ns: u64,
+}
+
+/// Runs the publishers to the end of their share (or of `--duration`).
+async fn publish_all(
+    clients: &Clients<'_>,
+    args: &LoadArgs,
+    stop: &watch::Receiver<bool>,
+) -> Result<Publishing> {
     let template = vec![0u8; args.payload as usize];
     let shared_payload = Bytes::from(template.clone());
     let published = Arc::new(AtomicU64::new(0));
-    let publish_start_ns = start.elapsed().as_nanos() as u64;
+    let start_ns = clients.start.elapsed().as_nanos() as u64;
     let publish_deadline = Instant::now() + args.duration;
     let mut publishers = Vec::new();
     for p in 0..args.publishers {
-        let (client, mut events) =
-            AsyncClient::new(options(format!("sy-load-{run_id}-p{p}"), &host, port), 1024);
-        let mut stop_poll = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop_poll.changed() => break,
-                    event = events.poll() => if event.is_err() { break },
-                }
-            }
-        });
-        let share = args.messages.map(|total| {
-            total / u64::from(args.publishers)
-                + u64::from(u64::from(p) < total % u64::from(args.publishers))
-        });
-        let every = u64::from(args.latency_every);
-        let (template, shared_payload, published) =
-            (template.clone(), shared_payload.clone(), published.clone());
-        // --rate is shared evenly; each publisher keeps to its share by the clock, 1 ms at a time.
-        let per_publisher_rate = args.rate as f64 / f64::from(args.publishers);
-        publishers.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            let began = Instant::now();
-            loop {
-                let done = match share {
-                    Some(share) => n >= share,
-                    None => Instant::now() >= publish_deadline,
-                };
-                if done {
-                    break;
-                }
-                if per_publisher_rate > 0.0
-                    && n as f64 >= began.elapsed().as_secs_f64() * per_publisher_rate
-                {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    continue;
-                }
-                let payload = if every > 0 && n % every == 0 {
-                    stamped_payload(&template, start)
-                } else {
-                    shared_payload.clone()
-                };
-                if client
-                    .publish_bytes(TOPIC, qos, false, payload)
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                published.fetch_add(1, Ordering::Relaxed);
-                n += 1;
-            }
-            client
-        }));
+        let (client, events) = clients.connect(&format!("p{p}"));
+        tokio::spawn(poll_until_stopped(events, stop.clone()));
+        let job = PublisherJob {
+            share: args.messages.map(|total| {
+                total / u64::from(args.publishers)
+                    + u64::from(u64::from(p) < total % u64::from(args.publishers))
+            }),
+            every: u64::from(args.latency_every),
+            // --rate is shared evenly; each publisher keeps to its share by the clock, 1 ms at a time.
+            per_publisher_rate: args.rate as f64 / f64::from(args.publishers),
+            deadline: publish_deadline,
+            template: template.clone(),
+            shared_payload: shared_payload.clone(),
+            published: published.clone(),
+            qos: clients.qos,
+            start: clients.start,
+        };
+        publishers.push(tokio::spawn(job.run(client)));
     }
     let mut publisher_clients = Vec::new();
     for publisher in publishers {
         publisher_clients.push(publisher.await?);
     }
-    let published = published.load(Ordering::Relaxed);
-    let expected = published * u64::from(args.subscribers);
+    Ok(Publishing {
+        clients: publisher_clients,
+        published: published.load(Ordering::Relaxed),
+        start_ns,
+    })
+}
 
-    // Wait for the deliveries: all of them, or until nothing arrived for QUIET_END.
+/// Drives a publisher's event loop (acknowledgements, pings) until the run stops.
+async fn poll_until_stopped(mut events: EventLoop, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            event = events.poll() => if event.is_err() { break },
+        }
+    }
+}
+
+/// What one publisher publishes, and how fast.
+struct PublisherJob {
+    /// Its share of `--messages`, or `None` to publish until `deadline`.
+    share: Option<u64>,
+    /// Every Nth message carries a timestamp (0: none).
+    every: u64,
+    /// Messages per second, 0 = flat out.
+    per_publisher_rate: f64,
+    deadline: Instant,
+    /// The payload a timestamp is written into.
+    template: Vec<u8>,
+    /// The payload of unstamped messages.
+    shared_payload: Bytes,
+    /// Messages published by all publishers.
+    published: Arc<AtomicU64>,
+    qos: QoS,
+    start: Instant,
+}
+
+impl PublisherJob {
+    /// Publishes until its share is done, the deadline passes or the broker goes away; returns the
+    /// client, still connected.
+    async fn run(self, client: AsyncClient) -> AsyncClient {
+        let mut n = 0u64;
+        let began = Instant::now();
+        loop {
+            let done = match self.share {
+                Some(share) => n >= share,
+                None => Instant::now() >= self.deadline,
+            };
+            if done {
+                break;
+            }
+            if self.per_publisher_rate > 0.0
+                && n as f64 >= began.elapsed().as_secs_f64() * self.per_publisher_rate
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            let payload = if self.every > 0 && n % self.every == 0 {
+                stamped_payload(&self.template, self.start)
+            } else {
+                self.shared_payload.clone()
+            };
+            if client
+                .publish_bytes(TOPIC, self.qos, false, payload)
+                .await
+                .is_err()
+            {
+                break;
+            }
+            self.published.fetch_add(1, Ordering::Relaxed);
+            n += 1;
+        }
+        client
+    }
+}
+
+/// Waits for the deliveries: all of them, or until nothing arrived for [`QUIET_END`].
+async fn wait_for_deliveries(received: &AtomicU64, expected: u64) {
     let mut last_seen = (received.load(Ordering::Relaxed), Instant::now());
     loop {
         let now_received = received.load(Ordering::Relaxed);
@@ -245,34 +391,4 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let _ = stop_tx.send(true);
-    for client in publisher_clients {
-        let _ = client.try_disconnect();
-    }
-    let mut histograms = Vec::new();
-    for subscriber in subscribers {
-        histograms.push(subscriber.await?);
-    }
-    let received = received.load(Ordering::Relaxed);
-    let elapsed_ns = last_receive_ns
-        .load(Ordering::Relaxed)
-        .saturating_sub(publish_start_ns)
-        .max(1);
-    let elapsed_s = elapsed_ns as f64 / 1e9;
-    Ok(MqttLoadReport {
-        schema: "switchyard.mqtt-load/v1",
-        broker: broker.to_string(),
-        qos: args.qos,
-        rate: args.rate,
-        publishers: args.publishers,
-        subscribers: args.subscribers,
-        payload: args.payload,
-        published,
-        expected,
-        received,
-        lost: expected.saturating_sub(received),
-        elapsed_s,
-        delivered_per_s: received as f64 / elapsed_s,
-        latency_us: summarize(histograms),
-    })
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Result, bail};
 use switchyard::{
     Bytes, DroppedByReason, OverflowPolicy, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Topic,
-    Totals, filter_matches,
+    filter_matches,
 };
 
 use super::engine::Engine;
@@ -246,18 +246,11 @@ impl Engine for NaiveEngine {
             .iter()
             .map(|s| s.stats())
             .collect();
-        let mut totals = Totals {
-            published: self.shared.published.load(Ordering::Relaxed),
-            unrouted: self.shared.unrouted.load(Ordering::Relaxed),
-            subscriptions: subscriptions.len() as u64,
-            ..Totals::default()
-        };
-        for s in &subscriptions {
-            totals.matched += s.matched;
-            totals.delivered += s.delivered;
-            totals.dropped += s.dropped;
-            totals.depth += s.depth;
-        }
+        let totals = crate::snapshot_totals::summed(
+            self.shared.published.load(Ordering::Relaxed),
+            self.shared.unrouted.load(Ordering::Relaxed),
+            &subscriptions,
+        );
         let uptime_s = self.shared.started.elapsed().as_secs_f64();
         let per_s = |n: u64| {
             if uptime_s > 0.0 {

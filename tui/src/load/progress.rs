@@ -8,11 +8,12 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use super::report::{count, rate};
+use super::figures::{count, rate};
 
-/// Cumulative counts at one instant.
+/// The messages the generator's own threads published, took and saw dropped, cumulative at one
+/// instant.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Counts {
+pub struct GeneratorTotals {
     /// Messages published.
     pub published: u64,
     /// Messages taken by consumers.
@@ -27,7 +28,7 @@ pub struct Progress {
     terminal: bool,
     every: Duration,
     last_at: Instant,
-    last: Counts,
+    last: GeneratorTotals,
     drawn: bool,
 }
 
@@ -45,13 +46,13 @@ impl Progress {
                 every
             },
             last_at: start,
-            last: Counts::default(),
+            last: GeneratorTotals::default(),
             drawn: false,
         }
     }
 
     /// Redraws if an interval has passed. `elapsed` and `total` describe the run so far.
-    pub fn tick(&mut self, now: Instant, elapsed: Duration, total: &str, counts: Counts) {
+    pub fn tick(&mut self, now: Instant, elapsed: Duration, total: &str, counts: GeneratorTotals) {
         if !self.enabled || now.duration_since(self.last_at) < self.every {
             return;
         }

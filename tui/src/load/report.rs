@@ -1,45 +1,12 @@
 //! What a run reports: the `load` section of the JSON snapshot, the human summary, and RSS readings.
 
-use std::fmt::{self, Write as _};
-use std::time::Duration;
+use std::fmt::Write as _;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use switchyard::{DroppedByReason, LatencySummary, StatsSnapshot};
 
-use super::args::SlowSpec;
-use super::generator::Plan;
-
-/// Serialises an optional duration as seconds (`null` when absent).
-pub fn seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    d.map(|d| d.as_secs_f64()).serialize(s)
-}
-
-/// Serialises a value as its `Display` text (a policy as on the command line).
-pub fn display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
-/// Serialises an optional value as its `Display` text, or `null`.
-pub fn display_option<T: fmt::Display, S: Serializer>(
-    v: &Option<T>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    v.as_ref().map(ToString::to_string).serialize(s)
-}
-
-/// Serialises `--slow` as `{ "subscriptions": N, "delay_ms": D }`, or `null`.
-pub fn slow<S: Serializer>(v: &Option<SlowSpec>, s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct Slow {
-        subscriptions: u32,
-        delay_ms: f64,
-    }
-    v.map(|v| Slow {
-        subscriptions: v.subscriptions,
-        delay_ms: v.delay.as_secs_f64() * 1e3,
-    })
-    .serialize(s)
-}
+use super::figures::{bytes, count, rate};
+use super::plan::Plan;
 
 /// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
 #[derive(Debug, Clone, Serialize)]
@@ -126,28 +93,6 @@ pub fn rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub use crate::numbers::count;
-
-/// `1.23M`, `456.7k`, `89`.
-pub fn rate(per_s: f64) -> String {
-    if per_s >= 1e6 {
-        format!("{:.2}M", per_s / 1e6)
-    } else if per_s >= 1e3 {
-        format!("{:.1}k", per_s / 1e3)
-    } else {
-        format!("{per_s:.0}")
-    }
-}
-
-/// `12.3 MiB`, or `n/a`.
-pub fn bytes(b: Option<u64>) -> String {
-    match b {
-        Some(b) if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
-        Some(b) => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        None => "n/a".into(),
-    }
-}
-
 fn latency_line(l: &LatencySummary) -> String {
     format!(
         "p50 {:.1} µs  p90 {:.1} µs  p99 {:.1} µs  p99.9 {:.1} µs  max {:.1} µs  ({} samples)",
@@ -185,7 +130,18 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     let Some(load) = &snapshot.load else {
         return s;
     };
-    let (c, r) = (&load.config, &load.result);
+    write_config(&mut s, &load.config);
+    write_time(&mut s, snapshot, load);
+    write_counts(&mut s, snapshot, &load.result);
+    write_latency(&mut s, snapshot, &load.config);
+    write_memory(&mut s, snapshot, &load.result);
+    write_top_by_drops(&mut s, snapshot);
+    write_books(&mut s, snapshot, &load.result);
+    s
+}
+
+/// The run's configuration: one line, and one more for `--slow`.
+fn write_config(s: &mut String, c: &Plan) {
     let bound = match (c.messages, c.duration) {
         (Some(m), _) => format!("{} messages", count(m)),
         (None, Some(d)) => format!("{}s", d.as_secs_f64()),
@@ -220,6 +176,11 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
             slow.delay.as_secs_f64() * 1e3
         );
     }
+}
+
+/// How long it published and drained, and whether a signal cut it short.
+fn write_time(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, load: &LoadSection) {
+    let (c, r) = (&load.config, &load.result);
     let subscribed = snapshot.totals.subscriptions;
     let interrupted = if r.interrupted && subscribed < u64::from(c.subscribers) {
         format!(
@@ -238,6 +199,10 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
         "time        {:.3} s publishing + {:.3} s draining{interrupted}",
         r.publish_s, r.drain_s,
     );
+}
+
+/// Published, matched, delivered, dropped and queued, with rates.
+fn write_counts(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadResult) {
     let t = &snapshot.totals;
     let _ = writeln!(
         s,
@@ -264,6 +229,10 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
         reasons(&r.dropped_by_reason)
     );
     let _ = writeln!(s, "queued      {:>16}   at the end", count(t.depth));
+}
+
+/// The latency percentiles, or why there are none.
+fn write_latency(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, c: &Plan) {
     match &snapshot.latency_us {
         Some(l) => {
             let _ = writeln!(s, "latency     {}", latency_line(l));
@@ -275,6 +244,11 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
             let _ = writeln!(s, "latency     no timestamped message was received");
         }
     }
+}
+
+/// RSS at start, after subscribing and at the end, and per subscription when there are enough.
+fn write_memory(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadResult) {
+    let subscribed = snapshot.totals.subscriptions;
     let per_sub = match (r.rss_start_bytes, r.rss_subscribed_bytes) {
         // Page granularity makes the figure meaningless for a handful of subscriptions.
         (Some(a), Some(b)) if subscribed >= 1000 => {
@@ -289,80 +263,81 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
         bytes(r.rss_subscribed_bytes),
         bytes(r.rss_end_bytes)
     );
+}
+
+/// The [`TOP_BY_DROPS`] subscriptions that dropped most, if any dropped.
+fn write_top_by_drops(s: &mut String, snapshot: &StatsSnapshot<LoadSection>) {
     let mut top: Vec<_> = snapshot
         .subscriptions
         .iter()
         .filter(|s| s.dropped > 0)
         .collect();
-    if !top.is_empty() {
-        top.sort_by(|a, b| b.dropped.cmp(&a.dropped).then(a.id.cmp(&b.id)));
+    if top.is_empty() {
+        return;
+    }
+    top.sort_by(|a, b| b.dropped.cmp(&a.dropped).then(a.id.cmp(&b.id)));
+    let _ = writeln!(
+        s,
+        "top subscriptions by drops ({} of {} dropped something):",
+        top.len().min(TOP_BY_DROPS),
+        top.len()
+    );
+    for sub in top.iter().take(TOP_BY_DROPS) {
+        // Capacity is per priority lane: with several priorities in use the depth can exceed it.
+        let high_water = if sub.high_water > sub.capacity {
+            format!(
+                "{} ({} per priority lane)",
+                count(sub.high_water),
+                count(sub.capacity)
+            )
+        } else {
+            format!("{}/{}", count(sub.high_water), count(sub.capacity))
+        };
         let _ = writeln!(
             s,
-            "top subscriptions by drops ({} of {} dropped something):",
-            top.len().min(TOP_BY_DROPS),
-            top.len()
+            "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}",
+            sub.name,
+            sub.filter,
+            count(sub.dropped),
+            count(sub.matched),
+            reasons(&sub.dropped_by_reason),
+            high_water,
         );
-        for sub in top.iter().take(TOP_BY_DROPS) {
-            // Capacity is per priority lane: with several priorities in use the depth can exceed it.
-            let high_water = if sub.high_water > sub.capacity {
-                format!(
-                    "{} ({} per priority lane)",
-                    count(sub.high_water),
-                    count(sub.capacity)
-                )
-            } else {
-                format!("{}/{}", count(sub.high_water), count(sub.capacity))
-            };
-            let _ = writeln!(
-                s,
-                "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}",
-                sub.name,
-                sub.filter,
-                count(sub.dropped),
-                count(sub.matched),
-                reasons(&sub.dropped_by_reason),
-                high_water,
-            );
-        }
     }
+}
+
+/// Whether the books balance, and the first subscriptions that are off when they do not.
+fn write_books(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadResult) {
     if r.balanced == Some(true) {
         let _ = writeln!(
             s,
             "books       balanced: matched = delivered + dropped + depth for all {} subscriptions",
             count(snapshot.subscriptions.len() as u64)
         );
-    } else {
-        let bad: Vec<_> = snapshot
-            .subscriptions
-            .iter()
-            .filter(|s| !s.balances())
-            .collect();
+        return;
+    }
+    let bad: Vec<_> = snapshot
+        .subscriptions
+        .iter()
+        .filter(|s| !s.balances())
+        .collect();
+    let _ = writeln!(
+        s,
+        "books       DO NOT BALANCE ({} subscriptions off):",
+        bad.len()
+    );
+    for sub in bad.iter().take(TOP_BY_DROPS) {
         let _ = writeln!(
             s,
-            "books       DO NOT BALANCE ({} subscriptions off):",
-            bad.len()
+            "  {} {}: matched {} != delivered {} + dropped {} + depth {}",
+            sub.name, sub.filter, sub.matched, sub.delivered, sub.dropped, sub.depth
         );
-        for sub in bad.iter().take(TOP_BY_DROPS) {
-            let _ = writeln!(
-                s,
-                "  {} {}: matched {} != delivered {} + dropped {} + depth {}",
-                sub.name, sub.filter, sub.matched, sub.delivered, sub.dropped, sub.depth
-            );
-        }
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_scale_to_k_and_m() {
-        assert_eq!(rate(12.0), "12");
-        assert_eq!(rate(12_345.0), "12.3k");
-        assert_eq!(rate(1_234_567.0), "1.23M");
-    }
 
     #[test]
     fn rss_is_read_on_linux() {

@@ -22,12 +22,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use switchyard::{Broker, Bytes, OverflowPolicy, SubscriptionOptions};
 
-use super::args::{EngineKind, FilterMode, LoadArgs, SlowSpec};
+use super::args::{EngineKind, LoadArgs, SlowSpec};
 use super::engine::CoreEngine;
-use super::generator::{Observers, Plan, execute};
+use super::figures::{count, rate};
+use super::generator::{Observers, execute};
 use super::naive::NaiveEngine;
-use super::report::{count, rate, value_name};
+use super::plan::Plan;
+use super::report::value_name;
 use super::signals;
+use super::workload::FilterMode;
 
 /// One row of the table, before engines and repetitions.
 struct Scenario {
@@ -334,178 +337,297 @@ fn machine() -> String {
     )
 }
 
+/// The engines every scenario runs on, in the table's order (the ratio column divides the first by
+/// the second).
+const ENGINES: [EngineKind; 2] = [EngineKind::Switchyard, EngineKind::Naive];
+
+/// The queue capacities of the idle-memory rows.
+const IDLE_CAPACITIES: [u64; 2] = [256, 1024];
+
 /// Runs every scenario `--repeat` times per engine, interleaved, and prints the table on stdout.
 pub fn run(args: &LoadArgs) -> Result<std::process::ExitCode> {
     let scenarios = standard();
-    let engines = [EngineKind::Switchyard, EngineKind::Naive];
-    let duration = args.scenario_duration;
-    let reps = args.repeat as usize;
-    let mut samples = vec![vec![Vec::<Sample>::new(); engines.len()]; scenarios.len()];
-    let mut raw = Vec::new();
-    let mut unstamped = Vec::new();
-    let idle_capacities = [256u64, 1024];
-    let mut idle = vec![vec![Vec::<f64>::new(); engines.len()]; idle_capacities.len()];
-    let total =
-        reps * (scenarios.len() * engines.len() + 2 + idle_capacities.len() * engines.len());
-    let mut done = 0;
-    'reps: for rep in 0..reps {
-        for (si, s) in scenarios.iter().enumerate() {
-            for (ei, &engine) in engines.iter().enumerate() {
-                if signals::interrupted() {
-                    break 'reps;
-                }
-                done += 1;
-                eprintln!(
-                    "[{done}/{total}] rep {} {} on {}",
-                    rep + 1,
-                    s.name,
-                    value_name(engine)
-                );
-                let seed = args.seed.wrapping_add(rep as u64);
-                samples[si][ei].push(measure(s, engine, duration, seed, LATENCY_EVERY)?);
-            }
-            if si == 0 {
-                done += 1;
-                eprintln!("[{done}/{total}] rep {} raw core 1→1", rep + 1);
-                raw.push(raw_core(duration)?);
-                done += 1;
-                eprintln!(
-                    "[{done}/{total}] rep {} 1→1 without latency stamps",
-                    rep + 1
-                );
-                let seed = args.seed.wrapping_add(rep as u64);
-                unstamped
-                    .push(measure(s, EngineKind::Switchyard, duration, seed, 0)?.delivered_per_s);
-            }
-        }
-        for (ci, &capacity) in idle_capacities.iter().enumerate() {
-            for (ei, &engine) in engines.iter().enumerate() {
-                done += 1;
-                eprintln!(
-                    "[{done}/{total}] rep {} idle memory at capacity {capacity} on {}",
-                    rep + 1,
-                    value_name(engine)
-                );
-                idle[ci][ei].push(idle_bytes_per_subscription(engine, capacity)?);
-            }
-        }
-    }
+    let measured = Measurements::take(args, &scenarios)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "switchyard load --scenarios: {}; {} per run, median of {reps} interleaved repetitions",
+        "switchyard load --scenarios: {}; {} per run, median of {} interleaved repetitions",
         machine(),
-        humantime::format_duration(duration)
+        humantime::format_duration(args.scenario_duration),
+        args.repeat as usize
     );
-    let _ = writeln!(
-        out,
-        "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
-        "scenario", "engine", "delivered/s", "p50 µs", "p99 µs", "drops", "switchyard/naive"
+    row(
+        &mut out,
+        [
+            "scenario",
+            "engine",
+            "delivered/s",
+            "p50 µs",
+            "p99 µs",
+            "drops",
+            "switchyard/naive",
+        ],
     );
-    let raw_rate = median(raw.clone());
-    for (si, s) in scenarios.iter().enumerate() {
-        let rates: Vec<f64> = samples[si]
-            .iter()
-            .map(|v| median(v.iter().map(|x| x.delivered_per_s).collect()))
-            .collect();
-        for (ei, engine) in engines.iter().enumerate() {
-            let v = &samples[si][ei];
-            let p50 = median(v.iter().filter_map(|x| x.p50_us).collect());
-            let p99 = median(v.iter().filter_map(|x| x.p99_us).collect());
-            let micros = |v: f64| {
-                if v.is_nan() {
-                    "-".to_string()
-                } else {
-                    format!("{v:.1}")
-                }
-            };
-            let drops = median(v.iter().map(|x| x.dropped as f64).collect());
-            let ratio = if ei == 0 && rates[1] > 0.0 {
-                format!("{:.1}×", rates[0] / rates[1])
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
-                s.name,
-                value_name(*engine),
-                rate(rates[ei]),
-                micros(p50),
-                micros(p99),
-                if drops.is_nan() {
-                    "-".into()
-                } else {
-                    count(drops as u64)
-                },
-                ratio
-            );
-        }
-        if si == 0 {
-            let _ = writeln!(
-                out,
-                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
-                "1→1 raw core",
-                "switchyard",
-                rate(raw_rate),
-                "-",
-                "-",
-                "-",
-                format!("gen/raw {:.0}%", 100.0 * rates[0] / raw_rate)
-            );
-            let plain = median(unstamped.clone());
-            let _ = writeln!(
-                out,
-                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
-                "1→1 no stamps",
-                "switchyard",
-                rate(plain),
-                "-",
-                "-",
-                "-",
-                format!("stamps cost {:.0}%", 100.0 * (1.0 - rates[0] / plain))
-            );
-        }
-    }
-    let publish_rate = |name: &str| {
-        scenarios
-            .iter()
-            .position(|s| s.name == name)
-            .map(|si| median(samples[si][0].iter().map(|x| x.published_per_s).collect()))
-    };
-    if let (Some(few), Some(many)) = (publish_rate("10 subs exact"), publish_rate(MANY_EXACT)) {
-        let _ = writeln!(
-            out,
-            "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
-            "publish rate 100k",
-            "switchyard",
-            rate(many),
-            "-",
-            "-",
-            "-",
-            format!("÷ 10 subs {:.2}", many / few)
-        );
-    }
-    for (ci, capacity) in idle_capacities.iter().enumerate() {
-        for (ei, engine) in engines.iter().enumerate() {
-            let bytes = median(idle[ci][ei].clone());
-            let _ = writeln!(
-                out,
-                "{:<18} {:<11} {:>13} {:>9} {:>11} {:>12} {:>16}",
-                format!("idle sub, cap {capacity}"),
-                value_name(*engine),
-                if bytes.is_nan() {
-                    "-".into()
-                } else {
-                    format!("{} B", count(bytes as u64))
-                },
-                "-",
-                "-",
-                "-",
-                ""
-            );
-        }
-    }
+    measured.write_scenario_rows(&mut out, &scenarios);
+    measured.write_publish_rate_row(&mut out, &scenarios);
+    measured.write_idle_rows(&mut out);
     print!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// One row of the table: name, engine, then five right-aligned figures.
+fn row(out: &mut String, cells: [&str; 7]) {
+    let [name, engine, delivered, p50, p99, drops, ratio] = cells;
+    let _ = writeln!(
+        out,
+        "{name:<18} {engine:<11} {delivered:>13} {p50:>9} {p99:>11} {drops:>12} {ratio:>16}"
+    );
+}
+
+/// The `[done/total]` line on stderr before each run.
+struct Announcer {
+    done: usize,
+    total: usize,
+}
+
+impl Announcer {
+    fn announce(&mut self, what: std::fmt::Arguments<'_>) {
+        self.done += 1;
+        eprintln!("[{}/{}] {what}", self.done, self.total);
+    }
+}
+
+/// What the repetitions measured; indices follow [`standard`], [`ENGINES`] and [`IDLE_CAPACITIES`].
+struct Measurements {
+    /// Per scenario, per engine: one sample per repetition.
+    samples: Vec<Vec<Vec<Sample>>>,
+    /// The raw core's delivered/s, one per repetition.
+    raw: Vec<f64>,
+    /// The first scenario without latency stamps: delivered/s, one per repetition.
+    unstamped: Vec<f64>,
+    /// Per idle capacity, per engine: bytes per idle subscription, one per repetition.
+    idle: Vec<Vec<Vec<f64>>>,
+}
+
+impl Measurements {
+    /// Runs the repetitions, interleaved, until done or a signal arrives.
+    fn take(args: &LoadArgs, scenarios: &[Scenario]) -> Result<Self> {
+        let reps = args.repeat as usize;
+        let mut measured = Self {
+            samples: vec![vec![Vec::new(); ENGINES.len()]; scenarios.len()],
+            raw: Vec::new(),
+            unstamped: Vec::new(),
+            idle: vec![vec![Vec::new(); ENGINES.len()]; IDLE_CAPACITIES.len()],
+        };
+        let mut announcer = Announcer {
+            done: 0,
+            total: reps
+                * (scenarios.len() * ENGINES.len() + 2 + IDLE_CAPACITIES.len() * ENGINES.len()),
+        };
+        for rep in 0..reps {
+            if !measured.scenarios_once(args, scenarios, rep, &mut announcer)? {
+                break;
+            }
+            measured.idle_once(rep, &mut announcer)?;
+        }
+        Ok(measured)
+    }
+
+    /// Every scenario once on every engine, and after the first one the raw core and the run without
+    /// stamps. False when a signal stopped it.
+    fn scenarios_once(
+        &mut self,
+        args: &LoadArgs,
+        scenarios: &[Scenario],
+        rep: usize,
+        announcer: &mut Announcer,
+    ) -> Result<bool> {
+        let duration = args.scenario_duration;
+        let seed = args.seed.wrapping_add(rep as u64);
+        for (si, s) in scenarios.iter().enumerate() {
+            for (ei, &engine) in ENGINES.iter().enumerate() {
+                if signals::interrupted() {
+                    return Ok(false);
+                }
+                announcer.announce(format_args!(
+                    "rep {} {} on {}",
+                    rep + 1,
+                    s.name,
+                    value_name(engine)
+                ));
+                self.samples[si][ei].push(measure(s, engine, duration, seed, LATENCY_EVERY)?);
+            }
+            if si == 0 {
+                announcer.announce(format_args!("rep {} raw core 1→1", rep + 1));
+                self.raw.push(raw_core(duration)?);
+                announcer.announce(format_args!("rep {} 1→1 without latency stamps", rep + 1));
+                self.unstamped
+                    .push(measure(s, EngineKind::Switchyard, duration, seed, 0)?.delivered_per_s);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The idle-memory runs once, at each capacity on each engine.
+    fn idle_once(&mut self, rep: usize, announcer: &mut Announcer) -> Result<()> {
+        for (ci, &capacity) in IDLE_CAPACITIES.iter().enumerate() {
+            for (ei, &engine) in ENGINES.iter().enumerate() {
+                announcer.announce(format_args!(
+                    "rep {} idle memory at capacity {capacity} on {}",
+                    rep + 1,
+                    value_name(engine)
+                ));
+                self.idle[ci][ei].push(idle_bytes_per_subscription(engine, capacity)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// A row per scenario and engine, and after the first scenario the raw core and no-stamps rows.
+    fn write_scenario_rows(&self, out: &mut String, scenarios: &[Scenario]) {
+        for (si, s) in scenarios.iter().enumerate() {
+            let rates: Vec<f64> = self.samples[si]
+                .iter()
+                .map(|v| median(v.iter().map(|x| x.delivered_per_s).collect()))
+                .collect();
+            for (ei, engine) in ENGINES.iter().enumerate() {
+                let ratio = if ei == 0 && rates[1] > 0.0 {
+                    format!("{:.1}×", rates[0] / rates[1])
+                } else {
+                    String::new()
+                };
+                engine_row(
+                    out,
+                    s.name,
+                    *engine,
+                    &self.samples[si][ei],
+                    rates[ei],
+                    &ratio,
+                );
+            }
+            if si == 0 {
+                self.write_core_rows(out, rates[0]);
+            }
+        }
+    }
+
+    /// The raw core and the run without stamps, against the first scenario's rate on the core.
+    fn write_core_rows(&self, out: &mut String, generator_rate: f64) {
+        let raw_rate = median(self.raw.clone());
+        row(
+            out,
+            [
+                "1→1 raw core",
+                "switchyard",
+                &rate(raw_rate),
+                "-",
+                "-",
+                "-",
+                &format!("gen/raw {:.0}%", 100.0 * generator_rate / raw_rate),
+            ],
+        );
+        let plain = median(self.unstamped.clone());
+        row(
+            out,
+            [
+                "1→1 no stamps",
+                "switchyard",
+                &rate(plain),
+                "-",
+                "-",
+                "-",
+                &format!("stamps cost {:.0}%", 100.0 * (1.0 - generator_rate / plain)),
+            ],
+        );
+    }
+
+    /// What 100k subscriptions cost the publishers, against 10.
+    fn write_publish_rate_row(&self, out: &mut String, scenarios: &[Scenario]) {
+        let publish_rate = |name: &str| {
+            scenarios.iter().position(|s| s.name == name).map(|si| {
+                median(
+                    self.samples[si][0]
+                        .iter()
+                        .map(|x| x.published_per_s)
+                        .collect(),
+                )
+            })
+        };
+        if let (Some(few), Some(many)) = (publish_rate("10 subs exact"), publish_rate(MANY_EXACT)) {
+            row(
+                out,
+                [
+                    "publish rate 100k",
+                    "switchyard",
+                    &rate(many),
+                    "-",
+                    "-",
+                    "-",
+                    &format!("÷ 10 subs {:.2}", many / few),
+                ],
+            );
+        }
+    }
+
+    /// Bytes per idle subscription, per capacity and engine.
+    fn write_idle_rows(&self, out: &mut String) {
+        for (ci, capacity) in IDLE_CAPACITIES.iter().enumerate() {
+            for (ei, engine) in ENGINES.iter().enumerate() {
+                let bytes = median(self.idle[ci][ei].clone());
+                row(
+                    out,
+                    [
+                        &format!("idle sub, cap {capacity}"),
+                        &value_name(*engine),
+                        &if bytes.is_nan() {
+                            "-".into()
+                        } else {
+                            format!("{} B", count(bytes as u64))
+                        },
+                        "-",
+                        "-",
+                        "-",
+                        "",
+                    ],
+                );
+            }
+        }
+    }
+}
+
+/// One scenario on one engine: the median rate, latency and drops of its samples.
+fn engine_row(
+    out: &mut String,
+    name: &str,
+    engine: EngineKind,
+    samples: &[Sample],
+    delivered_per_s: f64,
+    ratio: &str,
+) {
+    let p50 = median(samples.iter().filter_map(|x| x.p50_us).collect());
+    let p99 = median(samples.iter().filter_map(|x| x.p99_us).collect());
+    let micros = |v: f64| {
+        if v.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    let drops = median(samples.iter().map(|x| x.dropped as f64).collect());
+    row(
+        out,
+        [
+            name,
+            &value_name(engine),
+            &rate(delivered_per_s),
+            &micros(p50),
+            &micros(p99),
+            &if drops.is_nan() {
+                "-".into()
+            } else {
+                count(drops as u64)
+            },
+            ratio,
+        ],
+    );
 }

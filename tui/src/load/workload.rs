@@ -6,9 +6,21 @@ use std::time::{Duration, Instant};
 
 use switchyard::{Bytes, Priority};
 
-use super::args::FilterMode;
 use super::engine::Engine;
 use super::latency;
+
+/// How subscriptions choose their filters. See `--filters` in `--help` for who gets what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterMode {
+    /// Subscription `i` listens on exactly topic `i mod topics`.
+    Exact,
+    /// Wildcards only: `load/+/t<j>` (the same topic through `+`), and every 32nd subscription
+    /// `load/p<k>/#` (all topics of one publisher that owns topics).
+    Wildcard,
+    /// Even subscriptions exact, odd subscriptions as in `wildcard`.
+    Mixed,
+}
 
 /// The topic with index `j`: `load/p<k>/t<j>`, owned by publisher `k = j mod publishers`.
 pub fn topic_name(j: u32, publishers: u32) -> String {

@@ -5,6 +5,15 @@
 
 pub mod tmux;
 
+/// A free loopback port: bound, then released for the process under test.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a loopback port is free")
+        .local_addr()
+        .expect("the bound port")
+        .port()
+}
+
 /// The stdout of a run of the binary (usually with `--json -`) parsed as JSON; fails the test with
 /// the run's stderr unless it exited successfully.
 pub fn json_output(out: std::process::Output) -> serde_json::Value {

@@ -10,9 +10,12 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState, Widget};
 
-use super::{fit_columns, render_visible, table_block, visible_rows};
+use switchyard_mqtt::{ClientStats, MqttStats};
+
+use super::table_frame::{fit_columns, render_visible, table_block, visible_rows};
 use crate::dashboard::app::App;
 use crate::dashboard::format::{count, fit};
+use crate::dashboard::theme::Theme;
 
 /// The MQTT clients table, scrolled by a `TableState` that rendering keeps up to date.
 pub struct ConnectionsTable<'a>(pub &'a App);
@@ -34,63 +37,10 @@ impl StatefulWidget for ConnectionsTable<'_> {
         let app = self.0;
         let th = app.theme();
         let Some(mqtt) = &app.observed().mqtt else {
-            let inner = table_block(
-                app,
-                vec![Span::styled(" MQTT clients ", th.accent())],
-                area,
-                buf,
-            );
-            let at = Rect {
-                height: inner.height.min(1),
-                ..inner
-            };
-            Line::styled(
-                fit(
-                    "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)",
-                    usize::from(inner.width),
-                ),
-                th.dim(),
-            )
-            .render(at, buf);
+            render_no_listener(app, area, buf);
             return;
         };
-        let mut title = vec![
-            Span::styled(format!(" MQTT clients on {} ", mqtt.address), th.accent()),
-            Span::styled(
-                format!(
-                    "open {} accepted {} closed {} ",
-                    count(mqtt.open),
-                    count(mqtt.accepted),
-                    count(mqtt.closed_by_reason.total())
-                ),
-                th.dim(),
-            ),
-        ];
-        for bridge in &app.observed().bridges {
-            let dropped = bridge.out_dropped_by_reason.total();
-            let state = if bridge.connected {
-                Span::styled("up", th.delivered())
-            } else {
-                Span::styled("DOWN", th.dropped())
-            };
-            title.extend([
-                Span::styled(format!("bridge {} ", bridge.remote), th.accent()),
-                state,
-                Span::styled(
-                    format!(" dropped {}", count(dropped)),
-                    if dropped > 0 { th.dropped() } else { th.dim() },
-                ),
-                Span::styled(
-                    format!(
-                        " out {} in {} ",
-                        count(bridge.out_forwarded),
-                        count(bridge.in_published)
-                    ),
-                    th.dim(),
-                ),
-            ]);
-        }
-        let inner = table_block(app, title, area, buf);
+        let inner = table_block(app, title(app, mqtt), area, buf);
         if inner.is_empty() {
             return;
         }
@@ -105,48 +55,7 @@ impl StatefulWidget for ConnectionsTable<'_> {
         let rows = view.rows[shown.clone()]
             .iter()
             .filter_map(|&i| mqtt.clients.get(i))
-            .map(|c| {
-                let d = &c.dropped_by_reason;
-                let reasons = [
-                    ("full", d.queue_full),
-                    ("evicted", d.evicted),
-                    ("timeout", d.timeout),
-                    ("unsub", d.unsubscribed),
-                ]
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(what, n)| format!("{what} {}", count(n)))
-                .collect::<Vec<_>>()
-                .join(", ");
-                let dropped_style = if c.dropped > 0 {
-                    th.dropped()
-                } else {
-                    th.text()
-                };
-                let cells = [
-                    (fit(&c.client_id, usize::from(id_width)), th.text()),
-                    (
-                        c.address
-                            .clone()
-                            .unwrap_or_else(|| "away (session kept)".into()),
-                        if c.address.is_some() {
-                            th.text()
-                        } else {
-                            th.dim()
-                        },
-                    ),
-                    (count(c.subscriptions.len() as u64), th.dim()),
-                    (count(c.inflight), th.text()),
-                    (count(c.dropped), dropped_style),
-                    (reasons, dropped_style),
-                ];
-                Row::new(
-                    cells
-                        .into_iter()
-                        .take(numeric + 1)
-                        .map(|(text, style)| Cell::from(Span::styled(text, style))),
-                )
-            });
+            .map(|c| client_row(th, c, id_width, numeric));
         let widths = std::iter::once(Constraint::Length(id_width))
             .chain(WIDTHS[..numeric].iter().map(|w| Constraint::Length(*w)));
         render_visible(
@@ -158,4 +67,113 @@ impl StatefulWidget for ConnectionsTable<'_> {
             buf,
         );
     }
+}
+
+/// The view without a listener: how to start one.
+fn render_no_listener(app: &App, area: Rect, buf: &mut Buffer) {
+    let th = app.theme();
+    let inner = table_block(
+        app,
+        vec![Span::styled(" MQTT clients ", th.accent())],
+        area,
+        buf,
+    );
+    let at = Rect {
+        height: inner.height.min(1),
+        ..inner
+    };
+    Line::styled(
+        fit(
+            "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)",
+            usize::from(inner.width),
+        ),
+        th.dim(),
+    )
+    .render(at, buf);
+}
+
+/// The border's title: the listener's connection books, then each bridge.
+fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
+    let th = app.theme();
+    let mut title = vec![
+        Span::styled(format!(" MQTT clients on {} ", mqtt.address), th.accent()),
+        Span::styled(
+            format!(
+                "open {} accepted {} closed {} ",
+                count(mqtt.open),
+                count(mqtt.accepted),
+                count(mqtt.closed_by_reason.total())
+            ),
+            th.dim(),
+        ),
+    ];
+    for bridge in &app.observed().bridges {
+        let dropped = bridge.out_dropped_by_reason.total();
+        let state = if bridge.connected {
+            Span::styled("up", th.delivered())
+        } else {
+            Span::styled("DOWN", th.dropped())
+        };
+        title.extend([
+            Span::styled(format!("bridge {} ", bridge.remote), th.accent()),
+            state,
+            Span::styled(
+                format!(" dropped {}", count(dropped)),
+                if dropped > 0 { th.dropped() } else { th.dim() },
+            ),
+            Span::styled(
+                format!(
+                    " out {} in {} ",
+                    count(bridge.out_forwarded),
+                    count(bridge.in_published)
+                ),
+                th.dim(),
+            ),
+        ]);
+    }
+    title
+}
+
+/// One client's row: the id, then the first `numeric` of the other columns.
+fn client_row(th: &Theme, c: &ClientStats, id_width: u16, numeric: usize) -> Row<'static> {
+    let d = &c.dropped_by_reason;
+    let reasons = [
+        ("full", d.queue_full),
+        ("evicted", d.evicted),
+        ("timeout", d.timeout),
+        ("unsub", d.unsubscribed),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what} {}", count(n)))
+    .collect::<Vec<_>>()
+    .join(", ");
+    let dropped_style = if c.dropped > 0 {
+        th.dropped()
+    } else {
+        th.text()
+    };
+    let cells = [
+        (fit(&c.client_id, usize::from(id_width)), th.text()),
+        (
+            c.address
+                .clone()
+                .unwrap_or_else(|| "away (session kept)".into()),
+            if c.address.is_some() {
+                th.text()
+            } else {
+                th.dim()
+            },
+        ),
+        (count(c.subscriptions.len() as u64), th.dim()),
+        (count(c.inflight), th.text()),
+        (count(c.dropped), dropped_style),
+        (reasons, dropped_style),
+    ];
+    Row::new(
+        cells
+            .into_iter()
+            .take(numeric + 1)
+            .map(|(text, style)| Cell::from(Span::styled(text, style))),
+    )
 }

@@ -6,9 +6,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline, Widget};
 
+use switchyard::SubscriptionStats;
+
 use crate::dashboard::app::App;
 use crate::dashboard::format::{count, fit, rate};
-use crate::dashboard::link::ConsumerState;
+use crate::dashboard::history::SubscriptionHistory;
+use crate::dashboard::link::{ConsumerState, RecentMessage};
+use crate::dashboard::theme::Theme;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
@@ -21,7 +25,6 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     };
-    let consumer = app.consumer(s.id);
     let title = Line::from(vec![
         Span::styled(format!(" {} ", s.name), th.accent()),
         Span::styled(format!("#{} {} ", s.id, s.filter), th.dim()),
@@ -33,15 +36,36 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
 
+    let lines = counter_lines(th, s, app.consumer(s.id));
+    let fixed = lines.len() as u16;
+    let [text_area, spark_row, recent_area] = Layout::vertical([
+        Constraint::Length(fixed),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    Paragraph::new(lines).render(text_area, buf);
+    render_sparkline(th, app.history().subscription(s.id), spark_row, buf);
+    if recent_area.is_empty() {
+        return;
+    }
+    let recent: &[_] = if app.observed().recent_for == Some(s.id) {
+        &app.observed().recent
+    } else {
+        &[]
+    };
+    render_recent(th, recent, recent_area, buf);
+}
+
+/// The consumer, queue and counters, and the drops by reason.
+fn counter_lines(th: &Theme, s: &SubscriptionStats, consumer: ConsumerState) -> Vec<Line<'static>> {
     let consumer_style = match consumer {
         ConsumerState::Running => th.delivered(),
         ConsumerState::Pausing | ConsumerState::Paused => th.badge(),
         ConsumerState::Stopped => th.dim(),
     };
     let d = &s.dropped_by_reason;
-    let history = app.history().subscription(s.id);
-    let per_s = history.map_or(0.0, |h| h.delivered_per_s());
-    let lines = vec![
+    vec![
         Line::from(vec![
             Span::styled(consumer.label(), consumer_style),
             Span::styled(format!(" ×{}  ", s.receivers), th.dim()),
@@ -76,17 +100,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled("  unsub ", th.dim()),
             Span::raw(count(d.unsubscribed)),
         ]),
-    ];
-    let fixed = lines.len() as u16;
-    let [text_area, spark_row, recent_area] = Layout::vertical([
-        Constraint::Length(fixed),
-        Constraint::Length(1),
-        Constraint::Fill(1),
-    ])
-    .areas(inner);
-    Paragraph::new(lines).render(text_area, buf);
+    ]
+}
 
-    // The sparkline: one bar per sample, the newest on the right.
+/// The delivery rate now, and a sparkline of it: one bar per sample, the newest on the right.
+fn render_sparkline(
+    th: &Theme,
+    history: Option<&SubscriptionHistory>,
+    spark_row: Rect,
+    buf: &mut Buffer,
+) {
+    let per_s = history.map_or(0.0, |h| h.delivered_per_s());
     let label = format!("{:>6}/s ", rate(per_s));
     let [label_area, spark_area] = Layout::horizontal([
         Constraint::Length(label.chars().count() as u16),
@@ -108,15 +132,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .style(th.delivered())
             .render(spark_area, buf);
     }
+}
 
-    if recent_area.is_empty() {
-        return;
-    }
-    let recent: &[_] = if app.observed().recent_for == Some(s.id) {
-        &app.observed().recent
-    } else {
-        &[]
-    };
+/// The last messages received, newest first, as many as fit.
+fn render_recent(th: &Theme, recent: &[RecentMessage], recent_area: Rect, buf: &mut Buffer) {
     let mut lines = vec![Line::styled("last messages, newest first", th.dim())];
     if recent.is_empty() {
         lines.push(Line::styled("  (none yet)", th.dim()));

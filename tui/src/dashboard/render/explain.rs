@@ -8,9 +8,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget, Wrap};
 
+use switchyard::Explained;
+
 use super::popup::{centered, fields_with_error, frame};
-use crate::dashboard::app::App;
+use crate::dashboard::app::{App, Explanation};
 use crate::dashboard::format::{bar, compact, count, fit};
+use crate::dashboard::theme::Theme;
 
 /// Result rows the overlay shows at most; more are summarised in the last line.
 const MAX_ROWS: usize = 12;
@@ -42,7 +45,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if !fields_with_error(app, form, field_area, error_area, buf) {
         Line::styled(form.fields[0].hint, th.dim()).render(error_area, buf);
     }
+    render_answer(th, answer, summary_area, results_area, buf);
+    Line::from(vec![
+        Span::styled("Enter", th.accent()),
+        Span::styled(" who gets it?  ", th.dim()),
+        Span::styled("Esc", th.accent()),
+        Span::styled(" close", th.dim()),
+    ])
+    .render(keys_area, buf);
+}
 
+/// The answer under the field: a prompt, the link's error, "unrouted", or the subscriptions reached.
+fn render_answer(
+    th: &Theme,
+    answer: Option<&Explanation>,
+    summary_area: Rect,
+    results_area: Rect,
+    buf: &mut Buffer,
+) {
     match answer {
         None => Line::styled(
             "type a topic and press Enter: nothing is published",
@@ -77,87 +97,87 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     ),
                 ])
                 .render(summary_area, buf);
-                let room = usize::from(results_area.height.saturating_sub(1));
-                let shown = if list.len() > room {
-                    room.saturating_sub(1)
-                } else {
-                    list.len()
-                };
-                let header = Row::new(
-                    [
-                        "id",
-                        "name",
-                        "matched filter",
-                        "policy",
-                        "depth/capacity",
-                        "rcv",
-                    ]
-                    .map(Cell::from),
-                )
-                .style(th.dim());
-                let rows = list[..shown].iter().map(|e| {
-                    let full = e.depth >= e.capacity;
-                    Row::new([
-                        Cell::from(Line::styled(e.id.to_string(), th.dim()).right_aligned()),
-                        Cell::from(Span::styled(fit(&e.name, 14), th.text())),
-                        Cell::from(Span::styled(fit(&e.filter, 28), th.published())),
-                        Cell::from(Span::styled(e.policy.clone(), th.dim())),
-                        Cell::from(Span::styled(
-                            format!(
-                                "{} {:>5}/{:<5}",
-                                bar(e.depth, e.capacity, 5),
-                                compact(e.depth),
-                                compact(e.capacity)
-                            ),
-                            if full { th.dropped() } else { th.delivered() },
-                        )),
-                        Cell::from(
-                            Line::styled(
-                                e.receivers.to_string(),
-                                if e.receivers == 0 {
-                                    th.warn()
-                                } else {
-                                    th.dim()
-                                },
-                            )
-                            .right_aligned(),
-                        ),
-                    ])
-                });
-                Table::new(
-                    rows,
-                    [
-                        Constraint::Length(4),
-                        Constraint::Length(14),
-                        Constraint::Fill(1),
-                        Constraint::Length(11),
-                        Constraint::Length(17),
-                        Constraint::Length(3),
-                    ],
-                )
-                .header(header)
-                .column_spacing(1)
-                .render(results_area, buf);
-                if shown < list.len() {
-                    let at = Rect {
-                        y: results_area.bottom().saturating_sub(1),
-                        height: 1,
-                        ..results_area
-                    };
-                    Line::styled(
-                        format!("… and {} more", count((list.len() - shown) as u64)),
-                        th.dim(),
-                    )
-                    .render(at, buf);
-                }
+                render_reached(th, list, results_area, buf);
             }
         },
     }
-    Line::from(vec![
-        Span::styled("Enter", th.accent()),
-        Span::styled(" who gets it?  ", th.dim()),
-        Span::styled("Esc", th.accent()),
-        Span::styled(" close", th.dim()),
+}
+
+/// The subscriptions reached, as many as fit, and "… and N more" under them when not all fit.
+fn render_reached(th: &Theme, list: &[Explained], results_area: Rect, buf: &mut Buffer) {
+    let room = usize::from(results_area.height.saturating_sub(1));
+    let shown = if list.len() > room {
+        room.saturating_sub(1)
+    } else {
+        list.len()
+    };
+    let header = Row::new(
+        [
+            "id",
+            "name",
+            "matched filter",
+            "policy",
+            "depth/capacity",
+            "rcv",
+        ]
+        .map(Cell::from),
+    )
+    .style(th.dim());
+    Table::new(
+        list[..shown].iter().map(|e| reached_row(th, e)),
+        [
+            Constraint::Length(4),
+            Constraint::Length(14),
+            Constraint::Fill(1),
+            Constraint::Length(11),
+            Constraint::Length(17),
+            Constraint::Length(3),
+        ],
+    )
+    .header(header)
+    .column_spacing(1)
+    .render(results_area, buf);
+    if shown < list.len() {
+        let at = Rect {
+            y: results_area.bottom().saturating_sub(1),
+            height: 1,
+            ..results_area
+        };
+        Line::styled(
+            format!("… and {} more", count((list.len() - shown) as u64)),
+            th.dim(),
+        )
+        .render(at, buf);
+    }
+}
+
+/// One subscription reached: id, name, the filter that matched, policy, queue and receivers.
+fn reached_row(th: &Theme, e: &Explained) -> Row<'static> {
+    let full = e.depth >= e.capacity;
+    Row::new([
+        Cell::from(Line::styled(e.id.to_string(), th.dim()).right_aligned()),
+        Cell::from(Span::styled(fit(&e.name, 14), th.text())),
+        Cell::from(Span::styled(fit(&e.filter, 28), th.published())),
+        Cell::from(Span::styled(e.policy.clone(), th.dim())),
+        Cell::from(Span::styled(
+            format!(
+                "{} {:>5}/{:<5}",
+                bar(e.depth, e.capacity, 5),
+                compact(e.depth),
+                compact(e.capacity)
+            ),
+            if full { th.dropped() } else { th.delivered() },
+        )),
+        Cell::from(
+            Line::styled(
+                e.receivers.to_string(),
+                if e.receivers == 0 {
+                    th.warn()
+                } else {
+                    th.dim()
+                },
+            )
+            .right_aligned(),
+        ),
     ])
-    .render(keys_area, buf);
 }

@@ -8,9 +8,11 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::{fit_columns, render_visible, table_block, visible_rows};
+use super::table_frame::{fit_columns, render_visible, table_block, visible_rows};
 use crate::dashboard::app::{App, SortColumn};
 use crate::dashboard::format::{bar, compact, count, fit};
+use crate::dashboard::theme::Theme;
+use crate::filter_totals::FilterTotals;
 
 /// The filters table, scrolled by a `TableState` that rendering keeps up to date.
 pub struct FiltersTable<'a>(pub &'a App);
@@ -65,42 +67,7 @@ impl StatefulWidget for FiltersTable<'_> {
         let rows = view.rows[shown.clone()]
             .iter()
             .filter_map(|&i| view.filters.get(i))
-            .map(|f| {
-                let full = f.depth >= f.capacity && f.capacity > 0;
-                let cells = [
-                    (fit(&f.filter, usize::from(filter_width)), th.text()),
-                    (count(f.subscriptions), th.dim()),
-                    (count(f.matched), th.text()),
-                    (count(f.delivered), th.delivered()),
-                    (
-                        count(f.dropped),
-                        if f.dropped > 0 {
-                            th.dropped()
-                        } else {
-                            th.text()
-                        },
-                    ),
-                    (
-                        format!(
-                            "{} {:>5}/{:<5}",
-                            bar(f.depth, f.capacity, 5),
-                            compact(f.depth),
-                            compact(f.capacity)
-                        ),
-                        if full { th.dropped() } else { th.delivered() },
-                    ),
-                ];
-                Row::new(cells.into_iter().take(numeric + 1).enumerate().map(
-                    |(column, (text, style))| {
-                        let line = Line::from(Span::styled(text, style));
-                        Cell::from(if column == 0 {
-                            line
-                        } else {
-                            line.right_aligned()
-                        })
-                    },
-                ))
-            });
+            .map(|f| filter_row(th, f, filter_width, numeric));
         let widths = std::iter::once(Constraint::Length(filter_width))
             .chain(WIDTHS[..numeric].iter().map(|w| Constraint::Length(*w)));
         render_visible(
@@ -112,4 +79,46 @@ impl StatefulWidget for FiltersTable<'_> {
             buf,
         );
     }
+}
+
+/// One filter's row: the filter, then the first `numeric` of its sums, right-aligned.
+fn filter_row(th: &Theme, f: &FilterTotals, filter_width: u16, numeric: usize) -> Row<'static> {
+    let full = f.depth >= f.capacity && f.capacity > 0;
+    let cells = [
+        (fit(&f.filter, usize::from(filter_width)), th.text()),
+        (count(f.subscriptions), th.dim()),
+        (count(f.matched), th.text()),
+        (count(f.delivered), th.delivered()),
+        (
+            count(f.dropped),
+            if f.dropped > 0 {
+                th.dropped()
+            } else {
+                th.text()
+            },
+        ),
+        (
+            format!(
+                "{} {:>5}/{:<5}",
+                bar(f.depth, f.capacity, 5),
+                compact(f.depth),
+                compact(f.capacity)
+            ),
+            if full { th.dropped() } else { th.delivered() },
+        ),
+    ];
+    Row::new(
+        cells
+            .into_iter()
+            .take(numeric + 1)
+            .enumerate()
+            .map(|(column, (text, style))| {
+                let line = Line::from(Span::styled(text, style));
+                Cell::from(if column == 0 {
+                    line
+                } else {
+                    line.right_aligned()
+                })
+            }),
+    )
 }

@@ -13,11 +13,15 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
-use super::{render_visible, table_block, visible_rows};
+use switchyard::SubscriptionStats;
+
+use super::table_frame::{render_visible, table_block, visible_rows};
 use crate::dashboard::app::{App, SortColumn, View};
 use crate::dashboard::format::{bar, compact, count, fit, rate};
+use crate::dashboard::history::SubscriptionHistory;
 use crate::dashboard::link::ConsumerState;
-use crate::radar::Verdict;
+use crate::dashboard::theme::Theme;
+use crate::radar::{Radar, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
@@ -198,129 +202,29 @@ impl StatefulWidget for SubscriptionsTable<'_> {
 }
 
 fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
-    let th = app.theme();
     let view = app.table();
     let radar = view.view == View::Radar;
     let arrow = if view.descending { "↓" } else { "↑" };
-    let order = if radar {
-        "most urgent first ".to_string()
-    } else {
-        format!("sort {} {arrow} ", view.sort.label())
-    };
-    let title = vec![
-        Span::styled(
-            format!(
-                " {} {}/{} ",
-                view.view.title(),
-                view.rows.len(),
-                app.snapshot().subscriptions.len()
-            ),
-            th.accent(),
-        ),
-        Span::styled(order, th.dim()),
-    ];
-    let inner = table_block(app, title, area, buf);
+    let inner = table_block(app, title(app, radar, arrow), area, buf);
     if inner.is_empty() {
         return;
     }
 
     let columns = columns_for(view.view, inner.width);
-    // The filter column takes whatever the fixed-width columns leave.
-    let fixed: u16 = columns
-        .iter()
-        .filter(|c| **c != Column::Filter)
-        .map(|c| c.width() + 1)
-        .sum::<u16>()
-        + 2;
-    let filter_width = inner
-        .width
-        .saturating_sub(fixed)
-        .max(Column::Filter.width());
+    let filter_width = filter_width(&columns, inner.width);
     let shown = visible_rows(app, state, inner);
-
     let header = Row::new(columns.iter().map(|c| {
         let mut text = c.title().to_string();
         if !radar && c.sort() == Some(view.sort) {
             text.push_str(arrow);
         }
-        let line = Line::from(text);
-        Cell::from(if c.numeric() {
-            line.right_aligned()
-        } else {
-            line
-        })
+        aligned(*c, Line::from(text))
     }))
-    .style(th.dim());
-
+    .style(app.theme().dim());
     let rows = view.rows[shown.clone()].iter().filter_map(|&i| {
         let s = app.snapshot().subscriptions.get(i)?;
-        let history = app.history().subscription(s.id);
-        let dropping = history.is_some_and(|h| h.dropping_now);
-        let consumer = app.consumer(s.id);
-        let r = app.radar(s.id);
-        let alarm: Option<Style> = match r.verdict {
-            Verdict::Stalled | Verdict::Dropping => Some(th.dropped()),
-            Verdict::Filling => Some(th.warn()),
-            _ => None,
-        }
-        .filter(|_| radar);
-        let cells = columns.iter().map(|c| {
-            let (text, style) = match c {
-                Column::State => match consumer {
-                    ConsumerState::Paused | ConsumerState::Pausing => ("‖".to_string(), th.badge()),
-                    ConsumerState::Stopped => ("×".to_string(), th.dim()),
-                    ConsumerState::Running => (" ".to_string(), th.text()),
-                },
-                Column::Id => (s.id.to_string(), th.dim()),
-                Column::Name => (fit(&s.name, 12), th.text()),
-                Column::Filter => (fit(&s.filter, usize::from(filter_width)), th.text()),
-                Column::Policy => (s.policy.clone(), th.dim()),
-                Column::Depth => {
-                    let full = s.depth >= s.capacity;
-                    let text = format!(
-                        "{} {:>5}/{:<5}",
-                        bar(s.depth, s.capacity, 5),
-                        compact(s.depth),
-                        compact(s.capacity)
-                    );
-                    (text, if full { th.dropped() } else { th.delivered() })
-                }
-                Column::HighWater => (compact(s.high_water), th.dim()),
-                Column::Delivered => (count(s.delivered), th.text()),
-                Column::Rate => (
-                    rate(history.map_or(0.0, |h| h.delivered_per_s())),
-                    th.delivered(),
-                ),
-                Column::Dropped => (
-                    count(s.dropped),
-                    if dropping { th.dropped() } else { th.text() },
-                ),
-                Column::Receivers => (s.receivers.to_string(), th.dim()),
-                Column::Fill => (rate(r.fill_per_s), th.published()),
-                Column::Drain => (rate(r.drain_per_s), th.delivered()),
-                Column::DropRate => (
-                    rate(r.drop_per_s),
-                    if r.drop_per_s > 0.0 {
-                        th.dropped()
-                    } else {
-                        th.text()
-                    },
-                ),
-                Column::TimeToFull => (r.time_to_full_label(), th.text()),
-                Column::Verdict => (r.verdict.label().to_string(), th.text()),
-            };
-            // The radar colours a whole row that needs looking at.
-            let style = alarm.unwrap_or(style);
-            let line = Line::from(Span::styled(text, style));
-            Cell::from(if c.numeric() {
-                line.right_aligned()
-            } else {
-                line
-            })
-        });
-        Some(Row::new(cells))
+        Some(subscription_row(app, s, &columns, filter_width, radar))
     });
-
     let widths = columns.iter().map(|c| match c {
         Column::Filter => Constraint::Length(filter_width),
         other => Constraint::Length(other.width()),
@@ -333,6 +237,141 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         inner,
         buf,
     );
+}
+
+/// The border's title: the view, rows shown of all, and the order.
+fn title(app: &App, radar: bool, arrow: &str) -> Vec<Span<'static>> {
+    let th = app.theme();
+    let view = app.table();
+    let order = if radar {
+        "most urgent first ".to_string()
+    } else {
+        format!("sort {} {arrow} ", view.sort.label())
+    };
+    vec![
+        Span::styled(
+            format!(
+                " {} {}/{} ",
+                view.view.title(),
+                view.rows.len(),
+                app.snapshot().subscriptions.len()
+            ),
+            th.accent(),
+        ),
+        Span::styled(order, th.dim()),
+    ]
+}
+
+/// The filter column takes whatever the fixed-width columns leave.
+fn filter_width(columns: &[Column], width: u16) -> u16 {
+    let fixed: u16 = columns
+        .iter()
+        .filter(|c| **c != Column::Filter)
+        .map(|c| c.width() + 1)
+        .sum::<u16>()
+        + 2;
+    width.saturating_sub(fixed).max(Column::Filter.width())
+}
+
+/// A cell's line, right-aligned in a numeric column.
+fn aligned(column: Column, line: Line<'static>) -> Cell<'static> {
+    Cell::from(if column.numeric() {
+        line.right_aligned()
+    } else {
+        line
+    })
+}
+
+/// What one subscription's row shows, gathered once for all its cells.
+struct RowFacts<'a> {
+    s: &'a SubscriptionStats,
+    history: Option<&'a SubscriptionHistory>,
+    consumer: ConsumerState,
+    radar: Radar,
+    filter_width: u16,
+}
+
+/// One subscription's row; in the radar, a row that needs looking at is coloured whole.
+fn subscription_row(
+    app: &App,
+    s: &SubscriptionStats,
+    columns: &[Column],
+    filter_width: u16,
+    radar: bool,
+) -> Row<'static> {
+    let th = app.theme();
+    let facts = RowFacts {
+        s,
+        history: app.history().subscription(s.id),
+        consumer: app.consumer(s.id),
+        radar: app.radar(s.id),
+        filter_width,
+    };
+    let alarm: Option<Style> = match facts.radar.verdict {
+        Verdict::Stalled | Verdict::Dropping => Some(th.dropped()),
+        Verdict::Filling => Some(th.warn()),
+        _ => None,
+    }
+    .filter(|_| radar);
+    let cells = columns.iter().map(|c| {
+        let (text, style) = cell(*c, &facts, th);
+        // The radar colours a whole row that needs looking at.
+        let style = alarm.unwrap_or(style);
+        aligned(*c, Line::from(Span::styled(text, style)))
+    });
+    Row::new(cells.collect::<Vec<_>>())
+}
+
+/// The text and style of one column of a subscription's row.
+fn cell(column: Column, f: &RowFacts<'_>, th: &Theme) -> (String, Style) {
+    let (s, r) = (f.s, &f.radar);
+    match column {
+        Column::State => match f.consumer {
+            ConsumerState::Paused | ConsumerState::Pausing => ("‖".to_string(), th.badge()),
+            ConsumerState::Stopped => ("×".to_string(), th.dim()),
+            ConsumerState::Running => (" ".to_string(), th.text()),
+        },
+        Column::Id => (s.id.to_string(), th.dim()),
+        Column::Name => (fit(&s.name, 12), th.text()),
+        Column::Filter => (fit(&s.filter, usize::from(f.filter_width)), th.text()),
+        Column::Policy => (s.policy.clone(), th.dim()),
+        Column::Depth => {
+            let full = s.depth >= s.capacity;
+            let text = format!(
+                "{} {:>5}/{:<5}",
+                bar(s.depth, s.capacity, 5),
+                compact(s.depth),
+                compact(s.capacity)
+            );
+            (text, if full { th.dropped() } else { th.delivered() })
+        }
+        Column::HighWater => (compact(s.high_water), th.dim()),
+        Column::Delivered => (count(s.delivered), th.text()),
+        Column::Rate => (
+            rate(f.history.map_or(0.0, |h| h.delivered_per_s())),
+            th.delivered(),
+        ),
+        Column::Dropped => {
+            let dropping = f.history.is_some_and(|h| h.dropping_now);
+            (
+                count(s.dropped),
+                if dropping { th.dropped() } else { th.text() },
+            )
+        }
+        Column::Receivers => (s.receivers.to_string(), th.dim()),
+        Column::Fill => (rate(r.fill_per_s), th.published()),
+        Column::Drain => (rate(r.drain_per_s), th.delivered()),
+        Column::DropRate => (
+            rate(r.drop_per_s),
+            if r.drop_per_s > 0.0 {
+                th.dropped()
+            } else {
+                th.text()
+            },
+        ),
+        Column::TimeToFull => (r.time_to_full_label(), th.text()),
+        Column::Verdict => (r.verdict.label().to_string(), th.text()),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use switchyard::{Rates, SubscriptionId};
+use switchyard::{Rates, SubscriptionId, SubscriptionStats};
 use switchyard_observe::client::Client;
 use switchyard_observe::stats::{SortBy, StatsParams};
 use switchyard_observe::wire::EndpointStats;
@@ -270,35 +270,39 @@ fn table_text(
         "STATE"
     ));
     for sub in &s.subscriptions {
-        let radar = radar_of(base, stats, sub.id);
-        let per_s = |f: fn(&Radar) -> f64| {
-            radar
-                .as_ref()
-                .map_or_else(|| "-".to_string(), |r| format!("{:.0}", f(r)))
-        };
-        let fill = 100.0 * sub.depth as f64 / sub.capacity.max(1) as f64;
-        out.push_str(&format!(
-            "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
-            sub.id,
-            cut(&sub.name, 16),
-            cut(&sub.filter, 24),
-            sub.policy,
-            count(sub.depth),
-            count(sub.capacity),
-            fill,
-            count(sub.delivered),
-            count(sub.dropped),
-            per_s(|r| r.fill_per_s),
-            per_s(|r| r.drain_per_s),
-            per_s(|r| r.drop_per_s),
-            radar
-                .as_ref()
-                .map_or_else(|| "-".to_string(), Radar::time_to_full_label),
-            radar.as_ref().map_or("-", |r| r.verdict.label()),
-        ));
+        out.push_str(&subscription_line(sub, radar_of(base, stats, sub.id)));
     }
     out.push('\n');
     out
+}
+
+/// One subscription's row of the plain table; the radar's columns are `-` without a `radar`.
+fn subscription_line(sub: &SubscriptionStats, radar: Option<Radar>) -> String {
+    let per_s = |f: fn(&Radar) -> f64| {
+        radar
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |r| format!("{:.0}", f(r)))
+    };
+    let fill = 100.0 * sub.depth as f64 / sub.capacity.max(1) as f64;
+    format!(
+        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
+        sub.id,
+        cut(&sub.name, 16),
+        cut(&sub.filter, 24),
+        sub.policy,
+        count(sub.depth),
+        count(sub.capacity),
+        fill,
+        count(sub.delivered),
+        count(sub.dropped),
+        per_s(|r| r.fill_per_s),
+        per_s(|r| r.drain_per_s),
+        per_s(|r| r.drop_per_s),
+        radar
+            .as_ref()
+            .map_or_else(|| "-".to_string(), Radar::time_to_full_label),
+        radar.as_ref().map_or("-", |r| r.verdict.label()),
+    )
 }
 
 /// `text` cut to `width` characters, with `…` when cut.
