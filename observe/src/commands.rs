@@ -1,19 +1,5 @@
-//! Commands: publish, taps and policy changes. Off unless the endpoint has a token.
-//!
-//! | route | body | answer |
-//! |---|---|---|
-//! | `POST /v1/publish` | [`PublishRequest`] | [`PublishResponse`] |
-//! | `POST /v1/taps` | [`TapRequest`] | `201` [`TapInfo`](crate::wire::TapInfo) |
-//! | `GET /v1/taps` | | `[TapInfo]` |
-//! | `GET /v1/taps/{id}` | | [`TapInfo`](crate::wire::TapInfo) with `recent` |
-//! | `POST /v1/taps/{id}/pause`, `/resume` | | [`TapInfo`](crate::wire::TapInfo) |
-//! | `DELETE /v1/taps/{id}` | | `{"deleted": id}` |
-//! | `PUT /v1/subscriptions/{id}/policy` | [`PolicyRequest`] | `{"id": id, "policy": "..."}` |
-//!
-//! Every command needs `Authorization: Bearer <token>`: on a read-only endpoint each answers `403`,
-//! with a token missing or wrong `401`; both are counted (`endpoint` in `/v1/stats`,
-//! `switchyard_endpoint_refused_total` in `/metrics`). Taps show message payloads, so reading them
-//! needs the token too.
+//! Commands: publish, taps and policy changes, off unless the endpoint has a token; the routes and
+//! their bodies are in the [crate docs](crate#commands).
 
 use std::sync::Arc;
 
@@ -22,9 +8,9 @@ use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 use switchyard::{OverflowPolicy, Priority, PublishOptions, SubscriptionId};
 
-use crate::http::{Body, HttpError, json, read_json};
+use crate::http::{Body, HttpError, blocking, json, read_json};
 use crate::options::Access;
-use crate::server::{State, blocking};
+use crate::state::State;
 use crate::wire::{MAX_PUBLISH_COUNT, PolicyRequest, PublishRequest, PublishResponse, TapRequest};
 
 pub(crate) async fn handle(

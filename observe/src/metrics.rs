@@ -1,33 +1,5 @@
-//! `GET /metrics`: OpenMetrics text through `prometheus-client`, read from the broker at scrape time.
-//!
-//! A [`BrokerCollector`] is the one source of truth: it holds no metric of its own, it asks the
-//! broker ([`switchyard::Broker::stats_query_by`]) on every scrape and writes what it finds. Names
-//! follow Prometheus conventions: a `switchyard_` prefix, `_total` on counters (added by the crate),
-//! base units (`_seconds`), labels for the split of one quantity.
-//!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `switchyard_published_total` | counter | |
-//! | `switchyard_unrouted_total` | counter | |
-//! | `switchyard_matched_total` | counter | |
-//! | `switchyard_delivered_total` | counter | |
-//! | `switchyard_dropped_total` | counter | `reason` |
-//! | `switchyard_queued_messages` | gauge | |
-//! | `switchyard_subscriptions` | gauge | |
-//! | `switchyard_uptime_seconds` | gauge | |
-//! | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
-//! | `switchyard_subscription_capacity_messages` | gauge | `id`, `name`, `filter` |
-//! | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
-//! | `switchyard_subscription_delivered_total` | counter | `id`, `name`, `filter` |
-//! | `switchyard_subscription_dropped_total` | counter | `id`, `name`, `filter`, `reason` |
-//! | `switchyard_subscription_series_omitted` | gauge | |
-//! | `switchyard_endpoint_requests_total` | counter | |
-//! | `switchyard_endpoint_refused_total` | counter | `reason` |
-//!
-//! Per-subscription series are capped at [`crate::ServeOptions::metrics_subscription_cap`]
-//! (default [`crate::DEFAULT_METRICS_SUBSCRIPTION_CAP`]): the subscriptions with the most drops,
-//! then the deepest queues, so the interesting ones are the ones shown; how many were left out is
-//! `switchyard_subscription_series_omitted`. The broker-wide series always cover everything.
+//! `GET /metrics`: OpenMetrics text through `prometheus-client`, read from the broker at scrape time
+//! by a [`BrokerCollector`].
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -41,12 +13,12 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use switchyard::{Broker, DropReason, SubscriptionStats};
 
-use crate::http::{Body, HttpError, bytes_response};
-use crate::server::Counts;
-use crate::server::blocking;
+use crate::http::{Body, HttpError, blocking, bytes_response};
+use crate::request_counts::RequestCounts;
 
 /// The content type of OpenMetrics text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
 /// counters.
@@ -55,7 +27,7 @@ pub(crate) struct MetricsEndpoint {
 }
 
 impl MetricsEndpoint {
-    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<Counts>) -> Self {
+    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<RequestCounts>) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BrokerCollector {
             broker: broker.clone(),
@@ -76,7 +48,11 @@ impl MetricsEndpoint {
                 format!("cannot encode the metrics: {e}"),
             )
         })?;
-        Ok(bytes_response(StatusCode::OK, CONTENT_TYPE, text.into()))
+        Ok(bytes_response(
+            StatusCode::OK,
+            OPENMETRICS_CONTENT_TYPE,
+            text.into(),
+        ))
     }
 }
 
@@ -87,13 +63,13 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
     Ok(text)
 }
 
-/// Reads a broker's counters at scrape time. Register it in your own [`Registry`] to put the
-/// broker's series beside your service's:
+/// Reads a broker's counters at scrape time: the series of `GET /metrics`. Register it in your own
+/// [`Registry`] to put the broker's series beside your service's:
 ///
 /// ```
 /// use prometheus_client::registry::Registry;
 /// use switchyard::Broker;
-/// use switchyard_observe::metrics::BrokerCollector;
+/// use switchyard_observe::BrokerCollector;
 ///
 /// let broker = Broker::new();
 /// let mut registry = Registry::default();
@@ -102,11 +78,40 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 /// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
 /// assert!(text.contains("switchyard_published_total 0"));
 /// ```
+///
+/// A `BrokerCollector` is the one source of truth: it holds no metric of its own, it asks the
+/// broker ([`switchyard::Broker::stats_query_by`]) on every scrape and writes what it finds. Names
+/// follow Prometheus conventions: a `switchyard_` prefix, `_total` on counters (added by the crate),
+/// base units (`_seconds`), labels for the split of one quantity.
+///
+/// | metric | type | labels |
+/// |---|---|---|
+/// | `switchyard_published_total` | counter | |
+/// | `switchyard_unrouted_total` | counter | |
+/// | `switchyard_matched_total` | counter | |
+/// | `switchyard_delivered_total` | counter | |
+/// | `switchyard_dropped_total` | counter | `reason` |
+/// | `switchyard_queued_messages` | gauge | |
+/// | `switchyard_subscriptions` | gauge | |
+/// | `switchyard_uptime_seconds` | gauge | |
+/// | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
+/// | `switchyard_subscription_capacity_messages` | gauge | `id`, `name`, `filter` |
+/// | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
+/// | `switchyard_subscription_delivered_total` | counter | `id`, `name`, `filter` |
+/// | `switchyard_subscription_dropped_total` | counter | `id`, `name`, `filter`, `reason` |
+/// | `switchyard_subscription_series_omitted` | gauge | |
+/// | `switchyard_endpoint_requests_total` | counter | |
+/// | `switchyard_endpoint_refused_total` | counter | `reason` |
+///
+/// Per-subscription series are capped at [`crate::ServeOptions::metrics_subscription_cap`]
+/// (default [`crate::DEFAULT_METRICS_SUBSCRIPTION_CAP`]): the subscriptions with the most drops,
+/// then the deepest queues, so the interesting ones are the ones shown; how many were left out is
+/// `switchyard_subscription_series_omitted`. The broker-wide series always cover everything.
 #[derive(Debug)]
 pub struct BrokerCollector {
     broker: Broker,
     cap: usize,
-    endpoint: Option<Arc<Counts>>,
+    endpoint: Option<Arc<RequestCounts>>,
 }
 
 impl BrokerCollector {

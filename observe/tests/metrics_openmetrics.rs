@@ -8,8 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use switchyard::{Broker, SubscriptionOptions};
-use switchyard_observe::client::Client;
-use switchyard_observe::{ServeOptions, serve};
+use switchyard_observe::{Client, ServeOptions, serve};
 
 const PARSE: &str = r#"
 import json, sys

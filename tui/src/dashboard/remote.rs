@@ -27,9 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use switchyard::{Explained, PublishOptions, StatsSnapshot, SubscriptionId, TopicLimits};
-use switchyard_observe::client::{Client, ClientError};
-use switchyard_observe::stats::StatsParams;
-use switchyard_observe::wire::{PublishRequest, TapInfo, TapRequest};
+use switchyard_observe::{Client, ClientError, PublishRequest, StatsParams, TapInfo, TapRequest};
 
 use super::consumer::preview;
 use super::link::{
