@@ -8,7 +8,7 @@ use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 use switchyard::{OverflowPolicy, Priority, PublishOptions, SubscriptionId};
 
-use crate::http::{Body, HttpError, blocking, json, read_json};
+use crate::http::{Body, HttpError, blocking, json, parse_input, read_json};
 use crate::options::Access;
 use crate::state::State;
 use crate::wire::{MAX_PUBLISH_COUNT, PolicyRequest, PublishRequest, PublishResponse, TapRequest};
@@ -51,10 +51,7 @@ pub(crate) async fn handle(
         (&Method::PUT, ["v1", "subscriptions", id, "policy"]) => {
             let id = parse_id(id)?;
             let request: PolicyRequest = read_json(req, limit, timeout).await?;
-            let policy = request
-                .policy
-                .parse::<OverflowPolicy>()
-                .map_err(|e| HttpError::bad_request(e.to_string()))?;
+            let policy: OverflowPolicy = parse_input(&request.policy)?;
             state
                 .broker
                 .set_policy(id, policy)
@@ -120,12 +117,12 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
             "count must be from 1 to {MAX_PUBLISH_COUNT}, got {count}"
         )));
     }
-    let priority = match &request.priority {
-        Some(p) => p
-            .parse::<Priority>()
-            .map_err(|e| HttpError::bad_request(e.to_string()))?,
-        None => Priority::Normal,
-    };
+    let priority = request
+        .priority
+        .as_deref()
+        .map(parse_input)
+        .transpose()?
+        .unwrap_or(Priority::Normal);
     switchyard::topic::validate_topic(&request.topic, &state.broker.limits())
         .map_err(|e| HttpError::bad_request(format!("invalid topic: {e}")))?;
     let options = PublishOptions::new()

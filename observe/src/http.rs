@@ -83,6 +83,15 @@ pub(crate) fn bytes_response(
     response
 }
 
+/// `text` as a `T` (a policy, a priority), or `400` with the library's own text for why it is not one.
+pub(crate) fn parse_input<T: std::str::FromStr>(text: &str) -> Result<T, HttpError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e: T::Err| HttpError::bad_request(e.to_string()))
+}
+
 /// The `key=value` pairs of a query string, percent-decoded. A `+` stays a `+` (topic filters use
 /// it); send a space as `%20`.
 pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, HttpError> {
