@@ -19,6 +19,7 @@ pub(crate) struct RequestCounts {
 }
 
 impl RequestCounts {
+    /// Counts one answered request, and its refusal when `status` says it was refused.
     pub(crate) fn count(&self, status: StatusCode) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let counter = match status {
@@ -31,6 +32,7 @@ impl RequestCounts {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The counts now, as `/v1/stats` shows them; `commands` says whether the endpoint takes commands.
     pub(crate) fn read(&self, commands: bool) -> EndpointCounts {
         EndpointCounts {
             requests: self.requests.load(Ordering::Relaxed),
