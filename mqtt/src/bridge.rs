@@ -1,36 +1,5 @@
 //! A bridge to an existing MQTT broker: chosen topics go out to it, chosen topics come in from it.
-//!
-//! `--bridge mqtt://HOST:PORT --bridge-out 'sensors/#' --bridge-in 'commands/#'` connects one MQTT
-//! client (`rumqttc`) to the remote broker.
-//!
-//! # Out (local to remote)
-//! Each out filter is a broker subscription with a bounded queue and an overflow policy, like an MQTT
-//! client's. One task takes its messages and publishes them to the remote broker. While the remote is
-//! slow or away, `rumqttc`'s request channel fills, the task waits, and the subscription's queue fills
-//! and then drops by its policy, counted by reason in the broker's stats and in [`BridgeStats`].
-//!
-//! # In (remote to local)
-//! The client subscribes to the in filters on the remote broker (again after every reconnect: the
-//! bridge uses a clean session) and publishes what arrives into the local broker. A topic the local
-//! broker refuses (a `*` level, say) is counted as `refused`.
-//!
-//! # Reconnecting
-//! A lost or refused connection is retried with exponential back-off from 100 ms to 5 s, reset by a
-//! successful CONNACK. QoS 1 messages `rumqttc` had in flight are sent again after the reconnect.
-//!
-//! # Loop prevention
-//! MQTT 3.1.1 has no "no local" subscription option, so a topic that is both bridged out and bridged
-//! in would circle for ever: out to the remote, back in, out again. The bridge remembers what it just
-//! sent each way, where the other direction's filters could bring it back (topic and payload, in a
-//! bounded list per direction), and drops the echo when it comes back, counted as `loop_skipped`. A
-//! message identical to one whose echo is awaited (same topic, same payload) may be taken for the echo;
-//! the echo then passes once and is caught on its next lap.
-//!
-//! # What is not carried
-//! The core's messages do not say whether they were published retained or at which QoS, so messages
-//! go out at the bridge's QoS without the retain flag. Messages inside `rumqttc` (its request channel,
-//! at most [`BridgeConfig::CLIENT_CHANNEL`], and its in-flight window) when the bridge is dropped are
-//! lost without being counted.
+//! See [`Bridge`] for how it behaves.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,9 +15,9 @@ use switchyard::{
 };
 use tokio::task::JoinHandle;
 
+use crate::listener_stats::add_drops;
 use crate::receive::ReadyTurns;
 use crate::session::lock;
-use crate::stats::add_drops;
 
 /// How a [`Bridge`] connects and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +238,40 @@ struct BridgeShared {
     out_ids: Vec<(String, u64)>,
 }
 
-/// A running bridge. Dropping it stops both directions and unsubscribes its out filters.
+/// A running bridge to an existing MQTT broker: chosen topics go out to it, chosen topics come in
+/// from it. Dropping it stops both directions and unsubscribes its out filters.
+///
+/// `--bridge mqtt://HOST:PORT --bridge-out 'sensors/#' --bridge-in 'commands/#'` connects one MQTT
+/// client (`rumqttc`) to the remote broker.
+///
+/// # Out (local to remote)
+/// Each out filter is a broker subscription with a bounded queue and an overflow policy, like an MQTT
+/// client's. One task takes its messages and publishes them to the remote broker. While the remote is
+/// slow or away, `rumqttc`'s request channel fills, the task waits, and the subscription's queue fills
+/// and then drops by its policy, counted by reason in the broker's stats and in [`BridgeStats`].
+///
+/// # In (remote to local)
+/// The client subscribes to the in filters on the remote broker (again after every reconnect: the
+/// bridge uses a clean session) and publishes what arrives into the local broker. A topic the local
+/// broker refuses (a `*` level, say) is counted as `refused`.
+///
+/// # Reconnecting
+/// A lost or refused connection is retried with exponential back-off from 100 ms to 5 s, reset by a
+/// successful CONNACK. QoS 1 messages `rumqttc` had in flight are sent again after the reconnect.
+///
+/// # Loop prevention
+/// MQTT 3.1.1 has no "no local" subscription option, so a topic that is both bridged out and bridged
+/// in would circle for ever: out to the remote, back in, out again. The bridge remembers what it just
+/// sent each way, where the other direction's filters could bring it back (topic and payload, in a
+/// bounded list per direction), and drops the echo when it comes back, counted as `loop_skipped`. A
+/// message identical to one whose echo is awaited (same topic, same payload) may be taken for the echo;
+/// the echo then passes once and is caught on its next lap.
+///
+/// # What is not carried
+/// The core's messages do not say whether they were published retained or at which QoS, so messages
+/// go out at the bridge's QoS without the retain flag. Messages inside `rumqttc` (its request channel,
+/// at most [`BridgeConfig::CLIENT_CHANNEL`], and its in-flight window) when the bridge is dropped are
+/// lost without being counted.
 ///
 /// # Examples
 /// ```no_run

@@ -38,9 +38,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::frame::{DecodeError, decode, decode_first};
-use crate::server::ServerShared;
+use crate::listener_stats::CloseReason;
 use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
-use crate::stats::CloseReason;
+use crate::shared::ServerShared;
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;

@@ -2,14 +2,15 @@
 //! closes its connection.
 //!
 //! The codec (`rumqttc::mqttbytes::v4`) frames and parses every packet type; this module only decides
-//! what each of its errors means for the connection. It is public so the decode path can be fuzzed
-//! from the outside (see `tests/decode_fuzz.rs`).
+//! what each of its errors means for the connection. [`decode`], [`decode_first`] and [`DecodeError`]
+//! are public (at the crate root) only so the decode path can be fuzzed from the outside (see
+//! `tests/decode_fuzz.rs` and `tests/limits.rs`).
 
 use bytes::BytesMut;
 use rumqttc::Packet;
 use rumqttc::mqttbytes::Error as CodecError;
 
-use crate::stats::CloseReason;
+use crate::listener_stats::CloseReason;
 
 /// A buffer that did not hold a valid packet.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,7 @@ impl DecodeError {
 /// # Examples
 /// ```
 /// use bytes::BytesMut;
-/// use switchyard_mqtt::frame::decode;
+/// use switchyard_mqtt::decode;
 ///
 /// let mut buf = BytesMut::from(&[0xC0u8, 0x00][..]); // PINGREQ
 /// assert!(matches!(decode(&mut buf, 1024), Ok(Some(rumqttc::Packet::PingReq))));

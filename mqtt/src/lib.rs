@@ -1,8 +1,8 @@
 //! # switchyard-mqtt
 //!
 //! MQTT 3.1.1 for a [`switchyard::Broker`]: a tokio listener ([`MqttServer`]) so clients in other
-//! processes, languages and machines publish and subscribe, and (see [`bridge`]) a bridge that carries
-//! chosen topics to and from an existing MQTT broker.
+//! processes, languages and machines publish and subscribe, and a [`Bridge`] that carries chosen topics
+//! to and from an existing MQTT broker.
 //!
 //! Packets are read and written with the MQTT 3.1.1 codec of the `rumqttc` crate
 //! (`rumqttc::mqttbytes::v4`); this crate adds the server's side of the protocol: sessions, QoS flows,
@@ -25,20 +25,24 @@
 //! # });
 //! ```
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bridge;
+mod bridge;
 mod config;
 mod connection;
-pub mod frame;
+mod frame;
+mod listener_stats;
 mod receive;
 mod server;
 mod session;
-mod stats;
+mod shared;
 mod sys;
 
 pub use bridge::{Bridge, BridgeConfig, BridgeError, BridgeOutFilterStats, BridgeStats};
 pub use config::{ConfigError, MqttConfig};
+pub use frame::{DecodeError, decode, decode_first};
+pub use listener_stats::{
+    ClientStats, ClientSubscriptionStats, CloseReason, ClosedByReason, MqttStats,
+};
 pub use server::{BindError, MqttServer};
-pub use stats::{ClientStats, ClientSubscriptionStats, CloseReason, ClosedByReason, MqttStats};

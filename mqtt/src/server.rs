@@ -12,8 +12,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MqttConfig};
 use crate::connection;
+use crate::listener_stats::{MqttStats, ServerCounters};
 use crate::session::SessionRegistry;
-use crate::stats::{MqttStats, ServerCounters};
+use crate::shared::ServerShared;
 use crate::sys;
 
 /// Why [`MqttServer::bind`] failed.
@@ -25,34 +26,6 @@ pub enum BindError {
     /// The address could not be bound.
     #[error("cannot listen for MQTT: {0}")]
     Io(#[from] io::Error),
-}
-
-/// What every connection task shares.
-pub(crate) struct ServerShared {
-    pub broker: Broker,
-    pub config: MqttConfig,
-    pub counters: ServerCounters,
-    pub sessions: SessionRegistry,
-    pub next_auto_id: AtomicU64,
-    pub local_addr: SocketAddr,
-}
-
-impl ServerShared {
-    pub fn stats(&self) -> MqttStats {
-        let c = &self.counters;
-        MqttStats {
-            address: self.local_addr.to_string(),
-            accepted: c.accepted.load(Ordering::Relaxed),
-            open: c.open.load(Ordering::Relaxed),
-            closed_by_reason: c.closed(),
-            packets_in: c.packets_in.load(Ordering::Relaxed),
-            packets_out: c.packets_out.load(Ordering::Relaxed),
-            publishes_in: c.publishes_in.load(Ordering::Relaxed),
-            retained_refused: c.retained_refused.load(Ordering::Relaxed),
-            wills_published: c.wills_published.load(Ordering::Relaxed),
-            clients: self.sessions.stats(&self.broker),
-        }
-    }
 }
 
 /// An MQTT 3.1.1 listener serving a [`Broker`]: MQTT clients publish into it and subscribe to it, side

@@ -30,7 +30,7 @@ use switchyard::{Subscription, SubscriptionId};
 use crate::receive::ReadyTurns;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use crate::stats::{ClientStats, ClientSubscriptionStats, add_drops};
+use crate::listener_stats::{ClientStats, ClientSubscriptionStats, add_drops};
 
 /// One MQTT subscription of a client.
 #[derive(Debug)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use switchyard::PublishOptions;
 use tokio::sync::watch;
 
-use crate::server::ServerShared;
+use crate::shared::ServerShared;
 
 /// Publishes the `$SYS` topics now and then every `interval`, until `stop` changes.
 pub(crate) async fn publish_every(

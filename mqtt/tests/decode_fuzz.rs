@@ -12,8 +12,7 @@ use rumqttc::{
     Unsubscribe,
 };
 use switchyard::Broker;
-use switchyard_mqtt::frame::{decode, decode_first};
-use switchyard_mqtt::{MqttConfig, MqttServer};
+use switchyard_mqtt::{MqttConfig, MqttServer, decode, decode_first};
 
 const MAX: usize = 4096;
 

@@ -10,8 +10,7 @@ mod common;
 use bytes::BytesMut;
 use rumqttc::{Connect, Packet, PubAck, Publish, QoS, Subscribe};
 use switchyard::Broker;
-use switchyard_mqtt::frame::decode;
-use switchyard_mqtt::{MqttConfig, MqttServer};
+use switchyard_mqtt::{MqttConfig, MqttServer, decode};
 
 use common::runtime;
 

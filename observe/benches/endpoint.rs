@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode};
 use hyper::Method;
 use switchyard::{Broker, OverflowPolicy, Subscription, SubscriptionOptions};
-use switchyard_observe::client::Client;
-use switchyard_observe::{ObserveHandle, ServeOptions, serve};
+use switchyard_observe::{Client, ObserveHandle, ServeOptions, serve};
 
 const SCRAPE_EVERY: Duration = Duration::from_millis(250);
 

@@ -1,21 +1,4 @@
-//! A blocking client of the endpoint, used by `switchyard stats --attach` and `switchyard dashboard
-//! --attach`.
-//!
-//! It is hyper's HTTP/1.1 client on a private current-thread tokio runtime: one connection per
-//! request (a viewer asks a few times a second, so there is nothing to gain from pooling), a timeout
-//! around the whole exchange, and errors that name the address. Using hyper, already a dependency of
-//! the server, means no hand-written HTTP parsing; the runtime costs one thread's worth of state and
-//! no extra thread.
-//!
-//! ```no_run
-//! use switchyard_observe::client::Client;
-//! use switchyard_observe::stats::StatsParams;
-//!
-//! let client = Client::new("127.0.0.1:9475")?;
-//! let stats = client.stats(&StatsParams::default())?;
-//! println!("{} subscriptions", stats.snapshot.totals.subscriptions);
-//! # Ok::<(), switchyard_observe::client::ClientError>(())
-//! ```
+//! [`Client`]: a blocking client of the endpoint.
 
 use std::time::Duration;
 
@@ -28,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchyard::{Explanation, SubscriptionId};
 
-use crate::stats::StatsParams;
+use crate::stats_params::StatsParams;
 use crate::wire::{
     EndpointStats, ErrorBody, PolicyRequest, PublishRequest, PublishResponse, TapInfo, TapRequest,
 };
@@ -85,7 +68,23 @@ impl ClientError {
     }
 }
 
-/// A blocking client of one endpoint. See the [module docs](self).
+/// A blocking client of one endpoint, used by `switchyard stats --attach` and `switchyard dashboard
+/// --attach`.
+///
+/// It is hyper's HTTP/1.1 client on a private current-thread tokio runtime: one connection per
+/// request (a viewer asks a few times a second, so there is nothing to gain from pooling), a timeout
+/// around the whole exchange, and errors that name the address. Using hyper, already a dependency of
+/// the server, means no hand-written HTTP parsing; the runtime costs one thread's worth of state and
+/// no extra thread.
+///
+/// ```no_run
+/// use switchyard_observe::{Client, StatsParams};
+///
+/// let client = Client::new("127.0.0.1:9475")?;
+/// let stats = client.stats(&StatsParams::default())?;
+/// println!("{} subscriptions", stats.snapshot.totals.subscriptions);
+/// # Ok::<(), switchyard_observe::ClientError>(())
+/// ```
 #[derive(Debug)]
 pub struct Client {
     addr: String,
@@ -94,8 +93,8 @@ pub struct Client {
     runtime: tokio::runtime::Runtime,
 }
 
-/// How long one exchange may take by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one exchange of a [`Client`] may take by default ([`Client::with_timeout`] sets another).
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Client {
     /// A client of the endpoint at `addr` (`host:port`, optionally after `http://`). Nothing is sent
@@ -114,7 +113,7 @@ impl Client {
         Ok(Self {
             addr,
             token: None,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: DEFAULT_CLIENT_TIMEOUT,
             runtime,
         })
     }

@@ -1,19 +1,5 @@
-//! Commands: publish, taps and policy changes. Off unless the endpoint has a token.
-//!
-//! | route | body | answer |
-//! |---|---|---|
-//! | `POST /v1/publish` | [`PublishRequest`] | [`PublishResponse`] |
-//! | `POST /v1/taps` | [`TapRequest`] | `201` [`TapInfo`](crate::wire::TapInfo) |
-//! | `GET /v1/taps` | | `[TapInfo]` |
-//! | `GET /v1/taps/{id}` | | [`TapInfo`](crate::wire::TapInfo) with `recent` |
-//! | `POST /v1/taps/{id}/pause`, `/resume` | | [`TapInfo`](crate::wire::TapInfo) |
-//! | `DELETE /v1/taps/{id}` | | `{"deleted": id}` |
-//! | `PUT /v1/subscriptions/{id}/policy` | [`PolicyRequest`] | `{"id": id, "policy": "..."}` |
-//!
-//! Every command needs `Authorization: Bearer <token>`: on a read-only endpoint each answers `403`,
-//! with a token missing or wrong `401`; both are counted (`endpoint` in `/v1/stats`,
-//! `switchyard_endpoint_refused_total` in `/metrics`). Taps show message payloads, so reading them
-//! needs the token too.
+//! Commands: publish, taps and policy changes, off unless the endpoint has a token; the routes and
+//! their bodies are in the [crate docs](crate#commands).
 
 use std::sync::Arc;
 
@@ -22,9 +8,9 @@ use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 use switchyard::{OverflowPolicy, Priority, PublishOptions, SubscriptionId};
 
-use crate::http::{Body, HttpError, json, read_json};
+use crate::http::{Body, HttpError, blocking, json, parse_input, read_json};
 use crate::options::Access;
-use crate::server::{State, blocking};
+use crate::state::State;
 use crate::wire::{MAX_PUBLISH_COUNT, PolicyRequest, PublishRequest, PublishResponse, TapRequest};
 
 pub(crate) async fn handle(
@@ -65,10 +51,7 @@ pub(crate) async fn handle(
         (&Method::PUT, ["v1", "subscriptions", id, "policy"]) => {
             let id = parse_id(id)?;
             let request: PolicyRequest = read_json(req, limit, timeout).await?;
-            let policy = request
-                .policy
-                .parse::<OverflowPolicy>()
-                .map_err(|e| HttpError::bad_request(e.to_string()))?;
+            let policy: OverflowPolicy = parse_input(&request.policy)?;
             state
                 .broker
                 .set_policy(id, policy)
@@ -134,12 +117,12 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
             "count must be from 1 to {MAX_PUBLISH_COUNT}, got {count}"
         )));
     }
-    let priority = match &request.priority {
-        Some(p) => p
-            .parse::<Priority>()
-            .map_err(|e| HttpError::bad_request(e.to_string()))?,
-        None => Priority::Normal,
-    };
+    let priority = request
+        .priority
+        .as_deref()
+        .map(parse_input)
+        .transpose()?
+        .unwrap_or(Priority::Normal);
     switchyard::validate_topic(&request.topic, &state.broker.limits())
         .map_err(|e| HttpError::bad_request(format!("invalid topic: {e}")))?;
     let options = PublishOptions::new()

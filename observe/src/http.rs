@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -81,6 +81,15 @@ pub(crate) fn bytes_response(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// `text` as a `T` (a policy, a priority), or `400` with the library's own text for why it is not one.
+pub(crate) fn parse_input<T: std::str::FromStr>(text: &str) -> Result<T, HttpError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e: T::Err| HttpError::bad_request(e.to_string()))
 }
 
 /// The `key=value` pairs of a query string, percent-decoded. A `+` stays a `+` (topic filters use
@@ -184,6 +193,30 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         .to_bytes();
     serde_json::from_slice(&collected)
         .map_err(|e| HttpError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// `405` unless `method` is `allowed`.
+pub(crate) fn only(method: &Method, allowed: Method) -> Result<(), HttpError> {
+    if *method == allowed {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {method} is not allowed here; use {allowed}"),
+        ))
+    }
+}
+
+/// Runs broker work on the blocking pool, so the accept loop and other connections never wait on it.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HttpError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request's work failed: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]

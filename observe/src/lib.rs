@@ -2,7 +2,7 @@
 //!
 //! An HTTP endpoint a service starts beside its [`switchyard::Broker`], so that `switchyard stats
 //! --attach`, `switchyard dashboard --attach`, `curl` and Prometheus can watch the broker from another
-//! process; and the blocking [`client::Client`] those tools use.
+//! process; and the blocking [`Client`] those tools use.
 //!
 //! ```no_run
 //! use switchyard::Broker;
@@ -17,14 +17,11 @@
 //!
 //! # Routes
 //! - `GET /healthz`: `{"status":"ok"}`.
-//! - `GET /v1/stats?sort=&limit=&filter=`: a `switchyard.stats/v1` snapshot ([`wire::EndpointStats`]);
-//!   see [`stats`].
+//! - `GET /v1/stats?sort=&limit=&filter=`: a `switchyard.stats/v1` snapshot ([`EndpointStats`]); the
+//!   query is a [`StatsParams`].
 //! - `GET /v1/explain?topic=`: who gets this topic, a [`switchyard::Explanation`].
-//! - `GET /metrics`: OpenMetrics text; see [`metrics`].
-//! - Commands, only with a token ([`ServeOptions::token`]); see [`commands`]:
-//!   `POST /v1/publish`, `POST /v1/taps`, `GET /v1/taps`, `GET /v1/taps/{id}`,
-//!   `POST /v1/taps/{id}/pause`, `POST /v1/taps/{id}/resume`, `DELETE /v1/taps/{id}`,
-//!   `PUT /v1/subscriptions/{id}/policy`.
+//! - `GET /metrics`: OpenMetrics text; the series are listed at [`BrokerCollector`].
+//! - [Commands](#commands), only with a token ([`ServeOptions::token`]).
 //!
 //! Every error is a JSON body `{"error": "..."}` with the status that fits: `400` for bad input
 //! (with the library's own error text for topics, filters and policies), `401` for a missing or wrong
@@ -32,66 +29,59 @@
 //! for a body that does not arrive in time, `413` for a body over the limit, `429` for too many taps,
 //! `503` for too many connections.
 //!
+//! # Commands
+//! Publish, taps and policy changes. Off unless the endpoint has a token.
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `POST /v1/publish` | [`PublishRequest`] | [`PublishResponse`] |
+//! | `POST /v1/taps` | [`TapRequest`] | `201` [`TapInfo`] |
+//! | `GET /v1/taps` | | `[TapInfo]` |
+//! | `GET /v1/taps/{id}` | | [`TapInfo`] with `recent` |
+//! | `POST /v1/taps/{id}/pause`, `/resume` | | [`TapInfo`] |
+//! | `DELETE /v1/taps/{id}` | | `{"deleted": id}` |
+//! | `PUT /v1/subscriptions/{id}/policy` | [`PolicyRequest`] | `{"id": id, "policy": "..."}` |
+//!
+//! Every command needs `Authorization: Bearer <token>`: on a read-only endpoint each answers `403`,
+//! with a token missing or wrong `401`; both are counted (`endpoint` in `/v1/stats`,
+//! `switchyard_endpoint_refused_total` in `/metrics`). Taps show message payloads, so reading them
+//! needs the token too.
+//!
 //! # Never on the data path
 //! The server runs on its own thread with a small current-thread tokio runtime. Reading stats takes
 //! the broker's control lock (as `Broker::stats` does: subscribe and unsubscribe wait, publishers and
 //! receivers never do) and runs on the runtime's blocking pool, as does publishing (a `block`
 //! subscription may make a publish wait), so a slow request never holds up the others.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod client;
-pub mod commands;
+mod client;
+mod commands;
+mod error;
 mod http;
-pub mod metrics;
+mod metrics;
 mod options;
+mod rate_sampler;
+mod request_counts;
 mod server;
-pub mod stats;
+mod state;
+mod stats_params;
+mod stats_route;
 mod taps;
-pub mod wire;
+mod wire;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
+pub use client::{Client, ClientError, DEFAULT_CLIENT_TIMEOUT};
+pub use error::ServeError;
+pub use metrics::{BrokerCollector, OPENMETRICS_CONTENT_TYPE};
 pub use options::{
     Access, DEFAULT_ADDR, DEFAULT_METRICS_SUBSCRIPTION_CAP, DEFAULT_PORT, ServeOptions,
     load_or_create_token, read_token_file,
 };
+pub use rate_sampler::RATE_WINDOW;
 pub use server::{ObserveHandle, serve};
-
-/// Why the endpoint could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// A non-loopback address without [`ServeOptions::allow_non_loopback`].
-    #[error(
-        "refusing to listen on {0}: it is not a loopback address; the endpoint exposes the broker's \
-         counters (and, with a token, its commands), so listening beyond this machine must be asked \
-         for explicitly (ServeOptions::allow_non_loopback)"
-    )]
-    NonLoopback(SocketAddr),
-    /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The server thread or its runtime could not start.
-    #[error("cannot start the endpoint's thread: {0}")]
-    Start(std::io::Error),
-    /// An empty token was given.
-    #[error("the command token is empty")]
-    EmptyToken,
-    /// The token file could not be read or created.
-    #[error("token file {}: {source}", path.display())]
-    TokenFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The token file holds no token.
-    #[error("token file {} is empty", .0.display())]
-    EmptyTokenFile(PathBuf),
-}
+pub use stats_params::{SortBy, StatsParams};
+pub use wire::{
+    EndpointCounts, EndpointStats, ErrorBody, MAX_PUBLISH_COUNT, PolicyRequest, PublishRequest,
+    PublishResponse, Selection, TAP_PAYLOAD_BYTES, TapInfo, TapMessage, TapRequest,
+};

@@ -1,33 +1,5 @@
-//! `GET /metrics`: OpenMetrics text through `prometheus-client`, read from the broker at scrape time.
-//!
-//! A [`BrokerCollector`] is the one source of truth: it holds no metric of its own, it asks the
-//! broker ([`switchyard::Broker::stats_query_by`]) on every scrape and writes what it finds. Names
-//! follow Prometheus conventions: a `switchyard_` prefix, `_total` on counters (added by the crate),
-//! base units (`_seconds`), labels for the split of one quantity.
-//!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `switchyard_published_total` | counter | |
-//! | `switchyard_unrouted_total` | counter | |
-//! | `switchyard_matched_total` | counter | |
-//! | `switchyard_delivered_total` | counter | |
-//! | `switchyard_dropped_total` | counter | `reason` |
-//! | `switchyard_queued_messages` | gauge | |
-//! | `switchyard_subscriptions` | gauge | |
-//! | `switchyard_uptime_seconds` | gauge | |
-//! | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
-//! | `switchyard_subscription_capacity_messages` | gauge | `id`, `name`, `filter` |
-//! | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
-//! | `switchyard_subscription_delivered_total` | counter | `id`, `name`, `filter` |
-//! | `switchyard_subscription_dropped_total` | counter | `id`, `name`, `filter`, `reason` |
-//! | `switchyard_subscription_series_omitted` | gauge | |
-//! | `switchyard_endpoint_requests_total` | counter | |
-//! | `switchyard_endpoint_refused_total` | counter | `reason` |
-//!
-//! Per-subscription series are capped at [`crate::ServeOptions::metrics_subscription_cap`]
-//! (default [`crate::DEFAULT_METRICS_SUBSCRIPTION_CAP`]): the subscriptions with the most drops,
-//! then the deepest queues, so the interesting ones are the ones shown; how many were left out is
-//! `switchyard_subscription_series_omitted`. The broker-wide series always cover everything.
+//! `GET /metrics`: OpenMetrics text through `prometheus-client`, read from the broker at scrape time
+//! by a [`BrokerCollector`].
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -39,14 +11,14 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
-use switchyard::{Broker, DropReason, SubscriptionStats};
+use switchyard::{Broker, DropReason, StatsSelection, SubscriptionStats};
 
-use crate::http::{Body, HttpError, bytes_response};
-use crate::server::Counts;
-use crate::server::blocking;
+use crate::http::{Body, HttpError, blocking, bytes_response};
+use crate::request_counts::RequestCounts;
 
 /// The content type of OpenMetrics text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
 /// counters.
@@ -55,7 +27,7 @@ pub(crate) struct MetricsEndpoint {
 }
 
 impl MetricsEndpoint {
-    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<Counts>) -> Self {
+    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<RequestCounts>) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BrokerCollector {
             broker: broker.clone(),
@@ -76,7 +48,11 @@ impl MetricsEndpoint {
                 format!("cannot encode the metrics: {e}"),
             )
         })?;
-        Ok(bytes_response(StatusCode::OK, CONTENT_TYPE, text.into()))
+        Ok(bytes_response(
+            StatusCode::OK,
+            OPENMETRICS_CONTENT_TYPE,
+            text.into(),
+        ))
     }
 }
 
@@ -87,13 +63,13 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
     Ok(text)
 }
 
-/// Reads a broker's counters at scrape time. Register it in your own [`Registry`] to put the
-/// broker's series beside your service's:
+/// Reads a broker's counters at scrape time: the series of `GET /metrics`. Register it in your own
+/// [`Registry`] to put the broker's series beside your service's:
 ///
 /// ```
 /// use prometheus_client::registry::Registry;
 /// use switchyard::Broker;
-/// use switchyard_observe::metrics::BrokerCollector;
+/// use switchyard_observe::BrokerCollector;
 ///
 /// let broker = Broker::new();
 /// let mut registry = Registry::default();
@@ -102,11 +78,40 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 /// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
 /// assert!(text.contains("switchyard_published_total 0"));
 /// ```
+///
+/// A `BrokerCollector` is the one source of truth: it holds no metric of its own, it asks the
+/// broker ([`switchyard::Broker::stats_query_by`]) on every scrape and writes what it finds. Names
+/// follow Prometheus conventions: a `switchyard_` prefix, `_total` on counters (added by the crate),
+/// base units (`_seconds`), labels for the split of one quantity.
+///
+/// | metric | type | labels |
+/// |---|---|---|
+/// | `switchyard_published_total` | counter | |
+/// | `switchyard_unrouted_total` | counter | |
+/// | `switchyard_matched_total` | counter | |
+/// | `switchyard_delivered_total` | counter | |
+/// | `switchyard_dropped_total` | counter | `reason` |
+/// | `switchyard_queued_messages` | gauge | |
+/// | `switchyard_subscriptions` | gauge | |
+/// | `switchyard_uptime_seconds` | gauge | |
+/// | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
+/// | `switchyard_subscription_capacity_messages` | gauge | `id`, `name`, `filter` |
+/// | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
+/// | `switchyard_subscription_delivered_total` | counter | `id`, `name`, `filter` |
+/// | `switchyard_subscription_dropped_total` | counter | `id`, `name`, `filter`, `reason` |
+/// | `switchyard_subscription_series_omitted` | gauge | |
+/// | `switchyard_endpoint_requests_total` | counter | |
+/// | `switchyard_endpoint_refused_total` | counter | `reason` |
+///
+/// Per-subscription series are capped at [`crate::ServeOptions::metrics_subscription_cap`]
+/// (default [`crate::DEFAULT_METRICS_SUBSCRIPTION_CAP`]): the subscriptions with the most drops,
+/// then the deepest queues, so the interesting ones are the ones shown; how many were left out is
+/// `switchyard_subscription_series_omitted`. The broker-wide series always cover everything.
 #[derive(Debug)]
 pub struct BrokerCollector {
     broker: Broker,
     cap: usize,
-    endpoint: Option<Arc<Counts>>,
+    endpoint: Option<Arc<RequestCounts>>,
 }
 
 impl BrokerCollector {
@@ -121,14 +126,24 @@ impl BrokerCollector {
     }
 }
 
+/// One series without labels: `metric`, described as `name` and `help`.
+fn single(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
 fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     value: u64,
 ) -> Result<(), std::fmt::Error> {
-    let metric = ConstCounter::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+    single(encoder, name, help, None, ConstCounter::new(value))
 }
 
 fn gauge(
@@ -138,8 +153,40 @@ fn gauge(
     unit: Option<&Unit>,
     value: f64,
 ) -> Result<(), std::fmt::Error> {
-    let metric = ConstGauge::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+    single(encoder, name, help, unit, ConstGauge::new(value))
+}
+
+/// One counter family split by a `reason` label: one series per `(reason, value)`.
+fn counter_by_reason<'r>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    by_reason: impl IntoIterator<Item = (&'r str, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (reason, value) in by_reason {
+        ConstCounter::new(value).encode(family.encode_family(&[("reason", reason)])?)?;
+    }
+    Ok(())
+}
+
+/// Calls `each` with every shown subscription and its `id`, `name` and `filter` labels.
+fn with_subscription_labels(
+    shown: &[SubscriptionStats],
+    mut each: impl FnMut(&SubscriptionStats, [(&str, &str); 3]) -> Result<(), std::fmt::Error>,
+) -> Result<(), std::fmt::Error> {
+    let mut id = String::new();
+    for s in shown {
+        id.clear();
+        write!(id, "{}", s.id)?;
+        let labels = [
+            ("id", id.as_str()),
+            ("name", s.name.as_str()),
+            ("filter", s.filter.as_str()),
+        ];
+        each(s, labels)?;
+    }
+    Ok(())
 }
 
 /// One per-subscription family: `value` of each shown subscription, labelled.
@@ -153,22 +200,165 @@ fn per_subscription(
     value: impl Fn(&SubscriptionStats) -> u64,
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(name, help, unit, metric_type)?;
-    let mut id = String::new();
-    for s in shown {
-        id.clear();
-        write!(id, "{}", s.id)?;
-        let labels = [
-            ("id", id.as_str()),
-            ("name", s.name.as_str()),
-            ("filter", s.filter.as_str()),
-        ];
+    with_subscription_labels(shown, |s, labels| {
         let series = family.encode_family(&labels)?;
         match metric_type {
-            MetricType::Counter => ConstCounter::new(value(s)).encode(series)?,
-            _ => ConstGauge::new(value(s) as f64).encode(series)?,
+            MetricType::Counter => ConstCounter::new(value(s)).encode(series),
+            _ => ConstGauge::new(value(s) as f64).encode(series),
         }
-    }
-    Ok(())
+    })
+}
+
+/// The broker-wide series: publishes, matches, deliveries, drops by reason, depth, subscriptions,
+/// uptime.
+fn encode_broker(
+    e: &mut DescriptorEncoder,
+    selection: &StatsSelection,
+) -> Result<(), std::fmt::Error> {
+    let snapshot = &selection.snapshot;
+    let t = &snapshot.totals;
+    counter(
+        e,
+        "switchyard_published",
+        "Publishes accepted.",
+        t.published,
+    )?;
+    counter(
+        e,
+        "switchyard_unrouted",
+        "Publishes that matched no subscription.",
+        t.unrouted,
+    )?;
+    counter(
+        e,
+        "switchyard_matched",
+        "Subscription deliveries matched, over every subscription ever made.",
+        t.matched,
+    )?;
+    counter(
+        e,
+        "switchyard_delivered",
+        "Messages handed to a receiver, over every subscription ever made.",
+        t.delivered,
+    )?;
+    counter_by_reason(
+        e,
+        "switchyard_dropped",
+        "Matched messages that will never be delivered, by reason.",
+        DropReason::ALL.map(|r| (r.label(), selection.dropped_by_reason.get(r))),
+    )?;
+    gauge(
+        e,
+        "switchyard_queued_messages",
+        "Messages queued now, over every subscription.",
+        None,
+        t.depth as f64,
+    )?;
+    gauge(
+        e,
+        "switchyard_subscriptions",
+        "Live subscriptions.",
+        None,
+        t.subscriptions as f64,
+    )?;
+    gauge(
+        e,
+        "switchyard_uptime",
+        "Time since the broker was created.",
+        Some(&Unit::Seconds),
+        snapshot.uptime_s,
+    )
+}
+
+/// The per-subscription series of the `shown` subscriptions (the cap's pick).
+fn encode_subscriptions(
+    e: &mut DescriptorEncoder,
+    shown: &[SubscriptionStats],
+) -> Result<(), std::fmt::Error> {
+    let messages = Unit::Other("messages".into());
+    per_subscription(
+        e,
+        "switchyard_subscription_depth",
+        "Messages queued now in one subscription.",
+        MetricType::Gauge,
+        Some(&messages),
+        shown,
+        |s| s.depth,
+    )?;
+    per_subscription(
+        e,
+        "switchyard_subscription_capacity",
+        "Queue capacity of one subscription, per priority lane.",
+        MetricType::Gauge,
+        Some(&messages),
+        shown,
+        |s| s.capacity,
+    )?;
+    per_subscription(
+        e,
+        "switchyard_subscription_high_water",
+        "The largest depth seen in one subscription.",
+        MetricType::Gauge,
+        Some(&messages),
+        shown,
+        |s| s.high_water,
+    )?;
+    per_subscription(
+        e,
+        "switchyard_subscription_delivered",
+        "Messages one subscription handed to a receiver.",
+        MetricType::Counter,
+        None,
+        shown,
+        |s| s.delivered,
+    )?;
+    encode_subscription_drops(e, shown)
+}
+
+/// `switchyard_subscription_dropped`: each shown subscription's drops, by reason.
+fn encode_subscription_drops(
+    e: &mut DescriptorEncoder,
+    shown: &[SubscriptionStats],
+) -> Result<(), std::fmt::Error> {
+    let mut family = e.encode_descriptor(
+        "switchyard_subscription_dropped",
+        "Messages one subscription dropped, by reason.",
+        None,
+        MetricType::Counter,
+    )?;
+    with_subscription_labels(shown, |s, [id, name, filter]| {
+        for reason in DropReason::ALL {
+            let labels = [id, name, filter, ("reason", reason.label())];
+            ConstCounter::new(s.dropped_by_reason.get(reason))
+                .encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    })
+}
+
+/// The endpoint's own series: requests answered, and those refused by reason.
+fn encode_endpoint(
+    e: &mut DescriptorEncoder,
+    counts: &RequestCounts,
+) -> Result<(), std::fmt::Error> {
+    let endpoint = counts.read(false);
+    counter(
+        e,
+        "switchyard_endpoint_requests",
+        "Requests the stats endpoint answered.",
+        endpoint.requests,
+    )?;
+    counter_by_reason(
+        e,
+        "switchyard_endpoint_refused",
+        "Requests the stats endpoint refused, by reason.",
+        [
+            ("unauthorized", endpoint.unauthorized),
+            ("read_only", endpoint.read_only),
+            ("bad_request", endpoint.bad_requests),
+            ("too_many_connections", endpoint.too_many_connections),
+        ],
+    )
 }
 
 impl Collector for BrokerCollector {
@@ -176,158 +366,23 @@ impl Collector for BrokerCollector {
         let selection = self
             .broker
             .stats_query_by(None, Some(self.cap), |c| (c.dropped, c.depth));
-        let snapshot = &selection.snapshot;
-        let t = &snapshot.totals;
+        let shown = &selection.snapshot.subscriptions;
         let e = &mut encoder;
-        counter(
-            e,
-            "switchyard_published",
-            "Publishes accepted.",
-            t.published,
-        )?;
-        counter(
-            e,
-            "switchyard_unrouted",
-            "Publishes that matched no subscription.",
-            t.unrouted,
-        )?;
-        counter(
-            e,
-            "switchyard_matched",
-            "Subscription deliveries matched, over every subscription ever made.",
-            t.matched,
-        )?;
-        counter(
-            e,
-            "switchyard_delivered",
-            "Messages handed to a receiver, over every subscription ever made.",
-            t.delivered,
-        )?;
-        {
-            let metric_type = MetricType::Counter;
-            let mut family = e.encode_descriptor(
-                "switchyard_dropped",
-                "Matched messages that will never be delivered, by reason.",
-                None,
-                metric_type,
-            )?;
-            for reason in DropReason::ALL {
-                let labels = [("reason", reason.label())];
-                ConstCounter::new(selection.dropped_by_reason.get(reason))
-                    .encode(family.encode_family(&labels)?)?;
-            }
-        }
-        gauge(
-            e,
-            "switchyard_queued_messages",
-            "Messages queued now, over every subscription.",
-            None,
-            t.depth as f64,
-        )?;
-        gauge(
-            e,
-            "switchyard_subscriptions",
-            "Live subscriptions.",
-            None,
-            t.subscriptions as f64,
-        )?;
-        gauge(
-            e,
-            "switchyard_uptime",
-            "Time since the broker was created.",
-            Some(&Unit::Seconds),
-            snapshot.uptime_s,
-        )?;
-        let shown = &snapshot.subscriptions;
-        let messages = Unit::Other("messages".into());
-        per_subscription(
-            e,
-            "switchyard_subscription_depth",
-            "Messages queued now in one subscription.",
-            MetricType::Gauge,
-            Some(&messages),
-            shown,
-            |s| s.depth,
-        )?;
-        per_subscription(
-            e,
-            "switchyard_subscription_capacity",
-            "Queue capacity of one subscription, per priority lane.",
-            MetricType::Gauge,
-            Some(&messages),
-            shown,
-            |s| s.capacity,
-        )?;
-        per_subscription(
-            e,
-            "switchyard_subscription_high_water",
-            "The largest depth seen in one subscription.",
-            MetricType::Gauge,
-            Some(&messages),
-            shown,
-            |s| s.high_water,
-        )?;
-        per_subscription(
-            e,
-            "switchyard_subscription_delivered",
-            "Messages one subscription handed to a receiver.",
-            MetricType::Counter,
-            None,
-            shown,
-            |s| s.delivered,
-        )?;
-        {
-            let mut family = e.encode_descriptor(
-                "switchyard_subscription_dropped",
-                "Messages one subscription dropped, by reason.",
-                None,
-                MetricType::Counter,
-            )?;
-            let mut id = String::new();
-            for s in shown {
-                id.clear();
-                write!(id, "{}", s.id)?;
-                for reason in DropReason::ALL {
-                    let labels = [
-                        ("id", id.as_str()),
-                        ("name", s.name.as_str()),
-                        ("filter", s.filter.as_str()),
-                        ("reason", reason.label()),
-                    ];
-                    ConstCounter::new(s.dropped_by_reason.get(reason))
-                        .encode(family.encode_family(&labels)?)?;
-                }
-            }
-        }
+        encode_broker(e, &selection)?;
+        encode_subscriptions(e, shown)?;
         gauge(
             e,
             "switchyard_subscription_series_omitted",
             "Live subscriptions left out of the per-subscription series by the cap.",
             None,
-            t.subscriptions.saturating_sub(shown.len() as u64) as f64,
+            selection
+                .snapshot
+                .totals
+                .subscriptions
+                .saturating_sub(shown.len() as u64) as f64,
         )?;
         if let Some(counts) = &self.endpoint {
-            let endpoint = counts.read(false);
-            counter(
-                e,
-                "switchyard_endpoint_requests",
-                "Requests the stats endpoint answered.",
-                endpoint.requests,
-            )?;
-            let mut family = e.encode_descriptor(
-                "switchyard_endpoint_refused",
-                "Requests the stats endpoint refused, by reason.",
-                None,
-                MetricType::Counter,
-            )?;
-            for (reason, value) in [
-                ("unauthorized", endpoint.unauthorized),
-                ("read_only", endpoint.read_only),
-                ("bad_request", endpoint.bad_requests),
-                ("too_many_connections", endpoint.too_many_connections),
-            ] {
-                ConstCounter::new(value).encode(family.encode_family(&[("reason", reason)])?)?;
-            }
+            encode_endpoint(e, counts)?;
         }
         Ok(())
     }

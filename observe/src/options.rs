@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::ServeError;
+use crate::error::ServeError;
 
 /// The port the endpoint listens on when none is given. Chosen to sit beside the usual exporter
 /// ports (9090-9500) without taking a well-known one; pass another with [`ServeOptions::addr`].

@@ -1,10 +1,10 @@
-//! The server: its thread and runtime, the accept loop with its connection limit, the routes, and the
-//! handle that stops it.
+//! The server: its thread and runtime, the accept loop with its connection limit, the table of routes
+//! (each handled in its own module), and the handle that stops it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,13 +16,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use switchyard::Broker;
 use tokio::sync::oneshot;
 
-use crate::http::{Body, HttpError, json};
-use crate::metrics::MetricsEndpoint;
+use crate::error::ServeError;
+use crate::http::{Body, HttpError, json, only};
 use crate::options::ServeOptions;
-use crate::stats::RateSampler;
-use crate::taps::Taps;
-use crate::wire::EndpointCounts;
-use crate::{ServeError, commands, stats};
+use crate::state::State;
+use crate::{commands, stats_route};
 
 /// A running endpoint. Dropping it (or [`ObserveHandle::stop`]) stops the server, closes its
 /// connections and unsubscribes its taps, and waits for its thread.
@@ -112,71 +110,6 @@ const BLOCKING_THREADS: usize = 2;
 /// hyper's own `431`.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// What every request handler shares.
-pub(crate) struct State {
-    pub(crate) broker: Broker,
-    pub(crate) options: ServeOptions,
-    pub(crate) counts: Arc<Counts>,
-    pub(crate) taps: Taps,
-    pub(crate) rates: std::sync::Mutex<RateSampler>,
-    pub(crate) metrics: MetricsEndpoint,
-    open: AtomicUsize,
-}
-
-impl State {
-    fn new(broker: Broker, options: ServeOptions) -> Self {
-        let counts = Arc::new(Counts::default());
-        Self {
-            metrics: MetricsEndpoint::new(
-                &broker,
-                options.metrics_subscription_cap,
-                counts.clone(),
-            ),
-            taps: Taps::new(options.max_taps),
-            broker,
-            options,
-            counts,
-            rates: std::sync::Mutex::new(RateSampler::default()),
-            open: AtomicUsize::new(0),
-        }
-    }
-}
-
-/// The endpoint's own counters; see [`EndpointCounts`].
-#[derive(Debug, Default)]
-pub(crate) struct Counts {
-    requests: AtomicU64,
-    unauthorized: AtomicU64,
-    read_only: AtomicU64,
-    bad_requests: AtomicU64,
-    too_many_connections: AtomicU64,
-}
-
-impl Counts {
-    fn count(&self, status: StatusCode) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let counter = match status {
-            StatusCode::UNAUTHORIZED => &self.unauthorized,
-            StatusCode::FORBIDDEN => &self.read_only,
-            StatusCode::SERVICE_UNAVAILABLE => &self.too_many_connections,
-            s if s.is_client_error() => &self.bad_requests,
-            _ => return,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn read(&self, commands: bool) -> EndpointCounts {
-        EndpointCounts {
-            requests: self.requests.load(Ordering::Relaxed),
-            commands,
-            unauthorized: self.unauthorized.load(Ordering::Relaxed),
-            read_only: self.read_only.load(Ordering::Relaxed),
-            bad_requests: self.bad_requests.load(Ordering::Relaxed),
-            too_many_connections: self.too_many_connections.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// Decrements the open-connection count when a connection ends.
 struct OpenConnection(Arc<State>);
 
@@ -261,11 +194,11 @@ async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
         ["healthz"] => only(&method, Method::GET)
             .map(|()| json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         ["v1", "stats"] => match only(&method, Method::GET) {
-            Ok(()) => stats::handle(state, req.uri().query()).await,
+            Ok(()) => stats_route::handle(state, req.uri().query()).await,
             Err(e) => Err(e),
         },
         ["v1", "explain"] => match only(&method, Method::GET) {
-            Ok(()) => stats::explain(state, req.uri().query()).await,
+            Ok(()) => stats_route::explain(state, req.uri().query()).await,
             Err(e) => Err(e),
         },
         ["metrics"] => match only(&method, Method::GET) {
@@ -282,28 +215,4 @@ async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
         ))),
     };
     result.unwrap_or_else(HttpError::into_response)
-}
-
-/// `405` unless `method` is `allowed`.
-pub(crate) fn only(method: &Method, allowed: Method) -> Result<(), HttpError> {
-    if *method == allowed {
-        Ok(())
-    } else {
-        Err(HttpError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {method} is not allowed here; use {allowed}"),
-        ))
-    }
-}
-
-/// Runs broker work on the blocking pool, so the accept loop and other connections never wait on it.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, HttpError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        HttpError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the request's work failed: {e}"),
-        )
-    })
 }

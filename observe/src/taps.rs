@@ -18,7 +18,7 @@ use switchyard::{
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::http::HttpError;
+use crate::http::{HttpError, parse_input};
 use crate::wire::{TAP_PAYLOAD_BYTES, TapInfo, TapMessage, TapRequest};
 
 /// Messages each tap keeps for `GET /v1/taps/{id}`.
@@ -115,12 +115,12 @@ impl Taps {
                 "a tap's capacity must be from 1 to {max_capacity} messages, got {capacity}"
             )));
         }
-        let policy = match &request.policy {
-            Some(p) => p
-                .parse::<OverflowPolicy>()
-                .map_err(|e| HttpError::bad_request(e.to_string()))?,
-            None => OverflowPolicy::DropOldest,
-        };
+        let policy = request
+            .policy
+            .as_deref()
+            .map(parse_input)
+            .transpose()?
+            .unwrap_or(OverflowPolicy::DropOldest);
         let mut taps = lock(&self.taps);
         taps.retain(|_, t| !t.is_finished());
         if taps.len() >= self.max {

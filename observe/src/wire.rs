@@ -1,4 +1,4 @@
-//! The JSON the endpoint speaks, shared by the server and the [`crate::client`], so the two cannot
+//! The JSON the endpoint speaks, shared by the server and the [`crate::Client`], so the two cannot
 //! drift apart.
 //!
 //! `GET /v1/stats` answers an [`EndpointStats`]: the `switchyard.stats/v1` snapshot (every field of

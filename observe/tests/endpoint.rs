@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use hyper::Method;
 use switchyard::{Broker, SubscriptionOptions};
-use switchyard_observe::client::Client;
-use switchyard_observe::stats::{SortBy, StatsParams};
-use switchyard_observe::wire::{PublishRequest, TapRequest};
-use switchyard_observe::{ObserveHandle, ServeOptions, serve};
+use switchyard_observe::{
+    Client, ObserveHandle, PublishRequest, ServeOptions, SortBy, StatsParams, TapRequest, serve,
+};
 
 const TOKEN: &str = "test-token";
 

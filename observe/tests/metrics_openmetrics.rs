@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::Value;
-use switchyard::{Broker, SubscriptionOptions};
-use switchyard_observe::client::Client;
-use switchyard_observe::{ServeOptions, serve};
+use switchyard::{Broker, StatsSnapshot, Subscription, SubscriptionOptions};
+use switchyard_observe::{Client, ServeOptions, serve};
 
 const PARSE: &str = r#"
 import json, sys
@@ -104,7 +103,18 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
         0
     );
 
-    // Churn: 20 subscriptions, names with characters that need escaping, traffic, drops, removals.
+    let _subs = churn(&broker);
+    let snapshot = broker.stats();
+    let after = parse(&client.metrics().unwrap()).unwrap();
+
+    assert_broker_series(&after, &snapshot);
+    assert_cap_in_force(&after, &snapshot);
+    assert!(after.contains_key("switchyard_endpoint_refused"));
+}
+
+/// Churn: 20 subscriptions, names with characters that need escaping, traffic, drops, removals.
+/// Returns the 17 subscriptions still live.
+fn churn(broker: &Broker) -> Vec<Subscription> {
     let mut subs = Vec::new();
     for i in 0..20u64 {
         let name = format!("sub \"{i}\"\\n");
@@ -126,13 +136,15 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
     for s in subs.drain(..3) {
         broker.unsubscribe(s.id()).unwrap();
     }
-    let snapshot = broker.stats();
-    let after = parse(&client.metrics().unwrap()).unwrap();
+    subs
+}
 
+/// The broker-wide series of `after` agree with `snapshot`, taken just before it.
+fn assert_broker_series(after: &BTreeMap<String, Value>, snapshot: &StatsSnapshot) {
     let t = &snapshot.totals;
     assert_eq!(
         sample(
-            &after,
+            after,
             "switchyard_published",
             "switchyard_published_total",
             &[]
@@ -141,7 +153,7 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
     );
     assert_eq!(
         sample(
-            &after,
+            after,
             "switchyard_unrouted",
             "switchyard_unrouted_total",
             &[]
@@ -149,19 +161,14 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
         1.0
     );
     assert_eq!(
-        sample(
-            &after,
-            "switchyard_matched",
-            "switchyard_matched_total",
-            &[]
-        ),
+        sample(after, "switchyard_matched", "switchyard_matched_total", &[]),
         t.matched as f64
     );
     let by_reason: f64 = ["queue_full", "evicted", "timeout", "unsubscribed"]
         .iter()
         .map(|r| {
             sample(
-                &after,
+                after,
                 "switchyard_dropped",
                 "switchyard_dropped_total",
                 &[("reason", r)],
@@ -171,7 +178,7 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
     assert_eq!(by_reason, t.dropped as f64);
     assert_eq!(
         sample(
-            &after,
+            after,
             "switchyard_subscriptions",
             "switchyard_subscriptions",
             &[]
@@ -179,19 +186,21 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
         17.0
     );
     assert_eq!(after["switchyard_uptime_seconds"]["type"], "gauge");
+}
 
-    // The cap: 5 subscriptions shown, the ones with the most drops (t/19 .. t/15), 12 left out.
+/// The cap: 5 subscriptions shown, the ones with the most drops (t/19 .. t/15), 12 left out.
+fn assert_cap_in_force(after: &BTreeMap<String, Value>, snapshot: &StatsSnapshot) {
     assert_eq!(
-        series_count(&after, "switchyard_subscription_depth_messages"),
+        series_count(after, "switchyard_subscription_depth_messages"),
         5
     );
     assert_eq!(
-        series_count(&after, "switchyard_subscription_dropped"),
+        series_count(after, "switchyard_subscription_dropped"),
         5 * 4
     );
     assert_eq!(
         sample(
-            &after,
+            after,
             "switchyard_subscription_series_omitted",
             "switchyard_subscription_series_omitted",
             &[]
@@ -206,7 +215,7 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
     let id = top.id.to_string();
     assert_eq!(
         sample(
-            &after,
+            after,
             "switchyard_subscription_dropped",
             "switchyard_subscription_dropped_total",
             &[("id", &id), ("reason", "queue_full")]
@@ -220,12 +229,11 @@ fn metrics_parse_as_openmetrics_before_and_after_churn_with_the_cap_in_force() {
     );
     assert_eq!(
         sample(
-            &after,
+            after,
             "switchyard_subscription_capacity_messages",
             "switchyard_subscription_capacity_messages",
             &[("id", &id)]
         ),
         4.0
     );
-    assert!(after.contains_key("switchyard_endpoint_refused"));
 }

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use switchyard::{Rates, SubscriptionId, SubscriptionStats};
-use switchyard_observe::client::Client;
-use switchyard_observe::stats::{SortBy, StatsParams};
-use switchyard_observe::wire::EndpointStats;
+use switchyard_observe::{Client, EndpointStats, SortBy, StatsParams};
 
 use crate::numbers::count;
 use crate::radar::{Radar, STALL_AFTER_S};

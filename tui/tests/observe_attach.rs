@@ -11,8 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use switchyard_observe::client::Client;
-use switchyard_observe::wire::PublishRequest;
+use switchyard_observe::{Client, PublishRequest};
 
 /// A child process killed when dropped, with its stderr lines on a channel.
 struct Running {

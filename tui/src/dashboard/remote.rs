@@ -27,9 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use switchyard::{Explained, StatsSnapshot, SubscriptionId, TopicLimits};
-use switchyard_observe::client::{Client, ClientError};
-use switchyard_observe::stats::StatsParams;
-use switchyard_observe::wire::{self, TapInfo, TapRequest};
+use switchyard_observe::{Client, ClientError, StatsParams, TapInfo, TapRequest};
 
 use super::consumer::preview;
 use super::link::{
@@ -93,7 +91,7 @@ impl Shared {
 
 /// A command for the command thread.
 enum Job {
-    Publish(wire::PublishRequest),
+    Publish(switchyard_observe::PublishRequest),
     Subscribe(TapRequest, Sender<anyhow::Result<SubscriptionId>>),
     Explain(String, Sender<anyhow::Result<Vec<Explained>>>),
     Unsubscribe(SubscriptionId),
@@ -417,7 +415,7 @@ impl BrokerLink for RemoteBroker {
 
     fn publish(&mut self, request: PublishRequest) -> anyhow::Result<()> {
         self.commands_available("publishing")?;
-        self.send(Job::Publish(wire::PublishRequest {
+        self.send(Job::Publish(switchyard_observe::PublishRequest {
             topic: request.topic.to_string(),
             payload: request.payload,
             priority: Some(request.options.priority.name().to_string()),

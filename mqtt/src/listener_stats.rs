@@ -111,31 +111,18 @@ impl ClosedByReason {
     }
 
     fn from_array(a: [u64; 11]) -> Self {
-        let [
-            disconnect,
-            peer_closed,
-            keep_alive_timeout,
-            malformed,
-            too_large,
-            protocol_error,
-            refused,
-            connect_timeout,
-            taken_over,
-            io,
-            shutdown,
-        ] = a;
         Self {
-            disconnect,
-            peer_closed,
-            keep_alive_timeout,
-            malformed,
-            too_large,
-            protocol_error,
-            refused,
-            connect_timeout,
-            taken_over,
-            io,
-            shutdown,
+            disconnect: a[0],
+            peer_closed: a[1],
+            keep_alive_timeout: a[2],
+            malformed: a[3],
+            too_large: a[4],
+            protocol_error: a[5],
+            refused: a[6],
+            connect_timeout: a[7],
+            taken_over: a[8],
+            io: a[9],
+            shutdown: a[10],
         }
     }
 }

@@ -1,0 +1,44 @@
+//! [`State`]: what every request handler shares (the broker, the options, the counters, the taps, the
+//! rate samples and the metrics registry), below the handlers and the server that routes to them.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use switchyard::Broker;
+
+use crate::metrics::MetricsEndpoint;
+use crate::options::ServeOptions;
+use crate::rate_sampler::RateSampler;
+use crate::request_counts::RequestCounts;
+use crate::taps::Taps;
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub(crate) broker: Broker,
+    pub(crate) options: ServeOptions,
+    pub(crate) counts: Arc<RequestCounts>,
+    pub(crate) taps: Taps,
+    pub(crate) rates: std::sync::Mutex<RateSampler>,
+    pub(crate) metrics: MetricsEndpoint,
+    /// Connections open now (the server counts them against `options.max_connections`).
+    pub(crate) open: AtomicUsize,
+}
+
+impl State {
+    pub(crate) fn new(broker: Broker, options: ServeOptions) -> Self {
+        let counts = Arc::new(RequestCounts::default());
+        Self {
+            metrics: MetricsEndpoint::new(
+                &broker,
+                options.metrics_subscription_cap,
+                counts.clone(),
+            ),
+            taps: Taps::new(options.max_taps),
+            broker,
+            options,
+            counts,
+            rates: std::sync::Mutex::new(RateSampler::default()),
+            open: AtomicUsize::new(0),
+        }
+    }
+}
