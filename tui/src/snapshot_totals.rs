@@ -13,10 +13,7 @@ pub fn summed(published: u64, unrouted: u64, subscriptions: &[SubscriptionStats]
         ..Totals::default()
     };
     for s in subscriptions {
-        totals.matched += s.matched;
-        totals.delivered += s.delivered;
-        totals.dropped += s.dropped;
-        totals.depth += s.depth;
+        totals.add(s);
     }
     totals
 }
