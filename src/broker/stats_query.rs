@@ -337,7 +337,7 @@ impl Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SubscriptionOptions;
+    use crate::subscription::SubscriptionOptions;
 
     #[test]
     fn ascii_case_is_ignored_and_empty_needles_match() {

@@ -10,6 +10,7 @@ use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::reason::DroppedByReason;
+use crate::message::reply::ReplyError;
 use crate::queue::policy::OverflowPolicy;
 use crate::queue::ready::{AlreadyAttached, ReadySignal};
 use crate::stats::counters::GapTracker;
@@ -80,7 +81,7 @@ impl Delivery {
     }
 
     /// Replies to the request this message carries (see [`PendingReply`](crate::PendingReply)).
-    pub fn reply(&self, payload: impl Into<bytes::Bytes>) -> Result<(), crate::ReplyError> {
+    pub fn reply(&self, payload: impl Into<bytes::Bytes>) -> Result<(), ReplyError> {
         self.message.reply(payload)
     }
 
