@@ -52,6 +52,15 @@ impl Publisher {
     }
 
     /// The topic this handle publishes on.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let publisher = broker.publisher("sensors/kitchen/temp")?;
+    /// assert_eq!(publisher.topic().as_str(), "sensors/kitchen/temp");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn topic(&self) -> &Topic {
         &self.topic
     }
@@ -70,6 +79,22 @@ impl Publisher {
     }
 
     /// Publishes `payload` on this handle's topic. See [`Broker::publish`](crate::Broker::publish).
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let all = broker.subscribe("sensors/#")?;
+    /// let mut kitchen = broker.publisher("sensors/kitchen/temp")?;
+    /// let outcome = kitchen.publish("21.5");
+    /// assert_eq!((outcome.matched, outcome.queued), (1, 1));
+    ///
+    /// // A subscription made later is on the route from the next publish.
+    /// let later = broker.subscribe("sensors/kitchen/+")?;
+    /// assert_eq!(kitchen.publish("21.6").matched, 2);
+    /// assert_eq!((all.len(), later.len()), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
@@ -78,6 +103,21 @@ impl Publisher {
 
     /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`](crate::Broker::publish_with); only a
     /// retained publish can fail.
+    ///
+    /// ```
+    /// use switchyard::{Broker, Priority, PublishOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// let mut publisher = broker.publisher("jobs")?;
+    /// publisher.publish("routine");
+    /// publisher.publish_with("urgent", PublishOptions::new().priority(Priority::Critical))?;
+    ///
+    /// let first = jobs.try_recv()?;
+    /// assert_eq!(first.priority(), Priority::Critical);
+    /// assert_eq!(&first.payload()[..], b"urgent");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish_with(
         &mut self,
         payload: impl Into<Bytes>,
@@ -95,6 +135,23 @@ impl Publisher {
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
     /// processed every message queued on it (see [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable)). Returns how many joinable
     /// subscriptions it waited for; subscriptions that are not joinable are skipped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_with("jobs", SubscriptionOptions::new().joinable(true))?;
+    /// let _audit = broker.subscribe("jobs")?; // not joinable: skipped
+    /// let mut publisher = broker.publisher("jobs")?;
+    /// publisher.publish("resize");
+    /// assert!(publisher.join(Duration::from_millis(1)).is_err()); // not processed yet
+    ///
+    /// jobs.try_recv()?;
+    /// jobs.done()?;
+    /// assert_eq!(publisher.join(Duration::from_secs(1))?, 1); // one joinable subscription
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&mut self, timeout: Duration) -> Result<usize, JoinError> {
         self.refresh();
         let deadline = Instant::now().checked_add(timeout);

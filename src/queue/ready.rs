@@ -116,6 +116,20 @@ impl Eq for ReadySignal {}
 
 impl ReadySignal {
     /// A new signal, to attach to subscriptions with [`crate::SubscriptionOptions::ready_signal`].
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::new();
+    /// let sub = broker.subscribe_with("a", SubscriptionOptions::new().ready_signal(&signal))?;
+    /// broker.publish("a", "m")?;
+    ///
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.try_ready(&mut ready), 1);
+    /// assert_eq!(ready, [sub.id()]); // without a `ready_key`, the key is the subscription's id
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -221,6 +235,25 @@ impl ReadySignal {
     }
 
     /// [`ReadySignal::wait_ready`] without waiting: hands out what is on the list now.
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::new();
+    /// let options = |key| SubscriptionOptions::new().ready_signal(&signal).ready_key(key);
+    /// let a = broker.subscribe_with("a", options(0))?;
+    /// let _b = broker.subscribe_with("b", options(1))?;
+    /// broker.publish("a", "1")?;
+    /// broker.publish("a", "2")?;
+    ///
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.try_ready(&mut ready), 1);
+    /// assert_eq!(ready, [0]); // once, however many messages arrived
+    /// assert_eq!(signal.try_ready(&mut ready), 0); // handed out: `a` stays on the caller's own list
+    /// assert_eq!(a.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_ready(&self, out: &mut Vec<u64>) -> usize {
         self.take_ready(out)
     }
