@@ -21,7 +21,8 @@ use crate::topic::Topic;
 /// the route only when the table changed. This is the fastest way to publish many messages on one topic.
 ///
 /// A cached route keeps removed subscriptions reachable until the next publish notices the new version;
-/// they are finalised after that (see the broker's module docs), so nothing is lost or miscounted.
+/// they are finalised after that (see "Retiring a subscription" in `src/broker/mod.rs`), so nothing is
+/// lost or miscounted.
 #[derive(Debug)]
 pub struct Publisher {
     shared: Arc<BrokerShared>,
@@ -171,7 +172,7 @@ impl Publisher {
     /// Publishes the payloads in order as one batch, and returns the summed outcome. The route is
     /// checked once, and each subscription is offered the whole batch in one go: its counters and its
     /// receivers' wake-up are paid once per batch instead of once per message, which is what makes a
-    /// batch faster than a loop of [`Publisher::publish`] (see the README's performance section).
+    /// batch faster than a loop of [`Publisher::publish`] (see `docs/performance.md`).
     /// Receivers see the messages in order, as if published one by one; under `Block` a full queue
     /// makes the publisher wait mid-batch, after waking its receivers.
     ///

@@ -190,7 +190,7 @@ impl Broker {
     }
 
     /// A snapshot that selects, sorts and limits subscriptions as `query` says, without moving the
-    /// rate sample [`Broker::stats`] shares. See the [`StatsQuery`](crate::StatsQuery).
+    /// rate sample [`Broker::stats`] shares. See [`StatsQuery`](crate::StatsQuery).
     ///
     /// ```
     /// use switchyard::{Broker, StatsQuery, StatsSort};

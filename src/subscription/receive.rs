@@ -49,7 +49,7 @@ impl Drop for ReceiverGroup {
 pub struct Delivery {
     message: Message,
     /// Boxed: drops are rare, and a `Delivery` of two pointers comes back from a receive in
-    /// registers where one carrying the five counts inline was copied through the stack.
+    /// registers, where one carrying the five counts inline would be copied through the stack.
     missed: Option<Box<DroppedByReason>>,
 }
 
