@@ -198,7 +198,7 @@ fn a_new_receiver_does_not_report_gaps_from_before_it_existed() {
 
 /// Ping-pong through two subscriptions, each side waiting in `recv_timeout`; every few rounds one
 /// side pauses past the receivers' polling window, so the other parks and must be woken by the
-/// publish (the notifier's half of the asymmetric handshake, see `src/barrier.rs`). A lost wake-up
+/// publish (the notifier's half of the asymmetric handshake, see `src/sync/barrier.rs`). A lost wake-up
 /// shows as a timeout.
 #[test]
 fn receivers_that_park_between_messages_are_always_woken() {
@@ -267,7 +267,7 @@ fn a_block_publisher_and_its_receiver_that_both_park_are_always_woken() {
 }
 
 /// The async form: tasks that await an empty subscription switch its event to a fence on each side
-/// (`src/waiters.rs`); publishes from a plain thread, paced so that the task finds nothing and
+/// (`src/sync/waiters.rs`); publishes from a plain thread, paced so that the task finds nothing and
 /// registers again and again, must each wake it.
 #[test]
 fn async_receivers_that_register_between_messages_are_always_woken() {

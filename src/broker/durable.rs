@@ -86,12 +86,43 @@ fn entry_of(core: &SubscriptionCore) -> DurableSubscription {
 impl Broker {
     /// A new receiver of the durable subscription called `name`, if there is one. See
     /// [`DurableState`](crate::DurableState).
+    ///
+    /// ```
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let options = SubscriptionOptions::new().name("billing").durable(true);
+    /// drop(broker.subscribe_with("orders/#", options)?); // durable: still subscribed
+    /// broker.publish("orders/1", "42.00")?;
+    ///
+    /// let billing = broker.attach("billing").expect("a durable subscription called billing");
+    /// assert_eq!(&billing.try_recv()?.payload()[..], b"42.00");
+    /// assert!(broker.attach("nobody").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attach(&self, name: &str) -> Option<Subscription> {
         let core = self.shared().control().durable(name)?.clone();
         Some(Subscription::new(core, self.shared().clone()))
     }
 
     /// The durable subscriptions now, as a state file holds them.
+    ///
+    /// ```
+    /// use switchyard::{Broker, OverflowPolicy, STATE_SCHEMA, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let _logs = broker.subscribe("logs/#")?; // not durable: not in the state
+    /// let options = SubscriptionOptions::new().name("billing").durable(true).capacity(64);
+    /// let _billing = broker.subscribe_with("orders/#", options)?;
+    ///
+    /// let state = broker.durable_state();
+    /// assert_eq!(state.schema, STATE_SCHEMA);
+    /// assert_eq!(state.subscriptions.len(), 1);
+    /// let entry = &state.subscriptions[0];
+    /// assert_eq!((entry.name.as_str(), entry.filter.as_str()), ("billing", "orders/#"));
+    /// assert_eq!((entry.capacity, entry.policy), (64, OverflowPolicy::DropNewest));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn durable_state(&self) -> DurableState {
         let ctl = self.shared().control();
         DurableState {
@@ -102,6 +133,21 @@ impl Broker {
 
     /// Saves the durable subscriptions to `path` (write to a temporary file, then rename). Messages are
     /// not saved. See [`DurableState`](crate::DurableState).
+    ///
+    /// ```
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let path = std::env::temp_dir().join(format!("switchyard-save-{}.json", std::process::id()));
+    /// let broker = Broker::new();
+    /// let options = SubscriptionOptions::new().name("billing").durable(true);
+    /// let _billing = broker.subscribe_with("orders/#", options)?;
+    ///
+    /// broker.save_state(&path)?;
+    /// let saved = std::fs::read_to_string(&path)?;
+    /// assert!(saved.contains("switchyard.state/v1") && saved.contains("orders/#"));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
         write_state(path.as_ref(), &self.durable_state())
     }
@@ -115,6 +161,26 @@ impl Broker {
     /// state file, or has an invalid filter or capacity, is [`StateError::Corrupt`], naming the file and
     /// the problem; a name that a live durable subscription has with another filter is
     /// [`StateError::NameTaken`]. Either way nothing is subscribed.
+    ///
+    /// ```
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let path = std::env::temp_dir().join(format!("switchyard-restore-{}.json", std::process::id()));
+    /// let broker = Broker::new();
+    /// let options = SubscriptionOptions::new().name("billing").durable(true);
+    /// let _billing = broker.subscribe_with("orders/#", options)?;
+    /// broker.publish("orders/1", "42.00")?;
+    /// broker.save_state(&path)?;
+    ///
+    /// let restarted = Broker::new();
+    /// assert_eq!(restarted.restore_state(&path)?, 1);
+    /// let billing = restarted.attach("billing").expect("restored");
+    /// assert_eq!(billing.filter().as_str(), "orders/#");
+    /// assert!(billing.is_empty()); // messages are not saved
+    /// std::fs::remove_file(&path)?;
+    /// assert_eq!(Broker::new().restore_state(&path)?, 0); // a missing file restores nothing
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn restore_state(&self, path: impl AsRef<Path>) -> Result<usize, StateError> {
         let path = path.as_ref();
         let state = read_state(path)?;

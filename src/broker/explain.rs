@@ -36,7 +36,7 @@ pub struct Explanation {
 
 impl Broker {
     /// Every live subscription that a publish on `topic` would reach now, with the filter that matched,
-    /// ordered by id. Nothing is published and no counter changes. See the [`Broker::explain`](crate::Broker::explain).
+    /// ordered by id. Nothing is published and no counter changes.
     ///
     /// Fails with the same error a publish would give when `topic` is not a valid topic (a wildcard, an
     /// empty topic, a limit exceeded).

@@ -211,16 +211,45 @@ impl Default for Broker {
 
 impl Broker {
     /// A broker with the default [`TopicLimits`].
+    ///
+    /// ```
+    /// use switchyard::{Broker, TopicLimits};
+    ///
+    /// let broker = Broker::new();
+    /// assert_eq!(broker.limits(), TopicLimits::default());
+    /// assert!(broker.dead_letters().is_none());
+    /// assert_eq!(broker.stats().totals.subscriptions, 0);
+    /// ```
     pub fn new() -> Self {
         Self::with_limits(TopicLimits::default())
     }
 
     /// A broker that validates topics and filters against `limits`.
+    ///
+    /// ```
+    /// use switchyard::{Broker, TopicLimits};
+    ///
+    /// let broker = Broker::with_limits(TopicLimits { max_bytes: 64, max_levels: 3 });
+    /// assert!(broker.publish("a/b/c", "fits").is_ok());
+    /// assert!(broker.publish("a/b/c/d", "one level too many").is_err());
+    /// assert!(broker.subscribe("a/b/c/#").is_err()); // filters are held to the same limits
+    /// ```
     pub fn with_limits(limits: TopicLimits) -> Self {
         Self::with_options(BrokerOptions::new().limits(limits))
     }
 
     /// A broker set up with `options`.
+    ///
+    /// ```
+    /// use switchyard::{Broker, BrokerOptions, RetainedLimits};
+    ///
+    /// let options = BrokerOptions::new()
+    ///     .dead_letters(1_000)
+    ///     .retained(RetainedLimits { max_messages: 10, max_bytes: 1 << 20 });
+    /// let broker = Broker::with_options(options);
+    /// assert!(broker.dead_letters().is_some());
+    /// assert_eq!(broker.stats().retained.max_messages, 10);
+    /// ```
     pub fn with_options(options: BrokerOptions) -> Self {
         let BrokerOptions {
             limits,
@@ -263,22 +292,78 @@ impl Broker {
     }
 
     /// A reader of the dead-letter queue, if the broker keeps one ([`BrokerOptions::dead_letters`]).
+    ///
+    /// ```
+    /// use switchyard::{Broker, BrokerOptions, DropReason, SubscriptionOptions};
+    ///
+    /// let broker = Broker::with_options(BrokerOptions::new().dead_letters(100));
+    /// let dead = broker.dead_letters().expect("this broker keeps dead letters");
+    /// let _jobs = broker.subscribe_with("jobs", SubscriptionOptions::new().capacity(1))?;
+    /// broker.publish("jobs", "first")?;
+    /// broker.publish("jobs", "second")?; // the queue is full: refused (`DropNewest`)
+    ///
+    /// let letter = dead.try_recv().expect("one dead letter");
+    /// assert_eq!(&letter.message().payload()[..], b"second");
+    /// assert_eq!(letter.reason(), DropReason::QueueFull);
+    /// assert!(Broker::new().dead_letters().is_none()); // off by default
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dead_letters(&self) -> Option<DeadLetters> {
         self.shared.dead_letters.clone().map(DeadLetters::new)
     }
 
     /// The limits topics and filters are validated against.
+    ///
+    /// ```
+    /// use switchyard::{Broker, TopicLimits};
+    ///
+    /// let limits = TopicLimits { max_bytes: 128, max_levels: 8 };
+    /// assert_eq!(Broker::with_limits(limits).limits(), limits);
+    /// assert_eq!(Broker::new().limits().max_levels, TopicLimits::DEFAULT_MAX_LEVELS);
+    /// ```
     pub fn limits(&self) -> TopicLimits {
         self.shared.limits
     }
 
     /// Subscribes to `filter` with default options (capacity 256, `DropNewest`).
+    ///
+    /// ```
+    /// use switchyard::{Broker, OverflowPolicy};
+    ///
+    /// let broker = Broker::new();
+    /// let temps = broker.subscribe("sensors/+/temp")?;
+    /// assert_eq!((temps.capacity(), temps.policy()), (256, OverflowPolicy::DropNewest));
+    ///
+    /// broker.publish("sensors/kitchen/temp", "21.5")?;
+    /// assert_eq!(temps.try_recv()?.topic(), "sensors/kitchen/temp");
+    /// assert!(broker.subscribe("sensors/#/temp").is_err()); // `#` must be the last level
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe(&self, filter: &str) -> Result<Subscription, SubscribeError> {
         self.subscribe_with(filter, SubscriptionOptions::default())
     }
 
     /// Subscribes to `filter` with `options`. Publishes that start after this returns reach the new
     /// subscription.
+    ///
+    /// ```
+    /// use switchyard::{Broker, OverflowPolicy, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let options = SubscriptionOptions::new()
+    ///     .name("ticks")
+    ///     .capacity(2)
+    ///     .policy(OverflowPolicy::DropOldest);
+    /// let ticks = broker.subscribe_with("stocks/+/price", options)?;
+    /// assert_eq!(ticks.name(), "ticks");
+    ///
+    /// for price in ["1", "2", "3"] {
+    ///     broker.publish("stocks/AAPL/price", price)?;
+    /// }
+    /// assert_eq!(ticks.len(), 2); // "1" was evicted to make room
+    /// assert_eq!(&ticks.try_recv()?.payload()[..], b"2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe_with(
         &self,
         filter: &str,
@@ -341,6 +426,21 @@ impl Broker {
 
     /// Removes subscription `id` for every receiver; what it still had queued is counted as dropped
     /// (`unsubscribed`). Its receivers then get `Closed`.
+    ///
+    /// ```
+    /// use switchyard::{Broker, TryRecvError};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// broker.publish("jobs", "still queued")?;
+    ///
+    /// broker.unsubscribe(jobs.id())?;
+    /// assert_eq!(jobs.try_recv().unwrap_err(), TryRecvError::Closed);
+    /// assert_eq!(jobs.stats().dropped_by_reason.unsubscribed, 1);
+    /// assert_eq!(broker.publish("jobs", "too late")?.matched, 0);
+    /// assert!(broker.unsubscribe(jobs.id()).is_err()); // already removed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), UnknownSubscription> {
         if self.shared.retire(id) {
             Ok(())
@@ -350,6 +450,19 @@ impl Broker {
     }
 
     /// Changes the overflow policy of subscription `id` while it runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{Broker, OverflowPolicy};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// let block = OverflowPolicy::Block { timeout: Duration::from_millis(5) };
+    /// broker.set_policy(jobs.id(), block)?;
+    /// assert_eq!(jobs.policy(), block);
+    /// assert!(broker.set_policy(999, OverflowPolicy::DropOldest).is_err()); // no such subscription
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_policy(
         &self,
         id: SubscriptionId,
@@ -366,6 +479,23 @@ impl Broker {
     /// Returns what happened: how many subscriptions matched, queued it, or dropped a message. A publish
     /// that matches nothing is counted as `unrouted`. Never blocks unless a matching subscription uses
     /// [`OverflowPolicy::Block`] and its queue is full.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let everything = broker.subscribe("alerts/#")?;
+    /// let fires = broker.subscribe("alerts/fire")?;
+    ///
+    /// let outcome = broker.publish("alerts/fire", "building 2")?;
+    /// assert_eq!((outcome.matched, outcome.queued, outcome.dropped), (2, 2, 0));
+    /// assert_eq!((everything.len(), fires.len()), (1, 1));
+    ///
+    /// assert_eq!(broker.publish("weather/rain", "nobody listens")?.matched, 0);
+    /// assert_eq!(broker.stats().totals.unrouted, 1);
+    /// assert!(broker.publish("alerts/+", "no wildcards in a topic").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn publish(
         &self,
@@ -381,6 +511,23 @@ impl Broker {
     /// same cost. With `retain` the message also becomes the topic's retained message (see
     /// [`RetainedLimits`](crate::RetainedLimits)); that path takes the retained store's mutex and may fail with
     /// [`PublishError::RetainedFull`].
+    ///
+    /// ```
+    /// use switchyard::{Broker, Priority, PublishOptions, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// broker.publish("jobs", "routine")?;
+    /// broker.publish_with("jobs", "urgent", PublishOptions::new().priority(Priority::High))?;
+    /// assert_eq!(&jobs.try_recv()?.payload()[..], b"urgent"); // higher priorities first
+    /// assert_eq!(&jobs.try_recv()?.payload()[..], b"routine");
+    ///
+    /// // A retained message is replayed to later subscriptions that ask for it.
+    /// broker.publish_with("status/door", "open", PublishOptions::new().retain(true))?;
+    /// let late = broker.subscribe_with("status/#", SubscriptionOptions::new().receive_retained(true))?;
+    /// assert_eq!(&late.try_recv()?.payload()[..], b"open");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish_with(
         &self,
         topic: &str,
@@ -407,6 +554,27 @@ impl Broker {
     ///
     /// Fails at once with [`RequestError::Unrouted`] when no subscription matches, and with
     /// [`RequestError::NotQueued`] when every matching subscription dropped it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let inbox = broker.subscribe("math/double")?;
+    /// let responder = std::thread::spawn(move || {
+    ///     let request = inbox.recv_timeout(Duration::from_secs(5)).expect("a request");
+    ///     let n: u32 = std::str::from_utf8(request.payload()).unwrap().parse().unwrap();
+    ///     request.reply((2 * n).to_string()).unwrap();
+    /// });
+    ///
+    /// let reply = broker.request("math/double", "21", Duration::from_secs(5))?;
+    /// assert_eq!(&reply.payload()[..], b"42");
+    /// responder.join().unwrap();
+    ///
+    /// // Nobody subscribed: an error at once, not after the timeout.
+    /// assert!(broker.request("nobody/home", "?", Duration::from_secs(60)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn request(
         &self,
         topic: &str,
@@ -419,6 +587,23 @@ impl Broker {
     /// Publishes a request on `topic` and returns the reply as a future ([`PendingReply`]). Routing
     /// errors come at once, as for [`Broker::request`]. Put a timeout around the future with your
     /// runtime; dropping it gives up (later replies count as late).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::Broker;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let broker = Broker::new();
+    /// let inbox = broker.subscribe("math/double")?;
+    /// let pending = broker.request_async("math/double", "21")?;
+    ///
+    /// inbox.try_recv()?.reply("42")?; // a responder replies through the message it received
+    /// let reply = tokio::time::timeout(Duration::from_secs(5), pending).await??;
+    /// assert_eq!(&reply.payload()[..], b"42");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn request_async(
         &self,
         topic: &str,
@@ -451,6 +636,20 @@ impl Broker {
     }
 
     /// A publishing handle bound to `topic`: validated once, its route cached (see [`Publisher`]).
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let ticks = broker.subscribe("ticks/#")?;
+    /// let mut aapl = broker.publisher("ticks/AAPL")?;
+    /// for price in ["189.5", "189.6", "189.4"] {
+    ///     aapl.publish(price);
+    /// }
+    /// assert_eq!(ticks.len(), 3);
+    /// assert!(broker.publisher("ticks/+").is_err()); // validated once, here
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publisher(&self, topic: &str) -> Result<Publisher, TopicError> {
         let topic = Topic::with_limits(topic, &self.shared.limits)?;
         Ok(Publisher::new(self.shared.clone(), topic))
@@ -458,6 +657,21 @@ impl Broker {
 
     /// Waits up to `timeout` until every message of joinable subscription `id` has been processed
     /// (received and acknowledged with [`Subscription::done`]) or dropped. See [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_with("jobs", SubscriptionOptions::new().joinable(true))?;
+    /// broker.publish("jobs", "resize")?;
+    /// assert!(broker.join(jobs.id(), Duration::from_millis(1)).is_err()); // not processed yet
+    ///
+    /// let _job = jobs.try_recv()?;
+    /// jobs.done()?; // processed
+    /// broker.join(jobs.id(), Duration::from_secs(1))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self, id: SubscriptionId, timeout: Duration) -> Result<(), JoinError> {
         let core = self
             .shared
@@ -470,6 +684,22 @@ impl Broker {
     }
 
     /// The counters of live subscription `id`.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// broker.publish("jobs", "a")?;
+    /// broker.publish("jobs", "b")?;
+    /// jobs.try_recv()?;
+    ///
+    /// let stats = broker.subscription_stats(jobs.id()).expect("a live subscription");
+    /// assert_eq!((stats.matched, stats.delivered, stats.depth), (2, 1, 1));
+    /// assert!(stats.balances());
+    /// assert!(broker.subscription_stats(999).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscription_stats(&self, id: SubscriptionId) -> Option<SubscriptionStats> {
         self.shared.control().live.get(&id).map(|c| c.stats())
     }

@@ -21,7 +21,8 @@ use crate::topic::Topic;
 /// the route only when the table changed. This is the fastest way to publish many messages on one topic.
 ///
 /// A cached route keeps removed subscriptions reachable until the next publish notices the new version;
-/// they are finalised after that (see the broker's module docs), so nothing is lost or miscounted.
+/// they are finalised after that (see "Retiring a subscription" in `src/broker/mod.rs`), so nothing is
+/// lost or miscounted.
 #[derive(Debug)]
 pub struct Publisher {
     shared: Arc<BrokerShared>,
@@ -52,6 +53,15 @@ impl Publisher {
     }
 
     /// The topic this handle publishes on.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let publisher = broker.publisher("sensors/kitchen/temp")?;
+    /// assert_eq!(publisher.topic().as_str(), "sensors/kitchen/temp");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn topic(&self) -> &Topic {
         &self.topic
     }
@@ -70,6 +80,22 @@ impl Publisher {
     }
 
     /// Publishes `payload` on this handle's topic. See [`Broker::publish`](crate::Broker::publish).
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let all = broker.subscribe("sensors/#")?;
+    /// let mut kitchen = broker.publisher("sensors/kitchen/temp")?;
+    /// let outcome = kitchen.publish("21.5");
+    /// assert_eq!((outcome.matched, outcome.queued), (1, 1));
+    ///
+    /// // A subscription made later is on the route from the next publish.
+    /// let later = broker.subscribe("sensors/kitchen/+")?;
+    /// assert_eq!(kitchen.publish("21.6").matched, 2);
+    /// assert_eq!((all.len(), later.len()), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
@@ -78,6 +104,21 @@ impl Publisher {
 
     /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`](crate::Broker::publish_with); only a
     /// retained publish can fail.
+    ///
+    /// ```
+    /// use switchyard::{Broker, Priority, PublishOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// let mut publisher = broker.publisher("jobs")?;
+    /// publisher.publish("routine");
+    /// publisher.publish_with("urgent", PublishOptions::new().priority(Priority::Critical))?;
+    ///
+    /// let first = jobs.try_recv()?;
+    /// assert_eq!(first.priority(), Priority::Critical);
+    /// assert_eq!(&first.payload()[..], b"urgent");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish_with(
         &mut self,
         payload: impl Into<Bytes>,
@@ -95,6 +136,23 @@ impl Publisher {
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
     /// processed every message queued on it (see [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable)). Returns how many joinable
     /// subscriptions it waited for; subscriptions that are not joinable are skipped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_with("jobs", SubscriptionOptions::new().joinable(true))?;
+    /// let _audit = broker.subscribe("jobs")?; // not joinable: skipped
+    /// let mut publisher = broker.publisher("jobs")?;
+    /// publisher.publish("resize");
+    /// assert!(publisher.join(Duration::from_millis(1)).is_err()); // not processed yet
+    ///
+    /// jobs.try_recv()?;
+    /// jobs.done()?;
+    /// assert_eq!(publisher.join(Duration::from_secs(1))?, 1); // one joinable subscription
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&mut self, timeout: Duration) -> Result<usize, JoinError> {
         self.refresh();
         let deadline = Instant::now().checked_add(timeout);
@@ -114,7 +172,7 @@ impl Publisher {
     /// Publishes the payloads in order as one batch, and returns the summed outcome. The route is
     /// checked once, and each subscription is offered the whole batch in one go: its counters and its
     /// receivers' wake-up are paid once per batch instead of once per message, which is what makes a
-    /// batch faster than a loop of [`Publisher::publish`] (see the README's performance section).
+    /// batch faster than a loop of [`Publisher::publish`] (see `docs/performance.md`).
     /// Receivers see the messages in order, as if published one by one; under `Block` a full queue
     /// makes the publisher wait mid-batch, after waking its receivers.
     ///

@@ -165,6 +165,24 @@ impl Broker {
     /// sample every caller shares; a viewer that is not alone uses [`Broker::stats_query`] and computes
     /// its own rates from two snapshots. Exact (`balances()` is true) when taken with no publish or
     /// receive in flight.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe("jobs")?;
+    /// broker.publish("jobs", "a")?;
+    /// broker.publish("nowhere", "b")?; // unrouted
+    /// jobs.try_recv()?;
+    ///
+    /// let stats = broker.stats();
+    /// assert_eq!(stats.schema, "switchyard.stats/v1");
+    /// let t = &stats.totals;
+    /// assert_eq!((t.published, t.unrouted, t.matched, t.delivered), (2, 1, 1, 1));
+    /// assert_eq!(stats.subscriptions[0].filter, "jobs");
+    /// assert!(stats.balances());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> StatsSnapshot {
         let mut snapshot = self.stats_query(&StatsQuery::new()).snapshot;
         snapshot.rates = self.rates_since_last_call(&snapshot.totals);
@@ -172,7 +190,26 @@ impl Broker {
     }
 
     /// A snapshot that selects, sorts and limits subscriptions as `query` says, without moving the
-    /// rate sample [`Broker::stats`] shares. See the [`StatsQuery`](crate::StatsQuery).
+    /// rate sample [`Broker::stats`] shares. See [`StatsQuery`](crate::StatsQuery).
+    ///
+    /// ```
+    /// use switchyard::{Broker, StatsQuery, StatsSort};
+    ///
+    /// let broker = Broker::new();
+    /// let _orders = broker.subscribe("orders/#")?;
+    /// let _eu = broker.subscribe("orders/eu/#")?;
+    /// let _logs = broker.subscribe("logs/#")?;
+    /// broker.publish("orders/eu/1", "x")?;
+    /// broker.publish("orders/us/2", "y")?;
+    ///
+    /// let query = StatsQuery::new().filter("ORDERS").sort(StatsSort::Depth).limit(1);
+    /// let found = broker.stats_query(&query);
+    /// assert_eq!(found.matching, 2); // two filters contain "orders", ASCII case ignored
+    /// assert_eq!(found.snapshot.subscriptions.len(), 1); // the limit
+    /// assert_eq!(found.snapshot.subscriptions[0].filter, "orders/#"); // the deepest queue
+    /// assert_eq!(found.snapshot.totals.subscriptions, 3); // totals cover every subscription
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats_query(&self, query: &StatsQuery) -> StatsSelection {
         let sort = query.sort;
         self.stats_query_by(query.filter.as_deref(), query.limit, |c| sort.key(c))
@@ -182,6 +219,25 @@ impl Broker {
     /// id. `key` sees the counts of every live subscription that passes `filter` (once each, under
     /// the broker's control lock, so keep it cheap), which also lets a caller keep its own
     /// per-subscription history, such as the previous sample for a rate.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let a = broker.subscribe("a")?;
+    /// let _b = broker.subscribe("b")?;
+    /// broker.publish("b", "1")?;
+    ///
+    /// // Largest key first: here, the subscription that matched most.
+    /// let top = broker.stats_query_by(None, Some(1), |c| c.matched);
+    /// assert_eq!(top.snapshot.subscriptions[0].filter, "b");
+    ///
+    /// // `key` sees each subscription that passes the filter, once.
+    /// let mut seen = Vec::new();
+    /// broker.stats_query_by(Some("a"), None, |c| seen.push(c.id));
+    /// assert_eq!(seen, [a.id()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats_query_by<K: PartialOrd>(
         &self,
         filter: Option<&str>,

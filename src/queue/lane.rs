@@ -12,13 +12,12 @@
 //!   and tail are in (504 bytes for a `Message`), a lane holding `n` messages about `n / 31 + 1` blocks,
 //!   whatever its capacity.
 //!
-//! Why not segmented everywhere: measured against the array on the same binary pair (quiet machine,
-//! `throughput` benches, 3 interleaved runs), segments cost a third of the single-thread publish +
-//! receive (0.336 → 0.234 of the raw queue pair) and more than two thirds of the cross-thread 1→1
-//! batch rate (6.9× → 1.9× the naive broker): each push and pop is two read-modify-writes instead of
+//! Why not segmented everywhere: each segmented push and pop is two read-modify-writes instead of
 //! one, the bound adds one on each side on a line both sides write, and a block is allocated and freed
-//! every 31 messages. Deep queues (large capacities), where holding every slot would cost the most, get
-//! the segments; ordinary ones keep the array's speed.
+//! every 31 messages. On the `throughput` benches a segmented lane runs single-thread publish + receive
+//! at about two thirds of an array lane's rate, and the cross-thread 1→1 batch at under a third. Deep
+//! queues (large capacities), where holding every slot would cost the most, get the segments; ordinary
+//! ones keep the array's speed.
 //!
 //! # The segmented lane's bound
 //! `len` counts the messages queued plus the pushes that have reserved a place and not yet finished:
@@ -46,7 +45,8 @@
 //!
 //! # What the segmented lane costs
 //! Each push and each pop writes `len`, a line both sides write: one more line that moves between the
-//! publishing and the receiving core per message than the array queue has. The figures are above.
+//! publishing and the receiving core per message than the array queue has; what that costs in
+//! throughput is above.
 
 use std::sync::OnceLock;
 
@@ -60,7 +60,7 @@ pub(crate) const ARRAY_UP_TO: usize = 1024;
 /// [module docs](self).
 ///
 /// `S` is a small piece of its owner's state kept beside the slots (`()` by default): a subscription
-/// keeps its other lanes there (see [`crate::message::priority`]).
+/// keeps its other lanes there (see [`crate::queue::lanes`]).
 #[derive(Debug)]
 pub(crate) struct Lane<T, S = ()> {
     slots: Slots<T>,

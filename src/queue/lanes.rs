@@ -9,7 +9,7 @@
 //! means here, not a weighted share.
 //!
 //! # Lanes
-//! A subscription has one bounded lock-free queue (a *lane*, `src/lane.rs`, which allocates
+//! A subscription has one bounded lock-free queue (a *lane*, `src/queue/lane.rs`, which allocates
 //! nothing until its first message) per priority. The `Normal`
 //! lane is part of the subscription; the `Low`, `High` and `Critical` lanes are allocated on the first
 //! message of that priority (a [`std::sync::OnceLock`]), so a subscription that only ever sees
@@ -22,8 +22,8 @@
 //!
 //! # What the receiver pays
 //! A bit mask of allocated lanes sits beside the lanes. It is written once per lane, when the lane is
-//! allocated, and read (one load) on every receive: while it is zero, a receive is exactly the old
-//! single-queue pop. The bit is set inside the lane's one-time initialiser, so every thread that can
+//! allocated, and read (one load) on every receive: while it is zero, a receive is a pop of the
+//! `Normal` lane alone. The bit is set inside the lane's one-time initialiser, so every thread that can
 //! push into a lane does so after the bit is set; a receiver that was woken for a message in a lane
 //! therefore sees the lane's bit (the push, the notification and the receiver's re-check are ordered
 //! by the `SeqCst` fences of `crate::sync::waiters`, as for the `Normal` lane).
@@ -169,7 +169,7 @@ mod loom_models {
     use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
     use loom::thread;
 
-    /// The lane protocol of `subscription::Lanes` with the queue and the `OnceLock` reduced to atomics:
+    /// The lane protocol of `Lanes` (above) with the queue and the `OnceLock` reduced to atomics:
     /// the initialiser sets the lane's bit *before* publishing the lane (the `OnceLock` completion, a
     /// release), a second publisher that sees the lane pushes and then notifies (`SeqCst` fence, then a
     /// look at the waiter count, as [`crate::sync::waiters::Waiters`] does), and the receiver announces itself, fences,

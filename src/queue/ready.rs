@@ -61,13 +61,13 @@ const SORT_FROM: usize = 32;
 /// into a scratch `Vec` before clearing any flag, then clears the flags in the address order of their
 /// marks and hands the keys out in that order: with 100,000 subscriptions every mark is a cache miss,
 /// and ascending addresses let the hardware prefetcher help (subscriptions made in a row have their
-/// marks in a row).
-/// `benches/ready_list.rs`, 100,000 subscriptions with a message each, two interleaved runs on a busy
-/// machine: `try_ready` 96–98 ns per entry against 143–146 when flags were cleared in pop order, and the
-/// consumer's visits that follow 710–729 ns per message against 1,053–1,062 in pop (publish) order. A
-/// `Vec` behind a mutex that the taker swaps out whole took a third as long per entry there, but cost
-/// the `10 subs exact` scenario about a sixth of its publish rate (two publishers and a polling
-/// consumer on one lock's cache line), so the list stays lock-free.
+/// marks in a row). In `benches/ready_list.rs` (100,000 subscriptions with a message each) a take in
+/// address order costs about two thirds of one in pop order per entry, and so do the consumer's visits
+/// that follow.
+///
+/// The list is lock-free rather than a `Vec` behind a mutex that the taker swaps out whole: that would
+/// be cheaper per entry taken, but it puts every publisher and a polling consumer on one lock's cache
+/// line, which costs the `10 subs exact` scenario (two publishers) about a sixth of its publish rate.
 ///
 /// # Cost
 /// Only subscriptions with a signal pay: after a push one load of their flag (a cache line written
@@ -116,6 +116,20 @@ impl Eq for ReadySignal {}
 
 impl ReadySignal {
     /// A new signal, to attach to subscriptions with [`crate::SubscriptionOptions::ready_signal`].
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::new();
+    /// let sub = broker.subscribe_with("a", SubscriptionOptions::new().ready_signal(&signal))?;
+    /// broker.publish("a", "m")?;
+    ///
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.try_ready(&mut ready), 1);
+    /// assert_eq!(ready, [sub.id()]); // without a `ready_key`, the key is the subscription's id
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -221,6 +235,25 @@ impl ReadySignal {
     }
 
     /// [`ReadySignal::wait_ready`] without waiting: hands out what is on the list now.
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::new();
+    /// let options = |key| SubscriptionOptions::new().ready_signal(&signal).ready_key(key);
+    /// let a = broker.subscribe_with("a", options(0))?;
+    /// let _b = broker.subscribe_with("b", options(1))?;
+    /// broker.publish("a", "1")?;
+    /// broker.publish("a", "2")?;
+    ///
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.try_ready(&mut ready), 1);
+    /// assert_eq!(ready, [0]); // once, however many messages arrived
+    /// assert_eq!(signal.try_ready(&mut ready), 0); // handed out: `a` stays on the caller's own list
+    /// assert_eq!(a.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_ready(&self, out: &mut Vec<u64>) -> usize {
         self.take_ready(out)
     }
@@ -251,7 +284,7 @@ impl ReadySignal {
     }
 
     /// A long list: pops everything into the scratch space first, then clears the flags in address
-    /// order (see the module docs).
+    /// order (see "The list" in [`ReadySignal`]'s docs).
     fn take_in_address_order(&self, out: &mut Vec<u64>) -> usize {
         let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(mark) = self.ready.pop() {
@@ -304,7 +337,7 @@ impl ReadySignal {
 
 /// Loom models of the list itself: a taker that finds the list empty and goes to park is always seen
 /// by the publisher that lists a subscription (the emptiness check must not hide the entry). The flag
-/// half of the protocol, driven through a real subscription, is modelled in `subscription.rs`.
+/// half of the protocol, driven through a real subscription, is modelled in `src/subscription/loom_models.rs`.
 #[cfg(all(test, switchyard_loom))]
 mod loom_models {
     use loom::thread;

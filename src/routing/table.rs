@@ -29,8 +29,8 @@
 //! bump, which is the same freedom a plain publish has when it loaded the table just before the swap.
 //!
 //! A publish that loaded the old table may still push into a subscription that the new table no longer
-//! has. The broker accounts for that message: see `BrokerShared::retire` and the accounting section of
-//! the README.
+//! has. The broker accounts for that message: see `BrokerShared::retire` and "The books" in
+//! `docs/architecture.md`.
 
 use std::sync::Arc;
 

@@ -143,8 +143,8 @@ pub(crate) enum CountIn<'a, T> {
 /// A count that only one handle writes: a [`crate::Publisher`]'s publishes, or the messages it
 /// matched to one subscription.
 ///
-/// A shared counter costs every publish a locked read-modify-write (the shared `matched` was a tenth
-/// of the cross-thread 1→1 hop, measured). Only its handle writes this one (publishing takes
+/// A shared counter would cost every publish a locked read-modify-write on a line other threads
+/// write too, a sizeable share of the cross-thread 1→1 hop. Only its handle writes this one (publishing takes
 /// `&mut Publisher`), so it counts with a plain load and store. Readers add it to the shared count
 /// through [`LiveCounts`].
 #[derive(Debug, Default)]

@@ -129,9 +129,9 @@ pub struct LatencySummary {
     pub max: f64,
 }
 
-/// A point-in-time view of a broker.. `docs/stats-schema.md` describes the JSON.
+/// A point-in-time view of a broker.
 ///
-/// A [`StatsSnapshot`] serialises (serde) to the JSON documented in the README. Fields may be added within
+/// A [`StatsSnapshot`] serialises (serde) to the JSON documented in `docs/stats-schema.md`. Fields may be added within
 /// v1 but never renamed or removed; a breaking change would be `switchyard.stats/v2`.
 ///
 /// The snapshot is generic over its `load` section so the core stays free of the load generator's

@@ -2,11 +2,11 @@
 //!
 //! # Queue
 //! Each subscription owns a bounded lock-free MPMC queue of [`Message`]s per priority (a lane, see
-//! [`crate::message::priority`], `crate::queue::lane`). Any number of publishers push and any number of receivers pop
+//! `src/queue/lane.rs`; the lanes of one subscription, `src/queue/lanes.rs`). Any number of publishers push and any number of receivers pop
 //! without a lock. Nothing is allocated for a queue until its first message: up to a capacity of 1,024
 //! it is then crossbeam's `ArrayQueue`, every slot at once; above that crossbeam's `SegQueue` with an
 //! atomic bound, whose blocks of 31 slots are allocated as it fills and freed as it drains. An idle
-//! subscription therefore costs the same whatever its capacity (see the README's memory figures).
+//! subscription therefore costs the same whatever its capacity (see `docs/memory.md`).
 //!
 //! # Receivers: fan-out and competing consumers
 //! Different subscriptions each get their own copy of a message (a reference-count increment, never a
@@ -19,7 +19,7 @@
 //! both through `crate::sync::waiters::Waiters` (an `event_listener::Event` behind a count of waiters).
 //! The receiver registers *then* checks the queue again, and the publisher pushes *then* checks for
 //! waiters, with a `SeqCst` fence on each side, so a push can never fall between the check and the
-//! park (the fences are asymmetric, see `src/barrier.rs`). A publisher pays one load, and a compiler
+//! park (the fences are asymmetric, see `src/sync/barrier.rs`). A publisher pays one load, and a compiler
 //! fence where Linux's `membarrier` is available, when nobody is parked: no lock, no system call.
 //! `Block` publishers spin briefly (crossbeam's `Backoff`) before they park on the `not_full` side.
 //!

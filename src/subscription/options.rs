@@ -87,7 +87,9 @@ impl SubscriptionOptions {
         self
     }
 
-    /// Makes the subscription joinable (see [`SubscriptionOptions::joinable`](crate::SubscriptionOptions::joinable)).
+    /// Makes the subscription joinable: receivers acknowledge each processed message with
+    /// [`Subscription::done`](crate::Subscription::done), and a join waits until none is left (see
+    /// [`JoinError`](crate::JoinError)).
     pub fn joinable(mut self, joinable: bool) -> Self {
         self.joinable = joinable;
         self

@@ -4,16 +4,16 @@
 //! # Why
 //! The handshake needs a `SeqCst` fence on each side (a store-buffering pattern, see
 //! [`crate::sync::waiters`]). On x86 a fence drains the store buffer, and on the data path the buffer
-//! holds the store that just published a queue slot, whose cache line the other core has: every
-//! push and every `Block` receive waited for that line's transfer. A profile of the 1→1 hop put a
-//! fifth of the publisher's time on the instruction after its fence.
+//! holds the store that just published a queue slot, whose cache line the other core has: with a
+//! fence there, every push and every `Block` receive waits for that line's transfer, about a fifth of
+//! the publisher's time in the 1→1 hop.
 //!
 //! # How
 //! Linux's `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` runs a full memory barrier on every CPU
 //! currently running a thread of this process (an inter-processor interrupt), and a thread that is
 //! not running gets one from its next context switch. So the frequent side ([`light`]) needs only to
 //! keep the compiler from reordering its accesses, and the rare side ([`heavy`]) makes the barrier
-//! happen in every other thread at once. The handshake's argument is unchanged: for each notifier,
+//! happen in every other thread at once. The handshake's argument still holds: for each notifier,
 //! the barrier the waiter forces falls either before the notifier reads the waiter count (which then
 //! sees the waiter's announcement, made before the system call) or after its progress store (which
 //! the waiter's re-check, after the call returns, then sees). This is the technique of liburcu's
@@ -21,7 +21,7 @@
 //!
 //! Where the system call is missing or refused (another OS, an old kernel, a seccomp filter), and
 //! under loom (whose models cannot express a barrier in another thread), both sides are a `SeqCst`
-//! fence, as before. The mode is decided once, when the first broker is made ([`prepare`]) or by
+//! fence. The mode is decided once, when the first broker is made ([`prepare`]) or by
 //! the first call of either side, so both sides always agree on it.
 //!
 //! # What it costs

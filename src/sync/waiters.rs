@@ -3,7 +3,7 @@
 //!
 //! `Event::notify` takes the event's internal mutex on every call, waiters or not (event-listener 5.4).
 //! A publisher notifies after every push and a receiver (under `Block`) after every pop, so calling it
-//! unconditionally put a lock on the data path. [`Waiters::notify_one`] first checks a count of
+//! unconditionally would put a lock on the data path. [`Waiters::notify_one`] first checks a count of
 //! registered waiters and calls into the event only when it is non-zero.
 //!
 //! # Why no wake-up is lost
@@ -25,9 +25,9 @@
 //! # Who pays for the fence
 //! The notifier runs on every message, the waiter only when it is about to park, so the fences are
 //! asymmetric ([`crate::sync::barrier`]): where Linux's `membarrier` is available the notifier's is a
-//! compiler fence and the waiter forces a barrier on every core running this process. Dropping the
-//! data path's two fences (publisher after its push, `Block` receiver after its pop) made the
-//! cross-thread 1→1 hop about 1.15× faster. Async waiters register every time they find nothing, so
+//! compiler fence and the waiter forces a barrier on every core running this process, so the data
+//! path (a publisher after its push, a `Block` receiver after its pop) executes no fence instruction.
+//! Async waiters register every time they find nothing, so
 //! the first one switches its event back to a fence on each side
 //! ([`WaiterCount::announce_async`]); the loom models, which cannot express a barrier in another
 //! thread, check the fence-on-each-side form and the async switch's flags.
@@ -116,8 +116,8 @@ impl WaiterCount {
 /// How long a receiver polls before it parks ([`Waiters::poll_then_wait_for`]).
 ///
 /// Parking and being woken costs each side a system call, and the wake-up itself takes several
-/// microseconds on a virtual machine: at 200,000 messages a second 1→1, p50 latency was the
-/// wake-up. A receiver that polls this long first catches a message that follows within the window
+/// microseconds on a virtual machine: at a few hundred thousand messages a second 1→1, the median
+/// latency would be mostly the wake-up. A receiver that polls this long first catches a message that follows within the window
 /// without either side entering the kernel, and the publisher, finding nobody parked, skips the
 /// notification too. The cost is bounded: a receiver that finds nothing spends this much CPU once
 /// before it parks, and an idle one, parked, spends none. Not under loom, whose models must park.
@@ -189,10 +189,9 @@ impl Waiters {
 
     /// [`Waiters::wait_for`] after polling `check` for up to [`SPIN_BEFORE_PARKING`]: for receivers
     /// (`recv` on one subscription, `wait_ready` on a ready list), whose next message under steady
-    /// traffic is usually microseconds away. Between rounds of polls it yields the core: a pure spin
-    /// cut a 2-publisher, 10-subscription flat-out run on 2 cores from 10–11 M to 1.0–1.5 M messages a
-    /// second (the spinning consumers held the cores their publishers needed); yielding, the same run
-    /// went to 17–18 M. `Block` publishers keep their own back-off and park with [`Waiters::wait_for`].
+    /// traffic is usually microseconds away. Between rounds of polls it yields the core: with more
+    /// polling receivers than cores, a pure spin would hold the cores their publishers need.
+    /// `Block` publishers keep their own back-off and park with [`Waiters::wait_for`].
     pub(crate) fn poll_then_wait_for<T>(
         &self,
         deadline: Option<Instant>,

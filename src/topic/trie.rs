@@ -3,7 +3,7 @@
 //! # Shape
 //! Each node stands for a filter prefix. A node holds
 //! - `children`: exact next levels, keyed by the level text: a slice while there are at most eight,
-//!   then a persistent hash map (a compact HAMT hashed with `foldhash`, in `src/trie/wide.rs`), so a
+//!   then a persistent hash map (a compact HAMT hashed with `foldhash`, in `src/topic/trie/wide.rs`), so a
 //!   level with a million children is looked up in a few steps and is *not* copied when one child
 //!   changes;
 //! - `plus`: the child for a `+` (or `*`) level, kept apart so matching never has to scan siblings;
@@ -28,9 +28,9 @@
 //! 32 bytes) in its parent's children. A node is 56 bytes in the broker's table (72 with a plain `u64`
 //! value) plus its `Arc` header; its one entry, if it has one, lives in it; its children are a slice of
 //! exactly their number, or past eight a hash map of about 35 to 50 bytes a child
-//! (`src/trie/wide.rs`). Before (a `Vec` grown by `push`, every entry list behind its own `Arc`,
-//! `imbl`'s hash map) the filters of `examples/subscription_memory.rs` cost 721 bytes of trie each,
-//! now 337; the example prints what they cost among the other parts of a subscription.
+//! (`src/topic/trie/wide.rs`). The filters of `examples/subscription_memory.rs` cost 337 bytes of
+//! trie each; the example prints what they cost among the other parts of a subscription (see
+//! `docs/memory.md`).
 //!
 //! Filters are validated before they reach the trie ([`crate::topic::validate_filter`]); the trie
 //! assumes well-formed input.
@@ -54,7 +54,7 @@ const FEW_CHILDREN: usize = 8;
 /// Most nodes have a handful of children: a linear scan of a few short strings is faster than
 /// hashing, and a slice of exactly that many costs one small allocation (a `Vec` grown by `push` would
 /// keep room for four). Past [`FEW_CHILDREN`] the children move to a persistent hash map
-/// (`src/trie/wide.rs`), so a level with a million children is neither scanned nor copied whole; it
+/// (`src/topic/trie/wide.rs`), so a level with a million children is neither scanned nor copied whole; it
 /// is boxed, so that the rare wide node does not make every node bigger.
 #[derive(Debug, Clone)]
 enum Children<T> {
@@ -154,7 +154,7 @@ enum Entries<T> {
 ///
 /// A few live in a vector of exactly their number, the fastest to walk when matching. When many
 /// subscriptions share one filter, a vector would be copied whole on every subscribe and unsubscribe,
-/// which made 100,000 subscriptions to one topic take minutes; past [`FEW_ENTRIES`] they move to a
+/// which would make 100,000 subscriptions to one topic take minutes; past [`FEW_ENTRIES`] they move to a
 /// persistent map keyed by id, where an update costs `O(log n)`.
 #[derive(Debug, Clone)]
 enum SharedEntries<T> {

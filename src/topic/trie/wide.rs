@@ -2,10 +2,10 @@
 //! slice.
 //!
 //! # Why not `imbl`'s hash map
-//! It was used here first. Its nodes are fixed-size chunks: 32 slots at the top, and a collision of two
-//! keys in one top slot makes a 16-slot node (about 560 bytes) to hold two to five of them, so a level
-//! of 100 children costs about 15 KB, some 150 bytes per child, where the child's own slot is 24. With
-//! a filter of its own per subscription that was a sixth of an idle subscription's memory.
+//! Its nodes are fixed-size chunks: 32 slots at the top, and a collision of two keys in one top slot
+//! makes a 16-slot node (about 560 bytes) to hold two to five of them, so a level of 100 children
+//! costs about 15 KB, some 150 bytes per child, where the child's own slot is 24. With a filter of its
+//! own per subscription that would be a sixth of an idle subscription's memory.
 //!
 //! # Shape
 //! A hash array mapped trie (Bagwell), in its original compressed form: each node holds a 32-bit map of
