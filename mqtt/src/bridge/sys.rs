@@ -4,7 +4,7 @@
 //! | topic under `$SYS/switchyard/bridges/HOST:PORT/` | payload |
 //! |---|---|
 //! | `connected` | `1` or `0` |
-//! | `last_error` | the last connection error, empty if none |
+//! | `last_error` | the last connection error, `none` if none |
 //! | `connects`, `connection_errors`, `out_forwarded`, `out_dropped`, `in_received`, `in_published`, `in_refused` | decimal counts |
 //! | `stats` | the whole [`crate::BridgeStats`] as JSON |
 
@@ -39,7 +39,8 @@ pub(super) fn messages(stats: &BridgeStats) -> Vec<(String, String)> {
     .collect();
     messages.push((
         format!("{prefix}/last_error"),
-        stats.last_error.clone().unwrap_or_default(),
+        // Not empty: an empty retained payload would clear the topic.
+        stats.last_error.clone().unwrap_or_else(|| "none".into()),
     ));
     if let Ok(json) = serde_json::to_string(stats) {
         messages.push((format!("{prefix}/stats"), json));
