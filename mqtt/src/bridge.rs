@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+    Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
+};
 use serde::{Deserialize, Serialize};
 use switchyard::{
     Broker, DroppedByReason, OverflowPolicy, PublishError, Subscription, SubscriptionOptions,
@@ -18,6 +21,10 @@ use tokio::task::JoinHandle;
 use crate::listener_stats::add_drops;
 use crate::receive::ReadyTurns;
 use crate::session::lock;
+
+mod report;
+mod sys;
+mod url;
 
 /// How a [`Bridge`] connects and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,13 +45,37 @@ pub struct BridgeConfig {
     pub queue_capacity: usize,
     /// What a full out queue does.
     pub policy: OverflowPolicy,
+    /// The user name and password sent in the CONNECT (`mqtt://USER:PASSWORD@HOST:PORT`), if any.
+    pub login: Option<BridgeLogin>,
+    /// How often the bridge publishes its state under `$SYS/switchyard/bridges/HOST:PORT/` in the
+    /// local broker (also at each change of state); `None`, the default: never.
+    pub sys_interval: Option<Duration>,
+}
+
+/// The user name and password a bridge connects with. `Debug` shows the password as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BridgeLogin {
+    /// The user name (not empty).
+    pub user: String,
+    /// The password; empty: none is sent.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BridgeLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeLogin")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 impl BridgeConfig {
     /// Capacity of `rumqttc`'s request channel: messages taken from the out queues and not yet sent.
     pub const CLIENT_CHANNEL: usize = 64;
 
-    /// A bridge to `url` (`mqtt://HOST:PORT`) with no filters yet, QoS 1, queues of 1024, `DropOldest`
+    /// A bridge to `url` (`mqtt://HOST:PORT`, or `mqtt://USER:PASSWORD@HOST:PORT` with the user
+    /// name and password percent-encoded) with no filters yet, QoS 1, queues of 1024, `DropOldest`
     /// (while the remote is away the newest readings are the ones worth keeping).
     ///
     /// # Examples
@@ -53,48 +84,47 @@ impl BridgeConfig {
     ///
     /// let config = BridgeConfig::from_url("mqtt://127.0.0.1:1883").unwrap();
     /// assert_eq!((config.host.as_str(), config.port), ("127.0.0.1", 1883));
+    /// let config = BridgeConfig::from_url("mqtt://bridge:p%40ss@broker.lan:1883").unwrap();
+    /// let login = config.login.unwrap();
+    /// assert_eq!((login.user.as_str(), login.password.as_str()), ("bridge", "p@ss"));
     /// assert!(BridgeConfig::from_url("http://x:1").is_err());
     /// ```
     pub fn from_url(url: &str) -> Result<Self, BridgeError> {
-        let bad = |why: &str| BridgeError::Url {
-            url: url.to_string(),
-            why: why.to_string(),
-        };
-        let rest = url
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| bad("it must start with mqtt://"))?;
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| bad("it must name a port: mqtt://HOST:PORT"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(bad("the host is empty"));
-        }
-        let port = port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
+        let remote = url::parse(url).map_err(|why| BridgeError::Url {
+            url: url::redact(url),
+            why,
+        })?;
         Ok(Self {
-            host: host.to_string(),
-            port,
+            host: remote.host,
+            port: remote.port,
             out_filters: Vec::new(),
             in_filters: Vec::new(),
             client_id: format!("switchyard-bridge-{}", std::process::id()),
             qos: 1,
             queue_capacity: 1024,
             policy: OverflowPolicy::DropOldest,
+            login: remote.login,
+            sys_interval: None,
         })
+    }
+
+    /// `HOST:PORT` (`[HOST]:PORT` for an IPv6 address), without the user name and password.
+    pub fn remote(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
 /// Why a bridge could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BridgeError {
-    /// The remote's URL is not `mqtt://HOST:PORT`.
+    /// The remote's URL is not `mqtt://[USER[:PASSWORD]@]HOST:PORT`.
     #[error("bridge URL `{url}`: {why}")]
     Url {
-        /// The URL given.
+        /// The URL given, its password replaced by `***`.
         url: String,
         /// What is wrong with it.
         why: String,
@@ -141,6 +171,10 @@ pub struct BridgeStats {
     pub connection_errors: u64,
     /// The last connection error, if any.
     pub last_error: Option<String>,
+    /// Whether the remote has acknowledged the in filters on this connection (true with no in
+    /// filters once connected).
+    #[serde(default)]
+    pub in_subscribed: bool,
     /// Local messages handed to the MQTT client for the remote.
     pub out_forwarded: u64,
     /// Local messages not sent because they were echoes of messages that came in.
@@ -215,6 +249,7 @@ impl Echoes {
 #[derive(Debug, Default)]
 struct Counters {
     connected: AtomicBool,
+    in_subscribed: AtomicBool,
     connects: AtomicU64,
     connection_errors: AtomicU64,
     last_error: Mutex<Option<String>>,
@@ -236,6 +271,52 @@ struct BridgeShared {
     came_in: Echoes,
     /// (filter, broker subscription id) of each out filter.
     out_ids: Vec<(String, u64)>,
+    /// The state as a line of text, reported once per change.
+    state: report::StateLine,
+    /// Set when the bridge stops: no `$SYS` round after it.
+    sys_stopped: Mutex<bool>,
+}
+
+impl BridgeShared {
+    fn stats(&self) -> BridgeStats {
+        let c = &self.counters;
+        let mut stats = BridgeStats {
+            remote: self.config.remote(),
+            connected: c.connected.load(Ordering::Relaxed),
+            connects: c.connects.load(Ordering::Relaxed),
+            connection_errors: c.connection_errors.load(Ordering::Relaxed),
+            last_error: lock(&c.last_error).clone(),
+            in_subscribed: c.in_subscribed.load(Ordering::Relaxed),
+            out_forwarded: c.out_forwarded.load(Ordering::Relaxed),
+            out_loop_skipped: c.out_loop_skipped.load(Ordering::Relaxed),
+            in_filters: self.config.in_filters.clone(),
+            in_received: c.in_received.load(Ordering::Relaxed),
+            in_published: c.in_published.load(Ordering::Relaxed),
+            in_refused: c.in_refused.load(Ordering::Relaxed),
+            in_loop_skipped: c.in_loop_skipped.load(Ordering::Relaxed),
+            ..BridgeStats::default()
+        };
+        for (filter, id) in &self.out_ids {
+            let Some(sub) = self.broker.subscription_stats(*id) else {
+                continue;
+            };
+            let d = sub.dropped_by_reason;
+            add_drops(&mut stats.out_dropped_by_reason, &d);
+            stats.out_filters.push(BridgeOutFilterStats {
+                filter: filter.clone(),
+                id: *id,
+                depth: sub.depth,
+                dropped_by_reason: d,
+            });
+        }
+        stats
+    }
+
+    /// A line for the state reporter: `bridge to HOST:PORT: WHAT`.
+    fn set_state(&self, what: impl std::fmt::Display) {
+        self.state
+            .set(format!("bridge to {}: {what}", self.config.remote()));
+    }
 }
 
 /// A running bridge to an existing MQTT broker: chosen topics go out to it, chosen topics come in
@@ -251,13 +332,21 @@ struct BridgeShared {
 /// and then drops by its policy, counted by reason in the broker's stats and in [`BridgeStats`].
 ///
 /// # In (remote to local)
-/// The client subscribes to the in filters on the remote broker (again after every reconnect: the
-/// bridge uses a clean session) and publishes what arrives into the local broker. A topic the local
-/// broker refuses (a `*` level, say) is counted as `refused`.
+/// The client subscribes to the in filters on the remote broker and publishes what arrives into the
+/// local broker. A topic the local broker refuses (a `*` level, say) is counted as `refused`.
 ///
 /// # Reconnecting
 /// A lost or refused connection is retried with exponential back-off from 100 ms to 5 s, reset by a
-/// successful CONNACK. QoS 1 messages `rumqttc` had in flight are sent again after the reconnect.
+/// successful CONNACK. The bridge uses a clean session, so after every CONNACK it subscribes to the in
+/// filters again, ahead of any publish waiting to go out: a full out direction never holds the
+/// subscribe back ([`BridgeStats::in_subscribed`] says when the remote has acknowledged it). QoS 1
+/// publishes that were in flight or waiting in `rumqttc` when the connection was lost are sent again
+/// after the subscribe (at least once: the remote may get some twice).
+///
+/// # Watching it
+/// [`Bridge::stats`] at any time; [`Bridge::report_changes`] for a line of text at each change of
+/// state (once per change of error, not once per retry); with [`BridgeConfig::sys_interval`], the state
+/// under `$SYS/switchyard/bridges/HOST:PORT/` in the local broker.
 ///
 /// # Loop prevention
 /// MQTT 3.1.1 has no "no local" subscription option, so a topic that is both bridged out and bridged
@@ -295,8 +384,7 @@ pub struct Bridge {
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bridge")
-            .field("remote", &self.shared.config.host)
-            .field("port", &self.shared.config.port)
+            .field("remote", &self.shared.config.remote())
             .finish_non_exhaustive()
     }
 }
@@ -350,6 +438,8 @@ impl Bridge {
             counters: Counters::default(),
             sent_out: Echoes::new(echo_capacity),
             came_in: Echoes::new(echo_capacity),
+            state: report::StateLine::default(),
+            sys_stopped: Mutex::new(false),
         });
         let mut options = MqttOptions::new(
             shared.config.client_id.clone(),
@@ -358,8 +448,11 @@ impl Bridge {
         );
         options.set_keep_alive(Duration::from_secs(30));
         options.set_clean_session(true);
+        if let Some(login) = &shared.config.login {
+            options.set_credentials(login.user.clone(), login.password.clone());
+        }
         let (client, events) = AsyncClient::new(options, BridgeConfig::CLIENT_CHANNEL);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(run_in(shared.clone(), client.clone(), events, qos)),
             tokio::spawn(run_out(
                 shared.clone(),
@@ -369,41 +462,34 @@ impl Bridge {
                 qos,
             )),
         ];
+        if let Some(interval) = shared.config.sys_interval {
+            tasks.push(tokio::spawn(sys::publish_every(interval, shared.clone())));
+        }
         Ok(Self { shared, tasks })
     }
 
     /// The bridge's counters now.
     pub fn stats(&self) -> BridgeStats {
-        let c = &self.shared.counters;
-        let mut stats = BridgeStats {
-            remote: format!("{}:{}", self.shared.config.host, self.shared.config.port),
-            connected: c.connected.load(Ordering::Relaxed),
-            connects: c.connects.load(Ordering::Relaxed),
-            connection_errors: c.connection_errors.load(Ordering::Relaxed),
-            last_error: lock(&c.last_error).clone(),
-            out_forwarded: c.out_forwarded.load(Ordering::Relaxed),
-            out_loop_skipped: c.out_loop_skipped.load(Ordering::Relaxed),
-            in_filters: self.shared.config.in_filters.clone(),
-            in_received: c.in_received.load(Ordering::Relaxed),
-            in_published: c.in_published.load(Ordering::Relaxed),
-            in_refused: c.in_refused.load(Ordering::Relaxed),
-            in_loop_skipped: c.in_loop_skipped.load(Ordering::Relaxed),
-            ..BridgeStats::default()
-        };
-        for (filter, id) in &self.shared.out_ids {
-            let Some(sub) = self.shared.broker.subscription_stats(*id) else {
-                continue;
-            };
-            let d = sub.dropped_by_reason;
-            add_drops(&mut stats.out_dropped_by_reason, &d);
-            stats.out_filters.push(BridgeOutFilterStats {
-                filter: filter.clone(),
-                id: *id,
-                depth: sub.depth,
-                dropped_by_reason: d,
-            });
-        }
-        stats
+        self.shared.stats()
+    }
+
+    /// Calls `report` with a line of text (`bridge to HOST:PORT: connected`, `bridge to HOST:PORT:
+    /// cannot connect: ...`) now and at each change of the bridge's state: once per change, not once
+    /// per retry. `report` runs on the bridge's task: keep it short (`eprintln!`, say).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # use switchyard_mqtt::{Bridge, BridgeConfig};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let broker = switchyard::Broker::new();
+    /// # let mut config = BridgeConfig::from_url("mqtt://127.0.0.1:1883").unwrap();
+    /// # config.in_filters.push("commands/#".into());
+    /// let bridge = Bridge::start(&broker, config).unwrap();
+    /// bridge.report_changes(|line| eprintln!("{line}"));
+    /// # });
+    /// ```
+    pub fn report_changes(&self, report: impl Fn(&str) + Send + Sync + 'static) {
+        self.shared.state.report_to(Box::new(report));
     }
 }
 
@@ -411,6 +497,9 @@ impl Drop for Bridge {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if self.shared.config.sys_interval.is_some() {
+            sys::clear(&self.shared);
         }
     }
 }
@@ -421,52 +510,122 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Drives the MQTT client: connects, reconnects with back-off, subscribes the in filters after each
 /// CONNACK, and publishes what arrives into the local broker.
-async fn run_in(shared: Arc<BridgeShared>, client: AsyncClient, mut events: EventLoop, qos: QoS) {
+///
+/// The subscribe never waits in `rumqttc`'s request channel, which the out direction may keep full:
+/// it goes to the front of the event loop's `pending` queue, which the event loop sends before
+/// anything from the channel. Publishes that were in flight or in the channel when a connection was
+/// lost are kept across the reconnect (with a clean session `rumqttc` would forget them) and sent
+/// again after the subscribe.
+///
+/// `_open` is a handle of the client, so that the request channel stays open if the out direction
+/// ends.
+async fn run_in(shared: Arc<BridgeShared>, _open: AsyncClient, mut events: EventLoop, qos: QoS) {
     let c = &shared.counters;
     let mut backoff = BACKOFF_MIN;
+    // Publishes not acknowledged on a lost connection, to send again on the next one.
+    let mut unsent: Vec<Request> = Vec::new();
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 c.connected.store(true, Ordering::Relaxed);
                 c.connects.fetch_add(1, Ordering::Relaxed);
                 backoff = BACKOFF_MIN;
-                if !shared.config.in_filters.is_empty() {
-                    let filters = shared
-                        .config
-                        .in_filters
-                        .iter()
-                        .map(|f| SubscribeFilter::new(f.clone(), qos));
-                    if let Err(e) = client.try_subscribe_many(filters) {
-                        *lock(&c.last_error) = Some(format!("subscribing the in filters: {e}"));
+                events.pending.clear(); // a clean session: nothing to resume (taken into `unsent`)
+                events.pending.extend(unsent.drain(..));
+                let subscribe = in_subscribe(&shared.config.in_filters, qos);
+                c.in_subscribed
+                    .store(subscribe.is_none(), Ordering::Relaxed);
+                match subscribe {
+                    Some(subscribe) => {
+                        events.pending.push_front(Request::Subscribe(subscribe));
+                        shared.set_state("connected");
                     }
+                    None => shared.set_state("connected"),
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused: Vec<&str> = ack
+                    .return_codes
+                    .iter()
+                    .zip(&shared.config.in_filters)
+                    .filter(|(code, _)| matches!(code, SubscribeReasonCode::Failure))
+                    .map(|(_, filter)| filter.as_str())
+                    .collect();
+                if refused.is_empty() {
+                    c.in_subscribed.store(true, Ordering::Relaxed);
+                    shared.set_state("connected and subscribed to the in filters");
+                } else {
+                    let why = format!("the remote refused the in filters {refused:?}");
+                    *lock(&c.last_error) = Some(why.clone());
+                    shared.set_state(format!("connected; {why}"));
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                c.in_received.fetch_add(1, Ordering::Relaxed);
-                if shared.sent_out.take(&publish.topic, &publish.payload) {
-                    c.in_loop_skipped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                shared
-                    .came_in
-                    .expect(&shared.config.out_filters, &publish.topic, &publish.payload);
-                match shared.broker.publish(&publish.topic, publish.payload) {
-                    Ok(_) => c.in_published.fetch_add(1, Ordering::Relaxed),
-                    Err(PublishError::InvalidTopic(_) | PublishError::RetainedFull { .. }) => {
-                        c.in_refused.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
+                publish_in(&shared, &publish.topic, publish.payload);
             }
             Ok(_) => {}
             Err(e) => {
                 c.connected.store(false, Ordering::Relaxed);
+                c.in_subscribed.store(false, Ordering::Relaxed);
                 c.connection_errors.fetch_add(1, Ordering::Relaxed);
-                *lock(&c.last_error) = Some(e.to_string());
+                let why = connection_error(&e, shared.config.login.is_some());
+                shared.set_state(format_args!(
+                    "cannot connect: {why}; retrying every {} s at most",
+                    BACKOFF_MAX.as_secs()
+                ));
+                *lock(&c.last_error) = Some(why);
+                unsent.extend(
+                    events
+                        .pending
+                        .drain(..)
+                        .filter(|r| matches!(r, Request::Publish(_))),
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
+}
+
+/// What went wrong, with the fix when the remote wants a user name and password that were not given.
+fn connection_error(e: &ConnectionError, login_given: bool) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+        ) if !login_given => format!(
+            "{e} (give the user name and password in the URL: mqtt://USER:PASSWORD@HOST:PORT)"
+        ),
+        _ => e.to_string(),
+    }
+}
+
+/// The SUBSCRIBE of the in filters, or None without in filters.
+fn in_subscribe(filters: &[String], qos: QoS) -> Option<Subscribe> {
+    if filters.is_empty() {
+        return None;
+    }
+    Some(Subscribe::new_many(
+        filters.iter().map(|f| SubscribeFilter::new(f.clone(), qos)),
+    ))
+}
+
+/// A message from the remote: skipped if it is the echo of one sent out, else published locally.
+fn publish_in(shared: &BridgeShared, topic: &str, payload: Bytes) {
+    let c = &shared.counters;
+    c.in_received.fetch_add(1, Ordering::Relaxed);
+    if shared.sent_out.take(topic, &payload) {
+        c.in_loop_skipped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    shared
+        .came_in
+        .expect(&shared.config.out_filters, topic, &payload);
+    match shared.broker.publish(topic, payload) {
+        Ok(_) => c.in_published.fetch_add(1, Ordering::Relaxed),
+        Err(PublishError::InvalidTopic(_) | PublishError::RetainedFull { .. }) => {
+            c.in_refused.fetch_add(1, Ordering::Relaxed)
+        }
+    };
 }
 
 /// Takes messages from the out subscriptions and hands them to the MQTT client; waits while the

@@ -39,7 +39,9 @@ mod session;
 mod shared;
 mod sys;
 
-pub use bridge::{Bridge, BridgeConfig, BridgeError, BridgeOutFilterStats, BridgeStats};
+pub use bridge::{
+    Bridge, BridgeConfig, BridgeError, BridgeLogin, BridgeOutFilterStats, BridgeStats,
+};
 pub use config::{ConfigError, MqttConfig};
 pub use frame::{DecodeError, decode, decode_first};
 pub use listener_stats::{

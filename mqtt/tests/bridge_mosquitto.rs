@@ -3,78 +3,15 @@
 //! out queue drops by policy, counted, and the bridge reconnects when it is back.
 //! `scripts/test.sh` installs mosquitto; a missing binary fails these tests.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod bridge_common;
+
 use std::time::{Duration, Instant};
 
+use bridge_common::{Mosquitto, WAIT, config, free_port, wait_for};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use switchyard::{Broker, OverflowPolicy};
-use switchyard_mqtt::{Bridge, BridgeConfig, BridgeStats};
+use switchyard_mqtt::Bridge;
 use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A Mosquitto of our own, killed (by its pid) when dropped.
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn mosquitto_binary() -> PathBuf {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("mosquitto"))
-}
-
-impl Mosquitto {
-    fn start(port: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto runs (scripts/test.sh installs it)");
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A client of the remote Mosquitto, subscribed to `filter` (SUBACK awaited).
 async fn remote_client(port: u16, id: &str, filter: Option<&str>) -> (AsyncClient, EventLoop) {
@@ -105,25 +42,6 @@ async fn next_publish(events: &mut EventLoop, within: Duration) -> Option<(Strin
     })
     .await
     .ok()
-}
-
-async fn wait_for(bridge: &Bridge, what: &str, done: impl Fn(&BridgeStats) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done(&bridge.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}",
-            bridge.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn config(port: u16, out: &[&str], inward: &[&str]) -> BridgeConfig {
-    let mut config = BridgeConfig::from_url(&format!("mqtt://127.0.0.1:{port}")).unwrap();
-    config.out_filters = out.iter().map(|f| f.to_string()).collect();
-    config.in_filters = inward.iter().map(|f| f.to_string()).collect();
-    config
 }
 
 /// Publishes `topic` on the remote every 100 ms until `local` receives one (the bridge's remote

@@ -44,7 +44,7 @@ pub struct MqttListenArgs {
     #[arg(long, value_name = "BYTES", default_value_t = MqttConfig::default().max_packet_size,
           value_parser = clap::value_parser!(u32).range(16..).map(|n| n as usize))]
     pub mqtt_max_packet: usize,
-    /// How often `$SYS/switchyard/...` stats topics are published.
+    /// How often `$SYS/switchyard/...` stats topics (the listener's and the bridge's) are published.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
     pub sys_interval: Duration,
 }
@@ -95,8 +95,9 @@ fn parse_client_policy(s: &str) -> Result<OverflowPolicy, String> {
 /// dashboard --mqtt`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct BridgeArgs {
-    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT): reconnects with back-off, and
-    /// never loops a message that comes back.
+    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT, or mqtt://USER:PASSWORD@HOST:PORT
+    /// percent-encoded; other local users can see a password in the process list): reconnects with
+    /// back-off, and never loops a message that comes back.
     #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
     pub bridge: Option<BridgeConfig>,
     /// Local messages matching FILTER go out to the bridged broker (repeatable).
@@ -136,6 +137,8 @@ fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {
 pub struct MqttListener {
     server: MqttServer,
     runtime: tokio::runtime::Runtime,
+    /// The listener's `$SYS` interval, which its bridges use too.
+    sys_interval: Option<Duration>,
 }
 
 impl MqttListener {
@@ -147,10 +150,15 @@ impl MqttListener {
             .enable_all()
             .build()
             .context("starting the MQTT runtime")?;
+        let sys_interval = config.sys_interval;
         let server = runtime
             .block_on(MqttServer::bind(addr, broker.clone(), config))
             .with_context(|| format!("MQTT on {addr}"))?;
-        Ok(Self { server, runtime })
+        Ok(Self {
+            server,
+            runtime,
+            sys_interval,
+        })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -163,8 +171,14 @@ impl MqttListener {
         self.server.stats()
     }
 
-    /// Starts a bridge on the listener's runtime; it stops when dropped.
-    pub fn start_bridge(&self, broker: &Broker, config: BridgeConfig) -> anyhow::Result<Bridge> {
+    /// Starts a bridge on the listener's runtime, publishing its `$SYS` topics at the listener's
+    /// interval; it stops when dropped.
+    pub fn start_bridge(
+        &self,
+        broker: &Broker,
+        mut config: BridgeConfig,
+    ) -> anyhow::Result<Bridge> {
+        config.sys_interval = self.sys_interval;
         let _guard = self.runtime.enter();
         Ok(Bridge::start(broker, config)?)
     }

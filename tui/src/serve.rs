@@ -78,6 +78,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "switchyard serve: bridging to {}",
             bridge.stats().remote
         )?;
+        // Connected, or why not: once per change, not once per retry.
+        bridge.report_changes(|line| eprintln!("switchyard serve: {line}"));
     }
     out.flush()?;
     let _ = stop_rx.recv();

@@ -109,10 +109,10 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
     ];
     for bridge in &app.observed().bridges {
         let dropped = bridge.out_dropped_by_reason.total();
-        let state = if bridge.connected {
-            Span::styled("up", th.delivered())
-        } else {
-            Span::styled("DOWN", th.dropped())
+        let state = match (&bridge.last_error, bridge.connected) {
+            (_, true) => Span::styled("up", th.delivered()),
+            (Some(why), false) => Span::styled(format!("DOWN ({})", printable(why)), th.dropped()),
+            (None, false) => Span::styled("DOWN", th.dropped()),
         };
         title.extend([
             Span::styled(format!("bridge {} ", bridge.remote), th.accent()),
@@ -132,6 +132,13 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
         ]);
     }
     title
+}
+
+/// `text` with its control characters shown as `·`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '·' } else { c })
+        .collect()
 }
 
 /// One client's row: the id, then the first `numeric` of the other columns.
