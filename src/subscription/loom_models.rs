@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use loom::thread;
 
+use super::core::SubscriptionCore;
 use super::*;
-use crate::topic::Topic;
+use crate::message::Message;
+use crate::queue::ready::ReadySignal;
+use crate::topic::{Filter, Topic};
 
 fn core(signal: Option<&Arc<ReadySignal>>) -> Arc<SubscriptionCore> {
     let mut options = SubscriptionOptions::new().capacity(1);
