@@ -71,11 +71,14 @@ fn connected(addr: SocketAddr, id: &str) -> (TcpStream, BytesMut) {
 }
 
 /// Subscribes and unsubscribes `PAIRS` filters per round until `stop`, reading the answers of each
-/// round before the next.
+/// round before the next (and none once stopped: the connection just goes).
 fn churn(addr: SocketAddr, id: &str, stop: Arc<AtomicBool>) {
     let (mut stream, mut buf) = connected(addr, id);
-    while !stop.load(Ordering::Relaxed) {
+    loop {
         for i in 0..PAIRS {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             // Matches one retained message; replaying it walks the whole store.
             let filter = format!("fill/{i}");
             let mut subscribe = Subscribe::new(&filter, QoS::AtMostOnce);
