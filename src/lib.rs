@@ -78,7 +78,8 @@ pub use subscription::{
 };
 pub use topic::trie::Trie;
 pub use topic::{
-    Filter, Topic, TopicError, TopicLimits, filter_matches, validate_filter, validate_topic,
+    Filter, Topic, TopicError, TopicLimits, TopicSyntax, filter_matches, filter_matches_with,
+    validate_filter, validate_topic,
 };
 
 /// The library guide (`docs/library.md`): each feature with an example, compiled and run as a

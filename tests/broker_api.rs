@@ -45,6 +45,7 @@ fn publishing_to_a_wildcard_or_over_limit_topic_is_an_error_and_not_counted() {
     let broker = Broker::with_limits(TopicLimits {
         max_bytes: 16,
         max_levels: 3,
+        ..TopicLimits::default()
     });
     let _all = broker.subscribe("#").unwrap();
     assert!(matches!(
@@ -244,6 +245,7 @@ fn filters_as_deep_as_any_limits_allow_work_on_a_default_thread_stack_and_deeper
             let broker = Broker::with_limits(TopicLimits {
                 max_bytes: 1 << 20,
                 max_levels: 100_000,
+                ..TopicLimits::default()
             });
             let exact = vec!["a"; deepest].join("/");
             let pluses = vec!["+"; deepest].join("/");

@@ -24,9 +24,15 @@ pub struct MqttConfig {
     /// The largest packet a client may send, in bytes of remaining length; a larger one closes the
     /// connection (reason `too_large`).
     pub max_packet_size: usize,
-    /// Connections served at once; a CONNECT beyond it is refused with return code 3 (server
-    /// unavailable).
+    /// Connections served at once (past their CONNECT); a CONNECT beyond it is refused with return
+    /// code 3 (server unavailable). Connections that have not sent CONNECT yet do not count here: they
+    /// have their own bound, [`MqttConfig::max_pending_connects`].
     pub max_connections: usize,
+    /// Connections accepted that have not sent CONNECT yet. One more closes the oldest of them (counted
+    /// as `pending_limit`): a legitimate client sends CONNECT at once, so sockets left idle by a buggy
+    /// or hostile peer cannot crowd it out, nor hold more than this many file descriptors for longer
+    /// than [`MqttConfig::connect_timeout`].
+    pub max_pending_connects: usize,
     /// Sessions kept at once (connected clients and persistent sessions whose client is away); a
     /// CONNECT that would start one more is refused with return code 3.
     pub max_sessions: usize,
@@ -42,7 +48,8 @@ pub struct MqttConfig {
     /// What a full client queue does. `Block` is refused: a publisher on another connection would
     /// wait for a slow client.
     pub policy: OverflowPolicy,
-    /// How long a new connection has to send its CONNECT.
+    /// How long a new connection has to send its CONNECT (counted as `connect_timeout` when it does
+    /// not).
     pub connect_timeout: Duration,
     /// How often `$SYS/switchyard/...` topics are published (retained); `None` turns them off.
     pub sys_interval: Option<Duration>,
@@ -53,12 +60,13 @@ impl Default for MqttConfig {
         Self {
             max_packet_size: 1 << 20,
             max_connections: 10_000,
+            max_pending_connects: 128,
             max_sessions: 100_000,
             max_subscriptions: 1_000,
             max_inflight: 64,
             queue_capacity: 1024,
             policy: OverflowPolicy::DropNewest,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
             sys_interval: Some(Duration::from_secs(10)),
         }
     }
@@ -90,6 +98,12 @@ impl MqttConfig {
     /// Sets [`MqttConfig::max_connections`].
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections;
+        self
+    }
+
+    /// Sets [`MqttConfig::max_pending_connects`].
+    pub fn max_pending_connects(mut self, connections: usize) -> Self {
+        self.max_pending_connects = connections;
         self
     }
 
@@ -140,6 +154,7 @@ impl MqttConfig {
         for (name, value) in [
             ("max_packet_size", self.max_packet_size),
             ("max_connections", self.max_connections),
+            ("max_pending_connects", self.max_pending_connects),
             ("max_sessions", self.max_sessions),
             ("max_subscriptions", self.max_subscriptions),
             ("max_inflight", self.max_inflight),

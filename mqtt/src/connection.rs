@@ -30,7 +30,9 @@ use rumqttc::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
 };
-use switchyard::{Delivery, PublishError, PublishOptions, RecvError, SubscriptionOptions, Topic};
+use switchyard::{
+    Delivery, PublishError, PublishOptions, RecvError, SubscriptionOptions, Topic, validate_topic,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
@@ -39,6 +41,7 @@ use tokio::time::Instant;
 
 use crate::frame::{DecodeError, decode, decode_first};
 use crate::listener_stats::CloseReason;
+use crate::pending::PendingTicket;
 use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
 use crate::shared::ServerShared;
 
@@ -49,18 +52,22 @@ pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 pub(crate) async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
+    pending: PendingTicket,
     shared: Arc<ServerShared>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let reason = Connection {
+    let mut connection = Connection {
         shared: shared.clone(),
         // Small to start: an idle connection should cost little; both grow with traffic.
         inbuf: BytesMut::with_capacity(1024),
         out: BytesMut::new(),
+        counted_connected: false,
+    };
+    let reason = connection.run(&mut stream, peer, pending, shutdown).await;
+    if connection.counted_connected {
+        shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
     }
-    .run(&mut stream, peer, shutdown)
-    .await;
     shared.counters.count_close(reason);
     shared.counters.open.fetch_sub(1, Ordering::Relaxed);
 }
@@ -81,6 +88,9 @@ struct Connection {
     shared: Arc<ServerShared>,
     inbuf: BytesMut,
     out: BytesMut,
+    /// Whether this connection counts in `ServerCounters::connected` (it got past CONNECT's checks
+    /// far enough to be counted against `max_connections`).
+    counted_connected: bool,
 }
 
 impl Connection {
@@ -88,21 +98,38 @@ impl Connection {
         &mut self,
         stream: &mut TcpStream,
         peer: SocketAddr,
+        mut pending: PendingTicket,
         mut shutdown: watch::Receiver<bool>,
     ) -> CloseReason {
         let connect_timeout = self.shared.config.connect_timeout;
-        let connect = match tokio::time::timeout(connect_timeout, self.read_connect(stream)).await {
-            Err(_) => return CloseReason::ConnectTimeout,
-            Ok(Err(reason)) => return reason,
-            Ok(Ok(connect)) => connect,
+        let read = tokio::select! {
+            biased;
+            // Closed to make room (`crate::pending`): the sender fired, or was dropped with it.
+            _ = &mut pending.evicted => Err(CloseReason::PendingLimit),
+            read = tokio::time::timeout(connect_timeout, self.read_connect(stream)) => {
+                read.unwrap_or(Err(CloseReason::ConnectTimeout))
+            }
+        };
+        self.shared.pending.leave(pending.ticket);
+        let connect = match read {
+            Err(reason) => return reason,
+            Ok(connect) => connect,
         };
         if connect.protocol != Protocol::V4 {
             return self
                 .refuse(stream, ConnectReturnCode::RefusedProtocolVersion)
                 .await;
         }
-        let open = self.shared.counters.open.load(Ordering::Relaxed);
-        if open > self.shared.config.max_connections as u64 {
+        // Only connections past CONNECT count here: those still waiting for theirs have their own
+        // bound (`crate::pending`), so they cannot crowd a legitimate client out.
+        let connected = self
+            .shared
+            .counters
+            .connected
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        self.counted_connected = true;
+        if connected > self.shared.config.max_connections as u64 {
             return self
                 .refuse(stream, ConnectReturnCode::ServiceUnavailable)
                 .await;
@@ -234,7 +261,14 @@ impl Connection {
                             .counters
                             .packets_in
                             .fetch_add(1, Ordering::Relaxed);
-                        if let Err(reason) = self.handle(packet, opened) {
+                        let handled = match packet {
+                            Packet::Subscribe(subscribe) => {
+                                self.subscribe_all(subscribe, opened).await;
+                                Ok(())
+                            }
+                            packet => self.handle(packet, opened),
+                        };
+                        if let Err(reason) = handled {
                             return reason;
                         }
                     }
@@ -374,15 +408,8 @@ impl Connection {
                 session.incoming_qos2.remove(&rel.pkid);
                 self.put(Packet::PubComp(PubComp::new(rel.pkid)));
             }
-            Packet::Subscribe(subscribe) => {
-                let codes = subscribe
-                    .filters
-                    .iter()
-                    .map(|f| self.subscribe(session, &opened.info.client_id, &f.path, f.qos))
-                    .collect();
-                opened.info.set_subscriptions(session);
-                self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
-            }
+            // Answered by `subscribe_all`, which the read loop awaits.
+            Packet::Subscribe(_) => {}
             Packet::Unsubscribe(unsubscribe) => {
                 // Dropping a handle unsubscribes it; what it still queued is counted `unsubscribed`.
                 session
@@ -403,48 +430,96 @@ impl Connection {
         Ok(())
     }
 
-    /// One filter of a SUBSCRIBE: the granted QoS, or `Failure` (0x80) when the broker refuses it.
-    fn subscribe(
-        &self,
-        session: &mut Session,
-        client_id: &str,
-        filter: &str,
-        qos: QoS,
-    ) -> SubscribeReasonCode {
-        // Section 3.8.4: the same filter again replaces the subscription; its queue is kept.
-        if let Some(existing) = session
-            .subscriptions
-            .iter_mut()
-            .find(|s| s.filter == filter)
-        {
-            existing.qos = qos;
-            return SubscribeReasonCode::Success(qos);
-        }
+    /// Answers a SUBSCRIBE: each filter granted its QoS, or `Failure` (0x80) when the broker refuses it
+    /// or the client holds [`crate::MqttConfig::max_subscriptions`] already.
+    ///
+    /// A new broker subscription replays the retained messages its filter matches, a walk of the whole
+    /// retained store under its mutex (`switchyard`'s retained module); with a full store and a client
+    /// that subscribes in a loop, that walk on the runtime's workers stalled every other connection
+    /// (PINGREQ answered after seconds). So the subscriptions are made on tokio's blocking pool, and
+    /// this connection waits for them without holding a worker; its own later packets wait their turn,
+    /// as MQTT asks (section 4.6).
+    async fn subscribe_all(&mut self, subscribe: rumqttc::Subscribe, opened: &mut OpenedSession) {
+        let session = &mut opened.session;
         let config = &self.shared.config;
-        if session.subscriptions.len() >= config.max_subscriptions {
-            return SubscribeReasonCode::Failure;
-        }
-        let options = SubscriptionOptions::new()
-            .capacity(config.queue_capacity)
-            .policy(config.policy)
-            .name(format!("mqtt/{client_id}/{filter}"))
-            .receive_retained(true)
-            .ready_signal(session.turns.signal());
-        match self.shared.broker.subscribe_with(filter, options) {
-            Ok(receiver) => {
-                session.subscriptions.push(ClientSubscription {
-                    filter: filter.to_string(),
-                    qos,
-                    receiver,
-                });
-                SubscribeReasonCode::Success(qos)
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        // (index in `codes`, filter, QoS) of the subscriptions to make.
+        let mut new: Vec<(usize, String, QoS)> = Vec::new();
+        for f in subscribe.filters {
+            // Section 3.8.4: the same filter again replaces the subscription; its queue is kept.
+            if let Some(existing) = session
+                .subscriptions
+                .iter_mut()
+                .find(|s| s.filter == f.path)
+            {
+                existing.qos = f.qos;
+            } else if let Some(again) = new.iter_mut().find(|(_, filter, _)| *filter == f.path) {
+                // Twice in one packet: one subscription, the later QoS.
+                again.2 = f.qos;
+                codes[again.0] = SubscribeReasonCode::Success(f.qos);
+            } else if session.subscriptions.len() + new.len() >= config.max_subscriptions {
+                codes.push(SubscribeReasonCode::Failure);
+                continue;
+            } else {
+                new.push((codes.len(), f.path, f.qos));
             }
-            Err(_) => SubscribeReasonCode::Failure,
+            codes.push(SubscribeReasonCode::Success(f.qos));
         }
+        if !new.is_empty() {
+            let broker = self.shared.broker.clone();
+            let base = SubscriptionOptions::new()
+                .capacity(config.queue_capacity)
+                .policy(config.policy)
+                .receive_retained(true)
+                .ready_signal(session.turns.signal());
+            let client_id = opened.info.client_id.clone();
+            let indices: Vec<usize> = new.iter().map(|(index, ..)| *index).collect();
+            let made = tokio::task::spawn_blocking(move || {
+                new.into_iter()
+                    .map(|(index, filter, qos)| {
+                        let options = base.clone().name(format!("mqtt/{client_id}/{filter}"));
+                        let made = broker.subscribe_with(&filter, options);
+                        (index, filter, qos, made)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            // The closure does not panic (a broker refusal is an `Err`); were it to, its filters are
+            // refused rather than taking the connection down.
+            let Ok(made) = made else {
+                for index in indices {
+                    codes[index] = SubscribeReasonCode::Failure;
+                }
+                opened.info.set_subscriptions(session);
+                self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
+                return;
+            };
+            for (index, filter, qos, made) in made {
+                match made {
+                    Ok(receiver) => session.subscriptions.push(ClientSubscription {
+                        filter,
+                        qos,
+                        receiver,
+                    }),
+                    Err(_) => codes[index] = SubscribeReasonCode::Failure,
+                }
+            }
+        }
+        opened.info.set_subscriptions(session);
+        self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
     }
 
     /// Publishes a client's message to the broker. A topic the broker refuses is a protocol error.
+    ///
+    /// A valid topic beginning with `$` is not published (nor retained): those topics are the
+    /// server's own (`$SYS/...`), and clients may not publish under them (MQTT 3.1.1 section 4.7.2:
+    /// the server should prevent clients from using them to exchange messages; Mosquitto denies it).
+    /// The message is dropped and counted ([`crate::MqttStats::dollar_topic_refused`]); the caller still
+    /// acknowledges a QoS 1/2 publish as usual, since MQTT 3.1.1 has no negative acknowledgement.
     fn publish(&self, publish: Publish) -> Handled {
+        if self.refuse_dollar_topic(&publish.topic)? {
+            return Ok(());
+        }
         let options = PublishOptions::new()
             .retain(publish.retain)
             .tag(qos_tag(publish.qos));
@@ -465,7 +540,27 @@ impl Connection {
         }
     }
 
+    /// Whether `topic` is a valid topic under `$`, which a client may not publish to (counted); an
+    /// invalid topic under `$` is a protocol error as any invalid topic is.
+    fn refuse_dollar_topic(&self, topic: &str) -> Result<bool, CloseReason> {
+        if !topic.starts_with('$') {
+            return Ok(false);
+        }
+        if validate_topic(topic, &self.shared.broker.limits()).is_err() {
+            return Err(CloseReason::ProtocolError);
+        }
+        self.shared
+            .counters
+            .dollar_topic_refused
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Publishes the client's will; a will under `$` is refused like any publish there.
     fn publish_will(&self, will: &LastWill) {
+        if self.refuse_dollar_topic(&will.topic) != Ok(false) {
+            return;
+        }
         let options = PublishOptions::new()
             .retain(will.retain)
             .tag(qos_tag(will.qos));

@@ -33,6 +33,7 @@ mod config;
 mod connection;
 mod frame;
 mod listener_stats;
+mod pending;
 mod receive;
 mod server;
 mod session;

@@ -30,6 +30,10 @@ pub enum CloseReason {
     Refused,
     /// No CONNECT within [`crate::MqttConfig::connect_timeout`].
     ConnectTimeout,
+    /// Closed before its CONNECT arrived to make room: the oldest of more than
+    /// [`crate::MqttConfig::max_pending_connects`] connections that had not sent one, or the oldest of
+    /// them when accepting ran out of file descriptors.
+    PendingLimit,
     /// A new connection with the same client id took the session over.
     TakenOver,
     /// Reading or writing the socket failed.
@@ -40,7 +44,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in the order of [`ClosedByReason`]'s fields.
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::Disconnect,
         CloseReason::PeerClosed,
         CloseReason::KeepAliveTimeout,
@@ -49,6 +53,7 @@ impl CloseReason {
         CloseReason::ProtocolError,
         CloseReason::Refused,
         CloseReason::ConnectTimeout,
+        CloseReason::PendingLimit,
         CloseReason::TakenOver,
         CloseReason::Io,
         CloseReason::Shutdown,
@@ -80,6 +85,9 @@ pub struct ClosedByReason {
     pub refused: u64,
     /// See [`CloseReason::ConnectTimeout`].
     pub connect_timeout: u64,
+    /// See [`CloseReason::PendingLimit`].
+    #[serde(default)]
+    pub pending_limit: u64,
     /// See [`CloseReason::TakenOver`].
     pub taken_over: u64,
     /// See [`CloseReason::Io`].
@@ -94,7 +102,7 @@ impl ClosedByReason {
         self.as_array().iter().sum()
     }
 
-    fn as_array(&self) -> [u64; 11] {
+    fn as_array(&self) -> [u64; 12] {
         [
             self.disconnect,
             self.peer_closed,
@@ -104,13 +112,14 @@ impl ClosedByReason {
             self.protocol_error,
             self.refused,
             self.connect_timeout,
+            self.pending_limit,
             self.taken_over,
             self.io,
             self.shutdown,
         ]
     }
 
-    fn from_array(a: [u64; 11]) -> Self {
+    fn from_array(a: [u64; 12]) -> Self {
         Self {
             disconnect: a[0],
             peer_closed: a[1],
@@ -120,9 +129,10 @@ impl ClosedByReason {
             protocol_error: a[5],
             refused: a[6],
             connect_timeout: a[7],
-            taken_over: a[8],
-            io: a[9],
-            shutdown: a[10],
+            pending_limit: a[8],
+            taken_over: a[9],
+            io: a[10],
+            shutdown: a[11],
         }
     }
 }
@@ -132,13 +142,19 @@ impl ClosedByReason {
 pub(crate) struct ServerCounters {
     pub accepted: AtomicU64,
     pub open: AtomicU64,
-    closed: [AtomicU64; 11],
+    /// Connections past CONNECT, counted against [`crate::MqttConfig::max_connections`].
+    pub connected: AtomicU64,
+    /// Accepts that failed (out of file descriptors and the like).
+    pub accept_errors: AtomicU64,
+    closed: [AtomicU64; 12],
     pub packets_in: AtomicU64,
     pub packets_out: AtomicU64,
     pub publishes_in: AtomicU64,
     /// Client publishes the broker refused as a retained message (the retained store was full); the
     /// message was not published, and a QoS 1/2 sender still gets its acknowledgement.
     pub retained_refused: AtomicU64,
+    /// Client publishes and wills to a topic beginning with `$`: not published, not retained.
+    pub dollar_topic_refused: AtomicU64,
     /// Wills published.
     pub wills_published: AtomicU64,
 }
@@ -212,6 +228,14 @@ pub struct MqttStats {
     pub accepted: u64,
     /// Connections open now.
     pub open: u64,
+    /// Of those, the ones that have not sent CONNECT yet (bounded by
+    /// [`crate::MqttConfig::max_pending_connects`]).
+    #[serde(default)]
+    pub pending: u64,
+    /// Accepts that failed, such as for want of a file descriptor (`EMFILE`); the listener backs off
+    /// and keeps accepting.
+    #[serde(default)]
+    pub accept_errors: u64,
     /// Connections closed, by reason.
     pub closed_by_reason: ClosedByReason,
     /// Packets read from clients.
@@ -223,6 +247,11 @@ pub struct MqttStats {
     /// Client publishes refused by a full retained store (not published; see
     /// [`switchyard::PublishError::RetainedFull`]).
     pub retained_refused: u64,
+    /// Client publishes (and wills) to a topic beginning with `$`, such as `$SYS/...`: clients may not
+    /// publish there, so these were dropped, neither routed nor retained (a QoS 1/2 sender still got
+    /// its PUBACK or PUBREC, as MQTT 3.1.1 has no negative acknowledgement).
+    #[serde(default)]
+    pub dollar_topic_refused: u64,
     /// Wills published.
     pub wills_published: u64,
     /// Sessions: connected clients and persistent sessions whose client is away, by client id.

@@ -4,6 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use switchyard::Broker;
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -13,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, MqttConfig};
 use crate::connection;
 use crate::listener_stats::{MqttStats, ServerCounters};
+use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
 use crate::shared::ServerShared;
 use crate::sys;
@@ -77,6 +79,7 @@ impl MqttServer {
             config,
             counters: ServerCounters::default(),
             sessions: SessionRegistry::default(),
+            pending: PendingConnects::default(),
             next_auto_id: AtomicU64::new(1),
             local_addr: listener.local_addr()?,
         });
@@ -125,28 +128,67 @@ impl Drop for MqttServer {
     }
 }
 
+/// The first wait after a failed accept; each failure in a row doubles it, up to
+/// [`ACCEPT_BACKOFF_MAX`], and an accept that succeeds starts again from here.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// The longest wait between accepts that fail in a row.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// Accepts connections until `stop`. Each new one is admitted among the connections that have not
+/// sent CONNECT (`crate::pending`), which closes the oldest of them beyond their bound.
+///
+/// An accept that fails (out of file descriptors, `EMFILE`, is the one that matters) is counted
+/// ([`MqttStats::accept_errors`]); out of descriptors, the oldest connection that has not sent CONNECT
+/// is closed to free one; then the loop waits, longer for each failure in a row (from
+/// [`ACCEPT_BACKOFF_MIN`] to [`ACCEPT_BACKOFF_MAX`]), and accepts again. It never spins and never
+/// gives up.
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<ServerShared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, peer)) = accepted else {
-            // Out of file descriptors and the like: wait a moment rather than spin.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                accepted
+            }
+            Err(e) => {
+                shared
+                    .counters
+                    .accept_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                if out_of_descriptors(&e) {
+                    shared.pending.evict_oldest();
+                }
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
         };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         shared.counters.open.fetch_add(1, Ordering::Relaxed);
+        let pending = shared.pending.admit(shared.config.max_pending_connects);
         tokio::spawn(connection::serve(
             stream,
             peer,
+            pending,
             shared.clone(),
             stop.clone(),
         ));
     }
+}
+
+/// Whether an accept failed for want of a file descriptor: `EMFILE` (this process) or `ENFILE` (the
+/// system), 24 and 23 on Linux and the BSDs.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
 }

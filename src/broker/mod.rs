@@ -229,7 +229,11 @@ impl Broker {
     /// ```
     /// use switchyard::{Broker, TopicLimits};
     ///
-    /// let broker = Broker::with_limits(TopicLimits { max_bytes: 64, max_levels: 3 });
+    /// let broker = Broker::with_limits(TopicLimits {
+    ///     max_bytes: 64,
+    ///     max_levels: 3,
+    ///     ..TopicLimits::default()
+    /// });
     /// assert!(broker.publish("a/b/c", "fits").is_ok());
     /// assert!(broker.publish("a/b/c/d", "one level too many").is_err());
     /// assert!(broker.subscribe("a/b/c/#").is_err()); // filters are held to the same limits
@@ -317,7 +321,7 @@ impl Broker {
     /// ```
     /// use switchyard::{Broker, TopicLimits};
     ///
-    /// let limits = TopicLimits { max_bytes: 128, max_levels: 8 };
+    /// let limits = TopicLimits { max_bytes: 128, max_levels: 8, ..TopicLimits::default() };
     /// assert_eq!(Broker::with_limits(limits).limits(), limits);
     /// assert_eq!(Broker::new().limits().max_levels, TopicLimits::DEFAULT_MAX_LEVELS);
     /// ```

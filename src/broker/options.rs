@@ -2,7 +2,7 @@
 
 use crate::features::retained::RetainedLimits;
 use crate::message::priority::Priority;
-use crate::topic::TopicLimits;
+use crate::topic::{TopicLimits, TopicSyntax};
 
 /// How a broker is set up. `BrokerOptions::default()` is what [`Broker::new`](crate::Broker::new) builds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +25,13 @@ impl BrokerOptions {
     /// Sets the topic limits.
     pub fn limits(mut self, limits: TopicLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the topic syntax ([`TopicLimits::syntax`]): [`TopicSyntax::Mqtt`] for a broker that serves
+    /// MQTT clients, so a whole `*` level is an ordinary level, as MQTT has it.
+    pub fn topic_syntax(mut self, syntax: TopicSyntax) -> Self {
+        self.limits.syntax = syntax;
         self
     }
 

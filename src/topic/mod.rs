@@ -1,23 +1,28 @@
 //! Topics, filters and the rules that make them valid.
 //!
 //! A **topic** names what a message is about: levels separated by `/`, such as `stocks/AAPL/price`.
-//! A **filter** is a topic pattern a subscription listens on: `+` (or its synonym `*`) matches exactly
-//! one level, `#` matches any number of levels including none and must be the last level.
+//! A **filter** is a topic pattern a subscription listens on: `+` matches exactly one level, `#` matches
+//! any number of levels including none and must be the last level. Under the default
+//! [`TopicSyntax::Classic`], a whole `*` level is a synonym for `+`; under [`TopicSyntax::Mqtt`] it is an
+//! ordinary level, as MQTT has it.
 //!
 //! The rules follow MQTT, because that is what people who write topic hierarchies already know:
 //!
 //! - levels may be empty (`a//b` has three levels, the middle one empty), and `+` matches an empty level;
 //! - `+` and `#` must fill a whole level: `a+/b` and `a/b#` are invalid filters, and no topic may contain
 //!   `+` or `#` at all;
-//! - `*` is a wildcard only as a whole level; inside a level (`a*`, `**`) it is an ordinary character;
+//! - `*` is a wildcard only as a whole level, and only under [`TopicSyntax::Classic`]; inside a level
+//!   (`a*`, `**`) it is an ordinary character under both syntaxes, and under [`TopicSyntax::Mqtt`] it is
+//!   ordinary everywhere, so `a/*` is a topic and the filter `a/*` matches only the topic `a/*`;
 //! - `alerts/#` also matches `alerts` itself (the parent level);
 //! - a topic that begins with `$` is not matched by a filter that begins with a wildcard, so internal
 //!   topics such as `$SYS/broker/load` stay out of `#`;
 //! - neither may be empty or contain the NUL character, and both are bounded by [`TopicLimits`].
 //!
 //! Validation happens once, when a filter is subscribed or a topic published, so the matching code in
-//! [`crate::topic::trie`] can assume well-formed input. [`filter_matches`] is the plain, obviously-correct
-//! reference matcher; it is kept as the oracle that the trie is property-tested against.
+//! [`crate::topic::trie`] can assume well-formed input. [`filter_matches_with`] is the plain,
+//! obviously-correct reference matcher; it is kept as the oracle that the trie is property-tested
+//! against, under both syntaxes.
 
 pub(crate) mod trie;
 
@@ -26,7 +31,47 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// Limits on the size of topics and filters, checked at validation time.
+/// What a whole `*` level means: a wildcard (the classic brokers' habit) or an ordinary level (MQTT).
+///
+/// Chosen once per broker, in its [`TopicLimits::syntax`]: every topic and filter of that broker is
+/// validated and matched under it. A broker that serves MQTT clients uses [`TopicSyntax::Mqtt`], so
+/// every legal MQTT topic and filter means what MQTT says.
+///
+/// ```
+/// use switchyard::{Filter, TopicLimits, TopicSyntax, Topic};
+///
+/// let mqtt = TopicLimits { syntax: TopicSyntax::Mqtt, ..TopicLimits::default() };
+/// assert!(Topic::new("a/*").is_err()); // classic: `*` is a wildcard, not a topic level
+/// assert!(Topic::with_limits("a/*", &mqtt).is_ok()); // MQTT: an ordinary level
+///
+/// assert!(Filter::new("a/*")?.matches("a/b")); // classic: `*` is `+`
+/// let literal = Filter::with_limits("a/*", &mqtt)?;
+/// assert!(!literal.matches("a/b") && literal.matches("a/*")); // MQTT: only the topic `a/*`
+/// # Ok::<(), switchyard::TopicError>(())
+/// ```
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TopicSyntax {
+    /// A whole `*` level is a wildcard, a synonym for `+`; no topic may have one. The default.
+    #[default]
+    Classic,
+    /// MQTT 3.1.1's syntax: `*` is an ordinary character everywhere, in topics and filters alike; only
+    /// `+` and `#` are wildcards.
+    Mqtt,
+}
+
+impl TopicSyntax {
+    /// Whether `level` (one whole level of a filter) matches exactly one topic level.
+    #[inline]
+    pub(crate) fn is_single_wildcard(self, level: &str) -> bool {
+        level == "+" || (level == "*" && self == TopicSyntax::Classic)
+    }
+}
+
+/// Limits on the size of topics and filters, and the syntax they are read with, checked at validation
+/// time.
 ///
 /// The defaults are generous for real hierarchies and small enough that a hostile or buggy publisher
 /// cannot make one topic cost unbounded work on the data path.
@@ -36,6 +81,9 @@ pub struct TopicLimits {
     pub max_bytes: usize,
     /// Most levels (`a/b/c` has three). Values over [`TopicLimits::MAX_LEVELS`] act as that ceiling.
     pub max_levels: usize,
+    /// What a whole `*` level means ([`TopicSyntax`]); [`TopicSyntax::Classic`] by default.
+    #[serde(default)]
+    pub syntax: TopicSyntax,
 }
 
 impl TopicLimits {
@@ -64,6 +112,7 @@ impl Default for TopicLimits {
         Self {
             max_bytes: Self::DEFAULT_MAX_BYTES,
             max_levels: Self::DEFAULT_MAX_LEVELS,
+            syntax: TopicSyntax::Classic,
         }
     }
 }
@@ -121,7 +170,12 @@ pub enum TopicError {
     /// A topic contained a wildcard; only filters may.
     #[error(
         "topic `{input}` has wildcard `{wildcard}` in level {level} (`{level_text}`); \
-         topics name one place, only filters may use `+`, `*` and `#`"
+         topics name one place, only filters may use `+`, `*` and `#`{}",
+        if *wildcard == '*' {
+            " (a broker with TopicSyntax::Mqtt takes a `*` level as an ordinary level)"
+        } else {
+            ""
+        }
     )]
     WildcardInTopic {
         /// The topic.
@@ -214,14 +268,17 @@ pub fn validate_topic(topic: &str, limits: &TopicLimits) -> Result<(), TopicErro
     explain_invalid_topic(topic, limits)
 }
 
-/// One pass over the bytes: non-empty, within the limits, no `+`, `#` or NUL, no level that is just `*`.
-/// Agrees with [`explain_invalid_topic`] on every input (a property test checks it).
+/// One pass over the bytes: non-empty, within the limits, no `+`, `#` or NUL, and under
+/// [`TopicSyntax::Classic`] no level that is just `*`. Agrees with [`explain_invalid_topic`] on every
+/// input (a property test checks it).
 #[inline]
 fn topic_is_plainly_valid(bytes: &[u8], limits: &TopicLimits) -> bool {
     if bytes.is_empty() || bytes.len() > limits.max_bytes {
         return false;
     }
-    let star_level = |start: usize, end: usize| end - start == 1 && bytes[start] == b'*';
+    let star_is_wildcard = limits.syntax == TopicSyntax::Classic;
+    let star_level =
+        |start: usize, end: usize| star_is_wildcard && end - start == 1 && bytes[start] == b'*';
     let mut levels = 1;
     let mut level_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -245,7 +302,7 @@ fn topic_is_plainly_valid(bytes: &[u8], limits: &TopicLimits) -> bool {
 fn explain_invalid_topic(topic: &str, limits: &TopicLimits) -> Result<(), TopicError> {
     check_common("topic", topic, limits)?;
     for (level, text) in topic.split('/').enumerate() {
-        let wildcard = if text == "*" {
+        let wildcard = if text == "*" && limits.syntax == TopicSyntax::Classic {
             Some('*')
         } else {
             text.chars().find(|c| *c == '+' || *c == '#')
@@ -262,7 +319,8 @@ fn explain_invalid_topic(topic: &str, limits: &TopicLimits) -> Result<(), TopicE
     Ok(())
 }
 
-/// Checks that `filter` is a valid filter under `limits`.
+/// Checks that `filter` is a valid filter under `limits`. (A whole `*` level is valid under both
+/// syntaxes: a wildcard under [`TopicSyntax::Classic`], an ordinary level under [`TopicSyntax::Mqtt`].)
 pub fn validate_filter(filter: &str, limits: &TopicLimits) -> Result<(), TopicError> {
     check_common("filter", filter, limits)?;
     let levels = filter.split('/').count();
@@ -291,22 +349,38 @@ pub fn validate_filter(filter: &str, limits: &TopicLimits) -> Result<(), TopicEr
     Ok(())
 }
 
-/// The reference matcher: does `filter` match `topic`?
+/// The reference matcher under the default [`TopicSyntax::Classic`]: does `filter` match `topic`?
 ///
-/// Both are assumed valid (see [`validate_topic`] and [`validate_filter`]). This is a direct reading of
-/// the rules in the module doc, written for clarity rather than speed; the routing trie must agree with
-/// it on every input, which the property tests check.
+/// The same as [`filter_matches_with`]`(filter, topic, TopicSyntax::Classic)`.
 pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    filter_matches_with(filter, topic, TopicSyntax::Classic)
+}
+
+/// The reference matcher: does `filter` match `topic` under `syntax`?
+///
+/// Both are assumed valid under `syntax` (see [`validate_topic`] and [`validate_filter`]). This is a
+/// direct reading of the rules in the module doc, written for clarity rather than speed; the routing
+/// trie must agree with it on every input, which the property tests check.
+///
+/// ```
+/// use switchyard::{TopicSyntax, filter_matches_with};
+///
+/// assert!(filter_matches_with("a/*", "a/b", TopicSyntax::Classic));
+/// assert!(!filter_matches_with("a/*", "a/b", TopicSyntax::Mqtt));
+/// assert!(filter_matches_with("a/*", "a/*", TopicSyntax::Mqtt));
+/// ```
+pub fn filter_matches_with(filter: &str, topic: &str, syntax: TopicSyntax) -> bool {
     let filter_levels: Vec<&str> = filter.split('/').collect();
     let topic_levels: Vec<&str> = topic.split('/').collect();
-    if topic.starts_with('$') && matches!(filter_levels[0], "+" | "*" | "#") {
+    let first = filter_levels[0];
+    if topic.starts_with('$') && (first == "#" || syntax.is_single_wildcard(first)) {
         return false;
     }
     let mut i = 0;
     loop {
         match (filter_levels.get(i), topic_levels.get(i)) {
             (Some(&"#"), _) => return true,
-            (Some(&("+" | "*")), Some(_)) => {}
+            (Some(f), Some(_)) if syntax.is_single_wildcard(f) => {}
             (Some(f), Some(t)) if f == t => {}
             (None, None) => return true,
             _ => return false,
@@ -368,9 +442,13 @@ impl AsRef<str> for Topic {
     }
 }
 
-/// A validated filter.
+/// A validated filter, and the [`TopicSyntax`] it was validated under (which decides what a whole `*`
+/// level means when it is matched).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Filter(Arc<str>);
+pub struct Filter {
+    text: Arc<str>,
+    syntax: TopicSyntax,
+}
 
 impl Filter {
     /// Validates `filter` under the default [`TopicLimits`].
@@ -378,37 +456,46 @@ impl Filter {
         Self::with_limits(filter, &TopicLimits::default())
     }
 
-    /// Validates `filter` under `limits`.
+    /// Validates `filter` under `limits` (and reads it with their [`TopicLimits::syntax`]).
     pub fn with_limits(filter: &str, limits: &TopicLimits) -> Result<Self, TopicError> {
         validate_filter(filter, limits)?;
-        Ok(Self(Arc::from(filter)))
+        Ok(Self {
+            text: Arc::from(filter),
+            syntax: limits.syntax,
+        })
     }
 
     /// The filter as a string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
-    /// Whether this filter matches `topic` (the reference matcher, [`filter_matches`]).
+    /// The syntax it was validated under.
+    pub fn syntax(&self) -> TopicSyntax {
+        self.syntax
+    }
+
+    /// Whether this filter matches `topic` under its syntax (the reference matcher,
+    /// [`filter_matches_with`]).
     pub fn matches(&self, topic: &str) -> bool {
-        filter_matches(&self.0, topic)
+        filter_matches_with(&self.text, topic, self.syntax)
     }
 
     /// The filter's levels, in order.
     pub fn levels(&self) -> std::str::Split<'_, char> {
-        self.0.split('/')
+        self.text.split('/')
     }
 }
 
 impl fmt::Debug for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(&*self.text, f)
     }
 }
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -476,8 +563,10 @@ mod tests {
             topic in proptest::collection::vec(
                 proptest::sample::select(vec!['a', '/', '+', '#', '*', '\0', 'é']), 0..12
             ).prop_map(|cs| cs.into_iter().collect::<String>()),
+            mqtt in proptest::bool::ANY,
         ) {
-            let limits = TopicLimits { max_bytes: 10, max_levels: 4 };
+            let syntax = if mqtt { TopicSyntax::Mqtt } else { TopicSyntax::Classic };
+            let limits = TopicLimits { max_bytes: 10, max_levels: 4, syntax };
             let fast = topic_is_plainly_valid(topic.as_bytes(), &limits);
             proptest::prop_assert_eq!(fast, explain_invalid_topic(&topic, &limits).is_ok(), "{:?}", topic);
         }
@@ -488,6 +577,7 @@ mod tests {
         let limits = TopicLimits {
             max_bytes: 8,
             max_levels: 3,
+            ..TopicLimits::default()
         };
         let e = validate_topic("abcdefghij", &limits).unwrap_err();
         assert!(
@@ -542,5 +632,51 @@ mod tests {
         for (f, t, want) in cases {
             assert_eq!(filter_matches(f, t), want, "filter {f} topic {t}");
         }
+    }
+
+    const MQTT: TopicLimits = TopicLimits {
+        max_bytes: TopicLimits::DEFAULT_MAX_BYTES,
+        max_levels: TopicLimits::DEFAULT_MAX_LEVELS,
+        syntax: TopicSyntax::Mqtt,
+    };
+
+    #[test]
+    fn under_mqtt_syntax_a_star_level_is_an_ordinary_topic_level() {
+        for t in ["*", "a/*", "a/*/b", "*/*", "$SYS/*"] {
+            assert!(validate_topic(t, &MQTT).is_ok(), "{t} is an MQTT topic");
+        }
+        for t in ["+", "a/#", "a+b", "a\0b", ""] {
+            assert!(
+                validate_topic(t, &MQTT).is_err(),
+                "{t:?} is not a topic under MQTT either"
+            );
+        }
+        let e = validate_topic("a/*", &TopicLimits::default()).unwrap_err();
+        assert!(e.to_string().contains("TopicSyntax::Mqtt"), "{e}");
+    }
+
+    #[test]
+    fn under_mqtt_syntax_a_star_level_matches_only_itself() {
+        let cases = [
+            ("a/*", "a/*", true),
+            ("a/*", "a/b", false),
+            ("*", "a", false),
+            ("*", "*", true),
+            ("*/#", "*/x/y", true),
+            ("+/b", "*/b", true),
+            ("a/+", "a/*", true),
+            ("#", "*", true),
+            ("*/x", "$SYS/x", false),
+        ];
+        for (f, t, want) in cases {
+            assert_eq!(
+                filter_matches_with(f, t, TopicSyntax::Mqtt),
+                want,
+                "filter {f} topic {t}"
+            );
+            assert_eq!(Filter::with_limits(f, &MQTT).unwrap().matches(t), want);
+        }
+        assert!(filter_matches_with("a/*", "a/b", TopicSyntax::Classic));
+        assert!(Filter::new("a/*").unwrap().matches("a/b"));
     }
 }

@@ -6,7 +6,9 @@
 //!   then a persistent hash map (a compact HAMT hashed with `foldhash`, in `src/topic/trie/wide.rs`), so a
 //!   level with a million children is looked up in a few steps and is *not* copied when one child
 //!   changes;
-//! - `plus`: the child for a `+` (or `*`) level, kept apart so matching never has to scan siblings;
+//! - `plus`: the child for a `+` level (or a `*` level of a filter read with
+//!   [`TopicSyntax::Classic`](crate::TopicSyntax::Classic); under `Mqtt` a `*` level is an exact
+//!   child like any other), kept apart so matching never has to scan siblings;
 //! - `exact`: the entries whose filter ends at this node;
 //! - `multi`: the entries whose filter is this prefix followed by `#`.
 //!
@@ -37,7 +39,7 @@
 
 mod wide;
 
-use super::Filter;
+use super::{Filter, TopicSyntax};
 
 use std::sync::Arc;
 
@@ -302,10 +304,6 @@ impl<T: Clone> Default for Trie<T> {
     }
 }
 
-fn is_single_wildcard(level: &str) -> bool {
-    level == "+" || level == "*"
-}
-
 impl<T: Clone> Trie<T> {
     /// An empty trie.
     pub fn new() -> Self {
@@ -336,8 +334,9 @@ impl<T: Clone> Trie<T> {
     /// ```
     pub fn insert(&self, filter: &Filter, id: u64, value: T) -> Self {
         let levels: Vec<&str> = filter.as_str().split('/').collect();
+        let syntax = filter.syntax();
         Self {
-            root: Arc::new(insert_at(&self.root, &levels, Entry { id, value })),
+            root: Arc::new(insert_at(&self.root, &levels, syntax, Entry { id, value })),
             len: self.len + 1,
         }
     }
@@ -345,7 +344,7 @@ impl<T: Clone> Trie<T> {
     /// A new trie without entry `id` under `filter`, or `None` when no such entry is installed.
     pub fn remove(&self, filter: &Filter, id: u64) -> Option<Self> {
         let levels: Vec<&str> = filter.as_str().split('/').collect();
-        let root = remove_at(&self.root, &levels, id)?;
+        let root = remove_at(&self.root, &levels, filter.syntax(), id)?;
         Some(Self {
             root: Arc::new(root.unwrap_or_default()),
             len: self.len - 1,
@@ -405,22 +404,27 @@ fn walk<'a, T>(node: &'a Node<T>, rest: Option<&str>, visit: &mut impl FnMut(&'a
     }
 }
 
-fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node<T> {
+fn insert_at<T: Clone>(
+    node: &Node<T>,
+    levels: &[&str],
+    syntax: TopicSyntax,
+    entry: Entry<T>,
+) -> Node<T> {
     let mut node = node.clone();
     match levels {
         [] => node.exact.push(entry),
         ["#"] => node.multi.push(entry),
-        [level, rest @ ..] if is_single_wildcard(level) => {
+        [level, rest @ ..] if syntax.is_single_wildcard(level) => {
             let child = match &node.plus {
-                Some(child) => insert_at(child, rest, entry),
-                None => insert_at(&Node::default(), rest, entry),
+                Some(child) => insert_at(child, rest, syntax, entry),
+                None => insert_at(&Node::default(), rest, syntax, entry),
             };
             node.plus = Some(Arc::new(child));
         }
         [level, rest @ ..] => {
             let child = match node.children.get(level) {
-                Some(child) => insert_at(child, rest, entry),
-                None => insert_at(&Node::default(), rest, entry),
+                Some(child) => insert_at(child, rest, syntax, entry),
+                None => insert_at(&Node::default(), rest, syntax, entry),
             };
             node.children.insert(level, Arc::new(child));
         }
@@ -430,17 +434,22 @@ fn insert_at<T: Clone>(node: &Node<T>, levels: &[&str], entry: Entry<T>) -> Node
 
 /// Removes entry `id` below `node`. `None`: not found. `Some(None)`: found, and the node is now empty
 /// (the caller prunes it). `Some(Some(n))`: found, `n` is the updated node.
-fn remove_at<T: Clone>(node: &Node<T>, levels: &[&str], id: u64) -> Option<Option<Node<T>>> {
+fn remove_at<T: Clone>(
+    node: &Node<T>,
+    levels: &[&str],
+    syntax: TopicSyntax,
+    id: u64,
+) -> Option<Option<Node<T>>> {
     let mut node = node.clone();
     match levels {
         [] => node.exact = node.exact.without(id)?,
         ["#"] => node.multi = node.multi.without(id)?,
-        [level, rest @ ..] if is_single_wildcard(level) => {
-            let child = remove_at(node.plus.as_deref()?, rest, id)?;
+        [level, rest @ ..] if syntax.is_single_wildcard(level) => {
+            let child = remove_at(node.plus.as_deref()?, rest, syntax, id)?;
             node.plus = child.map(Arc::new);
         }
         [level, rest @ ..] => {
-            match remove_at(node.children.get(level)?, rest, id)? {
+            match remove_at(node.children.get(level)?, rest, syntax, id)? {
                 Some(child) => node.children.insert(level, Arc::new(child)),
                 None => node.children.remove(level),
             };

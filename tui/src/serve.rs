@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use anyhow::Context;
 use serde::Serialize;
-use switchyard::{Broker, StatsSnapshot};
+use switchyard::{Broker, BrokerOptions, StatsSnapshot, TopicSyntax};
 use switchyard_mqtt::{BridgeStats, MqttStats};
 
 use crate::export::write_json_atomic;
@@ -54,7 +54,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(());
     })
     .context("installing the Ctrl-C handler")?;
-    let broker = Broker::new();
+    // It serves MQTT, so it reads topics as MQTT does (a whole `*` level is an ordinary level).
+    let broker = Broker::with_options(BrokerOptions::new().topic_syntax(TopicSyntax::Mqtt));
     let listener = MqttListener::start(args.mqtt, &broker, args.listener.config())?;
     let endpoint = args.endpoint.start(&broker)?;
     let bridge = args

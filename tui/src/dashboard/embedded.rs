@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use switchyard::Explained;
 use switchyard::{
     Broker, BrokerOptions, DeadLetters, StatsSnapshot, SubscriptionId, SubscriptionOptions,
-    TopicLimits,
+    TopicLimits, TopicSyntax,
 };
 use switchyard_mqtt::{Bridge, BridgeConfig, BridgeStats};
 
@@ -70,9 +70,20 @@ impl EmbeddedBroker {
         Ok(bound)
     }
 
-    /// A new broker, with demo traffic and its subscriptions when `demo` is true.
+    /// A new broker with the default topic syntax, with demo traffic when `demo` is true.
+    #[cfg(test)]
     pub fn new(demo: bool) -> anyhow::Result<Self> {
-        let broker = Broker::with_options(BrokerOptions::new().dead_letters(DEAD_LETTER_CAPACITY));
+        Self::with_syntax(demo, TopicSyntax::Classic)
+    }
+
+    /// A new broker that reads topics under `syntax` (MQTT's when the dashboard serves MQTT), with demo
+    /// traffic and its subscriptions when `demo` is true.
+    pub fn with_syntax(demo: bool, syntax: TopicSyntax) -> anyhow::Result<Self> {
+        let broker = Broker::with_options(
+            BrokerOptions::new()
+                .dead_letters(DEAD_LETTER_CAPACITY)
+                .topic_syntax(syntax),
+        );
         let (events_tx, events) = mpsc::channel();
         let (jobs, job_rx) = mpsc::channel::<PublishRequest>();
         let publisher = {

@@ -181,7 +181,14 @@ fn run_attached(addr: &str, args: &DashboardArgs, export_dir: PathBuf) -> anyhow
 /// The dashboard on a broker in this process, with its state file, endpoint and MQTT listener as
 /// asked.
 fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<ExitCode> {
-    let mut link = EmbeddedBroker::new(!args.no_demo).context("starting the embedded broker")?;
+    // A broker that serves MQTT reads topics as MQTT does (a whole `*` level is an ordinary level).
+    let syntax = if args.mqtt.is_some() {
+        switchyard::TopicSyntax::Mqtt
+    } else {
+        switchyard::TopicSyntax::Classic
+    };
+    let mut link = EmbeddedBroker::with_syntax(!args.no_demo, syntax)
+        .context("starting the embedded broker")?;
     let state_note = match args.state {
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
         None => None,
