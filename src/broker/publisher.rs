@@ -11,6 +11,7 @@ use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
 use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
+use crate::stats::counters::LiveCount;
 use crate::subscription::PublishOutcome;
 use crate::topic::Topic;
 
@@ -34,7 +35,7 @@ pub struct Publisher {
     /// Recently sent messages, whose allocations are reused once receivers let them go.
     recent: RecentMessages,
     /// This handle's publish counts (see [`HandleCounts`]).
-    counts: Arc<HandleCounts>,
+    counts: LiveCount<HandleCounts>,
 }
 
 impl Publisher {

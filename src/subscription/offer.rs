@@ -1,6 +1,5 @@
 //! Offering a message to a subscription: the one place every overflow policy is decided.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
@@ -9,7 +8,7 @@ use crate::message::Message;
 use crate::message::reason::DropReason;
 use crate::queue::lane::LaneRef;
 use crate::queue::policy::OverflowPolicy;
-use crate::stats::counters::{CountIn, HIGH_WATER_SAMPLE_EVERY, OwnCount};
+use crate::stats::counters::{CountIn, HIGH_WATER_SAMPLE_EVERY, LiveCount, OwnCount};
 use crate::sync::{Ordering, fence};
 
 use super::core::SubscriptionCore;
@@ -90,12 +89,12 @@ impl SubscriptionCore {
 
     /// A publisher handle starts routing here: its own `matched` counter, counted in this
     /// subscription's `matched` until [`Self::fold_handle_matched`].
-    pub(crate) fn register_handle_matched(&self) -> Arc<OwnCount> {
+    pub(crate) fn register_handle_matched(&self) -> LiveCount<OwnCount> {
         self.handle_matched.get_or_init(Box::default).register()
     }
 
     /// A publisher handle lets the route go: its count joins the shared one as it leaves the list.
-    pub(crate) fn fold_handle_matched(&self, counter: &Arc<OwnCount>) {
+    pub(crate) fn fold_handle_matched(&self, counter: &LiveCount<OwnCount>) {
         self.handle_matched
             .get_or_init(Box::default)
             .fold(counter, |c| {
