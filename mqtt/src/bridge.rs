@@ -10,8 +10,7 @@ use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
 use serde::{Deserialize, Serialize};
 use switchyard::{
-    Broker, DroppedByReason, OverflowPolicy, PublishError, Subscription, SubscriptionOptions,
-    filter_matches,
+    Broker, DroppedByReason, OverflowPolicy, Subscription, SubscriptionOptions, filter_matches,
 };
 use tokio::task::JoinHandle;
 
@@ -452,9 +451,7 @@ async fn run_in(shared: Arc<BridgeShared>, client: AsyncClient, mut events: Even
                     .expect(&shared.config.out_filters, &publish.topic, &publish.payload);
                 match shared.broker.publish(&publish.topic, publish.payload) {
                     Ok(_) => c.in_published.fetch_add(1, Ordering::Relaxed),
-                    Err(PublishError::InvalidTopic(_) | PublishError::RetainedFull { .. }) => {
-                        c.in_refused.fetch_add(1, Ordering::Relaxed)
-                    }
+                    Err(_) => c.in_refused.fetch_add(1, Ordering::Relaxed),
                 };
             }
             Ok(_) => {}

@@ -35,6 +35,10 @@ pub struct PublishOutcome {
     /// Messages dropped because of this publish: the new message where it was refused (full queue, block
     /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
     pub dropped: usize,
+    /// Retained messages of this publish that the retained store refused to keep because it was at
+    /// one of its bounds ([`RetainedLimits`](crate::RetainedLimits)); they were delivered all the same.
+    /// Counted in the stats as `retained.rejected`.
+    pub retain_refused: usize,
 }
 
 impl PublishOutcome {
@@ -43,18 +47,21 @@ impl PublishOutcome {
         matched: 1,
         queued: 1,
         dropped: 0,
+        retain_refused: 0,
     };
     /// One message offered to one subscription and queued, evicting an older one to make room.
     pub(crate) const QUEUED_EVICTING: Self = Self {
         matched: 1,
         queued: 1,
         dropped: 1,
+        retain_refused: 0,
     };
     /// One message offered to one subscription and not queued (counted as dropped).
     pub(crate) const DROPPED: Self = Self {
         matched: 1,
         queued: 0,
         dropped: 1,
+        retain_refused: 0,
     };
 
     /// Adds another outcome to this one.
@@ -63,6 +70,7 @@ impl PublishOutcome {
         self.matched += other.matched;
         self.queued += other.queued;
         self.dropped += other.dropped;
+        self.retain_refused += other.retain_refused;
     }
 }
 
