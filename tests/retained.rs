@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use switchyard::{
-    Broker, BrokerOptions, Priority, PublishError, PublishOptions, RetainedLimits,
-    SubscriptionOptions,
+    Broker, BrokerOptions, Priority, PublishOptions, RetainedLimits, SubscriptionOptions,
 };
 
 fn retain() -> PublishOptions {
@@ -97,45 +96,58 @@ fn replayed_messages_count_as_matched_so_the_books_balance_and_keep_their_priori
 }
 
 #[test]
-fn the_store_refuses_a_retained_publish_over_its_bounds_with_the_limit_named() {
+fn a_full_store_refuses_only_the_storing_and_the_message_is_still_delivered_live() {
     let broker = Broker::with_options(BrokerOptions::new().retained(RetainedLimits {
         max_messages: 2,
         max_bytes: 10,
     }));
     let sub = broker.subscribe("#").unwrap();
-    broker.publish_with("a", "12345", retain()).unwrap();
-    broker.publish_with("b", "123", retain()).unwrap();
-    let err = broker.publish_with("c", "1", retain()).unwrap_err();
-    assert!(matches!(
-        err,
-        PublishError::RetainedFull {
-            limit: "max_messages",
-            max: 2,
-            ..
-        }
-    ));
-    assert!(err.to_string().contains("`c`"), "{err}");
-    let err = broker.publish_with("a", "123456789", retain()).unwrap_err();
-    assert!(matches!(
-        err,
-        PublishError::RetainedFull {
-            limit: "max_bytes",
-            max: 10,
-            ..
-        }
-    ));
+    assert_eq!(
+        broker
+            .publish_with("a", "12345", retain())
+            .unwrap()
+            .retain_refused,
+        0
+    );
+    assert_eq!(
+        broker
+            .publish_with("b", "123", retain())
+            .unwrap()
+            .retain_refused,
+        0
+    );
+    // Over max_messages: not kept, but delivered like any other publish.
+    let over_count = broker.publish_with("c", "1", retain()).unwrap();
+    assert_eq!((over_count.queued, over_count.retain_refused), (1, 1));
+    // Over max_bytes (replacing `a` with a bigger payload): not kept, delivered.
+    let over_bytes = broker.publish_with("a", "123456789", retain()).unwrap();
+    assert_eq!((over_bytes.queued, over_bytes.retain_refused), (1, 1));
     // Replacing within the bounds is fine.
     broker.publish_with("a", "1234567", retain()).unwrap();
     let r = broker.stats().retained;
     assert_eq!((r.messages, r.bytes, r.rejected), (2, 10, 2));
-    assert_eq!(sub.len(), 3, "refused publishes were not routed");
+    let live: Vec<String> = std::iter::from_fn(|| sub.try_recv().ok())
+        .map(|d| text(&d))
+        .collect();
+    assert_eq!(
+        live,
+        ["12345", "123", "1", "123456789", "1234567"],
+        "every publish was delivered live"
+    );
+    // What a new subscription is replayed is what the store kept.
+    let late = broker.subscribe_with("#", with_retained()).unwrap();
+    let kept: Vec<String> = std::iter::from_fn(|| late.try_recv().ok())
+        .map(|d| text(&d))
+        .collect();
+    assert_eq!(kept, ["1234567", "123"]);
+    assert!(broker.stats().balances());
 }
 
 #[test]
 fn a_publisher_handle_can_retain_too() {
     let broker = Broker::new();
     let mut publisher = broker.publisher("config/mode").unwrap();
-    publisher.publish_with("eco", retain()).unwrap();
+    publisher.publish_with("eco", retain());
     let sub = broker.subscribe_with("config/#", with_retained()).unwrap();
     assert_eq!(text(&sub.try_recv().unwrap()), "eco");
 }

@@ -13,8 +13,8 @@ use rumqttc::{
 };
 use serde::{Deserialize, Serialize};
 use switchyard::{
-    Broker, DroppedByReason, OverflowPolicy, PublishError, Subscription, SubscriptionOptions,
-    filter_matches,
+    Broker, DroppedByReason, OverflowPolicy, Subscription, SubscriptionOptions, TopicSyntax,
+    filter_matches_with,
 };
 use tokio::task::JoinHandle;
 
@@ -218,9 +218,13 @@ impl Echoes {
         }
     }
 
-    /// Remembers a message sent, if one of `filters` could bring it back.
-    fn expect(&self, filters: &[String], topic: &str, payload: &Bytes) {
-        if !filters.iter().any(|f| filter_matches(f, topic)) {
+    /// Remembers a message sent, if one of `filters` (read in the local broker's `syntax`) could bring
+    /// it back.
+    fn expect(&self, filters: &[String], syntax: TopicSyntax, topic: &str, payload: &Bytes) {
+        if !filters
+            .iter()
+            .any(|f| filter_matches_with(f, topic, syntax))
+        {
             return;
         }
         let mut expected = lock(&self.expected);
@@ -617,14 +621,15 @@ fn publish_in(shared: &BridgeShared, topic: &str, payload: Bytes) {
         c.in_loop_skipped.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    shared
-        .came_in
-        .expect(&shared.config.out_filters, topic, &payload);
+    shared.came_in.expect(
+        &shared.config.out_filters,
+        shared.broker.limits().syntax,
+        topic,
+        &payload,
+    );
     match shared.broker.publish(topic, payload) {
         Ok(_) => c.in_published.fetch_add(1, Ordering::Relaxed),
-        Err(PublishError::InvalidTopic(_) | PublishError::RetainedFull { .. }) => {
-            c.in_refused.fetch_add(1, Ordering::Relaxed)
-        }
+        Err(_) => c.in_refused.fetch_add(1, Ordering::Relaxed),
     };
 }
 
@@ -648,8 +653,10 @@ async fn run_out(
             c.out_loop_skipped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        // The in filters are the remote broker's subscriptions: MQTT's syntax.
         shared.sent_out.expect(
             &shared.config.in_filters,
+            TopicSyntax::Mqtt,
             message.topic(),
             message.payload(),
         );

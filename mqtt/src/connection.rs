@@ -31,7 +31,7 @@ use rumqttc::{
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
 };
 use switchyard::{
-    Delivery, PublishError, PublishOptions, RecvError, SubscriptionOptions, Topic, validate_topic,
+    Delivery, PublishOptions, PublishOutcome, RecvError, SubscriptionOptions, Topic, validate_topic,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -528,15 +528,21 @@ impl Connection {
             .broker
             .publish_with(&publish.topic, publish.payload, options)
         {
-            Ok(_) => Ok(()),
-            Err(PublishError::RetainedFull { .. }) => {
-                self.shared
-                    .counters
-                    .retained_refused
-                    .fetch_add(1, Ordering::Relaxed);
+            Ok(outcome) => {
+                self.count_retain_refused(&outcome);
                 Ok(())
             }
             Err(_) => Err(CloseReason::ProtocolError),
+        }
+    }
+
+    /// A full retained store refused to keep a retained message (it was delivered all the same).
+    fn count_retain_refused(&self, outcome: &PublishOutcome) {
+        if outcome.retain_refused > 0 {
+            self.shared
+                .counters
+                .retained_refused
+                .fetch_add(outcome.retain_refused as u64, Ordering::Relaxed);
         }
     }
 
@@ -568,16 +574,12 @@ impl Connection {
             .shared
             .broker
             .publish_with(&will.topic, will.message.clone(), options);
-        if published.is_ok() {
+        if let Ok(outcome) = published {
             self.shared
                 .counters
                 .wills_published
                 .fetch_add(1, Ordering::Relaxed);
-        } else if let Err(PublishError::RetainedFull { .. }) = published {
-            self.shared
-                .counters
-                .retained_refused
-                .fetch_add(1, Ordering::Relaxed);
+            self.count_retain_refused(&outcome);
         }
     }
 

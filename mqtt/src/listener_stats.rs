@@ -244,8 +244,8 @@ pub struct MqttStats {
     pub packets_out: u64,
     /// PUBLISH packets from clients.
     pub publishes_in: u64,
-    /// Client publishes refused by a full retained store (not published; see
-    /// [`switchyard::PublishError::RetainedFull`]).
+    /// Retained client publishes (and wills) a full retained store refused to keep; they were
+    /// delivered live all the same (see [`switchyard::PublishOutcome::retain_refused`]).
     pub retained_refused: u64,
     /// Client publishes (and wills) to a topic beginning with `$`, such as `$SYS/...`: clients may not
     /// publish there, so these were dropped, neither routed nor retained (a QoS 1/2 sender still got

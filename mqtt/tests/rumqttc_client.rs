@@ -227,3 +227,79 @@ async fn a_client_with_hundreds_of_subscriptions_gets_each_message_once_in_order
         ("dev/150/t", &b"after"[..])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_retained_store_still_delivers_retained_publishes_and_wills_live() {
+    use switchyard::{BrokerOptions, RetainedLimits};
+    let broker = Broker::with_options(BrokerOptions::new().retained(RetainedLimits {
+        max_messages: 3,
+        max_bytes: 1 << 20,
+    }));
+    let server = MqttServer::bind(
+        "127.0.0.1:0",
+        broker.clone(),
+        MqttConfig::default().sys_interval(None),
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        broker
+            .publish_with(
+                &format!("fill/{i}"),
+                "x",
+                switchyard::PublishOptions::new().retain(true),
+            )
+            .unwrap();
+    }
+    assert_eq!(broker.stats().retained.messages, 3, "the store is full");
+
+    let (sub, mut sub_events) = client(&server, "full-sub");
+    sub.subscribe("live/#", QoS::AtLeastOnce).await.unwrap();
+    suback(&mut sub_events).await;
+
+    // A retained QoS 1 publish while the store is full: not kept, delivered live all the same.
+    let (publisher, mut pub_events) = client(&server, "full-pub");
+    tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
+    publisher
+        .publish("live/t", QoS::AtLeastOnce, true, "now")
+        .await
+        .unwrap();
+    let got = next_publish(&mut sub_events).await;
+    assert_eq!(
+        (got.topic.as_str(), &got.payload[..]),
+        ("live/t", &b"now"[..])
+    );
+
+    // A retained will of a client that goes away uncleanly: delivered live too.
+    let addr = server.local_addr();
+    let mut options = MqttOptions::new("full-will", addr.ip().to_string(), addr.port());
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_last_will(rumqttc::LastWill::new(
+        "live/will",
+        "gone",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (dying, mut dying_events) = AsyncClient::new(options, 8);
+    timeout(WAIT, async {
+        loop {
+            if let Event::Incoming(Packet::ConnAck(_)) = dying_events.poll().await.unwrap() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("connected");
+    drop(dying);
+    drop(dying_events); // the socket closes without DISCONNECT: the will is published
+    let will = next_publish(&mut sub_events).await;
+    assert_eq!(
+        (will.topic.as_str(), &will.payload[..]),
+        ("live/will", &b"gone"[..])
+    );
+
+    let stats = broker.stats();
+    assert_eq!(stats.retained.messages, 3, "neither was kept");
+    assert_eq!(stats.retained.rejected, 2, "both refusals are counted");
+    assert!(stats.balances(), "{stats:?}");
+}

@@ -267,6 +267,35 @@ fn encode_broker(
         "Time since the broker was created.",
         Some(&Unit::Seconds),
         snapshot.uptime_s,
+    )?;
+    encode_retained(e, &snapshot.retained)
+}
+
+/// The retained store: what it holds, and the retained messages it refused to keep while full
+/// (delivered live all the same).
+fn encode_retained(
+    e: &mut DescriptorEncoder,
+    retained: &switchyard::RetainedStats,
+) -> Result<(), std::fmt::Error> {
+    gauge(
+        e,
+        "switchyard_retained_messages",
+        "Topics with a retained message now.",
+        None,
+        retained.messages as f64,
+    )?;
+    gauge(
+        e,
+        "switchyard_retained_payload",
+        "Payload bytes retained now.",
+        Some(&Unit::Bytes),
+        retained.bytes as f64,
+    )?;
+    counter(
+        e,
+        "switchyard_retained_rejected",
+        "Retained messages not kept because the store was full (they were delivered live).",
+        retained.rejected,
     )
 }
 

@@ -186,6 +186,16 @@ fn assert_broker_series(after: &BTreeMap<String, Value>, snapshot: &StatsSnapsho
         17.0
     );
     assert_eq!(after["switchyard_uptime_seconds"]["type"], "gauge");
+    assert_eq!(
+        sample(
+            after,
+            "switchyard_retained_rejected",
+            "switchyard_retained_rejected_total",
+            &[]
+        ),
+        snapshot.retained.rejected as f64
+    );
+    assert_eq!(after["switchyard_retained_payload_bytes"]["type"], "gauge");
 }
 
 /// The cap: 5 subscriptions shown, the ones with the most drops (t/19 .. t/15), 12 left out.

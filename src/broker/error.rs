@@ -36,22 +36,11 @@ pub enum SubscribeError {
 
 /// Why a publish was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PublishError {
     /// The topic is not valid.
     #[error("invalid topic: {0}")]
     InvalidTopic(#[from] TopicError),
-    /// A retained publish would take the retained store over one of its bounds; nothing was published.
-    #[error(
-        "cannot retain a message on `{topic}`: the retained store is at its {limit} limit of {max}"
-    )]
-    RetainedFull {
-        /// The topic of the refused message.
-        topic: String,
-        /// Which bound: `max_messages` or `max_bytes`.
-        limit: &'static str,
-        /// The bound's value.
-        max: usize,
-    },
 }
 
 /// An operation named a subscription the broker does not have (never had, or already removed).

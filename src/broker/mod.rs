@@ -137,25 +137,25 @@ impl BrokerShared {
     /// Stores `msg` as its topic's retained message and routes it. The store update and the table load
     /// happen under the retained mutex, so a subscription being replayed the store sees the message
     /// exactly once; the offers happen after the mutex is released, so a `Block` subscription that makes
-    /// this publish wait holds up neither [`Broker::stats`] nor other retained publishes. See
+    /// this publish wait holds up neither [`Broker::stats`] nor other retained publishes. A full store
+    /// refuses only the storing: the message is routed all the same, and the refusal is counted
+    /// (`retained.rejected`) and told in [`PublishOutcome::retain_refused`]. See
     /// [`RetainedLimits`](crate::RetainedLimits).
     #[cold]
-    fn publish_retained(&self, msg: Message) -> Result<PublishOutcome, PublishError> {
-        let table = {
+    fn publish_retained(&self, msg: Message) -> PublishOutcome {
+        let (table, stored) = {
             let mut store = self.retained();
-            store
-                .retain(&msg)
-                .map_err(|full| PublishError::RetainedFull {
-                    topic: msg.topic().to_string(),
-                    limit: full.limit,
-                    max: full.max,
-                })?;
-            self.routing.load()
+            let stored = store.retain(&msg);
+            (self.routing.load(), stored)
         };
         let routed = msg.clone();
-        Ok(self
+        let mut outcome = self
             .publishes
-            .deliver(Route::Table(&table, msg.topic()), move || routed))
+            .deliver(Route::Table(&table, msg.topic()), move || routed);
+        if !stored {
+            outcome.retain_refused += 1;
+        }
+        outcome
     }
 
     pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
@@ -513,8 +513,9 @@ impl Broker {
     ///
     /// Without `retain` this is [`Broker::publish`] with the message in the lane of its priority, at the
     /// same cost. With `retain` the message also becomes the topic's retained message (see
-    /// [`RetainedLimits`](crate::RetainedLimits)); that path takes the retained store's mutex and may fail with
-    /// [`PublishError::RetainedFull`].
+    /// [`RetainedLimits`](crate::RetainedLimits)); that path takes the retained store's mutex. A full
+    /// store refuses only the storing: the message is delivered all the same, and
+    /// [`PublishOutcome::retain_refused`] says it was not kept.
     ///
     /// ```
     /// use switchyard::{Broker, Priority, PublishOptions, SubscriptionOptions};
@@ -540,9 +541,9 @@ impl Broker {
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
         if options.retain {
-            return self.shared.publish_retained(
+            return Ok(self.shared.publish_retained(
                 Message::on_str(topic, payload, options.priority).tagged(options.tag),
-            );
+            ));
         }
         let table = self.shared.routing.load();
         Ok(self

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{BrokerShared, PublishError, PublishOptions};
+use super::{BrokerShared, PublishOptions};
 use crate::features::join::JoinError;
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
 use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
+use crate::stats::counters::LiveCount;
 use crate::subscription::PublishOutcome;
 use crate::topic::Topic;
 
@@ -34,7 +35,7 @@ pub struct Publisher {
     /// Recently sent messages, whose allocations are reused once receivers let them go.
     recent: RecentMessages,
     /// This handle's publish counts (see [`HandleCounts`]).
-    counts: Arc<HandleCounts>,
+    counts: LiveCount<HandleCounts>,
 }
 
 impl Publisher {
@@ -102,8 +103,10 @@ impl Publisher {
         self.send(payload, Priority::Normal, 0)
     }
 
-    /// Publishes `payload` on this handle's topic with `options`. See [`Broker::publish_with`](crate::Broker::publish_with); only a
-    /// retained publish can fail.
+    /// Publishes `payload` on this handle's topic with `options`. See
+    /// [`Broker::publish_with`](crate::Broker::publish_with). The topic was validated when the handle
+    /// was made, so this cannot fail; a retained message the full retained store refuses to keep is
+    /// delivered all the same and counted in [`PublishOutcome::retain_refused`].
     ///
     /// ```
     /// use switchyard::{Broker, Priority, PublishOptions};
@@ -112,7 +115,7 @@ impl Publisher {
     /// let jobs = broker.subscribe("jobs")?;
     /// let mut publisher = broker.publisher("jobs")?;
     /// publisher.publish("routine");
-    /// publisher.publish_with("urgent", PublishOptions::new().priority(Priority::Critical))?;
+    /// publisher.publish_with("urgent", PublishOptions::new().priority(Priority::Critical));
     ///
     /// let first = jobs.try_recv()?;
     /// assert_eq!(first.priority(), Priority::Critical);
@@ -123,14 +126,14 @@ impl Publisher {
         &mut self,
         payload: impl Into<Bytes>,
         options: PublishOptions,
-    ) -> Result<PublishOutcome, PublishError> {
+    ) -> PublishOutcome {
         if options.retain {
             return self.shared.publish_retained(
                 Message::on_topic(&self.topic, payload, options.priority).tagged(options.tag),
             );
         }
         self.refresh();
-        Ok(self.send(payload, options.priority, options.tag))
+        self.send(payload, options.priority, options.tag)
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has

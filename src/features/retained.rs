@@ -34,8 +34,10 @@ use crate::topic::Filter;
 ///
 /// # Bounds and cost
 /// The store holds at most `max_messages` topics and `max_bytes` of payload ([`RetainedLimits`]). A
-/// retained publish that would exceed either is refused with [`crate::PublishError::RetainedFull`] and
-/// nothing is published. Ordinary publishes never touch the store; retained publishes take its mutex.
+/// retained message that would exceed either is not kept, but it is delivered live all the same (as
+/// Mosquitto does): the refusal is counted (`retained.rejected` in the stats, `/metrics`) and told in
+/// [`PublishOutcome::retain_refused`](crate::PublishOutcome::retain_refused). Ordinary publishes never
+/// touch the store; retained publishes take its mutex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetainedLimits {
     /// At most this many topics have a retained message.
@@ -63,12 +65,6 @@ pub(crate) struct RetainedStore {
     stats: RetainedStats,
 }
 
-/// Why a message could not be retained.
-pub(crate) struct StoreFull {
-    pub(crate) limit: &'static str,
-    pub(crate) max: usize,
-}
-
 impl RetainedStore {
     pub(crate) fn new(limits: RetainedLimits) -> Self {
         Self {
@@ -80,7 +76,8 @@ impl RetainedStore {
     }
 
     /// Stores `msg` as its topic's retained message, or clears the topic when the payload is empty.
-    pub(crate) fn retain(&mut self, msg: &Message) -> Result<(), StoreFull> {
+    /// Returns `false` (and counts it as rejected) when the store is at one of its bounds.
+    pub(crate) fn retain(&mut self, msg: &Message) -> bool {
         let topic = msg.topic();
         let old_len = self.by_topic.get(topic).map(|m| m.payload().len());
         if msg.payload().is_empty() {
@@ -89,27 +86,21 @@ impl RetainedStore {
                 self.bytes -= old;
                 self.stats.cleared += 1;
             }
-            return Ok(());
+            return true;
         }
         if old_len.is_none() && self.by_topic.len() >= self.limits.max_messages {
             self.stats.rejected += 1;
-            return Err(StoreFull {
-                limit: "max_messages",
-                max: self.limits.max_messages,
-            });
+            return false;
         }
         let bytes = self.bytes - old_len.unwrap_or(0) + msg.payload().len();
         if bytes > self.limits.max_bytes {
             self.stats.rejected += 1;
-            return Err(StoreFull {
-                limit: "max_bytes",
-                max: self.limits.max_bytes,
-            });
+            return false;
         }
         self.by_topic.insert(topic.to_string(), msg.clone());
         self.bytes = bytes;
         self.stats.stored += 1;
-        Ok(())
+        true
     }
 
     /// Hands every retained message `filter` matches to `offer`, in topic order, marked as a

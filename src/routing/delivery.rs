@@ -19,7 +19,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::message::Message;
 use crate::routing::table::RoutingTable;
-use crate::stats::counters::{CountIn, LiveCounts, OwnCount};
+use crate::stats::counters::{CountIn, LiveCount, LiveCounts, OwnCount};
 use crate::subscription::{PublishOutcome, SubscriptionCore, Wait};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -38,7 +38,7 @@ pub(crate) enum Route<'a> {
 #[derive(Debug)]
 pub(crate) struct CachedRoute {
     pub(crate) core: Arc<SubscriptionCore>,
-    matched: Arc<OwnCount>,
+    matched: LiveCount<OwnCount>,
 }
 
 impl CachedRoute {
@@ -184,12 +184,12 @@ impl PublishCounters {
 
     /// Counts for a new `Publisher` handle, included in [`Self::totals`] until
     /// [`Self::fold_handle`].
-    pub(crate) fn register_handle(&self) -> Arc<HandleCounts> {
+    pub(crate) fn register_handle(&self) -> LiveCount<HandleCounts> {
         self.handles.register()
     }
 
     /// A `Publisher` handle is going: its counts join the shared pair as they leave the list.
-    pub(crate) fn fold_handle(&self, counts: &Arc<HandleCounts>) {
+    pub(crate) fn fold_handle(&self, counts: &LiveCount<HandleCounts>) {
         self.handles.fold(counts, |c| {
             self.published
                 .fetch_add(c.published.get(), Ordering::Relaxed);

@@ -171,38 +171,85 @@ impl OwnCount {
 /// that goes folds its counts into the shared ones under the same lock, in the same step as it
 /// leaves the list, so no reader counts them twice or not at all. Exact whenever nothing is in
 /// flight, like every other count.
+///
+/// Registering and folding are O(1) whatever the number of live handles: each handle keeps its slot
+/// in the list ([`LiveCount`]), and a freed slot is reused by the next registration. A service that
+/// keeps one `Publisher` per device topic creates, refreshes and drops handles by the hundred
+/// thousand; a fold that searched the list would make that quadratic.
 #[derive(Debug)]
-pub(crate) struct LiveCounts<T>(Mutex<Vec<Arc<T>>>);
+pub(crate) struct LiveCounts<T>(Mutex<Slots<T>>);
+
+/// The slots of a [`LiveCounts`]: the live handles' counts, and the slots free for reuse.
+#[derive(Debug)]
+struct Slots<T> {
+    live: Vec<Option<Arc<T>>>,
+    free: Vec<usize>,
+}
+
+/// One live handle's counts and its slot in the [`LiveCounts`] it was registered with.
+#[derive(Debug)]
+pub(crate) struct LiveCount<T> {
+    counts: Arc<T>,
+    slot: usize,
+}
+
+impl<T> std::ops::Deref for LiveCount<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.counts
+    }
+}
 
 impl<T> Default for LiveCounts<T> {
     fn default() -> Self {
-        Self(Mutex::new(Vec::new()))
+        Self(Mutex::new(Slots {
+            live: Vec::new(),
+            free: Vec::new(),
+        }))
     }
 }
 
 impl<T: Default> LiveCounts<T> {
     /// A new handle's counts, included in [`Self::sum`] until [`Self::fold`].
-    pub(crate) fn register(&self) -> Arc<T> {
+    pub(crate) fn register(&self) -> LiveCount<T> {
         let counts = Arc::new(T::default());
-        self.list().push(counts.clone());
-        counts
+        let mut slots = self.slots();
+        let slot = match slots.free.pop() {
+            Some(slot) => {
+                slots.live[slot] = Some(counts.clone());
+                slot
+            }
+            None => {
+                slots.live.push(Some(counts.clone()));
+                slots.live.len() - 1
+            }
+        };
+        LiveCount { counts, slot }
     }
 
     /// A handle is going: `into_shared` adds its counts to the shared ones while it leaves the list.
-    pub(crate) fn fold(&self, counts: &Arc<T>, into_shared: impl FnOnce(&T)) {
-        let mut list = self.list();
-        into_shared(counts);
-        list.retain(|c| !Arc::ptr_eq(c, counts));
+    pub(crate) fn fold(&self, handle: &LiveCount<T>, into_shared: impl FnOnce(&T)) {
+        let mut slots = self.slots();
+        let left = slots.live[handle.slot].take();
+        debug_assert!(
+            left.is_some_and(|c| Arc::ptr_eq(&c, &handle.counts)),
+            "a handle folds once, from the list it was registered with"
+        );
+        into_shared(&handle.counts);
+        slots.free.push(handle.slot);
     }
 
     /// `shared()` (read under the lock) plus every live handle's counts, added with `add`.
     pub(crate) fn sum<A>(&self, shared: impl FnOnce() -> A, add: impl FnMut(A, &Arc<T>) -> A) -> A {
-        let list = self.list();
-        list.iter().fold(shared(), add)
+        let slots = self.slots();
+        slots.live.iter().flatten().fold(shared(), add)
     }
 
-    fn list(&self) -> MutexGuard<'_, Vec<Arc<T>>> {
-        // The list stays valid if a holder panicked: every change to it is one push or one retain.
+    fn slots(&self) -> MutexGuard<'_, Slots<T>> {
+        // The slots stay valid if a holder panicked: every change to them is completed before
+        // anything that could panic.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

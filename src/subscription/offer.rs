@@ -1,6 +1,5 @@
 //! Offering a message to a subscription: the one place every overflow policy is decided.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
@@ -9,7 +8,7 @@ use crate::message::Message;
 use crate::message::reason::DropReason;
 use crate::queue::lane::LaneRef;
 use crate::queue::policy::OverflowPolicy;
-use crate::stats::counters::{CountIn, HIGH_WATER_SAMPLE_EVERY, OwnCount};
+use crate::stats::counters::{CountIn, HIGH_WATER_SAMPLE_EVERY, LiveCount, OwnCount};
 use crate::sync::{Ordering, fence};
 
 use super::core::SubscriptionCore;
@@ -36,6 +35,10 @@ pub struct PublishOutcome {
     /// Messages dropped because of this publish: the new message where it was refused (full queue, block
     /// timeout, unsubscribed), plus older messages evicted to make room under `DropOldest`.
     pub dropped: usize,
+    /// Retained messages of this publish that the retained store refused to keep because it was at
+    /// one of its bounds ([`RetainedLimits`](crate::RetainedLimits)); they were delivered all the same.
+    /// Counted in the stats as `retained.rejected`.
+    pub retain_refused: usize,
 }
 
 impl PublishOutcome {
@@ -44,18 +47,21 @@ impl PublishOutcome {
         matched: 1,
         queued: 1,
         dropped: 0,
+        retain_refused: 0,
     };
     /// One message offered to one subscription and queued, evicting an older one to make room.
     pub(crate) const QUEUED_EVICTING: Self = Self {
         matched: 1,
         queued: 1,
         dropped: 1,
+        retain_refused: 0,
     };
     /// One message offered to one subscription and not queued (counted as dropped).
     pub(crate) const DROPPED: Self = Self {
         matched: 1,
         queued: 0,
         dropped: 1,
+        retain_refused: 0,
     };
 
     /// Adds another outcome to this one.
@@ -64,6 +70,7 @@ impl PublishOutcome {
         self.matched += other.matched;
         self.queued += other.queued;
         self.dropped += other.dropped;
+        self.retain_refused += other.retain_refused;
     }
 }
 
@@ -90,12 +97,12 @@ impl SubscriptionCore {
 
     /// A publisher handle starts routing here: its own `matched` counter, counted in this
     /// subscription's `matched` until [`Self::fold_handle_matched`].
-    pub(crate) fn register_handle_matched(&self) -> Arc<OwnCount> {
+    pub(crate) fn register_handle_matched(&self) -> LiveCount<OwnCount> {
         self.handle_matched.get_or_init(Box::default).register()
     }
 
     /// A publisher handle lets the route go: its count joins the shared one as it leaves the list.
-    pub(crate) fn fold_handle_matched(&self, counter: &Arc<OwnCount>) {
+    pub(crate) fn fold_handle_matched(&self, counter: &LiveCount<OwnCount>) {
         self.handle_matched
             .get_or_init(Box::default)
             .fold(counter, |c| {

@@ -417,3 +417,21 @@ fn c_without_an_mqtt_listener_says_how_to_start_one_80x24() {
     let screen = draw(&app, 80, 24).backend().to_string();
     assert!(screen.contains("no MQTT listener"), "{screen}");
 }
+
+#[test]
+fn the_header_warns_when_a_full_retained_store_refused_to_keep_messages() {
+    let mut app = fixtures::app(false);
+    let mut snapshot = fixtures::snapshot_at(80.25);
+    snapshot.retained.messages = 10_000;
+    snapshot.retained.rejected = 3;
+    app.apply(sample(snapshot, &[5]));
+    let terminal = draw(&app, 120, 40);
+    let header: String = (0..120)
+        .map(|x| terminal.backend().buffer()[(x, 1)].symbol().to_string())
+        .collect();
+    assert!(
+        header.contains("retained 10,000 (3 not kept: store full)")
+            || header.contains("retained 10000 (3 not kept: store full)"),
+        "{header}"
+    );
+}

@@ -163,10 +163,7 @@ impl Engine for CoreEngine {
         retain: bool,
     ) -> usize {
         let options = PublishOptions::new().priority(priority).retain(retain);
-        // A retained publish refused by a full retained store publishes nothing and drops nothing.
-        publisher
-            .publish_with(payload, options)
-            .map_or(0, |o| o.dropped)
+        publisher.publish_with(payload, options).dropped
     }
 
     #[inline]

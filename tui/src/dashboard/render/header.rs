@@ -54,7 +54,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         th.text()
     };
-    let second = vec![
+    let mut second = vec![
         Span::styled(" published ", th.dim()),
         Span::styled(count(t.published), th.published()),
         Span::styled(format!(" {}/s", rate(now.published)), th.published()),
@@ -65,5 +65,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Span::styled(count(t.dropped), dropped_style),
         Span::styled(format!(" {}/s", rate(now.dropped)), dropped_style),
     ];
+    let retained = &app.snapshot().retained;
+    if retained.messages > 0 || retained.rejected > 0 {
+        second.push(Span::styled("  retained ", th.dim()));
+        second.push(Span::raw(count(retained.messages)));
+    }
+    if retained.rejected > 0 {
+        // A full store refused to keep these (they were delivered live): worth a warning colour.
+        second.push(Span::styled(
+            format!(" ({} not kept: store full)", count(retained.rejected)),
+            th.dropped(),
+        ));
+    }
     Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
 }
