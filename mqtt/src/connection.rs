@@ -84,6 +84,12 @@ enum Wake {
 /// After a packet: go on, or close for this reason.
 type Handled = Result<(), CloseReason>;
 
+/// Why a CONNECT was not admitted: a CONNACK with a refusal code, or a close without one.
+enum Refusal {
+    Connack(ConnectReturnCode),
+    Close(CloseReason),
+}
+
 struct Connection {
     shared: Arc<ServerShared>,
     inbuf: BytesMut,
@@ -94,90 +100,32 @@ struct Connection {
 }
 
 impl Connection {
+    /// The connection's life: its CONNECT, the checks that admit it, the session it opens or resumes,
+    /// then the session served until it closes (publishing the will if the close calls for it).
     async fn run(
         &mut self,
         stream: &mut TcpStream,
         peer: SocketAddr,
-        mut pending: PendingTicket,
+        pending: PendingTicket,
         mut shutdown: watch::Receiver<bool>,
     ) -> CloseReason {
-        let connect_timeout = self.shared.config.connect_timeout;
-        let read = tokio::select! {
-            biased;
-            // Closed to make room (`crate::pending`): the sender fired, or was dropped with it.
-            _ = &mut pending.evicted => Err(CloseReason::PendingLimit),
-            read = tokio::time::timeout(connect_timeout, self.read_connect(stream)) => {
-                read.unwrap_or(Err(CloseReason::ConnectTimeout))
-            }
-        };
-        self.shared.pending.leave(pending.ticket);
-        let connect = match read {
-            Err(reason) => return reason,
+        let connect = match self.await_connect(stream, pending).await {
             Ok(connect) => connect,
+            Err(reason) => return reason,
         };
-        if connect.protocol != Protocol::V4 {
-            return self
-                .refuse(stream, ConnectReturnCode::RefusedProtocolVersion)
-                .await;
-        }
-        // Only connections past CONNECT count here: those still waiting for theirs have their own
-        // bound (`crate::pending`), so they cannot crowd a legitimate client out.
-        let connected = self
-            .shared
-            .counters
-            .connected
-            .fetch_add(1, Ordering::Relaxed)
-            + 1;
-        self.counted_connected = true;
-        if connected > self.shared.config.max_connections as u64 {
-            return self
-                .refuse(stream, ConnectReturnCode::ServiceUnavailable)
-                .await;
-        }
+        let client_id = match self.admit(&connect) {
+            Ok(client_id) => client_id,
+            Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
+            Err(Refusal::Close(reason)) => return reason,
+        };
         let clean = connect.clean_session;
-        let client_id = if connect.client_id.is_empty() {
-            // MQTT 3.1.1 section 3.1.3.1: a server may accept an empty id with a clean session and
-            // assign one; without a clean session it must refuse with return code 2.
-            if !clean {
-                return self.refuse(stream, ConnectReturnCode::BadClientId).await;
-            }
-            let n = self.shared.next_auto_id.fetch_add(1, Ordering::Relaxed);
-            format!("auto-{n}")
-        } else {
-            connect.client_id.clone()
-        };
-        if !self
-            .shared
-            .sessions
-            .has_room_for(&client_id, self.shared.config.max_sessions)
-        {
-            return self
-                .refuse(stream, ConnectReturnCode::ServiceUnavailable)
-                .await;
-        }
-        if let Some(will) = &connect.last_will
-            && Topic::with_limits(&will.topic, &self.shared.broker.limits()).is_err()
-        {
-            return CloseReason::ProtocolError;
-        }
-
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         *lock(&opened.info.address) = Some(peer.to_string());
         self.put(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
             opened.session_present,
         )));
-        for inflight in opened.session.outgoing.resend() {
-            let packet = match inflight.state {
-                OutgoingState::PubAck | OutgoingState::PubRec => {
-                    let mut publish = inflight.publish.clone();
-                    publish.dup = true;
-                    Packet::Publish(publish)
-                }
-                OutgoingState::PubComp => Packet::PubRel(PubRel::new(inflight.publish.pkid)),
-            };
-            self.put(packet);
-        }
+        self.resend_inflight(&opened);
 
         let (mut reader, mut writer) = stream.split();
         let reason = self
@@ -196,6 +144,86 @@ impl Connection {
         }
         self.shared.sessions.close(&client_id, opened, clean);
         reason
+    }
+
+    /// Waits for the CONNECT, within the connect timeout, unless the pending bound closes this socket
+    /// first to make room (`crate::pending`). Either way the socket leaves the pending list.
+    async fn await_connect(
+        &mut self,
+        stream: &mut TcpStream,
+        mut pending: PendingTicket,
+    ) -> Result<Connect, CloseReason> {
+        let connect_timeout = self.shared.config.connect_timeout;
+        let read = tokio::select! {
+            biased;
+            // Closed to make room: the sender fired, or was dropped with it.
+            _ = &mut pending.evicted => Err(CloseReason::PendingLimit),
+            read = tokio::time::timeout(connect_timeout, self.read_connect(stream)) => {
+                read.unwrap_or(Err(CloseReason::ConnectTimeout))
+            }
+        };
+        self.shared.pending.leave(pending.ticket);
+        read
+    }
+
+    /// The checks a CONNECT must pass: protocol level, the connection bound, the client id, the
+    /// session bound, the will's topic. Returns the client id (assigned when the client sent none).
+    fn admit(&mut self, connect: &Connect) -> Result<String, Refusal> {
+        if connect.protocol != Protocol::V4 {
+            return Err(Refusal::Connack(ConnectReturnCode::RefusedProtocolVersion));
+        }
+        // Only connections past CONNECT count here: those still waiting for theirs have their own
+        // bound (`crate::pending`), so they cannot crowd a legitimate client out.
+        let connected = self
+            .shared
+            .counters
+            .connected
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        self.counted_connected = true;
+        if connected > self.shared.config.max_connections as u64 {
+            return Err(Refusal::Connack(ConnectReturnCode::ServiceUnavailable));
+        }
+        let client_id = if connect.client_id.is_empty() {
+            // MQTT 3.1.1 section 3.1.3.1: a server may accept an empty id with a clean session and
+            // assign one; without a clean session it must refuse with return code 2.
+            if !connect.clean_session {
+                return Err(Refusal::Connack(ConnectReturnCode::BadClientId));
+            }
+            let n = self.shared.next_auto_id.fetch_add(1, Ordering::Relaxed);
+            format!("auto-{n}")
+        } else {
+            connect.client_id.clone()
+        };
+        if !self
+            .shared
+            .sessions
+            .has_room_for(&client_id, self.shared.config.max_sessions)
+        {
+            return Err(Refusal::Connack(ConnectReturnCode::ServiceUnavailable));
+        }
+        if let Some(will) = &connect.last_will
+            && Topic::with_limits(&will.topic, &self.shared.broker.limits()).is_err()
+        {
+            return Err(Refusal::Close(CloseReason::ProtocolError));
+        }
+        Ok(client_id)
+    }
+
+    /// Sends again what a resumed session had in flight: unacknowledged publishes (marked `dup`) and
+    /// the PUBRELs of QoS 2 exchanges waiting for their PUBCOMP.
+    fn resend_inflight(&mut self, opened: &OpenedSession) {
+        for inflight in opened.session.outgoing.resend() {
+            let packet = match inflight.state {
+                OutgoingState::PubAck | OutgoingState::PubRec => {
+                    let mut publish = inflight.publish.clone();
+                    publish.dup = true;
+                    Packet::Publish(publish)
+                }
+                OutgoingState::PubComp => Packet::PubRel(PubRel::new(inflight.publish.pkid)),
+            };
+            self.put(packet);
+        }
     }
 
     /// Reads until the first packet, which must be CONNECT.
