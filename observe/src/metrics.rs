@@ -357,6 +357,7 @@ fn encode_endpoint(
             ("read_only", endpoint.read_only),
             ("bad_request", endpoint.bad_requests),
             ("too_many_connections", endpoint.too_many_connections),
+            ("timed_out", endpoint.timed_out),
         ],
     )
 }

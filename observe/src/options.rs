@@ -62,6 +62,10 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body; then `408`.
     pub body_timeout: Duration,
+    /// How long a command may take once its body has arrived. A `POST /v1/publish` that is still
+    /// waiting for room in a full `block` queue then answers `504`, saying how many of its messages
+    /// were published, and publishes no more; taps may not ask for a longer `block` wait.
+    pub command_timeout: Duration,
     /// Subscriptions whose per-subscription series `/metrics` shows (those with the most drops, then
     /// the deepest queues); the rest are counted in `switchyard_subscription_series_omitted`.
     pub metrics_subscription_cap: usize,
@@ -75,6 +79,11 @@ pub struct ServeOptions {
 /// typical service, few enough that a scrape stays small at 100k subscriptions.
 pub const DEFAULT_METRICS_SUBSCRIPTION_CAP: usize = 1000;
 
+/// Default [`ServeOptions::command_timeout`]: long enough for a publish of
+/// [`MAX_PUBLISH_COUNT`](crate::MAX_PUBLISH_COUNT) messages, short enough that a client (and `curl -m`)
+/// gets an answer.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
@@ -85,6 +94,7 @@ impl Default for ServeOptions {
             max_body_bytes: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
             metrics_subscription_cap: DEFAULT_METRICS_SUBSCRIPTION_CAP,
             max_taps: 64,
             max_tap_capacity: 65_536,
@@ -141,10 +151,18 @@ impl ServeOptions {
         self
     }
 
-    /// Sets [`ServeOptions::header_timeout`] and [`ServeOptions::body_timeout`].
+    /// Sets [`ServeOptions::header_timeout`], [`ServeOptions::body_timeout`] and
+    /// [`ServeOptions::command_timeout`].
     pub fn timeouts(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
         self.body_timeout = timeout;
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServeOptions::command_timeout`].
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
         self
     }
 

@@ -102,9 +102,11 @@ pub fn serve(broker: &Broker, options: ServeOptions) -> Result<ObserveHandle, Se
     })
 }
 
-/// Threads for broker work (stats reads, scrapes, publishes): enough for a scrape and a publish to
-/// overlap, few enough that a flood of requests cannot take the machine's cores from the service.
-const BLOCKING_THREADS: usize = 2;
+/// Threads for broker work: one for a publish (which may wait on a full `block` queue; publishes
+/// take turns, `State::publish_slot`) and two for stats reads and scrapes, which therefore never wait
+/// behind a publish; few enough that a flood of requests cannot take the machine's cores from the
+/// service.
+const BLOCKING_THREADS: usize = 3;
 
 /// Headers and the start line may take this much (hyper's read buffer; at least 8 KiB); more gets
 /// hyper's own `431`.

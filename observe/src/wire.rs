@@ -61,6 +61,10 @@ pub struct EndpointCounts {
     pub bad_requests: u64,
     /// 503: connections refused because `max_connections` were open.
     pub too_many_connections: u64,
+    /// 504: commands that did not finish within `command_timeout` (a publish waiting on a full
+    /// `block` queue).
+    #[serde(default)]
+    pub timed_out: u64,
 }
 
 /// `POST /v1/publish`.
