@@ -9,7 +9,7 @@ use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 use switchyard::{OverflowPolicy, Priority, PublishOptions, SubscriptionId};
 
-use crate::http::{Body, HttpError, blocking, json, parse_input, read_json};
+use crate::http::{Body, HttpError, blocking, json, parse_input, query_params, read_json};
 use crate::options::Access;
 use crate::state::State;
 use crate::wire::{MAX_PUBLISH_COUNT, PolicyRequest, PublishRequest, PublishResponse, TapRequest};
@@ -21,7 +21,12 @@ pub(crate) async fn handle(
     authorize(&req, &state.options.access)?;
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let method = req.method().clone();
+    query_params(req.uri().query(), &[])?;
+    // `HEAD` is answered wherever `GET` is (hyper leaves the body out).
+    let method = match req.method() {
+        &Method::HEAD => Method::GET,
+        other => other.clone(),
+    };
     let limit = state.options.max_body_bytes;
     let timeout = state.options.body_timeout;
     match (&method, segments.as_slice()) {
@@ -63,10 +68,15 @@ pub(crate) async fn handle(
         (_, ["v1", "taps", _, other]) if !matches!(*other, "pause" | "resume") => Err(
             HttpError::not_found(format!("no tap action `{other}`; expected pause or resume")),
         ),
-        _ => Err(HttpError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {method} is not allowed on {path}"),
-        )),
+        (_, route) => {
+            let allow = match route {
+                ["v1", "taps"] => "GET, HEAD, POST",
+                ["v1", "taps", _] => "GET, HEAD, DELETE",
+                ["v1", "subscriptions", ..] => "PUT",
+                _ => "POST",
+            };
+            Err(HttpError::method_not_allowed(req.method(), &path, allow))
+        }
     }
 }
 
@@ -78,21 +88,34 @@ fn authorize(req: &Request<Incoming>, access: &Access) -> Result<(), HttpError> 
             "this endpoint is read-only: commands are off (start it with a token to turn them on)",
         ));
     };
-    let given = req
+    // RFC 7235: the scheme is case-insensitive; one or more spaces before the token.
+    let header = req
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(HttpError::new(
-            StatusCode::UNAUTHORIZED,
-            "the bearer token is wrong",
-        )),
-        None => Err(HttpError::new(
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let Some(header) = header else {
+        return Err(HttpError::new(
             StatusCode::UNAUTHORIZED,
             "commands need an `Authorization: Bearer <token>` header",
-        )),
+        ));
+    };
+    let (scheme, given) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the Authorization scheme is `{}`; commands need `Authorization: Bearer <token>`",
+                scheme.escape_debug()
+            ),
+        ));
+    }
+    if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "the bearer token is wrong",
+        ))
     }
 }
 

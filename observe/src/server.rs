@@ -11,13 +11,13 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use switchyard::Broker;
 use tokio::sync::oneshot;
 
 use crate::error::ServeError;
-use crate::http::{Body, HttpError, json, only};
+use crate::http::{Body, HttpError, json, only_get, query_params};
 use crate::options::ServeOptions;
 use crate::state::State;
 use crate::{commands, stats_route};
@@ -152,6 +152,7 @@ async fn accept_loop(
         }
         let over_limit = open >= max;
         let state = state.clone();
+        let counts = state.counts.clone();
         tokio::spawn(async move {
             let _guard = guard;
             let _ = stream.set_nodelay(true);
@@ -180,9 +181,16 @@ async fn accept_loop(
                     Ok::<_, Infallible>(response)
                 }
             });
-            let _ = builder
+            let served = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            // A request hyper could not parse got its own `400`/`431` without reaching a handler:
+            // count it with the other bad requests.
+            if let Err(e) = served
+                && (e.is_parse() || e.is_parse_too_large() || e.is_parse_status())
+            {
+                counts.count(StatusCode::BAD_REQUEST);
+            }
         });
     }
 }
@@ -192,19 +200,21 @@ async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let method = req.method().clone();
+    let query = req.uri().query();
     let result = match segments.as_slice() {
-        ["healthz"] => only(&method, Method::GET)
-            .map(|()| json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-        ["v1", "stats"] => match only(&method, Method::GET) {
-            Ok(()) => stats_route::handle(state, req.uri().query()).await,
+        ["healthz"] => only_get(&method, &path)
+            .and_then(|()| query_params(query, &[]))
+            .map(|_| json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        ["v1", "stats"] => match only_get(&method, &path) {
+            Ok(()) => stats_route::handle(state, query).await,
             Err(e) => Err(e),
         },
-        ["v1", "explain"] => match only(&method, Method::GET) {
-            Ok(()) => stats_route::explain(state, req.uri().query()).await,
+        ["v1", "explain"] => match only_get(&method, &path) {
+            Ok(()) => stats_route::explain(state, query).await,
             Err(e) => Err(e),
         },
-        ["metrics"] => match only(&method, Method::GET) {
-            Ok(()) => state.metrics.handle().await,
+        ["metrics"] => match only_get(&method, &path).and_then(|()| query_params(query, &[])) {
+            Ok(_) => state.metrics.handle().await,
             Err(e) => Err(e),
         },
         ["v1", "publish"] | ["v1", "taps", ..] | ["v1", "subscriptions", _, "policy"] => {
