@@ -29,7 +29,7 @@ use crate::radar::{Radar, STALL_AFTER_S};
 pub struct StatsArgs {
     /// The endpoint to read, `host:port` (a service's `switchyard_observe::serve`, or `switchyard load
     /// --serve`).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_attach)]
     pub attach: String,
     /// A file holding the endpoint's bearer token (only commands need it; stats are readable without).
     #[arg(long, value_name = "PATH")]
