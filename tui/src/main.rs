@@ -14,6 +14,7 @@ mod radar;
 mod serve;
 mod snapshot_totals;
 mod stats_command;
+mod terminal_text;
 
 use std::process::ExitCode;
 
@@ -81,7 +82,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("switchyard: error: {}", error_text::one_line(&err));
+            // An error may carry text from outside (an endpoint's answer, a remote broker's).
+            eprintln!(
+                "switchyard: error: {}",
+                terminal_text::escape_controls(&error_text::one_line(&err))
+            );
             ExitCode::FAILURE
         }
     }

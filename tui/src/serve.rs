@@ -14,6 +14,7 @@ use switchyard_mqtt::{BridgeStats, MqttStats};
 
 use crate::export::write_json_atomic;
 use crate::mqtt_listener::{BridgeArgs, MqttListenArgs, MqttListener};
+use crate::terminal_text::escape_controls;
 
 /// Options of `switchyard serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -107,7 +108,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "switchyard serve: bridging to {}",
-            bridge.stats().remote
+            escape_controls(&bridge.stats().remote)
         )?;
     }
     out.flush()?;
@@ -137,7 +138,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "switchyard serve: bridge {}",
-            serde_json::to_string(stats)?
+            escape_controls(&serde_json::to_string(stats)?)
         )?;
     }
     drop(out);
