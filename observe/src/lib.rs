@@ -64,6 +64,7 @@ mod error;
 mod http;
 mod metrics;
 mod options;
+mod pending;
 mod rate_sampler;
 mod request_counts;
 mod server;

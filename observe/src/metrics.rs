@@ -358,6 +358,8 @@ fn encode_endpoint(
             ("bad_request", endpoint.bad_requests),
             ("too_many_connections", endpoint.too_many_connections),
             ("timed_out", endpoint.timed_out),
+            ("idle_closed", endpoint.idle_closed),
+            ("accept_error", endpoint.accept_errors),
         ],
     )
 }

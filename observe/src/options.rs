@@ -55,6 +55,11 @@ pub struct ServeOptions {
     pub access: Access,
     /// Connections served at once; further ones get `503` and are closed.
     pub max_connections: usize,
+    /// Connections that have not sent their first request yet, at most: one more closes the oldest
+    /// of them, so idle sockets cannot keep real requests out.
+    pub max_pending_connections: usize,
+    /// How long a new connection may take to send its first request's headers; then it is closed.
+    pub first_request_timeout: Duration,
     /// The largest request body accepted; larger ones get `413`.
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's headers, and how long an idle keep-alive
@@ -91,6 +96,8 @@ impl Default for ServeOptions {
             allow_non_loopback: false,
             access: Access::ReadOnly,
             max_connections: 64,
+            max_pending_connections: 16,
+            first_request_timeout: Duration::from_secs(2),
             max_body_bytes: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),

@@ -17,6 +17,8 @@ pub(crate) struct RequestCounts {
     bad_requests: AtomicU64,
     too_many_connections: AtomicU64,
     timed_out: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
 }
 
 impl RequestCounts {
@@ -44,6 +46,8 @@ impl RequestCounts {
             bad_requests: self.bad_requests.load(Ordering::Relaxed),
             too_many_connections: self.too_many_connections.load(Ordering::Relaxed),
             timed_out: self.timed_out.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            accept_errors: self.accept_errors.load(Ordering::Relaxed),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -131,22 +131,39 @@ async fn accept_loop(
         Err(_) => return,
     };
     let max = state.options.max_connections;
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let stream = tokio::select! {
             _ = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors and the like: wait a little rather than spin.
+                Ok((stream, _)) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    stream
+                }
+                // Out of file descriptors and the like: count it, free a descriptor by closing the
+                // oldest connection that has sent nothing, wait a little (longer each time, up to
+                // ACCEPT_BACKOFF_MAX) rather than spin, and go on accepting.
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    state.counts.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if state.pending.evict_oldest() {
+                        state.counts.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
         };
+        let (key, mut eviction, evicted) = state.pending.add();
+        state
+            .counts
+            .idle_closed
+            .fetch_add(evicted, Ordering::Relaxed);
         let open = state.open.fetch_add(1, Ordering::Relaxed);
         let guard = OpenConnection(state.clone());
         if open >= 2 * max {
             // Far over the limit: close at once rather than hold a socket to say so.
+            state.pending.remove(key);
             state.counts.count(StatusCode::SERVICE_UNAVAILABLE);
             continue;
         }
@@ -162,8 +179,12 @@ async fn accept_loop(
                 .header_read_timeout(state.options.header_timeout)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .keep_alive(!over_limit);
+            let started = Arc::new(AtomicBool::new(false));
             let service = service_fn(|req| {
                 let state = state.clone();
+                if !started.swap(true, Ordering::Relaxed) {
+                    state.pending.remove(key);
+                }
                 async move {
                     let response = if over_limit {
                         HttpError::new(
@@ -181,12 +202,33 @@ async fn accept_loop(
                     Ok::<_, Infallible>(response)
                 }
             });
-            let served = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let first_deadline = tokio::time::sleep(state.options.first_request_timeout);
+            tokio::pin!(first_deadline);
+            let mut watching = true;
+            let served = loop {
+                tokio::select! {
+                    served = &mut connection => break Some(served),
+                    evicted = &mut eviction, if watching => {
+                        watching = false;
+                        if evicted.is_ok() && !started.load(Ordering::Relaxed) {
+                            break None;
+                        }
+                    }
+                    () = &mut first_deadline, if watching => {
+                        watching = false;
+                        if !started.load(Ordering::Relaxed) {
+                            counts.idle_closed.fetch_add(1, Ordering::Relaxed);
+                            break None;
+                        }
+                    }
+                }
+            };
+            state.pending.remove(key);
             // A request hyper could not parse got its own `400`/`431` without reaching a handler:
             // count it with the other bad requests.
-            if let Err(e) = served
+            if let Some(Err(e)) = served
                 && (e.is_parse() || e.is_parse_too_large() || e.is_parse_status())
             {
                 counts.count(StatusCode::BAD_REQUEST);
@@ -194,6 +236,12 @@ async fn accept_loop(
         });
     }
 }
+
+/// The first wait after an accept fails; it doubles with each failure in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+
+/// The longest wait after an accept fails.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Sends each request to its handler; unknown routes are `404`, known routes with another method `405`.
 async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {

@@ -24,6 +24,8 @@ pub(crate) struct State {
     /// wait on a full `block` queue for as long as that queue's policy says, and must not take the
     /// threads reads need.
     pub(crate) publish_slot: Arc<tokio::sync::Semaphore>,
+    /// Connections that have not sent their first request yet.
+    pub(crate) pending: crate::pending::PendingConnections,
     /// Connections open now (the server counts them against `options.max_connections`).
     pub(crate) open: AtomicUsize,
 }
@@ -32,6 +34,7 @@ impl State {
     pub(crate) fn new(broker: Broker, options: ServeOptions) -> Self {
         let counts = Arc::new(RequestCounts::default());
         Self {
+            pending: crate::pending::PendingConnections::new(options.max_pending_connections),
             metrics: MetricsEndpoint::new(
                 &broker,
                 options.metrics_subscription_cap,
