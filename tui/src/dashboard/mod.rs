@@ -187,6 +187,7 @@ fn run_attached(addr: &str, args: &DashboardArgs, export_dir: PathBuf) -> anyhow
     let link = RemoteBroker::attach(addr, token, args.refresh)
         .with_context(|| format!("attaching to {addr}"))?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
+    app.set_attached_to(addr);
     app.log(
         app::Level::Info,
         format!("attached to {addr} ({commands}); ? lists keys"),

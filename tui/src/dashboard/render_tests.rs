@@ -417,3 +417,22 @@ fn c_without_an_mqtt_listener_says_how_to_start_one_80x24() {
     let screen = draw(&app, 80, 24).backend().to_string();
     assert!(screen.contains("no MQTT listener"), "{screen}");
 }
+
+#[test]
+fn an_attached_dashboard_names_what_it_is_attached_to_in_the_header() {
+    let mut app = App::new(
+        Default::default(),
+        ".".into(),
+        super::theme::Theme::new(false),
+    );
+    app.set_attached_to("127.0.0.1:9475");
+    let screen = format!("{:?}", draw(&app, 100, 24).backend());
+    // The buffer's first two rows are the header.
+    let header: String = screen
+        .lines()
+        .skip_while(|l| !l.contains("content: ["))
+        .take(3)
+        .collect();
+    assert!(header.contains("attached to 127.0.0.1:9475"), "{screen}");
+    assert!(!header.contains("demo off"), "{screen}");
+}
