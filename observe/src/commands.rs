@@ -2,13 +2,14 @@
 //! their bodies are in the [crate docs](crate#commands).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 use switchyard::{OverflowPolicy, Priority, PublishOptions, SubscriptionId};
 
-use crate::http::{Body, HttpError, blocking, json, parse_input, read_json};
+use crate::http::{Body, HttpError, blocking, json, parse_input, query_params, read_json};
 use crate::options::Access;
 use crate::state::State;
 use crate::wire::{MAX_PUBLISH_COUNT, PolicyRequest, PublishRequest, PublishResponse, TapRequest};
@@ -20,7 +21,12 @@ pub(crate) async fn handle(
     authorize(&req, &state.options.access)?;
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let method = req.method().clone();
+    query_params(req.uri().query(), &[])?;
+    // `HEAD` is answered wherever `GET` is (hyper leaves the body out).
+    let method = match req.method() {
+        &Method::HEAD => Method::GET,
+        other => other.clone(),
+    };
     let limit = state.options.max_body_bytes;
     let timeout = state.options.body_timeout;
     match (&method, segments.as_slice()) {
@@ -30,9 +36,7 @@ pub(crate) async fn handle(
         }
         (&Method::POST, ["v1", "taps"]) => {
             let request: TapRequest = read_json(req, limit, timeout).await?;
-            let info = state
-                .taps
-                .open(&state.broker, request, state.options.max_tap_capacity)?;
+            let info = state.taps.open(&state.broker, request, &state.options)?;
             Ok(json(StatusCode::CREATED, &info))
         }
         (&Method::GET, ["v1", "taps"]) => Ok(json(StatusCode::OK, &state.taps.list())),
@@ -64,10 +68,15 @@ pub(crate) async fn handle(
         (_, ["v1", "taps", _, other]) if !matches!(*other, "pause" | "resume") => Err(
             HttpError::not_found(format!("no tap action `{other}`; expected pause or resume")),
         ),
-        _ => Err(HttpError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {method} is not allowed on {path}"),
-        )),
+        (_, route) => {
+            let allow = match route {
+                ["v1", "taps"] => "GET, HEAD, POST",
+                ["v1", "taps", _] => "GET, HEAD, DELETE",
+                ["v1", "subscriptions", ..] => "PUT",
+                _ => "POST",
+            };
+            Err(HttpError::method_not_allowed(req.method(), &path, allow))
+        }
     }
 }
 
@@ -79,21 +88,34 @@ fn authorize(req: &Request<Incoming>, access: &Access) -> Result<(), HttpError> 
             "this endpoint is read-only: commands are off (start it with a token to turn them on)",
         ));
     };
-    let given = req
+    // RFC 7235: the scheme is case-insensitive; one or more spaces before the token.
+    let header = req
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(HttpError::new(
-            StatusCode::UNAUTHORIZED,
-            "the bearer token is wrong",
-        )),
-        None => Err(HttpError::new(
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let Some(header) = header else {
+        return Err(HttpError::new(
             StatusCode::UNAUTHORIZED,
             "commands need an `Authorization: Bearer <token>` header",
-        )),
+        ));
+    };
+    let (scheme, given) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the Authorization scheme is `{}`; commands need `Authorization: Bearer <token>`",
+                scheme.escape_debug()
+            ),
+        ));
+    }
+    if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "the bearer token is wrong",
+        ))
     }
 }
 
@@ -111,6 +133,7 @@ fn parse_id(text: &str) -> Result<SubscriptionId, HttpError> {
 }
 
 async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response<Body>, HttpError> {
+    let deadline = tokio::time::Instant::now() + state.options.command_timeout;
     let count = request.count.unwrap_or(1);
     if count == 0 || count > MAX_PUBLISH_COUNT {
         return Err(HttpError::bad_request(format!(
@@ -128,25 +151,86 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
     let options = PublishOptions::new()
         .priority(priority)
         .retain(request.retain);
+    let limit = humantime::format_duration(state.options.command_timeout);
+    // One publish at a time holds a blocking thread, so reads keep the others (see `server.rs`).
+    let Ok(Ok(slot)) =
+        tokio::time::timeout_at(deadline, state.publish_slot.clone().acquire_owned()).await
+    else {
+        return Err(HttpError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "nothing published: another publish is still waiting for room in a full `block` \
+                 queue, and this one could not start within the command limit of {limit}"
+            ),
+        ));
+    };
+    // Stops the loop below between two messages when the request ends early: its client went away
+    // (the handler's future is dropped) or its time ran out.
+    let progress = Arc::new(PublishProgress::default());
+    let _cancel_on_drop = CancelOnDrop(progress.clone());
     let broker = state.broker.clone();
-    // On the blocking pool: a `block` subscription may make each publish wait.
-    let result = blocking(move || {
-        let payload = bytes::Bytes::from(request.payload);
-        let mut response = PublishResponse::default();
-        for _ in 0..count {
-            let outcome = broker.publish_with(&request.topic, payload.clone(), options)?;
-            response.published += 1;
-            response.matched += outcome.matched as u64;
-            response.queued += outcome.queued as u64;
-            response.dropped += outcome.dropped as u64;
-            response.unrouted += u64::from(outcome.matched == 0);
+    let work = {
+        let progress = progress.clone();
+        let std_deadline = deadline.into_std();
+        blocking(move || {
+            let _slot = slot;
+            let payload = bytes::Bytes::from(request.payload);
+            let mut response = PublishResponse::default();
+            for _ in 0..count {
+                if progress.cancelled.load(Ordering::Relaxed)
+                    || std::time::Instant::now() >= std_deadline
+                {
+                    break;
+                }
+                // A `block` subscription may make this wait up to its own timeout: the core has no
+                // per-publish deadline to bound it by.
+                let outcome = broker.publish_with(&request.topic, payload.clone(), options)?;
+                response.published += 1;
+                progress.published.fetch_add(1, Ordering::Relaxed);
+                response.matched += outcome.matched as u64;
+                response.queued += outcome.queued as u64;
+                response.dropped += outcome.dropped as u64;
+                response.unrouted += u64::from(outcome.matched == 0);
+            }
+            Ok::<_, switchyard::PublishError>(response)
+        })
+    };
+    let timed_out = |published: u64| {
+        HttpError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the publish did not finish within the command limit of {limit}: {published} of \
+                 {count} messages published; a full `block` queue on this topic is making publishes \
+                 wait (see /v1/stats); no more of them will be published"
+            ),
+        )
+    };
+    match tokio::time::timeout_at(deadline, work).await {
+        Err(_) => {
+            progress.cancelled.store(true, Ordering::Relaxed);
+            Err(timed_out(progress.published.load(Ordering::Relaxed)))
         }
-        Ok::<_, switchyard::PublishError>(response)
-    })
-    .await?;
-    match result {
-        Ok(response) => Ok(json(StatusCode::OK, &response)),
-        Err(e) => Err(HttpError::bad_request(e.to_string())),
+        Ok(result) => match result? {
+            Ok(response) if response.published == count => Ok(json(StatusCode::OK, &response)),
+            Ok(response) => Err(timed_out(response.published)),
+            Err(e) => Err(HttpError::bad_request(e.to_string())),
+        },
+    }
+}
+
+/// How far a publish got, shared between the request and the thread that publishes.
+#[derive(Default)]
+struct PublishProgress {
+    published: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+/// Marks a publish cancelled when the request that started it ends, however it ends.
+struct CancelOnDrop(Arc<PublishProgress>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancelled.store(true, Ordering::Relaxed);
     }
 }
 

@@ -35,6 +35,44 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The token file is a symbolic link: refused, since the file it points to need not be private.
+    #[error(
+        "token file {} is a symbolic link; give the path of the file itself (a private file: \
+         `chmod 600 FILE`)",
+        .0.display()
+    )]
+    TokenFileSymlink(PathBuf),
+    /// The token file is not a regular file.
+    #[error("token file {} is not a regular file", .0.display())]
+    TokenFileNotRegular(PathBuf),
+    /// Others than its owner may read or write the token file.
+    #[error(
+        "token file {} has mode {mode:04o}: others than its owner can read or write it, so anyone on \
+         this machine could take the token; run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    TokenFileNotPrivate {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The token file belongs to another user.
+    #[error(
+        "token file {} belongs to user id {owner}, not to this process's user ({uid}): that user could \
+         change the token; use a file of your own (`chmod 600 {}`)",
+        path.display(),
+        path.display()
+    )]
+    TokenFileOwner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+        /// This process's effective user id.
+        uid: u32,
+    },
     /// The token file holds no token.
     #[error("token file {} is empty", .0.display())]
     EmptyTokenFile(PathBuf),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +20,8 @@ pub(crate) type Body = Full<Bytes>;
 pub(crate) struct HttpError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    /// The methods the route allows, sent as `Allow` with a `405`.
+    pub(crate) allow: Option<&'static str>,
 }
 
 impl HttpError {
@@ -27,6 +29,18 @@ impl HttpError {
         Self {
             status,
             message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// `405`, with the `Allow` header naming `allow` (e.g. `GET, HEAD`).
+    pub(crate) fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {method} is not allowed on {path}; use {allow}"),
+            )
         }
     }
 
@@ -41,6 +55,7 @@ impl HttpError {
     /// The JSON error response (`401` also says which scheme to use).
     pub(crate) fn into_response(self) -> Response<Body> {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let allow = self.allow;
         let mut response = json(
             self.status,
             &ErrorBody {
@@ -52,6 +67,11 @@ impl HttpError {
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"switchyard\""),
             );
+        }
+        if let Some(allow) = allow {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
         }
         response
     }
@@ -106,6 +126,33 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, 
             Ok((percent_decode(k)?, percent_decode(v)?))
         })
         .collect()
+}
+
+/// The query parameters of a route that takes `allowed` (none for most), each at most once: an unknown
+/// or a repeated parameter is `400` naming it. The one rule of every route.
+pub(crate) fn query_params(
+    query: Option<&str>,
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, HttpError> {
+    let pairs = query_pairs(query)?;
+    for (i, (key, _)) in pairs.iter().enumerate() {
+        if !allowed.contains(&key.as_str()) {
+            let expected = match allowed {
+                [] => "this route takes no query parameters".to_string(),
+                [one] => format!("expected {one}"),
+                [rest @ .., last] => format!("expected {} or {last}", rest.join(", ")),
+            };
+            return Err(HttpError::bad_request(format!(
+                "unknown query parameter `{key}`; {expected}"
+            )));
+        }
+        if pairs[..i].iter().any(|(k, _)| k == key) {
+            return Err(HttpError::bad_request(format!(
+                "query parameter `{key}` is given more than once; give it once"
+            )));
+        }
+    }
+    Ok(pairs)
 }
 
 /// Decodes `%XX` escapes; anything else is kept as it is.
@@ -195,15 +242,13 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         .map_err(|e| HttpError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-/// `405` unless `method` is `allowed`.
-pub(crate) fn only(method: &Method, allowed: Method) -> Result<(), HttpError> {
-    if *method == allowed {
+/// `405` (with `Allow: GET, HEAD`) unless `method` is `GET` or `HEAD`; hyper leaves out the body of
+/// an answer to `HEAD`.
+pub(crate) fn only_get(method: &Method, path: &str) -> Result<(), HttpError> {
+    if *method == Method::GET || *method == Method::HEAD {
         Ok(())
     } else {
-        Err(HttpError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {method} is not allowed here; use {allowed}"),
-        ))
+        Err(HttpError::method_not_allowed(method, path, "GET, HEAD"))
     }
 }
 

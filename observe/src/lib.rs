@@ -27,7 +27,8 @@
 //! (with the library's own error text for topics, filters and policies), `401` for a missing or wrong
 //! token, `403` for a command on a read-only endpoint, `404` for an unknown route or id, `405`, `408`
 //! for a body that does not arrive in time, `413` for a body over the limit, `429` for too many taps,
-//! `503` for too many connections.
+//! `503` for too many connections, `504` for a publish that did not finish within
+//! [`ServeOptions::command_timeout`].
 //!
 //! # Commands
 //! Publish, taps and policy changes. Off unless the endpoint has a token.
@@ -51,7 +52,8 @@
 //! The server runs on its own thread with a small current-thread tokio runtime. Reading stats takes
 //! the broker's control lock (as `Broker::stats` does: subscribe and unsubscribe wait, publishers and
 //! receivers never do) and runs on the runtime's blocking pool, as does publishing (a `block`
-//! subscription may make a publish wait), so a slow request never holds up the others.
+//! subscription may make a publish wait), so a slow request never holds up the others. Publishes take
+//! turns on one of the pool's threads, so reads never wait behind a publish that waits for room.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -62,6 +64,7 @@ mod error;
 mod http;
 mod metrics;
 mod options;
+mod pending;
 mod rate_sampler;
 mod request_counts;
 mod server;
@@ -75,8 +78,8 @@ pub use client::{Client, ClientError, DEFAULT_CLIENT_TIMEOUT};
 pub use error::ServeError;
 pub use metrics::{BrokerCollector, OPENMETRICS_CONTENT_TYPE};
 pub use options::{
-    Access, DEFAULT_ADDR, DEFAULT_METRICS_SUBSCRIPTION_CAP, DEFAULT_PORT, ServeOptions,
-    load_or_create_token, read_token_file,
+    Access, DEFAULT_ADDR, DEFAULT_COMMAND_TIMEOUT, DEFAULT_METRICS_SUBSCRIPTION_CAP, DEFAULT_PORT,
+    ServeOptions, load_or_create_token, read_token_file,
 };
 pub use rate_sampler::RATE_WINDOW;
 pub use server::{ObserveHandle, serve};

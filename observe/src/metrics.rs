@@ -386,6 +386,9 @@ fn encode_endpoint(
             ("read_only", endpoint.read_only),
             ("bad_request", endpoint.bad_requests),
             ("too_many_connections", endpoint.too_many_connections),
+            ("timed_out", endpoint.timed_out),
+            ("idle_closed", endpoint.idle_closed),
+            ("accept_error", endpoint.accept_errors),
         ],
     )
 }

@@ -55,6 +55,11 @@ pub struct ServeOptions {
     pub access: Access,
     /// Connections served at once; further ones get `503` and are closed.
     pub max_connections: usize,
+    /// Connections that have not sent their first request yet, at most: one more closes the oldest
+    /// of them, so idle sockets cannot keep real requests out.
+    pub max_pending_connections: usize,
+    /// How long a new connection may take to send its first request's headers; then it is closed.
+    pub first_request_timeout: Duration,
     /// The largest request body accepted; larger ones get `413`.
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's headers, and how long an idle keep-alive
@@ -62,6 +67,10 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body; then `408`.
     pub body_timeout: Duration,
+    /// How long a command may take once its body has arrived. A `POST /v1/publish` that is still
+    /// waiting for room in a full `block` queue then answers `504`, saying how many of its messages
+    /// were published, and publishes no more; taps may not ask for a longer `block` wait.
+    pub command_timeout: Duration,
     /// Subscriptions whose per-subscription series `/metrics` shows (those with the most drops, then
     /// the deepest queues); the rest are counted in `switchyard_subscription_series_omitted`.
     pub metrics_subscription_cap: usize,
@@ -75,6 +84,11 @@ pub struct ServeOptions {
 /// typical service, few enough that a scrape stays small at 100k subscriptions.
 pub const DEFAULT_METRICS_SUBSCRIPTION_CAP: usize = 1000;
 
+/// Default [`ServeOptions::command_timeout`]: long enough for a publish of
+/// [`MAX_PUBLISH_COUNT`](crate::MAX_PUBLISH_COUNT) messages, short enough that a client (and `curl -m`)
+/// gets an answer.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
@@ -82,9 +96,12 @@ impl Default for ServeOptions {
             allow_non_loopback: false,
             access: Access::ReadOnly,
             max_connections: 64,
+            max_pending_connections: 16,
+            first_request_timeout: Duration::from_secs(2),
             max_body_bytes: 1 << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
             metrics_subscription_cap: DEFAULT_METRICS_SUBSCRIPTION_CAP,
             max_taps: 64,
             max_tap_capacity: 65_536,
@@ -141,10 +158,18 @@ impl ServeOptions {
         self
     }
 
-    /// Sets [`ServeOptions::header_timeout`] and [`ServeOptions::body_timeout`].
+    /// Sets [`ServeOptions::header_timeout`], [`ServeOptions::body_timeout`] and
+    /// [`ServeOptions::command_timeout`].
     pub fn timeouts(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
         self.body_timeout = timeout;
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServeOptions::command_timeout`].
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
         self
     }
 
@@ -163,38 +188,85 @@ impl ServeOptions {
 
 /// Reads the token in `path` (surrounding white space ignored), or creates the file with a fresh
 /// 256-bit token, hex encoded, readable by its owner only. Returns the token and whether it was created.
+///
+/// An existing file must be private, as ssh wants a private key: a regular file (not a symbolic link),
+/// owned by this process's user, neither readable nor writable by group or others (`chmod 600 PATH`);
+/// otherwise it is refused with an error that names the fix.
 pub fn load_or_create_token(path: &Path) -> Result<(String, bool), ServeError> {
+    if let Some(token) = read_private(path)? {
+        return Ok((token, false));
+    }
     let err = |source| ServeError::TokenFile {
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let token = text.trim().to_string();
-            if token.is_empty() {
-                return Err(ServeError::EmptyTokenFile(path.to_path_buf()));
-            }
-            return Ok((token, false));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
     let token = random_token().map_err(err)?;
     write_private(path, &format!("{token}\n")).map_err(err)?;
     Ok((token, true))
 }
 
-/// Reads the token a client sends from `path` (white space trimmed); the file must not be empty.
+/// Reads the token a client sends from `path` (white space trimmed); the file must not be empty, and
+/// must be private as [`load_or_create_token`] says.
 pub fn read_token_file(path: &Path) -> Result<String, ServeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ServeError::TokenFile {
+    read_private(path)?.ok_or_else(|| ServeError::TokenFile {
+        path: path.to_path_buf(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })
+}
+
+/// The token in the private file `path`, or `None` if there is no such file.
+fn read_private(path: &Path) -> Result<Option<String>, ServeError> {
+    use std::io::Read;
+    let err = |source| ServeError::TokenFile {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(ServeError::TokenFileSymlink(path.to_path_buf()));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(e)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Not followed if a link was put in its place since the check above.
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    let mut file = options.open(path).map_err(err)?;
+    let meta = file.metadata().map_err(err)?;
+    if !meta.is_file() {
+        return Err(ServeError::TokenFileNotRegular(path.to_path_buf()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = rustix::process::geteuid().as_raw();
+        if meta.uid() != uid {
+            return Err(ServeError::TokenFileOwner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                uid,
+            });
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(ServeError::TokenFileNotPrivate {
+                path: path.to_path_buf(),
+                mode: meta.mode() & 0o7777,
+            });
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(err)?;
     let token = text.trim();
     if token.is_empty() {
         return Err(ServeError::EmptyTokenFile(path.to_path_buf()));
     }
-    Ok(token.to_string())
+    Ok(Some(token.to_string()))
 }
 
 /// 32 bytes from the operating system's random source, as 64 hex digits.

@@ -16,6 +16,9 @@ pub(crate) struct RequestCounts {
     read_only: AtomicU64,
     bad_requests: AtomicU64,
     too_many_connections: AtomicU64,
+    timed_out: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
 }
 
 impl RequestCounts {
@@ -26,6 +29,7 @@ impl RequestCounts {
             StatusCode::UNAUTHORIZED => &self.unauthorized,
             StatusCode::FORBIDDEN => &self.read_only,
             StatusCode::SERVICE_UNAVAILABLE => &self.too_many_connections,
+            StatusCode::GATEWAY_TIMEOUT => &self.timed_out,
             s if s.is_client_error() => &self.bad_requests,
             _ => return,
         };
@@ -41,6 +45,9 @@ impl RequestCounts {
             read_only: self.read_only.load(Ordering::Relaxed),
             bad_requests: self.bad_requests.load(Ordering::Relaxed),
             too_many_connections: self.too_many_connections.load(Ordering::Relaxed),
+            timed_out: self.timed_out.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            accept_errors: self.accept_errors.load(Ordering::Relaxed),
         }
     }
 }

@@ -4,20 +4,20 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use switchyard::Broker;
 use tokio::sync::oneshot;
 
 use crate::error::ServeError;
-use crate::http::{Body, HttpError, json, only};
+use crate::http::{Body, HttpError, json, only_get, query_params};
 use crate::options::ServeOptions;
 use crate::state::State;
 use crate::{commands, stats_route};
@@ -102,9 +102,11 @@ pub fn serve(broker: &Broker, options: ServeOptions) -> Result<ObserveHandle, Se
     })
 }
 
-/// Threads for broker work (stats reads, scrapes, publishes): enough for a scrape and a publish to
-/// overlap, few enough that a flood of requests cannot take the machine's cores from the service.
-const BLOCKING_THREADS: usize = 2;
+/// Threads for broker work: one for a publish (which may wait on a full `block` queue; publishes
+/// take turns, `State::publish_slot`) and two for stats reads and scrapes, which therefore never wait
+/// behind a publish; few enough that a flood of requests cannot take the machine's cores from the
+/// service.
+const BLOCKING_THREADS: usize = 3;
 
 /// Headers and the start line may take this much (hyper's read buffer; at least 8 KiB); more gets
 /// hyper's own `431`.
@@ -129,27 +131,45 @@ async fn accept_loop(
         Err(_) => return,
     };
     let max = state.options.max_connections;
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let stream = tokio::select! {
             _ = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors and the like: wait a little rather than spin.
+                Ok((stream, _)) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    stream
+                }
+                // Out of file descriptors and the like: count it, free a descriptor by closing the
+                // oldest connection that has sent nothing, wait a little (longer each time, up to
+                // ACCEPT_BACKOFF_MAX) rather than spin, and go on accepting.
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    state.counts.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if state.pending.evict_oldest() {
+                        state.counts.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
         };
+        let (key, mut eviction, evicted) = state.pending.add();
+        state
+            .counts
+            .idle_closed
+            .fetch_add(evicted, Ordering::Relaxed);
         let open = state.open.fetch_add(1, Ordering::Relaxed);
         let guard = OpenConnection(state.clone());
         if open >= 2 * max {
             // Far over the limit: close at once rather than hold a socket to say so.
+            state.pending.remove(key);
             state.counts.count(StatusCode::SERVICE_UNAVAILABLE);
             continue;
         }
         let over_limit = open >= max;
         let state = state.clone();
+        let counts = state.counts.clone();
         tokio::spawn(async move {
             let _guard = guard;
             let _ = stream.set_nodelay(true);
@@ -159,8 +179,12 @@ async fn accept_loop(
                 .header_read_timeout(state.options.header_timeout)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .keep_alive(!over_limit);
+            let started = Arc::new(AtomicBool::new(false));
             let service = service_fn(|req| {
                 let state = state.clone();
+                if !started.swap(true, Ordering::Relaxed) {
+                    state.pending.remove(key);
+                }
                 async move {
                     let response = if over_limit {
                         HttpError::new(
@@ -178,31 +202,67 @@ async fn accept_loop(
                     Ok::<_, Infallible>(response)
                 }
             });
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let first_deadline = tokio::time::sleep(state.options.first_request_timeout);
+            tokio::pin!(first_deadline);
+            let mut watching = true;
+            let served = loop {
+                tokio::select! {
+                    served = &mut connection => break Some(served),
+                    evicted = &mut eviction, if watching => {
+                        watching = false;
+                        if evicted.is_ok() && !started.load(Ordering::Relaxed) {
+                            break None;
+                        }
+                    }
+                    () = &mut first_deadline, if watching => {
+                        watching = false;
+                        if !started.load(Ordering::Relaxed) {
+                            counts.idle_closed.fetch_add(1, Ordering::Relaxed);
+                            break None;
+                        }
+                    }
+                }
+            };
+            state.pending.remove(key);
+            // A request hyper could not parse got its own `400`/`431` without reaching a handler:
+            // count it with the other bad requests.
+            if let Some(Err(e)) = served
+                && (e.is_parse() || e.is_parse_too_large() || e.is_parse_status())
+            {
+                counts.count(StatusCode::BAD_REQUEST);
+            }
         });
     }
 }
+
+/// The first wait after an accept fails; it doubles with each failure in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+
+/// The longest wait after an accept fails.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Sends each request to its handler; unknown routes are `404`, known routes with another method `405`.
 async fn route(req: Request<Incoming>, state: &Arc<State>) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let method = req.method().clone();
+    let query = req.uri().query();
     let result = match segments.as_slice() {
-        ["healthz"] => only(&method, Method::GET)
-            .map(|()| json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-        ["v1", "stats"] => match only(&method, Method::GET) {
-            Ok(()) => stats_route::handle(state, req.uri().query()).await,
+        ["healthz"] => only_get(&method, &path)
+            .and_then(|()| query_params(query, &[]))
+            .map(|_| json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        ["v1", "stats"] => match only_get(&method, &path) {
+            Ok(()) => stats_route::handle(state, query).await,
             Err(e) => Err(e),
         },
-        ["v1", "explain"] => match only(&method, Method::GET) {
-            Ok(()) => stats_route::explain(state, req.uri().query()).await,
+        ["v1", "explain"] => match only_get(&method, &path) {
+            Ok(()) => stats_route::explain(state, query).await,
             Err(e) => Err(e),
         },
-        ["metrics"] => match only(&method, Method::GET) {
-            Ok(()) => state.metrics.handle().await,
+        ["metrics"] => match only_get(&method, &path).and_then(|()| query_params(query, &[])) {
+            Ok(_) => state.metrics.handle().await,
             Err(e) => Err(e),
         },
         ["v1", "publish"] | ["v1", "taps", ..] | ["v1", "subscriptions", _, "policy"] => {

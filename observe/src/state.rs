@@ -20,6 +20,12 @@ pub(crate) struct State {
     pub(crate) taps: Taps,
     pub(crate) rates: std::sync::Mutex<RateSampler>,
     pub(crate) metrics: MetricsEndpoint,
+    /// Held by the one `POST /v1/publish` that may run on the blocking pool at a time: a publish can
+    /// wait on a full `block` queue for as long as that queue's policy says, and must not take the
+    /// threads reads need.
+    pub(crate) publish_slot: Arc<tokio::sync::Semaphore>,
+    /// Connections that have not sent their first request yet.
+    pub(crate) pending: crate::pending::PendingConnections,
     /// Connections open now (the server counts them against `options.max_connections`).
     pub(crate) open: AtomicUsize,
 }
@@ -28,6 +34,7 @@ impl State {
     pub(crate) fn new(broker: Broker, options: ServeOptions) -> Self {
         let counts = Arc::new(RequestCounts::default());
         Self {
+            pending: crate::pending::PendingConnections::new(options.max_pending_connections),
             metrics: MetricsEndpoint::new(
                 &broker,
                 options.metrics_subscription_cap,
@@ -38,6 +45,7 @@ impl State {
             options,
             counts,
             rates: std::sync::Mutex::new(RateSampler::default()),
+            publish_slot: Arc::new(tokio::sync::Semaphore::new(1)),
             open: AtomicUsize::new(0),
         }
     }

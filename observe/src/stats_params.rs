@@ -3,7 +3,7 @@
 
 use switchyard::StatsSort;
 
-use crate::http::{HttpError, percent_encode, query_pairs};
+use crate::http::{HttpError, percent_encode, query_params};
 
 /// How `GET /v1/stats` orders subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl StatsParams {
     /// Parses a query string; unknown parameters and bad values are errors naming them.
     pub(crate) fn parse(query: Option<&str>) -> Result<Self, HttpError> {
         let mut params = Self::default();
-        for (key, value) in query_pairs(query)? {
+        for (key, value) in query_params(query, &["sort", "limit", "filter"])? {
             match key.as_str() {
                 "sort" => params.sort = value.parse().map_err(HttpError::bad_request)?,
                 "limit" => {
@@ -86,12 +86,7 @@ impl StatsParams {
                         ))
                     })?)
                 }
-                "filter" => params.filter = (!value.is_empty()).then_some(value),
-                other => {
-                    return Err(HttpError::bad_request(format!(
-                        "unknown query parameter `{other}`; expected sort, limit or filter"
-                    )));
-                }
+                _ => params.filter = (!value.is_empty()).then_some(value),
             }
         }
         Ok(params)

@@ -7,7 +7,7 @@ use std::time::Instant;
 use hyper::{Response, StatusCode};
 use switchyard::{Explanation, StatsQuery, StatsSelection};
 
-use crate::http::{Body, HttpError, blocking, json, query_pairs};
+use crate::http::{Body, HttpError, blocking, json, query_params};
 use crate::options::Access;
 use crate::state::State;
 use crate::stats_params::{SortBy, StatsParams};
@@ -30,20 +30,13 @@ pub(crate) async fn explain(
     state: &Arc<State>,
     query: Option<&str>,
 ) -> Result<Response<Body>, HttpError> {
-    let mut topic = None;
-    for (key, value) in query_pairs(query)? {
-        match key.as_str() {
-            "topic" => topic = Some(value),
-            other => {
-                return Err(HttpError::bad_request(format!(
-                    "unknown query parameter `{other}`; expected topic"
-                )));
-            }
-        }
-    }
-    let topic = topic.ok_or_else(|| {
-        HttpError::bad_request("missing query parameter `topic` (the topic to explain)")
-    })?;
+    let topic = query_params(query, &["topic"])?
+        .into_iter()
+        .next()
+        .map(|(_, value)| value)
+        .ok_or_else(|| {
+            HttpError::bad_request("missing query parameter `topic` (the topic to explain)")
+        })?;
     let broker = state.broker.clone();
     let (topic, result) = blocking(move || {
         let result = broker.explain(&topic);

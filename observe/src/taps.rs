@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::http::{HttpError, parse_input};
+use crate::options::ServeOptions;
 use crate::wire::{TAP_PAYLOAD_BYTES, TapInfo, TapMessage, TapRequest};
 
 /// Messages each tap keeps for `GET /v1/taps/{id}`.
@@ -107,8 +108,9 @@ impl Taps {
         &self,
         broker: &Broker,
         request: TapRequest,
-        max_capacity: usize,
+        options: &ServeOptions,
     ) -> Result<TapInfo, HttpError> {
+        let max_capacity = options.max_tap_capacity;
         let capacity = request.capacity.unwrap_or(DEFAULT_TAP_CAPACITY);
         if capacity == 0 || capacity > max_capacity {
             return Err(HttpError::bad_request(format!(
@@ -121,6 +123,16 @@ impl Taps {
             .map(parse_input)
             .transpose()?
             .unwrap_or(OverflowPolicy::DropOldest);
+        if let OverflowPolicy::Block { timeout } = policy
+            && timeout > options.command_timeout
+        {
+            return Err(HttpError::bad_request(format!(
+                "a tap's `block` wait may be at most the endpoint's command_timeout ({}), got {}: \
+                 a publish through the endpoint waits no longer than that",
+                humantime::format_duration(options.command_timeout),
+                humantime::format_duration(timeout)
+            )));
+        }
         let mut taps = lock(&self.taps);
         taps.retain(|_, t| !t.is_finished());
         if taps.len() >= self.max {

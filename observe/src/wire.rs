@@ -61,6 +61,18 @@ pub struct EndpointCounts {
     pub bad_requests: u64,
     /// 503: connections refused because `max_connections` were open.
     pub too_many_connections: u64,
+    /// 504: commands that did not finish within `command_timeout` (a publish waiting on a full
+    /// `block` queue).
+    #[serde(default)]
+    pub timed_out: u64,
+    /// Connections closed before they sent a request: past `first_request_timeout`, or the oldest of
+    /// more than `max_pending_connections`.
+    #[serde(default)]
+    pub idle_closed: u64,
+    /// Connections the operating system could not hand over (out of file descriptors and the like);
+    /// the endpoint then closes its oldest idle connection, waits a little and goes on accepting.
+    #[serde(default)]
+    pub accept_errors: u64,
 }
 
 /// `POST /v1/publish`.

@@ -14,7 +14,7 @@ use switchyard_observe::{ObserveHandle, ServeOptions};
 pub struct EndpointArgs {
     /// Serve the broker's stats endpoint on ADDR (such as 127.0.0.1:9475; port 0 picks a free port).
     /// The bound address is printed on stderr as `switchyard: stats endpoint on http://ADDR`.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
     pub serve: Option<SocketAddr>,
     /// With --serve: turn commands on (publish, taps, policy changes) for requests that carry the token
     /// in PATH as `Authorization: Bearer <token>`; the file is created (mode 0600, a fresh random

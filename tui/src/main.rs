@@ -1,6 +1,7 @@
 //! `switchyard`: the live dashboard (default), the headless load generator (`switchyard load`),
 //! `switchyard stats`, which reads a broker's stats endpoint, and an MQTT server (`switchyard serve`).
 
+mod cli_args;
 mod dashboard;
 mod endpoint;
 mod error_text;
@@ -13,6 +14,7 @@ mod radar;
 mod serve;
 mod snapshot_totals;
 mod stats_command;
+mod terminal_text;
 
 use std::process::ExitCode;
 
@@ -43,12 +45,33 @@ enum Command {
     /// Read a broker's stats from its endpoint (`--attach ADDR`): a table, or JSON, once or every
     /// interval.
     Stats(stats_command::StatsArgs),
-    /// Serve an embedded broker over MQTT 3.1.1 until Ctrl-C.
+    /// Serve an embedded broker over MQTT 3.1.1, its stats endpoint, or both, until Ctrl-C.
     Serve(serve::ServeArgs),
+}
+
+impl Cli {
+    /// What clap cannot check alone: options that only make sense together, and addresses that
+    /// need an opt-in. Each message names the option to use.
+    fn check(&self) -> Result<(), String> {
+        match &self.command {
+            Some(Command::Serve(args)) => args.check(),
+            Some(Command::Dashboard(args)) => args.check(),
+            None => self.dashboard.check(),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(message) = cli.check() {
+        // As clap's own refusals: `error: ...` on stderr, exit 2.
+        clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{message}\n"),
+        )
+        .exit();
+    }
     let result = match cli.command {
         Some(Command::Load(args)) => load::run(args),
         Some(Command::Serve(args)) => serve::run(args),
@@ -59,7 +82,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("switchyard: error: {}", error_text::one_line(&err));
+            // An error may carry text from outside (an endpoint's answer, a remote broker's).
+            eprintln!(
+                "switchyard: error: {}",
+                terminal_text::escape_controls(&error_text::one_line(&err))
+            );
             ExitCode::FAILURE
         }
     }

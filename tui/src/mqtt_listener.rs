@@ -100,11 +100,14 @@ pub struct BridgeArgs {
     /// back-off, and never loops a message that comes back.
     #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
     pub bridge: Option<BridgeConfig>,
-    /// Local messages matching FILTER go out to the bridged broker (repeatable).
-    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    /// Local messages matching FILTER go out to the bridged broker (one or more after the option,
+    /// and the option may be repeated: `--bridge-out 'a/#' 'b/#'`).
+    #[arg(long, value_name = "FILTER", requires = "bridge", num_args = 1..,
+          value_parser = crate::cli_args::parse_bridge_filter)]
     pub bridge_out: Vec<String>,
-    /// Messages matching FILTER on the bridged broker come in to this one (repeatable).
-    #[arg(long, value_name = "FILTER", requires = "bridge")]
+    /// Messages matching FILTER on the bridged broker come in to this one (one or more, repeatable).
+    #[arg(long, value_name = "FILTER", requires = "bridge", num_args = 1..,
+          value_parser = crate::cli_args::parse_bridge_filter)]
     pub bridge_in: Vec<String>,
     /// QoS of the bridge's publishes and subscriptions: 0 or 1.
     #[arg(long, value_name = "QOS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
@@ -126,6 +129,19 @@ impl BridgeArgs {
         config.queue_capacity = self.bridge_queue;
         Some(config)
     }
+}
+
+/// Refuses a non-loopback MQTT address unless `allowed` (`--mqtt-non-loopback`): MQTT clients are
+/// not authenticated. The message names the option.
+pub fn check_mqtt_addr(addr: SocketAddr, allowed: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || allowed {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve MQTT on {addr}: it is not a loopback address, and MQTT clients are not \
+         authenticated, so anyone who can reach it could publish and subscribe; add \
+         --mqtt-non-loopback to listen beyond this machine anyway"
+    ))
 }
 
 fn parse_bridge_url(url: &str) -> Result<BridgeConfig, String> {

@@ -114,6 +114,20 @@ pub struct Radar {
     pub verdict: Verdict,
 }
 
+/// A depth change of at most this many messages between two samples is noise, whatever the traffic.
+const DEPTH_NOISE_MESSAGES: f64 = 2.0;
+
+/// ... and of at most this share (one in a thousand) of the messages matched in the interval: a snapshot reads a
+/// subscription's depth and its counters one after the other while messages move, so at thousands a
+/// second two samples of a queue whose fill and drain rates are equal differ by a few messages.
+const DEPTH_NOISE_SHARE: f64 = 0.001;
+
+/// How much the depth may change between `before` and `now` and still be noise, not a trend.
+fn depth_noise(before: Reading, now: Reading) -> f64 {
+    let moved = now.matched.saturating_sub(before.matched) as f64;
+    DEPTH_NOISE_MESSAGES.max(DEPTH_NOISE_SHARE * moved)
+}
+
 impl Radar {
     /// Assesses the interval from `before` to `now`, `elapsed_s` seconds apart. With no time between
     /// them (or a negative one) every rate is zero and nothing is flagged but a full queue.
@@ -133,14 +147,12 @@ impl Radar {
         let fill_per_s = per_s(now.matched, before.matched);
         let drain_per_s = per_s(now.delivered, before.delivered);
         let drop_per_s = per_s(now.dropped, before.dropped);
-        let trend_per_s = if dt > 0.0 {
-            (now.depth as f64 - before.depth as f64) / dt
-        } else {
-            0.0
-        };
+        let grew = now.depth as f64 - before.depth as f64;
+        let trend_per_s = if dt > 0.0 { grew / dt } else { 0.0 };
+        let noise = depth_noise(before, now);
         let time_to_full_s = if now.depth >= now.capacity {
             Some(0.0)
-        } else if trend_per_s > 0.0 {
+        } else if trend_per_s > 0.0 && grew > noise {
             Some((now.capacity - now.depth) as f64 / trend_per_s)
         } else {
             None
@@ -151,9 +163,9 @@ impl Radar {
             Verdict::Stalled
         } else if now.dropped > before.dropped {
             Verdict::Dropping
-        } else if now.depth > before.depth {
+        } else if grew > noise {
             Verdict::Filling
-        } else if now.depth < before.depth {
+        } else if -grew > noise {
             Verdict::Draining
         } else if now.depth == 0 && now.matched == before.matched {
             Verdict::Idle
@@ -297,5 +309,23 @@ mod tests {
         assert_eq!(all, [stalled, dropping, soon, later, steady]);
         assert!(all[..4].iter().all(|r| r.verdict.is_alarming()));
         assert!(!steady.verdict.is_alarming());
+    }
+
+    #[test]
+    fn equal_fill_and_drain_rates_are_steady_within_the_noise_of_two_samples() {
+        // 2516/s in and out for 5 s; the depth read 0 then 1: noise, not a queue that fills.
+        let before = reading(100_000, 100_000, 0, 256);
+        let now = reading(112_580, 112_579, 0, 256);
+        let r = Radar::assess(before, now, 5.0);
+        assert_eq!(r.verdict, Verdict::Steady);
+        assert_eq!(r.time_to_full_s, None);
+        assert_eq!(r.time_to_full_label(), "-");
+        // The same at a trickle: one message more in the queue is within noise too.
+        let r = Radar::assess(reading(10, 10, 0, 64), reading(20, 19, 0, 64), 5.0);
+        assert_eq!(r.verdict, Verdict::Steady);
+        // And a real excess still shows: 100 more messages in 5 s than the consumer took.
+        let r = Radar::assess(before, reading(112_580, 112_480, 0, 256), 5.0);
+        assert_eq!(r.verdict, Verdict::Filling);
+        assert!(r.time_to_full_s.is_some());
     }
 }

@@ -1,5 +1,5 @@
-//! `switchyard serve`: a broker with no screen, reachable over MQTT 3.1.1 and optionally bridged to
-//! an existing MQTT broker, until Ctrl-C.
+//! `switchyard serve`: a broker with no screen, reachable over MQTT 3.1.1, through its stats endpoint,
+//! or both, and optionally bridged to an existing MQTT broker, until Ctrl-C.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,14 +14,20 @@ use switchyard_mqtt::{BridgeStats, MqttStats};
 
 use crate::export::write_json_atomic;
 use crate::mqtt_listener::{BridgeArgs, MqttListenArgs, MqttListener};
+use crate::terminal_text::escape_controls;
 
 /// Options of `switchyard serve`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("listen").args(["mqtt", "serve"]).required(true).multiple(true)))]
 pub struct ServeArgs {
-    /// Listen for MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 (port 0 picks a free port; the bound
-    /// address is printed).
-    #[arg(long, value_name = "ADDR")]
-    pub mqtt: SocketAddr,
+    /// Listen for MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 or localhost:1883 (port 0 picks a
+    /// free port; the bound address is printed). `serve` needs --mqtt, --serve, or both.
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
+    pub mqtt: Option<SocketAddr>,
+    /// With --mqtt: allow an ADDR that is not a loopback address. MQTT clients are not authenticated,
+    /// so anyone who can reach it may publish and subscribe.
+    #[arg(long, requires = "mqtt")]
+    pub mqtt_non_loopback: bool,
     #[command(flatten)]
     pub listener: MqttListenArgs,
     /// The broker's stats endpoint (--serve ADDR and its options), for `switchyard stats --attach`,
@@ -43,8 +49,24 @@ pub struct ServeArgs {
 struct ServedSnapshot {
     #[serde(flatten)]
     broker: StatsSnapshot,
-    mqtt: MqttStats,
+    /// Absent when `serve` ran without --mqtt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mqtt: Option<MqttStats>,
     bridges: Vec<BridgeStats>,
+}
+
+impl ServeArgs {
+    /// The checks clap cannot make alone (see `Cli::check`).
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(addr) = self.mqtt {
+            crate::mqtt_listener::check_mqtt_addr(addr, self.mqtt_non_loopback)?;
+        } else if self.bridge.bridge.is_some() {
+            return Err(
+                "--bridge needs --mqtt ADDR: the bridge runs on the MQTT listener's runtime".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then prints what the listener and the broker counted.
@@ -54,30 +76,45 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(());
     })
     .context("installing the Ctrl-C handler")?;
-    // It serves MQTT, so it reads topics as MQTT does (a whole `*` level is an ordinary level).
-    let broker = Broker::with_options(BrokerOptions::new().topic_syntax(TopicSyntax::Mqtt));
-    let listener = MqttListener::start(args.mqtt, &broker, args.listener.config())?;
-    let endpoint = args.endpoint.start(&broker)?;
-    let bridge = args
-        .bridge
-        .config()
-        .map(|config| listener.start_bridge(&broker, config))
+    // A broker that serves MQTT reads topics as MQTT does (a whole `*` level is an ordinary level).
+    let syntax = if args.mqtt.is_some() {
+        TopicSyntax::Mqtt
+    } else {
+        TopicSyntax::Classic
+    };
+    let broker = Broker::with_options(BrokerOptions::new().topic_syntax(syntax));
+    let listener = args
+        .mqtt
+        .map(|addr| MqttListener::start(addr, &broker, args.listener.config()))
         .transpose()?;
+    let endpoint = args.endpoint.start(&broker)?;
+    let bridge = match (&listener, args.bridge.config()) {
+        (Some(listener), Some(config)) => Some(listener.start_bridge(&broker, config)?),
+        _ => None,
+    };
     // With `--json -` the snapshot owns stdout and these lines go to stderr.
     let mut out: Box<dyn Write> = match &args.json {
         Some(path) if path.as_os_str() == "-" => Box::new(std::io::stderr()),
         _ => Box::new(std::io::stdout().lock()),
     };
-    writeln!(
-        out,
-        "switchyard serve: MQTT on {} (Ctrl-C to stop)",
-        listener.local_addr()
-    )?;
+    match (&listener, &endpoint) {
+        (Some(listener), _) => writeln!(
+            out,
+            "switchyard serve: MQTT on {} (Ctrl-C to stop)",
+            listener.local_addr()
+        )?,
+        (None, Some(endpoint)) => writeln!(
+            out,
+            "switchyard serve: stats endpoint on http://{}, no MQTT (Ctrl-C to stop)",
+            endpoint.local_addr()
+        )?,
+        (None, None) => anyhow::bail!("serve needs --mqtt ADDR, --serve ADDR, or both"),
+    }
     if let Some(bridge) = &bridge {
         writeln!(
             out,
             "switchyard serve: bridging to {}",
-            bridge.stats().remote
+            escape_controls(&bridge.stats().remote)
         )?;
         // Connected, or why not: once per change, not once per retry.
         bridge.report_changes(|line| eprintln!("switchyard serve: {line}"));
@@ -85,25 +122,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     let _ = stop_rx.recv();
 
-    let mqtt = listener.stats();
+    let mqtt = listener.as_ref().map(MqttListener::stats);
     let bridge_stats = bridge.as_ref().map(|b| b.stats());
     drop(bridge);
     drop(listener);
     drop(endpoint);
     let snapshot = broker.stats();
     let totals = snapshot.totals;
-    let closed = serde_json::to_string(&mqtt.closed_by_reason)?;
+    let connections = match &mqtt {
+        Some(mqtt) => format!(
+            "{} connections accepted, closed by reason {}; ",
+            mqtt.accepted,
+            serde_json::to_string(&mqtt.closed_by_reason)?
+        ),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "switchyard serve: stopped; {} connections accepted, closed by reason {closed}; \
-         broker published {}, delivered {}, dropped {}",
-        mqtt.accepted, totals.published, totals.delivered, totals.dropped
+        "switchyard serve: stopped; {connections}broker published {}, delivered {}, dropped {}",
+        totals.published, totals.delivered, totals.dropped
     )?;
     if let Some(stats) = &bridge_stats {
         writeln!(
             out,
             "switchyard serve: bridge {}",
-            serde_json::to_string(stats)?
+            escape_controls(&serde_json::to_string(stats)?)
         )?;
     }
     drop(out);

@@ -17,6 +17,7 @@ use switchyard_observe::{Client, EndpointStats, SortBy, StatsParams};
 
 use crate::numbers::count;
 use crate::radar::{Radar, STALL_AFTER_S};
+use crate::terminal_text::escape_controls;
 
 /// Options of `switchyard stats`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,7 +30,7 @@ use crate::radar::{Radar, STALL_AFTER_S};
 pub struct StatsArgs {
     /// The endpoint to read, `host:port` (a service's `switchyard_observe::serve`, or `switchyard load
     /// --serve`).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_attach)]
     pub attach: String,
     /// A file holding the endpoint's bearer token (only commands need it; stats are readable without).
     #[arg(long, value_name = "PATH")]
@@ -146,7 +147,10 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
                         humantime::format_duration(args.reconnect_for)
                     );
                 }
-                eprintln!("switchyard stats: {e}; retrying");
+                eprintln!(
+                    "switchyard stats: {}; retrying",
+                    escape_controls(&e.to_string())
+                );
             }
         }
         if outputs.is_some_and(|n| printed >= n) {
@@ -227,16 +231,17 @@ fn table_text(
     let filter = sel
         .filter
         .as_ref()
-        .map(|f| format!(", filter \"{f}\""))
+        .map(|f| format!(", filter \"{}\"", escape_controls(f)))
         .unwrap_or_default();
     out.push_str(&format!(
-        "switchyard {addr}  {}  up {:.1}s  {} subscriptions (showing {} of {} matching, sort {}{filter})\n",
-        s.taken_at,
+        "switchyard {}  {}  up {:.1}s  {} subscriptions (showing {} of {} matching, sort {}{filter})\n",
+        escape_controls(addr),
+        escape_controls(&s.taken_at),
         s.uptime_s,
         count(t.subscriptions),
         s.subscriptions.len(),
         count(sel.matching),
-        sel.sort,
+        escape_controls(&sel.sort),
     ));
     let per = if interval { "/s" } else { "/s since start" };
     out.push_str(&format!(
@@ -287,7 +292,7 @@ fn subscription_line(sub: &SubscriptionStats, radar: Option<Radar>) -> String {
         sub.id,
         cut(&sub.name, 16),
         cut(&sub.filter, 24),
-        sub.policy,
+        escape_controls(&sub.policy),
         count(sub.depth),
         count(sub.capacity),
         fill,
@@ -303,8 +308,9 @@ fn subscription_line(sub: &SubscriptionStats, radar: Option<Radar>) -> String {
     )
 }
 
-/// `text` cut to `width` characters, with `…` when cut.
+/// `text` with its control characters escaped, cut to `width` characters, with `…` when cut.
 fn cut(text: &str, width: usize) -> String {
+    let text = escape_controls(text);
     if text.chars().count() <= width {
         text.to_string()
     } else {
@@ -380,5 +386,25 @@ mod tests {
             ["ok", "-", "0", "50", "0"],
             "DROP/S OUT/S IN/S, FULL IN, STATE: {row}"
         );
+    }
+
+    #[test]
+    fn text_from_the_endpoint_reaches_the_terminal_with_control_characters_escaped() {
+        let mut b = stats_at(12.0, 300, 150);
+        let evil = "evil\x1b[2J\x1b[31m\u{9b}31m\u{202e}x\x07";
+        b.snapshot.taken_at = evil.into();
+        b.selection.sort = evil.into();
+        b.selection.filter = Some(evil.into());
+        let sub = &mut b.snapshot.subscriptions[0];
+        sub.name = format!("mqtt/{evil}");
+        sub.filter = format!("a/{evil}/#");
+        sub.policy = evil.into();
+        let text = table_text("127.0.0.1:1", &b, None, false);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+            .collect();
+        assert!(raw.is_empty(), "raw control characters {raw:?} in {text:?}");
+        assert!(text.contains("evil\\x1b[2J"), "{text}");
     }
 }

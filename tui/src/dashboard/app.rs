@@ -260,6 +260,8 @@ struct Forms {
 #[derive(Debug)]
 pub struct App {
     running: bool,
+    /// The endpoint of the broker in another process (`--attach`), if the dashboard watches one.
+    attached_to: Option<String>,
     mode: Mode,
     forms: Forms,
     observed: Observed,
@@ -278,6 +280,7 @@ impl App {
     pub fn new(limits: TopicLimits, export_dir: PathBuf, theme: Theme) -> Self {
         Self {
             running: true,
+            attached_to: None,
             mode: Mode::Normal,
             forms: Forms {
                 publish: Form::publish(),
@@ -385,6 +388,16 @@ impl App {
     }
 
     /// What the link last reported.
+    /// Marks the dashboard as attached to the endpoint at `addr` (the header says so).
+    pub fn set_attached_to(&mut self, addr: &str) {
+        self.attached_to = Some(addr.to_string());
+    }
+
+    /// The endpoint the dashboard is attached to, if it is.
+    pub fn attached_to(&self) -> Option<&str> {
+        self.attached_to.as_deref()
+    }
+
     pub fn observed(&self) -> &Observed {
         &self.observed
     }

@@ -431,15 +431,13 @@ impl Served {
     }
 }
 
-/// The start of a payload as one line of text: invalid UTF-8 replaced, control characters shown as `·`.
+/// The start of a payload as one line of text: invalid UTF-8 replaced, control characters escaped
+/// ([`escape_controls`](crate::terminal_text::escape_controls)).
 pub fn preview(payload: &[u8]) -> String {
     let head = &payload[..payload.len().min(PREVIEW_CHARS * 4)];
     let text = String::from_utf8_lossy(head);
-    let mut out: String = text
-        .chars()
-        .take(PREVIEW_CHARS)
-        .map(|c| if c.is_control() { '·' } else { c })
-        .collect();
+    let cut: String = text.chars().take(PREVIEW_CHARS).collect();
+    let mut out = crate::terminal_text::escape_controls(&cut).into_owned();
     if text.chars().count() > PREVIEW_CHARS || head.len() < payload.len() {
         out.push('…');
     }

@@ -82,7 +82,8 @@ pub struct DashboardArgs {
     pub state_reset: bool,
     /// Show the broker of another process, through its stats endpoint at ADDR (a service's
     /// `switchyard_observe::serve`, or `switchyard load --serve`), instead of an embedded one.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["state", "serve", "no_demo", "mqtt"])]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["state", "serve", "no_demo", "mqtt"],
+          value_parser = crate::cli_args::parse_attach)]
     pub attach: Option<String>,
     /// With --attach: the file holding the endpoint's bearer token, for commands (publish, taps,
     /// pause); without it the attached dashboard only watches.
@@ -93,8 +94,12 @@ pub struct DashboardArgs {
     pub serve: crate::endpoint::EndpointArgs,
     /// Also serve the embedded broker to MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 (default
     /// limits; `switchyard serve --help` lists them).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
     pub mqtt: Option<SocketAddr>,
+    /// With --mqtt: allow an ADDR that is not a loopback address. MQTT clients are not authenticated,
+    /// so anyone who can reach it may publish and subscribe.
+    #[arg(long, requires = "mqtt")]
+    pub mqtt_non_loopback: bool,
     /// With --mqtt: a bridge to an existing MQTT broker (--bridge URL and its options, as on
     /// `switchyard serve`); its counters show in the MQTT clients view (`c`).
     #[command(flatten)]
@@ -113,8 +118,19 @@ impl Default for DashboardArgs {
             token_file: None,
             serve: crate::endpoint::EndpointArgs::default(),
             mqtt: None,
+            mqtt_non_loopback: false,
             bridge: crate::mqtt_listener::BridgeArgs::default(),
         }
+    }
+}
+
+impl DashboardArgs {
+    /// The checks clap cannot make alone (see `Cli::check`).
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(addr) = self.mqtt {
+            crate::mqtt_listener::check_mqtt_addr(addr, self.mqtt_non_loopback)?;
+        }
+        Ok(())
     }
 }
 
@@ -171,6 +187,7 @@ fn run_attached(addr: &str, args: &DashboardArgs, export_dir: PathBuf) -> anyhow
     let link = RemoteBroker::attach(addr, token, args.refresh)
         .with_context(|| format!("attaching to {addr}"))?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
+    app.set_attached_to(addr);
     app.log(
         app::Level::Info,
         format!("attached to {addr} ({commands}); ? lists keys"),

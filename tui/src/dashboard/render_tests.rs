@@ -435,3 +435,22 @@ fn the_header_warns_when_a_full_retained_store_refused_to_keep_messages() {
         "{header}"
     );
 }
+
+#[test]
+fn an_attached_dashboard_names_what_it_is_attached_to_in_the_header() {
+    let mut app = App::new(
+        Default::default(),
+        ".".into(),
+        super::theme::Theme::new(false),
+    );
+    app.set_attached_to("127.0.0.1:9475");
+    let screen = format!("{:?}", draw(&app, 100, 24).backend());
+    // The buffer's first two rows are the header.
+    let header: String = screen
+        .lines()
+        .skip_while(|l| !l.contains("content: ["))
+        .take(3)
+        .collect();
+    assert!(header.contains("attached to 127.0.0.1:9475"), "{screen}");
+    assert!(!header.contains("demo off"), "{screen}");
+}

@@ -15,10 +15,9 @@ use super::memory::{self, Estimate};
 use super::workload::{FilterMode, PriorityMix};
 use crate::export::OutputFile;
 
-/// Default queue capacity of each subscription. Every slot is allocated up front (16 bytes each), so
-/// 256 slots cost 4 KiB per subscription; with the ~1.5 KiB the core spends per subscription besides
-/// its slots (measured: RSS after subscribing 100,000 at capacity 4), 100,000 subscriptions need about
-/// 600 MiB (measured 598 MiB), while a 1→1 run still has room to batch.
+/// Default queue capacity of each subscription: room for a 1→1 run to batch. A queue's slots are
+/// allocated when its first message arrives (16 bytes each, so 4 KiB at 256); an idle subscription
+/// costs about 850 B.
 pub const DEFAULT_CAPACITY: u64 = 256;
 
 /// Which broker the generator drives.
@@ -95,9 +94,9 @@ pub struct LoadArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
 
-    /// Queue capacity of each subscription, in messages. Each slot is preallocated (16 bytes), so
-    /// the default 256 costs 4 KiB per subscription, plus ~1.5 KiB of fixed overhead (100000
-    /// subscriptions: ~600 MiB; with --capacity 4, ~150 MiB).
+    /// Queue capacity of each subscription, in messages. A subscription's slots are allocated when
+    /// its first message arrives (16 bytes each: 4 KiB at the default 256); an idle subscription
+    /// costs about 850 B.
     #[arg(long, default_value_t = DEFAULT_CAPACITY, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub capacity: u64,
 

@@ -1,4 +1,5 @@
-//! The header: uptime, subscription count, totals and the current rates, with DEMO and PAUSED badges.
+//! The header: uptime, subscription count, totals and the current rates, with DEMO and PAUSED badges,
+//! or the address of the endpoint an attached dashboard watches.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -14,7 +15,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     // The same point the chart ends on, so the headline never disagrees with the line under it.
     let now = app.history().latest();
     if let Some(reason) = &app.observed().unreachable {
-        let banner = format!(" DISCONNECTED {reason}; retrying, showing the last snapshot ");
+        let banner = format!(
+            " DISCONNECTED {}; retrying, showing the last snapshot ",
+            crate::terminal_text::escape_controls(reason)
+        );
         let second = Line::styled(
             format!(
                 " published {}  delivered {}  dropped {}  (as of the last snapshot)",
@@ -39,7 +43,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Span::raw(count(t.unrouted)),
         Span::raw("  "),
     ];
-    first.push(if app.observed().demo {
+    first.push(if let Some(addr) = app.attached_to() {
+        Span::styled(
+            format!(
+                "attached to {}",
+                crate::terminal_text::escape_controls(addr)
+            ),
+            th.dim(),
+        )
+    } else if app.observed().demo {
         Span::styled(" DEMO ", th.badge())
     } else {
         Span::styled("demo off", th.dim())
