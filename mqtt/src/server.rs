@@ -117,6 +117,14 @@ impl MqttServer {
     pub fn stats(&self) -> MqttStats {
         self.shared.stats()
     }
+
+    /// Stops accepting and closes every connection (each counted as `shutdown`), as dropping the
+    /// server does, but keeps the server so its [`stats`](Self::stats) can still be read: a final
+    /// snapshot then counts those connections closed. The connections close on their own tasks, so
+    /// `open` reaches 0 a moment later.
+    pub fn close_connections(&self) {
+        let _ = self.shutdown.send(true);
+    }
 }
 
 impl Drop for MqttServer {

@@ -187,6 +187,22 @@ impl MqttListener {
         self.server.stats()
     }
 
+    /// Closes every MQTT connection (counted as `shutdown`) and waits up to `wait` until none is
+    /// open, so that a final snapshot counts them closed. Returns whether they all closed in time.
+    pub fn close_connections(&self, wait: Duration) -> bool {
+        self.server.close_connections();
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if self.server.stats().open == 0 {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Starts a bridge on the listener's runtime, publishing its `$SYS` topics at the listener's
     /// interval; it stops when dropped.
     pub fn start_bridge(

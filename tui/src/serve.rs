@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -69,6 +70,9 @@ impl ServeArgs {
     }
 }
 
+/// How long a stopping `serve` waits for its MQTT connections to close before the final snapshot.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
 /// Serves until SIGINT or SIGTERM, then prints what the listener and the broker counted.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = mpsc::channel();
@@ -122,9 +126,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     let _ = stop_rx.recv();
 
-    let mqtt = listener.as_ref().map(MqttListener::stats);
+    // Connections are closed first, then the final snapshot is taken, so it counts them closed.
     let bridge_stats = bridge.as_ref().map(|b| b.stats());
     drop(bridge);
+    if let Some(listener) = &listener
+        && !listener.close_connections(SHUTDOWN_WAIT)
+    {
+        eprintln!(
+            "switchyard serve: some MQTT connections were still closing after {SHUTDOWN_WAIT:?}"
+        );
+    }
+    let mqtt = listener.as_ref().map(MqttListener::stats);
     drop(listener);
     drop(endpoint);
     let snapshot = broker.stats();

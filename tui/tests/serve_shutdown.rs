@@ -21,8 +21,6 @@ const CONNECT: [u8; 16] = [
 ];
 
 #[test]
-#[ignore = "needs switchyard-mqtt to close connections on request and still answer stats() \
-            (MqttServer::shutdown); see the issue 18 report"]
 fn sigterm_closes_connections_before_the_final_snapshot() {
     let mut server = Killed(
         Command::new(env!("CARGO_BIN_EXE_switchyard"))
