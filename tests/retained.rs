@@ -166,12 +166,17 @@ fn under_churn_each_new_subscription_sees_every_topic_once_and_in_order_per_topi
             let (broker, stop) = (broker.clone(), stop.clone());
             thread::spawn(move || {
                 let topic = format!("t/{t}");
+                // At least one publish per topic however late this thread is scheduled (on a busy
+                // machine the subscribe loop can finish before it starts).
                 let mut i = 1u64;
-                while !stop.load(Ordering::Relaxed) && i < 50_000 {
+                loop {
                     broker
                         .publish_with(&topic, i.to_le_bytes().to_vec(), retain())
                         .unwrap();
                     i += 1;
+                    if stop.load(Ordering::Relaxed) || i >= 50_000 {
+                        break;
+                    }
                 }
             })
         })
