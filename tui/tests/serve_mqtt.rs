@@ -19,23 +19,12 @@ impl Drop for Killed {
     }
 }
 
+#[path = "../../tests/support/process.rs"]
+mod process;
+use process::wait_or_kill;
+
 fn switchyard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
-}
-
-/// Waits up to `limit` for `child` to exit; kills it after that.
-fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            return child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -99,7 +88,7 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = wait(&mut server.0, Duration::from_secs(10));
+    let status = wait_or_kill(&mut server.0, Duration::from_secs(10));
     assert!(status.success(), "{status}");
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
@@ -261,7 +250,7 @@ fn serve_bridges_a_topic_to_a_real_mosquitto() {
         .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
-    assert!(wait(&mut server.0, Duration::from_secs(10)).success());
+    assert!(wait_or_kill(&mut server.0, Duration::from_secs(10)).success());
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("switchyard serve: bridge {"), "{rest}");

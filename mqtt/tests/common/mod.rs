@@ -2,9 +2,6 @@
 
 #![allow(dead_code)] // each test file uses some of them
 
-use std::process::{Child, ExitStatus};
-use std::time::{Duration, Instant};
-
 /// A two-worker tokio runtime for tests that drive blocking clients from the test thread.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -14,17 +11,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Waits up to `limit` for `child` to exit, then kills it (by its pid); returns its status.
-pub fn wait_or_kill(child: &mut Child, limit: Duration) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            return child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+#[path = "../../../tests/support/process.rs"]
+mod process;
+#[allow(unused_imports)] // as dead_code above: not every test file waits for a child
+pub use process::wait_or_kill;

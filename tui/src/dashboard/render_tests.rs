@@ -454,3 +454,15 @@ fn an_attached_dashboard_names_what_it_is_attached_to_in_the_header() {
     assert!(header.contains("attached to 127.0.0.1:9475"), "{screen}");
     assert!(!header.contains("demo off"), "{screen}");
 }
+
+#[test]
+fn the_explainer_says_which_topic_syntax_the_broker_reads() {
+    let limits = switchyard::TopicLimits {
+        syntax: switchyard::TopicSyntax::Mqtt,
+        ..Default::default()
+    };
+    let mut app = App::new(limits, ".".into(), super::theme::Theme::new(false));
+    press(&mut app, "w");
+    let screen = format!("{:?}", draw(&app, 100, 30).backend());
+    assert!(screen.contains("MQTT topics: `*` is literal"), "{screen}");
+}

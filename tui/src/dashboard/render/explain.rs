@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget, Wrap};
 
-use switchyard::Explained;
+use switchyard::{Explained, TopicSyntax};
 
 use super::popup::{centered, fields_with_error, frame};
 use crate::dashboard::app::{App, Explanation};
@@ -46,13 +46,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Line::styled(form.fields[0].hint, th.dim()).render(error_area, buf);
     }
     render_answer(th, answer, summary_area, results_area, buf);
-    Line::from(vec![
+    let mut keys = vec![
         Span::styled("Enter", th.accent()),
         Span::styled(" who gets it?  ", th.dim()),
         Span::styled("Esc", th.accent()),
         Span::styled(" close", th.dim()),
-    ])
-    .render(keys_area, buf);
+    ];
+    // Which topic syntax the broker reads, where the dashboard knows it (an attached dashboard
+    // does not: the endpoint's broker validates with its own).
+    if app.attached_to().is_none() {
+        keys.push(Span::styled(
+            match app.limits().syntax {
+                TopicSyntax::Mqtt => "   MQTT topics: `*` is literal",
+                TopicSyntax::Classic => "   classic topics: a `*` level is `+`",
+            },
+            th.dim(),
+        ));
+    }
+    Line::from(keys).render(keys_area, buf);
 }
 
 /// The answer under the field: a prompt, the link's error, "unrouted", or the subscriptions reached.
