@@ -25,6 +25,7 @@ use switchyard::{Broker, Bytes, OverflowPolicy, SubscriptionOptions};
 use super::args::{EngineKind, LoadArgs, SlowSpec};
 use super::engine::CoreEngine;
 use super::figures::{count, rate};
+use super::floor::FloorEngine;
 use super::generator::{Observers, execute};
 use super::naive::NaiveEngine;
 use super::plan::Plan;
@@ -189,6 +190,7 @@ fn measure(
     let outcome = match engine {
         EngineKind::Switchyard => execute(CoreEngine::default(), &plan, observers)?,
         EngineKind::Naive => execute(NaiveEngine::default(), &plan, observers)?,
+        EngineKind::Floor => execute(FloorEngine::default(), &plan, observers)?,
     };
     if !outcome.problems.is_empty() {
         bail!(
