@@ -114,10 +114,7 @@ impl FloorSubscription {
     /// Queues `msg` (retrying until the deadline under `block`); returns whether it was dropped.
     fn offer(&self, msg: &FloorMessage) -> bool {
         self.matched.fetch_add(1, Ordering::Relaxed);
-        let mut rejected = match self.queue.push(msg.clone()) {
-            Ok(()) => None,
-            Err(m) => Some(m),
-        };
+        let mut rejected = self.queue.push(msg.clone()).err();
         if let (Some(_), OverflowPolicy::Block { timeout }) = (&rejected, self.policy) {
             let deadline = Instant::now() + timeout;
             while let Some(m) = rejected.take() {
