@@ -29,6 +29,9 @@ pub enum EngineKind {
     /// A deliberately naive baseline: one mutex-guarded Vec of (filter, channel) scanned linearly on
     /// every publish with `switchyard::filter_matches`. Only for comparison in `--scenarios`.
     Naive,
+    /// The hand-written floor: a mutex-held map of exact topics, a bounded queue and a ready flag per
+    /// subscription, a ready list per consumer (see `load/floor.rs`). Exact filters only.
+    Floor,
 }
 
 /// `--slow N:DELAY`: N subscriptions whose consumers take DELAY per message.
@@ -217,6 +220,21 @@ impl LoadArgs {
                 "--policy drop-oldest is not supported by --engine naive (a std channel cannot evict)".into(),
             ));
         }
+        if self.engine == EngineKind::Floor {
+            if self.filters != FilterMode::Exact {
+                return Err(invalid(format!(
+                    "--filters {} is not supported by --engine floor (it routes exact topics only); \
+                     use --filters exact",
+                    super::report::value_name(self.filters)
+                )));
+            }
+            if self.policy == OverflowPolicy::DropOldest {
+                return Err(invalid(
+                    "--policy drop-oldest is not supported by --engine floor (it drops the newest or blocks)"
+                        .into(),
+                ));
+            }
+        }
         if let (Some(json), Some(jsonl)) = (&self.json, &self.stats_jsonl)
             && json != Path::new("-")
             && let (Ok(a), Ok(b)) = (OutputFile::resolve(json), OutputFile::resolve(jsonl))
@@ -232,9 +250,9 @@ impl LoadArgs {
                  overwrite the JSON lines. Give them different files"
             )));
         }
-        if self.serve.serve.is_some() && (self.scenarios || self.engine == EngineKind::Naive) {
+        if self.serve.serve.is_some() && (self.scenarios || self.engine != EngineKind::Switchyard) {
             return Err(invalid(
-                "--serve needs the switchyard engine and a single run (not --scenarios or --engine naive)"
+                "--serve needs the switchyard engine and a single run (not --scenarios, --engine naive or floor)"
                     .into(),
             ));
         }

@@ -20,11 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use switchyard::ReadySignal;
-
-use super::engine::Engine;
+use super::engine::{Engine, ReadyList};
 use super::latency::LatencyRecorder;
+use hdrhistogram::Histogram;
 
 /// Messages taken from one receiver per visit: large enough to amortise the `delivered` counter update
 /// and the pass overhead, small enough that one busy receiver does not starve the others on its thread.
@@ -106,7 +104,7 @@ pub fn consume_loop<E: Engine>(
     measure_latency: bool,
     phase: &AtomicU8,
     counters: Arc<ConsumerCounters>,
-    signal: Option<Arc<ReadySignal>>,
+    signal: Option<Arc<E::Ready>>,
 ) -> ConsumerResult<E> {
     let mut latency = LatencyRecorder::new(start);
     let mut buf: Vec<E::Message> = Vec::with_capacity(BATCH);
@@ -215,8 +213,8 @@ fn back_off<E: Engine>(idle_passes: u32, waited_on: Option<&E::Receiver>) -> Opt
 /// A consumer thread's use of its ready list: which of its slots have messages, without passing over
 /// the others. Each subscription was attached with its slot index as its ready key, so what the list
 /// hands out indexes `slots` directly.
-struct ReadyVisits {
-    signal: Arc<ReadySignal>,
+struct ReadyVisits<R> {
+    signal: Arc<R>,
     /// Slots to visit: handed out by the list, or left with messages by the previous visit.
     todo: Vec<usize>,
     /// The next round's `todo`, kept to reuse its allocation.
@@ -227,8 +225,8 @@ struct ReadyVisits {
     empty_rounds: u32,
 }
 
-impl ReadyVisits {
-    fn new<E: Engine>(signal: Arc<ReadySignal>, slots: &[Slot<E>]) -> Self {
+impl<R: ReadyList> ReadyVisits<R> {
+    fn new<E: Engine>(signal: Arc<R>, slots: &[Slot<E>]) -> Self {
         Self {
             signal,
             todo: Vec::new(),

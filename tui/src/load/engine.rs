@@ -13,6 +13,32 @@ use switchyard::{
     StatsSnapshot, Subscription, SubscriptionOptions,
 };
 
+/// A consumer thread's ready list: the subscriptions that got a message since they were last handed
+/// out, by key. The core's is [`ReadySignal`]; the floor engine brings its own.
+pub trait ReadyList: Send + Sync + 'static {
+    /// An empty list.
+    fn create() -> Arc<Self>;
+    /// Appends the keys on the list now to `out`; returns how many.
+    fn try_ready(&self, out: &mut Vec<u64>) -> usize;
+    /// Like [`ReadyList::try_ready`], parking up to `timeout` while the list is empty.
+    fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize;
+}
+
+impl ReadyList for ReadySignal {
+    fn create() -> Arc<Self> {
+        ReadySignal::new()
+    }
+
+    #[inline]
+    fn try_ready(&self, out: &mut Vec<u64>) -> usize {
+        ReadySignal::try_ready(self, out)
+    }
+
+    fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize {
+        ReadySignal::wait_ready(self, out, timeout)
+    }
+}
+
 /// A broker the generator can drive.
 pub trait Engine: Send + Sync + 'static {
     /// A handle that publishes on one topic.
@@ -21,6 +47,9 @@ pub trait Engine: Send + Sync + 'static {
     type Receiver: Send + 'static;
     /// What a receiver takes out of a queue.
     type Message: Send + 'static;
+    /// The ready list [`Engine::subscribe_signalled`] attaches (unused unless
+    /// [`Engine::SIGNALS_PUSHES`]).
+    type Ready: ReadyList;
 
     /// Subscribes `filter` with the given queue capacity and overflow policy.
     fn subscribe(
@@ -40,7 +69,7 @@ pub trait Engine: Send + Sync + 'static {
         filter: &str,
         capacity: usize,
         policy: OverflowPolicy,
-        _signal: &Arc<ReadySignal>,
+        _signal: &Arc<Self::Ready>,
         _key: u64,
     ) -> Result<Self::Receiver> {
         self.subscribe(filter, capacity, policy)
@@ -104,6 +133,7 @@ impl Engine for CoreEngine {
     type Publisher = Publisher;
     type Receiver = Subscription;
     type Message = Message;
+    type Ready = ReadySignal;
 
     fn subscribe(
         &self,

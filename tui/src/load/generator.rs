@@ -10,12 +10,12 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use switchyard::{ReadySignal, StatsSnapshot};
+use switchyard::StatsSnapshot;
 
 use super::consumers::{
     ConsumerCounters, ConsumerResult, PHASE_DRAINING, PHASE_RUNNING, PHASE_STOP, Slot, consume_loop,
 };
-use super::engine::Engine;
+use super::engine::{Engine, ReadyList};
 use super::latency;
 use super::plan::Plan;
 use super::progress::{GeneratorTotals, Progress};
@@ -97,7 +97,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
 /// The subscriptions made, with their receivers dealt out to the consumer threads.
 struct Subscribed<E: Engine> {
     /// One ready signal per consumer thread, when each subscription has one receiver.
-    signals: Option<Vec<Arc<ReadySignal>>>,
+    signals: Option<Vec<Arc<E::Ready>>>,
     /// The receivers each consumer thread serves.
     per_thread: Vec<Vec<Slot<E>>>,
 }
@@ -111,8 +111,8 @@ fn subscribe_all<E: Engine>(
     threads: usize,
     capacity: usize,
 ) -> Result<Subscribed<E>> {
-    let signals: Option<Vec<Arc<ReadySignal>>> = (E::SIGNALS_PUSHES && plan.receivers == 1)
-        .then(|| (0..threads).map(|_| ReadySignal::new()).collect());
+    let signals: Option<Vec<Arc<E::Ready>>> = (E::SIGNALS_PUSHES && plan.receivers == 1)
+        .then(|| (0..threads).map(|_| E::Ready::create()).collect());
     let mut per_thread: Vec<Vec<Slot<E>>> = (0..threads).map(|_| Vec::new()).collect();
     let mut next_thread = 0usize;
     for i in 0..plan.subscribers {

@@ -14,13 +14,15 @@
 //! - [`generator`]: one run from subscribe to final snapshot;
 //! - [`progress`], [`report`]: what the user sees, with numbers written as in [`figures`];
 //! - [`mqtt`]: `--mqtt`, the same load through real MQTT clients against any broker;
-//! - [`engine`], [`naive`]: the broker seam, and the naive baseline for comparison;
+//! - [`engine`], [`naive`], [`floor`]: the broker seam, the naive baseline and the hand-written floor
+//!   for comparison;
 //! - [`scenarios`]: the standard scenario table (`--scenarios`).
 
 mod args;
 mod consumers;
 mod engine;
 mod figures;
+mod floor;
 mod generator;
 mod latency;
 mod memory;
@@ -45,6 +47,7 @@ use clap::Args as _;
 use args::EngineKind;
 pub use args::LoadArgs;
 use engine::CoreEngine;
+use floor::FloorEngine;
 use generator::{Observers, RunOutcome, execute};
 use naive::NaiveEngine;
 use plan::Plan;
@@ -86,6 +89,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
             (execute(engine, &plan, observers)?, endpoint)
         }
         EngineKind::Naive => (execute(NaiveEngine::default(), &plan, observers)?, None),
+        EngineKind::Floor => (execute(FloorEngine::default(), &plan, observers)?, None),
     };
     let code = report(&outcome, args.json.as_deref());
     if let (Some(endpoint), Some(linger)) = (&endpoint, args.serve_linger) {

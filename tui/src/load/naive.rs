@@ -146,6 +146,8 @@ impl Engine for NaiveEngine {
     type Publisher = NaivePublisher;
     type Receiver = NaiveReceiver;
     type Message = NaiveMessage;
+    /// Unused: the naive broker signals nothing.
+    type Ready = switchyard::ReadySignal;
 
     fn subscribe(
         &self,

@@ -1,5 +1,5 @@
 //! `switchyard load --scenarios`: the standard scenarios against the switchyard core and the naive
-//! baseline, in one table.
+//! baseline, in one table, and the many-exact-topics rows against the hand-written floor too.
 //!
 //! Runs are interleaved (every scenario and engine once, then again: A B A B …) so that a noisy
 //! neighbour or a frequency change hits both engines alike; the table shows the median of the
@@ -11,9 +11,12 @@
 //!
 //! Two rows answer "what do many subscriptions cost?": `10 subs exact` and `100k subs exact` drive the
 //! same publishers over 10 and 100,000 exact subscriptions (one topic each), and the table gives the
-//! ratio of their publish rates; the idle-memory rows subscribe 100,000 subscriptions in a fresh
-//! `switchyard load --messages 1` process (so no earlier run's freed memory is reused) and divide its
-//! resident memory growth while subscribing by 100,000, at capacity 256 and 1024.
+//! ratio of their publish rates. Both also run on the hand-written floor ([`FloorEngine`]), right after
+//! the same scenario on the core, and the floor row gives switchyard's published/s over the floor's,
+//! paired by repetition: the median with the minimum and maximum. The idle-memory rows subscribe
+//! 100,000 subscriptions in a fresh `switchyard load --messages 1` process (so no earlier run's freed
+//! memory is reused) and divide its resident memory growth while subscribing by 100,000, at capacity
+//! 256 and 1024.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +28,7 @@ use switchyard::{Broker, Bytes, OverflowPolicy, SubscriptionOptions};
 use super::args::{EngineKind, LoadArgs, SlowSpec};
 use super::engine::CoreEngine;
 use super::figures::{count, rate};
+use super::floor::FloorEngine;
 use super::generator::{Observers, execute};
 use super::naive::NaiveEngine;
 use super::plan::Plan;
@@ -43,6 +47,8 @@ struct Scenario {
     rate: u64,
     slow: Option<SlowSpec>,
     policy: OverflowPolicy,
+    /// Whether it also runs on the hand-written floor ([`FloorEngine`]), exact topics only.
+    floor: bool,
 }
 
 /// Flat-out scenarios use back-pressure: under a drop policy a publisher that outruns its consumer
@@ -64,6 +70,7 @@ fn standard() -> Vec<Scenario> {
         rate: 0,
         slow: None,
         policy: FLAT_OUT_POLICY,
+        floor: false,
     };
     vec![
         Scenario {
@@ -103,6 +110,7 @@ fn standard() -> Vec<Scenario> {
             subscribers: 10,
             topics: 10,
             capacity: 64,
+            floor: true,
             ..base
         },
         Scenario {
@@ -111,6 +119,7 @@ fn standard() -> Vec<Scenario> {
             subscribers: 100_000,
             topics: 100_000,
             capacity: 64,
+            floor: true,
             ..base
         },
         Scenario {
@@ -189,6 +198,7 @@ fn measure(
     let outcome = match engine {
         EngineKind::Switchyard => execute(CoreEngine::default(), &plan, observers)?,
         EngineKind::Naive => execute(NaiveEngine::default(), &plan, observers)?,
+        EngineKind::Floor => execute(FloorEngine::default(), &plan, observers)?,
     };
     if !outcome.problems.is_empty() {
         bail!(
@@ -407,6 +417,8 @@ struct Measurements {
     unstamped: Vec<f64>,
     /// Per idle capacity, per engine: bytes per idle subscription, one per repetition.
     idle: Vec<Vec<Vec<f64>>>,
+    /// Per scenario, on the floor engine (empty unless the scenario has `floor`): one per repetition.
+    floor: Vec<Vec<Sample>>,
 }
 
 impl Measurements {
@@ -418,11 +430,16 @@ impl Measurements {
             raw: Vec::new(),
             unstamped: Vec::new(),
             idle: vec![vec![Vec::new(); ENGINES.len()]; IDLE_CAPACITIES.len()],
+            floor: vec![Vec::new(); scenarios.len()],
         };
+        let floor_runs = scenarios.iter().filter(|s| s.floor).count();
         let mut announcer = Announcer {
             done: 0,
             total: reps
-                * (scenarios.len() * ENGINES.len() + 2 + IDLE_CAPACITIES.len() * ENGINES.len()),
+                * (scenarios.len() * ENGINES.len()
+                    + floor_runs
+                    + 2
+                    + IDLE_CAPACITIES.len() * ENGINES.len()),
         };
         for rep in 0..reps {
             if !measured.scenarios_once(args, scenarios, rep, &mut announcer)? {
@@ -456,6 +473,14 @@ impl Measurements {
                     value_name(engine)
                 ));
                 self.samples[si][ei].push(measure(s, engine, duration, seed, LATENCY_EVERY)?);
+            }
+            if s.floor {
+                if signals::interrupted() {
+                    return Ok(false);
+                }
+                announcer.announce(format_args!("rep {} {} on floor", rep + 1, s.name));
+                let floor = EngineKind::Floor;
+                self.floor[si].push(measure(s, floor, duration, seed, LATENCY_EVERY)?);
             }
             if si == 0 {
                 announcer.announce(format_args!("rep {} raw core 1→1", rep + 1));
@@ -504,6 +529,12 @@ impl Measurements {
                     rates[ei],
                     &ratio,
                 );
+            }
+            if s.floor {
+                let floor = &self.floor[si];
+                let rate = median(floor.iter().map(|x| x.delivered_per_s).collect());
+                let ratio = publish_ratio(&self.samples[si][0], floor);
+                engine_row(out, s.name, EngineKind::Floor, floor, rate, &ratio);
             }
             if si == 0 {
                 self.write_core_rows(out, rates[0]);
@@ -593,6 +624,24 @@ impl Measurements {
             }
         }
     }
+}
+
+/// Switchyard's published/s over the floor's, repetition by repetition (each pair ran back to back):
+/// `pub ÷ floor 0.93 [0.80–1.10]`, the median with the minimum and maximum.
+fn publish_ratio(switchyard: &[Sample], floor: &[Sample]) -> String {
+    let ratios: Vec<f64> = switchyard
+        .iter()
+        .zip(floor)
+        .filter(|(_, f)| f.published_per_s > 0.0)
+        .map(|(s, f)| s.published_per_s / f.published_per_s)
+        .collect();
+    let (Some(min), Some(max)) = (
+        ratios.iter().copied().reduce(f64::min),
+        ratios.iter().copied().reduce(f64::max),
+    ) else {
+        return "-".into();
+    };
+    format!("pub ÷ floor {:.2} [{min:.2}–{max:.2}]", median(ratios))
 }
 
 /// One scenario on one engine: the median rate, latency and drops of its samples.
