@@ -2,7 +2,6 @@
 //! wills, persistent sessions, `$SYS`, and a refused MQTT 5 CONNECT. `scripts/test.sh` installs
 //! mosquitto-clients; a missing tool fails these tests rather than skipping them.
 
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -10,45 +9,7 @@ mod common;
 use switchyard::Broker;
 use switchyard_mqtt::{MqttConfig, MqttServer};
 
-use common::{runtime, wait_or_kill};
-
-/// Runs a mosquitto client to its end, killing it after 20 s.
-fn run(tool: &str, addr: std::net::SocketAddr, args: &[&str]) -> Output {
-    let child = spawn(tool, addr, args);
-    finish(child, Duration::from_secs(20))
-}
-
-fn spawn(tool: &str, addr: std::net::SocketAddr, args: &[&str]) -> Child {
-    Command::new(tool)
-        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{tool} runs (scripts/test.sh installs mosquitto-clients): {e}"))
-}
-
-fn finish(mut child: Child, limit: Duration) -> Output {
-    wait_or_kill(&mut child, limit);
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Waits until the session `client_id` has `subscriptions` subscriptions.
-fn wait_subscribed(server: &MqttServer, client_id: &str, subscriptions: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server
-        .stats()
-        .client(client_id)
-        .is_none_or(|c| c.subscriptions.len() < subscriptions)
-    {
-        assert!(Instant::now() < deadline, "{client_id} never subscribed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::{finish, run, runtime, spawn, stdout, wait_subscribed};
 
 fn server(runtime: &tokio::runtime::Runtime, broker: &Broker) -> MqttServer {
     let config = MqttConfig::default().sys_interval(Some(Duration::from_millis(100)));

@@ -3,52 +3,14 @@
 //! received literally, not a wildcard), and no client may publish under `$` (not routed, not
 //! retained, counted), as Mosquitto has it. `scripts/test.sh` installs mosquitto-clients.
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
 use switchyard::{Broker, BrokerOptions, SubscriptionOptions, TopicSyntax};
 use switchyard_mqtt::{MqttConfig, MqttServer};
 
-use common::{runtime, wait_or_kill};
-
-fn spawn(tool: &str, addr: std::net::SocketAddr, args: &[&str]) -> Child {
-    Command::new(tool)
-        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{tool} runs (scripts/test.sh installs mosquitto-clients): {e}"))
-}
-
-/// Runs a mosquitto client to its end, killing it after `limit`.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    wait_or_kill(&mut child, limit);
-    child.wait_with_output().unwrap()
-}
-
-fn run(tool: &str, addr: std::net::SocketAddr, args: &[&str]) -> Output {
-    finish(spawn(tool, addr, args), Duration::from_secs(20))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Waits until the session `client_id` has `subscriptions` subscriptions.
-fn wait_subscribed(server: &MqttServer, client_id: &str, subscriptions: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server
-        .stats()
-        .client(client_id)
-        .is_none_or(|c| c.subscriptions.len() < subscriptions)
-    {
-        assert!(Instant::now() < deadline, "{client_id} never subscribed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::{finish, run, runtime, spawn, stdout, wait_subscribed};
 
 /// A broker as `serve --mqtt` builds it: MQTT's topic syntax.
 fn mqtt_broker() -> Broker {
