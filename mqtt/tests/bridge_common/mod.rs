@@ -39,8 +39,15 @@ impl Mosquitto {
         Self::start_with(port, Some((user, password)))
     }
 
-    /// Only the users of `file` (a password file in Mosquitto's format) allowed.
+    /// Only the users of `file` (a password file in Mosquitto's format) allowed. Mosquitto started as
+    /// root reads it after dropping to its own user, so a private (0600) file is handed to that user
+    /// first, as an administrator would (best effort: as another user, there is nothing to drop).
     pub fn start_with_password_file(port: u16, file: &Path) -> Self {
+        let _ = Command::new("chown")
+            .arg("mosquitto")
+            .arg(file)
+            .stderr(Stdio::null())
+            .status();
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "listener {port} 127.0.0.1\npersistence false\nallow_anonymous false\npassword_file {}\n",
