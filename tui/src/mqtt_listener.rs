@@ -261,3 +261,29 @@ impl MqttListener {
         Ok(Bridge::start(broker, config)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_loopback_address_needs_a_password_file_or_the_anonymous_opt_in() {
+        let anywhere: SocketAddr = "0.0.0.0:1883".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:1883".parse().unwrap();
+        let neither = MqttAccessArgs::default();
+        let err = neither.check(anywhere).unwrap_err();
+        assert!(err.contains("--mqtt-password-file"), "{err}");
+        assert!(err.contains("--mqtt-allow-anonymous"), "{err}");
+        assert!(neither.check(loopback).is_ok());
+        let with_file = MqttAccessArgs {
+            mqtt_password_file: Some("pw".into()),
+            ..MqttAccessArgs::default()
+        };
+        assert!(with_file.check(anywhere).is_ok());
+        let anonymous = MqttAccessArgs {
+            mqtt_allow_anonymous: true,
+            ..MqttAccessArgs::default()
+        };
+        assert!(anonymous.check(anywhere).is_ok());
+    }
+}
