@@ -1,8 +1,11 @@
 //! [`MqttConfig`]: the listener's limits and the queue every client subscription gets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard::OverflowPolicy;
+
+use crate::auth::PasswordFile;
 
 /// How an [`crate::MqttServer`] is set up. `MqttConfig::default()` suits a development broker.
 ///
@@ -53,6 +56,10 @@ pub struct MqttConfig {
     pub connect_timeout: Duration,
     /// How often `$SYS/switchyard/...` topics are published (retained); `None` turns them off.
     pub sys_interval: Option<Duration>,
+    /// The users and password hashes (Mosquitto's password file, [`PasswordFile::load`]). With one,
+    /// every CONNECT needs a user name (else CONNACK 5) and its password (else CONNACK 4), whatever
+    /// address it comes from; without one, clients are anonymous and user names are ignored.
+    pub password_file: Option<Arc<PasswordFile>>,
 }
 
 impl Default for MqttConfig {
@@ -68,6 +75,7 @@ impl Default for MqttConfig {
             policy: OverflowPolicy::DropNewest,
             connect_timeout: Duration::from_secs(5),
             sys_interval: Some(Duration::from_secs(10)),
+            password_file: None,
         }
     }
 }
@@ -146,6 +154,12 @@ impl MqttConfig {
     /// Sets [`MqttConfig::sys_interval`].
     pub fn sys_interval(mut self, interval: Option<Duration>) -> Self {
         self.sys_interval = interval;
+        self
+    }
+
+    /// Sets [`MqttConfig::password_file`].
+    pub fn password_file(mut self, file: Option<PasswordFile>) -> Self {
+        self.password_file = file.map(Arc::new);
         self
     }
 

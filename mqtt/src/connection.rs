@@ -118,6 +118,9 @@ impl Connection {
             Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
             Err(Refusal::Close(reason)) => return reason,
         };
+        if let Err(code) = self.authenticate(&connect, peer, &mut shutdown).await {
+            return self.refuse(stream, code).await;
+        }
         let clean = connect.clean_session;
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         *lock(&opened.info.address) = Some(peer.to_string());
@@ -208,6 +211,58 @@ impl Connection {
             return Err(Refusal::Close(CloseReason::ProtocolError));
         }
         Ok(client_id)
+    }
+
+    /// With a password file: the CONNECT's user name and password (`crate::auth`). The hashing runs
+    /// on tokio's blocking pool, as it is slow on purpose; its concurrency is bounded by
+    /// `max_connections`, which this connection already counts in. A refusal waits first for the
+    /// delay its address has earned by failing before (or until the server shuts down).
+    async fn authenticate(
+        &self,
+        connect: &Connect,
+        peer: SocketAddr,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), ConnectReturnCode> {
+        let Some(passwords) = self.shared.config.password_file.clone() else {
+            return Ok(());
+        };
+        let counters = &self.shared.counters;
+        let refusal = match connect.login.clone() {
+            Some(login) if !login.username.is_empty() => {
+                let verified = tokio::task::spawn_blocking(move || {
+                    passwords.verify(&login.username, login.password.as_bytes())
+                })
+                .await
+                .unwrap_or(false);
+                if verified {
+                    counters.auth_accepted.fetch_add(1, Ordering::Relaxed);
+                    self.shared.failure_delays.succeed(peer.ip());
+                    return Ok(());
+                }
+                counters.auth_bad_login.fetch_add(1, Ordering::Relaxed);
+                ConnectReturnCode::BadUserNamePassword
+            }
+            _ => {
+                counters.auth_no_user_name.fetch_add(1, Ordering::Relaxed);
+                ConnectReturnCode::NotAuthorized
+            }
+        };
+        let delay = self
+            .shared
+            .failure_delays
+            .fail(peer.ip(), std::time::Instant::now());
+        if delay.evicted {
+            counters.auth_delay_evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        counters.auth_delayed.fetch_add(1, Ordering::Relaxed);
+        counters
+            .auth_delay_ms
+            .fetch_add(delay.wait.as_millis() as u64, Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(delay.wait) => {}
+            _ = shutdown.changed() => {}
+        }
+        Err(refusal)
     }
 
     /// Sends again what a resumed session had in flight: unacknowledged publishes (marked `dup`) and

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 mod bridge;
 mod config;
 mod connection;
@@ -46,6 +47,7 @@ pub use bridge::{
 pub use config::{ConfigError, MqttConfig};
 pub use frame::{DecodeError, decode, decode_first};
 pub use listener_stats::{
-    ClientStats, ClientSubscriptionStats, CloseReason, ClosedByReason, MqttStats,
+    AuthRefusedByReason, AuthStats, ClientStats, ClientSubscriptionStats, CloseReason,
+    ClosedByReason, MqttStats,
 };
 pub use server::{BindError, MqttServer};

@@ -157,6 +157,17 @@ pub(crate) struct ServerCounters {
     pub dollar_topic_refused: AtomicU64,
     /// Wills published.
     pub wills_published: AtomicU64,
+    /// CONNECTs whose user name and password the password file accepted.
+    pub auth_accepted: AtomicU64,
+    /// CONNECTs without a user name while a password file is in force (CONNACK 5).
+    pub auth_no_user_name: AtomicU64,
+    /// CONNECTs with an unknown user or a wrong password (CONNACK 4).
+    pub auth_bad_login: AtomicU64,
+    /// Refusing CONNACKs sent after a delay, and the delays' sum in milliseconds.
+    pub auth_delayed: AtomicU64,
+    pub auth_delay_ms: AtomicU64,
+    /// Addresses forgotten by the full delay map.
+    pub auth_delay_evicted: AtomicU64,
 }
 
 impl ServerCounters {
@@ -254,8 +265,41 @@ pub struct MqttStats {
     pub dollar_topic_refused: u64,
     /// Wills published.
     pub wills_published: u64,
+    /// Password checks (a v1 addition; all zero without a password file).
+    #[serde(default)]
+    pub auth: AuthStats,
     /// Sessions: connected clients and persistent sessions whose client is away, by client id.
     pub clients: Vec<ClientStats>,
+}
+
+/// Refused logins by reason: each is the CONNACK return code the client got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthRefusedByReason {
+    /// CONNECT without a user name while a password file is in force: CONNACK 5 (not authorized).
+    pub no_user_name: u64,
+    /// An unknown user or a wrong password (one counter, so that the stats do not tell which users
+    /// exist): CONNACK 4 (bad user name or password).
+    pub bad_user_name_or_password: u64,
+}
+
+/// The listener's password checks (the `auth` object of [`MqttStats`], a v1 addition).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthStats {
+    /// Whether a password file is in force (every CONNECT needs a user name and password).
+    pub password_file: bool,
+    /// Logins accepted.
+    pub accepted: u64,
+    /// Logins refused, by reason. Each is also a close counted as `refused`.
+    pub refused_by_reason: AuthRefusedByReason,
+    /// Refusing CONNACKs that waited before going out: every refusal does, 100 ms for an address's
+    /// first failure, twice as long for each further one within a minute, at most 2 s.
+    pub delayed: u64,
+    /// Those waits together, in milliseconds.
+    pub delay_ms: u64,
+    /// Addresses remembered for the delay now (at most 4096).
+    pub delay_addresses: u64,
+    /// Addresses forgotten to keep that bound.
+    pub delay_evicted: u64,
 }
 
 impl MqttStats {

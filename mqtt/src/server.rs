@@ -82,6 +82,7 @@ impl MqttServer {
             pending: PendingConnects::default(),
             next_auto_id: AtomicU64::new(1),
             local_addr: listener.local_addr()?,
+            failure_delays: Default::default(),
         });
         let (shutdown, stop) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(accept_loop(

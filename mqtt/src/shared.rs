@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchyard::Broker;
 
+use crate::auth::FailureDelays;
 use crate::config::MqttConfig;
-use crate::listener_stats::{MqttStats, ServerCounters};
+use crate::listener_stats::{AuthRefusedByReason, AuthStats, MqttStats, ServerCounters};
 use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
 
@@ -20,6 +21,8 @@ pub(crate) struct ServerShared {
     pub pending: PendingConnects,
     pub next_auto_id: AtomicU64,
     pub local_addr: SocketAddr,
+    /// Failed logins by address, for the delay before their CONNACK.
+    pub failure_delays: FailureDelays,
 }
 
 impl ServerShared {
@@ -38,6 +41,18 @@ impl ServerShared {
             retained_refused: c.retained_refused.load(Ordering::Relaxed),
             dollar_topic_refused: c.dollar_topic_refused.load(Ordering::Relaxed),
             wills_published: c.wills_published.load(Ordering::Relaxed),
+            auth: AuthStats {
+                password_file: self.config.password_file.is_some(),
+                accepted: c.auth_accepted.load(Ordering::Relaxed),
+                refused_by_reason: AuthRefusedByReason {
+                    no_user_name: c.auth_no_user_name.load(Ordering::Relaxed),
+                    bad_user_name_or_password: c.auth_bad_login.load(Ordering::Relaxed),
+                },
+                delayed: c.auth_delayed.load(Ordering::Relaxed),
+                delay_ms: c.auth_delay_ms.load(Ordering::Relaxed),
+                delay_addresses: self.failure_delays.len() as u64,
+                delay_evicted: c.auth_delay_evicted.load(Ordering::Relaxed),
+            },
             clients: self.sessions.stats(&self.broker),
         }
     }

@@ -1,5 +1,6 @@
 //! `switchyard`: the live dashboard (default), the headless load generator (`switchyard load`),
-//! `switchyard stats`, which reads a broker's stats endpoint, and an MQTT server (`switchyard serve`).
+//! `switchyard stats`, which reads a broker's stats endpoint, an MQTT server (`switchyard serve`) and
+//! `switchyard passwd`, which writes its password files.
 
 mod cli_args;
 mod dashboard;
@@ -10,6 +11,7 @@ mod filter_totals;
 mod load;
 mod mqtt_listener;
 mod numbers;
+mod passwd;
 mod radar;
 mod serve;
 mod snapshot_totals;
@@ -47,6 +49,10 @@ enum Command {
     Stats(stats_command::StatsArgs),
     /// Serve an embedded broker over MQTT 3.1.1, its stats endpoint, or both, until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Create or update a password file in Mosquitto's format (`user:$7$...`), for `serve
+    /// --mqtt-password-file` or Mosquitto: `passwd [-c] FILE USER` (password from standard input),
+    /// `passwd -b FILE USER PASSWORD`, `passwd -D FILE USER`.
+    Passwd(passwd::PasswdArgs),
 }
 
 impl Cli {
@@ -56,6 +62,7 @@ impl Cli {
         match &self.command {
             Some(Command::Serve(args)) => args.check(),
             Some(Command::Dashboard(args)) => args.check(),
+            Some(Command::Passwd(args)) => args.check(),
             None => self.dashboard.check(),
             _ => Ok(()),
         }
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Dashboard(args)) => dashboard::run(args),
         Some(Command::Stats(args)) => stats_command::run(args),
+        Some(Command::Passwd(args)) => passwd::run(args),
         None => dashboard::run(cli.dashboard),
     };
     match result {

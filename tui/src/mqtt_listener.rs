@@ -3,11 +3,13 @@
 //! binary keeps its threads.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use switchyard::{Broker, OverflowPolicy};
+use switchyard_mqtt::auth::PasswordFile;
 use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
 
 use crate::load::parse_positive_duration;
@@ -131,16 +133,60 @@ impl BridgeArgs {
     }
 }
 
-/// Refuses a non-loopback MQTT address unless `allowed` (`--mqtt-non-loopback`): MQTT clients are
-/// not authenticated. The message names the option.
-pub fn check_mqtt_addr(addr: SocketAddr, allowed: bool) -> Result<(), String> {
+/// Who may connect to the MQTT listener: `switchyard serve`'s `--mqtt-password-file` and
+/// `--mqtt-allow-anonymous`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MqttAccessArgs {
+    /// With --mqtt: only clients with a user name and password from PATH may connect, on any address
+    /// (loopback included). PATH is a Mosquitto password file (`user:$7$...`), made with
+    /// `switchyard passwd` or `mosquitto_passwd`. No user name gets CONNACK 5, a wrong one or a wrong
+    /// password CONNACK 4.
+    #[arg(long, value_name = "PATH", requires = "mqtt")]
+    pub mqtt_password_file: Option<PathBuf>,
+    /// With --mqtt: allow anonymous clients on an ADDR that is not a loopback address, so that anyone
+    /// who can reach it may publish and subscribe. Without it, such an ADDR needs
+    /// --mqtt-password-file.
+    #[arg(long, requires = "mqtt", conflicts_with = "mqtt_password_file")]
+    pub mqtt_allow_anonymous: bool,
+}
+
+impl MqttAccessArgs {
+    /// Refuses a non-loopback `addr` with neither option; the message names both.
+    pub fn check(&self, addr: SocketAddr) -> Result<(), String> {
+        check_mqtt_addr(
+            addr,
+            self.mqtt_password_file.is_some() || self.mqtt_allow_anonymous,
+            "",
+        )
+    }
+
+    /// The password file, read and parsed (an error names the bad line), if one was given.
+    pub fn password_file(&self) -> anyhow::Result<Option<PasswordFile>> {
+        self.mqtt_password_file
+            .as_deref()
+            .map(PasswordFile::load)
+            .transpose()
+            .map_err(Into::into)
+    }
+}
+
+/// Refuses a non-loopback MQTT address unless `allowed` (a password file, or
+/// `--mqtt-allow-anonymous`): as Mosquitto 2.0, a listener that leaves the machine is not open to
+/// anyone by default. The message names both options; `where_password` says where the password file
+/// option is when the subcommand at hand has none.
+pub fn check_mqtt_addr(
+    addr: SocketAddr,
+    allowed: bool,
+    where_password: &str,
+) -> Result<(), String> {
     if addr.ip().is_loopback() || allowed {
         return Ok(());
     }
     Err(format!(
-        "refusing to serve MQTT on {addr}: it is not a loopback address, and MQTT clients are not \
-         authenticated, so anyone who can reach it could publish and subscribe; add \
-         --mqtt-non-loopback to listen beyond this machine anyway"
+        "refusing to serve MQTT on {addr}: it is not a loopback address, and without a password \
+         file anyone who can reach it could publish and subscribe; give --mqtt-password-file PATH{where_password} \
+         (made with `switchyard passwd` or mosquitto_passwd) so that clients must log in, or \
+         --mqtt-allow-anonymous to let anyone in anyway"
     ))
 }
 
@@ -213,5 +259,31 @@ impl MqttListener {
         config.sys_interval = self.sys_interval;
         let _guard = self.runtime.enter();
         Ok(Bridge::start(broker, config)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_loopback_address_needs_a_password_file_or_the_anonymous_opt_in() {
+        let anywhere: SocketAddr = "0.0.0.0:1883".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:1883".parse().unwrap();
+        let neither = MqttAccessArgs::default();
+        let err = neither.check(anywhere).unwrap_err();
+        assert!(err.contains("--mqtt-password-file"), "{err}");
+        assert!(err.contains("--mqtt-allow-anonymous"), "{err}");
+        assert!(neither.check(loopback).is_ok());
+        let with_file = MqttAccessArgs {
+            mqtt_password_file: Some("pw".into()),
+            ..MqttAccessArgs::default()
+        };
+        assert!(with_file.check(anywhere).is_ok());
+        let anonymous = MqttAccessArgs {
+            mqtt_allow_anonymous: true,
+            ..MqttAccessArgs::default()
+        };
+        assert!(anonymous.check(anywhere).is_ok());
     }
 }

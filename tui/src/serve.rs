@@ -25,10 +25,9 @@ pub struct ServeArgs {
     /// free port; the bound address is printed). `serve` needs --mqtt, --serve, or both.
     #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
     pub mqtt: Option<SocketAddr>,
-    /// With --mqtt: allow an ADDR that is not a loopback address. MQTT clients are not authenticated,
-    /// so anyone who can reach it may publish and subscribe.
-    #[arg(long, requires = "mqtt")]
-    pub mqtt_non_loopback: bool,
+    /// Who may connect (--mqtt-password-file PATH, --mqtt-allow-anonymous).
+    #[command(flatten)]
+    pub access: crate::mqtt_listener::MqttAccessArgs,
     #[command(flatten)]
     pub listener: MqttListenArgs,
     /// The broker's stats endpoint (--serve ADDR and its options), for `switchyard stats --attach`,
@@ -60,7 +59,7 @@ impl ServeArgs {
     /// The checks clap cannot make alone (see `Cli::check`).
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
-            crate::mqtt_listener::check_mqtt_addr(addr, self.mqtt_non_loopback)?;
+            self.access.check(addr)?;
         } else if self.bridge.bridge.is_some() {
             return Err(
                 "--bridge needs --mqtt ADDR: the bridge runs on the MQTT listener's runtime".into(),
@@ -87,10 +86,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         TopicSyntax::Classic
     };
     let broker = Broker::with_options(BrokerOptions::new().topic_syntax(syntax));
-    let listener = args
-        .mqtt
-        .map(|addr| MqttListener::start(addr, &broker, args.listener.config()))
-        .transpose()?;
+    let listener = match args.mqtt {
+        Some(addr) => {
+            let config = args
+                .listener
+                .config()
+                .password_file(args.access.password_file()?);
+            Some(MqttListener::start(addr, &broker, config)?)
+        }
+        None => None,
+    };
     let endpoint = args.endpoint.start(&broker)?;
     let bridge = match (&listener, args.bridge.config()) {
         (Some(listener), Some(config)) => Some(listener.start_bridge(&broker, config)?),
@@ -104,8 +109,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     match (&listener, &endpoint) {
         (Some(listener), _) => writeln!(
             out,
-            "switchyard serve: MQTT on {} (Ctrl-C to stop)",
-            listener.local_addr()
+            "switchyard serve: MQTT on {}{} (Ctrl-C to stop)",
+            listener.local_addr(),
+            match &args.access.mqtt_password_file {
+                Some(_) => ", clients log in with the password file",
+                None => "",
+            }
         )?,
         (None, Some(endpoint)) => writeln!(
             out,

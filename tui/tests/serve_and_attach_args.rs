@@ -1,6 +1,7 @@
 //! Addresses and filters on the command line (issue 18, rows 10 and 15): host names resolve, bad
 //! arguments exit 2 naming the argument, several bridge filters follow one option, `serve` runs with
-//! only the endpoint, and a non-loopback MQTT address needs `--mqtt-non-loopback`.
+//! only the endpoint, and a non-loopback MQTT address needs `--mqtt-password-file` or
+//! `--mqtt-allow-anonymous`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -195,18 +196,44 @@ fn serve_runs_with_only_the_endpoint_and_needs_one_of_the_two() {
 }
 
 #[test]
-fn a_non_loopback_mqtt_address_needs_the_opt_in_and_loopback_does_not() {
+fn a_non_loopback_mqtt_address_needs_a_password_file_or_the_opt_in_and_loopback_does_not() {
     refused(
         &["serve", "--mqtt", "0.0.0.0:0"],
-        &["--mqtt-non-loopback", "0.0.0.0"],
+        &["--mqtt-password-file", "--mqtt-allow-anonymous", "0.0.0.0"],
     );
     refused(
         &["dashboard", "--mqtt", "0.0.0.0:0", "--no-demo"],
-        &["--mqtt-non-loopback"],
+        &["--mqtt-password-file", "--mqtt-allow-anonymous"],
     );
     refused(
-        &["serve", "--serve", "127.0.0.1:0", "--mqtt-non-loopback"],
+        &["serve", "--serve", "127.0.0.1:0", "--mqtt-allow-anonymous"],
         &["--mqtt"],
+    );
+    refused(
+        &[
+            "serve",
+            "--serve",
+            "127.0.0.1:0",
+            "--mqtt-password-file",
+            "pw",
+        ],
+        &["--mqtt"],
+    );
+    refused(
+        &[
+            "serve",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--mqtt-password-file",
+            "pw",
+            "--mqtt-allow-anonymous",
+        ],
+        &["--mqtt-allow-anonymous", "--mqtt-password-file"],
+    );
+    // The retired opt-in is gone.
+    refused(
+        &["serve", "--mqtt", "0.0.0.0:0", "--mqtt-non-loopback"],
+        &["--mqtt-non-loopback"],
     );
     serve_until(&["--mqtt", "127.0.0.1:0"], "MQTT on 127.0.0.1:");
 }

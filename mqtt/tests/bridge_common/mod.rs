@@ -39,9 +39,25 @@ impl Mosquitto {
         Self::start_with(port, Some((user, password)))
     }
 
+    /// Only the users of `file` (a password file in Mosquitto's format) allowed. Mosquitto started as
+    /// root reads it after dropping to its own user, so a private (0600) file is handed to that user
+    /// first, as an administrator would (best effort: as another user, there is nothing to drop).
+    pub fn start_with_password_file(port: u16, file: &Path) -> Self {
+        let _ = Command::new("chown")
+            .arg("mosquitto")
+            .arg(file)
+            .stderr(Stdio::null())
+            .status();
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "listener {port} 127.0.0.1\npersistence false\nallow_anonymous false\npassword_file {}\n",
+            file.display()
+        );
+        Self::run(port, dir, text)
+    }
+
     fn start_with(port: u16, login: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
         let mut text = format!("listener {port} 127.0.0.1\npersistence false\n");
         match login {
             None => text.push_str("allow_anonymous true\n"),
@@ -61,6 +77,11 @@ impl Mosquitto {
                 ));
             }
         }
+        Self::run(port, dir, text)
+    }
+
+    fn run(port: u16, dir: tempfile::TempDir, text: String) -> Self {
+        let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, text).unwrap();
         let child = Command::new(binary("mosquitto"))
             .arg("-c")

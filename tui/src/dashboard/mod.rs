@@ -96,10 +96,11 @@ pub struct DashboardArgs {
     /// limits; `switchyard serve --help` lists them).
     #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
     pub mqtt: Option<SocketAddr>,
-    /// With --mqtt: allow an ADDR that is not a loopback address. MQTT clients are not authenticated,
-    /// so anyone who can reach it may publish and subscribe.
+    /// With --mqtt: allow an ADDR that is not a loopback address. The dashboard's listener has no
+    /// password file (`switchyard serve --mqtt-password-file` has), so anyone who can reach it may
+    /// publish and subscribe.
     #[arg(long, requires = "mqtt")]
-    pub mqtt_non_loopback: bool,
+    pub mqtt_allow_anonymous: bool,
     /// With --mqtt: a bridge to an existing MQTT broker (--bridge URL and its options, as on
     /// `switchyard serve`); its counters show in the MQTT clients view (`c`).
     #[command(flatten)]
@@ -118,7 +119,7 @@ impl Default for DashboardArgs {
             token_file: None,
             serve: crate::endpoint::EndpointArgs::default(),
             mqtt: None,
-            mqtt_non_loopback: false,
+            mqtt_allow_anonymous: false,
             bridge: crate::mqtt_listener::BridgeArgs::default(),
         }
     }
@@ -128,7 +129,11 @@ impl DashboardArgs {
     /// The checks clap cannot make alone (see `Cli::check`).
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
-            crate::mqtt_listener::check_mqtt_addr(addr, self.mqtt_non_loopback)?;
+            crate::mqtt_listener::check_mqtt_addr(
+                addr,
+                self.mqtt_allow_anonymous,
+                " (on `switchyard serve`)",
+            )?;
         }
         Ok(())
     }
