@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_non_loopback_address_needs_a_password_file_or_the_anonymous_opt_in() {
-        let anywhere: SocketAddr = "0.0.0.0:1883".parse().unwrap();
+        let anywhere: SocketAddr = "0.0.0.0:1883".parse().unwrap(); // checked, never bound
         let loopback: SocketAddr = "127.0.0.1:1883".parse().unwrap();
         let neither = MqttAccessArgs::default();
         let err = neither.check(anywhere).unwrap_err();

@@ -197,9 +197,11 @@ fn serve_runs_with_only_the_endpoint_and_needs_one_of_the_two() {
 
 #[test]
 fn a_non_loopback_mqtt_address_needs_a_password_file_or_the_opt_in_and_loopback_does_not() {
+    // Every non-loopback address below is refused before anything binds: nothing listens beyond
+    // loopback.
     refused(
-        &["serve", "--mqtt", "0.0.0.0:0"],
-        &["--mqtt-password-file", "--mqtt-allow-anonymous", "0.0.0.0"],
+        &["serve", "--mqtt", "0.0.0.0:0"], // refused
+        &["--mqtt-password-file", "--mqtt-allow-anonymous", "0.0.0.0"], // refused
     );
     refused(
         &["dashboard", "--mqtt", "0.0.0.0:0", "--no-demo"],

@@ -22,13 +22,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use crossbeam_queue::{ArrayQueue, SegQueue};
-use switchyard::{
-    Bytes, DroppedByReason, OverflowPolicy, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Topic,
-};
+use switchyard::{Bytes, DroppedByReason, OverflowPolicy, StatsSnapshot, SubscriptionStats, Topic};
 
 use super::engine::{Engine, ReadyList};
 
@@ -381,28 +379,7 @@ impl Engine for FloorEngine {
                         u + c.unrouted.load(Ordering::Relaxed),
                     )
                 });
-        let totals = crate::snapshot_totals::summed(published, unrouted, &subscriptions);
-        let uptime_s = self.started.elapsed().as_secs_f64();
-        let per_s = |n: u64| {
-            if uptime_s > 0.0 {
-                n as f64 / uptime_s
-            } else {
-                0.0
-            }
-        };
-        StatsSnapshot {
-            schema: SCHEMA.to_string(),
-            taken_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            uptime_s,
-            totals,
-            rates: Rates {
-                published_per_s: per_s(totals.published),
-                delivered_per_s: per_s(totals.delivered),
-                dropped_per_s: per_s(totals.dropped),
-            },
-            subscriptions,
-            ..Default::default()
-        }
+        crate::snapshot_totals::snapshot(published, unrouted, subscriptions, self.started)
     }
 }
 

@@ -12,12 +12,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use switchyard::{
-    Bytes, DroppedByReason, OverflowPolicy, Rates, SCHEMA, StatsSnapshot, SubscriptionStats, Topic,
-    filter_matches,
+    Bytes, DroppedByReason, OverflowPolicy, StatsSnapshot, SubscriptionStats, Topic, filter_matches,
 };
 
 use super::engine::Engine;
@@ -248,34 +247,12 @@ impl Engine for NaiveEngine {
             .iter()
             .map(|s| s.stats())
             .collect();
-        let totals = crate::snapshot_totals::summed(
+        crate::snapshot_totals::snapshot(
             self.shared.published.load(Ordering::Relaxed),
             self.shared.unrouted.load(Ordering::Relaxed),
-            &subscriptions,
-        );
-        let uptime_s = self.shared.started.elapsed().as_secs_f64();
-        let per_s = |n: u64| {
-            if uptime_s > 0.0 {
-                n as f64 / uptime_s
-            } else {
-                0.0
-            }
-        };
-        StatsSnapshot {
-            schema: SCHEMA.to_string(),
-            taken_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            uptime_s,
-            totals,
-            rates: Rates {
-                published_per_s: per_s(totals.published),
-                delivered_per_s: per_s(totals.delivered),
-                dropped_per_s: per_s(totals.dropped),
-            },
             subscriptions,
-            latency_us: None,
-            load: None,
-            ..Default::default()
-        }
+            self.shared.started,
+        )
     }
 }
 
