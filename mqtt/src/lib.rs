@@ -28,7 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod auth;
+mod auth;
 mod bridge;
 mod config;
 mod connection;
@@ -41,6 +41,7 @@ mod session;
 mod shared;
 mod sys;
 
+pub use auth::{DEFAULT_ITERATIONS, PasswordFile, PasswordFileError, PasswordHash, SALT_LEN};
 pub use bridge::{
     Bridge, BridgeConfig, BridgeError, BridgeLogin, BridgeOutFilterStats, BridgeStats,
 };

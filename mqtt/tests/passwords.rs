@@ -15,8 +15,8 @@ mod common;
 use bytes::BytesMut;
 use rumqttc::{Connect, Login};
 use switchyard::Broker;
-use switchyard_mqtt::auth::{PasswordFile, PasswordHash};
 use switchyard_mqtt::{MqttConfig, MqttServer, MqttStats};
+use switchyard_mqtt::{PasswordFile, PasswordHash};
 
 use bridge_common::{Mosquitto, free_port};
 use common::{runtime, wait_or_kill};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use switchyard::{Broker, OverflowPolicy};
-use switchyard_mqtt::auth::PasswordFile;
+use switchyard_mqtt::PasswordFile;
 use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
 
 use crate::load::parse_positive_duration;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use switchyard_mqtt::auth::{PasswordFile, PasswordHash};
+use switchyard_mqtt::{PasswordFile, PasswordHash};
 
 /// Options of `switchyard passwd`.
 #[derive(Debug, Clone, clap::Args)]
