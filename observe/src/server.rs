@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use crate::error::ServeError;
 use crate::http::{Body, HttpError, json, only_get, query_params};
 use crate::options::ServeOptions;
+use crate::pending::Eviction;
 use crate::state::State;
 use crate::{commands, stats_route};
 
@@ -154,7 +155,7 @@ async fn accept_loop(
                 }
             },
         };
-        let (key, mut eviction, evicted) = state.pending.add();
+        let (key, eviction, evicted) = state.pending.add();
         state
             .counts
             .idle_closed
@@ -168,72 +169,88 @@ async fn accept_loop(
             continue;
         }
         let over_limit = open >= max;
+        tokio::spawn(serve_connection(
+            stream,
+            state.clone(),
+            guard,
+            (key, eviction),
+            over_limit,
+        ));
+    }
+}
+
+/// Serves one accepted connection until it closes. A connection that has sent nothing yet stays on
+/// the pending list: the oldest of them is closed when the list is full (`eviction`), and any of them
+/// after `first_request_timeout`. Over the connection limit, every request gets a 503.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    _guard: OpenConnection,
+    (key, mut eviction): (u64, Eviction),
+    over_limit: bool,
+) {
+    let max = state.options.max_connections;
+    let counts = state.counts.clone();
+    let _ = stream.set_nodelay(true);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.options.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(!over_limit);
+    let started = Arc::new(AtomicBool::new(false));
+    let service = service_fn(|req| {
         let state = state.clone();
-        let counts = state.counts.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            let _ = stream.set_nodelay(true);
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(state.options.header_timeout)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .keep_alive(!over_limit);
-            let started = Arc::new(AtomicBool::new(false));
-            let service = service_fn(|req| {
-                let state = state.clone();
-                if !started.swap(true, Ordering::Relaxed) {
-                    state.pending.remove(key);
-                }
-                async move {
-                    let response = if over_limit {
-                        HttpError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!(
-                                "too many connections: the endpoint serves at most {max} at once; \
-                                 try again shortly"
-                            ),
-                        )
-                        .into_response()
-                    } else {
-                        route(req, &state).await
-                    };
-                    state.counts.count(response.status());
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let first_deadline = tokio::time::sleep(state.options.first_request_timeout);
-            tokio::pin!(first_deadline);
-            let mut watching = true;
-            let served = loop {
-                tokio::select! {
-                    served = &mut connection => break Some(served),
-                    evicted = &mut eviction, if watching => {
-                        watching = false;
-                        if evicted.is_ok() && !started.load(Ordering::Relaxed) {
-                            break None;
-                        }
-                    }
-                    () = &mut first_deadline, if watching => {
-                        watching = false;
-                        if !started.load(Ordering::Relaxed) {
-                            counts.idle_closed.fetch_add(1, Ordering::Relaxed);
-                            break None;
-                        }
-                    }
-                }
-            };
+        if !started.swap(true, Ordering::Relaxed) {
             state.pending.remove(key);
-            // A request hyper could not parse got its own `400`/`431` without reaching a handler:
-            // count it with the other bad requests.
-            if let Some(Err(e)) = served
-                && (e.is_parse() || e.is_parse_too_large() || e.is_parse_status())
-            {
-                counts.count(StatusCode::BAD_REQUEST);
+        }
+        async move {
+            let response = if over_limit {
+                HttpError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "too many connections: the endpoint serves at most {max} at once; \
+                         try again shortly"
+                    ),
+                )
+                .into_response()
+            } else {
+                route(req, &state).await
+            };
+            state.counts.count(response.status());
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let first_deadline = tokio::time::sleep(state.options.first_request_timeout);
+    tokio::pin!(first_deadline);
+    let mut watching = true;
+    let served = loop {
+        tokio::select! {
+            served = &mut connection => break Some(served),
+            evicted = &mut eviction, if watching => {
+                watching = false;
+                if evicted.is_ok() && !started.load(Ordering::Relaxed) {
+                    break None;
+                }
             }
-        });
+            () = &mut first_deadline, if watching => {
+                watching = false;
+                if !started.load(Ordering::Relaxed) {
+                    counts.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    break None;
+                }
+            }
+        }
+    };
+    state.pending.remove(key);
+    // A request hyper could not parse got its own `400`/`431` without reaching a handler:
+    // count it with the other bad requests.
+    if let Some(Err(e)) = served
+        && (e.is_parse() || e.is_parse_too_large() || e.is_parse_status())
+    {
+        counts.count(StatusCode::BAD_REQUEST);
     }
 }
 
