@@ -86,98 +86,138 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         TopicSyntax::Classic
     };
     let broker = Broker::with_options(BrokerOptions::new().topic_syntax(syntax));
-    let listener = match args.mqtt {
-        Some(addr) => {
-            let config = args
-                .listener
-                .config()
-                .password_file(args.access.password_file()?);
-            Some(MqttListener::start(addr, &broker, config)?)
-        }
-        None => None,
-    };
-    let endpoint = args.endpoint.start(&broker)?;
-    let bridge = match (&listener, args.bridge.config()) {
-        (Some(listener), Some(config)) => Some(listener.start_bridge(&broker, config)?),
-        _ => None,
-    };
+    let served = Served::start(&args, &broker)?;
     // With `--json -` the snapshot owns stdout and these lines go to stderr.
     let mut out: Box<dyn Write> = match &args.json {
         Some(path) if path.as_os_str() == "-" => Box::new(std::io::stderr()),
         _ => Box::new(std::io::stdout().lock()),
     };
-    match (&listener, &endpoint) {
-        (Some(listener), _) => writeln!(
-            out,
-            "switchyard serve: MQTT on {}{} (Ctrl-C to stop)",
-            listener.local_addr(),
-            match &args.access.mqtt_password_file {
-                Some(_) => ", clients log in with the password file",
-                None => "",
-            }
-        )?,
-        (None, Some(endpoint)) => writeln!(
-            out,
-            "switchyard serve: stats endpoint on http://{}, no MQTT (Ctrl-C to stop)",
-            endpoint.local_addr()
-        )?,
-        (None, None) => anyhow::bail!("serve needs --mqtt ADDR, --serve ADDR, or both"),
-    }
-    if let Some(bridge) = &bridge {
-        writeln!(
-            out,
-            "switchyard serve: bridging to {}",
-            escape_controls(&bridge.stats().remote)
-        )?;
-        // Connected, or why not: once per change, not once per retry.
-        bridge.report_changes(|line| eprintln!("switchyard serve: {line}"));
-    }
+    served.announce(&mut out, &args)?;
     out.flush()?;
     let _ = stop_rx.recv();
+    served.stop_and_report(&broker, out, &args)?;
+    Ok(ExitCode::SUCCESS)
+}
 
-    // Connections are closed first, then the final snapshot is taken, so it counts them closed.
-    let bridge_stats = bridge.as_ref().map(|b| b.stats());
-    drop(bridge);
-    if let Some(listener) = &listener
-        && !listener.close_connections(SHUTDOWN_WAIT)
-    {
-        eprintln!(
-            "switchyard serve: some MQTT connections were still closing after {SHUTDOWN_WAIT:?}"
-        );
+/// What `serve` runs beside its broker.
+struct Served {
+    listener: Option<MqttListener>,
+    endpoint: Option<switchyard_observe::ObserveHandle>,
+    bridge: Option<switchyard_mqtt::Bridge>,
+}
+
+impl Served {
+    /// Starts the MQTT listener, the stats endpoint and the bridge that `args` ask for.
+    fn start(args: &ServeArgs, broker: &Broker) -> anyhow::Result<Self> {
+        let listener = match args.mqtt {
+            Some(addr) => {
+                let config = args
+                    .listener
+                    .config()
+                    .password_file(args.access.password_file()?);
+                Some(MqttListener::start(addr, broker, config)?)
+            }
+            None => None,
+        };
+        let endpoint = args.endpoint.start(broker)?;
+        let bridge = match (&listener, args.bridge.config()) {
+            (Some(listener), Some(config)) => Some(listener.start_bridge(broker, config)?),
+            _ => None,
+        };
+        Ok(Self {
+            listener,
+            endpoint,
+            bridge,
+        })
     }
-    let mqtt = listener.as_ref().map(MqttListener::stats);
-    drop(listener);
-    drop(endpoint);
-    let snapshot = broker.stats();
-    let totals = snapshot.totals;
-    let connections = match &mqtt {
-        Some(mqtt) => format!(
-            "{} connections accepted, closed by reason {}; ",
-            mqtt.accepted,
-            serde_json::to_string(&mqtt.closed_by_reason)?
-        ),
-        None => String::new(),
-    };
-    writeln!(
-        out,
-        "switchyard serve: stopped; {connections}broker published {}, delivered {}, dropped {}",
-        totals.published, totals.delivered, totals.dropped
-    )?;
-    if let Some(stats) = &bridge_stats {
+
+    /// Says where it listens, and where it bridges to.
+    fn announce(&self, out: &mut dyn Write, args: &ServeArgs) -> anyhow::Result<()> {
+        match (&self.listener, &self.endpoint) {
+            (Some(listener), _) => writeln!(
+                out,
+                "switchyard serve: MQTT on {}{} (Ctrl-C to stop)",
+                listener.local_addr(),
+                match &args.access.mqtt_password_file {
+                    Some(_) => ", clients log in with the password file",
+                    None => "",
+                }
+            )?,
+            (None, Some(endpoint)) => writeln!(
+                out,
+                "switchyard serve: stats endpoint on http://{}, no MQTT (Ctrl-C to stop)",
+                endpoint.local_addr()
+            )?,
+            (None, None) => anyhow::bail!("serve needs --mqtt ADDR, --serve ADDR, or both"),
+        }
+        if let Some(bridge) = &self.bridge {
+            writeln!(
+                out,
+                "switchyard serve: bridging to {}",
+                escape_controls(&bridge.stats().remote)
+            )?;
+            // Connected, or why not: once per change, not once per retry.
+            bridge.report_changes(|line| eprintln!("switchyard serve: {line}"));
+        }
+        Ok(())
+    }
+
+    /// Stops: the bridge, then every MQTT connection, then the final snapshot, so it counts them
+    /// closed. Prints the stop lines and writes `--json`.
+    fn stop_and_report(
+        self,
+        broker: &Broker,
+        mut out: Box<dyn Write>,
+        args: &ServeArgs,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            endpoint,
+            bridge,
+        } = self;
+        let bridge_stats = bridge.as_ref().map(|b| b.stats());
+        drop(bridge);
+        if let Some(listener) = &listener
+            && !listener.close_connections(SHUTDOWN_WAIT)
+        {
+            eprintln!(
+                "switchyard serve: some MQTT connections were still closing after {SHUTDOWN_WAIT:?}"
+            );
+        }
+        let mqtt = listener.as_ref().map(MqttListener::stats);
+        drop(listener);
+        drop(endpoint);
+        let snapshot = broker.stats();
+        let totals = snapshot.totals;
+        let connections = match &mqtt {
+            Some(mqtt) => format!(
+                "{} connections accepted, closed by reason {}; ",
+                mqtt.accepted,
+                serde_json::to_string(&mqtt.closed_by_reason)?
+            ),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "switchyard serve: bridge {}",
-            escape_controls(&serde_json::to_string(stats)?)
+            "switchyard serve: stopped; {connections}broker published {}, delivered {}, dropped {}",
+            totals.published, totals.delivered, totals.dropped
         )?;
+        if let Some(stats) = &bridge_stats {
+            writeln!(
+                out,
+                "switchyard serve: bridge {}",
+                escape_controls(&serde_json::to_string(stats)?)
+            )?;
+        }
+        drop(out);
+        if let Some(path) = &args.json {
+            let served = ServedSnapshot {
+                broker: snapshot,
+                mqtt,
+                bridges: bridge_stats.into_iter().collect(),
+            };
+            write_json_atomic(path, &served)?;
+        }
+        Ok(())
     }
-    drop(out);
-    if let Some(path) = &args.json {
-        let served = ServedSnapshot {
-            broker: snapshot,
-            mqtt,
-            bridges: bridge_stats.into_iter().collect(),
-        };
-        write_json_atomic(path, &served)?;
-    }
-    Ok(ExitCode::SUCCESS)
 }
