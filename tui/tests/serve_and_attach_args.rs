@@ -204,7 +204,7 @@ fn a_non_loopback_mqtt_address_needs_a_password_file_or_the_opt_in_and_loopback_
         &["--mqtt-password-file", "--mqtt-allow-anonymous", "0.0.0.0"], // refused
     );
     refused(
-        &["dashboard", "--mqtt", "0.0.0.0:0", "--no-demo"],
+        &["dashboard", "--mqtt", "0.0.0.0:0", "--no-demo"], // refused
         &["--mqtt-password-file", "--mqtt-allow-anonymous"],
     );
     refused(
@@ -234,7 +234,7 @@ fn a_non_loopback_mqtt_address_needs_a_password_file_or_the_opt_in_and_loopback_
     );
     // The retired opt-in is gone.
     refused(
-        &["serve", "--mqtt", "0.0.0.0:0", "--mqtt-non-loopback"],
+        &["serve", "--mqtt", "0.0.0.0:0", "--mqtt-non-loopback"], // refused
         &["--mqtt-non-loopback"],
     );
     serve_until(&["--mqtt", "127.0.0.1:0"], "MQTT on 127.0.0.1:");
