@@ -5,26 +5,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Killed, mqtt_address, switchyard};
 
 #[path = "../../mqtt/tests/bridge_common/mod.rs"]
 mod bridge_common;
 
 use bridge_common::{Mosquitto, free_port};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn switchyard() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-}
 
 /// Runs `switchyard ARGS` with `stdin` as its standard input, killed after 20 s.
 fn run(args: &[&str], stdin: &str) -> Output {
@@ -222,12 +212,7 @@ fn serve_reads_a_mosquitto_passwd_file_and_counts_refusals_by_reason() {
         first.contains("clients log in with the password file"),
         "{first}"
     );
-    let addr = first
-        .split("MQTT on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ',']).next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let addr = mqtt_address(&first);
     let port = addr.rsplit_once(':').unwrap().1.to_string();
 
     assert!(

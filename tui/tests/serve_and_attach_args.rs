@@ -4,22 +4,11 @@
 //! `--mqtt-allow-anonymous`.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A child process killed (by its pid) when the test ends, also when it fails.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn switchyard() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-}
+mod common;
+use common::{Killed, switchyard};
 
 /// Runs `args`, which must be refused at once with exit 2 and every `needles` in the message.
 fn refused(args: &[&str], needles: &[&str]) {

@@ -3,29 +3,11 @@
 //! bad options with a message naming them.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-
-/// A child process killed (by its pid) when the test ends, also when it fails: an orphan would keep
-/// the test harness's pipes open.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[path = "../../tests/support/process.rs"]
-mod process;
-use process::wait_or_kill;
-
-fn switchyard() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-}
+use common::{Killed, mqtt_address, switchyard, wait_or_kill};
 
 #[test]
 fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
@@ -50,12 +32,7 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
     let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .split("MQTT on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let addr = mqtt_address(&first);
     let (host, port) = addr.rsplit_once(':').unwrap();
 
     // A $SYS round arrives every 100 ms, so this returns without a race with a publish.
@@ -199,12 +176,7 @@ fn serve_bridges_a_topic_to_a_real_mosquitto() {
         lines[1].contains(&format!("bridging to 127.0.0.1:{port}")),
         "{lines:?}"
     );
-    let local = lines[0]
-        .split("MQTT on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let local = mqtt_address(&lines[0]);
     let (local_host, local_port) = local.rsplit_once(':').unwrap();
 
     // A reading published to switchyard over MQTT reaches a subscriber of mosquitto. The bridge may
@@ -271,12 +243,7 @@ fn load_mqtt_drives_a_switchyard_serve_at_qos_1_without_loss() {
     BufReader::new(server.0.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let addr = first
-        .split("MQTT on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let addr = mqtt_address(&first);
     let out = switchyard()
         .args(["load", "--mqtt", &addr, "--qos", "1", "--messages", "1000"])
         .args(["--publishers", "2", "--subscribers", "3", "--json", "-"])

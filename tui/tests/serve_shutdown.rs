@@ -3,17 +3,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{Killed, mqtt_address, switchyard};
 
 /// CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, client id `c1`.
 const CONNECT: [u8; 16] = [
@@ -23,7 +17,7 @@ const CONNECT: [u8; 16] = [
 #[test]
 fn sigterm_closes_connections_before_the_final_snapshot() {
     let mut server = Killed(
-        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        switchyard()
             .args(["serve", "--mqtt", "127.0.0.1:0", "--json", "-"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -33,12 +27,7 @@ fn sigterm_closes_connections_before_the_final_snapshot() {
     let mut stderr = BufReader::new(server.0.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
-    let addr = first
-        .split("MQTT on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let addr = mqtt_address(&first);
     let mut client = TcpStream::connect(&addr).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(10)))

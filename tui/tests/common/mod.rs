@@ -5,6 +5,25 @@
 
 pub mod tmux;
 
+#[path = "../../../tests/support/process.rs"]
+mod process;
+#[allow(unused_imports)] // as dead_code above: not every test file spawns the binary
+pub use process::{Killed, wait_or_kill};
+
+/// The binary under test.
+pub fn switchyard() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// The MQTT address in `serve`'s first line (`switchyard serve: MQTT on ADDR ...`).
+pub fn mqtt_address(line: &str) -> String {
+    line.split("MQTT on ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ',']).next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}
+
 /// A free loopback port: bound, then released for the process under test.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
