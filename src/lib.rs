@@ -57,6 +57,9 @@ pub use broker::{
     SubscribeError, UnknownSubscription,
 };
 pub use bytes::Bytes;
+pub use features::ack::error::{AckError, AttemptEnd};
+pub use features::ack::options::{AckOptions, AckOptionsError};
+pub use features::ack::token::AckToken;
 pub use features::dead_letter::{DeadLetter, DeadLetters};
 pub use features::join::{DoneError, JoinError};
 pub use features::request::{PendingReply, RequestError};
@@ -68,13 +71,13 @@ pub use message::reason::{DropReason, DroppedByReason};
 pub use message::reply::ReplyError;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
-pub use stats::features::{DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::features::{AckRefusals, AckStats, DeadLetterStats, RequestStats, RetainedStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
 };
 pub use subscription::{
-    Delivery, Drained, PublishOutcome, RecvError, RecvTimeoutError, Subscription,
-    SubscriptionOptions, TryRecvError,
+    AckBatch, AckDelivery, AckSubscription, Delivery, Drained, PublishOutcome, RecvError,
+    RecvTimeoutError, Subscription, SubscriptionOptions, TryAckRecvError, TryRecvError,
 };
 pub use topic::trie::Trie;
 pub use topic::{

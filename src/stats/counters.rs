@@ -37,7 +37,7 @@ struct PublishSide {
 #[derive(Debug, Default)]
 struct DropSide {
     total: AtomicU64,
-    by_reason: [AtomicU64; 4],
+    by_reason: [AtomicU64; DropReason::COUNT],
     by_priority: [AtomicU64; 4],
 }
 
@@ -266,7 +266,7 @@ impl<T: Default> LiveCounts<T> {
 #[derive(Debug)]
 pub(crate) struct GapTracker {
     seen_total: AtomicU64,
-    seen_by_reason: [AtomicU64; 4],
+    seen_by_reason: [AtomicU64; DropReason::COUNT],
 }
 
 impl GapTracker {
@@ -276,12 +276,7 @@ impl GapTracker {
         let seen = counters.dropped_by_reason();
         Self {
             seen_total: AtomicU64::new(total),
-            seen_by_reason: [
-                AtomicU64::new(seen.queue_full),
-                AtomicU64::new(seen.evicted),
-                AtomicU64::new(seen.timeout),
-                AtomicU64::new(seen.unsubscribed),
-            ],
+            seen_by_reason: DropReason::ALL.map(|reason| AtomicU64::new(seen.get(reason))),
         }
     }
 
@@ -293,7 +288,7 @@ impl GapTracker {
             return None;
         }
         self.seen_total.store(total, Ordering::Relaxed);
-        let delta: [u64; 4] = std::array::from_fn(|i| {
+        let delta: [u64; DropReason::COUNT] = std::array::from_fn(|i| {
             let now = counters.sides.drops.by_reason[i].load(Ordering::Relaxed);
             // `fetch_max`, not `swap`: a thread holding an older reading must not move the mark back,
             // or a later check would report the same drops again.

@@ -94,6 +94,10 @@ mod loom_queues {
         pub(crate) fn len(&self) -> usize {
             self.items.lock().unwrap().len()
         }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.items.lock().unwrap().is_empty()
+        }
     }
 
     #[derive(Debug)]
