@@ -3,10 +3,11 @@
 //! The accounting rule every test and the dashboard rely on, per subscription:
 //!
 //! ```text
-//! matched = delivered + dropped + depth
+//! matched = delivered + dropped + depth + in_flight
 //! ```
 //!
-//! holds exactly whenever no publish or receive is in flight. Each counter is written by one side:
+//! holds exactly whenever no publish or receive is in flight (`in_flight` is 0 except on acknowledged
+//! subscriptions, where `delivered` counts acks and `in_flight` is the in-flight table's size). Each counter is written by one side:
 //! - publishers write `matched` and `high_water`, and the drop counters (only when something is
 //!   dropped; receivers read their total on every receive to detect gaps). A `Publisher` handle
 //!   counts its own `matched` per subscription (an `OwnCount`), which the subscription's
