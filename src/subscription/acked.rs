@@ -13,6 +13,7 @@ use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::reason::DroppedByReason;
 use crate::queue::policy::OverflowPolicy;
+use crate::queue::ready::{AlreadyAttached, ReadySignal};
 use crate::stats::counters::GapTracker;
 use crate::stats::features::AckStats;
 use crate::stats::snapshot::SubscriptionStats;
@@ -542,6 +543,35 @@ impl AckSubscription {
                 }
             })
             .await
+    }
+
+    /// Attaches a [`ReadySignal`] to a subscription made without one, handing it out as `key`, as
+    /// [`Subscription::attach_ready_signal`](crate::Subscription::attach_ready_signal) does: for a
+    /// pooled consumer that serves acknowledged subscriptions with the rest (an MQTT connection).
+    /// A message handed back or due again is found by the next `try_recv` of any receiver; the signal
+    /// tells of new messages.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{AckOptions, Broker, ReadySignal};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// let signal = ReadySignal::new();
+    /// jobs.attach_ready_signal(&signal, 7).unwrap();
+    /// broker.publish("jobs", "a")?;
+    /// let mut ready = Vec::new();
+    /// signal.wait_ready(&mut ready, Duration::from_secs(1));
+    /// assert_eq!(ready, [7]);
+    /// jobs.try_recv()?.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attach_ready_signal(
+        &self,
+        signal: &Arc<ReadySignal>,
+        key: u64,
+    ) -> Result<(), AlreadyAttached> {
+        self.core().attach_ready_signal(signal, key)
     }
 
     /// When the next ack deadline (or nack delay) of a message in flight falls due, if any.
