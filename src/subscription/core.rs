@@ -366,7 +366,7 @@ impl SubscriptionCore {
             unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
             in_flight: self.in_flight().map_or(0, InFlight::in_flight),
-            ack: self.in_flight().map(InFlight::stats),
+            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! every step that another thread can observe, including each push and pop.
 
 pub(crate) mod barrier;
+pub(crate) mod clock;
 pub(crate) mod waiters;
 
 #[cfg(switchyard_loom)]
