@@ -71,6 +71,7 @@ pub use message::Message;
 pub use message::priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
 pub use message::reason::{DropReason, DroppedByReason};
 pub use message::reply::ReplyError;
+pub use queue::bytes::ByteBudget;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
 pub use stats::features::{AckRefusals, AckStats, DeadLetterStats, RequestStats, RetainedStats};

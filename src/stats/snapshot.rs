@@ -116,6 +116,12 @@ pub struct SubscriptionStats {
     /// (v1 addition).
     #[serde(default)]
     pub in_flight: u64,
+    /// Payload bytes queued now, for a byte-bounded subscription; `null` otherwise (v1 addition).
+    #[serde(default)]
+    pub queued_bytes: Option<u64>,
+    /// The subscription's own byte bound, if it has one (v1 addition).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
     /// An acknowledged subscription's settings and counters; `null` for a plain one (v1 addition).
     #[serde(default)]
     pub ack: Option<AckStats>,
