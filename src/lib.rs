@@ -59,6 +59,7 @@ pub use broker::{
 pub use bytes::Bytes;
 pub use features::dead_letter::{DeadLetter, DeadLetters};
 pub use features::join::{DoneError, JoinError};
+pub use features::replay_log::options::{ReplayFrom, ReplayLogOptions};
 pub use features::request::{PendingReply, RequestError};
 pub use features::retained::RetainedLimits;
 pub use id::SubscriptionId;
@@ -69,6 +70,7 @@ pub use message::reply::ReplyError;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
 pub use stats::features::{DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::replay::{ReplayEvictions, ReplayLogStats, ReplayStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
 };

@@ -1,7 +1,8 @@
 //! The classic broker features that hook in below the subscription: joinable work queues, dead
-//! letters, retained messages, and request/reply.
+//! letters, retained messages, request/reply, and the replay log.
 
 pub(crate) mod dead_letter;
 pub(crate) mod join;
+pub(crate) mod replay_log;
 pub(crate) mod request;
 pub(crate) mod retained;

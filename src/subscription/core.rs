@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::features::dead_letter::DeadLetterQueue;
 use crate::features::join::JoinState;
 use crate::features::join::{DoneError, JoinError};
+use crate::features::replay_log::cursor::ReplayCursor;
 use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::reason::DropReason;
@@ -49,6 +50,9 @@ pub(crate) struct SubscriptionCore {
     pub(super) ready_signal: OnceLock<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
+    /// A start from the broker's replay log, read before the queue (see `super::replay`); set once,
+    /// before the subscription is routable.
+    pub(super) replay: once_cell::race::OnceBox<ReplayCursor>,
 }
 
 impl fmt::Debug for SubscriptionCore {
@@ -93,6 +97,7 @@ impl SubscriptionCore {
                 None => OnceLock::new(),
             },
             durable: options.durable,
+            replay: once_cell::race::OnceBox::new(),
         }
     }
 
@@ -119,7 +124,10 @@ impl SubscriptionCore {
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
-        let msg = self.lanes.pop()?;
+        let msg = match self.take_replayed() {
+            Some(msg) => msg,
+            None => self.lanes.pop()?,
+        };
         self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
     }
 
@@ -127,6 +135,7 @@ impl SubscriptionCore {
     /// publishers for them all. Returns how many were appended.
     pub(super) fn take_into(&self, out: &mut Vec<Message>, max: usize) -> usize {
         let start = out.len();
+        self.take_replayed_into(out, max);
         while out.len() - start < max {
             match self.lanes.pop() {
                 Some(msg) => out.push(msg),
@@ -288,6 +297,7 @@ impl SubscriptionCore {
             receivers: self.receivers() as u64,
             unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
+            replay: self.replay_stats(),
         }
     }
 }

@@ -34,6 +34,7 @@ mod error;
 mod offer;
 mod options;
 mod receive;
+mod replay;
 
 pub(crate) use core::SubscriptionCore;
 pub use error::{RecvError, RecvTimeoutError, TryRecvError};
