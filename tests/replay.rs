@@ -266,3 +266,72 @@ fn replayed_messages_meet_the_queue_policy_only_live() {
     assert_eq!(seqs(&sub), (1..=10).collect::<Vec<_>>());
     assert_eq!(sub.stats().dropped, 0);
 }
+
+#[test]
+fn replay_stats_serialise_as_documented_and_older_snapshots_still_parse() {
+    let broker = broker_with_log(log_of("#").max_age(Duration::from_secs(60)));
+    publish_n(&broker, "t", 3);
+    let sub = from(&broker, "#", ReplayFrom::Seq(2));
+    let mut json = serde_json::to_value(broker.stats()).unwrap();
+    let log = &json["replay_log"];
+    assert_eq!(log["filter"], "#");
+    assert_eq!(log["max_age_ms"], 60_000);
+    for key in [
+        "max_messages",
+        "max_bytes",
+        "messages",
+        "bytes",
+        "first_seq",
+        "next_seq",
+    ] {
+        assert!(log[key].is_u64(), "replay_log.{key}");
+    }
+    for key in ["max_messages", "max_bytes", "max_age"] {
+        assert!(log["evicted"][key].is_u64(), "replay_log.evicted.{key}");
+    }
+    let replay = &json["subscriptions"][0]["replay"];
+    assert_eq!(replay["from"], "seq:2");
+    for key in ["first_seq", "until_seq", "next_seq", "replayed", "gap"] {
+        assert!(replay[key].is_u64(), "replay.{key}");
+    }
+    assert_eq!(replay["done"], false);
+    drop(sub);
+    // A snapshot from before the replay log: both fields absent, read as none.
+    json.as_object_mut().unwrap().remove("replay_log");
+    let back: switchyard::StatsSnapshot = serde_json::from_value(json).unwrap();
+    assert!(back.replay_log.is_none());
+}
+
+#[test]
+fn a_replaying_subscription_with_a_ready_signal_is_listed_at_once() {
+    let broker = broker_with_log(log_of("#"));
+    publish_n(&broker, "t", 2);
+    let signal = switchyard::ReadySignal::new();
+    let options = SubscriptionOptions::new()
+        .ready_signal(&signal)
+        .ready_key(7)
+        .replay(ReplayFrom::Oldest);
+    let sub = broker.subscribe_with("#", options).unwrap();
+    let mut ready = Vec::new();
+    signal.wait_ready(&mut ready, Duration::from_secs(5));
+    assert_eq!(ready, [7], "the replay is something to receive");
+    assert_eq!(seqs(&sub), [1, 2]);
+}
+
+#[test]
+fn a_closed_subscription_replays_nothing_more() {
+    let broker = broker_with_log(log_of("#"));
+    publish_n(&broker, "t", 5);
+    let sub = from(&broker, "#", ReplayFrom::Oldest);
+    let first = sub.try_recv().unwrap();
+    assert_eq!(first.message().seq(), Some(1));
+    broker.unsubscribe(sub.id()).unwrap();
+    assert!(sub.try_recv().is_err());
+    let s = sub.stats();
+    assert_eq!(
+        (s.matched, s.delivered, s.dropped),
+        (1, 1, 0),
+        "the rest was never taken"
+    );
+    assert!(broker.stats().balances());
+}

@@ -734,7 +734,7 @@ impl Broker {
     /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
     pub(crate) fn routing_table(
         &self,
-    ) -> arc_swap::Guard<Arc<crate::routing::table::RoutingTable>> {
+    ) -> crate::sync::arc_cell::ArcGuard<crate::routing::table::RoutingTable> {
         self.shared.routing.load()
     }
 }

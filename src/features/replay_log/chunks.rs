@@ -9,15 +9,14 @@
 //! The list itself (which chunks exist) changes once per `len` messages: a writer makes the chunk its
 //! sequence number falls in, an evictor drops the chunks it has emptied. Those changes, and a reader's
 //! move to its next chunk, take the list's mutex; the data path does not. A writer finds its chunk
-//! through `newest`, an evictor through `oldest` (each one `ArcSwap` load), and a reader keeps the
+//! through `newest`, an evictor through `oldest` (each one `ArcSwap` load, `crate::sync::arc_cell`), and a reader keeps the
 //! chunk it is reading.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
-use arc_swap::{ArcSwap, Guard};
-
 use crate::message::Message;
+use crate::sync::arc_cell::{ArcCell, ArcGuard};
 use crate::sync::{Mutex, MutexGuard};
 
 /// One logged message.
@@ -94,9 +93,9 @@ pub(crate) struct Chunks {
     len: u64,
     list: Mutex<ChunkList>,
     /// The last chunk of `list`, for writers.
-    newest: ArcSwap<Chunk>,
+    newest: ArcCell<Chunk>,
     /// The chunk of `list` holding the oldest unevicted sequence number, for evictors.
-    oldest: ArcSwap<Chunk>,
+    oldest: ArcCell<Chunk>,
 }
 
 /// What the list's mutex guards.
@@ -121,8 +120,8 @@ impl Chunks {
                 chunks: VecDeque::from([first.clone()]),
                 holds: Vec::new(),
             }),
-            newest: ArcSwap::new(first.clone()),
-            oldest: ArcSwap::new(first),
+            newest: ArcCell::new(first.clone()),
+            oldest: ArcCell::new(first),
         }
     }
 
@@ -165,7 +164,7 @@ impl Chunks {
 
     /// The evictors' chunk: it holds the oldest unevicted sequence number, or every one of its slots
     /// is evicted (then [`Self::retire_before`] moves it on, once the next chunk is made).
-    pub(crate) fn oldest(&self) -> Guard<Arc<Chunk>> {
+    pub(crate) fn oldest(&self) -> ArcGuard<Chunk> {
         self.oldest.load()
     }
 

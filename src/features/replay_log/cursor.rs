@@ -104,6 +104,10 @@ struct State {
     chunk: Option<Arc<Chunk>>,
     /// Sequence numbers skipped as evicted and not yet counted.
     untold_gap: u64,
+    /// Messages handed out so far.
+    replayed: u64,
+    /// Sequence numbers counted as a gap so far.
+    gap: u64,
 }
 
 impl State {
@@ -324,11 +328,16 @@ impl ReplayCursor {
             state.chunk = None;
             self.done.store(true, Ordering::Release);
         }
+        // Written under the state's lock: plain stores, no read-modify-write per receive.
+        state.replayed += taken as u64;
+        state.gap += gap;
         self.progress.next.store(state.next, Ordering::Relaxed);
         self.progress
             .replayed
-            .fetch_add(taken as u64, Ordering::Relaxed);
-        self.progress.gap.fetch_add(gap, Ordering::Relaxed);
+            .store(state.replayed, Ordering::Relaxed);
+        if gap > 0 {
+            self.progress.gap.store(state.gap, Ordering::Relaxed);
+        }
         Filled { taken, gap }
     }
 

@@ -241,30 +241,28 @@ impl ReplayLog {
     /// Calls `f` with the entry of `seq`, waiting for its publisher to write it if needed; `None`
     /// when it is evicted and its chunk dropped. `seq` must be taken (below [`Self::next_seq`]).
     pub(crate) fn read<R>(&self, seq: u64, f: impl FnOnce(&Entry) -> R) -> Option<R> {
-        let backoff = Backoff::new();
-        loop {
-            match self.chunks.locate(seq) {
-                Located::In(chunk) => {
-                    if let Some(entry) = chunk.entry(seq) {
-                        return Some(f(entry));
-                    }
-                }
-                Located::Evicted(_) => return None,
-                Located::NotYet => {}
-            }
-            wait_for_writer(&backoff);
-        }
+        let chunk = self.chunk_at(seq).ok()?;
+        chunk.entry(seq).map(f)
     }
 
     /// The chunk holding `seq` with its entry written, waiting for its publisher if needed, or, when
-    /// `seq` is evicted and its chunk dropped, the oldest sequence number still held.
+    /// `seq` is evicted and its chunk dropped, the oldest sequence number still held. `seq` must be
+    /// taken (below [`Self::next_seq`]).
     pub(crate) fn chunk_at(&self, seq: u64) -> Result<Arc<Chunk>, u64> {
         let backoff = Backoff::new();
         loop {
             match self.chunks.locate(seq) {
-                Located::In(chunk) if chunk.entry(seq).is_some() => return Ok(chunk),
+                Located::In(chunk) => {
+                    // An unwritten entry is never evicted, so its chunk stays on the list: wait on
+                    // the slot, not on the list's mutex.
+                    while chunk.entry(seq).is_none() {
+                        wait_for_writer(&backoff);
+                    }
+                    return Ok(chunk);
+                }
                 Located::Evicted(first) => return Err(first),
-                Located::In(_) | Located::NotYet => wait_for_writer(&backoff),
+                // Taken, and its chunk not made yet: its publisher is about to make it.
+                Located::NotYet => wait_for_writer(&backoff),
             }
         }
     }
