@@ -133,9 +133,17 @@ fn every_subscription_gets_a_contiguous_run_to_the_last_publish_while_publishers
         .map(|p| publisher(&broker, p, &stage))
         .collect();
 
-    // Subscriptions made while the publishers run, each drained by its own thread as it goes.
+    // Subscriptions made while the publishers run, each drained by its own thread as it goes: two
+    // per stage, at a third and two thirds of the stage's messages, while the publishers are still
+    // publishing the rest of it.
     let mut receivers = Vec::new();
     for k in 0..(2 * STAGES) as usize {
+        let stage_now = k as u64 / 2;
+        let reached = stage_now * TOTAL / STAGES + (k as u64 % 2 + 1) * TOTAL / STAGES / 3;
+        let until = Instant::now() + STUCK;
+        while broker.replay_log_stats().unwrap().next_seq <= reached && Instant::now() < until {
+            thread::yield_now();
+        }
         let start = start_for(k, &broker, began);
         // Half block the publishers when full (a receiver still replaying holds them up), half have
         // room for everything: either way nothing is dropped.
