@@ -140,6 +140,10 @@ impl ReplayLog {
     ) {
         let at = self.now();
         for message in messages {
+            let Some(seq) = message.seq() else {
+                debug_assert!(false, "a message recorded without its sequence number");
+                continue;
+            };
             let entry = Entry {
                 message: message.clone(),
                 routed_version,
@@ -147,7 +151,7 @@ impl ReplayLog {
             };
             // Counted before the entry is visible, so the eviction that reads it subtracts after.
             self.ends.bytes.fetch_add(entry.bytes(), Ordering::Relaxed);
-            self.chunks.write(message.seq().unwrap_or_default(), entry);
+            self.chunks.write(seq, entry);
         }
         self.evict(at);
     }

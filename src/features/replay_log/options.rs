@@ -74,7 +74,7 @@ impl ReplayLogOptions {
     }
 
     /// Keeps at most `bytes` of topic and payload in all. A message larger than the bound on its own
-    /// is logged and evicted by the next append.
+    /// is evicted as soon as it is logged (it is still delivered live).
     ///
     /// ```
     /// use switchyard::{Filter, ReplayLogOptions};
