@@ -106,6 +106,9 @@ struct State {
     untold_gap: u64,
     /// Messages handed out so far.
     replayed: u64,
+    /// The last topic matched against the filter, and the answer: logs tend to hold runs of a few
+    /// topics, and comparing a topic is cheaper than walking the filter.
+    last_topic: LastTopic,
     /// Sequence numbers counted as a gap so far.
     gap: u64,
 }
@@ -134,6 +137,24 @@ impl State {
         let to = to.min(self.until).max(self.next);
         self.untold_gap += self.not_live(self.next, to);
         self.next = to;
+    }
+}
+
+/// A one-topic memo of [`FilterMatcher::matches`].
+#[derive(Debug, Default)]
+struct LastTopic {
+    topic: String,
+    matched: bool,
+}
+
+impl LastTopic {
+    fn matches(&mut self, only: &FilterMatcher, topic: &str) -> bool {
+        if self.topic != topic {
+            self.matched = only.matches(topic);
+            self.topic.clear();
+            self.topic.push_str(topic);
+        }
+        self.matched
     }
 }
 
@@ -315,7 +336,7 @@ impl ReplayCursor {
                 && self
                     .only
                     .as_ref()
-                    .is_none_or(|only| only.matches(entry.message.topic()));
+                    .is_none_or(|only| state.last_topic.matches(only, entry.message.topic()));
             if wanted {
                 push(entry.message.clone());
                 taken += 1;
@@ -359,9 +380,32 @@ impl ReplayCursor {
 }
 
 /// Whether every topic `log` matches, `filter` matches too: then the replay need not match topics.
-/// Decided conservatively: the same filter, or `#` over a log whose topics cannot begin with `$`.
+/// Level by level: a `#` in `filter` takes the rest of `log` (any number of levels, none included);
+/// a single-level wildcard takes any one level of `log` but its `#`; a literal takes only the same
+/// literal. A wildcard in `filter`'s first level does not take the `$` topics that a literal first
+/// level of `log` may name (the MQTT rule). Filters read under different syntaxes: only when equal.
 fn covers(filter: &Filter, log: &Filter) -> bool {
-    filter.as_str() == log.as_str() || (filter.as_str() == "#" && !log.as_str().starts_with('$'))
+    if filter.syntax() != log.syntax() {
+        return filter.as_str() == log.as_str();
+    }
+    let syntax = filter.syntax();
+    let wildcard = |level: &str| level == "#" || syntax.is_single_wildcard(level);
+    let (mut ours, mut theirs) = (filter.levels(), log.levels());
+    let mut first = true;
+    loop {
+        match (ours.next(), theirs.next()) {
+            (None, None) | (Some("#"), None) => return true,
+            (Some("#"), Some(level)) => return !(first && level.starts_with('$')),
+            (Some(our), Some(level)) if syntax.is_single_wildcard(our) => {
+                if level == "#" || (first && level.starts_with('$')) {
+                    return false;
+                }
+            }
+            (Some(our), Some(level)) if our == level && !wildcard(level) => {}
+            _ => return false,
+        }
+        first = false;
+    }
 }
 
 impl ReplayCursor {
@@ -376,5 +420,50 @@ impl ReplayCursor {
 impl Drop for ReplayCursor {
     fn drop(&mut self) {
         self.release_hold();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+    use crate::topic::{Filter, TopicLimits, TopicSyntax};
+
+    fn covers_str(filter: &str, log: &str) -> bool {
+        covers(&Filter::new(filter).unwrap(), &Filter::new(log).unwrap())
+    }
+
+    #[test]
+    fn a_filter_covers_a_log_filter_only_when_it_matches_every_topic_the_log_keeps() {
+        for (filter, log) in [
+            ("orders/#", "orders/#"),
+            ("#", "orders/#"),
+            ("#", "+/x"),
+            ("orders/#", "orders/eu/+"),
+            ("orders/+/x", "orders/eu/x"),
+            ("a/#", "a"), // `#` matches no level as well
+            ("a/b/#", "a/b"),
+            ("+/#", "a/+/c"),
+            ("*/x", "+/x"), // `*` is `+` in the classic syntax
+        ] {
+            assert!(covers_str(filter, log), "{filter} covers {log}");
+        }
+        for (filter, log) in [
+            ("orders/eu/#", "orders/#"),
+            ("orders/+", "orders/#"),
+            ("a/+/#", "a/#"), // the log keeps `a`, which `a/+/#` does not match
+            ("a/b", "a/+"),
+            ("a/b", "a/b/c"),
+            ("a/b/c", "a/b"),
+            ("#", "$SYS/#"), // a leading wildcard never matches a `$` topic
+            ("+/x", "$SYS/x"),
+        ] {
+            assert!(!covers_str(filter, log), "{filter} does not cover {log}");
+        }
+        let mqtt = TopicLimits {
+            syntax: TopicSyntax::Mqtt,
+            ..TopicLimits::default()
+        };
+        let star = Filter::with_limits("*/x", &mqtt).unwrap(); // a literal `*` level in MQTT
+        assert!(!covers(&star, &Filter::new("+/x").unwrap()));
     }
 }
