@@ -5,21 +5,26 @@
 # its min and max. The only comparison that means anything on a shared, noisy machine.
 #
 # Usage:
-#   scripts/bench-ab.sh [--base REV] [--bench NAME] [--rounds N] [--full] [-- FILTER]
-#     --base REV     the revision to compare against (default: main)
-#     --bench NAME   the bench target (default: throughput)
-#     --rounds N     A/B pairs (default: 5)
-#     --full         criterion's full measurement times (default: SWITCHYARD_BENCH_QUICK=1)
-#     FILTER         a criterion filter (a regex on benchmark ids), e.g. 'single_thread_1to1'
+#   scripts/bench-ab.sh [--base REV] [--bench NAME | --example NAME] [--rounds N] [--full] [-- FILTER]
+#     --base REV      the revision to compare against (default: main)
+#     --bench NAME    the bench target (default: throughput)
+#     --example NAME  instead of a bench, this tree's example NAME, built in both trees (copied into
+#                     A's): it prints `id time` lines, such as plain_path_cpu's CPU time per message,
+#                     which a busy machine disturbs far less than criterion's wall time
+#     --rounds N      A/B pairs (default: 5)
+#     --full          criterion's full measurement times (default: SWITCHYARD_BENCH_QUICK=1)
+#     FILTER          a criterion filter (a regex on benchmark ids), e.g. 'single_thread_1to1'
 #
-# A is built from a detached worktree of REV under ${TMPDIR:-/tmp}, kept for the next run, into the
-# same target directory (so dependencies are built once). Needs: cargo, jq, awk.
+# A is built from a detached worktree of REV under ${TMPDIR:-/tmp}, kept for the next run (remove it
+# with `git worktree remove`), into the same target directory (so dependencies are built once). The
+# raw times ("side round id ns") are kept in target/bench-ab.txt. Needs: cargo, jq, awk.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 base=main
 bench=throughput
+example=
 rounds=5
 quick=1
 filter=()
@@ -27,10 +32,11 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --base) base="$2"; shift ;;
         --bench) bench="$2"; shift ;;
+        --example) example="$2"; shift ;;
         --rounds) rounds="$2"; shift ;;
         --full) quick=0 ;;
         --) shift; filter=("$@"); break ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "bench-ab: unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -45,25 +51,41 @@ if [[ ! -d "$worktree" ]]; then
     git worktree add --detach "$worktree" "$rev" >/dev/null
 fi
 
-# The path of the bench executable built in directory $1.
+# The path of the bench (or example) executable built in directory $1.
 build() {
-    (cd "$1" && CARGO_TARGET_DIR="$target" cargo bench -p switchyard --bench "$bench" --no-run \
-        --message-format=json 2>/dev/null) |
-        jq -r 'select(.reason == "compiler-artifact" and .target.kind == ["bench"]) | .executable' |
-        tail -n 1
+    if [[ -n "$example" ]]; then
+        (cd "$1" && CARGO_TARGET_DIR="$target" cargo build --release -p switchyard --example "$example" \
+            --message-format=json 2>/dev/null) |
+            jq -r 'select(.reason == "compiler-artifact" and .target.kind == ["example"]) | .executable' |
+            tail -n 1
+    else
+        (cd "$1" && CARGO_TARGET_DIR="$target" cargo bench -p switchyard --bench "$bench" --no-run \
+            --message-format=json 2>/dev/null) |
+            jq -r 'select(.reason == "compiler-artifact" and .target.kind == ["bench"]) | .executable' |
+            tail -n 1
+    fi
 }
+if [[ -n "$example" ]]; then
+    [[ -f "examples/$example.rs" ]] || { echo "bench-ab: no example examples/$example.rs in this tree" >&2; exit 2; }
+    cp "examples/$example.rs" "$worktree/examples/$example.rs"
+fi
 echo "bench-ab: building A ($base, ${rev:0:12}) and B (this tree)" >&2
 exe_a=$(build "$worktree")
 exe_b=$(build "$PWD")
 [[ -x "$exe_a" && -x "$exe_b" ]] || { echo "bench-ab: a bench executable is missing (A: '$exe_a', B: '$exe_b')" >&2; exit 1; }
 
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
-# One run of executable $2 as side $1: "side round id ns" lines (criterion's bencher format).
+results="$target/bench-ab.txt"
+: >"$results"
+# One run of executable $2 as side $1, round $3: "side round id time" lines (from criterion's bencher
+# format, or the example's own `id time` lines).
 run() {
-    SWITCHYARD_BENCH_QUICK=$quick SWITCHYARD_BENCH_REPS=1 "$2" --bench --noplot --output-format bencher \
-        "${filter[@]}" 2>/dev/null |
-        awk -v side="$1" -v round="$3" '/^test .* bench:/ { gsub(",", "", $5); print side, round, $2, $5 }'
+    if [[ -n "$example" ]]; then
+        "$2" | awk -v side="$1" -v round="$3" 'NF == 2 && $2 + 0 > 0 { print side, round, $1, $2 }'
+    else
+        SWITCHYARD_BENCH_QUICK=$quick SWITCHYARD_BENCH_REPS=1 "$2" --bench --noplot --output-format bencher \
+            "${filter[@]}" 2>/dev/null |
+            awk -v side="$1" -v round="$3" '/^test .* bench:/ { gsub(",", "", $5); print side, round, $2, $5 }'
+    fi
 }
 for round in $(seq 1 "$rounds"); do
     echo "bench-ab: round $round of $rounds" >&2
@@ -78,7 +100,7 @@ awk '
         for (id in ids) {
             n = 0
             for (r = 1; r <= rounds; r++)
-                if (((("A", r, id)) in t) && ((("B", r, id)) in t) && t["B", r, id] > 0)
+                if ((("A", r, id) in t) && (("B", r, id) in t) && t["B", r, id] > 0)
                     ratio[++n] = t["A", r, id] / t["B", r, id]
             if (n == 0) continue
             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
