@@ -10,6 +10,7 @@ use crate::features::ack::options::AckOptions;
 use crate::features::dead_letter::DeadLetterQueue;
 use crate::features::join::JoinState;
 use crate::features::join::{DoneError, JoinError};
+use crate::features::replay_log::cursor::ReplayCursor;
 use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::reason::DropReason;
@@ -65,6 +66,9 @@ pub(crate) struct SubscriptionCore {
     pub(super) ready_signal: OnceLock<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
+    /// A start from the broker's replay log, read before the queue (see `super::replay`); set once,
+    /// before the subscription is routable.
+    pub(super) replay: once_cell::race::OnceBox<ReplayCursor>,
 }
 
 impl fmt::Debug for SubscriptionCore {
@@ -111,6 +115,7 @@ impl SubscriptionCore {
                 None => OnceLock::new(),
             },
             durable: options.durable,
+            replay: once_cell::race::OnceBox::new(),
         }
     }
 
@@ -161,7 +166,10 @@ impl SubscriptionCore {
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
-        let msg = self.pop()?;
+        let msg = match self.take_replayed() {
+            Some(msg) => msg,
+            None => self.pop()?,
+        };
         self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
     }
 
@@ -169,6 +177,7 @@ impl SubscriptionCore {
     /// publishers for them all. Returns how many were appended.
     pub(super) fn take_into(&self, out: &mut Vec<Message>, max: usize) -> usize {
         let start = out.len();
+        self.take_replayed_into(out, max);
         while out.len() - start < max {
             match self.pop() {
                 Some(msg) => out.push(msg),
@@ -225,7 +234,7 @@ impl SubscriptionCore {
             }
             return self.empty_or_closed();
         };
-        let Some(msg) = self.pop() else {
+        let Some(msg) = self.take_replayed().or_else(|| self.pop()) else {
             in_flight.unreserve(place);
             return self.empty_or_closed();
         };
@@ -397,6 +406,7 @@ impl SubscriptionCore {
             queued_bytes: self.bytes.as_ref().map(|b| b.queued()),
             max_bytes: self.bytes.as_ref().and_then(|b| b.max_bytes()),
             ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
+            replay: self.replay_stats(),
         }
     }
 }

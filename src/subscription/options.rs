@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::features::ack::options::AckOptions;
+use crate::features::replay_log::options::ReplayFrom;
 use crate::queue::bytes::ByteBudget;
 use crate::queue::policy::OverflowPolicy;
 use crate::queue::ready::ReadySignal;
@@ -39,6 +40,9 @@ pub struct SubscriptionOptions {
     /// Acknowledged delivery (at least once): set by [`Broker::subscribe_acked`](crate::Broker::subscribe_acked),
     /// which returns an [`AckSubscription`](crate::AckSubscription). `None`: at most once.
     pub ack: Option<AckOptions>,
+    /// Start from the broker's replay log: receive its messages from this point, then live traffic
+    /// (see [`ReplayFrom`]). `None`: live traffic only, as [`ReplayFrom::Newest`].
+    pub replay: Option<ReplayFrom>,
 }
 
 impl SubscriptionOptions {
@@ -129,6 +133,29 @@ impl SubscriptionOptions {
         self
     }
 
+    /// Starts the subscription from the broker's replay log
+    /// ([`BrokerOptions::replay_log`](crate::BrokerOptions::replay_log)): the logged messages its
+    /// filter matches from `from` on, in sequence order, then live traffic, with no message lost or
+    /// repeated at the switch. Applies when the subscription is made (not to a durable subscription
+    /// that already exists).
+    ///
+    /// ```
+    /// use switchyard::{Broker, BrokerOptions, Filter, ReplayFrom, ReplayLogOptions, SubscriptionOptions};
+    ///
+    /// let log = ReplayLogOptions::new(Filter::new("orders/#")?);
+    /// let broker = Broker::with_options(BrokerOptions::new().replay_log(log));
+    /// broker.publish("orders/1", "placed")?;
+    /// let audit = broker.subscribe_with("orders/#", SubscriptionOptions::new().replay(ReplayFrom::Oldest))?;
+    /// broker.publish("orders/1", "paid")?;
+    /// assert_eq!(&audit.try_recv()?.payload()[..], b"placed"); // from the log
+    /// assert_eq!(&audit.try_recv()?.payload()[..], b"paid"); // live
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replay(mut self, from: ReplayFrom) -> Self {
+        self.replay = Some(from);
+        self
+    }
+
     /// Makes the subscription joinable: receivers acknowledge each processed message with
     /// [`Subscription::done`](crate::Subscription::done), and a join waits until none is left (see
     /// [`JoinError`](crate::JoinError)).
@@ -152,6 +179,7 @@ impl Default for SubscriptionOptions {
             max_bytes: None,
             byte_budget: None,
             ack: None,
+            replay: None,
         }
     }
 }
