@@ -443,7 +443,12 @@ impl Connection {
     /// a new subscription (section 3.3.1.3).
     fn deliver(&mut self, session: &mut Session, index: usize, delivery: &Delivery) {
         let message = delivery.message();
-        if !self.may_send(session, index, message.topic(), message.is_retained_replay()) {
+        if !self.may_send(
+            session,
+            index,
+            message.topic(),
+            message.is_retained_replay(),
+        ) {
             return;
         }
         let granted = session.subscriptions[index].qos;
@@ -464,7 +469,13 @@ impl Connection {
     /// Whether the ACL lets the client read `topic` from subscription `index`: no check for a
     /// subscription whose whole filter it may read, a cached one by topic for a filter that overlaps
     /// denied topics (`crate::auth::permissions`). A refusal is counted (retained or live).
-    fn may_send(&mut self, session: &mut Session, index: usize, topic: &str, retained: bool) -> bool {
+    fn may_send(
+        &mut self,
+        session: &mut Session,
+        index: usize,
+        topic: &str,
+        retained: bool,
+    ) -> bool {
         let subscription = &mut session.subscriptions[index];
         let access = &self.shared.access;
         if subscription

@@ -162,7 +162,10 @@ impl Filter {
         if (self.wild_first() && other.dollar()) || (other.wild_first() && self.dollar()) {
             return false;
         }
-        let (mut a, mut b) = (self.levels.iter().peekable(), other.levels.iter().peekable());
+        let (mut a, mut b) = (
+            self.levels.iter().peekable(),
+            other.levels.iter().peekable(),
+        );
         loop {
             match (a.next(), b.next()) {
                 (Some(Level::Hash), _) | (_, Some(Level::Hash)) => return true,
@@ -591,7 +594,11 @@ pattern deny users/%u/private
         ];
         for (who, topic, what, want) in cases {
             let access = if *what == "read" { READ } else { WRITE };
-            assert_eq!(who.allows(topic, access), *want, "{what} {topic} for {who:?}");
+            assert_eq!(
+                who.allows(topic, access),
+                *want,
+                "{what} {topic} for {who:?}"
+            );
         }
     }
 
@@ -634,10 +641,18 @@ pattern deny users/%u/private
     #[test]
     fn bad_lines_are_refused_with_their_line_number() {
         for (text, line, words) in [
-            ("topic read a\nbogus a\n", 2, "not `user`, `topic` or `pattern`"),
+            (
+                "topic read a\nbogus a\n",
+                2,
+                "not `user`, `topic` or `pattern`",
+            ),
             ("user\n", 1, "needs a user name"),
             ("\n\ntopic\n", 3, "needs a filter"),
-            ("topic sometimes a/b\n", 1, "not read, write, readwrite or deny"),
+            (
+                "topic sometimes a/b\n",
+                1,
+                "not read, write, readwrite or deny",
+            ),
             ("topic read a/#/b\n", 1, "last level"),
             ("pattern read a+/b\n", 1, "whole level"),
             ("topic read a\r\ntopic write x#\r\n", 2, "whole level"),
@@ -668,6 +683,12 @@ pattern deny users/%u/private
         assert!(anon.allows("a/b", READ));
         assert!(!anon.allows("a/c", READ));
         assert!(!anon.allows("z", WRITE));
-        assert_eq!(AclFile::parse("").unwrap().for_client(None, "c").permits("a"), (false, false));
+        assert_eq!(
+            AclFile::parse("")
+                .unwrap()
+                .for_client(None, "c")
+                .permits("a"),
+            (false, false)
+        );
     }
 }

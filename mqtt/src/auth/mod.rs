@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 pub(crate) use access::{Access, Refusal};
 pub use access::{AclRefusedByReason, AclStats, ReloadStats};
-pub use acl::{AclFile, AclFileError};
 pub(crate) use acl::ReadClass;
+pub use acl::{AclFile, AclFileError};
 pub use password_file::{
     DEFAULT_ITERATIONS, PasswordFile, PasswordFileError, PasswordHash, SALT_LEN,
 };
