@@ -14,6 +14,7 @@ mod numbers;
 mod passwd;
 mod radar;
 mod serve;
+mod serve_signals;
 mod snapshot_totals;
 mod stats_command;
 mod terminal_text;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use switchyard::{Broker, OverflowPolicy};
-use switchyard_mqtt::PasswordFile;
+use switchyard_mqtt::{AccessFiles, AclFile, PasswordFile, ReloadError, Reloaded};
 use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
 
 use crate::load::parse_positive_duration;
@@ -148,6 +148,13 @@ pub struct MqttAccessArgs {
     /// --mqtt-password-file.
     #[arg(long, requires = "mqtt", conflicts_with = "mqtt_password_file")]
     pub mqtt_allow_anonymous: bool,
+    /// With --mqtt: who may read and write which topics, from a Mosquitto ACL file (`user NAME`,
+    /// `topic [read|write|readwrite|deny] FILTER`, `pattern ...` with %c and %u). A refused
+    /// subscription gets SUBACK 0x80; a refused publish or will is acknowledged but not routed; a
+    /// subscriber never gets a message it may not read. SIGHUP reads it (and the password file)
+    /// again.
+    #[arg(long, value_name = "PATH", requires = "mqtt")]
+    pub mqtt_acl_file: Option<PathBuf>,
 }
 
 impl MqttAccessArgs {
@@ -158,6 +165,23 @@ impl MqttAccessArgs {
             self.mqtt_password_file.is_some() || self.mqtt_allow_anonymous,
             "",
         )
+    }
+
+    /// The ACL file, read and parsed (an error names the bad line), if one was given.
+    pub fn acl_file(&self) -> anyhow::Result<Option<AclFile>> {
+        self.mqtt_acl_file
+            .as_deref()
+            .map(AclFile::load)
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// Where the files are, for a reload.
+    pub fn files(&self) -> AccessFiles {
+        AccessFiles {
+            password_file: self.mqtt_password_file.clone(),
+            acl_file: self.mqtt_acl_file.clone(),
+        }
     }
 
     /// The password file, read and parsed (an error names the bad line), if one was given.
@@ -231,6 +255,17 @@ impl MqttListener {
     /// Connections, sessions and their drops now.
     pub fn stats(&self) -> MqttStats {
         self.server.stats()
+    }
+
+    /// Reads the password and ACL files again and puts them in force if both parse; see
+    /// [`switchyard_mqtt::ListenerHandle::reload_access`].
+    pub fn reload_access(&self, files: &AccessFiles) -> Result<Reloaded, ReloadError> {
+        self.server.reload_access(files)
+    }
+
+    /// A handle on the listener's stats for other threads (the stats endpoint's `/metrics`).
+    pub fn handle(&self) -> switchyard_mqtt::ListenerHandle {
+        self.server.handle()
     }
 
     /// Closes every MQTT connection (counted as `shutdown`) and waits up to `wait` until none is
