@@ -242,6 +242,12 @@ impl ListenerHandle {
         self.shared.stats()
     }
 
+    /// The stats without the per-client list: cheap at any number of sessions (for a metrics
+    /// scrape).
+    pub fn totals(&self) -> MqttStats {
+        self.shared.totals()
+    }
+
     /// Reads both files and, if both parse, puts them in force: new CONNECTs are checked against the
     /// new password file, and every connection judges its next publish, subscription and delivery by
     /// the new ACL (connections stay open). If either does not parse, nothing changes; the refusal is

@@ -29,6 +29,14 @@ pub(crate) struct ServerShared {
 
 impl ServerShared {
     pub fn stats(&self) -> MqttStats {
+        MqttStats {
+            clients: self.sessions.stats(&self.broker),
+            ..self.totals()
+        }
+    }
+
+    /// [`ServerShared::stats`] without the per-client list (which costs a look at every session).
+    pub fn totals(&self) -> MqttStats {
         let c = &self.counters;
         let (acl, reload) = self.access.stats();
         MqttStats {
@@ -58,7 +66,7 @@ impl ServerShared {
             },
             acl,
             reload,
-            clients: self.sessions.stats(&self.broker),
+            clients: Vec::new(),
         }
     }
 }

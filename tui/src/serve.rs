@@ -115,7 +115,16 @@ impl Served {
             }
             None => None,
         };
-        let endpoint = args.endpoint.start(broker)?;
+        // The listener's series (logins and permission refusals by reason) beside the broker's.
+        let mut endpoint_options = switchyard_observe::ServeOptions::default();
+        if let Some(listener) = &listener {
+            endpoint_options = endpoint_options.collector(std::sync::Arc::new(
+                crate::mqtt_metrics::MqttCollector {
+                    listener: listener.handle(),
+                },
+            ));
+        }
+        let endpoint = args.endpoint.start_with(broker, endpoint_options)?;
         let bridge = match (&listener, args.bridge.config()) {
             (Some(listener), Some(config)) => Some(listener.start_bridge(broker, config)?),
             _ => None,

@@ -1,6 +1,7 @@
 //! `switchyard serve --mqtt-password-file --mqtt-acl-file`, reloaded with SIGHUP under traffic: two
 //! `mosquitto_pub -l` publishers and one `mosquitto_sub` keep their connections while the ACL changes
-//! under them; a file that does not parse is refused with its line number and the old rules stay.
+//! under them; a file that does not parse is refused with its line number and the old rules stay;
+//! `/metrics` counts the refusals and reloads by reason.
 //! Loopback only; every wait bounded. `scripts/test.sh` installs mosquitto and mosquitto-clients.
 
 use std::io::{BufRead, BufReader, Write};
@@ -105,6 +106,7 @@ fn sighup_reloads_the_acl_under_traffic_and_keeps_every_connection() {
             .arg(&acl)
             .arg("--json")
             .arg(&snapshot)
+            .args(["--serve", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -112,6 +114,13 @@ fn sighup_reloads_the_acl_under_traffic_and_keeps_every_connection() {
     );
     let out = lines_of(server.0.stdout.take().unwrap());
     let err = lines_of(server.0.stderr.take().unwrap());
+    let endpoint = wait_line(&err, "stats endpoint on http://");
+    let endpoint = endpoint
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_string();
     let first = wait_line(&out, "MQTT on");
     assert!(first.contains("ACL file"), "{first}");
     let addr = mqtt_address(&first);
@@ -205,6 +214,30 @@ fn sighup_reloads_the_acl_under_traffic_and_keeps_every_connection() {
     ] {
         assert!(child.0.try_wait().unwrap().is_none(), "{who} ended");
     }
+    // The same counts in /metrics, by reason.
+    let metrics = switchyard_observe::Client::new(&endpoint)
+        .unwrap()
+        .metrics()
+        .unwrap();
+    let series = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
+    };
+    assert!(series("switchyard_mqtt_acl_refused_total{reason=\"read\"}") >= 40);
+    assert_eq!(
+        series("switchyard_mqtt_acl_refused_total{reason=\"publish\"}"),
+        0
+    );
+    assert_eq!(series("switchyard_mqtt_reloads_total{result=\"ok\"}"), 1);
+    assert_eq!(
+        series("switchyard_mqtt_reloads_total{result=\"refused\"}"),
+        1
+    );
+    assert_eq!(series("switchyard_mqtt_auth_accepted_total"), 3);
+    assert_eq!(series("switchyard_mqtt_connections_open"), 3);
     drop(inputs);
     signal(&server.0, "TERM");
     let deadline = Instant::now() + Duration::from_secs(10);
