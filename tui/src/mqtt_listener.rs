@@ -151,8 +151,8 @@ pub struct MqttAccessArgs {
     /// With --mqtt: who may read and write which topics, from a Mosquitto ACL file (`user NAME`,
     /// `topic [read|write|readwrite|deny] FILTER`, `pattern ...` with %c and %u). A refused
     /// subscription gets SUBACK 0x80; a refused publish or will is acknowledged but not routed; a
-    /// subscriber never gets a message it may not read. SIGHUP reads it (and the password file)
-    /// again.
+    /// subscriber never gets a message it may not read. On `switchyard serve`, SIGHUP reads it (and
+    /// the password file) again.
     #[arg(long, value_name = "PATH", requires = "mqtt")]
     pub mqtt_acl_file: Option<PathBuf>,
 }
@@ -163,7 +163,6 @@ impl MqttAccessArgs {
         check_mqtt_addr(
             addr,
             self.mqtt_password_file.is_some() || self.mqtt_allow_anonymous,
-            "",
         )
     }
 
@@ -196,19 +195,14 @@ impl MqttAccessArgs {
 
 /// Refuses a non-loopback MQTT address unless `allowed` (a password file, or
 /// `--mqtt-allow-anonymous`): as Mosquitto 2.0, a listener that leaves the machine is not open to
-/// anyone by default. The message names both options; `where_password` says where the password file
-/// option is when the subcommand at hand has none.
-pub fn check_mqtt_addr(
-    addr: SocketAddr,
-    allowed: bool,
-    where_password: &str,
-) -> Result<(), String> {
+/// anyone by default. The message names both options.
+pub fn check_mqtt_addr(addr: SocketAddr, allowed: bool) -> Result<(), String> {
     if addr.ip().is_loopback() || allowed {
         return Ok(());
     }
     Err(format!(
         "refusing to serve MQTT on {addr}: it is not a loopback address, and without a password \
-         file anyone who can reach it could publish and subscribe; give --mqtt-password-file PATH{where_password} \
+         file anyone who can reach it could publish and subscribe; give --mqtt-password-file PATH \
          (made with `switchyard passwd` or mosquitto_passwd) so that clients must log in, or \
          --mqtt-allow-anonymous to let anyone in anyway"
     ))
