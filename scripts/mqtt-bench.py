@@ -10,6 +10,14 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
+  python3 scripts/mqtt-bench.py acl [--repeat 5]
+      The per-message cost of topic permissions with 1,000 ACL lines: the same password file and the
+      same ACL file (one user whose 1,000th line is the one that grants `load/#`) given to Switchyard
+      and to Mosquitto, each also run with the password file alone; the same `switchyard load --mqtt
+      --mqtt-user` clients against all four in turn, repeated. Deliveries/s (medians), what the ACL
+      costs per delivered message (µs, median of 1/with - 1/without over the repetitions), and the
+      ratios as median [min-max] over the interleaved repetitions.
+
   python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
@@ -53,9 +61,10 @@ def wait_listening(port):
 
 
 @contextlib.contextmanager
-def servers(switchyard_args):
-    """Starts one `switchyard serve` per entry of `switchyard_args` and a Mosquitto; yields a list of
-    (name, Popen, port), Mosquitto last."""
+def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),)):
+    """Starts one `switchyard serve` per entry of `switchyard_args` and one Mosquitto per entry of
+    `mosquittos` (name, configuration lines after its loopback listener); yields a list of
+    (name, Popen, port), Mosquittos last."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
@@ -64,13 +73,14 @@ def servers(switchyard_args):
             proc = subprocess.Popen([BIN, "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
                                     stdout=subprocess.DEVNULL)
             started.append((name, proc, port))
-        port = free_port()
-        conf = os.path.join(tmp, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        started.append(("Mosquitto", proc, port))
+        for index, (name, lines) in enumerate(mosquittos):
+            port = free_port()
+            conf = os.path.join(tmp, f"mosquitto-{index}.conf")
+            with open(conf, "w") as f:
+                f.write(f"listener {port} 127.0.0.1\npersistence false\n{lines}")
+            proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            started.append((name, proc, port))
         for _, _, port in started:
             wait_listening(port)
         yield started
@@ -94,12 +104,12 @@ SCENARIOS = [
 ]
 
 
-def load(port, pubs, subs, messages, qos, rate, out_dir, tag):
+def load(port, pubs, subs, messages, qos, rate, out_dir, tag, login=()):
     path = os.path.join(out_dir, f"{tag}.json")
     subprocess.run(
         [BIN, "load", "--mqtt", f"127.0.0.1:{port}", "--publishers", str(pubs),
          "--subscribers", str(subs), "--messages", str(messages), "--qos", str(qos),
-         "--rate", str(rate),
+         "--rate", str(rate), *login,
          "--latency-every", "8", "--json", path],
         check=True, stdout=subprocess.DEVNULL, timeout=120,
     )
@@ -131,6 +141,70 @@ def compare(args):
                       f"| {med('mq', lambda x: x['delivered_per_s']):,.0f} "
                       f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
                       f"| {lat('sy')} | {lat('mq')} | {lost('sy')} | {lost('mq')} |", flush=True)
+
+
+# ---------------------------------------------------------------- acl
+
+ACL_LINES = 1000
+ACL_USER, ACL_PASSWORD = "bench", "bench-pw"
+# (name, publishers, subscribers, messages in total per qos)
+ACL_SCENARIOS = [
+    ("1->1", 1, 1, {0: 100_000, 1: 50_000}),
+    ("1->10", 1, 10, {0: 10_000, 1: 5_000}),
+]
+
+
+def acl_files(tmp):
+    """A password file made by `switchyard passwd` and an ACL file of ACL_LINES lines where the user's
+    last line is the one that grants the load topic: a scan that stops at the first match reads them
+    all. Both readable by Mosquitto's own user."""
+    os.chmod(tmp, 0o755)
+    passwords = os.path.join(tmp, "passwords")
+    subprocess.run([BIN, "passwd", "-c", "-b", passwords, ACL_USER, ACL_PASSWORD], check=True)
+    acl = os.path.join(tmp, "acl")
+    with open(acl, "w") as f:
+        f.write(f"user {ACL_USER}\n")
+        for n in range(ACL_LINES - 2):
+            f.write(f"topic readwrite sensors/{n}/#\n")
+        f.write("topic readwrite load/#\n")
+    for path in (passwords, acl):
+        subprocess.run(["chown", "mosquitto", path], stderr=subprocess.DEVNULL, check=False)
+    return passwords, acl
+
+
+def acl(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-acl-")
+    passwords, acl_file = acl_files(tmp)
+    login = ("--mqtt-user", ACL_USER, "--mqtt-password", ACL_PASSWORD)
+    switchyards = [("sy", ["--mqtt-password-file", passwords]),
+                   ("sy+acl", ["--mqtt-password-file", passwords, "--mqtt-acl-file", acl_file])]
+    mosquittos = [("mq", f"allow_anonymous false\npassword_file {passwords}\n"),
+                  ("mq+acl", f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl_file}\n")]
+    with servers(switchyards, mosquittos) as started:
+        ports = {name: port for name, _, port in started}
+        print(f"{ACL_LINES} ACL lines; deliveries/s are medians of {args.repeat} interleaved runs.\n")
+        print("| scenario | QoS | Switchyard deliveries/s without / with ACL | Mosquitto without / with ACL "
+              "| ACL cost µs per delivery Switchyard | Mosquitto | with ACL: Switchyard ÷ Mosquitto "
+              "| with ÷ without: Switchyard | Mosquitto |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, pubs, subs, per_qos in ACL_SCENARIOS:
+            for qos in (0, 1):
+                runs = {key: [] for key in ports}
+                for r in range(args.repeat):
+                    for key, port in ports.items():
+                        tag = f"{key}-{r}-{qos}-{subs}"
+                        runs[key].append(load(port, pubs, subs, per_qos[qos], qos, 0, tmp, tag, login)
+                                         ["delivered_per_s"])
+                med = lambda key: statistics.median(runs[key])
+                span = lambda xs: f"{statistics.median(xs):.2f} [{min(xs):.2f}-{max(xs):.2f}]"
+                ratio = lambda a, b: [x / y for x, y in zip(runs[a], runs[b])]
+                cost = lambda acl_key, plain: statistics.median(
+                    1e6 / x - 1e6 / y for x, y in zip(runs[acl_key], runs[plain]))
+                print(f"| {name} | {qos} | {med('sy'):,.0f} / {med('sy+acl'):,.0f} "
+                      f"| {med('mq'):,.0f} / {med('mq+acl'):,.0f} "
+                      f"| {cost('sy+acl', 'sy'):.2f} | {cost('mq+acl', 'mq'):.2f} "
+                      f"| {span(ratio('sy+acl', 'mq+acl'))} "
+                      f"| {span(ratio('sy+acl', 'sy'))} | {span(ratio('mq+acl', 'mq'))} |", flush=True)
 
 
 # ---------------------------------------------------------------- idle
@@ -196,11 +270,13 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     c = commands.add_parser("compare")
     c.add_argument("--repeat", type=int, default=3)
+    a = commands.add_parser("acl")
+    a.add_argument("--repeat", type=int, default=5)
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
     args = parser.parse_args()
-    {"compare": compare, "idle": idle}[args.command](args)
+    {"compare": compare, "acl": acl, "idle": idle}[args.command](args)
 
 
 if __name__ == "__main__":
