@@ -116,8 +116,17 @@ impl Filter {
 
     /// Whether this filter matches `topic`.
     fn matches(&self, topic: &str) -> bool {
-        if topic.starts_with('$') && self.wild_first() {
-            return false;
+        // Most rules of a long file differ from the topic in the first level: reject those on its
+        // bytes, before walking levels.
+        match self.levels.first() {
+            Some(Level::Literal(first)) => {
+                let rest = topic.as_bytes().strip_prefix(first.as_bytes());
+                if !matches!(rest, Some([] | [b'/', ..])) {
+                    return false;
+                }
+            }
+            _ if topic.starts_with('$') => return false,
+            _ => {}
         }
         let mut parts = topic.split('/');
         for level in &self.levels {
@@ -432,23 +441,31 @@ pub(crate) struct ClientAcl {
 
 impl ClientAcl {
     /// Whether `topic` may be accessed for `access` ([`READ`] or [`WRITE`]).
+    #[cfg(test)]
     pub fn allows(&self, topic: &str, access: u8) -> bool {
-        for rule in &self.rules {
-            if rule.filter.matches(topic) {
-                if rule.access == 0 {
-                    return false;
-                }
-                if rule.access & access != 0 {
-                    return true;
-                }
-            }
-        }
-        false
+        let (read, write) = self.permits(topic);
+        if access == READ { read } else { write }
     }
 
-    /// Both answers for `topic` at once: (may read, may write).
+    /// Both answers for `topic` in one scan: (may read, may write). Each is what a scan for that
+    /// access alone would decide: the first matching rule that denies or grants it.
     pub fn permits(&self, topic: &str) -> (bool, bool) {
-        (self.allows(topic, READ), self.allows(topic, WRITE))
+        let (mut read, mut write) = (None, None);
+        for rule in &self.rules {
+            if !rule.filter.matches(topic) {
+                continue;
+            }
+            if rule.access == 0 || rule.access & READ != 0 {
+                read.get_or_insert(rule.access != 0);
+            }
+            if rule.access == 0 || rule.access & WRITE != 0 {
+                write.get_or_insert(rule.access != 0);
+            }
+            if read.is_some() && write.is_some() {
+                break;
+            }
+        }
+        (read.unwrap_or(false), write.unwrap_or(false))
     }
 
     /// Sorts `filter` (a valid MQTT filter) by what its client may read of it; see [`ReadClass`].

@@ -58,8 +58,9 @@ pub(crate) struct Permissions {
     version: u64,
     generation: u64,
     rules: Rules,
-    /// (may read, may write) by topic.
-    topics: HashMap<Box<str>, (bool, bool)>,
+    /// (may read, may write) by topic. foldhash: the topics are short and the map bounded, so a
+    /// fast seeded hash serves (SipHash doubled the cost of a cached publish).
+    topics: HashMap<Box<str>, (bool, bool), foldhash::fast::RandomState>,
 }
 
 impl Permissions {
@@ -72,7 +73,7 @@ impl Permissions {
             version: 0,
             generation: 0,
             rules: Rules::Nothing,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
         }
     }
 
@@ -85,7 +86,7 @@ impl Permissions {
             version: 0,
             generation: 0,
             rules: Rules::Everything,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
         };
         let (version, rules) = access.current();
         permissions.compile(version, &rules, access);

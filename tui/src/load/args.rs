@@ -179,7 +179,12 @@ pub struct LoadArgs {
 
     /// With --mqtt: every client logs in as USER (a broker with a password file; with an ACL, USER
     /// needs write and read on `load/mqtt`).
-    #[arg(long, value_name = "USER", requires = "mqtt", requires = "mqtt_password")]
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "mqtt",
+        requires = "mqtt_password"
+    )]
     pub mqtt_user: Option<String>,
 
     /// With --mqtt-user: its password. Other local users can see it in the process list: for
