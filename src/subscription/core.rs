@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use crate::features::ack::in_flight::{Attempt, InFlight};
+use crate::features::ack::options::AckOptions;
 use crate::features::dead_letter::DeadLetterQueue;
 use crate::features::join::JoinState;
 use crate::features::join::{DoneError, JoinError};
@@ -22,6 +24,15 @@ use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use crate::topic::Filter;
 
 use super::options::SubscriptionOptions;
+
+/// What a receive of an acknowledged subscription found.
+#[derive(Debug)]
+pub(super) enum AckTake {
+    Got(Attempt),
+    Empty,
+    WindowFull,
+    Closed,
+}
 
 /// The shared state of one subscription: what the routing table points at.
 pub(crate) struct SubscriptionCore {
@@ -41,6 +52,8 @@ pub(crate) struct SubscriptionCore {
     pub(super) not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
     pub(super) join: Option<Box<JoinState>>,
+    /// `Some` for acknowledged subscriptions only: the messages handed out and not yet settled.
+    pub(super) in_flight: Option<Box<InFlight>>,
     /// The broker's dead-letter queue, when it has one.
     pub(super) dead_letters: Option<Arc<DeadLetterQueue>>,
     /// Notified after every push, for threads that wait on many subscriptions. Set at most once: at
@@ -84,6 +97,7 @@ impl SubscriptionCore {
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
+            in_flight: options.ack.map(|ack| Box::new(InFlight::new(ack))),
             dead_letters,
             ready_signal: match &options.ready_signal {
                 Some(signal) => OnceLock::from((
@@ -163,6 +177,64 @@ impl SubscriptionCore {
         true
     }
 
+    /// Takes a message for `receiver` of an acknowledged subscription: one due for another delivery
+    /// first, else a new one if the window has room. Receiver side.
+    ///
+    /// A new message is counted in the books as in flight (the window's place is taken before the
+    /// pop) and as delivered only when it is acked.
+    pub(super) fn take_acked(&self, in_flight: &InFlight, receiver: u64) -> AckTake {
+        let now = in_flight.now();
+        in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
+        if in_flight.has_redeliveries() {
+            if let Some(attempt) = in_flight.redeliver(receiver, now) {
+                return AckTake::Got(attempt);
+            }
+        }
+        let Some(place) = in_flight.reserve() else {
+            if self.lanes.len() > 0 {
+                in_flight.count_window_full();
+                return AckTake::WindowFull;
+            }
+            return self.empty_or_closed();
+        };
+        let Some(msg) = self.lanes.pop() else {
+            in_flight.unreserve(place);
+            return self.empty_or_closed();
+        };
+        if self.is_closed() {
+            in_flight.unreserve(place);
+            self.drop_message(&msg, DropReason::Unsubscribed);
+            return AckTake::Closed;
+        }
+        if self.policy.is_block() {
+            self.not_full.notify(1);
+        }
+        AckTake::Got(in_flight.begin(place, msg, receiver, now))
+    }
+
+    fn empty_or_closed(&self) -> AckTake {
+        if self.is_closed() {
+            AckTake::Closed
+        } else {
+            AckTake::Empty
+        }
+    }
+
+    /// Whether this is an acknowledged subscription.
+    pub(crate) fn is_acked(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The acknowledgement settings, for acknowledged subscriptions.
+    pub(crate) fn ack_options(&self) -> Option<AckOptions> {
+        self.in_flight().map(|f| *f.options())
+    }
+
+    /// The in-flight table, for acknowledged subscriptions.
+    pub(super) fn in_flight(&self) -> Option<&InFlight> {
+        self.in_flight.as_deref()
+    }
+
     /// Marks the subscription closed and wakes everyone waiting on it. Returns `false` if it already was.
     pub(crate) fn close(&self) -> bool {
         let first = !self.closed.swap(true, Ordering::AcqRel);
@@ -202,12 +274,16 @@ impl SubscriptionCore {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Empties the queue, counting each message dropped as `unsubscribed`. Control side, after close.
+    /// Empties the queue and the in-flight table, counting each message dropped as `unsubscribed`.
+    /// Control side, after close.
     pub(crate) fn drain_unsubscribed(&self) -> u64 {
         let mut n = 0;
         while let Some(msg) = self.lanes.pop() {
             self.drop_message(&msg, DropReason::Unsubscribed);
             n += 1;
+        }
+        if let Some(in_flight) = self.in_flight() {
+            n += in_flight.drain(|msg, reason| self.drop_message(&msg, reason));
         }
         n
     }
@@ -262,6 +338,7 @@ impl SubscriptionCore {
             delivered: self.counters.delivered(),
             dropped: self.counters.dropped_total(),
             depth,
+            in_flight: self.in_flight().map_or(0, InFlight::in_flight),
             capacity: self.capacity() as u64,
         }
     }
@@ -288,6 +365,8 @@ impl SubscriptionCore {
             receivers: self.receivers() as u64,
             unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
+            in_flight: self.in_flight().map_or(0, InFlight::in_flight),
+            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
         }
     }
 }

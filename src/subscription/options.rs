@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::features::ack::options::AckOptions;
 use crate::queue::policy::OverflowPolicy;
 use crate::queue::ready::ReadySignal;
 
@@ -29,6 +30,9 @@ pub struct SubscriptionOptions {
     /// What the ready signal hands out for this subscription: the caller's own key (an index into its
     /// table of subscriptions, say), or the subscription's id when `None`.
     pub ready_key: Option<u64>,
+    /// Acknowledged delivery (at least once): set by [`Broker::subscribe_acked`](crate::Broker::subscribe_acked),
+    /// which returns an [`AckSubscription`](crate::AckSubscription). `None`: at most once.
+    pub ack: Option<AckOptions>,
 }
 
 impl SubscriptionOptions {
@@ -87,6 +91,12 @@ impl SubscriptionOptions {
         self
     }
 
+    /// Sets the acknowledgement settings, for [`Broker::subscribe_acked_with`](crate::Broker::subscribe_acked_with).
+    pub fn ack(mut self, ack: AckOptions) -> Self {
+        self.ack = Some(ack);
+        self
+    }
+
     /// Makes the subscription joinable: receivers acknowledge each processed message with
     /// [`Subscription::done`](crate::Subscription::done), and a join waits until none is left (see
     /// [`JoinError`](crate::JoinError)).
@@ -107,6 +117,7 @@ impl Default for SubscriptionOptions {
             joinable: false,
             ready_signal: None,
             ready_key: None,
+            ack: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! every step that another thread can observe, including each push and pop.
 
 pub(crate) mod barrier;
+pub(crate) mod clock;
 pub(crate) mod waiters;
 
 #[cfg(switchyard_loom)]
@@ -93,6 +94,10 @@ mod loom_queues {
 
         pub(crate) fn len(&self) -> usize {
             self.items.lock().unwrap().len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.items.lock().unwrap().is_empty()
         }
     }
 
