@@ -278,3 +278,25 @@ fn sighup_reloads_the_acl_under_traffic_and_keeps_every_connection() {
     assert!(refused["read"].as_u64().unwrap() >= 40, "{refused}");
     assert_eq!(refused["publish"], 0, "{refused}");
 }
+
+#[test]
+fn serve_refuses_an_acl_file_that_does_not_parse_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, ACL_BAD).unwrap();
+    let mut child = Killed(
+        switchyard()
+            .args(["serve", "--mqtt", "127.0.0.1:0", "--mqtt-acl-file"])
+            .arg(&acl)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let status = common::wait_or_kill(&mut child.0, Duration::from_secs(20));
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("ACL file line 4"), "{stderr}");
+    assert!(stderr.contains("sometimes"), "{stderr}");
+}
