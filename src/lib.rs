@@ -10,8 +10,10 @@
 //! - **Subscriptions** : each owns a bounded lock-free MPMC queue; clones of a handle
 //!   compete for messages (a work queue), separate subscriptions each get every message (fan-out).
 //! - **Overflow** : per subscription, `DropNewest`, `DropOldest` or `Block { timeout }`.
-//! - **Accounting** : per subscription, `matched = delivered + dropped + depth`
+//! - **Accounting** : per subscription, `matched = delivered + dropped + depth + in_flight`
 //!   exactly at quiescence; drops are counted by reason, and receivers see gaps in-band.
+//! - **Delivery** : at most once by default; at least once with [`Broker::subscribe_acked`] (ack,
+//!   nack, term, deadlines, delivery limits, a window; see [`delivery`]).
 //!
 //! ```
 //! use switchyard::{Broker, OverflowPolicy, SubscriptionOptions};
@@ -41,13 +43,13 @@
 
 // The layers, bottom up; each imports only from the ones above it in this list.
 mod broker;
-mod features; // join, dead letters, retained messages, request/reply: below the subscription
+mod features; // acks, join, dead letters, retained messages, request/reply: below the subscription
 mod id; // the subscription id every layer above shares
 mod message; // a message, its priority, why it can be dropped, where a request's replies go
 mod queue; // one subscription's lanes, the overflow policy, the ready list
 mod routing; // the routing table and one message's delivery along a route
 mod stats; // per-subscription counters and the snapshot types
-mod subscription; // options, core, offer, receive
+mod subscription; // options, core, offer, receive, acknowledged receive
 mod sync; // the loom facade, the asymmetric barrier, and every wait (`Waiters`)
 mod topic; // topics, filters and the persistent topic trie // the broker, its publisher handle, and its extensions: durable, explain, stats query
 
@@ -57,6 +59,9 @@ pub use broker::{
     SubscribeError, UnknownSubscription,
 };
 pub use bytes::Bytes;
+pub use features::ack::error::{AckError, AttemptEnd};
+pub use features::ack::options::{AckOptions, AckOptionsError};
+pub use features::ack::token::AckToken;
 pub use features::dead_letter::{DeadLetter, DeadLetters};
 pub use features::join::{DoneError, JoinError};
 pub use features::replay_log::options::{ReplayFrom, ReplayLogOptions};
@@ -67,16 +72,17 @@ pub use message::Message;
 pub use message::priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
 pub use message::reason::{DropReason, DroppedByReason};
 pub use message::reply::ReplyError;
+pub use queue::bytes::ByteBudget;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
-pub use stats::features::{DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::features::{AckRefusals, AckStats, DeadLetterStats, RequestStats, RetainedStats};
 pub use stats::replay::{ReplayEvictions, ReplayLogStats, ReplayStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
 };
 pub use subscription::{
-    Delivery, Drained, PublishOutcome, RecvError, RecvTimeoutError, Subscription,
-    SubscriptionOptions, TryRecvError,
+    AckBatch, AckDelivery, AckSubscription, Delivery, Drained, PublishOutcome, RecvError,
+    RecvTimeoutError, Subscription, SubscriptionOptions, TryAckRecvError, TryRecvError,
 };
 pub use topic::trie::Trie;
 pub use topic::{
@@ -92,6 +98,11 @@ pub mod guide {}
 /// The architecture guide (`docs/architecture.md`): the layers and one message's path through them.
 #[doc = include_str!("../docs/architecture.md")]
 pub mod architecture {}
+
+/// The delivery guarantees (`docs/delivery.md`): at most once, and acknowledged (at least once), stated
+/// as promises with their order and their limits.
+#[doc = include_str!("../docs/delivery.md")]
+pub mod delivery {}
 
 /// The README's Rust examples, compiled and run as doctests so they cannot go stale.
 #[cfg(doctest)]

@@ -1,6 +1,7 @@
-//! Stress: publishers, competing receivers and subscribe/unsubscribe churn at once, under every policy.
-//! Every message is accounted for, none is delivered twice, none reaches a subscription it did not
-//! match, and the counters balance.
+//! Stress: publishers, competing receivers and subscribe/unsubscribe churn at once, under every policy,
+//! with plain and with acknowledged subscriptions (whose receivers also nack and drop deliveries
+//! unsettled). Every message is accounted for, none is delivered (or acked) twice, none reaches a
+//! subscription it did not match, and the counters balance.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use switchyard::{Broker, OverflowPolicy, Subscription, SubscriptionOptions, filter_matches};
+use switchyard::{
+    AckOptions, AckSubscription, Broker, OverflowPolicy, Subscription, SubscriptionOptions,
+    filter_matches,
+};
 
 const MESSAGES_PER_PUBLISHER: u64 = if cfg!(miri) { 50 } else { 20_000 };
 const PUBLISHERS: u64 = 3;
@@ -47,26 +51,81 @@ fn receive_all(sub: Subscription, delivered: Arc<AtomicU64>) -> Vec<u64> {
     }
 }
 
-fn run(policy: OverflowPolicy) {
+/// [`receive_all`] for an acknowledged subscription: acks most deliveries, nacks some first
+/// deliveries and drops others unsettled (handed back), so messages go round more than once. Returns
+/// the ids it acked.
+fn receive_all_acked(sub: AckSubscription, delivered: Arc<AtomicU64>) -> Vec<u64> {
+    let filter = sub.filter().as_str().to_string();
+    let mut got = Vec::new();
+    loop {
+        match sub.recv_timeout(Duration::from_millis(50)) {
+            Ok(d) => {
+                assert!(filter_matches(&filter, d.topic()));
+                let id = u64::from_le_bytes(d.payload()[..8].try_into().unwrap());
+                match (id % 7, d.deliveries()) {
+                    (0, 1) => d.nack().unwrap(),
+                    (1, 1) => drop(d), // handed back unsettled
+                    _ => {
+                        d.ack().expect("an attempt in flight is acked once");
+                        got.push(id);
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(switchyard::RecvTimeoutError::Timeout) => {}
+            Err(switchyard::RecvTimeoutError::Closed) => return got,
+        }
+    }
+}
+
+/// A long-lived subscription's receivers: two, plain or acknowledged.
+fn spawn_receivers(
+    broker: &Broker,
+    filter: &str,
+    options: SubscriptionOptions,
+    acked: bool,
+    delivered: &Arc<AtomicU64>,
+) -> (u64, Vec<thread::JoinHandle<Vec<u64>>>) {
+    if acked {
+        let sub = broker.subscribe_acked_with(filter, options).unwrap();
+        let rx = (0..2)
+            .map(|_| {
+                let (rx, delivered) = (sub.clone(), delivered.clone());
+                thread::spawn(move || receive_all_acked(rx, delivered))
+            })
+            .collect();
+        (sub.id(), rx)
+    } else {
+        let options = SubscriptionOptions {
+            ack: None,
+            ..options
+        };
+        let sub = broker.subscribe_with(filter, options).unwrap();
+        let rx = (0..2)
+            .map(|_| {
+                let (rx, delivered) = (sub.clone(), delivered.clone());
+                thread::spawn(move || receive_all(rx, delivered))
+            })
+            .collect();
+        (sub.id(), rx)
+    }
+}
+
+fn run(policy: OverflowPolicy, acked: bool) {
     let broker = Broker::new();
     let delivered = Arc::new(AtomicU64::new(0));
     let stop_churn = Arc::new(AtomicBool::new(false));
     let mut receivers = Vec::new();
     let mut ids = Vec::new();
     for (i, f) in FILTERS.iter().enumerate() {
-        let sub = broker
-            .subscribe_with(
-                f,
-                SubscriptionOptions::new()
-                    .capacity(16 + i * 8)
-                    .policy(policy),
-            )
-            .unwrap();
-        ids.push(sub.id());
-        for _ in 0..2 {
-            let (rx, delivered) = (sub.clone(), delivered.clone());
-            receivers.push((sub.id(), thread::spawn(move || receive_all(rx, delivered))));
-        }
+        let options = SubscriptionOptions::new()
+            .capacity(16 + i * 8)
+            .policy(policy)
+            .ack(AckOptions::new().max_in_flight(8 + i as u32));
+        // With `acked`, every other subscription is acknowledged.
+        let (id, rx) = spawn_receivers(&broker, f, options, acked && i % 2 == 0, &delivered);
+        ids.push(id);
+        receivers.extend(rx.into_iter().map(|r| (id, r)));
     }
     // Churn: short-lived subscriptions, some drained, some dropped with messages still queued.
     let churn = {
@@ -75,9 +134,24 @@ fn run(policy: OverflowPolicy) {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let f = FILTERS[(n as usize) % FILTERS.len()];
-                let sub = broker
-                    .subscribe_with(f, SubscriptionOptions::new().capacity(4).policy(policy))
-                    .unwrap();
+                let options = SubscriptionOptions::new().capacity(4).policy(policy);
+                if acked && n % 3 == 0 {
+                    // Dropped with messages in flight: counted `unsubscribed`, never lost.
+                    let sub = broker
+                        .subscribe_acked_with(f, options.ack(AckOptions::new().max_in_flight(2)))
+                        .unwrap();
+                    thread::yield_now();
+                    let held = sub.try_recv();
+                    if let Ok(d) = sub.try_recv() {
+                        d.ack().unwrap();
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    drop(sub);
+                    drop(held);
+                    n += 1;
+                    continue;
+                }
+                let sub = broker.subscribe_with(f, options).unwrap();
                 thread::yield_now();
                 if n % 2 == 0 {
                     while let Ok(d) = sub.try_recv() {
@@ -133,7 +207,7 @@ fn run(policy: OverflowPolicy) {
     // Let receivers drain, then close the long-lived subscriptions.
     let stats = loop {
         let s = broker.stats();
-        if s.totals.depth == 0 {
+        if s.totals.depth == 0 && s.totals.in_flight == 0 {
             break s;
         }
         thread::sleep(Duration::from_millis(5));
@@ -152,8 +226,19 @@ fn run(policy: OverflowPolicy) {
         assert_eq!(
             unique.len(),
             got.len(),
-            "subscription {id} got a message twice"
+            "subscription {id} got (or acked) a message twice"
         );
+    }
+    for s in broker.stats().subscriptions {
+        if let Some(ack) = s.ack {
+            // Every attempt that ended without an ack led to another delivery or the dead letters.
+            assert_eq!(
+                ack.nacked + ack.expired + ack.handed_back,
+                ack.redelivered + ack.dead_lettered + ack.in_flight,
+                "{ack:?}"
+            );
+            assert_eq!(ack.refused.total(), 0);
+        }
     }
     let end = broker.stats();
     let t = end.totals;
@@ -177,17 +262,32 @@ fn run(policy: OverflowPolicy) {
 
 #[test]
 fn drop_newest_balances_under_publishers_receivers_and_churn() {
-    run(policies()[0]);
+    run(policies()[0], false);
 }
 
 #[test]
 fn drop_oldest_balances_under_publishers_receivers_and_churn() {
-    run(policies()[1]);
+    run(policies()[1], false);
 }
 
 #[test]
 fn block_balances_under_publishers_receivers_and_churn() {
-    run(policies()[2]);
+    run(policies()[2], false);
+}
+
+#[test]
+fn acknowledged_drop_newest_balances_under_nacks_hand_backs_and_churn() {
+    run(policies()[0], true);
+}
+
+#[test]
+fn acknowledged_drop_oldest_balances_under_nacks_hand_backs_and_churn() {
+    run(policies()[1], true);
+}
+
+#[test]
+fn acknowledged_block_balances_under_nacks_hand_backs_and_churn() {
+    run(policies()[2], true);
 }
 
 #[test]

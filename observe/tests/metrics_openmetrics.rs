@@ -206,7 +206,7 @@ fn assert_cap_in_force(after: &BTreeMap<String, Value>, snapshot: &StatsSnapshot
     );
     assert_eq!(
         series_count(after, "switchyard_subscription_dropped"),
-        5 * 4
+        5 * switchyard::DropReason::ALL.len()
     );
     assert_eq!(
         sample(

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::broker::{Broker, SubscribeError, check_capacity};
+use crate::features::ack::options::AckOptions;
 use crate::queue::policy::OverflowPolicy;
-use crate::subscription::{Subscription, SubscriptionCore, SubscriptionOptions};
+use crate::subscription::{AckSubscription, Subscription, SubscriptionCore, SubscriptionOptions};
 use crate::topic::Filter;
 
 /// The schema identifier of a state file.
@@ -31,7 +32,8 @@ pub const STATE_SCHEMA: &str = "switchyard.state/v1";
 /// Restoring is all or nothing: every entry is checked (its filter, its capacity, and that no live
 /// durable subscription has its name with another filter) before any is subscribed.
 ///
-/// **Messages are not persisted.** The queues live in memory: a restart restores the subscriptions,
+/// **Messages are not persisted**, neither queued nor in flight on an acknowledged subscription (its
+/// settings are). The queues live in memory: a restart restores the subscriptions,
 /// empty. Counters start again from zero.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DurableState {
@@ -56,17 +58,24 @@ pub struct DurableSubscription {
     /// Whether it is joinable.
     #[serde(default)]
     pub joinable: bool,
+    /// Its acknowledgement settings, if it is acknowledged (messages in flight are not saved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<AckOptions>,
 }
 
 impl DurableSubscription {
     /// The options that recreate it.
     pub fn options(&self) -> SubscriptionOptions {
-        SubscriptionOptions::new()
+        let options = SubscriptionOptions::new()
             .name(self.name.clone())
             .capacity(self.capacity)
             .policy(self.policy)
             .joinable(self.joinable)
-            .durable(true)
+            .durable(true);
+        match self.ack {
+            Some(ack) => options.ack(ack),
+            None => options,
+        }
     }
 }
 
@@ -78,6 +87,7 @@ fn entry_of(core: &SubscriptionCore) -> DurableSubscription {
         capacity: core.capacity(),
         policy: core.policy(),
         joinable: core.is_joinable(),
+        ack: core.ack_options(),
     }
 }
 
@@ -100,9 +110,33 @@ impl Broker {
     /// assert!(broker.attach("nobody").is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    /// `None` also when it is acknowledged: attach those with [`Broker::attach_acked`].
     pub fn attach(&self, name: &str) -> Option<Subscription> {
         let core = self.shared().control().durable(name)?.clone();
-        Some(Subscription::new(core, self.shared().clone()))
+        (!core.is_acked()).then(|| Subscription::new(core, self.shared().clone()))
+    }
+
+    /// A new receiver of the durable acknowledged subscription called `name`, if there is one.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let ack = AckOptions::new().max_deliveries(3);
+    /// let options = SubscriptionOptions::new().name("billing").durable(true).ack(ack);
+    /// drop(broker.subscribe_acked_with("orders/#", options)?);
+    /// broker.publish("orders/1", "42.00")?;
+    ///
+    /// let billing = broker.attach_acked("billing").expect("durable");
+    /// billing.try_recv()?.ack()?;
+    /// assert!(broker.attach("billing").is_none()); // a plain handle could not ack
+    /// assert_eq!(broker.durable_state().subscriptions[0].ack, Some(ack)); // saved with its settings
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attach_acked(&self, name: &str) -> Option<AckSubscription> {
+        let core = self.shared().control().durable(name)?.clone();
+        core.is_acked()
+            .then(|| AckSubscription::new(core, self.shared().clone()))
     }
 
     /// The durable subscriptions now, as a state file holds them.
@@ -195,6 +229,9 @@ impl Broker {
             let filter = Filter::with_limits(&entry.filter, &self.limits())
                 .map_err(|e| corrupt(e.into()))?;
             check_capacity(entry.capacity).map_err(corrupt)?;
+            if let Some(ack) = &entry.ack {
+                ack.check().map_err(|e| corrupt(e.into()))?;
+            }
             match ctl.durable(&entry.name) {
                 Some(live) if live.filter.as_str() != filter.as_str() => {
                     return Err(StateError::NameTaken {

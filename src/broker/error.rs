@@ -1,5 +1,6 @@
 //! Why a subscribe or a publish was refused.
 
+use crate::features::ack::options::AckOptionsError;
 use crate::id::SubscriptionId;
 use crate::subscription::SubscriptionOptions;
 use crate::topic::TopicError;
@@ -46,6 +47,27 @@ pub enum SubscribeError {
         capacity: usize,
         /// The limit.
         max: usize,
+    },
+    /// The acknowledgement settings were refused.
+    #[error("invalid acknowledgement settings: {0}")]
+    AckOptions(#[from] AckOptionsError),
+    /// `SubscriptionOptions::ack` was given to `subscribe_with`, whose handle cannot acknowledge.
+    #[error(
+        "an acknowledged subscription is made with Broker::subscribe_acked_with, not subscribe_with"
+    )]
+    AckNeedsAckSubscription,
+    /// An acknowledged subscription cannot also be joinable: acks already say when work is done.
+    #[error(
+        "an acknowledged subscription cannot be joinable; acknowledgements already track unfinished work"
+    )]
+    AckedNotJoinable,
+    /// A durable subscription of that name exists, acknowledged where this one is not or the reverse.
+    #[error("the durable subscription `{name}` already exists {}", if *acked { "with acknowledgements (use subscribe_acked_with)" } else { "without acknowledgements (use subscribe_with)" })]
+    DurableAckMismatch {
+        /// The name asked for.
+        name: String,
+        /// Whether the existing one is acknowledged.
+        acked: bool,
     },
 }
 

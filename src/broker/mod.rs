@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::features::ack::options::AckOptions;
 use crate::features::dead_letter::{DeadLetterQueue, DeadLetters};
 use crate::features::join::JoinError;
 use crate::features::replay_log::ReplayLog;
@@ -56,7 +57,9 @@ use crate::routing::delivery::{PublishCounters, Route};
 use crate::routing::table::Routing;
 use crate::stats::snapshot::{Rates, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::PublishOutcome;
-use crate::subscription::{Retire, Subscription, SubscriptionCore, SubscriptionOptions, Wait};
+use crate::subscription::{
+    AckSubscription, Retire, Subscription, SubscriptionCore, SubscriptionOptions, Wait,
+};
 use crate::topic::{Filter, Topic, TopicError, TopicLimits, validate_topic};
 
 /// Counts folded in from removed subscriptions, so totals stay monotonic.
@@ -384,6 +387,71 @@ impl Broker {
         filter: &str,
         options: SubscriptionOptions,
     ) -> Result<Subscription, SubscribeError> {
+        if options.ack.is_some() {
+            return Err(SubscribeError::AckNeedsAckSubscription);
+        }
+        let core = self.subscribe_core(filter, options)?;
+        Ok(Subscription::new(core, self.shared.clone()))
+    }
+
+    /// Subscribes to `filter` with acknowledged delivery (at least once): each message a receiver takes
+    /// stays in flight until it is acked, and is delivered again if it is nacked, its deadline passes or
+    /// its receiver goes away. See [`AckSubscription`].
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs/#", AckOptions::new().max_deliveries(5))?;
+    /// broker.publish("jobs/resize", "photo.jpg")?;
+    /// let job = jobs.try_recv()?;
+    /// assert_eq!(job.topic(), "jobs/resize");
+    /// job.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe_acked(
+        &self,
+        filter: &str,
+        ack: AckOptions,
+    ) -> Result<AckSubscription, SubscribeError> {
+        self.subscribe_acked_with(filter, SubscriptionOptions::new().ack(ack))
+    }
+
+    /// [`Broker::subscribe_acked`] with the other subscription options too (capacity, policy, name,
+    /// durable...); `options.ack` holds the acknowledgement settings (the defaults when `None`).
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let options = SubscriptionOptions::new()
+    ///     .name("dryers")
+    ///     .capacity(64)
+    ///     .ack(AckOptions::new().max_in_flight(4));
+    /// let dryers = broker.subscribe_acked_with("dishes", options)?;
+    /// assert_eq!(dryers.ack_stats().max_in_flight, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe_acked_with(
+        &self,
+        filter: &str,
+        mut options: SubscriptionOptions,
+    ) -> Result<AckSubscription, SubscribeError> {
+        let ack = options.ack.get_or_insert_with(AckOptions::default);
+        ack.check()?;
+        if options.joinable {
+            return Err(SubscribeError::AckedNotJoinable);
+        }
+        let core = self.subscribe_core(filter, options)?;
+        Ok(AckSubscription::new(core, self.shared.clone()))
+    }
+
+    /// The subscription `subscribe_with` and `subscribe_acked_with` make (or find, for a durable name).
+    fn subscribe_core(
+        &self,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> Result<Arc<SubscriptionCore>, SubscribeError> {
         let filter = Filter::with_limits(filter, &self.shared.limits)?;
         check_capacity(options.capacity)?;
         self.shared.check_replay(options.replay)?;
@@ -404,8 +472,14 @@ impl Broker {
                         filter: existing.filter.to_string(),
                     });
                 }
+                if existing.is_acked() != options.ack.is_some() {
+                    return Err(SubscribeError::DurableAckMismatch {
+                        name: name.to_string(),
+                        acked: existing.is_acked(),
+                    });
+                }
                 // The same durable subscription again: a new receiver of it.
-                return Ok(Subscription::new(existing.clone(), self.shared.clone()));
+                return Ok(existing.clone());
             }
         }
         let core = self.add_subscription(&mut ctl, filter, &options);
@@ -418,7 +492,7 @@ impl Broker {
         }
         drop(retained);
         core.open_replay(routed_version);
-        Ok(Subscription::new(core, self.shared.clone()))
+        Ok(core)
     }
 
     /// Creates a subscription and swaps it into the routing table. Under the control lock.

@@ -328,6 +328,7 @@ fn add_counts(
     totals.matched += c.matched;
     totals.delivered += c.delivered;
     totals.depth += c.depth;
+    totals.in_flight += c.in_flight;
     if c.dropped > 0 {
         dropped.add(&core.counters.dropped_by_reason());
     }

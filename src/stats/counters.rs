@@ -3,10 +3,11 @@
 //! The accounting rule every test and the dashboard rely on, per subscription:
 //!
 //! ```text
-//! matched = delivered + dropped + depth
+//! matched = delivered + dropped + depth + in_flight
 //! ```
 //!
-//! holds exactly whenever no publish or receive is in flight. Each counter is written by one side:
+//! holds exactly whenever no publish or receive is in flight (`in_flight` is 0 except on acknowledged
+//! subscriptions, where `delivered` counts acks and `in_flight` is the in-flight table's size). Each counter is written by one side:
 //! - publishers write `matched` and `high_water`, and the drop counters (only when something is
 //!   dropped; receivers read their total on every receive to detect gaps). A `Publisher` handle
 //!   counts its own `matched` per subscription (an `OwnCount`), which the subscription's
@@ -37,7 +38,7 @@ struct PublishSide {
 #[derive(Debug, Default)]
 struct DropSide {
     total: AtomicU64,
-    by_reason: [AtomicU64; 4],
+    by_reason: [AtomicU64; DropReason::COUNT],
     by_priority: [AtomicU64; 4],
 }
 
@@ -266,7 +267,7 @@ impl<T: Default> LiveCounts<T> {
 #[derive(Debug)]
 pub(crate) struct GapTracker {
     seen_total: AtomicU64,
-    seen_by_reason: [AtomicU64; 4],
+    seen_by_reason: [AtomicU64; DropReason::COUNT],
 }
 
 impl GapTracker {
@@ -276,12 +277,7 @@ impl GapTracker {
         let seen = counters.dropped_by_reason();
         Self {
             seen_total: AtomicU64::new(total),
-            seen_by_reason: [
-                AtomicU64::new(seen.queue_full),
-                AtomicU64::new(seen.evicted),
-                AtomicU64::new(seen.timeout),
-                AtomicU64::new(seen.unsubscribed),
-            ],
+            seen_by_reason: DropReason::ALL.map(|reason| AtomicU64::new(seen.get(reason))),
         }
     }
 
@@ -293,7 +289,7 @@ impl GapTracker {
             return None;
         }
         self.seen_total.store(total, Ordering::Relaxed);
-        let delta: [u64; 4] = std::array::from_fn(|i| {
+        let delta: [u64; DropReason::COUNT] = std::array::from_fn(|i| {
             let now = counters.sides.drops.by_reason[i].load(Ordering::Relaxed);
             // `fetch_max`, not `swap`: a thread holding an older reading must not move the mark back,
             // or a later check would report the same drops again.

@@ -64,3 +64,62 @@ pub struct RequestStats {
     /// Replies after the first one to the same request: counted, not delivered.
     pub surplus_replies: u64,
 }
+
+/// An acknowledged subscription's settings and counters (its `ack` object in the stats schema, a v1
+/// addition; `null` for plain subscriptions).
+///
+/// `in_flight` is also a term of the subscription's books: `matched = delivered + dropped + depth +
+/// in_flight`, where `delivered` counts acked messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckStats {
+    /// The window: at most this many messages in flight.
+    pub max_in_flight: u64,
+    /// How long a receiver has to settle a delivery, in milliseconds.
+    pub ack_wait_ms: u64,
+    /// Deliveries allowed before the dead letters; `null`: no limit.
+    pub max_deliveries: Option<u32>,
+    /// Messages handed out and not yet settled, or waiting to be handed out again, now.
+    pub in_flight: u64,
+    /// Of those, waiting on the redelivery queue now.
+    pub waiting: u64,
+    /// Acknowledged (the subscription's `delivered`).
+    pub acked: u64,
+    /// Handed back by a nack.
+    pub nacked: u64,
+    /// Attempts whose ack deadline passed.
+    pub expired: u64,
+    /// Attempts handed back because their receiver went away (dropped, or its thread panicked).
+    pub handed_back: u64,
+    /// Deliveries after the first (a message's second, third... delivery).
+    pub redelivered: u64,
+    /// Refused for good by `term` (dropped, reason `rejected`).
+    pub terminated: u64,
+    /// Out of deliveries (dropped, reason `max_deliveries`).
+    pub dead_lettered: u64,
+    /// Receives that found messages queued but the window full.
+    pub window_full: u64,
+    /// Receivers waiting on a full window now.
+    pub stalled_receivers: u64,
+    /// Acks, nacks, terms and in-progress calls refused, by why.
+    pub refused: AckRefusals,
+}
+
+/// Refused acks by why (see `AckError`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRefusals {
+    /// The attempt had already ended (acked twice, or after a nack, expiry or hand-back).
+    pub ended: u64,
+    /// A later attempt replaced this one.
+    pub stale: u64,
+    /// The token belonged to another subscription.
+    pub wrong_subscription: u64,
+    /// The subscription had ended.
+    pub closed: u64,
+}
+
+impl AckRefusals {
+    /// All refusals.
+    pub fn total(&self) -> u64 {
+        self.ended + self.stale + self.wrong_subscription + self.closed
+    }
+}

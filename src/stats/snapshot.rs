@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{DeadLetterStats, RequestStats, RetainedStats};
+use super::features::{AckStats, DeadLetterStats, RequestStats, RetainedStats};
 use super::replay::{ReplayLogStats, ReplayStats};
 use crate::id::SubscriptionId;
 use crate::message::priority::ByPriority;
@@ -28,10 +28,14 @@ pub struct Totals {
     pub depth: u64,
     /// Live subscriptions.
     pub subscriptions: u64,
+    /// Messages in flight now on acknowledged subscriptions: handed out and not yet settled (v1
+    /// addition).
+    #[serde(default)]
+    pub in_flight: u64,
 }
 
 impl Totals {
-    /// Adds one subscription's counters: `matched`, `delivered`, `dropped` and `depth`.
+    /// Adds one subscription's counters: `matched`, `delivered`, `dropped`, `depth` and `in_flight`.
     ///
     /// ```
     /// use switchyard::{Broker, Totals};
@@ -49,6 +53,12 @@ impl Totals {
         self.delivered += s.delivered;
         self.dropped += s.dropped;
         self.depth += s.depth;
+        self.in_flight += s.in_flight;
+    }
+
+    /// Whether `matched = delivered + dropped + depth + in_flight` holds in these totals.
+    pub fn balances(&self) -> bool {
+        self.matched == self.delivered + self.dropped + self.depth + self.in_flight
     }
 }
 
@@ -63,7 +73,7 @@ pub struct Rates {
     pub dropped_per_s: f64,
 }
 
-/// One subscription's counters. `matched = delivered + dropped + depth` at quiescence.
+/// One subscription's counters. `matched = delivered + dropped + depth + in_flight` at quiescence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionStats {
     /// The subscription's id.
@@ -78,7 +88,7 @@ pub struct SubscriptionStats {
     pub capacity: u64,
     /// Published messages whose topic matched the filter.
     pub matched: u64,
-    /// Messages handed to a receiver.
+    /// Messages handed to a receiver; on an acknowledged subscription, messages acknowledged.
     pub delivered: u64,
     /// Matched messages that will never be delivered (sum of `dropped_by_reason`).
     pub dropped: u64,
@@ -103,6 +113,19 @@ pub struct SubscriptionStats {
     /// Whether the subscription is durable (v1 addition).
     #[serde(default)]
     pub durable: bool,
+    /// Messages handed out and not yet acknowledged, on an acknowledged subscription; 0 on a plain one
+    /// (v1 addition).
+    #[serde(default)]
+    pub in_flight: u64,
+    /// Payload bytes queued now, for a byte-bounded subscription; `null` otherwise (v1 addition).
+    #[serde(default)]
+    pub queued_bytes: Option<u64>,
+    /// The subscription's own byte bound, if it has one (v1 addition).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// An acknowledged subscription's settings and counters; `null` for a plain one (v1 addition).
+    #[serde(default)]
+    pub ack: Option<AckStats>,
     /// Its replay from the broker's log, if it started with one; `null` otherwise (v1 addition).
     /// Replayed messages count in `matched` and `delivered`.
     #[serde(default)]
@@ -110,9 +133,9 @@ pub struct SubscriptionStats {
 }
 
 impl SubscriptionStats {
-    /// Whether `matched = delivered + dropped + depth` holds in this snapshot.
+    /// Whether `matched = delivered + dropped + depth + in_flight` holds in this snapshot.
     pub fn balances(&self) -> bool {
-        self.matched == self.delivered + self.dropped + self.depth
+        self.matched == self.delivered + self.dropped + self.depth + self.in_flight
             && self.dropped == self.dropped_by_reason.total()
     }
 }
@@ -193,12 +216,12 @@ impl<L> StatsSnapshot<L> {
         }
     }
 
-    /// Whether every subscription and the totals satisfy `matched = delivered + dropped + depth`, and
-    /// `published` covers every routed or unrouted publish. Exact when taken at quiescence.
+    /// Whether every subscription and the totals satisfy `matched = delivered + dropped + depth +
+    /// in_flight`. Exact when taken at quiescence.
     pub fn balances(&self) -> bool {
         let t = &self.totals;
         self.subscriptions.iter().all(SubscriptionStats::balances)
-            && t.matched == t.delivered + t.dropped + t.depth
+            && t.balances()
             && self
                 .dead_letters
                 .as_ref()
@@ -219,6 +242,8 @@ pub struct SubscriptionCounts {
     pub dropped: u64,
     /// Messages queued now, over every lane.
     pub depth: u64,
+    /// Messages in flight now (acknowledged subscriptions; 0 otherwise).
+    pub in_flight: u64,
     /// Capacity of one lane.
     pub capacity: u64,
 }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use crate::features::ack::in_flight::{Attempt, InFlight};
+use crate::features::ack::options::AckOptions;
 use crate::features::dead_letter::DeadLetterQueue;
 use crate::features::join::JoinState;
 use crate::features::join::{DoneError, JoinError};
@@ -12,6 +14,7 @@ use crate::features::replay_log::cursor::ReplayCursor;
 use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::reason::DropReason;
+use crate::queue::bytes::ByteBounds;
 use crate::queue::lanes::Lanes;
 use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
 use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
@@ -23,6 +26,15 @@ use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use crate::topic::Filter;
 
 use super::options::SubscriptionOptions;
+
+/// What a receive of an acknowledged subscription found.
+#[derive(Debug)]
+pub(super) enum AckTake {
+    Got(Attempt),
+    Empty,
+    WindowFull,
+    Closed,
+}
 
 /// The shared state of one subscription: what the routing table points at.
 pub(crate) struct SubscriptionCore {
@@ -42,6 +54,10 @@ pub(crate) struct SubscriptionCore {
     pub(super) not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
     pub(super) join: Option<Box<JoinState>>,
+    /// `Some` for byte-bounded subscriptions only.
+    pub(super) bytes: Option<Box<ByteBounds>>,
+    /// `Some` for acknowledged subscriptions only: the messages handed out and not yet settled.
+    pub(super) in_flight: Option<Box<InFlight>>,
     /// The broker's dead-letter queue, when it has one.
     pub(super) dead_letters: Option<Arc<DeadLetterQueue>>,
     /// Notified after every push, for threads that wait on many subscriptions. Set at most once: at
@@ -88,6 +104,8 @@ impl SubscriptionCore {
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
+            bytes: ByteBounds::new(options.max_bytes, options.byte_budget.clone()),
+            in_flight: options.ack.map(|ack| Box::new(InFlight::new(ack))),
             dead_letters,
             ready_signal: match &options.ready_signal {
                 Some(signal) => OnceLock::from((
@@ -121,13 +139,34 @@ impl SubscriptionCore {
         }
     }
 
+    /// Pops the highest-priority message, giving its bytes back to the byte bounds.
+    #[inline]
+    fn pop(&self) -> Option<Message> {
+        let msg = self.lanes.pop()?;
+        self.release_bytes(&msg);
+        Some(msg)
+    }
+
+    /// `msg` left the queue (or was refused after it was charged): its bytes are free again.
+    #[inline]
+    pub(super) fn release_bytes(&self, msg: &Message) {
+        if let Some(bytes) = &self.bytes {
+            bytes.release(msg.payload().len() as u64);
+        }
+    }
+
+    /// Charges `msg`'s bytes to the byte bounds before it is queued; `false` when they do not fit.
+    #[inline]
+    pub(super) fn charge_bytes(&self, msg: &Message) -> bool {
+        self.bytes
+            .as_ref()
+            .is_none_or(|bytes| bytes.charge(msg.payload().len() as u64))
+    }
+
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
-        let msg = match self.take_replayed() {
-            Some(msg) => msg,
-            None => self.lanes.pop()?,
-        };
+        let msg = self.take_replayed().or_else(|| self.pop())?;
         self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
     }
 
@@ -137,7 +176,7 @@ impl SubscriptionCore {
         let start = out.len();
         self.take_replayed_into(out, max);
         while out.len() - start < max {
-            match self.lanes.pop() {
+            match self.pop() {
                 Some(msg) => out.push(msg),
                 None => break,
             }
@@ -170,6 +209,64 @@ impl SubscriptionCore {
             self.not_full.notify(taken.len());
         }
         true
+    }
+
+    /// Takes a message for `receiver` of an acknowledged subscription: one due for another delivery
+    /// first, else a new one if the window has room. Receiver side.
+    ///
+    /// A new message is counted in the books as in flight (the window's place is taken before the
+    /// pop) and as delivered only when it is acked.
+    pub(super) fn take_acked(&self, in_flight: &InFlight, receiver: u64) -> AckTake {
+        let now = in_flight.now();
+        in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
+        if in_flight.has_redeliveries() {
+            if let Some(attempt) = in_flight.redeliver(receiver, now) {
+                return AckTake::Got(attempt);
+            }
+        }
+        let Some(place) = in_flight.reserve() else {
+            if self.lanes.len() > 0 || self.replay_pending() {
+                in_flight.count_window_full();
+                return AckTake::WindowFull;
+            }
+            return self.empty_or_closed();
+        };
+        let Some(msg) = self.take_replayed().or_else(|| self.pop()) else {
+            in_flight.unreserve(place);
+            return self.empty_or_closed();
+        };
+        if self.is_closed() {
+            in_flight.unreserve(place);
+            self.drop_message(&msg, DropReason::Unsubscribed);
+            return AckTake::Closed;
+        }
+        if self.policy.is_block() {
+            self.not_full.notify(1);
+        }
+        AckTake::Got(in_flight.begin(place, msg, receiver, now))
+    }
+
+    fn empty_or_closed(&self) -> AckTake {
+        if self.is_closed() {
+            AckTake::Closed
+        } else {
+            AckTake::Empty
+        }
+    }
+
+    /// Whether this is an acknowledged subscription.
+    pub(crate) fn is_acked(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The acknowledgement settings, for acknowledged subscriptions.
+    pub(crate) fn ack_options(&self) -> Option<AckOptions> {
+        self.in_flight().map(|f| *f.options())
+    }
+
+    /// The in-flight table, for acknowledged subscriptions.
+    pub(super) fn in_flight(&self) -> Option<&InFlight> {
+        self.in_flight.as_deref()
     }
 
     /// Marks the subscription closed and wakes everyone waiting on it. Returns `false` if it already was.
@@ -211,12 +308,16 @@ impl SubscriptionCore {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Empties the queue, counting each message dropped as `unsubscribed`. Control side, after close.
+    /// Empties the queue and the in-flight table, counting each message dropped as `unsubscribed`.
+    /// Control side, after close.
     pub(crate) fn drain_unsubscribed(&self) -> u64 {
         let mut n = 0;
-        while let Some(msg) = self.lanes.pop() {
+        while let Some(msg) = self.pop() {
             self.drop_message(&msg, DropReason::Unsubscribed);
             n += 1;
+        }
+        if let Some(in_flight) = self.in_flight() {
+            n += in_flight.drain(|msg, reason| self.drop_message(&msg, reason));
         }
         n
     }
@@ -271,6 +372,7 @@ impl SubscriptionCore {
             delivered: self.counters.delivered(),
             dropped: self.counters.dropped_total(),
             depth,
+            in_flight: self.in_flight().map_or(0, InFlight::in_flight),
             capacity: self.capacity() as u64,
         }
     }
@@ -297,6 +399,10 @@ impl SubscriptionCore {
             receivers: self.receivers() as u64,
             unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
+            in_flight: self.in_flight().map_or(0, InFlight::in_flight),
+            queued_bytes: self.bytes.as_ref().map(|b| b.queued()),
+            max_bytes: self.bytes.as_ref().and_then(|b| b.max_bytes()),
+            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
             replay: self.replay_stats(),
         }
     }

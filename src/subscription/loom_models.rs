@@ -146,3 +146,97 @@ fn loom_a_signal_attached_while_a_message_arrives_lists_the_subscription() {
         assert_eq!(ready, [9], "a queued message and nobody told");
     });
 }
+
+/// An acknowledged subscription's core with a window of one, and one message taken by receiver 1.
+fn acked_core_with_one_taken() -> (Arc<SubscriptionCore>, crate::AckToken) {
+    let options = SubscriptionOptions::new()
+        .capacity(1)
+        .ack(crate::AckOptions::new().max_in_flight(1));
+    let core = Arc::new(SubscriptionCore::new(
+        9,
+        Filter::new("t").unwrap(),
+        &options,
+        None,
+    ));
+    core.offer_owned(message(), Wait::Never);
+    let super::core::AckTake::Got(attempt) = core.take_acked(core.in_flight().unwrap(), 1) else {
+        panic!("a queued message and room in the window");
+    };
+    let token = crate::AckToken {
+        subscription: core.id,
+        place: attempt.place,
+        attempt: attempt.attempt,
+    };
+    (core, token)
+}
+
+#[test]
+fn loom_a_hand_back_racing_a_late_ack_and_another_receiver_settles_the_message_once() {
+    use crate::features::ack::in_flight::Settle;
+    loom::model(|| {
+        let (core, token) = acked_core_with_one_taken();
+        // Receiver 1's delivery is dropped unsettled while its late ack races it.
+        let dropper = {
+            let core = core.clone();
+            thread::spawn(move || core.hand_back_one(token))
+        };
+        let late_ack = {
+            let core = core.clone();
+            thread::spawn(move || core.settle(token, Settle::Ack).is_ok())
+        };
+        // Receiver 2 takes whatever is there meanwhile.
+        let taken = match core.take_acked(core.in_flight().unwrap(), 2) {
+            super::core::AckTake::Got(attempt) => Some(attempt),
+            _ => None,
+        };
+        dropper.join().unwrap();
+        let acked_late = late_ack.join().unwrap();
+        // What is left over is taken now (a redelivery does not wait for a deadline).
+        let taken = taken.or_else(|| match core.take_acked(core.in_flight().unwrap(), 2) {
+            super::core::AckTake::Got(attempt) => Some(attempt),
+            _ => None,
+        });
+        if acked_late {
+            assert!(taken.is_none(), "an acked message was delivered again");
+        } else {
+            let attempt = taken.expect("a handed-back message is delivered again at once");
+            assert_eq!(attempt.deliveries, 2);
+            let again = crate::AckToken {
+                subscription: core.id,
+                place: attempt.place,
+                attempt: attempt.attempt,
+            };
+            assert!(
+                core.settle(token, Settle::Ack).is_err(),
+                "the stale token is refused"
+            );
+            core.settle(again, Settle::Ack).unwrap();
+        }
+        let s = core.stats();
+        assert_eq!((s.matched, s.delivered, s.in_flight, s.depth), (1, 1, 0, 0));
+        assert!(s.balances());
+    });
+}
+
+#[test]
+fn loom_an_unsubscribe_racing_an_ack_ends_acked_or_dropped_exactly_once() {
+    use crate::features::ack::in_flight::Settle;
+    loom::model(|| {
+        let (core, token) = acked_core_with_one_taken();
+        let unsubscriber = {
+            let core = core.clone();
+            thread::spawn(move || {
+                core.close();
+                core.drain_unsubscribed();
+            })
+        };
+        let acked = core.settle(token, Settle::Ack).is_ok();
+        unsubscriber.join().unwrap();
+        core.drain_unsubscribed();
+        let s = core.stats();
+        assert_eq!(s.delivered + s.dropped_by_reason.unsubscribed, 1);
+        assert_eq!(s.delivered, u64::from(acked));
+        assert_eq!(s.in_flight, 0);
+        assert!(s.balances());
+    });
+}

@@ -29,6 +29,7 @@
 //! previous receive. Checking costs one load of the counters' line, which the receive has just written
 //! (`delivered`). Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
+mod acked;
 mod core;
 mod error;
 mod offer;
@@ -36,8 +37,9 @@ mod options;
 mod receive;
 mod replay;
 
+pub use acked::{AckBatch, AckDelivery, AckSubscription};
 pub(crate) use core::SubscriptionCore;
-pub use error::{RecvError, RecvTimeoutError, TryRecvError};
+pub use error::{RecvError, RecvTimeoutError, TryAckRecvError, TryRecvError};
 pub use offer::PublishOutcome;
 pub(crate) use offer::Wait;
 pub use options::SubscriptionOptions;

@@ -29,10 +29,22 @@ pub(crate) trait Retire: Send + Sync {
     fn retire(&self, id: SubscriptionId) -> bool;
 }
 
-/// What all clones of one [`Subscription`] share. Dropping it (the last handle) unsubscribes.
+/// What all clones of one [`Subscription`] (or [`AckSubscription`](crate::AckSubscription)) share.
+/// Dropping it (the last handle) unsubscribes.
 pub(crate) struct ReceiverGroup {
     pub(crate) core: Arc<SubscriptionCore>,
     broker: Arc<dyn Retire>,
+}
+
+impl ReceiverGroup {
+    pub(super) fn new(core: Arc<SubscriptionCore>, broker: Arc<dyn Retire>) -> Arc<Self> {
+        Arc::new(Self { core, broker })
+    }
+
+    /// Ends the subscription for every receiver.
+    pub(super) fn unsubscribe(&self) {
+        self.broker.retire(self.core.id);
+    }
 }
 
 impl Drop for ReceiverGroup {
@@ -48,10 +60,10 @@ impl Drop for ReceiverGroup {
 /// A message as one receiver got it, with any drops since that receiver's previous receive.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    message: Message,
+    pub(super) message: Message,
     /// Boxed: drops are rare, and a `Delivery` of two pointers comes back from a receive in
     /// registers, where one carrying the five counts inline would be copied through the stack.
-    missed: Option<Box<DroppedByReason>>,
+    pub(super) missed: Option<Box<DroppedByReason>>,
 }
 
 impl Delivery {
@@ -233,7 +245,7 @@ impl Drop for Subscription {
 
 impl Subscription {
     pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<dyn Retire>) -> Self {
-        Self::new_receiver(Arc::new(ReceiverGroup { core, broker }))
+        Self::new_receiver(ReceiverGroup::new(core, broker))
     }
 
     fn new_receiver(group: Arc<ReceiverGroup>) -> Self {
@@ -488,7 +500,7 @@ impl Subscription {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn unsubscribe(self) {
-        self.group.broker.retire(self.id());
+        self.group.unsubscribe();
     }
 
     fn missed(&self) -> Option<DroppedByReason> {

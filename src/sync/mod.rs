@@ -6,6 +6,7 @@
 
 pub(crate) mod arc_cell;
 pub(crate) mod barrier;
+pub(crate) mod clock;
 pub(crate) mod waiters;
 
 #[cfg(switchyard_loom)]
@@ -94,6 +95,10 @@ mod loom_queues {
 
         pub(crate) fn len(&self) -> usize {
             self.items.lock().unwrap().len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.items.lock().unwrap().is_empty()
         }
     }
 

@@ -1,0 +1,389 @@
+//! Acknowledged delivery beside the plain path and beside a naive acknowledged engine, in the same run.
+//!
+//! Groups (contenders interleaved `A B C .. A B C ..`, ids `<group>/<contender>/r<rep>`; throughput
+//! counts acknowledged, or for the plain path received, messages):
+//!
+//! - `acked_1to1`: one publisher thread (a `Publisher` handle), one receiver thread, one subscription
+//!   of capacity 1024 under `Block` (so nothing is dropped):
+//!   - `plain`: `Subscription::try_recv` (at most once: the baseline the issue compares with);
+//!   - `acked_each`: `AckSubscription::try_recv` then `AckDelivery::ack`, one ack per message;
+//!   - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens.
+//! - `acked_competing_4`: one subscription, four competing receiver threads, one ack per message,
+//!   each receiver blocking while there is nothing (`recv_timeout`, as a worker pool does; four
+//!   spinning receivers on two cores would measure the scheduler):
+//!   - `switchyard_acked`: an `AckSubscription` cloned four times;
+//!   - `naive_acked`: what one writes first: a `std::sync::mpsc::sync_channel` whose receiver sits
+//!     behind a mutex (the worker pool of the Rust book), and a `Mutex<HashMap<token, message>>` of
+//!     messages in flight that every receive inserts into and every ack removes from;
+//!   - `switchyard_plain`: the plain subscription with four receivers, for scale.
+//!
+//! Each round publishes `n` messages and ends when `n` have been acknowledged (or received) in all;
+//! books are checked at teardown.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver as ChannelRx, RecvTimeoutError as RecvTimeout, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use switchyard::{
+    AckOptions, AckSubscription, AckToken, Broker, Bytes, OverflowPolicy, Publisher,
+    RecvTimeoutError, Subscription, SubscriptionOptions, TryAckRecvError, TryRecvError,
+};
+
+use common::Settings;
+use common::rig::{Receiver, Rig, Spin};
+
+const CAPACITY: usize = 1024;
+const TOPIC: &str = "jobs/resize";
+const BATCH: usize = 64;
+/// How long a blocking receiver waits before it looks whether the round is over.
+const POLL: Duration = Duration::from_millis(1);
+
+/// A message as the naive engine carries it, and its map of messages in flight.
+type NaiveMessage = (Arc<str>, Bytes);
+type InFlightMap = Arc<Mutex<HashMap<u64, NaiveMessage>>>;
+
+fn payload() -> Bytes {
+    Bytes::from_static(b"photo-0001.jpg")
+}
+
+fn fail(what: String) -> ! {
+    eprintln!("bench failed: {what}");
+    std::process::exit(2);
+}
+
+fn options() -> SubscriptionOptions {
+    SubscriptionOptions::new()
+        .capacity(CAPACITY)
+        .policy(OverflowPolicy::Block {
+            timeout: Duration::from_secs(3600),
+        })
+}
+
+trait Contender {
+    fn round(&mut self, n: u64) -> Duration;
+}
+
+/// Receivers that share one round's work: each takes until the group has taken its `n` in all, then
+/// reports `n` to the rig (which wants every receiver to report the round's `n`).
+#[derive(Clone, Default)]
+struct Shared {
+    taken: Arc<AtomicU64>,
+}
+
+impl Shared {
+    /// Runs `take_one` (true when it took a message) until the group's running total reaches this
+    /// receiver's running `target`.
+    fn receive(
+        &self,
+        target: &mut u64,
+        n: u64,
+        who: &str,
+        mut take_one: impl FnMut() -> bool,
+    ) -> u64 {
+        *target += n;
+        let mut spin = Spin::new();
+        while self.taken.load(Ordering::Acquire) < *target {
+            if take_one() {
+                self.taken.fetch_add(1, Ordering::AcqRel);
+                spin.reset();
+            } else {
+                spin.idle(|| {
+                    format!(
+                        "{who}: the group took {} of {target}",
+                        self.taken.load(Ordering::Relaxed)
+                    )
+                });
+            }
+        }
+        n
+    }
+}
+
+/// How an acknowledged receiver settles what it takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Acks {
+    Each,
+    Batch,
+}
+
+fn take_acked(sub: &AckSubscription, acks: Acks, tokens: &mut Vec<AckToken>) -> bool {
+    match sub.try_recv() {
+        Ok(d) => {
+            black_box(d.payload());
+            match acks {
+                Acks::Each => {
+                    if d.ack().is_err() {
+                        fail("an ack was refused".into());
+                    }
+                }
+                Acks::Batch => {
+                    tokens.push(d.into_token());
+                    if tokens.len() == BATCH {
+                        flush(sub, tokens);
+                    }
+                }
+            }
+            true
+        }
+        Err(TryAckRecvError::Empty) => {
+            flush(sub, tokens);
+            false
+        }
+        Err(TryAckRecvError::WindowFull) => {
+            flush(sub, tokens);
+            false
+        }
+        Err(TryAckRecvError::Closed) => fail("subscription closed during a round".into()),
+    }
+}
+
+fn flush(sub: &AckSubscription, tokens: &mut Vec<AckToken>) {
+    if !tokens.is_empty() {
+        let batch = sub.ack_batch(tokens);
+        if batch.refused > 0 {
+            fail(format!("acks refused: {:?}", batch.first_error));
+        }
+        tokens.clear();
+    }
+}
+
+fn take_plain(sub: &Subscription, blocking: bool) -> bool {
+    let got = if blocking {
+        sub.recv_timeout(POLL).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Closed => TryRecvError::Closed,
+        })
+    } else {
+        sub.try_recv()
+    };
+    match got {
+        Ok(d) => {
+            black_box(d);
+            true
+        }
+        Err(TryRecvError::Empty) => false,
+        Err(TryRecvError::Closed) => fail("subscription closed during a round".into()),
+    }
+}
+
+/// A blocking receive and one ack, for the competing group.
+fn take_acked_blocking(sub: &AckSubscription) -> bool {
+    match sub.recv_timeout(POLL) {
+        Ok(d) => {
+            black_box(d.payload());
+            if d.ack().is_err() {
+                fail("an ack was refused".into());
+            }
+            true
+        }
+        Err(RecvTimeoutError::Timeout) => false,
+        Err(RecvTimeoutError::Closed) => fail("subscription closed during a round".into()),
+    }
+}
+
+/// Switchyard, plain or acknowledged, with `receivers` competing receivers on one subscription.
+struct Hop {
+    rig: Rig,
+    publisher: Publisher,
+    broker: Broker,
+}
+
+impl Hop {
+    fn plain(receivers: usize, blocking: bool) -> Self {
+        let broker = Broker::new();
+        let sub = Arc::new(broker.subscribe_with("jobs/#", options()).unwrap());
+        let shared = Shared::default();
+        let bodies = (0..receivers)
+            .map(|_| {
+                let (sub, shared, mut target) = (sub.clone(), shared.clone(), 0);
+                Box::new(move |n| {
+                    shared.receive(&mut target, n, "plain", || take_plain(&sub, blocking))
+                }) as Receiver
+            })
+            .collect();
+        Self::start(broker, bodies)
+    }
+
+    fn acked(receivers: usize, acks: Acks, blocking: bool) -> Self {
+        let broker = Broker::new();
+        let sub = broker
+            .subscribe_acked_with("jobs/#", options().ack(AckOptions::new()))
+            .unwrap();
+        let shared = Shared::default();
+        let bodies = (0..receivers)
+            .map(|_| {
+                let (sub, shared, mut target) = (sub.clone(), shared.clone(), 0);
+                let mut tokens = Vec::with_capacity(BATCH);
+                Box::new(move |n| {
+                    let got = shared.receive(&mut target, n, "acked", || {
+                        if blocking {
+                            take_acked_blocking(&sub)
+                        } else {
+                            take_acked(&sub, acks, &mut tokens)
+                        }
+                    });
+                    flush(&sub, &mut tokens);
+                    got
+                }) as Receiver
+            })
+            .collect();
+        Self::start(broker, bodies)
+    }
+
+    fn start(broker: Broker, bodies: Vec<Receiver>) -> Self {
+        Self {
+            rig: Rig::spawn(bodies),
+            publisher: broker.publisher(TOPIC).unwrap(),
+            broker,
+        }
+    }
+}
+
+impl Contender for Hop {
+    fn round(&mut self, n: u64) -> Duration {
+        let publisher = &mut self.publisher;
+        self.rig.round(n, |n| {
+            for _ in 0..n {
+                publisher.publish(payload());
+            }
+        })
+    }
+}
+
+impl Drop for Hop {
+    fn drop(&mut self) {
+        let t = self.broker.stats().totals;
+        if t.dropped != 0 || !t.balances() {
+            fail(format!("books: {t:?}"));
+        }
+    }
+}
+
+/// The naive acknowledged engine: a channel behind a mutex, and a mutex-held map of what is in flight.
+struct NaiveAcked {
+    rig: Rig,
+    sender: SyncSender<NaiveMessage>,
+    in_flight: InFlightMap,
+    topic: Arc<str>,
+}
+
+impl NaiveAcked {
+    fn new(receivers: usize) -> Self {
+        let (sender, rx) = std::sync::mpsc::sync_channel(CAPACITY);
+        let rx: Arc<Mutex<ChannelRx<NaiveMessage>>> = Arc::new(Mutex::new(rx));
+        let in_flight: InFlightMap = Arc::default();
+        let next_token = Arc::new(AtomicU64::new(0));
+        let shared = Shared::default();
+        let bodies = (0..receivers)
+            .map(|_| {
+                let (rx, in_flight, next_token, shared, mut target) = (
+                    rx.clone(),
+                    in_flight.clone(),
+                    next_token.clone(),
+                    shared.clone(),
+                    0,
+                );
+                Box::new(move |n| {
+                    shared.receive(&mut target, n, "naive", || {
+                        let got = rx.lock().unwrap().recv_timeout(POLL);
+                        match got {
+                            Ok(msg) => {
+                                let token = next_token.fetch_add(1, Ordering::Relaxed);
+                                in_flight.lock().unwrap().insert(token, msg.clone());
+                                black_box(&msg.1);
+                                // The ack.
+                                in_flight.lock().unwrap().remove(&token).is_some()
+                            }
+                            Err(RecvTimeout::Timeout) => false,
+                            Err(RecvTimeout::Disconnected) => fail("naive channel closed".into()),
+                        }
+                    })
+                }) as Receiver
+            })
+            .collect();
+        Self {
+            rig: Rig::spawn(bodies),
+            sender,
+            in_flight,
+            topic: Arc::from(TOPIC),
+        }
+    }
+}
+
+impl Contender for NaiveAcked {
+    fn round(&mut self, n: u64) -> Duration {
+        let (sender, topic) = (&self.sender, &self.topic);
+        self.rig.round(n, |n| {
+            for _ in 0..n {
+                sender.send((topic.clone(), payload())).unwrap();
+            }
+        })
+    }
+}
+
+impl Drop for NaiveAcked {
+    fn drop(&mut self) {
+        if !self.in_flight.lock().unwrap().is_empty() {
+            fail("naive engine left messages in flight".into());
+        }
+    }
+}
+
+type Make = Box<dyn Fn() -> Box<dyn Contender>>;
+
+fn run_group(c: &mut Criterion, settings: &Settings, name: &str, contenders: &[(&str, Make)]) {
+    let mut group = c.benchmark_group(name);
+    settings.configure(&mut group, Duration::from_secs(2));
+    group.throughput(Throughput::Elements(1));
+    for rep in 0..settings.reps {
+        for (contender_name, make) in contenders {
+            let mut contender = make();
+            group.bench_function(
+                criterion::BenchmarkId::new(*contender_name, Settings::rep_name(rep)),
+                |b| b.iter_custom(|iters| contender.round(iters)),
+            );
+        }
+    }
+    group.finish();
+}
+
+fn one_to_one(c: &mut Criterion) {
+    let settings = Settings::from_env();
+    let contenders: Vec<(&str, Make)> = vec![
+        ("plain", Box::new(|| Box::new(Hop::plain(1, false)))),
+        (
+            "acked_each",
+            Box::new(|| Box::new(Hop::acked(1, Acks::Each, false))),
+        ),
+        (
+            "acked_batch",
+            Box::new(|| Box::new(Hop::acked(1, Acks::Batch, false))),
+        ),
+    ];
+    run_group(c, &settings, "acked_1to1", &contenders);
+}
+
+fn competing(c: &mut Criterion) {
+    let settings = Settings::from_env();
+    let contenders: Vec<(&str, Make)> = vec![
+        (
+            "switchyard_acked",
+            Box::new(|| Box::new(Hop::acked(4, Acks::Each, true))),
+        ),
+        ("naive_acked", Box::new(|| Box::new(NaiveAcked::new(4)))),
+        (
+            "switchyard_plain",
+            Box::new(|| Box::new(Hop::plain(4, true))),
+        ),
+    ];
+    run_group(c, &settings, "acked_competing_4", &contenders);
+}
+
+criterion_group!(benches, one_to_one, competing);
+criterion_main!(benches);

@@ -1,0 +1,698 @@
+//! Acknowledged subscriptions (at least once): the receiver handle, and the delivery that stays in flight
+//! until it is settled.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::features::ack::error::AckError;
+use crate::features::ack::in_flight::{Attempt, InFlight, Settle, Settled};
+use crate::features::ack::token::AckToken;
+use crate::id::SubscriptionId;
+use crate::message::Message;
+use crate::message::priority::Priority;
+use crate::message::reason::DroppedByReason;
+use crate::queue::policy::OverflowPolicy;
+use crate::queue::ready::{AlreadyAttached, ReadySignal};
+use crate::stats::counters::GapTracker;
+use crate::stats::features::AckStats;
+use crate::stats::snapshot::SubscriptionStats;
+use crate::sync::Ordering;
+use crate::topic::Filter;
+
+use super::core::{AckTake, SubscriptionCore};
+use super::error::{RecvError, RecvTimeoutError, TryAckRecvError};
+use super::receive::{Delivery, ReceiverGroup, Retire};
+
+/// A message handed out by an [`AckSubscription`], in flight until it is settled: acked, nacked
+/// (delivered again), termed (dead letter), or handed back.
+///
+/// Dropping it unsettled hands the message back at once for another receiver, so a receiver that
+/// panics mid-message loses nothing and nobody waits for its deadline. To settle it later by token
+/// instead (an MQTT connection waiting for a PUBACK), keep [`AckDelivery::into_token`].
+pub struct AckDelivery {
+    delivery: Delivery,
+    token: AckToken,
+    deliveries: u32,
+    /// `None` once settled or turned into a token.
+    core: Option<Arc<SubscriptionCore>>,
+}
+
+impl fmt::Debug for AckDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AckDelivery")
+            .field("topic", &self.delivery.topic())
+            .field("token", &self.token)
+            .field("deliveries", &self.deliveries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AckDelivery {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            core.hand_back_one(self.token);
+        }
+    }
+}
+
+impl AckDelivery {
+    /// The message.
+    pub fn message(&self) -> &Message {
+        self.delivery.message()
+    }
+
+    /// The topic the message was published on.
+    pub fn topic(&self) -> &str {
+        self.delivery.topic()
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &bytes::Bytes {
+        self.delivery.payload()
+    }
+
+    /// The message's priority.
+    pub fn priority(&self) -> Priority {
+        self.delivery.priority()
+    }
+
+    /// Drops of this subscription since this receiver's previous receive, as
+    /// [`Delivery::missed`](crate::Delivery::missed).
+    pub fn missed(&self) -> Option<DroppedByReason> {
+        self.delivery.missed()
+    }
+
+    /// This attempt's token.
+    pub fn token(&self) -> AckToken {
+        self.token
+    }
+
+    /// How many times this message has been delivered, this time included: 1 the first time.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// broker.publish("jobs", "resize")?;
+    ///
+    /// let first = jobs.try_recv()?;
+    /// assert_eq!((first.deliveries(), first.redelivered()), (1, false));
+    /// first.nack()?; // deliver it again
+    /// let second = jobs.try_recv()?;
+    /// assert_eq!((second.deliveries(), second.redelivered()), (2, true));
+    /// second.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deliveries(&self) -> u32 {
+        self.deliveries
+    }
+
+    /// Whether this message was delivered before (to this receiver or another).
+    pub fn redelivered(&self) -> bool {
+        self.deliveries > 1
+    }
+
+    /// Acknowledges it: done, never delivered again. Counts it delivered.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// broker.publish("jobs", "resize")?;
+    /// let job = jobs.try_recv()?;
+    /// assert_eq!(jobs.stats().in_flight, 1);
+    /// job.ack()?;
+    /// let s = jobs.stats();
+    /// assert_eq!((s.in_flight, s.delivered), (0, 1));
+    /// assert!(s.balances()); // matched = delivered + dropped + depth + in_flight
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ack(self) -> Result<(), AckError> {
+        self.settle(Settle::Ack)
+    }
+
+    /// Hands it back for another delivery at once (to whichever receiver takes next), unless this was
+    /// its last allowed delivery: then it goes to the dead letters (`max_deliveries`).
+    pub fn nack(self) -> Result<(), AckError> {
+        self.settle(Settle::Nack(Duration::ZERO))
+    }
+
+    /// Hands it back for another delivery after `delay` (it keeps its place in the window meanwhile).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{AckOptions, Broker, TryAckRecvError};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// broker.publish("jobs", "flaky")?;
+    /// jobs.try_recv()?.nack_after(Duration::from_millis(20))?;
+    /// assert_eq!(jobs.try_recv().unwrap_err(), TryAckRecvError::Empty); // not yet
+    /// let again = jobs.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(again.deliveries(), 2);
+    /// again.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn nack_after(self, delay: Duration) -> Result<(), AckError> {
+        self.settle(Settle::Nack(delay))
+    }
+
+    /// Refuses it for good: it goes to the dead letters (if the broker keeps them) and is counted
+    /// dropped as `rejected`. For poison messages that no retry will fix.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker, BrokerOptions, DropReason};
+    ///
+    /// let broker = Broker::with_options(BrokerOptions::new().dead_letters(10));
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// broker.publish("jobs", "not json")?;
+    /// jobs.try_recv()?.term()?;
+    ///
+    /// let letter = broker.dead_letters().unwrap().try_recv().expect("a dead letter");
+    /// assert_eq!(letter.reason(), DropReason::Rejected);
+    /// assert_eq!(jobs.stats().dropped_by_reason.rejected, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn term(self) -> Result<(), AckError> {
+        self.settle(Settle::Term)
+    }
+
+    /// Still working on it: restarts its ack deadline.
+    pub fn in_progress(&self) -> Result<(), AckError> {
+        match &self.core {
+            Some(core) => core.settle(self.token, Settle::InProgress),
+            None => Err(AckError::Closed),
+        }
+    }
+
+    /// Detaches the token: the message stays in flight for this receiver until it is settled with the
+    /// token on the subscription ([`AckSubscription::ack`] and friends), its deadline passes, or this
+    /// receiver's handle is dropped. Dropping the token does nothing.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker};
+    ///
+    /// let broker = Broker::new();
+    /// let out = broker.subscribe_acked("out/#", AckOptions::new())?;
+    /// broker.publish("out/a", "1")?;
+    /// let token = out.try_recv()?.into_token(); // e.g. kept until a PUBACK arrives
+    /// assert_eq!(out.stats().in_flight, 1);
+    /// out.ack(token)?;
+    /// assert!(out.ack(token).is_err()); // acked twice: refused and counted
+    /// assert_eq!(out.stats().ack.unwrap().refused.ended, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_token(mut self) -> AckToken {
+        self.core = None;
+        self.token
+    }
+
+    fn settle(mut self, how: Settle) -> Result<(), AckError> {
+        match self.core.take() {
+            Some(core) => core.settle(self.token, how),
+            None => Err(AckError::Closed),
+        }
+    }
+}
+
+/// How many tokens of a batch were settled, and the first refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckBatch {
+    /// Tokens settled.
+    pub acked: usize,
+    /// Tokens refused (each counted in stats).
+    pub refused: usize,
+    /// The first refusal, if any.
+    pub first_error: Option<AckError>,
+}
+
+impl SubscriptionCore {
+    fn acked(&self) -> &InFlight {
+        self.in_flight()
+            .expect("an AckSubscription is only made on an acknowledged subscription")
+    }
+
+    /// Settles one attempt, counting what leaves the table.
+    pub(super) fn settle(&self, token: AckToken, how: Settle) -> Result<(), AckError> {
+        let in_flight = self.acked();
+        if token.subscription != self.id {
+            return Err(in_flight.refuse(AckError::WrongSubscription {
+                token: token.subscription,
+                here: self.id,
+            }));
+        }
+        if self.is_closed() {
+            return Err(in_flight.refuse(AckError::Closed));
+        }
+        // The clock is read only where a deadline is set; receives watch the deadlines.
+        let now = match how {
+            Settle::InProgress | Settle::Nack(_) => in_flight.now(),
+            Settle::Ack | Settle::Term => 0,
+        };
+        let settled = in_flight.settle(token.place, token.attempt, how, now)?;
+        self.count_settled(settled);
+        if how != Settle::InProgress {
+            // A place freed or a message back for delivery: a receiver parked on a full window or an
+            // empty queue can take it.
+            self.not_empty.notify(1);
+        }
+        Ok(())
+    }
+
+    fn count_settled(&self, settled: Settled) {
+        match settled {
+            Settled::Acked => self.counters.add_delivered(1),
+            Settled::Kept => {}
+            Settled::Dead(message, reason) => self.drop_message(&message, reason),
+        }
+    }
+
+    pub(super) fn hand_back_one(&self, token: AckToken) {
+        if self
+            .acked()
+            .hand_back_one(token.place, token.attempt, |m, reason| {
+                self.drop_message(&m, reason)
+            })
+        {
+            self.not_empty.notify(1);
+        }
+    }
+}
+
+/// A receiver of an acknowledged subscription (at least once). Made by
+/// [`Broker::subscribe_acked`](crate::Broker::subscribe_acked).
+///
+/// Each message it hands out ([`AckDelivery`]) stays in flight until it is acked; one that is nacked,
+/// passes its deadline, or whose receiver goes away is delivered again, with a new token and a
+/// delivery count one higher, and after [`AckOptions::max_deliveries`](crate::AckOptions::max_deliveries)
+/// it goes to the dead letters. Clones are competing receivers of the same subscription; dropping a
+/// clone hands back the messages it held at once. Dropping the last one unsubscribes (unless durable),
+/// and what is still queued or in flight is counted dropped (`unsubscribed`). In-flight messages are
+/// not saved across a restart: durable state keeps the subscription's settings only.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchyard::{AckOptions, Broker};
+///
+/// let broker = Broker::new();
+/// let jobs = broker.subscribe_acked("jobs", AckOptions::new().ack_wait(Duration::from_secs(10)))?;
+/// broker.publish("jobs", "wash")?;
+///
+/// let worker = jobs.clone();
+/// let failed = std::thread::spawn(move || {
+///     let _job = worker.recv().unwrap();
+///     panic!("the dryer broke"); // the unwinding drops the delivery: handed back at once
+/// })
+/// .join();
+/// assert!(failed.is_err());
+///
+/// let job = jobs.recv_timeout(Duration::from_secs(5))?;
+/// assert_eq!((&job.payload()[..], job.deliveries()), (&b"wash"[..], 2));
+/// job.ack()?;
+/// assert!(jobs.stats().balances());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AckSubscription {
+    group: Arc<ReceiverGroup>,
+    receiver: u64,
+    gaps: GapTracker,
+}
+
+impl fmt::Debug for AckSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AckSubscription")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("filter", &self.filter().as_str())
+            .finish()
+    }
+}
+
+impl Clone for AckSubscription {
+    fn clone(&self) -> Self {
+        Self::new_receiver(self.group.clone())
+    }
+}
+
+impl Drop for AckSubscription {
+    fn drop(&mut self) {
+        let core = &self.group.core;
+        let handed = core
+            .acked()
+            .hand_back(self.receiver, |m, reason| core.drop_message(&m, reason));
+        if handed > 0 {
+            core.not_empty.notify(handed);
+        }
+        core.receivers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl AckSubscription {
+    pub(crate) fn new(core: Arc<SubscriptionCore>, broker: Arc<dyn Retire>) -> Self {
+        Self::new_receiver(ReceiverGroup::new(core, broker))
+    }
+
+    fn new_receiver(group: Arc<ReceiverGroup>) -> Self {
+        group.core.receivers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            receiver: group.core.acked().new_receiver(),
+            gaps: GapTracker::new(&group.core.counters),
+            group,
+        }
+    }
+
+    fn core(&self) -> &Arc<SubscriptionCore> {
+        &self.group.core
+    }
+
+    /// The subscription's id.
+    pub fn id(&self) -> SubscriptionId {
+        self.core().id
+    }
+
+    /// The subscription's name (`s<id>` unless one was given).
+    pub fn name(&self) -> &str {
+        &self.core().name
+    }
+
+    /// The filter it was subscribed with.
+    pub fn filter(&self) -> &Filter {
+        &self.core().filter
+    }
+
+    /// Queue capacity in messages (messages in flight are not in the queue).
+    pub fn capacity(&self) -> usize {
+        self.core().capacity()
+    }
+
+    /// Messages queued now, not counting those in flight.
+    pub fn len(&self) -> usize {
+        self.core().len()
+    }
+
+    /// Whether nothing is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Messages in flight now: handed out and not yet settled, or waiting to be handed out again.
+    pub fn in_flight(&self) -> u64 {
+        self.core().acked().in_flight()
+    }
+
+    /// The overflow policy of the queue in front of the window.
+    pub fn policy(&self) -> OverflowPolicy {
+        self.core().policy()
+    }
+
+    /// Replaces the overflow policy while the subscription runs (see
+    /// [`Subscription::set_policy`](crate::Subscription::set_policy)).
+    pub fn set_policy(&self, policy: OverflowPolicy) {
+        self.core().set_policy(policy);
+    }
+
+    /// Whether the subscription has been unsubscribed.
+    pub fn is_closed(&self) -> bool {
+        self.core().is_closed()
+    }
+
+    /// This subscription's counters now; [`SubscriptionStats::ack`] holds the acknowledged path's.
+    pub fn stats(&self) -> SubscriptionStats {
+        self.core().stats()
+    }
+
+    /// The acknowledged path's settings and counters now.
+    pub fn ack_stats(&self) -> AckStats {
+        let core = self.core();
+        core.acked().stats(core.counters.delivered())
+    }
+
+    /// Ends the subscription for every receiver; what is queued or in flight is counted dropped
+    /// (`unsubscribed`), and later acks are refused ([`AckError::Closed`]).
+    pub fn unsubscribe(self) {
+        self.group.unsubscribe();
+    }
+
+    /// Takes the next message if one is due or queued and the window has room.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker, TryAckRecvError};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new().max_in_flight(1))?;
+    /// broker.publish("jobs", "a")?;
+    /// broker.publish("jobs", "b")?;
+    /// let a = jobs.try_recv()?;
+    /// assert_eq!(jobs.try_recv().unwrap_err(), TryAckRecvError::WindowFull); // "a" is not settled
+    /// a.ack()?;
+    /// assert_eq!(&jobs.try_recv()?.payload()[..], b"b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv(&self) -> Result<AckDelivery, TryAckRecvError> {
+        let core = self.core();
+        match core.take_acked(core.acked(), self.receiver) {
+            AckTake::Got(attempt) => Ok(self.deliver(attempt)),
+            AckTake::Empty => Err(TryAckRecvError::Empty),
+            AckTake::WindowFull => Err(TryAckRecvError::WindowFull),
+            AckTake::Closed => Err(TryAckRecvError::Closed),
+        }
+    }
+
+    fn deliver(&self, attempt: Attempt) -> AckDelivery {
+        let core = self.core();
+        AckDelivery {
+            delivery: Delivery {
+                message: attempt.message,
+                missed: self.gaps.check(&core.counters).map(Box::new),
+            },
+            token: AckToken {
+                subscription: core.id,
+                place: attempt.place,
+                attempt: attempt.attempt,
+            },
+            deliveries: attempt.deliveries,
+            core: Some(core.clone()),
+        }
+    }
+
+    /// Takes the next message, parking the thread while there is none (or the window is full).
+    pub fn recv(&self) -> Result<AckDelivery, RecvError> {
+        self.recv_until(None).map_err(|_| RecvError::Closed)
+    }
+
+    /// Takes the next message, parking the thread up to `timeout` while there is none (or the window
+    /// is full). A parked receiver also wakes when a deadline of a message in flight passes, to deliver
+    /// it again.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<AckDelivery, RecvTimeoutError> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<AckDelivery, RecvTimeoutError> {
+        let mut stalled = Stalled::new(self.core().acked());
+        loop {
+            // Wake for the next ack deadline too: nobody else watches the clock.
+            let due = self.core().acked().next_due();
+            let wake = match (deadline, due) {
+                (Some(d), Some(n)) => Some(d.min(n)),
+                (d, n) => d.or(n),
+            };
+            let got = self
+                .core()
+                .not_empty
+                .poll_then_wait_for(wake, || match self.try_recv() {
+                    Ok(d) => Some(Ok(d)),
+                    Err(TryAckRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
+                    Err(TryAckRecvError::WindowFull) => {
+                        stalled.set(true);
+                        None
+                    }
+                    Err(TryAckRecvError::Empty) => {
+                        stalled.set(false);
+                        None
+                    }
+                });
+            match got {
+                Some(result) => return result,
+                None if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                None => continue,
+            }
+        }
+    }
+
+    /// Takes the next message, waiting asynchronously while there is none (or the window is full).
+    /// Cancel-safe, as [`Subscription::recv_async`](crate::Subscription::recv_async).
+    ///
+    /// The core has no timer: a receiver parked here notices an expired deadline when it is next woken
+    /// (a publish, an ack, a nack, a receiver going away). To redeliver on time while all receivers
+    /// are parked, wrap it in your runtime's timeout until [`AckSubscription::next_due`].
+    pub async fn recv_async(&self) -> Result<AckDelivery, RecvError> {
+        let mut stalled = Stalled::new(self.core().acked());
+        self.core()
+            .not_empty
+            .wait_for_async(|| match self.try_recv() {
+                Ok(d) => Some(Ok(d)),
+                Err(TryAckRecvError::Closed) => Some(Err(RecvError::Closed)),
+                Err(TryAckRecvError::WindowFull) => {
+                    stalled.set(true);
+                    None
+                }
+                Err(TryAckRecvError::Empty) => {
+                    stalled.set(false);
+                    None
+                }
+            })
+            .await
+    }
+
+    /// Attaches a [`ReadySignal`] to a subscription made without one, handing it out as `key`, as
+    /// [`Subscription::attach_ready_signal`](crate::Subscription::attach_ready_signal) does: for a
+    /// pooled consumer that serves acknowledged subscriptions with the rest (an MQTT connection).
+    /// A message handed back or due again is found by the next `try_recv` of any receiver; the signal
+    /// tells of new messages.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{AckOptions, Broker, ReadySignal};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// let signal = ReadySignal::new();
+    /// jobs.attach_ready_signal(&signal, 7).unwrap();
+    /// broker.publish("jobs", "a")?;
+    /// let mut ready = Vec::new();
+    /// signal.wait_ready(&mut ready, Duration::from_secs(1));
+    /// assert_eq!(ready, [7]);
+    /// jobs.try_recv()?.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attach_ready_signal(
+        &self,
+        signal: &Arc<ReadySignal>,
+        key: u64,
+    ) -> Result<(), AlreadyAttached> {
+        self.core().attach_ready_signal(signal, key)
+    }
+
+    /// When the next ack deadline (or nack delay) of a message in flight falls due, if any.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.core().acked().next_due()
+    }
+
+    /// Acknowledges the attempt `token` names (see [`AckDelivery::into_token`]).
+    pub fn ack(&self, token: AckToken) -> Result<(), AckError> {
+        self.core().settle(token, Settle::Ack)
+    }
+
+    /// Acknowledges a batch of attempts: each token is checked on its own (a refusal does not stop
+    /// the rest) and receivers waiting on the window are woken once for the batch.
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker};
+    ///
+    /// let broker = Broker::new();
+    /// let ticks = broker.subscribe_acked("ticks", AckOptions::new())?;
+    /// for i in 0..10 {
+    ///     broker.publish("ticks", i.to_string())?;
+    /// }
+    /// let tokens: Vec<_> = (0..10).map(|_| ticks.try_recv().unwrap().into_token()).collect();
+    /// let batch = ticks.ack_batch(&tokens);
+    /// assert_eq!((batch.acked, batch.refused), (10, 0));
+    /// assert_eq!(ticks.ack_batch(&tokens[..2]).refused, 2); // already acked
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ack_batch(&self, tokens: &[AckToken]) -> AckBatch {
+        let core = self.core();
+        let in_flight = core.acked();
+        let mut batch = AckBatch {
+            acked: 0,
+            refused: 0,
+            first_error: None,
+        };
+        for &token in tokens {
+            let settled = if token.subscription != core.id {
+                Err(in_flight.refuse(AckError::WrongSubscription {
+                    token: token.subscription,
+                    here: core.id,
+                }))
+            } else if core.is_closed() {
+                Err(in_flight.refuse(AckError::Closed))
+            } else {
+                in_flight.settle(token.place, token.attempt, Settle::Ack, 0)
+            };
+            match settled {
+                Ok(_) => batch.acked += 1,
+                Err(e) => {
+                    batch.refused += 1;
+                    batch.first_error.get_or_insert(e);
+                }
+            }
+        }
+        core.counters.add_delivered(batch.acked as u64);
+        core.not_empty.notify(batch.acked);
+        batch
+    }
+
+    /// Hands the attempt `token` names back for another delivery at once.
+    pub fn nack(&self, token: AckToken) -> Result<(), AckError> {
+        self.core().settle(token, Settle::Nack(Duration::ZERO))
+    }
+
+    /// Hands the attempt `token` names back for another delivery after `delay`.
+    pub fn nack_after(&self, token: AckToken, delay: Duration) -> Result<(), AckError> {
+        self.core().settle(token, Settle::Nack(delay))
+    }
+
+    /// Refuses the message `token` names for good (dead letter, `rejected`).
+    pub fn term(&self, token: AckToken) -> Result<(), AckError> {
+        self.core().settle(token, Settle::Term)
+    }
+
+    /// Restarts the ack deadline of the attempt `token` names.
+    pub fn in_progress(&self, token: AckToken) -> Result<(), AckError> {
+        self.core().settle(token, Settle::InProgress)
+    }
+
+    /// Delivers again now what passed its deadline, without waiting for a receive to notice. For
+    /// async receivers, with a timer at [`AckSubscription::next_due`].
+    pub fn redeliver_due(&self) {
+        let core = self.core();
+        let in_flight = core.acked();
+        in_flight.sweep_if_due(in_flight.now(), |m, reason| core.drop_message(&m, reason));
+        if in_flight.has_redeliveries() {
+            core.not_empty.notify(1);
+        }
+    }
+}
+
+/// This receiver counts in the `stalled_receivers` gauge while its last look found the window full.
+struct Stalled<'a> {
+    in_flight: &'a InFlight,
+    counted: bool,
+}
+
+impl<'a> Stalled<'a> {
+    fn new(in_flight: &'a InFlight) -> Self {
+        Self {
+            in_flight,
+            counted: false,
+        }
+    }
+
+    fn set(&mut self, stalled: bool) {
+        if stalled != self.counted {
+            self.in_flight.set_stalled(stalled);
+            self.counted = stalled;
+        }
+    }
+}
+
+impl Drop for Stalled<'_> {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
