@@ -337,29 +337,6 @@ fn a_closed_subscription_replays_nothing_more() {
 }
 
 #[test]
-fn an_acknowledged_subscription_replays_then_goes_live_and_redelivers_a_replayed_message() {
-    let broker = broker_with_log(log_of("jobs/#"));
-    publish_n(&broker, "jobs/a", 3);
-    let options = SubscriptionOptions::new()
-        .ack(switchyard::AckOptions::new().max_in_flight(8))
-        .replay(ReplayFrom::Oldest);
-    let jobs = broker.subscribe_acked_with("jobs/#", options).unwrap();
-    publish_n(&broker, "jobs/a", 1);
-    let first = jobs.try_recv().unwrap();
-    assert_eq!(first.message().seq(), Some(1));
-    first.nack().unwrap(); // handed back: delivered again before anything new
-    let mut got = Vec::new();
-    while let Ok(d) = jobs.try_recv() {
-        got.push((d.message().seq().unwrap(), d.redelivered()));
-        d.ack().unwrap();
-    }
-    assert_eq!(got, [(1, true), (2, false), (3, false), (4, false)]);
-    let s = jobs.stats();
-    assert!(s.balances(), "{s:?}");
-    assert_eq!((s.matched, s.delivered, s.in_flight), (4, 4, 0));
-}
-
-#[test]
 fn replayed_messages_are_not_charged_to_a_byte_bound() {
     // The replay is read from the log: a byte bound on the queue limits live messages only.
     let broker = broker_with_log(log_of("#"));
