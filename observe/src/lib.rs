@@ -18,7 +18,8 @@
 //! # Routes
 //! - `GET /healthz`: `{"status":"ok"}`.
 //! - `GET /v1/stats?sort=&limit=&filter=`: a `switchyard.stats/v1` snapshot ([`EndpointStats`]); the
-//!   query is a [`StatsParams`].
+//!   query is a [`StatsParams`]. A service adds what runs beside its broker (an MQTT listener, a
+//!   bridge) as [sections](StatsSection) of its own, which `/metrics` shows too.
 //! - `GET /v1/explain?topic=`: who gets this topic, a [`switchyard::Explanation`].
 //! - `GET /metrics`: OpenMetrics text; the series are listed at [`BrokerCollector`].
 //! - [Commands](#commands), only with a token ([`ServeOptions::token`]).
@@ -67,6 +68,7 @@ mod options;
 mod pending;
 mod rate_sampler;
 mod request_counts;
+mod sections;
 mod server;
 mod state;
 mod stats_params;
@@ -82,6 +84,7 @@ pub use options::{
     ServeOptions, load_or_create_token, read_token_file,
 };
 pub use rate_sampler::RATE_WINDOW;
+pub use sections::{MetricsWriter, Section, StatsSection};
 pub use server::{ObserveHandle, serve};
 pub use stats_params::{SortBy, StatsParams};
 pub use wire::{

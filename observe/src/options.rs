@@ -2,9 +2,11 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ServeError;
+use crate::sections::{Section, StatsSection, check_key};
 
 /// The port the endpoint listens on when none is given. Chosen to sit beside the usual exporter
 /// ports (9090-9500) without taking a well-known one; pass another with [`ServeOptions::addr`].
@@ -78,6 +80,9 @@ pub struct ServeOptions {
     pub max_taps: usize,
     /// The largest capacity a tap may ask for.
     pub max_tap_capacity: usize,
+    /// What the service adds beside the broker's counters in `GET /v1/stats` and `GET /metrics`
+    /// ([`ServeOptions::section`]).
+    pub sections: Vec<Section>,
 }
 
 /// Default [`ServeOptions::metrics_subscription_cap`]: enough to show every subscription of a
@@ -105,6 +110,7 @@ impl Default for ServeOptions {
             metrics_subscription_cap: DEFAULT_METRICS_SUBSCRIPTION_CAP,
             max_taps: 64,
             max_tap_capacity: 65_536,
+            sections: Vec::new(),
         }
     }
 }
@@ -173,7 +179,30 @@ impl ServeOptions {
         self
     }
 
+    /// Adds `source` (a [`StatsSection`], or a closure returning JSON) to the endpoint: its value under
+    /// `key` at the top level of `GET /v1/stats`, and its series in `GET /metrics`. `switchyard serve`
+    /// adds its MQTT listener (`mqtt`) and bridges (`bridges`) this way.
+    ///
+    /// Fails when `key` is empty, names a field of the snapshot or of the endpoint's additions
+    /// (`totals`, `selection`, ...), or was added before.
+    pub fn section(
+        mut self,
+        key: impl Into<String>,
+        source: impl StatsSection,
+    ) -> Result<Self, ServeError> {
+        let key = key.into();
+        check_key(&key, &self.sections)?;
+        self.sections.push(Section {
+            key,
+            source: Arc::new(source),
+        });
+        Ok(self)
+    }
+
     pub(crate) fn check(&self) -> Result<(), ServeError> {
+        for (i, section) in self.sections.iter().enumerate() {
+            check_key(&section.key, &self.sections[..i])?;
+        }
         if !self.addr.ip().is_loopback() && !self.allow_non_loopback {
             return Err(ServeError::NonLoopback(self.addr));
         }
