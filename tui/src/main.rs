@@ -16,6 +16,7 @@ mod radar;
 mod serve;
 mod snapshot_totals;
 mod stats_command;
+mod stats_sections;
 mod terminal_text;
 
 use std::process::ExitCode;

@@ -233,6 +233,11 @@ impl MqttListener {
         self.server.stats()
     }
 
+    /// A reader of [`MqttListener::stats`] for other threads (the stats endpoint's `mqtt` section).
+    pub fn stats_reader(&self) -> impl Fn() -> MqttStats + Send + Sync + 'static {
+        self.server.stats_reader()
+    }
+
     /// Closes every MQTT connection (counted as `shutdown`) and waits up to `wait` until none is
     /// open, so that a final snapshot counts them closed. Returns whether they all closed in time.
     pub fn close_connections(&self, wait: Duration) -> bool {

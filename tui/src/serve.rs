@@ -15,6 +15,7 @@ use switchyard_mqtt::{BridgeStats, MqttStats};
 
 use crate::export::write_json_atomic;
 use crate::mqtt_listener::{BridgeArgs, MqttListenArgs, MqttListener};
+use crate::stats_sections;
 use crate::terminal_text::escape_controls;
 
 /// Options of `switchyard serve`.
@@ -107,7 +108,8 @@ struct Served {
 }
 
 impl Served {
-    /// Starts the MQTT listener, the stats endpoint and the bridge that `args` ask for.
+    /// Starts the MQTT listener, the bridge and the stats endpoint that `args` ask for; the endpoint
+    /// last, so that it shows the bridge while it runs.
     fn start(args: &ServeArgs, broker: &Broker) -> anyhow::Result<Self> {
         let listener = match args.mqtt {
             Some(addr) => {
@@ -119,11 +121,12 @@ impl Served {
             }
             None => None,
         };
-        let endpoint = args.endpoint.start(broker)?;
         let bridge = match (&listener, args.bridge.config()) {
             (Some(listener), Some(config)) => Some(listener.start_bridge(broker, config)?),
             _ => None,
         };
+        let sections = stats_sections::sections(listener.as_ref(), bridge.as_ref());
+        let endpoint = args.endpoint.start(broker, sections)?;
         Ok(Self {
             listener,
             endpoint,

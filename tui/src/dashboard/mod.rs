@@ -58,6 +58,7 @@ use self::events::{Event, Events};
 use self::link::BrokerLink;
 use self::remote::RemoteBroker;
 use self::theme::Theme;
+use crate::stats_sections;
 
 /// Options of the dashboard.
 #[derive(Debug, Clone, clap::Args)]
@@ -215,7 +216,6 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
         None => None,
     };
-    let endpoint = args.serve.start(link.broker())?;
     let bridge = args.bridge.config();
     if bridge.is_some() && args.mqtt.is_none() {
         anyhow::bail!(
@@ -226,6 +226,8 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
         .mqtt
         .map(|addr| link.serve_mqtt(addr, bridge))
         .transpose()?;
+    let sections = stats_sections::sections(link.mqtt_listener(), link.bridge());
+    let endpoint = args.serve.start(link.broker(), sections)?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);

@@ -1,5 +1,5 @@
-//! The MQTT clients view (`c`): every session of the `--mqtt` listener, connected or a persistent
-//! session waiting for its client, with its address, subscriptions, messages in flight and drops by
+//! The MQTT clients view (`c`): every session of the `--mqtt` listener (or, attached, of the
+//! endpoint's `mqtt` section), connected or a persistent session waiting for its client, with its address, subscriptions, messages in flight and drops by
 //! reason, so a slow MQTT client shows up as plainly as a slow in-process subscriber. The title carries
 //! the listener's connection books (accepted = open + closed) and each bridge: up or DOWN, messages
 //! out and in, and what its outgoing queues dropped while the remote was slow or away. `/` filters by client id; `7` sorts by
@@ -82,14 +82,14 @@ fn render_no_listener(app: &App, area: Rect, buf: &mut Buffer) {
         height: inner.height.min(1),
         ..inner
     };
-    Line::styled(
-        fit(
-            "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)",
-            usize::from(inner.width),
+    let text = match app.attached_to() {
+        Some(addr) => format!(
+            "the broker at {} shows no MQTT listener (`switchyard serve --mqtt` does) (c: back)",
+            crate::terminal_text::escape_controls(addr)
         ),
-        th.dim(),
-    )
-    .render(at, buf);
+        None => "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)".into(),
+    };
+    Line::styled(fit(&text, usize::from(inner.width)), th.dim()).render(at, buf);
 }
 
 /// The border's title: the listener's connection books, then each bridge.
