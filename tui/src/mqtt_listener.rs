@@ -122,6 +122,27 @@ pub struct BridgeArgs {
 }
 
 impl BridgeArgs {
+    /// Refuses a --bridge without --mqtt (`mqtt`), on whose listener's runtime (`whose` MQTT listener)
+    /// it runs, and a --bridge with no filter to carry either way.
+    pub fn check(&self, mqtt: Option<SocketAddr>, whose: &str) -> Result<(), String> {
+        if self.bridge.is_none() {
+            return Ok(());
+        }
+        if mqtt.is_none() {
+            return Err(format!(
+                "--bridge needs --mqtt ADDR: the bridge runs on {whose} MQTT listener"
+            ));
+        }
+        if self.bridge_out.is_empty() && self.bridge_in.is_empty() {
+            return Err(
+                "--bridge needs at least one --bridge-out FILTER (local messages to send to the \
+                 remote broker) or --bridge-in FILTER (remote messages to bring in)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The bridge asked for, if --bridge was given.
     pub fn config(&self) -> Option<BridgeConfig> {
         let mut config = self.bridge.clone()?;

@@ -61,12 +61,8 @@ impl ServeArgs {
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
             self.access.check(addr)?;
-        } else if self.bridge.bridge.is_some() {
-            return Err(
-                "--bridge needs --mqtt ADDR: the bridge runs on the MQTT listener's runtime".into(),
-            );
         }
-        Ok(())
+        self.bridge.check(self.mqtt, "the")
     }
 }
 

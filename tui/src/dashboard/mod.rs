@@ -136,7 +136,7 @@ impl DashboardArgs {
                 " (on `switchyard serve`)",
             )?;
         }
-        Ok(())
+        self.bridge.check(self.mqtt, "the dashboard's")
     }
 }
 
@@ -216,15 +216,9 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
         None => None,
     };
-    let bridge = args.bridge.config();
-    if bridge.is_some() && args.mqtt.is_none() {
-        anyhow::bail!(
-            "--bridge needs --mqtt ADDR: the bridge runs on the dashboard's MQTT listener"
-        );
-    }
     let mqtt = args
         .mqtt
-        .map(|addr| link.serve_mqtt(addr, bridge))
+        .map(|addr| link.serve_mqtt(addr, args.bridge.config()))
         .transpose()?;
     let sections = stats_sections::sections(link.mqtt_listener(), link.bridge());
     let endpoint = args.serve.start(link.broker(), sections)?;
