@@ -68,7 +68,7 @@ pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
     let report = runtime.block_on(drive(args, broker, host, port))?;
     let line = format!(
         "mqtt load: {} qos {} {}->{}: published {}, received {} of {} (lost {}), {:.0} deliveries/s, p50 {} us, p99 {} us",
-        report.broker,
+        crate::terminal_text::escape_controls(&report.broker),
         report.qos,
         report.publishers,
         report.subscribers,
