@@ -16,6 +16,7 @@ use super::table_frame::{fit_columns, render_visible, table_block, visible_rows}
 use crate::dashboard::app::App;
 use crate::dashboard::format::{count, fit};
 use crate::dashboard::theme::Theme;
+use crate::terminal_text::escape_controls;
 
 /// The MQTT clients table, scrolled by a `TableState` that rendering keeps up to date.
 pub struct ConnectionsTable<'a>(pub &'a App);
@@ -85,7 +86,7 @@ fn render_no_listener(app: &App, area: Rect, buf: &mut Buffer) {
     let text = match app.attached_to() {
         Some(addr) => format!(
             "the broker at {} shows no MQTT listener (`switchyard serve --mqtt` does) (c: back)",
-            crate::terminal_text::escape_controls(addr)
+            escape_controls(addr)
         ),
         None => "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)".into(),
     };
@@ -111,11 +112,16 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
         let dropped = bridge.out_dropped_by_reason.total();
         let state = match (&bridge.last_error, bridge.connected) {
             (_, true) => Span::styled("up", th.delivered()),
-            (Some(why), false) => Span::styled(format!("DOWN ({})", printable(why)), th.dropped()),
+            (Some(why), false) => {
+                Span::styled(format!("DOWN ({})", escape_controls(why)), th.dropped())
+            }
             (None, false) => Span::styled("DOWN", th.dropped()),
         };
         title.extend([
-            Span::styled(format!("bridge {} ", bridge.remote), th.accent()),
+            Span::styled(
+                format!("bridge {} ", escape_controls(&bridge.remote)),
+                th.accent(),
+            ),
             state,
             Span::styled(
                 format!(" dropped {}", count(dropped)),
@@ -132,13 +138,6 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
         ]);
     }
     title
-}
-
-/// `text` with its control characters shown as `·`.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '·' } else { c })
-        .collect()
 }
 
 /// One client's row: the id, then the first `numeric` of the other columns.
