@@ -142,16 +142,16 @@ impl BrokerShared {
     /// (`retained.rejected`) and told in [`PublishOutcome::retain_refused`]. See
     /// [`RetainedLimits`](crate::RetainedLimits).
     #[cold]
-    fn publish_retained(&self, msg: Message) -> PublishOutcome {
+    fn publish_retained(&self, msg: Message, wait: Wait) -> PublishOutcome {
         let (table, stored) = {
             let mut store = self.retained();
             let stored = store.retain(&msg);
             (self.routing.load(), stored)
         };
         let routed = msg.clone();
-        let mut outcome = self
-            .publishes
-            .deliver(Route::Table(&table, msg.topic()), move || routed);
+        let mut outcome =
+            self.publishes
+                .deliver(Route::Table(&table, msg.topic()), wait, move || routed);
         if !stored {
             outcome.retain_refused += 1;
         }
@@ -540,16 +540,18 @@ impl Broker {
         options: PublishOptions,
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
+        let wait = Wait::for_publish(options.deadline);
         if options.retain {
             return Ok(self.shared.publish_retained(
                 Message::on_str(topic, payload, options.priority).tagged(options.tag),
+                wait,
             ));
         }
         let table = self.shared.routing.load();
         Ok(self
             .shared
             .publishes
-            .deliver(Route::Table(&table, topic), || {
+            .deliver(Route::Table(&table, topic), wait, || {
                 Message::on_str(topic, payload, options.priority).tagged(options.tag)
             }))
     }
@@ -619,10 +621,11 @@ impl Broker {
         let msg = Message::request(topic.clone(), payload.into(), slot.clone());
         let pending = PendingReply::new(slot, topic.clone());
         let table = self.shared.routing.load();
-        let outcome = self
-            .shared
-            .publishes
-            .deliver(Route::Table(&table, topic.as_str()), move || msg);
+        let outcome = self.shared.publishes.deliver(
+            Route::Table(&table, topic.as_str()),
+            Wait::MayBlock,
+            move || msg,
+        );
         if outcome.matched == 0 {
             pending.never_sent();
             return Err(RequestError::Unrouted {

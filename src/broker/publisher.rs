@@ -12,7 +12,7 @@ use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
 use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
 use crate::stats::counters::LiveCount;
-use crate::subscription::PublishOutcome;
+use crate::subscription::{PublishOutcome, Wait};
 use crate::topic::Topic;
 
 /// A publishing handle bound to one topic.
@@ -100,7 +100,7 @@ impl Publisher {
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
         self.refresh();
-        self.send(payload, Priority::Normal, 0)
+        self.send(payload, Priority::Normal, 0, Wait::MayBlock)
     }
 
     /// Publishes `payload` on this handle's topic with `options`. See
@@ -127,13 +127,15 @@ impl Publisher {
         payload: impl Into<Bytes>,
         options: PublishOptions,
     ) -> PublishOutcome {
+        let wait = Wait::for_publish(options.deadline);
         if options.retain {
             return self.shared.publish_retained(
                 Message::on_topic(&self.topic, payload, options.priority).tagged(options.tag),
+                wait,
             );
         }
         self.refresh();
-        self.send(payload, options.priority, options.tag)
+        self.send(payload, options.priority, options.tag, wait)
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
@@ -211,9 +213,15 @@ impl Publisher {
         outcome
     }
 
-    /// Offers one message along the cached route.
+    /// Offers one message along the cached route, waiting for room as `wait` allows.
     #[inline]
-    fn send(&mut self, payload: impl Into<Bytes>, priority: Priority, tag: u8) -> PublishOutcome {
+    fn send(
+        &mut self,
+        payload: impl Into<Bytes>,
+        priority: Priority,
+        tag: u8,
+        wait: Wait,
+    ) -> PublishOutcome {
         let Self {
             shared,
             topic,
@@ -222,9 +230,11 @@ impl Publisher {
             counts,
             ..
         } = self;
-        shared.publishes.deliver(Route::Cached(routes, counts), || {
-            recent.make(topic, payload.into(), priority, tag)
-        })
+        shared
+            .publishes
+            .deliver(Route::Cached(routes, counts), wait, || {
+                recent.make(topic, payload.into(), priority, tag)
+            })
     }
 }
 

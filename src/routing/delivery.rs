@@ -48,9 +48,13 @@ impl CachedRoute {
     }
 
     #[inline]
-    fn offer_all(&self, msgs: impl ExactSizeIterator<Item = Message>) -> PublishOutcome {
+    fn offer_all(
+        &self,
+        msgs: impl ExactSizeIterator<Item = Message>,
+        wait: Wait,
+    ) -> PublishOutcome {
         self.core
-            .offer_all(msgs, Wait::MayBlock, CountIn::Handle(&self.matched))
+            .offer_all(msgs, wait, CountIn::Handle(&self.matched))
     }
 }
 
@@ -92,11 +96,13 @@ impl HandleCounts {
 
 impl PublishCounters {
     /// Offers the message `build` makes (called at most once, and only if `route` reaches a
-    /// subscription) to every subscription of `route`, and counts the publish.
+    /// subscription) to every subscription of `route`, waiting for room in a `Block` subscription as
+    /// `wait` allows, and counts the publish.
     #[inline]
     pub(crate) fn deliver(
         &self,
         route: Route<'_>,
+        wait: Wait,
         build: impl FnOnce() -> Message,
     ) -> PublishOutcome {
         match route {
@@ -111,7 +117,7 @@ impl PublishCounters {
                     if let Some(msg) = &message {
                         outcome.merge(core.offer_all(
                             std::iter::once(msg.clone()),
-                            Wait::MayBlock,
+                            wait,
                             CountIn::Shared,
                         ));
                     }
@@ -125,7 +131,7 @@ impl PublishCounters {
                 outcome
             }
             Route::Cached(routes, counts) => {
-                self.deliver_cached(routes, CountIn::Handle(counts), build())
+                self.deliver_cached(routes, CountIn::Handle(counts), wait, build())
             }
         }
     }
@@ -140,7 +146,7 @@ impl PublishCounters {
         counts: &HandleCounts,
         batch: &mut Vec<Message>,
     ) -> PublishOutcome {
-        self.deliver_cached(routes, CountIn::Handle(counts), batch)
+        self.deliver_cached(routes, CountIn::Handle(counts), Wait::MayBlock, batch)
     }
 
     /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
@@ -150,6 +156,7 @@ impl PublishCounters {
         &self,
         routes: &[CachedRoute],
         counts: CountIn<'_, HandleCounts>,
+        wait: Wait,
         batch: impl Batch,
     ) -> PublishOutcome {
         let n = batch.len();
@@ -157,9 +164,9 @@ impl PublishCounters {
         match routes.split_last() {
             Some((last, others)) => {
                 for route in others {
-                    outcome.merge(route.offer_all(batch.clones()));
+                    outcome.merge(route.offer_all(batch.clones(), wait));
                 }
-                outcome.merge(last.offer_all(batch.into_handles()));
+                outcome.merge(last.offer_all(batch.into_handles(), wait));
             }
             None => drop(batch.into_handles()),
         }
