@@ -53,8 +53,9 @@
 //! The server runs on its own thread with a small current-thread tokio runtime. Reading stats takes
 //! the broker's control lock (as `Broker::stats` does: subscribe and unsubscribe wait, publishers and
 //! receivers never do) and runs on the runtime's blocking pool, as does publishing (a `block`
-//! subscription may make a publish wait), so a slow request never holds up the others. Publishes take
-//! turns on one of the pool's threads, so reads never wait behind a publish that waits for room.
+//! subscription may make a publish wait, up to [`ServeOptions::command_timeout`]), so a slow request
+//! never holds up the others. Publishes take turns on one of the pool's threads, so reads never wait
+//! behind a publish that waits for room.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

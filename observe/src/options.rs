@@ -69,9 +69,11 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body; then `408`.
     pub body_timeout: Duration,
-    /// How long a command may take once its body has arrived. A `POST /v1/publish` that is still
-    /// waiting for room in a full `block` queue then answers `504`, saying how many of its messages
-    /// were published, and publishes no more; taps may not ask for a longer `block` wait.
+    /// How long a command may take once its body has arrived. A `POST /v1/publish` gives the broker
+    /// this deadline ([`switchyard::PublishOptions::deadline`]): a message still waiting for room in a
+    /// full `block` queue then gives up (dropped as `timeout`), and the publish answers `504`, saying
+    /// how many of its messages were published, and publishes no more; taps may not ask for a longer
+    /// `block` wait.
     pub command_timeout: Duration,
     /// Subscriptions whose per-subscription series `/metrics` shows (those with the most drops, then
     /// the deepest queues); the rest are counted in `switchyard_subscription_series_omitted`.
