@@ -49,6 +49,11 @@ use crate::shared::ServerShared;
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 
+/// How long a closing connection may take to write what is still queued for its client (at most
+/// [`OUT_HIGH_WATER`] bytes and a little): short, since a server shutting down waits for its
+/// connections to close.
+const CLOSE_FLUSH_LIMIT: Duration = Duration::from_millis(500);
+
 /// Serves one accepted connection to its end and counts how it ended.
 pub(crate) async fn serve(
     mut stream: TcpStream,
@@ -147,6 +152,11 @@ impl Connection {
                 &mut shutdown,
             )
             .await;
+        // Not after a failed write, nor when a newer connection takes the session over: it waits
+        // for this one to close.
+        if !matches!(reason, CloseReason::Io | CloseReason::TakenOver) {
+            self.flush_before_close(&mut writer).await;
+        }
         if reason.publishes_will()
             && let Some(will) = &connect.last_will
         {
@@ -319,6 +329,24 @@ impl Connection {
                 Err(_) => return Err(CloseReason::Io),
             }
         }
+    }
+
+    /// Writes what is still queued for the client, within [`CLOSE_FLUSH_LIMIT`], then closes the
+    /// write side: the answers to the packets read before the close (the PUBACK of a QoS 1 PUBLISH
+    /// that came just before DISCONNECT, a SUBACK, a PINGRESP) reach the client, which would otherwise
+    /// send the publish again, or think it never subscribed. A client that does not read gets what
+    /// fits in the limit.
+    async fn flush_before_close(&mut self, writer: &mut WriteHalf<'_>) {
+        let flush = async {
+            while !self.out.is_empty() {
+                match writer.write_buf(&mut self.out).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+            let _ = writer.shutdown().await;
+        };
+        let _ = tokio::time::timeout(CLOSE_FLUSH_LIMIT, flush).await;
     }
 
     /// Answers CONNECT with a refusal and ends the connection.

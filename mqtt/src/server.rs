@@ -138,6 +138,26 @@ impl MqttServer {
         }
     }
 
+    /// A reader of [`MqttServer::stats`] that other threads can keep, such as a stats endpoint's
+    /// section (`switchyard serve` shows its listener in `/v1/stats` and `/metrics` this way). Once the
+    /// server is dropped it reads the final counters.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    /// use switchyard_mqtt::{MqttConfig, MqttServer};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let server = MqttServer::bind("127.0.0.1:0", Broker::new(), MqttConfig::default()).await.unwrap();
+    /// let read = server.stats_reader();
+    /// let open = std::thread::spawn(move || read().open).join().unwrap();
+    /// assert_eq!(open, 0);
+    /// # });
+    /// ```
+    pub fn stats_reader(&self) -> impl Fn() -> MqttStats + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.stats()
+    }
+
     /// Stops accepting and closes every connection (each counted as `shutdown`), as dropping the
     /// server does, but keeps the server so its [`stats`](Self::stats) can still be read: a final
     /// snapshot then counts those connections closed. The connections close on their own tasks, so

@@ -15,13 +15,14 @@ use switchyard::{Broker, DropReason, StatsSelection, SubscriptionStats};
 
 use crate::http::{Body, HttpError, blocking, bytes_response};
 use crate::request_counts::RequestCounts;
+use crate::sections::{Section, SectionsCollector};
 
 /// The content type of OpenMetrics text.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
-/// counters, then the collectors of [`crate::ServeOptions::collectors`].
+/// counters, then the series of the service's sections ([`crate::StatsSection::metrics`]).
 pub(crate) struct MetricsEndpoint {
     registry: Arc<Registry>,
 }
@@ -31,7 +32,7 @@ impl MetricsEndpoint {
         broker: &Broker,
         cap: usize,
         counts: Arc<RequestCounts>,
-        more: &[Arc<dyn Collector>],
+        sections: Vec<Section>,
     ) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BrokerCollector {
@@ -39,9 +40,7 @@ impl MetricsEndpoint {
             cap,
             endpoint: Some(counts),
         }));
-        for collector in more {
-            registry.register_collector(Box::new(SharedCollector(collector.clone())));
-        }
+        registry.register_collector(Box::new(SectionsCollector(sections)));
         Self {
             registry: Arc::new(registry),
         }
@@ -61,16 +60,6 @@ impl MetricsEndpoint {
             OPENMETRICS_CONTENT_TYPE,
             text.into(),
         ))
-    }
-}
-
-/// A collector the options hold (shared), registered as the registry wants (boxed).
-#[derive(Debug)]
-struct SharedCollector(Arc<dyn Collector>);
-
-impl Collector for SharedCollector {
-    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        self.0.encode(encoder)
     }
 }
 

@@ -122,6 +122,27 @@ pub struct BridgeArgs {
 }
 
 impl BridgeArgs {
+    /// Refuses a --bridge without --mqtt (`mqtt`), on whose listener's runtime (`whose` MQTT listener)
+    /// it runs, and a --bridge with no filter to carry either way.
+    pub fn check(&self, mqtt: Option<SocketAddr>, whose: &str) -> Result<(), String> {
+        if self.bridge.is_none() {
+            return Ok(());
+        }
+        if mqtt.is_none() {
+            return Err(format!(
+                "--bridge needs --mqtt ADDR: the bridge runs on {whose} MQTT listener"
+            ));
+        }
+        if self.bridge_out.is_empty() && self.bridge_in.is_empty() {
+            return Err(
+                "--bridge needs at least one --bridge-out FILTER (local messages to send to the \
+                 remote broker) or --bridge-in FILTER (remote messages to bring in)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The bridge asked for, if --bridge was given.
     pub fn config(&self) -> Option<BridgeConfig> {
         let mut config = self.bridge.clone()?;
@@ -257,9 +278,9 @@ impl MqttListener {
         self.server.reload_access(files)
     }
 
-    /// A handle on the listener's stats for other threads (the stats endpoint's `/metrics`).
-    pub fn handle(&self) -> switchyard_mqtt::ListenerHandle {
-        self.server.handle()
+    /// A reader of [`MqttListener::stats`] for other threads (the stats endpoint's `mqtt` section).
+    pub fn stats_reader(&self) -> impl Fn() -> MqttStats + Send + Sync + 'static {
+        self.server.stats_reader()
     }
 
     /// Closes every MQTT connection (counted as `shutdown`) and waits up to `wait` until none is

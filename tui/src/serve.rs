@@ -13,6 +13,7 @@ use switchyard_mqtt::{BridgeStats, MqttStats};
 
 use crate::export::write_json_atomic;
 use crate::mqtt_listener::{BridgeArgs, MqttListenArgs, MqttListener};
+use crate::stats_sections;
 use crate::terminal_text::escape_controls;
 
 /// Options of `switchyard serve`.
@@ -58,12 +59,8 @@ impl ServeArgs {
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
             self.access.check(addr)?;
-        } else if self.bridge.bridge.is_some() {
-            return Err(
-                "--bridge needs --mqtt ADDR: the bridge runs on the MQTT listener's runtime".into(),
-            );
         }
-        Ok(())
+        self.bridge.check(self.mqtt, "the")
     }
 }
 
@@ -102,7 +99,8 @@ struct Served {
 }
 
 impl Served {
-    /// Starts the MQTT listener, the stats endpoint and the bridge that `args` ask for.
+    /// Starts the MQTT listener, the bridge and the stats endpoint that `args` ask for; the endpoint
+    /// last, so that it shows the bridge while it runs.
     fn start(args: &ServeArgs, broker: &Broker) -> anyhow::Result<Self> {
         let listener = match args.mqtt {
             Some(addr) => {
@@ -115,20 +113,12 @@ impl Served {
             }
             None => None,
         };
-        // The listener's series (logins and permission refusals by reason) beside the broker's.
-        let mut endpoint_options = switchyard_observe::ServeOptions::default();
-        if let Some(listener) = &listener {
-            endpoint_options = endpoint_options.collector(std::sync::Arc::new(
-                crate::mqtt_metrics::MqttCollector {
-                    listener: listener.handle(),
-                },
-            ));
-        }
-        let endpoint = args.endpoint.start_with(broker, endpoint_options)?;
         let bridge = match (&listener, args.bridge.config()) {
             (Some(listener), Some(config)) => Some(listener.start_bridge(broker, config)?),
             _ => None,
         };
+        let sections = stats_sections::sections(listener.as_ref(), bridge.as_ref());
+        let endpoint = args.endpoint.start(broker, sections)?;
         Ok(Self {
             listener,
             endpoint,

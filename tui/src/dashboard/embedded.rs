@@ -123,6 +123,16 @@ impl EmbeddedBroker {
         &self.broker
     }
 
+    /// The bridge `serve_mqtt` started, if any, for the stats endpoint to show.
+    pub fn bridge(&self) -> Option<&Bridge> {
+        self.bridge.as_ref()
+    }
+
+    /// The MQTT listener `serve_mqtt` started, if any, for the stats endpoint to show.
+    pub fn mqtt_listener(&self) -> Option<&MqttListener> {
+        self.mqtt.as_ref()
+    }
+
     /// Subscribes, with a consumer of `receivers` competing receivers that each spend `pace` per
     /// message.
     fn subscribe_paced(

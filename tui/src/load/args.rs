@@ -166,11 +166,12 @@ pub struct LoadArgs {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Drive the MQTT 3.1.1 broker at HOST:PORT (`switchyard serve`, Mosquitto, any other) with MQTT
-    /// clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
+    /// Drive the MQTT 3.1.1 broker at HOST:PORT (an IP address or a host name that resolves:
+    /// `switchyard serve`, Mosquitto, any other) with MQTT clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
     /// --subscribers clients subscribe to it. Of the other options only --messages or --duration,
     /// --rate, --payload, --latency-every, --qos and --json apply.
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios",
+          value_parser = crate::cli_args::parse_host_port)]
     pub mqtt: Option<String>,
 
     /// With --mqtt: the QoS of every publish and subscription, 0 or 1.

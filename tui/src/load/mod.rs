@@ -85,7 +85,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
     let (outcome, endpoint) = match plan.engine {
         EngineKind::Switchyard => {
             let engine = CoreEngine::default();
-            let endpoint = args.serve.start(engine.broker())?;
+            let endpoint = args.serve.start(engine.broker(), Vec::new())?;
             (execute(engine, &plan, observers)?, endpoint)
         }
         EngineKind::Naive => (execute(NaiveEngine::default(), &plan, observers)?, None),

@@ -7,6 +7,7 @@ use switchyard::{DroppedByReason, LatencySummary, StatsSnapshot};
 
 use super::figures::{bytes, count, rate};
 use super::plan::Plan;
+use crate::terminal_text::escape_controls;
 
 /// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
 #[derive(Debug, Clone, Serialize)]
@@ -124,7 +125,8 @@ pub fn value_name(v: impl clap::ValueEnum) -> String {
 /// How many subscriptions the summary lists by drops.
 pub const TOP_BY_DROPS: usize = 5;
 
-/// The human summary printed at the end of a run.
+/// The human summary printed at the end of a run. Names and filters may come from outside (taps made
+/// through `--serve`'s endpoint), so they are shown with control characters escaped.
 pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     let mut s = String::new();
     let Some(load) = &snapshot.load else {
@@ -296,8 +298,8 @@ fn write_top_by_drops(s: &mut String, snapshot: &StatsSnapshot<LoadSection>) {
         let _ = writeln!(
             s,
             "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}",
-            sub.name,
-            sub.filter,
+            escape_controls(&sub.name),
+            escape_controls(&sub.filter),
             count(sub.dropped),
             count(sub.matched),
             reasons(&sub.dropped_by_reason),
@@ -330,7 +332,12 @@ fn write_books(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadRe
         let _ = writeln!(
             s,
             "  {} {}: matched {} != delivered {} + dropped {} + depth {}",
-            sub.name, sub.filter, sub.matched, sub.delivered, sub.dropped, sub.depth
+            escape_controls(&sub.name),
+            escape_controls(&sub.filter),
+            sub.matched,
+            sub.delivered,
+            sub.dropped,
+            sub.depth
         );
     }
 }

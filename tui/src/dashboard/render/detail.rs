@@ -13,6 +13,7 @@ use crate::dashboard::format::{count, fit, rate};
 use crate::dashboard::history::SubscriptionHistory;
 use crate::dashboard::link::{ConsumerState, RecentMessage};
 use crate::dashboard::theme::Theme;
+use crate::terminal_text::escape_controls;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
@@ -26,8 +27,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     };
     let title = Line::from(vec![
-        Span::styled(format!(" {} ", s.name), th.accent()),
-        Span::styled(format!("#{} {} ", s.id, s.filter), th.dim()),
+        Span::styled(format!(" {} ", escape_controls(&s.name)), th.accent()),
+        Span::styled(
+            format!("#{} {} ", s.id, escape_controls(&s.filter)),
+            th.dim(),
+        ),
     ]);
     let block = Block::bordered().border_style(th.border()).title(title);
     let inner = block.inner(area);
