@@ -19,13 +19,13 @@
 //! tag; an in-process publish has none and goes at the granted QoS). QoS 1 and 2 messages stay in the session's in-flight list until PUBACK or PUBCOMP, and are sent again
 //! with DUP set when a persistent session reconnects.
 
-use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rumqttc::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
@@ -34,8 +34,6 @@ use switchyard::{
     Delivery, PublishOptions, PublishOutcome, RecvError, SubscriptionOptions, Topic, validate_topic,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -44,32 +42,36 @@ use crate::listener_stats::CloseReason;
 use crate::pending::PendingTicket;
 use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
 use crate::shared::ServerShared;
+use crate::transport::{ByteStream, CertificateLogin, Peer};
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 
-/// Serves one accepted connection to its end and counts how it ended.
-pub(crate) async fn serve(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+/// Serves one connection, its transport open (`crate::transport`), to its end; returns how it ended
+/// (the caller counts it). Its CONNECT must arrive by `connect_by`.
+pub(crate) async fn serve<S: ByteStream>(
+    mut stream: S,
+    peer: Peer,
     pending: PendingTicket,
-    shared: Arc<ServerShared>,
+    connect_by: Instant,
+    shared: &Arc<ServerShared>,
     shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) -> CloseReason {
     let mut connection = Connection {
         shared: shared.clone(),
         // Small to start: an idle connection should cost little; both grow with traffic.
         inbuf: BytesMut::with_capacity(1024),
         out: BytesMut::new(),
+        unflushed: false,
         counted_connected: false,
     };
-    let reason = connection.run(&mut stream, peer, pending, shutdown).await;
+    let reason = connection
+        .run(&mut stream, &peer, pending, connect_by, shutdown)
+        .await;
     if connection.counted_connected {
         shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
     }
-    shared.counters.count_close(reason);
-    shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+    reason
 }
 
 /// What woke the connection's task.
@@ -94,6 +96,9 @@ struct Connection {
     shared: Arc<ServerShared>,
     inbuf: BytesMut,
     out: BytesMut,
+    /// Whether bytes were written since the stream was last flushed (TLS and WebSockets hold what
+    /// they are given until a flush).
+    unflushed: bool,
     /// Whether this connection counts in `ServerCounters::connected` (it got past CONNECT's checks
     /// far enough to be counted against `max_connections`).
     counted_connected: bool,
@@ -102,17 +107,19 @@ struct Connection {
 impl Connection {
     /// The connection's life: its CONNECT, the checks that admit it, the session it opens or resumes,
     /// then the session served until it closes (publishing the will if the close calls for it).
-    async fn run(
+    async fn run<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
-        peer: SocketAddr,
+        stream: &mut S,
+        peer: &Peer,
         pending: PendingTicket,
+        connect_by: Instant,
         mut shutdown: watch::Receiver<bool>,
     ) -> CloseReason {
-        let connect = match self.await_connect(stream, pending).await {
+        let connect = match self.await_connect(stream, pending, connect_by).await {
             Ok(connect) => connect,
             Err(reason) => return reason,
         };
+        let connect = with_certificate_user_name(connect, &peer.certificate_login);
         let client_id = match self.admit(&connect) {
             Ok(client_id) => client_id,
             Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
@@ -123,22 +130,15 @@ impl Connection {
         }
         let clean = connect.clean_session;
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
-        *lock(&opened.info.address) = Some(peer.to_string());
+        *lock(&opened.info.address) = Some(peer.addr.to_string());
         self.put(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
             opened.session_present,
         )));
         self.resend_inflight(&opened);
 
-        let (mut reader, mut writer) = stream.split();
         let reason = self
-            .serve_session(
-                &mut reader,
-                &mut writer,
-                &mut opened,
-                connect.keep_alive,
-                &mut shutdown,
-            )
+            .serve_session(stream, &mut opened, connect.keep_alive, &mut shutdown)
             .await;
         if reason.publishes_will()
             && let Some(will) = &connect.last_will
@@ -149,19 +149,19 @@ impl Connection {
         reason
     }
 
-    /// Waits for the CONNECT, within the connect timeout, unless the pending bound closes this socket
-    /// first to make room (`crate::pending`). Either way the socket leaves the pending list.
-    async fn await_connect(
+    /// Waits for the CONNECT until `connect_by`, unless the pending bound closes this socket first to
+    /// make room (`crate::pending`). Either way the socket leaves the pending list.
+    async fn await_connect<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         mut pending: PendingTicket,
+        connect_by: Instant,
     ) -> Result<Connect, CloseReason> {
-        let connect_timeout = self.shared.config.connect_timeout;
         let read = tokio::select! {
             biased;
             // Closed to make room: the sender fired, or was dropped with it.
             _ = &mut pending.evicted => Err(CloseReason::PendingLimit),
-            read = tokio::time::timeout(connect_timeout, self.read_connect(stream)) => {
+            read = tokio::time::timeout_at(connect_by, self.read_connect(stream)) => {
                 read.unwrap_or(Err(CloseReason::ConnectTimeout))
             }
         };
@@ -217,16 +217,32 @@ impl Connection {
     /// on tokio's blocking pool, as it is slow on purpose; its concurrency is bounded by
     /// `max_connections`, which this connection already counts in. A refusal waits first for the
     /// delay its address has earned by failing before (or until the server shuts down).
+    ///
+    /// On a listener that takes user names from client certificates, the certificate is the login
+    /// and the password file is not consulted (`crate::transport`).
     async fn authenticate(
         &self,
         connect: &Connect,
-        peer: SocketAddr,
+        peer: &Peer,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ConnectReturnCode> {
+        let counters = &self.shared.counters;
+        let peer = match &peer.certificate_login {
+            CertificateLogin::CommonName(_) => {
+                counters.auth_certificate.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            CertificateLogin::NoCommonName => {
+                counters
+                    .auth_no_certificate_name
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(ConnectReturnCode::NotAuthorized);
+            }
+            CertificateLogin::NotUsed => peer.addr,
+        };
         let Some(passwords) = self.shared.config.password_file.clone() else {
             return Ok(());
         };
-        let counters = &self.shared.counters;
         let refusal = match connect.login.clone() {
             Some(login) if !login.username.is_empty() => {
                 let verified = tokio::task::spawn_blocking(move || {
@@ -282,7 +298,10 @@ impl Connection {
     }
 
     /// Reads until the first packet, which must be CONNECT.
-    async fn read_connect(&mut self, stream: &mut TcpStream) -> Result<Connect, CloseReason> {
+    async fn read_connect<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+    ) -> Result<Connect, CloseReason> {
         loop {
             match decode_first(&mut self.inbuf, self.shared.config.max_packet_size) {
                 Ok(Some(Packet::Connect(connect))) => {
@@ -311,17 +330,21 @@ impl Connection {
     }
 
     /// Answers CONNECT with a refusal and ends the connection.
-    async fn refuse(&mut self, stream: &mut TcpStream, code: ConnectReturnCode) -> CloseReason {
+    async fn refuse<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        code: ConnectReturnCode,
+    ) -> CloseReason {
         self.put(Packet::ConnAck(ConnAck::new(code, false)));
         let _ = stream.write_all(&self.out).await;
+        let _ = stream.flush().await;
         let _ = stream.shutdown().await;
         CloseReason::Refused
     }
 
-    async fn serve_session(
+    async fn serve_session<S: ByteStream>(
         &mut self,
-        reader: &mut ReadHalf<'_>,
-        writer: &mut WriteHalf<'_>,
+        stream: &mut S,
         opened: &mut OpenedSession,
         keep_alive_s: u16,
         shutdown: &mut watch::Receiver<bool>,
@@ -379,15 +402,8 @@ impl Connection {
                 biased;
                 _ = &mut opened.kicked => Wake::Close(CloseReason::TakenOver),
                 _ = shutdown.changed() => Wake::Close(CloseReason::Shutdown),
-                written = writer.write_buf(&mut self.out), if !self.out.is_empty() => match written {
-                    Ok(_) => Wake::Wrote,
-                    Err(_) => Wake::Close(CloseReason::Io),
-                },
-                read = reader.read_buf(&mut self.inbuf), if can_read => match read {
-                    Ok(0) => Wake::Close(CloseReason::PeerClosed),
-                    Ok(_) => Wake::Read,
-                    Err(_) => Wake::Close(CloseReason::Io),
-                },
+                wake = std::future::poll_fn(|cx| self.poll_io(stream, can_read, cx)),
+                    if can_read || !self.out.is_empty() || self.unflushed => wake,
                 () = opened.session.turns.wait(), if can_take => Wake::Ready,
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
             };
@@ -397,6 +413,50 @@ impl Connection {
                 Wake::Ready => {}
             }
         }
+    }
+
+    /// Writes what waits to be written (then flushes it), else reads if `can_read`: whichever the
+    /// stream is ready for first, in that order, as one wake-up.
+    fn poll_io<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        can_read: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Wake> {
+        if !self.out.is_empty() {
+            match Pin::new(&mut *stream).poll_write(cx, &self.out) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(Wake::Close(CloseReason::Io));
+                }
+                Poll::Ready(Ok(written)) => {
+                    self.out.advance(written);
+                    self.unflushed = true;
+                    if !self.out.is_empty() {
+                        return Poll::Ready(Wake::Wrote);
+                    }
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.out.is_empty() && self.unflushed {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.unflushed = false;
+                    return Poll::Ready(Wake::Wrote);
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Wake::Close(CloseReason::Io)),
+                Poll::Pending => {}
+            }
+        }
+        if can_read {
+            return match tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
+                Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
+                Poll::Ready(Err(_)) => Poll::Ready(Wake::Close(CloseReason::Io)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        Poll::Pending
     }
 
     /// Takes queued messages while the window and the write buffer have room, from the subscriptions
@@ -676,6 +736,16 @@ impl Connection {
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The CONNECT as the client certificate has it: on a listener that takes user names from
+/// certificates, the certificate's common name replaces whatever user name (and password) the CONNECT
+/// carried, so everything after the login (topic permissions included) sees that name.
+fn with_certificate_user_name(mut connect: Connect, login: &CertificateLogin) -> Connect {
+    if let CertificateLogin::CommonName(name) = login {
+        connect.login = Some(rumqttc::Login::new(name.clone(), String::new()));
+    }
+    connect
 }
 
 /// The publisher's QoS as the message's tag ([`switchyard::Message::tag`]): QoS + 1, so that 0 keeps

@@ -40,6 +40,7 @@ mod server;
 mod session;
 mod shared;
 mod sys;
+mod transport;
 
 pub use auth::{DEFAULT_ITERATIONS, PasswordFile, PasswordFileError, PasswordHash, SALT_LEN};
 pub use bridge::{
@@ -52,3 +53,7 @@ pub use listener_stats::{
     ClosedByReason, MqttStats,
 };
 pub use server::{BindError, MqttServer};
+pub use transport::{
+    Listener, ListenerStats, TlsClientFiles, TlsFileError, TlsServer, TlsServerFiles, Transport,
+    TransportKind,
+};

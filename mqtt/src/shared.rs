@@ -2,6 +2,7 @@
 //! the sessions), below the listener, its connections and its `$SYS` publisher, which all read it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchyard::Broker;
@@ -11,6 +12,7 @@ use crate::config::MqttConfig;
 use crate::listener_stats::{AuthRefusedByReason, AuthStats, MqttStats, ServerCounters};
 use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
+use crate::transport::ListenerState;
 
 /// What every connection task shares.
 pub(crate) struct ServerShared {
@@ -23,6 +25,8 @@ pub(crate) struct ServerShared {
     pub local_addr: SocketAddr,
     /// Failed logins by address, for the delay before their CONNACK.
     pub failure_delays: FailureDelays,
+    /// Every listener and its counters, the first one's address being `local_addr`.
+    pub listeners: Vec<Arc<ListenerState>>,
 }
 
 impl ServerShared {
@@ -44,15 +48,18 @@ impl ServerShared {
             auth: AuthStats {
                 password_file: self.config.password_file.is_some(),
                 accepted: c.auth_accepted.load(Ordering::Relaxed),
+                certificate: c.auth_certificate.load(Ordering::Relaxed),
                 refused_by_reason: AuthRefusedByReason {
                     no_user_name: c.auth_no_user_name.load(Ordering::Relaxed),
                     bad_user_name_or_password: c.auth_bad_login.load(Ordering::Relaxed),
+                    no_certificate_name: c.auth_no_certificate_name.load(Ordering::Relaxed),
                 },
                 delayed: c.auth_delayed.load(Ordering::Relaxed),
                 delay_ms: c.auth_delay_ms.load(Ordering::Relaxed),
                 delay_addresses: self.failure_delays.len() as u64,
                 delay_evicted: c.auth_delay_evicted.load(Ordering::Relaxed),
             },
+            listeners: self.listeners.iter().map(|l| l.stats()).collect(),
             clients: self.sessions.stats(&self.broker),
         }
     }
