@@ -324,7 +324,7 @@ impl Connection {
             match stream.read_buf(&mut self.inbuf).await {
                 Ok(0) => return Err(CloseReason::PeerClosed),
                 Ok(_) => {}
-                Err(_) => return Err(CloseReason::Io),
+                Err(e) => return Err(read_error(&e)),
             }
         }
     }
@@ -452,7 +452,7 @@ impl Connection {
             return match tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf) {
                 Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
                 Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
-                Poll::Ready(Err(_)) => Poll::Ready(Wake::Close(CloseReason::Io)),
+                Poll::Ready(Err(e)) => Poll::Ready(Wake::Close(read_error(&e))),
                 Poll::Pending => Poll::Pending,
             };
         }
@@ -735,6 +735,16 @@ impl Connection {
                 .packets_out
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// How a failed read ends the connection: TLS without its `close_notify`, or a WebSocket without
+/// its close message, is the peer closing (`peer_closed`), as a TCP peer's zero-byte read is; any
+/// other error is `io`.
+fn read_error(e: &std::io::Error) -> CloseReason {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => CloseReason::PeerClosed,
+        _ => CloseReason::Io,
     }
 }
 

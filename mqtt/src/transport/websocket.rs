@@ -25,6 +25,7 @@ use futures_core::Stream as _;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -109,9 +110,15 @@ pub(crate) fn choose_subprotocol(offered: &str) -> Result<Option<&'static str>, 
         })
 }
 
+/// tungstenite's error as an I/O error; a peer that dropped the TCP connection without a close
+/// message is an unexpected end of file, as TLS without its `close_notify` is, so that both count as
+/// the peer closing (`peer_closed`), as over TCP.
 fn into_io(e: WsError) -> io::Error {
     match e {
         WsError::Io(e) => e,
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, e)
+        }
         e => io::Error::other(e),
     }
 }

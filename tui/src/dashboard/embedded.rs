@@ -61,7 +61,11 @@ impl EmbeddedBroker {
         addr: SocketAddr,
         bridge: Option<BridgeConfig>,
     ) -> anyhow::Result<SocketAddr> {
-        let listener = MqttListener::start(addr, &self.broker, MqttListenArgs::default().config())?;
+        let listener = MqttListener::start(
+            vec![switchyard_mqtt::Listener::tcp(addr)],
+            &self.broker,
+            MqttListenArgs::default().config(),
+        )?;
         let bound = listener.local_addr();
         self.bridge = bridge
             .map(|config| listener.start_bridge(&self.broker, config))

@@ -216,7 +216,7 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
         None => None,
     };
     let endpoint = args.serve.start(link.broker())?;
-    let bridge = args.bridge.config();
+    let bridge = args.bridge.config()?;
     if bridge.is_some() && args.mqtt.is_none() {
         anyhow::bail!(
             "--bridge needs --mqtt ADDR: the bridge runs on the dashboard's MQTT listener"
