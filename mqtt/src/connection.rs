@@ -131,6 +131,8 @@ impl Connection {
         let clean = connect.clean_session;
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         *lock(&opened.info.address) = Some(peer.addr.to_string());
+        *lock(&opened.info.transport) = Some(peer.transport);
+        *lock(&opened.info.user_name) = connect.login.as_ref().map(|l| l.username.clone());
         self.put(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
             opened.session_present,

@@ -231,6 +231,15 @@ pub struct ClientStats {
     pub client_id: String,
     /// The peer address of the live connection; `null` while a persistent session waits for its client.
     pub address: Option<String>,
+    /// How the live connection reached the server (`tcp`, `tls`, `ws`, `wss`); `null` while a
+    /// persistent session waits for its client.
+    #[serde(default)]
+    pub transport: Option<crate::TransportKind>,
+    /// The user name of the live connection, if it gave one: checked against the password file when
+    /// there is one; a client certificate's common name on a listener that takes user names from
+    /// certificates.
+    #[serde(default)]
+    pub user_name: Option<String>,
     /// Whether the session is discarded when the connection ends.
     pub clean_session: bool,
     /// QoS 1/2 messages sent and not yet acknowledged.

@@ -243,6 +243,7 @@ pub(crate) enum CertificateLogin {
 /// Who is at the other end of a connection, as its transport knows it.
 pub(crate) struct Peer {
     pub addr: SocketAddr,
+    pub transport: TransportKind,
     pub certificate_login: CertificateLogin,
 }
 
@@ -355,6 +356,7 @@ impl Accepted<'_> {
         };
         let peer = Peer {
             addr: self.addr,
+            transport: self.listener.transport.kind(),
             certificate_login,
         };
         connection::serve(
