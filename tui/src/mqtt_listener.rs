@@ -175,6 +175,9 @@ impl BridgeArgs {
                         .clone()
                         .zip(self.bridge_keyfile.clone()),
                 };
+                // Read now, so that a file that cannot be used is refused with the arguments (the
+                // bridge reads them again when it starts).
+                tls.transport().context("--bridge")?;
             }
             None if tls_files => anyhow::bail!(
                 "--bridge-cafile and --bridge-certfile are for TLS: write the --bridge URL as mqtts://HOST:PORT"
