@@ -14,13 +14,24 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
       Switchyard runs twice: default queues and `--mqtt-queue 16`.
+
+  python3 scripts/mqtt-bench.py tls [--repeat 5] [--connects 1000]
+      Both servers with a TCP and a TLS listener (the same certificate and key, an ECDSA P-256 pair
+      made by openssl; no client certificates; TLS 1.2 and 1.3 allowed, as both default to): 1->1
+      QoS 0 deliveries/s with `switchyard load --mqtt ... [--mqtt-cafile]`, and connects/s from 4
+      Python processes (Python's ssl module, a full handshake each, then CONNECT, CONNACK,
+      DISCONNECT), over TLS and over TCP, each server in turn (A B A B ...); medians, and the ratio
+      Switchyard/Mosquitto as median [min-max] over the interleaved pairs.
 """
 
 import argparse
+import collections
 import contextlib
 import json
+import multiprocessing
 import os
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -52,32 +63,45 @@ def wait_listening(port):
     sys.exit(f"nothing listens on {port}")
 
 
+# A started server: its name, process, MQTT port, and TLS port (None without `tls`).
+Server = collections.namedtuple("Server", "name proc port tls_port")
+
+
 @contextlib.contextmanager
-def servers(switchyard_args):
+def servers(switchyard_args, tls=None):
     """Starts one `switchyard serve` per entry of `switchyard_args` and a Mosquitto; yields a list of
-    (name, Popen, port), Mosquitto last."""
+    Servers, Mosquitto last. With `tls` (the paths of a certificate and its key), each also listens
+    for MQTT over TLS with them."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
         for name, extra in switchyard_args:
-            port = free_port()
-            proc = subprocess.Popen([BIN, "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
-                                    stdout=subprocess.DEVNULL)
-            started.append((name, proc, port))
-        port = free_port()
+            port, tls_port = free_port(), tls and free_port()
+            listeners = ["--mqtt", f"127.0.0.1:{port}"]
+            if tls:
+                listeners += ["--mqtt-tls", f"127.0.0.1:{tls_port}",
+                              "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+            proc = subprocess.Popen([BIN, "serve", *listeners, *extra], stdout=subprocess.DEVNULL)
+            started.append(Server(name, proc, port, tls_port))
+        port, tls_port = free_port(), tls and free_port()
         conf = os.path.join(tmp, "mosquitto.conf")
         with open(conf, "w") as f:
             f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+            if tls:
+                f.write(f"listener {tls_port} 127.0.0.1\ncertfile {tls['cert']}\n"
+                        f"keyfile {tls['key']}\n")
         proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        started.append(("Mosquitto", proc, port))
-        for _, _, port in started:
-            wait_listening(port)
+        started.append(Server("Mosquitto", proc, port, tls_port))
+        for server in started:
+            wait_listening(server.port)
+            if tls:
+                wait_listening(server.tls_port)
         yield started
     finally:
-        for _, proc, _ in started:
-            proc.terminate()
-            proc.wait(timeout=10)
+        for server in started:
+            server.proc.terminate()
+            server.proc.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- compare
@@ -94,10 +118,11 @@ SCENARIOS = [
 ]
 
 
-def load(port, pubs, subs, messages, qos, rate, out_dir, tag):
+def load(port, pubs, subs, messages, qos, rate, out_dir, tag, cafile=None):
     path = os.path.join(out_dir, f"{tag}.json")
+    tls = ["--mqtt-cafile", cafile] if cafile else []
     subprocess.run(
-        [BIN, "load", "--mqtt", f"127.0.0.1:{port}", "--publishers", str(pubs),
+        [BIN, "load", "--mqtt", f"127.0.0.1:{port}", *tls, "--publishers", str(pubs),
          "--subscribers", str(subs), "--messages", str(messages), "--qos", str(qos),
          "--rate", str(rate),
          "--latency-every", "8", "--json", path],
@@ -110,7 +135,7 @@ def load(port, pubs, subs, messages, qos, rate, out_dir, tag):
 def compare(args):
     tmp = tempfile.mkdtemp(prefix="mqtt-compare-")
     with servers([("Switchyard", [])]) as started:
-        (_, _, sy_port), (_, _, mq_port) = started
+        sy_port, mq_port = (server.port for server in started)
         print("| scenario | QoS | Switchyard deliveries/s | Mosquitto deliveries/s | ratio median [min-max] "
               "| p50 / p99 µs Switchyard | p50 / p99 µs Mosquitto | lost Switchyard | lost Mosquitto |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -187,8 +212,94 @@ def idle(args):
     with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]) as started:
         print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
         print("|---|---|---|---|")
-        for name, proc, port in started:
-            measure(name, proc.pid, port, args.connections, args.idle)
+        for server in started:
+            measure(server.name, server.proc.pid, server.port, args.connections, args.idle)
+
+
+# ---------------------------------------------------------------- tls
+
+
+def make_certificate(dir):
+    """A CA and a server certificate for 127.0.0.1 signed by it (ECDSA P-256), made by openssl;
+    readable by Mosquitto's own user. Returns the paths."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=dir, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=bench CA")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(dir, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "server.ext")
+    os.chmod(dir, 0o755)
+    for name in os.listdir(dir):
+        os.chmod(os.path.join(dir, name), 0o644)
+    return {name: os.path.join(dir, f) for name, f in
+            (("ca", "ca.pem"), ("cert", "server.pem"), ("key", "server.key"))}
+
+
+def connect_loop(port, cafile, count):
+    """`count` connections one after another: TCP (and a full TLS handshake with `cafile`), CONNECT
+    with a clean session, the CONNACK, DISCONNECT, close."""
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    connect = packet(0x10, mqtt_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 30)
+                     + mqtt_str(f"bench-{os.getpid()}"))
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context:
+            s = context.wrap_socket(s, server_hostname="127.0.0.1")
+        s.sendall(connect)
+        assert s.recv(4) == b"\x20\x02\x00\x00"
+        s.sendall(b"\xe0\x00")
+        s.close()
+
+
+def connects_per_second(pool, port, cafile, total, workers):
+    per_worker = total // workers
+    started = time.monotonic()
+    pool.starmap(connect_loop, [(port, cafile, per_worker)] * workers)
+    return per_worker * workers / (time.monotonic() - started)
+
+
+def tls(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-tls-")
+    certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-tls-certs-"))
+    workers = 4
+    # (row name, function of (server, repetition) -> a figure)
+    def deliveries(use_tls):
+        def measure(server, r):
+            port = server.tls_port if use_tls else server.port
+            report = load(port, 1, 1, args.messages, 0, 0, tmp, f"{server.name}-{use_tls}-{r}",
+                          cafile=certs["ca"] if use_tls else None)
+            return report["delivered_per_s"]
+        return measure
+    def connects(use_tls):
+        def measure(server, r):
+            port = server.tls_port if use_tls else server.port
+            return connects_per_second(pool, port, certs["ca"] if use_tls else None,
+                                       args.connects, workers)
+        return measure
+    rows = [
+        ("1->1 QoS 0 deliveries/s over TLS", deliveries(True)),
+        ("1->1 QoS 0 deliveries/s over TCP", deliveries(False)),
+        (f"connects/s over TLS ({workers} clients)", connects(True)),
+        (f"connects/s over TCP ({workers} clients)", connects(False)),
+    ]
+    with multiprocessing.Pool(workers) as pool, servers([("Switchyard", [])], tls=certs) as started:
+        sy, mq = started
+        print("| measure | Switchyard | Mosquitto | ratio median [min-max] |")
+        print("|---|---|---|---|")
+        for name, measure in rows:
+            pairs = []
+            for r in range(args.repeat):
+                pairs.append((measure(sy, r), measure(mq, r)))
+            ratios = [a / b for a, b in pairs]
+            print(f"| {name} | {statistics.median(a for a, _ in pairs):,.0f} "
+                  f"| {statistics.median(b for _, b in pairs):,.0f} "
+                  f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] |",
+                  flush=True)
 
 
 def main():
@@ -199,8 +310,12 @@ def main():
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
+    t = commands.add_parser("tls")
+    t.add_argument("--repeat", type=int, default=5)
+    t.add_argument("--messages", type=int, default=100_000)
+    t.add_argument("--connects", type=int, default=1000)
     args = parser.parse_args()
-    {"compare": compare, "idle": idle}[args.command](args)
+    {"compare": compare, "idle": idle, "tls": tls}[args.command](args)
 
 
 if __name__ == "__main__":

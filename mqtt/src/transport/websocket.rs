@@ -63,6 +63,7 @@ where
 }
 
 /// Answers the upgrade request with the subprotocol chosen by [`choose_subprotocol`], or refuses it.
+#[allow(clippy::result_large_err)] // the signature of tungstenite's `Callback`
 fn negotiate(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
     let offered = request
         .headers()

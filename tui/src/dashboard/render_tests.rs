@@ -357,6 +357,7 @@ fn mqtt_stats() -> switchyard_mqtt::MqttStats {
             ..DroppedByReason::default()
         },
         subscriptions: Vec::new(),
+        ..ClientStats::default()
     };
     MqttStats {
         address: "127.0.0.1:1883".into(),
