@@ -267,19 +267,19 @@ def tls(args):
     tmp = tempfile.mkdtemp(prefix="mqtt-tls-")
     certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-tls-certs-"))
     workers = 4
-    # (row name, function of (server, repetition) -> a figure)
+    # (row name, function of (server, repetition) -> (figure, fraction lost or None))
     def deliveries(use_tls):
         def measure(server, r):
             port = server.tls_port if use_tls else server.port
             report = load(port, 1, 1, args.messages, 0, 0, tmp, f"{server.name}-{use_tls}-{r}",
                           cafile=certs["ca"] if use_tls else None)
-            return report["delivered_per_s"]
+            return report["delivered_per_s"], report["lost"] / max(report["expected"], 1)
         return measure
     def connects(use_tls):
         def measure(server, r):
             port = server.tls_port if use_tls else server.port
             return connects_per_second(pool, port, certs["ca"] if use_tls else None,
-                                       args.connects, workers)
+                                       args.connects, workers), None
         return measure
     rows = [
         ("1->1 QoS 0 deliveries/s over TLS", deliveries(True)),
@@ -289,17 +289,17 @@ def tls(args):
     ]
     with multiprocessing.Pool(workers) as pool, servers([("Switchyard", [])], tls=certs) as started:
         sy, mq = started
-        print("| measure | Switchyard | Mosquitto | ratio median [min-max] |")
-        print("|---|---|---|---|")
+        print("| measure | Switchyard | Mosquitto | ratio median [min-max] "
+              "| lost Switchyard | lost Mosquitto |")
+        print("|---|---|---|---|---|---|")
         for name, measure in rows:
-            pairs = []
-            for r in range(args.repeat):
-                pairs.append((measure(sy, r), measure(mq, r)))
-            ratios = [a / b for a, b in pairs]
-            print(f"| {name} | {statistics.median(a for a, _ in pairs):,.0f} "
-                  f"| {statistics.median(b for _, b in pairs):,.0f} "
-                  f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] |",
-                  flush=True)
+            runs = [(measure(sy, r), measure(mq, r)) for r in range(args.repeat)]
+            ratios = [a[0] / b[0] for a, b in runs]
+            med = lambda side, i: statistics.median(run[side][i] for run in runs)
+            lost = lambda side: "-" if runs[0][side][1] is None else f"{med(side, 1):.1%}"
+            print(f"| {name} | {med(0, 0):,.0f} | {med(1, 0):,.0f} "
+                  f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
+                  f"| {lost(0)} | {lost(1)} |", flush=True)
 
 
 def main():
