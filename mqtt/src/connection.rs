@@ -228,23 +228,14 @@ impl Connection {
         peer: &Peer,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ConnectReturnCode> {
-        let counters = &self.shared.counters;
-        let peer = match &peer.certificate_login {
-            CertificateLogin::CommonName(_) => {
-                counters.auth_certificate.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            CertificateLogin::NoCommonName => {
-                counters
-                    .auth_no_certificate_name
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err(ConnectReturnCode::NotAuthorized);
-            }
-            CertificateLogin::NotUsed => peer.addr,
-        };
+        if let Some(decided) = self.certificate_login(&peer.certificate_login) {
+            return decided;
+        }
+        let peer = peer.addr;
         let Some(passwords) = self.shared.config.password_file.clone() else {
             return Ok(());
         };
+        let counters = &self.shared.counters;
         let refusal = match connect.login.clone() {
             Some(login) if !login.username.is_empty() => {
                 let verified = tokio::task::spawn_blocking(move || {
@@ -281,6 +272,26 @@ impl Connection {
             _ = shutdown.changed() => {}
         }
         Err(refusal)
+    }
+
+    /// The login a client certificate decides (counted), on a listener that takes user names from
+    /// certificates: its common name gets in, a certificate without one gets CONNACK 5. `None`
+    /// elsewhere: the password file decides.
+    fn certificate_login(&self, login: &CertificateLogin) -> Option<Result<(), ConnectReturnCode>> {
+        let counters = &self.shared.counters;
+        match login {
+            CertificateLogin::NotUsed => None,
+            CertificateLogin::CommonName(_) => {
+                counters.auth_certificate.fetch_add(1, Ordering::Relaxed);
+                Some(Ok(()))
+            }
+            CertificateLogin::NoCommonName => {
+                counters
+                    .auth_no_certificate_name
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(Err(ConnectReturnCode::NotAuthorized))
+            }
+        }
     }
 
     /// Sends again what a resumed session had in flight: unacknowledged publishes (marked `dup`) and
