@@ -10,10 +10,11 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
-  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10]
+  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
-      Switchyard runs twice: default queues and `--mqtt-queue 16`.
+      Switchyard runs twice: default queues and `--mqtt-queue 16`. With --tls, over TLS (a
+      certificate made as `tls` makes it).
 
   python3 scripts/mqtt-bench.py tls [--repeat 5] [--connects 1000]
       Both servers with a TCP and a TLS listener (the same certificate and key, an ECDSA P-256 pair
@@ -181,10 +182,12 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def connect_many(port, n):
+def connect_many(port, n, context=None):
     socks = []
     for i in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if context:
+            s = context.wrap_socket(s, server_hostname="127.0.0.1")
         s.sendall(packet(0x10, mqtt_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 60) + mqtt_str(f"idle-{i}")))
         assert s.recv(4)[:2] == b"\x20\x02"
         s.sendall(packet(0x82, struct.pack("!H", 1) + mqtt_str(f"idle/{i}") + b"\x01"))
@@ -193,10 +196,10 @@ def connect_many(port, n):
     return socks
 
 
-def measure(name, pid, port, n, idle):
+def measure(name, pid, port, n, idle, context=None):
     time.sleep(1)
     before = rss_kib(pid)
-    socks = connect_many(port, n)
+    socks = connect_many(port, n, context)
     time.sleep(1)
     after = rss_kib(pid)
     ticks = cpu_ticks(pid)
@@ -209,11 +212,17 @@ def measure(name, pid, port, n, idle):
 
 
 def idle(args):
-    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]) as started:
+    certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-idle-certs-")) if args.tls else None
+    context = ssl.create_default_context(cafile=certs["ca"]) if certs else None
+    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])],
+                 tls=certs) as started:
         print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
         print("|---|---|---|---|")
         for server in started:
-            measure(server.name, server.proc.pid, server.port, args.connections, args.idle)
+            name, port = server.name, server.port
+            if certs:
+                name, port = f"{name}, over TLS", server.tls_port
+            measure(name, server.proc.pid, port, args.connections, args.idle, context)
 
 
 # ---------------------------------------------------------------- tls
@@ -310,6 +319,7 @@ def main():
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
+    i.add_argument("--tls", action="store_true", help="connect to the TLS listeners")
     t = commands.add_parser("tls")
     t.add_argument("--repeat", type=int, default=5)
     t.add_argument("--messages", type=int, default=100_000)

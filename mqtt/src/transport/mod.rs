@@ -283,37 +283,34 @@ pub(crate) async fn serve_accepted(
         listener: &listener,
         shutdown,
     };
+    // Each transport's future is boxed, and the handshake's apart from the connection's: a
+    // connection's task then holds its own transport's state, not room for the largest of them (a
+    // WebSocket over TLS, its handshake included), which would cost every TCP connection as much.
     let reason = match &listener.transport {
-        Transport::Tcp => {
-            accepted
-                .serve(async { Ok((tcp, CertificateLogin::NotUsed)) })
-                .await
-        }
+        // Nothing to open: no handshake to bound.
+        Transport::Tcp => Box::pin(accepted.serve_open(tcp, CertificateLogin::NotUsed)).await,
         Transport::Tls(tls) => {
-            accepted
-                .serve(async { tls.accept(tcp).await.map_err(|_| OpenError::Tls) })
+            Box::pin(accepted.serve(async { tls.accept(tcp).await.map_err(|_| OpenError::Tls) }))
                 .await
         }
         Transport::WebSocket => {
-            accepted
-                .serve(async {
-                    let stream = websocket::accept(tcp, max_packet)
-                        .await
-                        .map_err(|_| OpenError::WebSocket)?;
-                    Ok((stream, CertificateLogin::NotUsed))
-                })
-                .await
+            Box::pin(accepted.serve(async {
+                let stream = websocket::accept(tcp, max_packet)
+                    .await
+                    .map_err(|_| OpenError::WebSocket)?;
+                Ok((stream, CertificateLogin::NotUsed))
+            }))
+            .await
         }
         Transport::WebSocketTls(tls) => {
-            accepted
-                .serve(async {
-                    let (stream, login) = tls.accept(tcp).await.map_err(|_| OpenError::Tls)?;
-                    let stream = websocket::accept(stream, max_packet)
-                        .await
-                        .map_err(|_| OpenError::WebSocket)?;
-                    Ok((stream, login))
-                })
-                .await
+            Box::pin(accepted.serve(async {
+                let (stream, login) = tls.accept(tcp).await.map_err(|_| OpenError::Tls)?;
+                let stream = websocket::accept(stream, max_packet)
+                    .await
+                    .map_err(|_| OpenError::WebSocket)?;
+                Ok((stream, login))
+            }))
+            .await
         }
     };
     shared.counters.count_close(reason);
@@ -347,13 +344,23 @@ impl Accepted<'_> {
                 opened.unwrap_or(Err(OpenError::Closed(CloseReason::ConnectTimeout)))
             }
         };
-        let (stream, certificate_login) = match opened {
-            Ok(opened) => opened,
+        match opened {
+            Ok((stream, certificate_login)) => {
+                Box::pin(self.serve_open(stream, certificate_login)).await
+            }
             Err(error) => {
                 self.shared.pending.leave(self.pending.ticket);
-                return self.count_failure(error);
+                self.count_failure(error)
             }
-        };
+        }
+    }
+
+    /// Serves MQTT over a stream whose transport is open.
+    async fn serve_open<S: ByteStream>(
+        self,
+        stream: S,
+        certificate_login: CertificateLogin,
+    ) -> CloseReason {
         let peer = Peer {
             addr: self.addr,
             transport: self.listener.transport.kind(),
