@@ -650,8 +650,11 @@ impl Measurements {
         }
     }
 
-    /// Bytes per idle subscription, per capacity and engine.
+    /// Bytes per idle subscription, per capacity and engine (none when they were not measured: `--only`).
     fn write_idle_rows(&self, out: &mut String) {
+        if self.idle.iter().flatten().all(Vec::is_empty) {
+            return;
+        }
         for (ci, capacity) in IDLE_CAPACITIES.iter().enumerate() {
             for (ei, engine) in ENGINES.iter().enumerate() {
                 let bytes = median(self.idle[ci][ei].clone());
