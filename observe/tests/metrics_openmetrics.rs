@@ -322,3 +322,124 @@ fn a_sections_series_parse_as_openmetrics_after_the_brokers_and_are_read_at_each
         41.0
     );
 }
+
+#[test]
+fn acknowledged_subscriptions_show_in_flight_the_window_stalls_redeliveries_and_refusals() {
+    use std::time::{Duration, Instant};
+    use switchyard::{AckError, AckOptions, TryAckRecvError};
+
+    let broker = Broker::new();
+    let endpoint = serve(
+        &broker,
+        ServeOptions::default().addr("127.0.0.1:0".parse().unwrap()),
+    )
+    .unwrap();
+    let client = Client::new(&endpoint.local_addr().to_string()).unwrap();
+    let _plain = broker.subscribe("jobs").unwrap();
+    let jobs = broker
+        .subscribe_acked("jobs", AckOptions::new().max_in_flight(2))
+        .unwrap();
+    for i in 0..4 {
+        broker.publish("jobs", format!("job {i}")).unwrap();
+    }
+    let first = jobs.try_recv().unwrap();
+    let stale = first.token();
+    first.nack().unwrap();
+    let again = jobs.try_recv().unwrap();
+    assert_eq!(jobs.ack(stale), Err(AckError::Stale));
+    let second = jobs.try_recv().unwrap();
+    assert_eq!(jobs.try_recv().unwrap_err(), TryAckRecvError::WindowFull);
+
+    // A receiver that waits on the full window counts as stalled while it waits.
+    let waiter = jobs.clone();
+    let waiting = std::thread::spawn(move || {
+        let job = waiter.recv_timeout(Duration::from_secs(30)).unwrap();
+        job.ack().unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jobs.ack_stats().stalled_receivers == 0 {
+        assert!(Instant::now() < deadline, "the waiter never stalled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    let Some(stalled) = parse(&client.metrics().unwrap()) else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    let id = jobs.id().to_string();
+    let of = |families: &BTreeMap<String, Value>, family: &str, name: &str| {
+        sample(families, family, name, &[("id", &id)])
+    };
+    assert_eq!(
+        sample(
+            &stalled,
+            "switchyard_in_flight_messages",
+            "switchyard_in_flight_messages",
+            &[]
+        ),
+        2.0
+    );
+    for (family, want) in [
+        ("switchyard_subscription_in_flight_messages", 2.0),
+        ("switchyard_subscription_window_messages", 2.0),
+        ("switchyard_subscription_stalled_receivers", 1.0),
+    ] {
+        assert_eq!(stalled[family]["type"], "gauge", "{family}");
+        assert_eq!(of(&stalled, family, family), want, "{family}");
+        assert_eq!(
+            series_count(&stalled, family),
+            1,
+            "{family}: plain has none"
+        );
+    }
+    let counter = |families: &BTreeMap<String, Value>, family: &str| {
+        assert_eq!(families[family]["type"], "counter", "{family}");
+        assert_eq!(
+            series_count(families, family),
+            1,
+            "{family}: plain has none"
+        );
+        of(families, family, &format!("{family}_total"))
+    };
+    assert_eq!(
+        counter(&stalled, "switchyard_subscription_redelivered"),
+        1.0
+    );
+    assert_eq!(counter(&stalled, "switchyard_subscription_acked"), 0.0);
+    assert!(counter(&stalled, "switchyard_subscription_window_full") >= 1.0);
+    let refused = |families: &BTreeMap<String, Value>, reason: &str| {
+        sample(
+            families,
+            "switchyard_subscription_ack_refused",
+            "switchyard_subscription_ack_refused_total",
+            &[("id", &id), ("reason", reason)],
+        )
+    };
+    assert_eq!(refused(&stalled, "stale"), 1.0);
+    assert_eq!(refused(&stalled, "ended"), 0.0);
+    assert_eq!(
+        series_count(&stalled, "switchyard_subscription_ack_refused"),
+        4,
+        "one series per reason, for the acknowledged subscription only"
+    );
+
+    // Acks free the window: the waiter takes the third job, and nothing is stalled or in flight.
+    again.ack().unwrap();
+    second.ack().unwrap();
+    waiting.join().unwrap();
+    let settled = parse(&client.metrics().unwrap()).unwrap();
+    let gauge = |family: &str| of(&settled, family, family);
+    assert_eq!(gauge("switchyard_subscription_stalled_receivers"), 0.0);
+    assert_eq!(gauge("switchyard_subscription_in_flight_messages"), 0.0);
+    assert_eq!(counter(&settled, "switchyard_subscription_acked"), 3.0);
+    assert_eq!(
+        sample(
+            &settled,
+            "switchyard_in_flight_messages",
+            "switchyard_in_flight_messages",
+            &[]
+        ),
+        0.0
+    );
+    assert!(jobs.stats().balances());
+}

@@ -78,6 +78,34 @@ fn publish_form_with_a_wildcard_topic_120x40() {
 }
 
 #[test]
+fn acknowledged_subscriptions_show_in_flight_against_the_window_and_a_stall_100x30() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "j");
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+}
+
+#[test]
+fn acknowledged_subscriptions_at_80x24_keep_in_flight_and_drops() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "j");
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn an_acknowledged_subscription_that_keeps_up_shows_how_attempts_ended_120x40() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "jj");
+    insta::assert_snapshot!(draw(&app, 120, 40).backend());
+}
+
+#[test]
+fn the_radar_flags_receivers_stalled_on_a_full_window_first_after_stalls_100x30() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "r");
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+}
+
+#[test]
 fn help_overlay_80x24() {
     let mut app = fixtures::app(false);
     press(&mut app, "?");
