@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn only_the_tls_listeners_count_client_certificates_as_a_login() {
         let a: SocketAddr = "0.0.0.0:8883".parse().unwrap(); // checked, never bound
-        let b: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let b: SocketAddr = "0.0.0.0:8080".parse().unwrap(); // checked, never bound
         let args = MqttTransportArgs {
             mqtt_tls: Some(a),
             mqtt_ws: Some(b),
