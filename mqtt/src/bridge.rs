@@ -662,12 +662,17 @@ async fn run_in(shared: Arc<BridgeShared>, _open: AsyncClient, mut events: Event
             }
             Ok(_) => {}
             Err(e) => {
-                c.connected.store(false, Ordering::Relaxed);
+                let was_connected = c.connected.swap(false, Ordering::Relaxed);
                 c.in_subscribed.store(false, Ordering::Relaxed);
                 c.connection_errors.fetch_add(1, Ordering::Relaxed);
                 let why = connection_error(&e, shared.config.login.is_some());
+                let what = if was_connected {
+                    "connection lost"
+                } else {
+                    "cannot connect"
+                };
                 shared.set_state(format_args!(
-                    "cannot connect: {why}; retrying every {} s at most",
+                    "{what}: {why}; retrying every {} s at most",
                     BACKOFF_MAX.as_secs()
                 ));
                 *lock(&c.last_error) = Some(why);

@@ -162,13 +162,16 @@ fn while_serve_runs_its_endpoint_shows_the_bridge_up_and_down_with_counts_both_w
         metric(&text, &format!("switchyard_bridge_connected{remote_label}")),
         0.0
     );
-    // Said on stderr as it happened, with the reason.
+    // Said on stderr as it happened, with the reason: a lost connection is not a failed connect.
+    let remote_name = up["remote"].as_str().unwrap();
+    let said = wait_for_line(
+        &local.stderr,
+        &format!("bridge to {remote_name}: connection lost: "),
+    );
+    assert!(said.contains("retrying"), "{said}");
     let said = std::fs::read_to_string(&local.stderr).unwrap();
     assert!(
-        said.contains(&format!(
-            "bridge to {}: connected",
-            up["remote"].as_str().unwrap()
-        )),
+        said.contains(&format!("bridge to {remote_name}: connected")),
         "{said}"
     );
     drop(local.process);

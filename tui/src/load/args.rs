@@ -18,7 +18,7 @@ use crate::export::OutputFile;
 
 /// Default queue capacity of each subscription: room for a 1→1 run to batch. A queue's slots are
 /// allocated when its first message arrives (16 bytes each, so 4 KiB at 256); an idle subscription
-/// costs about 850 B.
+/// costs about 870 B.
 pub const DEFAULT_CAPACITY: u64 = 256;
 
 /// Which broker the generator drives.
@@ -100,7 +100,7 @@ pub struct LoadArgs {
 
     /// Queue capacity of each subscription, in messages. A subscription's slots are allocated when
     /// its first message arrives (16 bytes each: 4 KiB at the default 256); an idle subscription
-    /// costs about 850 B.
+    /// costs about 870 B.
     #[arg(long, default_value_t = DEFAULT_CAPACITY, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub capacity: u64,
 

@@ -62,6 +62,11 @@ pub struct Plan {
     pub retain: bool,
     /// `--ack` and its options: acknowledged subscriptions and who misbehaves; null without `--ack`.
     pub ack: Option<AckPlan>,
+    /// Whether others may publish and take messages beside the generator: `--serve` with a token file
+    /// turns the endpoint's commands on (publishes, taps). The broker's counts are then at least the
+    /// generator's, not equal to them. Not part of the JSON: it describes the run, not the load.
+    #[serde(skip)]
+    pub shared: bool,
 }
 
 impl Plan {
@@ -92,6 +97,7 @@ impl Plan {
             priorities: a.priorities,
             retain: a.retain,
             ack: a.ack_plan(),
+            shared: a.serve.serve_token_file.is_some(),
         }
     }
 }
