@@ -477,6 +477,26 @@ impl Bridge {
         self.shared.stats()
     }
 
+    /// A reader of [`Bridge::stats`] that other threads can keep, such as a stats endpoint's section
+    /// (`switchyard serve` shows its bridges in `/v1/stats` and `/metrics` this way). Once the bridge
+    /// has stopped it reads the final counters, `connected` false.
+    ///
+    /// ```no_run
+    /// # use switchyard_mqtt::{Bridge, BridgeConfig};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let broker = switchyard::Broker::new();
+    /// # let mut config = BridgeConfig::from_url("mqtt://127.0.0.1:1883").unwrap();
+    /// # config.in_filters.push("commands/#".into());
+    /// let bridge = Bridge::start(&broker, config).unwrap();
+    /// let read = bridge.stats_reader();
+    /// std::thread::spawn(move || println!("{:?}", read()));
+    /// # });
+    /// ```
+    pub fn stats_reader(&self) -> impl Fn() -> BridgeStats + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.stats()
+    }
+
     /// Calls `report` with a line of text (`bridge to HOST:PORT: connected`, `bridge to HOST:PORT:
     /// cannot connect: ...`) now and at each change of the bridge's state: once per change, not once
     /// per retry. `report` runs on the bridge's task: keep it short (`eprintln!`, say).
@@ -502,6 +522,11 @@ impl Drop for Bridge {
         for task in &self.tasks {
             task.abort();
         }
+        // A `stats_reader` may outlive the bridge: it is no longer connected.
+        self.shared
+            .counters
+            .connected
+            .store(false, Ordering::Relaxed);
         if self.shared.config.sys_interval.is_some() {
             sys::clear(&self.shared);
         }

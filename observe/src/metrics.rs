@@ -15,25 +15,32 @@ use switchyard::{AckRefusals, AckStats, Broker, DropReason, StatsSelection, Subs
 
 use crate::http::{Body, HttpError, blocking, bytes_response};
 use crate::request_counts::RequestCounts;
+use crate::sections::{Section, SectionsCollector};
 
 /// The content type of OpenMetrics text.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
-/// counters.
+/// counters, then the series of the service's sections ([`crate::StatsSection::metrics`]).
 pub(crate) struct MetricsEndpoint {
     registry: Arc<Registry>,
 }
 
 impl MetricsEndpoint {
-    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<RequestCounts>) -> Self {
+    pub(crate) fn new(
+        broker: &Broker,
+        cap: usize,
+        counts: Arc<RequestCounts>,
+        sections: Vec<Section>,
+    ) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BrokerCollector {
             broker: broker.clone(),
             cap,
             endpoint: Some(counts),
         }));
+        registry.register_collector(Box::new(SectionsCollector(sections)));
         Self {
             registry: Arc::new(registry),
         }

@@ -7,12 +7,13 @@ use bytes::Bytes;
 
 use super::{BrokerShared, PublishOptions};
 use crate::features::join::JoinError;
+use crate::features::replay_log::ReplayLog;
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
 use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
 use crate::stats::counters::LiveCount;
-use crate::subscription::PublishOutcome;
+use crate::subscription::{PublishOutcome, Wait};
 use crate::topic::Topic;
 
 /// A publishing handle bound to one topic.
@@ -36,12 +37,16 @@ pub struct Publisher {
     recent: RecentMessages,
     /// This handle's publish counts (see [`HandleCounts`]).
     counts: LiveCount<HandleCounts>,
+    /// The broker's replay log, if it keeps this topic: then every publish takes a sequence number
+    /// first (see `super::replay`).
+    log: Option<Arc<ReplayLog>>,
 }
 
 impl Publisher {
     /// A handle on `topic` (already validated against the broker's limits), with no route yet.
     pub(super) fn new(shared: Arc<BrokerShared>, topic: Topic) -> Self {
         let counts = shared.publishes.register_handle();
+        let log = shared.log_for(topic.as_str()).cloned();
         Self {
             shared,
             topic,
@@ -50,6 +55,7 @@ impl Publisher {
             batch: Vec::new(),
             recent: RecentMessages::default(),
             counts,
+            log,
         }
     }
 
@@ -99,8 +105,11 @@ impl Publisher {
     /// ```
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
+        if self.log.is_some() {
+            return self.publish_logged(payload.into(), PublishOptions::default());
+        }
         self.refresh();
-        self.send(payload, Priority::Normal, 0)
+        self.send(payload, Priority::Normal, 0, Wait::MayBlock)
     }
 
     /// Publishes `payload` on this handle's topic with `options`. See
@@ -127,13 +136,19 @@ impl Publisher {
         payload: impl Into<Bytes>,
         options: PublishOptions,
     ) -> PublishOutcome {
+        if self.log.is_some() {
+            return self.publish_logged(payload.into(), options);
+        }
+        let wait = Wait::for_publish(options.deadline);
         if options.retain {
             return self.shared.publish_retained(
                 Message::on_topic(&self.topic, payload, options.priority).tagged(options.tag),
+                None,
+                wait,
             );
         }
         self.refresh();
-        self.send(payload, options.priority, options.tag)
+        self.send(payload, options.priority, options.tag, wait)
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
@@ -197,12 +212,28 @@ impl Publisher {
         &mut self,
         payloads: impl IntoIterator<Item = P>,
     ) -> PublishOutcome {
-        self.refresh();
         let mut batch = std::mem::take(&mut self.batch);
-        batch.extend(payloads.into_iter().map(|payload| {
-            self.recent
-                .make(&self.topic, payload.into(), Priority::Normal, 0)
-        }));
+        if let Some(log) = self.log.take() {
+            // The log's steps, as in `publish_logged`, once for the whole batch.
+            batch.extend(
+                payloads.into_iter().map(|payload| {
+                    Message::on_topic(&self.topic, payload.into(), Priority::Normal)
+                }),
+            );
+            let first = log.claim(batch.len() as u64);
+            for (seq, msg) in (first..).zip(batch.iter_mut()) {
+                msg.set_seq(seq);
+            }
+            self.refresh();
+            log.record(&batch, self.version);
+            self.log = Some(log);
+        } else {
+            self.refresh();
+            batch.extend(payloads.into_iter().map(|payload| {
+                self.recent
+                    .make(&self.topic, payload.into(), Priority::Normal, 0)
+            }));
+        }
         let outcome = self
             .shared
             .publishes
@@ -211,9 +242,56 @@ impl Publisher {
         outcome
     }
 
-    /// Offers one message along the cached route.
+    /// Publishes on a logged topic: the publish's steps 1 to 4 of the handover
+    /// (`crate::features::replay_log::cursor`): take a sequence number, check the table's version
+    /// (refreshing the route), record, offer. A fresh message each time: the log holds the ones sent,
+    /// so the recycling ring would find none free.
+    fn publish_logged(&mut self, payload: Bytes, options: PublishOptions) -> PublishOutcome {
+        // Taken out of the handle for the call (the route is refreshed meanwhile), then put back.
+        let Some(log) = self.log.take() else {
+            return self.publish_with(payload, options);
+        };
+        let outcome = self.send_logged(&log, payload, options);
+        self.log = Some(log);
+        outcome
+    }
+
+    fn send_logged(
+        &mut self,
+        log: &ReplayLog,
+        payload: Bytes,
+        options: PublishOptions,
+    ) -> PublishOutcome {
+        let seq = log.claim(1);
+        let msg = Message::on_topic(&self.topic, payload, options.priority)
+            .tagged(options.tag)
+            .sequenced(seq);
+        let wait = Wait::for_publish(options.deadline);
+        if options.retain {
+            return self.shared.publish_retained(msg, Some(log), wait);
+        }
+        self.refresh();
+        log.record([&msg], self.version);
+        let Self {
+            shared,
+            routes,
+            counts,
+            ..
+        } = self;
+        shared
+            .publishes
+            .deliver(Route::Cached(routes, counts), wait, move || msg)
+    }
+
+    /// Offers one message along the cached route, waiting for room as `wait` allows.
     #[inline]
-    fn send(&mut self, payload: impl Into<Bytes>, priority: Priority, tag: u8) -> PublishOutcome {
+    fn send(
+        &mut self,
+        payload: impl Into<Bytes>,
+        priority: Priority,
+        tag: u8,
+        wait: Wait,
+    ) -> PublishOutcome {
         let Self {
             shared,
             topic,
@@ -222,9 +300,11 @@ impl Publisher {
             counts,
             ..
         } = self;
-        shared.publishes.deliver(Route::Cached(routes, counts), || {
-            recent.make(topic, payload.into(), priority, tag)
-        })
+        shared
+            .publishes
+            .deliver(Route::Cached(routes, counts), wait, || {
+                recent.make(topic, payload.into(), priority, tag)
+            })
     }
 }
 

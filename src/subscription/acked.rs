@@ -13,6 +13,7 @@ use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::reason::DroppedByReason;
 use crate::queue::policy::OverflowPolicy;
+use crate::queue::ready::{AlreadyAttached, ReadySignal};
 use crate::stats::counters::GapTracker;
 use crate::stats::features::AckStats;
 use crate::stats::snapshot::SubscriptionStats;
@@ -246,7 +247,11 @@ impl SubscriptionCore {
         if self.is_closed() {
             return Err(in_flight.refuse(AckError::Closed));
         }
-        let now = in_flight.now();
+        // The clock is read only where a deadline is set; receives watch the deadlines.
+        let now = match how {
+            Settle::InProgress | Settle::Nack(_) => in_flight.now(),
+            Settle::Ack | Settle::Term => 0,
+        };
         let settled = in_flight.settle(token.place, token.attempt, how, now)?;
         self.count_settled(settled);
         if how != Settle::InProgress {
@@ -254,7 +259,6 @@ impl SubscriptionCore {
             // empty queue can take it.
             self.not_empty.notify(1);
         }
-        in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
         Ok(())
     }
 
@@ -422,7 +426,8 @@ impl AckSubscription {
 
     /// The acknowledged path's settings and counters now.
     pub fn ack_stats(&self) -> AckStats {
-        self.core().acked().stats()
+        let core = self.core();
+        core.acked().stats(core.counters.delivered())
     }
 
     /// Ends the subscription for every receiver; what is queued or in flight is counted dropped
@@ -544,6 +549,35 @@ impl AckSubscription {
             .await
     }
 
+    /// Attaches a [`ReadySignal`] to a subscription made without one, handing it out as `key`, as
+    /// [`Subscription::attach_ready_signal`](crate::Subscription::attach_ready_signal) does: for a
+    /// pooled consumer that serves acknowledged subscriptions with the rest (an MQTT connection).
+    /// A message handed back or due again is found by the next `try_recv` of any receiver; the signal
+    /// tells of new messages.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchyard::{AckOptions, Broker, ReadySignal};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+    /// let signal = ReadySignal::new();
+    /// jobs.attach_ready_signal(&signal, 7).unwrap();
+    /// broker.publish("jobs", "a")?;
+    /// let mut ready = Vec::new();
+    /// signal.wait_ready(&mut ready, Duration::from_secs(1));
+    /// assert_eq!(ready, [7]);
+    /// jobs.try_recv()?.ack()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attach_ready_signal(
+        &self,
+        signal: &Arc<ReadySignal>,
+        key: u64,
+    ) -> Result<(), AlreadyAttached> {
+        self.core().attach_ready_signal(signal, key)
+    }
+
     /// When the next ack deadline (or nack delay) of a message in flight falls due, if any.
     pub fn next_due(&self) -> Option<Instant> {
         self.core().acked().next_due()
@@ -574,7 +608,6 @@ impl AckSubscription {
     pub fn ack_batch(&self, tokens: &[AckToken]) -> AckBatch {
         let core = self.core();
         let in_flight = core.acked();
-        let now = in_flight.now();
         let mut batch = AckBatch {
             acked: 0,
             refused: 0,
@@ -589,7 +622,7 @@ impl AckSubscription {
             } else if core.is_closed() {
                 Err(in_flight.refuse(AckError::Closed))
             } else {
-                in_flight.settle(token.place, token.attempt, Settle::Ack, now)
+                in_flight.settle(token.place, token.attempt, Settle::Ack, 0)
             };
             match settled {
                 Ok(_) => batch.acked += 1,

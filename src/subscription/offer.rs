@@ -18,9 +18,21 @@ use super::core::SubscriptionCore;
 pub(crate) enum Wait {
     /// A publish: a `Block` subscription makes the publisher wait for room, up to its timeout.
     MayBlock,
+    /// A publish with a deadline ([`PublishOptions::deadline`](crate::PublishOptions::deadline)): as
+    /// `MayBlock`, but never past this instant, whatever the subscription's own timeout; a message
+    /// still waiting then is dropped as `timeout`.
+    Until(Instant),
     /// Replaying retained messages into a subscription nobody can receive from yet: a full lane
     /// refuses the message (`queue_full`) whatever the policy, since waiting could never end well.
     Never,
+}
+
+impl Wait {
+    /// How a publish with this `deadline` (if any) may wait.
+    #[inline]
+    pub(crate) fn for_publish(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Self::MayBlock, Self::Until)
+    }
 }
 
 /// What one publish did: summed over the subscriptions it reached. The one outcome type of the
@@ -159,13 +171,23 @@ impl SubscriptionCore {
                 offered.merge(PublishOutcome::DROPPED);
                 continue;
             }
+            if !self.charge_bytes(&msg) {
+                self.drop_message(&msg, DropReason::ByteLimit);
+                offered.merge(PublishOutcome::DROPPED);
+                continue;
+            }
             let lane = self.lanes.for_push(msg.priority());
             let outcome = match (self.policy.load(), wait) {
                 (OverflowPolicy::DropNewest, _) | (OverflowPolicy::Block { .. }, Wait::Never) => {
                     self.push_or_refuse(lane, msg)
                 }
                 (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
-                (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
+                (OverflowPolicy::Block { .. }, Wait::MayBlock) => {
+                    self.push_blocking(lane, msg, None)
+                }
+                (OverflowPolicy::Block { .. }, Wait::Until(deadline)) => {
+                    self.push_blocking(lane, msg, Some(deadline))
+                }
             };
             offered.merge(outcome);
         }
@@ -193,6 +215,7 @@ impl SubscriptionCore {
             Ok(()) => PublishOutcome::QUEUED,
             Err(msg) => {
                 self.counters.raise_high_water(lane.capacity() as u64);
+                self.release_bytes(&msg);
                 self.drop_message(&msg, DropReason::QueueFull);
                 PublishOutcome::DROPPED
             }
@@ -206,6 +229,7 @@ impl SubscriptionCore {
             None => PublishOutcome::QUEUED,
             Some(evicted) => {
                 self.counters.raise_high_water(lane.capacity() as u64);
+                self.release_bytes(&evicted);
                 self.drop_message(&evicted, DropReason::Evicted);
                 PublishOutcome::QUEUED_EVICTING
             }
@@ -218,10 +242,16 @@ impl SubscriptionCore {
     ///
     /// The deadline is the wait's start plus the timeout of the `Block` policy in force *now*: a
     /// [`Subscription::set_policy`] to another `Block` timeout applies to publishers already waiting
-    /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
-    /// before every push, so a publisher woken by an unsubscribe never queues into the closed
-    /// subscription (its message is dropped as `unsubscribed`).
-    pub(super) fn push_blocking(&self, lane: LaneRef<'_, Message>, msg: Message) -> PublishOutcome {
+    /// (one whose new deadline has passed gives up at once, as `timeout`), or `until`, the publish's
+    /// own deadline, if that comes first. The closed flag is checked before every push, so a publisher
+    /// woken by an unsubscribe never queues into the closed subscription (its message is dropped as
+    /// `unsubscribed`).
+    pub(super) fn push_blocking(
+        &self,
+        lane: LaneRef<'_, Message>,
+        msg: Message,
+        until: Option<Instant>,
+    ) -> PublishOutcome {
         // Room now: the usual case, decided before reading the clock (a `clock_gettime` per publish
         // was a fifth of a single-threaded publish + receive).
         let mut msg = match lane.push(msg) {
@@ -233,6 +263,7 @@ impl SubscriptionCore {
         self.notify_receivers();
         let started = Instant::now();
         let dropped = |msg: Message, reason| {
+            self.release_bytes(&msg);
             self.drop_message(&msg, reason);
             PublishOutcome::DROPPED
         };
@@ -249,6 +280,10 @@ impl SubscriptionCore {
                 OverflowPolicy::Block { timeout } => started.checked_add(timeout),
                 OverflowPolicy::DropNewest => return dropped(msg, DropReason::QueueFull),
                 OverflowPolicy::DropOldest => return self.push_evicting(lane, msg),
+            };
+            let deadline = match (deadline, until) {
+                (Some(own), Some(until)) => Some(own.min(until)),
+                (own, until) => own.or(until),
             };
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {

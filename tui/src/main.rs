@@ -14,8 +14,10 @@ mod numbers;
 mod passwd;
 mod radar;
 mod serve;
+mod serve_signals;
 mod snapshot_totals;
 mod stats_command;
+mod stats_sections;
 mod terminal_text;
 
 use std::process::ExitCode;

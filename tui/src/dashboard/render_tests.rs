@@ -438,6 +438,105 @@ fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
     assert_eq!(app.table().view, super::app::View::Subscriptions);
 }
 
+/// Text that would reorder a line on a terminal that honours bidirectional overrides (ratatui drops
+/// C0 and C1 controls, not these), and an ESC.
+const REORDER: &str = "\u{202e}ab\u{2066}\u{1b}[2J";
+
+/// Whether `screen` holds a bidirectional override or isolate, or a C0/C1 control.
+fn holds_controls(screen: &str) -> bool {
+    screen.chars().any(|c| {
+        matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || (c.is_control() && c != '\n')
+    })
+}
+
+#[test]
+fn names_filters_client_ids_and_bridge_errors_from_outside_are_shown_escaped() {
+    let mut app = fixtures::app(false);
+    let outside = format!("x{REORDER}");
+    let mut subscriptions = fixtures::snapshot_at(80.25).subscriptions;
+    subscriptions.push(sub(6, &outside, &format!("{outside}/#"), 8, 1, 0, 0));
+    let mut s = sample(snapshot_with(80.25, 100, subscriptions), &[]);
+    s.dead_letters[0].topic = outside.clone();
+    s.dead_letters[0].subscription = outside.clone();
+    let mut mqtt = mqtt_stats();
+    mqtt.clients[0].client_id = outside.clone();
+    s.mqtt = Some(mqtt);
+    s.bridges = vec![switchyard_mqtt::BridgeStats {
+        remote: outside.clone(),
+        last_error: Some(outside.clone()),
+        ..Default::default()
+    }];
+    app.apply(s);
+    app.log(super::app::Level::Warn, format!("unsubscribed {outside}"));
+    let escaped = "x\\u{202e}ab\\u{2066}\\x1b[2J";
+    press(&mut app, "G"); // the table and the detail pane of subscription 6
+    let screen = draw(&app, 160, 40).backend().to_string();
+    assert!(!holds_controls(&screen), "{screen}");
+    assert!(screen.contains(escaped), "{screen}");
+    press(&mut app, "x"); // dead letters in place of the log
+    let screen = draw(&app, 160, 40).backend().to_string();
+    assert!(!holds_controls(&screen), "{screen}");
+    press(&mut app, "c"); // MQTT clients and the bridge
+    let screen = draw(&app, 200, 40).backend().to_string();
+    assert!(!holds_controls(&screen), "{screen}");
+    assert!(
+        screen.contains(&format!("bridge {escaped} DOWN ({escaped})")),
+        "{screen}"
+    );
+}
+
+#[test]
+fn c_counts_logins_and_permission_refusals_by_reason_above_the_clients_100x30() {
+    use switchyard_mqtt::{AclRefusedByReason, AclStats, AuthRefusedByReason, AuthStats};
+    let mut app = fixtures::app(false);
+    let mut with_mqtt = sample(fixtures::snapshot_at(80.25), &[5]);
+    let mut mqtt = mqtt_stats();
+    mqtt.auth = AuthStats {
+        password_file: true,
+        accepted: 12,
+        refused_by_reason: AuthRefusedByReason {
+            no_user_name: 1,
+            bad_user_name_or_password: 2,
+        },
+        ..AuthStats::default()
+    };
+    mqtt.acl = AclStats {
+        acl_file: true,
+        lines: 40,
+        refused_by_reason: AclRefusedByReason {
+            subscribe: 1,
+            publish: 2,
+            will: 3,
+            retained_read: 4,
+            read: 53,
+        },
+        revoked_clients: 0,
+    };
+    mqtt.reload.reloads = 1;
+    mqtt.reload.refused = 1;
+    with_mqtt.mqtt = Some(mqtt);
+    app.apply(with_mqtt);
+    press(&mut app, "c");
+    let screen = draw(&app, 100, 30).backend().to_string();
+    assert!(
+        screen.contains("logins 12 ok · refused 3: no user name 1, bad user name/password 2"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(
+            "ACL (40 lines) refused 63: subscribe 1, publish 2, will 3, retained read 4, read 53"
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("reloads 1 (1 refused)"), "{screen}");
+    assert!(
+        screen.contains("sensor-7"),
+        "the clients still show: {screen}"
+    );
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+}
+
 #[test]
 fn c_without_an_mqtt_listener_says_how_to_start_one_80x24() {
     let mut app = fixtures::app(false);

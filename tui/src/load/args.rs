@@ -167,16 +167,32 @@ pub struct LoadArgs {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Drive the MQTT 3.1.1 broker at HOST:PORT (`switchyard serve`, Mosquitto, any other) with MQTT
-    /// clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
+    /// Drive the MQTT 3.1.1 broker at HOST:PORT (an IP address or a host name that resolves:
+    /// `switchyard serve`, Mosquitto, any other) with MQTT clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
     /// --subscribers clients subscribe to it. Of the other options only --messages or --duration,
     /// --rate, --payload, --latency-every, --qos and --json apply.
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios",
+          value_parser = crate::cli_args::parse_host_port)]
     pub mqtt: Option<String>,
 
     /// With --mqtt: the QoS of every publish and subscription, 0 or 1.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1), requires = "mqtt")]
     pub qos: u8,
+
+    /// With --mqtt: every client logs in as USER (a broker with a password file; with an ACL, USER
+    /// needs write and read on `load/mqtt`).
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "mqtt",
+        requires = "mqtt_password"
+    )]
+    pub mqtt_user: Option<String>,
+
+    /// With --mqtt-user: its password. Other local users can see it in the process list: for
+    /// benchmark accounts only.
+    #[arg(long, value_name = "PASSWORD", requires = "mqtt_user")]
+    pub mqtt_password: Option<String>,
 
     /// Run the standard scenarios (1→1, 1→4, 4→4, 10k mixed filters, a slow consumer) against the
     /// switchyard core and the naive baseline, interleaved, and print one table.

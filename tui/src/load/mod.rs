@@ -110,7 +110,7 @@ fn execute_plan(
     observers: Observers,
     serve: Option<&EndpointArgs>,
 ) -> Result<(RunOutcome, Option<ObserveHandle>)> {
-    let start_endpoint = |broker: &Broker| serve.map_or(Ok(None), |s| s.start(broker));
+    let start_endpoint = |broker: &Broker| serve.map_or(Ok(None), |s| s.start(broker, Vec::new()));
     Ok(match (plan.engine, plan.ack) {
         (EngineKind::Switchyard, None) => {
             let engine = CoreEngine::default();

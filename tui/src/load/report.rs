@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use switchyard::{AckStats, DroppedByReason, LatencySummary, StatsSnapshot};
+use switchyard::{AckStats, DropReason, DroppedByReason, LatencySummary, StatsSnapshot};
 
 use super::figures::{bytes, count, rate};
 use super::plan::Plan;
+use crate::terminal_text::escape_controls;
 
 /// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +117,7 @@ impl LoadResult {
             dropped_by_reason.unsubscribed += d.unsubscribed;
             dropped_by_reason.rejected += d.rejected;
             dropped_by_reason.max_deliveries += d.max_deliveries;
+            dropped_by_reason.byte_limit += d.byte_limit;
             if let Some(a) = &s.ack {
                 ack.get_or_insert_default().add(a);
             }
@@ -155,24 +157,21 @@ fn latency_line(l: &LatencySummary) -> String {
     )
 }
 
+/// Drops by reason: the queue's four always, the others (acknowledged subscriptions, byte bounds)
+/// when they dropped something.
 fn reasons(d: &DroppedByReason) -> String {
-    let mut text = format!(
-        "queue_full {}, evicted {}, timeout {}, unsubscribed {}",
-        count(d.queue_full),
-        count(d.evicted),
-        count(d.timeout),
-        count(d.unsubscribed)
-    );
-    // The acknowledged path's reasons, when it dropped something.
-    if d.rejected + d.max_deliveries > 0 {
-        let _ = write!(
-            text,
-            ", rejected {}, max_deliveries {}",
-            count(d.rejected),
-            count(d.max_deliveries)
-        );
-    }
-    text
+    const ALWAYS: [DropReason; 4] = [
+        DropReason::QueueFull,
+        DropReason::Evicted,
+        DropReason::Timeout,
+        DropReason::Unsubscribed,
+    ];
+    DropReason::ALL
+        .into_iter()
+        .filter(|r| ALWAYS.contains(r) || d.get(*r) > 0)
+        .map(|r| format!("{} {}", r.label(), count(d.get(r))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An option value as it is spelled on the command line (`exact`, `naive`).
@@ -184,7 +183,8 @@ pub fn value_name(v: impl clap::ValueEnum) -> String {
 /// How many subscriptions the summary lists by drops.
 pub const TOP_BY_DROPS: usize = 5;
 
-/// The human summary printed at the end of a run.
+/// The human summary printed at the end of a run. Names and filters may come from outside (taps made
+/// through `--serve`'s endpoint), so they are shown with control characters escaped.
 pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     let mut s = String::new();
     let Some(load) = &snapshot.load else {
@@ -396,8 +396,8 @@ fn write_top_by_drops(s: &mut String, snapshot: &StatsSnapshot<LoadSection>) {
         let _ = writeln!(
             s,
             "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}",
-            sub.name,
-            sub.filter,
+            escape_controls(&sub.name),
+            escape_controls(&sub.filter),
             count(sub.dropped),
             count(sub.matched),
             reasons(&sub.dropped_by_reason),
@@ -431,7 +431,13 @@ fn write_books(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadRe
         let _ = writeln!(
             s,
             "  {} {}: matched {} != delivered {} + dropped {} + depth {} + in_flight {}",
-            sub.name, sub.filter, sub.matched, sub.delivered, sub.dropped, sub.depth, sub.in_flight
+            escape_controls(&sub.name),
+            escape_controls(&sub.filter),
+            sub.matched,
+            sub.delivered,
+            sub.dropped,
+            sub.depth,
+            sub.in_flight
         );
     }
 }

@@ -16,6 +16,7 @@ use crate::dashboard::history::SubscriptionHistory;
 use crate::dashboard::link::{ConsumerState, RecentMessage};
 use crate::dashboard::theme::Theme;
 use crate::radar::Radar;
+use crate::terminal_text::escape_controls;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
@@ -30,8 +31,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let radar = app.radar(s.id);
     let mut title = Line::from(vec![
-        Span::styled(format!(" {} ", s.name), th.accent()),
-        Span::styled(format!("#{} {} ", s.id, s.filter), th.dim()),
+        Span::styled(format!(" {} ", escape_controls(&s.name)), th.accent()),
+        Span::styled(
+            format!("#{} {} ", s.id, escape_controls(&s.filter)),
+            th.dim(),
+        ),
     ]);
     if let Some(ack) = s.ack.as_ref().filter(|_| radar.stalled_on_window) {
         title.push_span(Span::styled(window_badge(ack), th.badge()));
