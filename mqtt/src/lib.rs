@@ -40,6 +40,7 @@ mod server;
 mod session;
 mod shared;
 mod sys;
+mod transport;
 
 pub use auth::{
     AccessFiles, AclFile, AclFileError, AclRefusedByReason, AclStats, DEFAULT_ITERATIONS,
@@ -55,3 +56,7 @@ pub use listener_stats::{
     ClosedByReason, MqttStats,
 };
 pub use server::{BindError, ListenerHandle, MqttServer};
+pub use transport::{
+    Listener, ListenerStats, TlsClientFiles, TlsFileError, TlsServer, TlsServerFiles, Transport,
+    TransportKind,
+};

@@ -248,6 +248,81 @@ fn assert_cap_in_force(after: &BTreeMap<String, Value>, snapshot: &StatsSnapshot
     );
 }
 
+/// A section of the service's own (as `switchyard serve` adds its bridges): a family with labels and
+/// one without, after the broker's.
+struct Uplink(std::sync::atomic::AtomicU64);
+
+impl switchyard_observe::StatsSection for Uplink {
+    fn json(&self) -> Value {
+        serde_json::json!({ "sent": self.0.load(std::sync::atomic::Ordering::Relaxed) })
+    }
+
+    fn metrics(&self, out: &mut switchyard_observe::MetricsWriter<'_, '_>) -> std::fmt::Result {
+        let sent = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        out.gauge(
+            "myservice_uplink_connected",
+            "Whether the uplink is up.",
+            [([] as [(&str, &str); 0], 1.0)],
+        )?;
+        out.counter(
+            "myservice_uplink_sent",
+            "Messages sent up, by lane.",
+            [([("lane", "fast")], sent), ([("lane", "slow")], 7)],
+        )
+    }
+}
+
+#[test]
+fn a_sections_series_parse_as_openmetrics_after_the_brokers_and_are_read_at_each_scrape() {
+    let broker = Broker::new();
+    let options = ServeOptions::default()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .section("uplink", Uplink(std::sync::atomic::AtomicU64::new(40)))
+        .unwrap();
+    let endpoint = serve(&broker, options).unwrap();
+    let client = Client::new(&endpoint.local_addr().to_string()).unwrap();
+    let first = client.metrics().unwrap();
+    let Some(families) = parse(&first) else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    assert_eq!(families["myservice_uplink_connected"]["type"], "gauge");
+    assert_eq!(families["myservice_uplink_sent"]["type"], "counter");
+    let fast = [("lane", "fast")];
+    assert_eq!(
+        sample(
+            &families,
+            "myservice_uplink_sent",
+            "myservice_uplink_sent_total",
+            &fast
+        ),
+        40.0
+    );
+    assert_eq!(
+        sample(
+            &families,
+            "myservice_uplink_connected",
+            "myservice_uplink_connected",
+            &[]
+        ),
+        1.0
+    );
+    assert!(
+        families.contains_key("switchyard_published"),
+        "the broker's series stay"
+    );
+    let again = parse(&client.metrics().unwrap()).unwrap();
+    assert_eq!(
+        sample(
+            &again,
+            "myservice_uplink_sent",
+            "myservice_uplink_sent_total",
+            &fast
+        ),
+        41.0
+    );
+}
+
 #[test]
 fn acknowledged_subscriptions_show_in_flight_the_window_stalls_redeliveries_and_refusals() {
     use std::time::{Duration, Instant};
@@ -367,79 +442,4 @@ fn acknowledged_subscriptions_show_in_flight_the_window_stalls_redeliveries_and_
         0.0
     );
     assert!(jobs.stats().balances());
-}
-
-/// A section of the service's own (as `switchyard serve` adds its bridges): a family with labels and
-/// one without, after the broker's.
-struct Uplink(std::sync::atomic::AtomicU64);
-
-impl switchyard_observe::StatsSection for Uplink {
-    fn json(&self) -> Value {
-        serde_json::json!({ "sent": self.0.load(std::sync::atomic::Ordering::Relaxed) })
-    }
-
-    fn metrics(&self, out: &mut switchyard_observe::MetricsWriter<'_, '_>) -> std::fmt::Result {
-        let sent = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        out.gauge(
-            "myservice_uplink_connected",
-            "Whether the uplink is up.",
-            [([] as [(&str, &str); 0], 1.0)],
-        )?;
-        out.counter(
-            "myservice_uplink_sent",
-            "Messages sent up, by lane.",
-            [([("lane", "fast")], sent), ([("lane", "slow")], 7)],
-        )
-    }
-}
-
-#[test]
-fn a_sections_series_parse_as_openmetrics_after_the_brokers_and_are_read_at_each_scrape() {
-    let broker = Broker::new();
-    let options = ServeOptions::default()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .section("uplink", Uplink(std::sync::atomic::AtomicU64::new(40)))
-        .unwrap();
-    let endpoint = serve(&broker, options).unwrap();
-    let client = Client::new(&endpoint.local_addr().to_string()).unwrap();
-    let first = client.metrics().unwrap();
-    let Some(families) = parse(&first) else {
-        eprintln!("skipped: python3 is not installed");
-        return;
-    };
-    assert_eq!(families["myservice_uplink_connected"]["type"], "gauge");
-    assert_eq!(families["myservice_uplink_sent"]["type"], "counter");
-    let fast = [("lane", "fast")];
-    assert_eq!(
-        sample(
-            &families,
-            "myservice_uplink_sent",
-            "myservice_uplink_sent_total",
-            &fast
-        ),
-        40.0
-    );
-    assert_eq!(
-        sample(
-            &families,
-            "myservice_uplink_connected",
-            "myservice_uplink_connected",
-            &[]
-        ),
-        1.0
-    );
-    assert!(
-        families.contains_key("switchyard_published"),
-        "the broker's series stay"
-    );
-    let again = parse(&client.metrics().unwrap()).unwrap();
-    assert_eq!(
-        sample(
-            &again,
-            "myservice_uplink_sent",
-            "myservice_uplink_sent_total",
-            &fast
-        ),
-        41.0
-    );
 }

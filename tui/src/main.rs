@@ -10,6 +10,7 @@ mod export;
 mod filter_totals;
 mod load;
 mod mqtt_listener;
+mod mqtt_transport_args;
 mod numbers;
 mod passwd;
 mod radar;

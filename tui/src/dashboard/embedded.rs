@@ -63,7 +63,11 @@ impl EmbeddedBroker {
         config: switchyard_mqtt::MqttConfig,
         bridge: Option<BridgeConfig>,
     ) -> anyhow::Result<SocketAddr> {
-        let listener = MqttListener::start(addr, &self.broker, config)?;
+        let listener = MqttListener::start(
+            vec![switchyard_mqtt::Listener::tcp(addr)],
+            &self.broker,
+            config,
+        )?;
         let bound = listener.local_addr();
         self.bridge = bridge
             .map(|config| listener.start_bridge(&self.broker, config))

@@ -130,7 +130,7 @@ impl DashboardArgs {
     /// The checks clap cannot make alone (see `Cli::check`).
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
-            self.access.check(addr)?;
+            self.access.check(addr, false)?;
         }
         self.bridge.check(self.mqtt, "the dashboard's")
     }
@@ -219,7 +219,7 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
                 .config()
                 .password_file(args.access.password_file()?)
                 .acl_file(args.access.acl_file()?);
-            link.serve_mqtt(addr, config, args.bridge.config())
+            link.serve_mqtt(addr, config, args.bridge.config()?)
         })
         .transpose()?;
     let sections = stats_sections::sections(link.mqtt_listener(), link.bridge());

@@ -385,6 +385,7 @@ fn mqtt_stats() -> switchyard_mqtt::MqttStats {
             ..DroppedByReason::default()
         },
         subscriptions: Vec::new(),
+        ..ClientStats::default()
     };
     MqttStats {
         address: "127.0.0.1:1883".into(),
@@ -498,6 +499,7 @@ fn c_counts_logins_and_permission_refusals_by_reason_above_the_clients_100x30() 
         refused_by_reason: AuthRefusedByReason {
             no_user_name: 1,
             bad_user_name_or_password: 2,
+            ..AuthRefusedByReason::default()
         },
         ..AuthStats::default()
     };

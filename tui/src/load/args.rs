@@ -170,10 +170,15 @@ pub struct LoadArgs {
     /// Drive the MQTT 3.1.1 broker at HOST:PORT (an IP address or a host name that resolves:
     /// `switchyard serve`, Mosquitto, any other) with MQTT clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
     /// --subscribers clients subscribe to it. Of the other options only --messages or --duration,
-    /// --rate, --payload, --latency-every, --qos and --json apply.
+    /// --rate, --payload, --latency-every, --qos, --mqtt-cafile and --json apply.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios",
           value_parser = crate::cli_args::parse_host_port)]
     pub mqtt: Option<String>,
+
+    /// With --mqtt: connect over TLS, checking the broker's certificate against the CA certificates
+    /// of PEM (the certificate must name the HOST of --mqtt).
+    #[arg(long, value_name = "PEM", requires = "mqtt")]
+    pub mqtt_cafile: Option<std::path::PathBuf>,
 
     /// With --mqtt: the QoS of every publish and subscription, 0 or 1.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1), requires = "mqtt")]

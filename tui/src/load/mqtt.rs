@@ -1,5 +1,6 @@
 //! `switchyard load --mqtt HOST:PORT`: drives any MQTT 3.1.1 broker (a `switchyard serve`, a
-//! Mosquitto) with real MQTT clients, so two brokers are measured by the same clients in one run.
+//! Mosquitto) with real MQTT clients, so two brokers are measured by the same clients in one run;
+//! over TLS with `--mqtt-cafile PEM`.
 //!
 //! `--publishers` clients publish on the topic `load/mqtt`, `--subscribers` clients subscribe to it,
 //! at `--qos` 0 or 1, flat out or at `--rate` messages per second over all publishers, all in this
@@ -18,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, Transport};
 use serde::Serialize;
 use switchyard::{Bytes, LatencySummary};
+use switchyard_mqtt::TlsClientFiles;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -99,13 +101,22 @@ pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn options(id: String, host: &str, port: u16, login: Option<(&str, &str)>) -> MqttOptions {
+fn options(
+    id: String,
+    host: &str,
+    port: u16,
+    login: Option<(&str, &str)>,
+    tls: Option<&Transport>,
+) -> MqttOptions {
     let mut options = MqttOptions::new(id, host, port);
     if let Some((user, password)) = login {
         options.set_credentials(user, password);
     }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(1 << 24, 1 << 24);
+    if let Some(tls) = tls {
+        options.set_transport(tls.clone());
+    }
     options
 }
 
@@ -115,6 +126,8 @@ struct Clients<'a> {
     port: u16,
     /// This process's id, so two runs against one broker use distinct client ids.
     run_id: u32,
+    /// With `--mqtt-cafile`: TLS, its settings read once and shared by every client.
+    tls: Option<Transport>,
     qos: QoS,
     /// The clock the latency stamps are read against.
     start: Instant,
@@ -126,7 +139,10 @@ impl Clients<'_> {
     /// A client named `sy-load-<run>-<role>` and its event loop.
     fn connect(&self, role: &str) -> (AsyncClient, EventLoop) {
         let id = format!("sy-load-{}-{role}", self.run_id);
-        AsyncClient::new(options(id, self.host, self.port, self.login), 1024)
+        AsyncClient::new(
+            options(id, self.host, self.port, self.login, self.tls.as_ref()),
+            1024,
+        )
     }
 }
 
@@ -159,6 +175,18 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
         host: &host,
         port,
         run_id: std::process::id(),
+        tls: args
+            .mqtt_cafile
+            .as_ref()
+            .map(|ca| {
+                TlsClientFiles {
+                    ca: Some(ca.clone()),
+                    cert_and_key: None,
+                }
+                .transport()
+            })
+            .transpose()
+            .context("--mqtt-cafile")?,
         qos: if args.qos == 0 {
             QoS::AtMostOnce
         } else {
