@@ -447,6 +447,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_drop_reason_is_counted_and_the_rare_ones_are_listed_when_they_dropped() {
+        let mut snapshot = StatsSnapshot::default();
+        for byte_limit in [2, 3] {
+            let mut s = switchyard::SubscriptionStats::default();
+            s.dropped_by_reason.queue_full = 1;
+            s.dropped_by_reason.byte_limit = byte_limit;
+            snapshot.subscriptions.push(s);
+        }
+        let counted = LoadResult::counted(&snapshot).dropped_by_reason;
+        assert_eq!((counted.queue_full, counted.byte_limit), (2, 5));
+        assert_eq!(
+            reasons(&counted),
+            "queue_full 2, evicted 0, timeout 0, unsubscribed 0, byte_limit 5"
+        );
+        assert!(!reasons(&DroppedByReason::default()).contains("byte_limit"));
+    }
+
+    #[test]
     fn rss_is_read_on_linux() {
         if cfg!(target_os = "linux") {
             assert!(rss_bytes().unwrap() > 0);
