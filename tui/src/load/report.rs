@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use switchyard::{AckStats, DroppedByReason, LatencySummary, StatsSnapshot};
+use switchyard::{AckStats, DropReason, DroppedByReason, LatencySummary, StatsSnapshot};
 
 use super::figures::{bytes, count, rate};
 use super::plan::Plan;
@@ -117,6 +117,7 @@ impl LoadResult {
             dropped_by_reason.unsubscribed += d.unsubscribed;
             dropped_by_reason.rejected += d.rejected;
             dropped_by_reason.max_deliveries += d.max_deliveries;
+            dropped_by_reason.byte_limit += d.byte_limit;
             if let Some(a) = &s.ack {
                 ack.get_or_insert_default().add(a);
             }
@@ -156,24 +157,21 @@ fn latency_line(l: &LatencySummary) -> String {
     )
 }
 
+/// Drops by reason: the queue's four always, the others (acknowledged subscriptions, byte bounds)
+/// when they dropped something.
 fn reasons(d: &DroppedByReason) -> String {
-    let mut text = format!(
-        "queue_full {}, evicted {}, timeout {}, unsubscribed {}",
-        count(d.queue_full),
-        count(d.evicted),
-        count(d.timeout),
-        count(d.unsubscribed)
-    );
-    // The acknowledged path's reasons, when it dropped something.
-    if d.rejected + d.max_deliveries > 0 {
-        let _ = write!(
-            text,
-            ", rejected {}, max_deliveries {}",
-            count(d.rejected),
-            count(d.max_deliveries)
-        );
-    }
-    text
+    const ALWAYS: [DropReason; 4] = [
+        DropReason::QueueFull,
+        DropReason::Evicted,
+        DropReason::Timeout,
+        DropReason::Unsubscribed,
+    ];
+    DropReason::ALL
+        .into_iter()
+        .filter(|r| ALWAYS.contains(r) || d.get(*r) > 0)
+        .map(|r| format!("{} {}", r.label(), count(d.get(r))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An option value as it is spelled on the command line (`exact`, `naive`).
@@ -447,6 +445,24 @@ fn write_books(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_drop_reason_is_counted_and_the_rare_ones_are_listed_when_they_dropped() {
+        let mut snapshot = StatsSnapshot::default();
+        for byte_limit in [2, 3] {
+            let mut s = switchyard::SubscriptionStats::default();
+            s.dropped_by_reason.queue_full = 1;
+            s.dropped_by_reason.byte_limit = byte_limit;
+            snapshot.subscriptions.push(s);
+        }
+        let counted = LoadResult::counted(&snapshot).dropped_by_reason;
+        assert_eq!((counted.queue_full, counted.byte_limit), (2, 5));
+        assert_eq!(
+            reasons(&counted),
+            "queue_full 2, evicted 0, timeout 0, unsubscribed 0, byte_limit 5"
+        );
+        assert!(!reasons(&DroppedByReason::default()).contains("byte_limit"));
+    }
 
     #[test]
     fn rss_is_read_on_linux() {
