@@ -38,6 +38,8 @@ pub(crate) struct ClientSubscription {
     pub filter: String,
     pub qos: QoS,
     pub receiver: Subscription,
+    /// How much of `filter` the client may read, sorted once under the rules in force.
+    pub read: crate::auth::ClientRead,
 }
 
 /// Where a QoS 1/2 message sent to the client is in its acknowledgement flow: the packet it waits for.

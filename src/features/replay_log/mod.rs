@@ -308,7 +308,7 @@ impl ReplayLog {
     /// Whether the log has evicted a message appended at or after `time`.
     pub(crate) fn evicted_since(&self, time: SystemTime) -> bool {
         let newest = self.evictions.newest_at.load(Ordering::Relaxed);
-        newest != 0 && newest - 1 >= self.since_epoch(time)
+        newest != 0 && newest > self.since_epoch(time)
     }
 
     /// The counters for the stats snapshot (applying the age bound first).
