@@ -15,9 +15,11 @@
 #     --full          criterion's full measurement times (default: SWITCHYARD_BENCH_QUICK=1)
 #     FILTER          a criterion filter (a regex on benchmark ids), e.g. 'single_thread_1to1'
 #
-# A is built from a detached worktree of REV under ${TMPDIR:-/tmp}, kept for the next run (remove it
-# with `git worktree remove`), into the same target directory (so dependencies are built once). The
-# raw times ("side round id ns") are kept in target/bench-ab.txt. Needs: cargo, jq, awk.
+# A is built from a detached worktree of REV under ${TMPDIR:-/tmp}, into that worktree's own target
+# directory (cargo names a workspace member's artifacts the same whatever its path, so two trees
+# sharing one target directory overwrite each other's), both kept for the next run (remove them with
+# `git worktree remove --force`). The raw times ("side round id ns") are kept in
+# target/bench-ab.txt. Needs: cargo, jq, awk.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,15 +53,15 @@ if [[ ! -d "$worktree" ]]; then
     git worktree add --detach "$worktree" "$rev" >/dev/null
 fi
 
-# The path of the bench (or example) executable built in directory $1.
+# The path of the bench (or example) executable built in directory $1, target directory $2.
 build() {
     if [[ -n "$example" ]]; then
-        (cd "$1" && CARGO_TARGET_DIR="$target" cargo build --release -p switchyard --example "$example" \
+        (cd "$1" && CARGO_TARGET_DIR="$2" cargo build --release -p switchyard --example "$example" \
             --message-format=json 2>/dev/null) |
             jq -r 'select(.reason == "compiler-artifact" and .target.kind == ["example"]) | .executable' |
             tail -n 1
     else
-        (cd "$1" && CARGO_TARGET_DIR="$target" cargo bench -p switchyard --bench "$bench" --no-run \
+        (cd "$1" && CARGO_TARGET_DIR="$2" cargo bench -p switchyard --bench "$bench" --no-run \
             --message-format=json 2>/dev/null) |
             jq -r 'select(.reason == "compiler-artifact" and .target.kind == ["bench"]) | .executable' |
             tail -n 1
@@ -70,9 +72,16 @@ if [[ -n "$example" ]]; then
     cp "examples/$example.rs" "$worktree/examples/$example.rs"
 fi
 echo "bench-ab: building A ($base, ${rev:0:12}) and B (this tree)" >&2
-exe_a=$(build "$worktree")
-exe_b=$(build "$PWD")
-[[ -x "$exe_a" && -x "$exe_b" ]] || { echo "bench-ab: a bench executable is missing (A: '$exe_a', B: '$exe_b')" >&2; exit 1; }
+# Each side's executable is copied beside the results, so a later build cannot change it.
+built=$(build "$worktree" "$worktree/target")
+[[ -x "$built" ]] || { echo "bench-ab: A's executable is missing ('$built')" >&2; exit 1; }
+exe_a="$target/bench-ab-A"
+cp "$built" "$exe_a"
+built=$(build "$PWD" "$target")
+[[ -x "$built" ]] || { echo "bench-ab: B's executable is missing ('$built')" >&2; exit 1; }
+exe_b="$target/bench-ab-B"
+cp "$built" "$exe_b"
+cmp -s "$exe_a" "$exe_b" && { echo "bench-ab: A and B built the same executable: nothing to compare" >&2; exit 1; }
 
 results="$target/bench-ab.txt"
 : >"$results"

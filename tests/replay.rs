@@ -352,3 +352,22 @@ fn replayed_messages_are_not_charged_to_a_byte_bound() {
     assert_eq!((s.dropped, s.queued_bytes), (0, Some(0)));
     assert!(s.balances(), "{s:?}");
 }
+
+#[test]
+fn an_acknowledged_replay_with_a_full_window_says_so_rather_than_empty() {
+    // Messages still to replay count as waiting, as queued ones do: a full window is not an empty
+    // subscription (a stalled receiver shows as stalled).
+    let broker = broker_with_log(log_of("#"));
+    publish_n(&broker, "t", 3);
+    let options = SubscriptionOptions::new()
+        .ack(switchyard::AckOptions::new().max_in_flight(1))
+        .replay(ReplayFrom::Oldest);
+    let jobs = broker.subscribe_acked_with("#", options).unwrap();
+    let first = jobs.try_recv().unwrap();
+    assert_eq!(
+        jobs.try_recv().unwrap_err(),
+        switchyard::TryAckRecvError::WindowFull
+    );
+    first.ack().unwrap();
+    assert_eq!(jobs.try_recv().unwrap().message().seq(), Some(2));
+}

@@ -75,15 +75,79 @@ impl TopicText {
 struct MessageInner {
     topic: TopicText,
     payload: Bytes,
-    priority: Priority,
-    /// See [`Message::tag`].
-    tag: u8,
-    /// See [`Message::is_retained_replay`].
-    retained_replay: bool,
-    /// See [`Message::seq`]: 0 for a message the replay log does not keep.
-    seq: u64,
+    /// The priority, tag, retained-replay flag and sequence number, in one word.
+    facts: Facts,
     /// Where replies go, for messages published by `Broker::request`.
     reply_to: Option<ReplyTo>,
+}
+
+/// A message's small facts packed in one word, so that its sequence number costs no more room than
+/// the padding its three one-byte facts left (the allocation stays 112 bytes, two cache lines at
+/// most): bits 0-7 the tag ([`Message::tag`]), 8-9 the priority, 10 whether it is a retained replay,
+/// 11-63 the sequence number in the replay log ([`Message::seq`]; 0 when the log does not keep it).
+/// 53 bits number 9 * 10^15 messages: 28 years of a log taking 10 million a second.
+#[derive(Clone, Copy)]
+struct Facts(u64);
+
+impl Facts {
+    const PRIORITY_SHIFT: u32 = 8;
+    const RETAINED_REPLAY: u64 = 1 << 10;
+    const SEQ_SHIFT: u32 = 11;
+    /// The largest sequence number a message can carry.
+    const MAX_SEQ: u64 = u64::MAX >> Self::SEQ_SHIFT;
+
+    #[inline]
+    fn new(priority: Priority, tag: u8) -> Self {
+        Self((priority.index() as u64) << Self::PRIORITY_SHIFT | u64::from(tag))
+    }
+
+    #[inline]
+    fn priority(self) -> Priority {
+        Priority::ALL[(self.0 >> Self::PRIORITY_SHIFT) as usize & 3]
+    }
+
+    #[inline]
+    fn tag(self) -> u8 {
+        self.0 as u8
+    }
+
+    #[inline]
+    fn retained_replay(self) -> bool {
+        self.0 & Self::RETAINED_REPLAY != 0
+    }
+
+    #[inline]
+    fn seq(self) -> u64 {
+        self.0 >> Self::SEQ_SHIFT
+    }
+
+    /// These facts with priority and tag replaced.
+    #[inline]
+    fn with_priority_and_tag(self, priority: Priority, tag: u8) -> Self {
+        let kept = self.0 & (Self::RETAINED_REPLAY | Self::MAX_SEQ << Self::SEQ_SHIFT);
+        Self(kept | Self::new(priority, tag).0)
+    }
+
+    #[inline]
+    fn with_retained_replay(self, retained_replay: bool) -> Self {
+        Self(
+            self.0 & !Self::RETAINED_REPLAY
+                | if retained_replay {
+                    Self::RETAINED_REPLAY
+                } else {
+                    0
+                },
+        )
+    }
+
+    /// These facts with the sequence number `seq` (at most [`Self::MAX_SEQ`]).
+    #[inline]
+    fn with_seq(self, seq: u64) -> Self {
+        debug_assert!(seq <= Self::MAX_SEQ, "sequence number {seq} past 2^53");
+        Self(
+            self.0 & !(Self::MAX_SEQ << Self::SEQ_SHIFT) | (seq & Self::MAX_SEQ) << Self::SEQ_SHIFT,
+        )
+    }
 }
 
 /// The reply address a request carries. It goes when the last copy of the request goes: every
@@ -115,10 +179,7 @@ impl Message {
         Self(MessageArc::new(MessageInner {
             topic: TopicText::from_str(topic.as_str(), || topic.clone()),
             payload: payload.into(),
-            priority,
-            tag: 0,
-            retained_replay: false,
-            seq: 0,
+            facts: Facts::new(priority, 0),
             reply_to: None,
         }))
     }
@@ -129,10 +190,7 @@ impl Message {
         Self(MessageArc::new(MessageInner {
             topic: TopicText::from_str(topic, || Topic::new_unchecked(topic)),
             payload: payload.into(),
-            priority,
-            tag: 0,
-            retained_replay: false,
-            seq: 0,
+            facts: Facts::new(priority, 0),
             reply_to: None,
         }))
     }
@@ -142,10 +200,7 @@ impl Message {
         Self(MessageArc::new(MessageInner {
             topic: TopicText::Shared(topic),
             payload,
-            priority: Priority::Normal,
-            tag: 0,
-            retained_replay: false,
-            seq: 0,
+            facts: Facts::new(Priority::Normal, 0),
             reply_to: Some(ReplyTo(slot)),
         }))
     }
@@ -155,7 +210,9 @@ impl Message {
     pub(crate) fn tagged(mut self, tag: u8) -> Self {
         if tag != 0 {
             if let Some(inner) = MessageArc::get_mut(&mut self.0) {
-                inner.tag = tag;
+                inner.facts = inner
+                    .facts
+                    .with_priority_and_tag(inner.facts.priority(), tag);
             }
         }
         self
@@ -173,7 +230,7 @@ impl Message {
     #[inline]
     pub(crate) fn set_seq(&mut self, seq: u64) {
         if let Some(inner) = MessageArc::get_mut(&mut self.0) {
-            inner.seq = seq;
+            inner.facts = inner.facts.with_seq(seq);
         }
     }
 
@@ -188,10 +245,9 @@ impl Message {
         tag: u8,
     ) -> Result<(), Bytes> {
         match MessageArc::get_mut(&mut self.0) {
-            Some(inner) if inner.reply_to.is_none() && !inner.retained_replay => {
+            Some(inner) if inner.reply_to.is_none() && !inner.facts.retained_replay() => {
                 inner.payload = payload;
-                inner.priority = priority;
-                inner.tag = tag;
+                inner.facts = inner.facts.with_priority_and_tag(priority, tag);
                 Ok(())
             }
             _ => Err(payload),
@@ -216,10 +272,7 @@ impl Message {
         Self(MessageArc::new(MessageInner {
             topic: self.0.topic.clone(),
             payload: self.0.payload.clone(),
-            priority: self.0.priority,
-            tag: self.0.tag,
-            retained_replay,
-            seq: self.0.seq,
+            facts: self.0.facts.with_retained_replay(retained_replay),
             reply_to: None,
         }))
     }
@@ -229,14 +282,14 @@ impl Message {
     /// The MQTT listener keeps the publisher's QoS in it, so a subscriber gets the lower of that and
     /// its own, as MQTT requires.
     pub fn tag(&self) -> u8 {
-        self.0.tag
+        self.0.facts.tag()
     }
 
     /// Whether this copy was replayed from the retained store into a subscription made with
     /// [`crate::SubscriptionOptions::receive_retained`], rather than routed live. (MQTT sends such a
     /// message with its RETAIN flag set, a live one without.)
     pub fn is_retained_replay(&self) -> bool {
-        self.0.retained_replay
+        self.0.facts.retained_replay()
     }
 
     /// A copy for the dead-letter queue: a dropped request there no longer carries its reply address,
@@ -244,7 +297,7 @@ impl Message {
     pub(crate) fn for_dead_letter(&self) -> Self {
         match &self.0.reply_to {
             None => self.clone(),
-            Some(_) => self.copy_without_reply(self.0.retained_replay),
+            Some(_) => self.copy_without_reply(self.0.facts.retained_replay()),
         }
     }
 
@@ -275,7 +328,8 @@ impl Message {
     /// ```
     #[inline]
     pub fn seq(&self) -> Option<u64> {
-        (self.0.seq != 0).then_some(self.0.seq)
+        let seq = self.0.facts.seq();
+        (seq != 0).then_some(seq)
     }
 
     /// Whether it was published by a request and can be replied to.
@@ -293,7 +347,7 @@ impl Message {
     /// Its priority.
     #[inline]
     pub fn priority(&self) -> Priority {
-        self.0.priority
+        self.0.facts.priority()
     }
 
     /// The topic it was published on.
@@ -318,7 +372,39 @@ impl fmt::Debug for Message {
         f.debug_struct("Message")
             .field("topic", &self.topic())
             .field("payload_len", &self.0.payload.len())
-            .field("priority", &self.0.priority)
+            .field("priority", &self.0.facts.priority())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod facts_tests {
+    use super::*;
+
+    #[test]
+    fn each_fact_reads_back_what_was_set_whatever_the_others() {
+        for priority in Priority::ALL {
+            for tag in [0, 1, 0x7f, 0xff] {
+                for retained_replay in [false, true] {
+                    for seq in [0, 1, 12_345, Facts::MAX_SEQ] {
+                        let facts = Facts::new(Priority::Normal, 9)
+                            .with_seq(seq)
+                            .with_retained_replay(retained_replay)
+                            .with_priority_and_tag(priority, tag);
+                        assert_eq!(facts.priority(), priority);
+                        assert_eq!(facts.tag(), tag);
+                        assert_eq!(facts.retained_replay(), retained_replay);
+                        assert_eq!(facts.seq(), seq);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sequence number takes no room of its own: a message is the size it was without it.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_message_allocation_is_112_bytes() {
+        assert_eq!(size_of::<MessageInner>() + size_of::<usize>(), 112);
     }
 }

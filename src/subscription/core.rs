@@ -166,7 +166,10 @@ impl SubscriptionCore {
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
-        let msg = self.take_replayed().or_else(|| self.pop())?;
+        let msg = match self.take_replayed() {
+            Some(msg) => msg,
+            None => self.pop()?,
+        };
         self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
     }
 
