@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of one criterion bench of the core between another revision (A, default `main`) and this
-# working tree (B), in the same run, interleaved: A B A B ... Prints, for every benchmark id, B's
+# working tree (B), in the same run, interleaved: A B, B A, A B ... Prints, for every benchmark id, B's
 # speed over A's (A's time / B's time: above 1 means B is faster) as the median over the rounds with
 # its min and max. The only comparison that means anything on a shared, noisy machine.
 #
@@ -96,10 +96,17 @@ run() {
             awk -v side="$1" -v round="$3" '/^test .* bench:/ { gsub(",", "", $5); print side, round, $2, $5 }'
     fi
 }
+# The order alternates (A B, B A, ...), so that whatever the machine does at the same point of every
+# round favours neither side.
 for round in $(seq 1 "$rounds"); do
     echo "bench-ab: round $round of $rounds" >&2
-    run A "$exe_a" "$round" >>"$results"
-    run B "$exe_b" "$round" >>"$results"
+    if ((round % 2)); then
+        run A "$exe_a" "$round" >>"$results"
+        run B "$exe_b" "$round" >>"$results"
+    else
+        run B "$exe_b" "$round" >>"$results"
+        run A "$exe_a" "$round" >>"$results"
+    fi
 done
 
 echo "B ($(git rev-parse --short HEAD)+worktree) over A ($base): A's time / B's time, median [min-max] over $rounds rounds"
