@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use switchyard_mqtt::MqttServer;
 
+pub mod raw;
+
 /// Starts a mosquitto client (`mosquitto_pub`, `mosquitto_sub`) against `addr` with `args`, its
 /// output piped.
 pub fn spawn(tool: &str, addr: SocketAddr, args: &[&str]) -> Child {
