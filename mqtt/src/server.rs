@@ -79,6 +79,7 @@ impl MqttServer {
             config,
             counters: ServerCounters::default(),
             sessions: SessionRegistry::default(),
+            groups: Default::default(),
             pending: PendingConnects::default(),
             next_auto_id: AtomicU64::new(1),
             local_addr: listener.local_addr()?,

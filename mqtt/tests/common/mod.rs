@@ -63,4 +63,4 @@ pub fn runtime() -> tokio::runtime::Runtime {
 #[path = "../../../tests/support/process.rs"]
 mod process;
 #[allow(unused_imports)] // as dead_code above: not every test file waits for a child
-pub use process::wait_or_kill;
+pub use process::{Killed, wait_or_kill};
