@@ -465,3 +465,48 @@ fn a_qos_0_shared_group_is_plain_and_grants_qos_0() {
     );
     assert!(broker.stats().balances());
 }
+
+#[test]
+fn a_persistent_member_that_goes_away_hands_back_too_and_is_not_sent_them_again() {
+    let (_rt, broker, server) = listener(MqttConfig::default());
+    let mut connect = Connect::new("away");
+    connect.clean_session = false;
+    let mut away = Raw::connect(server.local_addr());
+    away.send(Packet::Connect(connect.clone()));
+    assert!(matches!(away.read(), Some(Packet::ConnAck(_))));
+    subscribe(&mut away, "$share/g/t", QoS::AtLeastOnce);
+    let group = broker_side(&broker, &server, "away", 0).id;
+    for i in 0..5 {
+        broker.publish("t", format!("{i}")).unwrap();
+    }
+    let held = read_publishes(&mut away, 5);
+    let mut worker = member(&server, "worker", "$share/g/t");
+
+    drop(away); // its session stays, and so does its membership; what it held goes on at once
+    let handed = read_publishes(&mut worker, 5);
+    assert!(handed.iter().all(|p| !p.dup));
+    let payloads = |ps: &[Publish]| {
+        let mut v: Vec<_> = ps.iter().map(|p| p.payload.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(payloads(&handed), payloads(&held));
+    for p in &handed {
+        worker.send(Packet::PubAck(PubAck::new(p.pkid)));
+    }
+    let stats = wait_subscription(&broker, group, |s| s.delivered == 5);
+    assert_eq!((stats.in_flight, stats.ack.unwrap().handed_back), (0, 5));
+
+    let mut back = Raw::connect(server.local_addr());
+    back.send(Packet::Connect(connect));
+    let Some(Packet::ConnAck(ack)) = back.read() else {
+        panic!("expected CONNACK")
+    };
+    assert!(ack.session_present, "still a member");
+    assert!(
+        back.read_for(Duration::from_millis(200)).is_empty(),
+        "what it handed back is not sent to it again"
+    );
+    assert_eq!(server.stats().client("away").unwrap().inflight, 0);
+    assert!(broker.stats().balances());
+}
