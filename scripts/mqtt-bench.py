@@ -10,6 +10,12 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
+  python3 scripts/mqtt-bench.py ab --before PATH [--repeat 7]
+      QoS 1 1->1, flat out and paced at 20k/s: a `switchyard` binary built before a change (PATH),
+      this tree's, and Mosquitto, in turn (before, after, Mosquitto, before, ...), the same `switchyard
+      load --mqtt` client (this tree's) against each; deliveries/s and p50/p99 latency (medians), and
+      the after/before and after/Mosquitto throughput ratios as median [min-max] over the rounds.
+
   python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
@@ -54,14 +60,15 @@ def wait_listening(port):
 
 @contextlib.contextmanager
 def servers(switchyard_args):
-    """Starts one `switchyard serve` per entry of `switchyard_args` and a Mosquitto; yields a list of
-    (name, Popen, port), Mosquitto last."""
+    """Starts one `switchyard serve` per entry of `switchyard_args` ((name, arguments), and the binary
+    third when it is not this tree's) and a Mosquitto; yields a list of (name, Popen, port), Mosquitto
+    last."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
-        for name, extra in switchyard_args:
+        for name, extra, *binary in switchyard_args:
             port = free_port()
-            proc = subprocess.Popen([BIN, "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
+            proc = subprocess.Popen([*(binary or [BIN]), "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
                                     stdout=subprocess.DEVNULL)
             started.append((name, proc, port))
         port = free_port()
@@ -133,6 +140,44 @@ def compare(args):
                       f"| {lat('sy')} | {lat('mq')} | {lost('sy')} | {lost('mq')} |", flush=True)
 
 
+# ---------------------------------------------------------------- ab
+
+# (name, messages, rate): QoS 1, one publisher and one subscriber.
+AB_SCENARIOS = [("1->1", 50_000, 0), ("1->1 at 20k/s", 40_000, 20_000)]
+
+
+def ab(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-ab-")
+    before = os.path.abspath(args.before)
+    with servers([("before", [], before), ("after", [])]) as started:
+        ports = {name: port for name, _, port in started}
+        print(f"before: {before}\nafter: {BIN}\n")
+        print("| QoS 1 | before deliveries/s | after deliveries/s | Mosquitto deliveries/s "
+              "| after/before median [min-max] | after/Mosquitto median [min-max] "
+              "| p50 / p99 µs before | p50 / p99 µs after | p50 / p99 µs Mosquitto "
+              "| lost before / after / Mosquitto |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name, messages, rate in AB_SCENARIOS:
+            runs = {key: [] for key in ports}
+            for r in range(args.repeat):
+                for key, port in ports.items():
+                    runs[key].append(load(port, 1, 1, messages, 1, rate, tmp, f"ab-{key}-{r}-{rate}"))
+            rate_of = lambda key: [x["delivered_per_s"] for x in runs[key]]
+            ratio = lambda a, b: [x / y for x, y in zip(rate_of(a), rate_of(b))]
+            spread = lambda rs: f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}]"
+            lat = lambda key: "{:.0f} / {:.0f}".format(
+                statistics.median(x["latency_us"]["p50"] for x in runs[key]),
+                statistics.median(x["latency_us"]["p99"] for x in runs[key]))
+            lost = lambda key: "{:.1%}".format(
+                statistics.median(x["lost"] / max(x["expected"], 1) for x in runs[key]))
+            print(f"| {name} | {statistics.median(rate_of('before')):,.0f} "
+                  f"| {statistics.median(rate_of('after')):,.0f} "
+                  f"| {statistics.median(rate_of('Mosquitto')):,.0f} "
+                  f"| {spread(ratio('after', 'before'))} | {spread(ratio('after', 'Mosquitto'))} "
+                  f"| {lat('before')} | {lat('after')} | {lat('Mosquitto')} "
+                  f"| {lost('before')} / {lost('after')} / {lost('Mosquitto')} |", flush=True)
+
+
 # ---------------------------------------------------------------- idle
 
 
@@ -196,11 +241,14 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     c = commands.add_parser("compare")
     c.add_argument("--repeat", type=int, default=3)
+    a = commands.add_parser("ab")
+    a.add_argument("--before", required=True, help="a switchyard binary built before the change")
+    a.add_argument("--repeat", type=int, default=7)
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
     args = parser.parse_args()
-    {"compare": compare, "idle": idle}[args.command](args)
+    {"compare": compare, "ab": ab, "idle": idle}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@
 //! PUBACK (QoS 1) or PUBREC (QoS 2) acks it there; the packet id is free again at PUBACK or PUBCOMP.
 //! Unacknowledged messages are sent again with DUP set when a persistent session reconnects. Shared
 //! subscriptions (`$share/GROUP/FILTER`, `crate::shared_group`) are competing receivers of one broker
-//! subscription; the connection waits on them apart from its ready list ([`Connection::wait_shared`]).
+//! subscription; the connection waits on them apart from its ready list (`Connection::wait_shared`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -522,15 +522,11 @@ impl Connection {
                     .outgoing
                     .send(message, qos, from, delivery.into_token())
             }
-            Received::Acked(delivery) => {
-                let publish = publish_packet(delivery.message(), QoS::AtMostOnce, 0, false);
-                // Only a closed subscription refuses, and then the core counted it already.
-                let _ = delivery.ack();
+            // QoS 0; a plain receiver is granted no more (`crate::receiver`).
+            received => {
+                let publish = publish_packet(received.message(), QoS::AtMostOnce, 0, false);
+                received.done();
                 publish
-            }
-            // A plain receiver is granted QoS 0 only (`crate::receiver`).
-            Received::Plain(delivery) => {
-                publish_packet(delivery.message(), QoS::AtMostOnce, 0, false)
             }
         };
         self.put(Packet::Publish(publish));

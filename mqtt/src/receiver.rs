@@ -56,6 +56,17 @@ impl Received {
             Received::Acked(d) => d.message(),
         }
     }
+
+    /// The connection is done with it without a QoS 1/2 flow: written at QoS 0, or not sent at all
+    /// (a topic the client may not read). An acknowledged delivery is acked, so it counts delivered as
+    /// a plain subscription counts what it hands out; dropping it instead would hand it back, and the
+    /// next receive would take it again.
+    pub(crate) fn done(self) {
+        if let Received::Acked(delivery) = self {
+            // Refused only once the subscription ended, which counted the message already.
+            let _ = delivery.ack();
+        }
+    }
 }
 
 impl Receiver {
