@@ -9,34 +9,16 @@
 //!
 //! Run with `cargo run --release --example subscription_memory -p switchyard [-- COUNT]`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use switchyard::Trie;
 use switchyard::{Broker, Filter, SubscriptionOptions};
 
-/// The system allocator, counting the bytes currently allocated.
-struct Counting;
+#[path = "support/counting_allocator.rs"]
+mod counting_allocator;
 
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; `ptr` came from `alloc` with this `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_allocator::{Counting, live_bytes};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -60,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut idle_at_default = 0.0;
     for capacity in [1, 16, 64, 256, 1024, 65536] {
         let broker = Broker::new();
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let before = live_bytes();
         // The handles' vector is counted, sized up front so that it holds exactly one handle each.
         let mut subs = Vec::with_capacity(count);
         for i in 0..count {
@@ -68,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 broker.subscribe_with(&filter(i), SubscriptionOptions::new().capacity(capacity))?,
             );
         }
-        let idle = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / count as f64;
+        let idle = (live_bytes() - before) as f64 / count as f64;
         if capacity == SubscriptionOptions::DEFAULT_CAPACITY {
             idle_at_default = idle;
         }
@@ -80,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             while sub.try_recv().is_ok() {}
         }
-        let after = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / count as f64;
+        let after = (live_bytes() - before) as f64 / count as f64;
         println!(
             "{capacity:>8} {idle:>12.0} {after:>14.0} {:>12.0} MiB",
             idle * 1_000_000.0 / (1024.0 * 1024.0)
@@ -100,9 +82,8 @@ fn filter(i: usize) -> String {
 /// Splits `total` (bytes per never-used subscription) into the trie, the filter strings and the rest,
 /// by building the first two on their own.
 fn where_the_bytes_go(count: usize, total: f64) -> Result<(), Box<dyn std::error::Error>> {
-    let per_subscription =
-        |before: usize| (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / count as f64;
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let per_subscription = |before: usize| (live_bytes() - before) as f64 / count as f64;
+    let before = live_bytes();
     let mut filters = Vec::with_capacity(count);
     for i in 0..count {
         filters.push(Filter::new(&filter(i))?);
@@ -110,7 +91,7 @@ fn where_the_bytes_go(count: usize, total: f64) -> Result<(), Box<dyn std::error
     let strings = per_subscription(before) - size_of::<Filter>() as f64;
     // The broker's table holds an `Arc` per entry; one shared `Arc` here, so only the trie is counted.
     let value = Arc::new(0u64);
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut trie = Trie::new();
     for (i, f) in filters.iter().enumerate() {
         trie = trie.insert(f, i as u64, value.clone());

@@ -10,6 +10,14 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
+  python3 scripts/mqtt-bench.py acl [--repeat 5]
+      The per-message cost of topic permissions with 1,000 ACL lines: the same password file and the
+      same ACL file (one user whose 1,000th line is the one that grants `load/#`) given to Switchyard
+      and to Mosquitto, each also run with the password file alone; the same paced `switchyard load
+      --mqtt --mqtt-user` clients against all four in turn, repeated. Each server's CPU time (from
+      /proc) per delivered message, with and without the ACL; the ACL's cost per message is the
+      difference; ratios as median [min-max] over the interleaved repetitions.
+
   python3 scripts/mqtt-bench.py ab --before PATH [--repeat 7]
       QoS 1 1->1, flat out and paced at 20k/s: a `switchyard` binary built before a change (PATH),
       this tree's, and Mosquitto, in turn (before, after, Mosquitto, before, ...), the same `switchyard
@@ -59,10 +67,10 @@ def wait_listening(port):
 
 
 @contextlib.contextmanager
-def servers(switchyard_args):
+def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),)):
     """Starts one `switchyard serve` per entry of `switchyard_args` ((name, arguments), and the binary
-    third when it is not this tree's) and a Mosquitto; yields a list of (name, Popen, port), Mosquitto
-    last."""
+    third when it is not this tree's) and one Mosquitto per entry of `mosquittos` (name, configuration
+    lines after its loopback listener); yields a list of (name, Popen, port), Mosquittos last."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
@@ -71,13 +79,14 @@ def servers(switchyard_args):
             proc = subprocess.Popen([*(binary or [BIN]), "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
                                     stdout=subprocess.DEVNULL)
             started.append((name, proc, port))
-        port = free_port()
-        conf = os.path.join(tmp, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        started.append(("Mosquitto", proc, port))
+        for index, (name, lines) in enumerate(mosquittos):
+            port = free_port()
+            conf = os.path.join(tmp, f"mosquitto-{index}.conf")
+            with open(conf, "w") as f:
+                f.write(f"listener {port} 127.0.0.1\npersistence false\n{lines}")
+            proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            started.append((name, proc, port))
         for _, _, port in started:
             wait_listening(port)
         yield started
@@ -101,12 +110,12 @@ SCENARIOS = [
 ]
 
 
-def load(port, pubs, subs, messages, qos, rate, out_dir, tag):
+def load(port, pubs, subs, messages, qos, rate, out_dir, tag, login=()):
     path = os.path.join(out_dir, f"{tag}.json")
     subprocess.run(
         [BIN, "load", "--mqtt", f"127.0.0.1:{port}", "--publishers", str(pubs),
          "--subscribers", str(subs), "--messages", str(messages), "--qos", str(qos),
-         "--rate", str(rate),
+         "--rate", str(rate), *login,
          "--latency-every", "8", "--json", path],
         check=True, stdout=subprocess.DEVNULL, timeout=120,
     )
@@ -178,6 +187,79 @@ def ab(args):
                   f"| {lost('before')} / {lost('after')} / {lost('Mosquitto')} |", flush=True)
 
 
+# ---------------------------------------------------------------- acl
+
+ACL_LINES = 1000
+ACL_USER, ACL_PASSWORD = "bench", "bench-pw"
+# (name, publishers, subscribers, messages, rate in messages/s): paced below what every server
+# sustains on a shared 2-core machine, so nothing is lost and the CPU a server spends per message is
+# the cost of that message.
+ACL_SCENARIOS = [
+    ("1->1 at 4k/s", 1, 1, 20_000, 4_000),
+    ("1->10 at 500/s", 1, 10, 2_500, 500),
+]
+TICK_S = os.sysconf("SC_CLK_TCK")
+
+
+def acl_files(tmp):
+    """A password file made by `switchyard passwd` and an ACL file of ACL_LINES lines where the user's
+    last line is the one that grants the load topic: a scan that stops at the first match reads them
+    all. Both readable by Mosquitto's own user."""
+    os.chmod(tmp, 0o755)
+    passwords = os.path.join(tmp, "passwords")
+    subprocess.run([BIN, "passwd", "-c", "-b", passwords, ACL_USER, ACL_PASSWORD], check=True)
+    acl = os.path.join(tmp, "acl")
+    with open(acl, "w") as f:
+        f.write(f"user {ACL_USER}\n")
+        for n in range(ACL_LINES - 2):
+            f.write(f"topic readwrite sensors/{n}/#\n")
+        f.write("topic readwrite load/#\n")
+    for path in (passwords, acl):
+        subprocess.run(["chown", "mosquitto", path], stderr=subprocess.DEVNULL, check=False)
+    return passwords, acl
+
+
+def acl(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-acl-")
+    passwords, acl_file = acl_files(tmp)
+    login = ("--mqtt-user", ACL_USER, "--mqtt-password", ACL_PASSWORD)
+    switchyards = [("sy", ["--mqtt-password-file", passwords]),
+                   ("sy+acl", ["--mqtt-password-file", passwords, "--mqtt-acl-file", acl_file])]
+    mosquittos = [("mq", f"allow_anonymous false\npassword_file {passwords}\n"),
+                  ("mq+acl", f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl_file}\n")]
+    with servers(switchyards, mosquittos) as started:
+        servers_by_key = {name: (proc.pid, port) for name, proc, port in started}
+        print(f"{ACL_LINES} ACL lines. Server CPU (user + system) per delivered message, µs: medians of "
+              f"{args.repeat} interleaved runs; ratios median [min-max] over the repetitions.\n")
+        print("| scenario | QoS | Switchyard without / with ACL | Mosquitto without / with ACL "
+              "| ACL cost per message: Switchyard | Mosquitto "
+              "| with ACL: Mosquitto ÷ Switchyard | with ÷ without: Switchyard | Mosquitto | lost |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name, pubs, subs, messages, rate in ACL_SCENARIOS:
+            for qos in (0, 1):
+                cpu = {key: [] for key in servers_by_key}
+                lost = 0
+                for r in range(args.repeat):
+                    for key, (pid, port) in servers_by_key.items():
+                        before = cpu_ticks(pid)
+                        run = load(port, pubs, subs, messages, qos, rate, tmp,
+                                   f"{key}-{r}-{qos}-{subs}", login)
+                        ticks = cpu_ticks(pid) - before
+                        lost += run["lost"]
+                        cpu[key].append(ticks / TICK_S * 1e6 / max(run["received"], 1))
+                med = lambda key: statistics.median(cpu[key])
+                span = lambda xs: f"{statistics.median(xs):.2f} [{min(xs):.2f}-{max(xs):.2f}]"
+                ratio = lambda a, b: [x / y for x, y in zip(cpu[a], cpu[b])]
+                cost = lambda with_acl, plain: statistics.median(
+                    x - y for x, y in zip(cpu[with_acl], cpu[plain]))
+                print(f"| {name} | {qos} | {med('sy'):.1f} / {med('sy+acl'):.1f} "
+                      f"| {med('mq'):.1f} / {med('mq+acl'):.1f} "
+                      f"| {cost('sy+acl', 'sy'):.1f} | {cost('mq+acl', 'mq'):.1f} "
+                      f"| {span(ratio('mq+acl', 'sy+acl'))} "
+                      f"| {span(ratio('sy+acl', 'sy'))} | {span(ratio('mq+acl', 'mq'))} | {lost} |",
+                      flush=True)
+
+
 # ---------------------------------------------------------------- idle
 
 
@@ -244,11 +326,13 @@ def main():
     a = commands.add_parser("ab")
     a.add_argument("--before", required=True, help="a switchyard binary built before the change")
     a.add_argument("--repeat", type=int, default=7)
+    acl_parser = commands.add_parser("acl")
+    acl_parser.add_argument("--repeat", type=int, default=5)
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
     args = parser.parse_args()
-    {"compare": compare, "ab": ab, "idle": idle}[args.command](args)
+    {"compare": compare, "ab": ab, "acl": acl, "idle": idle}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ pub use features::ack::options::{AckOptions, AckOptionsError};
 pub use features::ack::token::AckToken;
 pub use features::dead_letter::{DeadLetter, DeadLetters};
 pub use features::join::{DoneError, JoinError};
+pub use features::replay_log::options::{ReplayFrom, ReplayLogOptions};
 pub use features::request::{PendingReply, RequestError};
 pub use features::retained::RetainedLimits;
 pub use id::SubscriptionId;
@@ -71,9 +72,11 @@ pub use message::Message;
 pub use message::priority::{ByPriority, DroppedByPriority, ParsePriorityError, Priority};
 pub use message::reason::{DropReason, DroppedByReason};
 pub use message::reply::ReplyError;
+pub use queue::bytes::ByteBudget;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
 pub use stats::features::{AckRefusals, AckStats, DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::replay::{ReplayEvictions, ReplayLogStats, ReplayStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
 };

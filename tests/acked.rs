@@ -531,3 +531,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_acknowledged_subscription_can_start_from_the_replay_log() {
+    use switchyard::{Filter, ReplayFrom, ReplayLogOptions};
+    let log = ReplayLogOptions::new(Filter::new("orders/#").unwrap());
+    let broker = Broker::with_options(BrokerOptions::new().replay_log(log));
+    for i in 0..3u64 {
+        broker
+            .publish("orders/1", i.to_le_bytes().to_vec())
+            .unwrap();
+    }
+    let audit = broker
+        .subscribe_acked_with(
+            "orders/#",
+            SubscriptionOptions::new()
+                .replay(ReplayFrom::Oldest)
+                .ack(AckOptions::new()),
+        )
+        .unwrap();
+    broker
+        .publish("orders/1", 3u64.to_le_bytes().to_vec())
+        .unwrap();
+    let first = audit.try_recv().unwrap();
+    assert_eq!(id_of(first.payload()), 0);
+    first.nack().unwrap(); // a replayed message is redelivered like any other
+    let mut got = Vec::new();
+    while let Ok(d) = audit.try_recv() {
+        got.push((id_of(d.payload()), d.deliveries()));
+        d.ack().unwrap();
+    }
+    assert_eq!(got, vec![(0, 2), (1, 1), (2, 1), (3, 1)]);
+    let s = audit.stats();
+    assert_eq!((s.matched, s.delivered, s.in_flight), (4, 4, 0));
+    assert!(s.balances(), "{s:?}");
+}

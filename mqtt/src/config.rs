@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use switchyard::OverflowPolicy;
 
-use crate::auth::PasswordFile;
+use crate::auth::{AclFile, PasswordFile};
 
 /// How an [`crate::MqttServer`] is set up. `MqttConfig::default()` suits a development broker.
 ///
@@ -60,6 +60,9 @@ pub struct MqttConfig {
     /// every CONNECT needs a user name (else CONNACK 5) and its password (else CONNACK 4), whatever
     /// address it comes from; without one, clients are anonymous and user names are ignored.
     pub password_file: Option<Arc<PasswordFile>>,
+    /// Who may read and write which topics (Mosquitto's ACL file, [`AclFile::load`]); without one,
+    /// every client may read and write every topic (but `$` topics).
+    pub acl_file: Option<Arc<AclFile>>,
 }
 
 impl Default for MqttConfig {
@@ -76,6 +79,7 @@ impl Default for MqttConfig {
             connect_timeout: Duration::from_secs(5),
             sys_interval: Some(Duration::from_secs(10)),
             password_file: None,
+            acl_file: None,
         }
     }
 }
@@ -160,6 +164,12 @@ impl MqttConfig {
     /// Sets [`MqttConfig::password_file`].
     pub fn password_file(mut self, file: Option<PasswordFile>) -> Self {
         self.password_file = file.map(Arc::new);
+        self
+    }
+
+    /// Sets [`MqttConfig::acl_file`].
+    pub fn acl_file(mut self, file: Option<AclFile>) -> Self {
+        self.acl_file = file.map(Arc::new);
         self
     }
 

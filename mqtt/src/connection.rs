@@ -48,6 +48,7 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::auth::{Permissions, ReadClass, Refusal as AclRefusal};
 use crate::frame::{DecodeError, decode, decode_first};
 use crate::listener_stats::CloseReason;
 use crate::outgoing::{Acknowledged, OutgoingState, publish_packet};
@@ -75,6 +76,7 @@ pub(crate) async fn serve(
         inbuf: BytesMut::with_capacity(1024),
         out: BytesMut::new(),
         counted_connected: false,
+        permissions: Permissions::before_connect(),
     };
     let reason = connection.run(&mut stream, peer, pending, shutdown).await;
     if connection.counted_connected {
@@ -111,6 +113,9 @@ struct Connection {
     /// Whether this connection counts in `ServerCounters::connected` (it got past CONNECT's checks
     /// far enough to be counted against `max_connections`).
     counted_connected: bool,
+    /// What the ACL lets this client do (`crate::auth::permissions`); nothing until CONNECT is
+    /// accepted.
+    permissions: Permissions,
 }
 
 impl Connection {
@@ -132,9 +137,11 @@ impl Connection {
             Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
             Err(Refusal::Close(reason)) => return reason,
         };
-        if let Err(code) = self.authenticate(&connect, peer, &mut shutdown).await {
-            return self.refuse(stream, code).await;
-        }
+        let user = match self.authenticate(&connect, peer, &mut shutdown).await {
+            Ok(user) => user,
+            Err(code) => return self.refuse(stream, code).await,
+        };
+        self.permissions = Permissions::new(&self.shared.access, user, &client_id);
         let clean = connect.clean_session;
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         *lock(&opened.info.address) = Some(peer.to_string());
@@ -231,18 +238,22 @@ impl Connection {
     /// on tokio's blocking pool, as it is slow on purpose; its concurrency is bounded by
     /// `max_connections`, which this connection already counts in. A refusal waits first for the
     /// delay its address has earned by failing before (or until the server shuts down).
+    ///
+    /// Returns the user name it checked; `None` without a password file, where clients are anonymous
+    /// (an unchecked user name does not pick ACL rules: anyone could claim it).
     async fn authenticate(
         &self,
         connect: &Connect,
         peer: SocketAddr,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), ConnectReturnCode> {
-        let Some(passwords) = self.shared.config.password_file.clone() else {
-            return Ok(());
+    ) -> Result<Option<String>, ConnectReturnCode> {
+        let Some(passwords) = self.shared.access.passwords() else {
+            return Ok(None);
         };
         let counters = &self.shared.counters;
         let refusal = match connect.login.clone() {
             Some(login) if !login.username.is_empty() => {
+                let user = login.username.clone();
                 let verified = tokio::task::spawn_blocking(move || {
                     passwords.verify(&login.username, login.password.as_bytes())
                 })
@@ -251,7 +262,7 @@ impl Connection {
                 if verified {
                     counters.auth_accepted.fetch_add(1, Ordering::Relaxed);
                     self.shared.failure_delays.succeed(peer.ip());
-                    return Ok(());
+                    return Ok(Some(user));
                 }
                 counters.auth_bad_login.fetch_add(1, Ordering::Relaxed);
                 ConnectReturnCode::BadUserNamePassword
@@ -504,9 +515,18 @@ impl Connection {
     /// publisher's (MQTT 3.1.1 section 3.8.4), with RETAIN set only on a retained message replayed to
     /// a new subscription (section 3.3.1.3). At QoS 1 and 2 it stays in flight in the subscription,
     /// its token kept with its packet id; at QoS 0 an acknowledged subscription's message is acked as
-    /// it is written.
+    /// it is written, and so is one the ACL does not let the client read (not sent).
     fn deliver(&mut self, session: &mut Session, index: usize, received: Received) {
         let message = received.message();
+        if !self.may_send(
+            session,
+            index,
+            message.topic(),
+            message.is_retained_replay(),
+        ) {
+            received.done();
+            return;
+        }
         let granted = session.subscriptions[index].qos;
         let published = publisher_qos(message.tag());
         let qos = if (published as u8) < (granted as u8) {
@@ -555,6 +575,34 @@ impl Connection {
                     .fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Whether the ACL lets the client read `topic` from subscription `index`: no check for a
+    /// subscription whose whole filter it may read, a cached one by topic for a filter that overlaps
+    /// denied topics (`crate::auth::permissions`). A refusal is counted (retained or live).
+    fn may_send(
+        &mut self,
+        session: &mut Session,
+        index: usize,
+        topic: &str,
+        retained: bool,
+    ) -> bool {
+        let subscription = &mut session.subscriptions[index];
+        let access = &self.shared.access;
+        if subscription.read.may_send(
+            &mut self.permissions,
+            access,
+            subscription_filter(&subscription.filter),
+            topic,
+        ) {
+            return true;
+        }
+        access.counters.count(if retained {
+            AclRefusal::RetainedRead
+        } else {
+            AclRefusal::Read
+        });
+        false
     }
 
     fn handle(&mut self, packet: Packet, opened: &mut OpenedSession) -> Handled {
@@ -623,12 +671,18 @@ impl Connection {
     /// as MQTT asks (section 4.6).
     async fn subscribe_all(&mut self, subscribe: rumqttc::Subscribe, opened: &mut OpenedSession) {
         let session = &mut opened.session;
-        let config = &self.shared.config;
+        let shared = self.shared.clone();
+        let config = &shared.config;
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         // (index in `codes`, filter, QoS) of the subscriptions to make.
         let mut new: Vec<(usize, String, QoS)> = Vec::new();
         for f in subscribe.filters {
-            if ShareFilter::parse(&f.path).is_err() {
+            let Ok(share) = ShareFilter::parse(&f.path) else {
+                codes.push(SubscribeReasonCode::Failure);
+                continue;
+            };
+            // The topic permissions of a shared subscription are those of its FILTER.
+            if self.refuse_by_acl(share.map_or(f.path.as_str(), |share| share.filter)) {
                 codes.push(SubscribeReasonCode::Failure);
                 continue;
             }
@@ -710,7 +764,7 @@ impl Connection {
             let session = &mut opened.session;
             for (index, filter, qos, made) in made {
                 match made {
-                    Ok((receiver, shared)) => {
+                    Ok((receiver, membership)) => {
                         // A plain subscription this one replaces: what it still queued is counted
                         // dropped (`unsubscribed`).
                         session.subscriptions.retain(|s| s.filter != filter);
@@ -720,7 +774,8 @@ impl Connection {
                             filter,
                             qos,
                             receiver,
-                            shared,
+                            read: Default::default(),
+                            shared: membership,
                         });
                     }
                     Err(_) => codes[index] = SubscribeReasonCode::Failure,
@@ -731,6 +786,34 @@ impl Connection {
         self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
     }
 
+    /// Whether the ACL refuses a subscription to `filter`: the client may read no topic it matches
+    /// (counted). A filter that is not valid is left to the broker, which refuses it as before.
+    fn refuse_by_acl(&mut self, filter: &str) -> bool {
+        let access = &self.shared.access;
+        if self.permissions.everything(access)
+            || switchyard::validate_filter(filter, &self.shared.broker.limits()).is_err()
+            || self.permissions.read_class(access, filter) != ReadClass::None
+        {
+            return false;
+        }
+        access.counters.count(AclRefusal::Subscribe);
+        true
+    }
+
+    /// Whether the ACL refuses the client a publish (or will, as `refusal` says) to `topic`, counted.
+    /// A refused topic that is not valid is a protocol error, as it is without an ACL.
+    fn refuse_write(&mut self, topic: &str, refusal: AclRefusal) -> Result<bool, CloseReason> {
+        let access = &self.shared.access;
+        if self.permissions.may_publish(access, topic) {
+            return Ok(false);
+        }
+        if validate_topic(topic, &self.shared.broker.limits()).is_err() {
+            return Err(CloseReason::ProtocolError);
+        }
+        access.counters.count(refusal);
+        Ok(true)
+    }
+
     /// Publishes a client's message to the broker. A topic the broker refuses is a protocol error.
     ///
     /// A valid topic beginning with `$` is not published (nor retained): those topics are the
@@ -738,8 +821,12 @@ impl Connection {
     /// the server should prevent clients from using them to exchange messages; Mosquitto denies it).
     /// The message is dropped and counted ([`crate::MqttStats::dollar_topic_refused`]); the caller still
     /// acknowledges a QoS 1/2 publish as usual, since MQTT 3.1.1 has no negative acknowledgement.
-    fn publish(&self, publish: Publish) -> Handled {
-        if self.refuse_dollar_topic(&publish.topic)? {
+    /// A topic the ACL does not let the client write is dropped and acknowledged the same way
+    /// (counted in [`crate::AclStats`]).
+    fn publish(&mut self, publish: Publish) -> Handled {
+        if self.refuse_dollar_topic(&publish.topic)?
+            || self.refuse_write(&publish.topic, AclRefusal::Publish)?
+        {
             return Ok(());
         }
         let options = PublishOptions::new()
@@ -784,9 +871,12 @@ impl Connection {
         Ok(true)
     }
 
-    /// Publishes the client's will; a will under `$` is refused like any publish there.
-    fn publish_will(&self, will: &LastWill) {
-        if self.refuse_dollar_topic(&will.topic) != Ok(false) {
+    /// Publishes the client's will; a will under `$` is refused like any publish there, and so is one
+    /// whose topic the ACL in force now does not let the client write.
+    fn publish_will(&mut self, will: &LastWill) {
+        if self.refuse_dollar_topic(&will.topic) != Ok(false)
+            || self.refuse_write(&will.topic, AclRefusal::Will) != Ok(false)
+        {
             return;
         }
         let options = PublishOptions::new()
@@ -814,6 +904,15 @@ impl Connection {
                 .packets_out
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// The filter whose topics a client subscription reads: FILTER of a shared `$share/GROUP/FILTER`, the
+/// whole filter otherwise (what the topic permissions judge).
+fn subscription_filter(filter: &str) -> &str {
+    match ShareFilter::parse(filter) {
+        Ok(Some(share)) => share.filter,
+        _ => filter,
     }
 }
 

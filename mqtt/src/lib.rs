@@ -44,7 +44,10 @@ mod shared;
 mod shared_group;
 mod sys;
 
-pub use auth::{DEFAULT_ITERATIONS, PasswordFile, PasswordFileError, PasswordHash, SALT_LEN};
+pub use auth::{
+    AccessFiles, AclFile, AclFileError, AclRefusedByReason, AclStats, DEFAULT_ITERATIONS,
+    PasswordFile, PasswordFileError, PasswordHash, ReloadError, ReloadStats, Reloaded, SALT_LEN,
+};
 pub use bridge::{
     Bridge, BridgeConfig, BridgeError, BridgeLogin, BridgeOutFilterStats, BridgeStats,
 };
@@ -54,4 +57,4 @@ pub use listener_stats::{
     AuthRefusedByReason, AuthStats, ClientStats, ClientSubscriptionStats, CloseReason,
     ClosedByReason, MqttStats,
 };
-pub use server::{BindError, MqttServer};
+pub use server::{BindError, ListenerHandle, MqttServer};

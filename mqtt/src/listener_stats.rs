@@ -285,6 +285,12 @@ pub struct MqttStats {
     /// Password checks (a v1 addition; all zero without a password file).
     #[serde(default)]
     pub auth: AuthStats,
+    /// Topic permissions (a v1 addition; all zero without an ACL file).
+    #[serde(default)]
+    pub acl: crate::auth::AclStats,
+    /// Reloads of the password and ACL files (a v1 addition).
+    #[serde(default)]
+    pub reload: crate::auth::ReloadStats,
     /// Sessions: connected clients and persistent sessions whose client is away, by client id.
     pub clients: Vec<ClientStats>,
 }

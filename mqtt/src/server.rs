@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::auth::{self, AccessFiles, ReloadError, Reloaded};
 use crate::config::{ConfigError, MqttConfig};
 use crate::connection;
 use crate::listener_stats::{MqttStats, ServerCounters};
@@ -76,7 +77,6 @@ impl MqttServer {
         let listener = TcpListener::bind(addr).await?;
         let shared = Arc::new(ServerShared {
             broker,
-            config,
             counters: ServerCounters::default(),
             sessions: SessionRegistry::default(),
             groups: Default::default(),
@@ -84,6 +84,11 @@ impl MqttServer {
             next_auto_id: AtomicU64::new(1),
             local_addr: listener.local_addr()?,
             failure_delays: Default::default(),
+            access: auth::Access::new(auth::rules(
+                config.password_file.clone(),
+                config.acl_file.clone(),
+            )),
+            config,
         });
         let (shutdown, stop) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(accept_loop(
@@ -118,6 +123,20 @@ impl MqttServer {
     /// Connections, sessions and their drops now.
     pub fn stats(&self) -> MqttStats {
         self.shared.stats()
+    }
+
+    /// Reads `files` again and puts them in force for new and existing connections alike; see
+    /// [`ListenerHandle::reload_access`].
+    pub fn reload_access(&self, files: &AccessFiles) -> Result<Reloaded, ReloadError> {
+        auth::reload(&self.shared.access, files)
+    }
+
+    /// A handle that reads the stats and reloads the files from any thread, for as long as it is
+    /// kept (after the server is dropped it reads the last counts).
+    pub fn handle(&self) -> ListenerHandle {
+        ListenerHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops accepting and closes every connection (each counted as `shutdown`), as dropping the
@@ -201,4 +220,40 @@ async fn accept_loop(
 /// system), 24 and 23 on Linux and the BSDs.
 fn out_of_descriptors(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// What other threads may do with a running [`MqttServer`]: read its stats (a metrics collector),
+/// reload its password and ACL files (a signal handler). From [`MqttServer::handle`].
+#[derive(Clone)]
+pub struct ListenerHandle {
+    shared: Arc<ServerShared>,
+}
+
+impl std::fmt::Debug for ListenerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerHandle")
+            .field("local_addr", &self.shared.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ListenerHandle {
+    /// See [`MqttServer::stats`].
+    pub fn stats(&self) -> MqttStats {
+        self.shared.stats()
+    }
+
+    /// The stats without the per-client list: cheap at any number of sessions (for a metrics
+    /// scrape).
+    pub fn totals(&self) -> MqttStats {
+        self.shared.totals()
+    }
+
+    /// Reads both files and, if both parse, puts them in force: new CONNECTs are checked against the
+    /// new password file, and every connection judges its next publish, subscription and delivery by
+    /// the new ACL (connections stay open). If either does not parse, nothing changes; the refusal is
+    /// counted ([`crate::ReloadStats`]) and returned, naming the file and the line.
+    pub fn reload_access(&self, files: &AccessFiles) -> Result<Reloaded, ReloadError> {
+        auth::reload(&self.shared.access, files)
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchyard::Broker;
 
-use crate::auth::FailureDelays;
+use crate::auth::{Access, FailureDelays};
 use crate::config::MqttConfig;
 use crate::listener_stats::{AuthRefusedByReason, AuthStats, MqttStats, ServerCounters};
 use crate::pending::PendingConnects;
@@ -27,11 +27,22 @@ pub(crate) struct ServerShared {
     pub local_addr: SocketAddr,
     /// Failed logins by address, for the delay before their CONNACK.
     pub failure_delays: FailureDelays,
+    /// The password file and ACL in force (swapped by a reload) and what they refused.
+    pub access: Access,
 }
 
 impl ServerShared {
     pub fn stats(&self) -> MqttStats {
+        MqttStats {
+            clients: self.sessions.stats(&self.broker),
+            ..self.totals()
+        }
+    }
+
+    /// [`ServerShared::stats`] without the per-client list (which costs a look at every session).
+    pub fn totals(&self) -> MqttStats {
         let c = &self.counters;
+        let (acl, reload) = self.access.stats();
         MqttStats {
             address: self.local_addr.to_string(),
             accepted: c.accepted.load(Ordering::Relaxed),
@@ -48,7 +59,7 @@ impl ServerShared {
             acks_unknown: c.acks_unknown.load(Ordering::Relaxed),
             shared_groups: self.groups.len() as u64,
             auth: AuthStats {
-                password_file: self.config.password_file.is_some(),
+                password_file: self.access.passwords().is_some(),
                 accepted: c.auth_accepted.load(Ordering::Relaxed),
                 refused_by_reason: AuthRefusedByReason {
                     no_user_name: c.auth_no_user_name.load(Ordering::Relaxed),
@@ -59,7 +70,9 @@ impl ServerShared {
                 delay_addresses: self.failure_delays.len() as u64,
                 delay_evicted: c.auth_delay_evicted.load(Ordering::Relaxed),
             },
-            clients: self.sessions.stats(&self.broker),
+            acl,
+            reload,
+            clients: Vec::new(),
         }
     }
 }

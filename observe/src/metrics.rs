@@ -21,19 +21,27 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
-/// counters.
+/// counters, then the collectors of [`crate::ServeOptions::collectors`].
 pub(crate) struct MetricsEndpoint {
     registry: Arc<Registry>,
 }
 
 impl MetricsEndpoint {
-    pub(crate) fn new(broker: &Broker, cap: usize, counts: Arc<RequestCounts>) -> Self {
+    pub(crate) fn new(
+        broker: &Broker,
+        cap: usize,
+        counts: Arc<RequestCounts>,
+        more: &[Arc<dyn Collector>],
+    ) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BrokerCollector {
             broker: broker.clone(),
             cap,
             endpoint: Some(counts),
         }));
+        for collector in more {
+            registry.register_collector(Box::new(SharedCollector(collector.clone())));
+        }
         Self {
             registry: Arc::new(registry),
         }
@@ -53,6 +61,16 @@ impl MetricsEndpoint {
             OPENMETRICS_CONTENT_TYPE,
             text.into(),
         ))
+    }
+}
+
+/// A collector the options hold (shared), registered as the registry wants (boxed).
+#[derive(Debug)]
+struct SharedCollector(Arc<dyn Collector>);
+
+impl Collector for SharedCollector {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
     }
 }
 

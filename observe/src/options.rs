@@ -2,7 +2,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
 
 use crate::error::ServeError;
 
@@ -78,6 +81,9 @@ pub struct ServeOptions {
     pub max_taps: usize,
     /// The largest capacity a tap may ask for.
     pub max_tap_capacity: usize,
+    /// More series for `/metrics`, read at scrape time after the broker's: what runs beside the
+    /// broker (`switchyard serve` adds its MQTT listener's). Each must use its own metric names.
+    pub collectors: Vec<Arc<dyn Collector>>,
 }
 
 /// Default [`ServeOptions::metrics_subscription_cap`]: enough to show every subscription of a
@@ -105,6 +111,7 @@ impl Default for ServeOptions {
             metrics_subscription_cap: DEFAULT_METRICS_SUBSCRIPTION_CAP,
             max_taps: 64,
             max_tap_capacity: 65_536,
+            collectors: Vec::new(),
         }
     }
 }
@@ -143,6 +150,12 @@ impl ServeOptions {
     /// Sets [`ServeOptions::metrics_subscription_cap`].
     pub fn metrics_subscription_cap(mut self, cap: usize) -> Self {
         self.metrics_subscription_cap = cap;
+        self
+    }
+
+    /// Adds a collector to [`ServeOptions::collectors`].
+    pub fn collector(mut self, collector: Arc<dyn Collector>) -> Self {
+        self.collectors.push(collector);
         self
     }
 

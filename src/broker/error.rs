@@ -25,6 +25,21 @@ pub enum SubscribeError {
         /// The existing subscription's filter.
         filter: String,
     },
+    /// A replay start was asked of a broker that keeps no replay log.
+    #[error(
+        "this broker keeps no replay log to start from (BrokerOptions::replay_log); subscribe without SubscriptionOptions::replay, or with ReplayFrom::Newest"
+    )]
+    NoReplayLog,
+    /// A replay start from a sequence number the log has not reached, or from 0.
+    #[error(
+        "cannot replay from sequence number {requested}: numbers start at 1, and the next one the log will give is {next}"
+    )]
+    ReplaySeqOutOfRange {
+        /// The sequence number asked for.
+        requested: u64,
+        /// The next sequence number the log will give: the largest start accepted now.
+        next: u64,
+    },
     /// A capacity over [`SubscriptionOptions::MAX_CAPACITY`] was asked for.
     #[error("capacity {capacity} is over the limit of {max} messages per subscription")]
     CapacityTooLarge {

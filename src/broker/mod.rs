@@ -26,6 +26,7 @@ mod error;
 mod explain;
 mod options;
 mod publisher;
+mod replay;
 mod stats_query;
 
 pub use durable::{DurableState, DurableSubscription, STATE_SCHEMA, StateError};
@@ -45,6 +46,7 @@ use bytes::Bytes;
 use crate::features::ack::options::AckOptions;
 use crate::features::dead_letter::{DeadLetterQueue, DeadLetters};
 use crate::features::join::JoinError;
+use crate::features::replay_log::ReplayLog;
 use crate::features::request::{PendingReply, ReplySlot, RequestCounters, RequestError};
 use crate::features::retained::RetainedStore;
 use crate::id::SubscriptionId;
@@ -127,6 +129,8 @@ pub(crate) struct BrokerShared {
     requests: Arc<RequestCounters>,
     /// Taken only by retained publishes and by subscribes that ask for retained messages.
     retained: Mutex<RetainedStore>,
+    /// The replay log, if the broker keeps one (see `replay`).
+    replay_log: Option<Arc<ReplayLog>>,
 }
 
 impl BrokerShared {
@@ -144,13 +148,18 @@ impl BrokerShared {
     /// refuses only the storing: the message is routed all the same, and the refusal is counted
     /// (`retained.rejected`) and told in [`PublishOutcome::retain_refused`]. See
     /// [`RetainedLimits`](crate::RetainedLimits).
+    /// A logged message (`log`) has taken its sequence number already; it is recorded with the
+    /// table loaded here.
     #[cold]
-    fn publish_retained(&self, msg: Message) -> PublishOutcome {
+    fn publish_retained(&self, msg: Message, log: Option<&ReplayLog>) -> PublishOutcome {
         let (table, stored) = {
             let mut store = self.retained();
             let stored = store.retain(&msg);
             (self.routing.load(), stored)
         };
+        if let Some(log) = log {
+            log.record([&msg], table.version);
+        }
         let routed = msg.clone();
         let mut outcome = self
             .publishes
@@ -262,6 +271,7 @@ impl Broker {
             limits,
             dead_letters,
             retained,
+            replay_log,
         } = options;
         // Registering for the asymmetric fence can take milliseconds once threads run (the kernel
         // waits for a grace period); here, usually before the data path's threads exist, it costs
@@ -289,6 +299,7 @@ impl Broker {
                 dead_letters: dead_letters.map(|c| Arc::new(DeadLetterQueue::new(c.max(1)))),
                 retained: Mutex::new(RetainedStore::new(retained)),
                 requests: Arc::new(RequestCounters::default()),
+                replay_log: replay_log.map(|options| Arc::new(ReplayLog::new(options))),
             }),
         }
     }
@@ -443,6 +454,7 @@ impl Broker {
     ) -> Result<Arc<SubscriptionCore>, SubscribeError> {
         let filter = Filter::with_limits(filter, &self.shared.limits)?;
         check_capacity(options.capacity)?;
+        self.shared.check_replay(options.replay)?;
         // Lock order: retained store, then control. Held across the table swap and the replay, so no
         // retained publish falls between them (see `crate::features::retained`).
         let mut retained = options.receive_retained.then(|| self.shared.retained());
@@ -471,12 +483,15 @@ impl Broker {
             }
         }
         let core = self.add_subscription(&mut ctl, filter, &options);
+        let routed_version = self.shared.routing.version();
         drop(ctl);
         if let Some(store) = retained.as_mut() {
             store.replay(&core.filter, |msg| {
                 core.offer(msg, Wait::Never);
             });
         }
+        drop(retained);
+        core.open_replay(routed_version);
         Ok(core)
     }
 
@@ -495,6 +510,7 @@ impl Broker {
             options,
             self.shared.dead_letters.clone(),
         ));
+        self.shared.prepare_replay(&core, options);
         self.shared
             .routing
             .update(|trie| trie.insert(&core.filter, id, core.clone()));
@@ -614,9 +630,15 @@ impl Broker {
         options: PublishOptions,
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
+        if let Some(log) = self.shared.log_for(topic) {
+            return Ok(self
+                .shared
+                .publish_logged(log, topic, payload.into(), options));
+        }
         if options.retain {
             return Ok(self.shared.publish_retained(
                 Message::on_str(topic, payload, options.priority).tagged(options.tag),
+                None,
             ));
         }
         let table = self.shared.routing.load();
@@ -786,7 +808,7 @@ impl Broker {
     /// The routing table in force now, for read-only views of routing such as [`Broker::explain`].
     pub(crate) fn routing_table(
         &self,
-    ) -> arc_swap::Guard<Arc<crate::routing::table::RoutingTable>> {
+    ) -> crate::sync::arc_cell::ArcGuard<crate::routing::table::RoutingTable> {
         self.shared.routing.load()
     }
 }
@@ -853,6 +875,7 @@ impl Broker {
             dead_letters: self.shared.dead_letters.as_ref().map(|q| q.stats()),
             retained: self.shared.retained().stats(),
             requests: self.shared.requests.stats(),
+            replay_log: self.shared.replay_log.as_ref().map(|log| log.stats()),
             ..StatsSnapshot::default()
         }
     }

@@ -1,5 +1,6 @@
 //! How a broker is set up, and how one message is published.
 
+use crate::features::replay_log::options::ReplayLogOptions;
 use crate::features::retained::RetainedLimits;
 use crate::message::priority::Priority;
 use crate::topic::{TopicLimits, TopicSyntax};
@@ -14,6 +15,9 @@ pub struct BrokerOptions {
     pub dead_letters: Option<usize>,
     /// Bounds of the retained-message store. See [`RetainedLimits`](crate::RetainedLimits).
     pub retained: RetainedLimits,
+    /// The replay log: which topics it keeps and its bounds; `None` (the default) keeps none. See
+    /// [`BrokerOptions::replay_log`].
+    pub replay_log: Option<ReplayLogOptions>,
 }
 
 impl BrokerOptions {
@@ -38,6 +42,28 @@ impl BrokerOptions {
     /// Sets the bounds of the retained-message store.
     pub fn retained(mut self, limits: RetainedLimits) -> Self {
         self.retained = limits;
+        self
+    }
+
+    /// Keeps a replay log of the topics `options.filter` matches, bounded by count, bytes and age:
+    /// every publish on such a topic takes the next sequence number
+    /// ([`Message::seq`](crate::Message::seq)), and a subscription can start from the log
+    /// ([`SubscriptionOptions::replay`](crate::SubscriptionOptions::replay)). Publishes on other
+    /// topics, and brokers without a log, pay one branch for it.
+    ///
+    /// ```
+    /// use switchyard::{Broker, BrokerOptions, Filter, ReplayFrom, ReplayLogOptions, SubscriptionOptions};
+    ///
+    /// let log = ReplayLogOptions::new(Filter::new("sensors/#")?).max_messages(10_000);
+    /// let broker = Broker::with_options(BrokerOptions::new().replay_log(log));
+    /// broker.publish("sensors/kitchen/temp", "21.5")?;
+    ///
+    /// let late = broker.subscribe_with("sensors/#", SubscriptionOptions::new().replay(ReplayFrom::Seq(1)))?;
+    /// assert_eq!(&late.try_recv()?.payload()[..], b"21.5");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replay_log(mut self, options: ReplayLogOptions) -> Self {
+        self.replay_log = Some(options);
         self
     }
 

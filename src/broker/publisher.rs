@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{BrokerShared, PublishOptions};
 use crate::features::join::JoinError;
+use crate::features::replay_log::ReplayLog;
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
@@ -36,12 +37,16 @@ pub struct Publisher {
     recent: RecentMessages,
     /// This handle's publish counts (see [`HandleCounts`]).
     counts: LiveCount<HandleCounts>,
+    /// The broker's replay log, if it keeps this topic: then every publish takes a sequence number
+    /// first (see `super::replay`).
+    log: Option<Arc<ReplayLog>>,
 }
 
 impl Publisher {
     /// A handle on `topic` (already validated against the broker's limits), with no route yet.
     pub(super) fn new(shared: Arc<BrokerShared>, topic: Topic) -> Self {
         let counts = shared.publishes.register_handle();
+        let log = shared.log_for(topic.as_str()).cloned();
         Self {
             shared,
             topic,
@@ -50,6 +55,7 @@ impl Publisher {
             batch: Vec::new(),
             recent: RecentMessages::default(),
             counts,
+            log,
         }
     }
 
@@ -99,6 +105,9 @@ impl Publisher {
     /// ```
     #[inline]
     pub fn publish(&mut self, payload: impl Into<Bytes>) -> PublishOutcome {
+        if self.log.is_some() {
+            return self.publish_logged(payload.into(), PublishOptions::default());
+        }
         self.refresh();
         self.send(payload, Priority::Normal, 0)
     }
@@ -127,9 +136,13 @@ impl Publisher {
         payload: impl Into<Bytes>,
         options: PublishOptions,
     ) -> PublishOutcome {
+        if self.log.is_some() {
+            return self.publish_logged(payload.into(), options);
+        }
         if options.retain {
             return self.shared.publish_retained(
                 Message::on_topic(&self.topic, payload, options.priority).tagged(options.tag),
+                None,
             );
         }
         self.refresh();
@@ -197,18 +210,74 @@ impl Publisher {
         &mut self,
         payloads: impl IntoIterator<Item = P>,
     ) -> PublishOutcome {
-        self.refresh();
         let mut batch = std::mem::take(&mut self.batch);
-        batch.extend(payloads.into_iter().map(|payload| {
-            self.recent
-                .make(&self.topic, payload.into(), Priority::Normal, 0)
-        }));
+        if let Some(log) = self.log.take() {
+            // The log's steps, as in `publish_logged`, once for the whole batch.
+            batch.extend(
+                payloads.into_iter().map(|payload| {
+                    Message::on_topic(&self.topic, payload.into(), Priority::Normal)
+                }),
+            );
+            let first = log.claim(batch.len() as u64);
+            for (seq, msg) in (first..).zip(batch.iter_mut()) {
+                msg.set_seq(seq);
+            }
+            self.refresh();
+            log.record(&batch, self.version);
+            self.log = Some(log);
+        } else {
+            self.refresh();
+            batch.extend(payloads.into_iter().map(|payload| {
+                self.recent
+                    .make(&self.topic, payload.into(), Priority::Normal, 0)
+            }));
+        }
         let outcome = self
             .shared
             .publishes
             .deliver_batch(&self.routes, &self.counts, &mut batch);
         self.batch = batch;
         outcome
+    }
+
+    /// Publishes on a logged topic: the publish's steps 1 to 4 of the handover
+    /// (`crate::features::replay_log::cursor`): take a sequence number, check the table's version
+    /// (refreshing the route), record, offer. A fresh message each time: the log holds the ones sent,
+    /// so the recycling ring would find none free.
+    fn publish_logged(&mut self, payload: Bytes, options: PublishOptions) -> PublishOutcome {
+        // Taken out of the handle for the call (the route is refreshed meanwhile), then put back.
+        let Some(log) = self.log.take() else {
+            return self.publish_with(payload, options);
+        };
+        let outcome = self.send_logged(&log, payload, options);
+        self.log = Some(log);
+        outcome
+    }
+
+    fn send_logged(
+        &mut self,
+        log: &ReplayLog,
+        payload: Bytes,
+        options: PublishOptions,
+    ) -> PublishOutcome {
+        let seq = log.claim(1);
+        let msg = Message::on_topic(&self.topic, payload, options.priority)
+            .tagged(options.tag)
+            .sequenced(seq);
+        if options.retain {
+            return self.shared.publish_retained(msg, Some(log));
+        }
+        self.refresh();
+        log.record([&msg], self.version);
+        let Self {
+            shared,
+            routes,
+            counts,
+            ..
+        } = self;
+        shared
+            .publishes
+            .deliver(Route::Cached(routes, counts), move || msg)
     }
 
     /// Offers one message along the cached route.

@@ -80,6 +80,8 @@ struct MessageInner {
     tag: u8,
     /// See [`Message::is_retained_replay`].
     retained_replay: bool,
+    /// See [`Message::seq`]: 0 for a message the replay log does not keep.
+    seq: u64,
     /// Where replies go, for messages published by `Broker::request`.
     reply_to: Option<ReplyTo>,
 }
@@ -116,6 +118,7 @@ impl Message {
             priority,
             tag: 0,
             retained_replay: false,
+            seq: 0,
             reply_to: None,
         }))
     }
@@ -129,6 +132,7 @@ impl Message {
             priority,
             tag: 0,
             retained_replay: false,
+            seq: 0,
             reply_to: None,
         }))
     }
@@ -141,6 +145,7 @@ impl Message {
             priority: Priority::Normal,
             tag: 0,
             retained_replay: false,
+            seq: 0,
             reply_to: Some(ReplyTo(slot)),
         }))
     }
@@ -154,6 +159,22 @@ impl Message {
             }
         }
         self
+    }
+
+    /// Gives a message just made (nothing else holds it yet) its place in the replay log, `seq`
+    /// ([`Message::seq`]).
+    #[inline]
+    pub(crate) fn sequenced(mut self, seq: u64) -> Self {
+        self.set_seq(seq);
+        self
+    }
+
+    /// [`Self::sequenced`] in place.
+    #[inline]
+    pub(crate) fn set_seq(&mut self, seq: u64) {
+        if let Some(inner) = MessageArc::get_mut(&mut self.0) {
+            inner.seq = seq;
+        }
     }
 
     /// Gives a message that nothing else holds new contents, in place: the reuse of
@@ -198,6 +219,7 @@ impl Message {
             priority: self.0.priority,
             tag: self.0.tag,
             retained_replay,
+            seq: self.0.seq,
             reply_to: None,
         }))
     }
@@ -232,6 +254,28 @@ impl Message {
         if let Some(ReplyTo(slot)) = &self.0.reply_to {
             slot.note_dropped(reason);
         }
+    }
+
+    /// Its sequence number in the broker's replay log, if the log keeps its topic
+    /// ([`BrokerOptions::replay_log`](crate::BrokerOptions::replay_log)); `None` otherwise. Numbers
+    /// start at 1 and have no holes: each logged publish takes the next one, so a receiver that
+    /// sees them in a row knows it missed nothing of what the log keeps.
+    ///
+    /// ```
+    /// use switchyard::{Broker, BrokerOptions, Filter, ReplayLogOptions};
+    ///
+    /// let log = ReplayLogOptions::new(Filter::new("orders/#")?);
+    /// let broker = Broker::with_options(BrokerOptions::new().replay_log(log));
+    /// let all = broker.subscribe("#")?;
+    /// broker.publish("orders/1", "new")?;
+    /// broker.publish("chat/general", "hello")?;
+    /// assert_eq!(all.try_recv()?.message().seq(), Some(1));
+    /// assert_eq!(all.try_recv()?.message().seq(), None); // not a logged topic
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn seq(&self) -> Option<u64> {
+        (self.0.seq != 0).then_some(self.0.seq)
     }
 
     /// Whether it was published by a request and can be replied to.

@@ -20,6 +20,10 @@ pub enum DropReason {
     /// It was delivered [`AckOptions::max_deliveries`](crate::AckOptions::max_deliveries) times on an
     /// acknowledged subscription and never acknowledged.
     MaxDeliveries,
+    /// Queueing it would have put more payload bytes in the queue (or in the budget it shares) than
+    /// its bound allows ([`SubscriptionOptions::max_bytes`](crate::SubscriptionOptions::max_bytes),
+    /// [`ByteBudget`](crate::ByteBudget)); the new message was refused.
+    ByteLimit,
 }
 
 impl DropReason {
@@ -31,17 +35,18 @@ impl DropReason {
         DropReason::Unsubscribed,
         DropReason::Rejected,
         DropReason::MaxDeliveries,
+        DropReason::ByteLimit,
     ];
 
     /// How many reasons there are.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
 
     pub(crate) fn index(self) -> usize {
         self as usize
     }
 
     /// The name used in stats and dead letters: `queue_full`, `evicted`, `timeout`, `unsubscribed`,
-    /// `rejected`, `max_deliveries`.
+    /// `rejected`, `max_deliveries`, `byte_limit`.
     pub fn label(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
@@ -50,6 +55,7 @@ impl DropReason {
             DropReason::Unsubscribed => "unsubscribed",
             DropReason::Rejected => "rejected",
             DropReason::MaxDeliveries => "max_deliveries",
+            DropReason::ByteLimit => "byte_limit",
         }
     }
 }
@@ -71,6 +77,9 @@ pub struct DroppedByReason {
     /// See [`DropReason::MaxDeliveries`] (v1 addition).
     #[serde(default)]
     pub max_deliveries: u64,
+    /// See [`DropReason::ByteLimit`] (v1 addition).
+    #[serde(default)]
+    pub byte_limit: u64,
 }
 
 impl DroppedByReason {
@@ -82,6 +91,7 @@ impl DroppedByReason {
             + self.unsubscribed
             + self.rejected
             + self.max_deliveries
+            + self.byte_limit
     }
 
     /// The count for one reason.
@@ -93,6 +103,7 @@ impl DroppedByReason {
             DropReason::Unsubscribed => self.unsubscribed,
             DropReason::Rejected => self.rejected,
             DropReason::MaxDeliveries => self.max_deliveries,
+            DropReason::ByteLimit => self.byte_limit,
         }
     }
 
@@ -104,6 +115,7 @@ impl DroppedByReason {
             unsubscribed,
             rejected,
             max_deliveries,
+            byte_limit,
         ] = a;
         Self {
             queue_full,
@@ -112,6 +124,7 @@ impl DroppedByReason {
             unsubscribed,
             rejected,
             max_deliveries,
+            byte_limit,
         }
     }
 
@@ -129,6 +142,7 @@ impl DroppedByReason {
             DropReason::Unsubscribed => &mut self.unsubscribed,
             DropReason::Rejected => &mut self.rejected,
             DropReason::MaxDeliveries => &mut self.max_deliveries,
+            DropReason::ByteLimit => &mut self.byte_limit,
         }
     }
 }

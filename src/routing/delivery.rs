@@ -109,6 +109,10 @@ impl PublishCounters {
                         message = build.take().map(|build| build());
                     }
                     if let Some(msg) = &message {
+                        if !core.takes_live(msg) {
+                            outcome.merge(replayed_instead(1));
+                            return;
+                        }
                         outcome.merge(core.offer_all(
                             std::iter::once(msg.clone()),
                             Wait::MayBlock,
@@ -154,12 +158,25 @@ impl PublishCounters {
     ) -> PublishOutcome {
         let n = batch.len();
         let mut outcome = PublishOutcome::default();
+        // A batch takes its sequence numbers in one step, so a replay's `live_from` is never inside
+        // it: its first message decides for all of them.
+        let takes_live =
+            |route: &CachedRoute| batch.first().is_none_or(|m| route.core.takes_live(m));
         match routes.split_last() {
             Some((last, others)) => {
                 for route in others {
-                    outcome.merge(route.offer_all(batch.clones()));
+                    outcome.merge(if takes_live(route) {
+                        route.offer_all(batch.clones())
+                    } else {
+                        replayed_instead(n)
+                    });
                 }
-                outcome.merge(last.offer_all(batch.into_handles()));
+                outcome.merge(if takes_live(last) {
+                    last.offer_all(batch.into_handles())
+                } else {
+                    drop(batch.into_handles());
+                    replayed_instead(n)
+                });
             }
             None => drop(batch.into_handles()),
         }
@@ -211,9 +228,20 @@ impl PublishCounters {
     }
 }
 
+/// `n` logged messages a subscription matched and was not offered live, because its replay hands
+/// them out (see `crate::features::replay_log::cursor`): matched, but neither queued nor dropped here.
+fn replayed_instead(n: usize) -> PublishOutcome {
+    PublishOutcome {
+        matched: n,
+        ..PublishOutcome::default()
+    }
+}
+
 /// The messages of one cached-route delivery: one message, or a publisher's batch.
 trait Batch {
     fn len(&self) -> usize;
+    /// The first message, if any.
+    fn first(&self) -> Option<&Message>;
     /// A clone of each message, for every subscription but the last.
     fn clones(&self) -> impl ExactSizeIterator<Item = Message>;
     /// The messages themselves, for the last subscription.
@@ -223,6 +251,10 @@ trait Batch {
 impl Batch for Message {
     fn len(&self) -> usize {
         1
+    }
+
+    fn first(&self) -> Option<&Message> {
+        Some(self)
     }
 
     fn clones(&self) -> impl ExactSizeIterator<Item = Message> {
@@ -237,6 +269,10 @@ impl Batch for Message {
 impl Batch for &mut Vec<Message> {
     fn len(&self) -> usize {
         Vec::len(self)
+    }
+
+    fn first(&self) -> Option<&Message> {
+        self.as_slice().first()
     }
 
     fn clones(&self) -> impl ExactSizeIterator<Item = Message> {

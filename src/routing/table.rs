@@ -7,7 +7,8 @@
 //!
 //! # The `ArcSwap` way
 //! The table here is immutable: a `RoutingTable` holds a persistent [`Trie`] and a version number.
-//! `Routing` keeps the current one in an [`arc_swap::ArcSwap`]:
+//! `Routing` keeps the current one in an [`arc_swap::ArcSwap`] (behind `crate::sync::arc_cell`, which
+//! loom models replace with a mutex so they see its release and acquire):
 //!
 //! - **Read path (publish):** one `Routing::load` per publish gives a snapshot of the table, and the
 //!   whole routing decision for that message is made on that one snapshot. Two loads in one publish could
@@ -34,10 +35,10 @@
 
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
 use crossbeam_utils::CachePadded;
 
 use crate::subscription::SubscriptionCore;
+use crate::sync::arc_cell::{ArcCell, ArcGuard};
 use crate::sync::{AtomicU64, Ordering};
 use crate::topic::trie::Trie;
 
@@ -51,21 +52,21 @@ pub(crate) struct RoutingTable {
 /// The current routing table and its version. See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct Routing {
-    table: ArcSwap<RoutingTable>,
+    table: ArcCell<RoutingTable>,
     version: CachePadded<AtomicU64>,
 }
 
 impl Routing {
     pub(crate) fn new() -> Self {
         Self {
-            table: ArcSwap::from_pointee(RoutingTable::default()),
+            table: ArcCell::new(Arc::new(RoutingTable::default())),
             version: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
     /// A snapshot of the current table. Use one per routing decision.
     #[inline]
-    pub(crate) fn load(&self) -> Guard<Arc<RoutingTable>> {
+    pub(crate) fn load(&self) -> ArcGuard<RoutingTable> {
         self.table.load()
     }
 

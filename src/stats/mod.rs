@@ -2,4 +2,5 @@
 
 pub(crate) mod counters;
 pub(crate) mod features;
+pub(crate) mod replay;
 pub(crate) mod snapshot;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::features::{AckStats, DeadLetterStats, RequestStats, RetainedStats};
+use super::replay::{ReplayLogStats, ReplayStats};
 use crate::id::SubscriptionId;
 use crate::message::priority::ByPriority;
 use crate::message::reason::DroppedByReason;
@@ -116,9 +117,19 @@ pub struct SubscriptionStats {
     /// (v1 addition).
     #[serde(default)]
     pub in_flight: u64,
+    /// Payload bytes queued now, for a byte-bounded subscription; `null` otherwise (v1 addition).
+    #[serde(default)]
+    pub queued_bytes: Option<u64>,
+    /// The subscription's own byte bound, if it has one (v1 addition).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
     /// An acknowledged subscription's settings and counters; `null` for a plain one (v1 addition).
     #[serde(default)]
     pub ack: Option<AckStats>,
+    /// Its replay from the broker's log, if it started with one; `null` otherwise (v1 addition).
+    /// Replayed messages count in `matched` and `delivered`.
+    #[serde(default)]
+    pub replay: Option<ReplayStats>,
 }
 
 impl SubscriptionStats {
@@ -181,6 +192,9 @@ pub struct StatsSnapshot<L = ()> {
     /// Request/reply counters (v1 addition).
     #[serde(default)]
     pub requests: RequestStats,
+    /// The replay log's bounds and counters, when the broker keeps one; else `null` (v1 addition).
+    #[serde(default)]
+    pub replay_log: Option<ReplayLogStats>,
 }
 
 impl<L> StatsSnapshot<L> {
@@ -198,6 +212,7 @@ impl<L> StatsSnapshot<L> {
             dead_letters: self.dead_letters,
             retained: self.retained,
             requests: self.requests,
+            replay_log: self.replay_log,
         }
     }
 

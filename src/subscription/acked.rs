@@ -247,7 +247,11 @@ impl SubscriptionCore {
         if self.is_closed() {
             return Err(in_flight.refuse(AckError::Closed));
         }
-        let now = in_flight.now();
+        // The clock is read only where a deadline is set; receives watch the deadlines.
+        let now = match how {
+            Settle::InProgress | Settle::Nack(_) => in_flight.now(),
+            Settle::Ack | Settle::Term => 0,
+        };
         let settled = in_flight.settle(token.place, token.attempt, how, now)?;
         self.count_settled(settled);
         if how != Settle::InProgress {
@@ -255,7 +259,6 @@ impl SubscriptionCore {
             // empty queue can take it.
             self.not_empty.notify(1);
         }
-        in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
         Ok(())
     }
 
@@ -423,7 +426,8 @@ impl AckSubscription {
 
     /// The acknowledged path's settings and counters now.
     pub fn ack_stats(&self) -> AckStats {
-        self.core().acked().stats()
+        let core = self.core();
+        core.acked().stats(core.counters.delivered())
     }
 
     /// Ends the subscription for every receiver; what is queued or in flight is counted dropped
@@ -604,7 +608,6 @@ impl AckSubscription {
     pub fn ack_batch(&self, tokens: &[AckToken]) -> AckBatch {
         let core = self.core();
         let in_flight = core.acked();
-        let now = in_flight.now();
         let mut batch = AckBatch {
             acked: 0,
             refused: 0,
@@ -619,7 +622,7 @@ impl AckSubscription {
             } else if core.is_closed() {
                 Err(in_flight.refuse(AckError::Closed))
             } else {
-                in_flight.settle(token.place, token.attempt, Settle::Ack, now)
+                in_flight.settle(token.place, token.attempt, Settle::Ack, 0)
             };
             match settled {
                 Ok(_) => batch.acked += 1,

@@ -10,9 +10,11 @@ use crate::features::ack::options::AckOptions;
 use crate::features::dead_letter::DeadLetterQueue;
 use crate::features::join::JoinState;
 use crate::features::join::{DoneError, JoinError};
+use crate::features::replay_log::cursor::ReplayCursor;
 use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::reason::DropReason;
+use crate::queue::bytes::ByteBounds;
 use crate::queue::lanes::Lanes;
 use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
 use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
@@ -52,6 +54,8 @@ pub(crate) struct SubscriptionCore {
     pub(super) not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.
     pub(super) join: Option<Box<JoinState>>,
+    /// `Some` for byte-bounded subscriptions only.
+    pub(super) bytes: Option<Box<ByteBounds>>,
     /// `Some` for acknowledged subscriptions only: the messages handed out and not yet settled.
     pub(super) in_flight: Option<Box<InFlight>>,
     /// The broker's dead-letter queue, when it has one.
@@ -62,6 +66,9 @@ pub(crate) struct SubscriptionCore {
     pub(super) ready_signal: OnceLock<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
+    /// A start from the broker's replay log, read before the queue (see `super::replay`); set once,
+    /// before the subscription is routable.
+    pub(super) replay: once_cell::race::OnceBox<ReplayCursor>,
 }
 
 impl fmt::Debug for SubscriptionCore {
@@ -97,6 +104,7 @@ impl SubscriptionCore {
             not_empty: Waiters::default(),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
+            bytes: ByteBounds::new(options.max_bytes, options.byte_budget.clone()),
             in_flight: options.ack.map(|ack| Box::new(InFlight::new(ack))),
             dead_letters,
             ready_signal: match &options.ready_signal {
@@ -107,6 +115,7 @@ impl SubscriptionCore {
                 None => OnceLock::new(),
             },
             durable: options.durable,
+            replay: once_cell::race::OnceBox::new(),
         }
     }
 
@@ -130,10 +139,37 @@ impl SubscriptionCore {
         }
     }
 
+    /// Pops the highest-priority message, giving its bytes back to the byte bounds.
+    #[inline]
+    fn pop(&self) -> Option<Message> {
+        let msg = self.lanes.pop()?;
+        self.release_bytes(&msg);
+        Some(msg)
+    }
+
+    /// `msg` left the queue (or was refused after it was charged): its bytes are free again.
+    #[inline]
+    pub(super) fn release_bytes(&self, msg: &Message) {
+        if let Some(bytes) = &self.bytes {
+            bytes.release(msg.payload().len() as u64);
+        }
+    }
+
+    /// Charges `msg`'s bytes to the byte bounds before it is queued; `false` when they do not fit.
+    #[inline]
+    pub(super) fn charge_bytes(&self, msg: &Message) -> bool {
+        self.bytes
+            .as_ref()
+            .is_none_or(|bytes| bytes.charge(msg.payload().len() as u64))
+    }
+
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
-        let msg = self.lanes.pop()?;
+        let msg = match self.take_replayed() {
+            Some(msg) => msg,
+            None => self.pop()?,
+        };
         self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
     }
 
@@ -141,8 +177,9 @@ impl SubscriptionCore {
     /// publishers for them all. Returns how many were appended.
     pub(super) fn take_into(&self, out: &mut Vec<Message>, max: usize) -> usize {
         let start = out.len();
+        self.take_replayed_into(out, max);
         while out.len() - start < max {
-            match self.lanes.pop() {
+            match self.pop() {
                 Some(msg) => out.push(msg),
                 None => break,
             }
@@ -197,7 +234,7 @@ impl SubscriptionCore {
             }
             return self.empty_or_closed();
         };
-        let Some(msg) = self.lanes.pop() else {
+        let Some(msg) = self.take_replayed().or_else(|| self.pop()) else {
             in_flight.unreserve(place);
             return self.empty_or_closed();
         };
@@ -278,7 +315,7 @@ impl SubscriptionCore {
     /// Control side, after close.
     pub(crate) fn drain_unsubscribed(&self) -> u64 {
         let mut n = 0;
-        while let Some(msg) = self.lanes.pop() {
+        while let Some(msg) = self.pop() {
             self.drop_message(&msg, DropReason::Unsubscribed);
             n += 1;
         }
@@ -366,7 +403,10 @@ impl SubscriptionCore {
             unfinished: self.join.as_ref().map(|j| j.unfinished()),
             durable: self.durable,
             in_flight: self.in_flight().map_or(0, InFlight::in_flight),
-            ack: self.in_flight().map(InFlight::stats),
+            queued_bytes: self.bytes.as_ref().map(|b| b.queued()),
+            max_bytes: self.bytes.as_ref().and_then(|b| b.max_bytes()),
+            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
+            replay: self.replay_stats(),
         }
     }
 }

@@ -35,6 +35,7 @@ mod error;
 mod offer;
 mod options;
 mod receive;
+mod replay;
 
 pub use acked::{AckBatch, AckDelivery, AckSubscription};
 pub(crate) use core::SubscriptionCore;

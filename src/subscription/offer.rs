@@ -159,6 +159,11 @@ impl SubscriptionCore {
                 offered.merge(PublishOutcome::DROPPED);
                 continue;
             }
+            if !self.charge_bytes(&msg) {
+                self.drop_message(&msg, DropReason::ByteLimit);
+                offered.merge(PublishOutcome::DROPPED);
+                continue;
+            }
             let lane = self.lanes.for_push(msg.priority());
             let outcome = match (self.policy.load(), wait) {
                 (OverflowPolicy::DropNewest, _) | (OverflowPolicy::Block { .. }, Wait::Never) => {
@@ -193,6 +198,7 @@ impl SubscriptionCore {
             Ok(()) => PublishOutcome::QUEUED,
             Err(msg) => {
                 self.counters.raise_high_water(lane.capacity() as u64);
+                self.release_bytes(&msg);
                 self.drop_message(&msg, DropReason::QueueFull);
                 PublishOutcome::DROPPED
             }
@@ -206,6 +212,7 @@ impl SubscriptionCore {
             None => PublishOutcome::QUEUED,
             Some(evicted) => {
                 self.counters.raise_high_water(lane.capacity() as u64);
+                self.release_bytes(&evicted);
                 self.drop_message(&evicted, DropReason::Evicted);
                 PublishOutcome::QUEUED_EVICTING
             }
@@ -233,6 +240,7 @@ impl SubscriptionCore {
         self.notify_receivers();
         let started = Instant::now();
         let dropped = |msg: Message, reason| {
+            self.release_bytes(&msg);
             self.drop_message(&msg, reason);
             PublishOutcome::DROPPED
         };

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::features::ack::options::AckOptions;
+use crate::features::replay_log::options::ReplayFrom;
+use crate::queue::bytes::ByteBudget;
 use crate::queue::policy::OverflowPolicy;
 use crate::queue::ready::ReadySignal;
 
@@ -30,9 +32,17 @@ pub struct SubscriptionOptions {
     /// What the ready signal hands out for this subscription: the caller's own key (an index into its
     /// table of subscriptions, say), or the subscription's id when `None`.
     pub ready_key: Option<u64>,
+    /// A bound on the payload bytes queued in this subscription; `None`: bounded by `capacity` only. A
+    /// message that would go over it is refused (`byte_limit`), whatever the overflow policy.
+    pub max_bytes: Option<u64>,
+    /// A byte budget shared with other subscriptions (see [`ByteBudget`]).
+    pub byte_budget: Option<Arc<ByteBudget>>,
     /// Acknowledged delivery (at least once): set by [`Broker::subscribe_acked`](crate::Broker::subscribe_acked),
     /// which returns an [`AckSubscription`](crate::AckSubscription). `None`: at most once.
     pub ack: Option<AckOptions>,
+    /// Start from the broker's replay log: receive its messages from this point, then live traffic
+    /// (see [`ReplayFrom`]). `None`: live traffic only, as [`ReplayFrom::Newest`].
+    pub replay: Option<ReplayFrom>,
 }
 
 impl SubscriptionOptions {
@@ -91,9 +101,58 @@ impl SubscriptionOptions {
         self
     }
 
+    /// Bounds the payload bytes queued in this subscription: a message that would go over it is refused
+    /// and counted as dropped (`byte_limit`), whatever the overflow policy.
+    ///
+    /// ```
+    /// use switchyard::{Broker, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let images = broker.subscribe_with("images", SubscriptionOptions::new().max_bytes(1 << 20))?;
+    /// broker.publish("images", vec![0u8; 600_000])?;
+    /// broker.publish("images", vec![0u8; 600_000])?; // 1.2 MB would be over the bound
+    /// let s = images.stats();
+    /// assert_eq!((s.depth, s.dropped_by_reason.byte_limit), (1, 1));
+    /// assert_eq!((s.queued_bytes, s.max_bytes), (Some(600_000), Some(1 << 20)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Shares `budget` with the other subscriptions given it (see [`ByteBudget`]).
+    pub fn byte_budget(mut self, budget: &Arc<ByteBudget>) -> Self {
+        self.byte_budget = Some(budget.clone());
+        self
+    }
+
     /// Sets the acknowledgement settings, for [`Broker::subscribe_acked_with`](crate::Broker::subscribe_acked_with).
     pub fn ack(mut self, ack: AckOptions) -> Self {
         self.ack = Some(ack);
+        self
+    }
+
+    /// Starts the subscription from the broker's replay log
+    /// ([`BrokerOptions::replay_log`](crate::BrokerOptions::replay_log)): the logged messages its
+    /// filter matches from `from` on, in sequence order, then live traffic, with no message lost or
+    /// repeated at the switch. Applies when the subscription is made (not to a durable subscription
+    /// that already exists).
+    ///
+    /// ```
+    /// use switchyard::{Broker, BrokerOptions, Filter, ReplayFrom, ReplayLogOptions, SubscriptionOptions};
+    ///
+    /// let log = ReplayLogOptions::new(Filter::new("orders/#")?);
+    /// let broker = Broker::with_options(BrokerOptions::new().replay_log(log));
+    /// broker.publish("orders/1", "placed")?;
+    /// let audit = broker.subscribe_with("orders/#", SubscriptionOptions::new().replay(ReplayFrom::Oldest))?;
+    /// broker.publish("orders/1", "paid")?;
+    /// assert_eq!(&audit.try_recv()?.payload()[..], b"placed"); // from the log
+    /// assert_eq!(&audit.try_recv()?.payload()[..], b"paid"); // live
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replay(mut self, from: ReplayFrom) -> Self {
+        self.replay = Some(from);
         self
     }
 
@@ -117,7 +176,10 @@ impl Default for SubscriptionOptions {
             joinable: false,
             ready_signal: None,
             ready_key: None,
+            max_bytes: None,
+            byte_budget: None,
             ack: None,
+            replay: None,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! models (`loom_*` tests in the modules that use them) drive the real subscription code and loom sees
 //! every step that another thread can observe, including each push and pop.
 
+pub(crate) mod arc_cell;
 pub(crate) mod barrier;
+pub(crate) mod clock;
 pub(crate) mod waiters;
 
 #[cfg(switchyard_loom)]

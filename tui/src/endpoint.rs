@@ -30,12 +30,19 @@ pub struct EndpointArgs {
 impl EndpointArgs {
     /// Starts the endpoint when --serve was given, and says where on stderr.
     pub fn start(&self, broker: &Broker) -> anyhow::Result<Option<ObserveHandle>> {
+        self.start_with(broker, ServeOptions::default())
+    }
+
+    /// As [`EndpointArgs::start`], from `base` (such as with more `/metrics` collectors).
+    pub fn start_with(
+        &self,
+        broker: &Broker,
+        base: ServeOptions,
+    ) -> anyhow::Result<Option<ObserveHandle>> {
         let Some(addr) = self.serve else {
             return Ok(None);
         };
-        let mut options = ServeOptions::default()
-            .addr(addr)
-            .allow_non_loopback(self.serve_non_loopback);
+        let mut options = base.addr(addr).allow_non_loopback(self.serve_non_loopback);
         let mut note = "read-only";
         if let Some(path) = &self.serve_token_file {
             let (with_token, created) = options.token_file(path)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use switchyard::{Broker, OverflowPolicy};
-use switchyard_mqtt::PasswordFile;
+use switchyard_mqtt::{AccessFiles, AclFile, PasswordFile, ReloadError, Reloaded};
 use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
 
 use crate::load::parse_positive_duration;
@@ -148,6 +148,13 @@ pub struct MqttAccessArgs {
     /// --mqtt-password-file.
     #[arg(long, requires = "mqtt", conflicts_with = "mqtt_password_file")]
     pub mqtt_allow_anonymous: bool,
+    /// With --mqtt: who may read and write which topics, from a Mosquitto ACL file (`user NAME`,
+    /// `topic [read|write|readwrite|deny] FILTER`, `pattern ...` with %c and %u). A refused
+    /// subscription gets SUBACK 0x80; a refused publish or will is acknowledged but not routed; a
+    /// subscriber never gets a message it may not read. On `switchyard serve`, SIGHUP reads it (and
+    /// the password file) again.
+    #[arg(long, value_name = "PATH", requires = "mqtt")]
+    pub mqtt_acl_file: Option<PathBuf>,
 }
 
 impl MqttAccessArgs {
@@ -156,8 +163,24 @@ impl MqttAccessArgs {
         check_mqtt_addr(
             addr,
             self.mqtt_password_file.is_some() || self.mqtt_allow_anonymous,
-            "",
         )
+    }
+
+    /// The ACL file, read and parsed (an error names the bad line), if one was given.
+    pub fn acl_file(&self) -> anyhow::Result<Option<AclFile>> {
+        self.mqtt_acl_file
+            .as_deref()
+            .map(AclFile::load)
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// Where the files are, for a reload.
+    pub fn files(&self) -> AccessFiles {
+        AccessFiles {
+            password_file: self.mqtt_password_file.clone(),
+            acl_file: self.mqtt_acl_file.clone(),
+        }
     }
 
     /// The password file, read and parsed (an error names the bad line), if one was given.
@@ -172,19 +195,14 @@ impl MqttAccessArgs {
 
 /// Refuses a non-loopback MQTT address unless `allowed` (a password file, or
 /// `--mqtt-allow-anonymous`): as Mosquitto 2.0, a listener that leaves the machine is not open to
-/// anyone by default. The message names both options; `where_password` says where the password file
-/// option is when the subcommand at hand has none.
-pub fn check_mqtt_addr(
-    addr: SocketAddr,
-    allowed: bool,
-    where_password: &str,
-) -> Result<(), String> {
+/// anyone by default. The message names both options.
+pub fn check_mqtt_addr(addr: SocketAddr, allowed: bool) -> Result<(), String> {
     if addr.ip().is_loopback() || allowed {
         return Ok(());
     }
     Err(format!(
         "refusing to serve MQTT on {addr}: it is not a loopback address, and without a password \
-         file anyone who can reach it could publish and subscribe; give --mqtt-password-file PATH{where_password} \
+         file anyone who can reach it could publish and subscribe; give --mqtt-password-file PATH \
          (made with `switchyard passwd` or mosquitto_passwd) so that clients must log in, or \
          --mqtt-allow-anonymous to let anyone in anyway"
     ))
@@ -231,6 +249,17 @@ impl MqttListener {
     /// Connections, sessions and their drops now.
     pub fn stats(&self) -> MqttStats {
         self.server.stats()
+    }
+
+    /// Reads the password and ACL files again and puts them in force if both parse; see
+    /// [`switchyard_mqtt::ListenerHandle::reload_access`].
+    pub fn reload_access(&self, files: &AccessFiles) -> Result<Reloaded, ReloadError> {
+        self.server.reload_access(files)
+    }
+
+    /// A handle on the listener's stats for other threads (the stats endpoint's `/metrics`).
+    pub fn handle(&self) -> switchyard_mqtt::ListenerHandle {
+        self.server.handle()
     }
 
     /// Closes every MQTT connection (counted as `shutdown`) and waits up to `wait` until none is

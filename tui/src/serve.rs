@@ -5,10 +5,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
 use switchyard::{Broker, BrokerOptions, StatsSnapshot, TopicSyntax};
 use switchyard_mqtt::{BridgeStats, MqttStats};
@@ -72,13 +70,10 @@ impl ServeArgs {
 /// How long a stopping `serve` waits for its MQTT connections to close before the final snapshot.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
-/// Serves until SIGINT or SIGTERM, then prints what the listener and the broker counted.
+/// Serves until SIGINT or SIGTERM (SIGHUP reloads the MQTT password and ACL files), then prints
+/// what the listener and the broker counted.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (stop_tx, stop_rx) = mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = stop_tx.send(());
-    })
-    .context("installing the Ctrl-C handler")?;
+    let signals = crate::serve_signals::ServeSignals::catch()?;
     // A broker that serves MQTT reads topics as MQTT does (a whole `*` level is an ordinary level).
     let syntax = if args.mqtt.is_some() {
         TopicSyntax::Mqtt
@@ -94,7 +89,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     served.announce(&mut out, &args)?;
     out.flush()?;
-    let _ = stop_rx.recv();
+    signals.serve_until_stopped(|| served.reload_access(&args));
     served.stop_and_report(&broker, out, &args)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -114,12 +109,22 @@ impl Served {
                 let config = args
                     .listener
                     .config()
-                    .password_file(args.access.password_file()?);
+                    .password_file(args.access.password_file()?)
+                    .acl_file(args.access.acl_file()?);
                 Some(MqttListener::start(addr, broker, config)?)
             }
             None => None,
         };
-        let endpoint = args.endpoint.start(broker)?;
+        // The listener's series (logins and permission refusals by reason) beside the broker's.
+        let mut endpoint_options = switchyard_observe::ServeOptions::default();
+        if let Some(listener) = &listener {
+            endpoint_options = endpoint_options.collector(std::sync::Arc::new(
+                crate::mqtt_metrics::MqttCollector {
+                    listener: listener.handle(),
+                },
+            ));
+        }
+        let endpoint = args.endpoint.start_with(broker, endpoint_options)?;
         let bridge = match (&listener, args.bridge.config()) {
             (Some(listener), Some(config)) => Some(listener.start_bridge(broker, config)?),
             _ => None,
@@ -131,15 +136,39 @@ impl Served {
         })
     }
 
+    /// SIGHUP: reads the password and ACL files again; says on stderr what is in force now, or why
+    /// the old files still are.
+    fn reload_access(&self, args: &ServeArgs) {
+        let files = args.access.files();
+        let line = match &self.listener {
+            Some(_) if files == switchyard_mqtt::AccessFiles::default() => {
+                "SIGHUP: no --mqtt-password-file or --mqtt-acl-file to reload".to_string()
+            }
+            None => "SIGHUP: no MQTT listener, nothing to reload".to_string(),
+            Some(listener) => match listener.reload_access(&files) {
+                Ok(r) => format!(
+                    "SIGHUP: reloaded: {} users, {} ACL lines in force",
+                    r.users, r.acl_lines
+                ),
+                Err(e) => format!("SIGHUP: reload refused, the old files stay in force: {e}"),
+            },
+        };
+        eprintln!("switchyard serve: {}", escape_controls(&line));
+    }
+
     /// Says where it listens, and where it bridges to.
     fn announce(&self, out: &mut dyn Write, args: &ServeArgs) -> anyhow::Result<()> {
         match (&self.listener, &self.endpoint) {
             (Some(listener), _) => writeln!(
                 out,
-                "switchyard serve: MQTT on {}{} (Ctrl-C to stop)",
+                "switchyard serve: MQTT on {}{}{} (Ctrl-C to stop)",
                 listener.local_addr(),
                 match &args.access.mqtt_password_file {
                     Some(_) => ", clients log in with the password file",
+                    None => "",
+                },
+                match &args.access.mqtt_acl_file {
+                    Some(_) => ", topics checked against the ACL file (SIGHUP reloads)",
                     None => "",
                 }
             )?,

@@ -6,17 +6,32 @@
 //! unknown user or a wrong password with CONNACK 4 (bad user name or password), as MQTT 3.1.1 section
 //! 3.2.2.3 says. Both are counted (`auth` in [`crate::MqttStats`]). Unknown users and wrong passwords
 //! share one counter and one code, and cost the same time, so neither tells which users exist.
+//!
+//! What a client may do once connected: the ACL file ([`AclFile`], Mosquitto's format), compiled per
+//! connection and cached ([`Permissions`]). Both files are read again on a reload ([`AccessFiles`]),
+//! which swaps the rules in force ([`Access`]) without closing a connection.
 
+mod access;
+mod acl;
 mod password_file;
+mod permissions;
+mod reload;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub(crate) use access::{Access, Refusal};
+pub use access::{AclRefusedByReason, AclStats, ReloadStats};
+pub(crate) use acl::ReadClass;
+pub use acl::{AclFile, AclFileError};
 pub use password_file::{
     DEFAULT_ITERATIONS, PasswordFile, PasswordFileError, PasswordHash, SALT_LEN,
 };
+pub(crate) use permissions::{ClientRead, Permissions, rules};
+pub(crate) use reload::reload;
+pub use reload::{AccessFiles, ReloadError, Reloaded};
 
 /// The delay before the CONNACK of the first failed attempt from an address; it doubles with each
 /// further failure, up to [`DELAY_MAX`].

@@ -43,16 +43,27 @@ impl Mosquitto {
     /// root reads it after dropping to its own user, so a private (0600) file is handed to that user
     /// first, as an administrator would (best effort: as another user, there is nothing to drop).
     pub fn start_with_password_file(port: u16, file: &Path) -> Self {
-        let _ = Command::new("chown")
-            .arg("mosquitto")
-            .arg(file)
-            .stderr(Stdio::null())
-            .status();
+        Self::start_with_files(port, file, None)
+    }
+
+    /// As [`Mosquitto::start_with_password_file`], with topic permissions from `acl` (an ACL file in
+    /// Mosquitto's format, handed to its user the same way).
+    pub fn start_with_files(port: u16, passwords: &Path, acl: Option<&Path>) -> Self {
+        for file in std::iter::once(passwords).chain(acl) {
+            let _ = Command::new("chown")
+                .arg("mosquitto")
+                .arg(file)
+                .stderr(Stdio::null())
+                .status();
+        }
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
+        let mut text = format!(
             "listener {port} 127.0.0.1\npersistence false\nallow_anonymous false\npassword_file {}\n",
-            file.display()
+            passwords.display()
         );
+        if let Some(acl) = acl {
+            text.push_str(&format!("acl_file {}\n", acl.display()));
+        }
         Self::run(port, dir, text)
     }
 

@@ -19,15 +19,16 @@
 //! leaves it goes back to the caller, which counts it: acked as delivered, dead-lettered as dropped.
 //!
 //! # Deadlines
-//! No thread watches the clock. `next_due` is the earliest deadline (or end of a nack delay) of any
-//! place, or later never earlier than the truth would allow a sweep to miss: every receive and every
-//! settle compares it with the clock and sweeps the table when it has passed, one sweeper at a time. A
-//! receiver parked on an empty queue wakes at `next_due` (see `AckSubscription::recv_timeout`).
+//! No thread watches the clock (a coarse one, [`crate::sync::clock`]). `next_due` is never later than
+//! the earliest deadline (or end of a nack delay) of any place: every receive compares it with the
+//! clock and sweeps the table when it has passed, one sweeper at a time. A receiver parked on an empty
+//! queue wakes at `next_due` (see `AckSubscription::recv_timeout`).
 
 use std::time::{Duration, Instant};
 
 use crate::message::Message;
 use crate::message::reason::DropReason;
+use crate::sync::clock;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, BoundedQueue, Mutex, MutexGuard, Ordering};
 
 use crate::stats::features::{AckRefusals, AckStats};
@@ -81,7 +82,7 @@ enum State {
     Waiting {
         message: Message,
         deliveries: u32,
-        /// Nanoseconds since the table's base; 0 once it is on the redelivery queue.
+        /// On the deadlines' clock; 0 once it is on the redelivery queue.
         not_before: u64,
         ended: AttemptEnd,
     },
@@ -96,7 +97,6 @@ struct Place {
 /// Counters of the acknowledged path, all monotonic.
 #[derive(Debug, Default)]
 struct Counts {
-    acked: AtomicU64,
     nacked: AtomicU64,
     expired: AtomicU64,
     handed_back: AtomicU64,
@@ -111,11 +111,10 @@ struct Counts {
 #[derive(Debug)]
 pub(crate) struct InFlight {
     options: AckOptions,
-    base: Instant,
     places: Box<[Mutex<Place>]>,
     free: BoundedQueue<u32>,
     redeliver: BoundedQueue<u32>,
-    /// The earliest deadline or delay end of any place, in nanoseconds since `base`; `u64::MAX`: none.
+    /// The earliest deadline or delay end of any place, on the deadlines' clock; `u64::MAX`: none.
     next_due: AtomicU64,
     sweeping: AtomicBool,
     next_receiver: AtomicU64,
@@ -132,7 +131,6 @@ impl InFlight {
         }
         Self {
             options,
-            base: Instant::now(),
             places: (0..window)
                 .map(|_| {
                     Mutex::new(Place {
@@ -162,16 +160,17 @@ impl InFlight {
         self.next_receiver.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Now, in nanoseconds since the table's base.
+    /// Now, in nanoseconds on the deadlines' coarse clock ([`crate::sync::clock`]).
+    #[inline]
     pub(crate) fn now(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+        clock::now().min(u64::MAX - 1)
     }
 
     /// When the next deadline or delay falls due, if any.
     pub(crate) fn next_due(&self) -> Option<Instant> {
         match self.next_due.load(Ordering::Acquire) {
             u64::MAX => None,
-            due => Some(self.base + Duration::from_nanos(due)),
+            due => Some(clock::instant_at(due)),
         }
     }
 
@@ -187,8 +186,12 @@ impl InFlight {
             .min(u64::MAX - 1)
     }
 
+    /// Lowers `next_due` to `due`. Deadlines mostly grow, so the load usually finds it lower already
+    /// and no receiver writes the shared line.
     fn note_due(&self, due: u64) {
-        self.next_due.fetch_min(due, Ordering::AcqRel);
+        if due < self.next_due.load(Ordering::Acquire) {
+            self.next_due.fetch_min(due, Ordering::AcqRel);
+        }
     }
 
     /// A free place for a new message, or `None` when the window is full.
@@ -328,7 +331,7 @@ impl InFlight {
             Settle::Ack => {
                 drop(p);
                 self.release(place);
-                self.counts.acked.fetch_add(1, Ordering::Relaxed);
+                // Counted once, by the caller, as the subscription's `delivered`.
                 Ok(Settled::Acked)
             }
             Settle::Term => {
@@ -534,8 +537,8 @@ impl InFlight {
         (self.places.len() - self.free.len()) as u64
     }
 
-    /// The settings and counters, for stats.
-    pub(crate) fn stats(&self) -> AckStats {
+    /// The settings and counters, for stats; `acked` is the subscription's `delivered`.
+    pub(crate) fn stats(&self, acked: u64) -> AckStats {
         let c = &self.counts;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         AckStats {
@@ -544,7 +547,7 @@ impl InFlight {
             max_deliveries: self.options.max_deliveries,
             in_flight: self.in_flight(),
             waiting: self.redeliver.len() as u64,
-            acked: load(&c.acked),
+            acked,
             nacked: load(&c.nacked),
             expired: load(&c.expired),
             handed_back: load(&c.handed_back),

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::mqtt_listener::{MqttListenArgs, MqttListener};
+use crate::mqtt_listener::MqttListener;
 use anyhow::Context;
 use std::net::SocketAddr;
 
@@ -53,15 +53,17 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Serves this broker to MQTT clients on `addr` too (`dashboard --mqtt`), with the default limits,
-    /// and bridges it to an existing MQTT broker when `bridge` is given; its clients and the bridge
-    /// show in the MQTT clients view. Returns the bound address.
+    /// Serves this broker to MQTT clients on `addr` too (`dashboard --mqtt`) with `config` (the
+    /// default limits, and the password and ACL files if given), and bridges it to an existing MQTT
+    /// broker when `bridge` is given; its clients and the bridge show in the MQTT clients view.
+    /// Returns the bound address.
     pub fn serve_mqtt(
         &mut self,
         addr: SocketAddr,
+        config: switchyard_mqtt::MqttConfig,
         bridge: Option<BridgeConfig>,
     ) -> anyhow::Result<SocketAddr> {
-        let listener = MqttListener::start(addr, &self.broker, MqttListenArgs::default().config())?;
+        let listener = MqttListener::start(addr, &self.broker, config)?;
         let bound = listener.local_addr();
         self.bridge = bridge
             .map(|config| listener.start_bridge(&self.broker, config))

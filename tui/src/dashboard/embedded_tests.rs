@@ -423,7 +423,11 @@ fn an_mqtt_listener_and_its_bridge_show_in_the_sample_and_a_client_appears_in_th
     bridge.out_filters = vec!["out/#".into()];
     let addr = h
         .link
-        .serve_mqtt("127.0.0.1:0".parse().unwrap(), Some(bridge))
+        .serve_mqtt(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::mqtt_listener::MqttListenArgs::default().config(),
+            Some(bridge),
+        )
         .unwrap();
     // A raw MQTT 3.1.1 CONNECT (clean session, client id "raw-1"); CONNACK 0 back.
     let mut client = std::net::TcpStream::connect(addr).unwrap();
@@ -451,4 +455,42 @@ fn an_mqtt_listener_and_its_bridge_show_in_the_sample_and_a_client_appears_in_th
     assert_eq!(bridges[0].remote, format!("127.0.0.1:{dead_port}"));
     h.press(KeyCode::Char('c'));
     assert_eq!(h.app.table().rows.len(), 1, "one client row");
+}
+
+#[test]
+fn dashboard_mqtt_with_an_acl_refuses_a_subscription_and_the_sample_counts_it() {
+    use std::io::{Read, Write};
+    let mut h = Harness::new(false);
+    let acl = switchyard_mqtt::AclFile::parse("topic read public/#\n").unwrap();
+    let config = crate::mqtt_listener::MqttListenArgs::default()
+        .config()
+        .acl_file(Some(acl));
+    let addr = h
+        .link
+        .serve_mqtt("127.0.0.1:0".parse().unwrap(), config, None)
+        .unwrap();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client
+        .write_all(&[
+            0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'r', b'a', b'w', b'-',
+            b'2',
+        ])
+        .unwrap();
+    let mut connack = [0u8; 4];
+    client.read_exact(&mut connack).unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    // SUBSCRIBE packet id 1 to `secret/#`: nothing there is readable, so SUBACK 0x80.
+    let mut subscribe = vec![0x82, 13, 0, 1, 0, 8];
+    subscribe.extend_from_slice(b"secret/#");
+    subscribe.push(0);
+    client.write_all(&subscribe).unwrap();
+    let mut suback = [0u8; 5];
+    client.read_exact(&mut suback).unwrap();
+    assert_eq!(suback, [0x90, 3, 0, 1, 0x80]);
+    h.wait_for("the refusal in the sample", |app| {
+        app.observed()
+            .mqtt
+            .as_ref()
+            .is_some_and(|m| m.acl.acl_file && m.acl.refused_by_reason.subscribe == 1)
+    });
 }

@@ -96,11 +96,11 @@ pub struct DashboardArgs {
     /// limits; `switchyard serve --help` lists them).
     #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
     pub mqtt: Option<SocketAddr>,
-    /// With --mqtt: allow an ADDR that is not a loopback address. The dashboard's listener has no
-    /// password file (`switchyard serve --mqtt-password-file` has), so anyone who can reach it may
-    /// publish and subscribe.
-    #[arg(long, requires = "mqtt")]
-    pub mqtt_allow_anonymous: bool,
+    /// Who may connect to --mqtt and what they may do (--mqtt-password-file, --mqtt-acl-file,
+    /// --mqtt-allow-anonymous, as on `switchyard serve`; read once: SIGHUP quits the dashboard, as a
+    /// closed terminal should, so only `serve` reloads them).
+    #[command(flatten)]
+    pub access: crate::mqtt_listener::MqttAccessArgs,
     /// With --mqtt: a bridge to an existing MQTT broker (--bridge URL and its options, as on
     /// `switchyard serve`); its counters show in the MQTT clients view (`c`).
     #[command(flatten)]
@@ -119,7 +119,7 @@ impl Default for DashboardArgs {
             token_file: None,
             serve: crate::endpoint::EndpointArgs::default(),
             mqtt: None,
-            mqtt_allow_anonymous: false,
+            access: crate::mqtt_listener::MqttAccessArgs::default(),
             bridge: crate::mqtt_listener::BridgeArgs::default(),
         }
     }
@@ -129,11 +129,7 @@ impl DashboardArgs {
     /// The checks clap cannot make alone (see `Cli::check`).
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
-            crate::mqtt_listener::check_mqtt_addr(
-                addr,
-                self.mqtt_allow_anonymous,
-                " (on `switchyard serve`)",
-            )?;
+            self.access.check(addr)?;
         }
         Ok(())
     }
@@ -224,7 +220,13 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
     }
     let mqtt = args
         .mqtt
-        .map(|addr| link.serve_mqtt(addr, bridge))
+        .map(|addr| {
+            let config = crate::mqtt_listener::MqttListenArgs::default()
+                .config()
+                .password_file(args.access.password_file()?)
+                .acl_file(args.access.acl_file()?);
+            link.serve_mqtt(addr, config, bridge)
+        })
         .transpose()?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {

@@ -411,6 +411,57 @@ fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
 }
 
 #[test]
+fn c_counts_logins_and_permission_refusals_by_reason_above_the_clients_100x30() {
+    use switchyard_mqtt::{AclRefusedByReason, AclStats, AuthRefusedByReason, AuthStats};
+    let mut app = fixtures::app(false);
+    let mut with_mqtt = sample(fixtures::snapshot_at(80.25), &[5]);
+    let mut mqtt = mqtt_stats();
+    mqtt.auth = AuthStats {
+        password_file: true,
+        accepted: 12,
+        refused_by_reason: AuthRefusedByReason {
+            no_user_name: 1,
+            bad_user_name_or_password: 2,
+        },
+        ..AuthStats::default()
+    };
+    mqtt.acl = AclStats {
+        acl_file: true,
+        lines: 40,
+        refused_by_reason: AclRefusedByReason {
+            subscribe: 1,
+            publish: 2,
+            will: 3,
+            retained_read: 4,
+            read: 53,
+        },
+        revoked_clients: 0,
+    };
+    mqtt.reload.reloads = 1;
+    mqtt.reload.refused = 1;
+    with_mqtt.mqtt = Some(mqtt);
+    app.apply(with_mqtt);
+    press(&mut app, "c");
+    let screen = draw(&app, 100, 30).backend().to_string();
+    assert!(
+        screen.contains("logins 12 ok · refused 3: no user name 1, bad user name/password 2"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(
+            "ACL (40 lines) refused 63: subscribe 1, publish 2, will 3, retained read 4, read 53"
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("reloads 1 (1 refused)"), "{screen}");
+    assert!(
+        screen.contains("sensor-7"),
+        "the clients still show: {screen}"
+    );
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+}
+
+#[test]
 fn c_without_an_mqtt_listener_says_how_to_start_one_80x24() {
     let mut app = fixtures::app(false);
     press(&mut app, "c");

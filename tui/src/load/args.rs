@@ -177,6 +177,21 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1), requires = "mqtt")]
     pub qos: u8,
 
+    /// With --mqtt: every client logs in as USER (a broker with a password file; with an ACL, USER
+    /// needs write and read on `load/mqtt`).
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "mqtt",
+        requires = "mqtt_password"
+    )]
+    pub mqtt_user: Option<String>,
+
+    /// With --mqtt-user: its password. Other local users can see it in the process list: for
+    /// benchmark accounts only.
+    #[arg(long, value_name = "PASSWORD", requires = "mqtt_user")]
+    pub mqtt_password: Option<String>,
+
     /// Run the standard scenarios (1→1, 1→4, 4→4, 10k mixed filters, a slow consumer) against the
     /// switchyard core and the naive baseline, interleaved, and print one table.
     #[arg(long)]

@@ -98,8 +98,11 @@ pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn options(id: String, host: &str, port: u16) -> MqttOptions {
+fn options(id: String, host: &str, port: u16, login: Option<(&str, &str)>) -> MqttOptions {
     let mut options = MqttOptions::new(id, host, port);
+    if let Some((user, password)) = login {
+        options.set_credentials(user, password);
+    }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(1 << 24, 1 << 24);
     options
@@ -114,13 +117,15 @@ struct Clients<'a> {
     qos: QoS,
     /// The clock the latency stamps are read against.
     start: Instant,
+    /// `--mqtt-user` and `--mqtt-password`.
+    login: Option<(&'a str, &'a str)>,
 }
 
 impl Clients<'_> {
     /// A client named `sy-load-<run>-<role>` and its event loop.
     fn connect(&self, role: &str) -> (AsyncClient, EventLoop) {
         let id = format!("sy-load-{}-{role}", self.run_id);
-        AsyncClient::new(options(id, self.host, self.port), 1024)
+        AsyncClient::new(options(id, self.host, self.port, self.login), 1024)
     }
 }
 
@@ -146,6 +151,7 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
             QoS::AtLeastOnce
         },
         start: Instant::now(),
+        login: args.mqtt_user.as_deref().zip(args.mqtt_password.as_deref()),
     };
     let (stop_tx, stop) = watch::channel(false);
     let tally = Arc::new(Tally::default());

@@ -4,6 +4,9 @@
 //! the listener's connection books (accepted = open + closed) and each bridge: up or DOWN, messages
 //! out and in, and what its outgoing queues dropped while the remote was slow or away. `/` filters by client id; `7` sorts by
 //! drops, `4` by in-flight.
+//!
+//! With a password file or an ACL in force (or once either refused anything), two lines above the
+//! table count the logins and the permission refusals by reason, and the reloads.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -41,6 +44,7 @@ impl StatefulWidget for ConnectionsTable<'_> {
             return;
         };
         let inner = table_block(app, title(app, mqtt), area, buf);
+        let inner = render_access_lines(th, mqtt, inner, buf);
         if inner.is_empty() {
             return;
         }
@@ -90,6 +94,75 @@ fn render_no_listener(app: &App, area: Rect, buf: &mut Buffer) {
         th.dim(),
     )
     .render(at, buf);
+}
+
+/// Logins, permission refusals by reason and reloads, on the first two lines of `inner` when a
+/// password file or an ACL is in force or either refused anything; returns the rest of `inner`.
+fn render_access_lines(th: &Theme, mqtt: &MqttStats, inner: Rect, buf: &mut Buffer) -> Rect {
+    let (auth, acl, reload) = (&mqtt.auth, &mqtt.acl, &mqtt.reload);
+    let login_refused =
+        auth.refused_by_reason.no_user_name + auth.refused_by_reason.bad_user_name_or_password;
+    let acl_refused = acl.refused_by_reason.total();
+    if !(auth.password_file || acl.acl_file || login_refused > 0 || acl_refused > 0)
+        || inner.height < 4
+    {
+        return inner;
+    }
+    let style = |n: u64| if n > 0 { th.dropped() } else { th.dim() };
+    let a = &auth.refused_by_reason;
+    let login = Line::from(vec![
+        Span::styled(format!("logins {} ok", count(auth.accepted)), th.dim()),
+        Span::styled(
+            format!(
+                " · refused {}: no user name {}, bad user name/password {}",
+                count(login_refused),
+                count(a.no_user_name),
+                count(a.bad_user_name_or_password)
+            ),
+            style(login_refused),
+        ),
+        Span::styled(format!(" · reloads {}", count(reload.reloads)), th.dim()),
+        Span::styled(
+            format!(" ({} refused)", count(reload.refused)),
+            style(reload.refused),
+        ),
+    ]);
+    let r = &acl.refused_by_reason;
+    let permissions = Line::from(vec![
+        Span::styled(
+            if acl.acl_file {
+                format!("ACL ({} lines)", count(acl.lines))
+            } else {
+                "no ACL".to_string()
+            },
+            th.dim(),
+        ),
+        Span::styled(
+            format!(
+                " refused {}: subscribe {}, publish {}, will {}, retained read {}, read {}",
+                count(acl_refused),
+                count(r.subscribe),
+                count(r.publish),
+                count(r.will),
+                count(r.retained_read),
+                count(r.read)
+            ),
+            style(acl_refused),
+        ),
+    ]);
+    for (row, line) in [login, permissions].into_iter().enumerate() {
+        let at = Rect {
+            y: inner.y + row as u16,
+            height: 1,
+            ..inner
+        };
+        line.render(at, buf);
+    }
+    Rect {
+        y: inner.y + 2,
+        height: inner.height - 2,
+        ..inner
+    }
 }
 
 /// The border's title: the listener's connection books, then each bridge.

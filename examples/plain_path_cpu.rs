@@ -1,0 +1,77 @@
+//! The plain publish path, single thread, in CPU time per message: publish then receive on one
+//! thread, the way the `single_thread_1to1` bench does, but timed with the thread's own CPU clock
+//! (`/proc/thread-self/schedstat`, Linux), which other processes on a busy machine do not inflate
+//! the way they inflate wall time. Prints one `id nanoseconds` line per case: the median of 5 runs
+//! of 1M messages each. For A/B runs between revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
+//!
+//! Run with `cargo run --release -p switchyard --example plain_path_cpu`.
+
+use std::hint::black_box;
+
+use switchyard::{Broker, Bytes};
+
+const MESSAGES: u64 = 1 << 20;
+const BATCH: usize = 64;
+const RUNS: usize = 5;
+
+/// CPU time this thread has run, in nanoseconds.
+fn cpu_ns() -> Result<u64, String> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| format!("this needs /proc/thread-self/schedstat (Linux): {e}"))?;
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .ok_or_else(|| format!("unexpected /proc/thread-self/schedstat: {stat:?}"))
+}
+
+/// The median over `RUNS` of `round`'s CPU time per message.
+fn median_per_message(mut round: impl FnMut()) -> Result<f64, String> {
+    round(); // warm-up
+    let mut per = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let before = cpu_ns()?;
+        round();
+        per.push((cpu_ns()? - before) as f64 / MESSAGES as f64);
+    }
+    per.sort_by(f64::total_cmp);
+    Ok(per[RUNS / 2])
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let payload = Bytes::from_static(b"21.5degC");
+    let broker = Broker::new();
+    let sub = broker.subscribe("#")?;
+    let topic = "bench/sensor/temperature";
+
+    let publish = median_per_message(|| {
+        for _ in 0..MESSAGES {
+            broker
+                .publish(topic, payload.clone())
+                .expect("a valid topic");
+            black_box(sub.try_recv().expect("the message just published"));
+        }
+    })?;
+    println!("publish_try_recv {publish:.2}");
+
+    let mut publisher = broker.publisher(topic)?;
+    let handle = median_per_message(|| {
+        for _ in 0..MESSAGES {
+            publisher.publish(payload.clone());
+            black_box(sub.try_recv().expect("the message just published"));
+        }
+    })?;
+    println!("publisher_try_recv {handle:.2}");
+
+    let mut taken = Vec::with_capacity(BATCH);
+    let batch = median_per_message(|| {
+        for _ in 0..MESSAGES / BATCH as u64 {
+            publisher.publish_batch(std::iter::repeat_n(payload.clone(), BATCH));
+            sub.drain_into(&mut taken, BATCH);
+            black_box(&taken);
+            taken.clear();
+        }
+    })?;
+    println!("publish_batch_drain_into {batch:.2}");
+    assert!(broker.stats().balances());
+    Ok(())
+}
