@@ -510,3 +510,29 @@ fn a_persistent_member_that_goes_away_hands_back_too_and_is_not_sent_them_again(
     assert_eq!(server.stats().client("away").unwrap().inflight, 0);
     assert!(broker.stats().balances());
 }
+
+#[test]
+fn topic_permissions_judge_a_shared_subscription_by_its_filter_and_a_refused_read_is_settled() {
+    let acl =
+        switchyard_mqtt::AclFile::parse("topic deny jobs/secret\ntopic read jobs/#\n").unwrap();
+    let (_rt, broker, server) = listener(MqttConfig::default().acl_file(Some(acl)));
+    let mut raw = member(&server, "reader", "$share/g/jobs/#");
+    assert_eq!(
+        subscribe(&mut raw, "$share/g/other/#", QoS::AtLeastOnce),
+        SubscribeReasonCode::Failure
+    );
+    broker.publish("jobs/secret", "refused").unwrap();
+    broker.publish("jobs/1", "allowed").unwrap();
+    let [got] = read_publishes(&mut raw, 1).try_into().unwrap();
+    assert_eq!(&got.payload[..], b"allowed");
+    raw.send(Packet::PubAck(PubAck::new(got.pkid)));
+    let group = broker_side(&broker, &server, "reader", 0).id;
+    let stats = wait_subscription(&broker, group, |s| s.delivered == 2);
+    assert_eq!(
+        (stats.in_flight, stats.ack.unwrap().redelivered),
+        (0, 0),
+        "the refused read is acked where it was taken, not handed back to be taken again"
+    );
+    assert!(raw.read_for(Duration::from_millis(100)).is_empty());
+    assert!(broker.stats().balances());
+}
