@@ -4,7 +4,8 @@
 //! the way they inflate wall time. Prints one `id nanoseconds` line per case: the median of 5 runs
 //! of 1M messages each. For A/B runs between revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
 //!
-//! Run with `cargo run --release -p switchyard --example plain_path_cpu`.
+//! Run with `cargo run --release -p switchyard --example plain_path_cpu [-- CASE]`, CASE one of the
+//! ids it prints to run that case alone (under `perf stat`, say, to count its instructions).
 
 use std::hint::black_box;
 
@@ -38,40 +39,48 @@ fn median_per_message(mut round: impl FnMut()) -> Result<f64, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let only = std::env::args().nth(1);
+    let runs = |case: &str| only.as_deref().is_none_or(|only| only == case);
     let payload = Bytes::from_static(b"21.5degC");
     let broker = Broker::new();
     let sub = broker.subscribe("#")?;
     let topic = "bench/sensor/temperature";
 
-    let publish = median_per_message(|| {
-        for _ in 0..MESSAGES {
-            broker
-                .publish(topic, payload.clone())
-                .expect("a valid topic");
-            black_box(sub.try_recv().expect("the message just published"));
-        }
-    })?;
-    println!("publish_try_recv {publish:.2}");
+    if runs("publish_try_recv") {
+        let publish = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                broker
+                    .publish(topic, payload.clone())
+                    .expect("a valid topic");
+                black_box(sub.try_recv().expect("the message just published"));
+            }
+        })?;
+        println!("publish_try_recv {publish:.2}");
+    }
 
     let mut publisher = broker.publisher(topic)?;
-    let handle = median_per_message(|| {
-        for _ in 0..MESSAGES {
-            publisher.publish(payload.clone());
-            black_box(sub.try_recv().expect("the message just published"));
-        }
-    })?;
-    println!("publisher_try_recv {handle:.2}");
+    if runs("publisher_try_recv") {
+        let handle = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                publisher.publish(payload.clone());
+                black_box(sub.try_recv().expect("the message just published"));
+            }
+        })?;
+        println!("publisher_try_recv {handle:.2}");
+    }
 
     let mut taken = Vec::with_capacity(BATCH);
-    let batch = median_per_message(|| {
-        for _ in 0..MESSAGES / BATCH as u64 {
-            publisher.publish_batch(std::iter::repeat_n(payload.clone(), BATCH));
-            sub.drain_into(&mut taken, BATCH);
-            black_box(&taken);
-            taken.clear();
-        }
-    })?;
-    println!("publish_batch_drain_into {batch:.2}");
+    if runs("publish_batch_drain_into") {
+        let batch = median_per_message(|| {
+            for _ in 0..MESSAGES / BATCH as u64 {
+                publisher.publish_batch(std::iter::repeat_n(payload.clone(), BATCH));
+                sub.drain_into(&mut taken, BATCH);
+                black_box(&taken);
+                taken.clear();
+            }
+        })?;
+        println!("publish_batch_drain_into {batch:.2}");
+    }
     assert!(broker.stats().balances());
     Ok(())
 }

@@ -24,17 +24,29 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       load --mqtt` client (this tree's) against each; deliveries/s and p50/p99 latency (medians), and
       the after/before and after/Mosquitto throughput ratios as median [min-max] over the rounds.
 
-  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10]
+  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
-      Switchyard runs twice: default queues and `--mqtt-queue 16`.
+      Switchyard runs twice: default queues and `--mqtt-queue 16`. With --tls, over TLS (a
+      certificate made as `tls` makes it).
+
+  python3 scripts/mqtt-bench.py tls [--repeat 5] [--connects 1000]
+      Both servers with a TCP and a TLS listener (the same certificate and key, an ECDSA P-256 pair
+      made by openssl; no client certificates; TLS 1.2 and 1.3 allowed, as both default to): 1->1
+      QoS 0 deliveries/s with `switchyard load --mqtt ... [--mqtt-cafile]`, and connects/s from 4
+      Python processes (Python's ssl module, a full handshake each, then CONNECT, CONNACK,
+      DISCONNECT), over TLS and over TCP, each server in turn (A B A B ...); medians, and the ratio
+      Switchyard/Mosquitto as median [min-max] over the interleaved pairs.
 """
 
 import argparse
+import collections
 import contextlib
 import json
+import multiprocessing
 import os
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -66,34 +78,48 @@ def wait_listening(port):
     sys.exit(f"nothing listens on {port}")
 
 
+# A started server: its name, process, MQTT port, and TLS port (None without `tls`).
+Server = collections.namedtuple("Server", "name proc port tls_port")
+
+
 @contextlib.contextmanager
-def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),)):
+def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),), tls=None):
     """Starts one `switchyard serve` per entry of `switchyard_args` ((name, arguments), and the binary
     third when it is not this tree's) and one Mosquitto per entry of `mosquittos` (name, configuration
-    lines after its loopback listener); yields a list of (name, Popen, port), Mosquittos last."""
+    lines after its loopback listener); yields a list of Servers, Mosquittos last. With `tls` (the
+    paths of a certificate and its key), each also listens for MQTT over TLS with them."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
         for name, extra, *binary in switchyard_args:
-            port = free_port()
-            proc = subprocess.Popen([*(binary or [BIN]), "serve", "--mqtt", f"127.0.0.1:{port}", *extra],
+            port, tls_port = free_port(), tls and free_port()
+            listeners = ["--mqtt", f"127.0.0.1:{port}"]
+            if tls:
+                listeners += ["--mqtt-tls", f"127.0.0.1:{tls_port}",
+                              "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+            proc = subprocess.Popen([*(binary or [BIN]), "serve", *listeners, *extra],
                                     stdout=subprocess.DEVNULL)
-            started.append((name, proc, port))
+            started.append(Server(name, proc, port, tls_port))
         for index, (name, lines) in enumerate(mosquittos):
-            port = free_port()
+            port, tls_port = free_port(), tls and free_port()
             conf = os.path.join(tmp, f"mosquitto-{index}.conf")
             with open(conf, "w") as f:
                 f.write(f"listener {port} 127.0.0.1\npersistence false\n{lines}")
+                if tls:
+                    f.write(f"listener {tls_port} 127.0.0.1\ncertfile {tls['cert']}\n"
+                            f"keyfile {tls['key']}\n")
             proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            started.append((name, proc, port))
-        for _, _, port in started:
-            wait_listening(port)
+            started.append(Server(name, proc, port, tls_port))
+        for server in started:
+            wait_listening(server.port)
+            if tls:
+                wait_listening(server.tls_port)
         yield started
     finally:
-        for _, proc, _ in started:
-            proc.terminate()
-            proc.wait(timeout=10)
+        for server in started:
+            server.proc.terminate()
+            server.proc.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- compare
@@ -110,10 +136,11 @@ SCENARIOS = [
 ]
 
 
-def load(port, pubs, subs, messages, qos, rate, out_dir, tag, login=()):
+def load(port, pubs, subs, messages, qos, rate, out_dir, tag, login=(), cafile=None):
     path = os.path.join(out_dir, f"{tag}.json")
+    tls = ["--mqtt-cafile", cafile] if cafile else []
     subprocess.run(
-        [BIN, "load", "--mqtt", f"127.0.0.1:{port}", "--publishers", str(pubs),
+        [BIN, "load", "--mqtt", f"127.0.0.1:{port}", *tls, "--publishers", str(pubs),
          "--subscribers", str(subs), "--messages", str(messages), "--qos", str(qos),
          "--rate", str(rate), *login,
          "--latency-every", "8", "--json", path],
@@ -126,7 +153,7 @@ def load(port, pubs, subs, messages, qos, rate, out_dir, tag, login=()):
 def compare(args):
     tmp = tempfile.mkdtemp(prefix="mqtt-compare-")
     with servers([("Switchyard", [])]) as started:
-        (_, _, sy_port), (_, _, mq_port) = started
+        sy_port, mq_port = (server.port for server in started)
         print("| scenario | QoS | Switchyard deliveries/s | Mosquitto deliveries/s | ratio median [min-max] "
               "| p50 / p99 µs Switchyard | p50 / p99 µs Mosquitto | lost Switchyard | lost Mosquitto |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -159,7 +186,7 @@ def ab(args):
     tmp = tempfile.mkdtemp(prefix="mqtt-ab-")
     before = os.path.abspath(args.before)
     with servers([("before", [], before), ("after", [])]) as started:
-        ports = {name: port for name, _, port in started}
+        ports = {server.name: server.port for server in started}
         print(f"before: {before}\nafter: {BIN}\n")
         print("| QoS 1 | before deliveries/s | after deliveries/s | Mosquitto deliveries/s "
               "| after/before median [min-max] | after/Mosquitto median [min-max] "
@@ -228,7 +255,7 @@ def acl(args):
     mosquittos = [("mq", f"allow_anonymous false\npassword_file {passwords}\n"),
                   ("mq+acl", f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl_file}\n")]
     with servers(switchyards, mosquittos) as started:
-        servers_by_key = {name: (proc.pid, port) for name, proc, port in started}
+        servers_by_key = {server.name: (server.proc.pid, server.port) for server in started}
         print(f"{ACL_LINES} ACL lines. Server CPU (user + system) per delivered message, µs: medians of "
               f"{args.repeat} interleaved runs; ratios median [min-max] over the repetitions.\n")
         print("| scenario | QoS | Switchyard without / with ACL | Mosquitto without / with ACL "
@@ -283,10 +310,12 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def connect_many(port, n):
+def connect_many(port, n, context=None):
     socks = []
     for i in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if context:
+            s = context.wrap_socket(s, server_hostname="127.0.0.1")
         s.sendall(packet(0x10, mqtt_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 60) + mqtt_str(f"idle-{i}")))
         assert s.recv(4)[:2] == b"\x20\x02"
         s.sendall(packet(0x82, struct.pack("!H", 1) + mqtt_str(f"idle/{i}") + b"\x01"))
@@ -295,10 +324,10 @@ def connect_many(port, n):
     return socks
 
 
-def measure(name, pid, port, n, idle):
+def measure(name, pid, port, n, idle, context=None):
     time.sleep(1)
     before = rss_kib(pid)
-    socks = connect_many(port, n)
+    socks = connect_many(port, n, context)
     time.sleep(1)
     after = rss_kib(pid)
     ticks = cpu_ticks(pid)
@@ -311,11 +340,103 @@ def measure(name, pid, port, n, idle):
 
 
 def idle(args):
-    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]) as started:
+    certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-idle-certs-")) if args.tls else None
+    context = ssl.create_default_context(cafile=certs["ca"]) if certs else None
+    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])],
+                 tls=certs) as started:
         print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
         print("|---|---|---|---|")
-        for name, proc, port in started:
-            measure(name, proc.pid, port, args.connections, args.idle)
+        for server in started:
+            name, port = server.name, server.port
+            if certs:
+                name, port = f"{name}, over TLS", server.tls_port
+            measure(name, server.proc.pid, port, args.connections, args.idle, context)
+
+
+# ---------------------------------------------------------------- tls
+
+
+def make_certificate(dir):
+    """A CA and a server certificate for 127.0.0.1 signed by it (ECDSA P-256), made by openssl;
+    readable by Mosquitto's own user. Returns the paths."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=dir, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=bench CA")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(dir, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "server.ext")
+    os.chmod(dir, 0o755)
+    for name in os.listdir(dir):
+        os.chmod(os.path.join(dir, name), 0o644)
+    return {name: os.path.join(dir, f) for name, f in
+            (("ca", "ca.pem"), ("cert", "server.pem"), ("key", "server.key"))}
+
+
+def connect_loop(port, cafile, count):
+    """`count` connections one after another: TCP (and a full TLS handshake with `cafile`), CONNECT
+    with a clean session, the CONNACK, DISCONNECT, close."""
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    connect = packet(0x10, mqtt_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 30)
+                     + mqtt_str(f"bench-{os.getpid()}"))
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context:
+            s = context.wrap_socket(s, server_hostname="127.0.0.1")
+        s.sendall(connect)
+        assert s.recv(4) == b"\x20\x02\x00\x00"
+        s.sendall(b"\xe0\x00")
+        s.close()
+
+
+def connects_per_second(pool, port, cafile, total, workers):
+    per_worker = total // workers
+    started = time.monotonic()
+    pool.starmap(connect_loop, [(port, cafile, per_worker)] * workers)
+    return per_worker * workers / (time.monotonic() - started)
+
+
+def tls(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-tls-")
+    certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-tls-certs-"))
+    workers = 4
+    # (row name, function of (server, repetition) -> (figure, fraction lost or None))
+    def deliveries(use_tls):
+        def measure(server, r):
+            port = server.tls_port if use_tls else server.port
+            report = load(port, 1, 1, args.messages, 0, 0, tmp, f"{server.name}-{use_tls}-{r}",
+                          cafile=certs["ca"] if use_tls else None)
+            return report["delivered_per_s"], report["lost"] / max(report["expected"], 1)
+        return measure
+    def connects(use_tls):
+        def measure(server, r):
+            port = server.tls_port if use_tls else server.port
+            return connects_per_second(pool, port, certs["ca"] if use_tls else None,
+                                       args.connects, workers), None
+        return measure
+    rows = [
+        ("1->1 QoS 0 deliveries/s over TLS", deliveries(True)),
+        ("1->1 QoS 0 deliveries/s over TCP", deliveries(False)),
+        (f"connects/s over TLS ({workers} clients)", connects(True)),
+        (f"connects/s over TCP ({workers} clients)", connects(False)),
+    ]
+    with multiprocessing.Pool(workers) as pool, servers([("Switchyard", [])], tls=certs) as started:
+        sy, mq = started
+        print("| measure | Switchyard | Mosquitto | ratio median [min-max] "
+              "| lost Switchyard | lost Mosquitto |")
+        print("|---|---|---|---|---|---|")
+        for name, measure in rows:
+            runs = [(measure(sy, r), measure(mq, r)) for r in range(args.repeat)]
+            ratios = [a[0] / b[0] for a, b in runs]
+            med = lambda side, i: statistics.median(run[side][i] for run in runs)
+            lost = lambda side: "-" if runs[0][side][1] is None else f"{med(side, 1):.1%}"
+            print(f"| {name} | {med(0, 0):,.0f} | {med(1, 0):,.0f} "
+                  f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
+                  f"| {lost(0)} | {lost(1)} |", flush=True)
 
 
 def main():
@@ -331,8 +452,13 @@ def main():
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
+    i.add_argument("--tls", action="store_true", help="connect to the TLS listeners")
+    t = commands.add_parser("tls")
+    t.add_argument("--repeat", type=int, default=5)
+    t.add_argument("--messages", type=int, default=100_000)
+    t.add_argument("--connects", type=int, default=1000)
     args = parser.parse_args()
-    {"compare": compare, "ab": ab, "acl": acl, "idle": idle}[args.command](args)
+    {"compare": compare, "ab": ab, "acl": acl, "idle": idle, "tls": tls}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 # To add a tool a test needs, add one line below the helpers:
 #   need_deb COMMAND DEBIAN-PACKAGE     e.g. need_deb mosquitto mosquitto
 #   need_pip PYTHON-MODULE PYPI-PACKAGE e.g. need_pip paho.mqtt paho-mqtt
+# TLS tests make their certificates with the openssl command line (tests/support/certs.rs).
+need_deb openssl openssl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +68,8 @@ need_pip prometheus_client prometheus-client
 need_deb mosquitto mosquitto
 need_deb mosquitto_sub mosquitto-clients
 need_pip paho.mqtt paho-mqtt
+# TLS tests make their certificates with the openssl command line (tests/support/certs.rs).
+need_deb openssl openssl
 
 echo "== cargo test --workspace --release $*"
 exec cargo test --workspace --release "$@"

@@ -3,7 +3,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use switchyard::{Broker, OverflowPolicy, SubscriptionOptions, TryRecvError};
+use switchyard::{Broker, OverflowPolicy, PublishOptions, SubscriptionOptions, TryRecvError};
 
 fn payloads(sub: &switchyard::Subscription) -> Vec<String> {
     let mut out = Vec::new();
@@ -255,6 +255,57 @@ fn a_new_block_timeout_applies_to_publishers_already_waiting() {
     let s = sub.stats();
     assert_eq!((s.dropped_by_reason.timeout, s.depth), (1, 1));
     assert!(s.balances());
+}
+
+#[test]
+fn a_publish_with_a_deadline_waits_for_room_no_later_than_it_through_every_way_to_publish() {
+    let (broker, sub) = full_subscription_that_blocks_forever();
+    // Within bounds for a broken build (the subscription's own timeout is endless), not a speed claim.
+    let soon = || PublishOptions::new().deadline(Instant::now() + Duration::from_millis(20));
+    let outcome = broker.publish_with("t", "by topic", soon()).unwrap();
+    assert_eq!((outcome.queued, outcome.dropped), (0, 1), "{outcome:?}");
+    let mut publisher = broker.publisher("t").unwrap();
+    let outcome = publisher.publish_with("by handle", soon());
+    assert_eq!((outcome.queued, outcome.dropped), (0, 1), "{outcome:?}");
+    let outcome = broker
+        .publish_with("t", "retained", soon().retain(true))
+        .unwrap();
+    assert_eq!((outcome.queued, outcome.dropped), (0, 1), "{outcome:?}");
+    // A deadline already past still queues when there is room: it bounds waiting, nothing else.
+    sub.try_recv().unwrap();
+    let past = PublishOptions::new().deadline(Instant::now());
+    assert_eq!(broker.publish_with("t", "room", past).unwrap().queued, 1);
+    let s = sub.stats();
+    assert_eq!(
+        (s.matched, s.delivered, s.dropped_by_reason.timeout, s.depth),
+        (5, 1, 3, 1)
+    );
+    assert!(s.balances());
+}
+
+#[test]
+fn a_subscription_timeout_shorter_than_the_publish_deadline_still_ends_the_wait() {
+    let broker = Broker::new();
+    let sub = broker
+        .subscribe_with(
+            "t",
+            SubscriptionOptions::new()
+                .capacity(1)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::from_millis(20),
+                }),
+        )
+        .unwrap();
+    broker.publish("t", "queued").unwrap();
+    let hour = PublishOptions::new().deadline(Instant::now() + Duration::from_secs(3600));
+    let (done, outcome) = std::sync::mpsc::channel();
+    thread::spawn(move || done.send(broker.publish_with("t", "waits", hour).unwrap()));
+    // A bound for a broken build: the subscription's 20 ms has long passed by then.
+    let outcome = outcome
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the publisher waited for the publish's deadline, not the earlier timeout");
+    assert_eq!((outcome.queued, outcome.dropped), (0, 1));
+    assert_eq!(sub.stats().dropped_by_reason.timeout, 1);
 }
 
 /// A batch meets each policy exactly as the same messages published one by one would.

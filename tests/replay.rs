@@ -335,3 +335,20 @@ fn a_closed_subscription_replays_nothing_more() {
     );
     assert!(broker.stats().balances());
 }
+
+#[test]
+fn replayed_messages_are_not_charged_to_a_byte_bound() {
+    // The replay is read from the log: a byte bound on the queue limits live messages only.
+    let broker = broker_with_log(log_of("#"));
+    for _ in 0..4 {
+        broker.publish("t", vec![0u8; 1000]).unwrap();
+    }
+    let options = SubscriptionOptions::new()
+        .max_bytes(1500)
+        .replay(ReplayFrom::Oldest);
+    let sub = broker.subscribe_with("#", options).unwrap();
+    assert_eq!(seqs(&sub), [1, 2, 3, 4]);
+    let s = sub.stats();
+    assert_eq!((s.dropped, s.queued_bytes), (0, Some(0)));
+    assert!(s.balances(), "{s:?}");
+}

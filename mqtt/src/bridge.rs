@@ -2,6 +2,7 @@
 //! See [`Bridge`] for how it behaves.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::listener_stats::add_drops;
 use crate::receive::ReadyTurns;
 use crate::session::lock;
+use crate::transport::{TlsClientFiles, TlsFileError};
 
 mod report;
 mod sys;
@@ -45,8 +47,12 @@ pub struct BridgeConfig {
     pub queue_capacity: usize,
     /// What a full out queue does.
     pub policy: OverflowPolicy,
-    /// The user name and password sent in the CONNECT (`mqtt://USER:PASSWORD@HOST:PORT`), if any.
+    /// The user name and password sent in the CONNECT (`mqtt://USER:PASSWORD@HOST:PORT`, or a user
+    /// name with [`BridgeLogin::with_password_file`]), if any.
     pub login: Option<BridgeLogin>,
+    /// TLS (`mqtts://`): the CA that the remote's certificate must chain to (the system's CAs
+    /// without one) and a client certificate, if the remote requires one. `None`: plain TCP.
+    pub tls: Option<TlsClientFiles>,
     /// How often the bridge publishes its state under `$SYS/switchyard/bridges/HOST:PORT/` in the
     /// local broker (also at each change of state); `None`, the default: never.
     pub sys_interval: Option<Duration>,
@@ -59,6 +65,47 @@ pub struct BridgeLogin {
     pub user: String,
     /// The password; empty: none is sent.
     pub password: String,
+}
+
+impl BridgeLogin {
+    /// `user` with the password in the first line of `path` (its line ending removed): a password
+    /// kept in a file that only its owner reads, rather than on a command line that other local users
+    /// see in the process list.
+    ///
+    /// # Examples
+    /// ```
+    /// use switchyard_mqtt::BridgeLogin;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = dir.path().join("bridge.password");
+    /// std::fs::write(&file, "p@ss\n").unwrap();
+    /// let login = BridgeLogin::with_password_file("bridge", &file).unwrap();
+    /// assert_eq!(login.password, "p@ss");
+    /// ```
+    pub fn with_password_file(user: &str, path: &Path) -> Result<Self, BridgeError> {
+        let refuse = |why: String| BridgeError::PasswordFile {
+            path: path.display().to_string(),
+            why,
+        };
+        if user.is_empty() {
+            return Err(refuse("the user name is empty".into()));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+        let password = text.lines().next().unwrap_or("");
+        if password.is_empty() {
+            return Err(refuse("its first line, the password, is empty".into()));
+        }
+        if password.contains('\0') {
+            return Err(refuse(
+                "the password contains a NUL character, which MQTT forbids".into(),
+            ));
+        }
+        Ok(Self {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    }
 }
 
 impl std::fmt::Debug for BridgeLogin {
@@ -75,7 +122,8 @@ impl BridgeConfig {
     pub const CLIENT_CHANNEL: usize = 64;
 
     /// A bridge to `url` (`mqtt://HOST:PORT`, or `mqtt://USER:PASSWORD@HOST:PORT` with the user
-    /// name and password percent-encoded) with no filters yet, QoS 1, queues of 1024, `DropOldest`
+    /// name and password percent-encoded; `mqtts://` for TLS, checked against the system's CAs until
+    /// [`BridgeConfig::tls`] names a CA file) with no filters yet, QoS 1, queues of 1024, `DropOldest`
     /// (while the remote is away the newest readings are the ones worth keeping).
     ///
     /// # Examples
@@ -87,6 +135,7 @@ impl BridgeConfig {
     /// let config = BridgeConfig::from_url("mqtt://bridge:p%40ss@broker.lan:1883").unwrap();
     /// let login = config.login.unwrap();
     /// assert_eq!((login.user.as_str(), login.password.as_str()), ("bridge", "p@ss"));
+    /// assert!(BridgeConfig::from_url("mqtts://broker.lan:8883").unwrap().tls.is_some());
     /// assert!(BridgeConfig::from_url("http://x:1").is_err());
     /// ```
     pub fn from_url(url: &str) -> Result<Self, BridgeError> {
@@ -104,6 +153,7 @@ impl BridgeConfig {
             queue_capacity: 1024,
             policy: OverflowPolicy::DropOldest,
             login: remote.login,
+            tls: remote.tls.then(TlsClientFiles::default),
             sys_interval: None,
         })
     }
@@ -143,6 +193,17 @@ pub enum BridgeError {
     /// A QoS other than 0 or 1.
     #[error("bridge QoS must be 0 or 1, got {0}")]
     Qos(u8),
+    /// A CA, certificate or key file for `mqtts://` that cannot be used.
+    #[error("bridge TLS: {0}")]
+    Tls(#[from] TlsFileError),
+    /// The password file cannot be used.
+    #[error("bridge password file {path}: {why}")]
+    PasswordFile {
+        /// The file given.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// The out direction's counters, per filter.
@@ -163,6 +224,9 @@ pub struct BridgeOutFilterStats {
 pub struct BridgeStats {
     /// `HOST:PORT` of the remote broker.
     pub remote: String,
+    /// Whether the bridge connects over TLS (`mqtts://`).
+    #[serde(default)]
+    pub tls: bool,
     /// Whether the bridge is connected now.
     pub connected: bool,
     /// Successful connections (CONNACK accepted), the first included.
@@ -286,6 +350,7 @@ impl BridgeShared {
         let c = &self.counters;
         let mut stats = BridgeStats {
             remote: self.config.remote(),
+            tls: self.config.tls.is_some(),
             connected: c.connected.load(Ordering::Relaxed),
             connects: c.connects.load(Ordering::Relaxed),
             connection_errors: c.connection_errors.load(Ordering::Relaxed),
@@ -455,6 +520,9 @@ impl Bridge {
         if let Some(login) = &shared.config.login {
             options.set_credentials(login.user.clone(), login.password.clone());
         }
+        if let Some(tls) = &shared.config.tls {
+            options.set_transport(tls.transport()?);
+        }
         let (client, events) = AsyncClient::new(options, BridgeConfig::CLIENT_CHANNEL);
         let mut tasks = vec![
             tokio::spawn(run_in(shared.clone(), client.clone(), events, qos)),
@@ -475,6 +543,26 @@ impl Bridge {
     /// The bridge's counters now.
     pub fn stats(&self) -> BridgeStats {
         self.shared.stats()
+    }
+
+    /// A reader of [`Bridge::stats`] that other threads can keep, such as a stats endpoint's section
+    /// (`switchyard serve` shows its bridges in `/v1/stats` and `/metrics` this way). Once the bridge
+    /// has stopped it reads the final counters, `connected` false.
+    ///
+    /// ```no_run
+    /// # use switchyard_mqtt::{Bridge, BridgeConfig};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let broker = switchyard::Broker::new();
+    /// # let mut config = BridgeConfig::from_url("mqtt://127.0.0.1:1883").unwrap();
+    /// # config.in_filters.push("commands/#".into());
+    /// let bridge = Bridge::start(&broker, config).unwrap();
+    /// let read = bridge.stats_reader();
+    /// std::thread::spawn(move || println!("{:?}", read()));
+    /// # });
+    /// ```
+    pub fn stats_reader(&self) -> impl Fn() -> BridgeStats + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.stats()
     }
 
     /// Calls `report` with a line of text (`bridge to HOST:PORT: connected`, `bridge to HOST:PORT:
@@ -502,6 +590,11 @@ impl Drop for Bridge {
         for task in &self.tasks {
             task.abort();
         }
+        // A `stats_reader` may outlive the bridge: it is no longer connected.
+        self.shared
+            .counters
+            .connected
+            .store(false, Ordering::Relaxed);
         if self.shared.config.sys_interval.is_some() {
             sys::clear(&self.shared);
         }
@@ -597,7 +690,7 @@ fn connection_error(e: &ConnectionError, login_given: bool) -> String {
         ConnectionError::ConnectionRefused(
             ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
         ) if !login_given => format!(
-            "{e} (give the user name and password in the URL: mqtt://USER:PASSWORD@HOST:PORT)"
+            "{e} (the remote wants a user name and password: give a user name with a password file, or mqtt://USER:PASSWORD@HOST:PORT)"
         ),
         _ => e.to_string(),
     }

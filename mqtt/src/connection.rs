@@ -26,14 +26,13 @@
 //! subscription; the connection waits on them apart from its ready list (`Connection::wait_shared`).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rumqttc::{
     ConnAck, Connect, ConnectReturnCode, LastWill, Packet, Protocol, PubAck, PubComp, PubRec,
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
@@ -43,8 +42,6 @@ use switchyard::{
     validate_topic,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -57,33 +54,42 @@ use crate::receiver::{Received, Receiver};
 use crate::session::{ClientSubscription, OpenedSession, Session, lock};
 use crate::shared::ServerShared;
 use crate::shared_group::{GroupSettings, ShareFilter};
+use crate::transport::{ByteStream, CertificateLogin, Peer};
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 
-/// Serves one accepted connection to its end and counts how it ended.
-pub(crate) async fn serve(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+/// How long a closing connection may take to write what is still queued for its client (at most
+/// [`OUT_HIGH_WATER`] bytes and a little): short, since a server shutting down waits for its
+/// connections to close.
+const CLOSE_FLUSH_LIMIT: Duration = Duration::from_millis(500);
+
+/// Serves one connection, its transport open (`crate::transport`), to its end; returns how it ended
+/// (the caller counts it). Its CONNECT must arrive by `connect_by`.
+pub(crate) async fn serve<S: ByteStream>(
+    mut stream: S,
+    peer: Peer,
     pending: PendingTicket,
-    shared: Arc<ServerShared>,
+    connect_by: Instant,
+    shared: &Arc<ServerShared>,
     shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) -> CloseReason {
     let mut connection = Connection {
         shared: shared.clone(),
         // Small to start: an idle connection should cost little; both grow with traffic.
         inbuf: BytesMut::with_capacity(1024),
         out: BytesMut::new(),
+        unflushed: false,
         counted_connected: false,
         permissions: Permissions::before_connect(),
     };
-    let reason = connection.run(&mut stream, peer, pending, shutdown).await;
+    let reason = connection
+        .run(&mut stream, &peer, pending, connect_by, shutdown)
+        .await;
     if connection.counted_connected {
         shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
     }
-    shared.counters.count_close(reason);
-    shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+    reason
 }
 
 /// What woke the connection's task.
@@ -110,6 +116,9 @@ struct Connection {
     shared: Arc<ServerShared>,
     inbuf: BytesMut,
     out: BytesMut,
+    /// Whether bytes were written since the stream was last flushed (TLS and WebSockets hold what
+    /// they are given until a flush).
+    unflushed: bool,
     /// Whether this connection counts in `ServerCounters::connected` (it got past CONNECT's checks
     /// far enough to be counted against `max_connections`).
     counted_connected: bool,
@@ -121,17 +130,19 @@ struct Connection {
 impl Connection {
     /// The connection's life: its CONNECT, the checks that admit it, the session it opens or resumes,
     /// then the session served until it closes (publishing the will if the close calls for it).
-    async fn run(
+    async fn run<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
-        peer: SocketAddr,
+        stream: &mut S,
+        peer: &Peer,
         pending: PendingTicket,
+        connect_by: Instant,
         mut shutdown: watch::Receiver<bool>,
     ) -> CloseReason {
-        let connect = match self.await_connect(stream, pending).await {
+        let connect = match self.await_connect(stream, pending, connect_by).await {
             Ok(connect) => connect,
             Err(reason) => return reason,
         };
+        let connect = with_certificate_user_name(connect, &peer.certificate_login);
         let client_id = match self.admit(&connect) {
             Ok(client_id) => client_id,
             Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
@@ -144,23 +155,23 @@ impl Connection {
         self.permissions = Permissions::new(&self.shared.access, user, &client_id);
         let clean = connect.clean_session;
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
-        *lock(&opened.info.address) = Some(peer.to_string());
+        *lock(&opened.info.address) = Some(peer.addr.to_string());
+        *lock(&opened.info.transport) = Some(peer.transport);
+        *lock(&opened.info.user_name) = connect.login.as_ref().map(|l| l.username.clone());
         self.put(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
             opened.session_present,
         )));
         self.resend_inflight(&opened);
 
-        let (mut reader, mut writer) = stream.split();
         let reason = self
-            .serve_session(
-                &mut reader,
-                &mut writer,
-                &mut opened,
-                connect.keep_alive,
-                &mut shutdown,
-            )
+            .serve_session(stream, &mut opened, connect.keep_alive, &mut shutdown)
             .await;
+        // Not after a failed write, nor when a newer connection takes the session over: it waits
+        // for this one to close.
+        if !matches!(reason, CloseReason::Io | CloseReason::TakenOver) {
+            self.flush_before_close(stream).await;
+        }
         if reason.publishes_will()
             && let Some(will) = &connect.last_will
         {
@@ -170,19 +181,19 @@ impl Connection {
         reason
     }
 
-    /// Waits for the CONNECT, within the connect timeout, unless the pending bound closes this socket
-    /// first to make room (`crate::pending`). Either way the socket leaves the pending list.
-    async fn await_connect(
+    /// Waits for the CONNECT until `connect_by`, unless the pending bound closes this socket first to
+    /// make room (`crate::pending`). Either way the socket leaves the pending list.
+    async fn await_connect<S: ByteStream>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         mut pending: PendingTicket,
+        connect_by: Instant,
     ) -> Result<Connect, CloseReason> {
-        let connect_timeout = self.shared.config.connect_timeout;
         let read = tokio::select! {
             biased;
             // Closed to make room: the sender fired, or was dropped with it.
             _ = &mut pending.evicted => Err(CloseReason::PendingLimit),
-            read = tokio::time::timeout(connect_timeout, self.read_connect(stream)) => {
+            read = tokio::time::timeout_at(connect_by, self.read_connect(stream)) => {
                 read.unwrap_or(Err(CloseReason::ConnectTimeout))
             }
         };
@@ -241,12 +252,18 @@ impl Connection {
     ///
     /// Returns the user name it checked; `None` without a password file, where clients are anonymous
     /// (an unchecked user name does not pick ACL rules: anyone could claim it).
+    /// On a listener that takes user names from client certificates, the certificate is the login
+    /// and the password file is not consulted (`crate::transport`).
     async fn authenticate(
         &self,
         connect: &Connect,
-        peer: SocketAddr,
+        peer: &Peer,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Option<String>, ConnectReturnCode> {
+        if let Some(decided) = self.certificate_login(&peer.certificate_login) {
+            return decided;
+        }
+        let peer = peer.addr;
         let Some(passwords) = self.shared.access.passwords() else {
             return Ok(None);
         };
@@ -290,6 +307,30 @@ impl Connection {
         Err(refusal)
     }
 
+    /// The login a client certificate decides (counted), on a listener that takes user names from
+    /// certificates: its common name gets in, a certificate without one gets CONNACK 5. `None`
+    /// elsewhere: the password file decides.
+    fn certificate_login(
+        &self,
+        login: &CertificateLogin,
+    ) -> Option<Result<Option<String>, ConnectReturnCode>> {
+        let counters = &self.shared.counters;
+        match login {
+            CertificateLogin::NotUsed => None,
+            CertificateLogin::CommonName(name) => {
+                counters.auth_certificate.fetch_add(1, Ordering::Relaxed);
+                // The certificate's common name is the user name, for the ACL as for the login.
+                Some(Ok(Some(name.to_string())))
+            }
+            CertificateLogin::NoCommonName => {
+                counters
+                    .auth_no_certificate_name
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(Err(ConnectReturnCode::NotAuthorized))
+            }
+        }
+    }
+
     /// Sends again what a resumed session had in flight: unacknowledged publishes (marked `dup`) and
     /// the PUBRELs of QoS 2 exchanges waiting for their PUBCOMP.
     fn resend_inflight(&mut self, opened: &OpenedSession) {
@@ -299,7 +340,10 @@ impl Connection {
     }
 
     /// Reads until the first packet, which must be CONNECT.
-    async fn read_connect(&mut self, stream: &mut TcpStream) -> Result<Connect, CloseReason> {
+    async fn read_connect<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+    ) -> Result<Connect, CloseReason> {
         loop {
             match decode_first(&mut self.inbuf, self.shared.config.max_packet_size) {
                 Ok(Some(Packet::Connect(connect))) => {
@@ -322,23 +366,46 @@ impl Connection {
             match stream.read_buf(&mut self.inbuf).await {
                 Ok(0) => return Err(CloseReason::PeerClosed),
                 Ok(_) => {}
-                Err(_) => return Err(CloseReason::Io),
+                Err(e) => return Err(read_error(&e)),
             }
         }
     }
 
+    /// Writes what is still queued for the client, within [`CLOSE_FLUSH_LIMIT`], then closes the
+    /// write side: the answers to the packets read before the close (the PUBACK of a QoS 1 PUBLISH
+    /// that came just before DISCONNECT, a SUBACK, a PINGRESP) reach the client, which would otherwise
+    /// send the publish again, or think it never subscribed. A client that does not read gets what
+    /// fits in the limit.
+    async fn flush_before_close<S: ByteStream>(&mut self, stream: &mut S) {
+        let flush = async {
+            while !self.out.is_empty() {
+                match stream.write_buf(&mut self.out).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+            let _ = stream.flush().await;
+            let _ = stream.shutdown().await;
+        };
+        let _ = tokio::time::timeout(CLOSE_FLUSH_LIMIT, flush).await;
+    }
+
     /// Answers CONNECT with a refusal and ends the connection.
-    async fn refuse(&mut self, stream: &mut TcpStream, code: ConnectReturnCode) -> CloseReason {
+    async fn refuse<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        code: ConnectReturnCode,
+    ) -> CloseReason {
         self.put(Packet::ConnAck(ConnAck::new(code, false)));
         let _ = stream.write_all(&self.out).await;
+        let _ = stream.flush().await;
         let _ = stream.shutdown().await;
         CloseReason::Refused
     }
 
-    async fn serve_session(
+    async fn serve_session<S: ByteStream>(
         &mut self,
-        reader: &mut ReadHalf<'_>,
-        writer: &mut WriteHalf<'_>,
+        stream: &mut S,
         opened: &mut OpenedSession,
         keep_alive_s: u16,
         shutdown: &mut watch::Receiver<bool>,
@@ -398,15 +465,8 @@ impl Connection {
                 biased;
                 _ = &mut opened.kicked => Wake::Close(CloseReason::TakenOver),
                 _ = shutdown.changed() => Wake::Close(CloseReason::Shutdown),
-                written = writer.write_buf(&mut self.out), if !self.out.is_empty() => match written {
-                    Ok(_) => Wake::Wrote,
-                    Err(_) => Wake::Close(CloseReason::Io),
-                },
-                read = reader.read_buf(&mut self.inbuf), if can_read => match read {
-                    Ok(0) => Wake::Close(CloseReason::PeerClosed),
-                    Ok(_) => Wake::Read,
-                    Err(_) => Wake::Close(CloseReason::Io),
-                },
+                wake = std::future::poll_fn(|cx| self.poll_io(stream, can_read, cx)),
+                    if can_read || !self.out.is_empty() || self.unflushed => wake,
                 () = session.turns.wait(), if can_take => Wake::Ready,
                 (id, got) = Self::wait_shared(&session.subscriptions), if wait_shared => Wake::Shared(id, got),
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
@@ -481,6 +541,50 @@ impl Connection {
                 true
             }
         }
+    }
+
+    /// Writes what waits to be written (then flushes it), else reads if `can_read`: whichever the
+    /// stream is ready for first, in that order, as one wake-up.
+    fn poll_io<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        can_read: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Wake> {
+        if !self.out.is_empty() {
+            match Pin::new(&mut *stream).poll_write(cx, &self.out) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(Wake::Close(CloseReason::Io));
+                }
+                Poll::Ready(Ok(written)) => {
+                    self.out.advance(written);
+                    self.unflushed = true;
+                    if !self.out.is_empty() {
+                        return Poll::Ready(Wake::Wrote);
+                    }
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.out.is_empty() && self.unflushed {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.unflushed = false;
+                    return Poll::Ready(Wake::Wrote);
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Wake::Close(CloseReason::Io)),
+                Poll::Pending => {}
+            }
+        }
+        if can_read {
+            return match tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
+                Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
+                Poll::Ready(Err(e)) => Poll::Ready(Wake::Close(read_error(&e))),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        Poll::Pending
     }
 
     /// Takes queued messages while the window and the write buffer have room, from the subscriptions
@@ -922,6 +1026,26 @@ fn replaced_for(existing: &ClientSubscription, qos: QoS) -> bool {
     matches!(existing.receiver, Receiver::Plain(_))
         && existing.shared.is_none()
         && qos != QoS::AtMostOnce
+}
+
+/// How a failed read ends the connection: TLS without its `close_notify`, or a WebSocket without
+/// its close message, is the peer closing (`peer_closed`), as a TCP peer's zero-byte read is; any
+/// other error is `io`.
+fn read_error(e: &std::io::Error) -> CloseReason {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => CloseReason::PeerClosed,
+        _ => CloseReason::Io,
+    }
+}
+
+/// The CONNECT as the client certificate has it: on a listener that takes user names from
+/// certificates, the certificate's common name replaces whatever user name (and password) the CONNECT
+/// carried, so everything after the login (topic permissions included) sees that name.
+fn with_certificate_user_name(mut connect: Connect, login: &CertificateLogin) -> Connect {
+    if let CertificateLogin::CommonName(name) = login {
+        connect.login = Some(rumqttc::Login::new(name.clone(), String::new()));
+    }
+    connect
 }
 
 /// The publisher's QoS as the message's tag ([`switchyard::Message::tag`]): QoS + 1, so that 0 keeps

@@ -43,6 +43,7 @@ mod session;
 mod shared;
 mod shared_group;
 mod sys;
+mod transport;
 
 pub use auth::{
     AccessFiles, AclFile, AclFileError, AclRefusedByReason, AclStats, DEFAULT_ITERATIONS,
@@ -58,3 +59,7 @@ pub use listener_stats::{
     ClosedByReason, MqttStats,
 };
 pub use server::{BindError, ListenerHandle, MqttServer};
+pub use transport::{
+    Listener, ListenerStats, TlsClientFiles, TlsFileError, TlsServer, TlsServerFiles, Transport,
+    TransportKind,
+};

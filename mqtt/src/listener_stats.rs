@@ -40,11 +40,14 @@ pub enum CloseReason {
     Io,
     /// The server shut down.
     Shutdown,
+    /// The transport could not be opened: a TLS handshake or a WebSocket upgrade failed (counted per
+    /// listener in [`crate::ListenerStats`]).
+    HandshakeFailed,
 }
 
 impl CloseReason {
     /// Every reason, in the order of [`ClosedByReason`]'s fields.
-    pub const ALL: [CloseReason; 12] = [
+    pub const ALL: [CloseReason; 13] = [
         CloseReason::Disconnect,
         CloseReason::PeerClosed,
         CloseReason::KeepAliveTimeout,
@@ -57,6 +60,7 @@ impl CloseReason {
         CloseReason::TakenOver,
         CloseReason::Io,
         CloseReason::Shutdown,
+        CloseReason::HandshakeFailed,
     ];
 
     /// Whether the client's will is published: every end except DISCONNECT (and server shutdown,
@@ -94,6 +98,9 @@ pub struct ClosedByReason {
     pub io: u64,
     /// See [`CloseReason::Shutdown`].
     pub shutdown: u64,
+    /// See [`CloseReason::HandshakeFailed`].
+    #[serde(default)]
+    pub handshake_failed: u64,
 }
 
 impl ClosedByReason {
@@ -102,7 +109,7 @@ impl ClosedByReason {
         self.as_array().iter().sum()
     }
 
-    fn as_array(&self) -> [u64; 12] {
+    fn as_array(&self) -> [u64; 13] {
         [
             self.disconnect,
             self.peer_closed,
@@ -116,10 +123,11 @@ impl ClosedByReason {
             self.taken_over,
             self.io,
             self.shutdown,
+            self.handshake_failed,
         ]
     }
 
-    fn from_array(a: [u64; 12]) -> Self {
+    fn from_array(a: [u64; 13]) -> Self {
         Self {
             disconnect: a[0],
             peer_closed: a[1],
@@ -133,6 +141,7 @@ impl ClosedByReason {
             taken_over: a[9],
             io: a[10],
             shutdown: a[11],
+            handshake_failed: a[12],
         }
     }
 }
@@ -146,7 +155,7 @@ pub(crate) struct ServerCounters {
     pub connected: AtomicU64,
     /// Accepts that failed (out of file descriptors and the like).
     pub accept_errors: AtomicU64,
-    closed: [AtomicU64; 12],
+    closed: [AtomicU64; 13],
     pub packets_in: AtomicU64,
     pub packets_out: AtomicU64,
     pub publishes_in: AtomicU64,
@@ -170,6 +179,10 @@ pub(crate) struct ServerCounters {
     pub auth_delay_ms: AtomicU64,
     /// Addresses forgotten by the full delay map.
     pub auth_delay_evicted: AtomicU64,
+    /// Logins by client certificate (a listener that takes user names from certificates).
+    pub auth_certificate: AtomicU64,
+    /// Client certificates without a common name on such a listener (CONNACK 5).
+    pub auth_no_certificate_name: AtomicU64,
 }
 
 impl ServerCounters {
@@ -227,6 +240,15 @@ pub struct ClientStats {
     pub client_id: String,
     /// The peer address of the live connection; `null` while a persistent session waits for its client.
     pub address: Option<String>,
+    /// How the live connection reached the server (`tcp`, `tls`, `ws`, `wss`); `null` while a
+    /// persistent session waits for its client.
+    #[serde(default)]
+    pub transport: Option<crate::TransportKind>,
+    /// The user name of the live connection, if it gave one: checked against the password file when
+    /// there is one; a client certificate's common name on a listener that takes user names from
+    /// certificates.
+    #[serde(default)]
+    pub user_name: Option<String>,
     /// Whether the session is discarded when the connection ends.
     pub clean_session: bool,
     /// QoS 1/2 messages sent and not yet acknowledged.
@@ -291,6 +313,10 @@ pub struct MqttStats {
     /// Reloads of the password and ACL files (a v1 addition).
     #[serde(default)]
     pub reload: crate::auth::ReloadStats,
+    /// Each listener: its address, transport and connections, and its failed TLS handshakes and
+    /// WebSocket upgrades (a v1 addition). The totals above are over all of them.
+    #[serde(default)]
+    pub listeners: Vec<crate::ListenerStats>,
     /// Sessions: connected clients and persistent sessions whose client is away, by client id.
     pub clients: Vec<ClientStats>,
 }
@@ -303,6 +329,10 @@ pub struct AuthRefusedByReason {
     /// An unknown user or a wrong password (one counter, so that the stats do not tell which users
     /// exist): CONNACK 4 (bad user name or password).
     pub bad_user_name_or_password: u64,
+    /// A client certificate without a common name, on a listener that takes user names from
+    /// certificates: CONNACK 5 (not authorized).
+    #[serde(default)]
+    pub no_certificate_name: u64,
 }
 
 /// The listener's password checks (the `auth` object of [`MqttStats`], a v1 addition).
@@ -310,8 +340,12 @@ pub struct AuthRefusedByReason {
 pub struct AuthStats {
     /// Whether a password file is in force (every CONNECT needs a user name and password).
     pub password_file: bool,
-    /// Logins accepted.
+    /// Logins accepted (user name and password).
     pub accepted: u64,
+    /// Logins by client certificate, on a listener that takes user names from certificates (the
+    /// password file is not consulted for them).
+    #[serde(default)]
+    pub certificate: u64,
     /// Logins refused, by reason. Each is also a close counted as `refused`.
     pub refused_by_reason: AuthRefusedByReason,
     /// Refusing CONNACKs that waited before going out: every refusal does, 100 ms for an address's

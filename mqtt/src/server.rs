@@ -1,4 +1,5 @@
-//! [`MqttServer`]: the TCP listener, one task per connection, and the `$SYS` publisher.
+//! [`MqttServer`]: its listeners (TCP, TLS, WebSockets: `crate::transport`), one task per
+//! connection, and the `$SYS` publisher.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,12 +14,12 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, AccessFiles, ReloadError, Reloaded};
 use crate::config::{ConfigError, MqttConfig};
-use crate::connection;
 use crate::listener_stats::{MqttStats, ServerCounters};
 use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
 use crate::shared::ServerShared;
 use crate::sys;
+use crate::transport::{self, Listener, ListenerState, Transport, TransportKind};
 
 /// Why [`MqttServer::bind`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,19 @@ pub enum BindError {
     /// The address could not be bound.
     #[error("cannot listen for MQTT: {0}")]
     Io(#[from] io::Error),
+    /// One of several listeners could not be bound.
+    #[error("cannot listen for MQTT ({transport}) on {addr}: {source}")]
+    Listen {
+        /// Its transport.
+        transport: TransportKind,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// [`MqttServer::bind_listeners`] was given no listener.
+    #[error("an MQTT server needs at least one listener")]
+    NoListener,
 }
 
 /// An MQTT 3.1.1 listener serving a [`Broker`]: MQTT clients publish into it and subscribe to it, side
@@ -66,8 +80,9 @@ impl std::fmt::Debug for MqttServer {
 }
 
 impl MqttServer {
-    /// Listens on `addr` (port 0 picks a free port; see [`MqttServer::local_addr`]) and serves
-    /// `broker` until dropped. Must be called inside a tokio runtime.
+    /// Listens on `addr` for MQTT over TCP (port 0 picks a free port; see
+    /// [`MqttServer::local_addr`]) and serves `broker` until dropped. Must be called inside a tokio
+    /// runtime.
     pub async fn bind(
         addr: impl ToSocketAddrs,
         broker: Broker,
@@ -75,6 +90,51 @@ impl MqttServer {
     ) -> Result<Self, BindError> {
         config.validate()?;
         let listener = TcpListener::bind(addr).await?;
+        Self::serve(vec![(listener, Transport::Tcp)], broker, config)
+    }
+
+    /// Listens on each of `listeners` (TCP, TLS, WebSockets, WebSockets over TLS; see
+    /// [`Listener`]) and serves `broker` on all of them until dropped: one set of sessions, limits
+    /// and counters, with each listener's own in [`MqttStats::listeners`]. Must be called inside a
+    /// tokio runtime.
+    pub async fn bind_listeners(
+        listeners: impl IntoIterator<Item = Listener>,
+        broker: Broker,
+        config: MqttConfig,
+    ) -> Result<Self, BindError> {
+        config.validate()?;
+        let mut bound = Vec::new();
+        for Listener { addr, transport } in listeners {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| BindError::Listen {
+                    transport: transport.kind(),
+                    addr,
+                    source,
+                })?;
+            bound.push((listener, transport));
+        }
+        if bound.is_empty() {
+            return Err(BindError::NoListener);
+        }
+        Self::serve(bound, broker, config)
+    }
+
+    /// Starts the accept loops of the bound listeners (at least one) and the `$SYS` publisher.
+    fn serve(
+        bound: Vec<(TcpListener, Transport)>,
+        broker: Broker,
+        config: MqttConfig,
+    ) -> Result<Self, BindError> {
+        let mut listeners = Vec::with_capacity(bound.len());
+        let mut sockets = Vec::with_capacity(bound.len());
+        for (socket, transport) in bound {
+            listeners.push(Arc::new(ListenerState::new(
+                socket.local_addr()?,
+                transport,
+            )));
+            sockets.push(socket);
+        }
         let shared = Arc::new(ServerShared {
             broker,
             counters: ServerCounters::default(),
@@ -82,20 +142,23 @@ impl MqttServer {
             groups: Default::default(),
             pending: PendingConnects::default(),
             next_auto_id: AtomicU64::new(1),
-            local_addr: listener.local_addr()?,
+            local_addr: listeners[0].addr,
             failure_delays: Default::default(),
             access: auth::Access::new(auth::rules(
                 config.password_file.clone(),
                 config.acl_file.clone(),
             )),
             config,
+            listeners: listeners.clone(),
         });
         let (shutdown, stop) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(accept_loop(
-            listener,
-            shared.clone(),
-            stop.clone(),
-        ))];
+        let mut tasks: Vec<JoinHandle<()>> = sockets
+            .into_iter()
+            .zip(listeners)
+            .map(|(socket, listener)| {
+                tokio::spawn(accept_loop(socket, listener, shared.clone(), stop.clone()))
+            })
+            .collect();
         if let Some(interval) = shared.config.sys_interval {
             tasks.push(tokio::spawn(sys::publish_every(
                 interval,
@@ -110,9 +173,18 @@ impl MqttServer {
         })
     }
 
-    /// The address the listener is bound to.
+    /// The address the (first) listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// The address of the first listener of transport `kind`, if there is one.
+    pub fn local_addr_of(&self, kind: TransportKind) -> Option<SocketAddr> {
+        self.shared
+            .listeners
+            .iter()
+            .find(|l| l.transport.kind() == kind)
+            .map(|l| l.addr)
     }
 
     /// The broker it serves.
@@ -137,6 +209,26 @@ impl MqttServer {
         ListenerHandle {
             shared: self.shared.clone(),
         }
+    }
+
+    /// A reader of [`MqttServer::stats`] that other threads can keep, such as a stats endpoint's
+    /// section (`switchyard serve` shows its listener in `/v1/stats` and `/metrics` this way). Once the
+    /// server is dropped it reads the final counters.
+    ///
+    /// ```
+    /// use switchyard::Broker;
+    /// use switchyard_mqtt::{MqttConfig, MqttServer};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let server = MqttServer::bind("127.0.0.1:0", Broker::new(), MqttConfig::default()).await.unwrap();
+    /// let read = server.stats_reader();
+    /// let open = std::thread::spawn(move || read().open).join().unwrap();
+    /// assert_eq!(open, 0);
+    /// # });
+    /// ```
+    pub fn stats_reader(&self) -> impl Fn() -> MqttStats + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.stats()
     }
 
     /// Stops accepting and closes every connection (each counted as `shutdown`), as dropping the
@@ -172,7 +264,8 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// [`ACCEPT_BACKOFF_MIN`] to [`ACCEPT_BACKOFF_MAX`]), and accepts again. It never spins and never
 /// gives up.
 async fn accept_loop(
-    listener: TcpListener,
+    socket: TcpListener,
+    listener: Arc<ListenerState>,
     shared: Arc<ServerShared>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -180,7 +273,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
-            accepted = listener.accept() => accepted,
+            accepted = socket.accept() => accepted,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => {
@@ -203,12 +296,12 @@ async fn accept_loop(
                 continue;
             }
         };
-        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        shared.counters.open.fetch_add(1, Ordering::Relaxed);
+        transport::count_accepted(&shared, &listener);
         let pending = shared.pending.admit(shared.config.max_pending_connects);
-        tokio::spawn(connection::serve(
+        tokio::spawn(transport::serve_accepted(
             stream,
             peer,
+            listener.clone(),
             pending,
             shared.clone(),
             stop.clone(),

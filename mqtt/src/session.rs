@@ -121,6 +121,9 @@ pub(crate) struct ClientInfo {
     pub client_id: String,
     pub clean_session: std::sync::atomic::AtomicBool,
     pub address: Mutex<Option<String>>,
+    /// The live connection's transport and user name, cleared with `address`.
+    pub transport: Mutex<Option<crate::TransportKind>>,
+    pub user_name: Mutex<Option<String>>,
     pub inflight: AtomicU64,
     /// (broker subscription id, filter, granted QoS), kept in step with the session's subscriptions.
     pub subscriptions: Mutex<Vec<(SubscriptionId, String, u8)>>,
@@ -139,6 +142,8 @@ impl ClientInfo {
         let mut stats = ClientStats {
             client_id: self.client_id.clone(),
             address: lock(&self.address).clone(),
+            transport: *lock(&self.transport),
+            user_name: lock(&self.user_name).clone(),
             clean_session: self.clean_session.load(Ordering::Relaxed),
             inflight: self.inflight.load(Ordering::Relaxed),
             ..ClientStats::default()
@@ -251,6 +256,8 @@ impl SessionRegistry {
             .is_some_and(|s| s.generation == opened.generation);
         if current {
             *lock(&opened.info.address) = None;
+            *lock(&opened.info.transport) = None;
+            *lock(&opened.info.user_name) = None;
             opened.info.inflight.store(
                 opened.session.outgoing.len() as u64,
                 std::sync::atomic::Ordering::Relaxed,

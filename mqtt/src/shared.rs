@@ -13,6 +13,7 @@ use crate::listener_stats::{AuthRefusedByReason, AuthStats, MqttStats, ServerCou
 use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
 use crate::shared_group::SharedGroups;
+use crate::transport::ListenerState;
 
 /// What every connection task shares.
 pub(crate) struct ServerShared {
@@ -29,6 +30,8 @@ pub(crate) struct ServerShared {
     pub failure_delays: FailureDelays,
     /// The password file and ACL in force (swapped by a reload) and what they refused.
     pub access: Access,
+    /// Every listener and its counters, the first one's address being `local_addr`.
+    pub listeners: Vec<Arc<ListenerState>>,
 }
 
 impl ServerShared {
@@ -61,9 +64,11 @@ impl ServerShared {
             auth: AuthStats {
                 password_file: self.access.passwords().is_some(),
                 accepted: c.auth_accepted.load(Ordering::Relaxed),
+                certificate: c.auth_certificate.load(Ordering::Relaxed),
                 refused_by_reason: AuthRefusedByReason {
                     no_user_name: c.auth_no_user_name.load(Ordering::Relaxed),
                     bad_user_name_or_password: c.auth_bad_login.load(Ordering::Relaxed),
+                    no_certificate_name: c.auth_no_certificate_name.load(Ordering::Relaxed),
                 },
                 delayed: c.auth_delayed.load(Ordering::Relaxed),
                 delay_ms: c.auth_delay_ms.load(Ordering::Relaxed),
@@ -72,6 +77,7 @@ impl ServerShared {
             },
             acl,
             reload,
+            listeners: self.listeners.iter().map(|l| l.stats()).collect(),
             clients: Vec::new(),
         }
     }

@@ -1,7 +1,8 @@
 //! Packets the codec can read but MQTT 3.1.1 forbids, sent on raw sockets: each closes its connection
 //! unanswered and is counted as `protocol_error`. Fixed-header flags other than section 2.2.2's,
 //! SUBSCRIBE and UNSUBSCRIBE with packet id 0 (section 2.3.1), a CONNECT with bytes after its last
-//! field (section 3.1).
+//! field (section 3.1). And whatever ends a connection, the answers to the packets before it (a
+//! PUBACK, a SUBACK) are written first.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use bytes::BytesMut;
-use rumqttc::{Connect, Packet};
+use rumqttc::{Connect, Packet, Publish, QoS, Subscribe};
 use switchyard::Broker;
 use switchyard_mqtt::{MqttConfig, MqttServer, decode};
 
@@ -125,4 +126,79 @@ fn reserved_flags_packet_id_0_and_trailing_connect_bytes_close_as_protocol_error
     let stats = server.stats();
     assert_eq!(stats.closed_by_reason.protocol_error, 6, "{stats:?}");
     assert!(stats.balances(), "{stats:?}");
+}
+
+/// The bytes of `packets`, one after the other.
+fn bytes_of(packets: Vec<Packet>) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    for packet in packets {
+        packet.write(&mut buf, usize::MAX).unwrap();
+    }
+    buf.to_vec()
+}
+
+fn qos1_publish(pkid: u16) -> Packet {
+    let mut publish = Publish::new("flush/t", QoS::AtLeastOnce, "m");
+    publish.pkid = pkid;
+    Packet::Publish(publish)
+}
+
+#[test]
+fn answers_to_the_packets_before_a_close_are_written_before_it() {
+    let rt = runtime();
+    let config = MqttConfig::default().sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", Broker::new(), config))
+        .unwrap();
+    let addr = server.local_addr();
+    let mut subscribe = Subscribe::new("flush/#", QoS::AtLeastOnce);
+    subscribe.pkid = 9;
+    // In one write, as a client that does not wait for its acknowledgements sends them.
+    let cases: [(&str, Vec<Packet>, &[&str]); 3] = [
+        (
+            "PUBLISH QoS 1 then DISCONNECT",
+            vec![qos1_publish(7), Packet::Disconnect],
+            &["PubAck(PubAck { pkid: 7"],
+        ),
+        (
+            "SUBSCRIBE, PUBLISH QoS 1, PINGREQ then DISCONNECT",
+            vec![
+                Packet::Subscribe(subscribe),
+                qos1_publish(8),
+                Packet::PingReq,
+                Packet::Disconnect,
+            ],
+            &[
+                "SubAck(SubAck { pkid: 9",
+                "PubAck(PubAck { pkid: 8",
+                "PingResp",
+            ],
+        ),
+        (
+            "PUBLISH QoS 1 then a protocol error",
+            vec![qos1_publish(10)],
+            &["PubAck(PubAck { pkid: 10"],
+        ),
+    ];
+    for (what, packets, expected) in cases {
+        let mut bytes = bytes_of(packets);
+        if what.ends_with("protocol error") {
+            bytes.extend_from_slice(&[0xC5, 0x00]); // PINGREQ with reserved flags 0101
+        }
+        let answered = format!("{:?}", answers(addr, true, &bytes));
+        for packet in expected {
+            assert!(answered.contains(packet), "{what}: answered {answered}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().open > 0 || server.stats().closed_by_reason.total() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", server.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let closed = server.stats().closed_by_reason;
+    assert_eq!(
+        (closed.disconnect, closed.protocol_error),
+        (2, 1),
+        "{closed:?}"
+    );
 }

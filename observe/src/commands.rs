@@ -148,9 +148,11 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
         .unwrap_or(Priority::Normal);
     switchyard::validate_topic(&request.topic, &state.broker.limits())
         .map_err(|e| HttpError::bad_request(format!("invalid topic: {e}")))?;
+    // A `block` queue keeps each message waiting for room no later than the request's own limit.
     let options = PublishOptions::new()
         .priority(priority)
-        .retain(request.retain);
+        .retain(request.retain)
+        .deadline(deadline.into_std());
     let limit = humantime::format_duration(state.options.command_timeout);
     // One publish at a time holds a blocking thread, so reads keep the others (see `server.rs`).
     let Ok(Ok(slot)) =
@@ -165,7 +167,8 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
         ));
     };
     // Stops the loop below between two messages when the request ends early: its client went away
-    // (the handler's future is dropped) or its time ran out.
+    // (the handler's future is dropped) or its time ran out. A message waiting for room when that
+    // happens gives up at the deadline at the latest (`PublishOptions::deadline`).
     let progress = Arc::new(PublishProgress::default());
     let _cancel_on_drop = CancelOnDrop(progress.clone());
     let broker = state.broker.clone();
@@ -182,8 +185,7 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
                 {
                     break;
                 }
-                // A `block` subscription may make this wait up to its own timeout: the core has no
-                // per-publish deadline to bound it by.
+                // A `block` subscription may make this wait, until the deadline at the latest.
                 let outcome = broker.publish_with(&request.topic, payload.clone(), options)?;
                 response.published += 1;
                 progress.published.fetch_add(1, Ordering::Relaxed);
@@ -195,28 +197,39 @@ async fn publish(state: &Arc<State>, request: PublishRequest) -> Result<Response
             Ok::<_, switchyard::PublishError>(response)
         })
     };
-    let timed_out = |published: u64| {
+    let timed_out = |published: u64, dropped: &str| {
         HttpError::new(
             StatusCode::GATEWAY_TIMEOUT,
             format!(
                 "the publish did not finish within the command limit of {limit}: {published} of \
-                 {count} messages published; a full `block` queue on this topic is making publishes \
-                 wait (see /v1/stats); no more of them will be published"
+                 {count} messages published{dropped}; a full `block` queue on this topic is making \
+                 publishes wait (see /v1/stats); no more of them will be published"
             ),
         )
     };
-    match tokio::time::timeout_at(deadline, work).await {
+    // The work ends by the deadline (its last wait gives up then); the grace is for a pool too busy
+    // to run it, when the answer can only say how far it got.
+    match tokio::time::timeout_at(deadline + DEADLINE_GRACE, work).await {
         Err(_) => {
             progress.cancelled.store(true, Ordering::Relaxed);
-            Err(timed_out(progress.published.load(Ordering::Relaxed)))
+            Err(timed_out(progress.published.load(Ordering::Relaxed), ""))
         }
         Ok(result) => match result? {
             Ok(response) if response.published == count => Ok(json(StatusCode::OK, &response)),
-            Ok(response) => Err(timed_out(response.published)),
+            Ok(response) => Err(timed_out(
+                response.published,
+                &format!(
+                    " ({} of them dropped, {} queued)",
+                    response.dropped, response.queued
+                ),
+            )),
             Err(e) => Err(HttpError::bad_request(e.to_string())),
         },
     }
 }
+
+/// How long past its deadline a publish's answer waits for the publishing thread to report.
+const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How far a publish got, shared between the request and the thread that publishes.
 #[derive(Default)]

@@ -73,6 +73,14 @@ pub enum ServeError {
         /// This process's effective user id.
         uid: u32,
     },
+    /// A section ([`crate::ServeOptions::section`]) whose key cannot be used.
+    #[error("cannot add the stats section `{key}`: {why}")]
+    SectionKey {
+        /// The key.
+        key: String,
+        /// Why not.
+        why: String,
+    },
     /// The token file holds no token.
     #[error("token file {} is empty", .0.display())]
     EmptyTokenFile(PathBuf),

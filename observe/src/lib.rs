@@ -18,7 +18,8 @@
 //! # Routes
 //! - `GET /healthz`: `{"status":"ok"}`.
 //! - `GET /v1/stats?sort=&limit=&filter=`: a `switchyard.stats/v1` snapshot ([`EndpointStats`]); the
-//!   query is a [`StatsParams`].
+//!   query is a [`StatsParams`]. A service adds what runs beside its broker (an MQTT listener, a
+//!   bridge) as [sections](StatsSection) of its own, which `/metrics` shows too.
 //! - `GET /v1/explain?topic=`: who gets this topic, a [`switchyard::Explanation`].
 //! - `GET /metrics`: OpenMetrics text; the series are listed at [`BrokerCollector`].
 //! - [Commands](#commands), only with a token ([`ServeOptions::token`]).
@@ -52,8 +53,9 @@
 //! The server runs on its own thread with a small current-thread tokio runtime. Reading stats takes
 //! the broker's control lock (as `Broker::stats` does: subscribe and unsubscribe wait, publishers and
 //! receivers never do) and runs on the runtime's blocking pool, as does publishing (a `block`
-//! subscription may make a publish wait), so a slow request never holds up the others. Publishes take
-//! turns on one of the pool's threads, so reads never wait behind a publish that waits for room.
+//! subscription may make a publish wait, up to [`ServeOptions::command_timeout`]), so a slow request
+//! never holds up the others. Publishes take turns on one of the pool's threads, so reads never wait
+//! behind a publish that waits for room.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -67,6 +69,7 @@ mod options;
 mod pending;
 mod rate_sampler;
 mod request_counts;
+mod sections;
 mod server;
 mod state;
 mod stats_params;
@@ -82,6 +85,7 @@ pub use options::{
     ServeOptions, load_or_create_token, read_token_file,
 };
 pub use rate_sampler::RATE_WINDOW;
+pub use sections::{MetricsWriter, Section, StatsSection};
 pub use server::{ObserveHandle, serve};
 pub use stats_params::{SortBy, StatsParams};
 pub use wire::{

@@ -11,17 +11,18 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
-use switchyard::{Broker, DropReason, StatsSelection, SubscriptionStats};
+use switchyard::{AckRefusals, AckStats, Broker, DropReason, StatsSelection, SubscriptionStats};
 
 use crate::http::{Body, HttpError, blocking, bytes_response};
 use crate::request_counts::RequestCounts;
+use crate::sections::{Section, SectionsCollector};
 
 /// The content type of OpenMetrics text.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The registry `/metrics` encodes: one [`BrokerCollector`] that also reports the endpoint's own
-/// counters, then the collectors of [`crate::ServeOptions::collectors`].
+/// counters, then the series of the service's sections ([`crate::StatsSection::metrics`]).
 pub(crate) struct MetricsEndpoint {
     registry: Arc<Registry>,
 }
@@ -31,7 +32,7 @@ impl MetricsEndpoint {
         broker: &Broker,
         cap: usize,
         counts: Arc<RequestCounts>,
-        more: &[Arc<dyn Collector>],
+        sections: Vec<Section>,
     ) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BrokerCollector {
@@ -39,9 +40,7 @@ impl MetricsEndpoint {
             cap,
             endpoint: Some(counts),
         }));
-        for collector in more {
-            registry.register_collector(Box::new(SharedCollector(collector.clone())));
-        }
+        registry.register_collector(Box::new(SectionsCollector(sections)));
         Self {
             registry: Arc::new(registry),
         }
@@ -61,16 +60,6 @@ impl MetricsEndpoint {
             OPENMETRICS_CONTENT_TYPE,
             text.into(),
         ))
-    }
-}
-
-/// A collector the options hold (shared), registered as the registry wants (boxed).
-#[derive(Debug)]
-struct SharedCollector(Arc<dyn Collector>);
-
-impl Collector for SharedCollector {
-    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        self.0.encode(encoder)
     }
 }
 
@@ -110,6 +99,7 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 /// | `switchyard_delivered_total` | counter | |
 /// | `switchyard_dropped_total` | counter | `reason` |
 /// | `switchyard_queued_messages` | gauge | |
+/// | `switchyard_in_flight_messages` | gauge | |
 /// | `switchyard_subscriptions` | gauge | |
 /// | `switchyard_uptime_seconds` | gauge | |
 /// | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
@@ -117,14 +107,24 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 /// | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
 /// | `switchyard_subscription_delivered_total` | counter | `id`, `name`, `filter` |
 /// | `switchyard_subscription_dropped_total` | counter | `id`, `name`, `filter`, `reason` |
+/// | `switchyard_subscription_in_flight_messages` | gauge | `id`, `name`, `filter` (acknowledged only) |
+/// | `switchyard_subscription_window_messages` | gauge | `id`, `name`, `filter` (acknowledged only) |
+/// | `switchyard_subscription_stalled_receivers` | gauge | `id`, `name`, `filter` (acknowledged only) |
+/// | `switchyard_subscription_acked_total` | counter | `id`, `name`, `filter` (acknowledged only) |
+/// | `switchyard_subscription_redelivered_total` | counter | `id`, `name`, `filter` (acknowledged only) |
+/// | `switchyard_subscription_window_full_total` | counter | `id`, `name`, `filter` (acknowledged only) |
+/// | `switchyard_subscription_ack_refused_total` | counter | `id`, `name`, `filter`, `reason` (acknowledged only) |
 /// | `switchyard_subscription_series_omitted` | gauge | |
 /// | `switchyard_endpoint_requests_total` | counter | |
 /// | `switchyard_endpoint_refused_total` | counter | `reason` |
 ///
 /// Per-subscription series are capped at [`crate::ServeOptions::metrics_subscription_cap`]
 /// (default [`crate::DEFAULT_METRICS_SUBSCRIPTION_CAP`]): the subscriptions with the most drops,
-/// then the deepest queues, so the interesting ones are the ones shown; how many were left out is
-/// `switchyard_subscription_series_omitted`. The broker-wide series always cover everything.
+/// then the most messages queued or in flight, so the interesting ones are the ones shown; how many
+/// were left out is `switchyard_subscription_series_omitted`. The broker-wide series always cover
+/// everything. The acknowledged path's series (in flight, the window, stalled receivers, acks,
+/// redeliveries, refused acks) are written only for acknowledged subscriptions: a plain one has none
+/// of these, and a series of zeros for it would be noise.
 #[derive(Debug)]
 pub struct BrokerCollector {
     broker: Broker,
@@ -189,8 +189,8 @@ fn counter_by_reason<'r>(
 }
 
 /// Calls `each` with every shown subscription and its `id`, `name` and `filter` labels.
-fn with_subscription_labels(
-    shown: &[SubscriptionStats],
+fn with_subscription_labels<'s>(
+    shown: impl IntoIterator<Item = &'s SubscriptionStats>,
     mut each: impl FnMut(&SubscriptionStats, [(&str, &str); 3]) -> Result<(), std::fmt::Error>,
 ) -> Result<(), std::fmt::Error> {
     let mut id = String::new();
@@ -225,6 +225,33 @@ fn per_subscription(
             _ => ConstGauge::new(value(s) as f64).encode(series),
         }
     })
+}
+
+/// One family of the acknowledged path: `value` of each shown acknowledged subscription, labelled;
+/// plain subscriptions get no series.
+fn per_acked_subscription(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    unit: Option<&Unit>,
+    shown: &[SubscriptionStats],
+    value: impl Fn(&SubscriptionStats, &AckStats) -> u64,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, unit, metric_type)?;
+    with_subscription_labels(acked(shown), |s, labels| {
+        let Some(ack) = &s.ack else { return Ok(()) };
+        let series = family.encode_family(&labels)?;
+        match metric_type {
+            MetricType::Counter => ConstCounter::new(value(s, ack)).encode(series),
+            _ => ConstGauge::new(value(s, ack) as f64).encode(series),
+        }
+    })
+}
+
+/// The acknowledged subscriptions among `shown`.
+fn acked(shown: &[SubscriptionStats]) -> impl Iterator<Item = &SubscriptionStats> {
+    shown.iter().filter(|s| s.ack.is_some())
 }
 
 /// The broker-wide series: publishes, matches, deliveries, drops by reason, depth, subscriptions,
@@ -271,6 +298,14 @@ fn encode_broker(
         "Messages queued now, over every subscription.",
         None,
         t.depth as f64,
+    )?;
+    gauge(
+        e,
+        "switchyard_in_flight_messages",
+        "Messages handed out on acknowledged subscriptions and not yet settled (or waiting to be \
+         delivered again), now.",
+        None,
+        t.in_flight as f64,
     )?;
     gauge(
         e,
@@ -359,7 +394,106 @@ fn encode_subscriptions(
         shown,
         |s| s.delivered,
     )?;
-    encode_subscription_drops(e, shown)
+    encode_subscription_drops(e, shown)?;
+    encode_acked_subscriptions(e, shown)
+}
+
+/// The acknowledged path's series of the shown acknowledged subscriptions: what is in flight against
+/// the window, receivers stalled on a full window, acks, redeliveries and refused acks.
+fn encode_acked_subscriptions(
+    e: &mut DescriptorEncoder,
+    shown: &[SubscriptionStats],
+) -> Result<(), std::fmt::Error> {
+    let messages = Unit::Other("messages".into());
+    per_acked_subscription(
+        e,
+        "switchyard_subscription_in_flight",
+        "Messages one acknowledged subscription handed out and has not had settled, or waits to \
+         deliver again, now.",
+        MetricType::Gauge,
+        Some(&messages),
+        shown,
+        |s, _| s.in_flight,
+    )?;
+    per_acked_subscription(
+        e,
+        "switchyard_subscription_window",
+        "The window of one acknowledged subscription: at most this many messages in flight.",
+        MetricType::Gauge,
+        Some(&messages),
+        shown,
+        |_, ack| ack.max_in_flight,
+    )?;
+    per_acked_subscription(
+        e,
+        "switchyard_subscription_stalled_receivers",
+        "Receivers of one acknowledged subscription waiting on a full window now.",
+        MetricType::Gauge,
+        None,
+        shown,
+        |_, ack| ack.stalled_receivers,
+    )?;
+    per_acked_subscription(
+        e,
+        "switchyard_subscription_acked",
+        "Messages one acknowledged subscription had acknowledged.",
+        MetricType::Counter,
+        None,
+        shown,
+        |_, ack| ack.acked,
+    )?;
+    per_acked_subscription(
+        e,
+        "switchyard_subscription_redelivered",
+        "Deliveries after a message's first one (after a nack, an expired deadline or a receiver \
+         that went away), on one acknowledged subscription.",
+        MetricType::Counter,
+        None,
+        shown,
+        |_, ack| ack.redelivered,
+    )?;
+    per_acked_subscription(
+        e,
+        "switchyard_subscription_window_full",
+        "Receives on one acknowledged subscription that found messages queued but the window full.",
+        MetricType::Counter,
+        None,
+        shown,
+        |_, ack| ack.window_full,
+    )?;
+    encode_ack_refusals(e, shown)
+}
+
+/// `switchyard_subscription_ack_refused`: each shown acknowledged subscription's refused acks, nacks,
+/// terms and in-progress calls, by reason.
+fn encode_ack_refusals(
+    e: &mut DescriptorEncoder,
+    shown: &[SubscriptionStats],
+) -> Result<(), std::fmt::Error> {
+    let mut family = e.encode_descriptor(
+        "switchyard_subscription_ack_refused",
+        "Acks (and nacks, terms, in-progress calls) one acknowledged subscription refused, by reason.",
+        None,
+        MetricType::Counter,
+    )?;
+    with_subscription_labels(acked(shown), |s, [id, name, filter]| {
+        let Some(ack) = &s.ack else { return Ok(()) };
+        for (reason, value) in refusals_by_reason(&ack.refused) {
+            let labels = [id, name, filter, ("reason", reason)];
+            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    })
+}
+
+/// Refused acks by the reason label `/metrics` gives them, in the order of the stats schema.
+fn refusals_by_reason(r: &AckRefusals) -> [(&'static str, u64); 4] {
+    [
+        ("ended", r.ended),
+        ("stale", r.stale),
+        ("wrong_subscription", r.wrong_subscription),
+        ("closed", r.closed),
+    ]
 }
 
 /// `switchyard_subscription_dropped`: each shown subscription's drops, by reason.
@@ -415,7 +549,7 @@ impl Collector for BrokerCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let selection = self
             .broker
-            .stats_query_by(None, Some(self.cap), |c| (c.dropped, c.depth));
+            .stats_query_by(None, Some(self.cap), |c| (c.dropped, c.depth + c.in_flight));
         let shown = &selection.snapshot.subscriptions;
         let e = &mut encoder;
         encode_broker(e, &selection)?;

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-
 use crate::error::ServeError;
+use crate::sections::{Section, StatsSection, check_key};
 
 /// The port the endpoint listens on when none is given. Chosen to sit beside the usual exporter
 /// ports (9090-9500) without taking a well-known one; pass another with [`ServeOptions::addr`].
@@ -70,9 +69,11 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body; then `408`.
     pub body_timeout: Duration,
-    /// How long a command may take once its body has arrived. A `POST /v1/publish` that is still
-    /// waiting for room in a full `block` queue then answers `504`, saying how many of its messages
-    /// were published, and publishes no more; taps may not ask for a longer `block` wait.
+    /// How long a command may take once its body has arrived. A `POST /v1/publish` gives the broker
+    /// this deadline ([`switchyard::PublishOptions::deadline`]): a message still waiting for room in a
+    /// full `block` queue then gives up (dropped as `timeout`), and the publish answers `504`, saying
+    /// how many of its messages were published, and publishes no more; taps may not ask for a longer
+    /// `block` wait.
     pub command_timeout: Duration,
     /// Subscriptions whose per-subscription series `/metrics` shows (those with the most drops, then
     /// the deepest queues); the rest are counted in `switchyard_subscription_series_omitted`.
@@ -81,9 +82,9 @@ pub struct ServeOptions {
     pub max_taps: usize,
     /// The largest capacity a tap may ask for.
     pub max_tap_capacity: usize,
-    /// More series for `/metrics`, read at scrape time after the broker's: what runs beside the
-    /// broker (`switchyard serve` adds its MQTT listener's). Each must use its own metric names.
-    pub collectors: Vec<Arc<dyn Collector>>,
+    /// What the service adds beside the broker's counters in `GET /v1/stats` and `GET /metrics`
+    /// ([`ServeOptions::section`]).
+    pub sections: Vec<Section>,
 }
 
 /// Default [`ServeOptions::metrics_subscription_cap`]: enough to show every subscription of a
@@ -111,7 +112,7 @@ impl Default for ServeOptions {
             metrics_subscription_cap: DEFAULT_METRICS_SUBSCRIPTION_CAP,
             max_taps: 64,
             max_tap_capacity: 65_536,
-            collectors: Vec::new(),
+            sections: Vec::new(),
         }
     }
 }
@@ -153,12 +154,6 @@ impl ServeOptions {
         self
     }
 
-    /// Adds a collector to [`ServeOptions::collectors`].
-    pub fn collector(mut self, collector: Arc<dyn Collector>) -> Self {
-        self.collectors.push(collector);
-        self
-    }
-
     /// Sets [`ServeOptions::max_connections`] (at least 1).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
@@ -186,7 +181,30 @@ impl ServeOptions {
         self
     }
 
+    /// Adds `source` (a [`StatsSection`], or a closure returning JSON) to the endpoint: its value under
+    /// `key` at the top level of `GET /v1/stats`, and its series in `GET /metrics`. `switchyard serve`
+    /// adds its MQTT listener (`mqtt`) and bridges (`bridges`) this way.
+    ///
+    /// Fails when `key` is empty, names a field of the snapshot or of the endpoint's additions
+    /// (`totals`, `selection`, ...), or was added before.
+    pub fn section(
+        mut self,
+        key: impl Into<String>,
+        source: impl StatsSection,
+    ) -> Result<Self, ServeError> {
+        let key = key.into();
+        check_key(&key, &self.sections)?;
+        self.sections.push(Section {
+            key,
+            source: Arc::new(source),
+        });
+        Ok(self)
+    }
+
     pub(crate) fn check(&self) -> Result<(), ServeError> {
+        for (i, section) in self.sections.iter().enumerate() {
+            check_key(&section.key, &self.sections[..i])?;
+        }
         if !self.addr.ip().is_loopback() && !self.allow_non_loopback {
             return Err(ServeError::NonLoopback(self.addr));
         }

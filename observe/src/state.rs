@@ -39,7 +39,7 @@ impl State {
                 &broker,
                 options.metrics_subscription_cap,
                 counts.clone(),
-                &options.collectors,
+                options.sections.clone(),
             ),
             taps: Taps::new(options.max_taps),
             broker,

@@ -92,5 +92,6 @@ fn collect(state: &State, params: &StatsParams) -> EndpointStats {
         endpoint: state
             .counts
             .read(matches!(state.options.access, Access::Token(_))),
+        sections: crate::sections::read_all(&state.options.sections),
     }
 }

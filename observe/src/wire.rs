@@ -2,8 +2,11 @@
 //! drift apart.
 //!
 //! `GET /v1/stats` answers an [`EndpointStats`]: the `switchyard.stats/v1` snapshot (every field of
-//! [`StatsSnapshot`] at the top level) plus two v1 additions, `selection` (what the query kept) and
-//! `endpoint` (the endpoint's own request counts). A client that knows only v1 reads it unchanged.
+//! [`StatsSnapshot`] at the top level) plus v1 additions: `selection` (what the query kept),
+//! `endpoint` (the endpoint's own request counts) and the service's own sections, each under its key.
+//! A client that knows only v1 reads it unchanged.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use switchyard::{DroppedByReason, StatsSnapshot, SubscriptionId};
@@ -29,6 +32,11 @@ pub struct EndpointStats {
     /// The endpoint's own counters (v1 addition).
     #[serde(default)]
     pub endpoint: EndpointCounts,
+    /// What the service added beside the broker ([`crate::ServeOptions::section`]), each under its
+    /// key at the top level (v1 additions): `switchyard serve` adds `mqtt` and `bridges`. A client
+    /// reading an endpoint with no sections gets an empty map.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, serde_json::Value>,
 }
 
 /// How `subscriptions` was chosen, and the broker-wide drops by reason.

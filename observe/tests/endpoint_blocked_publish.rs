@@ -1,5 +1,6 @@
-//! A publish that waits on a full `block` queue never holds up reads, and waits no longer than the
-//! request's own limit (issue 18, row 3). Real HTTP requests over loopback.
+//! A publish that waits on a full `block` queue never holds up reads, waits no longer than the
+//! request's own limit (its message gives up then, `PublishOptions::deadline`), and stops when its
+//! client goes away (issue 18, row 3). Real HTTP requests over loopback.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -105,9 +106,56 @@ fn a_publish_waits_no_longer_than_the_request_limit_and_says_what_it_published()
         started.elapsed()
     );
     assert_eq!(status.as_u16(), 504, "{body}");
-    // The first message fit in the queue; the second was waiting for room when time ran out.
-    assert!(body.contains("1 of 3"), "{body}");
+    // The first message fit in the queue; the second waited for room until the request's limit and
+    // was dropped there (the queue's own hour was not waited out); the third was never published.
+    assert!(
+        body.contains("2 of 3 messages published (1 of them dropped, 1 queued)"),
+        "{body}"
+    );
     assert!(body.contains("block"), "{body}");
+    let s = held.stats();
+    assert_eq!((s.matched, s.dropped_by_reason.timeout, s.depth), (2, 1, 1));
+    drop(held);
+}
+
+#[test]
+fn a_publish_whose_client_went_away_stops_and_its_wait_ends_at_the_request_limit() {
+    let broker = Broker::new();
+    let held = held_block_queue(&broker);
+    let h = serve(
+        &broker,
+        ServeOptions::default()
+            .addr("127.0.0.1:0".parse().unwrap())
+            .token(TOKEN)
+            .command_timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    // The client gives up long before the request's limit, as `curl -m` does.
+    let gone = client(h.local_addr(), Duration::from_millis(100)).publish(&publish_request());
+    assert!(gone.is_err(), "{gone:?}");
+    // The message waiting for room gives up at the request's limit, not the queue's hour.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held.stats().dropped_by_reason.timeout == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned publish still waits: {:?}",
+            held.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its work stopped there: the third message was never published.
+    assert_eq!(broker.stats().totals.published, 2);
+    // And the next publish gets the publish thread at once (not "nothing published: another publish
+    // is still waiting"), and its own limit: its one message is published, and dropped when the
+    // limit ends its wait.
+    let answer = client(h.local_addr(), Duration::from_secs(10))
+        .publish(&PublishRequest {
+            count: Some(1),
+            ..publish_request()
+        })
+        .unwrap();
+    assert_eq!((answer.published, answer.queued, answer.dropped), (1, 0, 1));
+    assert_eq!(held.stats().dropped_by_reason.timeout, 2);
     drop(held);
 }
 

@@ -247,3 +247,199 @@ fn assert_cap_in_force(after: &BTreeMap<String, Value>, snapshot: &StatsSnapshot
         4.0
     );
 }
+
+/// A section of the service's own (as `switchyard serve` adds its bridges): a family with labels and
+/// one without, after the broker's.
+struct Uplink(std::sync::atomic::AtomicU64);
+
+impl switchyard_observe::StatsSection for Uplink {
+    fn json(&self) -> Value {
+        serde_json::json!({ "sent": self.0.load(std::sync::atomic::Ordering::Relaxed) })
+    }
+
+    fn metrics(&self, out: &mut switchyard_observe::MetricsWriter<'_, '_>) -> std::fmt::Result {
+        let sent = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        out.gauge(
+            "myservice_uplink_connected",
+            "Whether the uplink is up.",
+            [([] as [(&str, &str); 0], 1.0)],
+        )?;
+        out.counter(
+            "myservice_uplink_sent",
+            "Messages sent up, by lane.",
+            [([("lane", "fast")], sent), ([("lane", "slow")], 7)],
+        )
+    }
+}
+
+#[test]
+fn a_sections_series_parse_as_openmetrics_after_the_brokers_and_are_read_at_each_scrape() {
+    let broker = Broker::new();
+    let options = ServeOptions::default()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .section("uplink", Uplink(std::sync::atomic::AtomicU64::new(40)))
+        .unwrap();
+    let endpoint = serve(&broker, options).unwrap();
+    let client = Client::new(&endpoint.local_addr().to_string()).unwrap();
+    let first = client.metrics().unwrap();
+    let Some(families) = parse(&first) else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    assert_eq!(families["myservice_uplink_connected"]["type"], "gauge");
+    assert_eq!(families["myservice_uplink_sent"]["type"], "counter");
+    let fast = [("lane", "fast")];
+    assert_eq!(
+        sample(
+            &families,
+            "myservice_uplink_sent",
+            "myservice_uplink_sent_total",
+            &fast
+        ),
+        40.0
+    );
+    assert_eq!(
+        sample(
+            &families,
+            "myservice_uplink_connected",
+            "myservice_uplink_connected",
+            &[]
+        ),
+        1.0
+    );
+    assert!(
+        families.contains_key("switchyard_published"),
+        "the broker's series stay"
+    );
+    let again = parse(&client.metrics().unwrap()).unwrap();
+    assert_eq!(
+        sample(
+            &again,
+            "myservice_uplink_sent",
+            "myservice_uplink_sent_total",
+            &fast
+        ),
+        41.0
+    );
+}
+
+#[test]
+fn acknowledged_subscriptions_show_in_flight_the_window_stalls_redeliveries_and_refusals() {
+    use std::time::{Duration, Instant};
+    use switchyard::{AckError, AckOptions, TryAckRecvError};
+
+    let broker = Broker::new();
+    let endpoint = serve(
+        &broker,
+        ServeOptions::default().addr("127.0.0.1:0".parse().unwrap()),
+    )
+    .unwrap();
+    let client = Client::new(&endpoint.local_addr().to_string()).unwrap();
+    let _plain = broker.subscribe("jobs").unwrap();
+    let jobs = broker
+        .subscribe_acked("jobs", AckOptions::new().max_in_flight(2))
+        .unwrap();
+    for i in 0..4 {
+        broker.publish("jobs", format!("job {i}")).unwrap();
+    }
+    let first = jobs.try_recv().unwrap();
+    let stale = first.token();
+    first.nack().unwrap();
+    let again = jobs.try_recv().unwrap();
+    assert_eq!(jobs.ack(stale), Err(AckError::Stale));
+    let second = jobs.try_recv().unwrap();
+    assert_eq!(jobs.try_recv().unwrap_err(), TryAckRecvError::WindowFull);
+
+    // A receiver that waits on the full window counts as stalled while it waits.
+    let waiter = jobs.clone();
+    let waiting = std::thread::spawn(move || {
+        let job = waiter.recv_timeout(Duration::from_secs(30)).unwrap();
+        job.ack().unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jobs.ack_stats().stalled_receivers == 0 {
+        assert!(Instant::now() < deadline, "the waiter never stalled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    let Some(stalled) = parse(&client.metrics().unwrap()) else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    let id = jobs.id().to_string();
+    let of = |families: &BTreeMap<String, Value>, family: &str, name: &str| {
+        sample(families, family, name, &[("id", &id)])
+    };
+    assert_eq!(
+        sample(
+            &stalled,
+            "switchyard_in_flight_messages",
+            "switchyard_in_flight_messages",
+            &[]
+        ),
+        2.0
+    );
+    for (family, want) in [
+        ("switchyard_subscription_in_flight_messages", 2.0),
+        ("switchyard_subscription_window_messages", 2.0),
+        ("switchyard_subscription_stalled_receivers", 1.0),
+    ] {
+        assert_eq!(stalled[family]["type"], "gauge", "{family}");
+        assert_eq!(of(&stalled, family, family), want, "{family}");
+        assert_eq!(
+            series_count(&stalled, family),
+            1,
+            "{family}: plain has none"
+        );
+    }
+    let counter = |families: &BTreeMap<String, Value>, family: &str| {
+        assert_eq!(families[family]["type"], "counter", "{family}");
+        assert_eq!(
+            series_count(families, family),
+            1,
+            "{family}: plain has none"
+        );
+        of(families, family, &format!("{family}_total"))
+    };
+    assert_eq!(
+        counter(&stalled, "switchyard_subscription_redelivered"),
+        1.0
+    );
+    assert_eq!(counter(&stalled, "switchyard_subscription_acked"), 0.0);
+    assert!(counter(&stalled, "switchyard_subscription_window_full") >= 1.0);
+    let refused = |families: &BTreeMap<String, Value>, reason: &str| {
+        sample(
+            families,
+            "switchyard_subscription_ack_refused",
+            "switchyard_subscription_ack_refused_total",
+            &[("id", &id), ("reason", reason)],
+        )
+    };
+    assert_eq!(refused(&stalled, "stale"), 1.0);
+    assert_eq!(refused(&stalled, "ended"), 0.0);
+    assert_eq!(
+        series_count(&stalled, "switchyard_subscription_ack_refused"),
+        4,
+        "one series per reason, for the acknowledged subscription only"
+    );
+
+    // Acks free the window: the waiter takes the third job, and nothing is stalled or in flight.
+    again.ack().unwrap();
+    second.ack().unwrap();
+    waiting.join().unwrap();
+    let settled = parse(&client.metrics().unwrap()).unwrap();
+    let gauge = |family: &str| of(&settled, family, family);
+    assert_eq!(gauge("switchyard_subscription_stalled_receivers"), 0.0);
+    assert_eq!(gauge("switchyard_subscription_in_flight_messages"), 0.0);
+    assert_eq!(counter(&settled, "switchyard_subscription_acked"), 3.0);
+    assert_eq!(
+        sample(
+            &settled,
+            "switchyard_in_flight_messages",
+            "switchyard_in_flight_messages",
+            &[]
+        ),
+        0.0
+    );
+    assert!(jobs.stats().balances());
+}

@@ -151,7 +151,12 @@ impl BrokerShared {
     /// A logged message (`log`) has taken its sequence number already; it is recorded with the
     /// table loaded here.
     #[cold]
-    fn publish_retained(&self, msg: Message, log: Option<&ReplayLog>) -> PublishOutcome {
+    fn publish_retained(
+        &self,
+        msg: Message,
+        log: Option<&ReplayLog>,
+        wait: Wait,
+    ) -> PublishOutcome {
         let (table, stored) = {
             let mut store = self.retained();
             let stored = store.retain(&msg);
@@ -161,9 +166,9 @@ impl BrokerShared {
             log.record([&msg], table.version);
         }
         let routed = msg.clone();
-        let mut outcome = self
-            .publishes
-            .deliver(Route::Table(&table, msg.topic()), move || routed);
+        let mut outcome =
+            self.publishes
+                .deliver(Route::Table(&table, msg.topic()), wait, move || routed);
         if !stored {
             outcome.retain_refused += 1;
         }
@@ -630,6 +635,7 @@ impl Broker {
         options: PublishOptions,
     ) -> Result<PublishOutcome, PublishError> {
         validate_topic(topic, &self.shared.limits)?;
+        let wait = Wait::for_publish(options.deadline);
         if let Some(log) = self.shared.log_for(topic) {
             return Ok(self
                 .shared
@@ -639,13 +645,14 @@ impl Broker {
             return Ok(self.shared.publish_retained(
                 Message::on_str(topic, payload, options.priority).tagged(options.tag),
                 None,
+                wait,
             ));
         }
         let table = self.shared.routing.load();
         Ok(self
             .shared
             .publishes
-            .deliver(Route::Table(&table, topic), || {
+            .deliver(Route::Table(&table, topic), wait, || {
                 Message::on_str(topic, payload, options.priority).tagged(options.tag)
             }))
     }
@@ -715,10 +722,11 @@ impl Broker {
         let msg = Message::request(topic.clone(), payload.into(), slot.clone());
         let pending = PendingReply::new(slot, topic.clone());
         let table = self.shared.routing.load();
-        let outcome = self
-            .shared
-            .publishes
-            .deliver(Route::Table(&table, topic.as_str()), move || msg);
+        let outcome = self.shared.publishes.deliver(
+            Route::Table(&table, topic.as_str()),
+            Wait::MayBlock,
+            move || msg,
+        );
         if outcome.matched == 0 {
             pending.never_sent();
             return Err(RequestError::Unrouted {

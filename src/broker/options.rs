@@ -1,5 +1,7 @@
 //! How a broker is set up, and how one message is published.
 
+use std::time::Instant;
+
 use crate::features::replay_log::options::ReplayLogOptions;
 use crate::features::retained::RetainedLimits;
 use crate::message::priority::Priority;
@@ -84,6 +86,12 @@ pub struct PublishOptions {
     /// A byte carried with the message to its receivers ([`Message::tag`](crate::Message::tag)), for protocol adapters; 0
     /// by default.
     pub tag: u8,
+    /// The latest instant a [`Block`](crate::OverflowPolicy::Block) subscription may keep this
+    /// publish waiting for room: each waits until the earlier of its own timeout and this, then drops
+    /// the message as `timeout`, as when its own timeout ends. `None` (the default): each
+    /// subscription's own timeout. For a caller that has a limit of its own, such as a request
+    /// with a deadline; other policies never wait, so it changes nothing for them.
+    pub deadline: Option<Instant>,
 }
 
 impl PublishOptions {
@@ -107,6 +115,29 @@ impl PublishOptions {
     /// Sets the byte carried with the message ([`Message::tag`](crate::Message::tag)).
     pub fn tag(mut self, tag: u8) -> Self {
         self.tag = tag;
+        self
+    }
+
+    /// Waits for room in a `Block` subscription no later than `deadline` ([`PublishOptions::deadline`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use switchyard::{Broker, OverflowPolicy, PublishOptions, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let hour = OverflowPolicy::Block { timeout: Duration::from_secs(3600) };
+    /// let full = broker.subscribe_with("jobs", SubscriptionOptions::new().capacity(1).policy(hour))?;
+    /// broker.publish("jobs", "first")?; // fills the queue
+    ///
+    /// // Nobody receives: without a deadline this would wait an hour.
+    /// let soon = PublishOptions::new().deadline(Instant::now() + Duration::from_millis(20));
+    /// let outcome = broker.publish_with("jobs", "second", soon)?;
+    /// assert_eq!((outcome.queued, outcome.dropped), (0, 1));
+    /// assert_eq!(full.stats().dropped_by_reason.timeout, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 }

@@ -13,7 +13,7 @@ use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
 use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
 use crate::stats::counters::LiveCount;
-use crate::subscription::PublishOutcome;
+use crate::subscription::{PublishOutcome, Wait};
 use crate::topic::Topic;
 
 /// A publishing handle bound to one topic.
@@ -109,7 +109,7 @@ impl Publisher {
             return self.publish_logged(payload.into(), PublishOptions::default());
         }
         self.refresh();
-        self.send(payload, Priority::Normal, 0)
+        self.send(payload, Priority::Normal, 0, Wait::MayBlock)
     }
 
     /// Publishes `payload` on this handle's topic with `options`. See
@@ -139,14 +139,16 @@ impl Publisher {
         if self.log.is_some() {
             return self.publish_logged(payload.into(), options);
         }
+        let wait = Wait::for_publish(options.deadline);
         if options.retain {
             return self.shared.publish_retained(
                 Message::on_topic(&self.topic, payload, options.priority).tagged(options.tag),
                 None,
+                wait,
             );
         }
         self.refresh();
-        self.send(payload, options.priority, options.tag)
+        self.send(payload, options.priority, options.tag, wait)
     }
 
     /// Waits up to `timeout` (in all) until every joinable subscription this handle's topic reaches has
@@ -264,8 +266,9 @@ impl Publisher {
         let msg = Message::on_topic(&self.topic, payload, options.priority)
             .tagged(options.tag)
             .sequenced(seq);
+        let wait = Wait::for_publish(options.deadline);
         if options.retain {
-            return self.shared.publish_retained(msg, Some(log));
+            return self.shared.publish_retained(msg, Some(log), wait);
         }
         self.refresh();
         log.record([&msg], self.version);
@@ -277,12 +280,18 @@ impl Publisher {
         } = self;
         shared
             .publishes
-            .deliver(Route::Cached(routes, counts), move || msg)
+            .deliver(Route::Cached(routes, counts), wait, move || msg)
     }
 
-    /// Offers one message along the cached route.
+    /// Offers one message along the cached route, waiting for room as `wait` allows.
     #[inline]
-    fn send(&mut self, payload: impl Into<Bytes>, priority: Priority, tag: u8) -> PublishOutcome {
+    fn send(
+        &mut self,
+        payload: impl Into<Bytes>,
+        priority: Priority,
+        tag: u8,
+        wait: Wait,
+    ) -> PublishOutcome {
         let Self {
             shared,
             topic,
@@ -291,9 +300,11 @@ impl Publisher {
             counts,
             ..
         } = self;
-        shared.publishes.deliver(Route::Cached(routes, counts), || {
-            recent.make(topic, payload.into(), priority, tag)
-        })
+        shared
+            .publishes
+            .deliver(Route::Cached(routes, counts), wait, || {
+                recent.make(topic, payload.into(), priority, tag)
+            })
     }
 }
 

@@ -14,6 +14,7 @@ use crate::features::replay_log::options::ReplayFrom;
 use crate::message::Message;
 use crate::routing::delivery::Route;
 use crate::stats::replay::ReplayLogStats;
+use crate::subscription::Wait;
 use crate::subscription::{PublishOutcome, SubscriptionCore, SubscriptionOptions};
 
 use super::SubscribeError;
@@ -40,13 +41,14 @@ impl BrokerShared {
         let msg = Message::on_str(topic, payload, options.priority)
             .tagged(options.tag)
             .sequenced(seq);
+        let wait = Wait::for_publish(options.deadline);
         if options.retain {
-            return self.publish_retained(msg, Some(log));
+            return self.publish_retained(msg, Some(log), wait);
         }
         let table = self.routing.load();
         log.record([&msg], table.version);
         self.publishes
-            .deliver(Route::Table(&table, topic), move || msg)
+            .deliver(Route::Table(&table, topic), wait, move || msg)
     }
 
     /// Refuses a replay start the broker cannot serve: no log, or a sequence number the log has not

@@ -48,9 +48,13 @@ impl CachedRoute {
     }
 
     #[inline]
-    fn offer_all(&self, msgs: impl ExactSizeIterator<Item = Message>) -> PublishOutcome {
+    fn offer_all(
+        &self,
+        msgs: impl ExactSizeIterator<Item = Message>,
+        wait: Wait,
+    ) -> PublishOutcome {
         self.core
-            .offer_all(msgs, Wait::MayBlock, CountIn::Handle(&self.matched))
+            .offer_all(msgs, wait, CountIn::Handle(&self.matched))
     }
 }
 
@@ -92,11 +96,13 @@ impl HandleCounts {
 
 impl PublishCounters {
     /// Offers the message `build` makes (called at most once, and only if `route` reaches a
-    /// subscription) to every subscription of `route`, and counts the publish.
+    /// subscription) to every subscription of `route`, waiting for room in a `Block` subscription as
+    /// `wait` allows, and counts the publish.
     #[inline]
     pub(crate) fn deliver(
         &self,
         route: Route<'_>,
+        wait: Wait,
         build: impl FnOnce() -> Message,
     ) -> PublishOutcome {
         match route {
@@ -115,7 +121,7 @@ impl PublishCounters {
                         }
                         outcome.merge(core.offer_all(
                             std::iter::once(msg.clone()),
-                            Wait::MayBlock,
+                            wait,
                             CountIn::Shared,
                         ));
                     }
@@ -129,7 +135,7 @@ impl PublishCounters {
                 outcome
             }
             Route::Cached(routes, counts) => {
-                self.deliver_cached(routes, CountIn::Handle(counts), build())
+                self.deliver_cached(routes, CountIn::Handle(counts), wait, build())
             }
         }
     }
@@ -144,7 +150,7 @@ impl PublishCounters {
         counts: &HandleCounts,
         batch: &mut Vec<Message>,
     ) -> PublishOutcome {
-        self.deliver_cached(routes, CountIn::Handle(counts), batch)
+        self.deliver_cached(routes, CountIn::Handle(counts), Wait::MayBlock, batch)
     }
 
     /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
@@ -154,6 +160,7 @@ impl PublishCounters {
         &self,
         routes: &[CachedRoute],
         counts: CountIn<'_, HandleCounts>,
+        wait: Wait,
         batch: impl Batch,
     ) -> PublishOutcome {
         let n = batch.len();
@@ -166,13 +173,13 @@ impl PublishCounters {
             Some((last, others)) => {
                 for route in others {
                     outcome.merge(if takes_live(route) {
-                        route.offer_all(batch.clones())
+                        route.offer_all(batch.clones(), wait)
                     } else {
                         replayed_instead(n)
                     });
                 }
                 outcome.merge(if takes_live(last) {
-                    last.offer_all(batch.into_handles())
+                    last.offer_all(batch.into_handles(), wait)
                 } else {
                     drop(batch.into_handles());
                     replayed_instead(n)

@@ -166,10 +166,7 @@ impl SubscriptionCore {
     /// Takes the highest-priority message and counts it delivered. Receiver side.
     #[inline]
     pub(super) fn take(&self) -> Option<Message> {
-        let msg = match self.take_replayed() {
-            Some(msg) => msg,
-            None => self.pop()?,
-        };
+        let msg = self.take_replayed().or_else(|| self.pop())?;
         self.settle_taken(std::slice::from_ref(&msg)).then_some(msg)
     }
 
@@ -228,7 +225,7 @@ impl SubscriptionCore {
             }
         }
         let Some(place) = in_flight.reserve() else {
-            if self.lanes.len() > 0 {
+            if self.lanes.len() > 0 || self.replay_pending() {
                 in_flight.count_window_full();
                 return AckTake::WindowFull;
             }

@@ -18,9 +18,21 @@ use super::core::SubscriptionCore;
 pub(crate) enum Wait {
     /// A publish: a `Block` subscription makes the publisher wait for room, up to its timeout.
     MayBlock,
+    /// A publish with a deadline ([`PublishOptions::deadline`](crate::PublishOptions::deadline)): as
+    /// `MayBlock`, but never past this instant, whatever the subscription's own timeout; a message
+    /// still waiting then is dropped as `timeout`.
+    Until(Instant),
     /// Replaying retained messages into a subscription nobody can receive from yet: a full lane
     /// refuses the message (`queue_full`) whatever the policy, since waiting could never end well.
     Never,
+}
+
+impl Wait {
+    /// How a publish with this `deadline` (if any) may wait.
+    #[inline]
+    pub(crate) fn for_publish(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Self::MayBlock, Self::Until)
+    }
 }
 
 /// What one publish did: summed over the subscriptions it reached. The one outcome type of the
@@ -170,7 +182,12 @@ impl SubscriptionCore {
                     self.push_or_refuse(lane, msg)
                 }
                 (OverflowPolicy::DropOldest, _) => self.push_evicting(lane, msg),
-                (OverflowPolicy::Block { .. }, Wait::MayBlock) => self.push_blocking(lane, msg),
+                (OverflowPolicy::Block { .. }, Wait::MayBlock) => {
+                    self.push_blocking(lane, msg, None)
+                }
+                (OverflowPolicy::Block { .. }, Wait::Until(deadline)) => {
+                    self.push_blocking(lane, msg, Some(deadline))
+                }
             };
             offered.merge(outcome);
         }
@@ -225,10 +242,16 @@ impl SubscriptionCore {
     ///
     /// The deadline is the wait's start plus the timeout of the `Block` policy in force *now*: a
     /// [`Subscription::set_policy`] to another `Block` timeout applies to publishers already waiting
-    /// (one whose new deadline has passed gives up at once, as `timeout`). The closed flag is checked
-    /// before every push, so a publisher woken by an unsubscribe never queues into the closed
-    /// subscription (its message is dropped as `unsubscribed`).
-    pub(super) fn push_blocking(&self, lane: LaneRef<'_, Message>, msg: Message) -> PublishOutcome {
+    /// (one whose new deadline has passed gives up at once, as `timeout`), or `until`, the publish's
+    /// own deadline, if that comes first. The closed flag is checked before every push, so a publisher
+    /// woken by an unsubscribe never queues into the closed subscription (its message is dropped as
+    /// `unsubscribed`).
+    pub(super) fn push_blocking(
+        &self,
+        lane: LaneRef<'_, Message>,
+        msg: Message,
+        until: Option<Instant>,
+    ) -> PublishOutcome {
         // Room now: the usual case, decided before reading the clock (a `clock_gettime` per publish
         // was a fifth of a single-threaded publish + receive).
         let mut msg = match lane.push(msg) {
@@ -257,6 +280,10 @@ impl SubscriptionCore {
                 OverflowPolicy::Block { timeout } => started.checked_add(timeout),
                 OverflowPolicy::DropNewest => return dropped(msg, DropReason::QueueFull),
                 OverflowPolicy::DropOldest => return self.push_evicting(lane, msg),
+            };
+            let deadline = match (deadline, until) {
+                (Some(own), Some(until)) => Some(own.min(until)),
+                (own, until) => own.or(until),
             };
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {

@@ -42,7 +42,14 @@ impl SubscriptionCore {
         }
     }
 
-    /// The next replayed message, counted matched, if the replay is not over. Receiver side.
+    /// Whether the replay has messages (or a gap) left to hand out.
+    pub(super) fn replay_pending(&self) -> bool {
+        self.replay.get().is_some_and(|r| !r.is_done())
+    }
+
+    /// The next replayed message, counted matched, if the replay is not over. Receiver side: every
+    /// receive (plain or acknowledged) asks this before the queue. A replayed message was never
+    /// queued, so it has no bytes to give back to a byte bound.
     #[inline]
     pub(super) fn take_replayed(&self) -> Option<Message> {
         let replay = self.replay.get()?;

@@ -46,6 +46,12 @@ pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
         })
 }
 
+/// `HOST:PORT` checked as [`parse_socket_addr`] checks it (it must resolve), and kept as the text given,
+/// for the reports that name it (`load --mqtt`).
+pub fn parse_host_port(text: &str) -> Result<String, String> {
+    parse_socket_addr(text).map(|_| text.trim().to_string())
+}
+
 /// The endpoint address of `--attach`: `HOST:PORT`, optionally after `http://`. Checked here (it
 /// must resolve) and kept as text, so each reconnect resolves a host name again.
 pub fn parse_attach(text: &str) -> Result<String, String> {

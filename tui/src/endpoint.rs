@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use switchyard::Broker;
-use switchyard_observe::{ObserveHandle, ServeOptions};
+use switchyard_observe::{ObserveHandle, Section, ServeOptions};
 
 /// The endpoint options of the commands that embed a broker.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -28,21 +28,20 @@ pub struct EndpointArgs {
 }
 
 impl EndpointArgs {
-    /// Starts the endpoint when --serve was given, and says where on stderr.
-    pub fn start(&self, broker: &Broker) -> anyhow::Result<Option<ObserveHandle>> {
-        self.start_with(broker, ServeOptions::default())
-    }
-
-    /// As [`EndpointArgs::start`], from `base` (such as with more `/metrics` collectors).
-    pub fn start_with(
+    /// Starts the endpoint when --serve was given, with `sections` beside the broker's counters (the
+    /// bridges, say; see [`crate::stats_sections`]), and says where on stderr.
+    pub fn start(
         &self,
         broker: &Broker,
-        base: ServeOptions,
+        sections: Vec<Section>,
     ) -> anyhow::Result<Option<ObserveHandle>> {
         let Some(addr) = self.serve else {
             return Ok(None);
         };
-        let mut options = base.addr(addr).allow_non_loopback(self.serve_non_loopback);
+        let mut options = ServeOptions::default()
+            .addr(addr)
+            .allow_non_loopback(self.serve_non_loopback);
+        options.sections = sections;
         let mut note = "read-only";
         if let Some(path) = &self.serve_token_file {
             let (with_token, created) = options.token_file(path)?;

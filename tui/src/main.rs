@@ -10,7 +10,7 @@ mod export;
 mod filter_totals;
 mod load;
 mod mqtt_listener;
-mod mqtt_metrics;
+mod mqtt_transport_args;
 mod numbers;
 mod passwd;
 mod radar;
@@ -18,6 +18,7 @@ mod serve;
 mod serve_signals;
 mod snapshot_totals;
 mod stats_command;
+mod stats_sections;
 mod terminal_text;
 
 use std::process::ExitCode;

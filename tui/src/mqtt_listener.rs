@@ -9,8 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use switchyard::{Broker, OverflowPolicy};
-use switchyard_mqtt::{AccessFiles, AclFile, PasswordFile, ReloadError, Reloaded};
-use switchyard_mqtt::{Bridge, BridgeConfig, MqttConfig, MqttServer, MqttStats};
+use switchyard_mqtt::{AccessFiles, AclFile, ReloadError, Reloaded};
+use switchyard_mqtt::{
+    Bridge, BridgeConfig, BridgeLogin, Listener, MqttConfig, MqttServer, MqttStats, PasswordFile,
+    TlsClientFiles,
+};
 
 use crate::load::parse_positive_duration;
 
@@ -97,11 +100,29 @@ fn parse_client_policy(s: &str) -> Result<OverflowPolicy, String> {
 /// dashboard --mqtt`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct BridgeArgs {
-    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT, or mqtt://USER:PASSWORD@HOST:PORT
-    /// percent-encoded; other local users can see a password in the process list): reconnects with
-    /// back-off, and never loops a message that comes back.
+    /// Bridge to an existing MQTT broker at URL (mqtt://HOST:PORT, mqtts://HOST:PORT for TLS, or
+    /// with USER:PASSWORD@ before the host, percent-encoded, though other local users can see a
+    /// password in the process list: --bridge-password-file is better): reconnects with back-off,
+    /// and never loops a message that comes back.
     #[arg(long, value_name = "URL", value_parser = parse_bridge_url)]
     pub bridge: Option<BridgeConfig>,
+    /// With an mqtts:// bridge: the CA certificates (PEM) the remote's certificate must chain to
+    /// (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "bridge")]
+    pub bridge_cafile: Option<PathBuf>,
+    /// With an mqtts:// bridge: a client certificate (PEM) for a remote that requires one.
+    #[arg(long, value_name = "PEM", requires_all = ["bridge", "bridge_keyfile"])]
+    pub bridge_certfile: Option<PathBuf>,
+    /// The private key of --bridge-certfile (PEM, unencrypted).
+    #[arg(long, value_name = "PEM", requires = "bridge_certfile")]
+    pub bridge_keyfile: Option<PathBuf>,
+    /// The user name the bridge logs in with (not in the URL then).
+    #[arg(long, value_name = "USER", requires = "bridge")]
+    pub bridge_username: Option<String>,
+    /// The bridge's password: the first line of PATH (a file only you can read, rather than the
+    /// command line).
+    #[arg(long, value_name = "PATH", requires = "bridge_username")]
+    pub bridge_password_file: Option<PathBuf>,
     /// Local messages matching FILTER go out to the bridged broker (one or more after the option,
     /// and the option may be repeated: `--bridge-out 'a/#' 'b/#'`).
     #[arg(long, value_name = "FILTER", requires = "bridge", num_args = 1..,
@@ -122,14 +143,70 @@ pub struct BridgeArgs {
 }
 
 impl BridgeArgs {
-    /// The bridge asked for, if --bridge was given.
-    pub fn config(&self) -> Option<BridgeConfig> {
-        let mut config = self.bridge.clone()?;
+    /// Refuses a --bridge without --mqtt (`mqtt`), on whose listener's runtime (`whose` MQTT listener)
+    /// it runs, and a --bridge with no filter to carry either way.
+    pub fn check(&self, mqtt: Option<SocketAddr>, whose: &str) -> Result<(), String> {
+        if self.bridge.is_none() {
+            return Ok(());
+        }
+        if mqtt.is_none() {
+            return Err(format!(
+                "--bridge needs --mqtt ADDR: the bridge runs on {whose} MQTT listener"
+            ));
+        }
+        if self.bridge_out.is_empty() && self.bridge_in.is_empty() {
+            return Err(
+                "--bridge needs at least one --bridge-out FILTER (local messages to send to the \
+                 remote broker) or --bridge-in FILTER (remote messages to bring in)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The bridge asked for, if --bridge was given, its password file read; an error names the
+    /// option or file at fault.
+    pub fn config(&self) -> anyhow::Result<Option<BridgeConfig>> {
+        let Some(mut config) = self.bridge.clone() else {
+            return Ok(None);
+        };
         config.out_filters = self.bridge_out.clone();
         config.in_filters = self.bridge_in.clone();
         config.qos = self.bridge_qos;
         config.queue_capacity = self.bridge_queue;
-        Some(config)
+        if let Some(user) = &self.bridge_username {
+            anyhow::ensure!(
+                config.login.is_none(),
+                "--bridge-username: the --bridge URL has a user name already; give it in one place"
+            );
+            config.login = Some(match &self.bridge_password_file {
+                Some(path) => BridgeLogin::with_password_file(user, path)?,
+                None => BridgeLogin {
+                    user: user.clone(),
+                    password: String::new(),
+                },
+            });
+        }
+        let tls_files = self.bridge_cafile.is_some() || self.bridge_certfile.is_some();
+        match &mut config.tls {
+            Some(tls) => {
+                *tls = TlsClientFiles {
+                    ca: self.bridge_cafile.clone(),
+                    cert_and_key: self
+                        .bridge_certfile
+                        .clone()
+                        .zip(self.bridge_keyfile.clone()),
+                };
+                // Read now, so that a file that cannot be used is refused with the arguments (the
+                // bridge reads them again when it starts).
+                tls.transport().context("--bridge")?;
+            }
+            None if tls_files => anyhow::bail!(
+                "--bridge-cafile and --bridge-certfile are for TLS: write the --bridge URL as mqtts://HOST:PORT"
+            ),
+            None => {}
+        }
+        Ok(Some(config))
     }
 }
 
@@ -137,16 +214,20 @@ impl BridgeArgs {
 /// `--mqtt-allow-anonymous`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct MqttAccessArgs {
-    /// With --mqtt: only clients with a user name and password from PATH may connect, on any address
-    /// (loopback included). PATH is a Mosquitto password file (`user:$7$...`), made with
+    /// Only clients with a user name and password from PATH may connect, on every listener and
+    /// address (loopback, TLS and WebSockets included). PATH is a Mosquitto password file (`user:$7$...`), made with
     /// `switchyard passwd` or `mosquitto_passwd`. No user name gets CONNACK 5, a wrong one or a wrong
     /// password CONNACK 4.
-    #[arg(long, value_name = "PATH", requires = "mqtt")]
+    #[arg(long, value_name = "PATH", requires = "mqtt_listener")]
     pub mqtt_password_file: Option<PathBuf>,
-    /// With --mqtt: allow anonymous clients on an ADDR that is not a loopback address, so that anyone
-    /// who can reach it may publish and subscribe. Without it, such an ADDR needs
-    /// --mqtt-password-file.
-    #[arg(long, requires = "mqtt", conflicts_with = "mqtt_password_file")]
+    /// Allow anonymous clients on an MQTT address that is not a loopback address, so that anyone
+    /// who can reach it may publish and subscribe. Without it, such an address needs
+    /// --mqtt-password-file (or, on a TLS listener, --tls-client-ca).
+    #[arg(
+        long,
+        requires = "mqtt_listener",
+        conflicts_with = "mqtt_password_file"
+    )]
     pub mqtt_allow_anonymous: bool,
     /// With --mqtt: who may read and write which topics, from a Mosquitto ACL file (`user NAME`,
     /// `topic [read|write|readwrite|deny] FILTER`, `pattern ...` with %c and %u). A refused
@@ -158,11 +239,13 @@ pub struct MqttAccessArgs {
 }
 
 impl MqttAccessArgs {
-    /// Refuses a non-loopback `addr` with neither option; the message names both.
-    pub fn check(&self, addr: SocketAddr) -> Result<(), String> {
+    /// Refuses a non-loopback `addr` with neither option; the message names both. A TLS listener
+    /// that requires client certificates (`client_certificates`) lets only their holders in, and
+    /// passes too.
+    pub fn check(&self, addr: SocketAddr, client_certificates: bool) -> Result<(), String> {
         check_mqtt_addr(
             addr,
-            self.mqtt_password_file.is_some() || self.mqtt_allow_anonymous,
+            self.mqtt_password_file.is_some() || self.mqtt_allow_anonymous || client_certificates,
         )
     }
 
@@ -222,8 +305,12 @@ pub struct MqttListener {
 }
 
 impl MqttListener {
-    /// Binds `addr` and serves `broker` over MQTT.
-    pub fn start(addr: SocketAddr, broker: &Broker, config: MqttConfig) -> anyhow::Result<Self> {
+    /// Binds `listeners` (at least one) and serves `broker` over MQTT on all of them.
+    pub fn start(
+        listeners: Vec<Listener>,
+        broker: &Broker,
+        config: MqttConfig,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("mqtt")
@@ -231,9 +318,11 @@ impl MqttListener {
             .build()
             .context("starting the MQTT runtime")?;
         let sys_interval = config.sys_interval;
-        let server = runtime
-            .block_on(MqttServer::bind(addr, broker.clone(), config))
-            .with_context(|| format!("MQTT on {addr}"))?;
+        let server = runtime.block_on(MqttServer::bind_listeners(
+            listeners,
+            broker.clone(),
+            config,
+        ))?;
         Ok(Self {
             server,
             runtime,
@@ -241,7 +330,7 @@ impl MqttListener {
         })
     }
 
-    /// The bound address (the real port when 0 was asked for).
+    /// The bound address of the first listener (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
@@ -257,9 +346,9 @@ impl MqttListener {
         self.server.reload_access(files)
     }
 
-    /// A handle on the listener's stats for other threads (the stats endpoint's `/metrics`).
-    pub fn handle(&self) -> switchyard_mqtt::ListenerHandle {
-        self.server.handle()
+    /// A reader of [`MqttListener::stats`] for other threads (the stats endpoint's `mqtt` section).
+    pub fn stats_reader(&self) -> impl Fn() -> MqttStats + Send + Sync + 'static {
+        self.server.stats_reader()
     }
 
     /// Closes every MQTT connection (counted as `shutdown`) and waits up to `wait` until none is
@@ -300,19 +389,23 @@ mod tests {
         let anywhere: SocketAddr = "0.0.0.0:1883".parse().unwrap(); // checked, never bound
         let loopback: SocketAddr = "127.0.0.1:1883".parse().unwrap();
         let neither = MqttAccessArgs::default();
-        let err = neither.check(anywhere).unwrap_err();
+        let err = neither.check(anywhere, false).unwrap_err();
         assert!(err.contains("--mqtt-password-file"), "{err}");
         assert!(err.contains("--mqtt-allow-anonymous"), "{err}");
-        assert!(neither.check(loopback).is_ok());
+        assert!(neither.check(loopback, false).is_ok());
+        assert!(
+            neither.check(anywhere, true).is_ok(),
+            "client certificates are a login"
+        );
         let with_file = MqttAccessArgs {
             mqtt_password_file: Some("pw".into()),
             ..MqttAccessArgs::default()
         };
-        assert!(with_file.check(anywhere).is_ok());
+        assert!(with_file.check(anywhere, false).is_ok());
         let anonymous = MqttAccessArgs {
             mqtt_allow_anonymous: true,
             ..MqttAccessArgs::default()
         };
-        assert!(anonymous.check(anywhere).is_ok());
+        assert!(anonymous.check(anywhere, false).is_ok());
     }
 }

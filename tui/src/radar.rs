@@ -15,9 +15,15 @@
 //!   [`STALL_AFTER_S`] seconds (the two readings are at least that far apart and `delivered` did not
 //!   move). The counters are monotonic, so equal `delivered` at both ends means no delivery in between.
 //!   A consumer that is slow but moving is not stalled; it shows as filling or dropping.
+//! - **stalled on the window** (acknowledged subscriptions): receivers wait on a full window of
+//!   messages in flight: some wait now (`ack.stalled_receivers > 0` in the newer reading), or a receive
+//!   found the window full during the interval (`ack.window_full` grew), which catches receivers that
+//!   poll rather than wait. Never silent: a full window is what stalls a consumer whose messages are
+//!   held by a receiver that does not ack (nats-server#2083).
 //!
-//! Each subscription then gets one [`Verdict`], the first that applies: stalled; dropping (drops grew);
-//! filling (depth grew); draining (depth fell); idle (nothing matched and nothing queued); steady.
+//! Each subscription then gets one [`Verdict`], the first that applies: stalled on the window (it names
+//! the cause, so it comes before a plain stall); stalled; dropping (drops grew); filling (depth grew);
+//! draining (depth fell); idle (nothing matched and nothing queued); steady.
 //! [`Verdict`]'s order is the radar's sort order: most urgent first, and among filling subscriptions
 //! the one that will be full soonest first ([`Radar::urgency`]).
 
@@ -43,6 +49,23 @@ pub struct Reading {
     pub depth: u64,
     /// Queue capacity.
     pub capacity: u64,
+    /// The acknowledged path's counters; `None` for a plain subscription.
+    pub ack: Option<AckReading>,
+}
+
+/// The counters of an acknowledged subscription the radar reads, at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AckReading {
+    /// Messages in flight now (a gauge).
+    pub in_flight: u64,
+    /// The window: at most this many in flight.
+    pub window: u64,
+    /// Receivers waiting on a full window now (a gauge).
+    pub stalled_receivers: u64,
+    /// Receives that found the window full (monotonic).
+    pub window_full: u64,
+    /// Deliveries after a message's first (monotonic).
+    pub redelivered: u64,
 }
 
 impl From<&SubscriptionStats> for Reading {
@@ -53,6 +76,13 @@ impl From<&SubscriptionStats> for Reading {
             dropped: s.dropped,
             depth: s.depth,
             capacity: s.capacity,
+            ack: s.ack.as_ref().map(|a| AckReading {
+                in_flight: s.in_flight,
+                window: a.max_in_flight,
+                stalled_receivers: a.stalled_receivers,
+                window_full: a.window_full,
+                redelivered: a.redelivered,
+            }),
         }
     }
 }
@@ -62,6 +92,8 @@ impl From<&SubscriptionStats> for Reading {
 pub enum Verdict {
     /// Messages wait and nothing was delivered for [`STALL_AFTER_S`] or longer.
     Stalled,
+    /// Receivers of an acknowledged subscription wait on a full window of messages in flight.
+    StalledOnWindow,
     /// Dropping messages (queue full, evictions, timeouts) while still delivering.
     Dropping,
     /// The queue grows: see the time to full.
@@ -80,6 +112,7 @@ impl Verdict {
     pub fn label(self) -> &'static str {
         match self {
             Self::Stalled => "STALLED",
+            Self::StalledOnWindow => "WINDOW",
             Self::Dropping => "DROPPING",
             Self::Filling => "filling",
             Self::Draining => "draining",
@@ -90,7 +123,10 @@ impl Verdict {
 
     /// Whether the radar highlights it (sorted up and coloured).
     pub fn is_alarming(self) -> bool {
-        matches!(self, Self::Stalled | Self::Dropping | Self::Filling)
+        matches!(
+            self,
+            Self::Stalled | Self::StalledOnWindow | Self::Dropping | Self::Filling
+        )
     }
 }
 
@@ -110,6 +146,10 @@ pub struct Radar {
     pub time_to_full_s: Option<f64>,
     /// Messages wait and nothing was delivered for at least [`STALL_AFTER_S`].
     pub stalled: bool,
+    /// Receivers wait on a full window of messages in flight (acknowledged subscriptions).
+    pub stalled_on_window: bool,
+    /// Deliveries after a message's first, per second (acknowledged subscriptions).
+    pub redelivered_per_s: f64,
     /// The one-word summary.
     pub verdict: Verdict,
 }
@@ -159,7 +199,17 @@ impl Radar {
         };
         let stalled =
             dt >= STALL_AFTER_S - 1e-9 && now.depth > 0 && now.delivered == before.delivered;
-        let verdict = if stalled {
+        let stalled_on_window = now.ack.is_some_and(|a| {
+            a.stalled_receivers > 0
+                || a.window_full > before.ack.map_or(a.window_full, |b| b.window_full)
+        });
+        let redelivered_per_s = match (before.ack, now.ack) {
+            (Some(b), Some(a)) => per_s(a.redelivered, b.redelivered),
+            _ => 0.0,
+        };
+        let verdict = if stalled_on_window {
+            Verdict::StalledOnWindow
+        } else if stalled {
             Verdict::Stalled
         } else if now.dropped > before.dropped {
             Verdict::Dropping
@@ -179,6 +229,8 @@ impl Radar {
             trend_per_s,
             time_to_full_s,
             stalled,
+            stalled_on_window,
+            redelivered_per_s,
             verdict,
         }
     }
@@ -220,6 +272,23 @@ mod tests {
             dropped,
             depth: matched - delivered - dropped,
             capacity,
+            ack: None,
+        }
+    }
+
+    /// An acknowledged subscription's reading: `in_flight` of `window` out, `depth` queued.
+    fn acked(delivered: u64, depth: u64, in_flight: u64, window: u64, ack: AckReading) -> Reading {
+        Reading {
+            matched: delivered + depth + in_flight,
+            delivered,
+            dropped: 0,
+            depth,
+            capacity: 1024,
+            ack: Some(AckReading {
+                in_flight,
+                window,
+                ..ack
+            }),
         }
     }
 
@@ -289,6 +358,58 @@ mod tests {
     }
 
     #[test]
+    fn receivers_waiting_on_a_full_window_are_flagged_and_never_silent() {
+        let calm = AckReading::default();
+        // Ten in flight of a window of ten, messages queued, and a receiver waiting on the window now.
+        let before = acked(100, 5, 10, 10, calm);
+        let waiting = AckReading {
+            stalled_receivers: 1,
+            ..calm
+        };
+        let now = acked(100, 50, 10, 10, waiting);
+        let r = Radar::assess(before, now, 1.0);
+        assert!(r.stalled_on_window);
+        assert_eq!(
+            (r.verdict, r.verdict.label()),
+            (Verdict::StalledOnWindow, "WINDOW")
+        );
+        assert!(r.verdict.is_alarming());
+        // Receivers that poll do not wait, but each receive that found the window full is counted.
+        let polled = AckReading {
+            window_full: 7,
+            ..calm
+        };
+        let r = Radar::assess(before, acked(100, 50, 10, 10, polled), 1.0);
+        assert_eq!(r.verdict, Verdict::StalledOnWindow);
+        // Before the plain stall: the window is the cause, and the verdict names it.
+        let r = Radar::assess(before, now, STALL_AFTER_S);
+        assert!(r.stalled && r.stalled_on_window);
+        assert_eq!(r.verdict, Verdict::StalledOnWindow);
+    }
+
+    #[test]
+    fn a_full_window_with_nobody_waiting_is_not_a_stall_and_redeliveries_have_a_rate() {
+        let before = acked(100, 0, 10, 10, AckReading::default());
+        let now = acked(
+            200,
+            0,
+            10,
+            10,
+            AckReading {
+                redelivered: 30,
+                ..AckReading::default()
+            },
+        );
+        let r = Radar::assess(before, now, 2.0);
+        assert!(!r.stalled_on_window, "full, but every receiver is busy");
+        assert_eq!(r.redelivered_per_s, 15.0);
+        assert_eq!(r.verdict, Verdict::Steady);
+        // A plain subscription has no window to stall on.
+        let plain = reading(10, 5, 0, 64);
+        assert!(!Radar::assess(plain, plain, 1.0).stalled_on_window);
+    }
+
+    #[test]
     fn no_elapsed_time_gives_zero_rates_and_no_stall() {
         let r = Radar::assess(reading(0, 0, 0, 8), reading(5, 0, 0, 8), 0.0);
         assert_eq!((r.fill_per_s, r.trend_per_s), (0.0, 0.0));
@@ -300,14 +421,23 @@ mod tests {
     #[test]
     fn urgency_puts_stalled_then_dropping_then_the_soonest_full_first() {
         let stalled = Radar::assess(reading(10, 5, 0, 64), reading(30, 5, 0, 64), 6.0);
+        let waiting = AckReading {
+            stalled_receivers: 2,
+            ..AckReading::default()
+        };
+        let window = Radar::assess(
+            acked(0, 9, 4, 4, AckReading::default()),
+            acked(0, 9, 4, 4, waiting),
+            6.0,
+        );
         let dropping = Radar::assess(reading(100, 50, 34, 16), reading(200, 60, 124, 16), 6.0);
         let soon = Radar::assess(reading(40, 20, 0, 100), reading(80, 40, 0, 100), 2.0); // 6 s
         let later = Radar::assess(reading(40, 20, 0, 1000), reading(80, 40, 0, 1000), 2.0);
         let steady = Radar::assess(reading(10, 10, 0, 8), reading(20, 20, 0, 8), 2.0);
-        let mut all = [steady, later, soon, dropping, stalled];
+        let mut all = [steady, later, window, soon, dropping, stalled];
         all.sort_by(Radar::urgency);
-        assert_eq!(all, [stalled, dropping, soon, later, steady]);
-        assert!(all[..4].iter().all(|r| r.verdict.is_alarming()));
+        assert_eq!(all, [stalled, window, dropping, soon, later, steady]);
+        assert!(all[..5].iter().all(|r| r.verdict.is_alarming()));
         assert!(!steady.verdict.is_alarming());
     }
 

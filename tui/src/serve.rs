@@ -9,20 +9,30 @@ use std::time::Duration;
 
 use serde::Serialize;
 use switchyard::{Broker, BrokerOptions, StatsSnapshot, TopicSyntax};
-use switchyard_mqtt::{BridgeStats, MqttStats};
+use switchyard_mqtt::{BridgeConfig, BridgeStats, Listener, MqttStats, TransportKind};
 
 use crate::export::write_json_atomic;
 use crate::mqtt_listener::{BridgeArgs, MqttListenArgs, MqttListener};
+use crate::mqtt_transport_args::MqttTransportArgs;
+use crate::stats_sections;
 use crate::terminal_text::escape_controls;
 
 /// Options of `switchyard serve`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("listen").args(["mqtt", "serve"]).required(true).multiple(true)))]
+#[command(group(clap::ArgGroup::new("listen")
+    .args(["mqtt", "mqtt_tls", "mqtt_ws", "mqtt_wss", "serve"]).required(true).multiple(true)))]
+#[command(group(clap::ArgGroup::new("mqtt_listener")
+    .args(["mqtt", "mqtt_tls", "mqtt_ws", "mqtt_wss"]).multiple(true)))]
 pub struct ServeArgs {
     /// Listen for MQTT 3.1.1 clients on ADDR, e.g. 127.0.0.1:1883 or localhost:1883 (port 0 picks a
-    /// free port; the bound address is printed). `serve` needs --mqtt, --serve, or both.
+    /// free port; the bound address is printed). `serve` needs an MQTT listener (--mqtt, --mqtt-tls,
+    /// --mqtt-ws, --mqtt-wss), --serve, or both.
     #[arg(long, value_name = "ADDR", value_parser = crate::cli_args::parse_socket_addr)]
     pub mqtt: Option<SocketAddr>,
+    /// MQTT over TLS and WebSockets (--mqtt-tls, --mqtt-ws, --mqtt-wss ADDR) and the TLS
+    /// certificates (--tls-cert, --tls-key, --tls-client-ca).
+    #[command(flatten)]
+    pub transports: MqttTransportArgs,
     /// Who may connect (--mqtt-password-file PATH, --mqtt-allow-anonymous).
     #[command(flatten)]
     pub access: crate::mqtt_listener::MqttAccessArgs,
@@ -56,14 +66,20 @@ struct ServedSnapshot {
 impl ServeArgs {
     /// The checks clap cannot make alone (see `Cli::check`).
     pub fn check(&self) -> Result<(), String> {
-        if let Some(addr) = self.mqtt {
-            self.access.check(addr)?;
-        } else if self.bridge.bridge.is_some() {
-            return Err(
-                "--bridge needs --mqtt ADDR: the bridge runs on the MQTT listener's runtime".into(),
-            );
+        self.transports.check()?;
+        let plain = self.mqtt.map(|addr| (addr, false));
+        for (addr, client_certificates) in plain.into_iter().chain(self.transports.addresses()) {
+            self.access.check(addr, client_certificates)?;
         }
-        Ok(())
+        let first_listener = self
+            .mqtt
+            .or_else(|| self.transports.addresses().first().map(|(addr, _)| *addr));
+        self.bridge.check(first_listener, "the")
+    }
+
+    /// Whether any MQTT listener was asked for.
+    fn serves_mqtt(&self) -> bool {
+        self.mqtt.is_some() || self.transports.any()
     }
 }
 
@@ -74,14 +90,31 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// what the listener and the broker counted.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let signals = crate::serve_signals::ServeSignals::catch()?;
+    // Certificate, key and password files are arguments: one that cannot be used exits 2, as a bad
+    // option does, naming the file.
+    let files = args
+        .transports
+        .listeners(args.mqtt)
+        .map_err(anyhow::Error::from)
+        .and_then(|listeners| Ok((listeners, args.bridge.config()?)));
+    let (listeners, bridge) = match files {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!(
+                "switchyard: error: {}",
+                escape_controls(&crate::error_text::one_line(&e))
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
     // A broker that serves MQTT reads topics as MQTT does (a whole `*` level is an ordinary level).
-    let syntax = if args.mqtt.is_some() {
+    let syntax = if args.serves_mqtt() {
         TopicSyntax::Mqtt
     } else {
         TopicSyntax::Classic
     };
     let broker = Broker::with_options(BrokerOptions::new().topic_syntax(syntax));
-    let served = Served::start(&args, &broker)?;
+    let served = Served::start(&args, &broker, listeners, bridge)?;
     // With `--json -` the snapshot owns stdout and these lines go to stderr.
     let mut out: Box<dyn Write> = match &args.json {
         Some(path) if path.as_os_str() == "-" => Box::new(std::io::stderr()),
@@ -102,33 +135,30 @@ struct Served {
 }
 
 impl Served {
-    /// Starts the MQTT listener, the stats endpoint and the bridge that `args` ask for.
-    fn start(args: &ServeArgs, broker: &Broker) -> anyhow::Result<Self> {
-        let listener = match args.mqtt {
-            Some(addr) => {
-                let config = args
-                    .listener
-                    .config()
-                    .password_file(args.access.password_file()?)
-                    .acl_file(args.access.acl_file()?);
-                Some(MqttListener::start(addr, broker, config)?)
-            }
-            None => None,
+    /// Starts the MQTT `listeners`, the `bridge` and the stats endpoint that `args` ask for; the
+    /// endpoint last, so that it shows the bridge while it runs.
+    fn start(
+        args: &ServeArgs,
+        broker: &Broker,
+        listeners: Vec<Listener>,
+        bridge: Option<BridgeConfig>,
+    ) -> anyhow::Result<Self> {
+        let listener = if listeners.is_empty() {
+            None
+        } else {
+            let config = args
+                .listener
+                .config()
+                .password_file(args.access.password_file()?)
+                .acl_file(args.access.acl_file()?);
+            Some(MqttListener::start(listeners, broker, config)?)
         };
-        // The listener's series (logins and permission refusals by reason) beside the broker's.
-        let mut endpoint_options = switchyard_observe::ServeOptions::default();
-        if let Some(listener) = &listener {
-            endpoint_options = endpoint_options.collector(std::sync::Arc::new(
-                crate::mqtt_metrics::MqttCollector {
-                    listener: listener.handle(),
-                },
-            ));
-        }
-        let endpoint = args.endpoint.start_with(broker, endpoint_options)?;
-        let bridge = match (&listener, args.bridge.config()) {
+        let bridge = match (&listener, bridge) {
             (Some(listener), Some(config)) => Some(listener.start_bridge(broker, config)?),
             _ => None,
         };
+        let sections = stats_sections::sections(listener.as_ref(), bridge.as_ref());
+        let endpoint = args.endpoint.start(broker, sections)?;
         Ok(Self {
             listener,
             endpoint,
@@ -156,22 +186,48 @@ impl Served {
         eprintln!("switchyard serve: {}", escape_controls(&line));
     }
 
-    /// Says where it listens, and where it bridges to.
+    /// Says where it listens (a line per MQTT listener, the first with how clients log in), and
+    /// where it bridges to.
     fn announce(&self, out: &mut dyn Write, args: &ServeArgs) -> anyhow::Result<()> {
         match (&self.listener, &self.endpoint) {
-            (Some(listener), _) => writeln!(
-                out,
-                "switchyard serve: MQTT on {}{}{} (Ctrl-C to stop)",
-                listener.local_addr(),
-                match &args.access.mqtt_password_file {
-                    Some(_) => ", clients log in with the password file",
-                    None => "",
-                },
-                match &args.access.mqtt_acl_file {
-                    Some(_) => ", topics checked against the ACL file (SIGHUP reloads)",
-                    None => "",
+            (Some(listener), _) => {
+                let login = format!(
+                    "{}{}",
+                    match &args.access.mqtt_password_file {
+                        Some(_) => ", clients log in with the password file",
+                        None => "",
+                    },
+                    match &args.access.mqtt_acl_file {
+                        Some(_) => ", topics checked against the ACL file (SIGHUP reloads)",
+                        None => "",
+                    }
+                );
+                for (i, bound) in listener.stats().listeners.iter().enumerate() {
+                    let (over, address) = match bound.transport {
+                        TransportKind::Tcp => ("", bound.address.clone()),
+                        TransportKind::Tls => (" over TLS", bound.address.clone()),
+                        TransportKind::Ws => {
+                            (" over WebSockets", format!("ws://{}/", bound.address))
+                        }
+                        TransportKind::Wss => (
+                            " over WebSockets and TLS",
+                            format!("wss://{}/", bound.address),
+                        ),
+                    };
+                    let certificates = match bound.client_certificates {
+                        true => ", client certificates required",
+                        false => "",
+                    };
+                    let first = match i {
+                        0 => format!("{login} (Ctrl-C to stop)"),
+                        _ => String::new(),
+                    };
+                    writeln!(
+                        out,
+                        "switchyard serve: MQTT{over} on {address}{certificates}{first}"
+                    )?;
                 }
-            )?,
+            }
             (None, Some(endpoint)) => writeln!(
                 out,
                 "switchyard serve: stats endpoint on http://{}, no MQTT (Ctrl-C to stop)",

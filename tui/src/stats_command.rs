@@ -255,8 +255,14 @@ fn table_text(
         count(t.depth),
         count(t.unrouted),
     ));
+    if t.in_flight > 0 || s.subscriptions.iter().any(|sub| sub.ack.is_some()) {
+        out.push_str(&format!(
+            "in flight {} on acknowledged subscriptions\n",
+            count(t.in_flight)
+        ));
+    }
     out.push_str(&format!(
-        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>5} {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
+        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>5} {:>15} {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
         "ID",
         "NAME",
         "FILTER",
@@ -264,6 +270,7 @@ fn table_text(
         "DEPTH",
         "CAP",
         "FILL",
+        "IN FLIGHT/WIN",
         "DELIVERED",
         "DROPPED",
         "IN/S",
@@ -287,8 +294,13 @@ fn subscription_line(sub: &SubscriptionStats, radar: Option<Radar>) -> String {
             .map_or_else(|| "-".to_string(), |r| format!("{:.0}", f(r)))
     };
     let fill = 100.0 * sub.depth as f64 / sub.capacity.max(1) as f64;
+    // Acknowledged subscriptions: messages in flight against the window; `-` for plain ones.
+    let in_flight = sub.ack.as_ref().map_or_else(
+        || "-".to_string(),
+        |a| format!("{}/{}", count(sub.in_flight), count(a.max_in_flight)),
+    );
     format!(
-        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
+        "{:>8}  {:<16} {:<24} {:<12} {:>8} {:>8} {:>4.0}% {:>15} {:>12} {:>10} {:>8} {:>8} {:>8} {:>7}  {}\n",
         sub.id,
         cut(&sub.name, 16),
         cut(&sub.filter, 24),
@@ -296,6 +308,7 @@ fn subscription_line(sub: &SubscriptionStats, radar: Option<Radar>) -> String {
         count(sub.depth),
         count(sub.capacity),
         fill,
+        in_flight,
         count(sub.delivered),
         count(sub.dropped),
         per_s(|r| r.fill_per_s),
@@ -386,6 +399,38 @@ mod tests {
             ["ok", "-", "0", "50", "0"],
             "DROP/S OUT/S IN/S, FULL IN, STATE: {row}"
         );
+    }
+
+    #[test]
+    fn an_acknowledged_subscription_shows_in_flight_against_the_window_and_its_stall() {
+        let mut a = stats_at(10.0, 100, 50);
+        let mut b = stats_at(12.0, 300, 50);
+        for s in [&mut a, &mut b] {
+            let sub = &mut s.snapshot.subscriptions[0];
+            sub.in_flight = 16;
+            sub.ack = Some(switchyard::AckStats {
+                max_in_flight: 16,
+                in_flight: 16,
+                ..Default::default()
+            });
+            s.snapshot.totals.in_flight = 16;
+        }
+        b.snapshot.subscriptions[0]
+            .ack
+            .as_mut()
+            .unwrap()
+            .stalled_receivers = 3;
+        let text = table_text("127.0.0.1:1", &b, Some(&a), true);
+        assert!(
+            text.contains("in flight 16 on acknowledged subscriptions"),
+            "{text}"
+        );
+        let row = text.lines().nth(4).unwrap();
+        assert!(row.contains(" 16/16 "), "{row}");
+        assert!(row.trim_end().ends_with("WINDOW"), "{row}");
+        // A plain broker's table has no in-flight line, and `-` in the column.
+        let plain = table_text("127.0.0.1:1", &stats_at(12.0, 300, 150), None, false);
+        assert!(!plain.contains("in flight"), "{plain}");
     }
 
     #[test]

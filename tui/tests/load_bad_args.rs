@@ -42,6 +42,41 @@ fn more_slow_subscriptions_than_subscriptions_are_refused() {
 }
 
 #[test]
+fn an_mqtt_address_that_is_not_host_port_or_does_not_resolve_is_refused() {
+    refused(
+        &["--mqtt", "no-such-host.invalid:1883"],
+        "cannot resolve host",
+    );
+    refused(&["--mqtt", "127.0.0.1"], "has no port");
+    refused(&["--mqtt", ""], "the address is empty");
+    refused(&["--mqtt", ":1883"], "has no host");
+    refused(&["--mqtt", "localhost:99999"], "not a port");
+}
+
+#[test]
+fn an_mqtt_broker_that_refuses_the_connection_is_named_with_the_reason() {
+    // A free port: nothing listens there, so the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::cargo_bin("switchyard")
+        .unwrap()
+        .args(["load", "--no-progress", "--messages", "10", "--mqtt"])
+        .arg(format!("localhost:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--mqtt localhost:{port}: cannot connect"))
+            && err.contains("refused"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_unwritable_json_path_is_refused_before_the_run_and_no_file_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir").join("out.json");

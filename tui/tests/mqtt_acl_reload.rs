@@ -236,7 +236,7 @@ fn sighup_reloads_the_acl_under_traffic_and_keeps_every_connection() {
         series("switchyard_mqtt_reloads_total{result=\"refused\"}"),
         1
     );
-    assert_eq!(series("switchyard_mqtt_auth_accepted_total"), 3);
+    assert_eq!(series("switchyard_mqtt_logins_accepted_total"), 3);
     assert_eq!(series("switchyard_mqtt_connections_open"), 3);
     drop(inputs);
     signal(&server.0, "TERM");

@@ -1,5 +1,6 @@
 //! Addresses and filters on the command line (issue 18, rows 10 and 15): host names resolve, bad
-//! arguments exit 2 naming the argument, several bridge filters follow one option, `serve` runs with
+//! arguments exit 2 naming the argument (a bridge without --mqtt or without a filter too), several
+//! bridge filters follow one option, `serve` runs with
 //! only the endpoint, and a non-loopback MQTT address needs `--mqtt-password-file` or
 //! `--mqtt-allow-anonymous`.
 
@@ -175,6 +176,36 @@ fn an_invalid_bridge_filter_exits_2_naming_it() {
         &[&base[..], &["--bridge-in", "x/y#"]].concat(),
         &["--bridge-in", "x/y#"],
     );
+}
+
+#[test]
+fn a_bridge_without_mqtt_or_without_filters_exits_2_naming_what_is_missing() {
+    let url = "mqtt://127.0.0.1:1"; // refused: nothing listens on port 1
+    // Before the terminal check: exit 2 naming the options, not "needs a terminal" with 1.
+    for dashboard in [&["dashboard"][..], &[]] {
+        refused(
+            &[dashboard, &["--bridge", url, "--bridge-out", "a/#"]].concat(),
+            &["--bridge", "--mqtt ADDR"],
+        );
+    }
+    refused(
+        &[
+            "dashboard",
+            "--attach",
+            "127.0.0.1:9",
+            "--bridge",
+            url,
+            "--bridge-in",
+            "a/#",
+        ],
+        &["--bridge", "--mqtt ADDR"],
+    );
+    for command in ["serve", "dashboard"] {
+        refused(
+            &[command, "--mqtt", "127.0.0.1:0", "--bridge", url],
+            &["--bridge", "--bridge-out", "--bridge-in"],
+        );
+    }
 }
 
 #[test]

@@ -61,9 +61,9 @@ fn stub_path(dir: &Path, log: &Path) -> PathBuf {
         ),
     );
     python_module_present(&bin);
-    // The MQTT tests' tools are there already; tmux (and, in one test, a Python module) is what is
-    // missing.
-    for present in ["mosquitto", "mosquitto_sub"] {
+    // The MQTT tests' tools (and the TLS tests' openssl) are there already; tmux (and, in one test,
+    // a Python module) is what is missing.
+    for present in ["mosquitto", "mosquitto_sub", "openssl"] {
         write_script(&bin.join(present), "");
     }
     bin

@@ -1,4 +1,5 @@
-//! `mqtt://[USER[:PASSWORD]@]HOST:PORT`: the remote of a bridge, parsed by hand (one scheme, no path).
+//! `mqtt://[USER[:PASSWORD]@]HOST:PORT` (or `mqtts://` for TLS): the remote of a bridge, parsed by
+//! hand (two schemes, no path).
 //!
 //! The user name and password are percent-decoded (`%40` is `@`, `%3A` is `:`), as in any URL. The
 //! last `@` ends them, so an unescaped `@` in a password still works. A password never appears in an
@@ -12,16 +13,16 @@ pub(super) struct Remote {
     pub host: String,
     pub port: u16,
     pub login: Option<BridgeLogin>,
+    /// `mqtts://`: over TLS.
+    pub tls: bool,
 }
 
 /// Parses `url`, or says what is wrong with it (never quoting the password).
 pub(super) fn parse(url: &str) -> Result<Remote, String> {
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mqtt") => rest,
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("mqtts") => {
-            return Err("TLS (mqtts://) is not supported; use mqtt://HOST:PORT".into());
-        }
-        _ => return Err("it must start with mqtt://".into()),
+    let (tls, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mqtt") => (false, rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mqtts") => (true, rest),
+        _ => return Err("it must start with mqtt:// (or mqtts:// for TLS)".into()),
     };
     let (login, host_port) = match rest.rsplit_once('@') {
         Some((userinfo, host_port)) => (Some(login(userinfo)?), host_port),
@@ -62,6 +63,7 @@ pub(super) fn parse(url: &str) -> Result<Remote, String> {
         host: host.to_string(),
         port,
         login,
+        tls,
     })
 }
 
@@ -132,6 +134,7 @@ mod tests {
                 user: user.into(),
                 password: password.into(),
             }),
+            tls: false,
         }
     }
 
@@ -146,6 +149,11 @@ mod tests {
             Ok(remote("broker.example", 1884, None))
         );
         assert_eq!(parse("mqtt://[::1]:1883"), Ok(remote("::1", 1883, None)));
+        let tls = Remote {
+            tls: true,
+            ..remote("broker.lan", 8883, Some(("u", "p")))
+        };
+        assert_eq!(parse("mqtts://u:p@broker.lan:8883"), Ok(tls));
     }
 
     #[test]
@@ -177,7 +185,7 @@ mod tests {
     fn bad_urls_say_what_is_wrong() {
         let why = |url: &str| parse(url).unwrap_err();
         assert!(why("http://x:1").contains("mqtt://"));
-        assert!(why("mqtts://x:1").contains("TLS"));
+        assert!(why("https://x:1").contains("mqtts://"));
         assert!(why("mqtt://x").contains("port"));
         assert!(why("mqtt://x:0").contains("port"));
         assert!(why("mqtt://x:99999").contains("port"));

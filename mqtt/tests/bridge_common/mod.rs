@@ -67,6 +67,35 @@ impl Mosquitto {
         Self::run(port, dir, text)
     }
 
+    /// A TLS listener only: the server certificate `cert`/`key`, client certificates required and
+    /// checked against `ca`, and only `user` with `password` allowed (Mosquitto's `require_certificate`
+    /// without `use_identity_as_username`: a client needs both).
+    pub fn start_with_tls(
+        port: u16,
+        (ca, cert, key): (&Path, &Path, &Path),
+        login: (&str, &str),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passwords");
+        let status = Command::new(binary("mosquitto_passwd"))
+            .args(["-b", "-c"])
+            .arg(&file)
+            .args([login.0, login.1])
+            .stdout(Stdio::null())
+            .status()
+            .expect("mosquitto_passwd runs (scripts/test.sh installs mosquitto)");
+        assert!(status.success(), "mosquitto_passwd: {status}");
+        let text = format!(
+            "listener {port} 127.0.0.1\npersistence false\nallow_anonymous false\npassword_file {}\n\
+             cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+            file.display(),
+            ca.display(),
+            cert.display(),
+            key.display()
+        );
+        Self::run(port, dir, text)
+    }
+
     fn start_with(port: u16, login: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut text = format!("listener {port} 127.0.0.1\npersistence false\n");

@@ -64,3 +64,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
 mod process;
 #[allow(unused_imports)] // as dead_code above: not every test file waits for a child
 pub use process::{Killed, wait_or_kill};
+
+#[path = "../../../tests/support/certs.rs"]
+pub mod certs;

@@ -14,7 +14,7 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use super::forms::{Form, FormOutcome};
-use super::history::History;
+use super::history::{History, Notice};
 use super::link::{
     ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RecentMessage, Sample,
     SubscribeRequest,
@@ -312,18 +312,10 @@ impl App {
 
     /// Takes in one tick's data: history, log lines for notable events, and the table's rows.
     pub fn apply(&mut self, sample: Sample) {
-        let started = self.observed.history.push(&sample.snapshot);
+        let notices = self.observed.history.push(&sample.snapshot);
         self.observed.snapshot = sample.snapshot;
-        for (id, name) in started {
-            let reasons = self
-                .observed
-                .snapshot
-                .subscriptions
-                .iter()
-                .find(|s| s.id == id)
-                .map(drop_reasons)
-                .unwrap_or_default();
-            self.log(Level::Warn, format!("{name} started dropping ({reasons})"));
+        for notice in notices {
+            self.log_notice(notice);
         }
         for event in sample.events {
             match event {
@@ -361,6 +353,39 @@ impl App {
         self.observed.mqtt = sample.mqtt;
         self.observed.bridges = sample.bridges;
         self.rebuild_rows();
+    }
+
+    /// Logs what a sample showed starting: drops, or receivers waiting on a full window.
+    fn log_notice(&mut self, notice: Notice) {
+        let text = match notice {
+            Notice::StartedDropping { id, name } => {
+                let reasons = self
+                    .observed
+                    .snapshot
+                    .subscriptions
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(drop_reasons)
+                    .unwrap_or_default();
+                format!("{name} started dropping ({reasons})")
+            }
+            Notice::StalledOnWindow {
+                name,
+                in_flight,
+                window,
+                waiting,
+            } => {
+                let who = match waiting {
+                    0 => "receivers find".to_string(),
+                    1 => "1 receiver waits on".to_string(),
+                    n => format!("{n} receivers wait on"),
+                };
+                format!(
+                    "{name}: {who} a full window ({in_flight}/{window} in flight, not yet acked)"
+                )
+            }
+        };
+        self.log(Level::Warn, text);
     }
 
     /// Adds a line to the log, stamped with the broker's uptime.

@@ -451,6 +451,24 @@ fn a_subscription_starting_to_drop_is_logged_once() {
 }
 
 #[test]
+fn receivers_stalling_on_a_full_window_are_logged_once_with_the_window() {
+    let app = fixtures::acked_app();
+    let stalled: Vec<_> = app
+        .log_entries()
+        .iter()
+        .filter(|e| e.text.contains("full window"))
+        .collect();
+    assert_eq!(stalled.len(), 1, "{:?}", app.log_entries());
+    assert_eq!(stalled[0].level, Level::Warn);
+    assert_eq!(
+        stalled[0].text,
+        "dishes: 2 receivers wait on a full window (16/16 in flight, not yet acked)"
+    );
+    assert_eq!(app.radar(2).verdict, Verdict::StalledOnWindow);
+    assert!(!app.radar(3).stalled_on_window, "jobs keeps acking");
+}
+
+#[test]
 fn the_publish_form_takes_a_priority_and_a_retain_flag() {
     let mut app = fixtures::app(true);
     handle_key(&mut app, ch('p'));

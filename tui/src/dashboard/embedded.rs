@@ -63,7 +63,11 @@ impl EmbeddedBroker {
         config: switchyard_mqtt::MqttConfig,
         bridge: Option<BridgeConfig>,
     ) -> anyhow::Result<SocketAddr> {
-        let listener = MqttListener::start(addr, &self.broker, config)?;
+        let listener = MqttListener::start(
+            vec![switchyard_mqtt::Listener::tcp(addr)],
+            &self.broker,
+            config,
+        )?;
         let bound = listener.local_addr();
         self.bridge = bridge
             .map(|config| listener.start_bridge(&self.broker, config))
@@ -121,6 +125,16 @@ impl EmbeddedBroker {
     /// The broker itself, for what serves it too: the stats endpoint (`--serve`) and MQTT (`--mqtt`).
     pub fn broker(&self) -> &Broker {
         &self.broker
+    }
+
+    /// The bridge `serve_mqtt` started, if any, for the stats endpoint to show.
+    pub fn bridge(&self) -> Option<&Bridge> {
+        self.bridge.as_ref()
+    }
+
+    /// The MQTT listener `serve_mqtt` started, if any, for the stats endpoint to show.
+    pub fn mqtt_listener(&self) -> Option<&MqttListener> {
+        self.mqtt.as_ref()
     }
 
     /// Subscribes, with a consumer of `receivers` competing receivers that each spend `pace` per

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use switchyard::{DroppedByReason, StatsSnapshot, SubscriptionStats, TopicLimits};
+use switchyard::{AckStats, DroppedByReason, StatsSnapshot, SubscriptionStats, TopicLimits};
 
 use super::app::{App, Level};
 use super::link::{ConsumerState, DeadLetterRow, RecentMessage, Sample};
@@ -176,6 +176,71 @@ pub fn radar_app() -> App {
             sub(6, "alerts", "alerts/#", 256, n(4.0), 0, 0),
         ];
         app.apply(sample(snapshot_with(t, n(150.0), subscriptions), &[4]));
+    }
+    app
+}
+
+/// `s` made an acknowledged subscription with `in_flight` of a `window` out (added to its `matched`, so
+/// the books still balance) and the acknowledged path's counters in `ack` (its `acked` is `delivered`).
+pub fn acked(
+    mut s: SubscriptionStats,
+    window: u64,
+    in_flight: u64,
+    ack: AckStats,
+) -> SubscriptionStats {
+    s.matched += in_flight;
+    s.in_flight = in_flight;
+    s.ack = Some(AckStats {
+        max_in_flight: window,
+        in_flight,
+        acked: s.delivered,
+        ack_wait_ms: 30_000,
+        ..ack
+    });
+    s
+}
+
+/// An app that has seen 10 s (at 4 Hz) of two acknowledged subscriptions beside plain ones: `dishes`
+/// holds its whole window of 16 (its messages time out and come back, 3/s redelivered) while two
+/// receivers wait on the window and 60 dishes queue up; `jobs` acks 80/s with 12 of 1,000 in flight.
+pub fn acked_app() -> App {
+    let mut app = App::new(
+        TopicLimits::default(),
+        PathBuf::from("."),
+        Theme::new(false),
+    );
+    for i in 1..=40 {
+        let t = f64::from(i) * 0.25;
+        let n = |per_s: f64| (per_s * t).round() as u64;
+        let dishes = AckStats {
+            expired: n(3.0),
+            redelivered: n(3.0),
+            window_full: n(40.0),
+            stalled_receivers: 2,
+            ..AckStats::default()
+        };
+        let jobs = AckStats {
+            nacked: n(1.0),
+            redelivered: n(1.0),
+            handed_back: 3,
+            refused: switchyard::AckRefusals {
+                stale: 2,
+                ..Default::default()
+            },
+            ..AckStats::default()
+        };
+        let subscriptions = vec![
+            sub(1, "prices", "stocks/+/price", 1024, n(120.0), 0, 0),
+            acked(
+                sub(2, "dishes", "kitchen/dishes", 64, n(2.0), 0, n(6.0)),
+                16,
+                16,
+                dishes,
+            ),
+            acked(sub(3, "jobs", "jobs/#", 256, n(80.0), 0, 0), 1000, 12, jobs),
+            sub(4, "audit", "stocks/#", 16, n(10.0), n(30.0), 16),
+        ];
+        app.apply(sample(snapshot_with(t, n(210.0), subscriptions), &[]));
     }
     app
 }

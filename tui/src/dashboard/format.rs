@@ -47,8 +47,11 @@ pub fn uptime(secs: f64) -> String {
     }
 }
 
-/// `text` cut to `width` characters, with `…` when cut.
+/// `text` with its control characters escaped (names, filters, client ids and topics come from
+/// outside: ratatui drops C0 and C1 controls but passes bidirectional overrides to the terminal), cut
+/// to `width` characters, with `…` when cut.
 pub fn fit(text: &str, width: usize) -> String {
+    let text = crate::terminal_text::escape_controls(text);
     if text.chars().count() <= width {
         return text.to_string();
     }

@@ -81,13 +81,35 @@ pub struct History {
     subscriptions: HashMap<SubscriptionId, SubscriptionHistory>,
 }
 
-/// Subscriptions that started dropping in a sample: (id, name).
-pub type StartedDropping = Vec<(SubscriptionId, String)>;
+/// Something a sample showed starting, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The subscription's drops grew after a quiet spell.
+    StartedDropping {
+        /// The subscription.
+        id: SubscriptionId,
+        /// Its name.
+        name: String,
+    },
+    /// Receivers of an acknowledged subscription began waiting on a full window (see
+    /// [`Radar::stalled_on_window`]).
+    StalledOnWindow {
+        /// Its name.
+        name: String,
+        /// Messages in flight.
+        in_flight: u64,
+        /// The window.
+        window: u64,
+        /// Receivers waiting on it now.
+        waiting: u64,
+    },
+}
 
 impl History {
-    /// Adds a snapshot. Returns the subscriptions whose drop count grew in this sample but not the one
-    /// before (a subscription "starting to drop"), for the log.
-    pub fn push(&mut self, snapshot: &StatsSnapshot) -> StartedDropping {
+    /// Adds a snapshot. Returns, for the log, the subscriptions whose drop count grew in this sample
+    /// but not the one before (a subscription "starting to drop"), and those whose receivers began
+    /// waiting on a full window.
+    pub fn push(&mut self, snapshot: &StatsSnapshot) -> Vec<Notice> {
         let t = snapshot.uptime_s;
         if self.window.back().is_some_and(|(at, _)| t <= *at) {
             return Vec::new(); // same or older snapshot: nothing new to learn
@@ -130,7 +152,10 @@ impl History {
                 if h.last_drop_t
                     .is_none_or(|last| t - last > QUIET_BEFORE_NEW_DROPS_S)
                 {
-                    started.push((s.id, s.name.clone()));
+                    started.push(Notice::StartedDropping {
+                        id: s.id,
+                        name: s.name.clone(),
+                    });
                 }
                 h.last_drop_t = Some(t);
             }
@@ -144,10 +169,22 @@ impl History {
                 }
                 None => (0.0, 0.0),
             };
+            let was_stalled_on_window = h.radar.stalled_on_window;
             h.radar = match rate_base(&h.window, t, STALL_AFTER_S) {
                 Some((base_t, base)) => Radar::assess(base, reading, t - base_t),
                 None => Radar::assess(reading, reading, 0.0),
             };
+            if h.radar.stalled_on_window
+                && !was_stalled_on_window
+                && let Some(ack) = &s.ack
+            {
+                started.push(Notice::StalledOnWindow {
+                    name: s.name.clone(),
+                    in_flight: s.in_flight,
+                    window: ack.max_in_flight,
+                    waiting: ack.stalled_receivers,
+                });
+            }
             push_window(&mut h.window, (t, reading), STALL_AFTER_S);
             h.delivered_rate.push_back(delivered);
             if h.delivered_rate.len() > SPARK_POINTS {

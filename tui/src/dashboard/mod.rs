@@ -58,6 +58,7 @@ use self::events::{Event, Events};
 use self::link::BrokerLink;
 use self::remote::RemoteBroker;
 use self::theme::Theme;
+use crate::stats_sections;
 
 /// Options of the dashboard.
 #[derive(Debug, Clone, clap::Args)]
@@ -129,9 +130,9 @@ impl DashboardArgs {
     /// The checks clap cannot make alone (see `Cli::check`).
     pub fn check(&self) -> Result<(), String> {
         if let Some(addr) = self.mqtt {
-            self.access.check(addr)?;
+            self.access.check(addr, false)?;
         }
-        Ok(())
+        self.bridge.check(self.mqtt, "the dashboard's")
     }
 }
 
@@ -211,13 +212,6 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
         Some(path) => Some(link.use_state_file(path, args.state_reset)?),
         None => None,
     };
-    let endpoint = args.serve.start(link.broker())?;
-    let bridge = args.bridge.config();
-    if bridge.is_some() && args.mqtt.is_none() {
-        anyhow::bail!(
-            "--bridge needs --mqtt ADDR: the bridge runs on the dashboard's MQTT listener"
-        );
-    }
     let mqtt = args
         .mqtt
         .map(|addr| {
@@ -225,9 +219,11 @@ fn run_embedded(args: DashboardArgs, export_dir: PathBuf) -> anyhow::Result<Exit
                 .config()
                 .password_file(args.access.password_file()?)
                 .acl_file(args.access.acl_file()?);
-            link.serve_mqtt(addr, config, bridge)
+            link.serve_mqtt(addr, config, args.bridge.config()?)
         })
         .transpose()?;
+    let sections = stats_sections::sections(link.mqtt_listener(), link.bridge());
+    let endpoint = args.serve.start(link.broker(), sections)?;
     let mut app = App::new(link.limits(), export_dir, Theme::from_env());
     if let Some(note) = state_note {
         app.log(app::Level::Info, note);

@@ -17,6 +17,8 @@
 //!   refresh interval up to [`MAX_BACKOFF`]); the last snapshot stays on screen, so the chart keeps
 //!   its history. When the broker was restarted (its uptime went back), time on the chart continues
 //!   from where it was rather than jumping back.
+//! - **MQTT clients and bridges** (`c`) come from the endpoint's `mqtt` and `bridges` sections, which
+//!   `switchyard serve` adds (`crate::stats_sections`); an endpoint without them shows none.
 //! - **Quitting** never waits for the network: dropping the link only tells its threads to stop.
 
 use std::collections::BTreeMap;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use switchyard::{Explained, StatsSnapshot, SubscriptionId, TopicLimits};
+use switchyard_mqtt::{BridgeStats, MqttStats};
 use switchyard_observe::{Client, ClientError, StatsParams, TapInfo, TapRequest};
 
 use super::consumer::preview;
@@ -34,6 +37,7 @@ use super::link::{
     BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RECENT_MESSAGES,
     RecentMessage, SubscribeRequest,
 };
+use crate::stats_sections;
 
 /// Subscriptions fetched per sample (by id); the header's totals always cover all of them.
 pub const REMOTE_SUBSCRIPTIONS: usize = 1000;
@@ -60,6 +64,10 @@ struct Shared {
     commands_on: Option<bool>,
     /// Why the endpoint cannot be reached now; `None` while it can.
     down: Option<String>,
+    /// The endpoint's `mqtt` section (`switchyard serve --mqtt`), if it has one.
+    mqtt: Option<MqttStats>,
+    /// The endpoint's `bridges` section.
+    bridges: Vec<BridgeStats>,
 }
 
 impl Shared {
@@ -231,7 +239,8 @@ fn fetch_loop(
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         match client.stats(&params) {
-            Ok(stats) => {
+            Ok(mut stats) => {
+                let (mqtt, bridges) = served_sections(&mut stats.sections);
                 let mut snapshot = stats.snapshot;
                 snapshot.uptime_s = clock.adjust(snapshot.uptime_s);
                 let commands_on = stats.endpoint.commands;
@@ -250,6 +259,8 @@ fn fetch_loop(
                     )));
                 }
                 s.snapshot = snapshot;
+                s.mqtt = mqtt;
+                s.bridges = bridges;
                 s.commands_on = Some(commands_on);
                 s.taps = taps
                     .unwrap_or_default()
@@ -279,6 +290,22 @@ fn fetch_loop(
         };
         sleep_unless(stop, wait.saturating_sub(started.elapsed()));
     }
+}
+
+/// The MQTT listener and the bridges of the endpoint's sections (`switchyard serve` has them; see
+/// `crate::stats_sections`), taken out of `sections`. A section this dashboard cannot read is left
+/// out, as an endpoint without one.
+fn served_sections(
+    sections: &mut BTreeMap<String, serde_json::Value>,
+) -> (Option<MqttStats>, Vec<BridgeStats>) {
+    let mqtt = sections
+        .remove(stats_sections::MQTT)
+        .and_then(|v| serde_json::from_value(v).ok());
+    let bridges = sections
+        .remove(stats_sections::BRIDGES)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    (mqtt, bridges)
 }
 
 /// Sleeps up to `duration`, waking every 20 ms to see whether `stop` was set.
@@ -485,6 +512,14 @@ impl BrokerLink for RemoteBroker {
             .map(|reason| format!("cannot reach {}: {reason}", self.addr))
     }
 
+    fn mqtt(&self) -> Option<MqttStats> {
+        lock(&self.shared).mqtt.clone()
+    }
+
+    fn bridges(&self) -> Vec<BridgeStats> {
+        lock(&self.shared).bridges.clone()
+    }
+
     fn commands_unavailable(&self) -> Option<String> {
         self.why_no_commands().map(|reason| {
             format!("publish, subscribe, unsubscribe and pause are unavailable: {reason}")
@@ -558,6 +593,35 @@ mod tests {
             durable: false,
             receive_retained: false,
         }
+    }
+
+    #[test]
+    fn the_mqtt_and_bridges_sections_are_read_and_unreadable_ones_left_out() {
+        let bridge = switchyard_mqtt::BridgeStats {
+            remote: "10.0.0.1:1883".into(),
+            last_error: Some("refused".into()),
+            ..Default::default()
+        };
+        let mqtt = switchyard_mqtt::MqttStats {
+            address: "127.0.0.1:1883".into(),
+            open: 3,
+            ..Default::default()
+        };
+        let mut mqtt_json = serde_json::to_value(&mqtt).unwrap();
+        mqtt_json["clients_omitted"] = 0.into(); // what `stats_sections` adds
+        let mut sections = BTreeMap::from([
+            ("mqtt".to_string(), mqtt_json),
+            ("bridges".to_string(), serde_json::json!([bridge])),
+            ("cache".to_string(), serde_json::json!({"entries": 1})),
+        ]);
+        assert_eq!(served_sections(&mut sections), (Some(mqtt), vec![bridge]));
+        assert_eq!(sections.len(), 1, "other sections stay: {sections:?}");
+
+        let mut unreadable = BTreeMap::from([
+            ("mqtt".to_string(), serde_json::json!("up")),
+            ("bridges".to_string(), serde_json::json!({"remote": 1})),
+        ]);
+        assert_eq!(served_sections(&mut unreadable), (None, Vec::new()));
     }
 
     #[test]

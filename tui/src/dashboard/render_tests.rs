@@ -78,6 +78,34 @@ fn publish_form_with_a_wildcard_topic_120x40() {
 }
 
 #[test]
+fn acknowledged_subscriptions_show_in_flight_against_the_window_and_a_stall_100x30() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "j");
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+}
+
+#[test]
+fn acknowledged_subscriptions_at_80x24_keep_in_flight_and_drops() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "j");
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn an_acknowledged_subscription_that_keeps_up_shows_how_attempts_ended_120x40() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "jj");
+    insta::assert_snapshot!(draw(&app, 120, 40).backend());
+}
+
+#[test]
+fn the_radar_flags_receivers_stalled_on_a_full_window_first_after_stalls_100x30() {
+    let mut app = fixtures::acked_app();
+    press(&mut app, "r");
+    insta::assert_snapshot!(draw(&app, 100, 30).backend());
+}
+
+#[test]
 fn help_overlay_80x24() {
     let mut app = fixtures::app(false);
     press(&mut app, "?");
@@ -357,6 +385,7 @@ fn mqtt_stats() -> switchyard_mqtt::MqttStats {
             ..DroppedByReason::default()
         },
         subscriptions: Vec::new(),
+        ..ClientStats::default()
     };
     MqttStats {
         address: "127.0.0.1:1883".into(),
@@ -410,6 +439,54 @@ fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
     assert_eq!(app.table().view, super::app::View::Subscriptions);
 }
 
+/// Text that would reorder a line on a terminal that honours bidirectional overrides (ratatui drops
+/// C0 and C1 controls, not these), and an ESC.
+const REORDER: &str = "\u{202e}ab\u{2066}\u{1b}[2J";
+
+/// Whether `screen` holds a bidirectional override or isolate, or a C0/C1 control.
+fn holds_controls(screen: &str) -> bool {
+    screen.chars().any(|c| {
+        matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || (c.is_control() && c != '\n')
+    })
+}
+
+#[test]
+fn names_filters_client_ids_and_bridge_errors_from_outside_are_shown_escaped() {
+    let mut app = fixtures::app(false);
+    let outside = format!("x{REORDER}");
+    let mut subscriptions = fixtures::snapshot_at(80.25).subscriptions;
+    subscriptions.push(sub(6, &outside, &format!("{outside}/#"), 8, 1, 0, 0));
+    let mut s = sample(snapshot_with(80.25, 100, subscriptions), &[]);
+    s.dead_letters[0].topic = outside.clone();
+    s.dead_letters[0].subscription = outside.clone();
+    let mut mqtt = mqtt_stats();
+    mqtt.clients[0].client_id = outside.clone();
+    s.mqtt = Some(mqtt);
+    s.bridges = vec![switchyard_mqtt::BridgeStats {
+        remote: outside.clone(),
+        last_error: Some(outside.clone()),
+        ..Default::default()
+    }];
+    app.apply(s);
+    app.log(super::app::Level::Warn, format!("unsubscribed {outside}"));
+    let escaped = "x\\u{202e}ab\\u{2066}\\x1b[2J";
+    press(&mut app, "G"); // the table and the detail pane of subscription 6
+    let screen = draw(&app, 160, 40).backend().to_string();
+    assert!(!holds_controls(&screen), "{screen}");
+    assert!(screen.contains(escaped), "{screen}");
+    press(&mut app, "x"); // dead letters in place of the log
+    let screen = draw(&app, 160, 40).backend().to_string();
+    assert!(!holds_controls(&screen), "{screen}");
+    press(&mut app, "c"); // MQTT clients and the bridge
+    let screen = draw(&app, 200, 40).backend().to_string();
+    assert!(!holds_controls(&screen), "{screen}");
+    assert!(
+        screen.contains(&format!("bridge {escaped} DOWN ({escaped})")),
+        "{screen}"
+    );
+}
+
 #[test]
 fn c_counts_logins_and_permission_refusals_by_reason_above_the_clients_100x30() {
     use switchyard_mqtt::{AclRefusedByReason, AclStats, AuthRefusedByReason, AuthStats};
@@ -422,6 +499,7 @@ fn c_counts_logins_and_permission_refusals_by_reason_above_the_clients_100x30() 
         refused_by_reason: AuthRefusedByReason {
             no_user_name: 1,
             bad_user_name_or_password: 2,
+            ..AuthRefusedByReason::default()
         },
         ..AuthStats::default()
     };

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use switchyard::{OverflowPolicy, ParsePriorityError, Priority};
+use switchyard::{AckOptions, OverflowPolicy, ParsePriorityError, Priority};
 
+use super::ack::{AckPlan, parse_share};
 use super::memory::{self, Estimate};
 use super::workload::{FilterMode, PriorityMix};
 use crate::export::OutputFile;
@@ -166,12 +167,18 @@ pub struct LoadArgs {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Drive the MQTT 3.1.1 broker at HOST:PORT (`switchyard serve`, Mosquitto, any other) with MQTT
-    /// clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
+    /// Drive the MQTT 3.1.1 broker at HOST:PORT (an IP address or a host name that resolves:
+    /// `switchyard serve`, Mosquitto, any other) with MQTT clients in place of an embedded broker: --publishers clients publish on `load/mqtt` and
     /// --subscribers clients subscribe to it. Of the other options only --messages or --duration,
-    /// --rate, --payload, --latency-every, --qos and --json apply.
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios")]
+    /// --rate, --payload, --latency-every, --qos, --mqtt-cafile and --json apply.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scenarios",
+          value_parser = crate::cli_args::parse_host_port)]
     pub mqtt: Option<String>,
+
+    /// With --mqtt: connect over TLS, checking the broker's certificate against the CA certificates
+    /// of PEM (the certificate must name the HOST of --mqtt).
+    #[arg(long, value_name = "PEM", requires = "mqtt")]
+    pub mqtt_cafile: Option<std::path::PathBuf>,
 
     /// With --mqtt: the QoS of every publish and subscription, 0 or 1.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1), requires = "mqtt")]
@@ -201,9 +208,54 @@ pub struct LoadArgs {
     #[arg(long, default_value = "1s", value_parser = parse_positive_duration, requires = "scenarios")]
     pub scenario_duration: Duration,
 
+    /// With --scenarios: only the scenarios whose name contains TEXT (such as `ack` or `1→1`); the
+    /// idle-memory rows are left out.
+    #[arg(long, value_name = "TEXT", requires = "scenarios")]
+    pub only: Option<String>,
+
     /// With --scenarios: repetitions of each scenario per engine, interleaved (A B A B).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100), requires = "scenarios")]
     pub repeat: u32,
+
+    /// Make every subscription acknowledged (at least once): a message stays in flight until its
+    /// receiver acks it. Receivers ack each message, except the shares given to --nack-share,
+    /// --timeout-share and --die-share. The summary and the JSON add acked, redelivered,
+    /// dead-lettered and in flight, and the books gain in flight as a term.
+    #[arg(long, conflicts_with_all = ["mqtt", "scenarios"])]
+    pub ack: bool,
+
+    /// With --ack: how long a receiver has to settle a delivery before it is delivered again
+    /// (shorter than the library's 30s default, so a run with --timeout-share ends promptly).
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration, requires = "ack")]
+    pub ack_wait: Duration,
+
+    /// With --ack: deliveries a message gets before it goes to the dead letters (dropped, reason
+    /// max_deliveries) [default: no limit].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "ack")]
+    pub max_deliveries: Option<u32>,
+
+    /// With --ack: the window of each subscription, messages in flight at most (a receiver that finds
+    /// it full waits, and counts as stalled).
+    #[arg(long, value_name = "N", default_value_t = AckOptions::DEFAULT_MAX_IN_FLIGHT,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(AckOptions::MAX_IN_FLIGHT)),
+          requires = "ack")]
+    pub max_in_flight: u32,
+
+    /// With --ack: the share of receivers (0.1 or 10%) that nack every message they take, so it is
+    /// delivered again at once [default: 0].
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "ack")]
+    pub nack_share: Option<f64>,
+
+    /// With --ack: the share of receivers that take messages and never settle them, so each comes
+    /// back after --ack-wait [default: 0].
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "ack")]
+    pub timeout_share: Option<f64>,
+
+    /// With --ack: the share of receivers that die: each acks a batch but its last message, then
+    /// drops its handle holding that one (handed back at once) and a new receiver takes its place
+    /// [default: 0].
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "ack")]
+    pub die_share: Option<f64>,
 
     /// The stats endpoint (--serve ADDR and its options).
     #[command(flatten)]
@@ -233,6 +285,28 @@ impl LoadArgs {
         if self.engine == EngineKind::Naive && self.policy == OverflowPolicy::DropOldest {
             return Err(invalid(
                 "--policy drop-oldest is not supported by --engine naive (a std channel cannot evict)".into(),
+            ));
+        }
+        if let Some(only) = &self.only {
+            let names = super::scenarios::names();
+            if !names.iter().any(|n| n.contains(only.as_str())) {
+                return Err(invalid(format!(
+                    "--only {only:?} matches no scenario; the scenarios are: {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        let shares = self.ack_shares();
+        if shares.iter().sum::<f64>() > 1.0 + 1e-9 {
+            return Err(invalid(format!(
+                "--nack-share, --timeout-share and --die-share add up to {:.0}% of the receivers; \
+                 at most 100%",
+                100.0 * shares.iter().sum::<f64>()
+            )));
+        }
+        if self.ack && self.engine == EngineKind::Floor {
+            return Err(invalid(
+                "--ack is not supported by --engine floor (it has no acknowledgements)".into(),
             ));
         }
         if self.engine == EngineKind::Floor {
@@ -298,6 +372,25 @@ impl LoadArgs {
         )
         .check(&available)
         .map_err(invalid)
+    }
+
+    /// `--nack-share`, `--timeout-share` and `--die-share`, 0 where not given.
+    fn ack_shares(&self) -> [f64; 3] {
+        [self.nack_share, self.timeout_share, self.die_share].map(|s| s.unwrap_or(0.0))
+    }
+
+    /// The acknowledged run `--ack` asks for, or `None` without it.
+    pub fn ack_plan(&self) -> Option<AckPlan> {
+        self.ack.then(|| {
+            let mut options = AckOptions::new()
+                .ack_wait(self.ack_wait)
+                .max_in_flight(self.max_in_flight);
+            if let Some(n) = self.max_deliveries {
+                options = options.max_deliveries(n);
+            }
+            let receivers = u64::from(self.subscribers) * u64::from(self.receivers);
+            AckPlan::new(options, self.ack_shares(), receivers)
+        })
     }
 
     /// Consumer threads to start: the option, or one per receiver up to the number of CPUs.
@@ -555,6 +648,43 @@ mod tests {
     #[test]
     fn stats_every_needs_a_jsonl_path() {
         assert!(parse(&["--stats-every", "1s"]).is_err());
+    }
+
+    #[test]
+    fn ack_options_need_ack_and_bad_values_name_the_option() {
+        let a = parse(&["--ack", "--receivers", "4", "--die-share", "25%"]).unwrap();
+        let plan = a.ack_plan().unwrap();
+        assert_eq!(plan.dying, 1);
+        assert_eq!(plan.ack_wait, Duration::from_secs(1));
+        assert_eq!(plan.max_in_flight, AckOptions::DEFAULT_MAX_IN_FLIGHT);
+        assert!(parse(&[]).unwrap().ack_plan().is_none());
+        for opt in [
+            "--nack-share",
+            "--timeout-share",
+            "--die-share",
+            "--max-deliveries",
+            "--ack-wait",
+        ] {
+            let value = if opt == "--ack-wait" { "1s" } else { "1" };
+            let e = error_of(&[opt, value]);
+            assert!(e.contains("--ack"), "{opt} without --ack: {e}");
+        }
+        assert!(error_of(&["--ack", "--nack-share", "150%"]).contains("--nack-share"));
+        assert!(error_of(&["--ack", "--max-in-flight", "0"]).contains("--max-in-flight"));
+        assert!(error_of(&["--ack", "--max-deliveries", "0"]).contains("--max-deliveries"));
+        assert!(error_of(&["--ack", "--ack-wait", "0s"]).contains("zero"));
+        let e = error_of(&["--ack", "--nack-share", "0.6", "--die-share", "0.6"]);
+        assert!(e.contains("120%"), "{e}");
+        assert!(error_of(&["--ack", "--engine", "floor"]).contains("--engine floor"));
+        assert!(error_of(&["--ack", "--scenarios"]).contains("--scenarios"));
+    }
+
+    #[test]
+    fn only_picks_scenarios_by_name_and_names_them_when_none_matches() {
+        assert!(parse(&["--scenarios", "--only", "ack"]).is_ok());
+        let e = error_of(&["--scenarios", "--only", "nothing-like-it"]);
+        assert!(e.contains("ack 1→4 compete"), "{e}");
+        assert!(error_of(&["--only", "ack"]).contains("--scenarios"));
     }
 
     #[test]

@@ -15,11 +15,17 @@
 //! A slow receiver (`--slow`) does not sleep, which would stall every receiver sharing its thread:
 //! it is given a due time instead, and takes one message per `delay` on average while the run lasts.
 //! During the drain every receiver takes what is queued at full speed, so the run ends promptly.
+//!
+//! On an acknowledged engine (`--ack`) a thread settles what it took from a receiver before it moves
+//! on, as the receiver's [`Role`] says (ack, nack, leave it to time out, or die holding the last
+//! message), and counts as delivered only the acks the broker accepted. Its drain also waits, up to a
+//! bound, for the messages still in flight to come back and be acked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::ack::Role;
 use super::engine::{Engine, ReadyList};
 use super::latency::LatencyRecorder;
 use hdrhistogram::Histogram;
@@ -44,16 +50,48 @@ pub struct Slot<E: Engine> {
     pub receiver: E::Receiver,
     /// Per-message delay for a slow subscription.
     pub slow: Option<Duration>,
+    /// What it does with what it takes (acknowledged engines; `Ack` otherwise).
+    pub role: Role,
     next_due: Option<Instant>,
 }
 
 impl<E: Engine> Slot<E> {
-    /// A slot for `receiver`, slow if `slow` is set.
-    pub fn new(receiver: E::Receiver, slow: Option<Duration>) -> Self {
+    /// A slot for `receiver`, slow if `slow` is set, settling as `role` says.
+    pub fn new(receiver: E::Receiver, slow: Option<Duration>, role: Role) -> Self {
         Self {
             receiver,
             slow,
+            role,
             next_due: None,
+        }
+    }
+
+    /// Settles what this receiver took (in `taken`, emptied) as its role says; while `draining`,
+    /// every receiver acks. Returns how many acks the broker accepted (for a plain engine, every
+    /// message taken).
+    fn settle(&mut self, taken: &mut Vec<E::Message>, draining: bool) -> usize {
+        let role = if draining { Role::Ack } else { self.role };
+        match role {
+            Role::Ack => E::ack(&self.receiver, taken),
+            Role::Nack => {
+                E::nack(&self.receiver, taken);
+                0
+            }
+            Role::TimeOut => {
+                E::abandon(taken);
+                0
+            }
+            Role::Die if taken.is_empty() => 0,
+            Role::Die => {
+                // Mid-message: the last one is still in hand, unsettled, when the handle goes, and
+                // goes back at once; a new receiver takes this one's place.
+                let mut held = taken.split_off(taken.len() - 1);
+                let acked = E::ack(&self.receiver, taken);
+                E::abandon(&mut held);
+                let restarted = E::add_receiver(&self.receiver);
+                drop(std::mem::replace(&mut self.receiver, restarted));
+                acked
+            }
         }
     }
 
@@ -97,7 +135,8 @@ pub struct ConsumerResult<E: Engine> {
     pub delivered: u64,
 }
 
-/// Serves `slots` until the phase says to stop (or, when draining, until a pass finds nothing).
+/// Serves `slots` until the phase says to stop (or, when draining, until a pass finds nothing and
+/// nothing is in flight, waiting at most `drain_wait` for what is).
 pub fn consume_loop<E: Engine>(
     mut slots: Vec<Slot<E>>,
     start: Instant,
@@ -105,6 +144,7 @@ pub fn consume_loop<E: Engine>(
     phase: &AtomicU8,
     counters: Arc<ConsumerCounters>,
     signal: Option<Arc<E::Ready>>,
+    drain_wait: Duration,
 ) -> ConsumerResult<E> {
     let mut latency = LatencyRecorder::new(start);
     let mut buf: Vec<E::Message> = Vec::with_capacity(BATCH);
@@ -118,12 +158,16 @@ pub fn consume_loop<E: Engine>(
     // Slow receivers pace themselves by due times, which a push notification knows nothing about.
     let signal = signal.filter(|_| slots.iter().all(|s| s.slow.is_none()));
     let mut ready = signal.map(|signal| ReadyVisits::new(signal, &slots));
+    let mut drain_deadline = None;
     loop {
         let phase_now = phase.load(Ordering::Acquire);
         if phase_now == PHASE_STOP {
             break;
         }
         let draining = phase_now == PHASE_DRAINING;
+        if draining && drain_deadline.is_none() {
+            drain_deadline = Some(Instant::now() + drain_wait);
+        }
         if let Some(ready) = ready.as_mut().filter(|_| !draining) {
             let n = ready.visit::<E>(&slots, &mut buf, |m| {
                 if measure_latency {
@@ -136,14 +180,21 @@ pub fn consume_loop<E: Engine>(
             continue;
         }
         let recorder = measure_latency.then_some(&mut latency);
-        let taken = pass(&mut slots, &mut buf, draining, recorder);
+        let (taken, acked) = pass(&mut slots, &mut buf, draining, recorder);
         if taken > 0 {
-            took(taken as u64);
+            took(acked as u64);
             idle_passes = 0;
             continue;
         }
         if draining {
-            break;
+            // Messages still in flight come back (a deadline passes, a receiver went away) to a
+            // later pass; wait for them, but not for ever.
+            let in_flight = slots.iter().any(|s| E::in_flight(&s.receiver) > 0);
+            if !in_flight || drain_deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
         }
         idle_passes += 1;
         let waited_on = single.then(|| &slots[0].receiver);
@@ -151,7 +202,9 @@ pub fn consume_loop<E: Engine>(
             if measure_latency {
                 latency.observe(E::payload(&m));
             }
-            took(1);
+            buf.push(m);
+            let acked = slots[0].settle(&mut buf, false);
+            took(acked as u64);
         }
     }
     counters.delivered.store(delivered, Ordering::Relaxed);
@@ -162,15 +215,17 @@ pub fn consume_loop<E: Engine>(
     }
 }
 
-/// One pass over every slot: up to a batch from each, or from a slow slot the turns that came due;
-/// `latency` records the stamps when latency is measured. Returns how many messages it took.
+/// One pass over every slot: up to a batch from each, or from a slow slot the turns that came due,
+/// settled as the slot's role says; `latency` records the stamps when latency is measured. Returns how
+/// many messages it took, and how many of them were acked (all of them on a plain engine).
 fn pass<E: Engine>(
     slots: &mut [Slot<E>],
     buf: &mut Vec<E::Message>,
     draining: bool,
     mut latency: Option<&mut LatencyRecorder>,
-) -> usize {
+) -> (usize, usize) {
     let mut taken = 0usize;
+    let mut acked = 0usize;
     for slot in slots {
         let max = match (slot.slow, draining) {
             (Some(delay), false) => match slot.turns_due(delay) {
@@ -180,15 +235,18 @@ fn pass<E: Engine>(
             _ => BATCH,
         };
         let n = E::drain(&slot.receiver, buf, max);
+        if n == 0 {
+            continue;
+        }
         if let Some(latency) = latency.as_deref_mut() {
             for m in buf.iter() {
                 latency.observe(E::payload(m));
             }
         }
-        buf.clear();
         taken += n;
+        acked += slot.settle(buf, draining);
     }
-    taken
+    (taken, acked)
 }
 
 /// After a pass that found nothing: spin for [`SPIN_PASSES`], then wait on the one receiver

@@ -3,14 +3,19 @@
 //! The generator is generic over [`Engine`] so that the same publishers, consumers, pacing and latency
 //! measurement drive both the switchyard core and the naive baseline (see [`super::naive`]); the hot
 //! loops are monomorphised, so the seam costs nothing on the data path.
+//!
+//! Acknowledged engines ([`AckedCoreEngine`], and the naive one in [`super::naive_acked`]) hand out
+//! messages that stay in flight until they are settled: the consumer settles what it took with
+//! [`Engine::ack`], [`Engine::nack`] or [`Engine::abandon`], as its receiver's
+//! [role](super::ack::Role) says. For a plain engine taking is delivering, and `ack` only counts.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use switchyard::{
-    Broker, Bytes, Message, OverflowPolicy, Priority, PublishOptions, Publisher, ReadySignal,
-    StatsSnapshot, Subscription, SubscriptionOptions,
+    AckDelivery, AckOptions, AckSubscription, Broker, Bytes, Message, OverflowPolicy, Priority,
+    PublishOptions, Publisher, ReadySignal, StatsSnapshot, Subscription, SubscriptionOptions,
 };
 
 /// A consumer thread's ready list: the subscriptions that got a message since they were last handed
@@ -103,6 +108,29 @@ pub trait Engine: Send + Sync + 'static {
     fn payload(message: &Self::Message) -> &[u8];
     /// A snapshot of every counter.
     fn stats(&self) -> StatsSnapshot;
+    /// Acknowledges every message in `taken` (emptying it); returns how many acks were accepted. A
+    /// plain engine's messages were delivered when taken, so it only counts them.
+    #[inline]
+    fn ack(_receiver: &Self::Receiver, taken: &mut Vec<Self::Message>) -> usize {
+        let n = taken.len();
+        taken.clear();
+        n
+    }
+    /// Hands every message in `taken` back for delivery again now (emptying it). Acknowledged engines
+    /// only; a plain engine has nothing to hand back.
+    fn nack(_receiver: &Self::Receiver, taken: &mut Vec<Self::Message>) {
+        taken.clear();
+    }
+    /// Leaves every message in `taken` in flight, unsettled, and forgets it (emptying `taken`): it
+    /// comes back when its ack deadline passes or its receiver goes away. Acknowledged engines only.
+    fn abandon(taken: &mut Vec<Self::Message>) {
+        taken.clear();
+    }
+    /// Messages of the receiver's subscription in flight now (0 for a plain engine): the drain waits
+    /// for them to be settled.
+    fn in_flight(_receiver: &Self::Receiver) -> u64 {
+        0
+    }
 }
 
 /// The switchyard core: publishes through [`Publisher`] handles (validated once, route cached) and
@@ -215,5 +243,130 @@ impl Engine for CoreEngine {
 
     fn stats(&self) -> StatsSnapshot {
         self.broker.stats()
+    }
+}
+
+/// The switchyard core with acknowledged subscriptions (`--ack`): publishes as [`CoreEngine`] does,
+/// receives with `AckSubscription::try_recv` (one delivery at a time, each holding a place in the
+/// window) and acks each message on its own.
+#[derive(Debug, Clone)]
+pub struct AckedCoreEngine {
+    core: CoreEngine,
+    options: AckOptions,
+}
+
+impl AckedCoreEngine {
+    /// A broker whose subscriptions are acknowledged with `options`.
+    pub fn new(options: AckOptions) -> Self {
+        Self {
+            core: CoreEngine::default(),
+            options,
+        }
+    }
+
+    /// The broker this engine drives (for `--serve`).
+    pub fn broker(&self) -> &Broker {
+        self.core.broker()
+    }
+}
+
+impl Engine for AckedCoreEngine {
+    type Publisher = Publisher;
+    type Receiver = AckSubscription;
+    type Message = AckDelivery;
+    /// Unused: receivers of acknowledged subscriptions are polled, not signalled.
+    type Ready = ReadySignal;
+
+    fn subscribe(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> Result<AckSubscription> {
+        let options = SubscriptionOptions::new()
+            .capacity(capacity)
+            .policy(policy)
+            .ack(self.options);
+        self.core
+            .broker
+            .subscribe_acked_with(filter, options)
+            .with_context(|| format!("subscribing {filter} (acknowledged)"))
+    }
+
+    fn add_receiver(receiver: &AckSubscription) -> AckSubscription {
+        receiver.clone()
+    }
+
+    fn publisher(&self, topic: &str) -> Result<Publisher> {
+        self.core.publisher(topic)
+    }
+
+    #[inline]
+    fn publish(publisher: &mut Publisher, payload: Bytes) -> usize {
+        CoreEngine::publish(publisher, payload)
+    }
+
+    fn publish_with(
+        publisher: &mut Publisher,
+        payload: Bytes,
+        priority: Priority,
+        retain: bool,
+    ) -> usize {
+        CoreEngine::publish_with(publisher, payload, priority, retain)
+    }
+
+    #[inline]
+    fn drain(receiver: &AckSubscription, out: &mut Vec<AckDelivery>, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            match receiver.try_recv() {
+                Ok(d) => {
+                    out.push(d);
+                    n += 1;
+                }
+                // Empty, the window full, or closed: nothing more to take now.
+                Err(_) => break,
+            }
+        }
+        n
+    }
+
+    fn wait(receiver: &AckSubscription, timeout: Duration) -> Option<AckDelivery> {
+        receiver.recv_timeout(timeout).ok()
+    }
+
+    #[inline]
+    fn payload(message: &AckDelivery) -> &[u8] {
+        message.payload()
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.core.stats()
+    }
+
+    #[inline]
+    fn ack(_receiver: &AckSubscription, taken: &mut Vec<AckDelivery>) -> usize {
+        taken
+            .drain(..)
+            .map(AckDelivery::ack)
+            .filter(Result::is_ok)
+            .count()
+    }
+
+    fn nack(_receiver: &AckSubscription, taken: &mut Vec<AckDelivery>) {
+        for d in taken.drain(..) {
+            // A refusal (the subscription ended) is counted by the broker; nothing to do here.
+            let _ = d.nack();
+        }
+    }
+
+    fn abandon(taken: &mut Vec<AckDelivery>) {
+        for d in taken.drain(..) {
+            let _ = d.into_token();
+        }
+    }
+
+    fn in_flight(receiver: &AckSubscription) -> u64 {
+        receiver.in_flight()
     }
 }

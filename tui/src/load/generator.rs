@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use switchyard::StatsSnapshot;
 
+use super::ack::Role;
 use super::consumers::{
     ConsumerCounters, ConsumerResult, PHASE_DRAINING, PHASE_RUNNING, PHASE_STOP, Slot, consume_loop,
 };
@@ -68,7 +69,15 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
     let measure_latency = plan.latency_every > 0;
 
     let joined = std::thread::scope(|scope| -> Result<_> {
-        let consumers = spawn_consumers(scope, subscribed, &shared, start, measure_latency)?;
+        let drain_wait = plan.ack.map_or(Duration::ZERO, |a| a.drain_wait());
+        let consumers = spawn_consumers(
+            scope,
+            subscribed,
+            &shared,
+            start,
+            measure_latency,
+            drain_wait,
+        )?;
         let publish_start = Instant::now();
         let publishers = spawn_publishers(scope, publisher_plans, &shared, start, publish_start)?;
         let watch = Watch {
@@ -133,11 +142,17 @@ fn subscribe_all<E: Engine>(
             None => engine.subscribe(&filter, capacity, plan.policy)?,
         };
         let slow = plan.slow.filter(|s| i < s.subscriptions).map(|s| s.delay);
-        for _ in 1..plan.receivers {
-            per_thread[next_thread % threads].push(Slot::new(E::add_receiver(&receiver), slow));
+        let role = |r: u32| {
+            plan.ack.map_or(Role::Ack, |ack| {
+                ack.role(i, plan.subscribers, r, plan.receivers)
+            })
+        };
+        for r in 1..plan.receivers {
+            let slot = Slot::new(E::add_receiver(&receiver), slow, role(r));
+            per_thread[next_thread % threads].push(slot);
             next_thread += 1;
         }
-        per_thread[next_thread % threads].push(Slot::new(receiver, slow));
+        per_thread[next_thread % threads].push(Slot::new(receiver, slow, role(0)));
         next_thread += 1;
     }
     Ok(Subscribed {
@@ -242,6 +257,7 @@ fn spawn_consumers<'scope, E: Engine>(
     shared: &'scope Shared,
     start: Instant,
     measure_latency: bool,
+    drain_wait: Duration,
 ) -> Result<Vec<ConsumerHandle<'scope, E>>> {
     let mut consumers = Vec::with_capacity(subscribed.per_thread.len());
     for (t, slots) in subscribed.per_thread.into_iter().enumerate() {
@@ -251,7 +267,15 @@ fn spawn_consumers<'scope, E: Engine>(
         let spawned = std::thread::Builder::new()
             .name(format!("consumer-{t}"))
             .spawn_scoped(scope, move || {
-                consume_loop(slots, start, measure_latency, phase, counters, signal)
+                consume_loop(
+                    slots,
+                    start,
+                    measure_latency,
+                    phase,
+                    counters,
+                    signal,
+                    drain_wait,
+                )
             });
         match spawned {
             Ok(h) => consumers.push(h),
@@ -524,8 +548,10 @@ fn problems(
     let t = &snapshot.totals;
     let mut problems = Vec::new();
     if !balanced {
-        problems
-            .push("the books do not balance: matched != delivered + dropped + depth".to_string());
+        problems.push(
+            "the books do not balance: matched != delivered + dropped + depth + in_flight"
+                .to_string(),
+        );
     }
     if t.published != published.published {
         problems.push(format!(

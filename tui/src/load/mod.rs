@@ -14,10 +14,12 @@
 //! - [`generator`]: one run from subscribe to final snapshot;
 //! - [`progress`], [`report`]: what the user sees, with numbers written as in [`figures`];
 //! - [`mqtt`]: `--mqtt`, the same load through real MQTT clients against any broker;
-//! - [`engine`], [`naive`], [`floor`]: the broker seam, the naive baseline and the hand-written floor
-//!   for comparison;
+//! - [`ack`]: `--ack`, acknowledged subscriptions and the receivers that nack, time out or die;
+//! - [`engine`], [`naive`], [`naive_acked`], [`floor`]: the broker seam (with the acknowledged core),
+//!   the naive baselines (plain and acknowledged) and the hand-written floor for comparison;
 //! - [`scenarios`]: the standard scenario table (`--scenarios`).
 
+mod ack;
 mod args;
 mod consumers;
 mod engine;
@@ -28,6 +30,7 @@ mod latency;
 mod memory;
 mod mqtt;
 mod naive;
+mod naive_acked;
 mod plan;
 mod progress;
 mod report;
@@ -46,11 +49,16 @@ use clap::Args as _;
 
 use args::EngineKind;
 pub use args::LoadArgs;
-use engine::CoreEngine;
+use engine::{AckedCoreEngine, CoreEngine};
 use floor::FloorEngine;
 use generator::{Observers, RunOutcome, execute};
 use naive::NaiveEngine;
+use naive_acked::NaiveAckedEngine;
 use plan::Plan;
+use switchyard::Broker;
+use switchyard_observe::ObserveHandle;
+
+use crate::endpoint::EndpointArgs;
 
 /// How long between `--stats-jsonl` snapshots when `--stats-every` is not given.
 const DEFAULT_STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -82,15 +90,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
         progress: (!args.no_progress).then_some(args.progress_every),
         jsonl,
     };
-    let (outcome, endpoint) = match plan.engine {
-        EngineKind::Switchyard => {
-            let engine = CoreEngine::default();
-            let endpoint = args.serve.start(engine.broker())?;
-            (execute(engine, &plan, observers)?, endpoint)
-        }
-        EngineKind::Naive => (execute(NaiveEngine::default(), &plan, observers)?, None),
-        EngineKind::Floor => (execute(FloorEngine::default(), &plan, observers)?, None),
-    };
+    let (outcome, endpoint) = execute_plan(&plan, observers, Some(&args.serve))?;
     let code = report(&outcome, args.json.as_deref());
     if let (Some(endpoint), Some(linger)) = (&endpoint, args.serve_linger) {
         eprintln!(
@@ -101,6 +101,34 @@ pub fn run(args: LoadArgs) -> Result<ExitCode> {
         signals::sleep_unless_interrupted(linger);
     }
     code
+}
+
+/// Runs `plan` on the engine it names (acknowledged with `--ack`), with the stats endpoint of
+/// `serve` on the switchyard engines' broker; returns the outcome and the endpoint, still up.
+fn execute_plan(
+    plan: &Plan,
+    observers: Observers,
+    serve: Option<&EndpointArgs>,
+) -> Result<(RunOutcome, Option<ObserveHandle>)> {
+    let start_endpoint = |broker: &Broker| serve.map_or(Ok(None), |s| s.start(broker, Vec::new()));
+    Ok(match (plan.engine, plan.ack) {
+        (EngineKind::Switchyard, None) => {
+            let engine = CoreEngine::default();
+            let endpoint = start_endpoint(engine.broker())?;
+            (execute(engine, plan, observers)?, endpoint)
+        }
+        (EngineKind::Switchyard, Some(ack)) => {
+            let engine = AckedCoreEngine::new(ack.options());
+            let endpoint = start_endpoint(engine.broker())?;
+            (execute(engine, plan, observers)?, endpoint)
+        }
+        (EngineKind::Naive, None) => (execute(NaiveEngine::default(), plan, observers)?, None),
+        (EngineKind::Naive, Some(ack)) => (
+            execute(NaiveAckedEngine::new(ack.options()), plan, observers)?,
+            None,
+        ),
+        (EngineKind::Floor, _) => (execute(FloorEngine::default(), plan, observers)?, None),
+    })
 }
 
 /// Prints the summary and writes the JSON; the exit status says whether the run was sound.

@@ -1,5 +1,6 @@
 //! `switchyard load --mqtt HOST:PORT`: drives any MQTT 3.1.1 broker (a `switchyard serve`, a
-//! Mosquitto) with real MQTT clients, so two brokers are measured by the same clients in one run.
+//! Mosquitto) with real MQTT clients, so two brokers are measured by the same clients in one run;
+//! over TLS with `--mqtt-cafile PEM`.
 //!
 //! `--publishers` clients publish on the topic `load/mqtt`, `--subscribers` clients subscribe to it,
 //! at `--qos` 0 or 1, flat out or at `--rate` messages per second over all publishers, all in this
@@ -18,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, Transport};
 use serde::Serialize;
 use switchyard::{Bytes, LatencySummary};
+use switchyard_mqtt::TlsClientFiles;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -55,10 +57,11 @@ struct MqttLoadReport {
 
 /// Runs the MQTT load against `broker` (`HOST:PORT`).
 pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
-    let (host, port) = broker
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        .with_context(|| format!("--mqtt {broker}: expected HOST:PORT"))?;
+    // Checked when the command line was parsed; resolved again here, to the address every client
+    // connects to.
+    let addr = crate::cli_args::parse_socket_addr(broker)
+        .map_err(|e| anyhow::anyhow!("--mqtt {broker}: {e}"))?;
+    let (host, port) = (addr.ip().to_string(), addr.port());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -67,7 +70,7 @@ pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
     let report = runtime.block_on(drive(args, broker, host, port))?;
     let line = format!(
         "mqtt load: {} qos {} {}->{}: published {}, received {} of {} (lost {}), {:.0} deliveries/s, p50 {} us, p99 {} us",
-        report.broker,
+        crate::terminal_text::escape_controls(&report.broker),
         report.qos,
         report.publishers,
         report.subscribers,
@@ -98,13 +101,22 @@ pub fn run(args: &LoadArgs, broker: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn options(id: String, host: &str, port: u16, login: Option<(&str, &str)>) -> MqttOptions {
+fn options(
+    id: String,
+    host: &str,
+    port: u16,
+    login: Option<(&str, &str)>,
+    tls: Option<&Transport>,
+) -> MqttOptions {
     let mut options = MqttOptions::new(id, host, port);
     if let Some((user, password)) = login {
         options.set_credentials(user, password);
     }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(1 << 24, 1 << 24);
+    if let Some(tls) = tls {
+        options.set_transport(tls.clone());
+    }
     options
 }
 
@@ -114,6 +126,8 @@ struct Clients<'a> {
     port: u16,
     /// This process's id, so two runs against one broker use distinct client ids.
     run_id: u32,
+    /// With `--mqtt-cafile`: TLS, its settings read once and shared by every client.
+    tls: Option<Transport>,
     qos: QoS,
     /// The clock the latency stamps are read against.
     start: Instant,
@@ -125,7 +139,10 @@ impl Clients<'_> {
     /// A client named `sy-load-<run>-<role>` and its event loop.
     fn connect(&self, role: &str) -> (AsyncClient, EventLoop) {
         let id = format!("sy-load-{}-{role}", self.run_id);
-        AsyncClient::new(options(id, self.host, self.port, self.login), 1024)
+        AsyncClient::new(
+            options(id, self.host, self.port, self.login, self.tls.as_ref()),
+            1024,
+        )
     }
 }
 
@@ -138,6 +155,19 @@ struct Tally {
     last_receive_ns: AtomicU64,
     /// Subscribers whose SUBACK arrived.
     subscribed: AtomicU64,
+    /// The first error a subscriber's connection ended with (the broker refused or went away).
+    error: std::sync::Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn note_error(&self, error: &rumqttc::ConnectionError) {
+        let mut first = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(|| error.to_string());
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result<MqttLoadReport> {
@@ -145,6 +175,18 @@ async fn drive(args: &LoadArgs, broker: &str, host: String, port: u16) -> Result
         host: &host,
         port,
         run_id: std::process::id(),
+        tls: args
+            .mqtt_cafile
+            .as_ref()
+            .map(|ca| {
+                TlsClientFiles {
+                    ca: Some(ca.clone()),
+                    cert_and_key: None,
+                }
+                .transport()
+            })
+            .transpose()
+            .context("--mqtt-cafile")?,
         qos: if args.qos == 0 {
             QoS::AtMostOnce
         } else {
@@ -239,17 +281,26 @@ async fn subscribe_loop(
                     .fetch_max(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
             }
             Ok(_) => {}
-            Err(_) => break, // the broker went away: what did not arrive is counted lost
+            // Refused or gone: what did not arrive is counted lost; before the SUBACKs, the run
+            // stops with this error.
+            Err(e) => {
+                tally.note_error(&e);
+                break;
+            }
         }
     }
     let _ = client.try_disconnect();
     recorder.into_histogram()
 }
 
-/// Waits up to 10 s for every subscriber's SUBACK.
+/// Waits up to 10 s for every subscriber's SUBACK; a subscriber that could not connect ends the wait
+/// at once with its reason.
 async fn wait_for_subacks(broker: &str, tally: &Tally, subscribers: u32) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while tally.subscribed.load(Ordering::Relaxed) < u64::from(subscribers) {
+        if let Some(error) = tally.error() {
+            anyhow::bail!("--mqtt {broker}: cannot connect: {error}");
+        }
         anyhow::ensure!(
             Instant::now() < deadline,
             "--mqtt {broker}: only {} of {} subscribers got a SUBACK within 10 s",

@@ -8,6 +8,10 @@
 //!
 //! `DropOldest` is not offered (a channel cannot evict); `Block` retries `try_send` with short sleeps
 //! until the timeout, holding the broker lock, as a naive implementation would.
+//!
+//! The naive acknowledged engine ([`super::naive_acked`]) routes and queues through the same
+//! subscriptions, publishers and channels; a subscription of its own carries an in-flight table
+//! (`acked`), and counts `delivered` when a message is acked rather than taken.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -20,22 +24,25 @@ use switchyard::{
 };
 
 use super::engine::Engine;
+use super::naive_acked::NaiveInFlight;
 
 /// A message of the naive broker: topic and payload, shared by every subscription it reaches.
 pub type NaiveMessage = Arc<(Arc<str>, Bytes)>;
 
-struct NaiveSubscription {
+pub(super) struct NaiveSubscription {
     id: u64,
     filter: String,
     capacity: usize,
     policy: OverflowPolicy,
     sender: SyncSender<NaiveMessage>,
-    receiver: Mutex<Receiver<NaiveMessage>>,
+    pub(super) receiver: Mutex<Receiver<NaiveMessage>>,
     matched: AtomicU64,
-    delivered: AtomicU64,
+    pub(super) delivered: AtomicU64,
     queue_full: AtomicU64,
     timeout: AtomicU64,
-    receivers: AtomicU64,
+    pub(super) receivers: AtomicU64,
+    /// The in-flight table of an acknowledged subscription; `None` for a plain one.
+    pub(super) acked: Option<NaiveInFlight>,
 }
 
 struct NaiveShared {
@@ -64,7 +71,7 @@ impl Default for NaiveEngine {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -112,17 +119,29 @@ impl NaiveSubscription {
         }
     }
 
+    /// Matched messages not yet acked nor dropped from the queue: those queued, in flight, or dead
+    /// lettered by the acknowledged path (a std channel has no length, so the counters tell).
+    pub(super) fn unsettled(&self) -> u64 {
+        let done = self.delivered.load(Ordering::Relaxed)
+            + self.queue_full.load(Ordering::Relaxed)
+            + self.timeout.load(Ordering::Relaxed);
+        self.matched.load(Ordering::Relaxed).saturating_sub(done)
+    }
+
     fn stats(&self) -> SubscriptionStats {
-        // Read `delivered` and the drops before `matched`, so a snapshot under load never shows a
-        // negative depth; at quiescence it is exact.
+        // Read `delivered`, the drops and what is in flight before `matched`, so a snapshot under load
+        // never shows a negative depth; at quiescence it is exact.
         let delivered = self.delivered.load(Ordering::Relaxed);
+        let ack = self.acked.as_ref().map(NaiveInFlight::stats);
         let dropped_by_reason = DroppedByReason {
             queue_full: self.queue_full.load(Ordering::Relaxed),
             timeout: self.timeout.load(Ordering::Relaxed),
+            max_deliveries: ack.map_or(0, |a| a.dead_lettered),
             ..DroppedByReason::default()
         };
+        let in_flight = ack.map_or(0, |a| a.in_flight);
         let matched = self.matched.load(Ordering::Relaxed);
-        let depth = matched.saturating_sub(delivered + dropped_by_reason.total());
+        let depth = matched.saturating_sub(delivered + dropped_by_reason.total() + in_flight);
         SubscriptionStats {
             id: self.id,
             name: format!("s{}", self.id),
@@ -136,24 +155,23 @@ impl NaiveSubscription {
             depth,
             high_water: depth,
             receivers: self.receivers.load(Ordering::Relaxed),
+            in_flight,
+            ack,
             ..SubscriptionStats::default()
         }
     }
 }
 
-impl Engine for NaiveEngine {
-    type Publisher = NaivePublisher;
-    type Receiver = NaiveReceiver;
-    type Message = NaiveMessage;
-    /// Unused: the naive broker signals nothing.
-    type Ready = switchyard::ReadySignal;
-
-    fn subscribe(
+impl NaiveEngine {
+    /// Subscribes `filter`: a plain subscription, or an acknowledged one when `acked` holds its
+    /// in-flight table.
+    pub(super) fn subscribe_naive(
         &self,
         filter: &str,
         capacity: usize,
         policy: OverflowPolicy,
-    ) -> Result<NaiveReceiver> {
+        acked: Option<NaiveInFlight>,
+    ) -> Result<Arc<NaiveSubscription>> {
         switchyard::Filter::new(filter)?;
         if policy == OverflowPolicy::DropOldest {
             bail!("the naive baseline cannot evict: drop-oldest is not supported");
@@ -172,9 +190,29 @@ impl Engine for NaiveEngine {
             queue_full: AtomicU64::new(0),
             timeout: AtomicU64::new(0),
             receivers: AtomicU64::new(1),
+            acked,
         });
         subs.push(sub.clone());
-        Ok(NaiveReceiver(sub))
+        Ok(sub)
+    }
+}
+
+impl Engine for NaiveEngine {
+    type Publisher = NaivePublisher;
+    type Receiver = NaiveReceiver;
+    type Message = NaiveMessage;
+    /// Unused: the naive broker signals nothing.
+    type Ready = switchyard::ReadySignal;
+
+    fn subscribe(
+        &self,
+        filter: &str,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> Result<NaiveReceiver> {
+        Ok(NaiveReceiver(
+            self.subscribe_naive(filter, capacity, policy, None)?,
+        ))
     }
 
     fn add_receiver(receiver: &NaiveReceiver) -> NaiveReceiver {

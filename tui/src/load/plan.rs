@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use switchyard::OverflowPolicy;
 
+use super::ack::AckPlan;
 use super::args::{EngineKind, LoadArgs, SlowSpec};
 use super::workload::{FilterMode, PriorityMix};
 
@@ -59,6 +60,8 @@ pub struct Plan {
     pub priorities: Option<PriorityMix>,
     /// `--retain`: every message is published retained.
     pub retain: bool,
+    /// `--ack` and its options: acknowledged subscriptions and who misbehaves; null without `--ack`.
+    pub ack: Option<AckPlan>,
 }
 
 impl Plan {
@@ -88,6 +91,7 @@ impl Plan {
             drain: !a.no_drain,
             priorities: a.priorities,
             retain: a.retain,
+            ack: a.ack_plan(),
         }
     }
 }

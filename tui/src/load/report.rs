@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use switchyard::{DroppedByReason, LatencySummary, StatsSnapshot};
+use switchyard::{AckStats, DroppedByReason, LatencySummary, StatsSnapshot};
 
 use super::figures::{bytes, count, rate};
 use super::plan::Plan;
+use crate::terminal_text::escape_controls;
 
 /// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +45,11 @@ pub struct LoadResult {
     pub dropped_by_reason: DroppedByReason,
     /// Messages still queued at the end.
     pub depth: u64,
+    /// Messages in flight at the end: handed out on acknowledged subscriptions and not yet settled,
+    /// or waiting to be delivered again (0 without `--ack`).
+    pub in_flight: u64,
+    /// The acknowledged path's counters summed over the subscriptions, with `--ack`; else null.
+    pub ack: Option<AckTotals>,
     /// `published / publish_s`.
     pub published_per_s: f64,
     /// `delivered / (publish_s + drain_s)`.
@@ -54,23 +60,66 @@ pub struct LoadResult {
     pub rss_subscribed_bytes: Option<u64>,
     /// Resident set size at the end, bytes.
     pub rss_end_bytes: Option<u64>,
-    /// `matched = delivered + dropped + depth` for every subscription and in total; absent (not
-    /// serialised) until the run is complete.
+    /// `matched = delivered + dropped + depth + in_flight` for every subscription and in total;
+    /// absent (not serialised) until the run is complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balanced: Option<bool>,
 }
 
+/// The acknowledged path's counters over every subscription of a `--ack` run (the JSON
+/// `load.result.ack`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AckTotals {
+    /// Messages acknowledged (the run's `delivered`).
+    pub acked: u64,
+    /// Deliveries after a message's first: after a nack, a passed deadline or a receiver that died.
+    pub redelivered: u64,
+    /// Attempts nacked.
+    pub nacked: u64,
+    /// Attempts whose ack deadline passed.
+    pub expired: u64,
+    /// Attempts handed back because their receiver went away.
+    pub handed_back: u64,
+    /// Messages out of deliveries (`--max-deliveries`), dropped as `max_deliveries`.
+    pub dead_lettered: u64,
+    /// Receives that found messages queued but the window full.
+    pub window_full: u64,
+    /// Acks, nacks and the like that the broker refused.
+    pub refused: u64,
+}
+
+impl AckTotals {
+    fn add(&mut self, a: &AckStats) {
+        self.acked += a.acked;
+        self.redelivered += a.redelivered;
+        self.nacked += a.nacked;
+        self.expired += a.expired;
+        self.handed_back += a.handed_back;
+        self.dead_lettered += a.dead_lettered;
+        self.window_full += a.window_full;
+        self.refused += a.refused.total();
+    }
+}
+
 impl LoadResult {
-    /// The broker's counts in `snapshot` (published, matched, delivered, dropped by reason, depth), all
-    /// from that one snapshot; timings, rates, RSS and the verdict are the caller's.
+    /// The broker's counts in `snapshot` (published, matched, delivered, dropped by reason, depth, in
+    /// flight, and with acknowledged subscriptions their counters), all from that one snapshot;
+    /// timings, rates, RSS and the verdict are the caller's.
     pub fn counted(snapshot: &StatsSnapshot) -> Self {
         let t = &snapshot.totals;
         let mut dropped_by_reason = DroppedByReason::default();
+        let mut ack: Option<AckTotals> = None;
         for s in &snapshot.subscriptions {
-            dropped_by_reason.queue_full += s.dropped_by_reason.queue_full;
-            dropped_by_reason.evicted += s.dropped_by_reason.evicted;
-            dropped_by_reason.timeout += s.dropped_by_reason.timeout;
-            dropped_by_reason.unsubscribed += s.dropped_by_reason.unsubscribed;
+            let d = &s.dropped_by_reason;
+            dropped_by_reason.queue_full += d.queue_full;
+            dropped_by_reason.evicted += d.evicted;
+            dropped_by_reason.timeout += d.timeout;
+            dropped_by_reason.unsubscribed += d.unsubscribed;
+            dropped_by_reason.rejected += d.rejected;
+            dropped_by_reason.max_deliveries += d.max_deliveries;
+            if let Some(a) = &s.ack {
+                ack.get_or_insert_default().add(a);
+            }
         }
         Self {
             published: t.published,
@@ -79,6 +128,8 @@ impl LoadResult {
             dropped: t.dropped,
             dropped_by_reason,
             depth: t.depth,
+            in_flight: t.in_flight,
+            ack,
             ..Self::default()
         }
     }
@@ -106,13 +157,23 @@ fn latency_line(l: &LatencySummary) -> String {
 }
 
 fn reasons(d: &DroppedByReason) -> String {
-    format!(
+    let mut text = format!(
         "queue_full {}, evicted {}, timeout {}, unsubscribed {}",
         count(d.queue_full),
         count(d.evicted),
         count(d.timeout),
         count(d.unsubscribed)
-    )
+    );
+    // The acknowledged path's reasons, when it dropped something.
+    if d.rejected + d.max_deliveries > 0 {
+        let _ = write!(
+            text,
+            ", rejected {}, max_deliveries {}",
+            count(d.rejected),
+            count(d.max_deliveries)
+        );
+    }
+    text
 }
 
 /// An option value as it is spelled on the command line (`exact`, `naive`).
@@ -124,7 +185,8 @@ pub fn value_name(v: impl clap::ValueEnum) -> String {
 /// How many subscriptions the summary lists by drops.
 pub const TOP_BY_DROPS: usize = 5;
 
-/// The human summary printed at the end of a run.
+/// The human summary printed at the end of a run. Names and filters may come from outside (taps made
+/// through `--serve`'s endpoint), so they are shown with control characters escaped.
 pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     let mut s = String::new();
     let Some(load) = &snapshot.load else {
@@ -168,6 +230,23 @@ fn write_config(s: &mut String, c: &Plan) {
         },
         c.seed,
     );
+    if let Some(ack) = c.ack {
+        let limit = ack
+            .max_deliveries
+            .map_or("no delivery limit".to_string(), |n| {
+                format!("at most {n} deliveries")
+            });
+        let _ = writeln!(
+            s,
+            "ack         acknowledged: ack wait {} ms, window {}, {limit}; receivers nacking {}, \
+             timing out {}, dying {}",
+            ack.ack_wait.as_millis(),
+            count(u64::from(ack.max_in_flight)),
+            count(ack.nacking),
+            count(ack.timing_out),
+            count(ack.dying),
+        );
+    }
     if let Some(slow) = c.slow {
         let _ = writeln!(
             s,
@@ -229,6 +308,29 @@ fn write_counts(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadR
         reasons(&r.dropped_by_reason)
     );
     let _ = writeln!(s, "queued      {:>16}   at the end", count(t.depth));
+    if let Some(a) = &r.ack {
+        let _ = writeln!(
+            s,
+            "acked       {:>16}   (the delivered above)",
+            count(a.acked)
+        );
+        let _ = writeln!(
+            s,
+            "redelivered {:>16}   (nacked {}, expired {}, handed back {})",
+            count(a.redelivered),
+            count(a.nacked),
+            count(a.expired),
+            count(a.handed_back)
+        );
+        let _ = writeln!(
+            s,
+            "dead-lettered {:>14}   (out of deliveries; window full {} times; acks refused {})",
+            count(a.dead_lettered),
+            count(a.window_full),
+            count(a.refused)
+        );
+        let _ = writeln!(s, "in flight   {:>16}   at the end", count(t.in_flight));
+    }
 }
 
 /// The latency percentiles, or why there are none.
@@ -296,8 +398,8 @@ fn write_top_by_drops(s: &mut String, snapshot: &StatsSnapshot<LoadSection>) {
         let _ = writeln!(
             s,
             "  {:<8} {:<24} dropped {:>12} of {:>12} matched ({})  high water {}",
-            sub.name,
-            sub.filter,
+            escape_controls(&sub.name),
+            escape_controls(&sub.filter),
             count(sub.dropped),
             count(sub.matched),
             reasons(&sub.dropped_by_reason),
@@ -311,7 +413,8 @@ fn write_books(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadRe
     if r.balanced == Some(true) {
         let _ = writeln!(
             s,
-            "books       balanced: matched = delivered + dropped + depth for all {} subscriptions",
+            "books       balanced: matched = delivered + dropped + depth + in_flight for all {} \
+             subscriptions",
             count(snapshot.subscriptions.len() as u64)
         );
         return;
@@ -329,8 +432,14 @@ fn write_books(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadRe
     for sub in bad.iter().take(TOP_BY_DROPS) {
         let _ = writeln!(
             s,
-            "  {} {}: matched {} != delivered {} + dropped {} + depth {}",
-            sub.name, sub.filter, sub.matched, sub.delivered, sub.dropped, sub.depth
+            "  {} {}: matched {} != delivered {} + dropped {} + depth {} + in_flight {}",
+            escape_controls(&sub.name),
+            escape_controls(&sub.filter),
+            sub.matched,
+            sub.delivered,
+            sub.dropped,
+            sub.depth,
+            sub.in_flight
         );
     }
 }

@@ -1,5 +1,5 @@
-//! The MQTT clients view (`c`): every session of the `--mqtt` listener, connected or a persistent
-//! session waiting for its client, with its address, subscriptions, messages in flight and drops by
+//! The MQTT clients view (`c`): every session of the `--mqtt` listener (or, attached, of the
+//! endpoint's `mqtt` section), connected or a persistent session waiting for its client, with its address, subscriptions, messages in flight and drops by
 //! reason, so a slow MQTT client shows up as plainly as a slow in-process subscriber. The title carries
 //! the listener's connection books (accepted = open + closed) and each bridge: up or DOWN, messages
 //! out and in, and what its outgoing queues dropped while the remote was slow or away. `/` filters by client id; `7` sorts by
@@ -19,6 +19,7 @@ use super::table_frame::{fit_columns, render_visible, table_block, visible_rows}
 use crate::dashboard::app::App;
 use crate::dashboard::format::{count, fit};
 use crate::dashboard::theme::Theme;
+use crate::terminal_text::escape_controls;
 
 /// The MQTT clients table, scrolled by a `TableState` that rendering keeps up to date.
 pub struct ConnectionsTable<'a>(pub &'a App);
@@ -86,14 +87,14 @@ fn render_no_listener(app: &App, area: Rect, buf: &mut Buffer) {
         height: inner.height.min(1),
         ..inner
     };
-    Line::styled(
-        fit(
-            "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)",
-            usize::from(inner.width),
+    let text = match app.attached_to() {
+        Some(addr) => format!(
+            "the broker at {} shows no MQTT listener (`switchyard serve --mqtt` does) (c: back)",
+            escape_controls(addr)
         ),
-        th.dim(),
-    )
-    .render(at, buf);
+        None => "no MQTT listener: start the dashboard with --mqtt 127.0.0.1:1883 (c: back)".into(),
+    };
+    Line::styled(fit(&text, usize::from(inner.width)), th.dim()).render(at, buf);
 }
 
 /// Logins, permission refusals by reason and reloads, on the first two lines of `inner` when a
@@ -184,11 +185,16 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
         let dropped = bridge.out_dropped_by_reason.total();
         let state = match (&bridge.last_error, bridge.connected) {
             (_, true) => Span::styled("up", th.delivered()),
-            (Some(why), false) => Span::styled(format!("DOWN ({})", printable(why)), th.dropped()),
+            (Some(why), false) => {
+                Span::styled(format!("DOWN ({})", escape_controls(why)), th.dropped())
+            }
             (None, false) => Span::styled("DOWN", th.dropped()),
         };
         title.extend([
-            Span::styled(format!("bridge {} ", bridge.remote), th.accent()),
+            Span::styled(
+                format!("bridge {} ", escape_controls(&bridge.remote)),
+                th.accent(),
+            ),
             state,
             Span::styled(
                 format!(" dropped {}", count(dropped)),
@@ -205,13 +211,6 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
         ]);
     }
     title
-}
-
-/// `text` with its control characters shown as `·`.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '·' } else { c })
-        .collect()
 }
 
 /// One client's row: the id, then the first `numeric` of the other columns.

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Widget};
 
 use crate::dashboard::app::App;
 use crate::dashboard::format::count;
+use crate::terminal_text::escape_controls;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
@@ -35,8 +36,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .map(|d| {
                 Line::from(vec![
                     Span::styled(format!("{:<12} ", d.reason), th.warn()),
-                    Span::styled(format!("{} ", d.subscription), th.accent()),
-                    Span::styled(format!("{} ", d.topic), th.text()),
+                    Span::styled(
+                        format!("{} ", escape_controls(&d.subscription)),
+                        th.accent(),
+                    ),
+                    Span::styled(format!("{} ", escape_controls(&d.topic)), th.text()),
                     Span::styled(d.preview.clone(), th.dim()),
                 ])
             })

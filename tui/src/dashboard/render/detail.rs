@@ -1,18 +1,22 @@
 //! The detail pane: the selected subscription's counters, drops by reason, a sparkline of its delivery
-//! rate, its consumer's state and the last messages it received.
+//! rate, its consumer's state and the last messages it received. An acknowledged subscription adds
+//! what is in flight against its window (with a `WINDOW FULL` badge in the title while receivers wait
+//! on it), its redeliveries, how attempts ended, the acks refused, and its own drop reasons.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline, Widget};
 
-use switchyard::SubscriptionStats;
+use switchyard::{AckStats, SubscriptionStats};
 
 use crate::dashboard::app::App;
 use crate::dashboard::format::{count, fit, rate};
 use crate::dashboard::history::SubscriptionHistory;
 use crate::dashboard::link::{ConsumerState, RecentMessage};
 use crate::dashboard::theme::Theme;
+use crate::radar::Radar;
+use crate::terminal_text::escape_controls;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let th = app.theme();
@@ -25,10 +29,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     };
-    let title = Line::from(vec![
-        Span::styled(format!(" {} ", s.name), th.accent()),
-        Span::styled(format!("#{} {} ", s.id, s.filter), th.dim()),
+    let radar = app.radar(s.id);
+    let mut title = Line::from(vec![
+        Span::styled(format!(" {} ", escape_controls(&s.name)), th.accent()),
+        Span::styled(
+            format!("#{} {} ", s.id, escape_controls(&s.filter)),
+            th.dim(),
+        ),
     ]);
+    if let Some(ack) = s.ack.as_ref().filter(|_| radar.stalled_on_window) {
+        title.push_span(Span::styled(window_badge(ack), th.badge()));
+    }
     let block = Block::bordered().border_style(th.border()).title(title);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -36,7 +47,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
 
-    let lines = counter_lines(th, s, app.consumer(s.id));
+    let mut lines = counter_lines(th, s, app.consumer(s.id));
+    if let Some(ack) = &s.ack {
+        lines.extend(ack_lines(th, s, ack, &radar));
+    }
     let fixed = lines.len() as u16;
     let [text_area, spark_row, recent_area] = Layout::vertical([
         Constraint::Length(fixed),
@@ -99,6 +113,67 @@ fn counter_lines(th: &Theme, s: &SubscriptionStats, consumer: ConsumerState) -> 
             Span::raw(count(d.timeout)),
             Span::styled("  unsub ", th.dim()),
             Span::raw(count(d.unsubscribed)),
+        ]),
+    ]
+}
+
+/// The title's badge while receivers wait on a full window (never silent).
+fn window_badge(ack: &AckStats) -> String {
+    match ack.stalled_receivers {
+        // Receivers that poll do not wait, but found the window full since the radar's last look.
+        0 => " WINDOW FULL ".to_string(),
+        n => format!(" WINDOW FULL: {n} waiting "),
+    }
+}
+
+/// An acknowledged subscription's window, redeliveries and settling: what is in flight against the
+/// window (in the drop colour while receivers wait on it), how attempts ended, refused acks, and the
+/// drops only an acknowledged subscription has.
+fn ack_lines(
+    th: &Theme,
+    s: &SubscriptionStats,
+    ack: &AckStats,
+    radar: &Radar,
+) -> Vec<Line<'static>> {
+    let window_style = if radar.stalled_on_window {
+        th.dropped()
+    } else if s.in_flight >= ack.max_in_flight {
+        th.warn()
+    } else {
+        th.text()
+    };
+    let refused = ack.refused.total();
+    let d = &s.dropped_by_reason;
+    vec![
+        Line::from(vec![
+            Span::styled("in flight ", th.dim()),
+            Span::styled(
+                format!("{}/{}", count(s.in_flight), count(ack.max_in_flight)),
+                window_style,
+            ),
+            Span::styled("  waiting ", th.dim()),
+            Span::raw(count(ack.waiting)),
+            Span::styled("  redelivered ", th.dim()),
+            Span::raw(count(ack.redelivered)),
+        ]),
+        Line::from(vec![
+            Span::styled("expired ", th.dim()),
+            Span::raw(count(ack.expired)),
+            Span::styled("  nacked ", th.dim()),
+            Span::raw(count(ack.nacked)),
+            Span::styled("  handed back ", th.dim()),
+            Span::raw(count(ack.handed_back)),
+            Span::styled("  refused ", th.dim()),
+            Span::styled(
+                count(refused),
+                if refused > 0 { th.warn() } else { th.text() },
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("drops rejected ", th.dim()),
+            Span::raw(count(d.rejected)),
+            Span::styled("  max deliveries ", th.dim()),
+            Span::raw(count(d.max_deliveries)),
         ]),
     ]
 }

@@ -14,6 +14,7 @@ use super::popup::{centered, fields_with_error, frame};
 use crate::dashboard::app::{App, Explanation};
 use crate::dashboard::format::{bar, compact, count, fit};
 use crate::dashboard::theme::Theme;
+use crate::terminal_text::escape_controls;
 
 /// Result rows the overlay shows at most; more are summarised in the last line.
 const MAX_ROWS: usize = 12;
@@ -82,13 +83,13 @@ fn render_answer(
         .render(summary_area, buf),
         Some(a) => match &a.result {
             Err(e) => Paragraph::new(Line::styled(
-                format!("✗ could not ask about {}: {e}", a.topic),
+                escape_controls(&format!("✗ could not ask about {}: {e}", a.topic)).into_owned(),
                 th.error(),
             ))
             .wrap(Wrap { trim: true })
             .render(summary_area.union(results_area), buf),
             Ok(list) if list.is_empty() => Line::from(vec![
-                Span::styled(a.topic.clone(), th.accent()),
+                Span::styled(escape_controls(&a.topic).into_owned(), th.accent()),
                 Span::styled(
                     ": no subscription matches; a publish would be unrouted",
                     th.warn(),
@@ -97,7 +98,7 @@ fn render_answer(
             .render(summary_area, buf),
             Ok(list) => {
                 Line::from(vec![
-                    Span::styled(a.topic.clone(), th.accent()),
+                    Span::styled(escape_controls(&a.topic).into_owned(), th.accent()),
                     Span::styled(
                         format!(
                             " reaches {} subscription{}:",

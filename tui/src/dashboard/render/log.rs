@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Paragraph, Widget};
 
 use crate::dashboard::app::{App, Level};
 use crate::dashboard::format::{uptime, wrap};
+use crate::terminal_text::escape_controls;
 
 /// Width of the time stamp column, and the indent of wrapped lines.
 const STAMP: usize = 6;
@@ -31,7 +32,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Level::Warn => th.warn(),
             Level::Error => th.error(),
         };
-        let mut entry: Vec<Line> = wrap(&e.text, text_width)
+        // A log line may quote text from outside (a name, an endpoint's error).
+        let mut entry: Vec<Line> = wrap(&escape_controls(&e.text), text_width)
             .into_iter()
             .enumerate()
             .map(|(i, chunk)| {

@@ -151,7 +151,9 @@ pub fn confirm_unsubscribe(
         .subscriptions
         .iter()
         .find(|s| s.id == id)
-        .map_or(String::new(), |s| format!(" ({})", s.filter));
+        .map_or(String::new(), |s| {
+            format!(" ({})", crate::terminal_text::escape_controls(&s.filter))
+        });
     let popup = centered(area, 60, 6);
     Clear.render(popup, buf);
     let lines = vec![

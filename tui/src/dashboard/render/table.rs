@@ -6,6 +6,11 @@
 //! (delivered/s), drops/s, the time to full at the current trend and the radar's verdict, most urgent
 //! first; stalled and dropping rows are drawn in the drop colour, filling ones in the warning colour.
 //! The rule is in [`crate::radar`].
+//!
+//! When the broker has acknowledged subscriptions, both views gain an `in flight` column (messages in
+//! flight against the window) and the table a `redeliv` column; a receiver waiting on a full window
+//! puts a `!` in the row's state column, in the drop colour. Without acknowledged subscriptions the
+//! columns are left out, so plain brokers keep their room.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -36,6 +41,8 @@ enum Column {
     Rate,
     Dropped,
     Receivers,
+    InFlight,
+    Redelivered,
     Fill,
     Drain,
     DropRate,
@@ -67,6 +74,66 @@ impl Column {
         Self::DropRate,
         Self::TimeToFull,
         Self::Verdict,
+    ];
+    /// The radar's columns with acknowledged subscriptions, in order of importance.
+    const RADAR_ACKED_BY_PRIORITY: [Column; 10] = [
+        Self::State,
+        Self::Name,
+        Self::Verdict,
+        Self::Depth,
+        Self::InFlight,
+        Self::Fill,
+        Self::Drain,
+        Self::TimeToFull,
+        Self::DropRate,
+        Self::Filter,
+    ];
+    /// The radar's columns with acknowledged subscriptions, in order on screen.
+    const RADAR_ACKED_ON_SCREEN: [Column; 10] = [
+        Self::State,
+        Self::Name,
+        Self::Filter,
+        Self::Depth,
+        Self::InFlight,
+        Self::Fill,
+        Self::Drain,
+        Self::DropRate,
+        Self::TimeToFull,
+        Self::Verdict,
+    ];
+    /// The table's columns with acknowledged subscriptions, in order of importance: in flight comes
+    /// right after the queue (it is the rest of what the subscription holds), then drops; at 80
+    /// columns the delivery count and rate give way to them.
+    const ACKED_BY_PRIORITY: [Column; 13] = [
+        Self::State,
+        Self::Name,
+        Self::Filter,
+        Self::Depth,
+        Self::InFlight,
+        Self::Dropped,
+        Self::Rate,
+        Self::Delivered,
+        Self::Redelivered,
+        Self::HighWater,
+        Self::Policy,
+        Self::Id,
+        Self::Receivers,
+    ];
+    /// The table's columns with acknowledged subscriptions, in order on screen.
+    const ACKED_ON_SCREEN: [Column; 13] = [
+        Self::State,
+        Self::Id,
+        Self::Name,
+        Self::Filter,
+        Self::Policy,
+        Self::Depth,
+        Self::InFlight,
+        Self::HighWater,
+        Self::Delivered,
+        Self::Rate,
+        Self::Redelivered,
+        Self::Dropped,
+        Self::Receivers,
     ];
     /// In order of importance: the first ones are kept on narrow screens.
     const BY_PRIORITY: [Column; 11] = [
@@ -110,6 +177,8 @@ impl Column {
             Self::Rate => "deliv/s",
             Self::Dropped => "dropped",
             Self::Receivers => "rcv",
+            Self::InFlight => "in flight",
+            Self::Redelivered => "redeliv",
             Self::Fill => "fill/s",
             Self::Drain => "drain/s",
             Self::DropRate => "drop/s",
@@ -131,6 +200,8 @@ impl Column {
             Self::Rate => 7,
             Self::Dropped => 8,
             Self::Receivers => 3,
+            Self::InFlight => 11,
+            Self::Redelivered => 7,
             Self::Fill | Self::Drain => 7,
             Self::DropRate => 6,
             Self::TimeToFull => 7,
@@ -160,6 +231,7 @@ impl Column {
                 | Self::Rate
                 | Self::Dropped
                 | Self::Receivers
+                | Self::Redelivered
                 | Self::Fill
                 | Self::Drain
                 | Self::DropRate
@@ -168,11 +240,17 @@ impl Column {
     }
 }
 
-/// The columns of `view` that fit in `width` (one cell between columns, two for the selection marker).
-fn columns_for(view: View, width: u16) -> Vec<Column> {
-    let (by_priority, on_screen): (&[Column], &[Column]) = match view {
-        View::Radar => (&Column::RADAR_BY_PRIORITY, &Column::RADAR_ON_SCREEN),
-        _ => (&Column::BY_PRIORITY, &Column::ON_SCREEN),
+/// The columns of `view` that fit in `width` (one cell between columns, two for the selection marker);
+/// `acked`: the broker has acknowledged subscriptions, whose columns are shown.
+fn columns_for(view: View, width: u16, acked: bool) -> Vec<Column> {
+    let (by_priority, on_screen): (&[Column], &[Column]) = match (view, acked) {
+        (View::Radar, false) => (&Column::RADAR_BY_PRIORITY, &Column::RADAR_ON_SCREEN),
+        (View::Radar, true) => (
+            &Column::RADAR_ACKED_BY_PRIORITY,
+            &Column::RADAR_ACKED_ON_SCREEN,
+        ),
+        (_, false) => (&Column::BY_PRIORITY, &Column::ON_SCREEN),
+        (_, true) => (&Column::ACKED_BY_PRIORITY, &Column::ACKED_ON_SCREEN),
     };
     let mut used: u16 = 2;
     let mut chosen = Vec::new();
@@ -210,7 +288,8 @@ fn render(app: &App, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         return;
     }
 
-    let columns = columns_for(view.view, inner.width);
+    let acked = app.snapshot().subscriptions.iter().any(|s| s.ack.is_some());
+    let columns = columns_for(view.view, inner.width, acked);
     let filter_width = filter_width(&columns, inner.width);
     let shown = visible_rows(app, state, inner);
     let header = Row::new(columns.iter().map(|c| {
@@ -308,7 +387,7 @@ fn subscription_row(
         filter_width,
     };
     let alarm: Option<Style> = match facts.radar.verdict {
-        Verdict::Stalled | Verdict::Dropping => Some(th.dropped()),
+        Verdict::Stalled | Verdict::StalledOnWindow | Verdict::Dropping => Some(th.dropped()),
         Verdict::Filling => Some(th.warn()),
         _ => None,
     }
@@ -329,6 +408,7 @@ fn cell(column: Column, f: &RowFacts<'_>, th: &Theme) -> (String, Style) {
         Column::State => match f.consumer {
             ConsumerState::Paused | ConsumerState::Pausing => ("‖".to_string(), th.badge()),
             ConsumerState::Stopped => ("×".to_string(), th.dim()),
+            ConsumerState::Running if r.stalled_on_window => ("!".to_string(), th.dropped()),
             ConsumerState::Running => (" ".to_string(), th.text()),
         },
         Column::Id => (s.id.to_string(), th.dim()),
@@ -359,6 +439,28 @@ fn cell(column: Column, f: &RowFacts<'_>, th: &Theme) -> (String, Style) {
             )
         }
         Column::Receivers => (s.receivers.to_string(), th.dim()),
+        Column::InFlight => match &s.ack {
+            Some(ack) => {
+                let style = if r.stalled_on_window {
+                    th.dropped()
+                } else if s.in_flight >= ack.max_in_flight {
+                    th.warn()
+                } else {
+                    th.text()
+                };
+                let text = format!(
+                    "{:>5}/{:<5}",
+                    compact(s.in_flight),
+                    compact(ack.max_in_flight)
+                );
+                (text, style)
+            }
+            None => (format!("{:>5} {:<5}", "-", ""), th.dim()),
+        },
+        Column::Redelivered => match &s.ack {
+            Some(ack) => (compact(ack.redelivered), th.text()),
+            None => ("-".to_string(), th.dim()),
+        },
         Column::Fill => (rate(r.fill_per_s), th.published()),
         Column::Drain => (rate(r.drain_per_s), th.delivered()),
         Column::DropRate => (
@@ -380,17 +482,47 @@ mod tests {
 
     #[test]
     fn narrow_tables_keep_the_most_important_columns() {
-        let narrow = columns_for(View::Subscriptions, 78);
+        let narrow = columns_for(View::Subscriptions, 78, false);
         assert!(narrow.contains(&Column::Name) && narrow.contains(&Column::Dropped));
         assert!(!narrow.contains(&Column::Receivers));
-        let wide = columns_for(View::Subscriptions, 200);
+        assert!(!narrow.contains(&Column::InFlight));
+        let wide = columns_for(View::Subscriptions, 200, false);
         assert_eq!(wide.len(), Column::ON_SCREEN.len());
-        assert!(columns_for(View::Subscriptions, 0).is_empty());
-        let radar = columns_for(View::Radar, 60);
+        assert!(columns_for(View::Subscriptions, 0, false).is_empty());
+        let radar = columns_for(View::Radar, 60, false);
         assert!(radar.contains(&Column::Verdict) && radar.contains(&Column::Fill));
         assert_eq!(
-            columns_for(View::Radar, 200).len(),
+            columns_for(View::Radar, 200, false).len(),
             Column::RADAR_ON_SCREEN.len()
         );
+    }
+
+    #[test]
+    fn acknowledged_subscriptions_keep_in_flight_and_drops_at_80_columns() {
+        // 80 columns less the border.
+        let narrow = columns_for(View::Subscriptions, 78, true);
+        for c in [
+            Column::Filter,
+            Column::Depth,
+            Column::InFlight,
+            Column::Dropped,
+        ] {
+            assert!(narrow.contains(&c), "{c:?} in {narrow:?}");
+        }
+        assert_eq!(
+            columns_for(View::Subscriptions, 200, true),
+            Column::ACKED_ON_SCREEN
+        );
+        assert!(columns_for(View::Radar, 78, true).contains(&Column::InFlight));
+        for (by_priority, on_screen) in [
+            (&Column::ACKED_BY_PRIORITY[..], &Column::ACKED_ON_SCREEN[..]),
+            (
+                &Column::RADAR_ACKED_BY_PRIORITY,
+                &Column::RADAR_ACKED_ON_SCREEN,
+            ),
+        ] {
+            assert_eq!(by_priority.len(), on_screen.len());
+            assert!(by_priority.iter().all(|c| on_screen.contains(c)));
+        }
     }
 }
