@@ -152,12 +152,18 @@ impl Connection {
             Ok(user) => user,
             Err(code) => return self.refuse(stream, code).await,
         };
-        self.permissions = Permissions::new(&self.shared.access, user, &client_id);
+        let user_name = user.clone();
+        self.permissions = match (&peer.certificate_login, user) {
+            (CertificateLogin::CommonName(_), Some(name)) => {
+                Permissions::for_certificate_user(&self.shared.access, name, &client_id)
+            }
+            (_, user) => Permissions::new(&self.shared.access, user, &client_id),
+        };
         let clean = connect.clean_session;
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         *lock(&opened.info.address) = Some(peer.addr.to_string());
         *lock(&opened.info.transport) = Some(peer.transport);
-        *lock(&opened.info.user_name) = connect.login.as_ref().map(|l| l.username.clone());
+        *lock(&opened.info.user_name) = user_name;
         self.put(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
             opened.session_present,

@@ -244,9 +244,10 @@ pub struct ClientStats {
     /// persistent session waits for its client.
     #[serde(default)]
     pub transport: Option<crate::TransportKind>,
-    /// The user name of the live connection, if it gave one: checked against the password file when
-    /// there is one; a client certificate's common name on a listener that takes user names from
-    /// certificates.
+    /// The user name the live connection logged in as, which its topic permissions are for:
+    /// checked against the password file, or a client certificate's common name on a listener that
+    /// takes user names from certificates; `null` for an anonymous client (without a password file a
+    /// user name is not checked, so it is not shown either).
     #[serde(default)]
     pub user_name: Option<String>,
     /// Whether the session is discarded when the connection ends.

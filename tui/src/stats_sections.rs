@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use switchyard::DropReason;
-use switchyard_mqtt::{Bridge, BridgeStats, MqttStats};
+use switchyard_mqtt::{Bridge, BridgeStats, ListenerStats, MqttStats};
 use switchyard_observe::{MetricsWriter, Section, StatsSection};
 
 use crate::mqtt_listener::MqttListener;
@@ -162,6 +162,11 @@ fn write_mqtt_series(out: &mut MetricsWriter<'_, '_>, m: &MqttStats) -> std::fmt
         [(ONE, auth.accepted)],
     )?;
     out.counter(
+        "switchyard_mqtt_logins_by_certificate",
+        "Logins by client certificate, its common name the user name.",
+        [(ONE, auth.certificate)],
+    )?;
+    out.counter(
         "switchyard_mqtt_logins_refused",
         "Logins refused, by the CONNACK code's reason.",
         [
@@ -169,6 +174,10 @@ fn write_mqtt_series(out: &mut MetricsWriter<'_, '_>, m: &MqttStats) -> std::fmt
             (
                 "bad_user_name_or_password",
                 auth.refused_by_reason.bad_user_name_or_password,
+            ),
+            (
+                "no_certificate_name",
+                auth.refused_by_reason.no_certificate_name,
             ),
         ]
         .map(|(reason, n)| ([("reason", reason)], n)),
@@ -197,7 +206,43 @@ fn write_mqtt_series(out: &mut MetricsWriter<'_, '_>, m: &MqttStats) -> std::fmt
         [("ok", m.reload.reloads), ("refused", m.reload.refused)]
             .map(|(result, n)| ([("result", result)], n)),
     )?;
-    Ok(())
+    write_listener_series(out, &m.listeners)
+}
+
+/// Each listener's connections and failed handshakes, labelled with its transport and address: one
+/// label set per listener (at most four), whatever the clients do.
+fn write_listener_series(
+    out: &mut MetricsWriter<'_, '_>,
+    listeners: &[ListenerStats],
+) -> std::fmt::Result {
+    fn labels(l: &ListenerStats) -> [(&'static str, &str); 2] {
+        [
+            ("transport", l.transport.as_str()),
+            ("address", l.address.as_str()),
+        ]
+    }
+    out.counter(
+        "switchyard_mqtt_listener_connections_accepted",
+        "MQTT connections accepted, by listener.",
+        listeners.iter().map(|l| (labels(l), l.accepted)),
+    )?;
+    out.gauge(
+        "switchyard_mqtt_listener_connections_open",
+        "MQTT connections open now, by listener.",
+        listeners.iter().map(|l| (labels(l), l.open as f64)),
+    )?;
+    out.counter(
+        "switchyard_mqtt_listener_handshake_failures",
+        "TLS handshakes and WebSocket upgrades that failed, by listener (each closed its connection).",
+        listeners.iter().flat_map(|l| {
+            let [transport, address] = labels(l);
+            [
+                ("tls", l.tls_handshake_failures),
+                ("websocket", l.websocket_handshake_failures),
+            ]
+            .map(|(handshake, n)| ([transport, address, ("handshake", handshake)], n))
+        }),
+    )
 }
 
 /// The key of the bridges' section in `/v1/stats`, as in `serve --json`.

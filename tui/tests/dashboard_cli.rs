@@ -40,6 +40,24 @@ fn a_refresh_outside_100ms_to_1s_is_refused() {
 }
 
 #[test]
+fn the_access_options_need_the_mqtt_listener() {
+    // clap does not check in a release build that a `requires` names an argument or group that
+    // exists: without the dashboard's `mqtt_listener` group these options were taken without --mqtt.
+    for option in ["--mqtt-password-file", "--mqtt-acl-file"] {
+        for args in [&[option, "f"][..], &["dashboard", option, "f"][..]] {
+            let out = Command::cargo_bin("switchyard")
+                .unwrap()
+                .args(args)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("--mqtt <ADDR>"), "{args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
 fn dashboard_help_documents_its_options() {
     let out = Command::cargo_bin("switchyard")
         .unwrap()

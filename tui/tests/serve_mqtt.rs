@@ -289,7 +289,7 @@ fn load_mqtt_drives_a_switchyard_serve_at_qos_1_without_loss() {
         ),
         (
             vec!["load", "--mqtt", "nowhere", "--messages", "1"],
-            "expected HOST:PORT",
+            "has no port; give HOST:PORT",
         ),
     ] {
         let out = switchyard().args(&args).output().unwrap();

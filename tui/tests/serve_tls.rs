@@ -147,6 +147,7 @@ fn password_file(dir: &Path, user: &str, password: &str) -> PathBuf {
 fn mosquitto_clients_publish_and_subscribe_over_tls_with_the_ca_file() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::make(dir.path());
+    let endpoint = format!("127.0.0.1:{}", free_port());
     let served = Served::start(
         dir.path(),
         &[
@@ -156,6 +157,8 @@ fn mosquitto_clients_publish_and_subscribe_over_tls_with_the_ca_file() {
             path(&certs.server_cert),
             "--tls-key",
             path(&certs.server_key),
+            "--serve",
+            &endpoint,
         ],
         1,
     );
@@ -177,6 +180,27 @@ fn mosquitto_clients_publish_and_subscribe_over_tls_with_the_ca_file() {
     // A client that does not speak TLS to the TLS port gets nowhere, and is counted.
     let plain = mosquitto("mosquitto_pub", port, &["-t", "tls/a", "-m", "clear"]);
     assert!(!plain.status.success());
+    // The same counts in /metrics, per listener.
+    let metrics = switchyard_observe::Client::new(&endpoint)
+        .unwrap()
+        .metrics()
+        .unwrap();
+    let series = |name: &str, labels: &[&str]| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
+    };
+    let address = format!("address=\"127.0.0.1:{port}\"");
+    let tls_listener = ["transport=\"tls\"", &address];
+    let failures = "switchyard_mqtt_listener_handshake_failures_total";
+    let tls_failures = [&tls_listener[..], &["handshake=\"tls\""]].concat();
+    assert_eq!(series(failures, &tls_failures), 1);
+    let ws_failures = [&tls_listener[..], &["handshake=\"websocket\""]].concat();
+    assert_eq!(series(failures, &ws_failures), 0);
+    let accepted = "switchyard_mqtt_listener_connections_accepted_total";
+    assert_eq!(series(accepted, &tls_listener), 3);
 
     let snapshot = served.stop();
     let mqtt = &snapshot["mqtt"];

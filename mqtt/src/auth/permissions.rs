@@ -52,6 +52,9 @@ enum Rules {
 pub(crate) struct Permissions {
     /// The authenticated user name; `None` for an anonymous client.
     user: Option<String>,
+    /// Whether the user name is a client certificate's (`crate::transport`), not the password file's:
+    /// a password file that does not list it does not revoke it.
+    by_certificate: bool,
     client_id: String,
     /// False before CONNECT: nothing is allowed and a reload does not compile rules.
     connected: bool,
@@ -68,6 +71,7 @@ impl Permissions {
     pub fn before_connect() -> Self {
         Self {
             user: None,
+            by_certificate: false,
             client_id: String::new(),
             connected: false,
             version: 0,
@@ -79,8 +83,24 @@ impl Permissions {
 
     /// The permissions of `user` (authenticated, or `None`) with `client_id` under the rules in force.
     pub fn new(access: &Access, user: Option<String>, client_id: &str) -> Self {
+        Self::compiled(access, user, false, client_id)
+    }
+
+    /// The permissions of `user`, the common name of the client certificate that logged in with
+    /// `client_id`: its ACL lines apply as any user's, and the password file is not consulted.
+    pub fn for_certificate_user(access: &Access, user: String, client_id: &str) -> Self {
+        Self::compiled(access, Some(user), true, client_id)
+    }
+
+    fn compiled(
+        access: &Access,
+        user: Option<String>,
+        by_certificate: bool,
+        client_id: &str,
+    ) -> Self {
         let mut permissions = Self {
             user,
+            by_certificate,
             client_id: client_id.to_string(),
             connected: true,
             version: 0,
@@ -95,7 +115,7 @@ impl Permissions {
 
     fn compile(&mut self, version: u64, rules: &AccessRules, access: &Access) {
         let revoked = match (&self.user, &rules.passwords) {
-            (Some(user), Some(passwords)) => passwords.get(user).is_none(),
+            (Some(user), Some(passwords)) if !self.by_certificate => passwords.get(user).is_none(),
             _ => false,
         };
         if revoked && !matches!(self.rules, Rules::Nothing) {
@@ -263,6 +283,23 @@ mod tests {
         assert!(bob.may_publish(&access, "t"));
         assert_eq!(access.stats().0.revoked_clients, 1);
         assert!(!Permissions::before_connect().may_read(&access, "t"));
+    }
+
+    #[test]
+    fn a_certificate_user_is_not_revoked_by_a_password_file_without_it_and_gets_its_acl_lines() {
+        use crate::auth::{PasswordFile, PasswordHash};
+        let hash = PasswordHash::pbkdf2_with(b"pw", 1, b"salt".to_vec());
+        let alice = Arc::new(PasswordFile::parse(&format!("alice:{hash}\n")).unwrap());
+        let acl = AclFile::parse("user sensor-1\ntopic write sensors/1/#\n").unwrap();
+        let access = Access::new(rules(Some(alice), Some(Arc::new(acl))));
+        let mut sensor = Permissions::for_certificate_user(&access, "sensor-1".into(), "s");
+        assert!(sensor.may_publish(&access, "sensors/1/t"));
+        assert!(!sensor.may_publish(&access, "sensors/2/t"));
+        let mut claimed = Permissions::new(&access, Some("sensor-1".into()), "s");
+        assert!(
+            !claimed.may_publish(&access, "sensors/1/t"),
+            "not in the password file"
+        );
     }
 
     #[test]

@@ -62,6 +62,8 @@ use crate::stats_sections;
 
 /// Options of the dashboard.
 #[derive(Debug, Clone, clap::Args)]
+// The access options require an MQTT listener; the dashboard's one is --mqtt (`serve` has more).
+#[command(group(clap::ArgGroup::new("mqtt_listener").args(["mqtt"])))]
 pub struct DashboardArgs {
     /// Start without demo traffic or demo subscriptions (press `d` to start them later).
     #[arg(long)]
