@@ -18,6 +18,12 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       /proc) per delivered message, with and without the ACL; the ACL's cost per message is the
       difference; ratios as median [min-max] over the interleaved repetitions.
 
+  python3 scripts/mqtt-bench.py ab --before PATH [--repeat 7]
+      QoS 1 1->1, flat out and paced at 20k/s: a `switchyard` binary built before a change (PATH),
+      this tree's, and Mosquitto, in turn (before, after, Mosquitto, before, ...), the same `switchyard
+      load --mqtt` client (this tree's) against each; deliveries/s and p50/p99 latency (medians), and
+      the after/before and after/Mosquitto throughput ratios as median [min-max] over the rounds.
+
   python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
@@ -78,20 +84,21 @@ Server = collections.namedtuple("Server", "name proc port tls_port")
 
 @contextlib.contextmanager
 def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),), tls=None):
-    """Starts one `switchyard serve` per entry of `switchyard_args` and one Mosquitto per entry of
-    `mosquittos` (name, configuration lines after its loopback listener); yields a list of Servers,
-    Mosquittos last. With `tls` (the paths of a certificate and its key), each also listens for MQTT
-    over TLS with them."""
+    """Starts one `switchyard serve` per entry of `switchyard_args` ((name, arguments), and the binary
+    third when it is not this tree's) and one Mosquitto per entry of `mosquittos` (name, configuration
+    lines after its loopback listener); yields a list of Servers, Mosquittos last. With `tls` (the
+    paths of a certificate and its key), each also listens for MQTT over TLS with them."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
-        for name, extra in switchyard_args:
+        for name, extra, *binary in switchyard_args:
             port, tls_port = free_port(), tls and free_port()
             listeners = ["--mqtt", f"127.0.0.1:{port}"]
             if tls:
                 listeners += ["--mqtt-tls", f"127.0.0.1:{tls_port}",
                               "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
-            proc = subprocess.Popen([BIN, "serve", *listeners, *extra], stdout=subprocess.DEVNULL)
+            proc = subprocess.Popen([*(binary or [BIN]), "serve", *listeners, *extra],
+                                    stdout=subprocess.DEVNULL)
             started.append(Server(name, proc, port, tls_port))
         for index, (name, lines) in enumerate(mosquittos):
             port, tls_port = free_port(), tls and free_port()
@@ -167,6 +174,44 @@ def compare(args):
                       f"| {med('mq', lambda x: x['delivered_per_s']):,.0f} "
                       f"| {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
                       f"| {lat('sy')} | {lat('mq')} | {lost('sy')} | {lost('mq')} |", flush=True)
+
+
+# ---------------------------------------------------------------- ab
+
+# (name, messages, rate): QoS 1, one publisher and one subscriber.
+AB_SCENARIOS = [("1->1", 50_000, 0), ("1->1 at 20k/s", 40_000, 20_000)]
+
+
+def ab(args):
+    tmp = tempfile.mkdtemp(prefix="mqtt-ab-")
+    before = os.path.abspath(args.before)
+    with servers([("before", [], before), ("after", [])]) as started:
+        ports = {server.name: server.port for server in started}
+        print(f"before: {before}\nafter: {BIN}\n")
+        print("| QoS 1 | before deliveries/s | after deliveries/s | Mosquitto deliveries/s "
+              "| after/before median [min-max] | after/Mosquitto median [min-max] "
+              "| p50 / p99 µs before | p50 / p99 µs after | p50 / p99 µs Mosquitto "
+              "| lost before / after / Mosquitto |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name, messages, rate in AB_SCENARIOS:
+            runs = {key: [] for key in ports}
+            for r in range(args.repeat):
+                for key, port in ports.items():
+                    runs[key].append(load(port, 1, 1, messages, 1, rate, tmp, f"ab-{key}-{r}-{rate}"))
+            rate_of = lambda key: [x["delivered_per_s"] for x in runs[key]]
+            ratio = lambda a, b: [x / y for x, y in zip(rate_of(a), rate_of(b))]
+            spread = lambda rs: f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}]"
+            lat = lambda key: "{:.0f} / {:.0f}".format(
+                statistics.median(x["latency_us"]["p50"] for x in runs[key]),
+                statistics.median(x["latency_us"]["p99"] for x in runs[key]))
+            lost = lambda key: "{:.1%}".format(
+                statistics.median(x["lost"] / max(x["expected"], 1) for x in runs[key]))
+            print(f"| {name} | {statistics.median(rate_of('before')):,.0f} "
+                  f"| {statistics.median(rate_of('after')):,.0f} "
+                  f"| {statistics.median(rate_of('Mosquitto')):,.0f} "
+                  f"| {spread(ratio('after', 'before'))} | {spread(ratio('after', 'Mosquitto'))} "
+                  f"| {lat('before')} | {lat('after')} | {lat('Mosquitto')} "
+                  f"| {lost('before')} / {lost('after')} / {lost('Mosquitto')} |", flush=True)
 
 
 # ---------------------------------------------------------------- acl
@@ -399,8 +444,11 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     c = commands.add_parser("compare")
     c.add_argument("--repeat", type=int, default=3)
-    a = commands.add_parser("acl")
-    a.add_argument("--repeat", type=int, default=5)
+    a = commands.add_parser("ab")
+    a.add_argument("--before", required=True, help="a switchyard binary built before the change")
+    a.add_argument("--repeat", type=int, default=7)
+    acl_parser = commands.add_parser("acl")
+    acl_parser.add_argument("--repeat", type=int, default=5)
     i = commands.add_parser("idle")
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
@@ -410,7 +458,7 @@ def main():
     t.add_argument("--messages", type=int, default=100_000)
     t.add_argument("--connects", type=int, default=1000)
     args = parser.parse_args()
-    {"compare": compare, "acl": acl, "idle": idle, "tls": tls}[args.command](args)
+    {"compare": compare, "ab": ab, "acl": acl, "idle": idle, "tls": tls}[args.command](args)
 
 
 if __name__ == "__main__":

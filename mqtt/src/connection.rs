@@ -16,9 +16,16 @@
 //! published once and its packet id remembered until PUBREL (a resent PUBLISH with the same id is
 //! acknowledged again, not published again), then PUBCOMP. Messages to the client go at the lower of
 //! the QoS granted to the subscription that matched them and the publisher's (kept in the message's
-//! tag; an in-process publish has none and goes at the granted QoS). QoS 1 and 2 messages stay in the session's in-flight list until PUBACK or PUBCOMP, and are sent again
-//! with DUP set when a persistent session reconnects.
+//! tag; an in-process publish has none and goes at the granted QoS).
+//!
+//! QoS 1 and 2 deliveries take the core's acknowledged path (`crate::receiver`): the message stays in
+//! flight in its broker subscription, its packet id keeps the attempt's token (`crate::outgoing`), and
+//! PUBACK (QoS 1) or PUBREC (QoS 2) acks it there; the packet id is free again at PUBACK or PUBCOMP.
+//! Unacknowledged messages are sent again with DUP set when a persistent session reconnects. Shared
+//! subscriptions (`$share/GROUP/FILTER`, `crate::shared_group`) are competing receivers of one broker
+//! subscription; the connection waits on them apart from its ready list (`Connection::wait_shared`).
 
+use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,7 +38,8 @@ use rumqttc::{
     PubRel, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
 };
 use switchyard::{
-    Delivery, PublishOptions, PublishOutcome, RecvError, SubscriptionOptions, Topic, validate_topic,
+    PublishOptions, PublishOutcome, RecvError, SubscriptionId, SubscriptionOptions, Topic,
+    validate_topic,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -40,9 +48,12 @@ use tokio::time::Instant;
 use crate::auth::{Permissions, ReadClass, Refusal as AclRefusal};
 use crate::frame::{DecodeError, decode, decode_first};
 use crate::listener_stats::CloseReason;
+use crate::outgoing::{Acknowledged, OutgoingState, publish_packet};
 use crate::pending::PendingTicket;
-use crate::session::{ClientSubscription, OpenedSession, OutgoingState, Session, lock};
+use crate::receiver::{Received, Receiver};
+use crate::session::{ClientSubscription, OpenedSession, Session, lock};
 use crate::shared::ServerShared;
+use crate::shared_group::{GroupSettings, ShareFilter};
 use crate::transport::{ByteStream, CertificateLogin, Peer};
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
@@ -88,6 +99,8 @@ enum Wake {
     Wrote,
     /// The session's ready list handed out subscriptions with messages (now on its to-do list).
     Ready,
+    /// One of the session's shared subscriptions gave a message, or closed.
+    Shared(SubscriptionId, Result<Received, RecvError>),
 }
 
 /// After a packet: go on, or close for this reason.
@@ -327,15 +340,7 @@ impl Connection {
     /// Sends again what a resumed session had in flight: unacknowledged publishes (marked `dup`) and
     /// the PUBRELs of QoS 2 exchanges waiting for their PUBCOMP.
     fn resend_inflight(&mut self, opened: &OpenedSession) {
-        for inflight in opened.session.outgoing.resend() {
-            let packet = match inflight.state {
-                OutgoingState::PubAck | OutgoingState::PubRec => {
-                    let mut publish = inflight.publish.clone();
-                    publish.dup = true;
-                    Packet::Publish(publish)
-                }
-                OutgoingState::PubComp => Packet::PubRel(PubRel::new(inflight.publish.pkid)),
-            };
+        for packet in opened.session.outgoing.resend() {
             self.put(packet);
         }
     }
@@ -448,7 +453,7 @@ impl Connection {
                 deadline.as_mut().reset(Instant::now() + keep_alive);
             }
             if self.take_ready(&mut opened.session) {
-                opened.info.set_subscriptions(&opened.session);
+                opened.subscriptions_changed();
             }
             opened
                 .info
@@ -460,19 +465,86 @@ impl Connection {
             if self.inbuf.capacity() - self.inbuf.len() < 256 {
                 self.inbuf.reserve(4096);
             }
+            let session: &mut Session = &mut opened.session;
+            let wait_shared = can_take && session.has_shared;
             let wake = tokio::select! {
                 biased;
                 _ = &mut opened.kicked => Wake::Close(CloseReason::TakenOver),
                 _ = shutdown.changed() => Wake::Close(CloseReason::Shutdown),
                 wake = std::future::poll_fn(|cx| self.poll_io(stream, can_read, cx)),
                     if can_read || !self.out.is_empty() || self.unflushed => wake,
-                () = opened.session.turns.wait(), if can_take => Wake::Ready,
+                () = session.turns.wait(), if can_take => Wake::Ready,
+                (id, got) = Self::wait_shared(&session.subscriptions), if wait_shared => Wake::Shared(id, got),
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
             };
             match wake {
                 Wake::Close(reason) => return reason,
                 Wake::Read | Wake::Wrote => {}
                 Wake::Ready => {}
+                Wake::Shared(id, got) => {
+                    if self.took(&mut opened.session, id, got) {
+                        opened.subscriptions_changed();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for a message on any of the shared subscriptions in `subscriptions`; a plain or
+    /// acknowledged receiver's `recv_async`, so this member wakes for what the ready list does not
+    /// tell (the signal goes to one consumer, and a group has many): a new message, a message a
+    /// departing member handed back, a place freed in the group's window by another member's ack.
+    /// Cancel-safe: a receive takes a message only in the poll that returns it.
+    async fn wait_shared(
+        subscriptions: &[ClientSubscription],
+    ) -> (SubscriptionId, Result<Received, RecvError>) {
+        type Wait<'a> = Pin<
+            Box<dyn Future<Output = (SubscriptionId, Result<Received, RecvError>)> + Send + 'a>,
+        >;
+        let mut waits: Vec<Wait<'_>> = subscriptions
+            .iter()
+            .filter(|s| s.shared.is_some())
+            .map(|s| -> Wait<'_> {
+                Box::pin(async { (s.receiver.id(), s.receiver.recv_async().await) })
+            })
+            .collect();
+        std::future::poll_fn(|cx| {
+            waits
+                .iter_mut()
+                .find_map(|wait| match wait.as_mut().poll(cx) {
+                    Poll::Ready(got) => Some(got),
+                    Poll::Pending => None,
+                })
+                .map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
+    }
+
+    /// What a shared subscription's wait gave: a message, sent as any other, after which the
+    /// subscription is on the to-do list while it has more; or its close. Returns whether a
+    /// subscription went away.
+    fn took(
+        &mut self,
+        session: &mut Session,
+        id: SubscriptionId,
+        got: Result<Received, RecvError>,
+    ) -> bool {
+        let Some(index) = session
+            .subscriptions
+            .iter()
+            .position(|s| s.receiver.id() == id)
+        else {
+            return false;
+        };
+        match got {
+            Ok(received) => {
+                self.deliver(session, index, received);
+                session.turns.revisit(id);
+                false
+            }
+            Err(RecvError::Closed) => {
+                session.subscriptions.remove(index);
+                true
             }
         }
     }
@@ -538,7 +610,7 @@ impl Connection {
             });
             match next {
                 None => break,
-                Some((index, Ok(delivery))) => self.deliver(session, index, &delivery),
+                Some((index, Ok(received))) => self.deliver(session, index, received),
                 Some((index, Err(RecvError::Closed))) => {
                     // Unsubscribed through the broker by someone else: the client no longer has it.
                     session.subscriptions.remove(index);
@@ -551,15 +623,18 @@ impl Connection {
 
     /// Sends one message from subscription `index` at the lower of that subscription's QoS and the
     /// publisher's (MQTT 3.1.1 section 3.8.4), with RETAIN set only on a retained message replayed to
-    /// a new subscription (section 3.3.1.3).
-    fn deliver(&mut self, session: &mut Session, index: usize, delivery: &Delivery) {
-        let message = delivery.message();
+    /// a new subscription (section 3.3.1.3). At QoS 1 and 2 it stays in flight in the subscription,
+    /// its token kept with its packet id; at QoS 0 an acknowledged subscription's message is acked as
+    /// it is written, and so is one the ACL does not let the client read (not sent).
+    fn deliver(&mut self, session: &mut Session, index: usize, received: Received) {
+        let message = received.message();
         if !self.may_send(
             session,
             index,
             message.topic(),
             message.is_retained_replay(),
         ) {
+            received.done();
             return;
         }
         let granted = session.subscriptions[index].qos;
@@ -569,12 +644,47 @@ impl Connection {
         } else {
             granted
         };
-        let mut publish = Publish::from_bytes(message.topic(), qos, message.payload().clone());
-        publish.retain = message.is_retained_replay();
-        if qos != QoS::AtMostOnce {
-            publish = session.outgoing.send(publish);
-        }
+        let publish = match received {
+            Received::Acked(delivery) if qos != QoS::AtMostOnce => {
+                let from = session.subscriptions[index].receiver.id();
+                let message = delivery.message().clone();
+                session
+                    .outgoing
+                    .send(message, qos, from, delivery.into_token())
+            }
+            // QoS 0; a plain receiver is granted no more (`crate::receiver`).
+            received => {
+                let publish = publish_packet(received.message(), QoS::AtMostOnce, 0, false);
+                received.done();
+                publish
+            }
+        };
         self.put(Packet::Publish(publish));
+    }
+
+    /// The client acknowledged `pkid` with `acked`: the flow moves on, and a message whose flight
+    /// ended is acked in the subscription it came from (if the client still has it: an unsubscribed
+    /// one counted it dropped already). An acknowledgement nothing waits for is counted and ignored.
+    fn acknowledge(&mut self, session: &mut Session, pkid: u16, acked: OutgoingState) {
+        match session.outgoing.acknowledge(pkid, acked) {
+            Acknowledged::Settle(from, token) => {
+                if let Some(subscription) = session
+                    .subscriptions
+                    .iter()
+                    .find(|s| s.receiver.id() == from)
+                {
+                    // Refused only when it cannot matter (the subscription ended), and counted there.
+                    let _ = subscription.receiver.ack(token);
+                }
+            }
+            Acknowledged::Done => {}
+            Acknowledged::Unknown => {
+                self.shared
+                    .counters
+                    .acks_unknown
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Whether the ACL lets the client read `topic` from subscription `index`: no check for a
@@ -589,10 +699,12 @@ impl Connection {
     ) -> bool {
         let subscription = &mut session.subscriptions[index];
         let access = &self.shared.access;
-        if subscription
-            .read
-            .may_send(&mut self.permissions, access, &subscription.filter, topic)
-        {
+        if subscription.read.may_send(
+            &mut self.permissions,
+            access,
+            subscription_filter(&subscription.filter),
+            topic,
+        ) {
             return true;
         }
         access.counters.count(if retained {
@@ -627,21 +739,13 @@ impl Connection {
                     }
                 }
             }
-            Packet::PubAck(ack) => {
-                session
-                    .outgoing
-                    .acknowledge(ack.pkid, OutgoingState::PubAck);
-            }
+            Packet::PubAck(ack) => self.acknowledge(session, ack.pkid, OutgoingState::PubAck),
             Packet::PubRec(rec) => {
-                session
-                    .outgoing
-                    .acknowledge(rec.pkid, OutgoingState::PubRec);
+                self.acknowledge(session, rec.pkid, OutgoingState::PubRec);
                 self.put(Packet::PubRel(PubRel::new(rec.pkid)));
             }
             Packet::PubComp(comp) => {
-                session
-                    .outgoing
-                    .acknowledge(comp.pkid, OutgoingState::PubComp);
+                self.acknowledge(session, comp.pkid, OutgoingState::PubComp);
             }
             Packet::PubRel(rel) => {
                 session.incoming_qos2.remove(&rel.pkid);
@@ -650,11 +754,8 @@ impl Connection {
             // Answered by `subscribe_all`, which the read loop awaits.
             Packet::Subscribe(_) => {}
             Packet::Unsubscribe(unsubscribe) => {
-                // Dropping a handle unsubscribes it; what it still queued is counted `unsubscribed`.
-                session
-                    .subscriptions
-                    .retain(|s| !unsubscribe.topics.contains(&s.filter));
-                opened.info.set_subscriptions(session);
+                session.unsubscribe(&unsubscribe.topics);
+                opened.subscriptions_changed();
                 self.put(Packet::UnsubAck(UnsubAck::new(unsubscribe.pkid)));
             }
             Packet::PingReq => self.put(Packet::PingResp),
@@ -686,22 +787,33 @@ impl Connection {
         // (index in `codes`, filter, QoS) of the subscriptions to make.
         let mut new: Vec<(usize, String, QoS)> = Vec::new();
         for f in subscribe.filters {
-            if self.refuse_by_acl(&f.path) {
+            let Ok(share) = ShareFilter::parse(&f.path) else {
+                codes.push(SubscribeReasonCode::Failure);
+                continue;
+            };
+            // The topic permissions of a shared subscription are those of its FILTER.
+            if self.refuse_by_acl(share.map_or(f.path.as_str(), |share| share.filter)) {
                 codes.push(SubscribeReasonCode::Failure);
                 continue;
             }
-            // Section 3.8.4: the same filter again replaces the subscription; its queue is kept.
+            // Section 3.8.4: the same filter again replaces the subscription; its queue is kept,
+            // unless a plain one must become acknowledged for a higher QoS (`crate::receiver`).
             if let Some(existing) = session
                 .subscriptions
                 .iter_mut()
-                .find(|s| s.filter == f.path)
+                .find(|s| s.filter == f.path && !replaced_for(s, f.qos))
             {
-                existing.qos = f.qos;
-            } else if let Some(again) = new.iter_mut().find(|(_, filter, _)| *filter == f.path) {
+                existing.qos = existing.receiver.granted(f.qos);
+                codes.push(SubscribeReasonCode::Success(existing.qos));
+                continue;
+            }
+            if let Some(again) = new.iter_mut().find(|(_, filter, _)| *filter == f.path) {
                 // Twice in one packet: one subscription, the later QoS.
                 again.2 = f.qos;
                 codes[again.0] = SubscribeReasonCode::Success(f.qos);
-            } else if session.subscriptions.len() + new.len() >= config.max_subscriptions {
+            } else if session.subscriptions.len() + new.len() >= config.max_subscriptions
+                && !session.subscriptions.iter().any(|s| s.filter == f.path)
+            {
                 codes.push(SubscribeReasonCode::Failure);
                 continue;
             } else {
@@ -711,18 +823,39 @@ impl Connection {
         }
         if !new.is_empty() {
             let broker = self.shared.broker.clone();
+            let groups = self.shared.groups.clone();
             let base = SubscriptionOptions::new()
                 .capacity(config.queue_capacity)
                 .policy(config.policy)
                 .receive_retained(true)
                 .ready_signal(session.turns.signal());
+            let settings = GroupSettings {
+                capacity: config.queue_capacity,
+                policy: config.policy,
+                max_inflight: config.max_inflight,
+            };
             let client_id = opened.info.client_id.clone();
             let indices: Vec<usize> = new.iter().map(|(index, ..)| *index).collect();
             let made = tokio::task::spawn_blocking(move || {
                 new.into_iter()
                     .map(|(index, filter, qos)| {
-                        let options = base.clone().name(format!("mqtt/{client_id}/{filter}"));
-                        let made = broker.subscribe_with(&filter, options);
+                        let made = match ShareFilter::parse(&filter) {
+                            Ok(Some(share)) => groups
+                                .join(&broker, share, qos, settings)
+                                .map(|(receiver, member)| (receiver, Some(member))),
+                            _ => {
+                                let options =
+                                    base.clone().name(format!("mqtt/{client_id}/{filter}"));
+                                Receiver::subscribe(
+                                    &broker,
+                                    &filter,
+                                    qos,
+                                    settings.max_inflight,
+                                    options,
+                                )
+                                .map(|receiver| (receiver, None))
+                            }
+                        };
                         (index, filter, qos, made)
                     })
                     .collect::<Vec<_>>()
@@ -734,23 +867,32 @@ impl Connection {
                 for index in indices {
                     codes[index] = SubscribeReasonCode::Failure;
                 }
-                opened.info.set_subscriptions(session);
+                opened.subscriptions_changed();
                 self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
                 return;
             };
+            let session = &mut opened.session;
             for (index, filter, qos, made) in made {
                 match made {
-                    Ok(receiver) => session.subscriptions.push(ClientSubscription {
-                        filter,
-                        qos,
-                        receiver,
-                        read: Default::default(),
-                    }),
+                    Ok((receiver, membership)) => {
+                        // A plain subscription this one replaces: what it still queued is counted
+                        // dropped (`unsubscribed`).
+                        session.subscriptions.retain(|s| s.filter != filter);
+                        let qos = receiver.granted(qos);
+                        codes[index] = SubscribeReasonCode::Success(qos);
+                        session.subscriptions.push(ClientSubscription {
+                            filter,
+                            qos,
+                            receiver,
+                            read: Default::default(),
+                            shared: membership,
+                        });
+                    }
                     Err(_) => codes[index] = SubscribeReasonCode::Failure,
                 }
             }
         }
-        opened.info.set_subscriptions(session);
+        opened.subscriptions_changed();
         self.put(Packet::SubAck(SubAck::new(subscribe.pkid, codes)));
     }
 
@@ -873,6 +1015,23 @@ impl Connection {
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The filter whose topics a client subscription reads: FILTER of a shared `$share/GROUP/FILTER`, the
+/// whole filter otherwise (what the topic permissions judge).
+fn subscription_filter(filter: &str) -> &str {
+    match ShareFilter::parse(filter) {
+        Ok(Some(share)) => share.filter,
+        _ => filter,
+    }
+}
+
+/// Whether SUBSCRIBE asking `qos` replaces `existing` with a new broker subscription rather than
+/// updating it: a plain one of the client's own asked for QoS 1 or 2 (a shared group keeps its kind).
+fn replaced_for(existing: &ClientSubscription, qos: QoS) -> bool {
+    matches!(existing.receiver, Receiver::Plain(_))
+        && existing.shared.is_none()
+        && qos != QoS::AtMostOnce
 }
 
 /// How a failed read ends the connection: TLS without its `close_notify`, or a WebSocket without

@@ -34,11 +34,14 @@ mod config;
 mod connection;
 mod frame;
 mod listener_stats;
+mod outgoing;
 mod pending;
 mod receive;
+mod receiver;
 mod server;
 mod session;
 mod shared;
+mod shared_group;
 mod sys;
 mod transport;
 

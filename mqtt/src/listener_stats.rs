@@ -166,6 +166,8 @@ pub(crate) struct ServerCounters {
     pub dollar_topic_refused: AtomicU64,
     /// Wills published.
     pub wills_published: AtomicU64,
+    /// PUBACKs, PUBRECs and PUBCOMPs for a packet id that waits for no such acknowledgement.
+    pub acks_unknown: AtomicU64,
     /// CONNECTs whose user name and password the password file accepted.
     pub auth_accepted: AtomicU64,
     /// CONNECTs without a user name while a password file is in force (CONNACK 5).
@@ -205,6 +207,8 @@ pub(crate) fn add_drops(total: &mut DroppedByReason, more: &DroppedByReason) {
     total.evicted += more.evicted;
     total.timeout += more.timeout;
     total.unsubscribed += more.unsubscribed;
+    total.rejected += more.rejected;
+    total.max_deliveries += more.max_deliveries;
 }
 
 /// One subscription of a client, as [`ClientStats`] shows it.
@@ -218,7 +222,12 @@ pub struct ClientSubscriptionStats {
     pub qos: u8,
     /// Messages queued for the client now.
     pub depth: u64,
-    /// Messages the broker handed to the connection.
+    /// QoS 1/2 messages sent to the client (or, for a shared subscription, to any member of its
+    /// group) and not yet acknowledged: the broker subscription's `in_flight` (a v1 addition).
+    #[serde(default)]
+    pub in_flight: u64,
+    /// Messages the broker handed to the connection, and QoS 1/2 messages the client acknowledged
+    /// (for a shared subscription, the whole group's).
     pub delivered: u64,
     /// Matched messages that will never reach the client, by reason.
     pub dropped_by_reason: DroppedByReason,
@@ -288,6 +297,14 @@ pub struct MqttStats {
     pub dollar_topic_refused: u64,
     /// Wills published.
     pub wills_published: u64,
+    /// PUBACKs, PUBRECs and PUBCOMPs for a packet id that waited for no such acknowledgement: a
+    /// duplicate, one after the message went to another member of a shared group, or a confused
+    /// client. Each is ignored (a v1 addition).
+    #[serde(default)]
+    pub acks_unknown: u64,
+    /// Shared subscription groups (`$share/GROUP/FILTER`) now (a v1 addition).
+    #[serde(default)]
+    pub shared_groups: u64,
     /// Password checks (a v1 addition; all zero without a password file).
     #[serde(default)]
     pub auth: AuthStats,

@@ -32,10 +32,10 @@ impl ReadyTurns {
     /// ready list), with what `recv` said alongside it; or `Err(Closed)` for a subscription that
     /// closed. `recv(key)` receives from the subscription of `key` (`None`: there is none any more).
     /// `None` when no subscription has a message now.
-    pub(crate) fn try_next<T>(
+    pub(crate) fn try_next<T, M>(
         &mut self,
-        mut recv: impl FnMut(u64) -> Option<(T, Result<Delivery, TryRecvError>)>,
-    ) -> Option<(T, Result<Delivery, RecvError>)> {
+        mut recv: impl FnMut(u64) -> Option<(T, Result<M, TryRecvError>)>,
+    ) -> Option<(T, Result<M, RecvError>)> {
         loop {
             let Some(key) = self.todo.pop_front() else {
                 if self.signal.try_ready(&mut self.handed_out) == 0 {
@@ -55,6 +55,12 @@ impl ReadyTurns {
                 Some((_, Err(TryRecvError::Empty))) | None => {}
             }
         }
+    }
+
+    /// Puts `key` on the to-do list: a subscription with messages that the signal does not announce
+    /// (a shared group's, which a connection waits on apart, `Connection::wait_shared`).
+    pub(crate) fn revisit(&mut self, key: u64) {
+        self.todo.push_back(key);
     }
 
     /// Waits until the signal hands out subscriptions, and puts them on the to-do list.

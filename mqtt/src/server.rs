@@ -139,6 +139,7 @@ impl MqttServer {
             broker,
             counters: ServerCounters::default(),
             sessions: SessionRegistry::default(),
+            groups: Default::default(),
             pending: PendingConnects::default(),
             next_auto_id: AtomicU64::new(1),
             local_addr: listeners[0].addr,

@@ -2,8 +2,10 @@
 //! exactly one connection at a time.
 //!
 //! # Subscriptions are broker subscriptions
-//! Each MQTT subscription of a client is one [`switchyard::Subscription`] with the configured
-//! capacity and overflow policy, named `mqtt/<client id>/<filter>`. The session owns the handle: while
+//! Each MQTT subscription of a client is one broker subscription (plain for QoS 0, acknowledged for
+//! QoS 1 and 2: `crate::receiver`) with the configured capacity and overflow policy, named
+//! `mqtt/<client id>/<filter>`; a shared one (`$share/GROUP/FILTER`) is a member's receiver of its
+//! group's subscription (`crate::shared_group`). The session owns the handle: while
 //! a persistent session's client is away the subscription stays in the broker and keeps queueing (up
 //! to its capacity, then dropping by policy, counted), and the next connection delivers what it kept.
 //! A clean session's handles are dropped when its connection ends, which unsubscribes them (anything
@@ -20,14 +22,17 @@
 //! the lock, so the old connection's last writes to the session (in-flight messages, subscriptions)
 //! happen before the new one reads it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rumqttc::{Publish, QoS};
-use switchyard::{Subscription, SubscriptionId};
+use rumqttc::QoS;
+use switchyard::SubscriptionId;
 
+use crate::outgoing::Outgoing;
 use crate::receive::ReadyTurns;
+use crate::receiver::Receiver;
+use crate::shared_group::Membership;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::listener_stats::{ClientStats, ClientSubscriptionStats, add_drops};
@@ -35,91 +40,15 @@ use crate::listener_stats::{ClientStats, ClientSubscriptionStats, add_drops};
 /// One MQTT subscription of a client.
 #[derive(Debug)]
 pub(crate) struct ClientSubscription {
+    /// As the client sent it (`$share/GROUP/FILTER` for a shared one).
     pub filter: String,
     pub qos: QoS,
-    pub receiver: Subscription,
+    pub receiver: Receiver,
     /// How much of `filter` the client may read, sorted once under the rules in force.
     pub read: crate::auth::ClientRead,
-}
-
-/// Where a QoS 1/2 message sent to the client is in its acknowledgement flow: the packet it waits for.
-// Named after the MQTT packets they wait for, which all begin with PUB.
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutgoingState {
-    /// QoS 1, PUBLISH sent: waiting for PUBACK.
-    PubAck,
-    /// QoS 2, PUBLISH sent: waiting for PUBREC.
-    PubRec,
-    /// QoS 2, PUBREL sent: waiting for PUBCOMP.
-    PubComp,
-}
-
-/// A message sent to the client and not yet acknowledged.
-#[derive(Debug, Clone)]
-pub(crate) struct InFlight {
-    pub publish: Publish,
-    pub state: OutgoingState,
-}
-
-/// Messages sent to the client and not yet acknowledged, in the order they were sent (so a reconnect
-/// resends them in order, MQTT 3.1.1 section 4.6).
-#[derive(Debug, Default)]
-pub(crate) struct Outgoing {
-    pending: VecDeque<InFlight>,
-    last_pkid: u16,
-}
-
-impl Outgoing {
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Gives `publish` (QoS 1 or 2) a free packet id and records it as in flight.
-    pub fn send(&mut self, mut publish: Publish) -> Publish {
-        loop {
-            self.last_pkid = self.last_pkid.checked_add(1).unwrap_or(1);
-            let id = self.last_pkid;
-            if !self.pending.iter().any(|p| p.publish.pkid == id) {
-                break;
-            }
-        }
-        publish.pkid = self.last_pkid;
-        let state = if publish.qos == QoS::ExactlyOnce {
-            OutgoingState::PubRec
-        } else {
-            OutgoingState::PubAck
-        };
-        self.pending.push_back(InFlight {
-            publish: publish.clone(),
-            state,
-        });
-        publish
-    }
-
-    /// Applies an acknowledgement; returns whether `pkid` was in the state it acknowledges. A PUBACK
-    /// or PUBCOMP ends the flow; a PUBREC moves it on to PUBREL.
-    pub fn acknowledge(&mut self, pkid: u16, acked: OutgoingState) -> bool {
-        let Some(index) = self
-            .pending
-            .iter()
-            .position(|p| p.publish.pkid == pkid && p.state == acked)
-        else {
-            return false;
-        };
-        if acked == OutgoingState::PubRec {
-            self.pending[index].state = OutgoingState::PubComp;
-        } else {
-            self.pending.remove(index);
-        }
-        true
-    }
-
-    /// What to resend after a reconnect: PUBLISH with DUP set for messages not yet received, PUBREL
-    /// for QoS 2 messages received but not completed.
-    pub fn resend(&self) -> impl Iterator<Item = &InFlight> {
-        self.pending.iter()
-    }
+    /// `Some` for a shared subscription (`crate::shared_group`). Declared after `receiver`, so that
+    /// the member's receiver hands back what it held before the membership leaves the group.
+    pub shared: Option<Membership>,
 }
 
 /// What a client id owns across connections.
@@ -132,6 +61,9 @@ pub(crate) struct Session {
     /// away is announced to the next connection.
     pub turns: ReadyTurns,
     pub outgoing: Outgoing,
+    /// Whether any of `subscriptions` is shared (kept by [`OpenedSession::subscriptions_changed`]):
+    /// the connection then also waits on those, which its ready list does not cover.
+    pub has_shared: bool,
     /// QoS 2 packet ids received and published, awaiting PUBREL (so a resent PUBLISH is not published
     /// twice: MQTT 3.1.1 section 4.3.3, method B).
     pub incoming_qos2: HashSet<u16>,
@@ -143,6 +75,43 @@ impl Session {
     /// Forgets everything; dropping the subscriptions unsubscribes them.
     pub fn clear(&mut self) {
         *self = Session::default();
+    }
+
+    /// Removes the subscriptions to `filters`. Dropping a handle unsubscribes it (what it still
+    /// queued is counted `unsubscribed`), and the QoS 1/2 flows it started go on (MQTT 3.1.1 section
+    /// 3.10.4); a shared group's member instead hands back what it held, for the rest of the group,
+    /// and those flows are forgotten.
+    pub fn unsubscribe(&mut self, filters: &[String]) {
+        let leaving: Vec<SubscriptionId> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.shared.is_some() && filters.contains(&s.filter))
+            .map(|s| s.receiver.id())
+            .collect();
+        self.subscriptions.retain(|s| !filters.contains(&s.filter));
+        if !leaving.is_empty() {
+            self.outgoing
+                .forget_handed_back(|from| leaving.contains(&from));
+        }
+    }
+
+    /// The connection serving this session ended: each shared subscription's member hands back the
+    /// messages it had sent and not yet had acknowledged, for the rest of its group at once
+    /// (`crate::shared_group`), and keeps its place in the group with a fresh receiver. What it sent
+    /// from its own subscriptions stays in flight, to be sent again if a persistent session reconnects.
+    pub fn end_connection(&mut self) {
+        let mut handed_back = Vec::new();
+        for subscription in &mut self.subscriptions {
+            if subscription.shared.is_some() {
+                // The old receiver is dropped here, which hands back what it held.
+                subscription.receiver = subscription.receiver.another();
+                handed_back.push(subscription.receiver.id());
+            }
+        }
+        if !handed_back.is_empty() {
+            self.outgoing
+                .forget_handed_back(|from| handed_back.contains(&from));
+        }
     }
 }
 
@@ -190,6 +159,7 @@ impl ClientInfo {
                 filter: filter.clone(),
                 qos: *qos,
                 depth: sub.depth,
+                in_flight: sub.in_flight,
                 delivered: sub.delivered,
                 dropped_by_reason: d,
             });
@@ -215,6 +185,18 @@ pub(crate) struct OpenedSession {
     /// Fires when a newer connection takes the session over.
     pub kicked: oneshot::Receiver<()>,
     pub generation: u64,
+}
+
+impl OpenedSession {
+    /// After the session's subscriptions changed: what the connection and the stats know of them.
+    pub fn subscriptions_changed(&mut self) {
+        self.session.has_shared = self
+            .session
+            .subscriptions
+            .iter()
+            .any(|s| s.shared.is_some());
+        self.info.set_subscriptions(&self.session);
+    }
 }
 
 /// Sessions by client id.
@@ -267,6 +249,7 @@ impl SessionRegistry {
     /// The connection of `generation` ended. A clean session is discarded (its subscriptions
     /// unsubscribed) unless a newer connection already took it; a persistent one is kept.
     pub fn close(&self, client_id: &str, mut opened: OpenedSession, clean: bool) {
+        opened.session.end_connection();
         let mut slots = lock(&self.slots);
         let current = slots
             .get(client_id)

@@ -12,6 +12,7 @@ use crate::config::MqttConfig;
 use crate::listener_stats::{AuthRefusedByReason, AuthStats, MqttStats, ServerCounters};
 use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
+use crate::shared_group::SharedGroups;
 use crate::transport::ListenerState;
 
 /// What every connection task shares.
@@ -20,6 +21,8 @@ pub(crate) struct ServerShared {
     pub config: MqttConfig,
     pub counters: ServerCounters,
     pub sessions: SessionRegistry,
+    /// Shared subscriptions, `$share/GROUP/FILTER`.
+    pub groups: Arc<SharedGroups>,
     pub pending: PendingConnects,
     pub next_auto_id: AtomicU64,
     pub local_addr: SocketAddr,
@@ -56,6 +59,8 @@ impl ServerShared {
             retained_refused: c.retained_refused.load(Ordering::Relaxed),
             dollar_topic_refused: c.dollar_topic_refused.load(Ordering::Relaxed),
             wills_published: c.wills_published.load(Ordering::Relaxed),
+            acks_unknown: c.acks_unknown.load(Ordering::Relaxed),
+            shared_groups: self.groups.len() as u64,
             auth: AuthStats {
                 password_file: self.access.passwords().is_some(),
                 accepted: c.auth_accepted.load(Ordering::Relaxed),

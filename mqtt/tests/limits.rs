@@ -1,82 +1,16 @@
 //! The listener's limits, each hit by a raw client: connections (CONNACK 3), packet size (closed,
 //! `too_large`), CONNECT timeout, and the in-flight window (no more than N unacknowledged messages).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use bytes::BytesMut;
 use rumqttc::{Connect, Packet, PubAck, Publish, QoS, Subscribe};
 use switchyard::Broker;
-use switchyard_mqtt::{MqttConfig, MqttServer, decode};
+use switchyard_mqtt::{MqttConfig, MqttServer};
 
+use common::raw::Raw;
 use common::runtime;
-
-fn encode(packet: Packet) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    packet.write(&mut buf, usize::MAX).unwrap();
-    buf.to_vec()
-}
-
-/// A raw connection that reads whole packets with a 5 s limit per read.
-struct Raw {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        Self {
-            stream,
-            buf: BytesMut::new(),
-        }
-    }
-
-    fn send(&mut self, packet: Packet) {
-        self.stream.write_all(&encode(packet)).unwrap();
-    }
-
-    /// The next packet; `None` when the server closed the connection.
-    fn read(&mut self) -> Option<Packet> {
-        loop {
-            if let Some(packet) = decode(&mut self.buf, 1 << 20).unwrap() {
-                return Some(packet);
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// Reads until nothing arrives for `quiet`; returns what arrived.
-    fn read_for(&mut self, quiet: Duration) -> Vec<Packet> {
-        self.stream.set_read_timeout(Some(quiet)).unwrap();
-        let mut packets = Vec::new();
-        while let Some(packet) = self.read() {
-            packets.push(packet);
-        }
-        self.stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        packets
-    }
-
-    fn connack_code(&mut self, id: &str) -> rumqttc::ConnectReturnCode {
-        self.send(Packet::Connect(Connect::new(id)));
-        match self.read() {
-            Some(Packet::ConnAck(ack)) => ack.code,
-            other => panic!("expected CONNACK, got {other:?}"),
-        }
-    }
-}
 
 fn wait_closed(server: &MqttServer, count: impl Fn(&switchyard_mqtt::MqttStats) -> u64) {
     let deadline = Instant::now() + Duration::from_secs(5);

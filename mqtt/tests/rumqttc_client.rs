@@ -162,10 +162,11 @@ async fn a_client_that_does_not_read_loses_messages_by_policy_and_the_drops_are_
     assert!(slow.dropped_by_reason.evicted > 0, "{slow:?}");
     assert_eq!(slow.dropped, slow.dropped_by_reason.evicted);
     let sub_stats = &slow.subscriptions[0];
+    assert_eq!(sub_stats.in_flight, 4, "the window, unacknowledged");
     assert_eq!(
         200,
-        sub_stats.delivered + sub_stats.depth + slow.dropped,
-        "every message delivered to the connection, queued or dropped by reason"
+        sub_stats.delivered + sub_stats.in_flight + sub_stats.depth + slow.dropped,
+        "every message acknowledged, in flight to the client, queued or dropped by reason"
     );
     assert!(broker.stats().balances());
     drop(events);

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use switchyard_mqtt::MqttServer;
 
+pub mod raw;
+
 /// Starts a mosquitto client (`mosquitto_pub`, `mosquitto_sub`) against `addr` with `args`, its
 /// output piped.
 pub fn spawn(tool: &str, addr: SocketAddr, args: &[&str]) -> Child {
@@ -61,7 +63,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 #[path = "../../../tests/support/process.rs"]
 mod process;
 #[allow(unused_imports)] // as dead_code above: not every test file waits for a child
-pub use process::wait_or_kill;
+pub use process::{Killed, wait_or_kill};
 
 #[path = "../../../tests/support/certs.rs"]
 pub mod certs;
