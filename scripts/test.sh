@@ -8,8 +8,6 @@
 # To add a tool a test needs, add one line below the helpers:
 #   need_deb COMMAND DEBIAN-PACKAGE     e.g. need_deb mosquitto mosquitto
 #   need_pip PYTHON-MODULE PYPI-PACKAGE e.g. need_pip paho.mqtt paho-mqtt
-# TLS tests make their certificates with the openssl command line (tests/support/certs.rs).
-need_deb openssl openssl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
