@@ -4,7 +4,8 @@
 //! the way they inflate wall time. Prints one `id nanoseconds` line per case: the median of 5 runs
 //! of 1M messages each. For A/B runs between revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
 //!
-//! Run with `cargo run --release -p switchyard --example plain_path_cpu`.
+//! Run with `cargo run --release -p switchyard --example plain_path_cpu [-- CASE]`, CASE one of the
+//! ids it prints to run that case alone (under `perf stat`, say, to count its instructions).
 
 use std::hint::black_box;
 
@@ -38,6 +39,8 @@ fn median_per_message(mut round: impl FnMut()) -> Result<f64, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let only = std::env::args().nth(1);
+    let runs = |case: &str| only.as_deref().is_none_or(|only| only == case);
     let payload = Bytes::from_static(b"21.5degC");
     let broker = Broker::new();
     let sub = broker.subscribe("#")?;
