@@ -19,7 +19,6 @@ use switchyard::{
 };
 use tokio::task::JoinHandle;
 
-use crate::listener_stats::add_drops;
 use crate::receive::ReadyTurns;
 use crate::session::lock;
 use crate::transport::{TlsClientFiles, TlsFileError};
@@ -370,7 +369,7 @@ impl BridgeShared {
                 continue;
             };
             let d = sub.dropped_by_reason;
-            add_drops(&mut stats.out_dropped_by_reason, &d);
+            stats.out_dropped_by_reason.add(&d);
             stats.out_filters.push(BridgeOutFilterStats {
                 filter: filter.clone(),
                 id: *id,

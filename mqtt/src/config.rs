@@ -18,6 +18,7 @@ use crate::auth::{AclFile, PasswordFile};
 /// let config = MqttConfig::default()
 ///     .max_connections(100)
 ///     .queue_capacity(64)
+///     .queue_bytes(Some(1 << 20))
 ///     .policy(OverflowPolicy::DropOldest)
 ///     .sys_interval(Some(Duration::from_secs(1)));
 /// assert!(config.validate().is_ok());
@@ -48,6 +49,14 @@ pub struct MqttConfig {
     /// Capacity of each client subscription's broker queue: how far a client may fall behind, and how
     /// many messages a persistent session keeps per subscription while the client is away.
     pub queue_capacity: usize,
+    /// Payload bytes one client may have queued, all its subscriptions together (one
+    /// [`switchyard::ByteBudget`] per client id, kept with a persistent session); `None` for no bound.
+    /// A message that would go over it is dropped for that client and counted as `byte_limit`,
+    /// whatever the policy. Without it, [`MqttConfig::queue_capacity`] alone lets one slow client
+    /// hold capacity × [`MqttConfig::max_packet_size`] per subscription: 1 GiB at the defaults. A
+    /// shared subscription's queue (`$share/GROUP/FILTER`) belongs to no one client and is bounded
+    /// by the same number on its own.
+    pub queue_bytes: Option<u64>,
     /// What a full client queue does. `Block` is refused: a publisher on another connection would
     /// wait for a slow client.
     pub policy: OverflowPolicy,
@@ -75,6 +84,7 @@ impl Default for MqttConfig {
             max_subscriptions: 1_000,
             max_inflight: 64,
             queue_capacity: 1024,
+            queue_bytes: Some(Self::DEFAULT_QUEUE_BYTES),
             policy: OverflowPolicy::DropNewest,
             connect_timeout: Duration::from_secs(5),
             sys_interval: Some(Duration::from_secs(10)),
@@ -101,6 +111,10 @@ pub enum ConfigError {
 }
 
 impl MqttConfig {
+    /// The default [`MqttConfig::queue_bytes`]: 16 MiB a client, far above what small messages
+    /// reach at the default queue capacity (1,024 of 1 KiB is 1 MiB), and 16 of the largest packets.
+    pub const DEFAULT_QUEUE_BYTES: u64 = 16 << 20;
+
     /// Sets [`MqttConfig::max_packet_size`].
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
         self.max_packet_size = bytes;
@@ -140,6 +154,12 @@ impl MqttConfig {
     /// Sets [`MqttConfig::queue_capacity`].
     pub fn queue_capacity(mut self, messages: usize) -> Self {
         self.queue_capacity = messages;
+        self
+    }
+
+    /// Sets [`MqttConfig::queue_bytes`].
+    pub fn queue_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.queue_bytes = bytes;
         self
     }
 
@@ -187,6 +207,9 @@ impl MqttConfig {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if self.queue_bytes == Some(0) {
+            return Err(ConfigError::Zero("queue_bytes"));
         }
         if self.max_inflight > usize::from(u16::MAX) {
             return Err(ConfigError::InflightTooLarge(self.max_inflight));

@@ -824,14 +824,18 @@ impl Connection {
         if !new.is_empty() {
             let broker = self.shared.broker.clone();
             let groups = self.shared.groups.clone();
-            let base = SubscriptionOptions::new()
+            let mut base = SubscriptionOptions::new()
                 .capacity(config.queue_capacity)
                 .policy(config.policy)
                 .receive_retained(true)
                 .ready_signal(session.turns.signal());
+            if let Some(limit) = config.queue_bytes {
+                base = base.byte_budget(opened.info.byte_budget(limit));
+            }
             let settings = GroupSettings {
                 capacity: config.queue_capacity,
                 policy: config.policy,
+                max_bytes: config.queue_bytes,
                 max_inflight: config.max_inflight,
             };
             let client_id = opened.info.client_id.clone();

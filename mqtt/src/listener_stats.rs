@@ -201,16 +201,6 @@ impl ServerCounters {
     }
 }
 
-/// Adds `more` to `total`, reason by reason (the core's own `add` is private to it).
-pub(crate) fn add_drops(total: &mut DroppedByReason, more: &DroppedByReason) {
-    total.queue_full += more.queue_full;
-    total.evicted += more.evicted;
-    total.timeout += more.timeout;
-    total.unsubscribed += more.unsubscribed;
-    total.rejected += more.rejected;
-    total.max_deliveries += more.max_deliveries;
-}
-
 /// One subscription of a client, as [`ClientStats`] shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSubscriptionStats {
@@ -254,6 +244,14 @@ pub struct ClientStats {
     pub clean_session: bool,
     /// QoS 1/2 messages sent and not yet acknowledged.
     pub inflight: u64,
+    /// Payload bytes queued for the client now, all its own subscriptions together (a v1 addition).
+    #[serde(default)]
+    pub queued_bytes: u64,
+    /// The bound on `queued_bytes` ([`crate::MqttConfig::queue_bytes`]); `null` when unbounded, or
+    /// before the client's first subscription (a v1 addition). A message over it is dropped as
+    /// `byte_limit`.
+    #[serde(default)]
+    pub max_queued_bytes: Option<u64>,
     /// Sum of the subscriptions' drops.
     pub dropped: u64,
     /// Sum of the subscriptions' drops, by reason.

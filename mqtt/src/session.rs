@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rumqttc::QoS;
-use switchyard::SubscriptionId;
+use switchyard::{ByteBudget, SubscriptionId};
 
 use crate::outgoing::Outgoing;
 use crate::receive::ReadyTurns;
@@ -35,7 +35,7 @@ use crate::receiver::Receiver;
 use crate::shared_group::Membership;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use crate::listener_stats::{ClientStats, ClientSubscriptionStats, add_drops};
+use crate::listener_stats::{ClientStats, ClientSubscriptionStats};
 
 /// One MQTT subscription of a client.
 #[derive(Debug)]
@@ -127,9 +127,18 @@ pub(crate) struct ClientInfo {
     pub inflight: AtomicU64,
     /// (broker subscription id, filter, granted QoS), kept in step with the session's subscriptions.
     pub subscriptions: Mutex<Vec<(SubscriptionId, String, u8)>>,
+    /// The bytes all of this client's own subscriptions may queue together
+    /// ([`crate::MqttConfig::queue_bytes`]), made at its first subscription; it lives as long as the
+    /// client id's session, so a persistent session's client is bounded while it is away too.
+    bytes: std::sync::OnceLock<Arc<ByteBudget>>,
 }
 
 impl ClientInfo {
+    /// The client's byte budget, `limit` bytes (the first call's limit: the listener's setting).
+    pub fn byte_budget(&self, limit: u64) -> &Arc<ByteBudget> {
+        self.bytes.get_or_init(|| ByteBudget::new(limit))
+    }
+
     pub fn set_subscriptions(&self, session: &Session) {
         *lock(&self.subscriptions) = session
             .subscriptions
@@ -146,6 +155,8 @@ impl ClientInfo {
             user_name: lock(&self.user_name).clone(),
             clean_session: self.clean_session.load(Ordering::Relaxed),
             inflight: self.inflight.load(Ordering::Relaxed),
+            queued_bytes: self.bytes.get().map_or(0, |b| b.used()),
+            max_queued_bytes: self.bytes.get().map(|b| b.limit()),
             ..ClientStats::default()
         };
         for (id, filter, qos) in lock(&self.subscriptions).iter() {
@@ -153,7 +164,7 @@ impl ClientInfo {
                 continue;
             };
             let d = sub.dropped_by_reason;
-            add_drops(&mut stats.dropped_by_reason, &d);
+            stats.dropped_by_reason.add(&d);
             stats.subscriptions.push(ClientSubscriptionStats {
                 id: *id,
                 filter: filter.clone(),

@@ -102,6 +102,8 @@ pub(crate) struct Membership {
 pub(crate) struct GroupSettings {
     pub capacity: usize,
     pub policy: switchyard::OverflowPolicy,
+    /// The group queue's byte bound ([`crate::MqttConfig::queue_bytes`]).
+    pub max_bytes: Option<u64>,
     /// A member's in-flight limit; the group's window is at least 1,000 (see the module docs).
     pub max_inflight: usize,
 }
@@ -121,10 +123,13 @@ impl SharedGroups {
         let group = match groups.get_mut(&key) {
             Some(group) if !group.receiver.is_closed() => group,
             _ => {
-                let options = SubscriptionOptions::new()
+                let mut options = SubscriptionOptions::new()
                     .capacity(settings.capacity)
                     .policy(settings.policy)
                     .name(format!("mqtt/{PREFIX}{}/{}", share.group, share.filter));
+                if let Some(bytes) = settings.max_bytes {
+                    options = options.max_bytes(bytes);
+                }
                 let window = settings
                     .max_inflight
                     .max(AckOptions::DEFAULT_MAX_IN_FLIGHT as usize);
@@ -189,6 +194,7 @@ mod tests {
     const SETTINGS: GroupSettings = GroupSettings {
         capacity: 16,
         policy: OverflowPolicy::DropNewest,
+        max_bytes: None,
         max_inflight: 4,
     };
 

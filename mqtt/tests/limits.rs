@@ -195,3 +195,105 @@ fn a_new_session_beyond_the_session_limit_is_refused_with_code_3() {
     assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success);
     assert!(ack.session_present);
 }
+
+/// Issue 18, row 5: three clients that never read, large publishes. Each client's own subscriptions
+/// share one byte budget (two filters each here), so what one client can hold is bounded in bytes
+/// whatever the queue capacity; the rest is dropped as `byte_limit`, and the books balance. The
+/// bytes come back when the client returns and takes its messages (QoS 1 ones once taken, before
+/// their PUBACK).
+#[test]
+fn a_client_holds_no_more_than_its_byte_budget_across_its_subscriptions() {
+    const BUDGET: u64 = 10_000;
+    const PAYLOAD: usize = 1_000;
+    const PUBLISHES: usize = 100;
+    let rt = runtime();
+    let broker = Broker::new();
+    let config = MqttConfig::default()
+        .queue_bytes(Some(BUDGET))
+        .sys_interval(None);
+    let server = rt
+        .block_on(MqttServer::bind("127.0.0.1:0", broker.clone(), config))
+        .unwrap();
+    let persistent = |id: &str| {
+        let mut connect = Connect::new(id);
+        connect.clean_session = false;
+        connect
+    };
+    let ids = ["slow-0", "slow-1", "slow-2"];
+    for id in ids {
+        let mut raw = Raw::connect(server.local_addr());
+        raw.send(Packet::Connect(persistent(id)));
+        assert!(matches!(raw.read(), Some(Packet::ConnAck(_))));
+        let mut subscribe = Subscribe::new("img/#", QoS::AtMostOnce);
+        subscribe.add("img/+".into(), QoS::AtLeastOnce);
+        subscribe.pkid = 1;
+        raw.send(Packet::Subscribe(subscribe));
+        assert!(matches!(raw.read(), Some(Packet::SubAck(_))));
+        raw.send(Packet::Disconnect);
+        assert!(raw.read().is_none());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().closed_by_reason.disconnect < 3 {
+        assert!(Instant::now() < deadline, "{:?}", server.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..PUBLISHES {
+        broker.publish("img/cam", vec![7u8; PAYLOAD]).unwrap();
+    }
+
+    let stats = server.stats();
+    assert_eq!(stats.clients.len(), 3);
+    for client in &stats.clients {
+        let queued: u64 = client.subscriptions.iter().map(|s| s.depth).sum();
+        assert_eq!(client.max_queued_bytes, Some(BUDGET), "{client:?}");
+        assert_eq!(client.queued_bytes, queued * PAYLOAD as u64, "{client:?}");
+        assert_eq!(
+            queued,
+            BUDGET / PAYLOAD as u64,
+            "filled to the bound: {client:?}"
+        );
+        assert_eq!(
+            client.dropped_by_reason.byte_limit,
+            2 * PUBLISHES as u64 - queued,
+            "the rest counted as byte_limit: {client:?}"
+        );
+    }
+    assert!(broker.stats().balances());
+
+    // One client comes back and takes what it was kept: its bytes are free again.
+    let mut back = Raw::connect(server.local_addr());
+    back.send(Packet::Connect(persistent("slow-0")));
+    let mut got = 0;
+    let mut acked = 0;
+    for packet in back.read_for(Duration::from_millis(500)) {
+        if let Packet::Publish(publish) = packet {
+            got += 1;
+            assert_eq!(publish.payload.len(), PAYLOAD);
+            if publish.qos == QoS::AtLeastOnce {
+                back.send(Packet::PubAck(PubAck::new(publish.pkid)));
+                acked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        got,
+        BUDGET / PAYLOAD as u64,
+        "kept while away, sent on return"
+    );
+    assert!(acked > 0, "both subscriptions shared the budget");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = server.stats();
+        let slow0 = stats
+            .clients
+            .iter()
+            .find(|c| c.client_id == "slow-0")
+            .unwrap();
+        if slow0.queued_bytes == 0 && slow0.inflight == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{slow0:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(broker.stats().balances());
+}

@@ -128,7 +128,17 @@ impl DroppedByReason {
         }
     }
 
-    pub(crate) fn add(&mut self, other: &Self) {
+    /// Adds `other`'s counts, reason by reason: to sum several subscriptions' drops (a client's, a
+    /// run's) without naming each reason, so a reason added later is summed too.
+    ///
+    /// ```
+    /// use switchyard::DroppedByReason;
+    ///
+    /// let mut sum = DroppedByReason { queue_full: 2, ..Default::default() };
+    /// sum.add(&DroppedByReason { queue_full: 1, byte_limit: 4, ..Default::default() });
+    /// assert_eq!((sum.queue_full, sum.byte_limit, sum.total()), (3, 4, 7));
+    /// ```
+    pub fn add(&mut self, other: &Self) {
         for reason in DropReason::ALL {
             *self.get_mut(reason) += other.get(reason);
         }

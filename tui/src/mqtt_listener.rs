@@ -25,6 +25,12 @@ pub struct MqttListenArgs {
     #[arg(long, value_name = "N", default_value_t = MqttConfig::default().queue_capacity,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub mqtt_queue: usize,
+    /// Payload bytes one MQTT client may have queued, all its subscriptions together (kept while a
+    /// persistent session's client is away): BYTES, or with a KiB, MiB or GiB suffix, or
+    /// `unlimited`. A message over it is dropped for that client and counted as byte_limit. A
+    /// `$share` group's queue is bounded by the same number.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_queue_bytes)]
+    pub mqtt_queue_bytes: QueueBytes,
     /// What a full MQTT client queue does: drop-newest or drop-oldest.
     #[arg(long, value_name = "POLICY", default_value = "drop-newest", value_parser = parse_client_policy)]
     pub mqtt_policy: OverflowPolicy,
@@ -59,6 +65,7 @@ impl MqttListenArgs {
     pub fn config(&self) -> MqttConfig {
         MqttConfig::default()
             .queue_capacity(self.mqtt_queue)
+            .queue_bytes(self.mqtt_queue_bytes.0)
             .policy(self.mqtt_policy)
             .max_connections(self.mqtt_max_connections)
             .max_sessions(self.mqtt_max_sessions)
@@ -74,6 +81,7 @@ impl Default for MqttListenArgs {
         let config = MqttConfig::default();
         Self {
             mqtt_queue: config.queue_capacity,
+            mqtt_queue_bytes: QueueBytes(config.queue_bytes),
             mqtt_policy: config.policy,
             mqtt_max_connections: config.max_connections,
             mqtt_max_sessions: config.max_sessions,
@@ -82,6 +90,39 @@ impl Default for MqttListenArgs {
             mqtt_max_packet: config.max_packet_size,
             sys_interval: Duration::from_secs(10),
         }
+    }
+}
+
+/// `--mqtt-queue-bytes`: a bound in bytes, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBytes(pub Option<u64>);
+
+/// `1048576`, `512KiB`, `16MiB`, `1GiB` (binary units, as `load` prints them), or `unlimited`.
+fn parse_queue_bytes(s: &str) -> Result<QueueBytes, String> {
+    if s == "unlimited" {
+        return Ok(QueueBytes(None));
+    }
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |at| s.split_at(at));
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}`: give BYTES, or a number with KiB, MiB or GiB, or `unlimited`"
+            ));
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("`{s}` is not a size: give BYTES, or a number with KiB, MiB or GiB")
+    })?;
+    match n.checked_mul(scale) {
+        Some(0) => Err("must be at least 1 byte (or `unlimited`)".into()),
+        Some(bytes) => Ok(QueueBytes(Some(bytes))),
+        None => Err(format!("`{s}` is too large")),
     }
 }
 
@@ -407,5 +448,34 @@ mod tests {
             ..MqttAccessArgs::default()
         };
         assert!(anonymous.check(anywhere, false).is_ok());
+    }
+
+    #[test]
+    fn queue_bytes_take_binary_units_or_unlimited_and_refuse_the_rest_by_name() {
+        for (text, bytes) in [
+            ("1048576", Some(1 << 20)),
+            ("512KiB", Some(512 << 10)),
+            ("16MiB", Some(16 << 20)),
+            ("2GiB", Some(2 << 30)),
+            ("unlimited", None),
+        ] {
+            assert_eq!(parse_queue_bytes(text), Ok(QueueBytes(bytes)), "{text}");
+        }
+        assert!(parse_queue_bytes("0").unwrap_err().contains("at least 1"));
+        assert!(
+            parse_queue_bytes("16MB")
+                .unwrap_err()
+                .contains("unknown unit `MB`")
+        );
+        assert!(parse_queue_bytes("MiB").unwrap_err().contains("not a size"));
+        assert!(
+            parse_queue_bytes("99999999999GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(
+            MqttListenArgs::default().config().queue_bytes,
+            Some(MqttConfig::DEFAULT_QUEUE_BYTES)
+        );
     }
 }

@@ -101,6 +101,85 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
     assert_eq!(snapshot["bridges"], serde_json::json!([]));
 }
 
+/// Issue 18, row 5, through the binary with real clients: a persistent `mosquitto_sub` session that
+/// went away keeps no more than `--mqtt-queue-bytes` of 1 KiB messages; the rest are counted as
+/// `byte_limit`, in the final snapshot's client and in the balanced books.
+#[test]
+fn serve_bounds_what_an_away_client_keeps_by_mqtt_queue_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot_path = dir.path().join("final.json");
+    let mut server = Killed(
+        switchyard()
+            .args([
+                "serve",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--mqtt-queue-bytes",
+                "10KiB",
+                "--json",
+            ])
+            .arg(&snapshot_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = mqtt_address(&first);
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    // -c -i: a persistent session; -E: leave once subscribed.
+    let subscribed = Command::new("mosquitto_sub")
+        .args([
+            "-h", host, "-p", port, "-c", "-i", "slow", "-q", "1", "-t", "big/#", "-E",
+        ])
+        .status()
+        .expect("mosquitto_sub runs (scripts/test.sh installs mosquitto-clients)");
+    assert!(subscribed.success());
+    let kib = "x".repeat(1024);
+    let published = Command::new("mosquitto_pub")
+        .args([
+            "-h", host, "-p", port, "-t", "big/t", "-m", &kib, "-q", "1", "--repeat", "25",
+        ])
+        .status()
+        .unwrap();
+    assert!(published.success());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_or_kill(&mut server.0, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snapshot_path).unwrap()).unwrap();
+    let clients = snapshot["mqtt"]["clients"].as_array().unwrap();
+    let slow = clients
+        .iter()
+        .find(|c| c["client_id"] == "slow")
+        .unwrap_or_else(|| panic!("the persistent session is kept: {clients:?}"));
+    assert_eq!(slow["max_queued_bytes"], 10 * 1024, "{slow}");
+    assert_eq!(
+        slow["queued_bytes"],
+        10 * 1024,
+        "filled to the bound: {slow}"
+    );
+    assert_eq!(slow["dropped_by_reason"]["byte_limit"], 15, "{slow}");
+    let totals = &snapshot["totals"];
+    assert_eq!(
+        totals["matched"].as_u64(),
+        Some(
+            totals["delivered"].as_u64().unwrap()
+                + totals["dropped"].as_u64().unwrap()
+                + totals["depth"].as_u64().unwrap()
+                + totals["in_flight"].as_u64().unwrap_or(0)
+        ),
+        "{totals}"
+    );
+}
+
 #[test]
 fn serve_refuses_bad_options_naming_them() {
     for (args, expected) in [
@@ -112,6 +191,16 @@ fn serve_refuses_bad_options_naming_them() {
         (
             vec!["serve", "--mqtt", "127.0.0.1:0", "--mqtt-queue", "0"],
             "--mqtt-queue",
+        ),
+        (
+            vec![
+                "serve",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--mqtt-queue-bytes",
+                "16MB",
+            ],
+            "unknown unit `MB`",
         ),
         (
             vec!["serve", "--mqtt", "127.0.0.1:0", "--mqtt-policy", "block"],

@@ -397,7 +397,18 @@ fn mqtt_stats() -> switchyard_mqtt::MqttStats {
             ..ClosedByReason::default()
         },
         clients: vec![
-            client("sensor-7", Some("127.0.0.1:51234"), 3, 120, 0),
+            // Its byte budget is nearly used up, and it refused 7 messages.
+            ClientStats {
+                queued_bytes: 16_500_000,
+                max_queued_bytes: Some(16 << 20),
+                dropped: 127,
+                dropped_by_reason: DroppedByReason {
+                    queue_full: 120,
+                    byte_limit: 7,
+                    ..DroppedByReason::default()
+                },
+                ..client("sensor-7", Some("127.0.0.1:51234"), 3, 120, 0)
+            },
             client("audit", None, 0, 0, 40),
             client("ui", Some("127.0.0.1:51300"), 0, 0, 0),
         ],
@@ -435,6 +446,13 @@ fn c_shows_the_mqtt_clients_with_their_drops_and_away_sessions_100x30() {
         "{screen}"
     );
     insta::assert_snapshot!(draw(&app, 100, 30).backend());
+    // Wider, the client's byte budget shows too: queued over the bound (`--mqtt-queue-bytes`).
+    let wide = draw(&app, 140, 30).backend().to_string();
+    assert!(wide.contains("queued B"), "{wide}");
+    assert!(
+        wide.contains("queue_full 120, byte_limit 7 16.5M/16.8M"),
+        "{wide}"
+    );
     press(&mut app, "c");
     assert_eq!(app.table().view, super::app::View::Subscriptions);
 }

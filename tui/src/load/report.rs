@@ -111,13 +111,7 @@ impl LoadResult {
         let mut ack: Option<AckTotals> = None;
         for s in &snapshot.subscriptions {
             let d = &s.dropped_by_reason;
-            dropped_by_reason.queue_full += d.queue_full;
-            dropped_by_reason.evicted += d.evicted;
-            dropped_by_reason.timeout += d.timeout;
-            dropped_by_reason.unsubscribed += d.unsubscribed;
-            dropped_by_reason.rejected += d.rejected;
-            dropped_by_reason.max_deliveries += d.max_deliveries;
-            dropped_by_reason.byte_limit += d.byte_limit;
+            dropped_by_reason.add(d);
             if let Some(a) = &s.ack {
                 ack.get_or_insert_default().add(a);
             }

@@ -13,25 +13,28 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState, Widget};
 
+use switchyard::DropReason;
 use switchyard_mqtt::{ClientStats, MqttStats};
 
 use super::table_frame::{fit_columns, render_visible, table_block, visible_rows};
 use crate::dashboard::app::App;
-use crate::dashboard::format::{count, fit};
+use crate::dashboard::format::{compact, count, fit};
 use crate::dashboard::theme::Theme;
 use crate::terminal_text::escape_controls;
 
 /// The MQTT clients table, scrolled by a `TableState` that rendering keeps up to date.
 pub struct ConnectionsTable<'a>(pub &'a App);
 
-/// Widths of the columns after the client id: address, subscriptions, in flight, dropped, reasons.
-const WIDTHS: [u16; 5] = [21, 5, 9, 9, 28];
-const TITLES: [&str; 5] = [
+/// Widths of the columns after the client id: address, subscriptions, in flight, dropped, reasons,
+/// and the bytes queued of the client's byte budget (last: the first to go in a narrow terminal).
+const WIDTHS: [u16; 6] = [21, 5, 9, 9, 28, 12];
+const TITLES: [&str; 6] = [
     "address",
     "subs",
     "in-flight",
     "dropped",
     "dropped by reason",
+    "queued B",
 ];
 
 impl StatefulWidget for ConnectionsTable<'_> {
@@ -216,17 +219,23 @@ fn title(app: &App, mqtt: &MqttStats) -> Vec<Span<'static>> {
 /// One client's row: the id, then the first `numeric` of the other columns.
 fn client_row(th: &Theme, c: &ClientStats, id_width: u16, numeric: usize) -> Row<'static> {
     let d = &c.dropped_by_reason;
-    let reasons = [
-        ("full", d.queue_full),
-        ("evicted", d.evicted),
-        ("timeout", d.timeout),
-        ("unsub", d.unsubscribed),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(what, n)| format!("{what} {}", count(n)))
-    .collect::<Vec<_>>()
-    .join(", ");
+    let reasons = DropReason::ALL
+        .into_iter()
+        .filter(|r| d.get(*r) > 0)
+        .map(|r| format!("{} {}", r.label(), count(d.get(r))))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The client's byte budget: queued now over its bound (`--mqtt-queue-bytes`); red when a
+    // message was refused for it.
+    let queued = match c.max_queued_bytes {
+        Some(max) => format!("{}/{}", compact(c.queued_bytes), compact(max)),
+        None => compact(c.queued_bytes),
+    };
+    let queued_style = if d.byte_limit > 0 {
+        th.dropped()
+    } else {
+        th.text()
+    };
     let dropped_style = if c.dropped > 0 {
         th.dropped()
     } else {
@@ -248,6 +257,7 @@ fn client_row(th: &Theme, c: &ClientStats, id_width: u16, numeric: usize) -> Row
         (count(c.inflight), th.text()),
         (count(c.dropped), dropped_style),
         (reasons, dropped_style),
+        (queued, queued_style),
     ];
     Row::new(
         cells
