@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{Event as CrosstermEvent, KeyEvent};
-use switchyard::{Explained, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits};
+use switchyard::{
+    DropReason, Explained, StatsSnapshot, SubscriptionId, SubscriptionStats, TopicLimits,
+};
 use switchyard_mqtt::MqttStats;
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
@@ -16,8 +18,8 @@ use tui_input::backend::crossterm::EventHandler;
 use super::forms::{Form, FormOutcome};
 use super::history::{History, Notice};
 use super::link::{
-    ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RecentMessage, Sample,
-    SubscribeRequest,
+    ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RecentMessage, RowsWanted, Sample,
+    SubscribeRequest, TopRows,
 };
 use super::theme::Theme;
 use crate::filter_totals::{FilterTotals, by_filter};
@@ -442,6 +444,23 @@ impl App {
         &self.table
     }
 
+    /// The rows this view shows on top, for a link that sends only some (see [`RowsWanted`]).
+    pub fn rows_wanted(&self) -> RowsWanted {
+        let t = &self.table;
+        let top = match (t.view, t.sort, t.descending) {
+            (View::Radar, ..) => TopRows::MostUrgent,
+            (_, SortColumn::Depth, true) => TopRows::Fullest,
+            (_, SortColumn::Delivered, true) => TopRows::MostDelivered,
+            (_, SortColumn::Rate, true) => TopRows::Fastest,
+            (_, SortColumn::Dropped, true) => TopRows::MostDropped,
+            _ => TopRows::FirstById,
+        };
+        RowsWanted {
+            top,
+            containing: t.filter.value().to_string(),
+        }
+    }
+
     /// The publish form.
     pub fn publish_form(&self) -> &Form {
         &self.forms.publish
@@ -791,16 +810,11 @@ impl App {
 /// Drop counts by reason, such as `queue_full 12, evicted 3`, for the log.
 fn drop_reasons(s: &SubscriptionStats) -> String {
     let d = &s.dropped_by_reason;
-    let parts: Vec<String> = [
-        ("queue full", d.queue_full),
-        ("evicted", d.evicted),
-        ("timeout", d.timeout),
-        ("unsubscribed", d.unsubscribed),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(what, n)| format!("{what} {n}"))
-    .collect();
+    let parts: Vec<String> = DropReason::ALL
+        .into_iter()
+        .filter(|r| d.get(*r) > 0)
+        .map(|r| format!("{} {}", r.label().replace('_', " "), d.get(r)))
+        .collect();
     let mut text = parts.join(", ");
     text.push_str(&format!("; depth {}/{}", s.depth, s.capacity));
     text

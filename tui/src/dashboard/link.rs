@@ -153,6 +153,35 @@ pub struct Sample {
     pub bridges: Vec<switchyard_mqtt::BridgeStats>,
 }
 
+/// Which rows the dashboard shows on top, for a link that sends only some of them: an endpoint in
+/// another process sends [`super::remote::REMOTE_SUBSCRIPTIONS`] a sample, so at 100,000
+/// subscriptions the first thousand by id would hide the worst one from a sort by drops or the radar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowsWanted {
+    /// The order the table shows, as far as a broker can sort.
+    pub top: TopRows,
+    /// Only rows whose name or filter contains this text (case ignored); empty for every row.
+    pub containing: String,
+}
+
+/// The rows on top of the table's order, in the terms of the broker's own sort keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TopRows {
+    /// The first by id (the id order, and orders a broker cannot sort by: name, filter, ascending).
+    #[default]
+    FirstById,
+    /// The fullest queues (depth over capacity).
+    Fullest,
+    /// The most delivered.
+    MostDelivered,
+    /// The highest delivery rate.
+    Fastest,
+    /// The most dropped.
+    MostDropped,
+    /// What the radar puts first: stalled, dropping or filling queues.
+    MostUrgent,
+}
+
 /// How many recent messages the detail pane shows (and consumers keep).
 pub const RECENT_MESSAGES: usize = 8;
 
@@ -198,7 +227,6 @@ pub trait BrokerLink {
     /// error naming the address; the dashboard shows either in the explainer instead of a result.
     fn explain(&mut self, topic: &str) -> anyhow::Result<Vec<Explained>>;
 
-    /// Reads everything one tick needs. `selected` is the subscription whose recent messages are wanted.
     /// Why the broker cannot be reached now; see [`Sample::unreachable`].
     fn unreachable(&self) -> Option<String> {
         None
@@ -219,6 +247,11 @@ pub trait BrokerLink {
         Vec::new()
     }
 
+    /// Which rows the next samples should hold when the link cannot send them all. An embedded broker
+    /// sends every row, so by default this does nothing.
+    fn want_rows(&mut self, _wanted: &RowsWanted) {}
+
+    /// Reads everything one tick needs. `selected` is the subscription whose recent messages are wanted.
     fn sample(&mut self, selected: Option<SubscriptionId>) -> Sample {
         let snapshot = self.snapshot();
         Sample {

@@ -293,7 +293,10 @@ fn event_loop(
     let mut screen = render::ScreenState::default();
     while app.is_running() && terminal::received().is_none() {
         match events.next().context("reading terminal events")? {
-            Event::Tick => app.apply(link.sample(app.table().selected_id)),
+            Event::Tick => {
+                link.want_rows(&app.rows_wanted());
+                app.apply(link.sample(app.table().selected_id));
+            }
             Event::Key(key) => {
                 if panic_key.is_some_and(|c| key.code == crossterm::event::KeyCode::Char(c)) {
                     panic!("{PANIC_KEY_VARIABLE}: the test asked for a panic on the UI thread");

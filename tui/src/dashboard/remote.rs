@@ -2,7 +2,8 @@
 //! endpoint (`switchyard dashboard --attach ADDR`).
 //!
 //! The UI thread never waits on the network for a sample: a background thread fetches
-//! `GET /v1/stats?limit=` [`REMOTE_SUBSCRIPTIONS`] every refresh (and, with a token, the taps and the
+//! `GET /v1/stats?sort=&filter=&limit=` [`REMOTE_SUBSCRIPTIONS`] every refresh, the rows the table's
+//! order, `/` filter or radar puts on top ([`RowsWanted`]) (and, with a token, the taps and the
 //! selected tap's recent messages) into shared state that [`BrokerLink::snapshot`] only copies. Commands
 //! go to a second background thread through the endpoint's command routes and report back as
 //! [`LinkEvent`]s; only subscribing (the dashboard selects the new subscription by its id) and "who
@@ -21,26 +22,33 @@
 //!   `switchyard serve` adds (`crate::stats_sections`); an endpoint without them shows none.
 //! - **Quitting** never waits for the network: dropping the link only tells its threads to stop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use switchyard::{Explained, StatsSnapshot, SubscriptionId, TopicLimits};
+use switchyard::{Explained, StatsSnapshot, StatsSort, SubscriptionId, TopicLimits};
 use switchyard_mqtt::{BridgeStats, MqttStats};
-use switchyard_observe::{Client, ClientError, StatsParams, TapInfo, TapRequest};
+use switchyard_observe::{
+    Client, ClientError, EndpointStats, SortBy, StatsParams, TapInfo, TapRequest,
+};
 
 use super::consumer::preview;
 use super::link::{
     BrokerLink, ConsumerState, DeadLetterRow, LinkEvent, PublishRequest, RECENT_MESSAGES,
-    RecentMessage, SubscribeRequest,
+    RecentMessage, RowsWanted, SubscribeRequest, TopRows,
 };
 use crate::stats_sections;
 
-/// Subscriptions fetched per sample (by id); the header's totals always cover all of them.
+/// Subscriptions fetched per sample, the ones the table's order, `/` filter or radar puts on top
+/// ([`RowsWanted`]); the header's totals always cover all of them.
 pub const REMOTE_SUBSCRIPTIONS: usize = 1000;
+
+/// Of [`REMOTE_SUBSCRIPTIONS`], the radar's share of the fullest queues and of the most dropped each;
+/// the rest are the first by id, so quiet subscriptions keep a history too.
+const RADAR_ROWS: usize = 250;
 
 /// The longest wait between two attempts to reach a lost endpoint.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -68,6 +76,8 @@ struct Shared {
     mqtt: Option<MqttStats>,
     /// The endpoint's `bridges` section.
     bridges: Vec<BridgeStats>,
+    /// The rows the dashboard shows on top, which the next fetch asks for.
+    wanted: RowsWanted,
 }
 
 impl Shared {
@@ -230,15 +240,12 @@ fn fetch_loop(
     refresh: Duration,
     has_token: bool,
 ) {
-    let params = StatsParams {
-        limit: Some(REMOTE_SUBSCRIPTIONS),
-        ..StatsParams::default()
-    };
     let mut clock = UptimeClock::default();
     let mut backoff = refresh;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        match client.stats(&params) {
+        let queries = queries(&lock(shared).wanted);
+        match fetch_rows(client, &queries) {
             Ok(mut stats) => {
                 let (mqtt, bridges) = served_sections(&mut stats.sections);
                 let mut snapshot = stats.snapshot;
@@ -290,6 +297,55 @@ fn fetch_loop(
         };
         sleep_unless(stop, wait.saturating_sub(started.elapsed()));
     }
+}
+
+/// The `GET /v1/stats` queries that fetch the rows `wanted` puts on top: one in the table's order,
+/// or for the radar the fullest queues (a stalled or filling one is full or filling), the most
+/// dropped, and the first by id.
+fn queries(wanted: &RowsWanted) -> Vec<StatsParams> {
+    let by = |sort, limit| StatsParams {
+        sort,
+        filter: (!wanted.containing.is_empty()).then(|| wanted.containing.clone()),
+        limit: Some(limit),
+    };
+    let sort = match wanted.top {
+        TopRows::FirstById => SortBy::Key(StatsSort::Id),
+        TopRows::Fullest => SortBy::Key(StatsSort::Fill),
+        TopRows::MostDelivered => SortBy::Key(StatsSort::Delivered),
+        TopRows::Fastest => SortBy::Rate,
+        TopRows::MostDropped => SortBy::Key(StatsSort::Dropped),
+        TopRows::MostUrgent => {
+            return vec![
+                by(SortBy::Key(StatsSort::Fill), RADAR_ROWS),
+                by(SortBy::Key(StatsSort::Dropped), RADAR_ROWS),
+                by(
+                    SortBy::Key(StatsSort::Id),
+                    REMOTE_SUBSCRIPTIONS - 2 * RADAR_ROWS,
+                ),
+            ];
+        }
+    };
+    vec![by(sort, REMOTE_SUBSCRIPTIONS)]
+}
+
+/// The first query's answer, with the subscriptions of the others that it does not hold already.
+fn fetch_rows(client: &Client, queries: &[StatsParams]) -> Result<EndpointStats, ClientError> {
+    let (first, rest) = queries
+        .split_first()
+        .expect("queries() asks for at least one");
+    let mut stats = client.stats(first)?;
+    let mut seen: HashSet<SubscriptionId> =
+        stats.snapshot.subscriptions.iter().map(|s| s.id).collect();
+    for query in rest {
+        let more = client.stats(query)?;
+        stats.snapshot.subscriptions.extend(
+            more.snapshot
+                .subscriptions
+                .into_iter()
+                .filter(|s| seen.insert(s.id)),
+        );
+    }
+    Ok(stats)
 }
 
 /// The MQTT listener and the bridges of the endpoint's sections (`switchyard serve` has them; see
@@ -501,6 +557,13 @@ impl BrokerLink for RemoteBroker {
         )
     }
 
+    fn want_rows(&mut self, wanted: &RowsWanted) {
+        let mut shared = lock(&self.shared);
+        if shared.wanted != *wanted {
+            shared.wanted = wanted.clone();
+        }
+    }
+
     fn take_events(&mut self) -> Vec<LinkEvent> {
         self.events.try_iter().collect()
     }
@@ -593,6 +656,49 @@ mod tests {
             durable: false,
             receive_retained: false,
         }
+    }
+
+    /// Issue 19, item 6: past [`REMOTE_SUBSCRIPTIONS`], the worst subscription is fetched when the
+    /// table sorts by drops, in the radar, and when `/` names it, though it is not among the first
+    /// thousand by id.
+    #[test]
+    fn the_rows_the_view_puts_on_top_are_fetched_past_the_first_thousand() {
+        let broker = Broker::new();
+        let quiet: Vec<_> = (0..REMOTE_SUBSCRIPTIONS + 100)
+            .map(|i| broker.subscribe(&format!("quiet/{i}")).unwrap())
+            .collect();
+        let options = switchyard::SubscriptionOptions::new()
+            .capacity(1)
+            .name("needle");
+        let worst = broker.subscribe_with("hot/#", options).unwrap();
+        for _ in 0..5 {
+            broker.publish("hot/t", "x").unwrap();
+        }
+        let endpoint = serve(&broker, ServeOptions::default().addr(free_addr())).unwrap();
+        let mut link =
+            RemoteBroker::attach(&endpoint.local_addr().to_string(), None, TICK).unwrap();
+        let has_worst = |s: &StatsSnapshot| s.subscriptions.iter().any(|r| r.id == worst.id());
+        let by_id = until(&mut link, |s| {
+            s.totals.subscriptions == quiet.len() as u64 + 1
+        });
+        assert_eq!(by_id.subscriptions.len(), REMOTE_SUBSCRIPTIONS);
+        assert!(!has_worst(&by_id), "the first thousand by id leave it out");
+        for top in [TopRows::MostDropped, TopRows::Fullest, TopRows::MostUrgent] {
+            link.want_rows(&RowsWanted {
+                top,
+                containing: String::new(),
+            });
+            let s = until(&mut link, has_worst);
+            assert!(s.subscriptions.len() <= REMOTE_SUBSCRIPTIONS, "{top:?}");
+        }
+        link.want_rows(&RowsWanted::default());
+        until(&mut link, |s| !has_worst(s));
+        link.want_rows(&RowsWanted {
+            top: TopRows::FirstById,
+            containing: "NEEDLE".into(),
+        });
+        let s = until(&mut link, has_worst);
+        assert_eq!(s.subscriptions.len(), 1, "only what / names");
     }
 
     #[test]
