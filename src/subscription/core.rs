@@ -19,6 +19,7 @@ use crate::queue::lanes::Lanes;
 use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
 use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
 use crate::stats::counters::{LiveCounts, OwnCount, SubscriptionCounters};
+use crate::stats::features::AckStats;
 use crate::stats::snapshot::{SubscriptionCounts, SubscriptionStats};
 use crate::sync::barrier;
 use crate::sync::waiters::Waiters;
@@ -380,6 +381,11 @@ impl SubscriptionCore {
         }
     }
 
+    /// An acknowledged subscription's settings and counters now; `None` for a plain one.
+    pub(crate) fn ack_stats(&self) -> Option<AckStats> {
+        self.in_flight().map(|f| f.stats(self.counters.delivered()))
+    }
+
     pub(crate) fn stats(&self) -> SubscriptionStats {
         let depth_by_priority = self.lanes.len_by_priority();
         let depth = depth_by_priority.total();
@@ -405,7 +411,7 @@ impl SubscriptionCore {
             in_flight: self.in_flight().map_or(0, InFlight::in_flight),
             queued_bytes: self.bytes.as_ref().map(|b| b.queued()),
             max_bytes: self.bytes.as_ref().and_then(|b| b.max_bytes()),
-            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
+            ack: self.ack_stats(),
             replay: self.replay_stats(),
         }
     }
