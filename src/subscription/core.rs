@@ -278,6 +278,9 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        if let Some(in_flight) = self.in_flight() {
+            in_flight.window().notify_all();
+        }
         if let Some((signal, mark)) = self.ready_signal.get() {
             signal.notify_closed(mark);
         }
