@@ -589,8 +589,9 @@ impl AckSubscription {
     /// Cancel-safe, as [`Subscription::recv_async`](crate::Subscription::recv_async).
     ///
     /// The core has no timer: a receiver parked here notices an expired deadline when it is next woken
-    /// (a publish, an ack, a nack, a receiver going away). To redeliver on time while all receivers
-    /// are parked, wrap it in your runtime's timeout until [`AckSubscription::next_due`].
+    /// (a publish, a nack, a receiver going away, or while it waits on a full window an ack). To
+    /// redeliver on time while all receivers are parked, wrap it in your runtime's timeout until
+    /// [`AckSubscription::next_due`].
     pub async fn recv_async(&self) -> Result<AckDelivery, RecvError> {
         let mut stalled = Stalled::new(self.core().acked());
         loop {
