@@ -75,7 +75,9 @@ pub use message::reply::ReplyError;
 pub use queue::bytes::ByteBudget;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
-pub use stats::features::{AckRefusals, AckStats, DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::features::{
+    AckRefusals, AckStats, AckTotals, DeadLetterStats, RequestStats, RetainedStats,
+};
 pub use stats::replay::{ReplayEvictions, ReplayLogStats, ReplayStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,

@@ -19,6 +19,7 @@ use crate::queue::lanes::Lanes;
 use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
 use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
 use crate::stats::counters::{LiveCounts, OwnCount, SubscriptionCounters};
+use crate::stats::features::AckStats;
 use crate::stats::snapshot::{SubscriptionCounts, SubscriptionStats};
 use crate::sync::barrier;
 use crate::sync::waiters::Waiters;
@@ -277,6 +278,9 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        if let Some(in_flight) = self.in_flight() {
+            in_flight.window().notify_all();
+        }
         if let Some((signal, mark)) = self.ready_signal.get() {
             signal.notify_closed(mark);
         }
@@ -380,6 +384,11 @@ impl SubscriptionCore {
         }
     }
 
+    /// An acknowledged subscription's settings and counters now; `None` for a plain one.
+    pub(crate) fn ack_stats(&self) -> Option<AckStats> {
+        self.in_flight().map(|f| f.stats(self.counters.delivered()))
+    }
+
     pub(crate) fn stats(&self) -> SubscriptionStats {
         let depth_by_priority = self.lanes.len_by_priority();
         let depth = depth_by_priority.total();
@@ -405,7 +414,7 @@ impl SubscriptionCore {
             in_flight: self.in_flight().map_or(0, InFlight::in_flight),
             queued_bytes: self.bytes.as_ref().map(|b| b.queued()),
             max_bytes: self.bytes.as_ref().and_then(|b| b.max_bytes()),
-            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
+            ack: self.ack_stats(),
             replay: self.replay_stats(),
         }
     }

@@ -240,3 +240,47 @@ fn loom_an_unsubscribe_racing_an_ack_ends_acked_or_dropped_exactly_once() {
         assert!(s.balances());
     });
 }
+
+#[test]
+fn loom_a_receiver_stalled_on_a_full_window_takes_the_place_an_ack_frees_or_is_woken() {
+    use crate::features::ack::in_flight::Settle;
+    loom::model(|| {
+        // A window of one, held by receiver 1's message; a second message waits for the place.
+        let (core, token) = acked_core_with_one_taken();
+        core.offer_owned(message(), Wait::Never);
+        let acker = {
+            let core = core.clone();
+            thread::spawn(move || core.settle_waking(token, Settle::Ack).unwrap())
+        };
+        // Receiver 2, stalled, about to park on the window's waiters: it registers, then looks.
+        let in_flight = core.in_flight().unwrap();
+        let registration = in_flight.window().register();
+        let taken = match core.take_acked(in_flight, 2) {
+            super::core::AckTake::Got(attempt) => Some(attempt),
+            _ => None,
+        };
+        let woken = acker.join().unwrap();
+        assert!(
+            taken.is_some() || woken,
+            "a receiver parked on a full window beside the place an ack freed"
+        );
+        drop(registration);
+        let attempt = taken.or_else(|| match core.take_acked(in_flight, 2) {
+            super::core::AckTake::Got(attempt) => Some(attempt),
+            _ => None,
+        });
+        let attempt = attempt.expect("the freed place takes the second message");
+        core.settle(
+            crate::AckToken {
+                subscription: core.id,
+                place: attempt.place,
+                attempt: attempt.attempt,
+            },
+            Settle::Ack,
+        )
+        .unwrap();
+        let s = core.stats();
+        assert_eq!((s.matched, s.delivered, s.in_flight, s.depth), (2, 2, 0, 0));
+        assert!(s.balances());
+    });
+}
