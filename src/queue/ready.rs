@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::sync::spin::SpinPolicy;
 use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, Mutex, Ordering, UnboundedQueue, fence};
 
@@ -132,6 +133,24 @@ impl ReadySignal {
     /// ```
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// A new signal whose [`ReadySignal::wait_ready`] polls as `policy` says before it parks (the
+    /// default, [`SpinPolicy::Adaptive`], polls only while recent waits were short; see
+    /// [`SpinPolicy`]).
+    ///
+    /// ```
+    /// use switchyard::{ReadySignal, SpinPolicy};
+    ///
+    /// // A pool thread that serves background subscriptions: park at once, spend no CPU polling.
+    /// let signal = ReadySignal::with_spin(SpinPolicy::Never);
+    /// # let _ = signal;
+    /// ```
+    pub fn with_spin(policy: SpinPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            waiters: Waiters::with_spin(policy),
+            ..Self::default()
+        })
     }
 
     /// Hands out the subscriptions that got a message (or closed) since they were last handed out,

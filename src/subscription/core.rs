@@ -101,7 +101,7 @@ impl SubscriptionCore {
             closed: AtomicBool::new(false),
             receivers: AtomicU32::new(0),
             handle_matched: once_cell::race::OnceBox::new(),
-            not_empty: Waiters::default(),
+            not_empty: Waiters::with_spin(options.spin),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
             bytes: ByteBounds::new(options.max_bytes, options.byte_budget.clone()),
