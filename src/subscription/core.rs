@@ -307,6 +307,14 @@ impl SubscriptionCore {
         Ok(())
     }
 
+    /// Lets go of this subscription on its holding ready list (see [`ReadySignal::holding`]);
+    /// whether the caller holds it still (a message came meanwhile). False without a signal.
+    pub(crate) fn release_ready(&self) -> bool {
+        self.ready_signal
+            .get()
+            .is_some_and(|(signal, mark)| signal.release(mark, || self.lanes.len() > 0))
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
