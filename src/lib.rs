@@ -86,6 +86,7 @@ pub use subscription::{
     AckBatch, AckDelivery, AckSubscription, Delivery, Drained, PublishOutcome, RecvError,
     RecvTimeoutError, Subscription, SubscriptionOptions, TryAckRecvError, TryRecvError,
 };
+pub use sync::spin::SpinPolicy;
 pub use topic::trie::Trie;
 pub use topic::{
     Filter, Topic, TopicError, TopicLimits, TopicSyntax, filter_matches, filter_matches_with,

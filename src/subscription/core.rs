@@ -102,7 +102,7 @@ impl SubscriptionCore {
             closed: AtomicBool::new(false),
             receivers: AtomicU32::new(0),
             handle_matched: once_cell::race::OnceBox::new(),
-            not_empty: Waiters::default(),
+            not_empty: Waiters::with_spin(options.spin),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
             bytes: ByteBounds::new(options.max_bytes, options.byte_budget.clone()),
@@ -309,6 +309,14 @@ impl SubscriptionCore {
             signal.notify(mark);
         }
         Ok(())
+    }
+
+    /// Lets go of this subscription on its holding ready list (see [`ReadySignal::holding`]);
+    /// whether the caller holds it still (a message came meanwhile). False without a signal.
+    pub(crate) fn release_ready(&self) -> bool {
+        self.ready_signal
+            .get()
+            .is_some_and(|(signal, mark)| signal.release(mark, || self.lanes.len() > 0))
     }
 
     pub(crate) fn is_closed(&self) -> bool {

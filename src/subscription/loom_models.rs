@@ -128,6 +128,35 @@ fn loom_a_message_is_taken_or_its_subscription_is_on_the_ready_list() {
 }
 
 #[test]
+fn loom_a_released_subscription_with_a_message_is_kept_or_listed() {
+    loom::model(|| {
+        let signal = ReadySignal::holding();
+        let core = core(Some(&signal));
+        let mut ready = Vec::new();
+        // A first message, handed out and taken: the consumer holds the subscription.
+        core.offer_owned(message(), Wait::MayBlock);
+        signal.try_ready(&mut ready);
+        assert_eq!(ready, [7]);
+        assert!(core.take().is_some());
+        ready.clear();
+        let publisher = {
+            let core = core.clone();
+            thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
+        };
+        // The consumer found it empty and lets go, racing the publisher's next message.
+        let kept = core.release_ready();
+        assert_eq!(publisher.join().unwrap(), PublishOutcome::QUEUED);
+        signal.try_ready(&mut ready);
+        if kept {
+            assert!(ready.is_empty(), "kept and listed: handed out twice");
+        } else {
+            assert_eq!(ready, [7], "let go with a message queued and nobody told");
+        }
+        assert!(core.take().is_some());
+    });
+}
+
+#[test]
 fn loom_a_signal_attached_while_a_message_arrives_lists_the_subscription() {
     loom::model(|| {
         let signal = ReadySignal::new();
