@@ -10,6 +10,14 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
+  python3 scripts/mqtt-bench.py roundtrip [--before PATH] [--repeat 7] [--messages 20000]
+      QoS 1 round trips with Mosquitto's own clients, as issue 19 measured them: `mosquitto_pub
+      --repeat N -q 1` (each publish waits for its PUBACK before the next) to one `mosquitto_sub -q 1`,
+      against this tree's `switchyard serve --mqtt`, Mosquitto, and with --before a binary built before
+      a change, in turn, the order rotating each round. Messages/s (N over mosquitto_pub's wall time,
+      once the subscriber got all N) and each server's CPU time per message (from /proc), medians, with
+      the ratios as median [min-max] over the rounds.
+
   python3 scripts/mqtt-bench.py acl [--repeat 5]
       The per-message cost of topic permissions with 1,000 ACL lines: the same password file and the
       same ACL file (one user whose 1,000th line is the one that grants `load/#`) given to Switchyard
@@ -212,6 +220,96 @@ def ab(args):
                   f"| {spread(ratio('after', 'before'))} | {spread(ratio('after', 'Mosquitto'))} "
                   f"| {lat('before')} | {lat('after')} | {lat('Mosquitto')} "
                   f"| {lost('before')} / {lost('after')} / {lost('Mosquitto')} |", flush=True)
+
+
+# ---------------------------------------------------------------- roundtrip
+
+ROUNDTRIP_PAYLOAD = "x" * 64
+
+
+def lines_in(path, line):
+    """How many lines `line` the file at `path` holds."""
+    with open(path) as f:
+        return sum(1 for got in f if got.rstrip("\n") == line)
+
+
+def wait_for_lines(path, line, count, seconds):
+    """Whether the file at `path` holds `count` lines `line` within `seconds` (looked at every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while lines_in(path, line) < count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def roundtrip_once(server, messages, sub_qos, tag, out_dir):
+    """One `mosquitto_pub --repeat` run against `server`, its subscriber at `sub_qos`: (messages/s,
+    server CPU µs per message, messages the subscriber did not get)."""
+    host = ["-h", "127.0.0.1", "-p", str(server.port)]
+    topic = f"roundtrip/{tag}"
+    # Into a file, line-buffered: a pipe not read as fast would stall the subscriber, and through a
+    # pipe or a file mosquitto_sub would otherwise hold its output in 4 KiB blocks.
+    received = os.path.join(out_dir, f"{tag}.txt")
+    with open(received, "w") as out:
+        sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", *host, "-q", str(sub_qos), "-t", topic,
+                                "-i", f"rt-sub-{tag}"], stdout=out)
+    try:
+        # Subscribed once a probe published after it reaches it.
+        for _ in range(100):
+            subprocess.run(["mosquitto_pub", *host, "-q", "1", "-t", topic, "-m", "probe"], check=True)
+            if wait_for_lines(received, "probe", 1, 0.2):
+                break
+        else:
+            sys.exit(f"{server.name}: mosquitto_sub never got a probe")
+        ticks = cpu_ticks(server.proc.pid)
+        started = time.monotonic()
+        subprocess.run(["mosquitto_pub", *host, "-q", "1", "-t", topic, "-i", f"rt-pub-{tag}",
+                        "--repeat", str(messages), "-m", ROUNDTRIP_PAYLOAD], check=True, timeout=300)
+        elapsed = time.monotonic() - started
+        wait_for_lines(received, ROUNDTRIP_PAYLOAD, messages, 10)
+        ticks = cpu_ticks(server.proc.pid) - ticks
+        return (messages / elapsed, ticks / TICK_S * 1e6 / messages,
+                messages - lines_in(received, ROUNDTRIP_PAYLOAD))
+    finally:
+        sub.terminate()
+        sub.wait(timeout=10)
+
+
+def roundtrip(args):
+    switchyards = [("after", [])]
+    if args.before:
+        switchyards.insert(0, ("before", [], os.path.abspath(args.before)))
+    tmp = tempfile.mkdtemp(prefix="mqtt-roundtrip-")
+    with servers(switchyards) as started:
+        names = [server.name for server in started]
+        print(f"`mosquitto_pub --repeat {args.messages} -q 1` to one `mosquitto_sub`, {args.repeat} "
+              f"rounds; medians, ratios median [min-max] over the rounds\n")
+        print("| subscriber | server | messages/s | server CPU µs per message | lost "
+              "| messages/s ÷ Mosquitto | CPU ÷ Mosquitto | messages/s ÷ before | CPU ÷ before |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for sub_qos in args.sub_qos:
+            runs = {name: [] for name in names}
+            for r in range(args.repeat):
+                # The order rotates, so what the machine does at one point of every round favours
+                # no one.
+                for server in started[r % len(started):] + started[:r % len(started)]:
+                    tag = f"{server.name}-{sub_qos}-{r}"
+                    runs[server.name].append(
+                        roundtrip_once(server, args.messages, sub_qos, tag, tmp))
+
+            def ratios(name, against):
+                if name == against or against not in runs:
+                    return "| - | -"
+                rs = [[x[i] / y[i] for x, y in zip(runs[name], runs[against])] for i in (0, 1)]
+                return " ".join(f"| {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}]"
+                                for r in rs)
+
+            for name in names:
+                med = lambda i: statistics.median(run[i] for run in runs[name])
+                print(f"| QoS {sub_qos} | {name} | {med(0):,.0f} | {med(1):.1f} "
+                      f"| {sum(run[2] for run in runs[name])} {ratios(name, 'Mosquitto')} "
+                      f"{ratios(name, 'before') if name == 'after' else '| - | -'} |", flush=True)
 
 
 # ---------------------------------------------------------------- acl
@@ -453,12 +551,19 @@ def main():
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
     i.add_argument("--tls", action="store_true", help="connect to the TLS listeners")
+    rt = commands.add_parser("roundtrip")
+    rt.add_argument("--before", help="a switchyard binary built before the change")
+    rt.add_argument("--repeat", type=int, default=7)
+    rt.add_argument("--messages", type=int, default=20_000)
+    rt.add_argument("--sub-qos", type=int, nargs="+", default=[0, 1], choices=[0, 1, 2],
+                    help="the subscriber's QoS, one row each")
     t = commands.add_parser("tls")
     t.add_argument("--repeat", type=int, default=5)
     t.add_argument("--messages", type=int, default=100_000)
     t.add_argument("--connects", type=int, default=1000)
     args = parser.parse_args()
-    {"compare": compare, "ab": ab, "acl": acl, "idle": idle, "tls": tls}[args.command](args)
+    {"compare": compare, "ab": ab, "roundtrip": roundtrip, "acl": acl, "idle": idle,
+     "tls": tls}[args.command](args)
 
 
 if __name__ == "__main__":
