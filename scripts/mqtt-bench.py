@@ -27,10 +27,12 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       difference; ratios as median [min-max] over the interleaved repetitions.
 
   python3 scripts/mqtt-bench.py ab --before PATH [--repeat 7]
-      QoS 1 1->1, flat out and paced at 20k/s: a `switchyard` binary built before a change (PATH),
-      this tree's, and Mosquitto, in turn (before, after, Mosquitto, before, ...), the same `switchyard
-      load --mqtt` client (this tree's) against each; deliveries/s and p50/p99 latency (medians), and
-      the after/before and after/Mosquitto throughput ratios as median [min-max] over the rounds.
+      QoS 1 1->1, flat out and paced at 20k/s and 4k/s: a `switchyard` binary built before a change
+      (PATH), this tree's, and Mosquitto, in turn (the order rotating each round), the same
+      `switchyard load --mqtt` client (this tree's) against each; deliveries/s, each server's CPU time
+      per delivered message (from /proc; at a pace every server sustains it is what a message costs,
+      and a busy machine disturbs it far less than throughput) and p50/p99 latency (medians), and the
+      after/before and after/Mosquitto ratios as median [min-max] over the rounds.
 
   python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
@@ -64,6 +66,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "switchyard")
+TICK_S = os.sysconf("SC_CLK_TCK")
 MOSQUITTO = next(
     (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), "mosquitto"
 )
@@ -187,37 +190,51 @@ def compare(args):
 # ---------------------------------------------------------------- ab
 
 # (name, messages, rate): QoS 1, one publisher and one subscriber.
-AB_SCENARIOS = [("1->1", 50_000, 0), ("1->1 at 20k/s", 40_000, 20_000)]
+# The paced rows stay below what both servers sustain, so the server's CPU per message is what a
+# message costs it.
+AB_SCENARIOS = [("1->1", 50_000, 0), ("1->1 at 20k/s", 40_000, 20_000),
+                ("1->1 at 4k/s", 20_000, 4_000)]
 
 
 def ab(args):
     tmp = tempfile.mkdtemp(prefix="mqtt-ab-")
     before = os.path.abspath(args.before)
     with servers([("before", [], before), ("after", [])]) as started:
-        ports = {server.name: server.port for server in started}
         print(f"before: {before}\nafter: {BIN}\n")
-        print("| QoS 1 | before deliveries/s | after deliveries/s | Mosquitto deliveries/s "
-              "| after/before median [min-max] | after/Mosquitto median [min-max] "
+        print("| QoS 1 | deliveries/s before / after / Mosquitto | after/before median [min-max] "
+              "| after/Mosquitto median [min-max] | server CPU µs per message before / after / "
+              "Mosquitto | CPU after/before | CPU after/Mosquitto "
               "| p50 / p99 µs before | p50 / p99 µs after | p50 / p99 µs Mosquitto "
               "| lost before / after / Mosquitto |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, messages, rate in AB_SCENARIOS:
-            runs = {key: [] for key in ports}
+            runs = {server.name: [] for server in started}
             for r in range(args.repeat):
-                for key, port in ports.items():
-                    runs[key].append(load(port, 1, 1, messages, 1, rate, tmp, f"ab-{key}-{r}-{rate}"))
-            rate_of = lambda key: [x["delivered_per_s"] for x in runs[key]]
-            ratio = lambda a, b: [x / y for x, y in zip(rate_of(a), rate_of(b))]
+                # The order rotates, so what the machine does at one point of every round favours
+                # no one.
+                for server in started[r % len(started):] + started[:r % len(started)]:
+                    ticks = cpu_ticks(server.proc.pid)
+                    report = load(server.port, 1, 1, messages, 1, rate, tmp,
+                                  f"ab-{server.name}-{r}-{rate}")
+                    ticks = cpu_ticks(server.proc.pid) - ticks
+                    report["cpu_us"] = ticks / TICK_S * 1e6 / max(report["received"], 1)
+                    runs[server.name].append(report)
+            of = lambda key, field: [x[field] for x in runs[key]]
+            med = lambda key, field: statistics.median(of(key, field))
+            ratio = lambda a, b, field: [x / y for x, y in zip(of(a, field), of(b, field))]
             spread = lambda rs: f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}]"
             lat = lambda key: "{:.0f} / {:.0f}".format(
                 statistics.median(x["latency_us"]["p50"] for x in runs[key]),
                 statistics.median(x["latency_us"]["p99"] for x in runs[key]))
             lost = lambda key: "{:.1%}".format(
                 statistics.median(x["lost"] / max(x["expected"], 1) for x in runs[key]))
-            print(f"| {name} | {statistics.median(rate_of('before')):,.0f} "
-                  f"| {statistics.median(rate_of('after')):,.0f} "
-                  f"| {statistics.median(rate_of('Mosquitto')):,.0f} "
-                  f"| {spread(ratio('after', 'before'))} | {spread(ratio('after', 'Mosquitto'))} "
+            three = lambda field, form: " / ".join(
+                format(med(key, field), form) for key in ("before", "after", "Mosquitto"))
+            print(f"| {name} | {three('delivered_per_s', ',.0f')} "
+                  f"| {spread(ratio('after', 'before', 'delivered_per_s'))} "
+                  f"| {spread(ratio('after', 'Mosquitto', 'delivered_per_s'))} "
+                  f"| {three('cpu_us', '.1f')} | {spread(ratio('after', 'before', 'cpu_us'))} "
+                  f"| {spread(ratio('after', 'Mosquitto', 'cpu_us'))} "
                   f"| {lat('before')} | {lat('after')} | {lat('Mosquitto')} "
                   f"| {lost('before')} / {lost('after')} / {lost('Mosquitto')} |", flush=True)
 
@@ -323,7 +340,6 @@ ACL_SCENARIOS = [
     ("1->1 at 4k/s", 1, 1, 20_000, 4_000),
     ("1->10 at 500/s", 1, 10, 2_500, 500),
 ]
-TICK_S = os.sysconf("SC_CLK_TCK")
 
 
 def acl_files(tmp):

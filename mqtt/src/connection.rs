@@ -422,6 +422,9 @@ impl Connection {
             (keep_alive_s > 0).then(|| Duration::from_millis(u64::from(keep_alive_s) * 1500));
         let far = Duration::from_secs(86_400 * 365);
         let mut deadline = pin!(tokio::time::sleep(keep_alive.unwrap_or(far)));
+        // Made once and kept across the loop's waits: a fresh `changed()` each time round registered
+        // with the channel and unregistered again (a mutex each way) on every packet.
+        let mut shutting_down = pin!(shutdown.changed());
         let max_inflight = self.shared.config.max_inflight;
         loop {
             // Packets already read, while there is room to answer them.
@@ -467,13 +470,16 @@ impl Connection {
             }
             let session: &mut Session = &mut opened.session;
             let wait_shared = can_take && session.has_shared;
+            // A client without subscriptions (a pure publisher) has nothing on its ready list: not
+            // waiting on it saves registering with the signal on every packet.
+            let wait_ready = can_take && !session.subscriptions.is_empty();
             let wake = tokio::select! {
                 biased;
                 _ = &mut opened.kicked => Wake::Close(CloseReason::TakenOver),
-                _ = shutdown.changed() => Wake::Close(CloseReason::Shutdown),
+                _ = &mut shutting_down => Wake::Close(CloseReason::Shutdown),
                 wake = std::future::poll_fn(|cx| self.poll_io(stream, can_read, cx)),
                     if can_read || !self.out.is_empty() || self.unflushed => wake,
-                () = session.turns.wait(), if can_take => Wake::Ready,
+                () = session.turns.wait(), if wait_ready => Wake::Ready,
                 (id, got) = Self::wait_shared(&session.subscriptions), if wait_shared => Wake::Shared(id, got),
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
             };
@@ -549,15 +555,17 @@ impl Connection {
         }
     }
 
-    /// Writes what waits to be written (then flushes it), else reads if `can_read`: whichever the
-    /// stream is ready for first, in that order, as one wake-up.
+    /// Writes what waits to be written and flushes it, then reads if `can_read`, all in one wake-up:
+    /// an answer (a PUBACK) goes out and the task goes back to waiting for the next packet without
+    /// another turn of the loop. Returns `Wrote` only when writing brought the buffer back under
+    /// [`OUT_HIGH_WATER`], since the loop then has work again (reading, taking messages).
     fn poll_io<S: ByteStream>(
         &mut self,
         stream: &mut S,
         can_read: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Wake> {
-        if !self.out.is_empty() {
+        while !self.out.is_empty() {
             match Pin::new(&mut *stream).poll_write(cx, &self.out) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     return Poll::Ready(Wake::Close(CloseReason::Io));
@@ -565,32 +573,30 @@ impl Connection {
                 Poll::Ready(Ok(written)) => {
                     self.out.advance(written);
                     self.unflushed = true;
-                    if !self.out.is_empty() {
-                        return Poll::Ready(Wake::Wrote);
-                    }
                 }
-                Poll::Pending => {}
+                Poll::Pending => break,
             }
         }
         if self.out.is_empty() && self.unflushed {
             match Pin::new(&mut *stream).poll_flush(cx) {
-                Poll::Ready(Ok(())) => {
-                    self.unflushed = false;
-                    return Poll::Ready(Wake::Wrote);
-                }
+                Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(_)) => return Poll::Ready(Wake::Close(CloseReason::Io)),
                 Poll::Pending => {}
             }
         }
-        if can_read {
-            return match tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf) {
-                Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
-                Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
-                Poll::Ready(Err(e)) => Poll::Ready(Wake::Close(read_error(&e))),
-                Poll::Pending => Poll::Pending,
+        if !can_read {
+            return if self.out.len() < OUT_HIGH_WATER {
+                Poll::Ready(Wake::Wrote)
+            } else {
+                Poll::Pending
             };
         }
-        Poll::Pending
+        match tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
+            Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
+            Poll::Ready(Err(e)) => Poll::Ready(Wake::Close(read_error(&e))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Takes queued messages while the window and the write buffer have room, from the subscriptions
