@@ -34,11 +34,11 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       and a busy machine disturbs it far less than throughput) and p50/p99 latency (medians), and the
       after/before and after/Mosquitto ratios as median [min-max] over the rounds.
 
-  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls]
+  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls] [--before PATH]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
-      Switchyard runs twice: default queues and `--mqtt-queue 16`. With --tls, over TLS (a
-      certificate made as `tls` makes it).
+      Switchyard runs twice: default queues and `--mqtt-queue 16`, and with --before a binary built
+      before a change as well. With --tls, over TLS (a certificate made as `tls` makes it).
 
   python3 scripts/mqtt-bench.py tls [--repeat 5] [--connects 1000]
       Both servers with a TCP and a TLS listener (the same certificate and key, an ECDSA P-256 pair
@@ -456,8 +456,10 @@ def measure(name, pid, port, n, idle, context=None):
 def idle(args):
     certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-idle-certs-")) if args.tls else None
     context = ssl.create_default_context(cafile=certs["ca"]) if certs else None
-    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])],
-                 tls=certs) as started:
+    switchyards = [("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]
+    if args.before:
+        switchyards.insert(0, ("Switchyard before", [], os.path.abspath(args.before)))
+    with servers(switchyards, tls=certs) as started:
         print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
         print("|---|---|---|---|")
         for server in started:
@@ -567,6 +569,7 @@ def main():
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
     i.add_argument("--tls", action="store_true", help="connect to the TLS listeners")
+    i.add_argument("--before", help="also a switchyard binary built before a change")
     rt = commands.add_parser("roundtrip")
     rt.add_argument("--before", help="a switchyard binary built before the change")
     rt.add_argument("--repeat", type=int, default=7)
