@@ -10,6 +10,14 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       lost (medians over the repetitions), with the Switchyard/Mosquitto throughput ratio as
       median [min-max] over the interleaved pairs.
 
+  python3 scripts/mqtt-bench.py roundtrip [--before PATH] [--repeat 7] [--messages 20000]
+      QoS 1 round trips with Mosquitto's own clients, as issue 19 measured them: `mosquitto_pub
+      --repeat N -q 1` (each publish waits for its PUBACK before the next) to one `mosquitto_sub -q 1`,
+      against this tree's `switchyard serve --mqtt`, Mosquitto, and with --before a binary built before
+      a change, in turn, the order rotating each round. Messages/s (N over mosquitto_pub's wall time,
+      once the subscriber got all N) and each server's CPU time per message (from /proc), medians, with
+      the ratios as median [min-max] over the rounds.
+
   python3 scripts/mqtt-bench.py acl [--repeat 5]
       The per-message cost of topic permissions with 1,000 ACL lines: the same password file and the
       same ACL file (one user whose 1,000th line is the one that grants `load/#`) given to Switchyard
@@ -19,16 +27,18 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       difference; ratios as median [min-max] over the interleaved repetitions.
 
   python3 scripts/mqtt-bench.py ab --before PATH [--repeat 7]
-      QoS 1 1->1, flat out and paced at 20k/s: a `switchyard` binary built before a change (PATH),
-      this tree's, and Mosquitto, in turn (before, after, Mosquitto, before, ...), the same `switchyard
-      load --mqtt` client (this tree's) against each; deliveries/s and p50/p99 latency (medians), and
-      the after/before and after/Mosquitto throughput ratios as median [min-max] over the rounds.
+      QoS 1 1->1, flat out and paced at 20k/s and 4k/s: a `switchyard` binary built before a change
+      (PATH), this tree's, and Mosquitto, in turn (the order rotating each round), the same
+      `switchyard load --mqtt` client (this tree's) against each; deliveries/s, each server's CPU time
+      per delivered message (from /proc; at a pace every server sustains it is what a message costs,
+      and a busy machine disturbs it far less than throughput) and p50/p99 latency (medians), and the
+      after/before and after/Mosquitto ratios as median [min-max] over the rounds.
 
-  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls]
+  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls] [--before PATH]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
       resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
-      Switchyard runs twice: default queues and `--mqtt-queue 16`. With --tls, over TLS (a
-      certificate made as `tls` makes it).
+      Switchyard runs twice: default queues and `--mqtt-queue 16`, and with --before a binary built
+      before a change as well. With --tls, over TLS (a certificate made as `tls` makes it).
 
   python3 scripts/mqtt-bench.py tls [--repeat 5] [--connects 1000]
       Both servers with a TCP and a TLS listener (the same certificate and key, an ECDSA P-256 pair
@@ -56,6 +66,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "switchyard")
+TICK_S = os.sysconf("SC_CLK_TCK")
 MOSQUITTO = next(
     (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), "mosquitto"
 )
@@ -179,39 +190,143 @@ def compare(args):
 # ---------------------------------------------------------------- ab
 
 # (name, messages, rate): QoS 1, one publisher and one subscriber.
-AB_SCENARIOS = [("1->1", 50_000, 0), ("1->1 at 20k/s", 40_000, 20_000)]
+# The paced rows stay below what both servers sustain, so the server's CPU per message is what a
+# message costs it.
+AB_SCENARIOS = [("1->1", 50_000, 0), ("1->1 at 20k/s", 40_000, 20_000),
+                ("1->1 at 4k/s", 20_000, 4_000)]
 
 
 def ab(args):
     tmp = tempfile.mkdtemp(prefix="mqtt-ab-")
     before = os.path.abspath(args.before)
     with servers([("before", [], before), ("after", [])]) as started:
-        ports = {server.name: server.port for server in started}
         print(f"before: {before}\nafter: {BIN}\n")
-        print("| QoS 1 | before deliveries/s | after deliveries/s | Mosquitto deliveries/s "
-              "| after/before median [min-max] | after/Mosquitto median [min-max] "
+        print("| QoS 1 | deliveries/s before / after / Mosquitto | after/before median [min-max] "
+              "| after/Mosquitto median [min-max] | server CPU µs per message before / after / "
+              "Mosquitto | CPU after/before | CPU after/Mosquitto "
               "| p50 / p99 µs before | p50 / p99 µs after | p50 / p99 µs Mosquitto "
               "| lost before / after / Mosquitto |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, messages, rate in AB_SCENARIOS:
-            runs = {key: [] for key in ports}
+            runs = {server.name: [] for server in started}
             for r in range(args.repeat):
-                for key, port in ports.items():
-                    runs[key].append(load(port, 1, 1, messages, 1, rate, tmp, f"ab-{key}-{r}-{rate}"))
-            rate_of = lambda key: [x["delivered_per_s"] for x in runs[key]]
-            ratio = lambda a, b: [x / y for x, y in zip(rate_of(a), rate_of(b))]
+                # The order rotates, so what the machine does at one point of every round favours
+                # no one.
+                for server in started[r % len(started):] + started[:r % len(started)]:
+                    ticks = cpu_ticks(server.proc.pid)
+                    report = load(server.port, 1, 1, messages, 1, rate, tmp,
+                                  f"ab-{server.name}-{r}-{rate}")
+                    ticks = cpu_ticks(server.proc.pid) - ticks
+                    report["cpu_us"] = ticks / TICK_S * 1e6 / max(report["received"], 1)
+                    runs[server.name].append(report)
+            of = lambda key, field: [x[field] for x in runs[key]]
+            med = lambda key, field: statistics.median(of(key, field))
+            ratio = lambda a, b, field: [x / y for x, y in zip(of(a, field), of(b, field))]
             spread = lambda rs: f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}]"
             lat = lambda key: "{:.0f} / {:.0f}".format(
                 statistics.median(x["latency_us"]["p50"] for x in runs[key]),
                 statistics.median(x["latency_us"]["p99"] for x in runs[key]))
             lost = lambda key: "{:.1%}".format(
                 statistics.median(x["lost"] / max(x["expected"], 1) for x in runs[key]))
-            print(f"| {name} | {statistics.median(rate_of('before')):,.0f} "
-                  f"| {statistics.median(rate_of('after')):,.0f} "
-                  f"| {statistics.median(rate_of('Mosquitto')):,.0f} "
-                  f"| {spread(ratio('after', 'before'))} | {spread(ratio('after', 'Mosquitto'))} "
+            three = lambda field, form: " / ".join(
+                format(med(key, field), form) for key in ("before", "after", "Mosquitto"))
+            print(f"| {name} | {three('delivered_per_s', ',.0f')} "
+                  f"| {spread(ratio('after', 'before', 'delivered_per_s'))} "
+                  f"| {spread(ratio('after', 'Mosquitto', 'delivered_per_s'))} "
+                  f"| {three('cpu_us', '.1f')} | {spread(ratio('after', 'before', 'cpu_us'))} "
+                  f"| {spread(ratio('after', 'Mosquitto', 'cpu_us'))} "
                   f"| {lat('before')} | {lat('after')} | {lat('Mosquitto')} "
                   f"| {lost('before')} / {lost('after')} / {lost('Mosquitto')} |", flush=True)
+
+
+# ---------------------------------------------------------------- roundtrip
+
+ROUNDTRIP_PAYLOAD = "x" * 64
+
+
+def lines_in(path, line):
+    """How many lines `line` the file at `path` holds."""
+    with open(path) as f:
+        return sum(1 for got in f if got.rstrip("\n") == line)
+
+
+def wait_for_lines(path, line, count, seconds):
+    """Whether the file at `path` holds `count` lines `line` within `seconds` (looked at every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while lines_in(path, line) < count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def roundtrip_once(server, messages, sub_qos, tag, out_dir):
+    """One `mosquitto_pub --repeat` run against `server`, its subscriber at `sub_qos`: (messages/s,
+    server CPU µs per message, messages the subscriber did not get)."""
+    host = ["-h", "127.0.0.1", "-p", str(server.port)]
+    topic = f"roundtrip/{tag}"
+    # Into a file, line-buffered: a pipe not read as fast would stall the subscriber, and through a
+    # pipe or a file mosquitto_sub would otherwise hold its output in 4 KiB blocks.
+    received = os.path.join(out_dir, f"{tag}.txt")
+    with open(received, "w") as out:
+        sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", *host, "-q", str(sub_qos), "-t", topic,
+                                "-i", f"rt-sub-{tag}"], stdout=out)
+    try:
+        # Subscribed once a probe published after it reaches it.
+        for _ in range(100):
+            subprocess.run(["mosquitto_pub", *host, "-q", "1", "-t", topic, "-m", "probe"], check=True)
+            if wait_for_lines(received, "probe", 1, 0.2):
+                break
+        else:
+            sys.exit(f"{server.name}: mosquitto_sub never got a probe")
+        ticks = cpu_ticks(server.proc.pid)
+        started = time.monotonic()
+        subprocess.run(["mosquitto_pub", *host, "-q", "1", "-t", topic, "-i", f"rt-pub-{tag}",
+                        "--repeat", str(messages), "-m", ROUNDTRIP_PAYLOAD], check=True, timeout=300)
+        elapsed = time.monotonic() - started
+        wait_for_lines(received, ROUNDTRIP_PAYLOAD, messages, 10)
+        ticks = cpu_ticks(server.proc.pid) - ticks
+        return (messages / elapsed, ticks / TICK_S * 1e6 / messages,
+                messages - lines_in(received, ROUNDTRIP_PAYLOAD))
+    finally:
+        sub.terminate()
+        sub.wait(timeout=10)
+
+
+def roundtrip(args):
+    switchyards = [("after", [])]
+    if args.before:
+        switchyards.insert(0, ("before", [], os.path.abspath(args.before)))
+    tmp = tempfile.mkdtemp(prefix="mqtt-roundtrip-")
+    with servers(switchyards) as started:
+        names = [server.name for server in started]
+        print(f"`mosquitto_pub --repeat {args.messages} -q 1` to one `mosquitto_sub`, {args.repeat} "
+              f"rounds; medians, ratios median [min-max] over the rounds\n")
+        print("| subscriber | server | messages/s | server CPU µs per message | lost "
+              "| messages/s ÷ Mosquitto | CPU ÷ Mosquitto | messages/s ÷ before | CPU ÷ before |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for sub_qos in args.sub_qos:
+            runs = {name: [] for name in names}
+            for r in range(args.repeat):
+                # The order rotates, so what the machine does at one point of every round favours
+                # no one.
+                for server in started[r % len(started):] + started[:r % len(started)]:
+                    tag = f"{server.name}-{sub_qos}-{r}"
+                    runs[server.name].append(
+                        roundtrip_once(server, args.messages, sub_qos, tag, tmp))
+
+            def ratios(name, against):
+                if name == against or against not in runs:
+                    return "| - | -"
+                rs = [[x[i] / y[i] for x, y in zip(runs[name], runs[against])] for i in (0, 1)]
+                return " ".join(f"| {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}]"
+                                for r in rs)
+
+            for name in names:
+                med = lambda i: statistics.median(run[i] for run in runs[name])
+                print(f"| QoS {sub_qos} | {name} | {med(0):,.0f} | {med(1):.1f} "
+                      f"| {sum(run[2] for run in runs[name])} {ratios(name, 'Mosquitto')} "
+                      f"{ratios(name, 'before') if name == 'after' else '| - | -'} |", flush=True)
 
 
 # ---------------------------------------------------------------- acl
@@ -225,7 +340,6 @@ ACL_SCENARIOS = [
     ("1->1 at 4k/s", 1, 1, 20_000, 4_000),
     ("1->10 at 500/s", 1, 10, 2_500, 500),
 ]
-TICK_S = os.sysconf("SC_CLK_TCK")
 
 
 def acl_files(tmp):
@@ -342,8 +456,10 @@ def measure(name, pid, port, n, idle, context=None):
 def idle(args):
     certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-idle-certs-")) if args.tls else None
     context = ssl.create_default_context(cafile=certs["ca"]) if certs else None
-    with servers([("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])],
-                 tls=certs) as started:
+    switchyards = [("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]
+    if args.before:
+        switchyards.insert(0, ("Switchyard before", [], os.path.abspath(args.before)))
+    with servers(switchyards, tls=certs) as started:
         print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
         print("|---|---|---|---|")
         for server in started:
@@ -453,12 +569,20 @@ def main():
     i.add_argument("--connections", type=int, default=1000)
     i.add_argument("--idle", type=float, default=10)
     i.add_argument("--tls", action="store_true", help="connect to the TLS listeners")
+    i.add_argument("--before", help="also a switchyard binary built before a change")
+    rt = commands.add_parser("roundtrip")
+    rt.add_argument("--before", help="a switchyard binary built before the change")
+    rt.add_argument("--repeat", type=int, default=7)
+    rt.add_argument("--messages", type=int, default=20_000)
+    rt.add_argument("--sub-qos", type=int, nargs="+", default=[0, 1], choices=[0, 1, 2],
+                    help="the subscriber's QoS, one row each")
     t = commands.add_parser("tls")
     t.add_argument("--repeat", type=int, default=5)
     t.add_argument("--messages", type=int, default=100_000)
     t.add_argument("--connects", type=int, default=1000)
     args = parser.parse_args()
-    {"compare": compare, "ab": ab, "acl": acl, "idle": idle, "tls": tls}[args.command](args)
+    {"compare": compare, "ab": ab, "roundtrip": roundtrip, "acl": acl, "idle": idle,
+     "tls": tls}[args.command](args)
 
 
 if __name__ == "__main__":

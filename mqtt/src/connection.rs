@@ -59,6 +59,10 @@ use crate::transport::{ByteStream, CertificateLogin, Peer};
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 
+/// The most one read takes while the connection holds no read buffer (`poll_read_into_stack`): as
+/// much as the buffer it grows to for a packet that spans reads.
+const STACK_READ: usize = 4096;
+
 /// How long a closing connection may take to write what is still queued for its client (at most
 /// [`OUT_HIGH_WATER`] bytes and a little): short, since a server shutting down waits for its
 /// connections to close.
@@ -76,8 +80,9 @@ pub(crate) async fn serve<S: ByteStream>(
 ) -> CloseReason {
     let mut connection = Connection {
         shared: shared.clone(),
-        // Small to start: an idle connection should cost little; both grow with traffic.
-        inbuf: BytesMut::with_capacity(1024),
+        // Empty: the first read makes it (`read_connect`), and it is let go whenever no partial
+        // packet waits in it (`serve_session`), so an idle connection holds no read buffer.
+        inbuf: BytesMut::new(),
         out: BytesMut::new(),
         unflushed: false,
         counted_connected: false,
@@ -160,7 +165,14 @@ impl Connection {
             (_, user) => Permissions::new(&self.shared.access, user, &client_id),
         };
         let clean = connect.clean_session;
+        // What the connection still needs of its CONNECT: the rest (client id, login) is dropped
+        // here rather than held for the connection's life.
+        let (keep_alive, will) = {
+            let connect = connect;
+            (connect.keep_alive, connect.last_will.map(Box::new))
+        };
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
+        drop(client_id);
         *lock(&opened.info.address) = Some(peer.addr.to_string());
         *lock(&opened.info.transport) = Some(peer.transport);
         *lock(&opened.info.user_name) = user_name;
@@ -171,7 +183,7 @@ impl Connection {
         self.resend_inflight(&opened);
 
         let reason = self
-            .serve_session(stream, &mut opened, connect.keep_alive, &mut shutdown)
+            .serve_session(stream, &mut opened, keep_alive, &mut shutdown)
             .await;
         // Not after a failed write, nor when a newer connection takes the session over: it waits
         // for this one to close.
@@ -179,11 +191,12 @@ impl Connection {
             self.flush_before_close(stream).await;
         }
         if reason.publishes_will()
-            && let Some(will) = &connect.last_will
+            && let Some(will) = &will
         {
             self.publish_will(will);
         }
-        self.shared.sessions.close(&client_id, opened, clean);
+        let info = opened.info.clone();
+        self.shared.sessions.close(&info.client_id, opened, clean);
         reason
     }
 
@@ -368,7 +381,8 @@ impl Connection {
                 }
                 Err(e) => return Err(e.close_reason()),
             }
-            self.inbuf.reserve(1024);
+            // A CONNECT is seldom larger; a larger one takes more reads.
+            self.inbuf.reserve(256);
             match stream.read_buf(&mut self.inbuf).await {
                 Ok(0) => return Err(CloseReason::PeerClosed),
                 Ok(_) => {}
@@ -422,6 +436,9 @@ impl Connection {
             (keep_alive_s > 0).then(|| Duration::from_millis(u64::from(keep_alive_s) * 1500));
         let far = Duration::from_secs(86_400 * 365);
         let mut deadline = pin!(tokio::time::sleep(keep_alive.unwrap_or(far)));
+        // Made once and kept across the loop's waits: a fresh `changed()` each time round registered
+        // with the channel and unregistered again (a mutex each way) on every packet.
+        let mut shutting_down = pin!(shutdown.changed());
         let max_inflight = self.shared.config.max_inflight;
         loop {
             // Packets already read, while there is room to answer them.
@@ -462,18 +479,25 @@ impl Connection {
 
             let can_read = self.out.len() < OUT_HIGH_WATER;
             let can_take = can_read && opened.session.outgoing.len() < max_inflight;
-            if self.inbuf.capacity() - self.inbuf.len() < 256 {
+            if self.inbuf.is_empty() {
+                // Nothing partial to keep: no read buffer while waiting (`poll_io` reads into the
+                // stack then); what was read lives on in the packets split off it.
+                self.inbuf = BytesMut::new();
+            } else if self.inbuf.capacity() - self.inbuf.len() < 256 {
                 self.inbuf.reserve(4096);
             }
             let session: &mut Session = &mut opened.session;
             let wait_shared = can_take && session.has_shared;
+            // A client without subscriptions (a pure publisher) has nothing on its ready list: not
+            // waiting on it saves registering with the signal on every packet.
+            let wait_ready = can_take && !session.subscriptions.is_empty();
             let wake = tokio::select! {
                 biased;
                 _ = &mut opened.kicked => Wake::Close(CloseReason::TakenOver),
-                _ = shutdown.changed() => Wake::Close(CloseReason::Shutdown),
+                _ = &mut shutting_down => Wake::Close(CloseReason::Shutdown),
                 wake = std::future::poll_fn(|cx| self.poll_io(stream, can_read, cx)),
                     if can_read || !self.out.is_empty() || self.unflushed => wake,
-                () = session.turns.wait(), if can_take => Wake::Ready,
+                () = session.turns.wait(), if wait_ready => Wake::Ready,
                 (id, got) = Self::wait_shared(&session.subscriptions), if wait_shared => Wake::Shared(id, got),
                 _ = &mut deadline, if keep_alive.is_some() => Wake::Close(CloseReason::KeepAliveTimeout),
             };
@@ -549,15 +573,17 @@ impl Connection {
         }
     }
 
-    /// Writes what waits to be written (then flushes it), else reads if `can_read`: whichever the
-    /// stream is ready for first, in that order, as one wake-up.
+    /// Writes what waits to be written and flushes it, then reads if `can_read`, all in one wake-up:
+    /// an answer (a PUBACK) goes out and the task goes back to waiting for the next packet without
+    /// another turn of the loop. Returns `Wrote` only when writing brought the buffer back under
+    /// [`OUT_HIGH_WATER`], since the loop then has work again (reading, taking messages).
     fn poll_io<S: ByteStream>(
         &mut self,
         stream: &mut S,
         can_read: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Wake> {
-        if !self.out.is_empty() {
+        while !self.out.is_empty() {
             match Pin::new(&mut *stream).poll_write(cx, &self.out) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     return Poll::Ready(Wake::Close(CloseReason::Io));
@@ -565,32 +591,55 @@ impl Connection {
                 Poll::Ready(Ok(written)) => {
                     self.out.advance(written);
                     self.unflushed = true;
-                    if !self.out.is_empty() {
-                        return Poll::Ready(Wake::Wrote);
-                    }
                 }
-                Poll::Pending => {}
+                Poll::Pending => break,
             }
         }
         if self.out.is_empty() && self.unflushed {
             match Pin::new(&mut *stream).poll_flush(cx) {
-                Poll::Ready(Ok(())) => {
-                    self.unflushed = false;
-                    return Poll::Ready(Wake::Wrote);
-                }
+                Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(_)) => return Poll::Ready(Wake::Close(CloseReason::Io)),
                 Poll::Pending => {}
             }
         }
-        if can_read {
-            return match tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf) {
-                Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
-                Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
-                Poll::Ready(Err(e)) => Poll::Ready(Wake::Close(read_error(&e))),
-                Poll::Pending => Poll::Pending,
+        if !can_read {
+            return if self.out.len() < OUT_HIGH_WATER {
+                Poll::Ready(Wake::Wrote)
+            } else {
+                Poll::Pending
             };
         }
-        Poll::Pending
+        let read = if self.inbuf.capacity() == 0 {
+            self.poll_read_into_stack(stream, cx)
+        } else {
+            tokio_util::io::poll_read_buf(Pin::new(stream), cx, &mut self.inbuf)
+        };
+        match read {
+            Poll::Ready(Ok(0)) => Poll::Ready(Wake::Close(CloseReason::PeerClosed)),
+            Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
+            Poll::Ready(Err(e)) => Poll::Ready(Wake::Close(read_error(&e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Reads into a buffer on the stack and copies what came into a read buffer made to its size: a
+    /// connection waiting for its next packet holds no read buffer of its own (a 1 KiB one was a
+    /// fifth of an idle connection). The copy is what arrived in one read, at most [`STACK_READ`].
+    fn poll_read_into_stack<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
+        let mut buf = tokio::io::ReadBuf::uninit(&mut scratch);
+        match Pin::new(stream).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                self.inbuf.extend_from_slice(buf.filled());
+                Poll::Ready(Ok(buf.filled().len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Takes queued messages while the window and the write buffer have room, from the subscriptions
@@ -884,12 +933,17 @@ impl Connection {
                         session.subscriptions.retain(|s| s.filter != filter);
                         let qos = receiver.granted(qos);
                         codes[index] = SubscribeReasonCode::Success(qos);
+                        if session.subscriptions.capacity() == 0 {
+                            // Most clients hold one subscription: room for one, not the four a
+                            // first push makes (a subscription is about 140 bytes).
+                            session.subscriptions.reserve_exact(1);
+                        }
                         session.subscriptions.push(ClientSubscription {
                             filter,
                             qos,
                             receiver,
                             read: Default::default(),
-                            shared: membership,
+                            shared: membership.map(Box::new),
                         });
                     }
                     Err(_) => codes[index] = SubscribeReasonCode::Failure,

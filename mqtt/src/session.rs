@@ -46,9 +46,10 @@ pub(crate) struct ClientSubscription {
     pub receiver: Receiver,
     /// How much of `filter` the client may read, sorted once under the rules in force.
     pub read: crate::auth::ClientRead,
-    /// `Some` for a shared subscription (`crate::shared_group`). Declared after `receiver`, so that
-    /// the member's receiver hands back what it held before the membership leaves the group.
-    pub shared: Option<Membership>,
+    /// `Some` for a shared subscription (`crate::shared_group`), boxed since few are. Declared after
+    /// `receiver`, so that the member's receiver hands back what it held before the membership leaves
+    /// the group.
+    pub shared: Option<Box<Membership>>,
 }
 
 /// What a client id owns across connections.

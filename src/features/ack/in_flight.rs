@@ -18,6 +18,12 @@
 //! The table holds a clone of the message (a reference count) for as long as it is in flight; what
 //! leaves it goes back to the caller, which counts it: acked as delivered, dead-lettered as dropped.
 //!
+//! # Made at the first receive
+//! The places and their two queues are made when the subscription hands out its first message, not
+//! when it is made: a window of 64 is about 6 KB (a place is 48 bytes, each queue 16 bytes a place
+//! plus its padded ends), which every idle acknowledged subscription paid for nothing (an MQTT client's
+//! QoS 1 subscription that never got a message, most of what an idle connection cost).
+//!
 //! # Deadlines
 //! No thread watches the clock (a coarse one, [`crate::sync::clock`]). `next_due` is never later than
 //! the earliest deadline (or end of a nack delay) of any place: every receive compares it with the
@@ -25,6 +31,8 @@
 //! queue wakes at `next_due` (see `AckSubscription::recv_timeout`).
 
 use std::time::{Duration, Instant};
+
+use once_cell::race::OnceBox;
 
 use crate::message::Message;
 use crate::message::reason::DropReason;
@@ -108,13 +116,43 @@ struct Counts {
     refused: [AtomicU64; 4],
 }
 
+/// The places and the queues of their indices, made at the first receive (see the module docs).
+#[derive(Debug)]
+struct Places {
+    places: Box<[Mutex<Place>]>,
+    free: BoundedQueue<u32>,
+    redeliver: BoundedQueue<u32>,
+}
+
+impl Places {
+    fn new(window: u32) -> Self {
+        let free = BoundedQueue::new(window as usize);
+        for place in 0..window {
+            let _ = free.push(place);
+        }
+        Self {
+            places: (0..window)
+                .map(|_| {
+                    Mutex::new(Place {
+                        attempt: 0,
+                        state: State::Free {
+                            ended: AttemptEnd::Acked,
+                        },
+                    })
+                })
+                .collect(),
+            free,
+            redeliver: BoundedQueue::new(window as usize),
+        }
+    }
+}
+
 /// The in-flight table. See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct InFlight {
     options: AckOptions,
-    places: Box<[Mutex<Place>]>,
-    free: BoundedQueue<u32>,
-    redeliver: BoundedQueue<u32>,
+    /// Empty until the first receive.
+    table: OnceBox<Places>,
     /// The earliest deadline or delay end of any place, on the deadlines' clock; `u64::MAX`: none.
     next_due: AtomicU64,
     sweeping: AtomicBool,
@@ -130,25 +168,9 @@ pub(crate) struct InFlight {
 
 impl InFlight {
     pub(crate) fn new(options: AckOptions) -> Self {
-        let window = options.max_in_flight.max(1);
-        let free = BoundedQueue::new(window as usize);
-        for place in 0..window {
-            let _ = free.push(place);
-        }
         Self {
             options,
-            places: (0..window)
-                .map(|_| {
-                    Mutex::new(Place {
-                        attempt: 0,
-                        state: State::Free {
-                            ended: AttemptEnd::Acked,
-                        },
-                    })
-                })
-                .collect(),
-            free,
-            redeliver: BoundedQueue::new(window as usize),
+            table: OnceBox::new(),
             next_due: AtomicU64::new(u64::MAX),
             sweeping: AtomicBool::new(false),
             next_receiver: AtomicU64::new(1),
@@ -156,6 +178,17 @@ impl InFlight {
             window: Waiters::default(),
             counts: Counts::default(),
         }
+    }
+
+    /// The places, made now if no receive made them yet.
+    fn table(&self) -> &Places {
+        self.table
+            .get_or_init(|| Box::new(Places::new(self.options.max_in_flight.max(1))))
+    }
+
+    /// The places, if a receive made them: before, nothing is in flight.
+    fn made(&self) -> Option<&Places> {
+        self.table.get()
     }
 
     pub(crate) fn options(&self) -> &AckOptions {
@@ -188,7 +221,7 @@ impl InFlight {
 
     fn place(&self, index: u32) -> MutexGuard<'_, Place> {
         // A place stays consistent if a holder panicked: every change is one assignment.
-        self.places[index as usize]
+        self.table().places[index as usize]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
@@ -209,13 +242,13 @@ impl InFlight {
     /// A free place for a new message, or `None` when the window is full.
     #[inline]
     pub(crate) fn reserve(&self) -> Option<u32> {
-        self.free.pop()
+        self.table().free.pop()
     }
 
     /// Gives back a place reserved for a message that did not come.
     #[inline]
     pub(crate) fn unreserve(&self, place: u32) {
-        let _ = self.free.push(place);
+        self.release(place);
     }
 
     /// Counts a receive that found the window full while messages were queued.
@@ -258,12 +291,13 @@ impl InFlight {
     /// Whether a message waits to be delivered again.
     #[inline]
     pub(crate) fn has_redeliveries(&self) -> bool {
-        !self.redeliver.is_empty()
+        self.made().is_some_and(|t| !t.redeliver.is_empty())
     }
 
     /// The next message due for another delivery, as a new attempt for `receiver`.
     pub(crate) fn redeliver(&self, receiver: u64, now: u64) -> Option<Attempt> {
-        while let Some(place) = self.redeliver.pop() {
+        let table = self.made()?;
+        while let Some(place) = table.redeliver.pop() {
             let mut p = self.place(place);
             let State::Waiting {
                 message,
@@ -306,7 +340,7 @@ impl InFlight {
         how: Settle,
         now: u64,
     ) -> Result<Settled, AckError> {
-        let Some(slot) = self.places.get(place as usize) else {
+        let Some(slot) = self.made().and_then(|t| t.places.get(place as usize)) else {
             return Err(self.refuse(AckError::Stale));
         };
         let mut p = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -397,7 +431,7 @@ impl InFlight {
         };
         drop(p);
         if due == 0 {
-            let _ = self.redeliver.push(place);
+            let _ = self.table().redeliver.push(place);
         } else {
             self.note_due(due);
         }
@@ -405,7 +439,7 @@ impl InFlight {
     }
 
     fn release(&self, place: u32) {
-        let _ = self.free.push(place);
+        let _ = self.table().free.push(place);
     }
 
     /// Counts a refusal and returns it.
@@ -422,7 +456,7 @@ impl InFlight {
         mut dead: impl FnMut(Message, DropReason),
     ) -> usize {
         let mut n = 0;
-        for place in 0..self.places.len() as u32 {
+        for place in 0..self.places_made() {
             let p = self.place(place);
             if !matches!(p.state, State::Out { receiver: r, .. } if r == receiver) {
                 continue;
@@ -494,7 +528,7 @@ impl InFlight {
         // after this store, so nothing due is forgotten.
         self.next_due.store(u64::MAX, Ordering::Release);
         let mut earliest = u64::MAX;
-        for place in 0..self.places.len() as u32 {
+        for place in 0..self.places_made() {
             let mut p = self.place(place);
             match &mut p.state {
                 State::Out { deadline, .. } if *deadline <= now => {
@@ -507,7 +541,7 @@ impl InFlight {
                 State::Waiting { not_before, .. } if *not_before != 0 && *not_before <= now => {
                     *not_before = 0;
                     drop(p);
-                    let _ = self.redeliver.push(place);
+                    let _ = self.table().redeliver.push(place);
                 }
                 State::Waiting { not_before, .. } if *not_before != 0 => {
                     earliest = earliest.min(*not_before)
@@ -523,7 +557,7 @@ impl InFlight {
     /// `unsubscribed`.
     pub(crate) fn drain(&self, mut dead: impl FnMut(Message, DropReason)) -> u64 {
         let mut n = 0;
-        for place in 0..self.places.len() as u32 {
+        for place in 0..self.places_made() {
             let mut p = self.place(place);
             let state = std::mem::replace(
                 &mut p.state,
@@ -546,7 +580,13 @@ impl InFlight {
 
     /// Messages in flight now: handed out, or waiting to be handed out again.
     pub(crate) fn in_flight(&self) -> u64 {
-        (self.places.len() - self.free.len()) as u64
+        self.made()
+            .map_or(0, |t| (t.places.len() - t.free.len()) as u64)
+    }
+
+    /// The places made so far: the window once a receive made them, none before.
+    fn places_made(&self) -> u32 {
+        self.made().map_or(0, |t| t.places.len() as u32)
     }
 
     /// The settings and counters, for stats; `acked` is the subscription's `delivered`.
@@ -558,7 +598,7 @@ impl InFlight {
             ack_wait_ms: u64::try_from(self.options.ack_wait.as_millis()).unwrap_or(u64::MAX),
             max_deliveries: self.options.max_deliveries,
             in_flight: self.in_flight(),
-            waiting: self.redeliver.len() as u64,
+            waiting: self.made().map_or(0, |t| t.redeliver.len() as u64),
             acked,
             nacked: load(&c.nacked),
             expired: load(&c.expired),
