@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use switchyard::{
-    AckDelivery, AckOptions, AckSubscription, Broker, Bytes, Message, OverflowPolicy, Priority,
+    AckDelivery, AckOptions, AckSubscription, Broker, BrokerOptions, Bytes, Message, OverflowPolicy,
+    Priority,
     PublishOptions, Publisher, ReadySignal, StatsSnapshot, Subscription, SubscriptionOptions,
 };
 
@@ -131,6 +132,11 @@ pub trait Engine: Send + Sync + 'static {
     fn in_flight(_receiver: &Self::Receiver) -> u64 {
         0
     }
+    /// The switchyard broker behind this engine, for what only the core has: the late joiners of
+    /// `--replay`, which replay from its log. `None` for the baselines.
+    fn core_broker(&self) -> Option<&Broker> {
+        None
+    }
 }
 
 /// The switchyard core: publishes through [`Publisher`] handles (validated once, route cached) and
@@ -141,6 +147,13 @@ pub struct CoreEngine {
 }
 
 impl CoreEngine {
+    /// An engine on a broker made with `options` (a replay log, with `--replay-log`).
+    pub fn new(options: BrokerOptions) -> Self {
+        Self {
+            broker: Broker::with_options(options),
+        }
+    }
+
     /// The broker this engine drives (for `--serve`).
     pub fn broker(&self) -> &Broker {
         &self.broker
@@ -244,6 +257,10 @@ impl Engine for CoreEngine {
     fn stats(&self) -> StatsSnapshot {
         self.broker.stats()
     }
+
+    fn core_broker(&self) -> Option<&Broker> {
+        Some(&self.broker)
+    }
 }
 
 /// The switchyard core with acknowledged subscriptions (`--ack`): publishes as [`CoreEngine`] does,
@@ -256,10 +273,10 @@ pub struct AckedCoreEngine {
 }
 
 impl AckedCoreEngine {
-    /// A broker whose subscriptions are acknowledged with `options`.
-    pub fn new(options: AckOptions) -> Self {
+    /// A broker made with `broker`, whose subscriptions are acknowledged with `options`.
+    pub fn new(options: AckOptions, broker: BrokerOptions) -> Self {
         Self {
-            core: CoreEngine::default(),
+            core: CoreEngine::new(broker),
             options,
         }
     }
@@ -368,5 +385,9 @@ impl Engine for AckedCoreEngine {
 
     fn in_flight(receiver: &AckSubscription) -> u64 {
         receiver.in_flight()
+    }
+
+    fn core_broker(&self) -> Option<&Broker> {
+        Some(self.broker())
     }
 }
