@@ -35,6 +35,8 @@ fn late_joiners_from_oldest_replay_the_log_then_take_the_rest_live_each_message_
         "2",
         "--topics",
         "4",
+        "--subscribers",
+        "4",
         "--messages",
         "20000",
         "--rate",
@@ -59,8 +61,14 @@ fn late_joiners_from_oldest_replay_the_log_then_take_the_rest_live_each_message_
         assert_eq!(j["from_seq"], 1, "the log held everything: {j}");
         assert_eq!(j["last_seq"], 20000, "{j}");
         assert_eq!(u(&j["received"]), 20000, "every number once: {j}");
-        assert_eq!((u(&j["holes"]), u(&j["twice"]), u(&j["outside"])), (0, 0, 0));
-        assert!(u(&j["until_seq"]) > 10000, "joined after half was published: {j}");
+        assert_eq!(
+            (u(&j["holes"]), u(&j["twice"]), u(&j["outside"])),
+            (0, 0, 0)
+        );
+        assert!(
+            u(&j["until_seq"]) > 10000,
+            "joined after half was published: {j}"
+        );
         assert!(
             u(&j["replayed"]) >= 10000,
             "what was published before the join came from the log: {j}"
@@ -82,7 +90,11 @@ fn late_joiners_from_oldest_replay_the_log_then_take_the_rest_live_each_message_
         "one subscription per topic, and the two late joiners: {totals}"
     );
     let log = &json["replay_log"];
-    assert_eq!((u(&log["messages"]), u(&log["next_seq"])), (20000, 20001), "{log}");
+    assert_eq!(
+        (u(&log["messages"]), u(&log["next_seq"])),
+        (20000, 20001),
+        "{log}"
+    );
     let config = &json["load"]["config"]["replay"];
     assert_eq!(config["log"]["max_messages"], 100000);
     assert_eq!(config["late_joiners"]["from"], "oldest");
@@ -111,15 +123,25 @@ fn a_start_the_log_has_evicted_is_told_to_each_late_joiner_as_a_gap_and_counted(
     assert_eq!(late["exactly_once"], true, "{late}");
     let j = &late["joiners"][0];
     let gap = u(&j["gap"]);
-    assert!(gap >= 9000, "at least 9,000 numbers were evicted before the join: {j}");
-    assert_eq!(u(&j["told_missed"]["evicted"]), gap, "the gap is told in-band: {j}");
+    assert!(
+        gap >= 9000,
+        "at least 9,000 numbers were evicted before the join: {j}"
+    );
+    assert_eq!(
+        u(&j["told_missed"]["evicted"]),
+        gap,
+        "the gap is told in-band: {j}"
+    );
     assert_eq!(u(&j["holes"]), gap, "nothing is missing but the gap: {j}");
     assert_eq!(u(&j["received"]) + gap, 20000, "{j}");
     assert_eq!(j["from_seq"], 1);
     let sub = subscription(&json, "late-0");
     assert_eq!(u(&sub["replay"]["gap"]), gap);
     assert_eq!(u(&sub["dropped_by_reason"]["evicted"]), gap);
-    assert_eq!(u(&json["load"]["result"]["dropped_by_reason"]["evicted"]), gap);
+    assert_eq!(
+        u(&json["load"]["result"]["dropped_by_reason"]["evicted"]),
+        gap
+    );
     assert_eq!(u(&late["gap"]), gap);
     let log = &json["replay_log"];
     assert_eq!(u(&log["messages"]), 1000, "{log}");
@@ -173,18 +195,42 @@ fn late_joiners_also_replay_on_an_acknowledged_run() {
 fn a_log_alone_numbers_every_publish_and_has_no_late_joiners() {
     let json = common::load_json(&["--messages", "3000", "--replay-log", "1000"]);
     assert_eq!(json["load"]["result"]["late_joiners"], Value::Null);
-    assert_eq!(json["load"]["config"]["replay"]["late_joiners"], Value::Null);
+    assert_eq!(
+        json["load"]["config"]["replay"]["late_joiners"],
+        Value::Null
+    );
     let log = &json["replay_log"];
-    assert_eq!((u(&log["next_seq"]), u(&log["messages"])), (3001, 1000), "{log}");
+    assert_eq!(
+        (u(&log["next_seq"]), u(&log["messages"])),
+        (3001, 1000),
+        "{log}"
+    );
     assert_eq!(log["filter"], "load/#");
-    assert_eq!(json["load"]["config"]["replay"]["log"]["max_bytes"], 64 << 20);
+    assert_eq!(
+        json["load"]["config"]["replay"]["log"]["max_bytes"],
+        64 << 20
+    );
 }
 
 #[test]
 fn the_summary_says_what_the_late_joiners_got() {
     let out = common::switchyard()
-        .args(["load", "--no-progress", "--messages", "4000", "--rate", "20000"])
-        .args(["--policy", "block:30s", "--replay-log", "500", "--replay", "seq:1"])
+        .args([
+            "load",
+            "--no-progress",
+            "--messages",
+            "4000",
+            "--rate",
+            "20000",
+        ])
+        .args([
+            "--policy",
+            "block:30s",
+            "--replay-log",
+            "500",
+            "--replay",
+            "seq:1",
+        ])
         .args(["--replay-log-age", "1h"])
         .output()
         .unwrap();
@@ -204,7 +250,14 @@ fn the_summary_says_what_the_late_joiners_got() {
 #[test]
 fn a_start_beyond_the_log_fails_the_run_naming_the_late_joiner() {
     let out = common::switchyard()
-        .args(["load", "--no-progress", "--messages", "1000", "--replay-log", "10000"])
+        .args([
+            "load",
+            "--no-progress",
+            "--messages",
+            "1000",
+            "--replay-log",
+            "10000",
+        ])
         .args(["--replay", "seq:1000000"])
         .output()
         .unwrap();
@@ -241,37 +294,76 @@ fn bad_replay_combinations_exit_2_naming_the_flags() {
         &["--replay-log", "--engine naive"],
     );
     refused(
-        &["--replay-log", "10", "--replay", "oldest", "--engine", "floor"],
+        &[
+            "--replay-log",
+            "10",
+            "--replay",
+            "oldest",
+            "--engine",
+            "floor",
+        ],
         &["--replay", "--engine floor"],
     );
     refused(
-        &["--replay-log", "10", "--replay", "oldest", "--mqtt", "127.0.0.1:1883"],
+        &[
+            "--replay-log",
+            "10",
+            "--replay",
+            "oldest",
+            "--mqtt",
+            "127.0.0.1:1883",
+        ],
         &["--replay", "--mqtt"],
     );
-    refused(&["--replay-log", "10", "--scenarios"], &["--replay-log", "--scenarios"]);
+    refused(
+        &["--replay-log", "10", "--scenarios"],
+        &["--replay-log", "--scenarios"],
+    );
     refused(&["--late-joiners", "2"], &["--late-joiners", "--replay"]);
     refused(&["--join-after", "1s"], &["--join-after", "--replay"]);
-    refused(&["--replay-log-bytes", "1MiB"], &["--replay-log-bytes", "--replay-log"]);
+    refused(
+        &["--replay-log-bytes", "1MiB"],
+        &["--replay-log-bytes", "--replay-log"],
+    );
     refused(
         &["--replay-log", "10", "--replay", "oldest", "--no-drain"],
         &["--replay", "--no-drain"],
     );
     refused(
-        &["--replay-log", "10", "--replay", "oldest", "--duration", "1s", "--join-after", "2s"],
+        &[
+            "--replay-log",
+            "10",
+            "--replay",
+            "oldest",
+            "--duration",
+            "1s",
+            "--join-after",
+            "2s",
+        ],
         &["--join-after 2s", "--duration 1s"],
     );
     refused(
         &["--replay-log", "10", "--replay", "newest"],
         &["--replay", "oldest, last:N or seq:N"],
     );
-    refused(&["--replay-log", "10", "--replay", "seq:0"], &["--replay", "at least 1"]);
+    refused(
+        &["--replay-log", "10", "--replay", "seq:0"],
+        &["--replay", "at least 1"],
+    );
     refused(
         &["--replay-log", "10", "--replay-log-bytes", "1MB"],
         &["--replay-log-bytes", "unknown unit `MB`"],
     );
     refused(&["--replay-log", "0"], &["--replay-log"]);
     refused(
-        &["--replay-log", "10", "--replay", "oldest", "--late-joiners", "65"],
+        &[
+            "--replay-log",
+            "10",
+            "--replay",
+            "oldest",
+            "--late-joiners",
+            "65",
+        ],
         &["--late-joiners"],
     );
 }

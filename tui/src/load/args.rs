@@ -14,8 +14,8 @@ use switchyard::{AckOptions, OverflowPolicy, ParsePriorityError, Priority, Repla
 use super::ack::{AckPlan, parse_share};
 use super::memory::{self, Estimate};
 use super::replay::{JoinAt, LateJoinPlan, LogBounds, ReplayPlan, parse_replay_from};
-use crate::cli_args::parse_byte_size;
 use super::workload::{FilterMode, PriorityMix};
+use crate::cli_args::parse_byte_size;
 use crate::export::OutputFile;
 
 /// Default queue capacity of each subscription: room for a 1→1 run to batch. A queue's slots are

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use switchyard::{
-    AckDelivery, AckOptions, AckSubscription, Broker, BrokerOptions, Bytes, Message, OverflowPolicy,
-    Priority,
-    PublishOptions, Publisher, ReadySignal, StatsSnapshot, Subscription, SubscriptionOptions,
+    AckDelivery, AckOptions, AckSubscription, Broker, BrokerOptions, Bytes, Message,
+    OverflowPolicy, Priority, PublishOptions, Publisher, ReadySignal, StatsSnapshot, Subscription,
+    SubscriptionOptions,
 };
 
 /// A consumer thread's ready list: the subscriptions that got a message since they were last handed

@@ -94,7 +94,13 @@ struct LateJoiner {
 
 impl LateJoiner {
     /// Subscribes late joiner `k` from `from`; a refusal is kept to be reported.
-    fn join(broker: &Broker, k: u32, from: ReplayFrom, capacity: usize, policy: OverflowPolicy) -> Self {
+    fn join(
+        broker: &Broker,
+        k: u32,
+        from: ReplayFrom,
+        capacity: usize,
+        policy: OverflowPolicy,
+    ) -> Self {
         let name = format!("late-{k}");
         let options = SubscriptionOptions::new()
             .name(name.clone())
@@ -107,7 +113,11 @@ impl LateJoiner {
                 let start = from_seq(from, &s.stats());
                 (Some(s), None, start)
             }
-            Err(e) => (None, Some(format!("{name} could not start at {from}: {e}")), 0),
+            Err(e) => (
+                None,
+                Some(format!("{name} could not start at {from}: {e}")),
+                0,
+            ),
         };
         Self {
             name,
@@ -502,13 +512,18 @@ mod tests {
         // A hole nobody was told of.
         let lost = joiner(5, &[7, 9], gap).result(Some(&stats(2, gap)), 9);
         assert!(!lost.exactly_once);
-        assert!(lost.problem().unwrap().contains("3 never came and it was told of 2"));
+        assert!(
+            lost.problem()
+                .unwrap()
+                .contains("3 never came and it was told of 2")
+        );
         // A number twice.
         let twice = joiner(5, &[7, 8, 8, 9], gap).result(Some(&stats(4, gap)), 9);
         assert!(!twice.exactly_once);
         assert_eq!(twice.twice, 1);
         // Told, but the broker counted something else.
-        let other = joiner(5, &[7, 8, 9], gap).result(Some(&stats(3, DroppedByReason::default())), 9);
+        let other =
+            joiner(5, &[7, 8, 9], gap).result(Some(&stats(3, DroppedByReason::default())), 9);
         assert!(!other.exactly_once);
         // A number beyond the last.
         let beyond = joiner(5, &[5, 6, 7, 8, 9, 10], DroppedByReason::default())

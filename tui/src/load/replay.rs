@@ -120,8 +120,16 @@ mod tests {
         assert_eq!(parse_replay_from("oldest"), Ok(ReplayFrom::Oldest));
         assert_eq!(parse_replay_from("last:100"), Ok(ReplayFrom::Last(100)));
         assert_eq!(parse_replay_from("seq:1"), Ok(ReplayFrom::Seq(1)));
-        assert!(parse_replay_from("newest").unwrap_err().contains("oldest, last:N or seq:N"));
-        assert!(parse_replay_from("seq:0").unwrap_err().contains("at least 1"));
+        assert!(
+            parse_replay_from("newest")
+                .unwrap_err()
+                .contains("oldest, last:N or seq:N")
+        );
+        assert!(
+            parse_replay_from("seq:0")
+                .unwrap_err()
+                .contains("at least 1")
+        );
         assert!(parse_replay_from("last:x").unwrap_err().contains("`x`"));
         assert!(parse_replay_from("time:5").unwrap_err().contains("`time`"));
     }
@@ -149,6 +157,9 @@ mod tests {
         assert_eq!(options.filter.as_str(), LOG_FILTER);
         assert_eq!(options.max_messages, 1000);
         let by_count = JoinAt::Published(50);
-        assert_eq!(serde_json::to_value(by_count).unwrap()["after_published"], 50);
+        assert_eq!(
+            serde_json::to_value(by_count).unwrap()["after_published"],
+            50
+        );
     }
 }

@@ -274,7 +274,9 @@ fn write_replay_config(s: &mut String, r: &ReplayPlan) {
     match &r.late_joiners {
         Some(j) => {
             let when = match j.join {
-                JoinAt::Elapsed(after) => format!("{:.3} s after publishing starts", after.as_secs_f64()),
+                JoinAt::Elapsed(after) => {
+                    format!("{:.3} s after publishing starts", after.as_secs_f64())
+                }
                 JoinAt::Published(n) => format!("once {} messages are published", count(n)),
             };
             let _ = writeln!(
@@ -405,7 +407,10 @@ fn write_replay(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadR
         "yes".to_string()
     } else {
         let failed = late.joiners.iter().filter(|j| !j.exactly_once).count();
-        format!("NO, {failed} of {} did not (see the errors below)", late.joiners.len())
+        format!(
+            "NO, {failed} of {} did not (see the errors below)",
+            late.joiners.len()
+        )
     };
     let _ = writeln!(
         s,
