@@ -240,6 +240,8 @@ fn the_summary_says_what_the_late_joiners_got() {
         "replay      a log of load/#: at most 500 messages, 64.0 MiB of topics and payloads, none \
          older than 1h; 1 late joiner(s) from seq:1, subscribing once 2,000 messages are published",
         "replay log               500   held at the end",
+        "evicted 3,500 (max_messages 3,500, max_bytes 0, max_age 0)",
+        "timeout 0, unsubscribed 0; the gap, evicted before they got to it: ",
         "late joiners               1   joined at",
         "every message from its start exactly once, or told it missed it: yes",
     ] {

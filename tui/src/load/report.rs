@@ -373,7 +373,8 @@ fn write_replay(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadR
         let e = &log.evicted;
         let _ = writeln!(
             s,
-            "replay log  {:>16}   held at the end ({}), numbers {} to {}; evicted {} (max_messages {},              max_bytes {}, max_age {})",
+            "replay log  {:>16}   held at the end ({}), numbers {} to {}; evicted {} (max_messages {}, \
+             max_bytes {}, max_age {})",
             count(log.messages),
             bytes(Some(log.bytes)),
             count(log.first_seq),
@@ -394,7 +395,8 @@ fn write_replay(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadR
     };
     let _ = writeln!(
         s,
-        "late joiners {:>15}   joined at {:.3} s {when}: replayed {}, live {}, told missed {} ({};          the gap, evicted before they got to it: {})",
+        "late joiners {:>15}   joined at {:.3} s {when}: replayed {}, live {}, told missed {} ({}; \
+         the gap, evicted before they got to it: {})",
         late.joiners.len(),
         late.joined_at_s,
         count(late.replayed),
