@@ -7,7 +7,7 @@
 #   scripts/bench-ratios.sh --quick         short warm-up and measurement (about 3-4 minutes)
 #   scripts/bench-ratios.sh --report-only   only read target/criterion/** from an earlier run
 #   scripts/bench-ratios.sh --reps N        repetitions of each group (default 3)
-#   scripts/bench-ratios.sh --bench NAME    only one bench target (throughput, routing or acked)
+#   scripts/bench-ratios.sh --bench NAME    only one bench target (throughput, routing, acked or contention)
 #   scripts/bench-ratios.sh --plots         keep criterion's HTML plots (slow: off by default)
 #   scripts/bench-ratios.sh -- FILTER       passed to criterion (a regex on benchmark ids)
 #
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 quick=0
 report_only=0
 reps=3
-benches=(--bench throughput --bench routing --bench acked)
+benches=(--bench throughput --bench routing --bench acked --bench contention)
 criterion_args=()
 plots=(--noplot)
 while [[ $# -gt 0 ]]; do
@@ -153,6 +153,9 @@ ratio "  1->1 acked, batch acks / plain" acked_1to1 plain acked_1to1 acked_batch
 ratio "  1->1 acked, one ack per message / plain" acked_1to1 plain acked_1to1 acked_each ">=" 0.5
 ratio "  4 competing: switchyard acked / naive acked" acked_competing_4 naive_acked acked_competing_4 switchyard_acked ">=" 3
 ratio "  4 competing: switchyard acked / switchyard plain" acked_competing_4 switchyard_plain acked_competing_4 switchyard_acked - -
+echo "publishers to disjoint topics (issue 19, item 7), per-publisher messages per CPU second, two at once / one alone:"
+ratio "  Publisher handles" contention_handle 1_publishers contention_handle 2_publishers ">=" 0.9
+ratio "  Broker::publish by topic" contention_topic 1_publishers contention_topic 2_publishers ">=" 0.9
 echo "routing:"
 ratio "  match time trie@1M / trie@1k" routing_1000000 match_trie routing_1000 match_trie "<=" 2
 ratio "  match time linear@1k / trie@1k (trie speed-up)" routing_1000 match_linear routing_1000 match_trie - -

@@ -75,7 +75,9 @@ pub use message::reply::ReplyError;
 pub use queue::bytes::ByteBudget;
 pub use queue::policy::{OverflowPolicy, ParsePolicyError};
 pub use queue::ready::{AlreadyAttached, ReadySignal};
-pub use stats::features::{AckRefusals, AckStats, DeadLetterStats, RequestStats, RetainedStats};
+pub use stats::features::{
+    AckRefusals, AckStats, AckTotals, DeadLetterStats, RequestStats, RetainedStats,
+};
 pub use stats::replay::{ReplayEvictions, ReplayLogStats, ReplayStats};
 pub use stats::snapshot::{
     LatencySummary, Rates, SCHEMA, StatsSnapshot, SubscriptionCounts, SubscriptionStats, Totals,
@@ -84,6 +86,7 @@ pub use subscription::{
     AckBatch, AckDelivery, AckSubscription, Delivery, Drained, PublishOutcome, RecvError,
     RecvTimeoutError, Subscription, SubscriptionOptions, TryAckRecvError, TryRecvError,
 };
+pub use sync::spin::SpinPolicy;
 pub use topic::trie::Trie;
 pub use topic::{
     Filter, Topic, TopicError, TopicLimits, TopicSyntax, filter_matches, filter_matches_with,

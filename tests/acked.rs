@@ -4,14 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use switchyard::{
-    AckError, AckOptions, AttemptEnd, Broker, BrokerOptions, DropReason, SubscriptionOptions,
-    TryAckRecvError,
+    AckError, AckOptions, AckTotals, AttemptEnd, Broker, BrokerOptions, DropReason, OverflowPolicy,
+    RecvTimeoutError, StatsSnapshot, SubscriptionOptions, TryAckRecvError,
 };
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -431,6 +431,131 @@ fn competing_receivers_each_ack_distinct_messages_and_every_message_is_acked_onc
     let s = jobs.stats();
     assert_eq!(s.delivered, N);
     assert!(s.balances(), "{s:?}");
+}
+
+/// Every acknowledged row's `ack` counters of `stats`, summed.
+fn sum_of_rows(stats: &StatsSnapshot) -> AckTotals {
+    let mut sum = AckTotals::default();
+    for a in stats.subscriptions.iter().filter_map(|s| s.ack.as_ref()) {
+        sum.add(a);
+    }
+    sum
+}
+
+/// Whether no counter of `later` is below the same counter of `earlier`.
+fn never_below(earlier: &AckTotals, later: &AckTotals) -> bool {
+    let (e, l) = (earlier, later);
+    [
+        (e.acked, l.acked),
+        (e.nacked, l.nacked),
+        (e.expired, l.expired),
+        (e.handed_back, l.handed_back),
+        (e.redelivered, l.redelivered),
+        (e.terminated, l.terminated),
+        (e.dead_lettered, l.dead_lettered),
+        (e.window_full, l.window_full),
+        (e.refused.total(), l.refused.total()),
+    ]
+    .iter()
+    .all(|(a, b)| a <= b)
+}
+
+#[test]
+fn broker_wide_ack_totals_are_the_sum_of_the_subscriptions_and_stay_after_they_go() {
+    const SUBSCRIPTIONS: usize = 4;
+    const N: u64 = 5_000;
+    let broker = Broker::new();
+    let subs: Vec<_> = (0..SUBSCRIPTIONS)
+        .map(|_| {
+            broker
+                .subscribe_acked_with(
+                    "jobs/#",
+                    SubscriptionOptions::new()
+                        .capacity(256)
+                        .policy(OverflowPolicy::Block { timeout: LONG })
+                        .ack(AckOptions::new().max_in_flight(32)),
+                )
+                .unwrap()
+        })
+        .collect();
+    // Two receivers a subscription: each nacks a message's first delivery and acks its second, until
+    // the subscription is closed.
+    let receivers: Vec<_> = subs
+        .iter()
+        .flat_map(|sub| [sub.clone(), sub.clone()])
+        .map(|rx| {
+            thread::spawn(move || {
+                loop {
+                    match rx.recv_timeout(Duration::from_millis(20)) {
+                        Ok(d) if d.deliveries() == 1 => d.nack().unwrap(),
+                        Ok(d) => d.ack().unwrap(),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Closed) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // The monitor: while every subscription is live (the flag is read after the snapshot, and cleared
+    // before the first unsubscribe), the totals are exactly the sum of the rows; always, no total
+    // goes down.
+    let all_live = Arc::new(AtomicBool::new(true));
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (broker, all_live, stop) = (broker.clone(), all_live.clone(), stop.clone());
+        thread::spawn(move || {
+            let (mut previous, mut exact_checks) = (AckTotals::default(), 0u64);
+            while !stop.load(Ordering::SeqCst) {
+                let stats = broker.stats();
+                let t = stats.totals.ack;
+                if all_live.load(Ordering::SeqCst) {
+                    assert_eq!(t, sum_of_rows(&stats), "totals against the rows");
+                    exact_checks += 1;
+                }
+                assert!(never_below(&previous, &t), "{previous:?} then {t:?}");
+                previous = t;
+                thread::yield_now();
+            }
+            exact_checks
+        })
+    };
+    let mut publisher = broker.publisher("jobs/resize").unwrap();
+    for i in 0..N {
+        assert_eq!(publisher.publish(i.to_le_bytes().to_vec()).dropped, 0);
+    }
+    // Its cached route would keep the subscriptions reachable (retiring, not yet folded in).
+    drop(publisher);
+    let live = loop {
+        let stats = broker.stats();
+        if stats.totals.ack.acked == N * SUBSCRIPTIONS as u64 {
+            break stats;
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    let n = N * SUBSCRIPTIONS as u64;
+    let t = live.totals.ack;
+    assert_eq!((t.acked, t.nacked, t.redelivered), (n, n, n), "{t:?}");
+    assert_eq!(t, sum_of_rows(&live));
+    assert_eq!(live.totals.delivered, n);
+    // The subscriptions go, one by one, while the monitor watches.
+    all_live.store(false, Ordering::SeqCst);
+    for sub in subs {
+        sub.unsubscribe();
+        thread::yield_now();
+    }
+    for r in receivers {
+        r.join().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    assert!(
+        monitor.join().unwrap() > 0,
+        "the monitor saw the totals exact at least once"
+    );
+    let gone = broker.stats();
+    assert!(gone.subscriptions.is_empty());
+    assert_eq!(gone.totals.ack, t, "kept after the subscriptions went");
+    assert_eq!(gone.totals.delivered, n);
+    assert!(gone.balances(), "{gone:?}");
 }
 
 /// One step of the reference-model property test.

@@ -11,7 +11,9 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
-use switchyard::{AckRefusals, AckStats, Broker, DropReason, StatsSelection, SubscriptionStats};
+use switchyard::{
+    AckRefusals, AckStats, AckTotals, Broker, DropReason, StatsSelection, SubscriptionStats,
+};
 
 use crate::http::{Body, HttpError, blocking, bytes_response};
 use crate::request_counts::RequestCounts;
@@ -102,6 +104,8 @@ fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 /// | `switchyard_in_flight_messages` | gauge | |
 /// | `switchyard_subscriptions` | gauge | |
 /// | `switchyard_uptime_seconds` | gauge | |
+/// | `switchyard_acked_total`, `switchyard_nacked_total`, `switchyard_ack_expired_total`, `switchyard_handed_back_total`, `switchyard_redelivered_total`, `switchyard_window_full_total` | counter | |
+/// | `switchyard_ack_refused_total` | counter | `reason` |
 /// | `switchyard_subscription_depth_messages` | gauge | `id`, `name`, `filter` |
 /// | `switchyard_subscription_capacity_messages` | gauge | `id`, `name`, `filter` |
 /// | `switchyard_subscription_high_water_messages` | gauge | `id`, `name`, `filter` |
@@ -314,6 +318,7 @@ fn encode_broker(
         None,
         t.subscriptions as f64,
     )?;
+    encode_ack_totals(e, &t.ack)?;
     gauge(
         e,
         "switchyard_uptime",
@@ -484,6 +489,57 @@ fn encode_ack_refusals(
         }
         Ok(())
     })
+}
+
+/// The acknowledged path broker-wide (`totals.ack`): acks, nacks, expiries, hand-backs,
+/// redeliveries, receives that found a window full, and refused acks by reason, over every
+/// acknowledged subscription ever made. Written on every broker, zeros where nothing was ever
+/// acknowledged, like the other broker-wide counters.
+fn encode_ack_totals(e: &mut DescriptorEncoder, a: &AckTotals) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in [
+        (
+            "switchyard_acked",
+            "Messages acknowledged, over every acknowledged subscription ever made.",
+            a.acked,
+        ),
+        (
+            "switchyard_nacked",
+            "Delivery attempts handed back by a nack, over every acknowledged subscription ever made.",
+            a.nacked,
+        ),
+        (
+            "switchyard_ack_expired",
+            "Delivery attempts whose ack deadline passed, over every acknowledged subscription ever \
+             made.",
+            a.expired,
+        ),
+        (
+            "switchyard_handed_back",
+            "Delivery attempts handed back because their receiver went away, over every acknowledged \
+             subscription ever made.",
+            a.handed_back,
+        ),
+        (
+            "switchyard_redelivered",
+            "Deliveries after a message's first one, over every acknowledged subscription ever made.",
+            a.redelivered,
+        ),
+        (
+            "switchyard_window_full",
+            "Receives that found messages queued but the window full, over every acknowledged \
+             subscription ever made.",
+            a.window_full,
+        ),
+    ] {
+        counter(e, name, help, value)?;
+    }
+    counter_by_reason(
+        e,
+        "switchyard_ack_refused",
+        "Acks (and nacks, terms, in-progress calls) refused, by reason, over every acknowledged \
+         subscription ever made.",
+        refusals_by_reason(&a.refused),
+    )
 }
 
 /// Refused acks by the reason label `/metrics` gives them, in the order of the stats schema.

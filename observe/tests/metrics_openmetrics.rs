@@ -405,6 +405,22 @@ fn acknowledged_subscriptions_show_in_flight_the_window_stalls_redeliveries_and_
         counter(&stalled, "switchyard_subscription_redelivered"),
         1.0
     );
+    // The same broker-wide, where they stay after the subscription goes (checked below).
+    let total = |families: &BTreeMap<String, Value>, family: &str| {
+        assert_eq!(families[family]["type"], "counter", "{family}");
+        sample(families, family, &format!("{family}_total"), &[])
+    };
+    assert_eq!(total(&stalled, "switchyard_redelivered"), 1.0);
+    assert_eq!(total(&stalled, "switchyard_nacked"), 1.0);
+    assert_eq!(
+        sample(
+            &stalled,
+            "switchyard_ack_refused",
+            "switchyard_ack_refused_total",
+            &[("reason", "stale")]
+        ),
+        1.0
+    );
     assert_eq!(counter(&stalled, "switchyard_subscription_acked"), 0.0);
     assert!(counter(&stalled, "switchyard_subscription_window_full") >= 1.0);
     let refused = |families: &BTreeMap<String, Value>, reason: &str| {
@@ -442,4 +458,16 @@ fn acknowledged_subscriptions_show_in_flight_the_window_stalls_redeliveries_and_
         0.0
     );
     assert!(jobs.stats().balances());
+
+    // The subscription goes; the broker-wide counters keep what it counted.
+    jobs.unsubscribe();
+    let gone = parse(&client.metrics().unwrap()).unwrap();
+    assert_eq!(total(&gone, "switchyard_acked"), 3.0);
+    assert_eq!(total(&gone, "switchyard_redelivered"), 1.0);
+    assert!(
+        gone.get("switchyard_subscription_redelivered")
+            .and_then(|f| f["samples"].as_array())
+            .is_none_or(|samples| samples.is_empty()),
+        "no series for a subscription that is gone"
+    );
 }

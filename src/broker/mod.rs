@@ -55,6 +55,7 @@ use crate::message::reason::DroppedByReason;
 use crate::queue::policy::OverflowPolicy;
 use crate::routing::delivery::{PublishCounters, Route};
 use crate::routing::table::Routing;
+use crate::stats::features::AckTotals;
 use crate::stats::snapshot::{Rates, StatsSnapshot, SubscriptionStats, Totals};
 use crate::subscription::PublishOutcome;
 use crate::subscription::{
@@ -68,6 +69,7 @@ pub(crate) struct RetiredTotals {
     pub(crate) matched: u64,
     pub(crate) delivered: u64,
     pub(crate) dropped: DroppedByReason,
+    pub(crate) ack: AckTotals,
 }
 
 #[derive(Debug)]
@@ -111,6 +113,9 @@ impl Control {
             retired.matched += s.matched;
             retired.delivered += s.delivered;
             retired.dropped.add(&s.dropped_by_reason);
+            if let Some(ack) = &s.ack {
+                retired.ack.add(ack);
+            }
             false
         });
     }

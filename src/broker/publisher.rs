@@ -18,8 +18,8 @@ use crate::topic::Topic;
 
 /// A publishing handle bound to one topic.
 ///
-/// It validates the topic once and caches the list of subscriptions the topic reaches, tagged with the
-/// routing table's version. Each publish checks the broker's version (one atomic load) and recomputes
+/// It validates the topic once and caches the list of subscriptions the topic reaches (computed when
+/// the handle is made), tagged with the routing table's version. Each publish checks the broker's version (one atomic load) and recomputes
 /// the route only when the table changed. This is the fastest way to publish many messages on one topic.
 ///
 /// A cached route keeps removed subscriptions reachable until the next publish notices the new version;
@@ -47,7 +47,7 @@ impl Publisher {
     pub(super) fn new(shared: Arc<BrokerShared>, topic: Topic) -> Self {
         let counts = shared.publishes.register_handle();
         let log = shared.log_for(topic.as_str()).cloned();
-        Self {
+        let mut publisher = Self {
             shared,
             topic,
             version: u64::MAX,
@@ -56,7 +56,12 @@ impl Publisher {
             recent: RecentMessages::default(),
             counts,
             log,
-        }
+        };
+        // The route is walked here, where the handle is made (the control path), not on its first
+        // publish: a burst over many handles that each publish a few times (one per device topic)
+        // then pays one version check per publish, as a long-lived handle does.
+        publisher.refresh();
+        publisher
     }
 
     /// The topic this handle publishes on.

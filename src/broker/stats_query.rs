@@ -250,6 +250,7 @@ impl Broker {
             let mut dropped = view.retired.dropped;
             totals.matched = view.retired.matched;
             totals.delivered = view.retired.delivered;
+            totals.ack = view.retired.ack;
             // A subscription that may be returned is counted into the totals from the same reading
             // as its row (below), so that under load the totals still add up to the rows.
             let mut chosen: Vec<(
@@ -329,6 +330,9 @@ fn add_counts(
     totals.delivered += c.delivered;
     totals.depth += c.depth;
     totals.in_flight += c.in_flight;
+    if let Some(ack) = core.ack_stats() {
+        totals.ack.add(&ack);
+    }
     if c.dropped > 0 {
         dropped.add(&core.counters.dropped_by_reason());
     }

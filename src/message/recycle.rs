@@ -15,6 +15,10 @@
 //! oldest is still held when its turn comes (more messages in flight than the ring holds), the ring
 //! grows by a slot, up to [`MAX_RECENT`].
 //!
+//! The ring starts small ([`RECENT`] slots, one cache line) and grows only while messages stay in
+//! flight: a service that keeps one `Publisher` per device topic, each publishing now and then, pays
+//! 32 bytes a handle for it, not the ring a handle running ahead of its receivers needs.
+//!
 //! What it costs: the ring keeps finished messages alive, and with them their payloads, until they are
 //! reused or the publisher is dropped. Only payloads up to [`MAX_RECYCLED_PAYLOAD`] bytes are kept, so
 //! a publisher retains at most about 360 KiB, and that only after running a thousand messages ahead
@@ -27,8 +31,10 @@ use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::topic::Topic;
 
-/// How many recently sent messages a publisher keeps for reuse at first.
-pub(crate) const RECENT: usize = 64;
+/// How many recently sent messages a publisher keeps for reuse at first: enough for a receiver that
+/// takes each message soon after it is sent; a publisher further ahead grows the ring (one slot per
+/// message still held when its turn comes).
+pub(crate) const RECENT: usize = 4;
 
 /// How many it keeps at most. The ring grows (one slot per miss) while the oldest message is still
 /// held when its turn comes, i.e. while more messages are in flight than the ring holds: a publisher

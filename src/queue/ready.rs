@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::sync::spin::SpinPolicy;
 use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, Mutex, Ordering, UnboundedQueue, fence};
 
@@ -56,6 +57,18 @@ const SORT_FROM: usize = 32;
 /// that costs one empty receive. A consumer that takes only part of what is queued keeps the
 /// subscription on its own to-do list: it is not announced again until another message arrives.
 ///
+/// # Holding ([`ReadySignal::holding`])
+/// Clearing the flag at every take hands a busy subscription out once per message: each push finds
+/// the flag clear, swaps it and pushes the entry on the list, and the consumer pops it, clears it and
+/// fences, which costs more than the message's own queue work when the consumer keeps up. A holding
+/// signal leaves the flag set at the take; the consumer receives from the subscription directly for
+/// as long as it likes, while each push costs its publisher one load of a flag nobody writes. To let
+/// go, the consumer ([`crate::Subscription::release_ready`]) does what a take does (flag clear, fence)
+/// and then looks at the queue once more, as its receive would: the same handshake, so either the
+/// publisher sees the flag clear and lists the subscription, or the consumer sees the message and
+/// takes the flag back (keeping the subscription). The loom model
+/// `loom_a_released_subscription_with_a_message_is_kept_or_listed` checks it.
+///
 /// # The list
 /// A lock-free queue (crossbeam's `SegQueue`). A taker that finds a long list pops everything on it
 /// into a scratch `Vec` before clearing any flag, then clears the flags in the address order of their
@@ -86,6 +99,9 @@ pub struct ReadySignal {
     taken: Mutex<Vec<Arc<ReadyMark>>>,
     /// Set by [`ReadySignal::wake`] until a `wait_ready` returns.
     woken: AtomicBool,
+    /// Whether a subscription handed out stays with its consumer until released
+    /// ([`ReadySignal::holding`]).
+    holds: bool,
 }
 
 /// One attached subscription's place on the ready list.
@@ -132,6 +148,60 @@ impl ReadySignal {
     /// ```
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// A new signal whose consumer holds what it is handed: a subscription handed out stays off the
+    /// list, and the messages that arrive meanwhile do not announce it again (its publisher only reads
+    /// its flag), until the consumer lets go of it with
+    /// [`Subscription::release_ready`](crate::Subscription::release_ready). So a busy subscription is
+    /// handed out once per burst, not once per message, and its consumer visits it directly while
+    /// the burst lasts; let go of it when a visit or a few find it empty, so the list tells you of its
+    /// next message. A held subscription that closes is not put on the list: its holder's next
+    /// receive says so.
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::holding();
+    /// let sub = broker.subscribe_with("a", SubscriptionOptions::new().ready_signal(&signal))?;
+    /// broker.publish("a", "1")?;
+    /// let mut ready = Vec::new();
+    /// assert_eq!(signal.try_ready(&mut ready), 1);
+    /// assert!(sub.try_recv().is_ok());
+    ///
+    /// broker.publish("a", "2")?; // held: not handed out again...
+    /// assert_eq!(signal.try_ready(&mut ready), 0);
+    /// assert!(sub.try_recv().is_ok()); // ...its holder takes it directly
+    ///
+    /// assert!(!sub.release_ready()); // empty: let go
+    /// broker.publish("a", "3")?;
+    /// assert_eq!(signal.try_ready(&mut ready), 1); // handed out again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn holding() -> Arc<Self> {
+        Arc::new(Self {
+            holds: true,
+            ..Self::default()
+        })
+    }
+
+    /// A new signal whose [`ReadySignal::wait_ready`] polls as `policy` says before it parks (the
+    /// default, [`SpinPolicy::Adaptive`], polls only while recent waits were short; see
+    /// [`SpinPolicy`]).
+    ///
+    /// ```
+    /// use switchyard::{ReadySignal, SpinPolicy};
+    ///
+    /// // A pool thread that serves background subscriptions: park at once, spend no CPU polling.
+    /// let signal = ReadySignal::with_spin(SpinPolicy::Never);
+    /// # let _ = signal;
+    /// ```
+    pub fn with_spin(policy: SpinPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            waiters: Waiters::with_spin(policy),
+            ..Self::default()
+        })
     }
 
     /// Hands out the subscriptions that got a message (or closed) since they were last handed out,
@@ -258,8 +328,12 @@ impl ReadySignal {
         self.take_ready(out)
     }
 
-    /// Takes every entry on the list, clearing each one's flag before the caller receives from it.
+    /// Takes every entry on the list, clearing each one's flag before the caller receives from it
+    /// (unless the signal holds: then the flags stay set until released).
     fn take_ready(&self, out: &mut Vec<u64>) -> usize {
+        if self.holds {
+            return self.take_held(out);
+        }
         let n = if self.ready.len() < SORT_FROM {
             self.take_in_list_order(out)
         } else {
@@ -268,6 +342,16 @@ impl ReadySignal {
         if n > 0 {
             // Pairs with the publisher's fence: see the module docs.
             fence(Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// A holding signal's take: the keys, with every flag left set.
+    fn take_held(&self, out: &mut Vec<u64>) -> usize {
+        let mut n = 0;
+        while let Some(mark) = self.ready.pop() {
+            out.push(mark.key);
+            n += 1;
         }
         n
     }
@@ -319,6 +403,17 @@ impl ReadySignal {
         false
     }
 
+    /// A consumer lets go of the subscription `mark` stands for, which `has_messages` looks into:
+    /// clears its flag, then (after a fence that pairs with the publishers', as a take's does) looks
+    /// for a message that came while it was held. Returns true when there is one and the caller
+    /// holds the subscription again; false when it is let go (or a publisher listed it meanwhile, so
+    /// the list hands it out again).
+    pub(crate) fn release(&self, mark: &ReadyMark, has_messages: impl FnOnce() -> bool) -> bool {
+        mark.queued.store(false, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        has_messages() && !mark.queued.swap(true, Ordering::AcqRel)
+    }
+
     /// Puts `mark` on the list.
     fn list(&self, mark: &Arc<ReadyMark>) {
         self.ready.push(mark.clone());
@@ -348,25 +443,28 @@ mod loom_models {
     fn loom_a_taker_going_to_park_either_takes_the_entry_or_is_seen_waiting() {
         loom::model(|| {
             let signal = ReadySignal::new();
-            let publisher = {
+            // The taker does what `wait_ready` does: register, look at the list once more, and park
+            // if it is empty. A taker left parked with the entry on the list is a deadlock, which
+            // loom reports. (The taker is the spawned thread: the publisher may unpark it, and under
+            // loom a thread must not carry an unpark it never parked for into a later `join`.)
+            let taker = {
                 let signal = signal.clone();
                 thread::spawn(move || {
-                    let mark = ReadySignal::mark_for(7);
-                    // The receivers' wake-up check after a push has made this fence.
-                    fence(Ordering::SeqCst);
-                    signal.notify(&mark)
+                    let mut registration = signal.waiters.register();
+                    let mut keys = Vec::new();
+                    signal.take_ready(&mut keys);
+                    if keys.is_empty() {
+                        assert!(registration.park(None), "woken without a notification");
+                        signal.take_ready(&mut keys);
+                    }
+                    keys
                 })
             };
-            // What `wait_ready` does before it parks: register, then look at the list once more.
-            let registration = signal.waiters.register();
-            let mut keys = Vec::new();
-            signal.take_ready(&mut keys);
-            let seen_waiting = publisher.join().unwrap();
-            drop(registration);
-            assert!(
-                keys == [7] || seen_waiting,
-                "the taker would park with an entry on the list and nobody to wake it"
-            );
+            let mark = ReadySignal::mark_for(7);
+            // The receivers' wake-up check after a push has made this fence.
+            fence(Ordering::SeqCst);
+            signal.notify(&mark);
+            assert_eq!(taker.join().unwrap(), [7]);
         });
     }
 }

@@ -20,8 +20,8 @@ use crossbeam_utils::CachePadded;
 use crate::message::Message;
 use crate::routing::table::RoutingTable;
 use crate::stats::counters::{CountIn, LiveCount, LiveCounts, OwnCount};
+use crate::stats::per_thread::PerThreadCounts;
 use crate::subscription::{PublishOutcome, SubscriptionCore, Wait};
-use crate::sync::{AtomicU64, Ordering};
 
 /// The subscriptions one message goes to.
 pub(crate) enum Route<'a> {
@@ -64,12 +64,12 @@ impl Drop for CachedRoute {
     }
 }
 
-/// The broker's publish counters: one pair every `Broker::publish` writes (hence padded apart), and
-/// one pair per [`crate::Publisher`] handle that only that handle writes.
+/// The broker's publish counters: a pair per publishing thread for `Broker::publish` and friends
+/// ([`PerThreadCounts`], so no two threads write one line), and one pair per [`crate::Publisher`]
+/// handle that only that handle writes.
 #[derive(Debug, Default)]
 pub(crate) struct PublishCounters {
-    published: CachePadded<AtomicU64>,
-    unrouted: CachePadded<AtomicU64>,
+    shared: PerThreadCounts,
     /// The counts of live `Publisher` handles, folded into the shared pair when they drop.
     handles: LiveCounts<HandleCounts>,
 }
@@ -197,12 +197,7 @@ impl PublishCounters {
         let unrouted = outcome.matched == 0;
         match counts {
             CountIn::Handle(handle) => handle.add(n, unrouted),
-            CountIn::Shared => {
-                self.published.fetch_add(n, Ordering::Relaxed);
-                if unrouted {
-                    self.unrouted.fetch_add(n, Ordering::Relaxed);
-                }
-            }
+            CountIn::Shared => self.shared.add(n, if unrouted { n } else { 0 }),
         }
     }
 
@@ -215,21 +210,14 @@ impl PublishCounters {
     /// A `Publisher` handle is going: its counts join the shared pair as they leave the list.
     pub(crate) fn fold_handle(&self, counts: &LiveCount<HandleCounts>) {
         self.handles.fold(counts, |c| {
-            self.published
-                .fetch_add(c.published.get(), Ordering::Relaxed);
-            self.unrouted.fetch_add(c.unrouted.get(), Ordering::Relaxed);
+            self.shared.add(c.published.get(), c.unrouted.get())
         });
     }
 
     /// `(published, unrouted)`: accepted publishes, and those that matched no subscription, so far.
     pub(crate) fn totals(&self) -> (u64, u64) {
         self.handles.sum(
-            || {
-                (
-                    self.published.load(Ordering::Relaxed),
-                    self.unrouted.load(Ordering::Relaxed),
-                )
-            },
+            || self.shared.totals(),
             |(p, u), h| (p + h.published.get(), u + h.unrouted.get()),
         )
     }

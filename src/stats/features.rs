@@ -104,6 +104,63 @@ pub struct AckStats {
     pub refused: AckRefusals,
 }
 
+/// The acknowledged path's counters summed over every acknowledged subscription, live and removed
+/// ([`Totals::ack`](crate::Totals::ack), the `totals.ack` object of the stats schema, a v1 addition).
+/// Monotonic, like the other totals: what a removed subscription counted stays in them, so a rate
+/// of redeliveries computed from two snapshots never goes negative across churn.
+///
+/// ```
+/// use switchyard::{AckOptions, Broker};
+///
+/// let broker = Broker::new();
+/// let jobs = broker.subscribe_acked("jobs", AckOptions::new())?;
+/// broker.publish("jobs", "a")?;
+/// jobs.try_recv()?.nack()?;
+/// jobs.try_recv()?.ack()?;
+/// jobs.unsubscribe();
+///
+/// let t = broker.stats().totals;
+/// assert_eq!((t.ack.acked, t.ack.nacked, t.ack.redelivered), (1, 1, 1)); // kept after the unsubscribe
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AckTotals {
+    /// Messages acknowledged (on acknowledged subscriptions; also counted in `totals.delivered`).
+    pub acked: u64,
+    /// Attempts handed back by a nack.
+    pub nacked: u64,
+    /// Attempts whose ack deadline passed.
+    pub expired: u64,
+    /// Attempts handed back because their receiver went away.
+    pub handed_back: u64,
+    /// Deliveries after a message's first.
+    pub redelivered: u64,
+    /// Messages refused for good by `term` (dropped, reason `rejected`).
+    pub terminated: u64,
+    /// Messages out of deliveries (dropped, reason `max_deliveries`).
+    pub dead_lettered: u64,
+    /// Receives that found messages queued but the window full.
+    pub window_full: u64,
+    /// Acks, nacks, terms and in-progress calls refused, by why.
+    pub refused: AckRefusals,
+}
+
+impl AckTotals {
+    /// Adds one acknowledged subscription's counters.
+    pub fn add(&mut self, a: &AckStats) {
+        self.acked += a.acked;
+        self.nacked += a.nacked;
+        self.expired += a.expired;
+        self.handed_back += a.handed_back;
+        self.redelivered += a.redelivered;
+        self.terminated += a.terminated;
+        self.dead_lettered += a.dead_lettered;
+        self.window_full += a.window_full;
+        self.refused.add(&a.refused);
+    }
+}
+
 /// Refused acks by why (see `AckError`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckRefusals {
@@ -121,5 +178,13 @@ impl AckRefusals {
     /// All refusals.
     pub fn total(&self) -> u64 {
         self.ended + self.stale + self.wrong_subscription + self.closed
+    }
+
+    /// Adds `other`'s counts, reason by reason.
+    pub fn add(&mut self, other: &AckRefusals) {
+        self.ended += other.ended;
+        self.stale += other.stale;
+        self.wrong_subscription += other.wrong_subscription;
+        self.closed += other.closed;
     }
 }

@@ -2,5 +2,6 @@
 
 pub(crate) mod counters;
 pub(crate) mod features;
+pub(crate) mod per_thread;
 pub(crate) mod replay;
 pub(crate) mod snapshot;

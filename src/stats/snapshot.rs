@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{AckStats, DeadLetterStats, RequestStats, RetainedStats};
+use super::features::{AckStats, AckTotals, DeadLetterStats, RequestStats, RetainedStats};
 use super::replay::{ReplayLogStats, ReplayStats};
 use crate::id::SubscriptionId;
 use crate::message::priority::ByPriority;
@@ -32,10 +32,16 @@ pub struct Totals {
     /// addition).
     #[serde(default)]
     pub in_flight: u64,
+    /// The acknowledged path's counters over every acknowledged subscription, live and removed:
+    /// acked, nacked, expired, handed back, redelivered, terminated, dead-lettered, window full,
+    /// refused (v1 addition; zeros when no subscription was ever acknowledged).
+    #[serde(default)]
+    pub ack: AckTotals,
 }
 
 impl Totals {
-    /// Adds one subscription's counters: `matched`, `delivered`, `dropped`, `depth` and `in_flight`.
+    /// Adds one subscription's counters: `matched`, `delivered`, `dropped`, `depth`, `in_flight`, and
+    /// for an acknowledged subscription its `ack` counters.
     ///
     /// ```
     /// use switchyard::{Broker, Totals};
@@ -54,6 +60,9 @@ impl Totals {
         self.dropped += s.dropped;
         self.depth += s.depth;
         self.in_flight += s.in_flight;
+        if let Some(ack) = &s.ack {
+            self.ack.add(ack);
+        }
     }
 
     /// Whether `matched = delivered + dropped + depth + in_flight` holds in these totals.

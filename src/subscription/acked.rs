@@ -18,6 +18,7 @@ use crate::stats::counters::GapTracker;
 use crate::stats::features::AckStats;
 use crate::stats::snapshot::SubscriptionStats;
 use crate::sync::Ordering;
+use crate::sync::waiters::Waiters;
 use crate::topic::Filter;
 
 use super::core::{AckTake, SubscriptionCore};
@@ -237,6 +238,12 @@ impl SubscriptionCore {
 
     /// Settles one attempt, counting what leaves the table.
     pub(super) fn settle(&self, token: AckToken, how: Settle) -> Result<(), AckError> {
+        self.settle_waking(token, how).map(drop)
+    }
+
+    /// [`SubscriptionCore::settle`], saying whether it saw a receiver waiting for what the settle
+    /// made available (for the loom model of the window's handshake).
+    pub(super) fn settle_waking(&self, token: AckToken, how: Settle) -> Result<bool, AckError> {
         let in_flight = self.acked();
         if token.subscription != self.id {
             return Err(in_flight.refuse(AckError::WrongSubscription {
@@ -253,13 +260,31 @@ impl SubscriptionCore {
             Settle::Ack | Settle::Term => 0,
         };
         let settled = in_flight.settle(token.place, token.attempt, how, now)?;
+        let woke = match (&settled, how) {
+            // A place freed: for a receiver stalled on the full window.
+            (Settled::Acked | Settled::Dead(..), _) => in_flight.window().notify_one(),
+            // Back for another delivery, now or later (a parked receiver then looks again when it
+            // should wake): for any receiver.
+            (Settled::Kept, Settle::Nack(_)) => self.wake_for_redelivery(1),
+            (Settled::Kept, _) => false,
+        };
         self.count_settled(settled);
-        if how != Settle::InProgress {
-            // A place freed or a message back for delivery: a receiver parked on a full window or an
-            // empty queue can take it.
-            self.not_empty.notify(1);
+        Ok(woke)
+    }
+
+    /// `n` messages wait for another delivery (or a nack's delay moved the next due time): wakes
+    /// receivers waiting for messages and receivers stalled on the window alike, since a redelivery
+    /// needs no new place. Says whether anyone was waiting.
+    fn wake_for_redelivery(&self, n: usize) -> bool {
+        let waiting = self.not_empty.notify_one();
+        if n > 1 {
+            self.not_empty.notify(n - 1);
         }
-        Ok(())
+        let stalled = self.acked().window().notify_one();
+        if n > 1 {
+            self.acked().window().notify(n - 1);
+        }
+        waiting || stalled
     }
 
     fn count_settled(&self, settled: Settled) {
@@ -277,7 +302,7 @@ impl SubscriptionCore {
                 self.drop_message(&m, reason)
             })
         {
-            self.not_empty.notify(1);
+            self.wake_for_redelivery(1);
         }
     }
 }
@@ -344,7 +369,7 @@ impl Drop for AckSubscription {
             .acked()
             .hand_back(self.receiver, |m, reason| core.drop_message(&m, reason));
         if handed > 0 {
-            core.not_empty.notify(handed);
+            core.wake_for_redelivery(handed);
         }
         core.receivers.fetch_sub(1, Ordering::Relaxed);
     }
@@ -480,6 +505,9 @@ impl AckSubscription {
 
     /// Takes the next message, parking the thread while there is none (or the window is full).
     pub fn recv(&self) -> Result<AckDelivery, RecvError> {
+        if let Some(got) = self.first_look() {
+            return got.map_err(|_| RecvError::Closed);
+        }
         self.recv_until(None).map_err(|_| RecvError::Closed)
     }
 
@@ -487,7 +515,50 @@ impl AckSubscription {
     /// is full). A parked receiver also wakes when a deadline of a message in flight passes, to deliver
     /// it again.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<AckDelivery, RecvTimeoutError> {
+        if let Some(got) = self.first_look() {
+            return got;
+        }
         self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// One `try_recv` before any clock is read: under load the message is there, and the deadline
+    /// and the next due time (`Instant::now`, slow on some virtual machines) are not needed.
+    fn first_look(&self) -> Option<Result<AckDelivery, RecvTimeoutError>> {
+        match self.try_recv() {
+            Ok(d) => Some(Ok(d)),
+            Err(TryAckRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
+            Err(TryAckRecvError::Empty | TryAckRecvError::WindowFull) => None,
+        }
+    }
+
+    /// A look for a waiting receiver: `Some` ends the wait on the waiters it is parked on, with a
+    /// delivery, the end, or word that the reason to wait changed (from an empty queue to a full
+    /// window or back), so the receiver moves to the other waiters.
+    fn look(&self, stalled: &mut Stalled<'_>) -> Option<Look> {
+        match self.try_recv() {
+            Ok(d) => Some(Look::Got(d)),
+            Err(TryAckRecvError::Closed) => Some(Look::Closed),
+            Err(TryAckRecvError::WindowFull) if stalled.counted => None,
+            Err(TryAckRecvError::Empty) if !stalled.counted => None,
+            Err(TryAckRecvError::WindowFull) => {
+                stalled.set(true);
+                Some(Look::Moved)
+            }
+            Err(TryAckRecvError::Empty) => {
+                stalled.set(false);
+                Some(Look::Moved)
+            }
+        }
+    }
+
+    /// Where a receiver in this state parks: on the window's waiters while stalled on a full window
+    /// (an ack frees a place), else on the subscription's (a publish brings a message).
+    fn waiters(&self, stalled: &Stalled<'_>) -> &Waiters {
+        if stalled.counted {
+            self.core().acked().window()
+        } else {
+            &self.core().not_empty
+        }
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<AckDelivery, RecvTimeoutError> {
@@ -500,22 +571,12 @@ impl AckSubscription {
                 (d, n) => d.or(n),
             };
             let got = self
-                .core()
-                .not_empty
-                .poll_then_wait_for(wake, || match self.try_recv() {
-                    Ok(d) => Some(Ok(d)),
-                    Err(TryAckRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
-                    Err(TryAckRecvError::WindowFull) => {
-                        stalled.set(true);
-                        None
-                    }
-                    Err(TryAckRecvError::Empty) => {
-                        stalled.set(false);
-                        None
-                    }
-                });
+                .waiters(&stalled)
+                .poll_then_wait_for(wake, || self.look(&mut stalled));
             match got {
-                Some(result) => return result,
+                Some(Look::Got(d)) => return Ok(d),
+                Some(Look::Closed) => return Err(RecvTimeoutError::Closed),
+                Some(Look::Moved) => continue,
                 None if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(RecvTimeoutError::Timeout);
                 }
@@ -528,25 +589,19 @@ impl AckSubscription {
     /// Cancel-safe, as [`Subscription::recv_async`](crate::Subscription::recv_async).
     ///
     /// The core has no timer: a receiver parked here notices an expired deadline when it is next woken
-    /// (a publish, an ack, a nack, a receiver going away). To redeliver on time while all receivers
-    /// are parked, wrap it in your runtime's timeout until [`AckSubscription::next_due`].
+    /// (a publish, a nack, a receiver going away, or while it waits on a full window an ack). To
+    /// redeliver on time while all receivers are parked, wrap it in your runtime's timeout until
+    /// [`AckSubscription::next_due`].
     pub async fn recv_async(&self) -> Result<AckDelivery, RecvError> {
         let mut stalled = Stalled::new(self.core().acked());
-        self.core()
-            .not_empty
-            .wait_for_async(|| match self.try_recv() {
-                Ok(d) => Some(Ok(d)),
-                Err(TryAckRecvError::Closed) => Some(Err(RecvError::Closed)),
-                Err(TryAckRecvError::WindowFull) => {
-                    stalled.set(true);
-                    None
-                }
-                Err(TryAckRecvError::Empty) => {
-                    stalled.set(false);
-                    None
-                }
-            })
-            .await
+        loop {
+            let waiters = self.waiters(&stalled);
+            match waiters.wait_for_async(|| self.look(&mut stalled)).await {
+                Look::Got(d) => return Ok(d),
+                Look::Closed => return Err(RecvError::Closed),
+                Look::Moved => continue,
+            }
+        }
     }
 
     /// Attaches a [`ReadySignal`] to a subscription made without one, handing it out as `key`, as
@@ -633,7 +688,9 @@ impl AckSubscription {
             }
         }
         core.counters.add_delivered(batch.acked as u64);
-        core.not_empty.notify(batch.acked);
+        if batch.acked > 0 {
+            in_flight.window().notify(batch.acked);
+        }
         batch
     }
 
@@ -664,9 +721,17 @@ impl AckSubscription {
         let in_flight = core.acked();
         in_flight.sweep_if_due(in_flight.now(), |m, reason| core.drop_message(&m, reason));
         if in_flight.has_redeliveries() {
-            core.not_empty.notify(1);
+            core.wake_for_redelivery(1);
         }
     }
+}
+
+/// What a waiting receiver's look found.
+enum Look {
+    Got(AckDelivery),
+    Closed,
+    /// The reason to wait changed: wait on the other waiters.
+    Moved,
 }
 
 /// This receiver counts in the `stalled_receivers` gauge while its last look found the window full.

@@ -19,6 +19,7 @@ use crate::queue::lanes::Lanes;
 use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
 use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
 use crate::stats::counters::{LiveCounts, OwnCount, SubscriptionCounters};
+use crate::stats::features::AckStats;
 use crate::stats::snapshot::{SubscriptionCounts, SubscriptionStats};
 use crate::sync::barrier;
 use crate::sync::waiters::Waiters;
@@ -101,7 +102,7 @@ impl SubscriptionCore {
             closed: AtomicBool::new(false),
             receivers: AtomicU32::new(0),
             handle_matched: once_cell::race::OnceBox::new(),
-            not_empty: Waiters::default(),
+            not_empty: Waiters::with_spin(options.spin),
             not_full: Waiters::default(),
             join: options.joinable.then(Box::default),
             bytes: ByteBounds::new(options.max_bytes, options.byte_budget.clone()),
@@ -277,6 +278,9 @@ impl SubscriptionCore {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        if let Some(in_flight) = self.in_flight() {
+            in_flight.window().notify_all();
+        }
         if let Some((signal, mark)) = self.ready_signal.get() {
             signal.notify_closed(mark);
         }
@@ -305,6 +309,14 @@ impl SubscriptionCore {
             signal.notify(mark);
         }
         Ok(())
+    }
+
+    /// Lets go of this subscription on its holding ready list (see [`ReadySignal::holding`]);
+    /// whether the caller holds it still (a message came meanwhile). False without a signal.
+    pub(crate) fn release_ready(&self) -> bool {
+        self.ready_signal
+            .get()
+            .is_some_and(|(signal, mark)| signal.release(mark, || self.lanes.len() > 0))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -380,6 +392,11 @@ impl SubscriptionCore {
         }
     }
 
+    /// An acknowledged subscription's settings and counters now; `None` for a plain one.
+    pub(crate) fn ack_stats(&self) -> Option<AckStats> {
+        self.in_flight().map(|f| f.stats(self.counters.delivered()))
+    }
+
     pub(crate) fn stats(&self) -> SubscriptionStats {
         let depth_by_priority = self.lanes.len_by_priority();
         let depth = depth_by_priority.total();
@@ -405,7 +422,7 @@ impl SubscriptionCore {
             in_flight: self.in_flight().map_or(0, InFlight::in_flight),
             queued_bytes: self.bytes.as_ref().map(|b| b.queued()),
             max_bytes: self.bytes.as_ref().and_then(|b| b.max_bytes()),
-            ack: self.in_flight().map(|f| f.stats(self.counters.delivered())),
+            ack: self.ack_stats(),
             replay: self.replay_stats(),
         }
     }

@@ -128,6 +128,35 @@ fn loom_a_message_is_taken_or_its_subscription_is_on_the_ready_list() {
 }
 
 #[test]
+fn loom_a_released_subscription_with_a_message_is_kept_or_listed() {
+    loom::model(|| {
+        let signal = ReadySignal::holding();
+        let core = core(Some(&signal));
+        let mut ready = Vec::new();
+        // A first message, handed out and taken: the consumer holds the subscription.
+        core.offer_owned(message(), Wait::MayBlock);
+        signal.try_ready(&mut ready);
+        assert_eq!(ready, [7]);
+        assert!(core.take().is_some());
+        ready.clear();
+        let publisher = {
+            let core = core.clone();
+            thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
+        };
+        // The consumer found it empty and lets go, racing the publisher's next message.
+        let kept = core.release_ready();
+        assert_eq!(publisher.join().unwrap(), PublishOutcome::QUEUED);
+        signal.try_ready(&mut ready);
+        if kept {
+            assert!(ready.is_empty(), "kept and listed: handed out twice");
+        } else {
+            assert_eq!(ready, [7], "let go with a message queued and nobody told");
+        }
+        assert!(core.take().is_some());
+    });
+}
+
+#[test]
 fn loom_a_signal_attached_while_a_message_arrives_lists_the_subscription() {
     loom::model(|| {
         let signal = ReadySignal::new();
@@ -237,6 +266,50 @@ fn loom_an_unsubscribe_racing_an_ack_ends_acked_or_dropped_exactly_once() {
         assert_eq!(s.delivered + s.dropped_by_reason.unsubscribed, 1);
         assert_eq!(s.delivered, u64::from(acked));
         assert_eq!(s.in_flight, 0);
+        assert!(s.balances());
+    });
+}
+
+#[test]
+fn loom_a_receiver_stalled_on_a_full_window_takes_the_place_an_ack_frees_or_is_woken() {
+    use crate::features::ack::in_flight::Settle;
+    loom::model(|| {
+        // A window of one, held by receiver 1's message; a second message waits for the place.
+        let (core, token) = acked_core_with_one_taken();
+        core.offer_owned(message(), Wait::Never);
+        let acker = {
+            let core = core.clone();
+            thread::spawn(move || core.settle_waking(token, Settle::Ack).unwrap())
+        };
+        // Receiver 2, stalled, about to park on the window's waiters: it registers, then looks.
+        let in_flight = core.in_flight().unwrap();
+        let registration = in_flight.window().register();
+        let taken = match core.take_acked(in_flight, 2) {
+            super::core::AckTake::Got(attempt) => Some(attempt),
+            _ => None,
+        };
+        let woken = acker.join().unwrap();
+        assert!(
+            taken.is_some() || woken,
+            "a receiver parked on a full window beside the place an ack freed"
+        );
+        drop(registration);
+        let attempt = taken.or_else(|| match core.take_acked(in_flight, 2) {
+            super::core::AckTake::Got(attempt) => Some(attempt),
+            _ => None,
+        });
+        let attempt = attempt.expect("the freed place takes the second message");
+        core.settle(
+            crate::AckToken {
+                subscription: core.id,
+                place: attempt.place,
+                attempt: attempt.attempt,
+            },
+            Settle::Ack,
+        )
+        .unwrap();
+        let s = core.stats();
+        assert_eq!((s.matched, s.delivered, s.in_flight, s.depth), (2, 2, 0, 0));
         assert!(s.balances());
     });
 }

@@ -7,6 +7,7 @@ use crate::features::replay_log::options::ReplayFrom;
 use crate::queue::bytes::ByteBudget;
 use crate::queue::policy::OverflowPolicy;
 use crate::queue::ready::ReadySignal;
+use crate::sync::spin::SpinPolicy;
 
 /// How a subscription is set up. Build with [`SubscriptionOptions::new`] and the setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct SubscriptionOptions {
     /// Start from the broker's replay log: receive its messages from this point, then live traffic
     /// (see [`ReplayFrom`]). `None`: live traffic only, as [`ReplayFrom::Newest`].
     pub replay: Option<ReplayFrom>,
+    /// Whether a receiver that finds the queue empty polls before it parks (see [`SpinPolicy`]).
+    pub spin: SpinPolicy,
 }
 
 impl SubscriptionOptions {
@@ -156,6 +159,26 @@ impl SubscriptionOptions {
         self
     }
 
+    /// Sets what a receiver waiting in `recv` or `recv_timeout` does when the queue is empty: poll for a
+    /// while before it parks, or park at once. The default, [`SpinPolicy::Adaptive`], polls only
+    /// while its recent waits were short, so a receiver whose messages come tens of microseconds apart
+    /// or more costs no CPU between them; see [`SpinPolicy`] for what each costs.
+    ///
+    /// ```
+    /// use switchyard::{Broker, SpinPolicy, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// // Many background receivers on a busy machine: never spend CPU polling.
+    /// let audit = broker.subscribe_with("audit/#", SubscriptionOptions::new().spin(SpinPolicy::Never))?;
+    /// broker.publish("audit/login", "alice")?;
+    /// assert_eq!(&audit.recv()?.payload()[..], b"alice");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spin(mut self, policy: SpinPolicy) -> Self {
+        self.spin = policy;
+        self
+    }
+
     /// Makes the subscription joinable: receivers acknowledge each processed message with
     /// [`Subscription::done`](crate::Subscription::done), and a join waits until none is left (see
     /// [`JoinError`](crate::JoinError)).
@@ -180,6 +203,7 @@ impl Default for SubscriptionOptions {
             byte_budget: None,
             ack: None,
             replay: None,
+            spin: SpinPolicy::Adaptive,
         }
     }
 }

@@ -659,6 +659,32 @@ impl Subscription {
         self.core().attach_ready_signal(signal, key)
     }
 
+    /// Lets go of this subscription after its [`ReadySignal::holding`] signal handed it out: its next
+    /// message puts it on the ready list again. Returns true if a message arrived while it was held:
+    /// then it is still yours, and the list will not announce it; visit it again (and release it
+    /// again when you find it empty). Returns false without a signal, and after a non-holding
+    /// signal's take unless a message is queued (harmless: the list announces the next one anyway).
+    ///
+    /// ```
+    /// use switchyard::{Broker, ReadySignal, SubscriptionOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let signal = ReadySignal::holding();
+    /// let sub = broker.subscribe_with("a", SubscriptionOptions::new().ready_signal(&signal))?;
+    /// broker.publish("a", "1")?;
+    /// let mut ready = Vec::new();
+    /// signal.try_ready(&mut ready);
+    /// broker.publish("a", "2")?; // while held
+    /// assert!(sub.release_ready()); // a message came meanwhile: still ours
+    /// assert_eq!(sub.len(), 2);
+    /// while sub.try_recv().is_ok() {}
+    /// assert!(!sub.release_ready()); // empty now: let go
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_ready(&self) -> bool {
+        self.core().release_ready()
+    }
+
     /// Moves up to `max` queued messages into `out` without waiting; counts them delivered in one step.
     ///
     /// Like [`Subscription::try_recv`](crate::Subscription::try_recv), it takes nothing from a closed subscription: a message a late

@@ -7,6 +7,8 @@
 pub(crate) mod arc_cell;
 pub(crate) mod barrier;
 pub(crate) mod clock;
+pub(crate) mod parked;
+pub(crate) mod spin;
 pub(crate) mod waiters;
 
 #[cfg(switchyard_loom)]
@@ -25,6 +27,19 @@ pub(crate) use std::sync::atomic::{
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(switchyard_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(switchyard_loom)]
+pub(crate) use loom::thread::{Thread, current as current_thread, park};
+/// Parking a thread in a blocking wait ([`parked`]): `std`'s normally, loom's under loom.
+#[cfg(not(switchyard_loom))]
+pub(crate) use std::thread::{Thread, current as current_thread, park, park_timeout};
+
+/// Under loom a deadline cannot pass: a timed park only lets another thread run (the models wait
+/// without deadlines).
+#[cfg(switchyard_loom)]
+pub(crate) fn park_timeout(_: std::time::Duration) {
+    loom::thread::yield_now();
+}
 
 /// A bounded MPMC queue with every slot allocated up front: a subscription's lane of ordinary
 /// capacity ([`crate::queue::lane::Lane`]).

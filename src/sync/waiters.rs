@@ -1,26 +1,30 @@
-//! Parking for the lock-free queues: an [`event_listener::Event`] plus a count of the threads and tasks
-//! waiting on it, so the side that makes progress pays almost nothing when nobody waits.
+//! Parking for the lock-free queues: the threads parked in a blocking wait ([`ParkedThreads`]), an
+//! [`event_listener::Event`] for async tasks, and in front of both a count of the waiters, so the
+//! side that makes progress pays almost nothing when nobody waits.
 //!
-//! `Event::notify` takes the event's internal mutex on every call, waiters or not (event-listener 5.4).
-//! A publisher notifies after every push and a receiver (under `Block`) after every pop, so calling it
+//! Waking takes a lock (the parked threads' list, or the event's internal mutex), waiters or not. A
+//! publisher notifies after every push and a receiver (under `Block`) after every pop, so calling it
 //! unconditionally would put a lock on the data path. [`Waiters::notify_one`] first checks a count of
-//! registered waiters and calls into the event only when it is non-zero.
+//! registered waiters and wakes only when it is non-zero. Threads are woken after that lock is
+//! released, which `event_listener` does not do (see `src/sync/parked.rs`).
 //!
 //! # Why no wake-up is lost
 //! The classic store-buffering handshake, with a sequentially consistent fence on each side:
 //!
 //! ```text
 //! waiter                                   notifier
-//! listener = event.listen()                make progress visible (push / pop)
+//! go on the list (or listen on the event)   make progress visible (push / pop)
 //! waiting += 1; fence(SeqCst)             fence(SeqCst)
-//! re-check the condition                   if waiting > 0 { event.notify(1) }
-//! if still not ready: park on listener
+//! re-check the condition                   if waiting > 0 { wake one on the list (or the event) }
+//! if still not ready: park
 //! ```
 //!
 //! In the single total order of the two SeqCst fences either the waiter's comes first, so the notifier
-//! sees `waiting > 0` and notifies a listener that is already registered, or the notifier's comes
+//! sees `waiting > 0` and notifies a waiter that is already registered, or the notifier's comes
 //! first, so the waiter's re-check sees the progress and does not park. The loom model
-//! `loom_a_waiter_either_sees_progress_or_is_notified` checks this handshake.
+//! `loom_a_waiter_either_sees_progress_or_is_notified` checks this handshake, and
+//! `loom_a_parked_thread_is_woken_by_the_notifier_that_makes_progress` and
+//! `loom_two_parked_threads_each_get_a_token_and_none_stays_parked` the parked threads' list.
 //!
 //! # Who pays for the fence
 //! The notifier runs on every message, the waiter only when it is about to park, so the fences are
@@ -32,11 +36,14 @@
 //! ([`WaiterCount::announce_async`]); the loom models, which cannot express a barrier in another
 //! thread, check the fence-on-each-side form and the async switch's flags.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use event_listener::{Event, EventListener, IntoNotification, Listener};
+use event_listener::{Event, EventListener, IntoNotification};
 
 use crate::sync::barrier;
+use crate::sync::parked::{Parked, ParkedThreads};
+use crate::sync::spin::{Spin, SpinPolicy, spin_for};
 use crate::sync::{AtomicUsize, Ordering, fence};
 
 /// The count half of [`Waiters`], kept apart so the loom model can exercise it directly.
@@ -113,63 +120,34 @@ impl WaiterCount {
     }
 }
 
-/// How long a receiver polls before it parks ([`Waiters::poll_then_wait_for`]).
-///
-/// Parking and being woken costs each side a system call, and the wake-up itself takes several
-/// microseconds on a virtual machine: at a few hundred thousand messages a second 1→1, the median
-/// latency would be mostly the wake-up. A receiver that polls this long first catches a message that follows within the window
-/// without either side entering the kernel, and the publisher, finding nobody parked, skips the
-/// notification too. The cost is bounded: a receiver that finds nothing spends this much CPU once
-/// before it parks, and an idle one, parked, spends none. Not under loom, whose models must park.
-#[cfg(not(switchyard_loom))]
-const SPIN_BEFORE_PARKING: std::time::Duration = std::time::Duration::from_micros(20);
-
-/// Polls `check` for up to [`SPIN_BEFORE_PARKING`] (and not past `deadline`), with a pause between
-/// polls; every 16 polls reads the clock and yields.
-#[cfg(not(switchyard_loom))]
-#[inline]
-fn spin_for<T>(deadline: Option<Instant>, check: &mut impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    let until = deadline.map_or(started + SPIN_BEFORE_PARKING, |d| {
-        d.min(started + SPIN_BEFORE_PARKING)
-    });
-    loop {
-        for _ in 0..16 {
-            if let Some(value) = check() {
-                return Some(value);
-            }
-            std::hint::spin_loop();
-        }
-        if Instant::now() >= until {
-            return None;
-        }
-        // Offer the core to another runnable thread (the one this thread may be waiting for, on a
-        // machine with fewer cores than busy threads); with a core to spare this returns at once.
-        std::thread::yield_now();
-    }
-}
-
-#[cfg(switchyard_loom)]
-#[inline]
-fn spin_for<T>(_: Option<Instant>, _: &mut impl FnMut() -> Option<T>) -> Option<T> {
-    None
-}
-
 /// An event that threads and tasks park on, with a waiter count in front of it. See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
     count: WaiterCount,
+    /// Threads in a blocking wait.
+    threads: ParkedThreads,
+    /// Async tasks.
     event: Event,
+    /// Whether [`Waiters::poll_then_wait_for`] polls before parking, and for how long.
+    spin: Spin,
 }
 
 impl Waiters {
+    /// Waiters whose receivers poll as `policy` says before parking ([`Waiters::poll_then_wait_for`]).
+    pub(crate) fn with_spin(policy: SpinPolicy) -> Self {
+        Self {
+            spin: Spin::new(policy),
+            ..Self::default()
+        }
+    }
+
     /// Wakes one waiter if any is registered, and says whether one was. Costs a fence and a load
     /// otherwise.
     #[inline]
     pub(crate) fn notify_one(&self) -> bool {
         let anyone = self.count.anyone_waiting();
         if anyone {
-            self.event.notify(1.additional());
+            self.wake(1);
         }
         anyone
     }
@@ -178,29 +156,47 @@ impl Waiters {
     #[inline]
     pub(crate) fn notify(&self, n: usize) {
         if self.count.anyone_waiting() {
-            self.event.notify(n.additional());
+            self.wake(n);
         }
     }
 
     /// Wakes every waiter (closing). Unconditional: it is rare.
     pub(crate) fn notify_all(&self) {
-        self.event.notify(usize::MAX);
+        self.wake(usize::MAX);
     }
 
-    /// [`Waiters::wait_for`] after polling `check` for up to [`SPIN_BEFORE_PARKING`]: for receivers
-    /// (`recv` on one subscription, `wait_ready` on a ready list), whose next message under steady
-    /// traffic is usually microseconds away. Between rounds of polls it yields the core: with more
-    /// polling receivers than cores, a pure spin would hold the cores their publishers need.
+    /// Wakes up to `n` waiters: parked threads first, then async tasks for the rest.
+    #[cold]
+    fn wake(&self, n: usize) {
+        let woken = self.threads.wake(n);
+        if woken < n {
+            self.event.notify((n - woken).additional());
+        }
+    }
+
+    /// [`Waiters::wait_for`] after polling `check` for as long as this event's [`SpinPolicy`] says
+    /// (see `src/sync/spin.rs`): for receivers (`recv` on one subscription, `wait_ready` on a ready
+    /// list), whose next message under steady traffic may be microseconds away. Between rounds of
+    /// polls it yields the core: with more polling receivers than cores, a pure spin would hold the
+    /// cores their publishers need. Records how long the wait lasted, for the adaptive policy.
     /// `Block` publishers keep their own back-off and park with [`Waiters::wait_for`].
     pub(crate) fn poll_then_wait_for<T>(
         &self,
         deadline: Option<Instant>,
         mut check: impl FnMut() -> Option<T>,
     ) -> Option<T> {
-        if let Some(value) = spin_for(deadline, &mut check) {
+        // Found at the first look: not a wait, and no clock read.
+        if let Some(value) = check() {
             return Some(value);
         }
-        self.wait_for(deadline, check)
+        let started = Instant::now();
+        let window = self.spin.window();
+        let got = match spin_for(started, window, deadline, &mut check) {
+            Some(value) => Some(value),
+            None => self.wait_for(deadline, check),
+        };
+        self.spin.record(started.elapsed());
+        got
     }
 
     /// Calls `check` until it yields a value, parking between attempts until notified or until
@@ -215,17 +211,13 @@ impl Waiters {
             if let Some(value) = check() {
                 return Some(value);
             }
-            let registration = self.register();
+            let mut registration = self.register();
             if let Some(value) = check() {
                 return Some(value);
             }
-            match deadline {
-                None => registration.wait(),
-                Some(d) => {
-                    if !registration.wait_deadline(d) {
-                        return check();
-                    }
-                }
+            if !registration.park(deadline) {
+                drop(registration);
+                return check();
             }
         }
     }
@@ -246,61 +238,72 @@ impl Waiters {
         }
     }
 
-    /// Registers the caller as a waiter. The caller must re-check its condition after this and before
-    /// waiting on the registration; dropping the registration unregisters.
+    /// Registers the calling thread as a waiter. The caller must re-check its condition after this
+    /// and before parking on the registration; dropping the registration unregisters.
     pub(crate) fn register(&self) -> Registration<'_> {
-        let listener = self.event.listen();
+        let entry = self.threads.enter();
         self.count.announce();
         Registration {
-            count: &self.count,
-            listener: Some(listener),
+            waiters: self,
+            entry,
+            used: false,
         }
     }
 
-    /// [`Waiters::register`] for an async task ([`WaiterCount::announce_async`]).
-    fn register_async(&self) -> Registration<'_> {
+    /// Registers an async task ([`WaiterCount::announce_async`]).
+    fn register_async(&self) -> AsyncRegistration<'_> {
         let listener = self.event.listen();
         self.count.announce_async();
-        Registration {
+        AsyncRegistration {
             count: &self.count,
-            listener: Some(listener),
+            listener,
         }
     }
 }
 
-/// A registered waiter. Dropping it unregisters (a notification it received passes to another waiter).
+/// A thread registered as a waiter. Dropping it unregisters; a notification it was given and did not
+/// use passes to another waiter (see `src/sync/parked.rs`).
 pub(crate) struct Registration<'a> {
-    count: &'a WaiterCount,
-    /// Always `Some` until a blocking wait takes it (its `wait` consumes the listener); the
-    /// registration itself stays alive until then so the waiter stays counted.
-    listener: Option<EventListener>,
+    waiters: &'a Waiters,
+    entry: Arc<Parked>,
+    /// Whether it parked and was woken by its notification (which the caller's next check uses).
+    used: bool,
 }
 
 impl Registration<'_> {
-    /// Parks until notified.
-    pub(crate) fn wait(mut self) {
-        if let Some(listener) = self.listener.take() {
-            listener.wait();
-        }
-    }
-
     /// Parks until notified or `deadline`; `false` on timeout.
-    pub(crate) fn wait_deadline(mut self, deadline: Instant) -> bool {
-        self.listener
-            .take()
-            .is_some_and(|listener| listener.wait_deadline(deadline).is_some())
-    }
-
-    /// Awaits a notification. Cancel-safe: dropping the future unregisters, and a notification it had
-    /// received passes to another waiter.
-    pub(crate) async fn wait_async(mut self) {
-        if let Some(listener) = self.listener.as_mut() {
-            listener.await;
-        }
+    pub(crate) fn park(&mut self, deadline: Option<Instant>) -> bool {
+        self.used = ParkedThreads::park(&self.entry, deadline);
+        self.used
     }
 }
 
 impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let notified = self.waiters.threads.leave(&self.entry);
+        self.waiters.count.retract();
+        if notified && !self.used {
+            self.waiters.wake(1);
+        }
+    }
+}
+
+/// A registered async task. Dropping it unregisters (a notification it received passes to another
+/// waiter: `event_listener` does that).
+struct AsyncRegistration<'a> {
+    count: &'a WaiterCount,
+    listener: EventListener,
+}
+
+impl AsyncRegistration<'_> {
+    /// Awaits a notification. Cancel-safe: dropping the future unregisters, and a notification it had
+    /// received passes to another waiter.
+    async fn wait_async(mut self) {
+        (&mut self.listener).await;
+    }
+}
+
+impl Drop for AsyncRegistration<'_> {
     fn drop(&mut self) {
         self.count.retract();
     }
@@ -363,6 +366,61 @@ mod loom_models {
                 Arc::new(WaiterCount::default()),
                 WaiterCount::announce_async,
             )
+        });
+    }
+
+    /// A thread parked in `wait_for` while a notifier makes progress and notifies: it always returns
+    /// (a lost wake-up would leave it parked, which loom reports as a deadlock).
+    #[test]
+    fn loom_a_parked_thread_is_woken_by_the_notifier_that_makes_progress() {
+        loom::model(|| {
+            let waiters = Arc::new(Waiters::default());
+            let ready = Arc::new(AtomicBool::new(false));
+            let notifier = {
+                let (waiters, ready) = (waiters.clone(), ready.clone());
+                thread::spawn(move || {
+                    ready.store(true, Ordering::Release);
+                    waiters.notify_one();
+                })
+            };
+            let got = waiters.wait_for(None, || ready.load(Ordering::Acquire).then_some(()));
+            assert!(got.is_some());
+            notifier.join().unwrap();
+        });
+    }
+
+    /// Two threads wait for one token each while a notifier hands out two, notifying once per
+    /// token: both return, even when one leaves through its re-check with a notification meant for
+    /// the token it did not take (it passes the notification on).
+    #[test]
+    fn loom_two_parked_threads_each_get_a_token_and_none_stays_parked() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let waiters = Arc::new(Waiters::default());
+            let tokens = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let take = |tokens: &loom::sync::atomic::AtomicUsize| {
+                tokens
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(1))
+                    .ok()
+                    .map(|_| ())
+            };
+            let waiter = {
+                let (waiters, tokens) = (waiters.clone(), tokens.clone());
+                thread::spawn(move || waiters.wait_for(None, || take(&tokens)).is_some())
+            };
+            let notifier = {
+                let (waiters, tokens) = (waiters.clone(), tokens.clone());
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        tokens.fetch_add(1, Ordering::Release);
+                        waiters.notify_one();
+                    }
+                })
+            };
+            assert!(waiters.wait_for(None, || take(&tokens)).is_some());
+            assert!(waiter.join().unwrap());
+            notifier.join().unwrap();
         });
     }
 }

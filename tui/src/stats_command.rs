@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use switchyard::{Rates, SubscriptionId, SubscriptionStats};
+use switchyard::{AckTotals, Rates, SubscriptionId, SubscriptionStats};
 use switchyard_observe::{Client, EndpointStats, SortBy, StatsParams};
 
 use crate::numbers::count;
@@ -255,10 +255,18 @@ fn table_text(
         count(t.depth),
         count(t.unrouted),
     ));
-    if t.in_flight > 0 || s.subscriptions.iter().any(|sub| sub.ack.is_some()) {
+    if t.in_flight > 0
+        || t.ack != AckTotals::default()
+        || s.subscriptions.iter().any(|sub| sub.ack.is_some())
+    {
+        // The counts are the broker's totals: they keep what removed subscriptions counted.
         out.push_str(&format!(
-            "in flight {} on acknowledged subscriptions\n",
-            count(t.in_flight)
+            "in flight {} on acknowledged subscriptions  acked {}  redelivered {}  dead-lettered {}  refused acks {}\n",
+            count(t.in_flight),
+            count(t.ack.acked),
+            count(t.ack.redelivered),
+            count(t.ack.dead_lettered + t.ack.terminated),
+            count(t.ack.refused.total()),
         ));
     }
     out.push_str(&format!(
@@ -414,6 +422,7 @@ mod tests {
                 ..Default::default()
             });
             s.snapshot.totals.in_flight = 16;
+            s.snapshot.totals.ack.redelivered = 7;
         }
         b.snapshot.subscriptions[0]
             .ack
@@ -425,6 +434,7 @@ mod tests {
             text.contains("in flight 16 on acknowledged subscriptions"),
             "{text}"
         );
+        assert!(text.contains("redelivered 7 "), "{text}");
         let row = text.lines().nth(4).unwrap();
         assert!(row.contains(" 16/16 "), "{row}");
         assert!(row.trim_end().ends_with("WINDOW"), "{row}");

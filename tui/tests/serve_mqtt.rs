@@ -9,31 +9,58 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{Killed, mqtt_address, switchyard, wait_or_kill};
 
+/// `switchyard serve --mqtt 127.0.0.1:0 ARGS --json SNAPSHOT`, with the MQTT host and port it printed.
+struct Serving {
+    server: Killed,
+    stdout: BufReader<std::process::ChildStdout>,
+    host: String,
+    port: String,
+}
+
+impl Serving {
+    fn start(args: &[&str], snapshot: &std::path::Path) -> Self {
+        let mut server = Killed(
+            switchyard()
+                .args(["serve", "--mqtt", "127.0.0.1:0"])
+                .args(args)
+                .arg("--json")
+                .arg(snapshot)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = mqtt_address(&first);
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        Self {
+            host: host.to_string(),
+            port: port.to_string(),
+            server,
+            stdout,
+        }
+    }
+
+    /// SIGTERM, and a clean exit within 10 s (the final snapshot is written by then).
+    fn stop(&mut self) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.server.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = wait_or_kill(&mut self.server.0, Duration::from_secs(10));
+        assert!(status.success(), "{status}");
+    }
+}
+
 #[test]
 fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let snapshot_path = dir.path().join("final.json");
-    let mut server = Killed(
-        switchyard()
-            .args([
-                "serve",
-                "--mqtt",
-                "127.0.0.1:0",
-                "--sys-interval",
-                "100ms",
-                "--json",
-            ])
-            .arg(&snapshot_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = mqtt_address(&first);
-    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut serving = Serving::start(&["--sys-interval", "100ms"], &snapshot_path);
+    let (host, port) = (serving.host.as_str(), serving.port.as_str());
 
     // A $SYS round arrives every 100 ms, so this returns without a race with a publish.
     let sys = Command::new("mosquitto_sub")
@@ -60,15 +87,9 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
         .unwrap();
     assert!(published.success());
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = wait_or_kill(&mut server.0, Duration::from_secs(10));
-    assert!(status.success(), "{status}");
+    serving.stop();
     let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
+    serving.stdout.read_to_string(&mut rest).unwrap();
     assert!(
         rest.contains("switchyard serve: stopped; 2 connections accepted"),
         "{rest}"
@@ -108,27 +129,8 @@ fn serve_prints_its_address_serves_mosquitto_clients_and_stops_on_sigterm() {
 fn serve_bounds_what_an_away_client_keeps_by_mqtt_queue_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let snapshot_path = dir.path().join("final.json");
-    let mut server = Killed(
-        switchyard()
-            .args([
-                "serve",
-                "--mqtt",
-                "127.0.0.1:0",
-                "--mqtt-queue-bytes",
-                "10KiB",
-                "--json",
-            ])
-            .arg(&snapshot_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = mqtt_address(&first);
-    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut serving = Serving::start(&["--mqtt-queue-bytes", "10KiB"], &snapshot_path);
+    let (host, port) = (serving.host.as_str(), serving.port.as_str());
     // -c -i: a persistent session; -E: leave once subscribed.
     let subscribed = Command::new("mosquitto_sub")
         .args([
@@ -146,13 +148,7 @@ fn serve_bounds_what_an_away_client_keeps_by_mqtt_queue_bytes() {
         .unwrap();
     assert!(published.success());
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = wait_or_kill(&mut server.0, Duration::from_secs(10));
-    assert!(status.success(), "{status}");
+    serving.stop();
     let snapshot: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&snapshot_path).unwrap()).unwrap();
     let clients = snapshot["mqtt"]["clients"].as_array().unwrap();

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::message::Message;
 use crate::message::reason::DropReason;
 use crate::sync::clock;
+use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, BoundedQueue, Mutex, MutexGuard, Ordering};
 
 use crate::stats::features::{AckRefusals, AckStats};
@@ -119,6 +120,11 @@ pub(crate) struct InFlight {
     sweeping: AtomicBool,
     next_receiver: AtomicU64,
     stalled: AtomicU32,
+    /// Receivers stalled on a full window park here, not on the subscription's `not_empty`: what
+    /// frees a place (an ack, a term) wakes them and nobody else, so an ack does not wake a receiver
+    /// that waits for new messages only to find none (a futile trip through the kernel for each
+    /// ack while receivers are parked). What queues a message for another delivery wakes both.
+    window: Waiters,
     counts: Counts,
 }
 
@@ -147,12 +153,18 @@ impl InFlight {
             sweeping: AtomicBool::new(false),
             next_receiver: AtomicU64::new(1),
             stalled: AtomicU32::new(0),
+            window: Waiters::default(),
             counts: Counts::default(),
         }
     }
 
     pub(crate) fn options(&self) -> &AckOptions {
         &self.options
+    }
+
+    /// Where receivers stalled on a full window wait (see the field's docs).
+    pub(crate) fn window(&self) -> &Waiters {
+        &self.window
     }
 
     /// A new receiver's identity, to hand back its attempts when it goes.

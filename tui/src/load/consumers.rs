@@ -8,9 +8,11 @@
 //! thread serving a single receiver blocks in the broker's own wait (woken by the next publish, so
 //! latency is not inflated by polling); a thread serving many with a `ReadySignal` (one receiver per
 //! subscription, no `--slow`) does not pass over them at all: it visits only the subscriptions its
-//! signal's ready list hands out, plus those it left with messages, and parks on the signal when there
-//! are none (cost O(ready), not O(subscriptions)); otherwise it yields, then sleeps from 20 µs up to
-//! 1 ms.
+//! signal's ready list hands out, and parks on the signal when there are none (cost O(ready), not
+//! O(subscriptions)); otherwise it yields, then sleeps from 20 µs up to 1 ms. The core's signal
+//! holds (`ReadySignal::holding`): a subscription handed out stays with its thread, which visits it
+//! directly while its burst lasts and lets go of it when it finds it empty a while, so the list is
+//! used once per burst, not once per message (see [`ReadyVisits`]).
 //!
 //! A slow receiver (`--slow`) does not sleep, which would stall every receiver sharing its thread:
 //! it is given a due time instead, and takes one message per `delay` on average while the run lasts.
@@ -274,33 +276,50 @@ pub fn back_off<E: Engine>(
 /// A consumer thread's use of its ready list: which of its slots have messages, without passing over
 /// the others. Each subscription was attached with its slot index as its ready key, so what the list
 /// hands out indexes `slots` directly.
+///
+/// A list that lets its consumer hold what it hands out ([`ReadyList::HOLDS`], the core's
+/// `ReadySignal::holding`) is taken once per burst, not once per message: a held subscription stays
+/// off the list, its publisher only reads its flag, and this thread visits it directly until it has
+/// found it empty on [`PATIENCE_BUDGET`]` / held` visits in a row; then it lets go (and keeps it if a
+/// message came meanwhile). With many subscriptions held the patience falls to nothing, so the cost
+/// stays O(ready).
 struct ReadyVisits<R> {
     signal: Arc<R>,
-    /// Slots to visit: handed out by the list, or left with messages by the previous visit.
-    todo: Vec<usize>,
-    /// The next round's `todo`, kept to reuse its allocation.
-    next: Vec<usize>,
-    /// Whether a slot is in `todo` already.
-    listed: Vec<bool>,
+    /// Slots this thread visits: handed out by the list and not let go of yet, in slot order.
+    held: Vec<Held>,
+    /// Whether a slot is in `held`.
+    holding: Vec<bool>,
     keys: Vec<u64>,
     empty_rounds: u32,
 }
+
+/// A slot in a consumer's hands, and how many visits in a row found it empty.
+#[derive(Clone, Copy)]
+struct Held {
+    slot: usize,
+    idle: u32,
+}
+
+/// Empty visits a thread spends on its held subscriptions before it lets one go, shared among them:
+/// with 1 held, it is let go after 64 empty visits in a row (as many as the polls before parking,
+/// [`SPIN_PASSES`]), with 2 after 32 each; with more than 64 held, at the first visit that leaves it
+/// empty, as with a list that does not hold.
+const PATIENCE_BUDGET: usize = SPIN_PASSES as usize;
 
 impl<R: ReadyList> ReadyVisits<R> {
     fn new<E: Engine>(signal: Arc<R>, slots: &[Slot<E>]) -> Self {
         Self {
             signal,
-            todo: Vec::new(),
-            next: Vec::new(),
-            listed: vec![false; slots.len()],
+            held: Vec::new(),
+            holding: vec![false; slots.len()],
             keys: Vec::new(),
             empty_rounds: 0,
         }
     }
 
     /// Takes what the ready list hands out (parking up to 10 ms when there is nothing to do, so a phase
-    /// change is noticed), visits those slots, and returns how many messages it took. Each message is
-    /// shown to `observe` before the buffer is cleared.
+    /// change is noticed), visits those slots and the ones it holds, and returns how many messages it
+    /// took. Each message is shown to `observe` before the buffer is cleared.
     fn visit<E: Engine>(
         &mut self,
         slots: &[Slot<E>],
@@ -308,50 +327,74 @@ impl<R: ReadyList> ReadyVisits<R> {
         mut observe: impl FnMut(&E::Message),
     ) -> usize {
         self.keys.clear();
-        if self.todo.is_empty() && self.empty_rounds > SPIN_PASSES {
+        if self.held.is_empty() && self.empty_rounds > SPIN_PASSES {
             self.signal
                 .wait_ready(&mut self.keys, Duration::from_millis(10));
-        } else {
+        } else if !R::HOLDS || self.held.len() < slots.len() {
+            // (Holding every slot, there is nothing the list could hand out.)
             self.signal.try_ready(&mut self.keys);
         }
+        let mut added = false;
         for &key in &self.keys {
-            let i = key as usize;
-            if !std::mem::replace(&mut self.listed[i], true) {
-                self.todo.push(i);
+            let slot = key as usize;
+            if !std::mem::replace(&mut self.holding[slot], true) {
+                self.held.push(Held { slot, idle: 0 });
+                added = true;
             }
         }
         // Visit in slot order, which is the order the subscriptions were made in and so, roughly, the
         // order of their memory: with 100,000 subscriptions every visit starts on cold cache lines,
         // and ascending addresses let the hardware prefetcher help (`benches/ready_list.rs`: 341 ns
         // per message sorted, 403 in the order handed out, 588 in publish order). The list hands
-        // them out nearly in that order already; the sort merges in the slots left from last round.
-        self.todo.sort_unstable();
+        // them out nearly in that order already; the sort merges in the slots still held.
+        if added {
+            self.held.sort_unstable_by_key(|h| h.slot);
+        }
+        let patience = if R::HOLDS {
+            (PATIENCE_BUDGET / self.held.len().max(1)) as u32
+        } else {
+            0
+        };
         let mut taken = 0;
-        for &i in &self.todo {
-            let receiver = &slots[i].receiver;
+        let holding = &mut self.holding;
+        self.held.retain_mut(|h| {
+            let receiver = &slots[h.slot].receiver;
             let n = E::drain(receiver, buf, BATCH);
             taken += n;
             buf.iter().for_each(&mut observe);
             buf.clear();
-            // A drain that stopped short of a batch found the queue empty after the list handed the
-            // subscription out, so a later message puts it on the list again: only a full batch can
-            // have left messages that nobody will announce.
-            if n == BATCH && E::has_queued(receiver) {
-                self.next.push(i);
-            } else {
-                self.listed[i] = false;
+            // A full batch may have left messages behind: visit again.
+            if n == BATCH && (R::HOLDS || E::has_queued(receiver)) {
+                h.idle = 0;
+                return true;
             }
-        }
-        std::mem::swap(&mut self.todo, &mut self.next);
-        if taken == 0 && self.todo.is_empty() {
+            h.idle = if n > 0 { 0 } else { h.idle + 1 };
+            if h.idle < patience {
+                return true;
+            }
+            // Let go: the list announces its next message. A list that does not hold already
+            // does (it cleared the flag when it handed the slot out); one that holds keeps it for
+            // us if a message came in the meantime.
+            if R::HOLDS && E::release_ready(receiver) {
+                h.idle = 0;
+                return true;
+            }
+            holding[h.slot] = false;
+            false
+        });
+        if taken == 0 {
             self.empty_rounds = self.empty_rounds.saturating_add(1);
-            // A message is usually a few hundred nanoseconds away under load: poll the list briefly
-            // before parking.
-            std::hint::spin_loop();
+            // A message is usually a few hundred nanoseconds away under load: poll briefly before
+            // parking, offering the core now and then to a publisher that may share it (with more
+            // busy threads than cores, a consumer that only polls starves the thread it waits for).
+            if self.empty_rounds % 16 == 0 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         } else {
             self.empty_rounds = 0;
         }
-        self.next.clear();
         taken
     }
 }

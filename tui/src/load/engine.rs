@@ -28,12 +28,19 @@ pub trait ReadyList: Send + Sync + 'static {
     fn try_ready(&self, out: &mut Vec<u64>) -> usize;
     /// Like [`ReadyList::try_ready`], parking up to `timeout` while the list is empty.
     fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize;
+    /// Whether a subscription handed out stays with its consumer (off the list, its messages not
+    /// announced) until the consumer lets go of it with [`Engine::release_ready`]. Otherwise the list
+    /// announces the next message of a subscription as soon as it is handed out.
+    const HOLDS: bool = false;
 }
 
 impl ReadyList for ReadySignal {
+    /// A holding signal: a subscription is handed out once per burst, not once per message.
     fn create() -> Arc<Self> {
-        ReadySignal::new()
+        ReadySignal::holding()
     }
+
+    const HOLDS: bool = true;
 
     #[inline]
     fn try_ready(&self, out: &mut Vec<u64>) -> usize {
@@ -82,6 +89,12 @@ pub trait Engine: Send + Sync + 'static {
     }
     /// Whether the receiver has a message queued now (a ready list's consumer visits it again).
     fn has_queued(_receiver: &Self::Receiver) -> bool {
+        false
+    }
+    /// Lets go of a receiver its holding ready list ([`ReadyList::HOLDS`]) handed out: its next
+    /// message puts it on the list again. Returns true when a message came meanwhile and the
+    /// consumer still holds it (it should visit it again).
+    fn release_ready(_receiver: &Self::Receiver) -> bool {
         false
     }
     /// Another competing receiver of the same subscription.
@@ -210,6 +223,10 @@ impl Engine for CoreEngine {
 
     fn has_queued(receiver: &Subscription) -> bool {
         !receiver.is_empty()
+    }
+
+    fn release_ready(receiver: &Subscription) -> bool {
+        receiver.release_ready()
     }
 
     fn add_receiver(receiver: &Subscription) -> Subscription {

@@ -2,8 +2,8 @@
 //! lines that do the job (`switchyard load --engine floor`, and the floor rows of `--scenarios`).
 //!
 //! - a mutex-held `HashMap` from each topic to its subscriptions; a [`FloorPublisher`] looks its
-//!   route up there once and again only when a subscription has been made since (a generation
-//!   counter), as the core's `Publisher` caches its route;
+//!   route up there when it is made and again only when a subscription has been made since (a
+//!   generation counter), as the core's `Publisher` caches its route;
 //! - per subscription a bounded [`ArrayQueue`] and a ready flag;
 //! - per consumer thread a [`SegQueue`] ready list: a publish that finds the flag clear sets it and
 //!   pushes the subscription's key; the consumer pops keys, clears the flag and drains the queue
@@ -201,6 +201,22 @@ impl Default for FloorEngine {
     }
 }
 
+impl FloorPublisher {
+    /// Looks the route up again if a subscription was made since it was last looked up.
+    #[inline]
+    fn refresh(&mut self) {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if generation != self.generation {
+            let topics = lock(&self.shared.topics);
+            self.route = topics
+                .get(&self.topic)
+                .cloned()
+                .unwrap_or_else(|| Arc::from([]));
+            self.generation = generation;
+        }
+    }
+}
+
 /// A receiver of the floor: competing clones share the subscription's queue.
 pub struct FloorReceiver(Arc<FloorSubscription>);
 
@@ -297,26 +313,21 @@ impl Engine for FloorEngine {
         Topic::new(topic)?;
         let counts = Arc::new(PublisherCounts::default());
         lock(&self.shared.publishers).push(counts.clone());
-        Ok(FloorPublisher {
+        let mut publisher = FloorPublisher {
             shared: self.shared.clone(),
             topic: Arc::from(topic),
             route: Arc::from([]),
             generation: u64::MAX,
             counts,
-        })
+        };
+        // Looked up when the handle is made, as the core's `Publisher` does.
+        publisher.refresh();
+        Ok(publisher)
     }
 
     #[inline]
     fn publish(p: &mut FloorPublisher, payload: Bytes) -> usize {
-        let generation = p.shared.generation.load(Ordering::Acquire);
-        if generation != p.generation {
-            let topics = lock(&p.shared.topics);
-            p.route = topics
-                .get(&p.topic)
-                .cloned()
-                .unwrap_or_else(|| Arc::from([]));
-            p.generation = generation;
-        }
+        p.refresh();
         // One writer per handle: a load and a store, not a read-modify-write.
         let published = p.counts.published.load(Ordering::Relaxed);
         p.counts.published.store(published + 1, Ordering::Relaxed);

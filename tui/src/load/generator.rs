@@ -21,7 +21,7 @@ use super::late_joiners::{self, JoinContext, LateJoiners};
 use super::latency;
 use super::plan::Plan;
 use super::progress::{GeneratorTotals, Progress};
-use super::report::{LoadResult, LoadSection, rss_bytes};
+use super::report::{LoadResult, LoadSection, rss_bytes, thread_cpu_s};
 use super::signals;
 use super::workload::{
     Pacing, PublisherCounters, PublisherPlan, PublisherResult, filter_for, publish_loop,
@@ -279,7 +279,15 @@ impl Shared {
 
 type ConsumerHandle<'scope, E> = ScopedJoinHandle<'scope, ConsumerResult<E>>;
 type LateJoinersHandle<'scope> = ScopedJoinHandle<'scope, LateJoiners>;
-type PublisherHandle<'scope> = ScopedJoinHandle<'scope, (PublisherResult, Instant)>;
+type PublisherHandle<'scope> = ScopedJoinHandle<'scope, PublisherDone>;
+
+/// What a publisher thread hands back: what it published, when its last publish ended, and the CPU
+/// seconds it ran until then (`None` off Linux).
+struct PublisherDone {
+    result: PublisherResult,
+    end: Instant,
+    cpu: Option<f64>,
+}
 
 /// Starts one consumer thread per group of receivers.
 fn spawn_consumers<'scope, E: Engine>(
@@ -335,6 +343,11 @@ fn spawn_late_joiners<'scope>(
 }
 
 /// Starts the publisher threads; each returns what it published and when it finished.
+///
+/// A thread's publishing ends with its last publish: its handles are dropped after that instant, so
+/// tearing down 100,000 handles (the `Publisher`s' counts folded, their routes let go) is not counted
+/// as time spent publishing, on any engine. What churning handles costs is measured on its own
+/// (`benches/handles.rs`).
 fn spawn_publishers<'scope, E: Engine>(
     scope: &'scope Scope<'scope, '_>,
     publisher_plans: Vec<PublisherPlan<E>>,
@@ -348,8 +361,17 @@ fn spawn_publishers<'scope, E: Engine>(
         let spawned = std::thread::Builder::new()
             .name(format!("publisher-{p}"))
             .spawn_scoped(scope, move || {
-                let r = publish_loop(pplan, start, publish_start, stop, counters);
-                (r, Instant::now())
+                let cpu_start = thread_cpu_s();
+                let mut pplan = pplan;
+                let r = publish_loop(&mut pplan, start, publish_start, stop, counters);
+                let end = Instant::now();
+                let cpu = cpu_start.zip(thread_cpu_s()).map(|(a, b)| b - a);
+                drop(pplan);
+                PublisherDone {
+                    result: r,
+                    end,
+                    cpu,
+                }
             });
         match spawned {
             Ok(h) => publishers.push(h),
@@ -458,6 +480,8 @@ struct Joined<E: Engine> {
     results: Vec<ConsumerResult<E>>,
     late: Option<LateJoiners>,
     publish_s: f64,
+    /// CPU seconds of the publisher threads until their last publish, summed.
+    publish_cpu_s: Option<f64>,
     drain_s: f64,
     interrupted: bool,
 }
@@ -477,12 +501,14 @@ fn join_all<E: Engine>(
     let mut published = PublisherResult::default();
     let mut publish_end = publish_start;
     let mut panicked = false;
+    let mut publish_cpu_s = Some(0.0);
     for h in publishers {
         match h.join() {
-            Ok((r, end)) => {
-                published.published += r.published;
-                published.dropped += r.dropped;
+            Ok(PublisherDone { result, end, cpu }) => {
+                published.published += result.published;
+                published.dropped += result.dropped;
                 publish_end = publish_end.max(end);
+                publish_cpu_s = publish_cpu_s.zip(cpu).map(|(sum, c)| sum + c);
             }
             Err(_) => panicked = true,
         }
@@ -521,6 +547,7 @@ fn join_all<E: Engine>(
         results,
         late,
         publish_s: publish_end.duration_since(publish_start).as_secs_f64(),
+        publish_cpu_s,
         drain_s: if plan.drain {
             drain_start.elapsed().as_secs_f64()
         } else {
@@ -543,6 +570,7 @@ fn final_outcome<E: Engine>(
         results,
         late,
         publish_s,
+        publish_cpu_s,
         drain_s,
         interrupted,
     } = joined;
@@ -586,6 +614,10 @@ fn final_outcome<E: Engine>(
         } else {
             0.0
         },
+        publish_cpu_s,
+        published_per_cpu_s: publish_cpu_s
+            .filter(|&c| c > 0.0)
+            .map(|c| published.published as f64 / c),
         rss_start_bytes: rss.start,
         rss_subscribed_bytes: rss.subscribed,
         rss_end_bytes: rss_end,

@@ -60,6 +60,13 @@ pub struct LoadResult {
     pub published_per_s: f64,
     /// `delivered / (publish_s + drain_s)`.
     pub delivered_per_s: f64,
+    /// CPU seconds the publisher threads ran while publishing, summed, each read from the thread's
+    /// own clock (`/proc/thread-self/schedstat`); null off Linux. Other processes on a busy machine
+    /// stretch `publish_s` but not this, so `published_per_cpu_s` compares engines there far more
+    /// steadily than `published_per_s`.
+    pub publish_cpu_s: Option<f64>,
+    /// `published / publish_cpu_s`: publishes per second of publisher CPU.
+    pub published_per_cpu_s: Option<f64>,
     /// Resident set size when the run started (before subscribing), bytes; null off Linux.
     pub rss_start_bytes: Option<u64>,
     /// Resident set size after subscribing, bytes.
@@ -138,6 +145,14 @@ impl LoadResult {
 
 /// The resident set size of this process in bytes, from `/proc/self/status` (`VmRSS`, in kB, which
 /// saves knowing the page size `statm` counts in). `None` where there is no procfs.
+/// CPU time the calling thread has run, in seconds (the first field of
+/// `/proc/thread-self/schedstat`, in nanoseconds); `None` off Linux.
+pub fn thread_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
 pub fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

@@ -178,6 +178,8 @@ const IDLE_SUBSCRIPTIONS: u32 = 100_000;
 #[derive(Debug, Clone, Copy, Default)]
 struct Sample {
     published_per_s: f64,
+    /// Publishes per second of publisher CPU (see `LoadResult::published_per_cpu_s`).
+    published_per_cpu_s: Option<f64>,
     delivered_per_s: f64,
     p50_us: Option<f64>,
     p99_us: Option<f64>,
@@ -246,6 +248,7 @@ fn measure(
     let load = outcome.snapshot.load.as_ref();
     Ok(Sample {
         published_per_s: load.map_or(0.0, |l| l.result.published_per_s),
+        published_per_cpu_s: load.and_then(|l| l.result.published_per_cpu_s),
         delivered_per_s: load.map_or(0.0, |l| l.result.delivered_per_s),
         p50_us: outcome.snapshot.latency_us.map(|l| l.p50),
         p99_us: outcome.snapshot.latency_us.map(|l| l.p99),
@@ -703,22 +706,39 @@ fn delivered_ratio(switchyard: &[Sample], naive: &[Sample]) -> String {
     }
 }
 
-/// Switchyard's published/s over the floor's, repetition by repetition (each pair ran back to back):
-/// `pub ÷ floor 0.93 [0.80–1.10]`, the median with the minimum and maximum.
+/// Switchyard's published/s over the floor's, repetition by repetition (each pair ran back to back),
+/// and the same per second of publisher CPU (steadier on a shared machine):
+/// `pub ÷ floor 0.93 [0.80–1.10], per CPU s 0.90 [0.85–0.97]`, medians with the minimum and maximum.
 fn publish_ratio(switchyard: &[Sample], floor: &[Sample]) -> String {
-    let ratios: Vec<f64> = switchyard
-        .iter()
-        .zip(floor)
-        .filter(|(_, f)| f.published_per_s > 0.0)
-        .map(|(s, f)| s.published_per_s / f.published_per_s)
-        .collect();
-    let (Some(min), Some(max)) = (
-        ratios.iter().copied().reduce(f64::min),
-        ratios.iter().copied().reduce(f64::max),
-    ) else {
-        return "-".into();
+    let spread = |ratios: Vec<f64>| {
+        let (Some(min), Some(max)) = (
+            ratios.iter().copied().reduce(f64::min),
+            ratios.iter().copied().reduce(f64::max),
+        ) else {
+            return None;
+        };
+        Some(format!("{:.2} [{min:.2}–{max:.2}]", median(ratios)))
     };
-    format!("pub ÷ floor {:.2} [{min:.2}–{max:.2}]", median(ratios))
+    let wall = spread(
+        switchyard
+            .iter()
+            .zip(floor)
+            .filter(|(_, f)| f.published_per_s > 0.0)
+            .map(|(s, f)| s.published_per_s / f.published_per_s)
+            .collect(),
+    );
+    let cpu = spread(
+        switchyard
+            .iter()
+            .zip(floor)
+            .filter_map(|(s, f)| Some(s.published_per_cpu_s? / f.published_per_cpu_s?))
+            .collect(),
+    );
+    match (wall, cpu) {
+        (Some(wall), Some(cpu)) => format!("pub ÷ floor {wall}, per CPU s {cpu}"),
+        (Some(wall), None) => format!("pub ÷ floor {wall}"),
+        _ => "-".into(),
+    }
 }
 
 /// One scenario on one engine: the median rate, latency and drops of its samples.

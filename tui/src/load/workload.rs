@@ -185,7 +185,7 @@ pub struct PublisherResult {
 /// Publishes until the budget is spent or `stop` is set. `start` is the run's start (the zero of the
 /// latency stamps), `publish_start` the instant the pacing counts from (shared by every publisher).
 pub fn publish_loop<E: Engine>(
-    mut plan: PublisherPlan<E>,
+    plan: &mut PublisherPlan<E>,
     start: Instant,
     publish_start: Instant,
     stop: &AtomicBool,

@@ -1,0 +1,104 @@
+//! The acknowledged path beside the plain one, single thread, in CPU time per message: publish through
+//! a `Publisher` handle, then receive and settle on the same thread, timed with the thread's own CPU
+//! clock (`/proc/thread-self/schedstat`, Linux), which other processes on a busy machine do not
+//! inflate the way they inflate wall time. Prints one `id nanoseconds` line per case, the median of 5
+//! runs of 1M messages each:
+//!
+//! - `plain`: `Subscription::try_recv` (at most once: the baseline);
+//! - `acked_each`: `AckSubscription::try_recv` then `AckDelivery::ack`, one ack per message;
+//! - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens.
+//!
+//! For A/B runs between revisions: `scripts/bench-ab.sh --example acked_path_cpu`. Run with
+//! `cargo run --release -p switchyard --example acked_path_cpu [-- CASE]`, CASE one of the ids, to
+//! run that case alone (under `perf record`, say).
+
+use std::hint::black_box;
+
+use switchyard::{AckOptions, Broker, Bytes};
+
+const MESSAGES: u64 = 1 << 20;
+const BATCH: usize = 64;
+const RUNS: usize = 5;
+
+/// CPU time this thread has run, in nanoseconds.
+fn cpu_ns() -> Result<u64, String> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| format!("this needs /proc/thread-self/schedstat (Linux): {e}"))?;
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .ok_or_else(|| format!("unexpected /proc/thread-self/schedstat: {stat:?}"))
+}
+
+/// The median over `RUNS` of `round`'s CPU time per message.
+fn median_per_message(mut round: impl FnMut()) -> Result<f64, String> {
+    round(); // warm-up
+    let mut per = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let before = cpu_ns()?;
+        round();
+        per.push((cpu_ns()? - before) as f64 / MESSAGES as f64);
+    }
+    per.sort_by(f64::total_cmp);
+    Ok(per[RUNS / 2])
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let only = std::env::args().nth(1);
+    let runs = |case: &str| only.as_deref().is_none_or(|only| only == case);
+    let payload = Bytes::from_static(b"photo-0001.jpg");
+    let topic = "jobs/resize";
+
+    if runs("plain") {
+        let broker = Broker::new();
+        let sub = broker.subscribe("jobs/#")?;
+        let mut publisher = broker.publisher(topic)?;
+        let plain = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                publisher.publish(payload.clone());
+                black_box(sub.try_recv().expect("the message just published"));
+            }
+        })?;
+        println!("plain {plain:.2}");
+        assert!(broker.stats().balances());
+    }
+
+    if runs("acked_each") {
+        let broker = Broker::new();
+        let sub = broker.subscribe_acked("jobs/#", AckOptions::new())?;
+        let mut publisher = broker.publisher(topic)?;
+        let each = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                publisher.publish(payload.clone());
+                let d = sub.try_recv().expect("the message just published");
+                black_box(d.payload());
+                d.ack().expect("an attempt in flight");
+            }
+        })?;
+        println!("acked_each {each:.2}");
+        assert!(broker.stats().balances());
+    }
+
+    if runs("acked_batch") {
+        let broker = Broker::new();
+        let sub = broker.subscribe_acked("jobs/#", AckOptions::new())?;
+        let mut publisher = broker.publisher(topic)?;
+        let mut tokens = Vec::with_capacity(BATCH);
+        let batch = median_per_message(|| {
+            for _ in 0..MESSAGES / BATCH as u64 {
+                for _ in 0..BATCH {
+                    publisher.publish(payload.clone());
+                    let d = sub.try_recv().expect("the message just published");
+                    black_box(d.payload());
+                    tokens.push(d.into_token());
+                }
+                let acked = sub.ack_batch(&tokens);
+                assert_eq!(acked.refused, 0, "{:?}", acked.first_error);
+                tokens.clear();
+            }
+        })?;
+        println!("acked_batch {batch:.2}");
+        assert!(broker.stats().balances());
+    }
+    Ok(())
+}
