@@ -1,5 +1,5 @@
 //! Values more than one subcommand takes on its command line: socket addresses (host names resolve),
-//! the endpoint address of `--attach`, and bridge filters. Each is checked while the command line is
+//! the endpoint address of `--attach`, bridge filters, and sizes in bytes. Each is checked while the command line is
 //! parsed, so a bad one exits 2 with a message naming its option.
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -67,6 +67,33 @@ pub fn parse_bridge_filter(text: &str) -> Result<String, String> {
     switchyard::validate_filter(text, &switchyard::TopicLimits::default())
         .map(|()| text.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// A size in bytes: `1048576`, `512KiB`, `16MiB`, `1GiB` (binary units, as `load` prints them); at
+/// least 1.
+pub fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |at| s.split_at(at));
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}`: give BYTES, or a number with KiB, MiB or GiB"
+            ));
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("`{s}` is not a size: give BYTES, or a number with KiB, MiB or GiB")
+    })?;
+    match n.checked_mul(scale) {
+        Some(0) => Err("must be at least 1 byte".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("`{s}` is too large")),
+    }
 }
 
 #[cfg(test)]

@@ -102,28 +102,9 @@ fn parse_queue_bytes(s: &str) -> Result<QueueBytes, String> {
     if s == "unlimited" {
         return Ok(QueueBytes(None));
     }
-    let (digits, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, ""), |at| s.split_at(at));
-    let scale: u64 = match unit {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}`: give BYTES, or a number with KiB, MiB or GiB, or `unlimited`"
-            ));
-        }
-    };
-    let n: u64 = digits.parse().map_err(|_| {
-        format!("`{s}` is not a size: give BYTES, or a number with KiB, MiB or GiB")
-    })?;
-    match n.checked_mul(scale) {
-        Some(0) => Err("must be at least 1 byte (or `unlimited`)".into()),
-        Some(bytes) => Ok(QueueBytes(Some(bytes))),
-        None => Err(format!("`{s}` is too large")),
-    }
+    crate::cli_args::parse_byte_size(s)
+        .map(|bytes| QueueBytes(Some(bytes)))
+        .map_err(|e| format!("{e} (or `unlimited`)"))
 }
 
 fn parse_client_policy(s: &str) -> Result<OverflowPolicy, String> {

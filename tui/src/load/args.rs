@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use switchyard::{AckOptions, OverflowPolicy, ParsePriorityError, Priority};
+use switchyard::{AckOptions, OverflowPolicy, ParsePriorityError, Priority, ReplayFrom};
 
 use super::ack::{AckPlan, parse_share};
 use super::memory::{self, Estimate};
+use super::replay::{JoinAt, LateJoinPlan, LogBounds, ReplayPlan, parse_replay_from};
 use super::workload::{FilterMode, PriorityMix};
+use crate::cli_args::parse_byte_size;
 use crate::export::OutputFile;
 
 /// Default queue capacity of each subscription: room for a 1→1 run to batch. A queue's slots are
@@ -257,6 +259,43 @@ pub struct LoadArgs {
     #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "ack")]
     pub die_share: Option<f64>,
 
+    /// Keep a replay log on the broker of every topic the run publishes on (`load/#`), at most
+    /// MESSAGES messages: each publish takes a sequence number and is logged, which a run with only
+    /// this option measures. With --replay, late joiners start from it. Default: no log.
+    #[arg(long, value_name = "MESSAGES", value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with_all = ["mqtt", "scenarios"])]
+    pub replay_log: Option<u64>,
+
+    /// With --replay-log: at most BYTES of topic and payload in the log (`1048576`, `512KiB`,
+    /// `64MiB`, `1GiB`); the oldest messages are evicted past it.
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_byte_size,
+          requires = "replay_log")]
+    pub replay_log_bytes: u64,
+
+    /// With --replay-log: evict messages older than DURATION (`30s`) [default: no age limit].
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, requires = "replay_log")]
+    pub replay_log_age: Option<Duration>,
+
+    /// Late joiners subscribe to `load/#` while the publishers run, and start from the replay log
+    /// (needs --replay-log): `oldest` (all it holds), `last:N` (its last N messages) or `seq:N` (from
+    /// sequence number N; what the log already evicted is told to them in-band as a gap). Each must
+    /// get every message from its start to the end exactly once, or be told it missed it: the run
+    /// exits 1 otherwise. Default: no late joiners.
+    #[arg(long, value_name = "FROM", value_parser = parse_replay_from,
+          conflicts_with_all = ["mqtt", "scenarios"])]
+    pub replay: Option<ReplayFrom>,
+
+    /// With --replay: how many late joiners subscribe (plain subscriptions, also with --ack, served by
+    /// one thread of their own) [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64),
+          requires = "replay")]
+    pub late_joiners: Option<u32>,
+
+    /// With --replay: when the late joiners subscribe, counted from the start of publishing
+    /// [default: halfway: half of --duration, or once half of --messages are published].
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, requires = "replay")]
+    pub join_after: Option<Duration>,
+
     /// The stats endpoint (--serve ADDR and its options).
     #[command(flatten)]
     pub serve: crate::endpoint::EndpointArgs,
@@ -339,6 +378,7 @@ impl LoadArgs {
                  overwrite the JSON lines. Give them different files"
             )));
         }
+        self.validate_replay()?;
         if self.serve.serve.is_some() && (self.scenarios || self.engine != EngineKind::Switchyard) {
             return Err(invalid(
                 "--serve needs the switchyard engine and a single run (not --scenarios, --engine naive or floor)"
@@ -352,6 +392,72 @@ impl LoadArgs {
             )));
         }
         Ok(())
+    }
+
+    /// The checks of `--replay-log` and `--replay` against the other options.
+    fn validate_replay(&self) -> Result<(), clap::Error> {
+        if self.replay.is_some() && self.replay_log.is_none() {
+            return Err(invalid(
+                "--replay needs --replay-log MESSAGES: late joiners start from the broker's replay \
+                 log, and without --replay-log there is none"
+                    .into(),
+            ));
+        }
+        let flag = if self.replay.is_some() {
+            "--replay"
+        } else {
+            "--replay-log"
+        };
+        if self.replay_log.is_some() && self.engine != EngineKind::Switchyard {
+            return Err(invalid(format!(
+                "{flag} is not supported by --engine {} (it has no replay log)",
+                super::report::value_name(self.engine)
+            )));
+        }
+        if self.replay.is_none() {
+            return Ok(());
+        }
+        if self.no_drain {
+            return Err(invalid(
+                "--replay checks what each late joiner got once the queues are drained; leave out \
+                 --no-drain"
+                    .into(),
+            ));
+        }
+        if let Some(after) = self.join_after
+            && self.messages.is_none()
+            && after >= self.duration
+        {
+            return Err(invalid(format!(
+                "--join-after {} is not before the end of --duration {}: the late joiners would \
+                 subscribe after the publishers stopped",
+                humantime::format_duration(after),
+                humantime::format_duration(self.duration)
+            )));
+        }
+        Ok(())
+    }
+
+    /// `--replay-log` and `--replay` as the run uses them, or `None` without a log.
+    pub fn replay_plan(&self) -> Option<ReplayPlan> {
+        let max_messages = self.replay_log?;
+        let join = match (self.join_after, self.messages) {
+            (Some(after), _) => JoinAt::Elapsed(after),
+            (None, Some(messages)) => JoinAt::Published(messages / 2),
+            (None, None) => JoinAt::Elapsed(self.duration / 2),
+        };
+        Some(ReplayPlan {
+            log: LogBounds {
+                max_messages,
+                max_bytes: self.replay_log_bytes,
+                max_age: self.replay_log_age,
+            },
+            late_joiners: self.replay.map(|from| LateJoinPlan {
+                joiners: self.late_joiners.unwrap_or(1),
+                from,
+                join,
+            }),
+        })
     }
 
     /// Refuses a run whose subscriptions need more memory than this process can have (see

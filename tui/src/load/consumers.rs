@@ -254,7 +254,10 @@ fn pass<E: Engine>(
 /// After a pass that found nothing: spin for [`SPIN_PASSES`], then wait on the one receiver
 /// (`waited_on`) in the broker's own wait, or with many receivers yield, then sleep from 20 µs up to
 /// 1 ms. Returns the message a wait received.
-fn back_off<E: Engine>(idle_passes: u32, waited_on: Option<&E::Receiver>) -> Option<E::Message> {
+pub fn back_off<E: Engine>(
+    idle_passes: u32,
+    waited_on: Option<&E::Receiver>,
+) -> Option<E::Message> {
     if idle_passes <= SPIN_PASSES {
         // A message is usually a few hundred nanoseconds away under load: polling briefly
         // avoids a park and a wake-up (two system calls) per batch.

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use switchyard::{
-    AckDelivery, AckOptions, AckSubscription, Broker, Bytes, Message, OverflowPolicy, Priority,
-    PublishOptions, Publisher, ReadySignal, StatsSnapshot, Subscription, SubscriptionOptions,
+    AckDelivery, AckOptions, AckSubscription, Broker, BrokerOptions, Bytes, Message,
+    OverflowPolicy, Priority, PublishOptions, Publisher, ReadySignal, StatsSnapshot, Subscription,
+    SubscriptionOptions,
 };
 
 /// A consumer thread's ready list: the subscriptions that got a message since they were last handed
@@ -144,6 +145,11 @@ pub trait Engine: Send + Sync + 'static {
     fn in_flight(_receiver: &Self::Receiver) -> u64 {
         0
     }
+    /// The switchyard broker behind this engine, for what only the core has: the late joiners of
+    /// `--replay`, which replay from its log. `None` for the baselines.
+    fn core_broker(&self) -> Option<&Broker> {
+        None
+    }
 }
 
 /// The switchyard core: publishes through [`Publisher`] handles (validated once, route cached) and
@@ -154,6 +160,13 @@ pub struct CoreEngine {
 }
 
 impl CoreEngine {
+    /// An engine on a broker made with `options` (a replay log, with `--replay-log`).
+    pub fn new(options: BrokerOptions) -> Self {
+        Self {
+            broker: Broker::with_options(options),
+        }
+    }
+
     /// The broker this engine drives (for `--serve`).
     pub fn broker(&self) -> &Broker {
         &self.broker
@@ -261,6 +274,10 @@ impl Engine for CoreEngine {
     fn stats(&self) -> StatsSnapshot {
         self.broker.stats()
     }
+
+    fn core_broker(&self) -> Option<&Broker> {
+        Some(&self.broker)
+    }
 }
 
 /// The switchyard core with acknowledged subscriptions (`--ack`): publishes as [`CoreEngine`] does,
@@ -273,10 +290,10 @@ pub struct AckedCoreEngine {
 }
 
 impl AckedCoreEngine {
-    /// A broker whose subscriptions are acknowledged with `options`.
-    pub fn new(options: AckOptions) -> Self {
+    /// A broker made with `broker`, whose subscriptions are acknowledged with `options`.
+    pub fn new(options: AckOptions, broker: BrokerOptions) -> Self {
         Self {
-            core: CoreEngine::default(),
+            core: CoreEngine::new(broker),
             options,
         }
     }
@@ -385,5 +402,9 @@ impl Engine for AckedCoreEngine {
 
     fn in_flight(receiver: &AckSubscription) -> u64 {
         receiver.in_flight()
+    }
+
+    fn core_broker(&self) -> Option<&Broker> {
+        Some(self.broker())
     }
 }

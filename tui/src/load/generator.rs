@@ -17,6 +17,7 @@ use super::consumers::{
     ConsumerCounters, ConsumerResult, PHASE_DRAINING, PHASE_RUNNING, PHASE_STOP, Slot, consume_loop,
 };
 use super::engine::{Engine, ReadyList};
+use super::late_joiners::{self, JoinContext, LateJoiners};
 use super::latency;
 use super::plan::Plan;
 use super::progress::{GeneratorTotals, Progress};
@@ -65,7 +66,18 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         subscribed: rss_bytes(),
     };
     let publisher_plans = publisher_plans(&engine, plan, payload_len)?;
-    let shared = Shared::new(plan.publishers, threads);
+    // `--replay`: the late joiners' broker and plan; their thread counts as one more consumer.
+    let late = plan
+        .replay
+        .and_then(|r| r.late_joiners)
+        .map(|join| {
+            let broker = engine
+                .core_broker()
+                .context("--replay needs the switchyard engine's replay log")?;
+            anyhow::Ok((broker, join))
+        })
+        .transpose()?;
+    let shared = Shared::new(plan.publishers, threads + usize::from(late.is_some()));
     let measure_latency = plan.latency_every > 0;
 
     let joined = std::thread::scope(|scope| -> Result<_> {
@@ -80,6 +92,23 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         )?;
         let publish_start = Instant::now();
         let publishers = spawn_publishers(scope, publisher_plans, &shared, start, publish_start)?;
+        let late_joiners = match late {
+            Some((broker, join)) => {
+                let cx = JoinContext {
+                    broker,
+                    plan: join,
+                    capacity,
+                    policy: plan.policy,
+                    publish_start,
+                    stop: &shared.stop,
+                    phase: &shared.phase,
+                    publishers: &shared.publisher_counters,
+                    counters: shared.consumer_counters[threads].clone(),
+                };
+                Some(spawn_late_joiners(scope, cx, &shared)?)
+            }
+            None => None,
+        };
         let watch = Watch {
             engine: &engine,
             plan,
@@ -90,6 +119,7 @@ pub fn execute<E: Engine>(engine: E, plan: &Plan, mut observers: Observers) -> R
         let joined = join_all(
             publishers,
             consumers,
+            late_joiners,
             &shared,
             plan,
             publish_start,
@@ -248,6 +278,7 @@ impl Shared {
 }
 
 type ConsumerHandle<'scope, E> = ScopedJoinHandle<'scope, ConsumerResult<E>>;
+type LateJoinersHandle<'scope> = ScopedJoinHandle<'scope, LateJoiners>;
 type PublisherHandle<'scope> = ScopedJoinHandle<'scope, PublisherDone>;
 
 /// What a publisher thread hands back: what it published, when its last publish ended, and the CPU
@@ -294,6 +325,21 @@ fn spawn_consumers<'scope, E: Engine>(
         }
     }
     Ok(consumers)
+}
+
+/// Starts the late joiners' thread (`--replay`).
+fn spawn_late_joiners<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    cx: JoinContext<'scope>,
+    shared: &Shared,
+) -> Result<LateJoinersHandle<'scope>> {
+    std::thread::Builder::new()
+        .name("late-joiners".into())
+        .spawn_scoped(scope, move || late_joiners::run(cx))
+        .map_err(|e| {
+            shared.abort();
+            anyhow!(e).context("starting the late joiners' thread")
+        })
 }
 
 /// Starts the publisher threads; each returns what it published and when it finished.
@@ -432,6 +478,7 @@ fn total_label(plan: &Plan) -> String {
 struct Joined<E: Engine> {
     published: PublisherResult,
     results: Vec<ConsumerResult<E>>,
+    late: Option<LateJoiners>,
     publish_s: f64,
     /// CPU seconds of the publisher threads until their last publish, summed.
     publish_cpu_s: Option<f64>,
@@ -439,10 +486,12 @@ struct Joined<E: Engine> {
     interrupted: bool,
 }
 
-/// Stops the publishers and joins them, then lets the consumers drain (or stop) and joins them.
+/// Stops the publishers and joins them, then lets the consumers and late joiners drain (or stop)
+/// and joins them.
 fn join_all<E: Engine>(
     publishers: Vec<PublisherHandle<'_>>,
     consumers: Vec<ConsumerHandle<'_, E>>,
+    late_joiners: Option<LateJoinersHandle<'_>>,
     shared: &Shared,
     plan: &Plan,
     publish_start: Instant,
@@ -482,12 +531,21 @@ fn join_all<E: Engine>(
             Err(_) => panicked = true,
         }
     }
+    let late = match late_joiners.map(ScopedJoinHandle::join) {
+        Some(Ok(late)) => Some(late),
+        Some(Err(_)) => {
+            panicked = true;
+            None
+        }
+        None => None,
+    };
     if panicked {
         return Err(anyhow!("a publisher or consumer thread panicked"));
     }
     Ok(Joined {
         published,
         results,
+        late,
         publish_s: publish_end.duration_since(publish_start).as_secs_f64(),
         publish_cpu_s,
         drain_s: if plan.drain {
@@ -510,13 +568,15 @@ fn final_outcome<E: Engine>(
     let Joined {
         published,
         results,
+        late,
         publish_s,
         publish_cpu_s,
         drain_s,
         interrupted,
     } = joined;
     let mut snapshot = engine.stats();
-    let delivered_by_consumers: u64 = results.iter().map(|r| r.delivered).sum();
+    let delivered_by_consumers: u64 = results.iter().map(|r| r.delivered).sum::<u64>()
+        + late.as_ref().map_or(0, LateJoiners::taken);
     snapshot.latency_us = if plan.latency_every == 0 {
         None
     } else {
@@ -524,7 +584,7 @@ fn final_outcome<E: Engine>(
     };
     let rss_end = rss_bytes();
     let balanced = snapshot.balances();
-    let problems = problems(
+    let mut problems = problems(
         plan,
         &snapshot,
         balanced,
@@ -532,6 +592,11 @@ fn final_outcome<E: Engine>(
         delivered_by_consumers,
         interrupted,
     );
+    let late_joiners = late.as_ref().map(|late| {
+        let (result, late_problems) = late.check(&snapshot);
+        problems.extend(late_problems);
+        result
+    });
     let t = snapshot.totals;
     let result = LoadResult {
         complete: true,
@@ -557,13 +622,16 @@ fn final_outcome<E: Engine>(
         rss_subscribed_bytes: rss.subscribed,
         rss_end_bytes: rss_end,
         balanced: Some(balanced),
+        late_joiners,
         ..LoadResult::counted(&snapshot)
     };
     let snapshot = snapshot.with_load(LoadSection {
         config: plan.clone(),
         result,
     });
-    drop(results); // unsubscribes every subscription, after the snapshot
+    // Unsubscribes every subscription, after the snapshot.
+    drop(results);
+    drop(late);
     RunOutcome { snapshot, problems }
 }
 

@@ -15,6 +15,8 @@
 //! - [`progress`], [`report`]: what the user sees, with numbers written as in [`figures`];
 //! - [`mqtt`]: `--mqtt`, the same load through real MQTT clients against any broker;
 //! - [`ack`]: `--ack`, acknowledged subscriptions and the receivers that nack, time out or die;
+//! - [`replay`], [`late_joiners`]: `--replay-log` and `--replay`, a replay log on the broker and the
+//!   late joiners that start from it, each checked to get every message once or hear of it;
 //! - [`engine`], [`naive`], [`naive_acked`], [`floor`]: the broker seam (with the acknowledged core),
 //!   the naive baselines (plain and acknowledged) and the hand-written floor for comparison;
 //! - [`scenarios`]: the standard scenario table (`--scenarios`).
@@ -26,6 +28,7 @@ mod engine;
 mod figures;
 mod floor;
 mod generator;
+mod late_joiners;
 mod latency;
 mod memory;
 mod mqtt;
@@ -33,6 +36,7 @@ mod naive;
 mod naive_acked;
 mod plan;
 mod progress;
+mod replay;
 mod report;
 mod scenarios;
 mod signals;
@@ -113,12 +117,12 @@ fn execute_plan(
     let start_endpoint = |broker: &Broker| serve.map_or(Ok(None), |s| s.start(broker, Vec::new()));
     Ok(match (plan.engine, plan.ack) {
         (EngineKind::Switchyard, None) => {
-            let engine = CoreEngine::default();
+            let engine = CoreEngine::new(plan.broker_options());
             let endpoint = start_endpoint(engine.broker())?;
             (execute(engine, plan, observers)?, endpoint)
         }
         (EngineKind::Switchyard, Some(ack)) => {
-            let engine = AckedCoreEngine::new(ack.options());
+            let engine = AckedCoreEngine::new(ack.options(), plan.broker_options());
             let endpoint = start_endpoint(engine.broker())?;
             (execute(engine, plan, observers)?, endpoint)
         }

@@ -5,10 +5,11 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
-use switchyard::OverflowPolicy;
+use switchyard::{BrokerOptions, OverflowPolicy};
 
 use super::ack::AckPlan;
 use super::args::{EngineKind, LoadArgs, SlowSpec};
+use super::replay::ReplayPlan;
 use super::workload::{FilterMode, PriorityMix};
 
 /// The effective configuration of a run, in the types the generator uses. It serialises as the JSON
@@ -62,6 +63,9 @@ pub struct Plan {
     pub retain: bool,
     /// `--ack` and its options: acknowledged subscriptions and who misbehaves; null without `--ack`.
     pub ack: Option<AckPlan>,
+    /// `--replay-log` and `--replay`: the broker's replay log and the late joiners that start from
+    /// it; null without `--replay-log`.
+    pub replay: Option<ReplayPlan>,
     /// Whether others may publish and take messages beside the generator: `--serve` with a token file
     /// turns the endpoint's commands on (publishes, taps). The broker's counts are then at least the
     /// generator's, not equal to them. Not part of the JSON: it describes the run, not the load.
@@ -97,7 +101,17 @@ impl Plan {
             priorities: a.priorities,
             retain: a.retain,
             ack: a.ack_plan(),
+            replay: a.replay_plan(),
             shared: a.serve.serve_token_file.is_some(),
+        }
+    }
+
+    /// How the switchyard engines make their broker: with the replay log `--replay-log` asks for.
+    pub fn broker_options(&self) -> BrokerOptions {
+        let options = BrokerOptions::new();
+        match &self.replay {
+            Some(replay) => options.replay_log(replay.log.options()),
+            None => options,
         }
     }
 }

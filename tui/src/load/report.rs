@@ -6,7 +6,9 @@ use serde::Serialize;
 use switchyard::{AckStats, DropReason, DroppedByReason, LatencySummary, StatsSnapshot};
 
 use super::figures::{bytes, count, rate};
+use super::late_joiners::LateJoinersResult;
 use super::plan::Plan;
+use super::replay::{JoinAt, ReplayPlan};
 use crate::terminal_text::escape_controls;
 
 /// The `load` section of a `switchyard.stats/v1` snapshot written by the generator.
@@ -50,6 +52,10 @@ pub struct LoadResult {
     pub in_flight: u64,
     /// The acknowledged path's counters summed over the subscriptions, with `--ack`; else null.
     pub ack: Option<AckTotals>,
+    /// With `--replay`, in the final snapshot: what the late joiners got and whether each got every
+    /// message from its start once or was told of it; else null. (The log itself is the snapshot's
+    /// `replay_log`, and each late joiner's replay its subscription's `replay`.)
+    pub late_joiners: Option<LateJoinersResult>,
     /// `published / publish_s`.
     pub published_per_s: f64,
     /// `delivered / (publish_s + drain_s)`.
@@ -202,6 +208,7 @@ pub fn summary(snapshot: &StatsSnapshot<LoadSection>) -> String {
     write_config(&mut s, &load.config);
     write_time(&mut s, snapshot, load);
     write_counts(&mut s, snapshot, &load.result);
+    write_replay(&mut s, snapshot, &load.result);
     write_latency(&mut s, snapshot, &load.config);
     write_memory(&mut s, snapshot, &load.result);
     write_top_by_drops(&mut s, snapshot);
@@ -254,6 +261,9 @@ fn write_config(s: &mut String, c: &Plan) {
             count(ack.dying),
         );
     }
+    if let Some(replay) = &c.replay {
+        write_replay_config(s, replay);
+    }
     if let Some(slow) = c.slow {
         let _ = writeln!(
             s,
@@ -261,6 +271,38 @@ fn write_config(s: &mut String, c: &Plan) {
             slow.subscriptions,
             slow.delay.as_secs_f64() * 1e3
         );
+    }
+}
+
+/// `--replay-log` and `--replay`: the log's bounds, and who joins late, from where and when.
+fn write_replay_config(s: &mut String, r: &ReplayPlan) {
+    let age = r.log.max_age.map_or("no age limit".to_string(), |age| {
+        format!("none older than {}", humantime::format_duration(age))
+    });
+    let _ = write!(
+        s,
+        "replay      a log of {}: at most {} messages, {} of topics and payloads, {age}",
+        super::replay::LOG_FILTER,
+        count(r.log.max_messages),
+        bytes(Some(r.log.max_bytes)),
+    );
+    match &r.late_joiners {
+        Some(j) => {
+            let when = match j.join {
+                JoinAt::Elapsed(after) => {
+                    format!("{:.3} s after publishing starts", after.as_secs_f64())
+                }
+                JoinAt::Published(n) => format!("once {} messages are published", count(n)),
+            };
+            let _ = writeln!(
+                s,
+                "; {} late joiner(s) from {}, subscribing {when}",
+                j.joiners, j.from
+            );
+        }
+        None => {
+            let _ = writeln!(s, "; no late joiners");
+        }
     }
 }
 
@@ -338,6 +380,59 @@ fn write_counts(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadR
         );
         let _ = writeln!(s, "in flight   {:>16}   at the end", count(t.in_flight));
     }
+}
+
+/// The replay log at the end, and what the late joiners got.
+fn write_replay(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadResult) {
+    if let Some(log) = &snapshot.replay_log {
+        let e = &log.evicted;
+        let _ = writeln!(
+            s,
+            "replay log  {:>16}   held at the end ({}), numbers {} to {}; evicted {} (max_messages {}, \
+             max_bytes {}, max_age {})",
+            count(log.messages),
+            bytes(Some(log.bytes)),
+            count(log.first_seq),
+            count(log.next_seq.saturating_sub(1)),
+            count(e.total()),
+            count(e.max_messages),
+            count(e.max_bytes),
+            count(e.max_age),
+        );
+    }
+    let Some(late) = &r.late_joiners else {
+        return;
+    };
+    let when = if late.while_publishing {
+        "while publishing"
+    } else {
+        "after publishing had stopped"
+    };
+    let _ = writeln!(
+        s,
+        "late joiners {:>15}   joined at {:.3} s {when}: replayed {}, live {}, told missed {} ({}; \
+         the gap, evicted before they got to it: {})",
+        late.joiners.len(),
+        late.joined_at_s,
+        count(late.replayed),
+        count(late.live),
+        count(late.told_missed.total()),
+        reasons(&late.told_missed),
+        count(late.gap),
+    );
+    let verdict = if late.exactly_once {
+        "yes".to_string()
+    } else {
+        let failed = late.joiners.iter().filter(|j| !j.exactly_once).count();
+        format!(
+            "NO, {failed} of {} did not (see the errors below)",
+            late.joiners.len()
+        )
+    };
+    let _ = writeln!(
+        s,
+        "             every message from its start exactly once, or told it missed it: {verdict}"
+    );
 }
 
 /// The latency percentiles, or why there are none.

@@ -218,6 +218,7 @@ fn plan_for(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> 
         ack: s
             .ack
             .then(|| AckPlan::new(AckOptions::new(), [0.0; 3], u64::from(receivers))),
+        replay: None,
         shared: false,
     }
 }
