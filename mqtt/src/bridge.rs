@@ -19,8 +19,8 @@ use switchyard::{
 };
 use tokio::task::JoinHandle;
 
+use crate::lock::lock;
 use crate::receive::ReadyTurns;
-use crate::session::lock;
 use crate::transport::{TlsClientFiles, TlsFileError};
 
 mod report;

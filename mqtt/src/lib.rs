@@ -34,6 +34,7 @@ mod config;
 mod connection;
 mod frame;
 mod listener_stats;
+mod lock;
 mod outgoing;
 mod pending;
 mod receive;

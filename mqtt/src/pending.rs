@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use crate::session::lock;
+use crate::lock::lock;
 
 /// The connections waiting for their CONNECT, oldest first (tickets increase).
 #[derive(Debug, Default)]

@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rumqttc::QoS;
 use switchyard::{ByteBudget, SubscriptionId};
@@ -36,6 +36,7 @@ use crate::shared_group::Membership;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::listener_stats::{ClientStats, ClientSubscriptionStats};
+use crate::lock::lock;
 
 /// One MQTT subscription of a client.
 #[derive(Debug)]
@@ -303,12 +304,4 @@ impl SessionRegistry {
         clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         clients
     }
-}
-
-/// Locks a std mutex, going on with the data if another thread panicked while holding it (every
-/// critical section here leaves the data consistent).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -40,8 +40,8 @@ use std::sync::{Arc, Mutex};
 use rumqttc::QoS;
 use switchyard::{AckOptions, Broker, SubscribeError, SubscriptionId, SubscriptionOptions};
 
+use crate::lock::lock;
 use crate::receiver::Receiver;
-use crate::session::lock;
 
 /// The prefix that makes a filter shared.
 const PREFIX: &str = "$share/";

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use crate::session::lock;
+use crate::lock::lock;
 
 type Report = Box<dyn Fn(&str) + Send + Sync>;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use switchyard::{Broker, PublishOptions};
 
 use super::{BridgeShared, BridgeStats};
-use crate::session::lock;
+use crate::lock::lock;
 
 /// The topic prefix of the bridge to `remote` (`HOST:PORT`).
 fn prefix(remote: &str) -> String {
