@@ -281,24 +281,30 @@ fn loom_a_receiver_stalled_on_a_full_window_takes_the_place_an_ack_frees_or_is_w
             let core = core.clone();
             thread::spawn(move || core.settle_waking(token, Settle::Ack).unwrap())
         };
-        // Receiver 2, stalled, about to park on the window's waiters: it registers, then looks.
-        let in_flight = core.in_flight().unwrap();
-        let registration = in_flight.window().register();
-        let taken = match core.take_acked(in_flight, 2) {
-            super::core::AckTake::Got(attempt) => Some(attempt),
-            _ => None,
+        // Receiver 2, stalled: it registers on the window's waiters, looks, and parks if the window
+        // is still full. Left parked beside the place the ack freed is a deadlock, which loom
+        // reports. (It is the spawned thread: the acker may unpark it, and under loom a thread must
+        // not carry an unpark it never parked for into a later `join`.)
+        let receiver = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let in_flight = core.in_flight().unwrap();
+                let take = || match core.take_acked(in_flight, 2) {
+                    super::core::AckTake::Got(attempt) => Some(attempt),
+                    _ => None,
+                };
+                let mut registration = in_flight.window().register();
+                match take() {
+                    Some(attempt) => attempt,
+                    None => {
+                        assert!(registration.park(None), "woken without a notification");
+                        take().expect("the freed place takes the second message")
+                    }
+                }
+            })
         };
-        let woken = acker.join().unwrap();
-        assert!(
-            taken.is_some() || woken,
-            "a receiver parked on a full window beside the place an ack freed"
-        );
-        drop(registration);
-        let attempt = taken.or_else(|| match core.take_acked(in_flight, 2) {
-            super::core::AckTake::Got(attempt) => Some(attempt),
-            _ => None,
-        });
-        let attempt = attempt.expect("the freed place takes the second message");
+        acker.join().unwrap();
+        let attempt = receiver.join().unwrap();
         core.settle(
             crate::AckToken {
                 subscription: core.id,
