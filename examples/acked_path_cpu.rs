@@ -20,27 +20,12 @@ const MESSAGES: u64 = 1 << 20;
 const BATCH: usize = 64;
 const RUNS: usize = 5;
 
-/// CPU time this thread has run, in nanoseconds.
-fn cpu_ns() -> Result<u64, String> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .map_err(|e| format!("this needs /proc/thread-self/schedstat (Linux): {e}"))?;
-    stat.split_whitespace()
-        .next()
-        .and_then(|ns| ns.parse().ok())
-        .ok_or_else(|| format!("unexpected /proc/thread-self/schedstat: {stat:?}"))
-}
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
 
 /// The median over `RUNS` of `round`'s CPU time per message.
-fn median_per_message(mut round: impl FnMut()) -> Result<f64, String> {
-    round(); // warm-up
-    let mut per = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let before = cpu_ns()?;
-        round();
-        per.push((cpu_ns()? - before) as f64 / MESSAGES as f64);
-    }
-    per.sort_by(f64::total_cmp);
-    Ok(per[RUNS / 2])
+fn median_per_message(round: impl FnMut()) -> Result<f64, String> {
+    thread_cpu::median_per_message(MESSAGES, RUNS, round)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,0 +1,31 @@
+//! This thread's CPU time (`/proc/thread-self/schedstat`, Linux), which other processes on a busy
+//! machine do not inflate the way they inflate wall time; shared by the `*_path_cpu` examples
+//! (`#[path = "support/thread_cpu.rs"] mod thread_cpu;`).
+
+/// CPU time this thread has run, in nanoseconds.
+pub fn cpu_ns() -> Result<u64, String> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| format!("this needs /proc/thread-self/schedstat (Linux): {e}"))?;
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .ok_or_else(|| format!("unexpected /proc/thread-self/schedstat: {stat:?}"))
+}
+
+/// The median over `runs` (after one warm-up) of `round`'s CPU time per message, `round` handling
+/// `messages` messages.
+pub fn median_per_message(
+    messages: u64,
+    runs: usize,
+    mut round: impl FnMut(),
+) -> Result<f64, String> {
+    round(); // warm-up
+    let mut per = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let before = cpu_ns()?;
+        round();
+        per.push((cpu_ns()? - before) as f64 / messages as f64);
+    }
+    per.sort_by(f64::total_cmp);
+    Ok(per[runs / 2])
+}
