@@ -26,6 +26,24 @@ fn core(signal: Option<&Arc<ReadySignal>>) -> Arc<SubscriptionCore> {
     ))
 }
 
+/// A subscription on `signal` whose first message the list handed out and its consumer took, and a
+/// publisher thread offering the second: the start of the ready-list models.
+fn taken_once_then_publishing(
+    signal: &Arc<ReadySignal>,
+) -> (Arc<SubscriptionCore>, thread::JoinHandle<PublishOutcome>) {
+    let core = core(Some(signal));
+    let mut ready = Vec::new();
+    core.offer_owned(message(), Wait::MayBlock);
+    signal.try_ready(&mut ready);
+    assert_eq!(ready, [7]);
+    assert!(core.take().is_some());
+    let publisher = {
+        let core = core.clone();
+        thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
+    };
+    (core, publisher)
+}
+
 fn message() -> Message {
     Message::new(Topic::new("t").unwrap(), "m")
 }
@@ -97,18 +115,9 @@ fn loom_a_handles_matched_count_is_read_once_while_it_lives_and_after_it_folds()
 fn loom_a_message_is_taken_or_its_subscription_is_on_the_ready_list() {
     loom::model(|| {
         let signal = ReadySignal::new();
-        let core = core(Some(&signal));
+        // The subscription has been on the list before.
+        let (core, publisher) = taken_once_then_publishing(&signal);
         let mut ready = Vec::new();
-        // A first message, handed out and taken: the subscription has been on the list before.
-        core.offer_owned(message(), Wait::MayBlock);
-        signal.try_ready(&mut ready);
-        assert_eq!(ready, [7]);
-        assert!(core.take().is_some());
-        ready.clear();
-        let publisher = {
-            let core = core.clone();
-            thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
-        };
         // The consumer: take what the list hands out, then receive.
         signal.try_ready(&mut ready);
         let taken = core.take();
@@ -131,18 +140,9 @@ fn loom_a_message_is_taken_or_its_subscription_is_on_the_ready_list() {
 fn loom_a_released_subscription_with_a_message_is_kept_or_listed() {
     loom::model(|| {
         let signal = ReadySignal::holding();
-        let core = core(Some(&signal));
+        // The consumer holds the subscription.
+        let (core, publisher) = taken_once_then_publishing(&signal);
         let mut ready = Vec::new();
-        // A first message, handed out and taken: the consumer holds the subscription.
-        core.offer_owned(message(), Wait::MayBlock);
-        signal.try_ready(&mut ready);
-        assert_eq!(ready, [7]);
-        assert!(core.take().is_some());
-        ready.clear();
-        let publisher = {
-            let core = core.clone();
-            thread::spawn(move || core.offer_owned(message(), Wait::MayBlock))
-        };
         // The consumer found it empty and lets go, racing the publisher's next message.
         let kept = core.release_ready();
         assert_eq!(publisher.join().unwrap(), PublishOutcome::QUEUED);
