@@ -25,7 +25,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use common::Settings;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use switchyard::{Broker, Bytes, Message, Subscription, SubscriptionOptions};
 
 /// Publishes between two drains of the thread's own subscription (within its capacity, so nothing
@@ -108,7 +108,9 @@ fn contention(c: &mut Criterion) {
         settings.configure(&mut group, Duration::from_secs(2));
         for rep in 0..settings.reps {
             for threads in [1, 2] {
-                let id = format!("{threads}_publishers/{}", Settings::rep_name(rep));
+                // A `BenchmarkId`, not a string with a `/`: criterion turns the `/` of a plain
+                // id into `_`, and `scripts/bench-ratios.sh` looks for `<id>/r<rep>`.
+                let id = BenchmarkId::new(format!("{threads}_publishers"), Settings::rep_name(rep));
                 group.bench_function(id, |b| {
                     b.iter_custom(|iters| round(&broker, &subs, threads, via, iters))
                 });
