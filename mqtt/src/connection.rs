@@ -159,11 +159,12 @@ impl Connection {
             Err(code) => return self.refuse(stream, code).await,
         };
         let user_name = user.clone();
+        let client_id: Arc<str> = client_id.into();
         self.permissions = match (&peer.certificate_login, user) {
             (CertificateLogin::CommonName(_), Some(name)) => {
-                Permissions::for_certificate_user(&self.shared.access, name, &client_id)
+                Permissions::for_certificate_user(&self.shared.access, name, client_id.clone())
             }
-            (_, user) => Permissions::new(&self.shared.access, user, &client_id),
+            (_, user) => Permissions::new(&self.shared.access, user, client_id.clone()),
         };
         let clean = connect.clean_session;
         // What the connection still needs of its CONNECT: the rest (client id, login) is dropped
@@ -174,7 +175,7 @@ impl Connection {
         };
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         drop(client_id);
-        *lock(&opened.info.address) = Some(peer.addr.to_string());
+        *lock(&opened.info.address) = Some(peer.addr);
         *lock(&opened.info.transport) = Some(peer.transport);
         *lock(&opened.info.user_name) = user_name;
         self.put(Packet::ConnAck(ConnAck::new(
