@@ -112,6 +112,17 @@ enum Wake {
 /// After a packet: go on, or close for this reason.
 type Handled = Result<(), CloseReason>;
 
+/// What the session needs of an admitted CONNECT (`Connection::admit_connect`).
+struct Admitted {
+    client_id: Arc<str>,
+    clean: bool,
+    keep_alive: u16,
+    /// Boxed: few clients leave a will, and it is kept for the connection's life.
+    will: Option<Box<LastWill>>,
+    /// The authenticated user name, for the stats.
+    user_name: Option<String>,
+}
+
 /// Why a CONNECT was not admitted: a CONNACK with a refusal code, or a close without one.
 enum Refusal {
     Connack(ConnectReturnCode),
@@ -144,34 +155,20 @@ impl Connection {
         connect_by: Instant,
         mut shutdown: watch::Receiver<bool>,
     ) -> CloseReason {
-        let connect = match self.await_connect(stream, pending, connect_by).await {
-            Ok(connect) => connect,
+        // Boxed, and freed once the session opens: inline, the CONNECT, the login and the waits of
+        // the handshake would take room in the connection's future for its whole life (an async
+        // function keeps a place for every local of every step it can await).
+        let admitted =
+            Box::pin(self.admit_connect(stream, peer, pending, connect_by, &mut shutdown));
+        let Admitted {
+            client_id,
+            clean,
+            keep_alive,
+            will,
+            user_name,
+        } = match admitted.await {
+            Ok(admitted) => admitted,
             Err(reason) => return reason,
-        };
-        let connect = with_certificate_user_name(connect, &peer.certificate_login);
-        let client_id = match self.admit(&connect) {
-            Ok(client_id) => client_id,
-            Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
-            Err(Refusal::Close(reason)) => return reason,
-        };
-        let user = match self.authenticate(&connect, peer, &mut shutdown).await {
-            Ok(user) => user,
-            Err(code) => return self.refuse(stream, code).await,
-        };
-        let user_name = user.clone();
-        let client_id: Arc<str> = client_id.into();
-        self.permissions = match (&peer.certificate_login, user) {
-            (CertificateLogin::CommonName(_), Some(name)) => {
-                Permissions::for_certificate_user(&self.shared.access, name, client_id.clone())
-            }
-            (_, user) => Permissions::new(&self.shared.access, user, client_id.clone()),
-        };
-        let clean = connect.clean_session;
-        // What the connection still needs of its CONNECT: the rest (client id, login) is dropped
-        // here rather than held for the connection's life.
-        let (keep_alive, will) = {
-            let connect = connect;
-            (connect.keep_alive, connect.last_will.map(Box::new))
         };
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         drop(client_id);
@@ -188,9 +185,9 @@ impl Connection {
             .serve_session(stream, &mut opened, keep_alive, &mut shutdown)
             .await;
         // Not after a failed write, nor when a newer connection takes the session over: it waits
-        // for this one to close.
+        // for this one to close. Boxed, as it is needed once.
         if !matches!(reason, CloseReason::Io | CloseReason::TakenOver) {
-            self.flush_before_close(stream).await;
+            Box::pin(self.flush_before_close(stream)).await;
         }
         if reason.publishes_will()
             && let Some(will) = &will
@@ -200,6 +197,45 @@ impl Connection {
         let info = opened.info.clone();
         self.shared.sessions.close(&info.client_id, opened, clean);
         reason
+    }
+
+    /// The CONNECT, the checks that admit it and the login; the client's permissions are set. What
+    /// the session needs of the CONNECT is returned (the rest, the login above all, is dropped here
+    /// rather than held for the connection's life); a refusal has been answered.
+    async fn admit_connect<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        peer: &Peer,
+        pending: PendingTicket,
+        connect_by: Instant,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Admitted, CloseReason> {
+        let connect = self.await_connect(stream, pending, connect_by).await?;
+        let connect = with_certificate_user_name(connect, &peer.certificate_login);
+        let client_id = match self.admit(&connect) {
+            Ok(client_id) => client_id,
+            Err(Refusal::Connack(code)) => return Err(self.refuse(stream, code).await),
+            Err(Refusal::Close(reason)) => return Err(reason),
+        };
+        let user = match self.authenticate(&connect, peer, shutdown).await {
+            Ok(user) => user,
+            Err(code) => return Err(self.refuse(stream, code).await),
+        };
+        let user_name = user.clone();
+        let client_id: Arc<str> = client_id.into();
+        self.permissions = match (&peer.certificate_login, user) {
+            (CertificateLogin::CommonName(_), Some(name)) => {
+                Permissions::for_certificate_user(&self.shared.access, name, client_id.clone())
+            }
+            (_, user) => Permissions::new(&self.shared.access, user, client_id.clone()),
+        };
+        Ok(Admitted {
+            client_id,
+            clean: connect.clean_session,
+            keep_alive: connect.keep_alive,
+            will: connect.last_will.map(Box::new),
+            user_name,
+        })
     }
 
     /// Waits for the CONNECT until `connect_by`, unless the pending bound closes this socket first to
@@ -455,7 +491,9 @@ impl Connection {
                             .fetch_add(1, Ordering::Relaxed);
                         let handled = match packet {
                             Packet::Subscribe(subscribe) => {
-                                self.subscribe_all(subscribe, opened).await;
+                                // Boxed: its waits would otherwise take room in every idle
+                                // connection's future.
+                                Box::pin(self.subscribe_all(subscribe, opened)).await;
                                 Ok(())
                             }
                             packet => self.handle(packet, opened),
