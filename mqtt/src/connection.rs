@@ -55,7 +55,7 @@ use crate::receiver::{Received, Receiver};
 use crate::session::{ClientSubscription, OpenedSession, Session};
 use crate::shared::ServerShared;
 use crate::shared_group::{GroupSettings, ShareFilter};
-use crate::transport::{ByteStream, CertificateLogin, Peer};
+use crate::transport::{ByteStream, CertificateLogin, OpenConnection, Peer};
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
@@ -69,18 +69,18 @@ const STACK_READ: usize = 4096;
 /// connections to close.
 const CLOSE_FLUSH_LIMIT: Duration = Duration::from_millis(500);
 
-/// Serves one connection, its transport open (`crate::transport`), to its end; returns how it ended
-/// (the caller counts it). Its CONNECT must arrive by `connect_by`.
+/// Serves one connection, its transport open (`crate::transport`), to its end, and counts how it
+/// ended (`open`). Its CONNECT must arrive by `connect_by`.
 pub(crate) async fn serve<S: ByteStream>(
     mut stream: S,
     peer: Peer,
     pending: PendingTicket,
     connect_by: Instant,
-    shared: &Arc<ServerShared>,
+    open: OpenConnection,
     shutdown: watch::Receiver<bool>,
-) -> CloseReason {
+) {
     let mut connection = Connection {
-        shared: shared.clone(),
+        shared: open.shared.clone(),
         // Empty: the first read makes it (`read_connect`), and it is let go whenever no partial
         // packet waits in it (`serve_session`), so an idle connection holds no read buffer.
         inbuf: BytesMut::new(),
@@ -93,9 +93,10 @@ pub(crate) async fn serve<S: ByteStream>(
         .run(&mut stream, &peer, pending, connect_by, shutdown)
         .await;
     if connection.counted_connected {
-        shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
+        let connected = &connection.shared.counters.connected;
+        connected.fetch_sub(1, Ordering::Relaxed);
     }
-    reason
+    open.closed(reason);
 }
 
 /// What woke the connection's task.

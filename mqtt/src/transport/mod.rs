@@ -295,11 +295,20 @@ pub(crate) fn spawn_accepted(
     }
 }
 
-/// Counts a connection on `listener` closed for `reason`.
-fn count_closed(shared: &ServerShared, listener: &ListenerState, reason: CloseReason) {
-    shared.counters.count_close(reason);
-    shared.counters.open.fetch_sub(1, Ordering::Relaxed);
-    listener.open.fetch_sub(1, Ordering::Relaxed);
+/// A connection counted open on its listener and in the server's totals ([`count_accepted`]) until
+/// [`OpenConnection::closed`] counts how it ended.
+pub(crate) struct OpenConnection {
+    pub shared: Arc<ServerShared>,
+    listener: Arc<ListenerState>,
+}
+
+impl OpenConnection {
+    /// Counts the connection closed for `reason`.
+    pub(crate) fn closed(self, reason: CloseReason) {
+        self.shared.counters.count_close(reason);
+        self.shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+        self.listener.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An accepted connection before its transport is open.
@@ -370,13 +379,26 @@ impl Accepted {
             Err(error) => {
                 self.shared.pending.leave(self.pending.ticket);
                 let reason = self.count_failure(error);
-                count_closed(&self.shared, &self.listener, reason);
+                let open = OpenConnection {
+                    shared: self.shared,
+                    listener: self.listener,
+                };
+                open.closed(reason);
             }
         }
     }
 
     /// Serves MQTT over a stream whose transport is open, to the connection's end.
-    async fn serve_open<S: ByteStream>(self, stream: S, certificate_login: CertificateLogin) {
+    ///
+    /// Not an `async fn`: one would keep its arguments (the stream, this `Accepted`) for its whole
+    /// life beside the copies the connection's future holds, in every idle connection; and the
+    /// connection's future counts its own close, since a future that awaited it would hold it
+    /// twice (once as what it captured, once as what it awaits).
+    fn serve_open<S: ByteStream>(
+        self,
+        stream: S,
+        certificate_login: CertificateLogin,
+    ) -> impl Future<Output = ()> {
         let Accepted {
             addr,
             pending,
@@ -390,8 +412,8 @@ impl Accepted {
             transport: listener.transport.kind(),
             certificate_login,
         };
-        let reason = connection::serve(stream, peer, pending, connect_by, &shared, shutdown).await;
-        count_closed(&shared, &listener, reason);
+        let open = OpenConnection { shared, listener };
+        connection::serve(stream, peer, pending, connect_by, open, shutdown)
     }
 
     fn count_failure(&self, error: OpenError) -> CloseReason {
