@@ -821,9 +821,10 @@ impl Connection {
                         self.put(Packet::PubAck(PubAck::new(pkid)));
                     }
                     QoS::ExactlyOnce => {
-                        if !session.incoming_qos2.contains(&pkid) {
+                        let received = session.incoming_qos2.get_or_insert_with(Box::default);
+                        if !received.contains(&pkid) {
                             self.publish(publish)?;
-                            session.incoming_qos2.insert(pkid);
+                            received.insert(pkid);
                         }
                         self.put(Packet::PubRec(PubRec::new(pkid)));
                     }
@@ -838,7 +839,9 @@ impl Connection {
                 self.acknowledge(session, comp.pkid, OutgoingState::PubComp);
             }
             Packet::PubRel(rel) => {
-                session.incoming_qos2.remove(&rel.pkid);
+                if let Some(received) = &mut session.incoming_qos2 {
+                    received.remove(&rel.pkid);
+                }
                 self.put(Packet::PubComp(PubComp::new(rel.pkid)));
             }
             // Answered by `subscribe_all`, which the read loop awaits.
