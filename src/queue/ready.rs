@@ -4,8 +4,6 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use once_cell::race::OnceBox;
-
 use crate::sync::spin::SpinPolicy;
 use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, Mutex, Ordering, UnboundedQueue, fence};
@@ -94,10 +92,8 @@ const SORT_FROM: usize = 32;
 #[derive(Default)]
 pub struct ReadySignal {
     waiters: Waiters,
-    /// The ready list, made when the first subscription goes on it. A `SegQueue`'s two ends are
-    /// cache-padded (256 bytes, and they aligned the whole signal to 128, so its `Arc` took 512): a
-    /// signal nothing was listed on yet, such as an idle MQTT session's, holds none of that.
-    ready: OnceBox<UnboundedQueue<Arc<ReadyMark>>>,
+    /// The ready list.
+    ready: UnboundedQueue<Arc<ReadyMark>>,
     /// The taker's scratch space, empty between takes and kept for its allocation. Its lock makes
     /// concurrent takers take in turn; publishers never touch it.
     taken: Mutex<Vec<Arc<ReadyMark>>>,
@@ -120,7 +116,7 @@ pub(crate) struct ReadyMark {
 impl fmt::Debug for ReadySignal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadySignal")
-            .field("ready", &self.ready.get().map_or(0, UnboundedQueue::len))
+            .field("ready", &self.ready.len())
             .finish_non_exhaustive()
     }
 }
@@ -335,17 +331,13 @@ impl ReadySignal {
     /// Takes every entry on the list, clearing each one's flag before the caller receives from it
     /// (unless the signal holds: then the flags stay set until released).
     fn take_ready(&self, out: &mut Vec<u64>) -> usize {
-        let Some(ready) = self.ready.get() else {
-            // Nothing was ever listed.
-            return 0;
-        };
         if self.holds {
-            return Self::take_held(ready, out);
+            return self.take_held(out);
         }
-        let n = if ready.len() < SORT_FROM {
-            Self::take_in_list_order(ready, out)
+        let n = if self.ready.len() < SORT_FROM {
+            self.take_in_list_order(out)
         } else {
-            self.take_in_address_order(ready, out)
+            self.take_in_address_order(out)
         };
         if n > 0 {
             // Pairs with the publisher's fence: see the module docs.
@@ -355,9 +347,9 @@ impl ReadySignal {
     }
 
     /// A holding signal's take: the keys, with every flag left set.
-    fn take_held(ready: &UnboundedQueue<Arc<ReadyMark>>, out: &mut Vec<u64>) -> usize {
+    fn take_held(&self, out: &mut Vec<u64>) -> usize {
         let mut n = 0;
-        while let Some(mark) = ready.pop() {
+        while let Some(mark) = self.ready.pop() {
             out.push(mark.key);
             n += 1;
         }
@@ -365,9 +357,9 @@ impl ReadySignal {
     }
 
     /// A short list: clears each flag as it pops the entry.
-    fn take_in_list_order(ready: &UnboundedQueue<Arc<ReadyMark>>, out: &mut Vec<u64>) -> usize {
+    fn take_in_list_order(&self, out: &mut Vec<u64>) -> usize {
         let mut n = 0;
-        while let Some(mark) = ready.pop() {
+        while let Some(mark) = self.ready.pop() {
             mark.queued.store(false, Ordering::Relaxed);
             out.push(mark.key);
             n += 1;
@@ -377,13 +369,9 @@ impl ReadySignal {
 
     /// A long list: pops everything into the scratch space first, then clears the flags in address
     /// order (see "The list" in [`ReadySignal`]'s docs).
-    fn take_in_address_order(
-        &self,
-        ready: &UnboundedQueue<Arc<ReadyMark>>,
-        out: &mut Vec<u64>,
-    ) -> usize {
+    fn take_in_address_order(&self, out: &mut Vec<u64>) -> usize {
         let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(mark) = ready.pop() {
+        while let Some(mark) = self.ready.pop() {
             taken.push(mark);
         }
         taken.sort_unstable_by_key(|mark| Arc::as_ptr(mark) as usize);
@@ -428,7 +416,7 @@ impl ReadySignal {
 
     /// Puts `mark` on the list.
     fn list(&self, mark: &Arc<ReadyMark>) {
-        self.ready.get_or_init(Box::default).push(mark.clone());
+        self.ready.push(mark.clone());
     }
 
     /// When an attached subscription closes: it goes on the list (so its consumer sees `Closed`) and
