@@ -34,11 +34,16 @@ loopback ports, and stop them (by their pids) at the end. Build first: cargo bui
       and a busy machine disturbs it far less than throughput) and p50/p99 latency (medians), and the
       after/before and after/Mosquitto ratios as median [min-max] over the rounds.
 
-  python3 scripts/mqtt-bench.py idle [--connections 1000] [--idle 10] [--tls] [--before PATH]
+  python3 scripts/mqtt-bench.py idle [--repeat 3] [--connections 1000] [--idle 10] [--tls]
+                                     [--before PATH] [--queue16]
       N raw connections to each (CONNECT with keep-alive 60 s, one SUBSCRIBE at QoS 1); the server's
-      resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval.
-      Switchyard runs twice: default queues and `--mqtt-queue 16`, and with --before a binary built
-      before a change as well. With --tls, over TLS (a certificate made as `tls` makes it).
+      resident memory before and after (/proc/PID/status VmRSS) and its CPU time over an idle interval;
+      each round starts every server afresh and measures them in turn, the order rotating. The servers:
+      this tree's `switchyard serve --mqtt`, Mosquitto, the floor of a tokio server of the same design
+      (`mqtt/examples/idle_floor.rs`, if built: cargo build --release -p switchyard-mqtt --example
+      idle_floor), with --before a binary built before a change, with --queue16 `--mqtt-queue 16`.
+      Medians [min-max] over the rounds, and each server's ratio to Mosquitto in the same round. With
+      --tls, over TLS (a certificate made as `tls` makes it; no floor).
 
   python3 scripts/mqtt-bench.py tls [--repeat 5] [--connects 1000]
       Both servers with a TCP and a TLS listener (the same certificate and key, an ECDSA P-256 pair
@@ -94,14 +99,21 @@ Server = collections.namedtuple("Server", "name proc port tls_port")
 
 
 @contextlib.contextmanager
-def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),), tls=None):
+def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n"),), tls=None,
+            others=()):
     """Starts one `switchyard serve` per entry of `switchyard_args` ((name, arguments), and the binary
-    third when it is not this tree's) and one Mosquitto per entry of `mosquittos` (name, configuration
-    lines after its loopback listener); yields a list of Servers, Mosquittos last. With `tls` (the
-    paths of a certificate and its key), each also listens for MQTT over TLS with them."""
+    third when it is not this tree's), one process per entry of `others` ((name, command), the
+    loopback address to listen on appended; no TLS) and one Mosquitto per entry of `mosquittos`
+    (name, configuration lines after its loopback listener); yields a list of Servers in that order,
+    Mosquittos last. With `tls` (the paths of a certificate and its key), each `switchyard` and
+    Mosquitto also listens for MQTT over TLS with them."""
     tmp = tempfile.mkdtemp(prefix="mqtt-bench-")
     started = []
     try:
+        for name, command in others:
+            port = free_port()
+            proc = subprocess.Popen([*command, f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+            started.append(Server(name, proc, port, None))
         for name, extra, *binary in switchyard_args:
             port, tls_port = free_port(), tls and free_port()
             listeners = ["--mqtt", f"127.0.0.1:{port}"]
@@ -124,7 +136,7 @@ def servers(switchyard_args, mosquittos=(("Mosquitto", "allow_anonymous true\n")
             started.append(Server(name, proc, port, tls_port))
         for server in started:
             wait_listening(server.port)
-            if tls:
+            if server.tls_port:
                 wait_listening(server.tls_port)
         yield started
     finally:
@@ -438,7 +450,10 @@ def connect_many(port, n, context=None):
     return socks
 
 
-def measure(name, pid, port, n, idle, context=None):
+def measure(pid, port, n, idle, context=None):
+    """Opens `n` idle subscribed connections to the server `pid` listening on `port`: (bytes of RSS
+    they added per connection, the share of one core it spent over `idle` seconds of their
+    idleness)."""
     time.sleep(1)
     before = rss_kib(pid)
     socks = connect_many(port, n, context)
@@ -447,26 +462,52 @@ def measure(name, pid, port, n, idle, context=None):
     ticks = cpu_ticks(pid)
     time.sleep(idle)
     ticks = cpu_ticks(pid) - ticks
-    hz = os.sysconf("SC_CLK_TCK")
-    print(f"| {name} | {n} | {(after - before) * 1024 / n:,.0f} | {ticks / hz / idle * 100:.2f}% |")
     for s in socks:
         s.close()
+    return (after - before) * 1024 / n, ticks / TICK_S / idle * 100
+
+
+IDLE_FLOOR = os.path.join(ROOT, "target", "release", "examples", "idle_floor")
 
 
 def idle(args):
     certs = make_certificate(tempfile.mkdtemp(prefix="mqtt-idle-certs-")) if args.tls else None
     context = ssl.create_default_context(cafile=certs["ca"]) if certs else None
-    switchyards = [("Switchyard", []), ("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"])]
+    switchyards = [("Switchyard", [])]
+    if args.queue16:
+        switchyards.append(("Switchyard --mqtt-queue 16", ["--mqtt-queue", "16"]))
     if args.before:
         switchyards.insert(0, ("Switchyard before", [], os.path.abspath(args.before)))
-    with servers(switchyards, tls=certs) as started:
-        print("| server | idle connections | bytes of RSS per connection | CPU while idle (one core) |")
-        print("|---|---|---|---|")
-        for server in started:
-            name, port = server.name, server.port
-            if certs:
-                name, port = f"{name}, over TLS", server.tls_port
-            measure(name, server.proc.pid, port, args.connections, args.idle, context)
+    # The floor of a tokio task per connection holding one core subscription (no TLS listener).
+    others = []
+    if not certs:
+        if os.path.exists(IDLE_FLOOR):
+            others.append(("tokio floor (idle_floor)", [IDLE_FLOOR]))
+        else:
+            print(f"(no {IDLE_FLOOR}: cargo build --release -p switchyard-mqtt --example idle_floor "
+                  "measures the floor too)\n")
+    runs = collections.defaultdict(list)
+    for r in range(args.repeat):
+        # Fresh processes each round (a server that freed connections keeps the pages), and the
+        # order rotating, so what the machine does at one point of every round favours no one.
+        with servers(switchyards, tls=certs, others=others) as started:
+            for server in started[r % len(started):] + started[:r % len(started)]:
+                port = server.tls_port if certs else server.port
+                runs[server.name].append(
+                    measure(server.proc.pid, port, args.connections, args.idle, context))
+    span = lambda xs: f"{statistics.median(xs):,.0f} [{min(xs):,.0f}-{max(xs):,.0f}]"
+    ratio = lambda name: [a[0] / b[0] for a, b in zip(runs[name], runs["Mosquitto"])]
+    over = " over TLS" if certs else ""
+    print(f"{args.connections} idle connections{over}, one QoS 1 subscription each; {args.repeat} "
+          "interleaved rounds, fresh processes each; median [min-max]\n")
+    print("| server | bytes of RSS per connection | ÷ Mosquitto | CPU while idle (one core) |")
+    print("|---|---|---|---|")
+    for name, rounds in runs.items():
+        rss = [x[0] for x in rounds]
+        cpu = statistics.median(x[1] for x in rounds)
+        rs = [] if name == "Mosquitto" else ratio(name)
+        versus = f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}]" if rs else "-"
+        print(f"| {name} | {span(rss)} | {versus} | {cpu:.2f}% |")
 
 
 # ---------------------------------------------------------------- tls
@@ -570,6 +611,8 @@ def main():
     i.add_argument("--idle", type=float, default=10)
     i.add_argument("--tls", action="store_true", help="connect to the TLS listeners")
     i.add_argument("--before", help="also a switchyard binary built before a change")
+    i.add_argument("--repeat", type=int, default=3, help="interleaved rounds, fresh processes each")
+    i.add_argument("--queue16", action="store_true", help="also `switchyard serve --mqtt-queue 16`")
     rt = commands.add_parser("roundtrip")
     rt.add_argument("--before", help="a switchyard binary built before the change")
     rt.add_argument("--repeat", type=int, default=7)

@@ -55,7 +55,7 @@ use crate::receiver::{Received, Receiver};
 use crate::session::{ClientSubscription, OpenedSession, Session};
 use crate::shared::ServerShared;
 use crate::shared_group::{GroupSettings, ShareFilter};
-use crate::transport::{ByteStream, CertificateLogin, Peer};
+use crate::transport::{ByteStream, CertificateLogin, OpenConnection, Peer};
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
@@ -69,18 +69,18 @@ const STACK_READ: usize = 4096;
 /// connections to close.
 const CLOSE_FLUSH_LIMIT: Duration = Duration::from_millis(500);
 
-/// Serves one connection, its transport open (`crate::transport`), to its end; returns how it ended
-/// (the caller counts it). Its CONNECT must arrive by `connect_by`.
+/// Serves one connection, its transport open (`crate::transport`), to its end, and counts how it
+/// ended (`open`). Its CONNECT must arrive by `connect_by`.
 pub(crate) async fn serve<S: ByteStream>(
     mut stream: S,
     peer: Peer,
     pending: PendingTicket,
     connect_by: Instant,
-    shared: &Arc<ServerShared>,
+    open: OpenConnection,
     shutdown: watch::Receiver<bool>,
-) -> CloseReason {
+) {
     let mut connection = Connection {
-        shared: shared.clone(),
+        shared: open.shared.clone(),
         // Empty: the first read makes it (`read_connect`), and it is let go whenever no partial
         // packet waits in it (`serve_session`), so an idle connection holds no read buffer.
         inbuf: BytesMut::new(),
@@ -93,9 +93,10 @@ pub(crate) async fn serve<S: ByteStream>(
         .run(&mut stream, &peer, pending, connect_by, shutdown)
         .await;
     if connection.counted_connected {
-        shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
+        let connected = &connection.shared.counters.connected;
+        connected.fetch_sub(1, Ordering::Relaxed);
     }
-    reason
+    open.closed(reason);
 }
 
 /// What woke the connection's task.
@@ -111,6 +112,17 @@ enum Wake {
 
 /// After a packet: go on, or close for this reason.
 type Handled = Result<(), CloseReason>;
+
+/// What the session needs of an admitted CONNECT (`Connection::admit_connect`).
+struct Admitted {
+    client_id: Arc<str>,
+    clean: bool,
+    keep_alive: u16,
+    /// Boxed: few clients leave a will, and it is kept for the connection's life.
+    will: Option<Box<LastWill>>,
+    /// The authenticated user name, for the stats.
+    user_name: Option<String>,
+}
 
 /// Why a CONNECT was not admitted: a CONNACK with a refusal code, or a close without one.
 enum Refusal {
@@ -144,37 +156,24 @@ impl Connection {
         connect_by: Instant,
         mut shutdown: watch::Receiver<bool>,
     ) -> CloseReason {
-        let connect = match self.await_connect(stream, pending, connect_by).await {
-            Ok(connect) => connect,
+        // Boxed, and freed once the session opens: inline, the CONNECT, the login and the waits of
+        // the handshake would take room in the connection's future for its whole life (an async
+        // function keeps a place for every local of every step it can await).
+        let admitted =
+            Box::pin(self.admit_connect(stream, peer, pending, connect_by, &mut shutdown));
+        let Admitted {
+            client_id,
+            clean,
+            keep_alive,
+            will,
+            user_name,
+        } = match admitted.await {
+            Ok(admitted) => admitted,
             Err(reason) => return reason,
-        };
-        let connect = with_certificate_user_name(connect, &peer.certificate_login);
-        let client_id = match self.admit(&connect) {
-            Ok(client_id) => client_id,
-            Err(Refusal::Connack(code)) => return self.refuse(stream, code).await,
-            Err(Refusal::Close(reason)) => return reason,
-        };
-        let user = match self.authenticate(&connect, peer, &mut shutdown).await {
-            Ok(user) => user,
-            Err(code) => return self.refuse(stream, code).await,
-        };
-        let user_name = user.clone();
-        self.permissions = match (&peer.certificate_login, user) {
-            (CertificateLogin::CommonName(_), Some(name)) => {
-                Permissions::for_certificate_user(&self.shared.access, name, &client_id)
-            }
-            (_, user) => Permissions::new(&self.shared.access, user, &client_id),
-        };
-        let clean = connect.clean_session;
-        // What the connection still needs of its CONNECT: the rest (client id, login) is dropped
-        // here rather than held for the connection's life.
-        let (keep_alive, will) = {
-            let connect = connect;
-            (connect.keep_alive, connect.last_will.map(Box::new))
         };
         let mut opened = self.shared.sessions.open(&client_id, clean).await;
         drop(client_id);
-        *lock(&opened.info.address) = Some(peer.addr.to_string());
+        *lock(&opened.info.address) = Some(peer.addr);
         *lock(&opened.info.transport) = Some(peer.transport);
         *lock(&opened.info.user_name) = user_name;
         self.put(Packet::ConnAck(ConnAck::new(
@@ -187,9 +186,9 @@ impl Connection {
             .serve_session(stream, &mut opened, keep_alive, &mut shutdown)
             .await;
         // Not after a failed write, nor when a newer connection takes the session over: it waits
-        // for this one to close.
+        // for this one to close. Boxed, as it is needed once.
         if !matches!(reason, CloseReason::Io | CloseReason::TakenOver) {
-            self.flush_before_close(stream).await;
+            Box::pin(self.flush_before_close(stream)).await;
         }
         if reason.publishes_will()
             && let Some(will) = &will
@@ -199,6 +198,45 @@ impl Connection {
         let info = opened.info.clone();
         self.shared.sessions.close(&info.client_id, opened, clean);
         reason
+    }
+
+    /// The CONNECT, the checks that admit it and the login; the client's permissions are set. What
+    /// the session needs of the CONNECT is returned (the rest, the login above all, is dropped here
+    /// rather than held for the connection's life); a refusal has been answered.
+    async fn admit_connect<S: ByteStream>(
+        &mut self,
+        stream: &mut S,
+        peer: &Peer,
+        pending: PendingTicket,
+        connect_by: Instant,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Admitted, CloseReason> {
+        let connect = self.await_connect(stream, pending, connect_by).await?;
+        let connect = with_certificate_user_name(connect, &peer.certificate_login);
+        let client_id = match self.admit(&connect) {
+            Ok(client_id) => client_id,
+            Err(Refusal::Connack(code)) => return Err(self.refuse(stream, code).await),
+            Err(Refusal::Close(reason)) => return Err(reason),
+        };
+        let user = match self.authenticate(&connect, peer, shutdown).await {
+            Ok(user) => user,
+            Err(code) => return Err(self.refuse(stream, code).await),
+        };
+        let user_name = user.clone();
+        let client_id: Arc<str> = client_id.into();
+        self.permissions = match (&peer.certificate_login, user) {
+            (CertificateLogin::CommonName(_), Some(name)) => {
+                Permissions::for_certificate_user(&self.shared.access, name, client_id.clone())
+            }
+            (_, user) => Permissions::new(&self.shared.access, user, client_id.clone()),
+        };
+        Ok(Admitted {
+            client_id,
+            clean: connect.clean_session,
+            keep_alive: connect.keep_alive,
+            will: connect.last_will.map(Box::new),
+            user_name,
+        })
     }
 
     /// Waits for the CONNECT until `connect_by`, unless the pending bound closes this socket first to
@@ -454,7 +492,9 @@ impl Connection {
                             .fetch_add(1, Ordering::Relaxed);
                         let handled = match packet {
                             Packet::Subscribe(subscribe) => {
-                                self.subscribe_all(subscribe, opened).await;
+                                // Boxed: its waits would otherwise take room in every idle
+                                // connection's future.
+                                Box::pin(self.subscribe_all(subscribe, opened)).await;
                                 Ok(())
                             }
                             packet => self.handle(packet, opened),
@@ -781,9 +821,10 @@ impl Connection {
                         self.put(Packet::PubAck(PubAck::new(pkid)));
                     }
                     QoS::ExactlyOnce => {
-                        if !session.incoming_qos2.contains(&pkid) {
+                        let received = session.incoming_qos2.get_or_insert_with(Box::default);
+                        if !received.contains(&pkid) {
                             self.publish(publish)?;
-                            session.incoming_qos2.insert(pkid);
+                            received.insert(pkid);
                         }
                         self.put(Packet::PubRec(PubRec::new(pkid)));
                     }
@@ -798,7 +839,9 @@ impl Connection {
                 self.acknowledge(session, comp.pkid, OutgoingState::PubComp);
             }
             Packet::PubRel(rel) => {
-                session.incoming_qos2.remove(&rel.pkid);
+                if let Some(received) = &mut session.incoming_qos2 {
+                    received.remove(&rel.pkid);
+                }
                 self.put(Packet::PubComp(PubComp::new(rel.pkid)));
             }
             // Answered by `subscribe_all`, which the read loop awaits.

@@ -298,14 +298,14 @@ async fn accept_loop(
         };
         transport::count_accepted(&shared, &listener);
         let pending = shared.pending.admit(shared.config.max_pending_connects);
-        tokio::spawn(transport::serve_accepted(
+        transport::spawn_accepted(
             stream,
             peer,
             listener.clone(),
             pending,
             shared.clone(),
             stop.clone(),
-        ));
+        );
     }
 }
 

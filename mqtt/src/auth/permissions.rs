@@ -55,7 +55,8 @@ pub(crate) struct Permissions {
     /// Whether the user name is a client certificate's (`crate::transport`), not the password file's:
     /// a password file that does not list it does not revoke it.
     by_certificate: bool,
-    client_id: String,
+    /// Shared with the session's `ClientInfo` (one allocation per client id, not one per holder).
+    client_id: Arc<str>,
     /// False before CONNECT: nothing is allowed and a reload does not compile rules.
     connected: bool,
     version: u64,
@@ -72,7 +73,7 @@ impl Permissions {
         Self {
             user: None,
             by_certificate: false,
-            client_id: String::new(),
+            client_id: Arc::default(),
             connected: false,
             version: 0,
             generation: 0,
@@ -82,13 +83,17 @@ impl Permissions {
     }
 
     /// The permissions of `user` (authenticated, or `None`) with `client_id` under the rules in force.
-    pub fn new(access: &Access, user: Option<String>, client_id: &str) -> Self {
+    pub fn new(access: &Access, user: Option<String>, client_id: impl Into<Arc<str>>) -> Self {
         Self::compiled(access, user, false, client_id)
     }
 
     /// The permissions of `user`, the common name of the client certificate that logged in with
     /// `client_id`: its ACL lines apply as any user's, and the password file is not consulted.
-    pub fn for_certificate_user(access: &Access, user: String, client_id: &str) -> Self {
+    pub fn for_certificate_user(
+        access: &Access,
+        user: String,
+        client_id: impl Into<Arc<str>>,
+    ) -> Self {
         Self::compiled(access, Some(user), true, client_id)
     }
 
@@ -96,12 +101,12 @@ impl Permissions {
         access: &Access,
         user: Option<String>,
         by_certificate: bool,
-        client_id: &str,
+        client_id: impl Into<Arc<str>>,
     ) -> Self {
         let mut permissions = Self {
             user,
             by_certificate,
-            client_id: client_id.to_string(),
+            client_id: client_id.into(),
             connected: true,
             version: 0,
             generation: 0,

@@ -263,9 +263,14 @@ pub(crate) fn count_accepted(shared: &ServerShared, listener: &ListenerState) {
     listener.open.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Opens an accepted connection over its listener's transport, serves it to its end, and counts how
-/// it ended, once (in the server's `closed_by_reason`).
-pub(crate) async fn serve_accepted(
+/// Opens an accepted connection over its listener's transport on a task of its own, serves it to its
+/// end, and counts how it ended, once (in the server's `closed_by_reason`).
+///
+/// A TCP connection's task is the connection's future itself, in the one allocation tokio makes for
+/// a task: spawning a future that boxed it cost every idle connection a second task-sized allocation
+/// (384 bytes). The other transports' tasks box their handshake's future and the connection's apart
+/// (`Accepted::open_and_serve`).
+pub(crate) fn spawn_accepted(
     tcp: TcpStream,
     addr: SocketAddr,
     listener: Arc<ListenerState>,
@@ -274,69 +279,92 @@ pub(crate) async fn serve_accepted(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let max_packet = shared.config.max_packet_size;
     let accepted = Accepted {
         addr,
         pending,
         connect_by: Instant::now() + shared.config.connect_timeout,
-        shared: &shared,
-        listener: &listener,
+        shared,
+        listener,
         shutdown,
     };
-    // Each transport's future is boxed, and the handshake's apart from the connection's: a
-    // connection's task then holds its own transport's state, not room for the largest of them (a
-    // WebSocket over TLS, its handshake included), which would cost every TCP connection as much.
-    let reason = match &listener.transport {
+    if matches!(accepted.listener.transport, Transport::Tcp) {
         // Nothing to open: no handshake to bound.
-        Transport::Tcp => Box::pin(accepted.serve_open(tcp, CertificateLogin::NotUsed)).await,
-        Transport::Tls(tls) => {
-            Box::pin(accepted.serve(async { tls.accept(tcp).await.map_err(|_| OpenError::Tls) }))
-                .await
-        }
-        Transport::WebSocket => {
-            Box::pin(accepted.serve(async {
-                let stream = websocket::accept(tcp, max_packet)
-                    .await
-                    .map_err(|_| OpenError::WebSocket)?;
-                Ok((stream, CertificateLogin::NotUsed))
-            }))
-            .await
-        }
-        Transport::WebSocketTls(tls) => {
-            Box::pin(accepted.serve(async {
-                let (stream, login) = tls.accept(tcp).await.map_err(|_| OpenError::Tls)?;
-                let stream = websocket::accept(stream, max_packet)
-                    .await
-                    .map_err(|_| OpenError::WebSocket)?;
-                Ok((stream, login))
-            }))
-            .await
-        }
-    };
-    shared.counters.count_close(reason);
-    shared.counters.open.fetch_sub(1, Ordering::Relaxed);
-    listener.open.fetch_sub(1, Ordering::Relaxed);
+        tokio::spawn(accepted.serve_open(tcp, CertificateLogin::NotUsed));
+    } else {
+        tokio::spawn(accepted.open_and_serve(tcp));
+    }
+}
+
+/// A connection counted open on its listener and in the server's totals ([`count_accepted`]) until
+/// [`OpenConnection::closed`] counts how it ended.
+pub(crate) struct OpenConnection {
+    pub shared: Arc<ServerShared>,
+    listener: Arc<ListenerState>,
+}
+
+impl OpenConnection {
+    /// Counts the connection closed for `reason`.
+    pub(crate) fn closed(self, reason: CloseReason) {
+        self.shared.counters.count_close(reason);
+        self.shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+        self.listener.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An accepted connection before its transport is open.
-struct Accepted<'a> {
+struct Accepted {
     addr: SocketAddr,
     pending: PendingTicket,
     /// The CONNECT deadline, which the handshake counts against.
     connect_by: Instant,
-    shared: &'a Arc<ServerShared>,
-    listener: &'a ListenerState,
+    shared: Arc<ServerShared>,
+    listener: Arc<ListenerState>,
     shutdown: watch::Receiver<bool>,
 }
 
-impl Accepted<'_> {
+impl Accepted {
+    /// Opens a transport with a handshake (TLS, WebSockets, or both), then serves the connection.
+    /// Each transport's future is boxed, and the handshake's apart from the connection's: the task
+    /// then holds its own transport's state, not room for the largest of them (a WebSocket over TLS,
+    /// its handshake included).
+    async fn open_and_serve(self, tcp: TcpStream) {
+        let listener = self.listener.clone();
+        let max_packet = self.shared.config.max_packet_size;
+        match &listener.transport {
+            Transport::Tcp => self.serve_open(tcp, CertificateLogin::NotUsed).await,
+            Transport::Tls(tls) => {
+                Box::pin(self.serve(async { tls.accept(tcp).await.map_err(|_| OpenError::Tls) }))
+                    .await
+            }
+            Transport::WebSocket => {
+                Box::pin(self.serve(async {
+                    let stream = websocket::accept(tcp, max_packet)
+                        .await
+                        .map_err(|_| OpenError::WebSocket)?;
+                    Ok((stream, CertificateLogin::NotUsed))
+                }))
+                .await
+            }
+            Transport::WebSocketTls(tls) => {
+                Box::pin(self.serve(async {
+                    let (stream, login) = tls.accept(tcp).await.map_err(|_| OpenError::Tls)?;
+                    let stream = websocket::accept(stream, max_packet)
+                        .await
+                        .map_err(|_| OpenError::WebSocket)?;
+                    Ok((stream, login))
+                }))
+                .await
+            }
+        }
+    }
+
     /// Runs the transport's handshake (`opening`) until the CONNECT deadline, unless the pending
     /// bound closes the connection first (`crate::pending`), then serves MQTT over the stream it
-    /// opened. Returns how the connection ended; a failed handshake is counted on the listener.
+    /// opened. A failed handshake is counted on the listener.
     async fn serve<S: ByteStream>(
         mut self,
         opening: impl Future<Output = Result<(S, CertificateLogin), OpenError>>,
-    ) -> CloseReason {
+    ) {
         let opened = tokio::select! {
             biased;
             _ = &mut self.pending.evicted => Err(OpenError::Closed(CloseReason::PendingLimit)),
@@ -350,31 +378,42 @@ impl Accepted<'_> {
             }
             Err(error) => {
                 self.shared.pending.leave(self.pending.ticket);
-                self.count_failure(error)
+                let reason = self.count_failure(error);
+                let open = OpenConnection {
+                    shared: self.shared,
+                    listener: self.listener,
+                };
+                open.closed(reason);
             }
         }
     }
 
-    /// Serves MQTT over a stream whose transport is open.
-    async fn serve_open<S: ByteStream>(
+    /// Serves MQTT over a stream whose transport is open, to the connection's end.
+    ///
+    /// Not an `async fn`: one would keep its arguments (the stream, this `Accepted`) for its whole
+    /// life beside the copies the connection's future holds, in every idle connection; and the
+    /// connection's future counts its own close, since a future that awaited it would hold it
+    /// twice (once as what it captured, once as what it awaits).
+    fn serve_open<S: ByteStream>(
         self,
         stream: S,
         certificate_login: CertificateLogin,
-    ) -> CloseReason {
+    ) -> impl Future<Output = ()> {
+        let Accepted {
+            addr,
+            pending,
+            connect_by,
+            shared,
+            listener,
+            shutdown,
+        } = self;
         let peer = Peer {
-            addr: self.addr,
-            transport: self.listener.transport.kind(),
+            addr,
+            transport: listener.transport.kind(),
             certificate_login,
         };
-        connection::serve(
-            stream,
-            peer,
-            self.pending,
-            self.connect_by,
-            self.shared,
-            self.shutdown,
-        )
-        .await
+        let open = OpenConnection { shared, listener };
+        connection::serve(stream, peer, pending, connect_by, open, shutdown)
     }
 
     fn count_failure(&self, error: OpenError) -> CloseReason {
