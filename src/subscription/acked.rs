@@ -761,3 +761,24 @@ impl Drop for Stalled<'_> {
         self.set(false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{AckOptions, Broker, TryAckRecvError};
+
+    #[test]
+    fn a_receive_that_finds_nothing_makes_no_in_flight_table() {
+        let broker = Broker::new();
+        let sub = broker.subscribe_acked("jobs", AckOptions::new()).unwrap();
+        assert_eq!(sub.try_recv().unwrap_err(), TryAckRecvError::Empty);
+        assert!(
+            !sub.core().acked().is_made(),
+            "a receive on an empty subscription made the in-flight table"
+        );
+        broker.publish("jobs", "a").unwrap();
+        sub.try_recv().unwrap().ack().unwrap();
+        assert!(sub.core().acked().is_made(), "the first message made it");
+        assert_eq!(sub.try_recv().unwrap_err(), TryAckRecvError::Empty);
+        assert!(sub.stats().balances());
+    }
+}

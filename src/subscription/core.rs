@@ -228,6 +228,12 @@ impl SubscriptionCore {
                 return AckTake::Got(attempt);
             }
         }
+        // Before the first message nothing is in flight: an empty queue is empty, and reserving a
+        // place would make the table (about 6 KB at the default window) for a receive that takes
+        // nothing (an idle receiver polling, an MQTT session's first look).
+        if !in_flight.is_made() && self.lanes.len() == 0 && !self.replay_pending() {
+            return self.empty_or_closed();
+        }
         let Some(place) = in_flight.reserve() else {
             if self.lanes.len() > 0 || self.replay_pending() {
                 in_flight.count_window_full();

@@ -239,6 +239,12 @@ impl InFlight {
         }
     }
 
+    /// Whether a receive has made the places yet (see the module docs).
+    #[inline]
+    pub(crate) fn is_made(&self) -> bool {
+        self.made().is_some()
+    }
+
     /// A free place for a new message, or `None` when the window is full.
     #[inline]
     pub(crate) fn reserve(&self) -> Option<u32> {
