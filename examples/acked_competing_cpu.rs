@@ -8,14 +8,17 @@
 //! - `acked_switches_per_k` and `plain_switches_per_k`: context switches per 1,000 messages;
 //! - `acked_wall_ns` and `plain_wall_ns`: wall nanoseconds per message, for reference.
 //!
-//! For A/B runs between revisions: `scripts/bench-ab.sh --example acked_competing_cpu`.
+//! For A/B runs between revisions: `scripts/bench-ab.sh --example acked_competing_cpu`. An argument
+//! sets the receivers' [`SpinPolicy`]: `adaptive` (the default), `never`, or a poll window such as
+//! `5us` (`cargo run --release -p switchyard --example acked_competing_cpu -- 5us`), to see what the
+//! trade of polling against parking does with more receivers than cores.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use switchyard::{
-    AckOptions, Broker, Bytes, OverflowPolicy, RecvTimeoutError, SubscriptionOptions,
+    AckOptions, Broker, Bytes, OverflowPolicy, RecvTimeoutError, SpinPolicy, SubscriptionOptions,
 };
 
 const MESSAGES: u64 = 500_000;
@@ -58,13 +61,15 @@ fn process_usage() -> Result<(u64, u64), String> {
 /// One run: `RECEIVERS` threads take (and ack) until `MESSAGES` were taken in all, one publisher
 /// publishes them. Returns (CPU ns per message, switches per 1,000 messages, wall ns per message),
 /// counting the receiver threads, which end with the run, and the publishing thread.
-fn run(acked: bool) -> Result<(f64, f64, f64), String> {
+fn run(acked: bool, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
     let broker = Broker::new();
-    let options = SubscriptionOptions::new()
-        .capacity(1024)
-        .policy(OverflowPolicy::Block {
-            timeout: Duration::from_secs(3600),
-        });
+    let options =
+        SubscriptionOptions::new()
+            .spin(spin)
+            .capacity(1024)
+            .policy(OverflowPolicy::Block {
+                timeout: Duration::from_secs(3600),
+            });
     let taken = Arc::new(AtomicU64::new(0));
     let (before_cpu, before_switches) = process_usage()?;
     let started = Instant::now();
@@ -160,11 +165,27 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The receivers' spin policy from the first argument (see the module docs).
+fn spin_policy() -> Result<SpinPolicy, String> {
+    match std::env::args().nth(1).as_deref() {
+        None | Some("adaptive") => Ok(SpinPolicy::Adaptive),
+        Some("never") => Ok(SpinPolicy::Never),
+        Some(window) => humantime::parse_duration(window)
+            .map(SpinPolicy::For)
+            .map_err(|e| {
+                format!(
+                    "the spin policy is adaptive, never or a window like 5us, not {window:?}: {e}"
+                )
+            }),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let spin = spin_policy()?;
     for (name, acked) in [("acked", true), ("plain", false)] {
         let (mut cpu, mut switches, mut wall) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
-            let (c, s, w) = run(acked)?;
+            let (c, s, w) = run(acked, spin)?;
             cpu.push(c);
             switches.push(s);
             wall.push(w);

@@ -105,6 +105,13 @@ impl WaiterCount {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Whether others are registered now, read without a fence: a hint for a waiter deciding how
+    /// long to poll ([`Waiters::poll_then_wait_for`]), which no correctness argument rests on.
+    #[inline]
+    pub(crate) fn others_waiting_hint(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) & COUNT > 0
+    }
+
     /// Whether anyone may be waiting; call after making progress visible. The light half of the
     /// handshake ([`barrier::light`]: no fence where the waiters pay the heavy half), or a fence once
     /// an async waiter switched the event to the symmetric handshake.
@@ -190,7 +197,7 @@ impl Waiters {
             return Some(value);
         }
         let started = Instant::now();
-        let window = self.spin.window();
+        let window = self.spin.window_beside(self.count.others_waiting_hint());
         let got = match spin_for(started, window, deadline, &mut check) {
             Some(value) => Some(value),
             None => self.wait_for(deadline, check),
