@@ -89,8 +89,7 @@ fn print(case: &str, (publisher, receiver): (f64, f64)) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let only = std::env::args().nth(1);
-    let runs = |case: &str| only.as_deref().is_none_or(|only| only == case);
+    let runs = thread_cpu::chosen_case();
     let payload = Bytes::from_static(b"photo-0001.jpg");
     let topic = "jobs/resize";
 

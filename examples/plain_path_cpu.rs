@@ -24,8 +24,7 @@ fn median_per_message(round: impl FnMut()) -> Result<f64, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let only = std::env::args().nth(1);
-    let runs = |case: &str| only.as_deref().is_none_or(|only| only == case);
+    let runs = thread_cpu::chosen_case();
     let payload = Bytes::from_static(b"21.5degC");
     let broker = Broker::new();
     let sub = broker.subscribe("#")?;

@@ -1,6 +1,7 @@
 //! This thread's CPU time (`/proc/thread-self/schedstat`, Linux), which other processes on a busy
-//! machine do not inflate the way they inflate wall time; shared by the `*_path_cpu` examples
-//! (`#[path = "support/thread_cpu.rs"] mod thread_cpu;`).
+//! machine do not inflate the way they inflate wall time, and the case an example was asked to run;
+//! shared by the `*_cpu` examples that time the data path (`#[path = "support/thread_cpu.rs"] mod
+//! thread_cpu;`).
 
 /// CPU time this thread has run, in nanoseconds.
 pub fn cpu_ns() -> Result<u64, String> {
@@ -28,4 +29,10 @@ pub fn median_per_message(
     }
     per.sort_by(f64::total_cmp);
     Ok(per[runs / 2])
+}
+
+/// Whether to run the case named `case`: every case, unless the first argument names one.
+pub fn chosen_case() -> impl Fn(&str) -> bool {
+    let only = std::env::args().nth(1);
+    move |case| only.as_deref().is_none_or(|only| only == case)
 }
