@@ -316,11 +316,17 @@ impl Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.shared.publishes.fold_handle(&self.counts);
-        // Release cached routes first, then let the broker finalise anything they kept reachable.
-        let had_closed = self.routes.iter().any(|r| r.core.is_closed());
+        // Release cached routes first, then let the broker finalise what they alone kept reachable
+        // (those, not the whole retiring list: dropping many handles stays linear).
+        let closed: Vec<_> = self
+            .routes
+            .iter()
+            .filter(|r| r.core.is_closed())
+            .map(|r| r.core.id)
+            .collect();
         self.routes.clear();
-        if had_closed {
-            self.shared.control().finalize_retiring();
+        if !closed.is_empty() {
+            self.shared.control().finalize_retiring_ids(closed);
         }
     }
 }

@@ -269,7 +269,7 @@ impl Broker {
                     add_counts(&mut totals, &mut dropped, core, &c);
                 }
             }
-            for core in view.retiring {
+            for core in view.retiring.values() {
                 add_counts(&mut totals, &mut dropped, core, &core.counts());
             }
             totals.subscriptions = view.live.len() as u64;
