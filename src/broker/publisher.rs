@@ -86,7 +86,8 @@ impl Publisher {
         let table = self.shared.routing.load();
         self.routes.clear();
         table.trie.for_each_match(self.topic.as_str(), |core| {
-            self.routes.push(CachedRoute::new(core.clone()))
+            self.routes
+                .push(CachedRoute::new(core.clone(), &self.counts))
         });
         self.version = table.version;
     }

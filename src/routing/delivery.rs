@@ -15,11 +15,10 @@
 
 use std::sync::Arc;
 
-use crossbeam_utils::CachePadded;
-
 use crate::message::Message;
 use crate::routing::table::RoutingTable;
-use crate::stats::counters::{CountIn, LiveCount, LiveCounts, OwnCount};
+pub(crate) use crate::stats::counters::HandleCounts;
+use crate::stats::counters::{CountIn, LiveCount, LiveCounts, Matched, RouteShare};
 use crate::stats::per_thread::PerThreadCounts;
 use crate::subscription::{PublishOutcome, SubscriptionCore, Wait};
 
@@ -32,35 +31,39 @@ pub(crate) enum Route<'a> {
     Cached(&'a [CachedRoute], &'a HandleCounts),
 }
 
-/// One subscription of a publisher's cached route, with the publisher's own `matched` counter for
-/// it ([`OwnCount`]): registered with the subscription when the route is cached, folded into
-/// the subscription's shared count when it is dropped.
+/// One subscription of a publisher's cached route, with what the publisher matched to it
+/// ([`RouteShare`]: derived from the handle's publish count, so a publish writes nothing per
+/// subscription): registered with the subscription when the route is cached, folded into the
+/// subscription's shared count when it is dropped.
 #[derive(Debug)]
 pub(crate) struct CachedRoute {
     pub(crate) core: Arc<SubscriptionCore>,
-    matched: LiveCount<OwnCount>,
+    share: LiveCount<RouteShare>,
 }
 
 impl CachedRoute {
-    pub(crate) fn new(core: Arc<SubscriptionCore>) -> Self {
-        let matched = core.register_handle_matched();
-        Self { core, matched }
+    /// `core` on the route of the handle that counts `handle`, from its publish count now.
+    pub(crate) fn new(core: Arc<SubscriptionCore>, handle: &LiveCount<HandleCounts>) -> Self {
+        let share = core.register_handle_matched(handle);
+        Self { core, share }
     }
 
+    /// Offers `msgs`, already counted in the handle's publishes, which stood at `before` ahead of them.
     #[inline]
     fn offer_all(
         &self,
         msgs: impl ExactSizeIterator<Item = Message>,
         wait: Wait,
+        before: u64,
     ) -> PublishOutcome {
         self.core
-            .offer_all(msgs, wait, CountIn::Handle(&self.matched))
+            .offer_all(msgs, wait, Matched::ByHandle { before })
     }
 }
 
 impl Drop for CachedRoute {
     fn drop(&mut self) {
-        self.core.fold_handle_matched(&self.matched);
+        self.core.fold_handle_matched(&self.share);
     }
 }
 
@@ -72,26 +75,6 @@ pub(crate) struct PublishCounters {
     shared: PerThreadCounts,
     /// The counts of live `Publisher` handles, folded into the shared pair when they drop.
     handles: LiveCounts<HandleCounts>,
-}
-
-/// One `Publisher` handle's publish counts.
-///
-/// Only its handle writes them ([`OwnCount`]): no locked instruction, and no cache line shared with
-/// other publishers.
-#[derive(Debug, Default)]
-pub(crate) struct HandleCounts {
-    published: CachePadded<OwnCount>,
-    unrouted: OwnCount,
-}
-
-impl HandleCounts {
-    #[inline]
-    fn add(&self, n: u64, unrouted: bool) {
-        self.published.add(n);
-        if unrouted {
-            self.unrouted.add(n);
-        }
-    }
 }
 
 impl PublishCounters {
@@ -122,7 +105,7 @@ impl PublishCounters {
                         outcome.merge(core.offer_all(
                             std::iter::once(msg.clone()),
                             wait,
-                            CountIn::Shared,
+                            Matched::Shared,
                         ));
                     }
                 });
@@ -134,9 +117,7 @@ impl PublishCounters {
                 self.count_publishes(CountIn::Handle(counts), 1, &outcome);
                 outcome
             }
-            Route::Cached(routes, counts) => {
-                self.deliver_cached(routes, CountIn::Handle(counts), wait, build())
-            }
+            Route::Cached(routes, counts) => self.deliver_cached(routes, counts, wait, build()),
         }
     }
 
@@ -150,20 +131,25 @@ impl PublishCounters {
         counts: &HandleCounts,
         batch: &mut Vec<Message>,
     ) -> PublishOutcome {
-        self.deliver_cached(routes, CountIn::Handle(counts), Wait::MayBlock, batch)
+        self.deliver_cached(routes, counts, Wait::MayBlock, batch)
     }
 
     /// The cached-route delivery of [`Self::deliver`] and [`Self::deliver_batch`]: every subscription
     /// but the last is offered clones, the last takes the caller's handles.
+    ///
+    /// The publishes are counted first, in the handle's counts: that count is also what each
+    /// subscription of the route matched ([`RouteShare`]), so it must come before any push, for
+    /// `delivered + dropped <= matched` to hold at every instant.
     #[inline]
     fn deliver_cached(
         &self,
         routes: &[CachedRoute],
-        counts: CountIn<'_, HandleCounts>,
+        counts: &HandleCounts,
         wait: Wait,
         batch: impl Batch,
     ) -> PublishOutcome {
         let n = batch.len();
+        let before = counts.add(n as u64, routes.is_empty());
         let mut outcome = PublishOutcome::default();
         // A batch takes its sequence numbers in one step, so a replay's `live_from` is never inside
         // it: its first message decides for all of them.
@@ -173,21 +159,20 @@ impl PublishCounters {
             Some((last, others)) => {
                 for route in others {
                     outcome.merge(if takes_live(route) {
-                        route.offer_all(batch.clones(), wait)
+                        route.offer_all(batch.clones(), wait, before)
                     } else {
-                        replayed_instead(n)
+                        route.replayed_instead(n)
                     });
                 }
                 outcome.merge(if takes_live(last) {
-                    last.offer_all(batch.into_handles(), wait)
+                    last.offer_all(batch.into_handles(), wait, before)
                 } else {
                     drop(batch.into_handles());
-                    replayed_instead(n)
+                    last.replayed_instead(n)
                 });
             }
             None => drop(batch.into_handles()),
         }
-        self.count_publishes(counts, n as u64, &outcome);
         outcome
     }
 
@@ -196,7 +181,9 @@ impl PublishCounters {
     fn count_publishes(&self, counts: CountIn<'_, HandleCounts>, n: u64, outcome: &PublishOutcome) {
         let unrouted = outcome.matched == 0;
         match counts {
-            CountIn::Handle(handle) => handle.add(n, unrouted),
+            CountIn::Handle(handle) => {
+                handle.add(n, unrouted);
+            }
             CountIn::Shared => self.shared.add(n, if unrouted { n } else { 0 }),
         }
     }
@@ -209,17 +196,25 @@ impl PublishCounters {
 
     /// A `Publisher` handle is going: its counts join the shared pair as they leave the list.
     pub(crate) fn fold_handle(&self, counts: &LiveCount<HandleCounts>) {
-        self.handles.fold(counts, |c| {
-            self.shared.add(c.published.get(), c.unrouted.get())
-        });
+        self.handles
+            .fold(counts, |c| self.shared.add(c.published(), c.unrouted()));
     }
 
     /// `(published, unrouted)`: accepted publishes, and those that matched no subscription, so far.
     pub(crate) fn totals(&self) -> (u64, u64) {
         self.handles.sum(
             || self.shared.totals(),
-            |(p, u), h| (p + h.published.get(), u + h.unrouted.get()),
+            |(p, u), h| (p + h.published(), u + h.unrouted()),
         )
+    }
+}
+
+impl CachedRoute {
+    /// [`replayed_instead`] along a cached route: the replay counts those messages matched when it
+    /// hands them out, so the handle's share leaves them out.
+    fn replayed_instead(&self, n: usize) -> PublishOutcome {
+        self.share.count_replayed(n as u64);
+        replayed_instead(n)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::queue::bytes::ByteBounds;
 use crate::queue::lanes::Lanes;
 use crate::queue::policy::{AtomicPolicy, OverflowPolicy};
 use crate::queue::ready::{AlreadyAttached, ReadyMark, ReadySignal};
-use crate::stats::counters::{LiveCounts, OwnCount, SubscriptionCounters};
+use crate::stats::counters::{LiveCounts, RouteShare, SubscriptionCounters};
 use crate::stats::features::AckStats;
 use crate::stats::snapshot::{SubscriptionCounts, SubscriptionStats};
 use crate::sync::barrier;
@@ -48,9 +48,9 @@ pub(crate) struct SubscriptionCore {
     pub(super) closed: AtomicBool,
     /// Receiver handles. 32 bits, which leaves room beside it for `handle_matched`'s pointer.
     pub(super) receivers: AtomicU32,
-    /// The `matched` counts of the publisher handles that route here (see [`LiveCounts`]);
-    /// allocated by the first.
-    pub(super) handle_matched: once_cell::race::OnceBox<LiveCounts<OwnCount>>,
+    /// What the publisher handles that route here matched (see [`RouteShare`]); allocated by the
+    /// first.
+    pub(super) handle_matched: once_cell::race::OnceBox<LiveCounts<RouteShare>>,
     pub(super) not_empty: Waiters,
     pub(super) not_full: Waiters,
     /// `Some` for joinable subscriptions only, so the plain path checks a plain field.

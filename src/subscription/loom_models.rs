@@ -85,22 +85,25 @@ fn loom_an_offer_racing_an_unsubscribe_ends_delivered_or_dropped_exactly_once() 
     });
 }
 
-/// A publisher handle counts its offers in its own counter and folds it in as it goes, while a
-/// reader sums: every reading counts the offer at most once, and the last exactly once.
+/// A publisher handle's publishes along its cached route are what the route's subscriptions matched
+/// (`RouteShare`, counted before the offer) and fold in as the route goes, while a reader sums: every
+/// reading counts the offer at most once, and the last exactly once. Drives the real cached-route
+/// delivery (`PublishCounters::deliver_batch`).
 #[test]
 fn loom_a_handles_matched_count_is_read_once_while_it_lives_and_after_it_folds() {
+    use crate::routing::delivery::{CachedRoute, PublishCounters};
     loom::model(|| {
         let core = core(None);
         let publisher = {
             let core = core.clone();
             thread::spawn(move || {
-                let counter = core.register_handle_matched();
-                core.offer_all(
-                    std::iter::once(message()),
-                    Wait::MayBlock,
-                    crate::stats::counters::CountIn::Handle(&counter),
-                );
-                core.fold_handle_matched(&counter);
+                let publishes = PublishCounters::default();
+                let counts = publishes.register_handle();
+                let routes = vec![CachedRoute::new(core.clone(), &counts)];
+                let outcome = publishes.deliver_batch(&routes, &counts, &mut vec![message()]);
+                assert_eq!(outcome.matched, 1);
+                drop(routes);
+                publishes.fold_handle(&counts);
             })
         };
         let during = core.matched();

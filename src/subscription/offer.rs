@@ -8,7 +8,9 @@ use crate::message::Message;
 use crate::message::reason::DropReason;
 use crate::queue::lane::LaneRef;
 use crate::queue::policy::OverflowPolicy;
-use crate::stats::counters::{CountIn, HIGH_WATER_SAMPLE_EVERY, LiveCount, OwnCount};
+use crate::stats::counters::{
+    HIGH_WATER_SAMPLE_EVERY, HandleCounts, LiveCount, Matched, RouteShare,
+};
 use crate::sync::{Ordering, fence};
 
 use super::core::SubscriptionCore;
@@ -94,39 +96,46 @@ const SPINS_BEFORE_PARKING: u32 = 7;
 const PATIENT_WAIT: Duration = Duration::from_millis(1);
 
 impl SubscriptionCore {
-    /// Counts `n` matched messages, in the shared counter or a publisher handle's own, and as many
-    /// unfinished if the subscription is joinable. Returns the count before them.
+    /// Counts `n` matched messages in the shared counter, unless a publisher handle counted them
+    /// already ([`Matched`]), and as many unfinished if the subscription is joinable. Returns the
+    /// count before them (for sampling the high-water mark).
     #[inline]
-    pub(super) fn count_matched(&self, n: u64, by: CountIn<'_, OwnCount>) -> u64 {
+    pub(super) fn count_matched(&self, n: u64, by: Matched) -> u64 {
         if let Some(join) = &self.join {
             join.begin(n);
         }
         match by {
-            CountIn::Shared => self.counters.add_matched(n),
-            CountIn::Handle(counter) => counter.add(n),
+            Matched::Shared => self.counters.add_matched(n),
+            Matched::ByHandle { before } => before,
         }
     }
 
-    /// A publisher handle starts routing here: its own `matched` counter, counted in this
-    /// subscription's `matched` until [`Self::fold_handle_matched`].
-    pub(crate) fn register_handle_matched(&self) -> LiveCount<OwnCount> {
-        self.handle_matched.get_or_init(Box::default).register()
-    }
-
-    /// A publisher handle lets the route go: its count joins the shared one as it leaves the list.
-    pub(crate) fn fold_handle_matched(&self, counter: &LiveCount<OwnCount>) {
+    /// A publisher handle (counted by `handle`) starts routing here: from now on its publishes are
+    /// counted in this subscription's `matched` ([`RouteShare`]) until [`Self::fold_handle_matched`].
+    pub(crate) fn register_handle_matched(
+        &self,
+        handle: &LiveCount<HandleCounts>,
+    ) -> LiveCount<RouteShare> {
         self.handle_matched
             .get_or_init(Box::default)
-            .fold(counter, |c| {
-                self.counters.add_matched(c.get());
+            .register_route(handle)
+    }
+
+    /// A publisher handle lets the route go: what it matched joins the shared count as it leaves
+    /// the list.
+    pub(crate) fn fold_handle_matched(&self, share: &LiveCount<RouteShare>) {
+        self.handle_matched
+            .get_or_init(Box::default)
+            .fold(share, |s| {
+                self.counters.add_matched(s.matched());
             });
     }
 
-    /// Messages matched so far: the shared count plus the live publisher handles' own.
+    /// Messages matched so far: the shared count plus the live publisher handles' shares.
     pub(crate) fn matched(&self) -> u64 {
         match self.handle_matched.get() {
             None => self.counters.matched(),
-            Some(handles) => handles.sum(|| self.counters.matched(), |sum, c| sum + c.get()),
+            Some(handles) => handles.sum(|| self.counters.matched(), |sum, s| sum + s.matched()),
         }
     }
 
@@ -141,7 +150,7 @@ impl SubscriptionCore {
     /// of one through [`Self::offer_all`].
     #[inline]
     pub(crate) fn offer_owned(&self, msg: Message, wait: Wait) -> PublishOutcome {
-        self.offer_all(std::iter::once(msg), wait, CountIn::Shared)
+        self.offer_all(std::iter::once(msg), wait, Matched::Shared)
     }
 
     /// The one offer: queues `msgs` in order, each into the lane of its priority under the policy in
@@ -157,7 +166,7 @@ impl SubscriptionCore {
         &self,
         msgs: impl ExactSizeIterator<Item = Message>,
         wait: Wait,
-        by: CountIn<'_, OwnCount>,
+        by: Matched,
     ) -> PublishOutcome {
         let n = msgs.len() as u64;
         let mut offered = PublishOutcome::default();

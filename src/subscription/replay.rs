@@ -5,7 +5,7 @@ use crate::features::replay_log::cursor::{Filled, ReplayCursor};
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::reason::DropReason;
-use crate::stats::counters::CountIn;
+use crate::stats::counters::Matched;
 use crate::stats::replay::ReplayStats;
 
 use super::core::SubscriptionCore;
@@ -80,13 +80,13 @@ impl SubscriptionCore {
     /// receiver's next [`Delivery::missed`](crate::Delivery::missed) tells the gap.
     fn count_replayed(&self, filled: Filled) {
         if filled.gap > 0 {
-            self.count_matched(filled.gap, CountIn::Shared);
+            self.count_matched(filled.gap, Matched::Shared);
             self.counters
                 .add_dropped(DropReason::Evicted, Priority::Normal, filled.gap);
             self.abandon(filled.gap);
         }
         if filled.taken > 0 {
-            self.count_matched(filled.taken as u64, CountIn::Shared);
+            self.count_matched(filled.taken as u64, Matched::Shared);
         }
     }
 
