@@ -5,7 +5,7 @@
 //! few chunks per size, so a steady stream pays its slow paths on both sides: without reuse,
 //! `_int_malloc` and `_int_free` take about a quarter of a single-threaded publish + receive.
 //!
-//! A [`crate::Publisher`] therefore keeps the messages it sent recently in a ring ([`RECENT`] at
+//! A [`crate::Publisher`] therefore keeps the messages it sent recently in a ring (one slot at
 //! first). Before it allocates, it looks at the oldest: if every receiver has let that message go (the
 //! ring holds the only handle left), it overwrites the payload, priority and tag in place and sends
 //! the same allocation again. The check is safe Rust (`triomphe::Arc::get_mut`, one load of the count:
@@ -34,11 +34,6 @@ use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::topic::Topic;
 
-/// How many recently sent messages a publisher keeps for reuse at first (in the handle): enough for
-/// a receiver that takes each message before the next is sent; a publisher further ahead grows the
-/// ring (one slot per message still held when its turn comes).
-pub(crate) const RECENT: usize = 1;
-
 /// How many it keeps at most. The ring grows (one slot per miss) while the oldest message is still
 /// held when its turn comes, i.e. while more messages are in flight than the ring holds: a publisher
 /// running ahead of its receivers by a queue of 1,024 needs a ring about that long to find its oldest
@@ -51,7 +46,7 @@ pub(crate) const MAX_RECYCLED_PAYLOAD: usize = 256;
 /// A publisher's ring of recently sent messages, oldest at `next`. See the [module docs](self).
 #[derive(Debug, Default)]
 pub(crate) struct RecentMessages {
-    /// The one slot, while `ring` is empty: the ring's first [`RECENT`] slot, kept in the handle.
+    /// The one slot, while `ring` is empty: what the ring starts as, kept in the handle.
     first: Option<Message>,
     /// Empty until a message is still held when its turn comes; then the ring, `first` its oldest.
     ring: Vec<Option<Message>>,
@@ -151,10 +146,7 @@ mod tests {
         let first = recent.make(&topic, Bytes::from_static(b"one"), Priority::Normal, 0);
         let first_at = first.addr();
         drop(first);
-        // RECENT - 1 more sends come round to the first slot again.
-        for _ in 1..RECENT {
-            drop(recent.make(&topic, Bytes::from_static(b"x"), Priority::Normal, 0));
-        }
+        // The next send comes round to the one slot again.
         let again = recent.make(&topic, Bytes::from_static(b"two"), Priority::High, 7);
         assert_eq!(
             again.addr(),
@@ -187,7 +179,7 @@ mod tests {
     fn a_message_still_held_is_never_changed() {
         let mut recent = RecentMessages::default();
         let topic = topic();
-        let held: Vec<Message> = (0..RECENT * 2)
+        let held: Vec<Message> = (0..8)
             .map(|i| recent.make(&topic, Bytes::from(i.to_string()), Priority::Normal, 0))
             .collect();
         for (i, m) in held.iter().enumerate() {
@@ -202,21 +194,21 @@ mod tests {
     fn the_ring_grows_while_more_messages_are_in_flight_than_it_holds_then_reuses() {
         let mut recent = RecentMessages::default();
         let topic = topic();
-        let in_flight: Vec<Message> = (0..3 * RECENT)
+        let in_flight: Vec<Message> = (0..3)
             .map(|i| recent.make(&topic, Bytes::from(i.to_string()), Priority::Normal, 0))
             .collect();
-        assert_eq!(recent.ring.len(), 3 * RECENT);
+        assert_eq!(recent.ring.len(), 3);
         let addrs: std::collections::HashSet<usize> = in_flight.iter().map(Message::addr).collect();
         drop(in_flight);
         // Everything was let go: the next lap reuses every allocation, in order, and grows no more.
-        for i in 0..3 * RECENT {
+        for i in 0..3 {
             let m = recent.make(&topic, Bytes::from_static(b"again"), Priority::Normal, 0);
             assert!(
                 addrs.contains(&m.addr()),
                 "message {i} reused an allocation"
             );
         }
-        assert_eq!(recent.ring.len(), 3 * RECENT);
+        assert_eq!(recent.ring.len(), 3);
     }
 
     #[test]
