@@ -12,23 +12,30 @@
 //! lines (medians of the rounds) and the ratio floor ÷ switchyard (its speed relative to the floor:
 //! the target is ≥ 0.8) as the median with its minimum and maximum.
 //!
-//! The floor (as `tui/src/load/floor.rs` without its ready lists, which the subscriptions here do not
-//! have either): per topic an `Arc<[Arc<subscription>]>` route that the handle holds, per
-//! subscription a bounded `ArrayQueue` (allocated when subscribing) and a `matched` count, per handle
-//! its publish count, and a freshly allocated `Arc` message per publish.
+//! The floor (`tui/src/load/floor.rs`'s design): per topic an `Arc<[Arc<subscription>]>` route that
+//! the handle holds, per subscription a bounded `ArrayQueue` (allocated when subscribing) and a
+//! `matched` count, per handle its publish count, and a freshly allocated `Arc` message per publish.
+//! Each comparison runs twice: without ready lists, then (`_ready` lines) with one on each side, as
+//! the load generator's pooled consumers use them: a `ReadySignal` on every subscription against the
+//! floor's flag per subscription and `SegQueue` of keys; between rounds each side drains what its
+//! list hands out.
 //!
 //! The cross-thread costs (the receiver's core taking the lines back) are not in it: it counts the
 //! publisher's cache misses and instructions, with far less of a shared machine's noise than the
-//! two-thread row. Last it drops the subscriptions, then the handles that still route to them, and
-//! prints how long that took (`teardown_ms`). Run with `cargo run --release -p switchyard --example many_handles_cpu [--
-//! TOPICS]` (default 100000).
+//! two-thread row. After the comparison without ready lists it drops the subscriptions, then the
+//! handles that still route to them, and prints how long that took (`teardown_ms`).
+//!
+//! Run with `cargo run --release -p switchyard --example many_handles_cpu [-- TOPICS]` (default
+//! 100000).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_queue::ArrayQueue;
-use switchyard::{Broker, Bytes, Publisher, Subscription, SubscriptionOptions};
+use std::sync::atomic::AtomicBool;
+
+use crossbeam_queue::{ArrayQueue, SegQueue};
+use switchyard::{Broker, Bytes, Publisher, ReadySignal, Subscription, SubscriptionOptions};
 
 /// Publishes per timed round.
 const ROUND: usize = 4096;
@@ -54,16 +61,18 @@ impl Picks {
     }
 }
 
-/// One side: publish on the handles named, drain the subscriptions named.
+/// One side: publish on the handles named, then drain what they reached.
 trait Side {
     fn publish(&mut self, topic: usize, payload: &Bytes);
-    fn drain(&mut self, topic: usize);
+    /// Drains the subscriptions of `topics`, or those its ready list hands out if it has one.
+    fn drain(&mut self, topics: &[usize]);
 }
 
 struct Ours {
     subs: Vec<Subscription>,
     handles: Vec<Publisher>,
     broker: Broker,
+    ready: Option<(Arc<ReadySignal>, Vec<u64>)>,
 }
 
 impl Side for Ours {
@@ -71,9 +80,19 @@ impl Side for Ours {
         black_box(self.handles[topic].publish(payload.clone()));
     }
 
-    fn drain(&mut self, topic: usize) {
-        while let Ok(m) = self.subs[topic].try_recv() {
-            black_box(m);
+    fn drain(&mut self, topics: &[usize]) {
+        let keys = match &mut self.ready {
+            Some((signal, keys)) => {
+                keys.clear();
+                signal.try_ready(keys);
+                keys.iter().map(|&k| k as usize).collect()
+            }
+            None => topics.to_vec(),
+        };
+        for t in keys {
+            while let Ok(m) = self.subs[t].try_recv() {
+                black_box(m);
+            }
         }
     }
 }
@@ -84,6 +103,9 @@ struct FloorSub {
     queue: ArrayQueue<FloorMessage>,
     matched: AtomicU64,
     dropped: AtomicU64,
+    /// With a ready list: set while the key is on it (`tui/src/load/floor.rs`'s protocol).
+    listed: AtomicBool,
+    key: u64,
 }
 
 struct FloorHandle {
@@ -95,6 +117,7 @@ struct FloorHandle {
 struct Floor {
     subs: Vec<Arc<FloorSub>>,
     handles: Vec<FloorHandle>,
+    ready: Option<Arc<SegQueue<u64>>>,
 }
 
 impl Side for Floor {
@@ -105,23 +128,45 @@ impl Side for Floor {
             sub.matched.fetch_add(1, Ordering::Relaxed);
             if sub.queue.push(msg.clone()).is_err() {
                 sub.dropped.fetch_add(1, Ordering::Relaxed);
+            } else if let Some(list) = &self.ready
+                && !sub.listed.load(Ordering::Relaxed)
+                && !sub.listed.swap(true, Ordering::AcqRel)
+            {
+                list.push(sub.key);
             }
         }
         h.published.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn drain(&mut self, topic: usize) {
-        while let Some(m) = self.subs[topic].queue.pop() {
-            black_box(m);
+    fn drain(&mut self, topics: &[usize]) {
+        let keys: Vec<usize> = match &self.ready {
+            Some(list) => std::iter::from_fn(|| list.pop())
+                .map(|k| {
+                    self.subs[k as usize].listed.store(false, Ordering::SeqCst);
+                    k as usize
+                })
+                .collect(),
+            None => topics.to_vec(),
+        };
+        for t in keys {
+            while let Some(m) = self.subs[t].queue.pop() {
+                black_box(m);
+            }
         }
     }
 }
 
-fn ours(topics: usize) -> Result<Ours, Box<dyn std::error::Error>> {
+fn ours(topics: usize, ready: bool) -> Result<Ours, Box<dyn std::error::Error>> {
     let broker = Broker::new();
-    let options = SubscriptionOptions::new().capacity(CAPACITY);
+    let signal = ready.then(ReadySignal::new);
     let subs = (0..topics)
-        .map(|t| broker.subscribe_with(&format!("load/p0/t{t}"), options.clone()))
+        .map(|t| {
+            let mut options = SubscriptionOptions::new().capacity(CAPACITY);
+            if let Some(signal) = &signal {
+                options = options.ready_signal(signal).ready_key(t as u64);
+            }
+            broker.subscribe_with(&format!("load/p0/t{t}"), options)
+        })
         .collect::<Result<_, _>>()?;
     let handles = (0..topics)
         .map(|t| broker.publisher(&format!("load/p0/t{t}")))
@@ -130,16 +175,19 @@ fn ours(topics: usize) -> Result<Ours, Box<dyn std::error::Error>> {
         subs,
         handles,
         broker,
+        ready: signal.map(|s| (s, Vec::new())),
     })
 }
 
-fn floor(topics: usize) -> Floor {
+fn floor(topics: usize, ready: bool) -> Floor {
     let subs: Vec<Arc<FloorSub>> = (0..topics)
-        .map(|_| {
+        .map(|t| {
             Arc::new(FloorSub {
                 queue: ArrayQueue::new(CAPACITY),
                 matched: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                listed: AtomicBool::new(false),
+                key: t as u64,
             })
         })
         .collect();
@@ -152,7 +200,11 @@ fn floor(topics: usize) -> Floor {
             published: Arc::default(),
         })
         .collect();
-    Floor { subs, handles }
+    Floor {
+        subs,
+        handles,
+        ready: ready.then(Arc::default),
+    }
 }
 
 /// CPU nanoseconds per publish of one round on `side`.
@@ -162,9 +214,7 @@ fn round(side: &mut impl Side, topics: &[usize], payload: &Bytes) -> f64 {
         side.publish(t, payload);
     }
     let per = (cpu_ns() - before) as f64 / topics.len() as f64;
-    for &t in topics {
-        side.drain(t);
-    }
+    side.drain(topics);
     per
 }
 
@@ -178,9 +228,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(n) => n.parse().map_err(|e| format!("TOPICS {n:?}: {e}"))?,
         None => 100_000,
     };
+    for ready in [false, true] {
+        compare(topics, ready)?;
+    }
+    Ok(())
+}
+
+/// Both sides at `topics`, with a ready list on each (`ready`: the pooled consumers' design, as in
+/// `switchyard load`) or without.
+fn compare(topics: usize, ready: bool) -> Result<(), Box<dyn std::error::Error>> {
     let payload = Bytes::from_static(&[7; 64]);
-    let mut ours = ours(topics)?;
-    let mut floor = floor(topics);
+    let mut ours = ours(topics, ready)?;
+    let mut floor = floor(topics, ready);
     // Two untimed laps over every handle: every queue allocated and every ring of recent messages
     // filled, as in a long run.
     let all: Vec<usize> = (0..topics).collect();
@@ -204,28 +263,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ratio.push(y / x);
     }
     assert!(ours.broker.stats().balances(), "the books do not balance");
-    // Subscriptions first, then the handles that still route to them: each handle finalises what
-    // it alone held (a scan of the whole retiring list per drop made this quadratic).
-    let teardown = std::time::Instant::now();
-    let broker = ours.broker.clone();
-    drop(ours);
-    let teardown = teardown.elapsed();
-    assert!(
-        broker.stats().balances(),
-        "the books do not balance after the teardown"
-    );
+    let case = if ready { "_ready" } else { "" };
     let (lo, hi) = ratio
         .iter()
         .fold((f64::MAX, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-    println!("switchyard_{topics} {:.2}", median(a));
-    println!("floor_{topics} {:.2}", median(b));
+    println!("switchyard_{topics}{case} {:.2}", median(a));
+    println!("floor_{topics}{case} {:.2}", median(b));
     println!(
-        "ratio floor/switchyard {:.2} [{lo:.2}-{hi:.2}]",
+        "ratio{case} floor/switchyard {:.2} [{lo:.2}-{hi:.2}]",
         median(ratio)
     );
-    println!(
-        "teardown_ms {:.1} (drop {topics} subscriptions, then their handles)",
-        teardown.as_secs_f64() * 1e3
-    );
+    if !ready {
+        // Subscriptions first, then the handles that still route to them: each handle finalises
+        // what it alone held (a scan of the whole retiring list per drop made this quadratic).
+        let teardown = std::time::Instant::now();
+        let broker = ours.broker.clone();
+        drop(ours);
+        let teardown = teardown.elapsed();
+        assert!(
+            broker.stats().balances(),
+            "the books do not balance after the teardown"
+        );
+        println!(
+            "teardown_ms {:.1} (drop {topics} subscriptions, then their handles)",
+            teardown.as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }
