@@ -11,8 +11,8 @@ use crate::features::replay_log::ReplayLog;
 use crate::message::Message;
 use crate::message::priority::Priority;
 use crate::message::recycle::RecentMessages;
-use crate::routing::delivery::{CachedRoute, HandleCounts, Route};
-use crate::stats::counters::LiveCount;
+use crate::routing::delivery::{CachedRoute, Route};
+use crate::stats::counters::{HandleCounts, LiveCount};
 use crate::subscription::{PublishOutcome, Wait};
 use crate::topic::Topic;
 

@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 use crate::message::Message;
 use crate::routing::table::RoutingTable;
-pub(crate) use crate::stats::counters::HandleCounts;
-use crate::stats::counters::{CountIn, LiveCount, LiveCounts, Matched, RouteShare};
+use crate::stats::counters::{CountIn, HandleCounts, LiveCount, LiveCounts, Matched, RouteShare};
 use crate::stats::per_thread::PerThreadCounts;
 use crate::subscription::{PublishOutcome, SubscriptionCore, Wait};
 
