@@ -12,7 +12,7 @@
 //!
 //! Cases as in `acked_path_cpu`: `plain` (`Subscription::try_recv`), `acked_each` (one `ack` per
 //! message), `acked_batch` (`into_token`, `ack_batch` of 64). Each thread's own CPU clock is read
-//! (`/proc/thread-self/schedstat`), which other processes on a busy machine disturb far less than
+//! (`CLOCK_THREAD_CPUTIME_ID`, Linux), which other processes on a busy machine disturb far less than
 //! wall time. For A/B runs between revisions: `scripts/bench-ab.sh --example acked_cross_cpu`.
 //! `cargo run --release -p switchyard --example acked_cross_cpu [-- CASE]` runs one case alone.
 
@@ -78,9 +78,7 @@ fn medians(
         publisher.push(p);
         receiver.push(r);
     }
-    publisher.sort_by(f64::total_cmp);
-    receiver.sort_by(f64::total_cmp);
-    Ok((publisher[RUNS / 2], receiver[RUNS / 2]))
+    Ok((thread_cpu::median(publisher), thread_cpu::median(receiver)))
 }
 
 fn print(case: &str, (publisher, receiver): (f64, f64)) {

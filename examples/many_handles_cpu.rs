@@ -5,8 +5,8 @@
 //! publish.
 //!
 //! One thread publishes each message on a handle picked at random (the same sequence on both sides),
-//! timed with the thread's own CPU clock (`CLOCK_THREAD_CPUTIME_ID`: `/proc`'s schedstat moves only at
-//! scheduler ticks, too coarse for a round) over rounds of 4,096 publishes; between rounds (not
+//! timed with the thread's own CPU clock (`CLOCK_THREAD_CPUTIME_ID`, Linux) over rounds of 4,096
+//! publishes; between rounds (not
 //! timed) it drains the subscriptions those publishes reached. Rounds of switchyard and of the floor
 //! alternate, so both see the same machine, and each pair gives a ratio. Prints `id nanoseconds`
 //! lines (medians of the rounds) and the ratio floor ÷ switchyard (its speed relative to the floor:
@@ -43,11 +43,9 @@ const ROUND: usize = 4096;
 const ROUNDS: usize = 300;
 const CAPACITY: usize = 64;
 
-/// CPU time this thread has run, in nanoseconds.
-fn cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
+#[path = "support/thread_cpu.rs"]
+#[allow(dead_code)] // the case filter and `median_per_message` are for the other examples
+mod thread_cpu;
 
 /// A small xorshift: the same sequence of handles on both sides, and no dependency.
 struct Picks(u64);
@@ -208,19 +206,14 @@ fn floor(topics: usize, ready: bool) -> Floor {
 }
 
 /// CPU nanoseconds per publish of one round on `side`.
-fn round(side: &mut impl Side, topics: &[usize], payload: &Bytes) -> f64 {
-    let before = cpu_ns();
+fn round(side: &mut impl Side, topics: &[usize], payload: &Bytes) -> Result<f64, String> {
+    let before = thread_cpu::cpu_ns()?;
     for &t in topics {
         side.publish(t, payload);
     }
-    let per = (cpu_ns() - before) as f64 / topics.len() as f64;
+    let per = (thread_cpu::cpu_ns()? - before) as f64 / topics.len() as f64;
     side.drain(topics);
-    per
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    Ok(per)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -244,19 +237,19 @@ fn compare(topics: usize, ready: bool) -> Result<(), Box<dyn std::error::Error>>
     // filled, as in a long run.
     let all: Vec<usize> = (0..topics).collect();
     for _ in 0..2 {
-        round(&mut ours, &all, &payload);
-        round(&mut floor, &all, &payload);
+        round(&mut ours, &all, &payload)?;
+        round(&mut floor, &all, &payload)?;
     }
     let mut picks = Picks(0x9E37_79B9_7F4A_7C15);
     let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..ROUNDS {
         let reached: Vec<usize> = (0..ROUND).map(|_| picks.next(topics)).collect();
         let (x, y) = if r % 2 == 0 {
-            let x = round(&mut ours, &reached, &payload);
-            (x, round(&mut floor, &reached, &payload))
+            let x = round(&mut ours, &reached, &payload)?;
+            (x, round(&mut floor, &reached, &payload)?)
         } else {
-            let y = round(&mut floor, &reached, &payload);
-            (round(&mut ours, &reached, &payload), y)
+            let y = round(&mut floor, &reached, &payload)?;
+            (round(&mut ours, &reached, &payload)?, y)
         };
         a.push(x);
         b.push(y);
@@ -267,11 +260,11 @@ fn compare(topics: usize, ready: bool) -> Result<(), Box<dyn std::error::Error>>
     let (lo, hi) = ratio
         .iter()
         .fold((f64::MAX, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-    println!("switchyard_{topics}{case} {:.2}", median(a));
-    println!("floor_{topics}{case} {:.2}", median(b));
+    println!("switchyard_{topics}{case} {:.2}", thread_cpu::median(a));
+    println!("floor_{topics}{case} {:.2}", thread_cpu::median(b));
     println!(
         "ratio{case} floor/switchyard {:.2} [{lo:.2}-{hi:.2}]",
-        median(ratio)
+        thread_cpu::median(ratio)
     );
     if !ready {
         // Subscriptions first, then the handles that still route to them: each handle finalises

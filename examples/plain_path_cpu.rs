@@ -1,6 +1,6 @@
 //! The plain publish path, single thread, in CPU time per message: publish then receive on one
 //! thread, the way the `single_thread_1to1` bench does, but timed with the thread's own CPU clock
-//! (`/proc/thread-self/schedstat`, Linux), which other processes on a busy machine do not inflate
+//! (`CLOCK_THREAD_CPUTIME_ID`, Linux), which other processes on a busy machine do not inflate
 //! the way they inflate wall time. Prints one `id nanoseconds` line per case: the median of 5 runs
 //! of 1M messages each. For A/B runs between revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
 //!

@@ -1,9 +1,9 @@
 //! What waiting costs a receiver at a moderate rate, beside the channels a service would use instead:
 //! one publisher thread sends a timestamp at 10,000 and 20,000 messages a second, one receiver thread
 //! waits in its blocking receive for each, and the run reports the receiver's p50 and p99 latency
-//! (send to receive) and the CPU its thread used (from `/proc/thread-self/schedstat`, Linux: other
-//! processes on a busy machine do not inflate it the way they inflate wall time), with its voluntary
-//! context switches. Peers: `flume`, `crossbeam-channel` and `tokio::sync::broadcast`, each bounded at
+//! (send to receive) and the CPU its thread used (its own CPU clock, `CLOCK_THREAD_CPUTIME_ID`,
+//! Linux: other processes on a busy machine do not inflate it the way they inflate wall time), with
+//! its voluntary context switches. Peers: `flume`, `crossbeam-channel` and `tokio::sync::broadcast`, each bounded at
 //! the subscription's capacity, in the same run, rounds interleaved (the order rotates every round).
 //!
 //! Messages are spaced 100 µs and 50 µs apart, so every receive finds the queue empty and waits: the
@@ -30,12 +30,13 @@ const END: u64 = u64::MAX;
 /// The two rates: the latency target is at the first, the CPU target at the second.
 const RATES: [u64; 2] = [10_000, 20_000];
 
-/// CPU time this thread has run, in nanoseconds.
+#[path = "support/thread_cpu.rs"]
+#[allow(dead_code)] // the case filter and the medians are for the other examples
+mod thread_cpu;
+
+/// CPU time this thread has run, in nanoseconds (Linux; elsewhere the example stops here).
 fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|ns| ns.parse().ok()))
-        .expect("this example needs /proc/thread-self/schedstat (Linux)")
+    thread_cpu::cpu_ns().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// This thread's voluntary context switches (each park is one).
