@@ -48,7 +48,8 @@ pub(crate) const MAX_RECYCLED_PAYLOAD: usize = 256;
 pub(crate) struct RecentMessages {
     /// The one slot, while `ring` is empty: what the ring starts as, kept in the handle.
     first: Option<Message>,
-    /// Empty until a message is still held when its turn comes; then the ring, `first` its oldest.
+    /// Empty until the message in `first` is still held when its turn comes; then the ring, which
+    /// starts with that message (moved out of `first`) as its oldest.
     ring: Vec<Option<Message>>,
     next: usize,
 }
