@@ -228,10 +228,13 @@ impl SubscriptionCore {
                 return AckTake::Got(attempt);
             }
         }
-        // Before the first message nothing is in flight: an empty queue is empty, and reserving a
-        // place would make the table (about 6 KB at the default window) for a receive that takes
-        // nothing (an idle receiver polling, an MQTT session's first look).
-        if !in_flight.is_made() && self.lanes.len() == 0 && !self.replay_pending() {
+        // An empty queue is empty before any place is reserved. Reserving first would write the
+        // window's shared free list twice (take a place, give it back) on every look that finds
+        // nothing: competing receivers polling for the next message did that on every poll, on
+        // the lines the receiver that got one needs. Before the first message it would also make
+        // the table (about 6 KB at the default window) for a receive that takes nothing (an idle
+        // receiver polling, an MQTT session's first look).
+        if self.lanes.len() == 0 && !self.replay_pending() {
             return self.empty_or_closed();
         }
         let Some(place) = in_flight.reserve() else {

@@ -240,7 +240,7 @@ impl InFlight {
     }
 
     /// Whether a receive has made the places yet (see the module docs).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn is_made(&self) -> bool {
         self.made().is_some()
     }
