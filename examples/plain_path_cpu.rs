@@ -1,13 +1,15 @@
 //! The plain publish path, single thread, in CPU time per message: publish then receive on one
 //! thread, the way the `single_thread_1to1` bench does, but timed with the thread's own CPU clock
 //! (`CLOCK_THREAD_CPUTIME_ID`, Linux), which other processes on a busy machine do not inflate
-//! the way they inflate wall time. Prints one `id nanoseconds` line per case: the median of 5 runs
+//! the way they inflate wall time (`publisher_recv_timeout` receives with `recv_timeout`, the
+//! blocking receive a worker loop calls, which finds the message waiting). Prints one `id nanoseconds` line per case: the median of 5 runs
 //! of 1M messages each. For A/B runs between revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
 //!
 //! Run with `cargo run --release -p switchyard --example plain_path_cpu [-- CASE]`, CASE one of the
 //! ids it prints to run that case alone (under `perf stat`, say, to count its instructions).
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use switchyard::{Broker, Bytes};
 
@@ -51,6 +53,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })?;
         println!("publisher_try_recv {handle:.2}");
+    }
+
+    if runs("publisher_recv_timeout") {
+        let blocking = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                publisher.publish(payload.clone());
+                black_box(
+                    sub.recv_timeout(Duration::from_secs(1))
+                        .expect("the message just published"),
+                );
+            }
+        })?;
+        println!("publisher_recv_timeout {blocking:.2}");
     }
 
     let mut taken = Vec::with_capacity(BATCH);
