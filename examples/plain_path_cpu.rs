@@ -1,9 +1,11 @@
 //! The plain publish path, single thread, in CPU time per message: publish then receive on one
 //! thread, the way the `single_thread_1to1` bench does, but timed with the thread's own CPU clock
 //! (`CLOCK_THREAD_CPUTIME_ID`, Linux), which other processes on a busy machine do not inflate
-//! the way they inflate wall time (`publisher_recv_timeout` receives with `recv_timeout`, the
-//! blocking receive a worker loop calls, which finds the message waiting). Prints one `id nanoseconds` line per case: the median of 5 runs
-//! of 1M messages each. For A/B runs between revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
+//! the way they inflate wall time. `publisher_recv_timeout` receives with `recv_timeout`, the
+//! blocking receive a worker loop calls, which finds the message waiting; `ready_wait_ready` is a
+//! pooled consumer's turn: its ready list's `wait_ready`, then `try_recv`. Prints one
+//! `id nanoseconds` line per case: the median of 5 runs of 1M messages each. For A/B runs between
+//! revisions: `scripts/bench-ab.sh --example plain_path_cpu`.
 //!
 //! Run with `cargo run --release -p switchyard --example plain_path_cpu [-- CASE]`, CASE one of the
 //! ids it prints to run that case alone (under `perf stat`, say, to count its instructions).
@@ -11,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use switchyard::{Broker, Bytes};
+use switchyard::{Broker, Bytes, ReadySignal, SubscriptionOptions};
 
 const MESSAGES: u64 = 1 << 20;
 const BATCH: usize = 64;
@@ -66,6 +68,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })?;
         println!("publisher_recv_timeout {blocking:.2}");
+    }
+
+    if runs("ready_wait_ready") {
+        // A pooled consumer's turn: its ready list hands out the subscription, then it receives.
+        // A broker of its own: on the shared one, `sub` (`#`) would take every message too.
+        let broker = Broker::new();
+        let signal = ReadySignal::new();
+        let pooled =
+            broker.subscribe_with(topic, SubscriptionOptions::new().ready_signal(&signal))?;
+        let mut publisher = broker.publisher(topic)?;
+        let mut keys = Vec::with_capacity(1);
+        let ready = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                publisher.publish(payload.clone());
+                signal.wait_ready(&mut keys, Duration::from_secs(1));
+                black_box(&keys);
+                keys.clear();
+                black_box(pooled.try_recv().expect("the message just published"));
+            }
+        })?;
+        println!("ready_wait_ready {ready:.2}");
+        assert!(broker.stats().balances());
     }
 
     let mut taken = Vec::with_capacity(BATCH);

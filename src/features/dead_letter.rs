@@ -161,6 +161,10 @@ impl DeadLetters {
 
     /// Takes the oldest dead letter, waiting up to `timeout` for one.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<DeadLetter> {
+        // Taken before the clock is read for the deadline, as `Subscription::recv_timeout` does.
+        if let Some(letter) = self.queue.take() {
+            return Some(letter);
+        }
         self.queue
             .not_empty
             .wait_for(Instant::now().checked_add(timeout), || self.queue.take())
