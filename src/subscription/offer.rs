@@ -271,6 +271,11 @@ impl SubscriptionCore {
         // before this publisher waits for it to make room.
         self.notify_receivers();
         let started = Instant::now();
+        // The clock is read once per round of the loop below, the first round's reading being
+        // `started` (a clock read costs a system-call-free but slow read of the clock source on
+        // some virtual machines, and a `Block` publisher that outruns its receivers comes here for
+        // most of its messages).
+        let mut now = started;
         let dropped = |msg: Message, reason| {
             self.release_bytes(&msg);
             self.drop_message(&msg, reason);
@@ -294,7 +299,6 @@ impl SubscriptionCore {
                 (Some(own), Some(until)) => Some(own.min(until)),
                 (own, until) => own.or(until),
             };
-            let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return dropped(msg, DropReason::Timeout);
             }
@@ -347,6 +351,7 @@ impl SubscriptionCore {
                 None => return PublishOutcome::QUEUED,
                 Some(back) => msg = back,
             }
+            now = Instant::now();
         }
     }
 
