@@ -32,6 +32,7 @@ use switchyard::{AckOptions, Broker, Bytes, OverflowPolicy, SubscriptionOptions}
 
 use super::ack::AckPlan;
 use super::args::{EngineKind, LoadArgs, SlowSpec};
+use super::consumers;
 use super::execute_plan;
 use super::figures::{count, rate};
 use super::generator::Observers;
@@ -273,8 +274,9 @@ fn raw_core(duration: Duration) -> Result<f64> {
     let start = Instant::now();
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            // The same waiting as the generator's single-receiver consumer (poll, then park in the
-            // broker's wait), so the two differ only in what the generator adds.
+            // The same waiting as the generator's single-receiver consumer (a gather pause after a
+            // small take, poll when empty, then park in the broker's wait), so the two differ only
+            // in what the generator adds.
             let mut buf = Vec::with_capacity(128);
             let mut n = 0u64;
             let mut idle = 0u32;
@@ -284,6 +286,7 @@ fn raw_core(duration: Duration) -> Result<f64> {
                 n += got as u64;
                 if got > 0 {
                     idle = 0;
+                    consumers::gather_pause(got);
                     continue;
                 }
                 if done.load(Ordering::Acquire) && sub.is_empty() {
