@@ -17,8 +17,8 @@ use crate::queue::ready::{AlreadyAttached, ReadySignal};
 use crate::stats::counters::GapTracker;
 use crate::stats::features::AckStats;
 use crate::stats::snapshot::SubscriptionStats;
-use crate::sync::Ordering;
 use crate::sync::waiters::Waiters;
+use crate::sync::{AtomicBool, Ordering};
 use crate::topic::Filter;
 
 use super::core::{AckTake, SubscriptionCore};
@@ -344,6 +344,10 @@ pub struct AckSubscription {
     group: Arc<ReceiverGroup>,
     receiver: u64,
     gaps: GapTracker,
+    /// Whether this receiver's last `try_recv` found the queue empty: then its next one is likely a
+    /// poll of an empty queue too (see `SubscriptionCore::take_acked`). A hint, written only when
+    /// it changes.
+    found_empty: AtomicBool,
 }
 
 impl fmt::Debug for AckSubscription {
@@ -385,6 +389,7 @@ impl AckSubscription {
         Self {
             receiver: group.core.acked().new_receiver(),
             gaps: GapTracker::new(&group.core.counters),
+            found_empty: AtomicBool::new(false),
             group,
         }
     }
@@ -477,8 +482,20 @@ impl AckSubscription {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv(&self) -> Result<AckDelivery, TryAckRecvError> {
+        let polling = self.found_empty.load(Ordering::Relaxed);
+        let got = self.take(polling);
+        let empty = matches!(got, Err(TryAckRecvError::Empty));
+        if empty != polling {
+            self.found_empty.store(empty, Ordering::Relaxed);
+        }
+        got
+    }
+
+    /// [`AckSubscription::try_recv`]; `polling` when this receiver found nothing a moment ago and is
+    /// looking again (see `SubscriptionCore::take_acked`).
+    fn take(&self, polling: bool) -> Result<AckDelivery, TryAckRecvError> {
         let core = self.core();
-        match core.take_acked(core.acked(), self.receiver) {
+        match core.take_acked(core.acked(), self.receiver, polling) {
             AckTake::Got(attempt) => Ok(self.deliver(attempt)),
             AckTake::Empty => Err(TryAckRecvError::Empty),
             AckTake::WindowFull => Err(TryAckRecvError::WindowFull),
@@ -535,7 +552,7 @@ impl AckSubscription {
     /// delivery, the end, or word that the reason to wait changed (from an empty queue to a full
     /// window or back), so the receiver moves to the other waiters.
     fn look(&self, stalled: &mut Stalled<'_>) -> Option<Look> {
-        match self.try_recv() {
+        match self.take(true) {
             Ok(d) => Some(Look::Got(d)),
             Err(TryAckRecvError::Closed) => Some(Look::Closed),
             Err(TryAckRecvError::WindowFull) if stalled.counted => None,
@@ -779,6 +796,39 @@ mod tests {
         sub.try_recv().unwrap().ack().unwrap();
         assert!(sub.core().acked().is_made(), "the first message made it");
         assert_eq!(sub.try_recv().unwrap_err(), TryAckRecvError::Empty);
+        assert!(sub.stats().balances());
+    }
+
+    /// A receive after one that found nothing looks at the queue before it reserves a place (the
+    /// `found_empty` hint): it still takes what came meanwhile, still says when the window is full,
+    /// and an empty look leaves the window as it was.
+    #[test]
+    fn a_receive_after_an_empty_one_takes_what_came_and_reports_a_full_window() {
+        let broker = Broker::new();
+        let sub = broker
+            .subscribe_acked("jobs", AckOptions::new().max_in_flight(1))
+            .unwrap();
+        broker.publish("jobs", "a").unwrap();
+        let a = sub.try_recv().unwrap();
+        for _ in 0..3 {
+            assert_eq!(sub.try_recv().unwrap_err(), TryAckRecvError::Empty);
+            assert_eq!(sub.in_flight(), 1, "an empty look changed the window");
+        }
+        broker.publish("jobs", "b").unwrap();
+        assert_eq!(sub.try_recv().unwrap_err(), TryAckRecvError::WindowFull);
+        a.ack().unwrap();
+        let b = sub.try_recv().unwrap();
+        assert_eq!(&b.payload()[..], b"b");
+        assert_eq!(sub.try_recv().unwrap_err(), TryAckRecvError::Empty);
+        broker.publish("jobs", "c").unwrap();
+        let c = sub.try_recv();
+        assert_eq!(
+            c.unwrap_err(),
+            TryAckRecvError::WindowFull,
+            "b is in flight"
+        );
+        b.ack().unwrap();
+        sub.try_recv().unwrap().ack().unwrap();
         assert!(sub.stats().balances());
     }
 }

@@ -191,7 +191,8 @@ fn acked_core_with_one_taken() -> (Arc<SubscriptionCore>, crate::AckToken) {
         None,
     ));
     core.offer_owned(message(), Wait::Never);
-    let super::core::AckTake::Got(attempt) = core.take_acked(core.in_flight().unwrap(), 1) else {
+    let super::core::AckTake::Got(attempt) = core.take_acked(core.in_flight().unwrap(), 1, false)
+    else {
         panic!("a queued message and room in the window");
     };
     let token = crate::AckToken {
@@ -217,17 +218,19 @@ fn loom_a_hand_back_racing_a_late_ack_and_another_receiver_settles_the_message_o
             thread::spawn(move || core.settle(token, Settle::Ack).is_ok())
         };
         // Receiver 2 takes whatever is there meanwhile.
-        let taken = match core.take_acked(core.in_flight().unwrap(), 2) {
+        let taken = match core.take_acked(core.in_flight().unwrap(), 2, false) {
             super::core::AckTake::Got(attempt) => Some(attempt),
             _ => None,
         };
         dropper.join().unwrap();
         let acked_late = late_ack.join().unwrap();
         // What is left over is taken now (a redelivery does not wait for a deadline).
-        let taken = taken.or_else(|| match core.take_acked(core.in_flight().unwrap(), 2) {
-            super::core::AckTake::Got(attempt) => Some(attempt),
-            _ => None,
-        });
+        let taken = taken.or_else(
+            || match core.take_acked(core.in_flight().unwrap(), 2, false) {
+                super::core::AckTake::Got(attempt) => Some(attempt),
+                _ => None,
+            },
+        );
         if acked_late {
             assert!(taken.is_none(), "an acked message was delivered again");
         } else {
@@ -292,7 +295,7 @@ fn loom_a_receiver_stalled_on_a_full_window_takes_the_place_an_ack_frees_or_is_w
             let core = core.clone();
             thread::spawn(move || {
                 let in_flight = core.in_flight().unwrap();
-                let take = || match core.take_acked(in_flight, 2) {
+                let take = || match core.take_acked(in_flight, 2, true) {
                     super::core::AckTake::Got(attempt) => Some(attempt),
                     _ => None,
                 };

@@ -240,7 +240,7 @@ impl InFlight {
     }
 
     /// Whether a receive has made the places yet (see the module docs).
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn is_made(&self) -> bool {
         self.made().is_some()
     }
