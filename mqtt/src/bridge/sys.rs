@@ -53,12 +53,17 @@ pub(super) fn messages(stats: &BridgeStats) -> Vec<(String, String)> {
 pub(super) async fn publish_every(interval: Duration, shared: Arc<BridgeShared>) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changed = std::pin::pin!(shared.state.changed.notified());
     loop {
-        let changed = shared.state.changed.notified();
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = changed => {}
+            _ = changed.as_mut() => {}
         }
+        // Listen for the next change before this round reads the state: a change that lands while
+        // the round runs then starts another round at once. Listening only after the round lost
+        // such a change (`notify_waiters` wakes only those listening), and the round had published
+        // the state from before it, which then stood until the next tick.
+        changed.set(shared.state.changed.notified());
         let stopped = lock(&shared.sys_stopped);
         if *stopped {
             return;
