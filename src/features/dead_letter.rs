@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
@@ -11,7 +11,7 @@ use crate::id::SubscriptionId;
 use crate::message::Message;
 use crate::message::reason::DropReason;
 use crate::stats::features::DeadLetterStats;
-use crate::sync::waiters::Waiters;
+use crate::sync::waiters::{Until, Waiters};
 use crate::sync::{AtomicU64, Ordering};
 
 /// A dropped message, with the subscription that dropped it and why.
@@ -161,13 +161,9 @@ impl DeadLetters {
 
     /// Takes the oldest dead letter, waiting up to `timeout` for one.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<DeadLetter> {
-        // Taken before the clock is read for the deadline, as `Subscription::recv_timeout` does.
-        if let Some(letter) = self.queue.take() {
-            return Some(letter);
-        }
         self.queue
             .not_empty
-            .wait_for(Instant::now().checked_add(timeout), || self.queue.take())
+            .wait_for(Until::After(timeout), || self.queue.take())
     }
 
     /// Moves up to `max` dead letters into `out`, oldest first; returns how many.

@@ -111,7 +111,7 @@ impl JoinState {
         deadline: Option<Instant>,
     ) -> Result<(), JoinError> {
         self.idle
-            .wait_for(deadline, || (self.unfinished() == 0).then_some(()))
+            .wait_for(deadline.into(), || (self.unfinished() == 0).then_some(()))
             .ok_or_else(|| JoinError::Timeout {
                 id,
                 unfinished: self.unfinished(),

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
@@ -15,7 +15,7 @@ use crate::message::priority::Priority;
 use crate::message::reason::DropReason;
 use crate::message::reply::{ReplyAddress, ReplyError};
 use crate::stats::features::RequestStats;
-use crate::sync::waiters::Waiters;
+use crate::sync::waiters::{Until, Waiters};
 use crate::sync::{AtomicU8, AtomicU64, Ordering};
 use crate::topic::{Topic, TopicError};
 
@@ -293,10 +293,7 @@ impl PendingReply {
     /// Blocks up to `timeout` for the reply.
     pub fn wait(mut self, timeout: Duration) -> Result<Message, RequestError> {
         let slot = self.slot.clone();
-        match slot
-            .ready
-            .wait_for(Instant::now().checked_add(timeout), || slot.take())
-        {
+        match slot.ready.wait_for(Until::After(timeout), || slot.take()) {
             Some(outcome) => self.finish(outcome),
             None => {
                 self.finished = true;

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sync::spin::SpinPolicy;
-use crate::sync::waiters::Waiters;
+use crate::sync::waiters::{Until, Waiters};
 use crate::sync::{AtomicBool, Mutex, Ordering, UnboundedQueue, fence};
 
 /// [`crate::Subscription::attach_ready_signal`] on a subscription that already has a ready signal.
@@ -233,14 +233,8 @@ impl ReadySignal {
     /// assert_eq!(&subs[ready[0] as usize].try_recv().unwrap().payload()[..], b"21.5");
     /// ```
     pub fn wait_ready(&self, out: &mut Vec<u64>, timeout: Duration) -> usize {
-        // What is ready is taken before the clock is read for the deadline (`Instant::now` is slow
-        // on some virtual machines; see `Subscription::recv_timeout`).
-        if let Some(n) = self.take_ready_or_woken(out) {
-            return n;
-        }
-        let deadline = Instant::now().checked_add(timeout);
         self.waiters
-            .poll_then_wait_for(deadline, || self.take_ready_or_woken(out))
+            .poll_then_wait_for(Until::After(timeout), || self.take_ready_or_woken(out))
             .unwrap_or(0)
     }
 

@@ -589,7 +589,7 @@ impl AckSubscription {
             };
             let got = self
                 .waiters(&stalled)
-                .poll_then_wait_for(wake, || self.look(&mut stalled));
+                .poll_then_wait_for(wake.into(), || self.look(&mut stalled));
             match got {
                 Some(Look::Got(d)) => return Ok(d),
                 Some(Look::Closed) => return Err(RecvTimeoutError::Closed),

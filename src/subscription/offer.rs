@@ -11,6 +11,7 @@ use crate::queue::policy::OverflowPolicy;
 use crate::stats::counters::{
     HIGH_WATER_SAMPLE_EVERY, HandleCounts, LiveCount, Matched, RouteShare,
 };
+use crate::sync::waiters::Until;
 use crate::sync::{Ordering, fence};
 
 use super::core::SubscriptionCore;
@@ -335,7 +336,7 @@ impl SubscriptionCore {
             let slice = now + Duration::from_millis(10);
             let mut waiting = Some(msg);
             self.not_full
-                .wait_for(Some(deadline.map_or(slice, |d| d.min(slice))), || {
+                .wait_for(Until::At(deadline.map_or(slice, |d| d.min(slice))), || {
                     if self.closed.load(Ordering::Acquire) {
                         return Some(());
                     }

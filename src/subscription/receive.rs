@@ -16,6 +16,7 @@ use crate::queue::ready::{AlreadyAttached, ReadySignal};
 use crate::stats::counters::GapTracker;
 use crate::stats::snapshot::SubscriptionStats;
 use crate::sync::Ordering;
+use crate::sync::waiters::Until;
 use crate::topic::Filter;
 
 use super::core::SubscriptionCore;
@@ -552,7 +553,8 @@ impl Subscription {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv(&self) -> Result<Delivery, RecvError> {
-        self.recv_until(None).map_err(|_| RecvError::Closed)
+        self.recv_until(Until::Forever)
+            .map_err(|_| RecvError::Closed)
     }
 
     /// Takes the next message, parking the thread up to `timeout` while the queue is empty.
@@ -576,21 +578,14 @@ impl Subscription {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, RecvTimeoutError> {
-        // Under load the message is there: take it before reading the clock for the deadline.
-        // `Instant::now` reads a slow clock source on some virtual machines: four competing receivers
-        // looping on `recv_timeout` spent 7% of their CPU in it, for deadlines they never used.
-        match self.try_recv() {
-            Ok(d) => return Ok(d),
-            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-            Err(TryRecvError::Empty) => {}
-        }
-        self.recv_until(Instant::now().checked_add(timeout))
+        // The deadline is made only if the first look finds nothing (see `Until`).
+        self.recv_until(Until::After(timeout))
     }
 
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<Delivery, RecvTimeoutError> {
+    fn recv_until(&self, until: Until) -> Result<Delivery, RecvTimeoutError> {
         self.core()
             .not_empty
-            .poll_then_wait_for(deadline, || match self.try_recv() {
+            .poll_then_wait_for(until, || match self.try_recv() {
                 Ok(d) => Some(Ok(d)),
                 Err(TryRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
                 Err(TryRecvError::Empty) => None,

@@ -37,7 +37,7 @@
 //! thread, check the fence-on-each-side form and the async switch's flags.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener, IntoNotification};
 
@@ -127,6 +127,36 @@ impl WaiterCount {
     }
 }
 
+/// When a wait gives up. A timeout becomes a deadline only once the first look found nothing, so a
+/// wait that ends at its first look reads no clock: `Instant::now` reads a slow clock source on some
+/// virtual machines, and four competing receivers looping on `recv_timeout` spent 7% of their CPU on
+/// deadlines they never used.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Until {
+    /// No deadline.
+    Forever,
+    /// This instant.
+    At(Instant),
+    /// This long after the first look that found nothing (forever if that overflows).
+    After(Duration),
+}
+
+impl Until {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Until::Forever => None,
+            Until::At(at) => Some(at),
+            Until::After(timeout) => Instant::now().checked_add(timeout),
+        }
+    }
+}
+
+impl From<Option<Instant>> for Until {
+    fn from(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Until::Forever, Until::At)
+    }
+}
+
 /// An event that threads and tasks park on, with a waiter count in front of it. See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
@@ -187,37 +217,53 @@ impl Waiters {
     /// polls it yields the core: with more polling receivers than cores, a pure spin would hold the
     /// cores their publishers need. Records how long the wait lasted, for the adaptive policy.
     /// `Block` publishers keep their own back-off and park with [`Waiters::wait_for`].
+    #[inline]
     pub(crate) fn poll_then_wait_for<T>(
         &self,
-        deadline: Option<Instant>,
+        until: Until,
         mut check: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         // Found at the first look: not a wait, and no clock read.
         if let Some(value) = check() {
             return Some(value);
         }
+        self.poll_then_wait(until, check)
+    }
+
+    /// [`Waiters::poll_then_wait_for`] once the first look found nothing.
+    #[inline(never)]
+    fn poll_then_wait<T>(&self, until: Until, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = until.deadline();
         let started = Instant::now();
         let window = self.spin.window_beside(self.count.others_waiting_hint());
         let got = match spin_for(started, window, deadline, &mut check) {
             Some(value) => Some(value),
-            None => self.wait_for(deadline, check),
+            None => self.wait_for(deadline.into(), check),
         };
         self.spin.record(started.elapsed());
         got
     }
 
-    /// Calls `check` until it yields a value, parking between attempts until notified or until
-    /// `deadline`; `None` when the deadline passes (after one last check). The caller registers before
-    /// its re-check, so a notification between the check and the park is never missed.
+    /// Calls `check` until it yields a value, parking between attempts until notified or `until`
+    /// passes; `None` when it passes (after one last check). The caller registers before its
+    /// re-check, so a notification between the check and the park is never missed.
+    #[inline]
     pub(crate) fn wait_for<T>(
         &self,
-        deadline: Option<Instant>,
+        until: Until,
         mut check: impl FnMut() -> Option<T>,
     ) -> Option<T> {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        self.wait(until, check)
+    }
+
+    /// [`Waiters::wait_for`] once the first look found nothing.
+    #[inline(never)]
+    fn wait<T>(&self, until: Until, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = until.deadline();
         loop {
-            if let Some(value) = check() {
-                return Some(value);
-            }
             let mut registration = self.register();
             if let Some(value) = check() {
                 return Some(value);
@@ -225,6 +271,10 @@ impl Waiters {
             if !registration.park(deadline) {
                 drop(registration);
                 return check();
+            }
+            drop(registration);
+            if let Some(value) = check() {
+                return Some(value);
             }
         }
     }
@@ -390,7 +440,9 @@ mod loom_models {
                     waiters.notify_one();
                 })
             };
-            let got = waiters.wait_for(None, || ready.load(Ordering::Acquire).then_some(()));
+            let got = waiters.wait_for(Until::Forever, || {
+                ready.load(Ordering::Acquire).then_some(())
+            });
             assert!(got.is_some());
             notifier.join().unwrap();
         });
@@ -414,7 +466,7 @@ mod loom_models {
             };
             let waiter = {
                 let (waiters, tokens) = (waiters.clone(), tokens.clone());
-                thread::spawn(move || waiters.wait_for(None, || take(&tokens)).is_some())
+                thread::spawn(move || waiters.wait_for(Until::Forever, || take(&tokens)).is_some())
             };
             let notifier = {
                 let (waiters, tokens) = (waiters.clone(), tokens.clone());
@@ -425,7 +477,7 @@ mod loom_models {
                     }
                 })
             };
-            assert!(waiters.wait_for(None, || take(&tokens)).is_some());
+            assert!(waiters.wait_for(Until::Forever, || take(&tokens)).is_some());
             assert!(waiter.join().unwrap());
             notifier.join().unwrap();
         });
