@@ -6,7 +6,11 @@
 //!
 //! - `plain`: `Subscription::try_recv` (at most once: the baseline);
 //! - `acked_each`: `AckSubscription::try_recv` then `AckDelivery::ack`, one ack per message;
-//! - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens.
+//! - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens;
+//! - `floor_plain`, `floor_each`, `floor_batch`: the same three on the hand-written floor of the same
+//!   design (`support/acked_floor.rs`: a queue, a window of places behind mutexes, a free list, and
+//!   nothing else), each right after its library case, so the gap is what the library's features
+//!   cost on the path and not the design.
 //!
 //! For A/B runs between revisions: `scripts/bench-ab.sh --example acked_path_cpu`. Run with
 //! `cargo run --release -p switchyard --example acked_path_cpu [-- CASE]`, CASE one of the ids, to
@@ -22,6 +26,11 @@ const RUNS: usize = 5;
 
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
+
+#[path = "support/acked_floor.rs"]
+mod acked_floor;
+
+use acked_floor::{Floor, FloorPublisher};
 
 /// The median over `RUNS` of `round`'s CPU time per message.
 fn median_per_message(round: impl FnMut()) -> Result<f64, String> {
@@ -47,6 +56,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert!(broker.stats().balances());
     }
 
+    if runs("floor_plain") {
+        let floor = Floor::new(1024, 64);
+        let mut publisher = FloorPublisher::default();
+        let plain = median_per_message(|| {
+            for _ in 0..MESSAGES {
+                assert!(floor.publish(&mut publisher, &payload));
+                black_box(&floor.take().expect("the message just published").payload);
+            }
+        })?;
+        println!("floor_plain {plain:.2}");
+        assert!(floor.balances());
+    }
+
     if runs("acked_each") {
         let broker = Broker::new();
         let sub = broker.subscribe_acked("jobs/#", AckOptions::new())?;
@@ -61,6 +83,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         println!("acked_each {each:.2}");
         assert!(broker.stats().balances());
+    }
+
+    if runs("floor_each") {
+        let floor = Floor::new(1024, 64);
+        let mut publisher = FloorPublisher::default();
+        let each = median_per_message(|| {
+            for now in 0..MESSAGES {
+                assert!(floor.publish(&mut publisher, &payload));
+                let d = floor.take_acked(now).expect("the message just published");
+                black_box(&d.message.payload);
+                assert!(d.ack(), "an attempt in flight");
+            }
+        })?;
+        println!("floor_each {each:.2}");
+        assert!(floor.balances());
     }
 
     if runs("acked_batch") {
@@ -83,6 +120,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         println!("acked_batch {batch:.2}");
         assert!(broker.stats().balances());
+    }
+
+    if runs("floor_batch") {
+        let floor = Floor::new(1024, 64);
+        let mut publisher = FloorPublisher::default();
+        let mut tokens = Vec::with_capacity(BATCH);
+        let batch = median_per_message(|| {
+            for now in 0..MESSAGES / BATCH as u64 {
+                for _ in 0..BATCH {
+                    assert!(floor.publish(&mut publisher, &payload));
+                    let d = floor.take_acked(now).expect("the message just published");
+                    black_box(&d.message.payload);
+                    tokens.push(d.token());
+                }
+                assert_eq!(floor.ack_batch(&tokens), BATCH as u64);
+                tokens.clear();
+            }
+        })?;
+        println!("floor_batch {batch:.2}");
+        assert!(floor.balances());
     }
     Ok(())
 }
