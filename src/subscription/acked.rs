@@ -211,6 +211,7 @@ impl AckDelivery {
         self.token
     }
 
+    #[inline]
     fn settle(mut self, how: Settle) -> Result<(), AckError> {
         match self.core.take() {
             Some(core) => core.settle(self.token, how),
@@ -237,12 +238,14 @@ impl SubscriptionCore {
     }
 
     /// Settles one attempt, counting what leaves the table.
+    #[inline]
     pub(super) fn settle(&self, token: AckToken, how: Settle) -> Result<(), AckError> {
         self.settle_waking(token, how).map(drop)
     }
 
     /// [`SubscriptionCore::settle`], saying whether it saw a receiver waiting for what the settle
     /// made available (for the loom model of the window's handshake).
+    #[inline]
     pub(super) fn settle_waking(&self, token: AckToken, how: Settle) -> Result<bool, AckError> {
         let in_flight = self.acked();
         if token.subscription != self.id {
@@ -287,6 +290,7 @@ impl SubscriptionCore {
         waiting || stalled
     }
 
+    #[inline]
     fn count_settled(&self, settled: Settled) {
         match settled {
             Settled::Acked => self.counters.add_delivered(1),
@@ -493,6 +497,7 @@ impl AckSubscription {
 
     /// [`AckSubscription::try_recv`]; `polling` when this receiver found nothing a moment ago and is
     /// looking again (see `SubscriptionCore::take_acked`).
+    #[inline]
     fn take(&self, polling: bool) -> Result<AckDelivery, TryAckRecvError> {
         let core = self.core();
         match core.take_acked(core.acked(), self.receiver, polling) {
@@ -503,6 +508,7 @@ impl AckSubscription {
         }
     }
 
+    #[inline]
     fn deliver(&self, attempt: Attempt) -> AckDelivery {
         let core = self.core();
         AckDelivery {

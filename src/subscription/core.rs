@@ -223,6 +223,7 @@ impl SubscriptionCore {
     ///
     /// `polling`: the receiver found nothing a moment ago and is looking again (its wait loop), so
     /// the queue is likely empty (see below).
+    #[inline]
     pub(super) fn take_acked(&self, in_flight: &InFlight, receiver: u64, polling: bool) -> AckTake {
         let now = in_flight.now();
         in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));

@@ -219,6 +219,7 @@ impl InFlight {
         }
     }
 
+    #[inline]
     fn place(&self, index: u32) -> MutexGuard<'_, Place> {
         // A place stays consistent if a holder panicked: every change is one assignment.
         self.table().places[index as usize]
@@ -272,6 +273,7 @@ impl InFlight {
     }
 
     /// Hands out `message` as the first attempt on the reserved `place`.
+    #[inline]
     pub(crate) fn begin(&self, place: u32, message: Message, receiver: u64, now: u64) -> Attempt {
         let deadline = self.after(now, self.options.ack_wait);
         let attempt = {
@@ -339,6 +341,7 @@ impl InFlight {
     }
 
     /// Settles attempt `attempt` on `place`.
+    #[inline]
     pub(crate) fn settle(
         &self,
         place: u32,
@@ -444,6 +447,7 @@ impl InFlight {
         Settled::Kept
     }
 
+    #[inline]
     fn release(&self, place: u32) {
         let _ = self.table().free.push(place);
     }
