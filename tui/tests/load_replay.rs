@@ -250,6 +250,37 @@ fn the_summary_says_what_the_late_joiners_got() {
 }
 
 #[test]
+fn an_acknowledged_summary_says_which_deliveries_were_not_acked() {
+    // The late joiner is a plain subscription: its 3,000 deliveries are in `delivered` and are
+    // not acks, so the summary must not call every delivery acked.
+    let out = common::switchyard()
+        .args(["load", "--no-progress", "--ack", "--messages", "3000"])
+        .args(["--rate", "20000", "--policy", "block:30s"])
+        .args(["--replay-log", "10000", "--replay", "oldest"])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{summary}");
+    for line in [
+        "delivered              6,000",
+        "acked                  3,000   (of the delivered above; the other 3,000 were taken by plain \
+         subscriptions, which do not ack)",
+    ] {
+        assert!(summary.contains(line), "{line:?} in\n{summary}");
+    }
+    let alone = common::switchyard()
+        .args(["load", "--no-progress", "--ack", "--messages", "3000"])
+        .args(["--policy", "block:30s"])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&alone.stdout);
+    assert!(
+        summary.contains("acked                  3,000   (the delivered above)"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn a_start_beyond_the_log_fails_the_run_naming_the_late_joiner() {
     let out = common::switchyard()
         .args([

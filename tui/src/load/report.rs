@@ -358,11 +358,22 @@ fn write_counts(s: &mut String, snapshot: &StatsSnapshot<LoadSection>, r: &LoadR
     );
     let _ = writeln!(s, "queued      {:>16}   at the end", count(t.depth));
     if let Some(a) = &r.ack {
-        let _ = writeln!(
-            s,
-            "acked       {:>16}   (the delivered above)",
-            count(a.acked)
-        );
+        // The late joiners of --replay are plain subscriptions: what they took is delivered, not acked.
+        let plain = t.delivered.saturating_sub(a.acked);
+        let _ = if plain == 0 {
+            writeln!(
+                s,
+                "acked       {:>16}   (the delivered above)",
+                count(a.acked)
+            )
+        } else {
+            writeln!(
+                s,
+                "acked       {:>16}   (of the delivered above; the other {} were taken by plain subscriptions, which do not ack)",
+                count(a.acked),
+                count(plain)
+            )
+        };
         let _ = writeln!(
             s,
             "redelivered {:>16}   (nacked {}, expired {}, handed back {})",
