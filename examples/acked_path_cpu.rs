@@ -7,6 +7,8 @@
 //! - `plain`: `Subscription::try_recv` (at most once: the baseline);
 //! - `acked_each`: `AckSubscription::try_recv` then `AckDelivery::ack`, one ack per message;
 //! - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens;
+//! - `plain_drain` and `acked_drain`: 64 publishes, then one `drain_into` of 64 (plain; acknowledged,
+//!   then `into_token` and `ack_batch`), the batch shapes of both paths;
 //! - `floor_plain`, `floor_each`, `floor_batch`: the same three on the hand-written floor of the same
 //!   design (`support/acked_floor.rs`: a queue, a window of places behind mutexes, a free list, and
 //!   nothing else), each right after its library case, so the gap is what the library's features
@@ -140,6 +142,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         println!("floor_batch {batch:.2}");
         assert!(floor.balances());
+    }
+    if runs("plain_drain") {
+        let broker = Broker::new();
+        let sub = broker.subscribe("jobs/#")?;
+        let mut publisher = broker.publisher(topic)?;
+        let mut batch = Vec::with_capacity(BATCH);
+        let drained = median_per_message(|| {
+            for _ in 0..MESSAGES / BATCH as u64 {
+                for _ in 0..BATCH {
+                    publisher.publish(payload.clone());
+                }
+                assert_eq!(sub.drain_into(&mut batch, BATCH).count, BATCH);
+                for m in batch.drain(..) {
+                    black_box(m.payload());
+                }
+            }
+        })?;
+        println!("plain_drain {drained:.2}");
+        assert!(broker.stats().balances());
+    }
+
+    if runs("acked_drain") {
+        let broker = Broker::new();
+        let sub = broker.subscribe_acked("jobs/#", AckOptions::new())?;
+        let mut publisher = broker.publisher(topic)?;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut tokens = Vec::with_capacity(BATCH);
+        let drained = median_per_message(|| {
+            for _ in 0..MESSAGES / BATCH as u64 {
+                for _ in 0..BATCH {
+                    publisher.publish(payload.clone());
+                }
+                assert_eq!(sub.drain_into(&mut batch, BATCH), Ok(BATCH));
+                for d in batch.drain(..) {
+                    black_box(d.payload());
+                    tokens.push(d.into_token());
+                }
+                let acked = sub.ack_batch(&tokens);
+                assert_eq!(acked.refused, 0, "{:?}", acked.first_error);
+                tokens.clear();
+            }
+        })?;
+        println!("acked_drain {drained:.2}");
+        assert!(broker.stats().balances());
     }
     Ok(())
 }

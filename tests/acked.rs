@@ -433,6 +433,154 @@ fn competing_receivers_each_ack_distinct_messages_and_every_message_is_acked_onc
     assert!(s.balances(), "{s:?}");
 }
 
+#[test]
+fn competing_receivers_taking_batches_ack_every_message_once() {
+    // Four receivers pull batches of up to 16 from a window of 64 (so batches meet a full window),
+    // one of them nacks every first delivery and one drops its batch unsettled now and then: every
+    // message is acked exactly once and the books balance.
+    let broker = Broker::new();
+    let jobs = broker
+        .subscribe_acked_with(
+            "jobs",
+            SubscriptionOptions::new()
+                .capacity(4096)
+                .ack(AckOptions::new().max_in_flight(64)),
+        )
+        .unwrap();
+    const N: u64 = 20_000;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let jobs = jobs.clone();
+            thread::spawn(move || {
+                let (mut mine, mut batch, mut batches) = (Vec::new(), Vec::new(), 0u64);
+                loop {
+                    match jobs.drain_into(&mut batch, 16) {
+                        Ok(n) => assert!((1..=16).contains(&n) && n == batch.len()),
+                        Err(TryAckRecvError::Empty) => {
+                            match jobs.recv_timeout(Duration::from_millis(300)) {
+                                Ok(d) => batch.push(d),
+                                Err(_) => return mine,
+                            }
+                        }
+                        Err(TryAckRecvError::WindowFull) => thread::yield_now(),
+                        Err(TryAckRecvError::Closed) => return mine,
+                    }
+                    batches += 1;
+                    if w == 2 && batches % 7 == 0 {
+                        batch.clear(); // dropped unsettled: handed back at once
+                        continue;
+                    }
+                    for d in batch.drain(..) {
+                        if w == 3 && d.deliveries() == 1 {
+                            d.nack().unwrap();
+                            continue;
+                        }
+                        mine.push(id_of(d.payload()));
+                        d.ack().unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut publisher = broker.publisher("jobs").unwrap();
+    for i in 0..N {
+        while publisher.publish(i.to_le_bytes().to_vec()).dropped > 0 {
+            thread::yield_now();
+        }
+    }
+    let mut count: HashMap<u64, u32> = HashMap::new();
+    for w in workers {
+        for id in w.join().unwrap() {
+            *count.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(count.len() as u64, N, "every message acked");
+    assert!(count.values().all(|&c| c == 1), "none acked twice");
+    let s = jobs.stats();
+    assert_eq!((s.delivered, s.in_flight, s.depth), (N, 0, 0));
+    assert!(s.balances(), "{s:?}");
+    let ack = s.ack.unwrap();
+    assert!(ack.handed_back > 0 && ack.nacked > 0, "{ack:?}");
+}
+
+#[test]
+fn a_batch_carries_the_drops_before_it_on_its_first_delivery_and_ends_on_a_closed_subscription() {
+    let broker = Broker::new();
+    let jobs = broker
+        .subscribe_acked_with(
+            "jobs",
+            SubscriptionOptions::new()
+                .capacity(2)
+                .ack(AckOptions::new()),
+        )
+        .unwrap();
+    for i in 0..5u64 {
+        broker.publish("jobs", i.to_le_bytes().to_vec()).unwrap(); // 3 refused: queue_full
+    }
+    let mut batch = Vec::new();
+    assert_eq!(jobs.drain_into(&mut batch, 0), Ok(0));
+    assert_eq!(jobs.drain_into(&mut batch, 8), Ok(2));
+    assert_eq!(
+        batch[0].missed().map(|m| m.queue_full),
+        Some(3),
+        "the drops before the batch, once"
+    );
+    assert_eq!(batch[1].missed(), None);
+    assert_eq!(jobs.drain_into(&mut batch, 8), Err(TryAckRecvError::Empty));
+    let other = jobs.clone();
+    jobs.unsubscribe();
+    assert_eq!(
+        other.drain_into(&mut batch, 8),
+        Err(TryAckRecvError::Closed)
+    );
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch.pop().unwrap().ack(), Err(AckError::Closed));
+}
+
+#[test]
+fn a_batch_wakes_a_blocked_publisher_for_the_room_it_made() {
+    let broker = Broker::new();
+    let jobs = broker
+        .subscribe_acked_with(
+            "jobs",
+            SubscriptionOptions::new()
+                .capacity(2)
+                .policy(OverflowPolicy::Block {
+                    timeout: Duration::from_secs(30),
+                })
+                .ack(AckOptions::new()),
+        )
+        .unwrap();
+    let publisher = {
+        let broker = broker.clone();
+        thread::spawn(move || {
+            for i in 0..4u64 {
+                assert_eq!(
+                    broker
+                        .publish("jobs", i.to_le_bytes().to_vec())
+                        .unwrap()
+                        .dropped,
+                    0
+                );
+            }
+        })
+    };
+    // The publisher blocks on the third message until a batch takes the first two.
+    let mut batch = Vec::new();
+    while batch.len() < 4 {
+        match jobs.drain_into(&mut batch, 4) {
+            Ok(_) | Err(TryAckRecvError::Empty) => thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    publisher.join().unwrap();
+    let ids: Vec<u64> = batch.iter().map(|d| id_of(d.payload())).collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+    let tokens: Vec<_> = batch.into_iter().map(|d| d.into_token()).collect();
+    assert_eq!(jobs.ack_batch(&tokens).acked, 4);
+    assert!(jobs.stats().balances());
+}
+
 /// Every acknowledged row's `ack` counters of `stats`, summed.
 fn sum_of_rows(stats: &StatsSnapshot) -> AckTotals {
     let mut sum = AckTotals::default();
@@ -563,6 +711,8 @@ fn broker_wide_ack_totals_are_the_sum_of_the_subscriptions_and_stay_after_they_g
 enum Op {
     Publish,
     Take,
+    /// `drain_into` with this `max`.
+    TakeBatch(usize),
     Ack(usize),
     Nack(usize),
     Term(usize),
@@ -574,6 +724,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => Just(Op::Publish),
         3 => Just(Op::Take),
+        2 => (1..5usize).prop_map(Op::TakeBatch),
         2 => (0..8usize).prop_map(Op::Ack),
         1 => (0..8usize).prop_map(Op::Nack),
         1 => (0..8usize).prop_map(Op::Term),
@@ -628,6 +779,35 @@ proptest! {
                         let id = queued.pop_front().unwrap();
                         prop_assert_eq!((id_of(d.payload()), d.deliveries()), (id, 1));
                         out.push((id, 1, d));
+                    }
+                }
+                Op::TakeBatch(max) => {
+                    let mut batch = Vec::new();
+                    let got = sub.drain_into(&mut batch, max);
+                    // The model takes as many `Take`s would, up to `max`, and stops where one would fail.
+                    let mut expected = Vec::new();
+                    let mut stop = None;
+                    while expected.len() < max {
+                        if let Some((id, deliveries)) = waiting.pop_front() {
+                            expected.push((id, deliveries + 1));
+                        } else if queued.is_empty() {
+                            stop = Some(TryAckRecvError::Empty);
+                            break;
+                        } else if (out.len() + waiting.len() + expected.len()) as u32 >= WINDOW {
+                            stop = Some(TryAckRecvError::WindowFull);
+                            break;
+                        } else {
+                            expected.push((queued.pop_front().unwrap(), 1));
+                        }
+                    }
+                    match got {
+                        Ok(n) => prop_assert_eq!(n, expected.len()),
+                        Err(e) => prop_assert_eq!((Some(e), expected.len()), (stop, 0)),
+                    }
+                    prop_assert_eq!(batch.len(), expected.len());
+                    for (d, (id, deliveries)) in batch.into_iter().zip(expected) {
+                        prop_assert_eq!((id_of(d.payload()), d.deliveries()), (id, deliveries));
+                        out.push((id, deliveries, d));
                     }
                 }
                 Op::Ack(i) | Op::Nack(i) | Op::Term(i) | Op::DropUnsettled(i) if !out.is_empty() => {

@@ -21,7 +21,7 @@ use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, Ordering};
 use crate::topic::Filter;
 
-use super::core::{AckTake, SubscriptionCore};
+use super::core::{AckTake, AckTakeEnd, SubscriptionCore};
 use super::error::{RecvError, RecvTimeoutError, TryAckRecvError};
 use super::receive::{Delivery, ReceiverGroup, Retire};
 
@@ -495,6 +495,68 @@ impl AckSubscription {
         got
     }
 
+    /// Takes up to `max` messages without waiting (redeliveries first, then queued messages while the
+    /// window has room) and appends them to `out`, each in flight until it is settled, as
+    /// [`AckSubscription::try_recv`]'s are: the pull of a batch (JetStream's `fetch`, a RabbitMQ
+    /// consumer's prefetch). Cheaper per message than as many `try_recv`s: the batch reads the
+    /// clock, looks at the deadlines and wakes `Block` publishers once. Drops since this receiver's
+    /// previous receive are on the first delivery's [`AckDelivery::missed`].
+    ///
+    /// Returns how many it took, at least one; or, when it took none, why: nothing due or queued
+    /// (`Empty`), the window is full (`WindowFull`, counted in the stats as `window_full`), or the
+    /// subscription ended (`Closed`).
+    ///
+    /// ```
+    /// use switchyard::{AckOptions, Broker, TryAckRecvError};
+    ///
+    /// let broker = Broker::new();
+    /// let jobs = broker.subscribe_acked("jobs", AckOptions::new().max_in_flight(3))?;
+    /// for i in 0..5 {
+    ///     broker.publish("jobs", i.to_string())?;
+    /// }
+    ///
+    /// let mut batch = Vec::new();
+    /// assert_eq!(jobs.drain_into(&mut batch, 10)?, 3); // the window holds 3
+    /// assert_eq!(jobs.drain_into(&mut batch, 10), Err(TryAckRecvError::WindowFull));
+    /// let tokens: Vec<_> = batch.drain(..).map(|d| d.into_token()).collect();
+    /// assert_eq!(jobs.ack_batch(&tokens).acked, 3);
+    /// assert_eq!(jobs.drain_into(&mut batch, 10)?, 2);
+    /// assert_eq!(&batch[0].payload()[..], b"3"); // in order
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drain_into(
+        &self,
+        out: &mut Vec<AckDelivery>,
+        max: usize,
+    ) -> Result<usize, TryAckRecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let core = self.core();
+        let mut first = true;
+        let (n, end) = core.take_acked_into(core.acked(), self.receiver, max, |attempt| {
+            // Drops since this receiver's previous receive go with the batch's first delivery.
+            let missed = if std::mem::take(&mut first) {
+                self.gaps.check(&core.counters).map(Box::new)
+            } else {
+                None
+            };
+            out.push(self.delivery(attempt, missed));
+        });
+        let empty = n == 0 && end == AckTakeEnd::Empty;
+        if empty != self.found_empty.load(Ordering::Relaxed) {
+            self.found_empty.store(empty, Ordering::Relaxed);
+        }
+        if n == 0 {
+            return Err(match end {
+                AckTakeEnd::WindowFull => TryAckRecvError::WindowFull,
+                AckTakeEnd::Closed => TryAckRecvError::Closed,
+                AckTakeEnd::Empty | AckTakeEnd::Full => TryAckRecvError::Empty,
+            });
+        }
+        Ok(n)
+    }
+
     /// [`AckSubscription::try_recv`]; `polling` when this receiver found nothing a moment ago and is
     /// looking again (see `SubscriptionCore::take_acked`).
     #[inline]
@@ -510,11 +572,17 @@ impl AckSubscription {
 
     #[inline]
     fn deliver(&self, attempt: Attempt) -> AckDelivery {
+        let missed = self.gaps.check(&self.core().counters).map(Box::new);
+        self.delivery(attempt, missed)
+    }
+
+    #[inline]
+    fn delivery(&self, attempt: Attempt, missed: Option<Box<DroppedByReason>>) -> AckDelivery {
         let core = self.core();
         AckDelivery {
             delivery: Delivery {
                 message: attempt.message,
-                missed: self.gaps.check(&core.counters).map(Box::new),
+                missed,
             },
             token: AckToken {
                 subscription: core.id,

@@ -37,6 +37,16 @@ pub(super) enum AckTake {
     Closed,
 }
 
+/// Why [`SubscriptionCore::take_acked_into`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AckTakeEnd {
+    /// It took as many as asked.
+    Full,
+    Empty,
+    WindowFull,
+    Closed,
+}
+
 /// The shared state of one subscription: what the routing table points at.
 pub(crate) struct SubscriptionCore {
     pub(crate) id: SubscriptionId,
@@ -232,6 +242,73 @@ impl SubscriptionCore {
                 return AckTake::Got(attempt);
             }
         }
+        let got = self.take_new_acked(in_flight, receiver, polling, now);
+        if matches!(got, AckTake::Got(_)) && self.policy.is_block() {
+            self.not_full.notify(1);
+        }
+        got
+    }
+
+    /// [`Self::take_acked`] for up to `max` messages, each handed to `got`, redeliveries first: one
+    /// clock read and one look at the deadlines for the batch, and one wake-up call for the `Block`
+    /// publishers its new messages made room for. Returns how many it took and why it stopped
+    /// (`Full` when it took `max`): the end of a batch is where a receiver learns that the queue
+    /// ran empty or the window filled.
+    pub(super) fn take_acked_into(
+        &self,
+        in_flight: &InFlight,
+        receiver: u64,
+        max: usize,
+        mut got: impl FnMut(Attempt),
+    ) -> (usize, AckTakeEnd) {
+        let now = in_flight.now();
+        in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
+        let (mut taken, mut new) = (0, 0);
+        let mut end = AckTakeEnd::Full;
+        while taken < max {
+            if in_flight.has_redeliveries() {
+                if let Some(attempt) = in_flight.redeliver(receiver, now) {
+                    got(attempt);
+                    taken += 1;
+                    continue;
+                }
+            }
+            match self.take_new_acked(in_flight, receiver, false, now) {
+                AckTake::Got(attempt) => {
+                    got(attempt);
+                    taken += 1;
+                    new += 1;
+                }
+                AckTake::Empty => {
+                    end = AckTakeEnd::Empty;
+                    break;
+                }
+                AckTake::WindowFull => {
+                    end = AckTakeEnd::WindowFull;
+                    break;
+                }
+                AckTake::Closed => {
+                    end = AckTakeEnd::Closed;
+                    break;
+                }
+            }
+        }
+        if new > 0 && self.policy.is_block() {
+            self.not_full.notify(new);
+        }
+        (taken, end)
+    }
+
+    /// A new message from the queue onto a free place of the window (the caller wakes `Block`
+    /// publishers for the room it made).
+    #[inline]
+    fn take_new_acked(
+        &self,
+        in_flight: &InFlight,
+        receiver: u64,
+        polling: bool,
+        now: u64,
+    ) -> AckTake {
         // A receiver polling for its next message asks whether the queue is empty before it
         // reserves a place: reserving first writes the window's shared free list twice (take a
         // place, give it back) on every look that finds nothing, and competing receivers polling
@@ -260,9 +337,6 @@ impl SubscriptionCore {
             in_flight.unreserve(place);
             self.drop_message(&msg, DropReason::Unsubscribed);
             return AckTake::Closed;
-        }
-        if self.policy.is_block() {
-            self.not_full.notify(1);
         }
         AckTake::Got(in_flight.begin(place, msg, receiver, now))
     }
