@@ -351,18 +351,8 @@ impl Engine for AckedCoreEngine {
 
     #[inline]
     fn drain(receiver: &AckSubscription, out: &mut Vec<AckDelivery>, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
-            match receiver.try_recv() {
-                Ok(d) => {
-                    out.push(d);
-                    n += 1;
-                }
-                // Empty, the window full, or closed: nothing more to take now.
-                Err(_) => break,
-            }
-        }
-        n
+        // Empty, the window full, or closed: nothing more to take now.
+        receiver.drain_into(out, max).unwrap_or(0)
     }
 
     fn wait(receiver: &AckSubscription, timeout: Duration) -> Option<AckDelivery> {
@@ -379,12 +369,16 @@ impl Engine for AckedCoreEngine {
     }
 
     #[inline]
-    fn ack(_receiver: &AckSubscription, taken: &mut Vec<AckDelivery>) -> usize {
-        taken
-            .drain(..)
-            .map(AckDelivery::ack)
-            .filter(Result::is_ok)
-            .count()
+    fn ack(receiver: &AckSubscription, taken: &mut Vec<AckDelivery>) -> usize {
+        if let [_] = taken.as_slice() {
+            return taken
+                .drain(..)
+                .map(AckDelivery::ack)
+                .filter(Result::is_ok)
+                .count();
+        }
+        let tokens: Vec<_> = taken.drain(..).map(AckDelivery::into_token).collect();
+        receiver.ack_batch(&tokens).acked
     }
 
     fn nack(_receiver: &AckSubscription, taken: &mut Vec<AckDelivery>) {

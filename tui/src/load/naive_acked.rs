@@ -225,6 +225,24 @@ impl NaiveAckedReceiver {
         }
     }
 
+    /// Acks every attempt `tokens` name under one lock of the table; returns how many were in flight.
+    fn ack_all(&self, tokens: impl Iterator<Item = u64>) -> usize {
+        let mut t = lock(&in_flight(&self.sub).table);
+        let mut acked = 0;
+        for token in tokens {
+            if t.out.remove(&token).is_some() {
+                acked += 1;
+            } else {
+                t.refused += 1;
+            }
+        }
+        t.acked += acked as u64;
+        self.sub
+            .delivered
+            .fetch_add(acked as u64, Ordering::Relaxed);
+        acked
+    }
+
     /// Ends the attempt `token` names: acked, or back for delivery (`nack`).
     fn settle(&self, token: u64, ack: bool) -> bool {
         let f = in_flight(&self.sub);
@@ -363,10 +381,9 @@ impl Engine for NaiveAckedEngine {
     }
 
     fn ack(receiver: &NaiveAckedReceiver, taken: &mut Vec<NaiveDelivery>) -> usize {
-        taken
-            .drain(..)
-            .filter(|d| receiver.settle(d.token, true))
-            .count()
+        // A batch is acked under one lock of the table, as switchyard's `ack_batch` settles it in one
+        // call: each engine settles the consumer's batch in its own batch form.
+        receiver.ack_all(taken.drain(..).map(|d| d.token))
     }
 
     fn nack(receiver: &NaiveAckedReceiver, taken: &mut Vec<NaiveDelivery>) {
