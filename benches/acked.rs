@@ -7,7 +7,8 @@
 //!   of capacity 1024 under `Block` (so nothing is dropped):
 //!   - `plain`: `Subscription::try_recv` (at most once: the baseline the issue compares with);
 //!   - `acked_each`: `AckSubscription::try_recv` then `AckDelivery::ack`, one ack per message;
-//!   - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens.
+//!   - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens;
+//!   - `acked_drain`: `drain_into` of up to 64, then `into_token` and `ack_batch` of the batch.
 //! - `acked_competing_4`: one subscription, four competing receiver threads, one ack per message,
 //!   each receiver blocking while there is nothing (`recv_timeout`, as a worker pool does; four
 //!   spinning receivers on two cores would measure the scheduler):
@@ -31,7 +32,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use switchyard::{
-    AckOptions, AckSubscription, AckToken, Broker, Bytes, OverflowPolicy, Publisher,
+    AckDelivery, AckOptions, AckSubscription, AckToken, Broker, Bytes, OverflowPolicy, Publisher,
     RecvTimeoutError, Subscription, SubscriptionOptions, TryAckRecvError, TryRecvError,
 };
 
@@ -77,20 +78,15 @@ struct Shared {
 }
 
 impl Shared {
-    /// Runs `take_one` (true when it took a message) until the group's running total reaches this
+    /// Runs `take` (how many messages it took) until the group's running total reaches this
     /// receiver's running `target`.
-    fn receive(
-        &self,
-        target: &mut u64,
-        n: u64,
-        who: &str,
-        mut take_one: impl FnMut() -> bool,
-    ) -> u64 {
+    fn receive(&self, target: &mut u64, n: u64, who: &str, mut take: impl FnMut() -> u64) -> u64 {
         *target += n;
         let mut spin = Spin::new();
         while self.taken.load(Ordering::Acquire) < *target {
-            if take_one() {
-                self.taken.fetch_add(1, Ordering::AcqRel);
+            let took = take();
+            if took > 0 {
+                self.taken.fetch_add(took, Ordering::AcqRel);
                 spin.reset();
             } else {
                 spin.idle(|| {
@@ -110,9 +106,34 @@ impl Shared {
 enum Acks {
     Each,
     Batch,
+    /// `drain_into`, then `ack_batch` of what it took.
+    Drain,
 }
 
-fn take_acked(sub: &AckSubscription, acks: Acks, tokens: &mut Vec<AckToken>) -> bool {
+fn take_acked(
+    sub: &AckSubscription,
+    acks: Acks,
+    tokens: &mut Vec<AckToken>,
+    batch: &mut Vec<AckDelivery>,
+) -> u64 {
+    if acks == Acks::Drain {
+        return match sub.drain_into(batch, BATCH) {
+            Ok(n) => {
+                for d in batch.drain(..) {
+                    black_box(d.payload());
+                    tokens.push(d.into_token());
+                }
+                flush(sub, tokens);
+                n as u64
+            }
+            Err(TryAckRecvError::Empty | TryAckRecvError::WindowFull) => 0,
+            Err(TryAckRecvError::Closed) => fail("subscription closed during a round".into()),
+        };
+    }
+    u64::from(take_acked_one(sub, acks, tokens))
+}
+
+fn take_acked_one(sub: &AckSubscription, acks: Acks, tokens: &mut Vec<AckToken>) -> bool {
     match sub.try_recv() {
         Ok(d) => {
             black_box(d.payload());
@@ -122,7 +143,7 @@ fn take_acked(sub: &AckSubscription, acks: Acks, tokens: &mut Vec<AckToken>) -> 
                         fail("an ack was refused".into());
                     }
                 }
-                Acks::Batch => {
+                Acks::Batch | Acks::Drain => {
                     tokens.push(d.into_token());
                     if tokens.len() == BATCH {
                         flush(sub, tokens);
@@ -203,7 +224,9 @@ impl Hop {
             .map(|_| {
                 let (sub, shared, mut target) = (sub.clone(), shared.clone(), 0);
                 Box::new(move |n| {
-                    shared.receive(&mut target, n, "plain", || take_plain(&sub, blocking))
+                    shared.receive(&mut target, n, "plain", || {
+                        u64::from(take_plain(&sub, blocking))
+                    })
                 }) as Receiver
             })
             .collect();
@@ -220,12 +243,13 @@ impl Hop {
             .map(|_| {
                 let (sub, shared, mut target) = (sub.clone(), shared.clone(), 0);
                 let mut tokens = Vec::with_capacity(BATCH);
+                let mut batch = Vec::with_capacity(BATCH);
                 Box::new(move |n| {
                     let got = shared.receive(&mut target, n, "acked", || {
                         if blocking {
-                            take_acked_blocking(&sub)
+                            u64::from(take_acked_blocking(&sub))
                         } else {
-                            take_acked(&sub, acks, &mut tokens)
+                            take_acked(&sub, acks, &mut tokens, &mut batch)
                         }
                     });
                     flush(&sub, &mut tokens);
@@ -298,9 +322,9 @@ impl NaiveAcked {
                                 in_flight.lock().unwrap().insert(token, msg.clone());
                                 black_box(&msg.1);
                                 // The ack.
-                                in_flight.lock().unwrap().remove(&token).is_some()
+                                u64::from(in_flight.lock().unwrap().remove(&token).is_some())
                             }
-                            Err(RecvTimeout::Timeout) => false,
+                            Err(RecvTimeout::Timeout) => 0,
                             Err(RecvTimeout::Disconnected) => fail("naive channel closed".into()),
                         }
                     })
@@ -364,6 +388,10 @@ fn one_to_one(c: &mut Criterion) {
         (
             "acked_batch",
             Box::new(|| Box::new(Hop::acked(1, Acks::Batch, false))),
+        ),
+        (
+            "acked_drain",
+            Box::new(|| Box::new(Hop::acked(1, Acks::Drain, false))),
         ),
     ];
     run_group(c, &settings, "acked_1to1", &contenders);
