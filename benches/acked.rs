@@ -8,7 +8,9 @@
 //!   - `plain`: `Subscription::try_recv` (at most once: the baseline the issue compares with);
 //!   - `acked_each`: `AckSubscription::try_recv` then `AckDelivery::ack`, one ack per message;
 //!   - `acked_batch`: `try_recv` then `into_token`, and `ack_batch` of every 64 tokens;
-//!   - `acked_drain`: `drain_into` of up to 64, then `into_token` and `ack_batch` of the batch.
+//!   - `acked_drain`: `drain_into` of up to 64, then `into_token` and `ack_batch` of the batch;
+//!   - `plain_drain`: `Subscription::drain_into` of up to 64 (the plain path in batches, for
+//!     `acked_drain` to be compared with as well).
 //! - `acked_competing_4`: one subscription, four competing receiver threads, one ack per message,
 //!   each receiver blocking while there is nothing (`recv_timeout`, as a worker pool does; four
 //!   spinning receivers on two cores would measure the scheduler):
@@ -217,16 +219,36 @@ struct Hop {
 
 impl Hop {
     fn plain(receivers: usize, blocking: bool) -> Self {
+        Self::plain_taking(receivers, move |sub, _| {
+            u64::from(take_plain(sub, blocking))
+        })
+    }
+
+    /// One receiver taking batches of up to `BATCH` with `drain_into`.
+    fn plain_drain() -> Self {
+        Self::plain_taking(1, |sub, batch| {
+            let n = sub.drain_into(batch, BATCH).count;
+            for m in batch.drain(..) {
+                black_box(m.payload());
+            }
+            n as u64
+        })
+    }
+
+    fn plain_taking(
+        receivers: usize,
+        take: impl Fn(&Subscription, &mut Vec<switchyard::Message>) -> u64 + Clone + Send + 'static,
+    ) -> Self {
         let broker = Broker::new();
         let sub = Arc::new(broker.subscribe_with("jobs/#", options()).unwrap());
         let shared = Shared::default();
         let bodies = (0..receivers)
             .map(|_| {
-                let (sub, shared, mut target) = (sub.clone(), shared.clone(), 0);
+                let (sub, shared, take, mut target) =
+                    (sub.clone(), shared.clone(), take.clone(), 0);
+                let mut batch = Vec::with_capacity(BATCH);
                 Box::new(move |n| {
-                    shared.receive(&mut target, n, "plain", || {
-                        u64::from(take_plain(&sub, blocking))
-                    })
+                    shared.receive(&mut target, n, "plain", || take(&sub, &mut batch))
                 }) as Receiver
             })
             .collect();
@@ -393,6 +415,7 @@ fn one_to_one(c: &mut Criterion) {
             "acked_drain",
             Box::new(|| Box::new(Hop::acked(1, Acks::Drain, false))),
         ),
+        ("plain_drain", Box::new(|| Box::new(Hop::plain_drain()))),
     ];
     run_group(c, &settings, "acked_1to1", &contenders);
 }

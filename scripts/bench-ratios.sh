@@ -152,6 +152,7 @@ echo "acknowledged delivery (issue 20), acked / plain or naive, messages/s:"
 ratio "  1->1 acked, batch acks / plain" acked_1to1 plain acked_1to1 acked_batch ">=" 0.8
 ratio "  1->1 acked, one ack per message / plain" acked_1to1 plain acked_1to1 acked_each ">=" 0.5
 ratio "  1->1 acked, drain_into + ack_batch / plain" acked_1to1 plain acked_1to1 acked_drain ">=" 0.8
+ratio "  1->1 acked, drain_into + ack_batch / plain drain_into" acked_1to1 plain_drain acked_1to1 acked_drain - -
 ratio "  4 competing: switchyard acked / naive acked" acked_competing_4 naive_acked acked_competing_4 switchyard_acked ">=" 3
 ratio "  4 competing: switchyard acked / switchyard plain" acked_competing_4 switchyard_plain acked_competing_4 switchyard_acked - -
 echo "publishers to disjoint topics (issue 19, item 7), per-publisher messages per CPU second, two at once / one alone:"
