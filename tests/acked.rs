@@ -380,6 +380,30 @@ fn durable_acknowledged_settings_survive_a_restart_but_messages_in_flight_do_not
     let _ = std::fs::remove_file(&path);
 }
 
+/// Publishes the numbers `0..n` on `jobs`, retrying each one a full queue refused (counted): the
+/// tests that use it want every message.
+fn publish_numbered(broker: &Broker, n: u64) {
+    let mut publisher = broker.publisher("jobs").unwrap();
+    for i in 0..n {
+        while publisher.publish(i.to_le_bytes().to_vec()).dropped > 0 {
+            thread::yield_now();
+        }
+    }
+}
+
+/// Joins the workers, each returning the numbers it acked, and checks that every one of `0..n` was
+/// acked exactly once.
+fn each_acked_once(workers: Vec<thread::JoinHandle<Vec<u64>>>, n: u64) {
+    let mut count: HashMap<u64, u32> = HashMap::new();
+    for w in workers {
+        for id in w.join().unwrap() {
+            *count.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(count.len() as u64, n, "every message acked");
+    assert!(count.values().all(|&c| c == 1), "none acked twice");
+}
+
 #[test]
 fn competing_receivers_each_ack_distinct_messages_and_every_message_is_acked_once() {
     let broker = Broker::new();
@@ -413,21 +437,8 @@ fn competing_receivers_each_ack_distinct_messages_and_every_message_is_acked_onc
             })
         })
         .collect();
-    let mut publisher = broker.publisher("jobs").unwrap();
-    for i in 0..N {
-        while publisher.publish(i.to_le_bytes().to_vec()).dropped > 0 {
-            // Refused by a full queue (counted); this test wants every message, so it retries.
-            thread::yield_now();
-        }
-    }
-    let mut count: HashMap<u64, u32> = HashMap::new();
-    for w in workers {
-        for id in w.join().unwrap() {
-            *count.entry(id).or_default() += 1;
-        }
-    }
-    assert_eq!(count.len() as u64, N, "every message acked");
-    assert!(count.values().all(|&c| c == 1), "none acked twice");
+    publish_numbered(&broker, N);
+    each_acked_once(workers, N);
     let s = jobs.stats();
     assert_eq!(s.delivered, N);
     assert!(s.balances(), "{s:?}");
@@ -482,20 +493,8 @@ fn competing_receivers_taking_batches_ack_every_message_once() {
             })
         })
         .collect();
-    let mut publisher = broker.publisher("jobs").unwrap();
-    for i in 0..N {
-        while publisher.publish(i.to_le_bytes().to_vec()).dropped > 0 {
-            thread::yield_now();
-        }
-    }
-    let mut count: HashMap<u64, u32> = HashMap::new();
-    for w in workers {
-        for id in w.join().unwrap() {
-            *count.entry(id).or_default() += 1;
-        }
-    }
-    assert_eq!(count.len() as u64, N, "every message acked");
-    assert!(count.values().all(|&c| c == 1), "none acked twice");
+    publish_numbered(&broker, N);
+    each_acked_once(workers, N);
     let s = jobs.stats();
     assert_eq!((s.delivered, s.in_flight, s.depth), (N, 0, 0));
     assert!(s.balances(), "{s:?}");
