@@ -325,3 +325,54 @@ fn loom_a_receiver_stalled_on_a_full_window_takes_the_place_an_ack_frees_or_is_w
         assert!(s.balances());
     });
 }
+
+#[test]
+fn loom_a_batch_take_racing_a_hand_back_takes_every_message_once() {
+    use super::core::AckTakeEnd;
+    use crate::features::ack::in_flight::Settle;
+    loom::model(|| {
+        // A window of one, held by receiver 1's message; a second message queued behind it.
+        let (core, token) = acked_core_with_one_taken();
+        core.offer_owned(message(), Wait::Never);
+        let dropper = {
+            let core = core.clone();
+            thread::spawn(move || core.hand_back_one(token))
+        };
+        // Receiver 2 pulls a batch of up to two meanwhile: nothing (the window is full), or the
+        // handed-back message, first; the queued one never fits beside it in a window of one.
+        let in_flight = core.in_flight().unwrap();
+        let mut taken = Vec::new();
+        let (n, end) = core.take_acked_into(in_flight, 2, 2, |attempt| taken.push(attempt));
+        assert_eq!(n, taken.len());
+        assert!(n <= 1, "a window of one holds one");
+        assert_eq!(end, AckTakeEnd::WindowFull);
+        if let Some(attempt) = taken.first() {
+            assert_eq!(attempt.deliveries, 2, "the handed-back message goes first");
+        }
+        dropper.join().unwrap();
+        // Settle what it took, and pull until both messages were acked, each once.
+        let mut acked = 0;
+        while acked < 2 {
+            for attempt in taken.drain(..) {
+                let token = crate::AckToken {
+                    subscription: core.id,
+                    place: attempt.place,
+                    attempt: attempt.attempt,
+                };
+                core.settle(token, Settle::Ack).unwrap();
+                acked += 1;
+            }
+            if acked < 2 {
+                let (n, _) = core.take_acked_into(in_flight, 2, 2, |attempt| taken.push(attempt));
+                assert_eq!(n, 1, "a message is left, and the window has room");
+            }
+        }
+        assert!(
+            core.settle(token, Settle::Ack).is_err(),
+            "the stale token is refused"
+        );
+        let s = core.stats();
+        assert_eq!((s.matched, s.delivered, s.in_flight, s.depth), (2, 2, 0, 0));
+        assert!(s.balances());
+    });
+}
