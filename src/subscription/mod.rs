@@ -29,6 +29,7 @@
 //! previous receive. Checking costs one load of the counters' line, which the receive has just written
 //! (`delivered`). Unlike an error variant, it cannot be skipped by a `while let Ok(..)` loop.
 
+mod ack_delivery;
 mod acked;
 mod core;
 mod error;
@@ -37,7 +38,8 @@ mod options;
 mod receive;
 mod replay;
 
-pub use acked::{AckBatch, AckDelivery, AckSubscription};
+pub use ack_delivery::{AckBatch, AckDelivery};
+pub use acked::AckSubscription;
 pub(crate) use core::SubscriptionCore;
 pub use error::{RecvError, RecvTimeoutError, TryAckRecvError, TryRecvError};
 pub use offer::PublishOutcome;
