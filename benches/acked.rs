@@ -18,7 +18,12 @@
 //!   - `naive_acked`: what one writes first: a `std::sync::mpsc::sync_channel` whose receiver sits
 //!     behind a mutex (the worker pool of the Rust book), and a `Mutex<HashMap<token, message>>` of
 //!     messages in flight that every receive inserts into and every ack removes from;
-//!   - `switchyard_plain`: the plain subscription with four receivers, for scale.
+//!   - `switchyard_plain`: the plain subscription with four receivers, for scale;
+//!   - `switchyard_acked_drain` and `naive_acked_batch`: the same in batches, as a worker that
+//!     pulls work does: a blocking receive for the first message, then up to 63 more without
+//!     waiting (`drain_into`; the naive engine's `try_recv` under the lock it already holds), and
+//!     the batch acked in one call (`ack_batch`; one lock of the naive engine's map to insert the
+//!     batch and one to remove it).
 //!
 //! Each round publishes `n` messages and ends when `n` have been acknowledged (or received) in all;
 //! books are checked at teardown.
@@ -210,6 +215,28 @@ fn take_acked_blocking(sub: &AckSubscription) -> bool {
     }
 }
 
+/// A blocking receive, then up to `BATCH - 1` more without waiting, acked in one `ack_batch`.
+fn take_acked_blocking_batch(
+    sub: &AckSubscription,
+    tokens: &mut Vec<AckToken>,
+    batch: &mut Vec<AckDelivery>,
+) -> u64 {
+    match sub.recv_timeout(POLL) {
+        Ok(d) => batch.push(d),
+        Err(RecvTimeoutError::Timeout) => return 0,
+        Err(RecvTimeoutError::Closed) => fail("subscription closed during a round".into()),
+    }
+    // Empty or a full window ends the batch; what it holds is settled either way.
+    let _ = sub.drain_into(batch, BATCH - 1);
+    let n = batch.len() as u64;
+    for d in batch.drain(..) {
+        black_box(d.payload());
+        tokens.push(d.into_token());
+    }
+    flush(sub, tokens);
+    n
+}
+
 /// Switchyard, plain or acknowledged, with `receivers` competing receivers on one subscription.
 struct Hop {
     rig: Rig,
@@ -268,7 +295,9 @@ impl Hop {
                 let mut batch = Vec::with_capacity(BATCH);
                 Box::new(move |n| {
                     let got = shared.receive(&mut target, n, "acked", || {
-                        if blocking {
+                        if blocking && acks == Acks::Drain {
+                            take_acked_blocking_batch(&sub, &mut tokens, &mut batch)
+                        } else if blocking {
                             u64::from(take_acked_blocking(&sub))
                         } else {
                             take_acked(&sub, acks, &mut tokens, &mut batch)
@@ -321,6 +350,12 @@ struct NaiveAcked {
 
 impl NaiveAcked {
     fn new(receivers: usize) -> Self {
+        Self::with(receivers, false)
+    }
+
+    /// `batched`: each receiver takes up to `BATCH` under one lock of the channel (the first with a
+    /// wait), and inserts and removes the batch under one lock of the map each.
+    fn with(receivers: usize, batched: bool) -> Self {
         let (sender, rx) = std::sync::mpsc::sync_channel(CAPACITY);
         let rx: Arc<Mutex<ChannelRx<NaiveMessage>>> = Arc::new(Mutex::new(rx));
         let in_flight: InFlightMap = Arc::default();
@@ -335,20 +370,39 @@ impl NaiveAcked {
                     shared.clone(),
                     0,
                 );
+                let mut batch = Vec::with_capacity(BATCH);
                 Box::new(move |n| {
                     shared.receive(&mut target, n, "naive", || {
-                        let got = rx.lock().unwrap().recv_timeout(POLL);
-                        match got {
-                            Ok(msg) => {
-                                let token = next_token.fetch_add(1, Ordering::Relaxed);
-                                in_flight.lock().unwrap().insert(token, msg.clone());
-                                black_box(&msg.1);
-                                // The ack.
-                                u64::from(in_flight.lock().unwrap().remove(&token).is_some())
+                        {
+                            let rx = rx.lock().unwrap();
+                            match rx.recv_timeout(POLL) {
+                                Ok(msg) => batch.push(msg),
+                                Err(RecvTimeout::Timeout) => return 0,
+                                Err(RecvTimeout::Disconnected) => {
+                                    fail("naive channel closed".into())
+                                }
                             }
-                            Err(RecvTimeout::Timeout) => 0,
-                            Err(RecvTimeout::Disconnected) => fail("naive channel closed".into()),
+                            while batched && batch.len() < BATCH {
+                                match rx.try_recv() {
+                                    Ok(msg) => batch.push(msg),
+                                    Err(_) => break,
+                                }
+                            }
                         }
+                        let first = next_token.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        let tokens = first..first + batch.len() as u64;
+                        {
+                            let mut map = in_flight.lock().unwrap();
+                            for (token, msg) in tokens.clone().zip(&batch) {
+                                map.insert(token, msg.clone());
+                            }
+                        }
+                        for msg in batch.drain(..) {
+                            black_box(&msg.1);
+                        }
+                        // The acks.
+                        let mut map = in_flight.lock().unwrap();
+                        tokens.filter(|token| map.remove(token).is_some()).count() as u64
                     })
                 }) as Receiver
             })
@@ -431,6 +485,14 @@ fn competing(c: &mut Criterion) {
         (
             "switchyard_plain",
             Box::new(|| Box::new(Hop::plain(4, true))),
+        ),
+        (
+            "switchyard_acked_drain",
+            Box::new(|| Box::new(Hop::acked(4, Acks::Drain, true))),
+        ),
+        (
+            "naive_acked_batch",
+            Box::new(|| Box::new(NaiveAcked::with(4, true))),
         ),
     ];
     run_group(c, &settings, "acked_competing_4", &contenders);
