@@ -380,6 +380,21 @@ fn durable_acknowledged_settings_survive_a_restart_but_messages_in_flight_do_not
     let _ = std::fs::remove_file(&path);
 }
 
+/// A broker and its subscription `jobs` for four competing receivers: a queue of 4,096 and a window
+/// of 64.
+fn jobs_for_competing_receivers() -> (Broker, switchyard::AckSubscription) {
+    let broker = Broker::new();
+    let jobs = broker
+        .subscribe_acked_with(
+            "jobs",
+            SubscriptionOptions::new()
+                .capacity(4096)
+                .ack(AckOptions::new().max_in_flight(64)),
+        )
+        .unwrap();
+    (broker, jobs)
+}
+
 /// Publishes the numbers `0..n` on `jobs`, retrying each one a full queue refused (counted): the
 /// tests that use it want every message.
 fn publish_numbered(broker: &Broker, n: u64) {
@@ -406,15 +421,7 @@ fn each_acked_once(workers: Vec<thread::JoinHandle<Vec<u64>>>, n: u64) {
 
 #[test]
 fn competing_receivers_each_ack_distinct_messages_and_every_message_is_acked_once() {
-    let broker = Broker::new();
-    let jobs = broker
-        .subscribe_acked_with(
-            "jobs",
-            SubscriptionOptions::new()
-                .capacity(4096)
-                .ack(AckOptions::new().max_in_flight(64)),
-        )
-        .unwrap();
+    let (broker, jobs) = jobs_for_competing_receivers();
     const N: u64 = 20_000;
     let acks = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..4)
@@ -449,15 +456,7 @@ fn competing_receivers_taking_batches_ack_every_message_once() {
     // Four receivers pull batches of up to 16 from a window of 64 (so batches meet a full window),
     // one of them nacks every first delivery and one drops its batch unsettled now and then: every
     // message is acked exactly once and the books balance.
-    let broker = Broker::new();
-    let jobs = broker
-        .subscribe_acked_with(
-            "jobs",
-            SubscriptionOptions::new()
-                .capacity(4096)
-                .ack(AckOptions::new().max_in_flight(64)),
-        )
-        .unwrap();
+    let (broker, jobs) = jobs_for_competing_receivers();
     const N: u64 = 20_000;
     let workers: Vec<_> = (0..4)
         .map(|w| {
