@@ -237,13 +237,8 @@ impl SubscriptionCore {
     pub(super) fn take_acked(&self, in_flight: &InFlight, receiver: u64, polling: bool) -> AckTake {
         let now = in_flight.now();
         in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
-        if in_flight.has_redeliveries() {
-            if let Some(attempt) = in_flight.redeliver(receiver, now) {
-                return AckTake::Got(attempt);
-            }
-        }
-        let got = self.take_new_acked(in_flight, receiver, polling, now);
-        if matches!(got, AckTake::Got(_)) && self.policy.is_block() {
+        let (got, from_queue) = self.take_one_acked(in_flight, receiver, polling, now);
+        if from_queue && self.policy.is_block() {
             self.not_full.notify(1);
         }
         got
@@ -266,28 +261,21 @@ impl SubscriptionCore {
         let (mut taken, mut new) = (0, 0);
         let mut end = AckTakeEnd::Full;
         while taken < max {
-            if in_flight.has_redeliveries() {
-                if let Some(attempt) = in_flight.redeliver(receiver, now) {
+            match self.take_one_acked(in_flight, receiver, false, now) {
+                (AckTake::Got(attempt), from_queue) => {
                     got(attempt);
                     taken += 1;
-                    continue;
+                    new += usize::from(from_queue);
                 }
-            }
-            match self.take_new_acked(in_flight, receiver, false, now) {
-                AckTake::Got(attempt) => {
-                    got(attempt);
-                    taken += 1;
-                    new += 1;
-                }
-                AckTake::Empty => {
+                (AckTake::Empty, _) => {
                     end = AckTakeEnd::Empty;
                     break;
                 }
-                AckTake::WindowFull => {
+                (AckTake::WindowFull, _) => {
                     end = AckTakeEnd::WindowFull;
                     break;
                 }
-                AckTake::Closed => {
+                (AckTake::Closed, _) => {
                     end = AckTakeEnd::Closed;
                     break;
                 }
@@ -297,6 +285,26 @@ impl SubscriptionCore {
             self.not_full.notify(new);
         }
         (taken, end)
+    }
+
+    /// One message for `receiver`: one due for another delivery first, else a new one from the queue
+    /// (then `true`: it made room in the queue, for the caller to wake a `Block` publisher).
+    #[inline]
+    fn take_one_acked(
+        &self,
+        in_flight: &InFlight,
+        receiver: u64,
+        polling: bool,
+        now: u64,
+    ) -> (AckTake, bool) {
+        if in_flight.has_redeliveries() {
+            if let Some(attempt) = in_flight.redeliver(receiver, now) {
+                return (AckTake::Got(attempt), false);
+            }
+        }
+        let got = self.take_new_acked(in_flight, receiver, polling, now);
+        let from_queue = matches!(got, AckTake::Got(_));
+        (got, from_queue)
     }
 
     /// A new message from the queue onto a free place of the window (the caller wakes `Block`
