@@ -15,6 +15,14 @@ use crate::message::reason::DroppedByReason;
 use super::core::SubscriptionCore;
 use super::receive::Delivery;
 
+/// One receiver's handle on its subscription, which each of its deliveries holds until it is settled.
+/// A delivery holding the subscription's own `Arc` raised and lowered one count that every competing
+/// receiver (and the line a publish reads beside it) shares; this count is the receiver's alone.
+#[derive(Debug)]
+pub(super) struct ReceiverCore {
+    pub(super) core: Arc<SubscriptionCore>,
+}
+
 /// A message handed out by an [`AckSubscription`](crate::AckSubscription), in flight until it is
 /// settled: acked, nacked (delivered again), termed (dead letter), or handed back.
 ///
@@ -25,8 +33,8 @@ pub struct AckDelivery {
     pub(super) delivery: Delivery,
     pub(super) token: AckToken,
     pub(super) deliveries: u32,
-    /// `None` once settled or turned into a token.
-    pub(super) core: Option<Arc<SubscriptionCore>>,
+    /// The receiver's own handle on the subscription, `None` once settled or turned into a token.
+    pub(super) core: Option<Arc<ReceiverCore>>,
 }
 
 impl fmt::Debug for AckDelivery {
@@ -41,8 +49,8 @@ impl fmt::Debug for AckDelivery {
 
 impl Drop for AckDelivery {
     fn drop(&mut self) {
-        if let Some(core) = self.core.take() {
-            core.hand_back_one(self.token);
+        if let Some(home) = self.core.take() {
+            home.core.hand_back_one(self.token);
         }
     }
 }
@@ -174,7 +182,7 @@ impl AckDelivery {
     /// Still working on it: restarts its ack deadline.
     pub fn in_progress(&self) -> Result<(), AckError> {
         match &self.core {
-            Some(core) => core.settle(self.token, Settle::InProgress),
+            Some(home) => home.core.settle(self.token, Settle::InProgress),
             None => Err(AckError::Closed),
         }
     }
@@ -204,7 +212,7 @@ impl AckDelivery {
     #[inline]
     fn settle(mut self, how: Settle) -> Result<(), AckError> {
         match self.core.take() {
-            Some(core) => core.settle(self.token, how),
+            Some(home) => home.core.settle(self.token, how),
             None => Err(AckError::Closed),
         }
     }

@@ -19,7 +19,7 @@ use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, Ordering};
 use crate::topic::Filter;
 
-use super::ack_delivery::{AckBatch, AckDelivery};
+use super::ack_delivery::{AckBatch, AckDelivery, ReceiverCore};
 use super::core::{AckTake, AckTakeEnd, SubscriptionCore};
 use super::error::{RecvError, RecvTimeoutError, TryAckRecvError};
 use super::receive::{Delivery, ReceiverGroup, Retire};
@@ -65,6 +65,8 @@ pub struct AckSubscription {
     /// poll of an empty queue too (see `SubscriptionCore::take_acked`). A hint, written only when
     /// it changes.
     found_empty: AtomicBool,
+    /// What this receiver's deliveries hold (see [`ReceiverCore`]).
+    home: Arc<ReceiverCore>,
 }
 
 impl fmt::Debug for AckSubscription {
@@ -107,6 +109,9 @@ impl AckSubscription {
             receiver: group.core.acked().new_receiver(),
             gaps: GapTracker::new(&group.core.counters),
             found_empty: AtomicBool::new(false),
+            home: Arc::new(ReceiverCore {
+                core: group.core.clone(),
+            }),
             group,
         }
     }
@@ -303,7 +308,7 @@ impl AckSubscription {
                 attempt: attempt.attempt,
             },
             deliveries: attempt.deliveries,
-            core: Some(core.clone()),
+            core: Some(self.home.clone()),
         }
     }
 
