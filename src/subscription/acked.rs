@@ -20,7 +20,7 @@ use crate::sync::{AtomicBool, Ordering};
 use crate::topic::Filter;
 
 use super::ack_delivery::{AckBatch, AckDelivery, ReceiverCore};
-use super::core::{AckTake, AckTakeEnd, SubscriptionCore};
+use super::core::SubscriptionCore;
 use super::error::{RecvError, RecvTimeoutError, TryAckRecvError};
 use super::receive::{Delivery, ReceiverGroup, Retire};
 
@@ -204,13 +204,17 @@ impl AckSubscription {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv(&self) -> Result<AckDelivery, TryAckRecvError> {
-        let polling = self.found_empty.load(Ordering::Relaxed);
-        let got = self.take(polling);
-        let empty = matches!(got, Err(TryAckRecvError::Empty));
-        if empty != polling {
+        let got = self.take(self.found_empty.load(Ordering::Relaxed));
+        self.note_found_empty(matches!(got, Err(TryAckRecvError::Empty)));
+        got
+    }
+
+    /// Keeps the `found_empty` hint, written only when it changes.
+    #[inline]
+    fn note_found_empty(&self, empty: bool) {
+        if empty != self.found_empty.load(Ordering::Relaxed) {
             self.found_empty.store(empty, Ordering::Relaxed);
         }
-        got
     }
 
     /// Takes up to `max` messages without waiting (redeliveries first, then queued messages while the
@@ -252,7 +256,7 @@ impl AckSubscription {
         }
         let core = self.core();
         let mut first = true;
-        let (n, end) = core.take_acked_into(core.acked(), self.receiver, max, |attempt| {
+        let (n, stopped) = core.take_acked_into(core.acked(), self.receiver, max, |attempt| {
             // Drops since this receiver's previous receive go with the batch's first delivery.
             let missed = if std::mem::take(&mut first) {
                 self.gaps.check(&core.counters).map(Box::new)
@@ -261,18 +265,12 @@ impl AckSubscription {
             };
             out.push(self.delivery(attempt, missed));
         });
-        let empty = n == 0 && end == AckTakeEnd::Empty;
-        if empty != self.found_empty.load(Ordering::Relaxed) {
-            self.found_empty.store(empty, Ordering::Relaxed);
+        self.note_found_empty(n == 0 && stopped == Some(TryAckRecvError::Empty));
+        match (n, stopped) {
+            // `max` is at least one, so taking none has a reason.
+            (0, Some(why)) => Err(why),
+            (n, _) => Ok(n),
         }
-        if n == 0 {
-            return Err(match end {
-                AckTakeEnd::WindowFull => TryAckRecvError::WindowFull,
-                AckTakeEnd::Closed => TryAckRecvError::Closed,
-                AckTakeEnd::Empty | AckTakeEnd::Full => TryAckRecvError::Empty,
-            });
-        }
-        Ok(n)
     }
 
     /// [`AckSubscription::try_recv`]; `polling` when this receiver found nothing a moment ago and is
@@ -280,12 +278,9 @@ impl AckSubscription {
     #[inline]
     fn take(&self, polling: bool) -> Result<AckDelivery, TryAckRecvError> {
         let core = self.core();
-        match core.take_acked(core.acked(), self.receiver, polling) {
-            AckTake::Got(attempt) => Ok(self.deliver(attempt)),
-            AckTake::Empty => Err(TryAckRecvError::Empty),
-            AckTake::WindowFull => Err(TryAckRecvError::WindowFull),
-            AckTake::Closed => Err(TryAckRecvError::Closed),
-        }
+        core.take_acked(core.acked(), self.receiver, polling)
+            .into_result()
+            .map(|attempt| self.deliver(attempt))
     }
 
     #[inline]

@@ -26,6 +26,7 @@ use crate::sync::waiters::Waiters;
 use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use crate::topic::Filter;
 
+use super::error::TryAckRecvError;
 use super::options::SubscriptionOptions;
 
 /// What a receive of an acknowledged subscription found.
@@ -37,14 +38,17 @@ pub(super) enum AckTake {
     Closed,
 }
 
-/// Why [`SubscriptionCore::take_acked_into`] stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum AckTakeEnd {
-    /// It took as many as asked.
-    Full,
-    Empty,
-    WindowFull,
-    Closed,
+impl AckTake {
+    /// The attempt, or why there was none, as the receiver reports it.
+    #[inline]
+    pub(super) fn into_result(self) -> Result<Attempt, TryAckRecvError> {
+        match self {
+            AckTake::Got(attempt) => Ok(attempt),
+            AckTake::Empty => Err(TryAckRecvError::Empty),
+            AckTake::WindowFull => Err(TryAckRecvError::WindowFull),
+            AckTake::Closed => Err(TryAckRecvError::Closed),
+        }
+    }
 }
 
 /// The shared state of one subscription: what the routing table points at.
@@ -247,7 +251,7 @@ impl SubscriptionCore {
     /// [`Self::take_acked`] for up to `max` messages, each handed to `got`, redeliveries first: one
     /// clock read and one look at the deadlines for the batch, and one wake-up call for the `Block`
     /// publishers its new messages made room for. Returns how many it took and why it stopped
-    /// (`Full` when it took `max`): the end of a batch is where a receiver learns that the queue
+    /// (`None` when it took `max`): the end of a batch is where a receiver learns that the queue
     /// ran empty or the window filled.
     pub(super) fn take_acked_into(
         &self,
@@ -255,28 +259,20 @@ impl SubscriptionCore {
         receiver: u64,
         max: usize,
         mut got: impl FnMut(Attempt),
-    ) -> (usize, AckTakeEnd) {
+    ) -> (usize, Option<TryAckRecvError>) {
         let now = in_flight.now();
         in_flight.sweep_if_due(now, |m, reason| self.drop_message(&m, reason));
-        let (mut taken, mut new) = (0, 0);
-        let mut end = AckTakeEnd::Full;
+        let (mut taken, mut new, mut stopped) = (0, 0, None);
         while taken < max {
-            match self.take_one_acked(in_flight, receiver, false, now) {
-                (AckTake::Got(attempt), from_queue) => {
+            let (take, from_queue) = self.take_one_acked(in_flight, receiver, false, now);
+            match take.into_result() {
+                Ok(attempt) => {
                     got(attempt);
                     taken += 1;
                     new += usize::from(from_queue);
                 }
-                (AckTake::Empty, _) => {
-                    end = AckTakeEnd::Empty;
-                    break;
-                }
-                (AckTake::WindowFull, _) => {
-                    end = AckTakeEnd::WindowFull;
-                    break;
-                }
-                (AckTake::Closed, _) => {
-                    end = AckTakeEnd::Closed;
+                Err(why) => {
+                    stopped = Some(why);
                     break;
                 }
             }
@@ -284,7 +280,7 @@ impl SubscriptionCore {
         if new > 0 && self.policy.is_block() {
             self.not_full.notify(new);
         }
-        (taken, end)
+        (taken, stopped)
     }
 
     /// One message for `receiver`: one due for another delivery first, else a new one from the queue

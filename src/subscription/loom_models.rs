@@ -328,7 +328,6 @@ fn loom_a_receiver_stalled_on_a_full_window_takes_the_place_an_ack_frees_or_is_w
 
 #[test]
 fn loom_a_batch_take_racing_a_hand_back_takes_every_message_once() {
-    use super::core::AckTakeEnd;
     use crate::features::ack::in_flight::Settle;
     loom::model(|| {
         // A window of one, held by receiver 1's message; a second message queued behind it.
@@ -342,10 +341,10 @@ fn loom_a_batch_take_racing_a_hand_back_takes_every_message_once() {
         // handed-back message, first; the queued one never fits beside it in a window of one.
         let in_flight = core.in_flight().unwrap();
         let mut taken = Vec::new();
-        let (n, end) = core.take_acked_into(in_flight, 2, 2, |attempt| taken.push(attempt));
+        let (n, stopped) = core.take_acked_into(in_flight, 2, 2, |attempt| taken.push(attempt));
         assert_eq!(n, taken.len());
         assert!(n <= 1, "a window of one holds one");
-        assert_eq!(end, AckTakeEnd::WindowFull);
+        assert_eq!(stopped, Some(TryAckRecvError::WindowFull));
         if let Some(attempt) = taken.first() {
             assert_eq!(attempt.deliveries, 2, "the handed-back message goes first");
         }
