@@ -125,14 +125,7 @@ fn take_acked(
 ) -> u64 {
     if acks == Acks::Drain {
         return match sub.drain_into(batch, BATCH) {
-            Ok(n) => {
-                for d in batch.drain(..) {
-                    black_box(d.payload());
-                    tokens.push(d.into_token());
-                }
-                flush(sub, tokens);
-                n as u64
-            }
+            Ok(_) => ack_all(sub, batch, tokens),
             Err(TryAckRecvError::Empty | TryAckRecvError::WindowFull) => 0,
             Err(TryAckRecvError::Closed) => fail("subscription closed during a round".into()),
         };
@@ -228,6 +221,11 @@ fn take_acked_blocking_batch(
     }
     // Empty or a full window ends the batch; what it holds is settled either way.
     let _ = sub.drain_into(batch, BATCH - 1);
+    ack_all(sub, batch, tokens)
+}
+
+/// Reads each delivery of `batch` and acks them all in one `ack_batch`; returns how many.
+fn ack_all(sub: &AckSubscription, batch: &mut Vec<AckDelivery>, tokens: &mut Vec<AckToken>) -> u64 {
     let n = batch.len() as u64;
     for d in batch.drain(..) {
         black_box(d.payload());

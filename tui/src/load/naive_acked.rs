@@ -225,40 +225,31 @@ impl NaiveAckedReceiver {
         }
     }
 
-    /// Acks every attempt `tokens` name under one lock of the table; returns how many were in flight.
-    fn ack_all(&self, tokens: impl Iterator<Item = u64>) -> usize {
-        let mut t = lock(&in_flight(&self.sub).table);
-        let mut acked = 0;
-        for token in tokens {
-            if t.out.remove(&token).is_some() {
-                acked += 1;
-            } else {
-                t.refused += 1;
-            }
-        }
-        t.acked += acked as u64;
-        self.sub
-            .delivered
-            .fetch_add(acked as u64, Ordering::Relaxed);
-        acked
-    }
-
-    /// Ends the attempt `token` names: acked, or back for delivery (`nack`).
-    fn settle(&self, token: u64, ack: bool) -> bool {
+    /// Ends every attempt `tokens` name, under one lock of the table: acked, or back for delivery
+    /// (`nack`). Returns how many were in flight; the others are counted refused.
+    fn settle_all(&self, tokens: impl Iterator<Item = u64>, ack: bool) -> usize {
         let f = in_flight(&self.sub);
         let mut t = lock(&f.table);
-        let Some(entry) = t.out.remove(&token) else {
-            t.refused += 1;
-            return false;
-        };
-        if ack {
-            t.acked += 1;
-            self.sub.delivered.fetch_add(1, Ordering::Relaxed);
-        } else {
-            t.nacked += 1;
-            t.requeue(entry, f.options.max_deliveries);
+        let mut settled = 0;
+        for token in tokens {
+            let Some(entry) = t.out.remove(&token) else {
+                t.refused += 1;
+                continue;
+            };
+            settled += 1;
+            if ack {
+                t.acked += 1;
+            } else {
+                t.nacked += 1;
+                t.requeue(entry, f.options.max_deliveries);
+            }
         }
-        true
+        if ack {
+            self.sub
+                .delivered
+                .fetch_add(settled as u64, Ordering::Relaxed);
+        }
+        settled
     }
 }
 
@@ -381,15 +372,13 @@ impl Engine for NaiveAckedEngine {
     }
 
     fn ack(receiver: &NaiveAckedReceiver, taken: &mut Vec<NaiveDelivery>) -> usize {
-        // A batch is acked under one lock of the table, as switchyard's `ack_batch` settles it in one
-        // call: each engine settles the consumer's batch in its own batch form.
-        receiver.ack_all(taken.drain(..).map(|d| d.token))
+        // A batch is settled under one lock of the table, as switchyard's `ack_batch` settles it in
+        // one call: each engine settles the consumer's batch in its own batch form.
+        receiver.settle_all(taken.drain(..).map(|d| d.token), true)
     }
 
     fn nack(receiver: &NaiveAckedReceiver, taken: &mut Vec<NaiveDelivery>) {
-        for d in taken.drain(..) {
-            receiver.settle(d.token, false);
-        }
+        receiver.settle_all(taken.drain(..).map(|d| d.token), false);
     }
 
     fn in_flight(receiver: &NaiveAckedReceiver) -> u64 {
