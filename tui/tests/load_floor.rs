@@ -1,5 +1,6 @@
-//! `switchyard load --engine floor`: the hand-written floor runs the generator's exact-topic cases with
-//! books that balance, and refuses what it does not do with exit 2 naming the option.
+//! `switchyard load --engine floor` (and `floor-lazy`, its queues made at the first message): the
+//! hand-written floor runs the generator's exact-topic cases with books that balance, and refuses what
+//! it does not do with exit 2 naming the option.
 
 mod common;
 
@@ -7,9 +8,17 @@ use assert_cmd::Command;
 
 #[test]
 fn the_floor_engine_runs_a_small_exact_case_and_its_books_balance() {
+    for engine in FLOORS {
+        small_exact_case(engine);
+    }
+}
+
+const FLOORS: [&str; 2] = ["floor", "floor-lazy"];
+
+fn small_exact_case(engine: &str) {
     let json = common::load_json(&[
         "--engine",
-        "floor",
+        engine,
         "--publishers",
         "2",
         "--subscribers",
@@ -21,7 +30,7 @@ fn the_floor_engine_runs_a_small_exact_case_and_its_books_balance() {
         "--messages",
         "20000",
     ]);
-    assert_eq!(json["load"]["config"]["engine"], "floor");
+    assert_eq!(json["load"]["config"]["engine"], engine);
     let result = &json["load"]["result"];
     assert_eq!(result["balanced"], true, "{result}");
     let totals = &json["totals"];
@@ -34,13 +43,22 @@ fn the_floor_engine_runs_a_small_exact_case_and_its_books_balance() {
     assert_eq!(matched, 40000);
     assert_eq!(matched, delivered + dropped, "drained at the end: {totals}");
     assert_eq!(totals["depth"], 0);
+    for sub in json["subscriptions"].as_array().unwrap() {
+        assert_eq!(sub["capacity"], 8, "{engine}: {sub}");
+    }
 }
 
 #[test]
 fn the_floor_engine_blocks_without_losing_a_message_under_a_block_policy() {
+    for engine in FLOORS {
+        blocking_case(engine);
+    }
+}
+
+fn blocking_case(engine: &str) {
     let json = common::load_json(&[
         "--engine",
-        "floor",
+        engine,
         "--subscribers",
         "4",
         "--topics",
@@ -59,16 +77,26 @@ fn the_floor_engine_blocks_without_losing_a_message_under_a_block_policy() {
 }
 
 fn refused(args: &[&str], expect_in_message: &str) {
-    let out = Command::cargo_bin("switchyard")
-        .unwrap()
-        .args(["load", "--engine", "floor", "--messages", "10"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?} should exit 2");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(expect_in_message), "{args:?}: {err}");
-    assert!(out.stdout.is_empty(), "{args:?} printed a summary");
+    for engine in FLOORS {
+        let out = Command::cargo_bin("switchyard")
+            .unwrap()
+            .args(["load", "--engine", engine, "--messages", "10"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{engine} {args:?} should exit 2"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect_in_message), "{engine} {args:?}: {err}");
+        assert!(
+            err.contains(&format!("--engine {engine} ")),
+            "{engine}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{engine} {args:?} printed a summary");
+    }
 }
 
 #[test]

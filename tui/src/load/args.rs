@@ -35,6 +35,16 @@ pub enum EngineKind {
     /// The hand-written floor: a mutex-held map of exact topics, a bounded queue and a ready flag per
     /// subscription, a ready list per consumer (see `load/floor.rs`). Exact filters only.
     Floor,
+    /// The floor with each subscription's queue allocated at its first message, as the core's lanes
+    /// are (see `load/floor.rs`). Exact filters only.
+    FloorLazy,
+}
+
+impl EngineKind {
+    /// The hand-written floor, eager or lazy: exact topics, no acknowledgements, no drop-oldest.
+    pub fn is_floor(self) -> bool {
+        matches!(self, Self::Floor | Self::FloorLazy)
+    }
 }
 
 /// `--slow N:DELAY`: N subscriptions whose consumers take DELAY per message.
@@ -343,24 +353,25 @@ impl LoadArgs {
                 100.0 * shares.iter().sum::<f64>()
             )));
         }
-        if self.ack && self.engine == EngineKind::Floor {
-            return Err(invalid(
-                "--ack is not supported by --engine floor (it has no acknowledgements)".into(),
-            ));
-        }
-        if self.engine == EngineKind::Floor {
+        if self.engine.is_floor() {
+            let engine = super::report::value_name(self.engine);
+            if self.ack {
+                return Err(invalid(format!(
+                    "--ack is not supported by --engine {engine} (it has no acknowledgements)"
+                )));
+            }
             if self.filters != FilterMode::Exact {
                 return Err(invalid(format!(
-                    "--filters {} is not supported by --engine floor (it routes exact topics only); \
-                     use --filters exact",
+                    "--filters {} is not supported by --engine {engine} (it routes exact topics \
+                     only); use --filters exact",
                     super::report::value_name(self.filters)
                 )));
             }
             if self.policy == OverflowPolicy::DropOldest {
-                return Err(invalid(
-                    "--policy drop-oldest is not supported by --engine floor (it drops the newest or blocks)"
-                        .into(),
-                ));
+                return Err(invalid(format!(
+                    "--policy drop-oldest is not supported by --engine {engine} (it drops the newest \
+                     or blocks)"
+                )));
             }
         }
         if let (Some(json), Some(jsonl)) = (&self.json, &self.stats_jsonl)
@@ -782,6 +793,8 @@ mod tests {
         let e = error_of(&["--ack", "--nack-share", "0.6", "--die-share", "0.6"]);
         assert!(e.contains("120%"), "{e}");
         assert!(error_of(&["--ack", "--engine", "floor"]).contains("--engine floor"));
+        let e = error_of(&["--ack", "--engine", "floor-lazy"]);
+        assert!(e.contains("--engine floor-lazy"), "{e}");
         assert!(error_of(&["--ack", "--scenarios"]).contains("--scenarios"));
     }
 

@@ -132,6 +132,7 @@ fn execute_plan(
             None,
         ),
         (EngineKind::Floor, _) => (execute(FloorEngine::default(), plan, observers)?, None),
+        (EngineKind::FloorLazy, _) => (execute(FloorEngine::lazy_slots(), plan, observers)?, None),
     })
 }
 
