@@ -24,10 +24,16 @@
 //!     waiting (`drain_into`; the naive engine's `try_recv` under the lock it already holds), and
 //!     the batch acked in one call (`ack_batch`; one lock of the naive engine's map to insert the
 //!     batch and one to remove it).
+//!   - `floor_acked`: the acknowledged design written by hand with nothing else, and the simplest
+//!     waiting that is correct and not wasteful (`examples/support/acked_floor.rs`): how far above the
+//!     naive engine the design itself gets on the machine at hand, beside `switchyard_acked`.
 //!
 //! Each round publishes `n` messages and ends when `n` have been acknowledged (or received) in all;
 //! books are checked at teardown.
 
+#[path = "../examples/support/acked_floor.rs"]
+#[allow(dead_code)] // the single-thread parts are for examples/acked_path_cpu.rs
+mod acked_floor;
 mod common;
 
 use std::collections::HashMap;
@@ -433,6 +439,65 @@ impl Drop for NaiveAcked {
     }
 }
 
+/// The acknowledged design written by hand, with competing receivers (see the module docs).
+struct FloorAcked {
+    rig: Rig,
+    floor: Arc<acked_floor::Floor>,
+    parking: Arc<acked_floor::Parking>,
+    publisher: acked_floor::FloorPublisher,
+}
+
+impl FloorAcked {
+    fn new(receivers: usize) -> Self {
+        let window = AckOptions::DEFAULT_MAX_IN_FLIGHT;
+        let floor = acked_floor::Floor::new(CAPACITY, window);
+        let parking = Arc::new(acked_floor::Parking::default());
+        let shared = Shared::default();
+        let bodies = (0..receivers)
+            .map(|_| {
+                let (floor, parking, shared, mut target) =
+                    (floor.clone(), parking.clone(), shared.clone(), 0);
+                // The deadlines' clock: a count stands in for the library's coarse clock (a few
+                // nanoseconds a read).
+                let mut now = 0;
+                Box::new(move |n| {
+                    shared.receive(&mut target, n, "floor", || {
+                        now += 1;
+                        u64::from(acked_floor::take_competing(&floor, &parking, now))
+                    })
+                }) as Receiver
+            })
+            .collect();
+        Self {
+            rig: Rig::spawn(bodies),
+            floor,
+            parking,
+            publisher: acked_floor::FloorPublisher::default(),
+        }
+    }
+}
+
+impl Contender for FloorAcked {
+    fn round(&mut self, n: u64) -> Duration {
+        let (floor, parking, publisher) = (&self.floor, &self.parking, &mut self.publisher);
+        let payload = payload();
+        self.rig.round(n, |n| {
+            for _ in 0..n {
+                floor.publish_blocking(publisher, &payload, std::thread::yield_now);
+                parking.signal();
+            }
+        })
+    }
+}
+
+impl Drop for FloorAcked {
+    fn drop(&mut self) {
+        if !self.floor.balances() {
+            fail("the floor's books do not balance".into());
+        }
+    }
+}
+
 type Make = Box<dyn Fn() -> Box<dyn Contender>>;
 
 fn run_group(c: &mut Criterion, settings: &Settings, name: &str, contenders: &[(&str, Make)]) {
@@ -492,6 +557,7 @@ fn competing(c: &mut Criterion) {
             "naive_acked_batch",
             Box::new(|| Box::new(NaiveAcked::with(4, true))),
         ),
+        ("floor_acked", Box::new(|| Box::new(FloorAcked::new(4)))),
     ];
     run_group(c, &settings, "acked_competing_4", &contenders);
 }

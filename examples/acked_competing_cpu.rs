@@ -4,9 +4,11 @@
 //! Linux), which a busy machine disturbs less than throughput. Prints `id value` lines, each the
 //! median of 5 runs of 500k messages:
 //!
-//! - `acked_cpu_ns` and `plain_cpu_ns`: CPU nanoseconds per message, acknowledged and plain;
-//! - `acked_switches_per_k` and `plain_switches_per_k`: context switches per 1,000 messages;
-//! - `acked_wall_ns` and `plain_wall_ns`: wall nanoseconds per message, for reference.
+//! - `acked_cpu_ns`, `plain_cpu_ns` and `floor_cpu_ns`: CPU nanoseconds per message, acknowledged,
+//!   plain, and the acknowledged design written by hand (`support/acked_floor.rs`, with the waiting
+//!   of [`acked_floor::take_competing`]: spin and yield as crossbeam-channel does, then park);
+//! - `*_switches_per_k`: context switches per 1,000 messages;
+//! - `*_wall_ns`: wall nanoseconds per message, for reference.
 //!
 //! For A/B runs between revisions: `scripts/bench-ab.sh --example acked_competing_cpu`. An argument
 //! sets the receivers' [`SpinPolicy`]: `adaptive` (the default), `never`, or a poll window such as
@@ -14,6 +16,10 @@
 //! trade of polling against parking does with more receivers than cores.
 
 use std::sync::Arc;
+
+#[path = "support/acked_floor.rs"]
+#[allow(dead_code)] // the single-thread parts are for examples/acked_path_cpu.rs
+mod acked_floor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -61,7 +67,7 @@ fn process_usage() -> Result<(u64, u64), String> {
 /// One run: `RECEIVERS` threads take (and ack) until `MESSAGES` were taken in all, one publisher
 /// publishes them. Returns (CPU ns per message, switches per 1,000 messages, wall ns per message),
 /// counting the receiver threads, which end with the run, and the publishing thread.
-fn run(acked: bool, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
+fn run(case: Case, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
     let broker = Broker::new();
     let options =
         SubscriptionOptions::new()
@@ -73,7 +79,28 @@ fn run(acked: bool, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
     let taken = Arc::new(AtomicU64::new(0));
     let (before_cpu, before_switches) = process_usage()?;
     let started = Instant::now();
-    let receivers: Vec<_> = if acked {
+    let floor = (case == Case::Floor).then(|| {
+        let window = AckOptions::DEFAULT_MAX_IN_FLIGHT;
+        let floor = acked_floor::Floor::new(1024, window);
+        (floor, Arc::new(acked_floor::Parking::default()))
+    });
+    let receivers: Vec<_> = if let Some((floor, parking)) = &floor {
+        (0..RECEIVERS)
+            .map(|_| {
+                let (floor, parking, taken) = (floor.clone(), parking.clone(), taken.clone());
+                std::thread::spawn(move || {
+                    let mut now = 0;
+                    while taken.load(Ordering::Relaxed) < MESSAGES {
+                        now += 1;
+                        if acked_floor::take_competing(&floor, &parking, now) {
+                            taken.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    usage_of_this_thread()
+                })
+            })
+            .collect()
+    } else if case == Case::Acked {
         let sub = broker
             .subscribe_acked_with("jobs/#", options.ack(AckOptions::new()))
             .map_err(|e| e.to_string())?;
@@ -118,10 +145,18 @@ fn run(acked: bool, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
             })
             .collect()
     };
-    let mut publisher = broker.publisher("jobs/resize").map_err(|e| e.to_string())?;
     let payload = Bytes::from_static(b"photo-0001.jpg");
-    for _ in 0..MESSAGES {
-        publisher.publish(payload.clone());
+    if let Some((floor, parking)) = &floor {
+        let mut publisher = acked_floor::FloorPublisher::default();
+        for _ in 0..MESSAGES {
+            floor.publish_blocking(&mut publisher, &payload, std::thread::yield_now);
+            parking.signal();
+        }
+    } else {
+        let mut publisher = broker.publisher("jobs/resize").map_err(|e| e.to_string())?;
+        for _ in 0..MESSAGES {
+            publisher.publish(payload.clone());
+        }
     }
     // Each receiver reports its own usage before it ends (a finished thread leaves /proc).
     let mut cpu = 0;
@@ -132,12 +167,23 @@ fn run(acked: bool, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
         switches += s;
     }
     let wall = started.elapsed().as_nanos() as f64;
+    if floor.as_ref().is_some_and(|(floor, _)| !floor.balances()) {
+        return Err("the floor's books do not balance".into());
+    }
     let (after_cpu, after_switches) = process_usage()?;
     // The main thread's share: what the process as a whole gained, the receivers being gone.
     cpu += after_cpu.saturating_sub(before_cpu);
     switches += after_switches.saturating_sub(before_switches);
     let n = MESSAGES as f64;
     Ok((cpu as f64 / n, switches as f64 * 1000.0 / n, wall / n))
+}
+
+/// What the receivers take from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Acked,
+    Plain,
+    Floor,
 }
 
 /// This thread's CPU ns and context switches.
@@ -182,10 +228,14 @@ fn spin_policy() -> Result<SpinPolicy, String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spin = spin_policy()?;
-    for (name, acked) in [("acked", true), ("plain", false)] {
+    for (name, case) in [
+        ("acked", Case::Acked),
+        ("plain", Case::Plain),
+        ("floor", Case::Floor),
+    ] {
         let (mut cpu, mut switches, mut wall) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
-            let (c, s, w) = run(acked, spin)?;
+            let (c, s, w) = run(case, spin)?;
             cpu.push(c);
             switches.push(s);
             wall.push(w);

@@ -30,6 +30,7 @@ const RUNS: usize = 5;
 mod thread_cpu;
 
 #[path = "support/acked_floor.rs"]
+#[allow(dead_code)] // the blocking parts are for the competing bench (benches/acked.rs)
 mod acked_floor;
 
 use acked_floor::{Floor, FloorPublisher};

@@ -156,6 +156,8 @@ ratio "  1->1 acked, drain_into + ack_batch / plain drain_into" acked_1to1 plain
 ratio "  4 competing: switchyard acked / naive acked" acked_competing_4 naive_acked acked_competing_4 switchyard_acked ">=" 3
 ratio "  4 competing: switchyard acked / switchyard plain" acked_competing_4 switchyard_plain acked_competing_4 switchyard_acked - -
 ratio "  4 competing in batches: drain_into + ack_batch / naive batched" acked_competing_4 naive_acked_batch acked_competing_4 switchyard_acked_drain ">=" 3
+ratio "  4 competing: the design by hand (floor) / naive acked" acked_competing_4 naive_acked acked_competing_4 floor_acked - -
+ratio "  4 competing: switchyard acked / the floor" acked_competing_4 floor_acked acked_competing_4 switchyard_acked - -
 echo "publishers to disjoint topics (issue 19, item 7), per-publisher messages per CPU second, two at once / one alone:"
 ratio "  Publisher handles" contention_handle 1_publishers contention_handle 2_publishers ">=" 0.9
 ratio "  Broker::publish by topic" contention_topic 1_publishers contention_topic 2_publishers ">=" 0.9

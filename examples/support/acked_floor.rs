@@ -9,11 +9,19 @@
 //! leaves out is everything a subscription also does: topics and routes, priorities, overflow
 //! policies, byte bounds, drops and gaps, deadlines and redelivery, wake-ups, closing and the books
 //! beyond `matched` and `delivered`.
+//!
+//! For competing receivers (`benches/acked.rs`, `examples/acked_competing_cpu.rs`) it waits in the
+//! simplest way that is correct and not wasteful ([`take_competing`]): a receiver that finds nothing
+//! spins and yields as crossbeam-channel's do, then parks on a condition variable ([`Parking`]) that
+//! a publish signals when a receiver is parked; a publisher that finds the queue full yields and
+//! tries again ([`Floor::publish_blocking`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::Backoff;
 use switchyard::Bytes;
 
 /// A message: a short topic inline, the payload and a word of facts, as a `Message` holds them.
@@ -175,6 +183,27 @@ impl Floor {
         true
     }
 
+    /// Queues a message, calling `full` and trying again while the queue is full (a `Block` policy):
+    /// counted matched once, however many tries it takes.
+    pub fn publish_blocking(
+        &self,
+        publisher: &mut FloorPublisher,
+        payload: &Bytes,
+        mut full: impl FnMut(),
+    ) {
+        self.matched.fetch_add(1, Ordering::Relaxed);
+        let mut message = publisher.make(payload);
+        while let Err(back) = self.queue.push(message) {
+            full();
+            message = back;
+        }
+    }
+
+    /// Whether a message is queued (it may be taken by the time the caller looks).
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// Whether the books balance (nothing queued or in flight).
     pub fn balances(&self) -> bool {
         self.queue.is_empty()
@@ -194,4 +223,64 @@ impl FloorDelivery {
     pub fn ack(self) -> bool {
         self.floor.ack(self.token())
     }
+}
+
+/// The floor's waiting: receivers that found nothing park on a condition variable; a publish signals
+/// it when a receiver is parked. No lost wake-up: a receiver counts itself parked (a sequentially
+/// consistent read-modify-write) under the lock and then looks at the queue; a publisher pushes,
+/// fences, then reads the count, and signals under the lock. Either the receiver sees the message or
+/// the publisher sees it parked, and the lock makes the signal come after the receiver waits.
+#[derive(Default)]
+pub struct Parking {
+    parked: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl Parking {
+    pub fn signal(&self) {
+        fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::Relaxed) > 0 {
+            let _guard = self.lock.lock().unwrap();
+            self.wake.notify_one();
+        }
+    }
+
+    pub fn wait_unless(&self, ready: impl Fn() -> bool, timeout: Duration) {
+        let guard = self.lock.lock().unwrap();
+        self.parked.fetch_add(1, Ordering::SeqCst);
+        let guard = if ready() {
+            guard
+        } else {
+            self.wake.wait_timeout(guard, timeout).unwrap().0
+        };
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        drop(guard);
+    }
+}
+
+/// How long a competing receiver parks before it looks again (and its caller sees whether to stop).
+const PARK: Duration = Duration::from_millis(1);
+
+/// A competing receiver's turn: takes one message and acks it, or waits as crossbeam-channel's
+/// receivers do (spin, then yield: `Backoff` until it is completed), then parks until a publish
+/// signals or [`PARK`] passes, and tries once more. Whether it took one.
+pub fn take_competing(floor: &Arc<Floor>, parking: &Parking, now: u64) -> bool {
+    let take = || match floor.take_acked(now) {
+        Some(d) => {
+            std::hint::black_box(&d.message.payload);
+            assert!(d.ack(), "an ack of the floor's only attempt was refused");
+            true
+        }
+        None => false,
+    };
+    let backoff = Backoff::new();
+    while !backoff.is_completed() {
+        if take() {
+            return true;
+        }
+        backoff.snooze();
+    }
+    parking.wait_unless(|| floor.has_queued(), PARK);
+    take()
 }
