@@ -37,6 +37,14 @@ fn an_unknown_policy_is_refused() {
 }
 
 #[test]
+fn an_only_that_matches_no_scenario_is_refused_naming_them() {
+    refused(
+        &["--scenarios", "--only", "nothing-like-it"],
+        "matches no scenario; the scenarios are: ",
+    );
+}
+
+#[test]
 fn more_slow_subscriptions_than_subscriptions_are_refused() {
     refused(&["--subscribers", "2", "--slow", "3:1ms"], "--slow");
 }

@@ -69,7 +69,11 @@ const DEFAULT_STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(
 
 /// Runs `switchyard load`. Exit status: 0 success, 1 runtime failure (books off), 2 bad arguments.
 pub fn run(args: LoadArgs) -> Result<ExitCode> {
-    if let Err(e) = args.validate().and_then(|()| args.check_memory()) {
+    let checked = args
+        .validate()
+        .and_then(|()| scenarios::check_only(&args))
+        .and_then(|()| args.check_memory());
+    if let Err(e) = checked {
         let mut cmd = LoadArgs::augment_args(clap::Command::new("switchyard load"));
         let e = e.format(&mut cmd);
         let _ = e.print();

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use switchyard::{AckStats, DropReason, DroppedByReason, LatencySummary, StatsSnapshot};
 
+use super::args::value_name;
 use super::figures::{bytes, count, rate};
 use super::late_joiners::LateJoinersResult;
 use super::plan::Plan;
@@ -187,12 +188,6 @@ fn reasons(d: &DroppedByReason) -> String {
         .map(|r| format!("{} {}", r.label(), count(d.get(r))))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// An option value as it is spelled on the command line (`exact`, `naive`).
-pub fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 /// How many subscriptions the summary lists by drops.

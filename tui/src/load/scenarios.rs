@@ -31,13 +31,12 @@ use anyhow::{Context, Result, bail};
 use switchyard::{AckOptions, Broker, Bytes, OverflowPolicy, SubscriptionOptions};
 
 use super::ack::AckPlan;
-use super::args::{EngineKind, LoadArgs, SlowSpec};
+use super::args::{EngineKind, LoadArgs, SlowSpec, invalid, value_name};
 use super::consumers;
 use super::execute_plan;
 use super::figures::{count, rate};
 use super::generator::Observers;
 use super::plan::Plan;
-use super::report::value_name;
 use super::signals;
 use super::workload::FilterMode;
 
@@ -161,9 +160,20 @@ fn standard() -> Vec<Scenario> {
 /// The first row, after which the raw core and the run without stamps are measured.
 const ONE_TO_ONE: &str = "1→1 exact";
 
-/// The names of the standard scenarios, for `--only`.
-pub fn names() -> Vec<&'static str> {
-    standard().iter().map(|s| s.name).collect()
+/// Refuses an `--only` that matches no standard scenario, naming them all (exit status 2, as the
+/// other option checks).
+pub fn check_only(args: &LoadArgs) -> Result<(), clap::Error> {
+    let Some(only) = &args.only else {
+        return Ok(());
+    };
+    let names: Vec<&str> = standard().iter().map(|s| s.name).collect();
+    if names.iter().any(|n| n.contains(only.as_str())) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "--only {only:?} matches no scenario; the scenarios are: {}",
+        names.join(", ")
+    )))
 }
 
 /// The acknowledged row: issue 20 asks it to reach 3× the naive acknowledged engine.
@@ -779,4 +789,31 @@ fn engine_row(
             ratio,
         ],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn only(text: &str) -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["load", "--scenarios", "--only", text]).unwrap();
+        check_only(&cli.load)
+    }
+
+    #[test]
+    fn only_picks_scenarios_by_name_and_names_them_when_none_matches() {
+        assert!(only("ack").is_ok());
+        let e = only("nothing-like-it")
+            .expect_err("no scenario is called that")
+            .to_string();
+        assert!(e.contains("ack 1→4 compete"), "{e}");
+        assert!(e.contains("--only \"nothing-like-it\""), "{e}");
+    }
 }
