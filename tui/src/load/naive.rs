@@ -20,14 +20,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use switchyard::{
-    Bytes, DroppedByReason, OverflowPolicy, StatsSnapshot, SubscriptionStats, Topic, filter_matches,
+    AckStats, Bytes, DroppedByReason, OverflowPolicy, StatsSnapshot, SubscriptionStats, Topic,
+    filter_matches,
 };
 
 use super::engine::Engine;
-use super::naive_acked::NaiveInFlight;
 
 /// A message of the naive broker: topic and payload, shared by every subscription it reaches.
 pub type NaiveMessage = Arc<(Arc<str>, Bytes)>;
+
+/// What an acknowledged subscription keeps beside its channel (the naive acknowledged engine's
+/// in-flight table, `super::naive_acked`), seen from here only through its counters, which go into
+/// the subscription's stats.
+pub(super) trait AckBook: Send + Sync {
+    fn ack_stats(&self) -> AckStats;
+}
 
 pub(super) struct NaiveSubscription {
     id: u64,
@@ -42,7 +49,7 @@ pub(super) struct NaiveSubscription {
     timeout: AtomicU64,
     pub(super) receivers: AtomicU64,
     /// The in-flight table of an acknowledged subscription; `None` for a plain one.
-    pub(super) acked: Option<NaiveInFlight>,
+    acked: Option<Arc<dyn AckBook>>,
 }
 
 struct NaiveShared {
@@ -132,7 +139,7 @@ impl NaiveSubscription {
         // Read `delivered`, the drops and what is in flight before `matched`, so a snapshot under load
         // never shows a negative depth; at quiescence it is exact.
         let delivered = self.delivered.load(Ordering::Relaxed);
-        let ack = self.acked.as_ref().map(NaiveInFlight::stats);
+        let ack = self.acked.as_ref().map(|book| book.ack_stats());
         let dropped_by_reason = DroppedByReason {
             queue_full: self.queue_full.load(Ordering::Relaxed),
             timeout: self.timeout.load(Ordering::Relaxed),
@@ -163,14 +170,14 @@ impl NaiveSubscription {
 }
 
 impl NaiveEngine {
-    /// Subscribes `filter`: a plain subscription, or an acknowledged one when `acked` holds its
+    /// Subscribes `filter`: a plain subscription, or an acknowledged one when `acked` is its
     /// in-flight table.
     pub(super) fn subscribe_naive(
         &self,
         filter: &str,
         capacity: usize,
         policy: OverflowPolicy,
-        acked: Option<NaiveInFlight>,
+        acked: Option<Arc<dyn AckBook>>,
     ) -> Result<Arc<NaiveSubscription>> {
         switchyard::Filter::new(filter)?;
         if policy == OverflowPolicy::DropOldest {

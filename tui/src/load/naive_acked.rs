@@ -24,7 +24,7 @@ use anyhow::Result;
 use switchyard::{AckOptions, AckRefusals, AckStats, Bytes, OverflowPolicy, StatsSnapshot};
 
 use super::engine::Engine;
-use super::naive::{NaiveEngine, NaiveMessage, NaivePublisher, NaiveSubscription, lock};
+use super::naive::{AckBook, NaiveEngine, NaiveMessage, NaivePublisher, NaiveSubscription, lock};
 
 /// How often a receive may scan the map for passed deadlines.
 const SWEEP_EVERY: Duration = Duration::from_millis(1);
@@ -121,30 +121,6 @@ impl NaiveInFlight {
         }
     }
 
-    /// The acknowledged path's settings and counters now.
-    pub fn stats(&self) -> AckStats {
-        let t = lock(&self.table);
-        AckStats {
-            max_in_flight: u64::from(self.options.max_in_flight),
-            ack_wait_ms: u64::try_from(self.options.ack_wait.as_millis()).unwrap_or(u64::MAX),
-            max_deliveries: self.options.max_deliveries,
-            in_flight: t.held(),
-            waiting: t.waiting.len() as u64,
-            acked: t.acked,
-            nacked: t.nacked,
-            expired: t.expired,
-            handed_back: t.handed_back,
-            redelivered: t.redelivered,
-            dead_lettered: t.dead_lettered,
-            window_full: t.window_full,
-            refused: AckRefusals {
-                ended: t.refused,
-                ..AckRefusals::default()
-            },
-            ..AckStats::default()
-        }
-    }
-
     /// Moves the attempts whose deadline passed back for delivery (or to a drop), scanning the whole
     /// map, at most once per [`SWEEP_EVERY`].
     fn sweep_if_due(&self, t: &mut Table, now: Instant) {
@@ -167,6 +143,32 @@ impl NaiveInFlight {
     }
 }
 
+impl AckBook for NaiveInFlight {
+    /// The acknowledged path's settings and counters now.
+    fn ack_stats(&self) -> AckStats {
+        let t = lock(&self.table);
+        AckStats {
+            max_in_flight: u64::from(self.options.max_in_flight),
+            ack_wait_ms: u64::try_from(self.options.ack_wait.as_millis()).unwrap_or(u64::MAX),
+            max_deliveries: self.options.max_deliveries,
+            in_flight: t.held(),
+            waiting: t.waiting.len() as u64,
+            acked: t.acked,
+            nacked: t.nacked,
+            expired: t.expired,
+            handed_back: t.handed_back,
+            redelivered: t.redelivered,
+            dead_lettered: t.dead_lettered,
+            window_full: t.window_full,
+            refused: AckRefusals {
+                ended: t.refused,
+                ..AckRefusals::default()
+            },
+            ..AckStats::default()
+        }
+    }
+}
+
 /// What a receive found.
 enum Taken {
     Got(NaiveDelivery),
@@ -183,21 +185,21 @@ pub struct NaiveDelivery {
 /// A receiver of the naive acknowledged engine. Dropping it hands back what it holds.
 pub struct NaiveAckedReceiver {
     sub: Arc<NaiveSubscription>,
+    /// The subscription's in-flight table (the subscription holds it too, for its stats).
+    table: Arc<NaiveInFlight>,
     id: u64,
 }
 
 impl NaiveAckedReceiver {
-    fn new(sub: Arc<NaiveSubscription>) -> Self {
-        let id = in_flight(&sub)
-            .next_receiver
-            .fetch_add(1, Ordering::Relaxed);
-        Self { sub, id }
+    fn new(sub: Arc<NaiveSubscription>, table: Arc<NaiveInFlight>) -> Self {
+        let id = table.next_receiver.fetch_add(1, Ordering::Relaxed);
+        Self { sub, table, id }
     }
 
     /// Takes one message, a redelivery first, while the window has room: without waiting, or waiting
     /// up to `wait` on the channel. The caller holds the channel's receiver.
     fn take(&self, rx: &Receiver<NaiveMessage>, wait: Option<Duration>) -> Taken {
-        let f = in_flight(&self.sub);
+        let f = &self.table;
         let now = Instant::now();
         let deadline = now + f.options.ack_wait;
         {
@@ -228,7 +230,7 @@ impl NaiveAckedReceiver {
     /// Ends every attempt `tokens` name, under one lock of the table: acked, or back for delivery
     /// (`nack`). Returns how many were in flight; the others are counted refused.
     fn settle_all(&self, tokens: impl Iterator<Item = u64>, ack: bool) -> usize {
-        let f = in_flight(&self.sub);
+        let f = &self.table;
         let mut t = lock(&f.table);
         let mut settled = 0;
         for token in tokens {
@@ -255,7 +257,7 @@ impl NaiveAckedReceiver {
 
 impl Drop for NaiveAckedReceiver {
     fn drop(&mut self) {
-        let f = in_flight(&self.sub);
+        let f = &self.table;
         let mut t = lock(&f.table);
         let mine: Vec<u64> = t
             .out
@@ -272,13 +274,6 @@ impl Drop for NaiveAckedReceiver {
         drop(t);
         self.sub.receivers.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// The in-flight table of a subscription this engine made (every one of them has one).
-fn in_flight(sub: &NaiveSubscription) -> &NaiveInFlight {
-    sub.acked
-        .as_ref()
-        .expect("the naive acknowledged engine only makes acknowledged subscriptions")
 }
 
 /// The naive acknowledged broker. Cheap to clone.
@@ -311,17 +306,17 @@ impl Engine for NaiveAckedEngine {
         capacity: usize,
         policy: OverflowPolicy,
     ) -> Result<NaiveAckedReceiver> {
-        let table = NaiveInFlight::new(self.options);
+        let table = Arc::new(NaiveInFlight::new(self.options));
         let sub = self
             .naive
-            .subscribe_naive(filter, capacity, policy, Some(table))?;
+            .subscribe_naive(filter, capacity, policy, Some(table.clone()))?;
         // The subscription counted its first receiver; this is it.
-        Ok(NaiveAckedReceiver::new(sub))
+        Ok(NaiveAckedReceiver::new(sub, table))
     }
 
     fn add_receiver(receiver: &NaiveAckedReceiver) -> NaiveAckedReceiver {
         receiver.sub.receivers.fetch_add(1, Ordering::Relaxed);
-        NaiveAckedReceiver::new(receiver.sub.clone())
+        NaiveAckedReceiver::new(receiver.sub.clone(), receiver.table.clone())
     }
 
     fn publisher(&self, topic: &str) -> Result<NaivePublisher> {
@@ -382,6 +377,6 @@ impl Engine for NaiveAckedEngine {
     }
 
     fn in_flight(receiver: &NaiveAckedReceiver) -> u64 {
-        lock(&in_flight(&receiver.sub).table).held()
+        lock(&receiver.table.table).held()
     }
 }
