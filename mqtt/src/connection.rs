@@ -53,9 +53,10 @@ use crate::outgoing::{Acknowledged, OutgoingState, publish_packet};
 use crate::pending::PendingTicket;
 use crate::receiver::{Received, Receiver};
 use crate::session::{ClientSubscription, OpenedSession, Session};
+use crate::shared::OpenConnection;
 use crate::shared::ServerShared;
 use crate::shared_group::{GroupSettings, ShareFilter};
-use crate::transport::{ByteStream, CertificateLogin, OpenConnection, Peer};
+use crate::transport::{ByteStream, CertificateLogin, Peer};
 
 /// Bytes waiting to be written above which the connection stops reading and taking messages.
 pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;

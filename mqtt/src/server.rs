@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::accept;
 use crate::auth::{self, AccessFiles, ReloadError, Reloaded};
 use crate::config::{ConfigError, MqttConfig};
 use crate::listener_stats::{MqttStats, ServerCounters};
@@ -19,7 +20,7 @@ use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
 use crate::shared::ServerShared;
 use crate::sys;
-use crate::transport::{self, Listener, ListenerState, Transport, TransportKind};
+use crate::transport::{Listener, ListenerState, Transport, TransportKind};
 
 /// Why [`MqttServer::bind`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -296,9 +297,9 @@ async fn accept_loop(
                 continue;
             }
         };
-        transport::count_accepted(&shared, &listener);
+        shared.count_accepted(&listener);
         let pending = shared.pending.admit(shared.config.max_pending_connects);
-        transport::spawn_accepted(
+        accept::spawn_accepted(
             stream,
             peer,
             listener.clone(),

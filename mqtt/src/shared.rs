@@ -1,5 +1,6 @@
 //! [`ServerShared`]: what the listener's tasks share (the broker, the configuration, the counters and
-//! the sessions), below the listener, its connections and its `$SYS` publisher, which all read it.
+//! the sessions), below the listener, its connections and its `$SYS` publisher, which all read it;
+//! and [`OpenConnection`], a connection as those counters see it, from its accept to its close.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use switchyard::Broker;
 
 use crate::auth::{Access, FailureDelays};
 use crate::config::MqttConfig;
-use crate::listener_stats::{AuthRefusedByReason, AuthStats, MqttStats, ServerCounters};
+use crate::listener_stats::{
+    AuthRefusedByReason, AuthStats, CloseReason, MqttStats, ServerCounters,
+};
 use crate::pending::PendingConnects;
 use crate::session::SessionRegistry;
 use crate::shared_group::SharedGroups;
@@ -80,5 +83,32 @@ impl ServerShared {
             listeners: self.listeners.iter().map(|l| l.stats()).collect(),
             clients: Vec::new(),
         }
+    }
+
+    /// Counts a newly accepted connection on `listener` (and in the server's totals).
+    pub fn count_accepted(&self, listener: &ListenerState) {
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.counters.open.fetch_add(1, Ordering::Relaxed);
+        listener.count_accepted();
+    }
+}
+
+/// A connection counted open on its listener and in the server's totals
+/// ([`ServerShared::count_accepted`]) until [`OpenConnection::closed`] counts how it ended.
+pub(crate) struct OpenConnection {
+    pub shared: Arc<ServerShared>,
+    listener: Arc<ListenerState>,
+}
+
+impl OpenConnection {
+    pub(crate) fn new(shared: Arc<ServerShared>, listener: Arc<ListenerState>) -> Self {
+        Self { shared, listener }
+    }
+
+    /// Counts the connection closed for `reason`.
+    pub(crate) fn closed(self, reason: CloseReason) {
+        self.shared.counters.count_close(reason);
+        self.shared.counters.open.fetch_sub(1, Ordering::Relaxed);
+        self.listener.count_closed();
     }
 }
