@@ -124,7 +124,10 @@ fn reuse(
     tag: u8,
 ) -> Result<Message, Bytes> {
     match slot {
-        Some(old) => old.refill(payload, priority, tag).map(|()| old.clone()),
+        Some(old) => {
+            old.prefetch_count();
+            old.refill(payload, priority, tag).map(|()| old.clone())
+        }
         None => Err(payload),
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod arc_cell;
 pub(crate) mod barrier;
 pub(crate) mod clock;
 pub(crate) mod parked;
+pub(crate) mod prefetch;
 pub(crate) mod spin;
 pub(crate) mod waiters;
 
