@@ -42,8 +42,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-// The layers, bottom up; each imports only from the ones above it in this list.
-mod broker;
+// The modules, alphabetically (rustfmt keeps them so). The layers, bottom up, each importing only
+// from the layers below it: `id`, `sync` and `topic`; `message`; `queue` and `stats`; `features`;
+// `subscription`; `routing`; `broker`.
+mod broker; // the broker, its publisher handle, and its extensions: durable, explain, stats query
 mod features; // acks, join, dead letters, retained messages, request/reply: below the subscription
 mod id; // the subscription id every layer above shares
 mod message; // a message, its priority, why it can be dropped, where a request's replies go
@@ -51,8 +53,8 @@ mod queue; // one subscription's lanes, the overflow policy, the ready list
 mod routing; // the routing table and one message's delivery along a route
 mod stats; // per-subscription counters and the snapshot types
 mod subscription; // options, core, offer, receive, acknowledged receive
-mod sync; // the loom facade, the asymmetric barrier, and every wait (`Waiters`)
-mod topic; // topics, filters and the persistent topic trie // the broker, its publisher handle, and its extensions: durable, explain, stats query
+mod sync; // the loom facade, the asymmetric barrier, every wait (`Waiters`), the write prefetch
+mod topic; // topics, filters and the persistent topic trie
 
 pub use broker::{
     Broker, BrokerOptions, DurableState, DurableSubscription, Explained, Explanation, PublishError,
