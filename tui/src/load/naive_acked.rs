@@ -69,6 +69,23 @@ impl Table {
         }
     }
 
+    /// Ends every attempt that `pick` selects: each goes back for delivery, or is dead after its
+    /// last ([`Table::requeue`]). Returns how many.
+    fn requeue_where(&mut self, pick: impl Fn(&Entry) -> bool, max_deliveries: Option<u32>) -> u64 {
+        let picked: Vec<u64> = self
+            .out
+            .iter()
+            .filter(|(_, e)| pick(e))
+            .map(|(token, _)| *token)
+            .collect();
+        for token in &picked {
+            if let Some(entry) = self.out.remove(token) {
+                self.requeue(entry, max_deliveries);
+            }
+        }
+        picked.len() as u64
+    }
+
     /// Hands out `message` for its `deliveries`th time to `receiver`, under a new token.
     fn hand_out(
         &mut self,
@@ -128,18 +145,7 @@ impl NaiveInFlight {
             return;
         }
         t.next_sweep = now + SWEEP_EVERY;
-        let due: Vec<u64> = t
-            .out
-            .iter()
-            .filter(|(_, e)| e.deadline <= now)
-            .map(|(token, _)| *token)
-            .collect();
-        for token in due {
-            if let Some(entry) = t.out.remove(&token) {
-                t.expired += 1;
-                t.requeue(entry, self.options.max_deliveries);
-            }
-        }
+        t.expired += t.requeue_where(|e| e.deadline <= now, self.options.max_deliveries);
     }
 }
 
@@ -259,18 +265,7 @@ impl Drop for NaiveAckedReceiver {
     fn drop(&mut self) {
         let f = &self.table;
         let mut t = lock(&f.table);
-        let mine: Vec<u64> = t
-            .out
-            .iter()
-            .filter(|(_, e)| e.receiver == self.id)
-            .map(|(token, _)| *token)
-            .collect();
-        for token in mine {
-            if let Some(entry) = t.out.remove(&token) {
-                t.handed_back += 1;
-                t.requeue(entry, f.options.max_deliveries);
-            }
-        }
+        t.handed_back += t.requeue_where(|e| e.receiver == self.id, f.options.max_deliveries);
         drop(t);
         self.sub.receivers.fetch_sub(1, Ordering::Relaxed);
     }
