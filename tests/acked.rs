@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use switchyard::{
@@ -458,26 +458,34 @@ fn competing_receivers_taking_batches_ack_every_message_once() {
     // message is acked exactly once and the books balance.
     let (broker, jobs) = jobs_for_competing_receivers();
     const N: u64 = 20_000;
+    // Every worker stays until all N are acked (one that gave up while the publisher had not yet
+    // started would never drop or nack a batch), or until a minute passes without an ack.
+    let acks = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..4)
         .map(|w| {
-            let jobs = jobs.clone();
+            let (jobs, acks) = (jobs.clone(), acks.clone());
             thread::spawn(move || {
                 let (mut mine, mut batch, mut batches) = (Vec::new(), Vec::new(), 0u64);
+                let mut last_ack = Instant::now();
                 loop {
                     match jobs.drain_into(&mut batch, 16) {
                         Ok(n) => assert!((1..=16).contains(&n) && n == batch.len()),
                         Err(TryAckRecvError::Empty) => {
-                            match jobs.recv_timeout(Duration::from_millis(300)) {
+                            match jobs.recv_timeout(Duration::from_millis(100)) {
                                 Ok(d) => batch.push(d),
-                                Err(_) => return mine,
+                                Err(_) if acks.load(Ordering::Relaxed) >= N => return mine,
+                                Err(_) if last_ack.elapsed() > Duration::from_secs(60) => {
+                                    return mine;
+                                }
+                                Err(_) => continue,
                             }
                         }
                         Err(TryAckRecvError::WindowFull) => thread::yield_now(),
                         Err(TryAckRecvError::Closed) => return mine,
                     }
                     batches += 1;
-                    if w == 2 && batches % 7 == 0 {
-                        batch.clear(); // dropped unsettled: handed back at once
+                    if w == 2 && batches % 7 == 1 {
+                        batch.clear(); // its first and every 7th batch, unsettled: handed back
                         continue;
                     }
                     for d in batch.drain(..) {
@@ -487,6 +495,8 @@ fn competing_receivers_taking_batches_ack_every_message_once() {
                         }
                         mine.push(id_of(d.payload()));
                         d.ack().unwrap();
+                        acks.fetch_add(1, Ordering::Relaxed);
+                        last_ack = Instant::now();
                     }
                 }
             })
