@@ -483,8 +483,7 @@ impl Contender for FloorAcked {
         let payload = payload();
         self.rig.round(n, |n| {
             for _ in 0..n {
-                floor.publish_blocking(publisher, &payload, std::thread::yield_now);
-                parking.signal();
+                floor.publish_blocking(publisher, &payload, parking);
             }
         })
     }

@@ -15,11 +15,11 @@
 //! `5us` (`cargo run --release -p switchyard --example acked_competing_cpu -- 5us`), to see what the
 //! trade of polling against parking does with more receivers than cores.
 
-use std::sync::Arc;
-
 #[path = "support/acked_floor.rs"]
 #[allow(dead_code)] // the single-thread parts are for examples/acked_path_cpu.rs
 mod acked_floor;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -149,8 +149,7 @@ fn run(case: Case, spin: SpinPolicy) -> Result<(f64, f64, f64), String> {
     if let Some((floor, parking)) = &floor {
         let mut publisher = acked_floor::FloorPublisher::default();
         for _ in 0..MESSAGES {
-            floor.publish_blocking(&mut publisher, &payload, std::thread::yield_now);
-            parking.signal();
+            floor.publish_blocking(&mut publisher, &payload, parking);
         }
     } else {
         let mut publisher = broker.publisher("jobs/resize").map_err(|e| e.to_string())?;

@@ -183,20 +183,21 @@ impl Floor {
         true
     }
 
-    /// Queues a message, calling `full` and trying again while the queue is full (a `Block` policy):
-    /// counted matched once, however many tries it takes.
+    /// Queues a message, yielding and trying again while the queue is full (a `Block` policy), then
+    /// signals a parked receiver: counted matched once, however many tries it takes.
     pub fn publish_blocking(
         &self,
         publisher: &mut FloorPublisher,
         payload: &Bytes,
-        mut full: impl FnMut(),
+        parking: &Parking,
     ) {
         self.matched.fetch_add(1, Ordering::Relaxed);
         let mut message = publisher.make(payload);
         while let Err(back) = self.queue.push(message) {
-            full();
+            std::thread::yield_now();
             message = back;
         }
+        parking.signal();
     }
 
     /// Whether a message is queued (it may be taken by the time the caller looks).

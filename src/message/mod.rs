@@ -234,9 +234,6 @@ impl Message {
         }
     }
 
-    /// Gives a message that nothing else holds new contents, in place: the reuse of
-    /// [`crate::message::recycle`]. The topic stays. Gives `payload` back if another handle to this message
-    /// exists (a receiver, a queue, a dead letter or a user still holds it), changing nothing.
     /// Asks for the line of the reference count in the exclusive state, before [`Message::refill`]
     /// reads it and its caller raises it: one transfer from the core that let the message go, not two
     /// ([`crate::sync::prefetch`]).
@@ -245,6 +242,9 @@ impl Message {
         crate::sync::prefetch::for_write(self.0.heap_ptr());
     }
 
+    /// Gives a message that nothing else holds new contents, in place: the reuse of
+    /// [`crate::message::recycle`]. The topic stays. Gives `payload` back if another handle to this message
+    /// exists (a receiver, a queue, a dead letter or a user still holds it), changing nothing.
     #[inline]
     pub(crate) fn refill(
         &mut self,
