@@ -78,7 +78,8 @@ fn saved_state_restores_the_durable_subscriptions_with_their_options_but_not_the
         .policy(OverflowPolicy::Block {
             timeout: Duration::from_millis(250),
         })
-        .joinable(true);
+        .joinable(true)
+        .preallocate(true);
     let _audit = broker.subscribe_with("events/#", opts).unwrap();
     let _plain = broker.subscribe("not/durable").unwrap();
     broker.publish("events/x", "in memory only").unwrap();
@@ -96,6 +97,8 @@ fn saved_state_restores_the_durable_subscriptions_with_their_options_but_not_the
         }
     );
     assert!(audit.try_recv().is_err(), "messages are not persisted");
+    let saved = &restarted.durable_state().subscriptions[0];
+    assert!(saved.joinable && saved.preallocate);
     assert_eq!(restarted.stats().subscriptions.len(), 1);
     assert_eq!(restarted.durable_state(), broker.durable_state());
     let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().collect();

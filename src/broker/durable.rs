@@ -61,6 +61,9 @@ pub struct DurableSubscription {
     /// Its acknowledgement settings, if it is acknowledged (messages in flight are not saved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<AckOptions>,
+    /// Whether its slots are allocated when it is made ([`SubscriptionOptions::preallocate`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preallocate: bool,
 }
 
 impl DurableSubscription {
@@ -71,6 +74,7 @@ impl DurableSubscription {
             .capacity(self.capacity)
             .policy(self.policy)
             .joinable(self.joinable)
+            .preallocate(self.preallocate)
             .durable(true);
         match self.ack {
             Some(ack) => options.ack(ack),
@@ -88,6 +92,7 @@ fn entry_of(core: &SubscriptionCore) -> DurableSubscription {
         policy: core.policy(),
         joinable: core.is_joinable(),
         ack: core.ack_options(),
+        preallocate: core.preallocated,
     }
 }
 

@@ -102,7 +102,7 @@ impl<T> Lane<T> {
     /// # Panics
     /// If `capacity` is zero.
     pub(crate) fn new(capacity: usize) -> Self {
-        Self::with_owner_state(capacity, ())
+        Self::with_owner_state(capacity, (), false)
     }
 
     /// An empty segmented lane whatever its capacity, for the tests and models of the bound.
@@ -121,16 +121,18 @@ impl<T> Lane<T> {
 
 impl<T, S> Lane<T, S> {
     /// An empty lane of `capacity` places with `owner_state` beside its slots: an array up to
-    /// [`ARRAY_UP_TO`], segmented above.
+    /// [`ARRAY_UP_TO`], segmented above. With `preallocate`, its slots (an array's all of them, a
+    /// segmented lane's queue, bound and first block) are allocated now rather than at the first push.
     ///
     /// # Panics
     /// If `capacity` is zero.
-    pub(crate) fn with_owner_state(capacity: usize, owner_state: S) -> Self {
+    pub(crate) fn with_owner_state(capacity: usize, owner_state: S, preallocate: bool) -> Self {
         assert!(capacity > 0, "a lane needs a capacity of at least one");
-        let slots = if capacity <= ARRAY_UP_TO {
-            Slots::Array(OnceLock::new())
-        } else {
-            Slots::Segmented(OnceLock::new())
+        let slots = match (capacity <= ARRAY_UP_TO, preallocate) {
+            (true, false) => Slots::Array(OnceLock::new()),
+            (true, true) => Slots::Array(OnceLock::from(Box::new(BoundedQueue::new(capacity)))),
+            (false, false) => Slots::Segmented(OnceLock::new()),
+            (false, true) => Slots::Segmented(OnceLock::from(Segments::new())),
         };
         Self {
             slots,
@@ -321,6 +323,32 @@ mod tests {
         large.view().push(1).unwrap();
         assert!(matches!(&large.slots, Slots::Segmented(s) if s.get().is_some()));
         assert_eq!((large.len(), large.pop()), (1, Some(1)));
+    }
+
+    #[test]
+    fn a_preallocated_lane_has_its_slots_before_the_first_push_and_works_the_same() {
+        let small = Lane::<u8, ()>::with_owner_state(ARRAY_UP_TO, (), true);
+        assert!(matches!(&small.slots, Slots::Array(a) if a.get().is_some()));
+        let large = Lane::<u8, ()>::with_owner_state(ARRAY_UP_TO + 1, (), true);
+        assert!(matches!(&large.slots, Slots::Segmented(s) if s.get().is_some()));
+        for lane in [small, large] {
+            assert_eq!((lane.len(), lane.pop()), (0, None));
+            for i in 0..100 {
+                lane.view().push(i).unwrap();
+            }
+            assert_eq!(lane.len(), 100);
+            assert!((0..100).all(|i| lane.pop() == Some(i)));
+        }
+        // Full at its capacity, as a lazy lane is.
+        let tiny = Lane::<u8, ()>::with_owner_state(2, (), true);
+        assert_eq!(
+            (
+                tiny.view().push(1),
+                tiny.view().push(2),
+                tiny.view().push(3)
+            ),
+            (Ok(()), Ok(()), Err(3))
+        );
     }
 
     #[test]

@@ -56,7 +56,9 @@ struct OtherLanes {
 }
 
 impl Lanes {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// Lanes of `capacity` each; with `preallocate`, the `Normal` lane's slots are allocated now (see
+    /// [`crate::SubscriptionOptions::preallocate`]), the others still on first use.
+    pub(crate) fn new(capacity: usize, preallocate: bool) -> Self {
         Self {
             normal: Lane::with_owner_state(
                 capacity,
@@ -64,6 +66,7 @@ impl Lanes {
                     in_use: AtomicU8::new(0),
                     lazy: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
                 },
+                preallocate,
             ),
         }
     }

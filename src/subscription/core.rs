@@ -81,6 +81,9 @@ pub(crate) struct SubscriptionCore {
     pub(super) ready_signal: OnceLock<(Arc<ReadySignal>, Arc<ReadyMark>)>,
     /// Outlives its receivers; saved in state files.
     pub(crate) durable: bool,
+    /// Its `Normal` lane's slots were allocated with it ([`SubscriptionOptions::preallocate`]); saved
+    /// in state files.
+    pub(crate) preallocated: bool,
     /// A start from the broker's replay log, read before the queue (see `super::replay`); set once,
     /// before the subscription is routable.
     pub(super) replay: once_cell::race::OnceBox<ReplayCursor>,
@@ -110,7 +113,7 @@ impl SubscriptionCore {
             id,
             name,
             filter,
-            lanes: Lanes::new(options.capacity),
+            lanes: Lanes::new(options.capacity, options.preallocate),
             counters: SubscriptionCounters::default(),
             policy: AtomicPolicy::new(options.policy),
             closed: AtomicBool::new(false),
@@ -130,6 +133,7 @@ impl SubscriptionCore {
                 None => OnceLock::new(),
             },
             durable: options.durable,
+            preallocated: options.preallocate,
             replay: once_cell::race::OnceBox::new(),
         }
     }

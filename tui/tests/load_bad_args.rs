@@ -45,6 +45,16 @@ fn an_only_that_matches_no_scenario_is_refused_naming_them() {
 }
 
 #[test]
+fn preallocate_on_an_engine_that_decides_its_own_allocation_is_refused() {
+    for engine in ["naive", "floor", "floor-lazy"] {
+        refused(
+            &["--engine", engine, "--filters", "exact", "--preallocate"],
+            "--preallocate is for --engine switchyard",
+        );
+    }
+}
+
+#[test]
 fn more_slow_subscriptions_than_subscriptions_are_refused() {
     refused(&["--subscribers", "2", "--slow", "3:1ms"], "--slow");
 }

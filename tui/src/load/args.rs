@@ -116,6 +116,13 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = DEFAULT_CAPACITY, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub capacity: u64,
 
+    /// Allocate every subscription's slots when it is made, not at its first message
+    /// (`SubscriptionOptions::preallocate`): the first pass over many topics then writes no new
+    /// memory, at the price of the slots' memory up front. Switchyard engine only (the floors choose
+    /// with --engine floor, which preallocates, and floor-lazy, which does not).
+    #[arg(long)]
+    pub preallocate: bool,
+
     /// Overflow policy of every subscription: drop-newest, drop-oldest, block (waits up to 1s) or
     /// block:<timeout> such as block:250ms.
     #[arg(long, default_value = "drop-newest", value_parser = parse_policy)]
@@ -342,6 +349,13 @@ impl LoadArgs {
                 "--nack-share, --timeout-share and --die-share add up to {:.0}% of the receivers; \
                  at most 100%",
                 100.0 * shares.iter().sum::<f64>()
+            )));
+        }
+        if self.preallocate && self.engine != EngineKind::Switchyard {
+            return Err(invalid(format!(
+                "--preallocate is for --engine switchyard; --engine {} decides its own allocation \
+                 (--engine floor preallocates, floor-lazy does not)",
+                value_name(self.engine)
             )));
         }
         if self.engine.is_floor() {

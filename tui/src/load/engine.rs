@@ -157,6 +157,8 @@ pub trait Engine: Send + Sync + 'static {
 #[derive(Debug, Clone, Default)]
 pub struct CoreEngine {
     broker: Broker,
+    /// Subscriptions get their slots when made (`--preallocate`).
+    preallocate: bool,
 }
 
 impl CoreEngine {
@@ -164,6 +166,15 @@ impl CoreEngine {
     pub fn new(options: BrokerOptions) -> Self {
         Self {
             broker: Broker::with_options(options),
+            preallocate: false,
+        }
+    }
+
+    /// This engine, making every subscription with its slots allocated (`--preallocate`).
+    pub fn preallocating(self, preallocate: bool) -> Self {
+        Self {
+            preallocate,
+            ..self
         }
     }
 
@@ -178,7 +189,7 @@ impl CoreEngine {
         options: SubscriptionOptions,
     ) -> Result<Subscription> {
         self.broker
-            .subscribe_with(filter, options)
+            .subscribe_with(filter, options.preallocate(self.preallocate))
             .with_context(|| format!("subscribing {filter}"))
     }
 }
@@ -302,6 +313,14 @@ impl AckedCoreEngine {
     pub fn broker(&self) -> &Broker {
         self.core.broker()
     }
+
+    /// This engine, making every subscription with its slots allocated (`--preallocate`).
+    pub fn preallocating(self, preallocate: bool) -> Self {
+        Self {
+            core: self.core.preallocating(preallocate),
+            ..self
+        }
+    }
 }
 
 impl Engine for AckedCoreEngine {
@@ -320,6 +339,7 @@ impl Engine for AckedCoreEngine {
         let options = SubscriptionOptions::new()
             .capacity(capacity)
             .policy(policy)
+            .preallocate(self.core.preallocate)
             .ack(self.options);
         self.core
             .broker

@@ -121,12 +121,13 @@ fn execute_plan(
     let start_endpoint = |broker: &Broker| serve.map_or(Ok(None), |s| s.start(broker, Vec::new()));
     Ok(match (plan.engine, plan.ack) {
         (EngineKind::Switchyard, None) => {
-            let engine = CoreEngine::new(plan.broker_options());
+            let engine = CoreEngine::new(plan.broker_options()).preallocating(plan.preallocate);
             let endpoint = start_endpoint(engine.broker())?;
             (execute(engine, plan, observers)?, endpoint)
         }
         (EngineKind::Switchyard, Some(ack)) => {
-            let engine = AckedCoreEngine::new(ack.options(), plan.broker_options());
+            let engine = AckedCoreEngine::new(ack.options(), plan.broker_options())
+                .preallocating(plan.preallocate);
             let endpoint = start_endpoint(engine.broker())?;
             (execute(engine, plan, observers)?, endpoint)
         }

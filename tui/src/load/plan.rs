@@ -44,6 +44,8 @@ pub struct Plan {
     pub messages: Option<u64>,
     /// Queue capacity per subscription.
     pub capacity: u64,
+    /// `--preallocate`: every subscription's slots are allocated when it is made.
+    pub preallocate: bool,
     /// Overflow policy, written as on the command line (`block:250ms`).
     #[serde(serialize_with = "display")]
     pub policy: OverflowPolicy,
@@ -93,6 +95,7 @@ impl Plan {
             },
             messages: a.messages,
             capacity: a.capacity,
+            preallocate: a.preallocate,
             policy: a.policy,
             slow: a.slow,
             seed: a.seed,

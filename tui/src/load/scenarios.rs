@@ -13,7 +13,9 @@
 //! same publishers over 10 and 100,000 exact subscriptions (one topic each), and the table gives the
 //! ratio of their publish rates. Both also run on the hand-written floor ([`FloorEngine`]), right after
 //! the same scenario on the core, and the floor row gives switchyard's published/s over the floor's,
-//! paired by repetition: the median with the minimum and maximum. The idle-memory rows subscribe
+//! paired by repetition: the median with the minimum and maximum. `100k prealloc` is the 100k row
+//! with every subscription's slots allocated when subscribing (`--preallocate`), as the floor's are,
+//! so the first message of each topic allocates nothing on either side. The idle-memory rows subscribe
 //! 100,000 subscriptions in a fresh `switchyard load --messages 1` process (so no earlier run's freed
 //! memory is reused) and divide its resident memory growth while subscribing by 100,000, at capacity
 //! 256 and 1024.
@@ -59,6 +61,9 @@ struct Scenario {
     consumer_threads: Option<u32>,
     /// Acknowledged subscriptions: every receiver acks each message.
     ack: bool,
+    /// The switchyard engine allocates every subscription's slots when subscribing (`--preallocate`),
+    /// as the floor does.
+    preallocate: bool,
 }
 
 /// Flat-out scenarios use back-pressure: under a drop policy a publisher that outruns its consumer
@@ -84,6 +89,7 @@ fn standard() -> Vec<Scenario> {
         receivers: 1,
         consumer_threads: None,
         ack: false,
+        preallocate: false,
     };
     vec![
         Scenario {
@@ -133,6 +139,18 @@ fn standard() -> Vec<Scenario> {
             topics: 100_000,
             capacity: 64,
             floor: true,
+            ..base
+        },
+        Scenario {
+            // The same with the slots allocated when subscribing, as the floor's are: what is left
+            // of the gap to the floor once the first message of each topic allocates nothing.
+            name: "100k prealloc",
+            publishers: 2,
+            subscribers: 100_000,
+            topics: 100_000,
+            capacity: 64,
+            floor: true,
+            preallocate: true,
             ..base
         },
         Scenario {
@@ -219,6 +237,7 @@ fn plan_for(s: &Scenario, engine: EngineKind, duration: Duration, seed: u64) -> 
         duration: Some(duration),
         messages: None,
         capacity: s.capacity,
+        preallocate: s.preallocate && engine == EngineKind::Switchyard,
         policy: s.policy,
         slow: s.slow,
         seed,
