@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
+use once_cell::race::OnceBox;
+
 use crate::sync::spin::SpinPolicy;
 use crate::sync::waiters::{Until, Waiters};
 use crate::sync::{AtomicBool, Mutex, Ordering, UnboundedQueue, fence};
@@ -89,11 +91,10 @@ const SORT_FROM: usize = 32;
 ///
 /// A notification wakes one parked thread, so a signal should be shared only by threads that serve
 /// the same subscriptions; give each consumer thread its own.
-#[derive(Default)]
 pub struct ReadySignal {
     waiters: Waiters,
-    /// The ready list.
-    ready: UnboundedQueue<Arc<ReadyMark>>,
+    /// The ready list, made when the first subscription goes on it (see [`ReadySignal::list`]).
+    ready: OnceBox<UnboundedQueue<Arc<ReadyMark>>>,
     /// The taker's scratch space, empty between takes and kept for its allocation. Its lock makes
     /// concurrent takers take in turn; publishers never touch it.
     taken: Mutex<Vec<Arc<ReadyMark>>>,
@@ -102,6 +103,26 @@ pub struct ReadySignal {
     /// Whether a subscription handed out stays with its consumer until released
     /// ([`ReadySignal::holding`]).
     holds: bool,
+}
+
+impl Default for ReadySignal {
+    fn default() -> Self {
+        Self {
+            waiters: Waiters::default(),
+            // Under loom the list is made with the signal: loom cannot see `OnceBox`'s
+            // synchronisation, so a model whose first entry is listed on one thread and taken on
+            // another would report the list's own atomics as unordered. The models are of the
+            // handshake; the lazy making is `once_cell`'s, and tested without loom.
+            ready: if cfg!(switchyard_loom) {
+                OnceBox::with_value(Box::default())
+            } else {
+                OnceBox::new()
+            },
+            taken: Mutex::default(),
+            woken: AtomicBool::new(false),
+            holds: false,
+        }
+    }
 }
 
 /// One attached subscription's place on the ready list.
@@ -116,7 +137,7 @@ pub(crate) struct ReadyMark {
 impl fmt::Debug for ReadySignal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadySignal")
-            .field("ready", &self.ready.len())
+            .field("ready", &self.ready.get().map_or(0, UnboundedQueue::len))
             .finish_non_exhaustive()
     }
 }
@@ -330,13 +351,17 @@ impl ReadySignal {
     /// Takes every entry on the list, clearing each one's flag before the caller receives from it
     /// (unless the signal holds: then the flags stay set until released).
     fn take_ready(&self, out: &mut Vec<u64>) -> usize {
+        let Some(ready) = self.ready.get() else {
+            // Nothing was ever listed.
+            return 0;
+        };
         if self.holds {
-            return self.take_held(out);
+            return Self::take_held(ready, out);
         }
-        let n = if self.ready.len() < SORT_FROM {
-            self.take_in_list_order(out)
+        let n = if ready.len() < SORT_FROM {
+            Self::take_in_list_order(ready, out)
         } else {
-            self.take_in_address_order(out)
+            self.take_in_address_order(ready, out)
         };
         if n > 0 {
             // Pairs with the publisher's fence: see the module docs.
@@ -346,9 +371,9 @@ impl ReadySignal {
     }
 
     /// A holding signal's take: the keys, with every flag left set.
-    fn take_held(&self, out: &mut Vec<u64>) -> usize {
+    fn take_held(ready: &UnboundedQueue<Arc<ReadyMark>>, out: &mut Vec<u64>) -> usize {
         let mut n = 0;
-        while let Some(mark) = self.ready.pop() {
+        while let Some(mark) = ready.pop() {
             out.push(mark.key);
             n += 1;
         }
@@ -356,9 +381,9 @@ impl ReadySignal {
     }
 
     /// A short list: clears each flag as it pops the entry.
-    fn take_in_list_order(&self, out: &mut Vec<u64>) -> usize {
+    fn take_in_list_order(ready: &UnboundedQueue<Arc<ReadyMark>>, out: &mut Vec<u64>) -> usize {
         let mut n = 0;
-        while let Some(mark) = self.ready.pop() {
+        while let Some(mark) = ready.pop() {
             mark.queued.store(false, Ordering::Relaxed);
             out.push(mark.key);
             n += 1;
@@ -368,9 +393,13 @@ impl ReadySignal {
 
     /// A long list: pops everything into the scratch space first, then clears the flags in address
     /// order (see "The list" in [`ReadySignal`]'s docs).
-    fn take_in_address_order(&self, out: &mut Vec<u64>) -> usize {
+    fn take_in_address_order(
+        &self,
+        ready: &UnboundedQueue<Arc<ReadyMark>>,
+        out: &mut Vec<u64>,
+    ) -> usize {
         let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(mark) = self.ready.pop() {
+        while let Some(mark) = ready.pop() {
             taken.push(mark);
         }
         taken.sort_unstable_by_key(|mark| Arc::as_ptr(mark) as usize);
@@ -413,9 +442,15 @@ impl ReadySignal {
         has_messages() && !mark.queued.swap(true, Ordering::AcqRel)
     }
 
-    /// Puts `mark` on the list.
+    /// Puts `mark` on the list, making the list first if nothing was ever on it.
+    ///
+    /// Made at the first entry because a `SegQueue` has two cache-padded ends: 256 bytes, which also
+    /// align the whole signal to 128, so a signal holding one took 512 in its `Arc`. A signal nothing
+    /// was listed on yet (an idle MQTT session's, one per connection) holds none of that. The list is
+    /// published by `OnceBox`'s compare-and-swap, which comes before the push, so a taker that sees
+    /// no list is in the same place as one that saw it empty (see the protocol above).
     fn list(&self, mark: &Arc<ReadyMark>) {
-        self.ready.push(mark.clone());
+        self.ready.get_or_init(Box::default).push(mark.clone());
     }
 
     /// When an attached subscription closes: it goes on the list (so its consumer sees `Closed`) and
@@ -432,6 +467,34 @@ impl ReadySignal {
 /// Loom models of the list itself: a taker that finds the list empty and goes to park is always seen
 /// by the publisher that lists a subscription (the emptiness check must not hide the entry). The flag
 /// half of the protocol, driven through a real subscription, is modelled in `src/subscription/loom_models.rs`.
+#[cfg(all(test, not(switchyard_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_is_made_at_the_first_entry_and_a_signal_without_one_hands_out_nothing() {
+        let signal = ReadySignal::new();
+        let mut keys = Vec::new();
+        assert_eq!(signal.try_ready(&mut keys), 0);
+        assert!(signal.ready.get().is_none(), "a take made no list");
+        assert!(
+            std::mem::size_of::<ReadySignal>() <= 128,
+            "an idle signal stays small"
+        );
+        let mark = ReadySignal::mark_for(7);
+        signal.notify(&mark);
+        assert!(signal.ready.get().is_some());
+        assert_eq!(
+            (signal.try_ready(&mut keys), keys.as_slice()),
+            (1, &[7][..])
+        );
+        // Listed again after the take cleared its flag, on the same list.
+        signal.notify(&mark);
+        assert_eq!(signal.try_ready(&mut keys), 1);
+        assert_eq!(keys, [7, 7]);
+    }
+}
+
 #[cfg(all(test, switchyard_loom))]
 mod loom_models {
     use loom::thread;
