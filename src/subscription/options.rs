@@ -190,7 +190,8 @@ impl SubscriptionOptions {
     /// That is a one-time cost per subscription, but a service that makes many subscriptions and
     /// publishes to all of them soon pays it on its hot path, spread over its first pass: at 100,000
     /// subscriptions of one exact topic each, preallocated slots made publishing through
-    /// per-topic `Publisher` handles about 8% faster over a 4 s run (`docs/performance.md`). Choose it
+    /// per-topic `Publisher` handles 8–15% faster per CPU second in 4–8 s runs
+    /// (`docs/performance.md`). Choose it
     /// when every subscription will get messages and the first one's latency matters; it costs the
     /// slots' memory up front (16 bytes per message of capacity, up to a capacity of 1,024; above
     /// that, one block of 31 messages and the queue's ends, as the first message would). Only the
