@@ -43,6 +43,7 @@ use super::signals;
 use super::workload::FilterMode;
 
 /// One row of the table, before engines and repetitions.
+#[derive(Clone, Copy)]
 struct Scenario {
     name: &'static str,
     publishers: u32,
@@ -91,6 +92,15 @@ fn standard() -> Vec<Scenario> {
         ack: false,
         preallocate: false,
     };
+    let many_exact = Scenario {
+        name: MANY_EXACT,
+        publishers: 2,
+        subscribers: 100_000,
+        topics: 100_000,
+        capacity: 64,
+        floor: true,
+        ..base
+    };
     vec![
         Scenario {
             name: ONE_TO_ONE,
@@ -132,26 +142,13 @@ fn standard() -> Vec<Scenario> {
             floor: true,
             ..base
         },
-        Scenario {
-            name: MANY_EXACT,
-            publishers: 2,
-            subscribers: 100_000,
-            topics: 100_000,
-            capacity: 64,
-            floor: true,
-            ..base
-        },
+        many_exact,
         Scenario {
             // The same with the slots allocated when subscribing, as the floor's are: what is left
             // of the gap to the floor once the first message of each topic allocates nothing.
             name: "100k prealloc",
-            publishers: 2,
-            subscribers: 100_000,
-            topics: 100_000,
-            capacity: 64,
-            floor: true,
             preallocate: true,
-            ..base
+            ..many_exact
         },
         Scenario {
             name: "slow consumer",
