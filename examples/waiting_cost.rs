@@ -13,7 +13,7 @@
 //!
 //! Run with `cargo run --release -p switchyard --example waiting_cost [-- ROUNDS [SECONDS [PEER]]]`
 //! (default 5 rounds of 2 s runs per peer and rate, the first 0.5 s of each run left out; PEER: only
-//! the peers whose name contains it, to profile one). With every peer, the last lines give the targets of issue 19: switchyard's p50 at 10k/s over the best peer's, and its
+//! the peers whose name contains it, or with `=NAME` the one so named, to profile one). With every peer, the last lines give the targets of issue 19: switchyard's p50 at 10k/s over the best peer's, and its
 //! receiver CPU at 20k/s over flume's, as the median [min–max] of the rounds' ratios.
 
 use std::sync::mpsc;
@@ -247,9 +247,13 @@ fn main() {
     let only = args.next();
     let mut peers = peers();
     if let Some(only) = &only {
-        peers.retain(|p| p.name.contains(only.as_str()));
+        // `=NAME`: that peer alone (`=switchyard` leaves out `switchyard spin 20µs`).
+        match only.strip_prefix('=') {
+            Some(exact) => peers.retain(|p| p.name == exact),
+            None => peers.retain(|p| p.name.contains(only.as_str())),
+        }
         if peers.is_empty() {
-            panic!("no peer's name contains {only:?}");
+            panic!("no peer's name matches {only:?}");
         }
     }
     // samples[rate][peer][round]

@@ -236,7 +236,16 @@ impl Waiters {
         let deadline = until.deadline();
         let started = Instant::now();
         let window = self.spin.window_beside(self.count.others_waiting_hint());
-        let got = match spin_for(started, window, deadline, &mut check) {
+        // A window of zero (`Never`, or an adaptive receiver whose waits are long) parks at once:
+        // `spin_for` would still poll a round of 16 with a pause each before it reads the clock,
+        // which at 10,000 waits a second was about a third of the receiver's CPU above a channel
+        // that parks (docs/performance.md, "Waiting costs nothing").
+        let polled = if window.is_zero() {
+            None
+        } else {
+            spin_for(started, window, deadline, &mut check)
+        };
+        let got = match polled {
             Some(value) => Some(value),
             None => self.wait_for(deadline.into(), check),
         };
@@ -481,5 +490,34 @@ mod loom_models {
             assert!(waiter.join().unwrap());
             notifier.join().unwrap();
         });
+    }
+}
+
+#[cfg(all(test, not(switchyard_loom)))]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use super::{SpinPolicy, Until, Waiters};
+
+    /// How many times a wait of 1 ms with nothing arriving looks for a message under `policy`.
+    fn looks_while_waiting(policy: SpinPolicy) -> u32 {
+        let waiters = Waiters::with_spin(policy);
+        let looks = Cell::new(0);
+        let got = waiters.poll_then_wait_for(Until::After(Duration::from_millis(1)), || {
+            looks.set(looks.get() + 1);
+            None::<()>
+        });
+        assert!(got.is_none());
+        looks.get()
+    }
+
+    #[test]
+    fn a_receiver_with_no_window_parks_at_once_without_polling() {
+        // The first look, the look after registering, and the look after the timeout: no round of
+        // polls (16 looks with a pause each) before it parks.
+        assert!(looks_while_waiting(SpinPolicy::Never) <= 4);
+        // A receiver that polls looks more often than that before it parks.
+        assert!(looks_while_waiting(SpinPolicy::For(Duration::from_micros(200))) > 16);
     }
 }
