@@ -128,17 +128,20 @@ impl<T, S> Lane<T, S> {
     /// If `capacity` is zero.
     pub(crate) fn with_owner_state(capacity: usize, owner_state: S, preallocate: bool) -> Self {
         assert!(capacity > 0, "a lane needs a capacity of at least one");
-        let slots = match (capacity <= ARRAY_UP_TO, preallocate) {
-            (true, false) => Slots::Array(OnceLock::new()),
-            (true, true) => Slots::Array(OnceLock::from(Box::new(BoundedQueue::new(capacity)))),
-            (false, false) => Slots::Segmented(OnceLock::new()),
-            (false, true) => Slots::Segmented(OnceLock::from(Segments::new())),
+        let slots = if capacity <= ARRAY_UP_TO {
+            Slots::Array(OnceLock::new())
+        } else {
+            Slots::Segmented(OnceLock::new())
         };
-        Self {
+        let lane = Self {
             slots,
             capacity,
             owner_state,
+        };
+        if preallocate {
+            lane.view().allocate();
         }
+        lane
     }
 
     /// The state kept beside the slots.
@@ -215,6 +218,18 @@ impl<T> LaneRef<'_, T> {
     #[inline]
     fn segments(segments: &OnceLock<Box<Segments<T>>>) -> &Segments<T> {
         segments.get_or_init(Segments::new)
+    }
+
+    /// Allocates the slots now, as the first push would (the same initialisers).
+    fn allocate(&self) {
+        match self.slots {
+            Slots::Array(array) => {
+                self.array(array);
+            }
+            Slots::Segmented(segments) => {
+                Self::segments(segments);
+            }
+        }
     }
 
     /// Reserves a place in a segmented lane if it is not full.
